@@ -1,0 +1,1 @@
+//! VRL peer for the parse benchmark (to be written).

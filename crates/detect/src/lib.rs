@@ -1,0 +1,1 @@
+//! The `detect` crate (to be built).

@@ -1,0 +1,1 @@
+//! The `journal` crate (to be built).

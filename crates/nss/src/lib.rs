@@ -1,0 +1,1 @@
+//! The `nss` crate (to be built).

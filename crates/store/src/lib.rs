@@ -1,0 +1,1 @@
+//! The `store` crate (to be built).

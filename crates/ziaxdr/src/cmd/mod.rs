@@ -1,0 +1,14 @@
+//! One module per subcommand. Each exposes its clap `Args` (or `Command`) and a `run`
+//! returning the process exit code.
+
+pub mod alerts;
+pub mod cti;
+pub mod entity;
+pub mod import;
+pub mod intake;
+pub mod nss;
+pub mod parse;
+pub mod rules;
+pub mod search;
+pub mod serve;
+pub mod simulate;

@@ -1,0 +1,80 @@
+//! `ziaxdr`: the thin binary that wires the ziaxdr library crates into a command line.
+//!
+//! Every subcommand lives in its own module under `cmd/`; this file only declares them.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted XDR intake for Zscaler Internet Access (ZIA) logs.
+///
+/// Receives ZIA logs from an NSS VM (syslog over TCP) or Cloud NSS (HTTPS batches),
+/// wire-compatible with the Sekoia.io intake, parses them to ECS, stores, searches and
+/// detects threats in them.
+#[derive(Parser)]
+#[command(name = "ziaxdr", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse raw ZIA records (one per line) into ECS JSON events (one per line).
+    Parse(cmd::parse::Args),
+    /// Work with NSS feed output formats: lint them, print the recommended ones.
+    #[command(subcommand)]
+    Nss(cmd::nss::Command),
+    /// Emulate a Zscaler NSS VM or Cloud NSS feed (to a file, stdout, TCP or HTTPS).
+    Simulate(cmd::simulate::Args),
+    /// Run the intake server: HTTP (Sekoia-compatible) and syslog receivers.
+    Serve(cmd::serve::Args),
+    /// Manage intakes (create, list, rotate, delete).
+    #[command(subcommand)]
+    Intake(cmd::intake::Command),
+    /// Manage entities (create, list).
+    #[command(subcommand)]
+    Entity(cmd::entity::Command),
+    /// Search stored events with the query language.
+    Search(cmd::search::Args),
+    /// Import archived NSS logs (plain, .gz or NDJSON) into an intake.
+    Import(cmd::import::Args),
+    /// List, lint and test detection rules.
+    #[command(subcommand)]
+    Rules(cmd::rules::Command),
+    /// Import and list Cyber Threat Intelligence (STIX 2.1).
+    #[command(subcommand)]
+    Cti(cmd::cti::Command),
+    /// List and triage alerts.
+    #[command(subcommand)]
+    Alerts(cmd::alerts::Command),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let code = match cli.command {
+        Command::Parse(a) => cmd::parse::run(a)?,
+        Command::Nss(c) => cmd::nss::run(c)?,
+        Command::Simulate(a) => cmd::simulate::run(a)?,
+        Command::Serve(a) => cmd::serve::run(a)?,
+        Command::Intake(c) => cmd::intake::run(c)?,
+        Command::Entity(c) => cmd::entity::run(c)?,
+        Command::Search(a) => cmd::search::run(a)?,
+        Command::Import(a) => cmd::import::run(a)?,
+        Command::Rules(c) => cmd::rules::run(c)?,
+        Command::Cti(c) => cmd::cti::run(c)?,
+        Command::Alerts(c) => cmd::alerts::run(c)?,
+    };
+    std::process::exit(code);
+}
+
+/// Logs go to stderr so that stdout stays clean for data (`parse`, `search --json`).
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ZIAXDR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
