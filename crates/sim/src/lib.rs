@@ -1,0 +1,1 @@
+//! The `sim` crate (to be built): a Zscaler feed simulator.
