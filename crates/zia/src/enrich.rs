@@ -1,0 +1,337 @@
+//! Value-level helpers: timestamps, percent and base64 decoding, URL splitting, public-suffix
+//! domain parts, user-agent parsing.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::ecs::Ev;
+
+/// True for the values NSS writes when a field has no value.
+pub(crate) fn is_placeholder(v: &str) -> bool {
+    matches!(v.trim(), "" | "NA" | "None")
+}
+
+/// Decodes `%HH` sequences in a human-readable value (NSS escapes the feed's escape
+/// characters that way); invalid sequences and non-UTF-8 results are kept as they came.
+pub(crate) fn decode_human(v: &str) -> Cow<'_, str> {
+    if !v.contains('%') {
+        return Cow::Borrowed(v);
+    }
+    percent_encoding::percent_decode_str(v).decode_utf8_lossy()
+}
+
+/// Decodes a base64 field (`b64url`, `b64referer`, `b64ua`).
+pub(crate) fn decode_b64(v: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(v.trim()))
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Normalises a ZIA time to RFC 3339 UTC (`2023-08-28T15:43:14Z`). Accepts ctime
+/// (`Mon Aug 28 08:04:30 2023`, `Thu Jan  9 …`), `2023-08-28 15:43:14`, RFC 3339, and
+/// two-digit years in either form (taken as 20yy).
+pub(crate) fn normalize_time(v: &str) -> Option<String> {
+    let v = v.trim();
+    let dt = parse_time(v)?;
+    Some(dt.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn parse_time(v: &str) -> Option<NaiveDateTime> {
+    let first = *v.as_bytes().first()?;
+    if first.is_ascii_alphabetic() {
+        // ctime: collapse the padding space of single-digit days.
+        let norm: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        for f in ["%a %b %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y"] {
+            if let Ok(dt) = NaiveDateTime::parse_from_str(&norm, f) {
+                return Some(fix_two_digit_year(dt, &norm));
+            }
+        }
+        return None;
+    }
+    if v.len() > 10 && (v.ends_with('Z') || v.contains('+') || v[10..].contains('-')) {
+        if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(v) {
+            return Some(dt.naive_utc());
+        }
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y/%m/%d %H:%M:%S",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(v, f) {
+            return Some(fix_two_digit_year(dt, v));
+        }
+    }
+    None
+}
+
+/// chrono reads `23` in `%Y` as the year 23; NSS `%d{yy}` means 2023.
+fn fix_two_digit_year(dt: NaiveDateTime, text: &str) -> NaiveDateTime {
+    use chrono::Datelike;
+    if dt.year() >= 100 {
+        return dt;
+    }
+    let _ = text;
+    NaiveDate::from_ymd_opt(2000 + dt.year(), dt.month(), dt.day())
+        .map(|d| d.and_time(dt.time()))
+        .unwrap_or(dt)
+}
+
+/// Seconds since 1970 to RFC 3339 UTC.
+pub(crate) fn epoch_to_rfc3339(v: &str) -> Option<String> {
+    let secs: i64 = v.trim().parse().ok()?;
+    let dt = chrono::DateTime::from_timestamp(secs, 0)?;
+    Some(dt.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// The parts of a URL as NSS writes it (usually without a scheme).
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct UrlParts<'a> {
+    pub scheme: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub port: Option<u16>,
+    pub path: Option<&'a str>,
+    pub query: Option<&'a str>,
+    pub fragment: Option<&'a str>,
+}
+
+/// Splits a URL with or without scheme.
+pub(crate) fn split_url(u: &str) -> UrlParts<'_> {
+    let mut p = UrlParts::default();
+    let mut rest = u.trim();
+    if let Some(i) = rest.find("://") {
+        let scheme = &rest[..i];
+        if !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+        {
+            p.scheme = Some(scheme);
+            rest = &rest[i + 3..];
+        }
+    }
+    if let Some(i) = rest.find('#') {
+        p.fragment = Some(&rest[i + 1..]).filter(|f| !f.is_empty());
+        rest = &rest[..i];
+    }
+    if let Some(i) = rest.find('?') {
+        p.query = Some(&rest[i + 1..]).filter(|q| !q.is_empty());
+        rest = &rest[..i];
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    p.path = path;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(end) = authority.strip_prefix('[').and_then(|a| a.find(']')) {
+        let host = &authority[1..end + 1];
+        let port = authority[end + 2..]
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok());
+        (host, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, port)) if !h.contains(':') => (h, port.parse().ok()),
+            _ => (authority, None),
+        }
+    };
+    p.host = Some(host).filter(|h| !h.is_empty());
+    p.port = port.or_else(|| match p.scheme.map(str::to_ascii_lowercase).as_deref() {
+        Some("https") | Some("wss") => Some(443),
+        Some("http") | Some("ws") => Some(80),
+        Some("ftp") => Some(21),
+        _ => None,
+    });
+    p
+}
+
+/// The file extension of a URL path's last segment, without the dot.
+pub(crate) fn extension(path: &str) -> Option<&str> {
+    let last = path.rsplit('/').next()?;
+    let (_, ext) = last.rsplit_once('.')?;
+    (!ext.is_empty() && ext.len() <= 16 && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then_some(ext)
+}
+
+/// Writes `<prefix>.registered_domain`, `.subdomain` and `.top_level_domain` for a host name
+/// (nothing for IP addresses), using the public-suffix list.
+pub(crate) fn domain_parts(ev: &mut Ev, prefix: &str, host: &str) {
+    if host.parse::<IpAddr>().is_ok() || !host.contains('.') {
+        return;
+    }
+    let lower: Cow<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    };
+    let host = lower.trim_end_matches('.');
+    let Some(suffix) = psl::suffix_str(host) else {
+        return;
+    };
+    ev.s(&format!("{prefix}.top_level_domain"), suffix);
+    if let Some(reg) = psl::domain_str(host) {
+        ev.s(&format!("{prefix}.registered_domain"), reg);
+        if host.len() > reg.len() + 1 {
+            ev.s(
+                &format!("{prefix}.subdomain"),
+                &host[..host.len() - reg.len() - 1],
+            );
+        }
+    }
+}
+
+/// What the user-agent parser found.
+#[derive(Clone, Debug)]
+pub(crate) struct UaInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub os_name: String,
+    pub os_version: Option<String>,
+    pub device: String,
+}
+
+static EXTRACTOR: OnceLock<Option<ua_parser::Extractor<'static>>> = OnceLock::new();
+
+/// uap-core's regexes, embedded (Apache-2.0, see data/uap-core/LICENSE).
+static REGEXES: &str = include_str!("../data/uap-core/regexes.json");
+
+fn extractor() -> Option<&'static ua_parser::Extractor<'static>> {
+    EXTRACTOR
+        .get_or_init(|| {
+            let regexes: ua_parser::Regexes<'static> = serde_json::from_str(REGEXES).ok()?;
+            ua_parser::Extractor::try_from(regexes).ok()
+        })
+        .as_ref()
+}
+
+/// Distinct user agents per thread whose parse is cached: real traffic repeats a few
+/// hundred agents, and a regex pass over uap-core costs tens of microseconds.
+const UA_CACHE: usize = 4096;
+
+thread_local! {
+    static CACHE: RefCell<lru::LruCache<String, UaInfo>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(UA_CACHE).expect("non-zero")));
+}
+
+/// Parses a user agent with uap-core semantics ("Other" when nothing matches).
+pub(crate) fn parse_ua(ua: &str) -> Option<UaInfo> {
+    if let Some(hit) = CACHE.with(|c| c.borrow_mut().get(ua).cloned()) {
+        return Some(hit);
+    }
+    let ex = extractor()?;
+    let (u, o, d) = ex.extract(ua);
+    let join = |parts: [Option<&str>; 3]| -> Option<String> {
+        let v: Vec<&str> = parts
+            .into_iter()
+            .map_while(|p| p.filter(|s| !s.is_empty()))
+            .collect();
+        (!v.is_empty()).then(|| v.join("."))
+    };
+    let info = UaInfo {
+        name: u
+            .as_ref()
+            .map_or("Other".to_owned(), |u| u.family.to_string()),
+        version: u.as_ref().and_then(|u| join([u.major, u.minor, u.patch])),
+        os_name: o.as_ref().map_or("Other".to_owned(), |o| o.os.to_string()),
+        os_version: o
+            .as_ref()
+            .and_then(|o| join([o.major.as_deref(), o.minor.as_deref(), o.patch.as_deref()])),
+        device: d
+            .as_ref()
+            .map_or("Other".to_owned(), |d| d.device.to_string()),
+    };
+    CACHE.with(|c| c.borrow_mut().put(ua.to_owned(), info.clone()));
+    Some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctime_with_padded_day_becomes_rfc3339() {
+        assert_eq!(
+            normalize_time("Thu Jan  9 08:04:30 2025").as_deref(),
+            Some("2025-01-09T08:04:30Z")
+        );
+    }
+
+    #[test]
+    fn iso_like_time_becomes_rfc3339() {
+        assert_eq!(
+            normalize_time("2023-08-28 15:43:14").as_deref(),
+            Some("2023-08-28T15:43:14Z")
+        );
+    }
+
+    #[test]
+    fn two_digit_year_is_this_century() {
+        assert_eq!(
+            normalize_time("23-08-28 15:43:14").as_deref(),
+            Some("2023-08-28T15:43:14Z")
+        );
+        assert_eq!(
+            normalize_time("Mon Aug 28 08:04:30 23").as_deref(),
+            Some("2023-08-28T08:04:30Z")
+        );
+    }
+
+    #[test]
+    fn garbage_time_is_rejected() {
+        assert_eq!(normalize_time("yesterday"), None);
+    }
+
+    #[test]
+    fn url_without_scheme_splits_into_host_path_query() {
+        let p = split_url("www.google.fr/maps/vt?x=1&y=2");
+        assert_eq!(p.host, Some("www.google.fr"));
+        assert_eq!(p.path, Some("/maps/vt"));
+        assert_eq!(p.query, Some("x=1&y=2"));
+        assert_eq!(p.port, None);
+    }
+
+    #[test]
+    fn bare_host_has_no_path() {
+        let p = split_url("a.et.nytimes.com");
+        assert_eq!(p.host, Some("a.et.nytimes.com"));
+        assert_eq!(p.path, None);
+    }
+
+    #[test]
+    fn host_with_port_and_https_default_port() {
+        assert_eq!(split_url("www.example.com:443").port, Some(443));
+        let p = split_url("https://example.org/sites/");
+        assert_eq!(
+            (p.scheme, p.port, p.path),
+            (Some("https"), Some(443), Some("/sites/"))
+        );
+    }
+
+    #[test]
+    fn ipv6_host_in_brackets() {
+        let p = split_url("[2001:db8::1]:8080/x");
+        assert_eq!((p.host, p.port), (Some("2001:db8::1"), Some(8080)));
+    }
+
+    #[test]
+    fn percent_decoding_keeps_invalid_sequences() {
+        assert_eq!(decode_human("Road%20Warrior"), "Road Warrior");
+        assert_eq!(decode_human("100%"), "100%");
+    }
+
+    #[test]
+    fn extension_of_path() {
+        assert_eq!(extension("/a/b/pinrulesstl.cab"), Some("cab"));
+        assert_eq!(extension("/a/b/"), None);
+    }
+}

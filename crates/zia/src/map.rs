@@ -1,0 +1,650 @@
+//! Mapping of a decoded record to ECS, per sourcetype. The table it implements is written
+//! out in `docs/zia-mapping.md`; keep both in step.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::ecs::Ev;
+use crate::enrich::{self, decode_human, is_placeholder};
+use crate::keys::{lookup, COUNT, K};
+use crate::record::{Record, Val};
+
+/// The log types ZIA sends, by sourcetype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogType {
+    /// `zscalernss-web`
+    Web,
+    /// `zscalernss-fw`
+    Firewall,
+    /// `zscalernss-dns`
+    Dns,
+    /// `zscalernss-tunnel`
+    Tunnel,
+    /// `zscalernss-audit`
+    Audit,
+    /// `zscalernss-casb` (SaaS Security and SaaS Security Activity)
+    Casb,
+}
+
+impl LogType {
+    /// The log type of a sourcetype string, if known.
+    pub fn from_sourcetype(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "zscalernss-web" => Self::Web,
+            "zscalernss-fw" => Self::Firewall,
+            "zscalernss-dns" => Self::Dns,
+            "zscalernss-tunnel" => Self::Tunnel,
+            "zscalernss-audit" => Self::Audit,
+            "zscalernss-casb" => Self::Casb,
+            _ => return None,
+        })
+    }
+
+    /// The ECS `event.dataset` of this log type.
+    pub fn dataset(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Firewall => "firewall",
+            Self::Dns => "dns",
+            Self::Tunnel => "tunnel",
+            Self::Audit => "audit",
+            Self::Casb => "casb",
+        }
+    }
+
+    /// The canonical sourcetype string.
+    pub fn sourcetype(self) -> &'static str {
+        match self {
+            Self::Web => "zscalernss-web",
+            Self::Firewall => "zscalernss-fw",
+            Self::Dns => "zscalernss-dns",
+            Self::Tunnel => "zscalernss-tunnel",
+            Self::Audit => "zscalernss-audit",
+            Self::Casb => "zscalernss-casb",
+        }
+    }
+}
+
+/// A record's entries indexed by canonical key; tracks which entries the mapping consumed
+/// so that every other one lands under `zscaler.zia.*`.
+struct Fields<'r, 'a> {
+    rec: &'r Record<'a>,
+    slot: [u16; COUNT],
+    used: Vec<bool>,
+}
+
+impl<'r, 'a> Fields<'r, 'a> {
+    fn new(rec: &'r Record<'a>) -> Self {
+        let mut slot = [0u16; COUNT];
+        for (i, (k, _)) in rec.entries.iter().enumerate() {
+            if let Some(c) = lookup(k) {
+                let s = &mut slot[c as usize];
+                if *s == 0 && i < u16::MAX as usize {
+                    *s = i as u16 + 1;
+                }
+            }
+        }
+        Fields {
+            rec,
+            slot,
+            used: vec![false; rec.entries.len()],
+        }
+    }
+
+    fn index(&self, k: K) -> Option<usize> {
+        match self.slot[k as usize] {
+            0 => None,
+            s => Some(s as usize - 1),
+        }
+    }
+
+    /// The text of key `k`, or None when absent or a placeholder. Either way the entry is
+    /// consumed.
+    fn take(&mut self, k: K) -> Option<&'r str> {
+        let i = self.index(k)?;
+        self.used[i] = true;
+        match &self.rec.entries[i].1 {
+            Val::Str(s) if !is_placeholder(s) => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The original key name of `k` in this record.
+    fn key(&self, k: K) -> Option<&'r str> {
+        self.index(k).map(|i| self.rec.entries[i].0.as_ref())
+    }
+
+    fn has(&self, k: K) -> bool {
+        self.index(k).is_some()
+    }
+}
+
+struct Mapper<'r, 'a> {
+    f: Fields<'r, 'a>,
+    ev: Ev,
+    warnings: Vec<String>,
+}
+
+/// Result of mapping one record.
+pub(crate) struct Mapped {
+    pub event: serde_json::Map<String, Value>,
+    pub warnings: Vec<String>,
+    pub log_type: Option<LogType>,
+    pub record_id: Option<String>,
+}
+
+/// Maps a decoded record to an ECS event.
+pub(crate) fn map(rec: &Record<'_>) -> Mapped {
+    let mut m = Mapper {
+        f: Fields::new(rec),
+        ev: Ev::default(),
+        warnings: Vec::new(),
+    };
+    let declared = rec.sourcetype.as_deref().map(str::trim);
+    let log_type = match declared {
+        Some(st) => LogType::from_sourcetype(st),
+        None => infer(&m.f),
+    };
+    match (declared, log_type) {
+        (Some(st), None) => m.warnings.push(format!(
+            "unknown sourcetype {st:?}: fields kept under zscaler.zia.*"
+        )),
+        (None, None) => m.warnings.push(
+            "no sourcetype and no recognisable fields: fields kept under zscaler.zia.*".into(),
+        ),
+        _ => {}
+    }
+
+    m.time();
+    let record_id = m.f.take(K::RecordId).map(str::to_owned);
+    if let Some(id) = &record_id {
+        let key =
+            m.f.key(K::RecordId)
+                .unwrap_or("recordid")
+                .to_ascii_lowercase();
+        m.ev.s(&format!("zscaler.zia.{key}"), id.as_str());
+    }
+    if let Some(lt) = log_type {
+        m.ev.s("event.kind", "event");
+        m.ev.s("event.dataset", lt.dataset());
+        match lt {
+            LogType::Web => m.web(),
+            LogType::Firewall => m.firewall(),
+            LogType::Dns => m.dns(),
+            LogType::Tunnel => m.tunnel(),
+            LogType::Audit => m.audit(),
+            LogType::Casb => m.casb(),
+        }
+    }
+    m.ev.s("observer.vendor", "Zscaler");
+    m.ev.s("observer.product", "Zscaler Internet Access");
+    match (declared, log_type) {
+        (_, Some(lt)) => m.ev.s("zscaler.zia.source_type", lt.sourcetype()),
+        (Some(st), None) => m.ev.s("zscaler.zia.source_type", st),
+        _ => {}
+    }
+    m.rest();
+    m.related();
+    Mapped {
+        event: m.ev.root,
+        warnings: m.warnings,
+        log_type,
+        // "0" is what audit feeds send for every record: not an id to deduplicate on.
+        record_id: record_id.filter(|id| id != "0"),
+    }
+}
+
+/// Guesses the log type of a record without sourcetype from keys only one type has.
+fn infer(f: &Fields) -> Option<LogType> {
+    if f.has(K::DnsQuery) {
+        Some(LogType::Dns)
+    } else if f.has(K::NwApp) && (f.has(K::InBytes) || f.has(K::ClientDstIp)) {
+        Some(LogType::Firewall)
+    } else if f.has(K::Url) || f.has(K::B64Url) || f.has(K::Host) {
+        Some(LogType::Web)
+    } else if f.has(K::AuditLogType) || f.has(K::AdminId) {
+        Some(LogType::Audit)
+    } else if f.has(K::TunnelType) {
+        Some(LogType::Tunnel)
+    } else {
+        None
+    }
+}
+
+impl Mapper<'_, '_> {
+    fn warn_raw(&mut self, k: K, v: &str, what: &str) {
+        let key = self.f.key(k).unwrap_or("?").to_ascii_lowercase();
+        self.warnings
+            .push(format!("{key}: {what}: {v:?} kept under zscaler.zia.{key}"));
+        self.ev.s(&format!("zscaler.zia.{key}"), v);
+    }
+
+    fn str(&mut self, k: K, path: &str) -> Option<String> {
+        let v = self.f.take(k)?;
+        self.ev.s(path, v);
+        Some(v.to_owned())
+    }
+
+    /// A human-readable field: percent-decoded.
+    fn human(&mut self, k: K, path: &str) -> Option<String> {
+        let v = decode_human(self.f.take(k)?).into_owned();
+        self.ev.s(path, v.as_str());
+        Some(v)
+    }
+
+    fn lower(&mut self, k: K, path: &str) -> Option<String> {
+        let v = self.f.take(k)?.to_lowercase();
+        self.ev.s(path, v.as_str());
+        Some(v)
+    }
+
+    fn int(&mut self, k: K, path: &str) -> Option<i64> {
+        let v = self.f.take(k)?;
+        match v.trim().parse::<i64>() {
+            Ok(n) => {
+                self.ev.n(path, n);
+                Some(n)
+            }
+            Err(_) => {
+                self.warn_raw(k, v, "not an integer");
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, k: K, path: &str) -> Option<u16> {
+        let v = self.f.take(k)?;
+        match v.trim().parse::<u16>() {
+            Ok(n) => {
+                self.ev.n(path, n.into());
+                Some(n)
+            }
+            Err(_) => {
+                self.warn_raw(k, v, "not a port");
+                None
+            }
+        }
+    }
+
+    fn ip(&mut self, k: K, path: &str) -> Option<String> {
+        let v = self.f.take(k)?.trim();
+        match v.parse::<IpAddr>() {
+            Ok(ip) => {
+                let s = ip.to_string();
+                self.ev.s(path, s.as_str());
+                Some(s)
+            }
+            Err(_) => {
+                self.warn_raw(k, v, "not an IP address");
+                None
+            }
+        }
+    }
+
+    fn time(&mut self) {
+        if let Some(v) = self.f.take(K::Time) {
+            match enrich::normalize_time(v) {
+                Some(t) => self.ev.s("@timestamp", t),
+                None => self.warn_raw(K::Time, v, "unrecognised time"),
+            }
+        }
+        if let Some(v) = self.f.take(K::EpochTime) {
+            match enrich::epoch_to_rfc3339(v) {
+                Some(t) if !self.ev.has("@timestamp") => self.ev.s("@timestamp", t),
+                Some(_) => self.ev.s("zscaler.zia.epochtime", v),
+                None => self.warn_raw(K::EpochTime, v, "unrecognised epoch time"),
+            }
+        }
+    }
+
+    fn event_kind(&mut self, category: &str, ty: &str) {
+        self.ev.set("event.category", Value::from(vec![category]));
+        self.ev.set("event.type", Value::from(vec![ty]));
+    }
+
+    fn user(&mut self) {
+        self.human(K::User, "user.email");
+        self.human(K::DeviceOwner, "user.name");
+        self.human(K::DeviceHost, "host.name");
+    }
+
+    fn threat(&mut self) {
+        self.human(K::ThreatCategory, "zscaler.zia.threat.category");
+        self.human(K::ThreatClass, "zscaler.zia.threat.class");
+        self.human(K::ThreatName, "zscaler.zia.threat.name");
+    }
+
+    /// A URL: `url.original` as sent, and its parts; never percent-decoded.
+    fn url(&mut self, original: &str) {
+        self.ev.s("url.original", original);
+        let p = enrich::split_url(original);
+        if let Some(s) = p.scheme {
+            self.ev.s("url.scheme", s.to_ascii_lowercase());
+            self.ev.s("url.full", original);
+        }
+        if let Some(h) = p.host {
+            self.ev.s("url.domain", h);
+            enrich::domain_parts(&mut self.ev, "url", h);
+        }
+        if let Some(port) = p.port {
+            self.ev.n("url.port", port.into());
+        }
+        if let Some(path) = p.path {
+            self.ev.s("url.path", path);
+            if let Some(ext) = enrich::extension(path) {
+                self.ev.s("url.extension", ext);
+            }
+        }
+        if let Some(q) = p.query {
+            self.ev.s("url.query", q);
+        }
+        if let Some(f) = p.fragment {
+            self.ev.s("url.fragment", f);
+        }
+    }
+
+    fn b64(&mut self, k: K) -> Option<String> {
+        let v = self.f.take(k)?;
+        match enrich::decode_b64(v) {
+            Some(s) if !is_placeholder(&s) => Some(s),
+            Some(_) => None,
+            None => {
+                self.warn_raw(k, v, "invalid base64");
+                None
+            }
+        }
+    }
+
+    fn user_agent(&mut self) {
+        let ua = match self.f.take(K::UserAgent) {
+            Some(v) => Some(decode_human(v).into_owned()),
+            None => self.b64(K::B64Ua),
+        };
+        let Some(ua) = ua else { return };
+        if let Some(info) = enrich::parse_ua(&ua) {
+            self.ev.s("user_agent.name", info.name);
+            if let Some(v) = info.version {
+                self.ev.s("user_agent.version", v);
+            }
+            self.ev.s("user_agent.os.name", info.os_name);
+            if let Some(v) = info.os_version {
+                self.ev.s("user_agent.os.version", v);
+            }
+            self.ev.s("user_agent.device.name", info.device);
+        }
+        self.ev.s("user_agent.original", ua);
+    }
+
+    fn outcome_from_action(&mut self, action: Option<&str>) {
+        let Some(a) = action else { return };
+        let a = a.to_ascii_lowercase();
+        let outcome = if a.starts_with("allow") {
+            "success"
+        } else if a.starts_with("block") || a.starts_with("drop") || a.contains("reject") {
+            "failure"
+        } else {
+            "unknown"
+        };
+        self.ev.s("event.outcome", outcome);
+    }
+
+    fn web(&mut self) {
+        self.event_kind("network", "info");
+        let action = self.lower(K::Action, "event.action");
+        self.outcome_from_action(action.as_deref());
+        self.str(K::Reason, "event.reason");
+        self.str(K::Protocol, "network.protocol");
+        self.int(K::ReqSize, "http.request.bytes");
+        self.int(K::RespSize, "http.response.bytes");
+        self.str(K::UrlCategory, "zscaler.zia.url_category");
+        if let Some(ip) = self.ip(K::ServerIp, "destination.ip") {
+            self.ev.s("server.ip", ip);
+        }
+        self.ip(K::ClientIp, "source.ip");
+        if !self.ev.has("source.ip") {
+            self.ip(K::ClientIntIp, "source.ip");
+        }
+        self.ip(K::ClientPubIp, "source.nat.ip");
+        self.port(K::ClientPort, "source.port");
+        self.str(K::Method, "http.request.method");
+        match self.f.take(K::Referer) {
+            Some(r) => self.ev.s("http.request.referrer", r),
+            None => {
+                if let Some(r) = self.b64(K::B64Referer) {
+                    self.ev.s("http.request.referrer", r);
+                }
+            }
+        }
+        self.user_agent();
+        if let Some(s) = self.f.take(K::Status) {
+            match s.trim().parse::<u16>() {
+                Ok(code) if code > 0 => self.ev.n("http.response.status_code", code.into()),
+                _ => self.warn_raw(K::Status, s, "not an HTTP status"),
+            }
+        }
+        self.user();
+        self.human(K::Location, "zscaler.zia.location");
+        self.human(K::Department, "zscaler.zia.department");
+        let url = match self.f.take(K::Url) {
+            Some(u) => Some(u.to_owned()),
+            None => self.b64(K::B64Url),
+        };
+        if let Some(u) = url {
+            self.url(&u);
+        }
+        if let Some(h) = self.human(K::Host, "destination.domain") {
+            enrich::domain_parts(&mut self.ev, "destination", &h);
+        }
+        self.threat();
+        self.str(K::FileType, "file.type");
+        self.human(K::FileName, "file.name");
+        self.str(K::Md5, "file.hash.md5");
+        self.str(K::Sha256, "file.hash.sha256");
+        self.str(K::AppName, "zscaler.zia.appname");
+        self.str(K::ContentType, "http.response.mime_type");
+        self.human(K::RuleLabel, "rule.name");
+        self.str(K::RuleType, "rule.category");
+        self.str(K::Company, "organization.name");
+    }
+
+    fn firewall(&mut self) {
+        self.event_kind("network", "connection");
+        let action = self.lower(K::Action, "event.action");
+        self.outcome_from_action(action.as_deref());
+        self.user();
+        self.human(K::Department, "zscaler.zia.department");
+        self.human(K::Location, "zscaler.zia.location");
+        self.ip(K::ClientIp, "source.ip");
+        self.port(K::ClientPort, "source.port");
+        // sdip/sdport are where the session really went; cdip/cdport what the client
+        // asked for. They differ under DNAT; ECS destination is the real one.
+        if self.ip(K::ServerIp, "destination.ip").is_none() {
+            self.ip(K::ClientDstIp, "destination.ip");
+        }
+        if self.port(K::ServerPort, "destination.port").is_none() {
+            self.port(K::ClientDstPort, "destination.port");
+        }
+        self.ip(K::ServerSrcIp, "source.nat.ip");
+        self.port(K::ServerSrcPort, "source.nat.port");
+        self.str(K::NwApp, "network.application");
+        self.str(K::Protocol, "network.protocol");
+        self.str(K::DestCountry, "destination.geo.country_name");
+        self.human(K::RuleLabel, "rule.name");
+        self.int(K::InBytes, "source.bytes");
+        self.int(K::OutBytes, "destination.bytes");
+        self.int(K::Duration, "event.duration");
+        self.threat();
+    }
+
+    fn dns(&mut self) {
+        self.event_kind("network", "info");
+        self.user();
+        self.human(K::Department, "zscaler.zia.department");
+        self.human(K::Location, "zscaler.zia.location");
+        if let Some(a) = self.f.take(K::DnsReqAction) {
+            self.ev.s("event.action", a.to_lowercase());
+            self.ev.s("zscaler.zia.reqaction", a);
+        }
+        self.human(K::RuleLabel, "rule.name");
+        self.str(K::DnsType, "dns.question.type");
+        if let Some(q) = self.str(K::DnsQuery, "dns.question.name") {
+            enrich::domain_parts(&mut self.ev, "dns.question", &q);
+        }
+        if let Some(r) = self.str(K::DnsResp, "dns.response_code") {
+            if let Ok(ip) = r.trim().parse::<IpAddr>() {
+                self.ev
+                    .set("dns.resolved_ip", Value::from(vec![ip.to_string()]));
+            }
+        }
+        self.port(K::ServerPort, "destination.port");
+        self.ip(K::ClientIp, "source.ip");
+        self.ip(K::ServerIp, "destination.ip");
+        self.str(K::Category, "zscaler.zia.category");
+    }
+
+    fn tunnel(&mut self) {
+        self.event_kind("network", "connection");
+        self.str(K::TunnelType, "network.type");
+        self.human(K::User, "user.email");
+        self.human(K::Location, "zscaler.zia.location");
+        self.ip(K::ClientIp, "source.ip");
+        self.ip(K::ServerIp, "destination.ip");
+        self.port(K::ClientPort, "source.port");
+        self.port(K::ServerPort, "destination.port");
+        self.str(K::Protocol, "network.protocol");
+        let status = self.str(K::TunnelEvent, "zscaler.zia.tunnel.status");
+        self.str(K::EventReason, "error.code");
+        self.str(K::IkeVersion, "zscaler.zia.tunnel.ikeversion");
+        let failed = status.as_deref().is_some_and(|s| {
+            let s = s.to_ascii_uppercase();
+            s.contains("ERROR") || s.contains("FAIL") || s.contains("DOWN")
+        });
+        let outcome = if failed { "failure" } else { "success" };
+        self.ev.s("zscaler.zia.event.outcome", outcome);
+        self.ev.s("event.outcome", outcome);
+    }
+
+    fn audit(&mut self) {
+        let action = self.f.take(K::Action);
+        let (category, ty) = match action.map(str::to_ascii_uppercase).as_deref() {
+            Some("SIGN_IN") | Some("LOGIN") => ("authentication", "start"),
+            Some("SIGN_OUT") | Some("LOGOUT") => ("authentication", "end"),
+            Some("CREATE") => ("configuration", "creation"),
+            Some("DELETE") => ("configuration", "deletion"),
+            _ => ("configuration", "change"),
+        };
+        self.event_kind(category, ty);
+        if let Some(a) = action {
+            self.ev.s("event.action", a.to_lowercase());
+        }
+        self.str(K::Category, "zscaler.zia.category");
+        self.str(K::SubCategory, "zscaler.zia.sub_category");
+        self.str(K::Resource, "zscaler.zia.resource");
+        self.human(K::AdminId, "user.email");
+        self.ip(K::ClientIp, "source.ip");
+        if let Some(r) = self.str(K::Result, "zscaler.zia.event.outcome") {
+            let l = r.to_ascii_lowercase();
+            if matches!(l.as_str(), "success" | "failure" | "unknown") {
+                self.ev.s("event.outcome", l);
+            }
+        }
+        self.str(K::ErrorCode, "error.code");
+        self.str(K::AuditLogType, "zscaler.zia.audit.log_type");
+    }
+
+    fn casb(&mut self) {
+        self.event_kind("process", "info");
+        self.human(K::User, "user.email");
+        self.str(K::NwApp, "network.application");
+        self.human(K::FileName, "file.name");
+        self.str(K::FileSource, "file.directory");
+        self.str(K::Md5, "file.hash.md5");
+        self.str(K::Sha256, "file.hash.sha256");
+        self.str(K::Company, "organization.name");
+        self.human(K::Department, "zscaler.zia.department");
+        self.threat();
+        self.human(K::RuleLabel, "rule.name");
+        if let Some(u) = self.f.take(K::FullUrl) {
+            self.url(u);
+        }
+        if let Some(t) = self.f.take(K::LastModTime) {
+            match enrich::normalize_time(t) {
+                Some(t) => self.ev.s("file.mtime", t),
+                None => self.warn_raw(K::LastModTime, t, "unrecognised time"),
+            }
+        }
+        self.user_agent();
+        self.ip(K::ClientIp, "source.ip");
+    }
+
+    /// Every entry the mapping did not consume, under `zscaler.zia.<key>` (lower-cased),
+    /// placeholders excepted.
+    fn rest(&mut self) {
+        let entries = &self.f.rec.entries;
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if self.f.used[i] {
+                continue;
+            }
+            let key = k.to_ascii_lowercase();
+            let path = format!("zscaler.zia.{key}");
+            if self.ev.has(&path) {
+                continue;
+            }
+            match v {
+                Val::Str(s) if is_placeholder(s) => {}
+                Val::Str(s) => self.ev.s(&path, s.as_ref()),
+                Val::Json(j) => self.ev.set(&path, j.clone()),
+            }
+        }
+    }
+
+    /// `related.*` and `*.address`, as the Sekoia platform derives them.
+    fn related(&mut self) {
+        let mut ips: Vec<String> = Vec::new();
+        for p in ["source.ip", "destination.ip", "server.ip", "client.ip"] {
+            if let Some(ip) = self.ev.get_str(p) {
+                ips.push(ip.to_owned());
+            }
+        }
+        let mut hosts: Vec<String> = Vec::new();
+        for p in ["destination.domain", "url.domain", "dns.question.name"] {
+            if let Some(h) = self.ev.get_str(p) {
+                hosts.push(h.to_owned());
+            }
+        }
+        let mut users: Vec<String> = Vec::new();
+        if let Some(u) = self.ev.get_str("user.name") {
+            users.push(u.to_owned());
+        }
+        let mut hashes: Vec<String> = Vec::new();
+        for p in ["file.hash.md5", "file.hash.sha1", "file.hash.sha256"] {
+            if let Some(h) = self.ev.get_str(p) {
+                hashes.push(h.to_owned());
+            }
+        }
+        for (name, mut list) in [
+            ("ip", ips),
+            ("hosts", hosts),
+            ("user", users),
+            ("hash", hashes),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            list.sort();
+            list.dedup();
+            self.ev.set(&format!("related.{name}"), Value::from(list));
+        }
+        for side in ["source", "destination"] {
+            let addr = self
+                .ev
+                .get_str(&format!("{side}.domain"))
+                .or_else(|| self.ev.get_str(&format!("{side}.ip")))
+                .map(str::to_owned);
+            if let Some(a) = addr {
+                self.ev.s(&format!("{side}.address"), a);
+            }
+        }
+    }
+}
