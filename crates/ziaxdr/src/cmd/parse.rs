@@ -16,6 +16,12 @@ pub struct Args {
     /// Exit with code 1 if any record failed to parse.
     #[arg(long)]
     pub strict: bool,
+    /// Also keep each raw record in `event.original` (failed records always keep it).
+    #[arg(long)]
+    pub original: bool,
+    /// Do not print parse warnings (unknown sourcetype, mistyped values) to stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Runs `ziaxdr parse`.
@@ -28,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut failed = 0u64;
+    let (mut total, mut failed, mut warned) = (0u64, 0u64, 0u64);
     for line in input.split(b'\n') {
         let line = line?;
         // Lossy: a feed with a stray invalid byte should still yield its event.
@@ -37,16 +43,39 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         if text.trim().is_empty() {
             continue;
         }
-        let ev = zia::parse_or_error(text);
-        if ev.contains_key("error") {
-            failed += 1;
-        }
+        total += 1;
+        let ev = match zia::parse(text) {
+            Ok(p) => {
+                if !p.warnings.is_empty() {
+                    warned += 1;
+                    if !args.quiet {
+                        for w in &p.warnings {
+                            eprintln!("line {total}: warning: {w}");
+                        }
+                    }
+                }
+                let mut ev = p.event;
+                if args.original {
+                    if let Some(serde_json::Value::Object(e)) = ev.get_mut("event") {
+                        e.insert("original".into(), text.into());
+                    }
+                }
+                ev
+            }
+            Err(e) => {
+                failed += 1;
+                if !args.quiet {
+                    eprintln!("line {total}: error: {e}");
+                }
+                zia::error_event(text, &e)
+            }
+        };
         serde_json::to_writer(&mut out, &ev)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    if failed > 0 {
-        tracing::warn!(failed, "records failed to parse");
+    if failed > 0 || warned > 0 {
+        eprintln!("{total} records: {failed} failed to parse, {warned} with warnings");
     }
     Ok(if args.strict && failed > 0 { 1 } else { 0 })
 }
