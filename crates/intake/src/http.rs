@@ -1,0 +1,821 @@
+//! The HTTP intake, with the paths and semantics of the Sekoia.io intake (what Cloud NSS
+//! posts to), plus the admin REST API, `/metrics`, `/healthz` and `/readyz`.
+//!
+//! | path | body | answer |
+//! |---|---|---|
+//! | `POST /plain` | one event | `{"event_id"}` |
+//! | `POST /plain/batch` | events separated by LF, or a JSON array | `{"event_ids"}` |
+//! | `POST /jsons` | JSON array of events, an object (one event), or an object plus `?path=a.b` naming the array | `{"event_ids"}` |
+//! | `POST /batch` | `{"intake_key"?, "jsons": [..]}` or a JSON array | `{"event_ids"}` |
+//! | `POST /array` | JSON array of events | `{"event_ids"}` |
+//! | `POST /` | `{"intake_key"?, "json": ".."}` (or `"jsons"`) | `{"event_id"}` / `{"event_ids"}` |
+//!
+//! The key comes from `X-SEKOIAIO-INTAKE-KEY`, the HTTP Basic password, `?intake_key=`, or
+//! the JSON body's `intake_key`. The answer is sent only after the events are durable in the
+//! journal. Success is 202 unless `?status_code=2xx` forces another code (Cloud NSS wants 200).
+//! Limits: [`Limits`]; over → 413 (per-event outcome for batches); unknown or missing key →
+//! 401; disabled intake → 403; journal full or too many requests in flight → 503 with
+//! `Retry-After`; a body that is not the JSON the path requires → 400; an empty probe → 200.
+
+// Handlers return `Result<_, Response>` so an early answer can use `?`-style flow; the
+// response type is large but built once per request.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::auth::AuthOutcome;
+use crate::ingest::Ingest;
+use crate::metrics::UNKNOWN_INTAKE;
+use crate::raw::Transport;
+use crate::registry::{hash_key, Intake, RegistryError, FORMAT_ZIA};
+
+/// The header Sekoia's intake reads the key from.
+pub const KEY_HEADER: &str = "x-sekoiaio-intake-key";
+
+/// Size limits of the HTTP intake. All are explicit and answered with 413.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest single event (default 250 KiB).
+    pub max_event: usize,
+    /// Largest request body as sent, and largest body after gzip decoding (default 10 MiB).
+    pub max_request: usize,
+    /// Requests being processed at once beyond which new ones get 503 (default 512).
+    pub max_inflight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_event: 250 * 1024,
+            max_request: 10 * 1024 * 1024,
+            max_inflight: 512,
+        }
+    }
+}
+
+/// Everything the HTTP handlers need.
+#[derive(Clone)]
+pub struct AppState {
+    /// Journal, authenticator, metrics.
+    pub ingest: Ingest,
+    /// Size limits.
+    pub limits: Limits,
+    /// Hash of the admin API token; `None` disables the admin API.
+    pub admin_token_hash: Option<[u8; 32]>,
+    /// Set while the server accepts traffic (for `/readyz`).
+    pub ready: Arc<AtomicBool>,
+    /// Whether the HTTP listener is TLS (for the transport label).
+    pub tls: bool,
+    inflight: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(ingest: Ingest, limits: Limits, admin_token_hash: Option<[u8; 32]>) -> AppState {
+        AppState {
+            inflight: Arc::new(Semaphore::new(limits.max_inflight)),
+            ingest,
+            limits,
+            admin_token_hash,
+            ready: Arc::new(AtomicBool::new(false)),
+            tls: false,
+        }
+    }
+}
+
+/// The intake, admin, metrics and health routes. Merge other routers into it (the search
+/// API, the web console) before serving.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", post(ingest_root))
+        .route("/plain", post(ingest_plain))
+        .route("/plain/batch", post(ingest_plain_batch))
+        .route("/jsons", post(ingest_jsons))
+        .route("/batch", post(ingest_batch))
+        .route("/array", post(ingest_array))
+        .route(
+            "/v1/sic/conf/intakes",
+            get(list_intakes).post(create_intake),
+        )
+        .route(
+            "/v1/sic/conf/intakes/{uuid}",
+            delete(delete_intake).get(get_intake),
+        )
+        .route(
+            "/v1/sic/conf/entities",
+            get(list_entities).post(create_entity),
+        )
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Root,
+    Plain,
+    PlainBatch,
+    Jsons,
+    Batch,
+    Array,
+}
+
+async fn ingest_root(State(s): State<AppState>, req: Request) -> Response {
+    handle(s, Endpoint::Root, req).await
+}
+async fn ingest_plain(State(s): State<AppState>, req: Request) -> Response {
+    handle(s, Endpoint::Plain, req).await
+}
+async fn ingest_plain_batch(State(s): State<AppState>, req: Request) -> Response {
+    handle(s, Endpoint::PlainBatch, req).await
+}
+async fn ingest_jsons(State(s): State<AppState>, req: Request) -> Response {
+    handle(s, Endpoint::Jsons, req).await
+}
+async fn ingest_batch(State(s): State<AppState>, req: Request) -> Response {
+    handle(s, Endpoint::Batch, req).await
+}
+async fn ingest_array(State(s): State<AppState>, req: Request) -> Response {
+    handle(s, Endpoint::Array, req).await
+}
+
+fn error(status: StatusCode, reason: &str, message: &str) -> Response {
+    (status, Json(json!({"reason": reason, "message": message}))).into_response()
+}
+
+fn unavailable(reason: &str, message: &str, retry_after: u32) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, reason, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
+}
+
+/// What the body turned into.
+struct Parsed {
+    events: Vec<Vec<u8>>,
+    body_key: Option<String>,
+    single: bool,
+}
+
+fn value_to_event(v: Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => s.into_bytes(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+fn array_events(items: Vec<Value>) -> Vec<Vec<u8>> {
+    items.into_iter().map(value_to_event).collect()
+}
+
+fn take_key(obj: &mut serde_json::Map<String, Value>) -> Option<String> {
+    match obj.remove("intake_key") {
+        Some(Value::String(k)) => Some(k),
+        _ => None,
+    }
+}
+
+/// Splits a (decoded) body into events according to the path. `Err` is a 400 message.
+fn split_body(
+    ep: Endpoint,
+    body: &[u8],
+    query: &HashMap<String, String>,
+) -> Result<Parsed, String> {
+    let text_trim = body.trim_ascii();
+    let plain = |events| Parsed {
+        events,
+        body_key: None,
+        single: false,
+    };
+    match ep {
+        Endpoint::Plain => {
+            let mut b = body;
+            while let Some(x) = b.strip_suffix(b"\n").or_else(|| b.strip_suffix(b"\r")) {
+                b = x;
+            }
+            Ok(Parsed {
+                events: if b.trim_ascii().is_empty() {
+                    vec![]
+                } else {
+                    vec![b.to_vec()]
+                },
+                body_key: None,
+                single: true,
+            })
+        }
+        Endpoint::PlainBatch => {
+            // Cloud NSS sends a JSON array when "JSON Array Notation" is on.
+            if text_trim.starts_with(b"[") {
+                if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(text_trim) {
+                    return Ok(plain(array_events(items)));
+                }
+            }
+            Ok(plain(
+                body.split(|&b| b == b'\n')
+                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                    .filter(|l| !l.trim_ascii().is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+            ))
+        }
+        _ if text_trim.is_empty() => Ok(Parsed {
+            events: vec![],
+            body_key: None,
+            single: ep == Endpoint::Root,
+        }),
+        _ => {
+            let v: Value = serde_json::from_slice(text_trim)
+                .map_err(|e| format!("body is not valid JSON: {e}"))?;
+            split_json(ep, v, query)
+        }
+    }
+}
+
+fn split_json(ep: Endpoint, v: Value, query: &HashMap<String, String>) -> Result<Parsed, String> {
+    let plain = |events| Parsed {
+        events,
+        body_key: None,
+        single: false,
+    };
+    match (ep, v) {
+        (_, Value::Array(items)) => Ok(plain(array_events(items))),
+        (Endpoint::Array, _) => Err("/array expects a JSON array".into()),
+        (Endpoint::Jsons, Value::Object(mut obj)) => {
+            let key = take_key(&mut obj);
+            if let Some(path) = query.get("path").filter(|p| !p.is_empty()) {
+                let mut cur = Value::Object(obj);
+                for part in path.split('.') {
+                    cur = match cur {
+                        Value::Object(mut o) => o
+                            .remove(part)
+                            .ok_or_else(|| format!("path {path:?} not found in body"))?,
+                        _ => return Err(format!("path {path:?} not found in body")),
+                    };
+                }
+                return match cur {
+                    Value::Array(items) => Ok(Parsed {
+                        events: array_events(items),
+                        body_key: key,
+                        single: false,
+                    }),
+                    other => Ok(Parsed {
+                        events: vec![value_to_event(other)],
+                        body_key: key,
+                        single: false,
+                    }),
+                };
+            }
+            if let Some(Value::Array(items)) = obj.remove("jsons") {
+                return Ok(Parsed {
+                    events: array_events(items),
+                    body_key: key,
+                    single: false,
+                });
+            }
+            Ok(Parsed {
+                events: if obj.is_empty() {
+                    vec![]
+                } else {
+                    vec![Value::Object(obj).to_string().into_bytes()]
+                },
+                body_key: key,
+                single: false,
+            })
+        }
+        (Endpoint::Batch | Endpoint::Root, Value::Object(mut obj)) => {
+            let key = take_key(&mut obj);
+            if let Some(Value::Array(items)) = obj.remove("jsons") {
+                return Ok(Parsed {
+                    events: array_events(items),
+                    body_key: key,
+                    single: false,
+                });
+            }
+            if let Some(j) = obj.remove("json") {
+                return Ok(Parsed {
+                    events: vec![value_to_event(j)],
+                    body_key: key,
+                    single: ep == Endpoint::Root,
+                });
+            }
+            if obj.is_empty() {
+                return Ok(Parsed {
+                    events: vec![],
+                    body_key: key,
+                    single: ep == Endpoint::Root,
+                });
+            }
+            Err("expected an object with \"json\" or \"jsons\"".into())
+        }
+        _ => Err("unexpected JSON body for this path".into()),
+    }
+}
+
+fn basic_password(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let b64 = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let dec = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let s = String::from_utf8(dec).ok()?;
+    let (_, pass) = s.split_once(':')?;
+    Some(pass.to_string())
+}
+
+fn header_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Decodes a gzip body (recognised by its magic bytes, whatever the headers say), refusing
+/// to inflate beyond `cap` bytes. `Ok(None)` means over the cap.
+fn maybe_gunzip(body: Bytes, cap: usize) -> Result<Option<Bytes>, String> {
+    if body.len() < 2 || body[0] != 0x1f || body[1] != 0x8b {
+        return Ok(Some(body));
+    }
+    let mut out = Vec::with_capacity((body.len() * 4).min(cap));
+    let dec = flate2::read::MultiGzDecoder::new(&body[..]);
+    dec.take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("bad gzip body: {e}"))?;
+    if out.len() > cap {
+        return Ok(None);
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
+    let transport = if s.tls {
+        Transport::Https
+    } else {
+        Transport::Http
+    };
+    let tr = transport.as_str();
+    let m = &s.ingest.metrics;
+    let Ok(_permit) = s.inflight.clone().try_acquire_owned() else {
+        m.reject(UNKNOWN_INTAKE, tr, "overloaded", 1);
+        return unavailable("overloaded", "too many requests in flight; retry later", 1);
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let query: HashMap<String, String> = Query::try_from_uri(req.uri())
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let headers = req.headers().clone();
+    let body = match axum::body::to_bytes(req.into_body(), s.limits.max_request).await {
+        Ok(b) => b,
+        Err(_) => {
+            m.reject(UNKNOWN_INTAKE, tr, "request_too_large", 1);
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                &format!("request body over {} bytes", s.limits.max_request),
+            );
+        }
+    };
+    let body = match maybe_gunzip(body, s.limits.max_request) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            m.reject(UNKNOWN_INTAKE, tr, "request_too_large", 1);
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                &format!("decompressed body over {} bytes", s.limits.max_request),
+            );
+        }
+        Err(msg) => {
+            m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
+            return error(StatusCode::BAD_REQUEST, "bad_request", &msg);
+        }
+    };
+    // The body is split before authenticating because the key may be inside it; a 400 for
+    // bad JSON therefore comes before a 401, as with Sekoia's intake.
+    let parsed = match split_body(ep, &body, &query) {
+        Ok(p) => p,
+        Err(msg) => {
+            m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
+            return error(StatusCode::BAD_REQUEST, "bad_request", &msg);
+        }
+    };
+    let key = header_key(&headers)
+        .or_else(|| basic_password(&headers))
+        .or_else(|| query.get("intake_key").cloned().filter(|k| !k.is_empty()))
+        .or(parsed.body_key.clone());
+    let Some(key) = key else {
+        m.reject(
+            UNKNOWN_INTAKE,
+            tr,
+            "missing_key",
+            parsed.events.len().max(1) as u64,
+        );
+        return error(StatusCode::UNAUTHORIZED, "missing_key", "no intake key");
+    };
+    let intake: Intake = match s.ingest.auth.lookup(&key) {
+        AuthOutcome::Ok(i) => i,
+        AuthOutcome::Disabled(i) => {
+            m.reject(
+                &i.uuid.to_string(),
+                tr,
+                "intake_disabled",
+                parsed.events.len().max(1) as u64,
+            );
+            return error(
+                StatusCode::FORBIDDEN,
+                "intake_disabled",
+                "intake is disabled",
+            );
+        }
+        AuthOutcome::Unknown => {
+            m.reject(
+                UNKNOWN_INTAKE,
+                tr,
+                "unknown_key",
+                parsed.events.len().max(1) as u64,
+            );
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unknown_key",
+                "unknown intake key",
+            );
+        }
+    };
+    let label = intake.uuid.to_string();
+    let labels = [label.as_str(), tr];
+    m.received
+        .with_label_values(&labels)
+        .inc_by(parsed.events.len() as u64);
+    m.bytes_received
+        .with_label_values(&labels)
+        .inc_by(parsed.events.iter().map(|e| e.len() as u64).sum());
+    if parsed.events.is_empty() {
+        // The "test connectivity" probe.
+        return (StatusCode::OK, Json(json!({"event_ids": []}))).into_response();
+    }
+    let max = s.limits.max_event;
+    let too_big: Vec<(usize, usize)> = parsed
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.len() > max)
+        .map(|(i, e)| (i, e.len()))
+        .collect();
+    let n_events = parsed.events.len();
+    let good: Vec<Vec<u8>> = parsed
+        .events
+        .into_iter()
+        .filter(|e| e.len() <= max)
+        .collect();
+    let ids = if good.is_empty() {
+        vec![]
+    } else {
+        match s.ingest.append(&intake, transport, &peer, &good).await {
+            Ok(ids) => ids,
+            Err(e) if e.is_full() => {
+                return unavailable("journal_full", "storage is full; retry later", 30)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal append failed");
+                return unavailable("journal_error", "storage unavailable; retry later", 10);
+            }
+        }
+    };
+    if !too_big.is_empty() {
+        m.reject(&label, tr, "event_too_large", too_big.len() as u64);
+        let mut it = ids.into_iter();
+        let outcome: Vec<Value> = (0..n_events)
+            .map(|i| {
+                if too_big.iter().any(|(j, _)| *j == i) {
+                    Value::Null
+                } else {
+                    it.next()
+                        .map_or(Value::Null, |id| Value::String(id.to_string()))
+                }
+            })
+            .collect();
+        let rejected: Vec<Value> = too_big
+            .iter()
+            .map(|(i, n)| json!({"index": i, "reason": "event_too_large", "size": n, "limit": max}))
+            .collect();
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({
+                "reason": "event_too_large",
+                "message": format!("{} event(s) over {max} bytes were refused; the others were accepted", rejected.len()),
+                "event_ids": outcome,
+                "rejected": rejected,
+            })),
+        )
+            .into_response();
+    }
+    let status = query
+        .get("status_code")
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (200..300).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::ACCEPTED);
+    let body = if parsed.single && ids.len() == 1 {
+        json!({"event_id": ids[0].to_string()})
+    } else {
+        json!({"event_ids": ids.iter().map(Uuid::to_string).collect::<Vec<_>>()})
+    };
+    if status == StatusCode::NO_CONTENT {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let j = &s.ingest.journal;
+    s.ingest.metrics.journal_bytes.set(j.disk_usage() as i64);
+    let mut r = Response::new(Body::from(s.ingest.metrics.render()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if !s.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n").into_response();
+    }
+    if s.ingest.journal.is_full() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "journal full\n").into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+// ---- admin API ----
+
+fn admin_ok(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(expected) = s.admin_token_hash else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "admin_disabled",
+            "the admin API has no token configured",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(t) if bool::from(hash_key(t).ct_eq(&expected)) => Ok(()),
+        _ => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing bearer token",
+        )),
+    }
+}
+
+fn registry_error(e: RegistryError) -> Response {
+    match e {
+        RegistryError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
+        RegistryError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid", &m),
+        other => {
+            tracing::error!(error = %other, "registry failure");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "registry failure",
+            )
+        }
+    }
+}
+
+/// Runs a registry call on the blocking pool (SQLite may wait on a CLI's write lock).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RegistryError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(registry_error),
+        Err(_) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "task failed",
+        )),
+    }
+}
+
+async fn list_intakes(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let reg = s.ingest.auth.registry().clone();
+    match blocking(move || reg.list_intakes()).await {
+        Ok(items) => Json(json!({"items": items, "total": items.len()})).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn get_intake(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let Ok(uuid) = Uuid::parse_str(&uuid) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such intake");
+    };
+    let reg = s.ingest.auth.registry().clone();
+    match blocking(move || reg.get_intake(uuid)).await {
+        Ok(i) => Json(i).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CreateIntake {
+    name: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    entity_uuid: Option<String>,
+}
+
+async fn create_intake(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let req: CreateIntake = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
+    };
+    let reg = s.ingest.auth.registry().clone();
+    let res = blocking(move || {
+        let entity = match req.entity_uuid {
+            Some(e) => reg.find_entity(&e)?,
+            None => reg
+                .list_entities()?
+                .into_iter()
+                .next()
+                .ok_or_else(|| RegistryError::NotFound("entity (none exists)".into()))?,
+        };
+        reg.create_intake(
+            &req.name,
+            req.format.as_deref().unwrap_or(FORMAT_ZIA),
+            entity.uuid,
+        )
+    })
+    .await;
+    s.ingest.auth.invalidate();
+    match res {
+        Ok(n) => (StatusCode::CREATED, Json(n)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn delete_intake(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let Ok(uuid) = Uuid::parse_str(&uuid) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such intake");
+    };
+    let reg = s.ingest.auth.registry().clone();
+    let res = blocking(move || reg.delete_intake(uuid)).await;
+    s.ingest.auth.invalidate();
+    match res {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn list_entities(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let reg = s.ingest.auth.registry().clone();
+    match blocking(move || reg.list_entities()).await {
+        Ok(items) => Json(json!({"items": items, "total": items.len()})).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CreateEntity {
+    name: String,
+}
+
+async fn create_entity(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let req: CreateEntity = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
+    };
+    let reg = s.ingest.auth.registry().clone();
+    match blocking(move || reg.create_entity(&req.name)).await {
+        Ok(e) => (StatusCode::CREATED, Json(e)).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn events(p: &Parsed) -> Vec<String> {
+        p.events
+            .iter()
+            .map(|e| String::from_utf8_lossy(e).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn plain_batch_splits_on_newlines_and_skips_blank_lines() {
+        let p = split_body(Endpoint::PlainBatch, b"a\r\n\nb\n", &q(&[])).unwrap();
+        assert_eq!(events(&p), ["a", "b"]);
+    }
+
+    #[test]
+    fn plain_batch_accepts_a_json_array() {
+        let p = split_body(Endpoint::PlainBatch, br#"[{"a":1},"raw line"]"#, &q(&[])).unwrap();
+        assert_eq!(events(&p), [r#"{"a":1}"#, "raw line"]);
+    }
+
+    #[test]
+    fn jsons_follows_the_path_parameter() {
+        let p = split_body(
+            Endpoint::Jsons,
+            br#"{"data":{"logs":[{"x":1},{"x":2}]}}"#,
+            &q(&[("path", "data.logs")]),
+        )
+        .unwrap();
+        assert_eq!(events(&p), [r#"{"x":1}"#, r#"{"x":2}"#]);
+    }
+
+    #[test]
+    fn batch_reads_the_key_and_events_from_the_body() {
+        let p = split_body(
+            Endpoint::Batch,
+            br#"{"intake_key":"K","jsons":["e1","e2"]}"#,
+            &q(&[]),
+        )
+        .unwrap();
+        assert_eq!(p.body_key.as_deref(), Some("K"));
+        assert_eq!(events(&p), ["e1", "e2"]);
+    }
+
+    #[test]
+    fn array_refuses_a_non_array() {
+        assert!(split_body(Endpoint::Array, br#"{"a":1}"#, &q(&[])).is_err());
+    }
+
+    #[test]
+    fn gzip_is_recognised_by_magic_and_capped() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&[b'a'; 1000]).unwrap();
+        let gz = Bytes::from(enc.finish().unwrap());
+        assert_eq!(maybe_gunzip(gz.clone(), 1000).unwrap().unwrap().len(), 1000);
+        assert!(maybe_gunzip(gz, 999).unwrap().is_none());
+        assert_eq!(
+            maybe_gunzip(Bytes::from_static(b"plain"), 10)
+                .unwrap()
+                .unwrap(),
+            "plain"
+        );
+    }
+}

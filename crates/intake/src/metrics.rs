@@ -1,0 +1,148 @@
+//! Prometheus metrics of the intake, served as text at `/metrics`.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// Label used for events whose intake is not known (missing or bad key).
+pub const UNKNOWN_INTAKE: &str = "unknown";
+
+/// All intake and pipeline metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Events received, per intake and transport.
+    pub received: IntCounterVec,
+    /// Events durably journaled, per intake and transport.
+    pub accepted: IntCounterVec,
+    /// Events refused, per intake, transport and reason.
+    pub rejected: IntCounterVec,
+    /// Bytes received, per intake and transport.
+    pub bytes_received: IntCounterVec,
+    /// Bytes durably journaled, per intake and transport.
+    pub bytes_accepted: IntCounterVec,
+    /// Events handed to the sink.
+    pub processed: IntCounter,
+    /// Events whose parsing failed (stored as pipeline errors).
+    pub parse_failures: IntCounter,
+    /// Events dropped as duplicates of a recent `(intake, sourcetype, record id)`.
+    pub duplicates: IntCounter,
+    /// Journal records not yet committed by the sink.
+    pub journal_lag: IntGauge,
+    /// Bytes of journal segments on disk.
+    pub journal_bytes: IntGauge,
+    /// Open syslog connections.
+    pub syslog_connections: IntGauge,
+}
+
+fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"));
+    // Registration only fails on duplicate names, which are static and distinct here.
+    let _ = reg.register(Box::new(c.clone()));
+    c
+}
+
+fn counter(reg: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help)
+        .unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"));
+    let _ = reg.register(Box::new(c.clone()));
+    c
+}
+
+fn gauge(reg: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help)
+        .unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"));
+    let _ = reg.register(Box::new(g.clone()));
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let it = &["intake", "transport"];
+        Metrics {
+            received: counter_vec(
+                &r,
+                "ziaxdr_intake_events_received_total",
+                "Events received",
+                it,
+            ),
+            accepted: counter_vec(
+                &r,
+                "ziaxdr_intake_events_accepted_total",
+                "Events durably journaled and acknowledged",
+                it,
+            ),
+            rejected: counter_vec(
+                &r,
+                "ziaxdr_intake_events_rejected_total",
+                "Events refused, by reason",
+                &["intake", "transport", "reason"],
+            ),
+            bytes_received: counter_vec(
+                &r,
+                "ziaxdr_intake_bytes_received_total",
+                "Event bytes received",
+                it,
+            ),
+            bytes_accepted: counter_vec(
+                &r,
+                "ziaxdr_intake_bytes_accepted_total",
+                "Event bytes durably journaled",
+                it,
+            ),
+            processed: counter(
+                &r,
+                "ziaxdr_pipeline_events_total",
+                "Events handed to the sink",
+            ),
+            parse_failures: counter(
+                &r,
+                "ziaxdr_pipeline_parse_failures_total",
+                "Events that failed to parse (stored as pipeline errors)",
+            ),
+            duplicates: counter(
+                &r,
+                "ziaxdr_pipeline_duplicates_total",
+                "Events dropped as duplicates of a recent (intake, sourcetype, record id)",
+            ),
+            journal_lag: gauge(
+                &r,
+                "ziaxdr_journal_lag_events",
+                "Journal records not yet committed by the sink",
+            ),
+            journal_bytes: gauge(
+                &r,
+                "ziaxdr_journal_disk_bytes",
+                "Bytes of journal segments on disk",
+            ),
+            syslog_connections: gauge(
+                &r,
+                "ziaxdr_syslog_connections",
+                "Open syslog TCP connections",
+            ),
+            registry: r,
+        }
+    }
+
+    /// Counts `n` events refused for `reason`.
+    pub fn reject(&self, intake: &str, transport: &str, reason: &str, n: u64) {
+        self.rejected
+            .with_label_values(&[intake, transport, reason])
+            .inc_by(n);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for the text format.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}

@@ -1,0 +1,469 @@
+//! The pipeline: journal → format (`zia`) → [`Sink`], exactly once.
+//!
+//! The sink reports the last journal offset it has durably committed; the pipeline resumes
+//! right after it, so after a crash the records between the sink's commit and the journal's
+//! end are replayed and none is handed over twice. Once the sink commits, the journal
+//! checkpoint moves and old segments are deleted. Events whose `(intake, sourcetype, record
+//! id)` was seen among the last [`PipelineConfig::dedup_window`] events are dropped (NSS
+//! replays after a reconnect, Cloud NSS retries whole batches).
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::metrics::Metrics;
+use crate::raw::RawEvent;
+
+/// A sink failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// An I/O error.
+    #[error("sink I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else (a store backend's own error, as text).
+    #[error("sink error: {0}")]
+    Other(String),
+}
+
+/// Where parsed events go. Implementations must make `commit` durable and report the last
+/// committed offset across restarts, which is what makes delivery exactly once.
+pub trait Sink: Send {
+    /// The journal offset of the last event durably committed, if any.
+    fn committed_offset(&self) -> Result<Option<u64>, SinkError>;
+    /// Adds one event (not yet durable).
+    fn write(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &Map<String, Value>,
+    ) -> Result<(), SinkError>;
+    /// Makes every written event durable, up to and including the last offset written.
+    fn commit(&mut self) -> Result<(), SinkError>;
+}
+
+/// What a format's parser says about a record.
+#[derive(Debug, Clone)]
+pub struct ParseOutcome {
+    /// The event (an error event if parsing failed).
+    pub event: Map<String, Value>,
+    /// The record's sourcetype, for deduplication.
+    pub sourcetype: Option<String>,
+    /// The record's own id, for deduplication.
+    pub record_id: Option<String>,
+    /// True when parsing failed and `event` is a pipeline-error event.
+    pub failed: bool,
+}
+
+/// A format parser: raw text → event.
+pub type ParseFn = Arc<dyn Fn(&str) -> ParseOutcome + Send + Sync>;
+
+/// The `zscaler-zia` parser from the `zia` crate; never fails (errors become error events).
+pub fn zia_parser() -> ParseFn {
+    Arc::new(|raw: &str| match zia::parse(raw) {
+        Ok(p) => ParseOutcome {
+            event: p.event,
+            sourcetype: p.sourcetype,
+            record_id: p.record_id,
+            failed: false,
+        },
+        Err(_) => ParseOutcome {
+            event: zia::parse_or_error(raw),
+            sourcetype: None,
+            record_id: None,
+            failed: true,
+        },
+    })
+}
+
+/// Pipeline tunables.
+#[derive(Clone)]
+pub struct PipelineConfig {
+    /// How many recent `(intake, sourcetype, record id)` keys are remembered (default 1 000 000,
+    /// about 40 MB). The window is in memory: it starts empty after a restart.
+    pub dedup_window: usize,
+    /// Most records handed to the sink between two commits (default 10 000).
+    pub batch: usize,
+    /// The parser.
+    pub parser: ParseFn,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            dedup_window: 1_000_000,
+            batch: 10_000,
+            parser: zia_parser(),
+        }
+    }
+}
+
+/// Errors that stop the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The sink failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] journal::Error),
+}
+
+/// Remembers recent dedup keys (as 128-bit digests) in insertion order.
+struct Dedup {
+    seen: HashSet<u128>,
+    order: VecDeque<u128>,
+    cap: usize,
+}
+
+impl Dedup {
+    fn new(cap: usize) -> Dedup {
+        Dedup {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// True if the key was seen within the window (and records it otherwise).
+    fn is_duplicate(&mut self, intake: &uuid::Uuid, sourcetype: &str, record_id: &str) -> bool {
+        if self.cap == 0 {
+            return false;
+        }
+        let mut h = Sha256::new();
+        h.update(intake.as_bytes());
+        h.update((sourcetype.len() as u64).to_le_bytes());
+        h.update(sourcetype.as_bytes());
+        h.update(record_id.as_bytes());
+        let d = h.finalize();
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d[..16]);
+        let k = u128::from_le_bytes(k);
+        if !self.seen.insert(k) {
+            return true;
+        }
+        self.order.push_back(k);
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        false
+    }
+}
+
+/// Adds ingestion metadata the format does not know: `event.ingested` and `ziaxdr.*`.
+fn annotate(event: &mut Map<String, Value>, raw: &RawEvent) {
+    let ev = event
+        .entry("event")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(o) = ev {
+        o.entry("ingested")
+            .or_insert_with(|| Value::String(raw.received_at_rfc3339()));
+    }
+    event.insert(
+        "ziaxdr".into(),
+        serde_json::json!({
+            "event_id": raw.id.to_string(),
+            "intake": {"uuid": raw.intake.to_string()},
+            "transport": raw.transport.as_str(),
+        }),
+    );
+}
+
+/// Runs the pipeline until `stop` is set, then drains what is durable and commits.
+pub fn run(
+    journal: journal::Journal,
+    mut sink: Box<dyn Sink>,
+    cfg: PipelineConfig,
+    metrics: Metrics,
+    stop: Arc<AtomicBool>,
+) -> Result<(), PipelineError> {
+    let committed = sink.committed_offset()?;
+    let mut next = committed.map_or(0, |c| c + 1).max(journal.start_offset());
+    if let Some(c) = committed {
+        if c + 1 < journal.start_offset() {
+            tracing::warn!(
+                sink = c,
+                journal_start = journal.start_offset(),
+                "sink is behind the journal's retained segments; events in between are gone"
+            );
+        }
+    }
+    tracing::info!(from = next, end = journal.end_offset(), "pipeline starting");
+    let mut dedup = Dedup::new(cfg.dedup_window);
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let end = journal.end_offset();
+        metrics.journal_lag.set(end.saturating_sub(next) as i64);
+        if next >= end {
+            if stopping {
+                return Ok(());
+            }
+            journal.wait_for(next, Duration::from_millis(200));
+            continue;
+        }
+        let mut reader = journal.read_from(next)?;
+        let mut last = None;
+        let mut n = 0;
+        while n < cfg.batch {
+            let Some((off, payload)) = reader.next_record()? else {
+                break;
+            };
+            n += 1;
+            last = Some(off);
+            let raw = match RawEvent::decode(&payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Cannot happen for records this crate wrote; skip rather than wedge.
+                    tracing::error!(offset = off, error = %e, "undecodable journal record skipped");
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(&raw.data);
+            let mut out = (cfg.parser)(&text);
+            if let (Some(st), Some(id)) = (&out.sourcetype, &out.record_id) {
+                if dedup.is_duplicate(&raw.intake, st, id) {
+                    metrics.duplicates.inc();
+                    continue;
+                }
+            }
+            if out.failed {
+                metrics.parse_failures.inc();
+            }
+            annotate(&mut out.event, &raw);
+            sink.write(off, &raw, &out.event)?;
+            metrics.processed.inc();
+        }
+        if let Some(last) = last {
+            sink.commit()?;
+            next = last + 1;
+            journal.commit_checkpoint(last)?;
+            metrics
+                .journal_lag
+                .set(journal.end_offset().saturating_sub(next) as i64);
+            metrics.journal_bytes.set(journal.disk_usage() as i64);
+        }
+    }
+}
+
+/// A sink writing one JSON object per line: `{"offset","event_id","intake","received_at",
+/// "raw","event"}`. Exactly once: `commit` fsyncs the file, then atomically records
+/// `(offset, length)` in a sidecar; opening truncates anything after that length.
+pub struct NdjsonSink {
+    path: PathBuf,
+    meta: PathBuf,
+    out: BufWriter<File>,
+    len: u64,
+    committed: Option<u64>,
+    pending: Option<u64>,
+}
+
+impl NdjsonSink {
+    /// Opens (creating) `path`, discarding lines written after the last commit.
+    pub fn open(path: impl AsRef<Path>) -> Result<NdjsonSink, SinkError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(d) = path.parent() {
+            fs::create_dir_all(d)?;
+        }
+        let meta = path.with_extension("committed");
+        let (committed, len) = match fs::read_to_string(&meta) {
+            Ok(s) => {
+                let mut it = s.split_whitespace();
+                let off = it.next().and_then(|x| x.parse::<u64>().ok());
+                let len = it.next().and_then(|x| x.parse::<u64>().ok());
+                match (off, len) {
+                    (Some(o), Some(l)) => (Some(o), l),
+                    _ => return Err(SinkError::Other(format!("corrupt {}", meta.display()))),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, 0),
+            Err(e) => return Err(e.into()),
+        };
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        if f.metadata()?.len() != len {
+            f.set_len(len)?;
+            f.sync_all()?;
+        }
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        std::io::Seek::seek(&mut out, std::io::SeekFrom::End(0))?;
+        Ok(NdjsonSink {
+            path,
+            meta,
+            out,
+            len,
+            committed,
+            pending: None,
+        })
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Sink for NdjsonSink {
+    fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+        Ok(self.committed)
+    }
+
+    fn write(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &Map<String, Value>,
+    ) -> Result<(), SinkError> {
+        let line = serde_json::json!({
+            "offset": offset,
+            "event_id": raw.id.to_string(),
+            "intake": raw.intake.to_string(),
+            "received_at": raw.received_at_rfc3339(),
+            "raw": String::from_utf8_lossy(&raw.data),
+            "event": event,
+        });
+        let mut b = serde_json::to_vec(&line).map_err(|e| SinkError::Other(e.to_string()))?;
+        b.push(b'\n');
+        self.out.write_all(&b)?;
+        self.len += b.len() as u64;
+        self.pending = Some(offset);
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        let Some(off) = self.pending.take() else {
+            return Ok(());
+        };
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        let tmp = self.meta.with_extension("committed.tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            writeln!(f, "{off} {}", self.len)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &self.meta)?;
+        if let Some(d) = self.meta.parent() {
+            File::open(d)?.sync_all()?;
+        }
+        self.committed = Some(off);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw::Transport;
+    use uuid::Uuid;
+
+    fn raw(data: &str) -> RawEvent {
+        RawEvent {
+            intake: Uuid::nil(),
+            id: Uuid::now_v7(),
+            received_at_us: 0,
+            transport: Transport::Http,
+            peer: String::new(),
+            data: data.as_bytes().to_vec(),
+        }
+    }
+
+    fn lines(p: &Path) -> Vec<Value> {
+        fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn uncommitted_lines_are_discarded_on_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("events.ndjson");
+        let mut s = NdjsonSink::open(&p).unwrap();
+        s.write(0, &raw("a"), &Map::new()).unwrap();
+        s.commit().unwrap();
+        s.write(1, &raw("b"), &Map::new()).unwrap();
+        s.out.flush().unwrap(); // on disk, but never committed
+        drop(s);
+        let s = NdjsonSink::open(&p).unwrap();
+        assert_eq!(s.committed_offset().unwrap(), Some(0));
+        let l = lines(&p);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0]["raw"], "a");
+    }
+
+    #[test]
+    fn duplicates_within_the_window_are_detected_and_old_ones_forgotten() {
+        let mut d = Dedup::new(2);
+        let i = Uuid::nil();
+        assert!(!d.is_duplicate(&i, "web", "1"));
+        assert!(d.is_duplicate(&i, "web", "1"));
+        assert!(
+            !d.is_duplicate(&i, "dns", "1"),
+            "another sourcetype is another record"
+        );
+        assert!(!d.is_duplicate(&i, "web", "2"));
+        assert!(!d.is_duplicate(&i, "web", "1"), "fell out of a window of 2");
+    }
+
+    fn fake_parser() -> ParseFn {
+        Arc::new(|raw: &str| {
+            let (id, failed) = match raw.strip_prefix("id=") {
+                Some(id) => (Some(id.to_string()), false),
+                None => (None, true),
+            };
+            let mut event = Map::new();
+            event.insert("message".into(), Value::String(raw.to_string()));
+            ParseOutcome {
+                event,
+                sourcetype: id.as_ref().map(|_| "web".to_string()),
+                record_id: id,
+                failed,
+            }
+        })
+    }
+
+    fn run_until_caught_up(j: &journal::Journal, sink: Box<dyn Sink>, m: &Metrics) {
+        let stop = Arc::new(AtomicBool::new(true));
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            ..PipelineConfig::default()
+        };
+        run(j.clone(), sink, cfg, m.clone(), stop).unwrap();
+    }
+
+    #[test]
+    fn the_pipeline_resumes_after_the_sink_commit_and_drops_duplicates() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let out = d.path().join("out.ndjson");
+        let m = Metrics::new();
+        let recs = |xs: &[&str]| xs.iter().map(|x| raw(x).encode()).collect::<Vec<_>>();
+        j.append_blocking(recs(&["id=1", "id=2", "id=1", "garbage"]))
+            .unwrap();
+        run_until_caught_up(&j, Box::new(NdjsonSink::open(&out).unwrap()), &m);
+        assert_eq!(lines(&out).len(), 3);
+        assert_eq!(m.duplicates.get(), 1);
+        assert_eq!(m.parse_failures.get(), 1);
+        assert_eq!(j.checkpoint(), Some(3));
+        j.append_blocking(recs(&["id=3"])).unwrap();
+        run_until_caught_up(&j, Box::new(NdjsonSink::open(&out).unwrap()), &m);
+        let l = lines(&out);
+        assert_eq!(l.len(), 4, "nothing replayed twice");
+        assert_eq!(l[3]["offset"], 4);
+        assert_eq!(l[3]["event"]["message"], "id=3");
+    }
+}

@@ -1,0 +1,361 @@
+//! Wiring: open the data directory, bind the listeners, run receivers and pipeline, and shut
+//! down gracefully (stop accepting, finish in-flight requests, drain the journal into the
+//! sink, commit the checkpoint).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+use crate::auth::Authenticator;
+use crate::http::{AppState, Limits};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::pipeline::{PipelineConfig, Sink};
+use crate::registry::{hash_key, Registry, RegistryError};
+use crate::syslog::SyslogConfig;
+use crate::tls::TlsError;
+
+/// How long graceful shutdown waits for in-flight HTTP requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding or serving a socket failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The journal failed to open.
+    #[error(transparent)]
+    Journal(#[from] journal::Error),
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The TLS files are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The pipeline stopped on an error.
+    #[error("pipeline stopped: {0}")]
+    Pipeline(String),
+}
+
+/// Everything `ziaxdr serve` can configure.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Data directory: `journal/`, `registry.sqlite`, sink output.
+    pub data_dir: PathBuf,
+    /// HTTP intake address (HTTPS when `tls_cert` and `tls_key` are set).
+    pub http_addr: SocketAddr,
+    /// Plain syslog TCP address, if any.
+    pub syslog_addr: Option<SocketAddr>,
+    /// Syslog over TLS address, if any (needs `tls_cert` and `tls_key`).
+    pub syslog_tls_addr: Option<SocketAddr>,
+    /// PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Syslog options (the `tls` field is filled from `tls_cert`/`tls_key`).
+    pub syslog: SyslogConfig,
+    /// HTTP limits.
+    pub limits: Limits,
+    /// Journal options.
+    pub journal: journal::Config,
+    /// Pipeline options.
+    pub pipeline: PipelineConfig,
+    /// Admin API token; when absent, the token stored by first start is used.
+    pub admin_token: Option<String>,
+}
+
+impl ServerConfig {
+    /// Defaults: loopback listeners on the given addresses, everything else default.
+    pub fn new(data_dir: PathBuf, http_addr: SocketAddr, syslog_addr: Option<SocketAddr>) -> Self {
+        ServerConfig {
+            data_dir,
+            http_addr,
+            syslog_addr,
+            syslog_tls_addr: None,
+            tls_cert: None,
+            tls_key: None,
+            syslog: SyslogConfig::default(),
+            limits: Limits::default(),
+            journal: journal::Config::default(),
+            pipeline: PipelineConfig::default(),
+            admin_token: None,
+        }
+    }
+}
+
+/// A server with its data directory open and its sockets bound, not yet serving.
+pub struct Server {
+    cfg: ServerConfig,
+    ingest: Ingest,
+    registry: Arc<Registry>,
+    http: TcpListener,
+    syslog: Option<TcpListener>,
+    syslog_tls: Option<TcpListener>,
+    tls_http: Option<Arc<rustls::ServerConfig>>,
+    tls_syslog: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Server {
+    /// Opens the journal and registry and binds every listener (port 0 picks a free port).
+    pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let journal = journal::Journal::open(cfg.data_dir.join("journal"), cfg.journal.clone())?;
+        let registry = Arc::new(Registry::open_in(&cfg.data_dir)?);
+        let auth = Arc::new(Authenticator::new(registry.clone())?);
+        let (tls_http, tls_syslog) = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(c), Some(k)) => (
+                Some(crate::tls::server_config(c, k, &[b"h2", b"http/1.1"])?),
+                Some(crate::tls::server_config(c, k, &[])?),
+            ),
+            _ => (None, None),
+        };
+        if cfg.syslog_tls_addr.is_some() && tls_syslog.is_none() {
+            return Err(ServerError::Tls(TlsError::Pem {
+                path: "(none)".into(),
+                message: "a syslog TLS listener needs --tls-cert and --tls-key".into(),
+            }));
+        }
+        let http = TcpListener::bind(cfg.http_addr).await?;
+        let syslog = match cfg.syslog_addr {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        let syslog_tls = match cfg.syslog_tls_addr {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        Ok(Server {
+            ingest: Ingest {
+                journal,
+                auth,
+                metrics: Metrics::new(),
+            },
+            registry,
+            http,
+            syslog,
+            syslog_tls,
+            tls_http,
+            tls_syslog,
+            cfg,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.local_addr().ok()
+    }
+
+    /// The bound plain syslog address.
+    pub fn syslog_addr(&self) -> Option<SocketAddr> {
+        self.syslog.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound syslog TLS address.
+    pub fn syslog_tls_addr(&self) -> Option<SocketAddr> {
+        self.syslog_tls.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Whether the HTTP listener speaks TLS.
+    pub fn is_https(&self) -> bool {
+        self.tls_http.is_some()
+    }
+
+    /// The registry (for first-start bootstrap).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The receivers' shared context (journal, authenticator, metrics).
+    pub fn ingest(&self) -> &Ingest {
+        &self.ingest
+    }
+
+    /// The HTTP state, e.g. to build [`crate::http::router`] and merge other routes into it.
+    pub fn app_state(&self) -> Result<AppState, ServerError> {
+        let admin = match &self.cfg.admin_token {
+            Some(t) => Some(hash_key(t)),
+            None => self.registry.admin_token_hash()?,
+        };
+        let mut st = AppState::new(self.ingest.clone(), self.cfg.limits.clone(), admin);
+        st.tls = self.tls_http.is_some();
+        Ok(st)
+    }
+
+    /// Serves until `shutdown` resolves, then drains and checkpoints. `extra` routes are
+    /// merged into the intake router.
+    pub async fn run(
+        self,
+        sink: Box<dyn Sink>,
+        extra: Option<Router>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let state = self.app_state()?;
+        let ready = state.ready.clone();
+        let mut app = crate::http::router(state);
+        if let Some(extra) = extra {
+            app = app.merge(extra);
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        // Pipeline on its own thread: the sink is synchronous (files, tantivy).
+        let stop_pipeline = Arc::new(AtomicBool::new(false));
+        let (pipe_done_tx, mut pipe_done_rx) = tokio::sync::oneshot::channel();
+        let pipe = {
+            let j = self.ingest.journal.clone();
+            let cfg = self.cfg.pipeline.clone();
+            let m = self.ingest.metrics.clone();
+            let stop = stop_pipeline.clone();
+            std::thread::Builder::new()
+                .name("pipeline".into())
+                .spawn(move || {
+                    let r = crate::pipeline::run(j, sink, cfg, m, stop);
+                    let _ = pipe_done_tx.send(r.map_err(|e| e.to_string()));
+                })?
+        };
+
+        let mut syslog_tasks = Vec::new();
+        if let Some(l) = self.syslog {
+            let cfg = SyslogConfig {
+                tls: None,
+                ..self.cfg.syslog.clone()
+            };
+            syslog_tasks.push(tokio::spawn(crate::syslog::serve(
+                l,
+                self.ingest.clone(),
+                cfg,
+                stop_rx.clone(),
+            )));
+        }
+        if let Some(l) = self.syslog_tls {
+            let cfg = SyslogConfig {
+                tls: self.tls_syslog.clone(),
+                ..self.cfg.syslog.clone()
+            };
+            syslog_tasks.push(tokio::spawn(crate::syslog::serve(
+                l,
+                self.ingest.clone(),
+                cfg,
+                stop_rx.clone(),
+            )));
+        }
+
+        let http_task = match self.tls_http.clone() {
+            None => {
+                let mut rx = stop_rx.clone();
+                tokio::spawn(async move {
+                    let r = axum::serve(
+                        self.http,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "HTTP server failed");
+                    }
+                })
+            }
+            Some(tls) => tokio::spawn(serve_https(self.http, tls, app, stop_rx.clone())),
+        };
+
+        ready.store(true, Ordering::Relaxed);
+        let mut pipeline_result = None;
+        tokio::select! {
+            _ = shutdown => tracing::info!("shutting down: draining"),
+            r = &mut pipe_done_rx => {
+                tracing::error!("pipeline stopped unexpectedly");
+                pipeline_result = Some(r.unwrap_or_else(|_| Err("pipeline thread died".into())));
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(DRAIN_TIMEOUT, http_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP requests still in flight after the drain timeout");
+        }
+        for t in syslog_tasks {
+            let _ = t.await;
+        }
+        stop_pipeline.store(true, Ordering::Relaxed);
+        let result = match pipeline_result {
+            Some(r) => r,
+            None => pipe_done_rx
+                .await
+                .unwrap_or_else(|_| Err("pipeline thread died".into())),
+        };
+        let _ = tokio::task::spawn_blocking(move || pipe.join()).await;
+        tracing::info!(
+            journal_end = self.ingest.journal.end_offset(),
+            checkpoint = ?self.ingest.journal.checkpoint(),
+            "stopped"
+        );
+        result.map_err(ServerError::Pipeline)
+    }
+}
+
+/// Resolves once shutdown is signalled (without holding the watch guard across awaits).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTPS accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let mut stop = stop.clone();
+        conns.spawn(async move {
+            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
+                tracing::debug!(%peer, "TLS handshake failed");
+                return;
+            };
+            let svc = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(req)
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc));
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(%peer, error = %e, "HTTPS connection error"); } }
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    while conns.join_next().await.is_some() {}
+}
