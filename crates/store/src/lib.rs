@@ -1,1 +1,174 @@
-//! The `store` crate (to be built).
+//! The ziaxdr event store: where parsed ECS events are kept, searched and aggregated.
+//!
+//! The store sits behind two traits: [`EventSearch`] (search, count, histogram, top-N,
+//! distinct count over a parsed [`Query`] and a [`TimeRange`]) and [`EventStore`] (adding
+//! events with their journal offsets, committing, and telling where the journal must resume
+//! after a crash). The query model is deliberately small (a boolean tree of field predicates,
+//! a time range, newest-first paging by `(timestamp, offset)`), so that a SQL engine such as
+//! ClickHouse can implement the same traits later. The embedded implementation,
+//! [`TantivyStore`], keeps one tantivy index per UTC day: retention deletes whole days, and
+//! each commit records the journal offset it covers, so a restart neither loses nor doubles
+//! events. The [`query`] module parses the Lucene-like Events query language (pure, no I/O),
+//! and [`api`] has the serde request/response types and the functions behind the REST
+//! endpoints `POST /api/v1/events/search` and `/api/v1/events/aggregate`.
+
+pub mod api;
+mod collectors;
+mod plan;
+pub mod query;
+pub mod schema;
+mod tantivy_store;
+pub mod timerange;
+
+use serde_json::{Map, Value};
+
+pub use query::{ParseError, Query};
+pub use tantivy_store::{Retention, StoreConfig, TantivyStore};
+pub use timerange::{TimeRange, TimeSpec};
+
+/// An ECS event: a JSON object with nested ECS field names.
+pub type Event = Map<String, Value>;
+
+/// A position in the newest-first order: an event's timestamp (seconds) and journal offset.
+/// Paging resumes strictly after (older than) it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    /// Event time, seconds since the Unix epoch.
+    pub ts: i64,
+    /// Journal offset of the event (tie-breaker).
+    pub offset: u64,
+}
+
+impl Cursor {
+    /// Encodes the cursor as an opaque string for clients.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.ts, self.offset)
+    }
+
+    /// Decodes a string made by [`Cursor::encode`].
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (a, b) = s.split_once('.')?;
+        Some(Cursor {
+            ts: a.parse().ok()?,
+            offset: b.parse().ok()?,
+        })
+    }
+}
+
+/// A query over a time range: what every search and aggregation takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// The parsed query.
+    pub query: Query,
+    /// The time range `[from, to)`.
+    pub range: TimeRange,
+}
+
+/// One page of search results, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// The events, newest first (ties broken by journal offset, highest first).
+    pub events: Vec<Event>,
+    /// Where the next page starts, if this page was full.
+    pub next: Option<Cursor>,
+}
+
+/// Top-N values of a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopValues {
+    /// `(value, count)`, highest count first (ties by value).
+    pub values: Vec<(String, u64)>,
+    /// Occurrences of all the values not in `values`.
+    pub other: u64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The query text is not valid.
+    #[error("invalid query: {0}")]
+    Parse(#[from] ParseError),
+    /// A value in the query does not fit the field's type.
+    #[error("invalid value '{value}' for field {field}: expected {expected}")]
+    InvalidValue {
+        /// Field name.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// What the field accepts.
+        expected: String,
+    },
+    /// The operation is not supported on that field.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The field cannot be aggregated on.
+    #[error("field {field} cannot be aggregated; aggregatable fields: {allowed}")]
+    NotAggregatable {
+        /// Field name.
+        field: String,
+        /// Comma-separated list of the fields that can.
+        allowed: String,
+    },
+    /// A write was attempted on a store opened read-only.
+    #[error("the store is open read-only")]
+    ReadOnly,
+    /// The index engine failed.
+    #[error("index error: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// A file operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored data is not what the store wrote (corruption or an incompatible version).
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the caller's request is at fault (HTTP 400), false for server faults.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Parse(_)
+                | StoreError::InvalidValue { .. }
+                | StoreError::Unsupported(_)
+                | StoreError::NotAggregatable { .. }
+        )
+    }
+}
+
+/// Read access to stored events. Every method takes a query over a time range.
+pub trait EventSearch: Send + Sync {
+    /// Up to `limit` events, newest first, strictly older than `after` when given.
+    fn search(
+        &self,
+        q: &EventQuery,
+        limit: usize,
+        after: Option<Cursor>,
+    ) -> Result<SearchPage, StoreError>;
+    /// Number of matching events.
+    fn count(&self, q: &EventQuery) -> Result<u64, StoreError>;
+    /// Matching events per time bucket of `interval_secs` (aligned on the Unix epoch):
+    /// `(bucket start in seconds, count)`, ascending, empty buckets omitted.
+    fn histogram(&self, q: &EventQuery, interval_secs: i64) -> Result<Vec<(i64, u64)>, StoreError>;
+    /// The `size` most frequent values of `field` among matching events.
+    fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError>;
+    /// Number of distinct values of `field` among matching events (exact).
+    fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError>;
+}
+
+/// Write access: the sink of the pipeline.
+///
+/// Offsets are the journal's, strictly increasing across calls. After a crash,
+/// [`EventStore::committed_offset`] tells the last offset durably committed: the pipeline
+/// replays the journal from the next one. Replaying an event that was in fact committed is
+/// harmless: the store recognises it and skips it, so nothing is doubled.
+pub trait EventStore: EventSearch {
+    /// Adds an event; `Ok(false)` when it was already committed (a replayed duplicate).
+    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError>;
+    /// Makes everything added so far durable and searchable; returns the committed offset.
+    fn commit(&self) -> Result<Option<u64>, StoreError>;
+    /// The last offset durably committed, `None` if nothing ever was.
+    fn committed_offset(&self) -> Option<u64>;
+    /// True when the commit policy (events or time since the last commit) asks for a commit.
+    fn commit_due(&self) -> bool;
+}

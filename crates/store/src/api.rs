@@ -1,0 +1,460 @@
+//! JSON request/response types of the REST API and the functions behind it:
+//! `POST /api/v1/events/search` → [`search`], `POST /api/v1/events/aggregate` → [`aggregate`].
+//!
+//! The HTTP layer only deserializes the body, calls the function with the current time, and
+//! serializes the result (or the error with [`ApiError::status`]).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::timerange::{format_instant, parse_duration, TimeError, TimeRange, TimeSpec};
+use crate::{Cursor, Event, EventQuery, EventSearch, Query, StoreError};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 10_000;
+/// Default number of values in a top-N.
+pub const DEFAULT_TOP: usize = 10;
+/// Largest top-N.
+pub const MAX_TOP: usize = 1_000;
+/// Most buckets a histogram may have.
+pub const MAX_BUCKETS: i64 = 2_000;
+/// Number of buckets an automatic histogram aims for.
+pub const AUTO_BUCKETS: i64 = 60;
+
+fn default_limit() -> usize {
+    DEFAULT_LIMIT
+}
+
+fn default_top() -> usize {
+    DEFAULT_TOP
+}
+
+/// Body of `POST /api/v1/events/search`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Query in the Events query language (empty = everything).
+    #[serde(default)]
+    pub query: String,
+    /// Time range (`since`, `from`, `to`); the last 24 hours by default.
+    #[serde(flatten)]
+    pub time: TimeSpec,
+    /// Page size (1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]).
+    #[serde(default = "default_limit")]
+    pub limit: usize,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Only return these fields of each event (dotted ECS names); all fields by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+}
+
+/// Response of `POST /api/v1/events/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// Events, newest first.
+    pub events: Vec<Event>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The time range actually searched.
+    pub from: String,
+    /// End of the time range (exclusive).
+    pub to: String,
+    /// Server-side time in milliseconds.
+    pub took_ms: u64,
+}
+
+/// The aggregation to compute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Aggregation {
+    /// Number of matching events.
+    Count,
+    /// Events per time bucket; `interval` like `1h`, or automatic when absent.
+    Histogram {
+        /// Bucket width (`30s`, `5m`, `1h`, `1d`); chosen from the range when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<String>,
+    },
+    /// Most frequent values of a field.
+    Top {
+        /// Field name.
+        field: String,
+        /// How many values (default [`DEFAULT_TOP`]).
+        #[serde(default = "default_top")]
+        size: usize,
+    },
+    /// Number of distinct values of a field.
+    Distinct {
+        /// Field name.
+        field: String,
+    },
+}
+
+/// Body of `POST /api/v1/events/aggregate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateRequest {
+    /// Query in the Events query language (empty = everything).
+    #[serde(default)]
+    pub query: String,
+    /// Time range (`since`, `from`, `to`); the last 24 hours by default.
+    #[serde(flatten)]
+    pub time: TimeSpec,
+    /// What to compute.
+    pub aggregation: Aggregation,
+}
+
+/// One histogram bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Bucket start, RFC 3339.
+    pub start: String,
+    /// Matching events in `[start, start + interval)`.
+    pub count: u64,
+}
+
+/// One value of a top-N.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopValue {
+    /// The value, as a string (IPs in their usual notation).
+    pub value: String,
+    /// Occurrences among matching events.
+    pub count: u64,
+}
+
+/// Result of an aggregation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AggregateResult {
+    /// Number of matching events.
+    Count {
+        /// The number.
+        count: u64,
+    },
+    /// Events per bucket, every bucket of the range included (zeros too).
+    Histogram {
+        /// Bucket width in seconds.
+        interval_seconds: i64,
+        /// Buckets in time order.
+        buckets: Vec<Bucket>,
+    },
+    /// Most frequent values.
+    Top {
+        /// Field name.
+        field: String,
+        /// Values, most frequent first.
+        values: Vec<TopValue>,
+        /// Occurrences of all other values.
+        other_count: u64,
+    },
+    /// Distinct values.
+    Distinct {
+        /// Field name.
+        field: String,
+        /// Exact number of distinct values.
+        count: u64,
+    },
+}
+
+/// Response of `POST /api/v1/events/aggregate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateResponse {
+    /// Start of the time range.
+    pub from: String,
+    /// End of the time range (exclusive).
+    pub to: String,
+    /// The result.
+    pub result: AggregateResult,
+    /// Server-side time in milliseconds.
+    pub took_ms: u64,
+}
+
+/// An API failure, with the HTTP status to answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is invalid (400): bad query, time range, cursor or field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store failed (500).
+    #[error("store error: {0}")]
+    Internal(StoreError),
+}
+
+impl ApiError {
+    /// HTTP status code for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// JSON error body: `{"error": "..."}`.
+    pub fn body(&self) -> Value {
+        serde_json::json!({ "error": self.to_string() })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if e.is_client_error() {
+            ApiError::BadRequest(e.to_string())
+        } else {
+            ApiError::Internal(e)
+        }
+    }
+}
+
+impl From<TimeError> for ApiError {
+    fn from(e: TimeError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+fn event_query(query: &str, time: &TimeSpec, now: OffsetDateTime) -> Result<EventQuery, ApiError> {
+    let query = Query::parse(query).map_err(|e| ApiError::BadRequest(format!("query {e}")))?;
+    Ok(EventQuery {
+        query,
+        range: time.resolve(now)?,
+    })
+}
+
+/// Serves a search request.
+pub fn search(
+    store: &dyn EventSearch,
+    req: &SearchRequest,
+    now: OffsetDateTime,
+) -> Result<SearchResponse, ApiError> {
+    let started = Instant::now();
+    if req.limit == 0 || req.limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let q = event_query(&req.query, &req.time, now)?;
+    let after = match &req.cursor {
+        Some(c) => Some(
+            Cursor::decode(c)
+                .ok_or_else(|| ApiError::BadRequest(format!("invalid cursor {c:?}")))?,
+        ),
+        None => None,
+    };
+    let page = store.search(&q, req.limit, after)?;
+    let events = match &req.fields {
+        Some(fields) => page.events.iter().map(|e| project(e, fields)).collect(),
+        None => page.events,
+    };
+    Ok(SearchResponse {
+        events,
+        next_cursor: page.next.map(|c| c.encode()),
+        from: format_instant(q.range.from),
+        to: format_instant(q.range.to),
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Serves an aggregation request.
+pub fn aggregate(
+    store: &dyn EventSearch,
+    req: &AggregateRequest,
+    now: OffsetDateTime,
+) -> Result<AggregateResponse, ApiError> {
+    let started = Instant::now();
+    let q = event_query(&req.query, &req.time, now)?;
+    let result = match &req.aggregation {
+        Aggregation::Count => AggregateResult::Count {
+            count: store.count(&q)?,
+        },
+        Aggregation::Histogram { interval } => {
+            let secs = match interval {
+                Some(i) => parse_duration(i)?.whole_seconds(),
+                None => auto_interval(&q.range),
+            };
+            if secs <= 0 {
+                return Err(ApiError::BadRequest("interval must be positive".into()));
+            }
+            let span = (q.range.to - q.range.from).whole_seconds();
+            if span / secs > MAX_BUCKETS {
+                return Err(ApiError::BadRequest(format!(
+                    "interval too small: more than {MAX_BUCKETS} buckets"
+                )));
+            }
+            let counts = store.histogram(&q, secs)?;
+            AggregateResult::Histogram {
+                interval_seconds: secs,
+                buckets: fill_buckets(&q.range, secs, &counts),
+            }
+        }
+        Aggregation::Top { field, size } => {
+            if *size == 0 || *size > MAX_TOP {
+                return Err(ApiError::BadRequest(format!(
+                    "size must be between 1 and {MAX_TOP}"
+                )));
+            }
+            let t = store.top(&q, field, *size)?;
+            AggregateResult::Top {
+                field: field.clone(),
+                values: t
+                    .values
+                    .into_iter()
+                    .map(|(value, count)| TopValue { value, count })
+                    .collect(),
+                other_count: t.other,
+            }
+        }
+        Aggregation::Distinct { field } => AggregateResult::Distinct {
+            field: field.clone(),
+            count: store.distinct(&q, field)?,
+        },
+    };
+    Ok(AggregateResponse {
+        from: format_instant(q.range.from),
+        to: format_instant(q.range.to),
+        result,
+        took_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Nice bucket widths, in seconds, for automatic histograms.
+const NICE_INTERVALS: &[i64] = &[
+    1, 5, 10, 30, 60, 300, 600, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400, 604_800,
+];
+
+/// The smallest nice width giving at most [`AUTO_BUCKETS`] buckets over the range.
+pub fn auto_interval(range: &TimeRange) -> i64 {
+    let span = (range.to - range.from).whole_seconds().max(1);
+    for &i in NICE_INTERVALS {
+        if span / i <= AUTO_BUCKETS {
+            return i;
+        }
+    }
+    let week = 604_800;
+    (span / AUTO_BUCKETS / week + 1) * week
+}
+
+/// Every bucket from the one containing `from` to the one containing `to` (exclusive),
+/// with the counts found (zero elsewhere).
+pub fn fill_buckets(range: &TimeRange, secs: i64, counts: &[(i64, u64)]) -> Vec<Bucket> {
+    let map: std::collections::HashMap<i64, u64> = counts.iter().copied().collect();
+    let start = range.from.unix_timestamp().div_euclid(secs) * secs;
+    let end = range.to.unix_timestamp();
+    let mut out = Vec::new();
+    let mut t = start;
+    while t < end {
+        let label = OffsetDateTime::from_unix_timestamp(t)
+            .map(format_instant)
+            .unwrap_or_else(|_| t.to_string());
+        out.push(Bucket {
+            start: label,
+            count: map.get(&t).copied().unwrap_or(0),
+        });
+        t += secs;
+    }
+    out
+}
+
+/// Keeps only `fields` (dotted names) of an event, nesting preserved.
+pub fn project(event: &Event, fields: &[String]) -> Event {
+    let mut out = Event::new();
+    for f in fields {
+        if let Some(v) = get_path(event, f) {
+            set_path(&mut out, f, v.clone());
+        }
+    }
+    out
+}
+
+/// Looks a dotted path up in an event (`source.ip`), also accepting flat dotted keys.
+pub fn get_path<'a>(event: &'a Event, path: &str) -> Option<&'a Value> {
+    if let Some(v) = event.get(path) {
+        return Some(v);
+    }
+    let (head, rest) = path.split_once('.')?;
+    match event.get(head)? {
+        Value::Object(m) => get_path(m, rest),
+        _ => None,
+    }
+}
+
+fn set_path(event: &mut Event, path: &str, v: Value) {
+    match path.split_once('.') {
+        None => {
+            event.insert(path.to_string(), v);
+        }
+        Some((head, rest)) => {
+            let entry = event
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Event::new()));
+            if let Value::Object(m) = entry {
+                set_path(m, rest, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn auto_interval_aims_for_about_sixty_buckets() {
+        let r = TimeRange {
+            from: datetime!(2024-05-01 0:00 UTC),
+            to: datetime!(2024-05-02 0:00 UTC),
+        };
+        assert_eq!(auto_interval(&r), 1_800);
+        let r = TimeRange {
+            from: datetime!(2024-05-01 0:00 UTC),
+            to: datetime!(2024-05-01 0:15 UTC),
+        };
+        assert_eq!(auto_interval(&r), 30);
+    }
+
+    #[test]
+    fn fill_buckets_includes_empty_buckets() {
+        let r = TimeRange {
+            from: datetime!(2024-05-01 0:00 UTC),
+            to: datetime!(2024-05-01 3:00 UTC),
+        };
+        let t1 = datetime!(2024-05-01 1:00 UTC).unix_timestamp();
+        let b = fill_buckets(&r, 3_600, &[(t1, 7)]);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b[0].count, 0);
+        assert_eq!(b[1].count, 7);
+        assert_eq!(b[1].start, "2024-05-01T01:00:00Z");
+    }
+
+    #[test]
+    fn project_keeps_nesting_of_selected_fields() {
+        let e: Event =
+            serde_json::from_str(r#"{"source":{"ip":"1.2.3.4","port":5},"a":1}"#).unwrap();
+        let p = project(&e, &["source.ip".to_string()]);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"source":{"ip":"1.2.3.4"}}"#
+        );
+    }
+
+    #[test]
+    fn requests_deserialize_with_defaults() {
+        let r: SearchRequest = serde_json::from_str(r#"{"query":"a:1","since":"1h"}"#).unwrap();
+        assert_eq!(r.limit, DEFAULT_LIMIT);
+        assert_eq!(r.time.since.as_deref(), Some("1h"));
+        let a: AggregateRequest =
+            serde_json::from_str(r#"{"aggregation":{"type":"top","field":"user.name"}}"#).unwrap();
+        assert_eq!(
+            a.aggregation,
+            Aggregation::Top {
+                field: "user.name".into(),
+                size: DEFAULT_TOP
+            }
+        );
+    }
+}

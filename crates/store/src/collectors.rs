@@ -1,0 +1,297 @@
+//! Collectors over fast (columnar) fields: newest-first paging and the aggregations.
+//!
+//! Written here rather than with tantivy's aggregation framework because results must be
+//! merged across partitions (one index per day) exactly: counts per value are summed, so
+//! top-N and distinct counts are exact, not estimates.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::Ipv6Addr;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+
+use crate::schema::{ip_display, FieldKind, F_OFFSET, TIMESTAMP};
+
+/// Sort key of an event in the newest-first order.
+pub type Key = (i64, u64);
+
+/// Collects the `limit` newest events (by timestamp, then offset), older than `before`.
+pub struct NewestFirst {
+    /// Page size.
+    pub limit: usize,
+    /// Exclusive upper bound on the key (the cursor).
+    pub before: Option<Key>,
+}
+
+/// Per-segment part of [`NewestFirst`].
+pub struct NewestFirstSegment {
+    ts: Column<tantivy::DateTime>,
+    off: Column<u64>,
+    seg: SegmentOrdinal,
+    limit: usize,
+    before: Option<Key>,
+    heap: BinaryHeap<Reverse<(Key, DocAddress)>>,
+}
+
+impl Collector for NewestFirst {
+    type Fruit = Vec<(Key, DocAddress)>;
+    type Child = NewestFirstSegment;
+
+    fn for_segment(
+        &self,
+        seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<NewestFirstSegment> {
+        Ok(NewestFirstSegment {
+            ts: reader.fast_fields().date(TIMESTAMP)?,
+            off: reader.fast_fields().u64(F_OFFSET)?,
+            seg,
+            limit: self.limit,
+            before: self.before,
+            heap: BinaryHeap::with_capacity(self.limit + 1),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(Key, DocAddress)>>) -> tantivy::Result<Self::Fruit> {
+        let mut all: Vec<(Key, DocAddress)> = fruits.into_iter().flatten().collect();
+        all.sort_by_key(|b| Reverse(b.0));
+        all.truncate(self.limit);
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for NewestFirstSegment {
+    type Fruit = Vec<(Key, DocAddress)>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if self.limit == 0 {
+            return;
+        }
+        let ts = self
+            .ts
+            .first(doc)
+            .map(|d| d.into_timestamp_secs())
+            .unwrap_or(i64::MIN);
+        let key = (ts, self.off.first(doc).unwrap_or(0));
+        if self.before.is_some_and(|b| key >= b) {
+            return;
+        }
+        if self.heap.len() < self.limit {
+            self.heap
+                .push(Reverse((key, DocAddress::new(self.seg, doc))));
+        } else if let Some(Reverse((min, _))) = self.heap.peek() {
+            if key > *min {
+                self.heap.pop();
+                self.heap
+                    .push(Reverse((key, DocAddress::new(self.seg, doc))));
+            }
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        let mut v: Vec<(Key, DocAddress)> = self.heap.into_iter().map(|Reverse(x)| x).collect();
+        v.sort_by_key(|b| Reverse(b.0));
+        v
+    }
+}
+
+/// Counts matching events per time bucket.
+pub struct Histogram {
+    /// Bucket width in seconds.
+    pub interval: i64,
+}
+
+/// Per-segment part of [`Histogram`].
+pub struct HistogramSegment {
+    ts: Column<tantivy::DateTime>,
+    interval: i64,
+    counts: HashMap<i64, u64>,
+}
+
+impl Collector for Histogram {
+    type Fruit = HashMap<i64, u64>;
+    type Child = HistogramSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<HistogramSegment> {
+        Ok(HistogramSegment {
+            ts: reader.fast_fields().date(TIMESTAMP)?,
+            interval: self.interval.max(1),
+            counts: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<HashMap<i64, u64>>) -> tantivy::Result<Self::Fruit> {
+        Ok(merge_counts(fruits))
+    }
+}
+
+impl SegmentCollector for HistogramSegment {
+    type Fruit = HashMap<i64, u64>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if let Some(t) = self.ts.first(doc) {
+            let s = t.into_timestamp_secs();
+            *self
+                .counts
+                .entry(s.div_euclid(self.interval) * self.interval)
+                .or_insert(0) += 1;
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.counts
+    }
+}
+
+/// Counts matching events per value of one fast field (all values of multi-valued fields).
+pub struct Terms {
+    /// Field name.
+    pub field: String,
+    /// Its type.
+    pub kind: FieldKind,
+}
+
+enum TermsColumn {
+    Str(StrColumn, Vec<u64>),
+    Ip(Column<Ipv6Addr>, HashMap<Ipv6Addr, u64>),
+    Int(Column<i64>, HashMap<i64, u64>),
+    Date(Column<tantivy::DateTime>, HashMap<i64, u64>),
+    Missing,
+}
+
+/// Per-segment part of [`Terms`].
+pub struct TermsSegment(TermsColumn);
+
+impl Collector for Terms {
+    type Fruit = HashMap<String, u64>;
+    type Child = TermsSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<TermsSegment> {
+        let ff = reader.fast_fields();
+        let col = match self.kind {
+            FieldKind::Keyword { .. } | FieldKind::Text => match ff.str(&self.field)? {
+                Some(c) => {
+                    let n = c.num_terms();
+                    TermsColumn::Str(c, vec![0; n])
+                }
+                None => TermsColumn::Missing,
+            },
+            FieldKind::Ip => match ff.column_opt::<Ipv6Addr>(&self.field)? {
+                Some(c) => TermsColumn::Ip(c, HashMap::new()),
+                None => TermsColumn::Missing,
+            },
+            FieldKind::Long => match ff.column_opt::<i64>(&self.field)? {
+                Some(c) => TermsColumn::Int(c, HashMap::new()),
+                None => TermsColumn::Missing,
+            },
+            FieldKind::Date => match ff.column_opt::<tantivy::DateTime>(&self.field)? {
+                Some(c) => TermsColumn::Date(c, HashMap::new()),
+                None => TermsColumn::Missing,
+            },
+        };
+        Ok(TermsSegment(col))
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<HashMap<String, u64>>) -> tantivy::Result<Self::Fruit> {
+        Ok(merge_counts(fruits))
+    }
+}
+
+impl SegmentCollector for TermsSegment {
+    type Fruit = HashMap<String, u64>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        match &mut self.0 {
+            TermsColumn::Str(c, counts) => {
+                for ord in c.term_ords(doc) {
+                    if let Some(n) = counts.get_mut(ord as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+            TermsColumn::Ip(c, m) => {
+                for v in c.values_for_doc(doc) {
+                    *m.entry(v).or_insert(0) += 1;
+                }
+            }
+            TermsColumn::Int(c, m) => {
+                for v in c.values_for_doc(doc) {
+                    *m.entry(v).or_insert(0) += 1;
+                }
+            }
+            TermsColumn::Date(c, m) => {
+                for v in c.values_for_doc(doc) {
+                    *m.entry(v.into_timestamp_secs()).or_insert(0) += 1;
+                }
+            }
+            TermsColumn::Missing => {}
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        let mut out = HashMap::new();
+        match self.0 {
+            TermsColumn::Str(c, counts) => {
+                let mut s = String::new();
+                for (ord, n) in counts.into_iter().enumerate() {
+                    if n > 0 {
+                        s.clear();
+                        if c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
+                            out.insert(s.clone(), n);
+                        }
+                    }
+                }
+            }
+            TermsColumn::Ip(_, m) => {
+                out.extend(m.into_iter().map(|(k, v)| (ip_display(k), v)));
+            }
+            TermsColumn::Int(_, m) => {
+                out.extend(m.into_iter().map(|(k, v)| (k.to_string(), v)));
+            }
+            TermsColumn::Date(_, m) => {
+                out.extend(m.into_iter().map(|(k, v)| {
+                    let t = time::OffsetDateTime::from_unix_timestamp(k)
+                        .map(crate::timerange::format_instant)
+                        .unwrap_or_else(|_| k.to_string());
+                    (t, v)
+                }));
+            }
+            TermsColumn::Missing => {}
+        }
+        out
+    }
+}
+
+/// Sums per-key counts.
+pub fn merge_counts<K: std::hash::Hash + Eq>(maps: Vec<HashMap<K, u64>>) -> HashMap<K, u64> {
+    let mut it = maps.into_iter();
+    let mut acc = it.next().unwrap_or_default();
+    for m in it {
+        for (k, v) in m {
+            *acc.entry(k).or_insert(0) += v;
+        }
+    }
+    acc
+}

@@ -1,0 +1,463 @@
+//! The ECS schema of the embedded index: which fields are typed, and how an event becomes a
+//! tantivy document.
+//!
+//! Known ECS fields get typed tantivy fields (keyword, text, IP, integer, date), with fast
+//! (columnar) storage where aggregations need it. Every other leaf goes to a generic
+//! `path=value` keyword field, so `anyfield:value` still works on fields nobody declared.
+//! Every field name present in an event is recorded, which answers `field:*` for all
+//! fields alike. The event itself is stored once, as compressed JSON; nothing else is stored,
+//! since everything else can be rebuilt from it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+use serde_json::{Map, Value};
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, Field, IndexRecordOption, IpAddrOptions, NumericOptions,
+    Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{DateTime, TantivyDocument};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The type of a typed field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An exact string (case-sensitive); `fast` when it can be aggregated on.
+    Keyword {
+        /// Columnar storage for top-N and distinct count.
+        fast: bool,
+    },
+    /// Tokenized text: `field:word` matches a word of the value.
+    Text,
+    /// An IPv4 or IPv6 address (IPv4 stored mapped to IPv6).
+    Ip,
+    /// A signed 64-bit integer.
+    Long,
+    /// An instant (second precision).
+    Date,
+}
+
+/// The event timestamp field.
+pub const TIMESTAMP: &str = "@timestamp";
+/// Internal: the stored event (compressed JSON).
+pub const F_SOURCE: &str = "_source";
+/// Internal: tokenized text of the whole event, for bare terms.
+pub const F_ALL: &str = "_all";
+/// Internal: `path=value` terms of the fields without a typed field.
+pub const F_KV: &str = "_kv";
+/// Internal: the names of the fields present in the event, for `field:*`.
+pub const F_FIELDS: &str = "_fields";
+/// Internal: the journal offset of the event (tie-breaker for ordering, cursor paging).
+pub const F_OFFSET: &str = "_offset";
+
+const KW: FieldKind = FieldKind::Keyword { fast: true };
+const KW_NOFAST: FieldKind = FieldKind::Keyword { fast: false };
+
+/// The typed ECS fields. Anything else is indexed generically (see module docs).
+pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
+    (TIMESTAMP, FieldKind::Date),
+    ("event.dataset", KW),
+    ("event.action", KW),
+    ("event.outcome", KW),
+    ("event.kind", KW),
+    ("event.category", KW),
+    ("event.type", KW),
+    ("event.module", KW),
+    ("event.duration", FieldKind::Long),
+    ("source.ip", FieldKind::Ip),
+    ("source.nat.ip", FieldKind::Ip),
+    ("destination.ip", FieldKind::Ip),
+    ("destination.nat.ip", FieldKind::Ip),
+    ("server.ip", FieldKind::Ip),
+    ("client.ip", FieldKind::Ip),
+    ("host.ip", FieldKind::Ip),
+    ("related.ip", FieldKind::Ip),
+    ("source.port", FieldKind::Long),
+    ("destination.port", FieldKind::Long),
+    ("source.bytes", FieldKind::Long),
+    ("destination.bytes", FieldKind::Long),
+    ("network.bytes", FieldKind::Long),
+    ("http.response.status_code", FieldKind::Long),
+    ("http.request.bytes", FieldKind::Long),
+    ("http.response.bytes", FieldKind::Long),
+    ("url.port", FieldKind::Long),
+    ("url.domain", KW),
+    ("url.registered_domain", KW),
+    ("url.original", KW_NOFAST),
+    ("url.full", KW_NOFAST),
+    ("url.path", KW_NOFAST),
+    ("url.scheme", KW),
+    ("destination.domain", KW),
+    ("destination.registered_domain", KW),
+    ("destination.geo.country_name", KW),
+    ("dns.question.name", KW),
+    ("dns.question.registered_domain", KW),
+    ("dns.question.type", KW),
+    ("dns.response_code", KW),
+    ("user.name", KW),
+    ("user.email", KW),
+    ("user.domain", KW),
+    ("user_agent.original", KW),
+    ("http.request.method", KW),
+    ("http.request.referrer", KW_NOFAST),
+    ("http.response.mime_type", KW),
+    ("network.protocol", KW),
+    ("network.application", KW),
+    ("network.transport", KW),
+    ("network.type", KW),
+    ("rule.name", KW),
+    ("host.name", KW),
+    ("file.name", KW),
+    ("file.hash.md5", KW),
+    ("file.hash.sha1", KW),
+    ("file.hash.sha256", KW),
+    ("file.mime_type", KW),
+    ("error.code", KW),
+    ("error.message", FieldKind::Text),
+    ("message", FieldKind::Text),
+    ("event.original", FieldKind::Text),
+    ("related.user", KW),
+    ("related.hosts", KW),
+    ("related.hash", KW),
+    ("observer.product", KW),
+    ("organization.name", KW),
+    ("zscaler.zia.source_type", KW),
+    ("zscaler.zia.category", KW),
+    ("zscaler.zia.department", KW),
+    ("zscaler.zia.location", KW),
+    ("zscaler.zia.threat.name", KW),
+    ("zscaler.zia.threat.category", KW),
+    ("zscaler.zia.threat.class", KW),
+    ("zscaler.zia.app_class", KW),
+    ("zscaler.zia.url.super_category", KW),
+    ("zscaler.zia.url.class", KW),
+];
+
+/// Looks a typed field up by ECS name.
+pub fn typed_kind(name: &str) -> Option<FieldKind> {
+    TYPED_FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+}
+
+/// The fields that support top-N and distinct count (typed, with columnar storage).
+pub fn aggregatable_fields() -> Vec<&'static str> {
+    TYPED_FIELDS
+        .iter()
+        .filter(|(_, k)| !matches!(k, FieldKind::Keyword { fast: false } | FieldKind::Text))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// Builds the tantivy schema shared by every partition.
+pub fn build_schema() -> Schema {
+    let mut b = Schema::builder();
+    // Keywords: exact terms, no frequencies or positions (smaller postings), no norms.
+    let kw_indexing = TextFieldIndexing::default()
+        .set_tokenizer("raw")
+        .set_index_option(IndexRecordOption::Basic)
+        .set_fieldnorms(false);
+    for (name, kind) in TYPED_FIELDS {
+        match kind {
+            FieldKind::Keyword { fast } => {
+                let mut o = TextOptions::default().set_indexing_options(kw_indexing.clone());
+                if *fast {
+                    o = o.set_fast("raw");
+                }
+                b.add_text_field(name, o);
+            }
+            FieldKind::Text => {
+                let idx = TextFieldIndexing::default()
+                    .set_tokenizer("default")
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+                    .set_fieldnorms(false);
+                b.add_text_field(name, TextOptions::default().set_indexing_options(idx));
+            }
+            FieldKind::Ip => {
+                b.add_ip_addr_field(name, IpAddrOptions::default().set_indexed().set_fast());
+            }
+            FieldKind::Long => {
+                b.add_i64_field(name, NumericOptions::default().set_indexed().set_fast());
+            }
+            FieldKind::Date => {
+                b.add_date_field(
+                    name,
+                    DateOptions::default()
+                        .set_indexed()
+                        .set_fast()
+                        .set_precision(DateTimePrecision::Seconds),
+                );
+            }
+        }
+    }
+    b.add_bytes_field(F_SOURCE, tantivy::schema::STORED);
+    let all = TextFieldIndexing::default()
+        .set_tokenizer("default")
+        .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+        .set_fieldnorms(false);
+    b.add_text_field(F_ALL, TextOptions::default().set_indexing_options(all));
+    b.add_text_field(
+        F_KV,
+        TextOptions::default().set_indexing_options(kw_indexing.clone()),
+    );
+    b.add_text_field(
+        F_FIELDS,
+        TextOptions::default().set_indexing_options(kw_indexing),
+    );
+    b.add_u64_field(F_OFFSET, NumericOptions::default().set_fast());
+    b.build()
+}
+
+/// Field handles of one partition's schema, resolved by name.
+#[derive(Clone)]
+pub struct Fields {
+    /// Typed fields by ECS name.
+    pub typed: HashMap<&'static str, (Field, FieldKind)>,
+    /// `@timestamp`.
+    pub timestamp: Field,
+    /// `_source`.
+    pub source: Field,
+    /// `_all`.
+    pub all: Field,
+    /// `_kv`.
+    pub kv: Field,
+    /// `_fields`.
+    pub fields: Field,
+    /// `_offset`.
+    pub offset: Field,
+}
+
+impl Fields {
+    /// Resolves the handles in `schema`; `None` if it is not a ziaxdr event schema.
+    pub fn resolve(schema: &Schema) -> Option<Fields> {
+        let mut typed = HashMap::new();
+        for (name, kind) in TYPED_FIELDS {
+            // A partition written by an older version may lack a newer typed field: such
+            // fields are then simply generic in that partition.
+            if let Ok(f) = schema.get_field(name) {
+                typed.insert(*name, (f, *kind));
+            }
+        }
+        Some(Fields {
+            timestamp: schema.get_field(TIMESTAMP).ok()?,
+            source: schema.get_field(F_SOURCE).ok()?,
+            all: schema.get_field(F_ALL).ok()?,
+            kv: schema.get_field(F_KV).ok()?,
+            fields: schema.get_field(F_FIELDS).ok()?,
+            offset: schema.get_field(F_OFFSET).ok()?,
+            typed,
+        })
+    }
+}
+
+/// Parses an IP, mapping IPv4 into IPv6 as tantivy stores it.
+pub fn parse_ip(s: &str) -> Option<Ipv6Addr> {
+    s.trim().parse::<IpAddr>().ok().map(ip_to_v6)
+}
+
+/// Maps an address into tantivy's IPv6 space.
+pub fn ip_to_v6(ip: IpAddr) -> Ipv6Addr {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
+/// Displays an address from tantivy's IPv6 space (IPv4-mapped back to dotted form).
+pub fn ip_display(ip: Ipv6Addr) -> String {
+    match ip.to_ipv4_mapped() {
+        Some(v4) => v4.to_string(),
+        None => ip.to_string(),
+    }
+}
+
+/// Parses an RFC 3339 timestamp to a tantivy date.
+pub fn parse_date(s: &str) -> Option<DateTime> {
+    let t = OffsetDateTime::parse(s.trim(), &Rfc3339).ok()?;
+    Some(DateTime::from_timestamp_nanos(
+        i64::try_from(t.unix_timestamp_nanos()).ok()?,
+    ))
+}
+
+/// Parses an integer from a JSON number or a decimal string.
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Fields whose text is the raw record. For parsed events they are stored but not indexed
+/// (only their presence is): their words are already in the parsed fields, and indexing the
+/// raw text twice would double the index. For failed events the raw text is all there is,
+/// so it is indexed as text.
+const RAW_TEXT_FIELDS: &[&str] = &["message", "event.original"];
+
+/// Builds the document of one event. `ts` is the event time (already resolved by the caller),
+/// `source` the serialized event.
+pub fn build_document(
+    f: &Fields,
+    event: &Map<String, Value>,
+    ts: DateTime,
+    offset: u64,
+    source: &[u8],
+) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_date(f.timestamp, ts);
+    doc.add_u64(f.offset, offset);
+    doc.add_bytes(f.source, source);
+    let failed = event
+        .get("event")
+        .and_then(|e| e.get("kind"))
+        .and_then(Value::as_str)
+        == Some("pipeline_error");
+    let mut path = String::new();
+    let mut all = String::new();
+    let mut seen: Vec<String> = Vec::new();
+    walk(
+        f, event, &mut path, &mut doc, &mut all, &mut seen, failed, 0,
+    );
+    if !all.is_empty() {
+        doc.add_text(f.all, &all);
+    }
+    doc
+}
+
+/// Nesting limit when walking an event: deeper values are still stored, just not indexed.
+const MAX_EVENT_DEPTH: usize = 32;
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    f: &Fields,
+    obj: &Map<String, Value>,
+    path: &mut String,
+    doc: &mut TantivyDocument,
+    all: &mut String,
+    seen: &mut Vec<String>,
+    failed: bool,
+    depth: usize,
+) {
+    if depth > MAX_EVENT_DEPTH {
+        return;
+    }
+    for (k, v) in obj {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(k);
+        match v {
+            Value::Object(m) => walk(f, m, path, doc, all, seen, failed, depth + 1),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::Object(m) => walk(f, m, path, doc, all, seen, failed, depth + 1),
+                        Value::Array(_) => {} // nested arrays are not ECS; stored only
+                        leaf => leaf_value(f, path, leaf, doc, all, seen, failed),
+                    }
+                }
+            }
+            leaf => leaf_value(f, path, leaf, doc, all, seen, failed),
+        }
+        path.truncate(len);
+    }
+}
+
+fn leaf_value(
+    f: &Fields,
+    path: &str,
+    v: &Value,
+    doc: &mut TantivyDocument,
+    all: &mut String,
+    seen: &mut Vec<String>,
+    failed: bool,
+) {
+    if v.is_null() {
+        return;
+    }
+    if !seen.iter().any(|s| s == path) {
+        seen.push(path.to_string());
+        doc.add_text(f.fields, path);
+    }
+    let raw_text = RAW_TEXT_FIELDS.contains(&path);
+    if raw_text && !failed {
+        return;
+    }
+    let text: std::borrow::Cow<'_, str> = match v {
+        Value::String(s) => s.as_str().into(),
+        other => other.to_string().into(),
+    };
+    {
+        if !all.is_empty() {
+            // A separator that the tokenizer drops, so phrases do not span two values.
+            all.push_str(" \n ");
+        }
+        all.push_str(&text);
+    }
+    let typed = f.typed.get(path).copied();
+    let indexed = match typed {
+        Some((field, FieldKind::Keyword { .. })) | Some((field, FieldKind::Text)) => {
+            doc.add_text(field, &text);
+            true
+        }
+        Some((field, FieldKind::Ip)) => match parse_ip(&text) {
+            Some(ip) => {
+                doc.add_ip_addr(field, ip);
+                true
+            }
+            None => false,
+        },
+        Some((field, FieldKind::Long)) => match as_i64(v) {
+            Some(n) => {
+                doc.add_i64(field, n);
+                true
+            }
+            None => false,
+        },
+        // @timestamp is added by the caller once, already resolved.
+        Some((_, FieldKind::Date)) => true,
+        None => false,
+    };
+    if !indexed {
+        // Untyped, or a value that does not fit its type: searchable as an exact value.
+        let mut kv = String::with_capacity(path.len() + 1 + text.len());
+        kv.push_str(path);
+        kv.push('=');
+        kv.push_str(&text);
+        doc.add_text(f.kv, &kv);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_is_mapped_into_ipv6_and_back() {
+        let ip = parse_ip("10.1.2.3").unwrap();
+        assert_eq!(ip.to_string(), "::ffff:10.1.2.3");
+        assert_eq!(ip_display(ip), "10.1.2.3");
+        assert_eq!(ip_display(parse_ip("2001:db8::1").unwrap()), "2001:db8::1");
+    }
+
+    #[test]
+    fn every_typed_field_is_in_the_schema() {
+        let s = build_schema();
+        for (name, _) in TYPED_FIELDS {
+            assert!(s.get_field(name).is_ok(), "{name}");
+        }
+        assert!(Fields::resolve(&s).is_some());
+    }
+
+    #[test]
+    fn aggregatable_fields_exclude_text_and_non_fast_keywords() {
+        let a = aggregatable_fields();
+        assert!(a.contains(&"source.ip"));
+        assert!(a.contains(&"user.name"));
+        assert!(!a.contains(&"url.original"));
+        assert!(!a.contains(&"error.message"));
+    }
+}

@@ -1,0 +1,696 @@
+//! The embedded backend: one tantivy index per UTC day under `ROOT/partitions/YYYY-MM-DD`.
+//!
+//! Durability protocol (why a crash neither loses nor doubles events):
+//! 1. `commit()` commits every partition that received events, each with the payload
+//!    `{"offset": N}`, N being the last offset added: "every event of this partition with an
+//!    offset up to N is in this commit".
+//! 2. Then it writes `ROOT/checkpoint.json` (`{"offset": N}`, written to a temporary file,
+//!    fsynced, renamed): the offset the journal may be trimmed to.
+//!
+//! A crash before (2) leaves some partitions committed at N and the checkpoint older. The
+//! pipeline replays from the checkpoint; `add` skips an event whose offset is not above its
+//! partition's committed payload, so the events that did reach a committed partition are not
+//! added twice, and the others are added again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration as StdDuration, Instant};
+
+use tantivy::collector::Count;
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
+use tantivy::query::{BooleanQuery, Occur, Query as TQuery, RangeQuery};
+use tantivy::schema::{Schema, Value as _};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{
+    DateTime, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher,
+    TantivyDocument, Term,
+};
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::collectors::{merge_counts, Histogram, NewestFirst, Terms};
+use crate::plan::Planner;
+use crate::schema::{aggregatable_fields, build_document, build_schema, typed_kind, Fields};
+use crate::{
+    Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
+};
+
+/// Retention: partitions (whole days) older than `max_age_days`, or the oldest ones while the
+/// store is larger than `max_total_bytes`, are deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep days whose date is within this many days of today (UTC).
+    pub max_age_days: Option<u32>,
+    /// Keep the newest days whose total size fits (the newest day is always kept).
+    pub max_total_bytes: Option<u64>,
+}
+
+/// Tuning of the embedded store. Defaults suit a 2-core machine.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Indexing memory per writer thread (tantivy flushes a segment when it is full).
+    pub writer_memory_bytes: usize,
+    /// Indexing threads per writer.
+    pub writer_threads: usize,
+    /// Commit after this many added events…
+    pub commit_every_events: usize,
+    /// …or this long after the previous commit, whichever comes first.
+    pub commit_every: StdDuration,
+    /// Partitions with an open writer at once (old days receive events during imports);
+    /// the least recently used one is committed and closed beyond this.
+    pub max_open_writers: usize,
+    /// zstd level of the stored events.
+    pub zstd_level: i32,
+    /// Size of a compressed block of stored events (bigger compresses better, reads slower).
+    pub docstore_blocksize: usize,
+    /// Retention applied by [`TantivyStore::apply_retention`].
+    pub retention: Retention,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            writer_memory_bytes: 96 << 20,
+            writer_threads: 1,
+            commit_every_events: 200_000,
+            commit_every: StdDuration::from_secs(5),
+            max_open_writers: 2,
+            zstd_level: 6,
+            docstore_blocksize: 128 << 10,
+            retention: Retention::default(),
+        }
+    }
+}
+
+const PARTITIONS_DIR: &str = "partitions";
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+const DAY_FORMAT: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+struct Partition {
+    day: Date,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+struct OpenWriter {
+    writer: IndexWriter,
+    dirty: bool,
+    last_used: u64,
+}
+
+struct WriteState {
+    writers: HashMap<Date, OpenWriter>,
+    /// Offset in each partition's last commit payload.
+    part_committed: HashMap<Date, Option<u64>>,
+    checkpoint: Option<u64>,
+    last_added: Option<u64>,
+    pending: usize,
+    last_commit: Instant,
+    tick: u64,
+}
+
+/// The embedded event store (see the module docs for the durability protocol).
+pub struct TantivyStore {
+    root: PathBuf,
+    cfg: StoreConfig,
+    schema: Schema,
+    read_only: bool,
+    parts: RwLock<BTreeMap<Date, Arc<Partition>>>,
+    write: Mutex<WriteState>,
+}
+
+fn day_name(d: Date) -> String {
+    d.format(&DAY_FORMAT).unwrap_or_else(|_| d.to_string())
+}
+
+fn payload_offset(index: &Index) -> Result<Option<u64>, StoreError> {
+    let meta = index.load_metas()?;
+    match meta.payload {
+        None => Ok(None),
+        Some(p) => {
+            let v: serde_json::Value = serde_json::from_str(&p)
+                .map_err(|e| StoreError::Corrupt(format!("commit payload {p:?}: {e}")))?;
+            Ok(v.get("offset").and_then(serde_json::Value::as_u64))
+        }
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = fs::read_dir(p) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock must not make the store unusable forever: the state it
+    // protects is re-validated by tantivy (writers) or is a plain counter.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TantivyStore {
+    /// Opens (creating if needed) a writable store in `root`.
+    pub fn open(root: impl AsRef<Path>, cfg: StoreConfig) -> Result<TantivyStore, StoreError> {
+        Self::open_impl(root.as_ref(), cfg, false)
+    }
+
+    /// Opens an existing store for searching only: no writer lock is taken, so this works
+    /// while a server writes to the same directory. A missing directory is an empty store.
+    pub fn open_read_only(root: impl AsRef<Path>) -> Result<TantivyStore, StoreError> {
+        Self::open_impl(root.as_ref(), StoreConfig::default(), true)
+    }
+
+    fn open_impl(
+        root: &Path,
+        cfg: StoreConfig,
+        read_only: bool,
+    ) -> Result<TantivyStore, StoreError> {
+        let schema = build_schema();
+        if !read_only {
+            fs::create_dir_all(root.join(PARTITIONS_DIR))?;
+        }
+        let mut parts = BTreeMap::new();
+        let mut part_committed = HashMap::new();
+        if let Ok(rd) = fs::read_dir(root.join(PARTITIONS_DIR)) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let Ok(day) = Date::parse(&name, &DAY_FORMAT) else {
+                    continue;
+                };
+                // A partition being created by a writer may not have its meta.json yet.
+                if !e.path().join("meta.json").exists() {
+                    continue;
+                }
+                let p = Self::open_partition(&e.path(), day)?;
+                part_committed.insert(day, payload_offset(&p.index)?);
+                parts.insert(day, Arc::new(p));
+            }
+        }
+        let checkpoint = read_checkpoint(root)?;
+        Ok(TantivyStore {
+            root: root.to_path_buf(),
+            cfg,
+            schema,
+            read_only,
+            parts: RwLock::new(parts),
+            write: Mutex::new(WriteState {
+                writers: HashMap::new(),
+                part_committed,
+                checkpoint,
+                last_added: checkpoint,
+                pending: 0,
+                last_commit: Instant::now(),
+                tick: 0,
+            }),
+        })
+    }
+
+    fn open_partition(dir: &Path, day: Date) -> Result<Partition, StoreError> {
+        let index = Index::open_in_dir(dir)?;
+        let fields = Fields::resolve(&index.schema()).ok_or_else(|| {
+            StoreError::Corrupt(format!("{} is not an event index", dir.display()))
+        })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Partition {
+            day,
+            dir: dir.to_path_buf(),
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    fn create_partition(&self, day: Date) -> Result<Arc<Partition>, StoreError> {
+        let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = parts.get(&day) {
+            return Ok(p.clone());
+        }
+        let dir = self.root.join(PARTITIONS_DIR).join(day_name(day));
+        let p = if dir.join("meta.json").exists() {
+            Self::open_partition(&dir, day)?
+        } else {
+            fs::create_dir_all(&dir)?;
+            let settings = IndexSettings {
+                docstore_compression: Compressor::Zstd(ZstdCompressor {
+                    compression_level: Some(self.cfg.zstd_level),
+                }),
+                docstore_blocksize: self.cfg.docstore_blocksize,
+                ..IndexSettings::default()
+            };
+            Index::builder()
+                .schema(self.schema.clone())
+                .settings(settings)
+                .create_in_dir(&dir)?;
+            Self::open_partition(&dir, day)?
+        };
+        let p = Arc::new(p);
+        parts.insert(day, p.clone());
+        Ok(p)
+    }
+
+    /// The partitions (days) present, oldest first, with their size in bytes.
+    pub fn partitions(&self) -> Vec<(String, u64)> {
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        parts
+            .values()
+            .map(|p| (day_name(p.day), dir_size(&p.dir)))
+            .collect()
+    }
+
+    /// Total size of the store on disk, in bytes.
+    pub fn disk_bytes(&self) -> u64 {
+        dir_size(&self.root)
+    }
+
+    /// Deletes the partitions that the configured retention no longer keeps; returns their
+    /// names (`YYYY-MM-DD`). Whole days are deleted: nothing is rewritten.
+    pub fn apply_retention(&self, now: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let r = &self.cfg.retention;
+        let mut doomed: Vec<Date> = Vec::new();
+        let sizes: Vec<(Date, u64)> = {
+            let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+            parts.values().map(|p| (p.day, dir_size(&p.dir))).collect()
+        };
+        if let Some(days) = r.max_age_days {
+            let oldest_kept = (now - Duration::days(i64::from(days))).date();
+            doomed.extend(
+                sizes
+                    .iter()
+                    .filter(|(d, _)| *d < oldest_kept)
+                    .map(|(d, _)| *d),
+            );
+        }
+        if let Some(max) = r.max_total_bytes {
+            let mut total: u64 = sizes
+                .iter()
+                .filter(|(d, _)| !doomed.contains(d))
+                .map(|(_, s)| s)
+                .sum();
+            let kept: Vec<&(Date, u64)> =
+                sizes.iter().filter(|(d, _)| !doomed.contains(d)).collect();
+            // Oldest first, never the newest day.
+            for (d, s) in kept.iter().take(kept.len().saturating_sub(1)) {
+                if total <= max {
+                    break;
+                }
+                doomed.push(*d);
+                total -= s;
+            }
+        }
+        let mut st = lock(&self.write);
+        let mut deleted = Vec::new();
+        for d in doomed {
+            // Dropping the writer discards what it had not committed: those events are older
+            // than the retention anyway.
+            st.writers.remove(&d);
+            st.part_committed.remove(&d);
+            let p = {
+                let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+                parts.remove(&d)
+            };
+            if let Some(p) = p {
+                fs::remove_dir_all(&p.dir)?;
+                deleted.push(day_name(d));
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn new_writer(&self, p: &Partition) -> Result<IndexWriter, StoreError> {
+        let opts = IndexWriterOptions::builder()
+            .memory_budget_per_thread(self.cfg.writer_memory_bytes.max(16 << 20))
+            .num_worker_threads(self.cfg.writer_threads.max(1))
+            .num_merge_threads(1)
+            .build();
+        let w: IndexWriter = p.index.writer_with_options(opts)?;
+        let mut mp = LogMergePolicy::default();
+        mp.set_min_num_segments(6);
+        w.set_merge_policy(Box::new(mp));
+        Ok(w)
+    }
+
+    fn commit_partition(
+        &self,
+        day: Date,
+        w: &mut OpenWriter,
+        offset: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut prepared = w.writer.prepare_commit()?;
+        let payload = serde_json::json!({ "offset": offset }).to_string();
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        w.dirty = false;
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = parts.get(&day) {
+            p.reader.reload()?;
+        }
+        Ok(())
+    }
+
+    /// Partitions overlapping `q.range`, newest first.
+    fn parts_for(&self, q: &EventQuery) -> Vec<Arc<Partition>> {
+        let from = q.range.from.date();
+        let to = q.range.to.date();
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        parts
+            .range(from..=to)
+            .rev()
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// The query restricted to the time range (and to before the cursor's second).
+    fn partition_query(
+        &self,
+        p: &Partition,
+        searcher: &Searcher,
+        q: &EventQuery,
+        before_ts: Option<i64>,
+    ) -> Result<Box<dyn TQuery>, StoreError> {
+        let planner = Planner {
+            fields: &p.fields,
+            searcher,
+        };
+        let user = planner.compile(&q.query)?;
+        let from = q.range.from.unix_timestamp();
+        let mut to = q.range.to.unix_timestamp();
+        if q.range.to.nanosecond() > 0 {
+            to += 1;
+        }
+        if let Some(b) = before_ts {
+            to = to.min(b + 1);
+        }
+        let day_start = p.day.midnight().assume_utc().unix_timestamp();
+        let day_end = day_start + 86_400;
+        if from <= day_start && to >= day_end {
+            // The whole day is in range: no need for the time filter.
+            return Ok(user);
+        }
+        let f = p.fields.timestamp;
+        let range = RangeQuery::new(
+            std::ops::Bound::Included(Term::from_field_date_for_search(
+                f,
+                DateTime::from_timestamp_secs(from),
+            )),
+            std::ops::Bound::Excluded(Term::from_field_date_for_search(
+                f,
+                DateTime::from_timestamp_secs(to),
+            )),
+        );
+        Ok(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, user),
+            (Occur::Must, Box::new(range)),
+        ])))
+    }
+
+    fn aggregatable(&self, field: &str) -> Result<crate::schema::FieldKind, StoreError> {
+        match typed_kind(field) {
+            Some(k) if aggregatable_fields().contains(&field) => Ok(k),
+            _ => Err(StoreError::NotAggregatable {
+                field: field.to_string(),
+                allowed: aggregatable_fields().join(", "),
+            }),
+        }
+    }
+
+    fn terms(&self, q: &EventQuery, field: &str) -> Result<HashMap<String, u64>, StoreError> {
+        let kind = self.aggregatable(field)?;
+        let mut maps = Vec::new();
+        for p in self.parts_for(q) {
+            let s = p.reader.searcher();
+            let tq = self.partition_query(&p, &s, q, None)?;
+            maps.push(s.search(
+                &tq,
+                &Terms {
+                    field: field.to_string(),
+                    kind,
+                },
+            )?);
+        }
+        Ok(merge_counts(maps))
+    }
+}
+
+fn read_checkpoint(root: &Path) -> Result<Option<u64>, StoreError> {
+    let path = root.join(CHECKPOINT_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+            Ok(v.get("offset").and_then(serde_json::Value::as_u64))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_checkpoint(root: &Path, offset: Option<u64>) -> Result<(), StoreError> {
+    let tmp = root.join(format!("{CHECKPOINT_FILE}.tmp"));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(
+            serde_json::json!({ "offset": offset })
+                .to_string()
+                .as_bytes(),
+        )?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, root.join(CHECKPOINT_FILE))?;
+    // The rename itself must be durable before the journal is trimmed.
+    fs::File::open(root)?.sync_all()?;
+    Ok(())
+}
+
+/// The event time: `@timestamp` if it is a valid RFC 3339 string, else now (so that an event
+/// whose parsing failed is still stored, at the time it arrived).
+fn event_time(event: &Event) -> DateTime {
+    event
+        .get(crate::schema::TIMESTAMP)
+        .and_then(serde_json::Value::as_str)
+        .and_then(crate::schema::parse_date)
+        .unwrap_or_else(|| {
+            DateTime::from_timestamp_secs(OffsetDateTime::now_utc().unix_timestamp())
+        })
+}
+
+impl EventStore for TantivyStore {
+    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let ts = event_time(event);
+        let secs = ts.into_timestamp_secs();
+        let day = OffsetDateTime::from_unix_timestamp(secs)
+            .map_err(|e| StoreError::Corrupt(format!("timestamp {secs} out of range: {e}")))?
+            .date();
+        let mut st = lock(&self.write);
+        if let Some(Some(c)) = st.part_committed.get(&day) {
+            if offset <= *c {
+                st.last_added = Some(st.last_added.map_or(offset, |l| l.max(offset)));
+                return Ok(false);
+            }
+        }
+        let part = self.create_partition(day)?;
+        st.tick += 1;
+        let tick = st.tick;
+        if !st.writers.contains_key(&day) {
+            // Too many days open at once (an import of old logs): close the least recently
+            // used, committing it so its events are not lost.
+            while st.writers.len() >= self.cfg.max_open_writers.max(1) {
+                let Some(&lru) = st
+                    .writers
+                    .iter()
+                    .min_by_key(|(_, w)| w.last_used)
+                    .map(|(d, _)| d)
+                else {
+                    break;
+                };
+                let Some(mut w) = st.writers.remove(&lru) else {
+                    break;
+                };
+                if w.dirty {
+                    let off = st.last_added;
+                    self.commit_partition(lru, &mut w, off)?;
+                    st.part_committed.insert(lru, off);
+                }
+            }
+            let writer = self.new_writer(&part)?;
+            st.writers.insert(
+                day,
+                OpenWriter {
+                    writer,
+                    dirty: false,
+                    last_used: tick,
+                },
+            );
+        }
+        let source = serde_json::to_vec(event)
+            .map_err(|e| StoreError::Corrupt(format!("event not serializable: {e}")))?;
+        let doc = build_document(&part.fields, event, ts, offset, &source);
+        let w = st
+            .writers
+            .get_mut(&day)
+            .ok_or_else(|| StoreError::Corrupt("writer vanished".into()))?;
+        w.writer.add_document(doc)?;
+        w.dirty = true;
+        w.last_used = tick;
+        st.pending += 1;
+        // Only now: an event that failed to be added must not be covered by the next commit.
+        st.last_added = Some(st.last_added.map_or(offset, |l| l.max(offset)));
+        Ok(true)
+    }
+
+    fn commit(&self) -> Result<Option<u64>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut st = lock(&self.write);
+        let off = st.last_added;
+        let days: Vec<Date> = st.writers.keys().copied().collect();
+        for d in days {
+            let mut w = match st.writers.remove(&d) {
+                Some(w) => w,
+                None => continue,
+            };
+            let res = if w.dirty {
+                self.commit_partition(d, &mut w, off)
+            } else {
+                Ok(())
+            };
+            let ok = res.is_ok();
+            st.writers.insert(d, w);
+            res?;
+            if ok {
+                st.part_committed.insert(d, off);
+            }
+        }
+        if off != st.checkpoint {
+            write_checkpoint(&self.root, off)?;
+            st.checkpoint = off;
+        }
+        st.pending = 0;
+        st.last_commit = Instant::now();
+        Ok(off)
+    }
+
+    fn committed_offset(&self) -> Option<u64> {
+        lock(&self.write).checkpoint
+    }
+
+    fn commit_due(&self) -> bool {
+        let st = lock(&self.write);
+        st.pending >= self.cfg.commit_every_events
+            || (st.pending > 0 && st.last_commit.elapsed() >= self.cfg.commit_every)
+    }
+}
+
+impl EventSearch for TantivyStore {
+    fn search(
+        &self,
+        q: &EventQuery,
+        limit: usize,
+        after: Option<Cursor>,
+    ) -> Result<SearchPage, StoreError> {
+        let mut events = Vec::new();
+        let mut last: Option<Cursor> = None;
+        if limit == 0 {
+            return Ok(SearchPage { events, next: None });
+        }
+        for p in self.parts_for(q) {
+            if let Some(a) = after {
+                // A partition entirely at or after the cursor has nothing for this page.
+                if p.day.midnight().assume_utc().unix_timestamp() > a.ts {
+                    continue;
+                }
+            }
+            let s = p.reader.searcher();
+            let tq = self.partition_query(&p, &s, q, after.map(|a| a.ts))?;
+            let want = limit - events.len();
+            let hits = s.search(
+                &tq,
+                &NewestFirst {
+                    limit: want,
+                    before: after.map(|a| (a.ts, a.offset)),
+                },
+            )?;
+            for ((ts, offset), addr) in hits {
+                let doc: TantivyDocument = s.doc(addr)?;
+                let bytes = doc
+                    .get_first(p.fields.source)
+                    .and_then(|v| v.as_bytes())
+                    .ok_or_else(|| StoreError::Corrupt("event without _source".into()))?;
+                let ev: Event = serde_json::from_slice(bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+                events.push(ev);
+                last = Some(Cursor { ts, offset });
+            }
+            if events.len() >= limit {
+                break;
+            }
+        }
+        let next = if events.len() >= limit { last } else { None };
+        Ok(SearchPage { events, next })
+    }
+
+    fn count(&self, q: &EventQuery) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for p in self.parts_for(q) {
+            let s = p.reader.searcher();
+            let tq = self.partition_query(&p, &s, q, None)?;
+            n += s.search(&tq, &Count)? as u64;
+        }
+        Ok(n)
+    }
+
+    fn histogram(&self, q: &EventQuery, interval_secs: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        let mut maps = Vec::new();
+        for p in self.parts_for(q) {
+            let s = p.reader.searcher();
+            let tq = self.partition_query(&p, &s, q, None)?;
+            maps.push(s.search(
+                &tq,
+                &Histogram {
+                    interval: interval_secs,
+                },
+            )?);
+        }
+        let mut v: Vec<(i64, u64)> = merge_counts(maps).into_iter().collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError> {
+        let counts = self.terms(q, field)?;
+        let total: u64 = counts.values().sum();
+        let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v.truncate(size);
+        let shown: u64 = v.iter().map(|(_, n)| n).sum();
+        Ok(TopValues {
+            values: v,
+            other: total - shown,
+        })
+    }
+
+    fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
+        Ok(self.terms(q, field)?.len() as u64)
+    }
+}

@@ -1,0 +1,241 @@
+//! Every query form of the Events language, against a store filled with known events.
+
+mod common;
+
+use common::{all_time, eq, filled_store, seqs, seqs_in};
+use store::{EventSearch, StoreError, TimeSpec};
+
+fn span(from: &str, to: &str) -> TimeSpec {
+    TimeSpec {
+        from: Some(from.into()),
+        to: Some(to.into()),
+        since: None,
+    }
+}
+
+#[test]
+fn keyword_field_matches_exact_value() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "user.name:alice"), vec![1, 3]);
+}
+
+#[test]
+fn keyword_match_is_exact_not_partial() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "user.name:ali"), Vec::<u64>::new());
+}
+
+#[test]
+fn bare_term_searches_the_text_of_the_whole_event() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "trojan"), vec![1]);
+    assert_eq!(seqs(&s, "TIMEOUT"), vec![6]);
+}
+
+#[test]
+fn bare_phrase_matches_consecutive_words() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "\"windows nt\""), vec![1]);
+    assert_eq!(seqs(&s, "\"nt windows\""), Vec::<u64>::new());
+}
+
+#[test]
+fn quoted_value_on_keyword_field_is_exact_with_spaces() {
+    let (_d, s) = filled_store();
+    assert_eq!(
+        seqs(&s, "user_agent.original:\"Mozilla/5.0 (Windows NT 10.0)\""),
+        vec![1]
+    );
+}
+
+#[test]
+fn wildcards_star_and_question_mark() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "url.domain:*.example.*"), vec![1]);
+    assert_eq!(seqs(&s, "dns.question.name:evil.*"), vec![4]);
+    assert_eq!(seqs(&s, "user.name:?ob"), vec![2]);
+    assert_eq!(seqs(&s, "troj*"), vec![1]);
+}
+
+#[test]
+fn regex_matches_whole_value() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, r"url.domain:/.*\.(org|ru)/"), vec![2]);
+    assert_eq!(seqs(&s, "url.domain:/chat/"), Vec::<u64>::new());
+}
+
+#[test]
+fn field_star_means_field_exists() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "error.message:*"), vec![5]);
+    assert_eq!(seqs(&s, "source.port:*"), vec![3]);
+    assert_eq!(seqs(&s, "zscaler.zia.custom_score:*"), vec![1, 2]);
+}
+
+#[test]
+fn comparisons_on_integers() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "destination.port:>=443"), vec![1, 2]);
+    assert_eq!(seqs(&s, "destination.port:>443"), Vec::<u64>::new());
+    assert_eq!(seqs(&s, "destination.port:<100"), vec![3]);
+    assert_eq!(seqs(&s, "http.response.status_code:<=200"), vec![2]);
+}
+
+#[test]
+fn bracket_range_on_integers_with_exclusive_end() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "destination.port:[22 TO 443}"), vec![3]);
+    assert_eq!(seqs(&s, "destination.port:[22 TO 443]"), vec![1, 2, 3]);
+}
+
+#[test]
+fn range_on_ip_addresses() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "source.ip:[10.1.0.0 TO 10.1.5.255]"), vec![1]);
+}
+
+#[test]
+fn ipv4_cidr() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "source.ip:10.0.0.0/8"), vec![1, 2]);
+    assert_eq!(seqs(&s, "source.ip:192.168.0.0/16"), vec![4]);
+    assert_eq!(seqs(&s, "source.ip:172.16.0.0/12"), vec![6]);
+}
+
+#[test]
+fn ipv6_exact_and_cidr() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "source.ip:2001:db8::5"), vec![3]);
+    assert_eq!(seqs(&s, "source.ip:\"2001:db8::5\""), vec![3]);
+    assert_eq!(seqs(&s, "source.ip:2001:db8::/32"), vec![3]);
+    assert_eq!(seqs(&s, "destination.ip:2001:db8:1::/48"), vec![3]);
+    assert_eq!(
+        seqs(&s, "destination.ip:2001:db8:2::/48"),
+        Vec::<u64>::new()
+    );
+}
+
+#[test]
+fn ipv4_cidr_does_not_match_ipv6_addresses() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "source.ip:0.0.0.0/0"), vec![1, 2, 4, 6]);
+}
+
+#[test]
+fn date_range_across_partitions() {
+    let (_d, s) = filled_store();
+    assert_eq!(
+        seqs(&s, "@timestamp:[2024-05-01T11:00:00Z TO 2024-05-03]"),
+        vec![2, 3, 4]
+    );
+}
+
+#[test]
+fn time_range_restricts_every_query_including_partial_days() {
+    let (_d, s) = filled_store();
+    assert_eq!(
+        seqs_in(&s, "*", &span("2024-05-02", "2024-05-03")),
+        vec![3, 4]
+    );
+    assert_eq!(
+        seqs_in(
+            &s,
+            "*",
+            &span("2024-05-01T11:00:00Z", "2024-05-02T08:30:00Z")
+        ),
+        vec![2, 3]
+    );
+    // The end is exclusive.
+    assert_eq!(
+        seqs_in(
+            &s,
+            "*",
+            &span("2024-05-01T00:00:00Z", "2024-05-01T10:00:00Z")
+        ),
+        Vec::<u64>::new()
+    );
+}
+
+#[test]
+fn and_or_not_and_parentheses() {
+    let (_d, s) = filled_store();
+    assert_eq!(
+        seqs(&s, "user.name:alice AND NOT event.dataset:firewall"),
+        vec![1]
+    );
+    assert_eq!(
+        seqs(
+            &s,
+            "(user.name:bob OR user.name:carol) destination.port:443"
+        ),
+        vec![2]
+    );
+    assert_eq!(seqs(&s, "NOT user.name:*"), vec![5, 6]);
+    assert_eq!(
+        seqs(&s, "-event.dataset:web -event.dataset:dns"),
+        vec![3, 5, 6]
+    );
+    assert_eq!(seqs(&s, "event.dataset:(web OR dns)"), vec![1, 2, 4]);
+}
+
+#[test]
+fn untyped_fields_support_values_and_ranges() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "zscaler.zia.custom_score:75"), vec![1]);
+    assert_eq!(seqs(&s, "zscaler.zia.custom_score:>10"), vec![1]);
+    assert_eq!(seqs(&s, "zscaler.zia.custom_score:[1 TO 9]"), vec![2]);
+    assert_eq!(seqs(&s, "seq:6"), vec![6]);
+}
+
+#[test]
+fn failed_events_are_stored_and_searchable() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "event.kind:pipeline_error"), vec![5]);
+    assert_eq!(seqs(&s, "secretword"), vec![5]);
+    assert_eq!(seqs(&s, "error.message:token"), vec![5]);
+}
+
+#[test]
+fn raw_record_of_parsed_events_is_stored_but_not_indexed() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "needle"), Vec::<u64>::new());
+    assert_eq!(seqs(&s, "message:*"), vec![6]);
+    let page = s.search(&eq("seq:6", &all_time()), 1, None).unwrap();
+    assert_eq!(
+        page.events[0]["message"],
+        "raw tunnel record mentioning NEEDLE"
+    );
+}
+
+#[test]
+fn search_returns_the_stored_event_unchanged() {
+    let (_d, s) = filled_store();
+    let page = s.search(&eq("seq:1", &all_time()), 10, None).unwrap();
+    assert_eq!(page.events, vec![common::known_events()[0].clone()]);
+}
+
+#[test]
+fn invalid_ip_in_a_range_is_a_client_error() {
+    let (_d, s) = filled_store();
+    let e = s
+        .count(&eq("source.ip:[10.0.0.1 TO banana]", &all_time()))
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidValue { .. }), "{e}");
+    assert!(e.is_client_error());
+}
+
+#[test]
+fn invalid_regex_is_a_client_error() {
+    let (_d, s) = filled_store();
+    let e = s
+        .count(&eq("url.domain:/(unclosed/", &all_time()))
+        .unwrap_err();
+    assert!(e.is_client_error(), "{e}");
+}
+
+#[test]
+fn wildcard_on_ip_field_is_refused_with_a_hint() {
+    let (_d, s) = filled_store();
+    let e = s.count(&eq("source.ip:10.*", &all_time())).unwrap_err();
+    assert!(e.to_string().contains("CIDR"), "{e}");
+}
