@@ -22,3 +22,5 @@ pub use pipeline::{NdjsonSink, Sink, SinkError};
 pub use raw::RawEvent;
 pub use registry::Registry;
 pub use server::{Server, ServerConfig, ServerError};
+/// Re-exported so the binary names intake and event ids with the same type.
+pub use uuid;
