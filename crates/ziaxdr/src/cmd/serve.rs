@@ -1,10 +1,259 @@
-//! `ziaxdr serve` (not built yet: see the open issues).
+//! `ziaxdr serve`: the intake server (Sekoia-compatible HTTP, syslog TCP, journal, pipeline).
 
-/// Arguments of `ziaxdr serve`.
-#[derive(clap::Args)]
-pub struct Args {}
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use intake::pipeline::PipelineConfig;
+use intake::{NdjsonSink, Server, ServerConfig, Sink};
+
+/// Arguments of `ziaxdr serve`. Every flag can also be set in the TOML file given by
+/// `--config` (same names, e.g. `http = "0.0.0.0:8443"`) or as a `ZIAXDR_…` variable;
+/// a flag or variable wins over the file.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    // Boxed: the options are large and `Command` in main.rs holds every subcommand inline.
+    #[command(flatten)]
+    opts: Box<Opts>,
+}
+
+/// The options of `ziaxdr serve`, also the schema of its TOML configuration file.
+#[derive(clap::Args, serde::Deserialize, Default, Debug)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[command(
+    after_help = "Examples:\n  ziaxdr serve\n  ziaxdr serve --data /var/lib/ziaxdr --http 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  ziaxdr serve --config /etc/ziaxdr.toml\n\n\
+On first start an entity and a \"Zscaler Internet Access\" intake are created and their key\n\
+and URLs are printed once. Point Cloud NSS at /plain/batch?status_code=200 with the header\n\
+X-SEKOIAIO-INTAKE-KEY, and an NSS VM at the syslog port."
+)]
+pub struct Opts {
+    /// TOML configuration file.
+    #[arg(long, env = "ZIAXDR_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Data directory (journal, registry, event output) [default: ./ziaxdr-data].
+    #[arg(long, env = "ZIAXDR_DATA")]
+    pub data: Option<PathBuf>,
+    /// HTTP intake address; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = "ZIAXDR_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Syslog TCP address, or `off` [default: 127.0.0.1:10514].
+    #[arg(long, env = "ZIAXDR_SYSLOG")]
+    pub syslog: Option<String>,
+    /// Syslog over TLS address (needs --tls-cert and --tls-key).
+    #[arg(long, env = "ZIAXDR_SYSLOG_TLS")]
+    pub syslog_tls: Option<SocketAddr>,
+    /// PEM certificate chain; with --tls-key, the HTTP intake serves HTTPS.
+    #[arg(long, env = "ZIAXDR_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "ZIAXDR_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Intake key for syslog lines without `[SEKOIA@53288 intake_key="…"]`.
+    #[arg(long, env = "ZIAXDR_SYSLOG_INTAKE_KEY", hide_env_values = true)]
+    pub syslog_intake_key: Option<String>,
+    /// Admin API token (Bearer) [default: the token printed at first start].
+    #[arg(long, env = "ZIAXDR_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// NDJSON file the pipeline writes events to [default: DATA/events.ndjson].
+    #[arg(long, env = "ZIAXDR_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Journal disk budget in bytes; beyond it intakes answer 503 [default: 10 GiB].
+    #[arg(long, env = "ZIAXDR_JOURNAL_MAX_BYTES")]
+    pub journal_max_bytes: Option<u64>,
+    /// Journal segment size in bytes [default: 64 MiB].
+    #[arg(long, env = "ZIAXDR_JOURNAL_SEGMENT_BYTES")]
+    pub journal_segment_bytes: Option<u64>,
+    /// Largest event in bytes [default: 256000 (250 KiB)].
+    #[arg(long, env = "ZIAXDR_MAX_EVENT_BYTES")]
+    pub max_event_bytes: Option<usize>,
+    /// Largest HTTP request body, before and after gzip decoding [default: 10 MiB].
+    #[arg(long, env = "ZIAXDR_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// HTTP requests processed at once before answering 503 [default: 512].
+    #[arg(long, env = "ZIAXDR_MAX_INFLIGHT")]
+    pub max_inflight: Option<usize>,
+    /// Seconds without data before a syslog connection is closed [default: 300].
+    #[arg(long, env = "ZIAXDR_SYSLOG_IDLE_TIMEOUT")]
+    pub syslog_idle_timeout: Option<u64>,
+    /// Concurrent syslog connections [default: 10000].
+    #[arg(long, env = "ZIAXDR_SYSLOG_MAX_CONNECTIONS")]
+    pub syslog_max_connections: Option<usize>,
+    /// Recent (intake, sourcetype, record id) keys remembered to drop duplicates [default: 1000000].
+    #[arg(long, env = "ZIAXDR_DEDUP_WINDOW")]
+    pub dedup_window: Option<usize>,
+}
+
+macro_rules! merge {
+    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
+}
+
+impl Opts {
+    /// Fills every unset field from the `--config` file.
+    fn with_file(mut self) -> anyhow::Result<Opts> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let mut f: Opts =
+            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        merge!(
+            self,
+            f,
+            data,
+            http,
+            syslog,
+            syslog_tls,
+            tls_cert,
+            tls_key,
+            syslog_intake_key,
+            admin_token,
+            output,
+            journal_max_bytes,
+            journal_segment_bytes,
+            max_event_bytes,
+            max_request_bytes,
+            max_inflight,
+            syslog_idle_timeout,
+            syslog_max_connections,
+            dedup_window
+        );
+        Ok(self)
+    }
+
+    fn server_config(&self) -> anyhow::Result<ServerConfig> {
+        let data = self.data.clone().unwrap_or_else(|| "ziaxdr-data".into());
+        let http = self.http.unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
+        let syslog = match self.syslog.as_deref() {
+            None => Some(([127, 0, 0, 1], 10514).into()),
+            Some("off") | Some("") => None,
+            Some(a) => Some(
+                a.parse()
+                    .with_context(|| format!("bad --syslog address {a:?}"))?,
+            ),
+        };
+        let mut c = ServerConfig::new(data, http, syslog);
+        c.syslog_tls_addr = self.syslog_tls;
+        c.tls_cert = self.tls_cert.clone();
+        c.tls_key = self.tls_key.clone();
+        c.syslog.default_key = self.syslog_intake_key.clone();
+        c.admin_token = self.admin_token.clone();
+        if let Some(v) = self.journal_max_bytes {
+            c.journal.max_disk_bytes = v;
+        }
+        if let Some(v) = self.journal_segment_bytes {
+            c.journal.segment_bytes = v;
+        }
+        if let Some(v) = self.max_event_bytes {
+            c.limits.max_event = v;
+            c.syslog.max_line = v;
+        }
+        if let Some(v) = self.max_request_bytes {
+            c.limits.max_request = v;
+        }
+        if let Some(v) = self.max_inflight {
+            c.limits.max_inflight = v.max(1);
+        }
+        if let Some(v) = self.syslog_idle_timeout {
+            c.syslog.idle_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.syslog_max_connections {
+            c.syslog.max_connections = v.max(1);
+        }
+        c.pipeline = PipelineConfig {
+            dedup_window: self.dedup_window.unwrap_or(1_000_000),
+            ..PipelineConfig::default()
+        };
+        Ok(c)
+    }
+}
+
+/// The sink the pipeline writes to. The one place to swap in another store.
+fn build_sink(data_dir: &Path, output: Option<&Path>) -> anyhow::Result<Box<dyn Sink>> {
+    let path = output
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| data_dir.join("events.ndjson"));
+    let sink = NdjsonSink::open(&path)
+        .with_context(|| format!("cannot open event output {}", path.display()))?;
+    Ok(Box::new(sink))
+}
 
 /// Runs `ziaxdr serve`.
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`ziaxdr serve` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let args = args.opts.with_file()?;
+    let cfg = args.server_config()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(args, cfg))?;
+    Ok(0)
+}
+
+async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
+    let data_dir = cfg.data_dir.clone();
+    let sink = build_sink(&data_dir, args.output.as_deref())?;
+    let server = Server::bind(cfg).await.with_context(|| {
+        format!(
+            "cannot start the server with data in {}",
+            data_dir.display()
+        )
+    })?;
+    let http = server.http_addr().map_or("-".into(), |a| a.to_string());
+    let syslog = server.syslog_addr().map_or("-".into(), |a| a.to_string());
+    let syslog_tls = server
+        .syslog_tls_addr()
+        .map_or("-".into(), |a| a.to_string());
+    tracing::info!(%http, %syslog, %syslog_tls, https = server.is_https(), "listening");
+    // A stable line for scripts and tests that start the server on port 0.
+    eprintln!("listening http={http} syslog={syslog} syslog-tls={syslog_tls}");
+    if let Some(b) = server.registry().bootstrap()? {
+        server.ingest().auth.invalidate();
+        let scheme = if server.is_https() { "https" } else { "http" };
+        println!(
+            "First start: created entity \"{}\" and intake \"{}\" ({}, format {}).\n\
+             \x20 intake key:  {}\n\
+             \x20 admin token: {}\n\
+             Both are shown only now; `ziaxdr intake rotate {}` makes a new key.\n\
+             \x20 Cloud NSS:  POST {scheme}://{http}/plain/batch?status_code=200  with header X-SEKOIAIO-INTAKE-KEY: <intake key>\n\
+             \x20 NSS VM:     TCP {syslog}, each line carrying [SEKOIA@53288 intake_key=\"<intake key>\"]\n\
+             \x20 Admin API:  {scheme}://{http}/v1/sic/conf/intakes  with header Authorization: Bearer <admin token>",
+            b.entity.name,
+            b.intake.intake.name,
+            b.intake.intake.uuid,
+            b.intake.intake.format,
+            b.intake.intake_key,
+            b.admin_token,
+            b.intake.intake.uuid,
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    }
+    server.run(sink, None, shutdown).await?;
+    Ok(())
+}
+
+/// Installs the SIGTERM/SIGINT handlers now (before the listening line is printed, so a
+/// signal sent right after it is never fatal) and returns a future that resolves on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
