@@ -89,14 +89,10 @@ impl Compiled {
                 }
             }
         }
-        let mut esc = [false; 256];
-        for &b in escapes {
-            esc[b as usize] = true;
-        }
         Compiled {
             segs,
             slots,
-            escapes: esc,
+            escapes: encode_table(escapes),
         }
     }
 
@@ -109,6 +105,20 @@ impl Compiled {
     ///
     /// `values` holds one value per slot; missing trailing values count as [`Value::Missing`].
     pub fn render(&self, values: &[Value<'_>], time: &DateParts, out: &mut Vec<u8>) {
+        self.render_with(
+            |slot| values.get(slot).copied().unwrap_or(Value::Missing),
+            time,
+            out,
+        )
+    }
+
+    /// Renders one record into `out`, asking `value` for the value of each slot as needed.
+    pub fn render_with<'v>(
+        &self,
+        mut value: impl FnMut(usize) -> Value<'v>,
+        time: &DateParts,
+        out: &mut Vec<u8>,
+    ) {
         for seg in &self.segs {
             match seg {
                 CSeg::Lit(b) => out.extend_from_slice(b),
@@ -117,10 +127,7 @@ impl Compiled {
                     slot,
                     spec,
                     encoding,
-                } => {
-                    let v = values.get(*slot).copied().unwrap_or(Value::Missing);
-                    self.render_value(v, spec, *encoding, out);
-                }
+                } => self.render_value(value(*slot), spec, *encoding, out),
             }
         }
     }
@@ -165,13 +172,26 @@ impl Compiled {
     }
 }
 
-/// Percent-encodes, with lowercase hex as NSS does (`%2c`), every byte at or below 0x20,
-/// at or above 0x7F, or in the escape set.
-pub fn hex_encode(input: &[u8], escapes: &[bool; 256], out: &mut Vec<u8>) {
+/// The bytes the hex-encoded fields encode: those at or below 0x20, at or above 0x7F, and
+/// the feed escape characters.
+pub fn encode_table(escapes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    for (b, e) in t.iter_mut().enumerate() {
+        *e = b <= 0x20 || b >= 0x7f;
+    }
+    for &b in escapes {
+        t[usize::from(b)] = true;
+    }
+    t
+}
+
+/// Percent-encodes, with lowercase hex as NSS does (`%2c`), every byte marked in `encode`
+/// (see [`encode_table`]).
+pub fn hex_encode(input: &[u8], encode: &[bool; 256], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut run = 0;
     for (i, &b) in input.iter().enumerate() {
-        if b <= 0x20 || b >= 0x7f || escapes[b as usize] {
+        if encode[usize::from(b)] {
             out.extend_from_slice(&input[run..i]);
             out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
             run = i + 1;
