@@ -493,7 +493,7 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     let ids = if good.is_empty() {
         vec![]
     } else {
-        match s.ingest.append(&intake, transport, &peer, &good).await {
+        match s.ingest.append(intake.uuid, transport, &peer, &good).await {
             Ok(ids) => ids,
             Err(e) if e.is_full() => {
                 return unavailable("journal_full", "storage is full; retry later", 30)

@@ -7,7 +7,6 @@ use uuid::Uuid;
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 use crate::raw::{encode, now_us, Transport};
-use crate::registry::Intake;
 
 /// The receivers' shared context.
 #[derive(Clone)]
@@ -24,7 +23,7 @@ impl Ingest {
     /// Journals `events` for `intake` and resolves once they are durable, with their ids.
     pub async fn append(
         &self,
-        intake: &Intake,
+        intake: Uuid,
         transport: Transport,
         peer: &str,
         events: &[Vec<u8>],
@@ -38,11 +37,11 @@ impl Ingest {
                 let id = Uuid::now_v7();
                 ids.push(id);
                 bytes += data.len() as u64;
-                encode(intake.uuid, id, received_at_us, transport, peer, data)
+                encode(intake, id, received_at_us, transport, peer, data)
             })
             .collect();
         let n = records.len() as u64;
-        let label = intake.uuid.to_string();
+        let label = intake.to_string();
         let labels = [label.as_str(), transport.as_str()];
         match self.journal.append(records).await {
             Ok(_) => {

@@ -13,7 +13,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -90,6 +90,8 @@ pub struct PipelineConfig {
     pub dedup_window: usize,
     /// Most records handed to the sink between two commits (default 10 000).
     pub batch: usize,
+    /// Longest time handled events wait before the sink commits them (default 200 ms).
+    pub commit_interval: Duration,
     /// The parser.
     pub parser: ParseFn,
 }
@@ -99,6 +101,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             dedup_window: 1_000_000,
             batch: 10_000,
+            commit_interval: Duration::from_millis(200),
             parser: zia_parser(),
         }
     }
@@ -177,6 +180,18 @@ fn annotate(event: &mut Map<String, Value>, raw: &RawEvent) {
     );
 }
 
+/// Where to resume: after the sink's last committed event, or after the journal checkpoint
+/// when that is further on (the records in between were duplicates the pipeline dropped, so
+/// the sink never saw them); a fresh sink starts at the oldest retained record.
+fn resume_offset(sink: Option<u64>, checkpoint: Option<u64>, journal_start: u64) -> u64 {
+    let from = match (sink, checkpoint) {
+        (Some(s), Some(c)) => s.max(c) + 1,
+        (Some(s), None) => s + 1,
+        (None, _) => 0,
+    };
+    from.max(journal_start)
+}
+
 /// Runs the pipeline until `stop` is set, then drains what is durable and commits.
 pub fn run(
     journal: journal::Journal,
@@ -186,38 +201,30 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<(), PipelineError> {
     let committed = sink.committed_offset()?;
-    let mut next = committed.map_or(0, |c| c + 1).max(journal.start_offset());
-    if let Some(c) = committed {
-        if c + 1 < journal.start_offset() {
-            tracing::warn!(
-                sink = c,
-                journal_start = journal.start_offset(),
-                "sink is behind the journal's retained segments; events in between are gone"
-            );
-        }
+    let start = journal.start_offset();
+    if committed.is_some_and(|c| c + 1 < start) {
+        tracing::warn!(
+            sink = committed,
+            journal_start = start,
+            "sink is behind the journal's retained segments; events in between are gone"
+        );
     }
+    let next = resume_offset(committed, journal.checkpoint(), start);
     tracing::info!(from = next, end = journal.end_offset(), "pipeline starting");
+    let mut reader = journal.read_from(next)?;
     let mut dedup = Dedup::new(cfg.dedup_window);
+    // Offset of the last record handled (written or dropped) but not yet committed.
+    let mut pending: Option<u64> = None;
+    let mut last_commit = Instant::now();
+    let mut committed_through = next.checked_sub(1);
     loop {
-        let stopping = stop.load(Ordering::Relaxed);
-        let end = journal.end_offset();
-        metrics.journal_lag.set(end.saturating_sub(next) as i64);
-        if next >= end {
-            if stopping {
-                return Ok(());
-            }
-            journal.wait_for(next, Duration::from_millis(200));
-            continue;
-        }
-        let mut reader = journal.read_from(next)?;
-        let mut last = None;
         let mut n = 0;
         while n < cfg.batch {
             let Some((off, payload)) = reader.next_record()? else {
                 break;
             };
             n += 1;
-            last = Some(off);
+            pending = Some(off);
             let raw = match RawEvent::decode(&payload) {
                 Ok(r) => r,
                 Err(e) => {
@@ -241,15 +248,37 @@ pub fn run(
             sink.write(off, &raw, &out.event)?;
             metrics.processed.inc();
         }
-        if let Some(last) = last {
-            sink.commit()?;
-            next = last + 1;
-            journal.commit_checkpoint(last)?;
-            metrics
-                .journal_lag
-                .set(journal.end_offset().saturating_sub(next) as i64);
-            metrics.journal_bytes.set(journal.disk_usage() as i64);
+        let stopping = stop.load(Ordering::Relaxed);
+        let full_batch = n == cfg.batch;
+        if let Some(p) = pending {
+            // Commits are batched in time too: each one costs fsyncs, and acknowledgement
+            // already happened at the journal, so a short delay here loses nothing.
+            if full_batch || stopping || last_commit.elapsed() >= cfg.commit_interval {
+                sink.commit()?;
+                journal.commit_checkpoint(p)?;
+                committed_through = Some(p);
+                pending = None;
+                last_commit = Instant::now();
+                metrics.journal_bytes.set(journal.disk_usage() as i64);
+            }
         }
+        let end = journal.end_offset();
+        let done = committed_through.map_or(0, |c| c + 1);
+        metrics.journal_lag.set(end.saturating_sub(done) as i64);
+        if full_batch {
+            continue;
+        }
+        if stopping && pending.is_none() && reader.position() >= end {
+            return Ok(());
+        }
+        let wait = if pending.is_some() {
+            cfg.commit_interval
+                .saturating_sub(last_commit.elapsed())
+                .max(Duration::from_millis(1))
+        } else {
+            Duration::from_millis(200)
+        };
+        journal.wait_for(reader.position(), wait);
     }
 }
 
@@ -385,6 +414,18 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn resume_skips_duplicates_dropped_after_the_last_sink_write() {
+        assert_eq!(resume_offset(Some(5), Some(7), 0), 8);
+        assert_eq!(resume_offset(Some(5), None, 0), 6);
+        assert_eq!(
+            resume_offset(None, Some(7), 3),
+            3,
+            "a fresh sink replays what is retained"
+        );
+        assert_eq!(resume_offset(Some(1), Some(1), 4), 4);
     }
 
     #[test]

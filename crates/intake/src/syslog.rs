@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -22,7 +23,7 @@ use crate::auth::AuthOutcome;
 use crate::ingest::Ingest;
 use crate::metrics::UNKNOWN_INTAKE;
 use crate::raw::Transport;
-use crate::registry::Intake;
+use uuid::Uuid;
 
 /// The Sekoia private enterprise number element that carries the intake key.
 pub const SEKOIA_SD_ID: &[u8] = b"[SEKOIA@53288";
@@ -404,14 +405,20 @@ pub async fn serve(
     }
 }
 
-/// Resolves lines to intakes for one connection.
+/// How long a connection reuses an authentication result before asking again, so that a
+/// disabled, rotated or deleted key stops working on open connections too.
+const ROUTE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Resolves lines to intakes for one connection, remembering the last key that worked (a
+/// feed sends the same key on every line, and hashing it once a second is enough).
 struct Router<'a> {
     ingest: &'a Ingest,
     default_key: Option<&'a str>,
+    cached: Option<(String, Uuid, std::time::Instant)>,
 }
 
 impl Router<'_> {
-    fn route(&self, line: Vec<u8>) -> Result<(Intake, Vec<u8>), &'static str> {
+    fn route(&mut self, line: Vec<u8>) -> Result<(Uuid, Vec<u8>), &'static str> {
         let (key, data) = match extract_intake_key(&line) {
             Some((k, stripped)) => (k, stripped),
             None => match self.default_key {
@@ -419,8 +426,16 @@ impl Router<'_> {
                 None => return Err("no_intake_key"),
             },
         };
+        if let Some((k, intake, at)) = &self.cached {
+            if at.elapsed() < ROUTE_CACHE_TTL && bool::from(k.as_bytes().ct_eq(key.as_bytes())) {
+                return Ok((*intake, data));
+            }
+        }
         match self.ingest.auth.lookup(&key) {
-            AuthOutcome::Ok(i) => Ok((i, data)),
+            AuthOutcome::Ok(i) => {
+                self.cached = Some((key, i.uuid, std::time::Instant::now()));
+                Ok((i.uuid, data))
+            }
             AuthOutcome::Disabled(_) => Err("intake_disabled"),
             AuthOutcome::Unknown => Err("unknown_key"),
         }
@@ -436,9 +451,10 @@ async fn connection<S: AsyncRead + Unpin>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer_s = peer.to_string();
-    let router = Router {
+    let mut router = Router {
         ingest,
         default_key: cfg.default_key.as_deref(),
+        cached: None,
     };
     let mut framer = Framer::new(cfg.max_line);
     let mut buf = BytesMut::with_capacity(cfg.read_chunk);
@@ -470,22 +486,14 @@ async fn connection<S: AsyncRead + Unpin>(
         if eof {
             frames.extend(framer.finish(&mut buf));
         }
-        let mut groups: Vec<(Intake, Vec<Vec<u8>>)> = Vec::new();
+        let mut groups: Vec<(Uuid, Vec<Vec<u8>>)> = Vec::new();
         for f in frames {
             match f {
                 Frame::Message(line) => {
-                    let len = line.len() as u64;
                     match router.route(line) {
                         Ok((intake, data)) => {
-                            let label = intake.uuid.to_string();
-                            let labels = [label.as_str(), transport.as_str()];
-                            ingest.metrics.received.with_label_values(&labels).inc();
-                            ingest
-                                .metrics
-                                .bytes_received
-                                .with_label_values(&labels)
-                                .inc_by(len);
-                            match groups.iter_mut().find(|(i, _)| i.uuid == intake.uuid) {
+                            // Counted per group below, not per line.
+                            match groups.iter_mut().find(|(i, _)| *i == intake) {
                                 Some((_, v)) => v.push(data),
                                 None => groups.push((intake, vec![data])),
                             }
@@ -521,15 +529,17 @@ async fn connection<S: AsyncRead + Unpin>(
             }
         }
         for (intake, events) in groups {
-            if !journal_with_backpressure(
-                ingest,
-                &intake,
-                transport,
-                &peer_s,
-                events,
-                &mut shutdown,
-            )
-            .await
+            let label = intake.to_string();
+            let labels = [label.as_str(), transport.as_str()];
+            let m = &ingest.metrics;
+            m.received
+                .with_label_values(&labels)
+                .inc_by(events.len() as u64);
+            m.bytes_received
+                .with_label_values(&labels)
+                .inc_by(events.iter().map(|e| e.len() as u64).sum());
+            if !journal_with_backpressure(ingest, intake, transport, &peer_s, events, &mut shutdown)
+                .await
             {
                 return;
             }
@@ -544,31 +554,49 @@ async fn connection<S: AsyncRead + Unpin>(
 /// full. Returns false if the connection should close (shutdown or a journal fault).
 async fn journal_with_backpressure(
     ingest: &Ingest,
-    intake: &Intake,
+    intake: Uuid,
     transport: Transport,
     peer: &str,
     events: Vec<Vec<u8>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match ingest.append(intake, transport, peer, &events).await {
-            Ok(_) => return true,
-            Err(e) if e.is_full() => {
-                tracing::debug!(peer, "journal full; pausing syslog reader");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return false,
+    // Appends go in pieces of at most a quarter of the disk budget, so one large read can
+    // always fit once the pipeline has freed space.
+    let limit = (ingest.journal.disk_budget() / 4).max(1);
+    let mut rest = &events[..];
+    while !rest.is_empty() {
+        let mut bytes = 0u64;
+        let n = rest
+            .iter()
+            .take_while(|e| {
+                bytes += e.len() as u64 + 64;
+                bytes <= limit
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match ingest.append(intake, transport, peer, chunk).await {
+                Ok(_) => break,
+                Err(e) if e.is_full() => {
+                    tracing::debug!(peer, "journal full; pausing syslog reader");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return false,
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(1));
                 }
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => {
-                // Closing without acknowledging lets the sender (NSS) replay from its buffer.
-                tracing::error!(peer, error = %e, "journal failed; closing syslog connection");
-                return false;
+                Err(e) => {
+                    // Closing without acknowledging lets the sender (NSS) replay its buffer.
+                    tracing::error!(peer, error = %e, "journal failed; closing syslog connection");
+                    return false;
+                }
             }
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -163,6 +163,35 @@ fn many_concurrent_connections_are_all_served() {
 }
 
 #[test]
+fn a_full_journal_pauses_the_reader_until_the_pipeline_frees_space_and_nothing_is_lost() {
+    // A budget of a few KiB in 512-byte segments: the stream below is ten times larger, so the
+    // reader must pause repeatedly while the pipeline commits and old segments are deleted.
+    let s = TestServer::start_with(|c| {
+        c.journal.max_disk_bytes = 4096;
+        c.journal.segment_bytes = 512;
+    });
+    let mut c = TcpStream::connect(s.syslog).unwrap();
+    let n = 400;
+    let mut stream = String::new();
+    for i in 0..n {
+        stream.push_str(&format!("<134>1 - h a - - {} bp-{i:04}\n", sd(&s.key)));
+    }
+    c.write_all(stream.as_bytes()).unwrap();
+    let ev = s.wait_events(n);
+    let got = raws(&ev);
+    let want: Vec<String> = (0..n)
+        .map(|i| format!("<134>1 - h a - - - bp-{i:04}"))
+        .collect();
+    assert_eq!(got.len(), n, "events delivered");
+    assert!(got == want, "events out of order or altered");
+    let (_, m) = get(&s.url("/metrics"), &[]);
+    assert!(
+        m.contains("reason=\"journal_full\""),
+        "the budget was never hit: {m}"
+    );
+}
+
+#[test]
 fn syslog_over_tls_is_accepted() {
     let tls = self_signed();
     let cert = tls.dir.path().join("cert.pem");

@@ -222,7 +222,10 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, truncating a torn tail left by a crash.
-    pub fn open(dir: impl AsRef<Path>, cfg: Config) -> Result<Journal, Error> {
+    pub fn open(dir: impl AsRef<Path>, mut cfg: Config) -> Result<Journal, Error> {
+        // Only whole segments below the checkpoint are freed, and the active one never is: a
+        // segment larger than a quarter of the budget could leave a full journal stuck.
+        cfg.segment_bytes = cfg.segment_bytes.min(cfg.max_disk_bytes / 4).max(1);
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)?;
         let lock = OpenOptions::new()
