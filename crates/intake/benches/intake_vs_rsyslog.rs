@@ -59,10 +59,12 @@ fn records(n: usize) -> Vec<String> {
         .map(|i| {
             let mut r = templates[i % templates.len()].clone();
             if let Some(ev) = r.get_mut("event").and_then(Value::as_object_mut) {
-                ev.insert(
-                    "recordid".into(),
-                    Value::String(format!("{}", 1_000_000_000 + i)),
-                );
+                // Both id fields the format reads, so no record is dropped as a duplicate.
+                let id = Value::String(format!("{}", 1_000_000_000 + i));
+                ev.insert("recordid".into(), id.clone());
+                if ev.contains_key("event_id") {
+                    ev.insert("event_id".into(), id);
+                }
             }
             r.to_string()
         })
@@ -141,8 +143,9 @@ impl Ziaxdr {
             .sum()
     }
 
+    /// Records the pipeline is done with (written to the sink, or dropped as duplicates).
     fn processed(&self) -> u64 {
-        self.ingest.metrics.processed.get()
+        self.ingest.metrics.processed.get() + self.ingest.metrics.duplicates.get()
     }
 
     fn stop(mut self) {
@@ -327,6 +330,12 @@ fn main() {
             n,
             bytes,
             processed,
+        );
+    }
+    if z.ingest.metrics.duplicates.get() > 0 {
+        println!(
+            "(dropped as duplicates: {})",
+            z.ingest.metrics.duplicates.get()
         );
     }
     z.stop();

@@ -92,6 +92,8 @@ pub struct PipelineConfig {
     pub batch: usize,
     /// Longest time handled events wait before the sink commits them (default 200 ms).
     pub commit_interval: Duration,
+    /// Threads that parse a large batch in parallel (default: the number of CPUs).
+    pub parse_threads: usize,
     /// The parser.
     pub parser: ParseFn,
 }
@@ -102,6 +104,7 @@ impl Default for PipelineConfig {
             dedup_window: 1_000_000,
             batch: 10_000,
             commit_interval: Duration::from_millis(200),
+            parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             parser: zia_parser(),
         }
     }
@@ -180,6 +183,27 @@ fn annotate(event: &mut Map<String, Value>, raw: &RawEvent) {
     );
 }
 
+/// Parses a batch, on several threads when it is large enough to be worth it (parsing is
+/// pure and the most expensive step; the order of the results is the order of the batch).
+fn parse_all(cfg: &PipelineConfig, batch: &[(u64, RawEvent)]) -> Vec<ParseOutcome> {
+    let parse = |(_, raw): &(u64, RawEvent)| (cfg.parser)(&String::from_utf8_lossy(&raw.data));
+    let threads = cfg.parse_threads.max(1);
+    if threads == 1 || batch.len() < 256 {
+        return batch.iter().map(parse).collect();
+    }
+    let chunk = batch.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Where to resume: after the sink's last committed event, or after the journal checkpoint
 /// when that is further on (the records in between were duplicates the pipeline dropped, so
 /// the sink never saw them); a fresh sink starts at the oldest retained record.
@@ -218,6 +242,7 @@ pub fn run(
     let mut last_commit = Instant::now();
     let mut committed_through = next.checked_sub(1);
     loop {
+        let mut batch: Vec<(u64, RawEvent)> = Vec::new();
         let mut n = 0;
         while n < cfg.batch {
             let Some((off, payload)) = reader.next_record()? else {
@@ -225,16 +250,16 @@ pub fn run(
             };
             n += 1;
             pending = Some(off);
-            let raw = match RawEvent::decode(&payload) {
-                Ok(r) => r,
+            match RawEvent::decode(&payload) {
+                Ok(r) => batch.push((off, r)),
+                // Cannot happen for records this crate wrote; skip rather than wedge.
                 Err(e) => {
-                    // Cannot happen for records this crate wrote; skip rather than wedge.
-                    tracing::error!(offset = off, error = %e, "undecodable journal record skipped");
-                    continue;
+                    tracing::error!(offset = off, error = %e, "undecodable journal record skipped")
                 }
-            };
-            let text = String::from_utf8_lossy(&raw.data);
-            let mut out = (cfg.parser)(&text);
+            }
+        }
+        let parsed = parse_all(&cfg, &batch);
+        for ((off, raw), mut out) in batch.iter().zip(parsed) {
             if let (Some(st), Some(id)) = (&out.sourcetype, &out.record_id) {
                 if dedup.is_duplicate(&raw.intake, st, id) {
                     metrics.duplicates.inc();
@@ -244,8 +269,8 @@ pub fn run(
             if out.failed {
                 metrics.parse_failures.inc();
             }
-            annotate(&mut out.event, &raw);
-            sink.write(off, &raw, &out.event)?;
+            annotate(&mut out.event, raw);
+            sink.write(*off, raw, &out.event)?;
             metrics.processed.inc();
         }
         let stopping = stop.load(Ordering::Relaxed);
