@@ -189,6 +189,7 @@ pub fn encode_table(escapes: &[u8]) -> [bool; 256] {
 /// (see [`encode_table`]).
 pub fn hex_encode(input: &[u8], encode: &[bool; 256], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(input.len() + 32);
     let mut run = 0;
     for (i, &b) in input.iter().enumerate() {
         if encode[usize::from(b)] {

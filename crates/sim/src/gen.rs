@@ -76,6 +76,8 @@ enum V {
 struct Rec {
     v: [V; F_COUNT],
     bufs: Vec<String>,
+    /// The fields set since the last reset: resetting only them is cheaper than the array.
+    set: Vec<F>,
 }
 
 impl Rec {
@@ -83,19 +85,25 @@ impl Rec {
         Rec {
             v: [V::Missing; F_COUNT],
             bufs: vec![String::new(); F_COUNT],
+            set: Vec::with_capacity(F_COUNT),
         }
     }
     fn reset(&mut self) {
-        self.v = [V::Missing; F_COUNT];
+        for f in self.set.drain(..) {
+            self.v[f as usize] = V::Missing;
+        }
     }
     fn s(&mut self, f: F, s: &'static str) {
+        self.set.push(f);
         self.v[f as usize] = V::S(s);
     }
     fn i(&mut self, f: F, n: i64) {
+        self.set.push(f);
         self.v[f as usize] = V::I(n);
     }
     /// A cleared buffer for a field whose text is built per record.
     fn w(&mut self, f: F) -> &mut String {
+        self.set.push(f);
         self.v[f as usize] = V::Dyn;
         let b = &mut self.bufs[f as usize];
         b.clear();
@@ -416,7 +424,9 @@ impl Generator {
         } else {
             let site = SITES.choose(rng).unwrap_or(&SITES[0]);
             let path = site.paths.choose(rng).copied().unwrap_or("/");
-            let _ = write!(r.w(F::url), "{}{}", site.host, path);
+            let url = r.w(F::url);
+            url.push_str(site.host);
+            url.push_str(path);
             r.s(F::host, site.host);
             r.s(F::urlcat, site.cat);
             r.s(F::urlsupercat, site.supercat);
@@ -434,7 +444,9 @@ impl Generator {
                 USER_AGENTS.choose(rng).copied().unwrap_or(USER_AGENTS[0]),
             );
             if rng.random_bool(0.3) {
-                let _ = write!(r.w(F::referer), "{}/", site.host);
+                let referer = r.w(F::referer);
+                referer.push_str(site.host);
+                referer.push('/');
             } else {
                 r.s(F::referer, "None");
             }

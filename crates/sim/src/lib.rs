@@ -161,10 +161,9 @@ pub fn run(
                 });
             }
         }
-        line.clear();
-        let g = gen.next(epoch, &mut line);
-        malicious += u64::from(g.malicious);
-        sink.send(&line)?;
+        let mut bad = false;
+        sink.send_rendered(&mut line, &mut |out| bad = gen.next(epoch, out).malicious)?;
+        malicious += u64::from(bad);
         records += 1;
     }
     sink.finish()?;

@@ -46,6 +46,18 @@ pub enum SinkError {
 pub trait Sink {
     /// Sends one record (without line end).
     fn send(&mut self, record: &[u8]) -> Result<(), SinkError>;
+    /// Sends the record that `render` appends to the buffer it is given; `scratch` is a
+    /// buffer the caller keeps for sinks that need one. Sinks that buffer lines render into
+    /// their own buffer, sparing a copy.
+    fn send_rendered(
+        &mut self,
+        scratch: &mut Vec<u8>,
+        render: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), SinkError> {
+        scratch.clear();
+        render(scratch);
+        self.send(scratch)
+    }
     /// Called now and then (every 100 ms or so): sends what has waited long enough.
     fn tick(&mut self) -> Result<(), SinkError>;
     /// Sends everything still buffered; called once at the end.
@@ -56,31 +68,56 @@ pub trait Sink {
 
 /// Records written one per line to a file or stdout.
 pub struct LineSink<W: Write> {
-    out: BufWriter<W>,
+    out: W,
+    buf: Vec<u8>,
     stats: SinkStats,
 }
+
+/// The size of [`LineSink`]'s buffer: it writes when this much is waiting.
+pub const LINE_BUFFER: usize = 1 << 20;
 
 impl<W: Write> LineSink<W> {
     /// A sink writing to `out` through a 1 MiB buffer.
     pub fn new(out: W) -> Self {
         LineSink {
-            out: BufWriter::with_capacity(1 << 20, out),
+            out,
+            buf: Vec::with_capacity(LINE_BUFFER + 64 * 1024),
             stats: SinkStats::default(),
         }
+    }
+
+    fn written(&mut self, from: usize) -> Result<(), SinkError> {
+        self.buf.push(b'\n');
+        self.stats.bytes += (self.buf.len() - from) as u64;
+        if self.buf.len() >= LINE_BUFFER {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
     }
 }
 
 impl<W: Write> Sink for LineSink<W> {
     fn send(&mut self, record: &[u8]) -> Result<(), SinkError> {
-        self.out.write_all(record)?;
-        self.out.write_all(b"\n")?;
-        self.stats.bytes += record.len() as u64 + 1;
-        Ok(())
+        let from = self.buf.len();
+        self.buf.extend_from_slice(record);
+        self.written(from)
+    }
+    fn send_rendered(
+        &mut self,
+        _scratch: &mut Vec<u8>,
+        render: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), SinkError> {
+        let from = self.buf.len();
+        render(&mut self.buf);
+        self.written(from)
     }
     fn tick(&mut self) -> Result<(), SinkError> {
-        Ok(self.out.flush()?)
+        self.finish()
     }
     fn finish(&mut self) -> Result<(), SinkError> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
         Ok(self.out.flush()?)
     }
     fn stats(&self) -> SinkStats {

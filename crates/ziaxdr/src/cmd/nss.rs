@@ -1,13 +1,127 @@
-//! `ziaxdr nss` (not built yet: see the open issues).
+//! `ziaxdr nss`: lint feed output formats and print the recommended ones.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use nss::recommended::{self, CloudNssSettings, NssSettings};
+use nss::{LogType, Severity, Transport};
 
 /// Subcommands of `ziaxdr nss`.
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Placeholder until the subcommands exist.
-    List,
+    /// Check a feed output format (as pasted into the ZIA portal) for the mistakes that break a
+    /// feed: curly quotes, unknown fields, wrong types, unescaped braces, invalid JSON, raw
+    /// fields that should be hex-encoded. Exits 1 when there are errors.
+    Lint(LintArgs),
+    /// Print the recommended, copy-paste-safe feed output formats and feed settings.
+    Formats(FormatsArgs),
 }
 
+/// Arguments of `ziaxdr nss lint`.
+#[derive(clap::Args)]
+pub struct LintArgs {
+    /// File holding one format; `-` reads standard input.
+    pub file: PathBuf,
+    /// Log type to check the fields against (default: inferred from the sourcetype or fields).
+    #[arg(long, value_parser = parse_log_type)]
+    pub log_type: Option<LogType>,
+    /// Print the corrected format on standard output (findings go to standard error).
+    #[arg(long)]
+    pub fix: bool,
+}
+
+/// Arguments of `ziaxdr nss formats`.
+#[derive(clap::Args)]
+pub struct FormatsArgs {
+    /// Only this log type (web, firewall, dns, tunnel, audit, saas-security, saas-security-activity).
+    #[arg(long, value_parser = parse_log_type)]
+    pub log_type: Option<LogType>,
+    /// `nss` (NSS VM, syslog header in front) or `cloud-nss` (Cloud NSS, bare JSON).
+    #[arg(long, default_value = "nss")]
+    pub transport: Transport,
+}
+
+fn parse_log_type(s: &str) -> Result<LogType, String> {
+    s.parse()
+        .map_err(|e: nss::dict::UnknownLogType| e.to_string())
+}
+
+/// The largest format file accepted; real formats are a few kilobytes.
+const MAX_FORMAT_BYTES: u64 = 1 << 20;
+
 /// Runs `ziaxdr nss`.
-pub fn run(_cmd: Command) -> anyhow::Result<i32> {
-    anyhow::bail!("`ziaxdr nss` is not built yet")
+pub fn run(cmd: Command) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Lint(a) => lint(a),
+        Command::Formats(a) => formats(a),
+    }
+}
+
+fn lint(args: LintArgs) -> anyhow::Result<i32> {
+    let mut bytes = Vec::new();
+    let name = args.file.display().to_string();
+    if args.file.as_os_str() == "-" {
+        std::io::stdin()
+            .take(MAX_FORMAT_BYTES)
+            .read_to_end(&mut bytes)?;
+    } else {
+        std::fs::File::open(&args.file)
+            .map_err(|e| anyhow::anyhow!("cannot open {name}: {e}"))?
+            .take(MAX_FORMAT_BYTES)
+            .read_to_end(&mut bytes)?;
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    // The line break that ends the file is not part of the format.
+    let src = text.trim_end_matches(['\n', '\r']);
+    let report = nss::lint(src, args.log_type);
+    let (mut errors, mut warnings) = (0, 0);
+    for f in &report.findings {
+        match f.severity {
+            Severity::Error => errors += 1,
+            Severity::Warning => warnings += 1,
+            Severity::Note => {}
+        }
+        if args.fix {
+            eprintln!("{name}:{f}");
+        } else {
+            println!("{name}:{f}");
+        }
+    }
+    if args.fix {
+        println!("{}", report.fixed);
+    }
+    eprintln!("{name}: {errors} error(s), {warnings} warning(s)");
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+fn formats(args: FormatsArgs) -> anyhow::Result<i32> {
+    let wanted = |lt: LogType| args.log_type.is_none_or(|w| w == lt);
+    for r in recommended::RECOMMENDED
+        .iter()
+        .filter(|r| wanted(r.log_type))
+    {
+        let record = r
+            .record_type
+            .map(|t| format!(", record type {t}"))
+            .unwrap_or_default();
+        let nss_type = match args.transport {
+            Transport::CloudNss => format!(", {}", r.log_type.nss_type()),
+            Transport::Nss => String::new(),
+        };
+        println!(
+            "# {} ({}{record}{nss_type})",
+            r.name,
+            r.log_type.sourcetype()
+        );
+        println!("{}", r.format(args.transport));
+        println!();
+    }
+    let settings = match args.transport {
+        Transport::CloudNss => CloudNssSettings.to_string(),
+        Transport::Nss => NssSettings.to_string(),
+    };
+    for line in settings.lines() {
+        println!("# {line}");
+    }
+    Ok(0)
 }
