@@ -9,6 +9,8 @@
 //! PDF introduces ([`lint`]), and holds the recommended, copy-paste-safe formats and Cloud
 //! NSS settings ([`recommended`]). It does no I/O.
 
+#![warn(missing_docs)]
+
 pub mod dict;
 pub mod format;
 pub mod lint;

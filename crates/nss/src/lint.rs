@@ -576,10 +576,11 @@ fn check_json(ctx: &mut Ctx<'_>, format: &Format, lt: Option<LogType>, json_star
                 .rev()
                 .find(|(o, _)| *o <= off)
                 .map_or(json_start, |(_, s)| *s);
-            let excerpt: String = rendered[off.saturating_sub(30).min(rendered.len())..]
-                .chars()
-                .take(50)
-                .collect();
+            let mut from = off.saturating_sub(30).min(rendered.len());
+            while !rendered.is_char_boundary(from) {
+                from -= 1;
+            }
+            let excerpt: String = rendered[from..].chars().take(50).collect();
             ctx.add(
                 Severity::Error,
                 "invalid-json",
@@ -703,6 +704,58 @@ mod tests {
         let r = lint("%s{login}\n%s{dept}", Some(LogType::Web));
         assert_eq!(codes(&r), ["line-break"]);
         assert_eq!(r.fixed, "%s{login}%s{dept}");
+    }
+
+    #[test]
+    fn lint_never_panics_and_fix_never_adds_errors_of_its_own_kind() {
+        const PIECES: &[&str] = &[
+            "%",
+            "{",
+            "}",
+            "\\",
+            "\\{",
+            "\u{201C}",
+            "\u{2019}",
+            "é",
+            "😀",
+            "\n",
+            "%s{",
+            "login",
+            "\"",
+            ":",
+            ",",
+            "%02d{mm}",
+            "%d{yyyy}-",
+            "\u{200B}",
+            "\u{00A0}",
+            "%q{x}",
+            "%s{elogn}",
+            "}}",
+            "%%",
+            "zscalernss-web",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let mut src = String::new();
+            for _ in 0..(seed % 24) {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                src.push_str(PIECES[(seed >> 33) as usize % PIECES.len()]);
+            }
+            let r = lint(&src, None);
+            let again = lint(&r.fixed, r.log_type);
+            // Fixing curly quotes and braces never leaves those findings behind.
+            assert!(
+                !again
+                    .findings
+                    .iter()
+                    .any(|f| f.code == "curly-quote" || f.code == "unescaped-brace"),
+                "{src:?} -> {:?}: {:?}",
+                r.fixed,
+                again.findings
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! [`run`] paces the loop (`rate`, `count`, `duration`) and reports progress; it is the load
 //! generator of the project's benchmarks, so it must never be their bottleneck.
 
+#![warn(missing_docs)]
+
 pub mod gen;
 pub mod pools;
 pub mod sink;
