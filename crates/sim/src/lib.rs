@@ -142,11 +142,23 @@ pub fn run(
         // Checking the clock costs more than a record: do it every 256 records when unpaced.
         if interval.is_some() || records.is_multiple_of(256) {
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // Paced runs stop on the due time of the next record (below), so that a rate and a
+            // duration give exactly rate x duration records; the wall clock stops them only
+            // when they fall more than a second behind.
+            let grace = if interval.is_some() {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            };
+            if deadline.is_some_and(|d| now >= d + grace) {
                 break;
             }
             if let Some(iv) = interval {
                 let due = start + iv.mul_f64(records as f64);
+                // A record due at or after the deadline is not sent.
+                if deadline.is_some_and(|d| due >= d) {
+                    break;
+                }
                 if due > now {
                     std::thread::sleep(due - now);
                 }
@@ -235,6 +247,25 @@ mod tests {
         };
         assert_eq!(summary.records, 1000);
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 1000);
+    }
+
+    #[test]
+    fn rate_and_duration_give_rate_times_duration_records() {
+        let mut g = Generator::new(&GenConfig {
+            seed: 1,
+            mix: vec![(LogType::Dns, 1)],
+            malicious: 0.0,
+            transport: Transport::CloudNss,
+        })
+        .unwrap();
+        let mut sink = LineSink::new(std::io::sink());
+        let config = RunConfig {
+            duration: Some(Duration::from_millis(300)),
+            rate: Some(100.0),
+            ..Default::default()
+        };
+        let s = run(&mut g, &mut sink, &config, &mut |_| {}).unwrap();
+        assert_eq!(s.records, 30);
     }
 
     #[test]
