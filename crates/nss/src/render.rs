@@ -19,8 +19,9 @@ pub enum Value<'a> {
     Missing,
 }
 
-/// The feed escape characters used when none are given: the deployment guide's `,\"`.
-pub const DEFAULT_ESCAPES: &[u8] = b",\"";
+/// The feed escape characters used when none are given: the deployment guide's `,\"`, that
+/// is comma, backslash and double quote (the last two would break a JSON string).
+pub const DEFAULT_ESCAPES: &[u8] = b",\\\"";
 
 /// The time zone name rendered for `%s{tz}`: the feeds are configured in GMT.
 pub const TIME_ZONE: &str = "GMT";
@@ -436,6 +437,17 @@ mod tests {
             0,
         );
         assert_eq!(s, "Road%20Warrior|Road Warrior|a%2cb%22c%09%c3%a9");
+    }
+
+    #[test]
+    fn default_escapes_encode_comma_backslash_and_quote() {
+        let s = render(
+            "%s{eurl}",
+            LogType::Web,
+            &[("url", Value::Text(r#"a,b\c"d"#))],
+            0,
+        );
+        assert_eq!(s, "a%2cb%5cc%22d");
     }
 
     #[test]
