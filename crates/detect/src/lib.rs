@@ -1,1 +1,59 @@
-//! The `detect` crate (to be built).
+//! `detect`: the "XDR" of ziaxdr. It evaluates Sigma rules (with a processing pipeline that
+//! maps the Sigma proxy/dns/firewall taxonomy to the ECS fields of ZIA events, and Sigma v2
+//! correlations) and STIX 2.1 indicators on every event as it flows, turns what fires into
+//! alerts grouped by similarity (with throttling of noisy rules, stored in SQLite under the
+//! data directory), and runs declarative playbooks (signed webhooks, comments, status
+//! changes) on alert creation and update. Sigma parsing and evaluation are delegated to
+//! `rsigma-parser`/`rsigma-eval`; this crate adds the ZIA mapping, the shipped rule pack, the
+//! CTI matcher, the alert model and the response layer. It does no network I/O except the
+//! CTI fetch and the webhook calls, both behind explicit functions.
+
+pub mod alerts;
+pub mod api;
+pub mod cti;
+mod db;
+pub mod detector;
+pub mod event;
+pub mod playbook;
+pub mod sigma;
+
+use std::path::PathBuf;
+
+/// Re-exported so that callers build timestamps of the same `chrono` version.
+pub use chrono;
+
+pub use alerts::{Alert, AlertChange, AlertManager, AlertStore, Status};
+pub use detector::{Detector, Match, RuleRef, RuleType};
+pub use sigma::{LoadStatus, RuleInfo, RuleSet};
+
+/// Errors of the detect crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{0}: {1}")]
+    Io(PathBuf, #[source] std::io::Error),
+    /// The alert or CTI database failed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// JSON could not be read or written.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A rule, pipeline or playbook is invalid.
+    #[error("rule: {0}")]
+    Rule(String),
+    /// A playbook file is invalid.
+    #[error("playbook: {0}")]
+    Playbook(String),
+    /// A CTI download failed.
+    #[error("fetch: {0}")]
+    Fetch(String),
+    /// The event source of a retrohunt failed.
+    #[error("retrohunt: {0}")]
+    Retrohunt(String),
+    /// No alert has this uuid or short id.
+    #[error("no alert {0}")]
+    NotFound(String),
+    /// A status change that the workflow does not allow.
+    #[error("invalid status change: {0}")]
+    InvalidTransition(String),
+}

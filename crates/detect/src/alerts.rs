@@ -1,0 +1,741 @@
+//! Alerts: the model (status workflow, comments, history), durable storage in
+//! `DATA/alerts.db` (SQLite in WAL mode, so the CLI works while the server runs), and the
+//! manager that turns matches into alerts: a match joins the open alert with the same
+//! similarity key instead of opening a new one, and a rule opening too many alerts in a
+//! window is throttled (its further matches are counted, and the throttle is recorded).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::detector::{Match, RuleRef};
+use crate::Error;
+
+/// At most this many event ids are kept per alert (the count goes on in `similar`).
+pub const MAX_EVENT_IDS: usize = 1000;
+/// At most this many history entries are kept per alert (oldest dropped first, the first kept).
+pub const MAX_HISTORY: usize = 500;
+/// Maximum comment length, in bytes.
+pub const MAX_COMMENT_LEN: usize = 16 * 1024;
+
+/// Alert status. Workflow: Pending -> Acknowledged -> Ongoing -> Closed or Rejected; steps may
+/// be skipped forward, never taken back, and Closed/Rejected are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// New, nobody looked at it.
+    Pending,
+    /// Someone took it.
+    Acknowledged,
+    /// Under investigation.
+    Ongoing,
+    /// Handled (true positive).
+    Closed,
+    /// False positive.
+    Rejected,
+}
+
+impl Status {
+    fn rank(self) -> u8 {
+        match self {
+            Status::Pending => 0,
+            Status::Acknowledged => 1,
+            Status::Ongoing => 2,
+            Status::Closed | Status::Rejected => 3,
+        }
+    }
+
+    /// Whether the alert still gathers similar matches.
+    pub fn is_open(self) -> bool {
+        self.rank() < 3
+    }
+
+    /// Whether the workflow allows going from `self` to `to`.
+    pub fn can_become(self, to: Status) -> bool {
+        self.is_open() && to.rank() > self.rank()
+    }
+
+    /// The name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "Pending",
+            Status::Acknowledged => "Acknowledged",
+            Status::Ongoing => "Ongoing",
+            Status::Closed => "Closed",
+            Status::Rejected => "Rejected",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "pending" => Ok(Status::Pending),
+            "acknowledged" | "ack" => Ok(Status::Acknowledged),
+            "ongoing" => Ok(Status::Ongoing),
+            "closed" => Ok(Status::Closed),
+            "rejected" => Ok(Status::Rejected),
+            _ => Err(Error::InvalidTransition(format!("unknown status {s:?}"))),
+        }
+    }
+}
+
+/// A comment on an alert.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Comment {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub author: String,
+    /// What.
+    pub text: String,
+}
+
+/// One entry of an alert's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// created, status, comment, throttled, playbook.
+    pub kind: String,
+    /// Human-readable description.
+    pub message: String,
+    /// Who (user, `system`, or `playbook:<name>`).
+    pub author: String,
+}
+
+/// An alert.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Alert {
+    /// UUID.
+    pub uuid: String,
+    /// Short id (`AL` + 8 characters), what people type.
+    pub short_id: String,
+    /// Title (the rule title or indicator name).
+    pub title: String,
+    /// The rule (id, name, author, severity, type).
+    pub rule: RuleRef,
+    /// Urgency 0-100 (the highest of its matches).
+    pub urgency: u8,
+    /// Workflow status.
+    pub status: Status,
+    /// Entity (tenant) of the events.
+    pub entity: String,
+    /// Who: user, else source IP.
+    pub source: Option<String>,
+    /// What: domain, else destination IP.
+    pub target: Option<String>,
+    /// Source IP of the first match.
+    pub source_ip: Option<String>,
+    /// Destination IP of the first match.
+    pub destination_ip: Option<String>,
+    /// Queried name (DNS).
+    pub dns_name: Option<String>,
+    /// Description of the rule.
+    pub description: Option<String>,
+    /// Earliest event time.
+    pub first_seen: DateTime<Utc>,
+    /// Latest event time.
+    pub last_seen: DateTime<Utc>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Matches merged into this alert after the first.
+    pub similar: u64,
+    /// Ids of the matching events (at most [`MAX_EVENT_IDS`]).
+    pub event_ids: Vec<String>,
+    /// The grouping key.
+    pub similarity_key: String,
+    /// Correlation group-by values.
+    pub group_key: Vec<(String, String)>,
+    /// Details of the first match (matched fields, indicator value...).
+    pub details: Value,
+    /// Comments.
+    pub comments: Vec<Comment>,
+    /// History.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Computes the similarity key of a match: rule + entity, then the correlation group-by
+/// values, or the source and destination IPs (plus the queried name for DNS events).
+pub fn similarity_key(m: &Match) -> String {
+    let mut parts = vec![m.rule.id.clone(), m.entity.clone()];
+    if m.correlation {
+        for (k, v) in &m.group_key {
+            parts.push(format!("{k}={v}"));
+        }
+    } else {
+        parts.push(m.source_ip.clone().unwrap_or_default());
+        parts.push(m.destination_ip.clone().unwrap_or_default());
+        if m.dataset.as_deref() == Some("dns") {
+            parts.push(m.dns_name.clone().unwrap_or_default());
+        }
+    }
+    parts.join("|")
+}
+
+fn short_id() -> String {
+    // Crockford base32 without ambiguous letters, from 40 random bits.
+    const ALPHA: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let b = uuid::Uuid::new_v4().into_bytes();
+    let mut n = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], 0, 0, 0]);
+    let mut s = String::from("AL");
+    for _ in 0..8 {
+        s.push(ALPHA[(n & 31) as usize] as char);
+        n >>= 5;
+    }
+    s
+}
+
+fn push_history(a: &mut Alert, kind: &str, message: String, author: &str) {
+    a.history.push(HistoryEntry {
+        at: Utc::now(),
+        kind: kind.into(),
+        message,
+        author: author.into(),
+    });
+    if a.history.len() > MAX_HISTORY {
+        a.history.remove(1);
+    }
+}
+
+/// Filter for [`AlertStore::list`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AlertFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this rule id.
+    pub rule: Option<String>,
+    /// Only this entity.
+    pub entity: Option<String>,
+    /// At most this many (newest first); default 100.
+    pub limit: Option<usize>,
+}
+
+/// Rule throttle state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Throttle {
+    /// Rule id.
+    pub rule_id: String,
+    /// Start of the current counting window.
+    pub window_start: DateTime<Utc>,
+    /// Alerts opened in the window.
+    pub opened: u64,
+    /// Matches suppressed since the throttle began.
+    pub suppressed: u64,
+    /// When the throttle began (None: not throttled).
+    pub throttled_since: Option<DateTime<Utc>>,
+}
+
+/// A record of one playbook action run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlaybookRun {
+    /// Row id.
+    pub id: i64,
+    /// Playbook name.
+    pub playbook: String,
+    /// Alert uuid.
+    pub alert_uuid: String,
+    /// created or updated.
+    pub trigger: String,
+    /// webhook, comment or status.
+    pub action: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// ok or failed.
+    pub outcome: String,
+    /// HTTP status, error message...
+    pub detail: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+}
+
+/// The alert database.
+pub struct AlertStore {
+    conn: Connection,
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+impl AlertStore {
+    /// Opens (or creates) `DATA/alerts.db`.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
+        let conn = Connection::open(data_dir.join("alerts.db"))?;
+        crate::db::tune(&conn)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS alerts (
+                uuid TEXT PRIMARY KEY,
+                short_id TEXT NOT NULL UNIQUE,
+                similarity_key TEXT NOT NULL,
+                status TEXT NOT NULL,
+                rule_id TEXT NOT NULL,
+                entity TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                json TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS alerts_key ON alerts (similarity_key, status);
+             CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at);
+             CREATE TABLE IF NOT EXISTS throttle (
+                rule_id TEXT PRIMARY KEY,
+                window_start TEXT NOT NULL,
+                opened INTEGER NOT NULL,
+                suppressed INTEGER NOT NULL,
+                throttled_since TEXT);
+             CREATE TABLE IF NOT EXISTS playbook_runs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                playbook TEXT NOT NULL,
+                alert_uuid TEXT NOT NULL,
+                trigger TEXT NOT NULL,
+                action TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT NOT NULL);",
+        )?;
+        Ok(Self { conn })
+    }
+
+    fn save(conn: &Connection, a: &Alert) -> Result<(), Error> {
+        conn.execute(
+            "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(uuid) DO UPDATE SET status=excluded.status,
+               updated_at=excluded.updated_at, json=excluded.json",
+            params![
+                a.uuid,
+                a.short_id,
+                a.similarity_key,
+                a.status.as_str(),
+                a.rule.id,
+                a.entity,
+                a.updated_at.to_rfc3339(),
+                serde_json::to_string(a)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Finds an alert by uuid or short id.
+    pub fn get(&self, id: &str) -> Result<Alert, Error> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match json {
+            Some(j) => Ok(serde_json::from_str(&j)?),
+            None => Err(Error::NotFound(id.to_string())),
+        }
+    }
+
+    /// Lists alerts, most recently updated first.
+    pub fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error> {
+        let mut sql = String::from("SELECT json FROM alerts WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(s) = f.status {
+            args.push(s.as_str().to_string());
+            sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(r) = &f.rule {
+            args.push(r.clone());
+            sql.push_str(&format!(" AND rule_id = ?{}", args.len()));
+        }
+        if let Some(e) = &f.entity {
+            args.push(e.clone());
+            sql.push_str(&format!(" AND entity = ?{}", args.len()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY updated_at DESC LIMIT {}",
+            f.limit.unwrap_or(100)
+        ));
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    fn modify(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut Alert) -> Result<(), Error>,
+    ) -> Result<Alert, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let json: Option<String> = tx
+            .query_row(
+                "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut a: Alert = match json {
+            Some(j) => serde_json::from_str(&j)?,
+            None => return Err(Error::NotFound(id.to_string())),
+        };
+        f(&mut a)?;
+        a.updated_at = Utc::now();
+        Self::save(&tx, &a)?;
+        tx.commit()?;
+        Ok(a)
+    }
+
+    /// Changes an alert's status (workflow enforced), recording who did it.
+    pub fn set_status(&mut self, id: &str, to: Status, author: &str) -> Result<Alert, Error> {
+        self.modify(id, |a| {
+            if !a.status.can_become(to) {
+                return Err(Error::InvalidTransition(format!(
+                    "{} -> {}",
+                    a.status.as_str(),
+                    to.as_str()
+                )));
+            }
+            let msg = format!("status {} -> {}", a.status.as_str(), to.as_str());
+            a.status = to;
+            push_history(a, "status", msg, author);
+            Ok(())
+        })
+    }
+
+    /// Adds a comment.
+    pub fn comment(&mut self, id: &str, text: &str, author: &str) -> Result<Alert, Error> {
+        if text.len() > MAX_COMMENT_LEN {
+            return Err(Error::InvalidTransition(format!(
+                "comment longer than {MAX_COMMENT_LEN} bytes"
+            )));
+        }
+        self.modify(id, |a| {
+            a.comments.push(Comment {
+                at: Utc::now(),
+                author: author.into(),
+                text: text.into(),
+            });
+            push_history(a, "comment", "comment added".into(), author);
+            Ok(())
+        })
+    }
+
+    /// Adds a history entry (used by playbooks).
+    pub fn note(&mut self, id: &str, kind: &str, message: &str, author: &str) -> Result<(), Error> {
+        self.modify(id, |a| {
+            push_history(a, kind, message.into(), author);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Throttle state of every rule that was ever throttled or opened alerts.
+    pub fn throttles(&self) -> Result<Vec<Throttle>, Error> {
+        let mut st = self.conn.prepare(
+            "SELECT rule_id, window_start, opened, suppressed, throttled_since FROM throttle ORDER BY rule_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Throttle {
+                rule_id: r.get(0)?,
+                window_start: parse_ts(&r.get::<_, String>(1)?),
+                opened: r.get::<_, i64>(2)? as u64,
+                suppressed: r.get::<_, i64>(3)? as u64,
+                throttled_since: r.get::<_, Option<String>>(4)?.map(|s| parse_ts(&s)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a playbook action run.
+    pub fn record_run(&self, run: &PlaybookRun) -> Result<i64, Error> {
+        self.conn.execute(
+            "INSERT INTO playbook_runs (playbook, alert_uuid, trigger, action, attempts, outcome, detail, started_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                run.playbook,
+                run.alert_uuid,
+                run.trigger,
+                run.action,
+                run.attempts,
+                run.outcome,
+                run.detail,
+                run.started_at.to_rfc3339(),
+                run.finished_at.to_rfc3339()
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Playbook runs, newest first (optionally for one alert).
+    pub fn runs(&self, alert_uuid: Option<&str>) -> Result<Vec<PlaybookRun>, Error> {
+        let mut st = self.conn.prepare(
+            "SELECT id, playbook, alert_uuid, trigger, action, attempts, outcome, detail, started_at, finished_at
+             FROM playbook_runs WHERE ?1 IS NULL OR alert_uuid = ?1 ORDER BY id DESC LIMIT 1000",
+        )?;
+        let rows = st.query_map([alert_uuid], |r| {
+            Ok(PlaybookRun {
+                id: r.get(0)?,
+                playbook: r.get(1)?,
+                alert_uuid: r.get(2)?,
+                trigger: r.get(3)?,
+                action: r.get(4)?,
+                attempts: r.get::<_, i64>(5)? as u32,
+                outcome: r.get(6)?,
+                detail: r.get(7)?,
+                started_at: parse_ts(&r.get::<_, String>(8)?),
+                finished_at: parse_ts(&r.get::<_, String>(9)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When a playbook last ran for an alert.
+    pub fn last_run(
+        &self,
+        playbook: &str,
+        alert_uuid: &str,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let s: Option<String> = self.conn.query_row(
+            "SELECT MAX(started_at) FROM playbook_runs WHERE playbook = ?1 AND alert_uuid = ?2",
+            [playbook, alert_uuid],
+            |r| r.get(0),
+        )?;
+        Ok(s.map(|s| parse_ts(&s)))
+    }
+}
+
+/// What a match did to the alerts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "change", rename_all = "lowercase")]
+pub enum AlertChange {
+    /// A new alert was opened.
+    Created(Box<Alert>),
+    /// An open alert gathered a similar match.
+    Updated(Box<Alert>),
+    /// The rule is throttled: the match was counted, no alert was opened.
+    Throttled {
+        /// Rule id.
+        rule_id: String,
+        /// Matches suppressed so far.
+        suppressed: u64,
+    },
+}
+
+/// Throttling limits: a rule may open `max_alerts` new alerts per `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleConfig {
+    /// New alerts allowed per rule and window.
+    pub max_alerts: u64,
+    /// Window length.
+    pub window: Duration,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            max_alerts: 50,
+            window: Duration::minutes(10),
+        }
+    }
+}
+
+/// Turns matches into alerts (similarity, throttling) in the store.
+pub struct AlertManager {
+    store: AlertStore,
+    throttle: ThrottleConfig,
+}
+
+impl AlertManager {
+    /// A manager over `DATA/alerts.db` with default throttling.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        Ok(Self {
+            store: AlertStore::open(data_dir)?,
+            throttle: ThrottleConfig::default(),
+        })
+    }
+
+    /// Changes the throttling limits.
+    pub fn set_throttle(&mut self, t: ThrottleConfig) {
+        self.throttle = t;
+    }
+
+    /// The underlying store.
+    pub fn store(&mut self) -> &mut AlertStore {
+        &mut self.store
+    }
+
+    /// Applies one match: joins the open similar alert, or opens one, or counts it against a
+    /// throttled rule.
+    pub fn ingest(&mut self, m: &Match) -> Result<AlertChange, Error> {
+        let key = similarity_key(m);
+        let now = Utc::now();
+        let tx = self
+            .store
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let open: Option<String> = tx
+            .query_row(
+                "SELECT json FROM alerts WHERE similarity_key = ?1
+                 AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+                 ORDER BY updated_at DESC LIMIT 1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(j) = open {
+            let mut a: Alert = serde_json::from_str(&j)?;
+            a.similar += 1;
+            a.first_seen = a.first_seen.min(m.timestamp);
+            a.last_seen = a.last_seen.max(m.timestamp);
+            a.urgency = a.urgency.max(m.urgency);
+            for id in &m.event_ids {
+                if a.event_ids.len() < MAX_EVENT_IDS && !a.event_ids.contains(id) {
+                    a.event_ids.push(id.clone());
+                }
+            }
+            a.updated_at = now;
+            AlertStore::save(&tx, &a)?;
+            tx.commit()?;
+            return Ok(AlertChange::Updated(Box::new(a)));
+        }
+        // Throttle bookkeeping: count alerts opened by the rule in the current window.
+        let row: Option<(String, i64, i64, Option<String>)> = tx
+            .query_row(
+                "SELECT window_start, opened, suppressed, throttled_since FROM throttle WHERE rule_id = ?1",
+                [&m.rule.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (mut start, mut opened, mut suppressed, mut since) = match row {
+            Some((s, o, su, th)) => (parse_ts(&s), o as u64, su as u64, th.map(|t| parse_ts(&t))),
+            None => (now, 0, 0, None),
+        };
+        if now - start >= self.throttle.window {
+            start = now;
+            opened = 0;
+            if since.is_some() {
+                since = None;
+                suppressed = 0;
+            }
+        }
+        if opened >= self.throttle.max_alerts {
+            suppressed += 1;
+            let newly = since.is_none();
+            if newly {
+                since = Some(now);
+                tracing::warn!(rule = %m.rule.id, max = self.throttle.max_alerts,
+                    "rule throttled: too many alerts in the window");
+                // Say so on the rule's latest alert.
+                let latest: Option<String> = tx
+                    .query_row(
+                        "SELECT json FROM alerts WHERE rule_id = ?1 ORDER BY updated_at DESC LIMIT 1",
+                        [&m.rule.id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(j) = latest {
+                    let mut a: Alert = serde_json::from_str(&j)?;
+                    push_history(
+                        &mut a,
+                        "throttled",
+                        format!(
+                            "rule throttled: more than {} alerts in {} s; further matches are counted, not alerted",
+                            self.throttle.max_alerts,
+                            self.throttle.window.num_seconds()
+                        ),
+                        "system",
+                    );
+                    a.updated_at = now;
+                    AlertStore::save(&tx, &a)?;
+                }
+            }
+            Self::save_throttle(&tx, &m.rule.id, start, opened, suppressed, since)?;
+            tx.commit()?;
+            return Ok(AlertChange::Throttled {
+                rule_id: m.rule.id.clone(),
+                suppressed,
+            });
+        }
+        opened += 1;
+        Self::save_throttle(&tx, &m.rule.id, start, opened, suppressed, since)?;
+        let mut a = Alert {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            short_id: short_id(),
+            title: m.rule.name.clone(),
+            rule: m.rule.clone(),
+            urgency: m.urgency,
+            status: Status::Pending,
+            entity: m.entity.clone(),
+            source: m.source.clone(),
+            target: m.target.clone(),
+            source_ip: m.source_ip.clone(),
+            destination_ip: m.destination_ip.clone(),
+            dns_name: m.dns_name.clone(),
+            description: m.description.clone(),
+            first_seen: m.timestamp,
+            last_seen: m.timestamp,
+            created_at: now,
+            updated_at: now,
+            similar: 0,
+            event_ids: m.event_ids.iter().take(MAX_EVENT_IDS).cloned().collect(),
+            similarity_key: key,
+            group_key: m.group_key.clone(),
+            details: m.details.clone(),
+            comments: Vec::new(),
+            history: Vec::new(),
+        };
+        push_history(
+            &mut a,
+            "created",
+            if m.retrohunt {
+                "created by a retrohunt".into()
+            } else {
+                "created".into()
+            },
+            "system",
+        );
+        AlertStore::save(&tx, &a)?;
+        tx.commit()?;
+        Ok(AlertChange::Created(Box::new(a)))
+    }
+
+    fn save_throttle(
+        conn: &Connection,
+        rule: &str,
+        start: DateTime<Utc>,
+        opened: u64,
+        suppressed: u64,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), Error> {
+        conn.execute(
+            "INSERT INTO throttle (rule_id, window_start, opened, suppressed, throttled_since)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(rule_id) DO UPDATE SET window_start=excluded.window_start,
+               opened=excluded.opened, suppressed=excluded.suppressed,
+               throttled_since=excluded.throttled_since",
+            params![
+                rule,
+                start.to_rfc3339(),
+                opened as i64,
+                suppressed as i64,
+                since.map(|s| s.to_rfc3339())
+            ],
+        )?;
+        Ok(())
+    }
+}

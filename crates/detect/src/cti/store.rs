@@ -1,0 +1,201 @@
+//! Durable indicator storage (SQLite, `DATA/cti.db`), shared by the server and the CLI.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{indicators_of, Indicator};
+use crate::Error;
+
+/// What an import did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ImportReport {
+    /// Indicators seen in the document(s).
+    pub seen: usize,
+    /// Indicators stored for the first time.
+    pub added: usize,
+    /// Indicators replaced by a newer version.
+    pub updated: usize,
+    /// Indicators already stored with the same or a newer version.
+    pub unchanged: usize,
+    /// Indicators that are revoked (kept, never matched).
+    pub revoked: usize,
+    /// Indicators skipped, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Ids of added or updated indicators (the ones a retrohunt should run).
+    pub changed_ids: Vec<String>,
+}
+
+/// The indicator database.
+pub struct CtiStore {
+    conn: Connection,
+}
+
+impl CtiStore {
+    /// Opens (or creates) `DATA/cti.db`.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
+        let conn = Connection::open(data_dir.join("cti.db"))?;
+        crate::db::tune(&conn)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS indicators (
+                id TEXT PRIMARY KEY,
+                modified TEXT,
+                revoked INTEGER NOT NULL,
+                source TEXT NOT NULL,
+                imported_at TEXT NOT NULL,
+                json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS feeds (
+                url TEXT PRIMARY KEY,
+                cursor TEXT,
+                updated_at TEXT NOT NULL);",
+        )?;
+        Ok(Self { conn })
+    }
+
+    /// Imports the indicators of a STIX document (bundle, envelope or array).
+    pub fn import_doc(
+        &mut self,
+        doc: &serde_json::Value,
+        source: &str,
+    ) -> Result<ImportReport, Error> {
+        let (inds, skipped) = indicators_of(doc);
+        let mut rep = ImportReport {
+            skipped,
+            ..Default::default()
+        };
+        self.import_indicators(&inds, source, &mut rep)?;
+        Ok(rep)
+    }
+
+    /// Stores indicators, keeping the newest version of each.
+    pub fn import_indicators(
+        &mut self,
+        inds: &[Indicator],
+        source: &str,
+        rep: &mut ImportReport,
+    ) -> Result<(), Error> {
+        let now = Utc::now().to_rfc3339();
+        let tx = self.conn.transaction()?;
+        for ind in inds {
+            rep.seen += 1;
+            if ind.revoked {
+                rep.revoked += 1;
+            }
+            let existing: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT modified FROM indicators WHERE id = ?1",
+                    [&ind.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let modified = ind.modified.map(|m| m.to_rfc3339());
+            let newer = match &existing {
+                None => true,
+                Some(old) => match (&ind.modified, old.as_deref().and_then(parse)) {
+                    (Some(new), Some(old)) => *new > old,
+                    (Some(_), None) => true,
+                    _ => false,
+                },
+            };
+            if !newer {
+                rep.unchanged += 1;
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO indicators (id, modified, revoked, source, imported_at, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET modified=excluded.modified,
+                   revoked=excluded.revoked, source=excluded.source,
+                   imported_at=excluded.imported_at, json=excluded.json",
+                params![
+                    ind.id,
+                    modified,
+                    ind.revoked,
+                    source,
+                    now,
+                    serde_json::to_string(ind)?
+                ],
+            )?;
+            if existing.is_some() {
+                rep.updated += 1;
+            } else {
+                rep.added += 1;
+            }
+            rep.changed_ids.push(ind.id.clone());
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All stored indicators.
+    pub fn all(&self) -> Result<Vec<Indicator>, Error> {
+        let mut st = self
+            .conn
+            .prepare("SELECT json FROM indicators ORDER BY id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// The indicators with the given ids.
+    pub fn by_ids(&self, ids: &[String]) -> Result<Vec<Indicator>, Error> {
+        let mut st = self
+            .conn
+            .prepare("SELECT json FROM indicators WHERE id = ?1")?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(j) = st.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+                out.push(serde_json::from_str(&j)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of stored indicators.
+    pub fn count(&self) -> Result<u64, Error> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM indicators", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Max of `imported_at`: the server reloads its matcher when this changes.
+    pub fn version(&self) -> Result<Option<String>, Error> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(imported_at) FROM indicators", [], |r| r.get(0))?)
+    }
+
+    /// The paging cursor saved for a feed URL.
+    pub fn cursor(&self, url: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .conn
+            .query_row("SELECT cursor FROM feeds WHERE url = ?1", [url], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// Saves the paging cursor of a feed URL.
+    pub fn set_cursor(&self, url: &str, cursor: Option<&str>) -> Result<(), Error> {
+        self.conn.execute(
+            "INSERT INTO feeds (url, cursor, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(url) DO UPDATE SET cursor=excluded.cursor, updated_at=excluded.updated_at",
+            params![url, cursor, Utc::now().to_rfc3339()],
+        )?;
+        Ok(())
+    }
+}
+
+fn parse(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}

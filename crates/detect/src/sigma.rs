@@ -1,0 +1,483 @@
+//! Sigma rule loading: the shipped ZIA pack (embedded), user directories, the ZIA field
+//! mapping pipeline, and the verdict for every rule (loaded, or unsupported with a reason).
+//!
+//! Parsing and evaluation are done by `rsigma-parser` / `rsigma-eval` (MIT): they implement
+//! every modifier the SigmaHQ rules use and Sigma v2 correlations, so we only add what is
+//! specific to ziaxdr: which log sources ZIA produces, which taxonomy fields have an ECS
+//! counterpart in ZIA events, and the rule metadata (author) that every alert must carry.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use include_dir::{include_dir, Dir};
+use rsigma_eval::pipeline::Pipeline;
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
+use rsigma_parser::{CorrelationRule, Detection, SigmaCollection, SigmaRule};
+use serde::Serialize;
+
+use crate::Error;
+
+/// The shipped ZIA rule pack (YAML files under `crates/detect/rules/`).
+pub static BUILTIN_RULES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/rules");
+
+/// The processing pipeline mapping the Sigma taxonomy to ZIA's ECS fields.
+pub const ZIA_PIPELINE_YAML: &str = include_str!("../pipelines/zia.yml");
+
+/// Taxonomy fields with an ECS counterpart in ZIA proxy (web) events.
+const PROXY_FIELDS: &[&str] = &[
+    "c-uri",
+    "cs-uri",
+    "c-uri-query",
+    "cs-uri-query",
+    "c-uri-extension",
+    "c-uri-stem",
+    "cs-uri-stem",
+    "c-useragent",
+    "cs-host",
+    "r-dns",
+    "cs-method",
+    "sc-status",
+    "cs-referer",
+    "cs-bytes",
+    "sc-bytes",
+    "src_ip",
+    "dst_ip",
+];
+/// Taxonomy fields with an ECS counterpart in ZIA DNS events.
+const DNS_FIELDS: &[&str] = &[
+    "query",
+    "answer",
+    "record_type",
+    "parent_domain",
+    "src_ip",
+    "dst_ip",
+];
+/// Taxonomy fields with an ECS counterpart in ZIA firewall events.
+const FIREWALL_FIELDS: &[&str] = &["src_ip", "dst_ip", "src_port", "dst_port", "action"];
+/// Zeek http fields we can map onto ZIA web events.
+const ZEEK_HTTP_FIELDS: &[&str] = &[
+    "uri",
+    "host",
+    "user_agent",
+    "method",
+    "status_code",
+    "referrer",
+    "request_body_len",
+    "resp_mime_types",
+    "id.orig_h",
+    "id.resp_h",
+    "id.resp_p",
+];
+/// Zeek dns fields we can map onto ZIA DNS events.
+const ZEEK_DNS_FIELDS: &[&str] = &["query", "answers", "qtype_name", "id.orig_h", "id.resp_h"];
+
+/// Whether a rule was loaded into the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadStatus {
+    /// Compiled and evaluated on every event.
+    Loaded,
+    /// Not evaluated; `reason` says why.
+    Unsupported,
+}
+
+/// Detection rule or correlation rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// A stateless detection rule.
+    Detection,
+    /// A Sigma v2 correlation rule (event_count, value_count, temporal...).
+    Correlation,
+}
+
+/// What `ziaxdr rules list` shows about one rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleInfo {
+    /// Rule id (the Sigma `id`, else its `name`, else its title).
+    pub id: String,
+    /// Rule title.
+    pub title: String,
+    /// Loaded or unsupported.
+    pub status: LoadStatus,
+    /// Why a rule is unsupported (None when loaded).
+    pub reason: Option<String>,
+    /// Rule author (the Detection Rule License requires it in alerts).
+    pub author: Option<String>,
+    /// Sigma level (informational..critical).
+    pub level: Option<String>,
+    /// Detection or correlation.
+    pub kind: RuleKind,
+    /// Where the rule came from (`builtin:<file>` or a path).
+    pub source: String,
+    /// The rule's logsource, as `product/category/service`.
+    pub logsource: String,
+    /// Correlation group-by fields (similarity key of its alerts).
+    pub group_by: Vec<String>,
+    /// Rule description.
+    pub description: Option<String>,
+}
+
+/// A parsed rule document with its origin.
+#[derive(Debug, Clone)]
+enum Doc {
+    Rule(Box<SigmaRule>),
+    Correlation(Box<CorrelationRule>),
+}
+
+/// A set of rules read from the shipped pack and user directories, with a verdict per rule.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    docs: Vec<(Doc, String)>,
+    broken: Vec<RuleInfo>,
+}
+
+fn rule_key(id: &Option<String>, name: &Option<String>, title: &str) -> String {
+    id.clone()
+        .or_else(|| name.clone())
+        .unwrap_or_else(|| title.to_string())
+}
+
+fn logsource_str(ls: &rsigma_parser::LogSource) -> String {
+    [&ls.product, &ls.category, &ls.service]
+        .iter()
+        .map(|v| v.as_deref().unwrap_or("*"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Collects every field name a detection tree references.
+fn detection_fields(d: &Detection, out: &mut Vec<String>) {
+    match d {
+        Detection::AllOf(items) => {
+            for item in items {
+                if let Some(name) = &item.field.name {
+                    out.push(name.clone());
+                }
+            }
+        }
+        Detection::AnyOf(ds) | Detection::And(ds) => {
+            ds.iter().for_each(|d| detection_fields(d, out))
+        }
+        Detection::Keywords(_) => {}
+        Detection::ArrayMatch { field, .. } => out.push(field.clone()),
+        Detection::Conditional { named, .. } => {
+            named.values().for_each(|d| detection_fields(d, out))
+        }
+    }
+}
+
+/// Decides whether ZIA events can satisfy a rule: its log source must be one ZIA produces and
+/// every field it uses must have an ECS counterpart. Returns the reason when it cannot.
+pub fn field_support(rule: &SigmaRule) -> Result<(), String> {
+    let ls = &rule.logsource;
+    let product = ls.product.as_deref().unwrap_or("");
+    let category = ls.category.as_deref().unwrap_or("");
+    let service = ls.service.as_deref().unwrap_or("");
+    let allowed: Option<&[&str]> = match (product, category, service) {
+        ("zscaler", _, _) => None,
+        (_, "proxy", _) => Some(PROXY_FIELDS),
+        (_, "dns", _) => Some(DNS_FIELDS),
+        (_, "firewall", _) => Some(FIREWALL_FIELDS),
+        ("zeek", _, "http") => Some(ZEEK_HTTP_FIELDS),
+        ("zeek", _, "dns") => Some(ZEEK_DNS_FIELDS),
+        _ => {
+            return Err(format!(
+                "logsource {} is not produced by ZIA (ziaxdr reads web/proxy, dns, firewall, \
+                 tunnel, audit and casb logs; rules for them use category proxy|dns|firewall or \
+                 product zscaler)",
+                logsource_str(ls)
+            ))
+        }
+    };
+    if let Some(allowed) = allowed {
+        let mut fields = Vec::new();
+        for d in rule.detection.named.values() {
+            detection_fields(d, &mut fields);
+        }
+        let mut missing: Vec<String> = fields
+            .into_iter()
+            .filter(|f| !allowed.contains(&f.as_str()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        missing.sort();
+        if !missing.is_empty() {
+            return Err(format!(
+                "field(s) {} have no equivalent in ZIA {} logs",
+                missing.join(", "),
+                if category.is_empty() {
+                    service
+                } else {
+                    category
+                }
+            ));
+        }
+    }
+    if rule.detection.timeframe.is_some() {
+        return Err("deprecated Sigma v1 aggregation (timeframe); use a correlation rule".into());
+    }
+    Ok(())
+}
+
+impl RuleSet {
+    /// An empty rule set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shipped ZIA rule pack.
+    pub fn builtin() -> Self {
+        let mut set = Self::new();
+        let mut files: Vec<_> = BUILTIN_RULES
+            .files()
+            .filter(|f| is_yaml(f.path()))
+            .collect();
+        files.sort_by_key(|f| f.path().to_path_buf());
+        for f in files {
+            let src = format!("builtin:{}", f.path().display());
+            match f.contents_utf8() {
+                Some(text) => set.add_yaml(text, &src),
+                None => set.broken.push(broken_info(&src, "not UTF-8")),
+            }
+        }
+        set
+    }
+
+    /// Adds every `*.yml`/`*.yaml` file under `dir` (recursively).
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), Error> {
+        let mut files = Vec::new();
+        walk_yaml(dir, &mut files, 0)?;
+        files.sort();
+        for path in files {
+            self.add_file(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one rule file (it may hold several YAML documents).
+    pub fn add_file(&mut self, path: &Path) -> Result<(), Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io(path.into(), e))?;
+        self.add_yaml(&text, &path.display().to_string());
+        Ok(())
+    }
+
+    /// Adds the rules in a YAML text (`source` names it in reports).
+    pub fn add_yaml(&mut self, text: &str, source: &str) {
+        match rsigma_parser::parse_sigma_yaml(text) {
+            Ok(col) => self.add_collection(col, source),
+            Err(e) => self.broken.push(broken_info(source, &e.to_string())),
+        }
+    }
+
+    fn add_collection(&mut self, col: SigmaCollection, source: &str) {
+        for err in &col.errors {
+            self.broken.push(broken_info(source, err));
+        }
+        if !col.filters.is_empty() {
+            self.broken.push(broken_info(
+                source,
+                "Sigma filter documents are not applied by ziaxdr",
+            ));
+        }
+        for r in col.rules {
+            self.docs.push((Doc::Rule(Box::new(r)), source.to_string()));
+        }
+        for c in col.correlations {
+            self.docs
+                .push((Doc::Correlation(Box::new(c)), source.to_string()));
+        }
+    }
+
+    /// Compiles the rule set: returns the detector engine, the metadata of loaded rules and a
+    /// verdict for every rule.
+    pub fn compile(&self) -> Result<Compiled, Error> {
+        let pipeline = zia_pipeline()?;
+        // Correlations keep references to their events (the `event.id` field) so that an
+        // alert can list the events that made it fire, at ~40 bytes per event. Rules that
+        // only feed correlations (e.g. "any DNS query") must not raise alerts on their own;
+        // a correlation can still ask for them with `generate: true`.
+        let config = CorrelationConfig {
+            correlation_event_mode: CorrelationEventMode::Refs,
+            max_correlation_events: 50,
+            emit_detections: false,
+            ..Default::default()
+        };
+        let mut engine = CorrelationEngine::new(config);
+        engine.add_pipeline(pipeline);
+        let mut infos = self.broken.clone();
+        let mut meta = HashMap::new();
+        let mut loaded_keys: HashSet<String> = HashSet::new();
+        for (doc, source) in &self.docs {
+            let Doc::Rule(rule) = doc else { continue };
+            let mut info = RuleInfo {
+                id: rule_key(&rule.id, &rule.name, &rule.title),
+                title: rule.title.clone(),
+                status: LoadStatus::Loaded,
+                reason: None,
+                author: rule.author.clone(),
+                level: rule.level.map(|l| l.as_str().to_string()),
+                kind: RuleKind::Detection,
+                source: source.clone(),
+                logsource: logsource_str(&rule.logsource),
+                group_by: Vec::new(),
+                description: rule.description.clone(),
+            };
+            let verdict =
+                field_support(rule).and_then(|()| engine.add_rule(rule).map_err(|e| e.to_string()));
+            match verdict {
+                Ok(()) => {
+                    for key in [&rule.id, &rule.name, &Some(rule.title.clone())]
+                        .into_iter()
+                        .flatten()
+                    {
+                        loaded_keys.insert(key.clone());
+                    }
+                    meta.insert(info.title.clone(), info.clone());
+                    if let Some(id) = &rule.id {
+                        meta.insert(id.clone(), info.clone());
+                    }
+                }
+                Err(reason) => {
+                    info.status = LoadStatus::Unsupported;
+                    info.reason = Some(reason);
+                }
+            }
+            infos.push(info);
+        }
+        for (doc, source) in &self.docs {
+            let Doc::Correlation(corr) = doc else {
+                continue;
+            };
+            let mut info = RuleInfo {
+                id: rule_key(&corr.id, &corr.name, &corr.title),
+                title: corr.title.clone(),
+                status: LoadStatus::Loaded,
+                reason: None,
+                author: corr.author.clone(),
+                level: corr.level.map(|l| l.as_str().to_string()),
+                kind: RuleKind::Correlation,
+                source: source.clone(),
+                logsource: "correlation".into(),
+                group_by: corr.group_by.clone(),
+                description: corr.description.clone(),
+            };
+            let missing: Vec<&String> = corr
+                .rules
+                .iter()
+                .filter(|r| !loaded_keys.contains(*r))
+                .collect();
+            let verdict = if missing.is_empty() {
+                engine.add_correlation(corr).map_err(|e| e.to_string())
+            } else {
+                Err(format!(
+                    "references rule(s) that are not loaded: {}",
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            };
+            match verdict {
+                Ok(()) => {
+                    meta.insert(info.title.clone(), info.clone());
+                    if let Some(id) = &corr.id {
+                        meta.insert(id.clone(), info.clone());
+                    }
+                }
+                Err(reason) => {
+                    info.status = LoadStatus::Unsupported;
+                    info.reason = Some(reason);
+                }
+            }
+            infos.push(info);
+        }
+        Ok(Compiled {
+            engine,
+            meta,
+            infos,
+        })
+    }
+}
+
+/// The result of compiling a [`RuleSet`].
+pub struct Compiled {
+    /// The evaluation engine (detection + correlation state).
+    pub engine: CorrelationEngine,
+    /// Metadata of loaded rules, by id and by title.
+    pub meta: HashMap<String, RuleInfo>,
+    /// Verdict for every rule, in load order.
+    pub infos: Vec<RuleInfo>,
+}
+
+/// Parses the embedded ZIA pipeline.
+pub fn zia_pipeline() -> Result<Pipeline, Error> {
+    rsigma_eval::parse_pipeline(ZIA_PIPELINE_YAML).map_err(|e| Error::Rule(e.to_string()))
+}
+
+fn broken_info(source: &str, reason: &str) -> RuleInfo {
+    // Parser errors span several lines (with a caret diagram); reports keep one line.
+    let mut reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    if reason.contains("Condition parse error") && reason.contains("| ") {
+        reason = format!(
+            "deprecated Sigma v1 aggregation in the condition (`| count() ...`), which Sigma v2 \
+             expresses as a correlation rule: {reason}"
+        );
+    }
+    RuleInfo {
+        id: String::new(),
+        title: Path::new(source)
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| source.to_string()),
+        status: LoadStatus::Unsupported,
+        reason: Some(reason),
+        author: None,
+        level: None,
+        kind: RuleKind::Detection,
+        source: source.to_string(),
+        logsource: String::new(),
+        group_by: Vec::new(),
+        description: None,
+    }
+}
+
+fn is_yaml(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yml") | Some("yaml")
+    )
+}
+
+/// Directory depth limit for rule trees (a SigmaHQ checkout is 6 levels deep).
+const MAX_DIR_DEPTH: usize = 16;
+
+fn walk_yaml(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), Error> {
+    if depth > MAX_DIR_DEPTH {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| Error::Io(dir.into(), e))?;
+    if meta.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::Io(dir.into(), e))? {
+        let entry = entry.map_err(|e| Error::Io(dir.into(), e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            walk_yaml(&path, out, depth + 1)?;
+        } else if is_yaml(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Lints rule files with the Sigma specification checks of `rsigma-parser`.
+pub fn lint_text(text: &str) -> Vec<String> {
+    rsigma_parser::lint_yaml_str(text)
+        .into_iter()
+        .map(|w| w.to_string())
+        .collect()
+}
