@@ -182,9 +182,10 @@ impl Planner<'_> {
                     )));
                 }
                 match parse_ip(s) {
-                    Some(ip) => Ok(boxed(TermQuery::new(
-                        Term::from_field_ip_addr(field, ip),
-                        IndexRecordOption::Basic,
+                    // Columnar only (see schema): an exact value is a one-value range.
+                    Some(ip) => Ok(boxed(RangeQuery::new(
+                        B::Included(Term::from_field_ip_addr(field, ip)),
+                        B::Included(Term::from_field_ip_addr(field, ip)),
                     ))),
                     // A value that was not an IP at indexing time went to the generic field.
                     None => Ok(self.kv_term(name, s)),
@@ -216,9 +217,9 @@ impl Planner<'_> {
         const EXPECTED: &str = "an integer";
         match pred {
             Predicate::Term(s) | Predicate::Phrase(s) => match s.trim().parse::<i64>() {
-                Ok(n) => Ok(boxed(TermQuery::new(
-                    Term::from_field_i64(field, n),
-                    IndexRecordOption::Basic,
+                Ok(n) => Ok(boxed(RangeQuery::new(
+                    B::Included(Term::from_field_i64(field, n)),
+                    B::Included(Term::from_field_i64(field, n)),
                 ))),
                 Err(_) => Ok(self.kv_term(name, s)),
             },

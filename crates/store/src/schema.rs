@@ -175,17 +175,20 @@ pub fn build_schema() -> Schema {
                     .set_fieldnorms(false);
                 b.add_text_field(name, TextOptions::default().set_indexing_options(idx));
             }
+            // IPs, integers and dates are columnar only, not in the inverted index: their
+            // many distinct values (ports, byte counts, seconds) would bloat the term
+            // dictionary, and every query on them (exact, range, CIDR) is a range scan of the
+            // column, which is fast enough for a day partition.
             FieldKind::Ip => {
-                b.add_ip_addr_field(name, IpAddrOptions::default().set_indexed().set_fast());
+                b.add_ip_addr_field(name, IpAddrOptions::default().set_fast());
             }
             FieldKind::Long => {
-                b.add_i64_field(name, NumericOptions::default().set_indexed().set_fast());
+                b.add_i64_field(name, NumericOptions::default().set_fast());
             }
             FieldKind::Date => {
                 b.add_date_field(
                     name,
                     DateOptions::default()
-                        .set_indexed()
                         .set_fast()
                         .set_precision(DateTimePrecision::Seconds),
                 );
@@ -290,6 +293,34 @@ fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
+/// True for fields that only repeat or derive from other fields (their words are already in
+/// `_all` through the original): kept out of `_all` to keep the text index small.
+fn is_derived(path: &str) -> bool {
+    path.starts_with("related.")
+        || path.starts_with("observer.")
+        || path.ends_with(".address")
+        || path.ends_with(".registered_domain")
+        || path.ends_with(".top_level_domain")
+        || path.ends_with(".subdomain")
+        || path == "url.full"
+        || path == "url.path"
+        || path == "url.domain"
+        || path == "event.kind"
+        || path == "event.category"
+        || path == "event.type"
+}
+
+/// Numbers are searched by field (`destination.port:443`), not as bare words: they are most
+/// of the distinct terms of an event (sizes, ports, ids) and would bloat the text index.
+fn looks_numeric(v: &Value, text: &str) -> bool {
+    v.is_number()
+        || (!text.is_empty()
+            && text.len() < 24
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-'))
+}
+
 /// Fields whose text is the raw record. For parsed events they are stored but not indexed
 /// (only their presence is): their words are already in the parsed fields, and indexing the
 /// raw text twice would double the index. For failed events the raw text is all there is,
@@ -390,7 +421,7 @@ fn leaf_value(
         Value::String(s) => s.as_str().into(),
         other => other.to_string().into(),
     };
-    {
+    if !is_derived(path) && !looks_numeric(v, &text) {
         if !all.is_empty() {
             // A separator that the tokenizer drops, so phrases do not span two values.
             all.push_str(" \n ");

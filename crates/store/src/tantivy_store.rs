@@ -58,9 +58,12 @@ pub struct StoreConfig {
     pub commit_every_events: usize,
     /// …or this long after the previous commit, whichever comes first.
     pub commit_every: StdDuration,
-    /// Partitions with an open writer at once (old days receive events during imports);
-    /// the least recently used one is committed and closed beyond this.
+    /// Partitions with an open writer at once (old days receive events during imports).
+    /// Beyond this, the least recently used writer is committed and closed; a writer idle
+    /// for [`StoreConfig::idle_writer_adds`] adds is closed the same way when a new one opens.
     pub max_open_writers: usize,
+    /// Adds after which an unused writer counts as idle.
+    pub idle_writer_adds: u64,
     /// zstd level of the stored events.
     pub zstd_level: i32,
     /// Size of a compressed block of stored events (bigger compresses better, reads slower).
@@ -72,13 +75,14 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            writer_memory_bytes: 96 << 20,
+            writer_memory_bytes: 64 << 20,
             writer_threads: 1,
             commit_every_events: 200_000,
             commit_every: StdDuration::from_secs(5),
-            max_open_writers: 2,
+            max_open_writers: 8,
+            idle_writer_adds: 100_000,
             zstd_level: 6,
-            docstore_blocksize: 128 << 10,
+            docstore_blocksize: 512 << 10,
             retention: Retention::default(),
         }
     }
@@ -236,6 +240,15 @@ impl TantivyStore {
     }
 
     fn create_partition(&self, day: Date) -> Result<Arc<Partition>, StoreError> {
+        // Fast path under the read lock: searches are not blocked by adds.
+        if let Some(p) = self
+            .parts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&day)
+        {
+            return Ok(p.clone());
+        }
         let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = parts.get(&day) {
             return Ok(p.clone());
@@ -363,6 +376,19 @@ impl TantivyStore {
             p.reader.reload()?;
         }
         Ok(())
+    }
+
+    /// Commits, then waits for the background segment merges to finish: a clean shutdown.
+    pub fn close(self) -> Result<Option<u64>, StoreError> {
+        if self.read_only {
+            return Ok(self.committed_offset());
+        }
+        let off = self.commit()?;
+        let mut st = lock(&self.write);
+        for (_, w) in st.writers.drain() {
+            w.writer.wait_merging_threads()?;
+        }
+        Ok(off)
     }
 
     /// Partitions overlapping `q.range`, newest first.
@@ -512,17 +538,23 @@ impl EventStore for TantivyStore {
         st.tick += 1;
         let tick = st.tick;
         if !st.writers.contains_key(&day) {
-            // Too many days open at once (an import of old logs): close the least recently
-            // used, committing it so its events are not lost.
-            while st.writers.len() >= self.cfg.max_open_writers.max(1) {
-                let Some(&lru) = st
+            // Close idle writers, and the least recently used ones while too many days are
+            // open at once (an import of old logs), committing them so nothing is lost.
+            // Evicting only idle writers first keeps events that alternate between a few days
+            // (midnight, several feeds) from forcing a commit per event.
+            loop {
+                let lru = st
                     .writers
                     .iter()
                     .min_by_key(|(_, w)| w.last_used)
-                    .map(|(d, _)| d)
-                else {
+                    .map(|(d, w)| (*d, w.last_used));
+                let Some((lru, used)) = lru else {
                     break;
                 };
+                let idle = tick.saturating_sub(used) > self.cfg.idle_writer_adds;
+                if !idle && st.writers.len() < self.cfg.max_open_writers.max(1) {
+                    break;
+                }
                 let Some(mut w) = st.writers.remove(&lru) else {
                     break;
                 };

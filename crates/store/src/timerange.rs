@@ -100,6 +100,12 @@ pub fn parse_instant(s: &str) -> Result<OffsetDateTime, TimeError> {
     Err(TimeError::Instant(s.to_string()))
 }
 
+/// The current time (UTC), for resolving `since` (re-exported so that callers need not
+/// depend on the `time` crate).
+pub fn now_utc() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
 /// Formats an instant as RFC 3339 UTC.
 pub fn format_instant(t: OffsetDateTime) -> String {
     t.to_offset(UtcOffset::UTC)

@@ -1,0 +1,212 @@
+//! Paging, count, histogram, top-N and distinct count, through the traits and the REST API
+//! functions.
+
+mod common;
+
+use common::{all_time, eq, filled_store};
+use store::api::{self, AggregateRequest, AggregateResult, Aggregation, SearchRequest};
+use store::{Cursor, EventSearch, EventStore, StoreConfig, StoreError, TantivyStore};
+use time::macros::datetime;
+
+fn now() -> time::OffsetDateTime {
+    datetime!(2030-01-01 0:00 UTC)
+}
+
+fn seq_of(events: &[store::Event]) -> Vec<u64> {
+    events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn search_is_newest_first_and_pages_with_a_cursor() {
+    let (_d, s) = filled_store();
+    let q = eq("*", &all_time());
+    let p1 = s.search(&q, 4, None).unwrap();
+    assert_eq!(seq_of(&p1.events), vec![6, 5, 4, 3]);
+    let p2 = s.search(&q, 4, p1.next).unwrap();
+    assert_eq!(seq_of(&p2.events), vec![2, 1]);
+    assert_eq!(p2.next, None);
+}
+
+#[test]
+fn events_with_the_same_second_are_ordered_by_offset_and_paged_without_gaps() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    for off in 10..20u64 {
+        let e = common::ev(serde_json::json!({"@timestamp": "2024-05-01T10:00:00Z", "seq": off}));
+        s.add(off, &e).unwrap();
+    }
+    s.commit().unwrap();
+    let q = eq("*", &all_time());
+    let mut seen = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let p = s.search(&q, 3, cursor).unwrap();
+        seen.extend(seq_of(&p.events));
+        match p.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (10..20u64).rev().collect::<Vec<_>>());
+}
+
+#[test]
+fn count_counts_matching_events_in_the_range() {
+    let (_d, s) = filled_store();
+    assert_eq!(s.count(&eq("*", &all_time())).unwrap(), 6);
+    assert_eq!(s.count(&eq("user.name:alice", &all_time())).unwrap(), 2);
+}
+
+#[test]
+fn histogram_counts_per_bucket() {
+    let (_d, s) = filled_store();
+    let h = s.histogram(&eq("*", &all_time()), 86_400).unwrap();
+    let day = |d: time::Date| d.midnight().assume_utc().unix_timestamp();
+    assert_eq!(
+        h,
+        vec![
+            (day(time::macros::date!(2024 - 05 - 01)), 2),
+            (day(time::macros::date!(2024 - 05 - 02)), 2),
+            (day(time::macros::date!(2024 - 05 - 03)), 2),
+        ]
+    );
+}
+
+#[test]
+fn top_values_are_exact_with_the_rest_counted() {
+    let (_d, s) = filled_store();
+    let t = s.top(&eq("*", &all_time()), "user.name", 2).unwrap();
+    assert_eq!(
+        t.values,
+        vec![("alice".to_string(), 2), ("bob".to_string(), 1)]
+    );
+    assert_eq!(t.other, 1);
+}
+
+#[test]
+fn top_on_ip_field_prints_ipv4_and_ipv6_naturally() {
+    let (_d, s) = filled_store();
+    let t = s
+        .top(
+            &eq("source.ip:2001:db8::/32 OR source.ip:10.1.2.3", &all_time()),
+            "source.ip",
+            10,
+        )
+        .unwrap();
+    let vals: Vec<&str> = t.values.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(vals, vec!["10.1.2.3", "2001:db8::5"]);
+}
+
+#[test]
+fn distinct_count_is_exact() {
+    let (_d, s) = filled_store();
+    assert_eq!(s.distinct(&eq("*", &all_time()), "user.name").unwrap(), 3);
+    assert_eq!(
+        s.distinct(&eq("*", &all_time()), "destination.port")
+            .unwrap(),
+        2
+    );
+}
+
+#[test]
+fn aggregating_a_non_aggregatable_field_is_refused() {
+    let (_d, s) = filled_store();
+    let e = s.top(&eq("*", &all_time()), "url.original", 5).unwrap_err();
+    assert!(matches!(e, StoreError::NotAggregatable { .. }));
+}
+
+#[test]
+fn api_search_pages_and_projects_fields() {
+    let (_d, s) = filled_store();
+    let req = SearchRequest {
+        query: "event.dataset:web".into(),
+        time: all_time(),
+        limit: 1,
+        fields: Some(vec!["user.name".into()]),
+        ..Default::default()
+    };
+    let r1 = api::search(&s, &req, now()).unwrap();
+    assert_eq!(
+        serde_json::to_string(&r1.events).unwrap(),
+        r#"[{"user":{"name":"bob"}}]"#
+    );
+    let req2 = SearchRequest {
+        cursor: r1.next_cursor.clone(),
+        ..req
+    };
+    let r2 = api::search(&s, &req2, now()).unwrap();
+    assert_eq!(
+        serde_json::to_string(&r2.events).unwrap(),
+        r#"[{"user":{"name":"alice"}}]"#
+    );
+}
+
+#[test]
+fn api_query_error_is_a_400_with_the_position() {
+    let (_d, s) = filled_store();
+    let req = SearchRequest {
+        query: "user.name:(alice".into(),
+        time: all_time(),
+        limit: 10,
+        ..Default::default()
+    };
+    let e = api::search(&s, &req, now()).unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(e.to_string().contains("position 16"), "{e}");
+}
+
+#[test]
+fn api_bad_cursor_is_a_400() {
+    let (_d, s) = filled_store();
+    let req = SearchRequest {
+        time: all_time(),
+        limit: 10,
+        cursor: Some("garbage".into()),
+        ..Default::default()
+    };
+    assert_eq!(api::search(&s, &req, now()).unwrap_err().status(), 400);
+}
+
+#[test]
+fn api_histogram_fills_every_bucket_of_the_range() {
+    let (_d, s) = filled_store();
+    let req = AggregateRequest {
+        query: String::new(),
+        time: store::TimeSpec {
+            from: Some("2024-05-01".into()),
+            to: Some("2024-05-02".into()),
+            since: None,
+        },
+        aggregation: Aggregation::Histogram {
+            interval: Some("1h".into()),
+        },
+    };
+    let r = api::aggregate(&s, &req, now()).unwrap();
+    let AggregateResult::Histogram {
+        interval_seconds,
+        buckets,
+    } = r.result
+    else {
+        panic!("not a histogram");
+    };
+    assert_eq!(interval_seconds, 3600);
+    assert_eq!(buckets.len(), 24);
+    assert_eq!(buckets[10].count, 1);
+    assert_eq!(buckets[11].count, 1);
+    assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 2);
+}
+
+#[test]
+fn api_aggregate_json_round_trip() {
+    let (_d, s) = filled_store();
+    let req: AggregateRequest = serde_json::from_str(
+        r#"{"query":"*","from":"2024-04-30","to":"2024-05-04","aggregation":{"type":"distinct","field":"user.name"}}"#,
+    )
+    .unwrap();
+    let r = api::aggregate(&s, &req, now()).unwrap();
+    let json = serde_json::to_value(&r.result).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"type":"distinct","field":"user.name","count":3})
+    );
+}
