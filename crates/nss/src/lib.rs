@@ -30,7 +30,7 @@ mod tests {
     #[test]
     fn every_recommended_format_lints_clean_for_both_transports() {
         for r in RECOMMENDED {
-            for t in [Transport::Nss, Transport::CloudNss] {
+            for t in [Transport::Nss, Transport::NssRfc5424, Transport::CloudNss] {
                 let report = lint(&r.format(t), Some(r.log_type));
                 assert!(
                     report.is_clean(),

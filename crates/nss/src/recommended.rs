@@ -16,8 +16,10 @@ use crate::dict::LogType;
 /// How the feed reaches the intake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// An NSS VM sending syslog over TCP: each record gets a syslog header.
+    /// An NSS VM sending syslog over TCP: each record gets an RFC 3164 syslog header.
     Nss,
+    /// An NSS VM with an RFC 5424 syslog header and the guide's `event=` prefix.
+    NssRfc5424,
     /// Cloud NSS posting HTTPS batches: bare JSON records.
     CloudNss,
 }
@@ -27,6 +29,7 @@ impl std::str::FromStr for Transport {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "nss" => Ok(Transport::Nss),
+            "nss-rfc5424" => Ok(Transport::NssRfc5424),
             "cloud-nss" | "cloud" => Ok(Transport::CloudNss),
             _ => Err(format!(
                 "unknown transport `{s}` (expected nss or cloud-nss)"
@@ -38,6 +41,11 @@ impl std::str::FromStr for Transport {
 /// The RFC 3164 syslog header an NSS VM feed puts in front of each record, as in the
 /// deployment guide.
 pub const SYSLOG_HEADER: &str = "%s{mon} %02d{dd} %02d{hh}:%02d{mm}:%02d{ss} zscaler-nss NSS ";
+
+/// The RFC 5424 header of the deployment guide, with the month as `mth` (the guide's web
+/// format has `mm`, the minutes, in its place).
+pub const SYSLOG_HEADER_RFC5424: &str =
+    "<134>1 %d{yyyy}-%02d{mth}-%02d{dd}T%02d{hh}:%02d{mm}:%02d{ss}Z zscaler-nss NSS - - - event=";
 
 /// One recommended format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +65,7 @@ impl Recommended {
     pub fn format(&self, transport: Transport) -> String {
         match transport {
             Transport::Nss => format!("{SYSLOG_HEADER}{}", self.body),
+            Transport::NssRfc5424 => format!("{SYSLOG_HEADER_RFC5424}{}", self.body),
             Transport::CloudNss => self.body.to_string(),
         }
     }
@@ -187,6 +196,13 @@ impl fmt::Display for NssSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc5424_formats_start_with_pri_and_version() {
+        let f = by_name("dns").unwrap().format(Transport::NssRfc5424);
+        assert!(f.starts_with("<134>1 %d{yyyy}-%02d{mth}-"), "{f}");
+        assert!(f.contains(" - - - event=\\{\"sourcetype\""), "{f}");
+    }
 
     #[test]
     fn every_log_type_has_a_recommended_format() {

@@ -98,7 +98,7 @@ fn printed_formats_in(stdout: &str) -> Vec<&str> {
 
 #[test]
 fn every_printed_format_lints_clean() {
-    for transport in ["nss", "cloud-nss"] {
+    for transport in ["nss", "nss-rfc5424", "cloud-nss"] {
         let formats = printed_formats(transport);
         assert_eq!(formats.len(), 9, "{transport}");
         for f in formats {
@@ -186,6 +186,15 @@ fn simulated_saas_security_records_parse_without_error() {
 #[test]
 fn simulated_saas_security_activity_records_parse_without_error() {
     simulate_and_parse("saas-security-activity", "nss", 400);
+}
+
+#[test]
+fn simulated_rfc5424_records_of_every_type_parse_without_error() {
+    simulate_and_parse(
+        "web,firewall,dns,tunnel,audit,saas-security,saas-security-activity",
+        "nss-rfc5424",
+        700,
+    );
 }
 
 #[test]

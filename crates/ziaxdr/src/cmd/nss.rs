@@ -36,7 +36,8 @@ pub struct FormatsArgs {
     /// Only this log type (web, firewall, dns, tunnel, audit, saas-security, saas-security-activity).
     #[arg(long, value_parser = parse_log_type)]
     pub log_type: Option<LogType>,
-    /// `nss` (NSS VM, syslog header in front) or `cloud-nss` (Cloud NSS, bare JSON).
+    /// `nss` (NSS VM, RFC 3164 syslog header in front), `nss-rfc5424` (RFC 5424 header) or
+    /// `cloud-nss` (Cloud NSS, bare JSON).
     #[arg(long, default_value = "nss")]
     pub transport: Transport,
 }
@@ -106,7 +107,7 @@ fn formats(args: FormatsArgs) -> anyhow::Result<i32> {
             .unwrap_or_default();
         let nss_type = match args.transport {
             Transport::CloudNss => format!(", {}", r.log_type.nss_type()),
-            Transport::Nss => String::new(),
+            Transport::Nss | Transport::NssRfc5424 => String::new(),
         };
         println!(
             "# {} ({}{record}{nss_type})",
@@ -118,7 +119,7 @@ fn formats(args: FormatsArgs) -> anyhow::Result<i32> {
     }
     let settings = match args.transport {
         Transport::CloudNss => CloudNssSettings.to_string(),
-        Transport::Nss => NssSettings.to_string(),
+        Transport::Nss | Transport::NssRfc5424 => NssSettings.to_string(),
     };
     for line in settings.lines() {
         println!("# {line}");

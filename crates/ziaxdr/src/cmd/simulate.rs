@@ -39,8 +39,8 @@ pub struct Args {
     /// Stop after this long (e.g. `30s`, `10m`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
-    /// Record framing: `nss` (syslog header, the default for TCP, files and stdout) or
-    /// `cloud-nss` (bare JSON, the default for HTTP).
+    /// Record framing: `nss` (RFC 3164 syslog header, the default for TCP, files and stdout),
+    /// `nss-rfc5424` (RFC 5424 header) or `cloud-nss` (bare JSON, the default for HTTP).
     #[arg(long)]
     pub framing: Option<Transport>,
     /// Intake key for HTTP destinations.
