@@ -1,0 +1,411 @@
+//! Alerts (similarity, throttling, workflow, durability), playbooks (retries, records), the
+//! REST handler, retrohunt and TAXII paging.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+use detect::alerts::{AlertFilter, ThrottleConfig};
+use detect::api;
+use detect::chrono::{Duration, Utc};
+use detect::cti::fetch::{fetch_into, FetchOptions};
+use detect::cti::{retrohunt, CtiStore, EventSource, Indicator};
+use detect::detector::RuleRef;
+use detect::playbook::{render, PlaybookRunner};
+use detect::{AlertChange, AlertManager, AlertStore, Match, RuleType, Status};
+use serde_json::{json, Map, Value};
+
+fn m(rule: &str, src: &str, dst: &str, dataset: &str, dns: Option<&str>) -> Match {
+    Match {
+        rule: RuleRef {
+            id: rule.into(),
+            name: format!("Rule {rule}"),
+            author: Some("Jane Analyst".into()),
+            severity: "high".into(),
+            kind: RuleType::Sigma,
+        },
+        urgency: 75,
+        description: None,
+        timestamp: Utc::now(),
+        entity: "default".into(),
+        source: Some(src.into()),
+        target: Some(dst.into()),
+        source_ip: Some(src.into()),
+        destination_ip: Some(dst.into()),
+        dns_name: dns.map(String::from),
+        dataset: Some(dataset.into()),
+        event_ids: vec![format!("{src}-{dst}-{}", dns.unwrap_or(""))],
+        group_key: vec![],
+        correlation: false,
+        retrohunt: false,
+        details: Value::Null,
+    }
+}
+
+fn created(c: &AlertChange) -> bool {
+    matches!(c, AlertChange::Created(_))
+}
+
+#[test]
+fn same_rule_and_addresses_join_one_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    assert!(created(
+        &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap()
+    ));
+    assert!(!created(
+        &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap()
+    ));
+    assert!(created(
+        &mgr.ingest(&m("r1", "10.0.0.2", "1.1.1.1", "web", None))
+            .unwrap()
+    ));
+    let all = mgr.store().list(&AlertFilter::default()).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.iter().map(|a| a.similar).sum::<u64>(), 1);
+}
+
+#[test]
+fn dns_alerts_are_also_grouped_by_the_queried_name() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    assert!(created(
+        &mgr.ingest(&m("r1", "10.0.0.1", "10.0.0.53", "dns", Some("a.evil")))
+            .unwrap()
+    ));
+    assert!(created(
+        &mgr.ingest(&m("r1", "10.0.0.1", "10.0.0.53", "dns", Some("b.evil")))
+            .unwrap()
+    ));
+    assert!(!created(
+        &mgr.ingest(&m("r1", "10.0.0.1", "10.0.0.53", "dns", Some("a.evil")))
+            .unwrap()
+    ));
+}
+
+#[test]
+fn a_closed_alert_does_not_gather_new_matches() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let AlertChange::Created(a) = mgr
+        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        .unwrap()
+    else {
+        panic!("expected a new alert")
+    };
+    mgr.store()
+        .set_status(&a.uuid, Status::Closed, "ana")
+        .unwrap();
+    assert!(created(
+        &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap()
+    ));
+}
+
+#[test]
+fn a_noisy_rule_is_throttled_and_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    mgr.set_throttle(ThrottleConfig {
+        max_alerts: 3,
+        window: Duration::minutes(10),
+    });
+    for i in 0..10 {
+        mgr.ingest(&m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
+            .unwrap();
+    }
+    let store = mgr.store();
+    assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 3);
+    let t = &store.throttles().unwrap()[0];
+    assert_eq!((t.opened, t.suppressed), (3, 7));
+    assert!(t.throttled_since.is_some());
+    let latest = &store.list(&AlertFilter::default()).unwrap()[0];
+    assert!(latest.history.iter().any(|h| h.kind == "throttled"));
+}
+
+#[test]
+fn status_workflow_only_moves_forward_and_ends_at_closed_or_rejected() {
+    assert!(Status::Pending.can_become(Status::Acknowledged));
+    assert!(Status::Acknowledged.can_become(Status::Ongoing));
+    assert!(Status::Ongoing.can_become(Status::Rejected));
+    assert!(!Status::Ongoing.can_become(Status::Pending));
+    assert!(!Status::Closed.can_become(Status::Rejected));
+}
+
+#[test]
+fn alerts_survive_reopening_the_database() {
+    let d = tempfile::tempdir().unwrap();
+    let uuid = {
+        let mut mgr = AlertManager::open(d.path()).unwrap();
+        let AlertChange::Created(a) = mgr
+            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap()
+        else {
+            panic!()
+        };
+        mgr.store().comment(&a.uuid, "seen", "ana").unwrap();
+        a.uuid
+    };
+    let store = AlertStore::open(d.path()).unwrap();
+    let a = store.get(&uuid).unwrap();
+    assert_eq!(a.comments[0].text, "seen");
+    assert_eq!(a.rule.author.as_deref(), Some("Jane Analyst"));
+}
+
+#[test]
+fn webhook_is_retried_with_backoff_until_it_succeeds_and_every_run_is_recorded() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let rx = common::receiver(vec![503, 500, 200]);
+    let pb = PlaybookRunner::from_yaml(&format!(
+        "playbooks:\n  - name: p\n    trigger: {{on: [created]}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{\"id\": \"{{{{uuid}}}}\"}}', backoff_ms: 5}}\n      - {{type: status, status: Acknowledged}}\n",
+        rx.url
+    ))
+    .unwrap();
+    let change = mgr
+        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        .unwrap();
+    let runs = pb.run(mgr.store(), &change).unwrap();
+    let got = rx.stop();
+    assert_eq!(got.len(), 3);
+    assert_eq!(runs[0].attempts, 3);
+    assert_eq!(runs[0].outcome, "ok");
+    assert_eq!(runs[1].action, "status");
+    let AlertChange::Created(a) = change else {
+        panic!()
+    };
+    assert_eq!(
+        mgr.store().get(&a.uuid).unwrap().status,
+        Status::Acknowledged
+    );
+    assert_eq!(mgr.store().runs(Some(&a.uuid)).unwrap().len(), 2);
+}
+
+#[test]
+fn webhook_gives_up_after_max_attempts_and_records_the_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let rx = common::receiver(vec![500]);
+    let pb = PlaybookRunner::from_yaml(&format!(
+        "playbooks:\n  - name: p\n    trigger: {{on: [created]}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{}}', backoff_ms: 1, max_attempts: 2}}\n",
+        rx.url
+    ))
+    .unwrap();
+    let change = mgr
+        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        .unwrap();
+    let runs = pb.run(mgr.store(), &change).unwrap();
+    rx.stop();
+    assert_eq!((runs[0].attempts, runs[0].outcome.as_str()), (2, "failed"));
+    assert_eq!(runs[0].detail, "HTTP 500");
+}
+
+#[test]
+fn playbook_conditions_filter_on_urgency_and_rule_type() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let pb = PlaybookRunner::from_yaml(
+        "playbooks:\n  - name: p\n    trigger: {on: [created], min_urgency: 90, rule_type: cti}\n    actions:\n      - {type: comment, text: x}\n",
+    )
+    .unwrap();
+    let change = mgr
+        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        .unwrap();
+    assert!(pb.run(mgr.store(), &change).unwrap().is_empty());
+}
+
+#[test]
+fn templates_escape_strings_so_the_body_stays_json() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let mut x = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+    x.rule.name = "quote \" and \\ backslash".into();
+    let AlertChange::Created(a) = mgr.ingest(&x).unwrap() else {
+        panic!()
+    };
+    let body = render("{\"t\": \"{{rule.name}}\", \"u\": {{urgency}}}", &a, true).unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["t"], "quote \" and \\ backslash");
+    assert_eq!(v["u"], 75);
+}
+
+#[test]
+fn invalid_playbook_files_are_rejected() {
+    assert!(PlaybookRunner::from_yaml(
+        "playbooks:\n  - name: p\n    trigger: {on: [sometimes]}\n    actions: []\n"
+    )
+    .is_err());
+    assert!(PlaybookRunner::from_yaml("nonsense: 1").is_err());
+}
+
+#[test]
+fn rest_handler_lists_triages_and_comments() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let AlertChange::Created(a) = mgr
+        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        .unwrap()
+    else {
+        panic!()
+    };
+    let mut store = AlertStore::open(d.path()).unwrap();
+    let r = api::handle(
+        &mut store,
+        "GET",
+        "/api/v1/alerts",
+        "status=Pending",
+        b"",
+        "u",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    let path = format!("/api/v1/alerts/{}/status", a.short_id);
+    let r = api::handle(
+        &mut store,
+        "POST",
+        &path,
+        "",
+        br#"{"status": "Ongoing"}"#,
+        "u",
+    );
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("Ongoing"))
+    );
+    let r = api::handle(
+        &mut store,
+        "POST",
+        &path,
+        "",
+        br#"{"status": "Pending"}"#,
+        "u",
+    );
+    assert_eq!(r.status, 409);
+    let cpath = format!("/api/v1/alerts/{}/comments", a.uuid);
+    let r = api::handle(&mut store, "POST", &cpath, "", br#"{"text": "hi"}"#, "bob");
+    assert_eq!(r.body["comments"][0]["author"], "bob");
+    assert_eq!(
+        api::handle(&mut store, "GET", "/api/v1/alerts/nope", "", b"", "u").status,
+        404
+    );
+    assert_eq!(
+        api::handle(&mut store, "POST", &path, "", b"not json", "u").status,
+        400
+    );
+}
+
+struct Events(Vec<Value>);
+impl EventSource for Events {
+    fn scan_since(
+        &self,
+        since: detect::chrono::DateTime<Utc>,
+        visit: &mut dyn FnMut(&Map<String, Value>) -> bool,
+    ) -> Result<(), String> {
+        for e in &self.0 {
+            let t: detect::chrono::DateTime<Utc> =
+                e["@timestamp"].as_str().unwrap().parse().unwrap();
+            if t >= since && !visit(e.as_object().unwrap()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn retrohunt_finds_stored_events_of_the_last_days_only() {
+    let now = Utc::now();
+    let recent = (now - Duration::days(2)).to_rfc3339();
+    let old = (now - Duration::days(40)).to_rfc3339();
+    let src = Events(vec![
+        json!({"@timestamp": recent, "url": {"domain": "www.hugesoft.org"}, "event": {"id": "a"}}),
+        json!({"@timestamp": old, "url": {"domain": "www.hugesoft.org"}, "event": {"id": "b"}}),
+        json!({"@timestamp": recent, "url": {"domain": "example.org"}, "event": {"id": "c"}}),
+    ]);
+    // An indicator published today (valid_from now) still finds past traffic.
+    let ind = Indicator {
+        id: "indicator--1".into(),
+        name: "APT1 domain".into(),
+        description: None,
+        pattern: "[domain-name:value = 'hugesoft.org']".into(),
+        valid_from: Some(now),
+        valid_until: None,
+        revoked: false,
+        modified: None,
+        confidence: None,
+        author: None,
+        labels: vec![],
+    };
+    let r = retrohunt(&src, &[ind], 30, now).unwrap();
+    assert_eq!(r.scanned, 2);
+    assert_eq!(r.matches.len(), 1);
+    assert_eq!(r.matches[0].event_ids, vec!["a"]);
+    assert!(r.matches[0].retrohunt);
+}
+
+#[test]
+fn newer_indicator_versions_replace_older_ones_on_import() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = CtiStore::open(d.path()).unwrap();
+    let v1 = json!([{"type": "indicator", "id": "indicator--x", "pattern": "[domain-name:value = 'a.example']",
+                     "pattern_type": "stix", "modified": "2020-01-01T00:00:00Z"}]);
+    let v2 = json!([{"type": "indicator", "id": "indicator--x", "pattern": "[domain-name:value = 'a.example']",
+                     "pattern_type": "stix", "modified": "2021-01-01T00:00:00Z", "revoked": true}]);
+    assert_eq!(s.import_doc(&v1, "t").unwrap().added, 1);
+    assert_eq!(s.import_doc(&v2, "t").unwrap().updated, 1);
+    assert_eq!(s.import_doc(&v1, "t").unwrap().unchanged, 1);
+    assert!(s.all().unwrap()[0].revoked);
+}
+
+/// A TAXII 2.1 collection served in two pages (more/next).
+#[test]
+fn taxii_collection_is_fetched_page_by_page() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!(
+        "http://{}/taxii2/api1/collections/c1/",
+        listener.local_addr().unwrap()
+    );
+    let server = std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        for _ in 0..2 {
+            let (s, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap().to_string();
+            let body = if path.contains("next=p2") {
+                json!({"more": false, "objects": [{"type": "indicator", "id": "indicator--2",
+                       "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix"}]})
+            } else {
+                json!({"more": true, "next": "p2", "objects": [{"type": "indicator", "id": "indicator--1",
+                       "pattern": "[domain-name:value = 'c2.example']", "pattern_type": "stix"}]})
+            };
+            let body = body.to_string();
+            let mut s = s;
+            write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/taxii+json;version=2.1\r\nX-TAXII-Date-Added-Last: 2026-11-27T00:00:00Z\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body).unwrap();
+            let _ = r.read(&mut [0u8; 0]);
+            paths.push(path);
+        }
+        paths
+    });
+    let d = tempfile::tempdir().unwrap();
+    let mut s = CtiStore::open(d.path()).unwrap();
+    let rep = fetch_into(&mut s, &base, &FetchOptions::default()).unwrap();
+    let paths = server.join().unwrap();
+    assert_eq!(rep.added, 2);
+    assert!(paths[0].ends_with("/collections/c1/objects/"));
+    assert_eq!(
+        s.cursor(&base).unwrap().as_deref(),
+        Some("2026-11-27T00:00:00Z")
+    );
+}
