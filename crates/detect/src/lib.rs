@@ -15,6 +15,7 @@ mod db;
 pub mod detector;
 pub mod event;
 pub mod playbook;
+pub mod service;
 pub mod sigma;
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ pub use chrono;
 
 pub use alerts::{Alert, AlertChange, AlertManager, AlertStore, Status};
 pub use detector::{Detector, Match, RuleRef, RuleType};
+pub use service::{DetectionService, ServiceOptions};
 pub use sigma::{LoadStatus, RuleInfo, RuleSet};
 
 /// Errors of the detect crate.

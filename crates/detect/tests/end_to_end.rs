@@ -191,3 +191,68 @@ playbooks:
     let host5 = mgr.store().get(&host5.short_id).unwrap();
     assert_eq!(host5.comments.len(), 1);
 }
+
+struct Stored(Vec<Value>);
+impl detect::cti::EventSource for Stored {
+    fn scan_since(
+        &self,
+        _since: detect::chrono::DateTime<detect::chrono::Utc>,
+        visit: &mut dyn FnMut(&serde_json::Map<String, Value>) -> bool,
+    ) -> Result<(), String> {
+        for e in &self.0 {
+            if !visit(e.as_object().unwrap()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn service_reloads_imported_indicators_retrohunts_them_and_runs_playbooks() {
+    let data = tempfile::tempdir().unwrap();
+    let rx = common::receiver(vec![200]);
+    let pb = data.path().join("playbooks.yml");
+    std::fs::write(
+        &pb,
+        format!(
+            "playbooks:\n  - name: hook\n    trigger: {{on: [created], rule_type: cti}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{\"id\": \"{{{{short_id}}}}\"}}'}}\n",
+            rx.url
+        ),
+    )
+    .unwrap();
+    let mut svc = detect::DetectionService::open(&detect::ServiceOptions {
+        data_dir: data.path().to_path_buf(),
+        rule_dirs: vec![],
+        playbooks: Some(pb),
+        retrohunt_days: 30,
+    })
+    .unwrap();
+    let now = detect::chrono::Utc::now().to_rfc3339();
+    let past = json!({"@timestamp": now, "event": {"dataset": "web", "id": "old-1"},
+                      "source": {"ip": "10.9.9.9"}, "url": {"domain": "www.hugesoft.org"}});
+    // The event went by before the indicator existed: no alert.
+    assert!(svc.on_event(past.as_object().unwrap()).unwrap().is_empty());
+    // `ziaxdr cti import` runs (another process, same data dir).
+    let mut cti = CtiStore::open(data.path()).unwrap();
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            cti_dir().join("oasis-cti-stix2-json-schemas/examples/threat-reports/apt1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    cti.import_doc(&doc, "apt1").unwrap();
+    let hunt = svc
+        .reload_cti(Some(&Stored(vec![past.clone()])))
+        .unwrap()
+        .unwrap();
+    assert_eq!(hunt.matches.len(), 1);
+    // And live traffic now matches too (joining the same alert: same source/destination).
+    let changes = svc.on_event(past.as_object().unwrap()).unwrap();
+    assert!(matches!(changes[0], AlertChange::Updated(_)));
+    assert_eq!(svc.stats().alerts_created, 1);
+    svc.shutdown();
+    let got = rx.stop();
+    assert_eq!(got.len(), 1);
+}

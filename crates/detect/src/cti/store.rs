@@ -77,7 +77,8 @@ impl CtiStore {
         source: &str,
         rep: &mut ImportReport,
     ) -> Result<(), Error> {
-        let now = Utc::now().to_rfc3339();
+        // Fixed-width nanosecond timestamps: `version`/`imported_after` compare them as text.
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let tx = self.conn.transaction()?;
         for ind in inds {
             rep.seen += 1;
@@ -153,6 +154,19 @@ impl CtiStore {
             if let Some(j) = st.query_row([id], |r| r.get::<_, String>(0)).optional()? {
                 out.push(serde_json::from_str(&j)?);
             }
+        }
+        Ok(out)
+    }
+
+    /// Indicators imported after the given `imported_at` version (see [`CtiStore::version`]).
+    pub fn imported_after(&self, version: &str) -> Result<Vec<Indicator>, Error> {
+        let mut st = self
+            .conn
+            .prepare("SELECT json FROM indicators WHERE imported_at > ?1 ORDER BY id")?;
+        let rows = st.query_map([version], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
         }
         Ok(out)
     }

@@ -1,0 +1,187 @@
+//! The detection stage as the server runs it: one object to feed parsed events to.
+//!
+//! [`DetectionService`] owns the [`Detector`] (shipped rules + `--rules` directories + the
+//! CTI matcher), the [`AlertManager`] over `DATA/alerts.db`, and a playbook worker thread
+//! (webhook retries sleep, so they never block detection). It reloads indicators when
+//! `DATA/cti.db` changed (e.g. after `ziaxdr cti import` while the server runs) and then
+//! retrohunts the new ones over stored events.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use crate::alerts::{AlertChange, AlertManager, AlertStore};
+use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
+use crate::detector::Detector;
+use crate::playbook::PlaybookRunner;
+use crate::sigma::RuleInfo;
+use crate::Error;
+
+/// Alert changes waiting for the playbook worker; beyond this, runs are dropped (and counted).
+pub const PLAYBOOK_QUEUE: usize = 10_000;
+
+/// Options of the detection stage.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceOptions {
+    /// Data directory (alerts.db, cti.db).
+    pub data_dir: PathBuf,
+    /// Extra rule directories (`--rules DIR`).
+    pub rule_dirs: Vec<PathBuf>,
+    /// Playbook file, if any.
+    pub playbooks: Option<PathBuf>,
+    /// Days of stored events a retrohunt covers (0 disables retrohunt).
+    pub retrohunt_days: u32,
+}
+
+/// Counters of the service.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct ServiceStats {
+    /// Alerts created.
+    pub alerts_created: u64,
+    /// Matches merged into open alerts.
+    pub alerts_updated: u64,
+    /// Matches suppressed by throttling.
+    pub throttled: u64,
+    /// Playbook runs dropped because the queue was full.
+    pub playbook_dropped: u64,
+}
+
+/// Detection + alerting + response for a stream of events.
+pub struct DetectionService {
+    detector: Detector,
+    alerts: AlertManager,
+    cti: CtiStore,
+    cti_version: Option<String>,
+    tx: Option<SyncSender<AlertChange>>,
+    worker: Option<JoinHandle<()>>,
+    retrohunt_days: u32,
+    stats: ServiceStats,
+}
+
+impl DetectionService {
+    /// Loads rules, opens the databases, loads indicators and starts the playbook worker.
+    pub fn open(opts: &ServiceOptions) -> Result<Self, Error> {
+        let mut detector = Detector::with_dirs(&opts.rule_dirs)?;
+        let cti = CtiStore::open(&opts.data_dir)?;
+        let version = cti.version()?;
+        detector.set_cti(Arc::new(CtiMatcher::build(&cti.all()?, Utc::now())));
+        let (tx, worker) = match &opts.playbooks {
+            Some(path) => {
+                let runner = PlaybookRunner::load(path)?;
+                let (tx, rx) = sync_channel::<AlertChange>(PLAYBOOK_QUEUE);
+                let mut store = AlertStore::open(&opts.data_dir)?;
+                let h = std::thread::Builder::new()
+                    .name("ziaxdr-playbooks".into())
+                    .spawn(move || {
+                        for change in rx {
+                            if let Err(e) = runner.run(&mut store, &change) {
+                                tracing::warn!(error = %e, "playbook run failed");
+                            }
+                        }
+                    })
+                    .map_err(|e| Error::Io(PathBuf::from("playbook thread"), e))?;
+                (Some(tx), Some(h))
+            }
+            None => (None, None),
+        };
+        Ok(Self {
+            detector,
+            alerts: AlertManager::open(&opts.data_dir)?,
+            cti,
+            cti_version: version,
+            tx,
+            worker,
+            retrohunt_days: opts.retrohunt_days,
+            stats: ServiceStats::default(),
+        })
+    }
+
+    /// Runs detection on one parsed event and records the resulting alerts; playbooks are
+    /// queued to the worker. Returns what happened to the alerts.
+    pub fn on_event(&mut self, ev: &Map<String, Value>) -> Result<Vec<AlertChange>, Error> {
+        let matches = self.detector.process(ev);
+        let mut changes = Vec::with_capacity(matches.len());
+        for m in &matches {
+            let change = self.alerts.ingest(m)?;
+            self.note(&change);
+            changes.push(change);
+        }
+        Ok(changes)
+    }
+
+    fn note(&mut self, change: &AlertChange) {
+        match change {
+            AlertChange::Created(_) => self.stats.alerts_created += 1,
+            AlertChange::Updated(_) => self.stats.alerts_updated += 1,
+            AlertChange::Throttled { .. } => self.stats.throttled += 1,
+        }
+        if let (Some(tx), false) = (&self.tx, matches!(change, AlertChange::Throttled { .. })) {
+            if let Err(TrySendError::Full(_)) = tx.try_send(change.clone()) {
+                self.stats.playbook_dropped += 1;
+            }
+        }
+    }
+
+    /// Reloads indicators if `cti.db` changed since the last load, and retrohunts the changed
+    /// ones over `source` (when given and retrohunt is enabled). Call it periodically.
+    pub fn reload_cti(
+        &mut self,
+        source: Option<&dyn EventSource>,
+    ) -> Result<Option<Retrohunt>, Error> {
+        let version = self.cti.version()?;
+        if version == self.cti_version {
+            return Ok(None);
+        }
+        let all = self.cti.all()?;
+        let since = self.cti_version.clone();
+        self.cti_version = version;
+        self.detector
+            .set_cti(Arc::new(CtiMatcher::build(&all, Utc::now())));
+        let (Some(src), true) = (source, self.retrohunt_days > 0) else {
+            return Ok(None);
+        };
+        let changed: Vec<_> = match &since {
+            Some(v) => self.cti.imported_after(v)?,
+            None => all,
+        };
+        let hunt = retrohunt(src, &changed, self.retrohunt_days, Utc::now())?;
+        for m in &hunt.matches {
+            let change = self.alerts.ingest(m)?;
+            self.note(&change);
+        }
+        Ok(Some(hunt))
+    }
+
+    /// Verdicts of all rules (for `GET /api/v1/rules`).
+    pub fn rules(&self) -> &[RuleInfo] {
+        self.detector.rules()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServiceStats {
+        self.stats
+    }
+
+    /// The data directory's alert store (for the REST API, open a separate one per request
+    /// handler with [`AlertStore::open`]; SQLite WAL lets them coexist).
+    pub fn alerts(&mut self) -> &mut AlertStore {
+        self.alerts.store()
+    }
+
+    /// Stops the playbook worker after it drained its queue.
+    pub fn shutdown(mut self) {
+        self.tx = None;
+        if let Some(h) = self.worker.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Opens the alert store of a data directory (for the REST API handlers).
+pub fn open_alerts(data_dir: &Path) -> Result<AlertStore, Error> {
+    AlertStore::open(data_dir)
+}
