@@ -292,6 +292,20 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
 
+    // The format alone, one thread: what bounds the "+ parsed" figures below.
+    let t0 = Instant::now();
+    let mut ok = 0usize;
+    for r in &recs {
+        ok += usize::from(zia::parse(r).is_ok());
+    }
+    report(
+        "zia::parse alone (1 thread, for reference)",
+        n,
+        bytes,
+        t0.elapsed(),
+    );
+    assert_eq!(ok, n, "every generated record parses");
+
     // NSS TCP mode.
     let z = Ziaxdr::start();
     let prefix = format!(

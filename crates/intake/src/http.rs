@@ -16,6 +16,10 @@
 //! Limits: [`Limits`]; over → 413 (per-event outcome for batches); unknown or missing key →
 //! 401; disabled intake → 403; journal full or too many requests in flight → 503 with
 //! `Retry-After`; a body that is not the JSON the path requires → 400; an empty probe → 200.
+//!
+//! Admin API (Bearer token): `GET/POST /v1/sic/conf/intakes`, `GET/PATCH/DELETE
+//! /v1/sic/conf/intakes/{uuid}` (PATCH takes `{"status": "enabled"|"disabled"}`),
+//! `GET/POST /v1/sic/conf/entities`.
 
 // Handlers return `Result<_, Response>` so an early answer can use `?`-style flow; the
 // response type is large but built once per request.
@@ -42,7 +46,7 @@ use crate::auth::AuthOutcome;
 use crate::ingest::Ingest;
 use crate::metrics::UNKNOWN_INTAKE;
 use crate::raw::Transport;
-use crate::registry::{hash_key, Intake, RegistryError, FORMAT_ZIA};
+use crate::registry::{hash_key, Intake, RegistryError, Status, FORMAT_ZIA};
 
 /// The header Sekoia's intake reads the key from.
 pub const KEY_HEADER: &str = "x-sekoiaio-intake-key";
@@ -114,7 +118,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/sic/conf/intakes/{uuid}",
-            delete(delete_intake).get(get_intake),
+            delete(delete_intake).get(get_intake).patch(patch_intake),
         )
         .route(
             "/v1/sic/conf/entities",
@@ -710,6 +714,46 @@ async fn delete_intake(
     s.ingest.auth.invalidate();
     match res {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct PatchIntake {
+    status: String,
+}
+
+/// `PATCH /v1/sic/conf/intakes/{uuid}` with `{"status": "enabled" | "disabled"}`.
+async fn patch_intake(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin_ok(&s, &headers) {
+        return r;
+    }
+    let Ok(uuid) = Uuid::parse_str(&uuid) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such intake");
+    };
+    let status = match serde_json::from_slice::<PatchIntake>(&body)
+        .ok()
+        .and_then(|p| Status::parse(&p.status))
+    {
+        Some(st) => st,
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "expected {\"status\": \"enabled\" | \"disabled\"}",
+            )
+        }
+    };
+    let reg = s.ingest.auth.registry().clone();
+    let res = blocking(move || reg.set_status(uuid, status)).await;
+    s.ingest.auth.invalidate();
+    match res {
+        Ok(i) => Json(i).into_response(),
         Err(r) => r,
     }
 }

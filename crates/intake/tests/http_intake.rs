@@ -353,6 +353,24 @@ fn the_admin_api_creates_lists_and_deletes_intakes() {
 }
 
 #[test]
+fn the_admin_api_disables_an_intake_at_once() {
+    let s = TestServer::start();
+    let auth = format!("Bearer {}", s.admin_token);
+    let mut resp = agent()
+        .patch(&s.url(&format!("/v1/sic/conf/intakes/{}", s.intake_uuid)))
+        .header("authorization", &auth)
+        .send(r#"{"status":"disabled"}"#)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("disabled"));
+    assert_eq!(post(&s.url("/plain"), &[(K, &s.key)], "x").status, 403);
+}
+
+#[test]
 fn the_admin_api_creates_and_lists_entities() {
     let s = TestServer::start();
     let auth = format!("Bearer {}", s.admin_token);
