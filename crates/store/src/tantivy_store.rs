@@ -505,13 +505,15 @@ fn write_checkpoint(root: &Path, offset: Option<u64>) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// The event time: `@timestamp` if it is a valid RFC 3339 string, else now (so that an event
-/// whose parsing failed is still stored, at the time it arrived).
+/// The event time: `@timestamp` if it is a valid RFC 3339 string, else `event.ingested`, else
+/// now (so that an event whose parsing failed is still stored, at the time it arrived).
 fn event_time(event: &Event) -> DateTime {
-    event
-        .get(crate::schema::TIMESTAMP)
-        .and_then(serde_json::Value::as_str)
-        .and_then(crate::schema::parse_date)
+    let field = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .and_then(crate::schema::parse_date)
+    };
+    field(event.get(crate::schema::TIMESTAMP))
+        .or_else(|| field(event.get("event").and_then(|e| e.get("ingested"))))
         .unwrap_or_else(|| {
             DateTime::from_timestamp_secs(OffsetDateTime::now_utc().unix_timestamp())
         })

@@ -79,6 +79,19 @@ const MAX_CELL: usize = 60;
 
 /// Runs `ziaxdr search`.
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    match run_inner(args) {
+        // `ziaxdr search … | head`: the reader left, which is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(0)
+        }
+        other => other,
+    }
+}
+
+fn run_inner(args: Args) -> anyhow::Result<i32> {
     let dir = args.data.join("store");
     let store = TantivyStore::open_read_only(&dir)
         .with_context(|| format!("opening the event store in {}", dir.display()))?;
@@ -133,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     if args.json {
         for e in &resp.events {
-            serde_json::to_writer(&mut out, e)?;
+            serde_json::to_writer(&mut out, e).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
     } else {
@@ -248,7 +261,7 @@ fn print_aggregate(out: &mut impl Write, r: &AggregateResult, json: bool) -> any
                 serde_json::json!({ "field": field, "distinct": count })
             }
         };
-        serde_json::to_writer(&mut *out, &v)?;
+        serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
         return Ok(());
     }
