@@ -346,7 +346,15 @@ impl NdjsonSink {
             .read(true)
             .write(true)
             .open(&path)?;
-        if f.metadata()?.len() != len {
+        let actual = f.metadata()?.len();
+        if actual < len {
+            // Something cut the file below what was committed: refuse rather than pad it.
+            return Err(SinkError::Other(format!(
+                "{} has {actual} bytes but {len} were committed",
+                path.display()
+            )));
+        }
+        if actual > len {
             f.set_len(len)?;
             f.sync_all()?;
         }
@@ -468,6 +476,18 @@ mod tests {
         let l = lines(&p);
         assert_eq!(l.len(), 1);
         assert_eq!(l[0]["raw"], "a");
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_commit_record_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("events.ndjson");
+        let mut s = NdjsonSink::open(&p).unwrap();
+        s.write(0, &raw("a"), &Map::new()).unwrap();
+        s.commit().unwrap();
+        drop(s);
+        fs::write(&p, b"").unwrap();
+        assert!(NdjsonSink::open(&p).is_err());
     }
 
     #[test]
