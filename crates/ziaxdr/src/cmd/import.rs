@@ -53,15 +53,26 @@ pub struct StoreSink {
 }
 
 impl StoreSink {
-    /// Opens (creating if needed) the store in `DATA/store`.
+    /// Opens (creating if needed) the store in `DATA/store` with the default settings.
     pub fn open(data_dir: &Path) -> anyhow::Result<StoreSink> {
+        Self::open_with(data_dir, StoreConfig::default())
+    }
+
+    /// Opens (creating if needed) the store in `DATA/store` with `cfg` (retention, tuning).
+    pub fn open_with(data_dir: &Path, cfg: StoreConfig) -> anyhow::Result<StoreSink> {
         let dir = data_dir.join("store");
-        let store = TantivyStore::open(&dir, StoreConfig::default())
+        let store = TantivyStore::open(&dir, cfg)
             .with_context(|| format!("opening the event store in {}", dir.display()))?;
         Ok(StoreSink {
             store: Arc::new(store),
             written: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// The store, shared: for the search API (`store::api::search`/`aggregate`) and for
+    /// `apply_retention`, while the pipeline writes through this sink.
+    pub fn store(&self) -> Arc<TantivyStore> {
+        self.store.clone()
     }
 }
 
@@ -156,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             "opening the journal (is `ziaxdr serve` running on this data directory? stop it first)",
         )?;
     let sink = StoreSink::open(&args.data)?;
-    let store = sink.store.clone();
+    let store = sink.store();
     let written = sink.written.clone();
     let metrics = intake::metrics::Metrics::new();
     let stop = Arc::new(AtomicBool::new(false));
