@@ -1,0 +1,82 @@
+//! The ECS events of the shared conformance vectors (what the `zia` parser must produce) are
+//! stored and found by their typed fields.
+
+mod common;
+
+use common::eq;
+use serde_json::Value;
+use store::{EventSearch, EventStore, StoreConfig, TantivyStore, TimeSpec};
+
+fn expected_events() -> Vec<store::Event> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/sekoia-zscaler-zia"
+    );
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+            match &v["expected"] {
+                Value::Object(m) => m.clone(),
+                _ => panic!("{} has no expected object", p.display()),
+            }
+        })
+        .collect()
+}
+
+fn store_with_vectors() -> (tempfile::TempDir, TantivyStore, usize) {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let evs = expected_events();
+    for (i, e) in evs.iter().enumerate() {
+        let mut e = e.clone();
+        e.insert("seq".into(), Value::from(i as u64));
+        s.add(i as u64, &e).unwrap();
+    }
+    s.commit().unwrap();
+    (d, s, evs.len())
+}
+
+fn whole_history() -> TimeSpec {
+    TimeSpec {
+        from: Some("2000-01-01".into()),
+        to: Some("2100-01-01".into()),
+        since: None,
+    }
+}
+
+#[test]
+fn every_vector_event_is_stored() {
+    let (_d, s, n) = store_with_vectors();
+    assert_eq!(s.count(&eq("*", &whole_history())).unwrap(), n as u64);
+}
+
+#[test]
+fn datasets_of_the_vectors_are_counted_exactly() {
+    let (_d, s, _) = store_with_vectors();
+    let t = s
+        .top(&eq("*", &whole_history()), "event.dataset", 10)
+        .unwrap();
+    let get = |k: &str| t.values.iter().find(|(v, _)| v == k).map(|(_, n)| *n);
+    assert_eq!(get("audit"), Some(3));
+    assert_eq!(get("tunnel"), Some(3));
+    assert_eq!(get("web"), Some(3));
+}
+
+#[test]
+fn vector_fields_are_searchable_by_type() {
+    let (_d, s, _) = store_with_vectors();
+    let q = |query: &str| s.count(&eq(query, &whole_history())).unwrap();
+    assert!(q("source.ip:1.2.3.0/24") > 0);
+    assert!(q("destination.port:443") > 0);
+    assert!(q("user.email:john.doe@example.org") > 0);
+    assert_eq!(q("zscaler.zia.source_type:zscalernss-tunnel"), 3);
+    assert_eq!(q("file.hash.md5:01565bf41f1cb993d69334f409835293"), 1);
+}
