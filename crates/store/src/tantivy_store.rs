@@ -88,6 +88,8 @@ impl Default for StoreConfig {
     }
 }
 
+/// Threads an aggregation uses (one partition each at a time): the target machine has 2 cores.
+pub const SEARCH_THREADS: usize = 2;
 const PARTITIONS_DIR: &str = "partitions";
 const CHECKPOINT_FILE: &str = "checkpoint.json";
 const DAY_FORMAT: &[time::format_description::FormatItem<'static>] =
@@ -447,6 +449,36 @@ impl TantivyStore {
         ])))
     }
 
+    /// Runs `f` on every partition, on up to [`SEARCH_THREADS`] threads (aggregations read
+    /// every matching event, so they are CPU-bound and split well by partition).
+    fn map_parts<T: Send>(
+        &self,
+        parts: &[Arc<Partition>],
+        f: impl Fn(&Partition) -> Result<T, StoreError> + Sync,
+    ) -> Result<Vec<T>, StoreError> {
+        let threads = SEARCH_THREADS.min(parts.len());
+        if threads <= 1 {
+            return parts.iter().map(|p| f(p)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Mutex<Vec<Result<T, StoreError>>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = parts.get(i) else { break };
+                    let r = f(p);
+                    lock(&results).push(r);
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .collect()
+    }
+
     fn aggregatable(&self, field: &str) -> Result<crate::schema::FieldKind, StoreError> {
         match typed_kind(field) {
             Some(k) if aggregatable_fields().contains(&field) => Ok(k),
@@ -459,18 +491,17 @@ impl TantivyStore {
 
     fn terms(&self, q: &EventQuery, field: &str) -> Result<HashMap<String, u64>, StoreError> {
         let kind = self.aggregatable(field)?;
-        let mut maps = Vec::new();
-        for p in self.parts_for(q) {
+        let maps = self.map_parts(&self.parts_for(q), |p| {
             let s = p.reader.searcher();
-            let tq = self.partition_query(&p, &s, q, None)?;
-            maps.push(s.search(
+            let tq = self.partition_query(p, &s, q, None)?;
+            Ok(s.search(
                 &tq,
                 &Terms {
                     field: field.to_string(),
                     kind,
                 },
-            )?);
-        }
+            )?)
+        })?;
         Ok(merge_counts(maps))
     }
 }
@@ -685,27 +716,25 @@ impl EventSearch for TantivyStore {
     }
 
     fn count(&self, q: &EventQuery) -> Result<u64, StoreError> {
-        let mut n = 0u64;
-        for p in self.parts_for(q) {
+        let counts = self.map_parts(&self.parts_for(q), |p| {
             let s = p.reader.searcher();
-            let tq = self.partition_query(&p, &s, q, None)?;
-            n += s.search(&tq, &Count)? as u64;
-        }
-        Ok(n)
+            let tq = self.partition_query(p, &s, q, None)?;
+            Ok(s.search(&tq, &Count)? as u64)
+        })?;
+        Ok(counts.into_iter().sum())
     }
 
     fn histogram(&self, q: &EventQuery, interval_secs: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        let mut maps = Vec::new();
-        for p in self.parts_for(q) {
+        let maps = self.map_parts(&self.parts_for(q), |p| {
             let s = p.reader.searcher();
-            let tq = self.partition_query(&p, &s, q, None)?;
-            maps.push(s.search(
+            let tq = self.partition_query(p, &s, q, None)?;
+            Ok(s.search(
                 &tq,
                 &Histogram {
                     interval: interval_secs,
                 },
-            )?);
-        }
+            )?)
+        })?;
         let mut v: Vec<(i64, u64)> = merge_counts(maps).into_iter().collect();
         v.sort();
         Ok(v)
