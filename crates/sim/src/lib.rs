@@ -16,6 +16,7 @@ pub mod pools;
 pub mod sink;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use gen::{GenConfig, Generator};
@@ -124,6 +125,18 @@ pub fn run(
     config: &RunConfig,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Progress, SinkError> {
+    run_until(gen, sink, config, &AtomicBool::new(false), progress)
+}
+
+/// Like [`run`], but also stops (cleanly, sending what is buffered) once `stop` is set, e.g.
+/// by a Ctrl-C handler; it is looked at every 256 records, or every record when paced.
+pub fn run_until(
+    gen: &mut Generator,
+    sink: &mut dyn Sink,
+    config: &RunConfig,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Progress, SinkError> {
     let start = Instant::now();
     let mut last_tick = start;
     let mut line = Vec::with_capacity(2048);
@@ -141,6 +154,9 @@ pub fn run(
         }
         // Checking the clock costs more than a record: do it every 256 records when unpaced.
         if interval.is_some() || records.is_multiple_of(256) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let now = Instant::now();
             // Paced runs stop on the due time of the next record (below), so that a rate and a
             // duration give exactly rate x duration records; the wall clock stops them only
@@ -266,6 +282,27 @@ mod tests {
         };
         let s = run(&mut g, &mut sink, &config, &mut |_| {}).unwrap();
         assert_eq!(s.records, 30);
+    }
+
+    #[test]
+    fn a_set_stop_flag_ends_the_run() {
+        let mut g = Generator::new(&GenConfig {
+            seed: 1,
+            mix: vec![(LogType::Dns, 1)],
+            malicious: 0.0,
+            transport: Transport::CloudNss,
+        })
+        .unwrap();
+        let mut sink = LineSink::new(std::io::sink());
+        let s = run_until(
+            &mut g,
+            &mut sink,
+            &RunConfig::default(),
+            &AtomicBool::new(true),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(s.records, 0);
     }
 
     #[test]

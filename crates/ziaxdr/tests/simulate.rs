@@ -134,6 +134,34 @@ fn tcp_reconnects_and_replays_recent_records_so_none_is_lost() {
     assert!(s.contains("reconnects 1"), "{s}");
 }
 
+#[test]
+fn an_interrupted_endless_run_still_prints_its_summary() {
+    let child = Command::new(env!("CARGO_BIN_EXE_ziaxdr"))
+        .args([
+            "simulate",
+            "--rate",
+            "200",
+            "--to",
+            "file:/dev/null",
+            "--no-progress",
+        ])
+        .env("ZIAXDR_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}", out.status);
+    let s = summary(&out);
+    assert!(s.contains(" records ("), "{s}");
+}
+
 #[derive(Debug, Clone)]
 struct Request {
     headers: Vec<(String, String)>,

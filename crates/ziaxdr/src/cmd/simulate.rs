@@ -1,5 +1,6 @@
 //! `ziaxdr simulate`: emulate a Zscaler NSS VM or Cloud NSS feed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -135,7 +136,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let result = sim::run(&mut gen, sink.as_mut(), &config, &mut |p| {
+    // Ctrl-C or SIGTERM end the run cleanly, so that buffers are sent and the summary printed.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    let result = sim::run_until(&mut gen, sink.as_mut(), &config, &STOP, &mut |p| {
         bar.set_position(p.records);
         bar.set_message(format!("{:.0}/s", p.rate()));
     });
