@@ -159,32 +159,64 @@ fn visit_strings<'a>(v: &'a Value, visit: &mut dyn FnMut(&'a str), depth: usize)
     }
 }
 
+/// Virtual field giving the Sigma logsource category of a ZIA event (from `event.dataset`),
+/// read by the engine's logsource pruning so that proxy rules skip DNS events and so on.
+pub const SIGMA_CATEGORY_FIELD: &str = "ziaxdr.sigma_category";
+
+/// Maps `event.dataset` to the Sigma category; datasets without a Sigma category keep their
+/// own name, which conflicts with (and so prunes) proxy/dns/firewall rules.
+fn sigma_category(dataset: &str) -> &str {
+    match dataset {
+        "web" => "proxy",
+        other => other,
+    }
+}
+
 impl Event for EcsEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if path == SIGMA_CATEGORY_FIELD {
+            return match get_path(self.map, "event.dataset")? {
+                Value::String(d) => Some(EventValue::Str(Cow::Borrowed(sigma_category(d)))),
+                _ => None,
+            };
+        }
         if path == "user_agent.original" {
             return get_str(self.map, path).map(|ua| match ua {
                 Cow::Borrowed(s) => EventValue::Str(decode_user_agent(s)),
                 Cow::Owned(s) => EventValue::Str(Cow::Owned(decode_user_agent(&s).into_owned())),
             });
         }
-        if let Some(v) = self.map.get(path) {
-            return Some(to_event_value(v, MAX_DEPTH));
+        // Hot path: walk the dotted path without allocating unless it crosses an array.
+        let mut cur = self.map;
+        let mut rest = path;
+        for _ in 0..MAX_DEPTH {
+            if let Some(v) = cur.get(rest) {
+                return Some(to_event_value(v, MAX_DEPTH));
+            }
+            let (head, tail) = rest.split_once('.')?;
+            match cur.get(head)? {
+                Value::Object(inner) => {
+                    cur = inner;
+                    rest = tail;
+                }
+                Value::Array(_) => {
+                    let mut found: Vec<&Value> = Vec::new();
+                    collect_path(cur, rest, MAX_DEPTH, &mut |v| found.push(v));
+                    return match found.len() {
+                        0 => None,
+                        1 => Some(to_event_value(found[0], MAX_DEPTH)),
+                        _ => Some(EventValue::Array(
+                            found
+                                .into_iter()
+                                .map(|v| to_event_value(v, MAX_DEPTH))
+                                .collect(),
+                        )),
+                    };
+                }
+                _ => return None,
+            }
         }
-        if !path.contains('.') {
-            return None;
-        }
-        let mut found: Vec<&Value> = Vec::new();
-        collect_path(self.map, path, MAX_DEPTH, &mut |v| found.push(v));
-        match found.len() {
-            0 => None,
-            1 => Some(to_event_value(found[0], MAX_DEPTH)),
-            _ => Some(EventValue::Array(
-                found
-                    .into_iter()
-                    .map(|v| to_event_value(v, MAX_DEPTH))
-                    .collect(),
-            )),
-        }
+        None
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {

@@ -305,6 +305,16 @@ impl RuleSet {
         };
         let mut engine = CorrelationEngine::new(config);
         engine.add_pipeline(pipeline);
+        // Logsource pruning: an event only meets the rules of its category (and the
+        // category-less ones: the shipped pack, Zeek rules). Product and service are read from
+        // fields that never exist, so they never prune.
+        engine.set_logsource_extractor(Some(
+            rsigma_eval::LogSourceExtractor::new().with_field_names(
+                "ziaxdr.sigma_product",
+                "ziaxdr.sigma_service",
+                crate::event::SIGMA_CATEGORY_FIELD,
+            ),
+        ));
         let mut infos = self.broken.clone();
         let mut meta = HashMap::new();
         let mut loaded_keys: HashSet<String> = HashSet::new();

@@ -156,3 +156,20 @@ fn a_windows_rule_is_unsupported_because_zia_has_no_such_logs() {
         .unwrap()
         .contains("not produced by ZIA"));
 }
+
+#[test]
+fn proxy_rules_do_not_fire_on_dns_events_with_the_same_field_values() {
+    let mut d = detector(
+        r#"
+title: by host
+logsource: {category: proxy}
+detection:
+  selection:
+    src_ip: 10.2.3.4
+  condition: selection
+"#,
+    );
+    let ev = |dataset: &str| json!({"event": {"dataset": dataset}, "source": {"ip": "10.2.3.4"}});
+    assert!(fires(&mut d, ev("web")));
+    assert!(!fires(&mut d, ev("dns")));
+}
