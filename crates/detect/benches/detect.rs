@@ -82,7 +82,7 @@ fn events(n: usize) -> Vec<Map<String, Value>> {
                 r.next() % 250
             );
             let kind = r.next() % 10;
-            let bad = r.next() % MALICIOUS_ONE_IN == 0;
+            let bad = r.next().is_multiple_of(MALICIOUS_ONE_IN);
             let v = if kind < 7 {
                 let d = if bad { r.pick(BAD_DOMAINS) } else { r.pick(DOMAINS) };
                 let p = r.pick(PATHS);
