@@ -440,3 +440,40 @@ fn https_serves_the_intake_with_a_configured_certificate() {
     assert_eq!(raws(&ev), ["over tls"]);
     assert_eq!(ev[0]["event"]["ziaxdr"]["transport"], "https");
 }
+
+fn vector(name: &str) -> String {
+    let p = format!(
+        "{}/../../../shared/conformance/sekoia-zscaler-zia/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let rec: Value = serde_json::from_str(v["input"]["message"].as_str().unwrap()).unwrap();
+    rec.to_string()
+}
+
+#[test]
+fn a_cloud_nss_retry_of_the_same_records_is_dropped_as_duplicates() {
+    let s = TestServer::start();
+    let batch = format!(
+        "{}\n{}\n",
+        vector("test_event_web.json"),
+        vector("test_tunnel_gre.json")
+    );
+    assert_eq!(
+        post(&s.url("/plain/batch"), &[(K, &s.key)], &batch).status,
+        202
+    );
+    assert_eq!(
+        post(&s.url("/plain/batch"), &[(K, &s.key)], &batch).status,
+        202
+    );
+    post(&s.url("/plain"), &[(K, &s.key)], "marker");
+    let ev = s.wait_events(3);
+    assert_eq!(ev.len(), 3, "two records once each, and the marker");
+    assert_eq!(
+        ev[0]["event"]["event"]["dataset"], "web",
+        "parsed by the zia format"
+    );
+    let (_, m) = get(&s.url("/metrics"), &[]);
+    assert!(m.contains("ziaxdr_pipeline_duplicates_total 2"), "{m}");
+}
