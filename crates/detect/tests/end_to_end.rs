@@ -256,3 +256,10 @@ fn service_reloads_imported_indicators_retrohunts_them_and_runs_playbooks() {
     let got = rx.stop();
     assert_eq!(got.len(), 1);
 }
+
+#[test]
+fn the_service_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<detect::DetectionService>();
+    assert_send::<detect::Detector>();
+}
