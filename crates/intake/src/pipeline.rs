@@ -92,6 +92,8 @@ pub struct PipelineConfig {
     pub batch: usize,
     /// Longest time handled events wait before the sink commits them (default 200 ms).
     pub commit_interval: Duration,
+    /// Where the dedup window is saved at shutdown and loaded at start (none: memory only).
+    pub dedup_file: Option<PathBuf>,
     /// Threads that parse a large batch in parallel (default: the number of CPUs).
     pub parse_threads: usize,
     /// The parser.
@@ -102,6 +104,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             dedup_window: 1_000_000,
+            dedup_file: None,
             batch: 10_000,
             commit_interval: Duration::from_millis(200),
             parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -137,6 +140,46 @@ impl Dedup {
         }
     }
 
+    /// Loads a window saved by [`Dedup::save`]; a missing or damaged file gives an empty one
+    /// (the window is a best effort against replays, not a correctness requirement).
+    fn load(path: &Path, cap: usize) -> Dedup {
+        let mut d = Dedup::new(cap);
+        let Ok(bytes) = fs::read(path) else {
+            return d;
+        };
+        for c in bytes.chunks_exact(16) {
+            let mut k = [0u8; 16];
+            k.copy_from_slice(c);
+            d.remember(u128::from_le_bytes(k));
+        }
+        d
+    }
+
+    /// Saves the window (oldest first) so a restart still drops the replays NSS sends after
+    /// it reconnects.
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        for k in &self.order {
+            w.write_all(&k.to_le_bytes())?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        fs::rename(&tmp, path)
+    }
+
+    fn remember(&mut self, k: u128) -> bool {
+        if !self.seen.insert(k) {
+            return false;
+        }
+        self.order.push_back(k);
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
     /// True if the key was seen within the window (and records it otherwise).
     fn is_duplicate(&mut self, intake: &uuid::Uuid, sourcetype: &str, record_id: &str) -> bool {
         if self.cap == 0 {
@@ -150,17 +193,7 @@ impl Dedup {
         let d = h.finalize();
         let mut k = [0u8; 16];
         k.copy_from_slice(&d[..16]);
-        let k = u128::from_le_bytes(k);
-        if !self.seen.insert(k) {
-            return true;
-        }
-        self.order.push_back(k);
-        if self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-        false
+        !self.remember(u128::from_le_bytes(k))
     }
 }
 
@@ -236,7 +269,10 @@ pub fn run(
     let next = resume_offset(committed, journal.checkpoint(), start);
     tracing::info!(from = next, end = journal.end_offset(), "pipeline starting");
     let mut reader = journal.read_from(next)?;
-    let mut dedup = Dedup::new(cfg.dedup_window);
+    let mut dedup = match &cfg.dedup_file {
+        Some(p) if cfg.dedup_window > 0 => Dedup::load(p, cfg.dedup_window),
+        _ => Dedup::new(cfg.dedup_window),
+    };
     // Offset of the last record handled (written or dropped) but not yet committed.
     let mut pending: Option<u64> = None;
     let mut last_commit = Instant::now();
@@ -294,6 +330,11 @@ pub fn run(
             continue;
         }
         if stopping && pending.is_none() && reader.position() >= end {
+            if let (Some(p), true) = (&cfg.dedup_file, cfg.dedup_window > 0) {
+                if let Err(e) = dedup.save(p) {
+                    tracing::warn!(error = %e, "could not save the dedup window");
+                }
+            }
             return Ok(());
         }
         let wait = if pending.is_some() {
@@ -488,6 +529,19 @@ mod tests {
         drop(s);
         fs::write(&p, b"").unwrap();
         assert!(NdjsonSink::open(&p).is_err());
+    }
+
+    #[test]
+    fn a_saved_dedup_window_still_knows_its_keys_after_loading() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("dedup");
+        let mut w = Dedup::new(10);
+        let i = Uuid::nil();
+        assert!(!w.is_duplicate(&i, "web", "1"));
+        w.save(&p).unwrap();
+        let mut w = Dedup::load(&p, 10);
+        assert!(w.is_duplicate(&i, "web", "1"));
+        assert!(!w.is_duplicate(&i, "web", "2"));
     }
 
     #[test]

@@ -210,11 +210,15 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
 
         // Pipeline on its own thread: the sink is synchronous (files, tantivy).
+        let mut pipeline_cfg = self.cfg.pipeline.clone();
+        if pipeline_cfg.dedup_file.is_none() {
+            pipeline_cfg.dedup_file = Some(self.cfg.data_dir.join("dedup.window"));
+        }
         let stop_pipeline = Arc::new(AtomicBool::new(false));
         let (pipe_done_tx, mut pipe_done_rx) = tokio::sync::oneshot::channel();
         let pipe = {
             let j = self.ingest.journal.clone();
-            let cfg = self.cfg.pipeline.clone();
+            let cfg = pipeline_cfg;
             let m = self.ingest.metrics.clone();
             let stop = stop_pipeline.clone();
             std::thread::Builder::new()

@@ -202,3 +202,41 @@ fn settings_come_from_a_toml_config_file_and_environment_variables() {
     );
     server.terminate();
 }
+
+#[test]
+fn a_replay_after_a_restart_is_still_dropped_as_a_duplicate() {
+    let s = Scratch::new("serve-dedup");
+    let data = s.0.join("data");
+    let (_, key) = create_intake(&data);
+    let vector = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/sekoia-zscaler-zia/test_event_web.json"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(vector).unwrap()).unwrap();
+    let record = v["input"]["message"].as_str().unwrap().replace('\n', " ");
+    let h = [("X-SEKOIAIO-INTAKE-KEY", key.as_str())];
+    let server = Serve::start(&data, &[]);
+    assert_eq!(
+        http(server.http, "POST", "/plain", &h, record.as_bytes())
+            .unwrap()
+            .status,
+        202
+    );
+    assert_eq!(server.terminate().0, 0);
+    let server = Serve::start(&data, &[]);
+    assert_eq!(
+        http(server.http, "POST", "/plain", &h, record.as_bytes())
+            .unwrap()
+            .status,
+        202
+    );
+    assert_eq!(
+        http(server.http, "POST", "/plain", &h, b"marker")
+            .unwrap()
+            .status,
+        202
+    );
+    assert_eq!(server.terminate().0, 0);
+    let events = sink_events(&data);
+    assert_eq!(events.len(), 2, "the record once, and the marker");
+}
