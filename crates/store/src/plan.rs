@@ -5,15 +5,15 @@ use std::ops::Bound as B;
 
 use ipnet::IpNet;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
-    RegexQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query as TQuery,
+    RangeQuery, RegexQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, Searcher, Term};
 
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
-use crate::schema::{ip_to_v6, parse_ip, FieldKind, Fields};
+use crate::schema::{has_column, ip_to_v6, parse_ip, FieldKind, Fields};
 use crate::timerange::parse_instant;
 use crate::StoreError;
 
@@ -82,10 +82,21 @@ impl Planner<'_> {
     }
 
     fn exists(&self, name: &str) -> Box<dyn TQuery> {
-        boxed(TermQuery::new(
+        let recorded = boxed(TermQuery::new(
             Term::from_field_text(self.fields.fields, name),
             IndexRecordOption::Basic,
-        ))
+        ));
+        match self.fields.typed.get(name) {
+            // Values in the column, or (when they did not fit the type) recorded in `_fields`.
+            Some((_, kind)) if has_column(*kind) => boxed(BooleanQuery::new(vec![
+                (
+                    Occur::Should,
+                    boxed(ExistsQuery::new(name.to_string(), false)),
+                ),
+                (Occur::Should, recorded),
+            ])),
+            _ => recorded,
+        }
     }
 
     fn kv_term(&self, name: &str, value: &str) -> Box<dyn TQuery> {

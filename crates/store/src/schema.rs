@@ -108,18 +108,18 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("network.type", KW),
     ("rule.name", KW),
     ("host.name", KW),
-    ("file.name", KW),
-    ("file.hash.md5", KW),
-    ("file.hash.sha1", KW),
-    ("file.hash.sha256", KW),
+    ("file.name", KW_NOFAST),
+    ("file.hash.md5", KW_NOFAST),
+    ("file.hash.sha1", KW_NOFAST),
+    ("file.hash.sha256", KW_NOFAST),
     ("file.mime_type", KW),
     ("error.code", KW),
     ("error.message", FieldKind::Text),
     ("message", FieldKind::Text),
     ("event.original", FieldKind::Text),
-    ("related.user", KW),
-    ("related.hosts", KW),
-    ("related.hash", KW),
+    ("related.user", KW_NOFAST),
+    ("related.hosts", KW_NOFAST),
+    ("related.hash", KW_NOFAST),
     ("observer.product", KW),
     ("organization.name", KW),
     ("zscaler.zia.source_type", KW),
@@ -146,7 +146,7 @@ pub fn typed_kind(name: &str) -> Option<FieldKind> {
 pub fn aggregatable_fields() -> Vec<&'static str> {
     TYPED_FIELDS
         .iter()
-        .filter(|(_, k)| !matches!(k, FieldKind::Keyword { fast: false } | FieldKind::Text))
+        .filter(|(_, k)| has_column(*k))
         .map(|(n, _)| *n)
         .collect()
 }
@@ -308,6 +308,7 @@ fn is_derived(path: &str) -> bool {
         || path == "event.kind"
         || path == "event.category"
         || path == "event.type"
+        || (path.starts_with("user_agent.") && path != "user_agent.original")
 }
 
 /// Numbers are searched by field (`destination.port:443`), not as bare words: they are most
@@ -409,12 +410,9 @@ fn leaf_value(
     if v.is_null() {
         return;
     }
-    if !seen.iter().any(|s| s == path) {
-        seen.push(path.to_string());
-        doc.add_text(f.fields, path);
-    }
     let raw_text = RAW_TEXT_FIELDS.contains(&path);
     if raw_text && !failed {
+        mark_present(f, path, doc, seen);
         return;
     }
     let text: std::borrow::Cow<'_, str> = match v {
@@ -452,6 +450,12 @@ fn leaf_value(
         Some((_, FieldKind::Date)) => true,
         None => false,
     };
+    // A value in a columnar typed field answers `field:*` by itself (see `has_column`); every
+    // other field is recorded in `_fields`.
+    let columnar = indexed && typed.is_some_and(|(_, k)| has_column(k));
+    if !columnar {
+        mark_present(f, path, doc, seen);
+    }
     if !indexed {
         // Untyped, or a value that does not fit its type: searchable as an exact value.
         let mut kv = String::with_capacity(path.len() + 1 + text.len());
@@ -460,6 +464,19 @@ fn leaf_value(
         kv.push_str(&text);
         doc.add_text(f.kv, &kv);
     }
+}
+
+/// Records that the event has `path` (once per event), for `field:*`.
+fn mark_present(f: &Fields, path: &str, doc: &mut TantivyDocument, seen: &mut Vec<String>) {
+    if !seen.iter().any(|s| s == path) {
+        seen.push(path.to_string());
+        doc.add_text(f.fields, path);
+    }
+}
+
+/// True for the kinds stored in a column, where "has a value" can be read without `_fields`.
+pub fn has_column(kind: FieldKind) -> bool {
+    !matches!(kind, FieldKind::Keyword { fast: false } | FieldKind::Text)
 }
 
 #[cfg(test)]

@@ -81,8 +81,8 @@ impl Default for StoreConfig {
             commit_every: StdDuration::from_secs(5),
             max_open_writers: 8,
             idle_writer_adds: 100_000,
-            zstd_level: 6,
-            docstore_blocksize: 512 << 10,
+            zstd_level: 8,
+            docstore_blocksize: 1 << 20,
             retention: Retention::default(),
         }
     }

@@ -239,3 +239,20 @@ fn wildcard_on_ip_field_is_refused_with_a_hint() {
     let e = s.count(&eq("source.ip:10.*", &all_time())).unwrap_err();
     assert!(e.to_string().contains("CIDR"), "{e}");
 }
+
+#[test]
+fn value_not_fitting_its_type_is_still_found_and_exists() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let e = common::ev(serde_json::json!({
+        "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
+        "source": {"port": "not-a-port", "ip": "unknown"}
+    }));
+    use store::EventStore;
+    s.add(1, &e).unwrap();
+    s.commit().unwrap();
+    assert_eq!(seqs(&s, "source.port:*"), vec![1]);
+    assert_eq!(seqs(&s, "source.port:not-a-port"), vec![1]);
+    assert_eq!(seqs(&s, "source.ip:unknown"), vec![1]);
+    assert_eq!(seqs(&s, "destination.port:*"), Vec::<u64>::new());
+}
