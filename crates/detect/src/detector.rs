@@ -2,7 +2,7 @@
 //! correlations) and the CTI matcher, and comes out as zero or more [`Match`]es that the
 //! alert manager turns into alerts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -175,6 +175,7 @@ pub struct Detector {
     engine: CorrelationEngine,
     meta: HashMap<String, RuleInfo>,
     infos: Vec<RuleInfo>,
+    correlation_only: HashSet<String>,
     cti: Arc<CtiMatcher>,
     stats: DetectorStats,
 }
@@ -187,6 +188,7 @@ impl Detector {
             engine: c.engine,
             meta: c.meta,
             infos: c.infos,
+            correlation_only: c.correlation_only,
             cti: Arc::new(CtiMatcher::empty()),
             stats: DetectorStats::default(),
         })
@@ -242,6 +244,9 @@ impl Detector {
                 severity: level.clone(),
                 kind: RuleType::Sigma,
             };
+            if !r.is_correlation() && self.correlation_only.contains(&rule.id) {
+                continue;
+            }
             let mut m = base_match(rule, level_urgency(&level), ev);
             m.description = info.and_then(|i| i.description.clone());
             match &r.body {

@@ -318,6 +318,7 @@ impl RuleSet {
         let mut infos = self.broken.clone();
         let mut meta = HashMap::new();
         let mut loaded_keys: HashSet<String> = HashSet::new();
+        let mut correlation_only_refs: Vec<String> = Vec::new();
         for (doc, source) in &self.docs {
             let Doc::Rule(rule) = doc else { continue };
             let mut info = RuleInfo {
@@ -344,8 +345,8 @@ impl RuleSet {
                         loaded_keys.insert(key.clone());
                     }
                     meta.insert(info.title.clone(), info.clone());
-                    if let Some(id) = &rule.id {
-                        meta.insert(id.clone(), info.clone());
+                    for key in [&rule.id, &rule.name].into_iter().flatten() {
+                        meta.insert(key.clone(), info.clone());
                     }
                 }
                 Err(reason) => {
@@ -395,6 +396,9 @@ impl RuleSet {
                     if let Some(id) = &corr.id {
                         meta.insert(id.clone(), info.clone());
                     }
+                    if !corr.generate {
+                        correlation_only_refs.extend(corr.rules.iter().cloned());
+                    }
                 }
                 Err(reason) => {
                     info.status = LoadStatus::Unsupported;
@@ -403,10 +407,18 @@ impl RuleSet {
             }
             infos.push(info);
         }
+        // Rules that only feed correlations (generate: false, the default) raise no alerts of
+        // their own. rsigma filters them by the reference as written, which misses rules
+        // referenced by `name`; resolve every reference to the rule id here.
+        let correlation_only = correlation_only_refs
+            .iter()
+            .filter_map(|r| meta.get(r).map(|i| i.id.clone()))
+            .collect();
         Ok(Compiled {
             engine,
             meta,
             infos,
+            correlation_only,
         })
     }
 }
@@ -419,6 +431,8 @@ pub struct Compiled {
     pub meta: HashMap<String, RuleInfo>,
     /// Verdict for every rule, in load order.
     pub infos: Vec<RuleInfo>,
+    /// Ids of detection rules that only feed correlations (their matches raise no alert).
+    pub correlation_only: HashSet<String>,
 }
 
 /// Parses the embedded ZIA pipeline.

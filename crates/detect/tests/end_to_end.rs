@@ -171,6 +171,16 @@ playbooks:
         .all(|a| a.source_ip.as_deref() == Some("10.1.1.8")));
 
     assert_eq!(alerts.len(), created);
+    // Rules that only feed correlations raise no alert of their own.
+    assert!(alerts
+        .iter()
+        .all(|a| !a.title.contains("correlation input")));
+    assert_eq!(
+        alerts.len(),
+        2 + 1 + cti_alerts.len(),
+        "{:#?}",
+        alerts.iter().map(|a| &a.title).collect::<Vec<_>>()
+    );
     assert!(alerts.iter().all(|a| a.status == Status::Pending));
 
     // Webhook: one call per created alert with urgency >= 70, signed, with the rule author.
