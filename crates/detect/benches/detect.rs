@@ -155,13 +155,28 @@ fn shared() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
 }
 
-fn run(det: &mut Detector, evs: &[Map<String, Value>]) -> (f64, usize) {
+/// CPU time of the calling thread (Linux `/proc/thread-self/schedstat`), so that figures do
+/// not depend on how busy the shared machine is; None elsewhere.
+fn thread_cpu() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
+/// Returns (events/s wall, events/s of CPU time, matches).
+fn run(det: &mut Detector, evs: &[Map<String, Value>]) -> (f64, f64, usize) {
+    let cpu0 = thread_cpu();
     let t = Instant::now();
     let mut hits = 0;
     for e in evs {
         hits += det.process(e).len();
     }
-    (evs.len() as f64 / t.elapsed().as_secs_f64(), hits)
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = match (cpu0, thread_cpu()) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => wall,
+    };
+    (evs.len() as f64 / wall, evs.len() as f64 / cpu, hits)
 }
 
 fn env_usize(k: &str, d: usize) -> usize {
@@ -208,18 +223,47 @@ fn main() {
     );
 
     let mut sigma_only = Detector::new(&set).unwrap();
-    let (eps, hits) = run(&mut sigma_only, &evs);
-    println!("sigma only      : {eps:>10.0} events/s ({hits} matches, {n} events)");
+    let (eps, cpu, hits) = run(&mut sigma_only, &evs);
+    println!("sigma only      : {eps:>10.0} events/s wall, {cpu:>10.0} events/CPU-s ({hits} matches, {n} events)");
 
     let mut cti_only = Detector::new(&RuleSet::new()).unwrap();
     cti_only.set_cti(matcher.clone());
-    let (eps, hits) = run(&mut cti_only, &evs);
-    println!("cti only        : {eps:>10.0} events/s ({hits} matches)");
+    let (eps, cpu, hits) = run(&mut cti_only, &evs);
+    println!(
+        "cti only        : {eps:>10.0} events/s wall, {cpu:>10.0} events/CPU-s ({hits} matches)"
+    );
 
     let mut both = Detector::new(&set).unwrap();
-    both.set_cti(matcher);
-    let (eps, hits) = run(&mut both, &evs);
-    println!("sigma + cti     : {eps:>10.0} events/s ({hits} matches)");
+    both.set_cti(matcher.clone());
+    let (eps, cpu, hits) = run(&mut both, &evs);
+    println!(
+        "sigma + cti     : {eps:>10.0} events/s wall, {cpu:>10.0} events/CPU-s ({hits} matches)"
+    );
+
+    // Like the rsigma CLI, start from NDJSON text: JSON parsing + detection.
+    let lines: Vec<String> = evs
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let mut parsed = Detector::new(&set).unwrap();
+    parsed.set_cti(matcher);
+    let cpu0 = thread_cpu();
+    let t = Instant::now();
+    let mut hits = 0;
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        hits += parsed.process_value(&v).len();
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = match (cpu0, thread_cpu()) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => wall,
+    };
+    println!(
+        "json + sigma+cti: {:>10.0} events/s wall, {:>10.0} events/CPU-s ({hits} matches)",
+        n as f64 / wall,
+        n as f64 / cpu
+    );
 
     rsigma_peer(&evs);
 }
@@ -284,13 +328,14 @@ fn rsigma_peer(evs: &[Map<String, Value>]) {
                 .replace("{input}", &input.display().to_string())
         })
         .collect();
-    let mut cmd = if Path::new("/usr/bin/taskset").exists() {
-        let mut c = std::process::Command::new("/usr/bin/taskset");
-        c.arg("-c").arg("0").arg(&bin);
-        c
-    } else {
-        std::process::Command::new(&bin)
-    };
+    // Pinned to one core; /usr/bin/time reports its CPU time (user + system).
+    let cpu_file = dir.join("cpu.txt");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f").arg("%U %S").arg("-o").arg(&cpu_file);
+    if Path::new("/usr/bin/taskset").exists() {
+        cmd.arg("/usr/bin/taskset").arg("-c").arg("0");
+    }
+    cmd.arg(&bin);
     cmd.args(&args)
         .env("RAYON_NUM_THREADS", "1")
         .stdout(std::process::Stdio::piped())
@@ -304,9 +349,19 @@ fn rsigma_peer(evs: &[Map<String, Value>]) {
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
                 .count();
+            let cpu: Option<f64> = std::fs::read_to_string(&cpu_file).ok().and_then(|t| {
+                let v: Vec<f64> = t
+                    .lines()
+                    .last()?
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                (v.len() == 2).then(|| v[0] + v[1])
+            });
             println!(
-                "rsigma CLI      : {:>10.0} events/s ({} output lines, exit {}, {:.2} s wall incl. start-up and rule loading)",
+                "rsigma CLI      : {:>10.0} events/s wall, {:>10.0} events/CPU-s ({} output lines, {}, {:.2} s wall incl. start-up, rule loading, JSON parsing and output)",
                 evs.len() as f64 / secs,
+                cpu.map(|c| evs.len() as f64 / c).unwrap_or(f64::NAN),
                 matches,
                 out.status,
                 secs

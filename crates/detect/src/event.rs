@@ -19,12 +19,16 @@ const MAX_DEPTH: usize = 32;
 #[derive(Debug, Clone, Copy)]
 pub struct EcsEvent<'a> {
     map: &'a Map<String, Value>,
+    /// Whether some top-level key holds a dot (`"url.domain": ...`); when none does (the
+    /// normal case for nested ECS), lookups skip the flat-key probe at each level.
+    flat_keys: bool,
 }
 
 impl<'a> EcsEvent<'a> {
     /// Wraps a borrowed event.
     pub fn new(map: &'a Map<String, Value>) -> Self {
-        Self { map }
+        let flat_keys = map.keys().any(|k| k.contains('.'));
+        Self { map, flat_keys }
     }
 }
 
@@ -189,9 +193,11 @@ impl Event for EcsEvent<'_> {
         // Hot path: walk the dotted path without allocating unless it crosses an array.
         let mut cur = self.map;
         let mut rest = path;
-        for _ in 0..MAX_DEPTH {
-            if let Some(v) = cur.get(rest) {
-                return Some(to_event_value(v, MAX_DEPTH));
+        for level in 0..MAX_DEPTH {
+            if level == 0 && self.flat_keys || !rest.contains('.') {
+                if let Some(v) = cur.get(rest) {
+                    return Some(to_event_value(v, MAX_DEPTH));
+                }
             }
             let (head, tail) = rest.split_once('.')?;
             match cur.get(head)? {
@@ -272,6 +278,20 @@ mod tests {
         assert_eq!(
             ev.get_field("url.domain"),
             Some(EventValue::Str(Cow::Borrowed("a.example")))
+        );
+    }
+
+    #[test]
+    fn a_flat_dotted_key_is_found_too() {
+        let m = obj(json!({"url.domain": "flat.example", "event": {"dataset": "web"}}));
+        let ev = EcsEvent::new(&m);
+        assert_eq!(
+            ev.get_field("url.domain"),
+            Some(EventValue::Str(Cow::Borrowed("flat.example")))
+        );
+        assert_eq!(
+            ev.get_field("event.dataset"),
+            Some(EventValue::Str(Cow::Borrowed("web")))
         );
     }
 
