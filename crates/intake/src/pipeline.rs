@@ -428,14 +428,25 @@ impl Sink for NdjsonSink {
         raw: &RawEvent,
         event: &Map<String, Value>,
     ) -> Result<(), SinkError> {
-        let line = serde_json::json!({
-            "offset": offset,
-            "event_id": raw.id.to_string(),
-            "intake": raw.intake.to_string(),
-            "received_at": raw.received_at_rfc3339(),
-            "raw": String::from_utf8_lossy(&raw.data),
-            "event": event,
-        });
+        // Serialized straight from borrowed parts: building a `Value` first would deep-copy
+        // the event, which costs more than writing it.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            offset: u64,
+            event_id: uuid::fmt::Hyphenated,
+            intake: uuid::fmt::Hyphenated,
+            received_at: String,
+            raw: std::borrow::Cow<'a, str>,
+            event: &'a Map<String, Value>,
+        }
+        let line = Line {
+            offset,
+            event_id: raw.id.hyphenated(),
+            intake: raw.intake.hyphenated(),
+            received_at: raw.received_at_rfc3339(),
+            raw: String::from_utf8_lossy(&raw.data),
+            event,
+        };
         let mut b = serde_json::to_vec(&line).map_err(|e| SinkError::Other(e.to_string()))?;
         b.push(b'\n');
         self.out.write_all(&b)?;
