@@ -70,6 +70,18 @@ enum V {
     S(&'static str),
     Dyn,
     I(i64),
+    /// A field of a user of the generator's user table.
+    U(usize, UF),
+}
+
+/// A field of a [`User`].
+#[derive(Clone, Copy)]
+enum UF {
+    Login,
+    Owner,
+    Host,
+    Ip,
+    PublicIp,
 }
 
 /// The values of one record, by field.
@@ -109,12 +121,26 @@ impl Rec {
         b.clear();
         b
     }
-    fn get(&self, f: F) -> Value<'_> {
+    /// A field taken from a user of the table, without copying it.
+    fn u(&mut self, f: F, user: usize, which: UF) {
+        self.set.push(f);
+        self.v[f as usize] = V::U(user, which);
+    }
+    fn get<'a>(&'a self, f: F, users: &'a [User]) -> Value<'a> {
         match self.v[f as usize] {
             V::Missing => Value::Missing,
             V::S(s) => Value::Text(s),
             V::Dyn => Value::Text(&self.bufs[f as usize]),
             V::I(n) => Value::Int(n),
+            V::U(u, which) => users.get(u).map_or(Value::Missing, |user| {
+                Value::Text(match which {
+                    UF::Login => &user.login,
+                    UF::Owner => &user.owner,
+                    UF::Host => &user.host,
+                    UF::Ip => &user.ip,
+                    UF::PublicIp => &user.public_ip,
+                })
+            }),
         }
     }
 }
@@ -298,6 +324,7 @@ impl Generator {
             .or_else(|| self.formats.iter().find(|(lt, _)| *lt == log_type))
             .map(|(_, p)| p);
         if let Some(p) = prepared {
+            let users = &self.users;
             let rec = &self.rec;
             p.compiled.render_with(
                 |i| {
@@ -305,7 +332,7 @@ impl Generator {
                         .get(i)
                         .copied()
                         .flatten()
-                        .map_or(Value::Missing, |f| rec.get(f))
+                        .map_or(Value::Missing, |f| rec.get(f, users))
                 },
                 &self.date,
                 out,
@@ -320,21 +347,20 @@ impl Generator {
     fn common_user(&mut self, u: usize) {
         let user = &self.users[u];
         let r = &mut self.rec;
-        r.w(F::login).push_str(&user.login);
+        r.u(F::login, u, UF::Login);
         r.s(F::dept, user.dept);
         r.s(F::location, user.location);
-        r.w(F::deviceowner).push_str(&user.owner);
-        r.w(F::devicehostname).push_str(&user.host);
+        r.u(F::deviceowner, u, UF::Owner);
+        r.u(F::devicehostname, u, UF::Host);
     }
 
     fn web(&mut self, u: usize, malicious: bool) -> usize {
         self.common_user(u);
         let r = &mut self.rec;
         let rng = &mut self.rng;
-        let user = &self.users[u];
         r.i(F::recordid, self.next_id);
-        r.w(F::cip).push_str(&user.ip);
-        r.w(F::cintip).push_str(&user.public_ip);
+        r.u(F::cip, u, UF::Ip);
+        r.u(F::cintip, u, UF::PublicIp);
         let https = rng.random_bool(0.85);
         r.s(F::proto, if https { "HTTPS" } else { "HTTP" });
         r.s(
@@ -481,7 +507,6 @@ impl Generator {
         self.common_user(u);
         let r = &mut self.rec;
         let rng = &mut self.rng;
-        let user = &self.users[u];
         r.i(F::recordid, self.next_id);
         let (svc, port, proto, app) = if malicious {
             *[
@@ -495,8 +520,8 @@ impl Generator {
         } else {
             *NW_SERVICES[..4].choose(rng).unwrap_or(&NW_SERVICES[0])
         };
-        r.w(F::csip).push_str(&user.ip);
-        r.w(F::ssip).push_str(&user.public_ip);
+        r.u(F::csip, u, UF::Ip);
+        r.u(F::ssip, u, UF::PublicIp);
         if malicious {
             let ip = BAD_IPS.choose(rng).copied().unwrap_or(BAD_IPS[0]);
             r.s(F::cdip, ip);
@@ -584,9 +609,8 @@ impl Generator {
         self.common_user(u);
         let r = &mut self.rec;
         let rng = &mut self.rng;
-        let user = &self.users[u];
         r.i(F::recordid, self.next_id);
-        r.w(F::cip).push_str(&user.ip);
+        r.u(F::cip, u, UF::Ip);
         r.s(
             F::sip,
             ["192.0.2.53", "192.0.2.54"]
@@ -639,7 +663,7 @@ impl Generator {
         r.i(F::recordid, self.next_id);
         let _ = write!(r.w(F::vpncredentialname), "{}", user.login);
         r.s(F::locationname, user.location);
-        r.w(F::sourceip).push_str(&user.public_ip);
+        r.u(F::sourceip, u, UF::PublicIp);
         r.s(
             F::destvip,
             ["203.0.113.10", "203.0.113.11"]
@@ -729,9 +753,8 @@ impl Generator {
     fn audit(&mut self, u: usize, malicious: bool) -> usize {
         let r = &mut self.rec;
         let rng = &mut self.rng;
-        let user = &self.users[u % 8];
         r.i(F::recordid, self.next_id % 100_000);
-        r.w(F::adminid).push_str(&user.login);
+        r.u(F::adminid, u % 8, UF::Login);
         r.s(
             F::interface,
             if rng.random_bool(0.8) { "UI" } else { "API" },
@@ -755,7 +778,7 @@ impl Generator {
             r.s(F::action, a);
             r.s(F::category, c);
             r.s(F::subcategory, s);
-            r.w(F::clientip).push_str(&user.public_ip);
+            r.u(F::clientip, u % 8, UF::PublicIp);
             r.s(F::result, "SUCCESS");
             r.s(F::errorcode, "None");
             if c == "LOGIN" || a == "ACTIVATE" || a == "DOWNLOAD" {
@@ -785,7 +808,7 @@ impl Generator {
         r.i(F::recordid, self.next_id);
         r.s(F::company, "Example Corp");
         r.s(F::tenant, "example-tenant");
-        r.w(F::user).push_str(&user.login);
+        r.u(F::user, u, UF::Login);
         r.s(F::department, user.dept);
         let app = SAAS_APPS.choose(rng).copied().unwrap_or("ONEDRIVE");
         r.s(F::applicationname, app);
@@ -835,8 +858,7 @@ impl Generator {
     fn activity(&mut self, u: usize) -> usize {
         let r = &mut self.rec;
         let rng = &mut self.rng;
-        let user = &self.users[u];
-        r.w(F::username).push_str(&user.login);
+        r.u(F::username, u, UF::Login);
         r.s(F::tenant, "example-tenant");
         r.i(F::objtype1, rng.random_range(0..3));
         r.s(
@@ -863,8 +885,8 @@ fn server_ip(out: &mut String, host: &str, bad: bool) {
     let h = host
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-    let net = if bad { "203.0.113" } else { "192.0.2" };
-    let _ = write!(out, "{net}.{}", h % 250 + 1);
+    out.push_str(if bad { "203.0.113." } else { "192.0.2." });
+    out.push_str(itoa::Buffer::new().format(h % 250 + 1));
 }
 
 #[cfg(test)]
