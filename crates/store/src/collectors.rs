@@ -254,15 +254,22 @@ impl SegmentCollector for TermsSegment {
         let mut out = HashMap::new();
         match self.0 {
             TermsColumn::Str(c, counts) => {
-                let mut s = String::new();
-                for (ord, n) in counts.into_iter().enumerate() {
-                    if n > 0 {
-                        s.clear();
-                        if c.ord_to_str(ord as u64, &mut s).unwrap_or(false) {
-                            out.insert(s.clone(), n);
-                        }
+                // One sequential pass over the dictionary: looking ordinals up one by one
+                // decodes a dictionary block per value, which dominated high-cardinality
+                // fields (thousands of users).
+                let (ords, ns): (Vec<u64>, Vec<u64>) = counts
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(o, n)| (o as u64, n))
+                    .unzip();
+                let mut i = 0;
+                let _ = c.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
+                    if let Some(n) = ns.get(i) {
+                        out.insert(String::from_utf8_lossy(bytes).into_owned(), *n);
                     }
-                }
+                    i += 1;
+                });
             }
             TermsColumn::Ip(_, m) => {
                 out.extend(m.into_iter().map(|(k, v)| (ip_display(k), v)));
