@@ -226,6 +226,13 @@ fn main() {
     let (eps, cpu, hits) = run(&mut sigma_only, &evs);
     println!("sigma only      : {eps:>10.0} events/s wall, {cpu:>10.0} events/CPU-s ({hits} matches, {n} events)");
 
+    let mut bloom = Detector::new(&set).unwrap();
+    bloom.set_bloom_prefilter(true);
+    let (eps, cpu, hits) = run(&mut bloom, &evs);
+    println!(
+        "sigma only bloom: {eps:>10.0} events/s wall, {cpu:>10.0} events/CPU-s ({hits} matches)"
+    );
+
     let mut cti_only = Detector::new(&RuleSet::new()).unwrap();
     cti_only.set_cti(matcher.clone());
     let (eps, cpu, hits) = run(&mut cti_only, &evs);

@@ -203,6 +203,11 @@ impl Detector {
         Self::new(&set)
     }
 
+    /// Turns rsigma's bloom-filter pre-filter of substring matchers on or off (off by default).
+    pub fn set_bloom_prefilter(&mut self, on: bool) {
+        self.engine.set_bloom_prefilter(on);
+    }
+
     /// Replaces the indicator matcher (after an import; cheap to share across threads).
     pub fn set_cti(&mut self, cti: Arc<CtiMatcher>) {
         self.cti = cti;

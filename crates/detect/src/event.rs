@@ -16,19 +16,69 @@ const MAX_DEPTH: usize = 32;
 /// array collects one value per element (`dns.answers.data`). `user_agent.original` is
 /// percent-decoded when the feed kept NSS's `%20` escaping, so user-agent rules written
 /// against plain strings still match.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EcsEvent<'a> {
     map: &'a Map<String, Value>,
     /// Whether some top-level key holds a dot (`"url.domain": ...`); when none does (the
     /// normal case for nested ECS), lookups skip the flat-key probe at each level.
     flat_keys: bool,
+    /// Sorted hashes of every dotted path in the event. Most lookups the engine makes are
+    /// for fields the event does not have; a miss here answers them without walking the
+    /// nested maps. A hit is always confirmed by the walk, so a collision costs time only.
+    paths: Vec<u64>,
+    /// False when an array holds objects (paths through it are not hashed): no fast miss.
+    fast_miss: bool,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+fn hash_paths(
+    map: &Map<String, Value>,
+    prefix: Option<u64>,
+    out: &mut Vec<u64>,
+    depth: usize,
+) -> bool {
+    if depth == 0 {
+        return false;
+    }
+    let mut ok = true;
+    for (k, v) in map {
+        let h = match prefix {
+            Some(p) => fnv(fnv(p, b"."), k.as_bytes()),
+            None => fnv(FNV_OFFSET, k.as_bytes()),
+        };
+        out.push(h);
+        match v {
+            Value::Object(inner) => ok &= hash_paths(inner, Some(h), out, depth - 1),
+            Value::Array(items) if items.iter().any(Value::is_object) => ok = false,
+            _ => {}
+        }
+    }
+    ok
 }
 
 impl<'a> EcsEvent<'a> {
     /// Wraps a borrowed event.
     pub fn new(map: &'a Map<String, Value>) -> Self {
         let flat_keys = map.keys().any(|k| k.contains('.'));
-        Self { map, flat_keys }
+        let mut paths = Vec::with_capacity(64);
+        let fast_miss = hash_paths(map, None, &mut paths, MAX_DEPTH);
+        paths.sort_unstable();
+        Self {
+            map,
+            flat_keys,
+            paths,
+            fast_miss,
+        }
     }
 }
 
@@ -190,7 +240,15 @@ impl Event for EcsEvent<'_> {
                 Cow::Owned(s) => EventValue::Str(Cow::Owned(decode_user_agent(&s).into_owned())),
             });
         }
-        // Hot path: walk the dotted path without allocating unless it crosses an array.
+        if self.fast_miss
+            && self
+                .paths
+                .binary_search(&fnv(FNV_OFFSET, path.as_bytes()))
+                .is_err()
+        {
+            return None;
+        }
+        // Walk the dotted path without allocating unless it crosses an array.
         let mut cur = self.map;
         let mut rest = path;
         for level in 0..MAX_DEPTH {
@@ -279,6 +337,18 @@ mod tests {
             ev.get_field("url.domain"),
             Some(EventValue::Str(Cow::Borrowed("a.example")))
         );
+    }
+
+    #[test]
+    fn absent_fields_are_absent_and_present_ones_found_at_any_depth() {
+        let m = obj(json!({"a": {"b": {"c": 1}}, "x": [1, 2], "s": "v"}));
+        let ev = EcsEvent::new(&m);
+        assert_eq!(ev.get_field("a.b.c"), Some(EventValue::Int(1)));
+        assert_eq!(ev.get_field("s"), Some(EventValue::Str(Cow::Borrowed("v"))));
+        assert!(ev.get_field("x").is_some());
+        assert_eq!(ev.get_field("a.b.d"), None);
+        assert_eq!(ev.get_field("a.c"), None);
+        assert_eq!(ev.get_field("zz"), None);
     }
 
     #[test]
