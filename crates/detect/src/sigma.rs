@@ -264,9 +264,24 @@ impl RuleSet {
 
     /// Adds the rules in a YAML text (`source` names it in reports).
     pub fn add_yaml(&mut self, text: &str, source: &str) {
+        let before = self.broken.len();
         match rsigma_parser::parse_sigma_yaml(text) {
             Ok(col) => self.add_collection(col, source),
             Err(e) => self.broken.push(broken_info(source, &e.to_string())),
+        }
+        // A document that did not parse still has its id and title in the text: report them.
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+        };
+        for b in &mut self.broken[before..] {
+            if let Some(id) = field("id:") {
+                b.id = id;
+            }
+            if let Some(title) = field("title:") {
+                b.title = title;
+            }
         }
     }
 

@@ -47,3 +47,19 @@ fn every_shared_rule_gets_a_verdict_and_unsupported_ones_a_reason() {
         );
     }
 }
+
+#[test]
+fn a_rule_that_does_not_parse_is_listed_with_its_id_and_title() {
+    let mut set = RuleSet::new();
+    set.add_yaml(
+        "title: Old style\nid: 1234\nlogsource: {category: dns}\ndetection:\n  selection:\n    query: x\n  condition: selection | count() by src_ip > 5\n",
+        "old.yml",
+    );
+    let infos = set.compile().unwrap().infos;
+    assert_eq!(infos.len(), 1);
+    assert_eq!(
+        (infos[0].id.as_str(), infos[0].title.as_str()),
+        ("1234", "Old style")
+    );
+    assert!(infos[0].reason.as_deref().unwrap().contains("aggregation"));
+}
