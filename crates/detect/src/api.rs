@@ -10,11 +10,15 @@
 //! | POST | `/api/v1/alerts/{id}/comments` | `{"text": "..."}` | alert |
 //! | GET | `/api/v1/alerts/{id}/runs` | | `{"items": [playbook run...]}` |
 //! | GET | `/api/v1/alerts/throttles` | | `{"items": [throttle...]}` |
+//!
+//! [`rules`] and [`indicators`] serve `GET /api/v1/rules` and `GET /api/v1/cti/indicators`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::alerts::{AlertFilter, AlertStore, Status};
+use crate::cti::{CtiMatcher, CtiStore};
+use crate::sigma::RuleInfo;
 use crate::Error;
 
 /// Prefix of the alert routes.
@@ -144,4 +148,46 @@ pub fn handle(
         }
         (_, _) => fail(404, "not found"),
     }
+}
+
+/// `GET /api/v1/rules`: the verdict of every rule (`DetectionService::rules`).
+pub fn rules(infos: &[RuleInfo]) -> ApiResponse {
+    ok(json!({ "items": infos }))
+}
+
+/// `GET /api/v1/cti/indicators`: stored indicators with their state (active, inactive,
+/// revoked, unsupported with the reason).
+pub fn indicators(store: &CtiStore) -> ApiResponse {
+    let all = match store.all() {
+        Ok(a) => a,
+        Err(e) => return from_err(e),
+    };
+    let now = chrono::Utc::now();
+    let matcher = CtiMatcher::build(&all, now);
+    let unsupported: std::collections::HashMap<&str, &str> = matcher
+        .unsupported()
+        .iter()
+        .map(|(i, r)| (i.as_str(), r.as_str()))
+        .collect();
+    let items: Vec<Value> = all
+        .iter()
+        .map(|i| {
+            let mut v = json!(i);
+            let state = if i.revoked {
+                "revoked"
+            } else if !i.is_active(now) {
+                "inactive"
+            } else if unsupported.contains_key(i.id.as_str()) {
+                "unsupported"
+            } else {
+                "active"
+            };
+            v["state"] = state.into();
+            if let Some(r) = unsupported.get(i.id.as_str()) {
+                v["reason"] = (*r).into();
+            }
+            v
+        })
+        .collect();
+    ok(json!({ "items": items }))
 }

@@ -409,3 +409,23 @@ fn taxii_collection_is_fetched_page_by_page() {
         Some("2026-11-27T00:00:00Z")
     );
 }
+
+#[test]
+fn rest_lists_indicators_with_their_state() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = CtiStore::open(d.path()).unwrap();
+    let doc = json!([
+        {"type": "indicator", "id": "indicator--a", "pattern": "[domain-name:value = 'a.example']", "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--b", "pattern": "[x509-certificate:issuer = 'CN=x']", "pattern_type": "stix"},
+        {"type": "indicator", "id": "indicator--c", "pattern": "[url:value = 'http://c.example/']", "pattern_type": "stix", "revoked": true}
+    ]);
+    s.import_doc(&doc, "t").unwrap();
+    let r = api::indicators(&s);
+    let states: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["active", "unsupported", "revoked"]);
+}
