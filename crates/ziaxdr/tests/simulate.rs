@@ -136,27 +136,31 @@ fn tcp_reconnects_and_replays_recent_records_so_none_is_lost() {
 
 #[test]
 fn an_interrupted_endless_run_still_prints_its_summary() {
+    let file = std::env::temp_dir().join(format!("simulate-int-{}.log", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_ziaxdr"))
-        .args([
-            "simulate",
-            "--rate",
-            "200",
-            "--to",
-            "file:/dev/null",
-            "--no-progress",
-        ])
+        .args(["simulate", "--rate", "200", "--no-progress", "--to"])
+        .arg(format!("file:{}", file.display()))
         .env("ZIAXDR_LOG", "error")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(500));
+    // Records in the file mean the run loop (and so the signal handler) is up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "simulate wrote nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let out = child.wait_with_output().expect("wait");
+    let _ = std::fs::remove_file(&file);
     assert!(out.status.success(), "{:?}", out.status);
     let s = summary(&out);
     assert!(s.contains(" records ("), "{s}");
