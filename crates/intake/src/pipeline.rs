@@ -249,7 +249,20 @@ fn resume_offset(sink: Option<u64>, checkpoint: Option<u64>, journal_start: u64)
     from.max(journal_start)
 }
 
+/// What the reading stage hands the writing stage.
+enum Stage {
+    /// Parsed records, and the offset of the last record read (decodable or not).
+    Batch(Vec<(u64, RawEvent, ParseOutcome)>, u64),
+    /// Stopping, and everything durable has been sent.
+    Drained,
+    /// The journal failed.
+    Failed(journal::Error),
+}
+
 /// Runs the pipeline until `stop` is set, then drains what is durable and commits.
+///
+/// Two stages overlap: one thread reads and parses the next batch (parsing itself on all
+/// CPUs) while this one deduplicates, writes and commits the previous one.
 pub fn run(
     journal: journal::Journal,
     mut sink: Box<dyn Sink>,
@@ -273,79 +286,123 @@ pub fn run(
         Some(p) if cfg.dedup_window > 0 => Dedup::load(p, cfg.dedup_window),
         _ => Dedup::new(cfg.dedup_window),
     };
-    // Offset of the last record handled (written or dropped) but not yet committed.
-    let mut pending: Option<u64> = None;
-    let mut last_commit = Instant::now();
-    let mut committed_through = next.checked_sub(1);
-    loop {
-        let mut batch: Vec<(u64, RawEvent)> = Vec::new();
-        let mut n = 0;
-        while n < cfg.batch {
-            let Some((off, payload)) = reader.next_record()? else {
-                break;
-            };
-            n += 1;
-            pending = Some(off);
-            match RawEvent::decode(&payload) {
-                Ok(r) => batch.push((off, r)),
-                // Cannot happen for records this crate wrote; skip rather than wedge.
-                Err(e) => {
-                    tracing::error!(offset = off, error = %e, "undecodable journal record skipped")
+    // A small bound: the reading stage stays at most two batches ahead of the sink.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Stage>(2);
+    std::thread::scope(|scope| {
+        // Owned by this closure so that it is dropped, unblocking a reading stage stuck on a
+        // full channel, before the scope joins that stage (e.g. after a sink error).
+        let rx = rx;
+        let (cfg_r, journal_r, stop_r) = (&cfg, &journal, &stop);
+        scope.spawn(move || {
+            let send = |st: Stage| tx.send(st).is_ok();
+            loop {
+                let stopping = stop_r.load(Ordering::Relaxed);
+                let mut batch = Vec::new();
+                let mut last = None;
+                while batch.len() < cfg_r.batch {
+                    match reader.next_record() {
+                        Ok(Some((off, payload))) => {
+                            last = Some(off);
+                            match RawEvent::decode(&payload) {
+                                Ok(r) => batch.push((off, r)),
+                                // Cannot happen for records this crate wrote; skip, not wedge.
+                                Err(e) => tracing::error!(offset = off, error = %e, "undecodable journal record skipped"),
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            send(Stage::Failed(e));
+                            return;
+                        }
+                    }
                 }
-            }
-        }
-        let parsed = parse_all(&cfg, &batch);
-        for ((off, raw), mut out) in batch.iter().zip(parsed) {
-            if let (Some(st), Some(id)) = (&out.sourcetype, &out.record_id) {
-                if dedup.is_duplicate(&raw.intake, st, id) {
-                    metrics.duplicates.inc();
+                if let Some(last) = last {
+                    let parsed = parse_all(cfg_r, &batch);
+                    let items = batch
+                        .into_iter()
+                        .zip(parsed)
+                        .map(|((o, r), p)| (o, r, p))
+                        .collect();
+                    if !send(Stage::Batch(items, last)) {
+                        return;
+                    }
                     continue;
                 }
+                // Caught up. The stop flag was read before this last read, so everything
+                // durable when stopping began has been sent.
+                if stopping {
+                    send(Stage::Drained);
+                    return;
+                }
+                journal_r.wait_for(reader.position(), Duration::from_millis(100));
             }
-            if out.failed {
-                metrics.parse_failures.inc();
-            }
-            annotate(&mut out.event, raw);
-            sink.write(*off, raw, &out.event)?;
-            metrics.processed.inc();
-        }
-        let stopping = stop.load(Ordering::Relaxed);
-        let full_batch = n == cfg.batch;
-        if let Some(p) = pending {
-            // Commits are batched in time too: each one costs fsyncs, and acknowledgement
-            // already happened at the journal, so a short delay here loses nothing.
-            if full_batch || stopping || last_commit.elapsed() >= cfg.commit_interval {
-                sink.commit()?;
-                journal.commit_checkpoint(p)?;
-                committed_through = Some(p);
-                pending = None;
-                last_commit = Instant::now();
-                metrics.journal_bytes.set(journal.disk_usage() as i64);
-            }
-        }
-        let end = journal.end_offset();
-        let done = committed_through.map_or(0, |c| c + 1);
-        metrics.journal_lag.set(end.saturating_sub(done) as i64);
-        if full_batch {
-            continue;
-        }
-        if stopping && pending.is_none() && reader.position() >= end {
-            if let (Some(p), true) = (&cfg.dedup_file, cfg.dedup_window > 0) {
-                if let Err(e) = dedup.save(p) {
-                    tracing::warn!(error = %e, "could not save the dedup window");
+        });
+
+        // Offset of the last record handled (written or dropped) but not yet committed.
+        let mut pending: Option<u64> = None;
+        let mut last_commit = Instant::now();
+        let mut committed_through = next.checked_sub(1);
+        loop {
+            let wait = match pending {
+                Some(_) => cfg
+                    .commit_interval
+                    .saturating_sub(last_commit.elapsed())
+                    .max(Duration::from_millis(1)),
+                None => Duration::from_millis(200),
+            };
+            let (drained, full) = match rx.recv_timeout(wait) {
+                Ok(Stage::Batch(items, last)) => {
+                    let full = items.len() >= cfg.batch;
+                    for (off, raw, mut out) in items {
+                        if let (Some(st), Some(id)) = (&out.sourcetype, &out.record_id) {
+                            if dedup.is_duplicate(&raw.intake, st, id) {
+                                metrics.duplicates.inc();
+                                continue;
+                            }
+                        }
+                        if out.failed {
+                            metrics.parse_failures.inc();
+                        }
+                        annotate(&mut out.event, &raw);
+                        sink.write(off, &raw, &out.event)?;
+                        metrics.processed.inc();
+                    }
+                    pending = Some(last);
+                    (false, full)
+                }
+                Ok(Stage::Drained) => (true, false),
+                Ok(Stage::Failed(e)) => return Err(e.into()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => (false, false),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(SinkError::Other("pipeline reader stopped".into()).into())
+                }
+            };
+            if let Some(p) = pending {
+                // Commits are batched in time too: each one costs fsyncs, and acknowledgement
+                // already happened at the journal, so a short delay here loses nothing.
+                if drained || full || last_commit.elapsed() >= cfg.commit_interval {
+                    sink.commit()?;
+                    journal.commit_checkpoint(p)?;
+                    committed_through = Some(p);
+                    pending = None;
+                    last_commit = Instant::now();
+                    metrics.journal_bytes.set(journal.disk_usage() as i64);
                 }
             }
-            return Ok(());
+            let done = committed_through.map_or(0, |c| c + 1);
+            metrics
+                .journal_lag
+                .set(journal.end_offset().saturating_sub(done) as i64);
+            if drained {
+                if let (Some(p), true) = (&cfg.dedup_file, cfg.dedup_window > 0) {
+                    if let Err(e) = dedup.save(p) {
+                        tracing::warn!(error = %e, "could not save the dedup window");
+                    }
+                }
+                return Ok(());
+            }
         }
-        let wait = if pending.is_some() {
-            cfg.commit_interval
-                .saturating_sub(last_commit.elapsed())
-                .max(Duration::from_millis(1))
-        } else {
-            Duration::from_millis(200)
-        };
-        journal.wait_for(reader.position(), wait);
-    }
+    })
 }
 
 /// A sink writing one JSON object per line: `{"offset","event_id","intake","received_at",
@@ -593,6 +650,38 @@ mod tests {
             ..PipelineConfig::default()
         };
         run(j.clone(), sink, cfg, m.clone(), stop).unwrap();
+    }
+
+    struct FailingSink;
+
+    impl Sink for FailingSink {
+        fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+            Ok(None)
+        }
+        fn write(&mut self, _: u64, _: &RawEvent, _: &Map<String, Value>) -> Result<(), SinkError> {
+            Err(SinkError::Other("disk on fire".into()))
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_error_stops_the_pipeline_with_that_error_and_commits_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let many: Vec<Vec<u8>> = (0..50).map(|i| raw(&format!("r{i}")).encode()).collect();
+        j.append_blocking(many).unwrap();
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            batch: 5,
+            ..PipelineConfig::default()
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let err = run(j.clone(), Box::new(FailingSink), cfg, Metrics::new(), stop).unwrap_err();
+        assert!(err.to_string().contains("disk on fire"));
+        assert_eq!(j.checkpoint(), None);
     }
 
     #[test]
