@@ -30,6 +30,9 @@ pub enum SinkError {
     /// Writing to a file or stdout failed.
     #[error("write failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The CA certificates given for HTTPS cannot be used.
+    #[error("CA certificates: {0}")]
+    Tls(String),
     /// The TCP peer could not be reached within the retry time.
     #[error("cannot connect to {addr} within {waited:?}: {source}")]
     Connect {
@@ -300,6 +303,9 @@ pub struct HttpConfig {
     pub retry_for: Duration,
     /// Timeout of one request.
     pub timeout: Duration,
+    /// PEM certificates of the CAs to trust for HTTPS instead of the bundled web roots
+    /// (e.g. a local intake's self-signed certificate).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for HttpConfig {
@@ -312,6 +318,7 @@ impl fmt::Debug for HttpConfig {
             .field("batch_bytes", &self.batch_bytes)
             .field("batch_age", &self.batch_age)
             .field("retry_for", &self.retry_for)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
             .finish()
     }
 }
@@ -329,21 +336,36 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    /// A sink for `config`.
-    pub fn new(config: HttpConfig) -> HttpSink {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// A sink for `config`; fails only on unusable CA certificates.
+    pub fn new(config: HttpConfig) -> Result<HttpSink, SinkError> {
+        let mut builder = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(config.timeout))
-            .build()
-            .into();
-        HttpSink {
+            .timeout_global(Some(config.timeout));
+        if let Some(pem) = &config.ca_pem {
+            let certs = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(SinkError::Tls(e.to_string()))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if certs.is_empty() {
+                return Err(SinkError::Tls("no certificate found".into()));
+            }
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build();
+            builder = builder.tls_config(tls);
+        }
+        let agent: ureq::Agent = builder.build().into();
+        Ok(HttpSink {
             config,
             agent,
             batch: Vec::new(),
             batch_records: 0,
             batch_started: None,
             stats: SinkStats::default(),
-        }
+        })
     }
 
     fn post_batch(&mut self) -> Result<(), SinkError> {

@@ -392,3 +392,29 @@ fn http_batches_never_exceed_batch_kb() {
         .sum();
     assert_eq!(total, 300);
 }
+
+#[test]
+fn a_ca_file_without_certificates_is_refused_before_sending() {
+    let file = std::env::temp_dir().join(format!("simulate-ca-{}.pem", std::process::id()));
+    std::fs::write(&file, "not a certificate\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ziaxdr"))
+        .args([
+            "simulate",
+            "--to",
+            "https://127.0.0.1:9/plain/batch",
+            "--count",
+            "1",
+            "--ca-file",
+        ])
+        .arg(&file)
+        .env("ZIAXDR_LOG", "error")
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&file);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CA certificates: no certificate found"),
+        "{stderr}"
+    );
+}

@@ -65,6 +65,10 @@ pub struct Args {
     /// After a TCP reconnection, send again the records of this last stretch (0 for none).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub replay: Duration,
+    /// PEM file of the CA certificates to trust for HTTPS instead of the bundled web roots
+    /// (e.g. the self-signed certificate of a local `ziaxdr serve`).
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -117,7 +121,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             batch_age: args.batch_age,
             retry_for: args.retry_for,
             timeout: Duration::from_secs(30),
-        })),
+            ca_pem: match &args.ca_file {
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+                ),
+                None => None,
+            },
+        })?),
     };
     let config = RunConfig {
         count: args.count,
