@@ -289,6 +289,17 @@ impl Generator {
         })
     }
 
+    /// Numbers the records from `id` on (the next record gets `id`).
+    ///
+    /// Without it the ids start at a value derived from the seed, so two runs with the same
+    /// seed repeat them, and an intake that de-duplicates on the record id (as it should,
+    /// for NSS replays) drops the second run; [`record_id_from_clock`] gives a start that
+    /// does not repeat.
+    pub fn with_first_record_id(mut self, id: i64) -> Generator {
+        self.next_id = id - 1;
+        self
+    }
+
     /// Appends one record, stamped with `epoch` (seconds), to `out`, without a line end.
     pub fn next(&mut self, epoch: i64, out: &mut Vec<u8>) -> Generated {
         if self.date.epoch != epoch {
@@ -753,7 +764,7 @@ impl Generator {
     fn audit(&mut self, u: usize, malicious: bool) -> usize {
         let r = &mut self.rec;
         let rng = &mut self.rng;
-        r.i(F::recordid, self.next_id % 100_000);
+        r.i(F::recordid, self.next_id);
         r.u(F::adminid, u % 8, UF::Login);
         r.s(
             F::interface,
@@ -880,6 +891,16 @@ impl Generator {
     }
 }
 
+/// A first record id from the clock: 7e18 plus a thousand per millisecond since the epoch,
+/// which keeps 19-digit ids like Zscaler's, and never repeats ids across runs as long as a run
+/// stays below a million records per second.
+pub fn record_id_from_clock() -> i64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    7_000_000_000_000_000_000 + ms * 1000
+}
+
 /// A stable documentation-range address for a host name.
 fn server_ip(out: &mut String, host: &str, bad: bool) {
     let h = host
@@ -964,6 +985,23 @@ mod tests {
             .filter(|_| g.next(0, &mut out).malicious)
             .count();
         assert!((1_500..2_500).contains(&bad), "{bad}");
+    }
+
+    #[test]
+    fn records_are_numbered_from_the_first_record_id() {
+        let g = Generator::new(&config(vec![(LogType::Dns, 1)])).unwrap();
+        let mut g = g.with_first_record_id(7_000_000_000_000_000_042);
+        let lines = lines(&mut g, 2);
+        assert!(
+            lines[0].contains("\"recordid\":\"7000000000000000042\""),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("\"recordid\":\"7000000000000000043\""),
+            "{}",
+            lines[1]
+        );
     }
 
     #[test]

@@ -418,3 +418,20 @@ fn a_ca_file_without_certificates_is_refused_before_sending() {
         "{stderr}"
     );
 }
+
+#[test]
+fn two_runs_with_the_same_seed_never_share_a_record_id() {
+    let ids = || -> HashSet<String> {
+        let out = simulate(&["--count", "200", "--types", "dns", "--seed", "5"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(record_id)
+            .collect()
+    };
+    let (a, b) = (ids(), ids());
+    assert_eq!(a.len(), 200);
+    assert!(
+        a.is_disjoint(&b),
+        "an intake would drop the second run as duplicates"
+    );
+}

@@ -65,6 +65,10 @@ pub struct Args {
     /// After a TCP reconnection, send again the records of this last stretch (0 for none).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub replay: Duration,
+    /// Record id of the first record (default: from the clock, so that runs never repeat
+    /// ids, which an intake would drop as duplicates).
+    #[arg(long)]
+    pub first_record_id: Option<i64>,
     /// PEM file of the CA certificates to trust for HTTPS instead of the bundled web roots
     /// (e.g. the self-signed certificate of a local `ziaxdr serve`).
     #[arg(long)]
@@ -101,7 +105,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         mix: parse_mix(&args.types)?,
         malicious: args.malicious,
         transport: framing,
-    })?;
+    })?
+    .with_first_record_id(
+        args.first_record_id
+            .unwrap_or_else(sim::gen::record_id_from_clock),
+    );
     let mut sink: Box<dyn Sink> = match &args.to {
         Destination::Stdout => Box::new(LineSink::new(std::io::stdout().lock())),
         Destination::File(p) => Box::new(LineSink::new(
