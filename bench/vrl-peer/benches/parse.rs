@@ -4,6 +4,10 @@
 //! Both run on one core: criterion runs one benchmark at a time on the calling thread.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+// The binary runs on mimalloc too: an event is many small allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::path::Path;
 
@@ -18,7 +22,8 @@ fn bench(c: &mut Criterion) {
         // Both must succeed on every record, or the comparison means nothing.
         for r in records {
             zia::parse(r).unwrap_or_else(|e| panic!("zia failed on {r}: {e}"));
-            peer.process(r).unwrap_or_else(|e| panic!("vrl failed on {r}: {e}"));
+            peer.process(r)
+                .unwrap_or_else(|e| panic!("vrl failed on {r}: {e}"));
         }
         let mut g = c.benchmark_group(format!("parse/{name}"));
         g.throughput(Throughput::Elements(records.len() as u64));

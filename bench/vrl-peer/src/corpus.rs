@@ -17,16 +17,28 @@ const AGENTS: &[&str] = &[
 ];
 
 const HOSTS: &[&str] = &[
-    "www.google.com", "login.microsoftonline.com", "outlook.office365.com", "api.github.com",
-    "www.bbc.co.uk", "cdn.jsdelivr.net", "s3.amazonaws.com", "teams.microsoft.com",
-    "www.lemonde.fr", "update.googleapis.com", "slack.com", "zoom.us",
+    "www.google.com",
+    "login.microsoftonline.com",
+    "outlook.office365.com",
+    "api.github.com",
+    "www.bbc.co.uk",
+    "cdn.jsdelivr.net",
+    "s3.amazonaws.com",
+    "teams.microsoft.com",
+    "www.lemonde.fr",
+    "update.googleapis.com",
+    "slack.com",
+    "zoom.us",
 ];
 
 /// A small deterministic generator, so every run parses the same records.
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
@@ -48,12 +60,37 @@ pub fn corpus(shared: &Path, n: usize) -> Vec<(&'static str, Vec<String>)> {
     let dir = shared.join("conformance/sekoia-zscaler-zia");
     let mut rng = Lcg(42);
     let templates: [(&'static str, &[&str]); 6] = [
-        ("web", &["test_event_web.json", "test_event_web2.json", "test_event_web3.json", "docs-v1.1.0/test_event_web4.json"]),
+        (
+            "web",
+            &[
+                "test_event_web.json",
+                "test_event_web2.json",
+                "test_event_web3.json",
+                "docs-v1.1.0/test_event_web4.json",
+            ],
+        ),
         ("firewall", &["test_event_firewall.json"]),
         ("dns", &["test_event_dns.json"]),
-        ("tunnel", &["test_tunnel_gre.json", "test_tunnel_ipsev_ikev1.json", "test_tunnel_ipsev_ikev2.json"]),
-        ("audit", &["test_event_audit1.json", "test_event_audit2.json", "test_event_audit3.json"]),
-        ("casb", &["test_event_casb.json", "test_saas_security_event.json"]),
+        (
+            "tunnel",
+            &[
+                "test_tunnel_gre.json",
+                "test_tunnel_ipsev_ikev1.json",
+                "test_tunnel_ipsev_ikev2.json",
+            ],
+        ),
+        (
+            "audit",
+            &[
+                "test_event_audit1.json",
+                "test_event_audit2.json",
+                "test_event_audit3.json",
+            ],
+        ),
+        (
+            "casb",
+            &["test_event_casb.json", "test_saas_security_event.json"],
+        ),
     ];
     templates
         .iter()
@@ -62,20 +99,41 @@ pub fn corpus(shared: &Path, n: usize) -> Vec<(&'static str, Vec<String>)> {
             let records = (0..n)
                 .map(|i| {
                     let base = &bases[i % bases.len()];
-                    let src = format!("10.{}.{}.{}", rng.next() % 16, rng.next() % 256, rng.next() % 254 + 1);
-                    let dst = format!("{}.{}.{}.{}", rng.next() % 200 + 20, rng.next() % 256, rng.next() % 256, rng.next() % 254 + 1);
+                    let src = format!(
+                        "10.{}.{}.{}",
+                        rng.next() % 16,
+                        rng.next() % 256,
+                        rng.next() % 254 + 1
+                    );
+                    let dst = format!(
+                        "{}.{}.{}.{}",
+                        rng.next() % 200 + 20,
+                        rng.next() % 256,
+                        rng.next() % 256,
+                        rng.next() % 254 + 1
+                    );
                     let host = rng.pick(HOSTS);
                     let ua = rng.pick(AGENTS);
                     let mut v: serde_json::Value = serde_json::from_str(base).expect("base JSON");
                     if let Some(ev) = v.get_mut("event").and_then(|e| e.as_object_mut()) {
                         for (k, val) in ev.iter_mut() {
                             let new = match k.as_str() {
-                                "ClientIP" | "csip" | "clt_sip" | "sourceip" | "clientip" => Some(src.clone()),
-                                "serverip" | "sdip" | "srv_dip" | "destinationip" => Some(dst.clone()),
+                                "ClientIP" | "csip" | "clt_sip" | "sourceip" | "clientip" => {
+                                    Some(src.clone())
+                                }
+                                "serverip" | "sdip" | "srv_dip" | "destinationip" => {
+                                    Some(dst.clone())
+                                }
                                 "hostname" | "dns_req" => Some(host.to_owned()),
-                                "url" => Some(format!("{host}/p/{}/index.html?id={}", rng.next() % 50, rng.next() % 1000)),
+                                "url" => Some(format!(
+                                    "{host}/p/{}/index.html?id={}",
+                                    rng.next() % 50,
+                                    rng.next() % 1000
+                                )),
                                 "useragent" => Some(ua.to_owned()),
-                                "user" | "login" => Some(format!("user{}%40example.com", rng.next() % 500)),
+                                "user" | "login" => {
+                                    Some(format!("user{}%40example.com", rng.next() % 500))
+                                }
                                 _ => None,
                             };
                             if let Some(n) = new {

@@ -41,7 +41,43 @@ pub(crate) fn decode_b64(v: &str) -> Option<String> {
 pub(crate) fn normalize_time(v: &str) -> Option<String> {
     let v = v.trim();
     let dt = parse_time(v)?;
-    Some(dt.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    Some(rfc3339(dt))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, written directly: chrono's `format` re-parses its pattern on
+/// every call, which showed in the parse profile.
+fn rfc3339(dt: NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (or with `T`), the web feed's form, without chrono's pattern parser.
+fn parse_iso_fast(v: &str) -> Option<NaiveDateTime> {
+    let b = v.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
 }
 
 fn parse_time(v: &str) -> Option<NaiveDateTime> {
@@ -55,6 +91,9 @@ fn parse_time(v: &str) -> Option<NaiveDateTime> {
             }
         }
         return None;
+    }
+    if let Some(dt) = parse_iso_fast(v) {
+        return Some(dt);
     }
     if v.len() > 10 && (v.ends_with('Z') || v.contains('+') || v[10..].contains('-')) {
         if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(v) {
@@ -90,7 +129,7 @@ fn fix_two_digit_year(dt: NaiveDateTime, text: &str) -> NaiveDateTime {
 pub(crate) fn epoch_to_rfc3339(v: &str) -> Option<String> {
     let secs: i64 = v.trim().parse().ok()?;
     let dt = chrono::DateTime::from_timestamp(secs, 0)?;
-    Some(dt.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    Some(rfc3339(dt.naive_utc()))
 }
 
 /// The parts of a URL as NSS writes it (usually without a scheme).
@@ -164,7 +203,8 @@ pub(crate) fn extension(path: &str) -> Option<&str> {
 }
 
 /// Writes `<prefix>.registered_domain`, `.subdomain` and `.top_level_domain` for a host name
-/// (nothing for IP addresses), using the public-suffix list.
+/// (nothing for IP addresses), using the public-suffix list. `prefix` is `url`,
+/// `destination` or `dns.question`.
 pub(crate) fn domain_parts(ev: &mut Ev, prefix: &str, host: &str) {
     if host.parse::<IpAddr>().is_ok() || !host.contains('.') {
         return;
@@ -178,14 +218,28 @@ pub(crate) fn domain_parts(ev: &mut Ev, prefix: &str, host: &str) {
     let Some(suffix) = psl::suffix_str(host) else {
         return;
     };
-    ev.s(&format!("{prefix}.top_level_domain"), suffix);
+    let [tld, registered, sub] = match prefix {
+        "url" => [
+            "url.top_level_domain",
+            "url.registered_domain",
+            "url.subdomain",
+        ],
+        "destination" => [
+            "destination.top_level_domain",
+            "destination.registered_domain",
+            "destination.subdomain",
+        ],
+        _ => [
+            "dns.question.top_level_domain",
+            "dns.question.registered_domain",
+            "dns.question.subdomain",
+        ],
+    };
+    ev.s(tld, suffix);
     if let Some(reg) = psl::domain_str(host) {
-        ev.s(&format!("{prefix}.registered_domain"), reg);
+        ev.s(registered, reg);
         if host.len() > reg.len() + 1 {
-            ev.s(
-                &format!("{prefix}.subdomain"),
-                &host[..host.len() - reg.len() - 1],
-            );
+            ev.s(sub, &host[..host.len() - reg.len() - 1]);
         }
     }
 }

@@ -12,12 +12,20 @@ macro_rules! keys {
         /// Number of canonical keys.
         pub(crate) const COUNT: usize = [$(K::$k),*].len();
 
+        /// Alias → canonical key. A hash lookup: a `match` on ~150 string literals compiles
+        /// to a chain of comparisons, which dominated the parse profile.
+        fn table() -> &'static rustc_hash::FxHashMap<&'static str, K> {
+            static TABLE: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, K>> = std::sync::OnceLock::new();
+            TABLE.get_or_init(|| {
+                let mut t = rustc_hash::FxHashMap::default();
+                $($(t.insert($a, K::$k);)+)*
+                t
+            })
+        }
+
         /// The canonical key of a lower-cased input key name.
         pub(crate) fn canon(lower: &str) -> Option<K> {
-            match lower {
-                $($($a)|+ => Some(K::$k),)*
-                _ => None,
-            }
+            table().get(lower).copied()
         }
 
         /// Every canonical key with its aliases and meaning, for the mapping documentation.

@@ -84,7 +84,7 @@ pub fn error_event(raw: &str, err: &ParseError) -> Map<String, Value> {
     ev.s("error.message", err.to_string());
     ev.s("observer.vendor", "Zscaler");
     ev.s("observer.product", "Zscaler Internet Access");
-    ev.root
+    ev.finish()
 }
 
 /// True when an event stands for a record that failed to parse.

@@ -163,7 +163,7 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
             m.f.key(K::RecordId)
                 .unwrap_or("recordid")
                 .to_ascii_lowercase();
-        m.ev.s(&format!("zscaler.zia.{key}"), id.as_str());
+        m.ev.s(format!("zscaler.zia.{key}"), id.as_str());
     }
     if let Some(lt) = log_type {
         m.ev.s("event.kind", "event");
@@ -187,7 +187,7 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
     m.rest();
     m.related();
     Mapped {
-        event: m.ev.root,
+        event: m.ev.finish(),
         warnings: m.warnings,
         log_type,
         // "0" is what audit feeds send for every record: not an id to deduplicate on.
@@ -217,29 +217,29 @@ impl Mapper<'_, '_> {
         let key = self.f.key(k).unwrap_or("?").to_ascii_lowercase();
         self.warnings
             .push(format!("{key}: {what}: {v:?} kept under zscaler.zia.{key}"));
-        self.ev.s(&format!("zscaler.zia.{key}"), v);
+        self.ev.s(format!("zscaler.zia.{key}"), v);
     }
 
-    fn str(&mut self, k: K, path: &str) -> Option<String> {
+    fn str(&mut self, k: K, path: &'static str) -> Option<String> {
         let v = self.f.take(k)?;
         self.ev.s(path, v);
         Some(v.to_owned())
     }
 
     /// A human-readable field: percent-decoded.
-    fn human(&mut self, k: K, path: &str) -> Option<String> {
+    fn human(&mut self, k: K, path: &'static str) -> Option<String> {
         let v = decode_human(self.f.take(k)?).into_owned();
         self.ev.s(path, v.as_str());
         Some(v)
     }
 
-    fn lower(&mut self, k: K, path: &str) -> Option<String> {
+    fn lower(&mut self, k: K, path: &'static str) -> Option<String> {
         let v = self.f.take(k)?.to_lowercase();
         self.ev.s(path, v.as_str());
         Some(v)
     }
 
-    fn int(&mut self, k: K, path: &str) -> Option<i64> {
+    fn int(&mut self, k: K, path: &'static str) -> Option<i64> {
         let v = self.f.take(k)?;
         match v.trim().parse::<i64>() {
             Ok(n) => {
@@ -253,7 +253,7 @@ impl Mapper<'_, '_> {
         }
     }
 
-    fn port(&mut self, k: K, path: &str) -> Option<u16> {
+    fn port(&mut self, k: K, path: &'static str) -> Option<u16> {
         let v = self.f.take(k)?;
         match v.trim().parse::<u16>() {
             Ok(n) => {
@@ -267,7 +267,7 @@ impl Mapper<'_, '_> {
         }
     }
 
-    fn ip(&mut self, k: K, path: &str) -> Option<String> {
+    fn ip(&mut self, k: K, path: &'static str) -> Option<String> {
         let v = self.f.take(k)?.trim();
         match v.parse::<IpAddr>() {
             Ok(ip) => {
@@ -586,15 +586,15 @@ impl Mapper<'_, '_> {
             if self.f.used[i] {
                 continue;
             }
-            let key = k.to_ascii_lowercase();
-            let path = format!("zscaler.zia.{key}");
-            if self.ev.has(&path) {
-                continue;
-            }
-            match v {
-                Val::Str(s) if is_placeholder(s) => {}
-                Val::Str(s) => self.ev.s(&path, s.as_ref()),
-                Val::Json(j) => self.ev.set(&path, j.clone()),
+            let value = match v {
+                Val::Str(s) if is_placeholder(s) => continue,
+                Val::Str(s) => Value::String(s.as_ref().to_owned()),
+                Val::Json(j) => j.clone(),
+            };
+            let path = format!("zscaler.zia.{}", k.to_ascii_lowercase());
+            // A mapped field of the same name (e.g. `zscaler.zia.location`) stays.
+            if !self.ev.has(&path) {
+                self.ev.set(path, value);
             }
         }
     }
@@ -623,27 +623,30 @@ impl Mapper<'_, '_> {
                 hashes.push(h.to_owned());
             }
         }
-        for (name, mut list) in [
-            ("ip", ips),
-            ("hosts", hosts),
-            ("user", users),
-            ("hash", hashes),
+        for (path, mut list) in [
+            ("related.ip", ips),
+            ("related.hosts", hosts),
+            ("related.user", users),
+            ("related.hash", hashes),
         ] {
             if list.is_empty() {
                 continue;
             }
             list.sort();
             list.dedup();
-            self.ev.set(&format!("related.{name}"), Value::from(list));
+            self.ev.set(path, Value::from(list));
         }
-        for side in ["source", "destination"] {
-            let addr = self
-                .ev
-                .get_str(&format!("{side}.domain"))
-                .or_else(|| self.ev.get_str(&format!("{side}.ip")))
-                .map(str::to_owned);
-            if let Some(a) = addr {
-                self.ev.s(&format!("{side}.address"), a);
+        for (domain, ip, address) in [
+            ("source.domain", "source.ip", "source.address"),
+            (
+                "destination.domain",
+                "destination.ip",
+                "destination.address",
+            ),
+        ] {
+            let addr = self.ev.get_str(domain).or_else(|| self.ev.get_str(ip));
+            if let Some(a) = addr.map(str::to_owned) {
+                self.ev.s(address, a);
             }
         }
     }

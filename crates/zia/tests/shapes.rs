@@ -289,7 +289,10 @@ fn dns_record_maps_question_and_resolved_ip() {
     let ev = parse(
         r#"{"sourcetype":"zscalernss-dns","event":{"dns_req":"x.example.co.uk","dns_reqtype":"A","dns_resp":"203.0.113.9","clt_sip":"10.0.0.1","reqaction":"Allow"}}"#,
     );
-    assert_eq!(s(&ev, "dns.question.registered_domain"), Some("example.co.uk"));
+    assert_eq!(
+        s(&ev, "dns.question.registered_domain"),
+        Some("example.co.uk")
+    );
     assert_eq!(s(&ev, "dns.question.top_level_domain"), Some("co.uk"));
     assert_eq!(
         get(&ev, "dns.resolved_ip"),
