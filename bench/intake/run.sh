@@ -5,13 +5,16 @@
 #      NDJSON sink), timed until every record is journaled (accepted) and until it is in the sink;
 #   2. the same into rsyslogd (imtcp -> omfile, a separate process, not the system daemon);
 #   3. Cloud NSS mode: `simulate --to http://…/plain/batch?status_code=200 --gzip --batch-kb 512`.
-# Usage: bench/intake/run.sh [RECORDS]   (default 200000; needs `apt-get install -y rsyslog`)
+# Usage: bench/intake/run.sh [RECORDS]   (default 200000; needs `apt-get install -y rsyslog`;
+#        ZIAXDR_BIN=path skips the release build)
 set -euo pipefail
 N=${1:-200000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --quiet --release -p ziaxdr --manifest-path "$root/Cargo.toml"
-BIN=$target/release/ziaxdr
+if [ -n "${ZIAXDR_BIN:-}" ]; then BIN=$ZIAXDR_BIN; else
+  cargo build --quiet --release -p ziaxdr --manifest-path "$root/Cargo.toml"
+  BIN=$target/release/ziaxdr
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
