@@ -7,7 +7,10 @@
 //! prints events/s for Sigma only, CTI only and both. If the `rsigma` command line is found
 //! (`$RSIGMA`, else `/tmp/rsigma/bin/rsigma`), the same rules and pipeline are run by it over
 //! the same events (written to NDJSON) pinned to one core, and its events/s is printed too.
-//! Environment: `BENCH_EVENTS` (default 200000), `BENCH_INDICATORS` (default 100000).
+//! Environment: `BENCH_EVENTS` (default 200000), `BENCH_INDICATORS` (default 100000),
+//! `BENCH_PER_RULE=1` (instead: the CPU cost of each rule file alone, slowest first),
+//! `RSIGMA` (path of the rsigma binary), `RSIGMA_ARGS` (its arguments, with {rules},
+//! {pipeline} and {input} placeholders).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -191,6 +194,11 @@ fn main() {
     let n = env_usize("BENCH_EVENTS", 200_000);
     let n_ind = env_usize("BENCH_INDICATORS", 100_000);
     let evs = events(n);
+
+    if std::env::var("BENCH_PER_RULE").is_ok() {
+        per_rule(&evs[..evs.len().min(20_000)]);
+        return;
+    }
 
     let mut set = RuleSet::builtin();
     set.add_dir(&shared().join("sigma/rules")).unwrap();
@@ -385,4 +393,46 @@ fn rsigma_peer(evs: &[Map<String, Value>]) {
         Err(e) => println!("rsigma          : failed to start: {e}"),
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `BENCH_PER_RULE=1`: the cost of each loadable rule file alone, slowest first.
+fn per_rule(evs: &[Map<String, Value>]) {
+    let mut files = Vec::new();
+    let mut stack = vec![
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        shared().join("sigma/rules"),
+    ];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("tests") {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    let mut empty = Detector::new(&RuleSet::new()).unwrap();
+    // CPU time, not wall time: the shared machine's load would drown the differences.
+    let (_, base, _) = run(&mut empty, evs);
+    let mut costs = Vec::new();
+    for f in files {
+        let mut set = RuleSet::new();
+        set.add_file(&f).unwrap();
+        let mut d = Detector::new(&set).unwrap();
+        if d.rules().iter().all(|r| r.status != LoadStatus::Loaded) {
+            continue;
+        }
+        let (_, eps, _) = run(&mut d, evs);
+        // Nanoseconds per event above the empty detector.
+        costs.push((1e9 / eps - 1e9 / base, f));
+    }
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ns, f) in costs.iter().take(15) {
+        println!("{ns:>8.0} ns/event  {}", f.display());
+    }
+    let total: f64 = costs.iter().map(|c| c.0).sum();
+    println!("sum over {} rule files: {total:.0} ns/event", costs.len());
 }
