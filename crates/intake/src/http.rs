@@ -571,6 +571,13 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if s.ingest.journal.is_full() {
         return (StatusCode::SERVICE_UNAVAILABLE, "journal full\n").into_response();
     }
+    if s.ingest.journal.is_poisoned() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal failed; restart needed\n",
+        )
+            .into_response();
+    }
     (StatusCode::OK, "ready\n").into_response()
 }
 

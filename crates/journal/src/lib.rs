@@ -336,6 +336,11 @@ impl Journal {
         self.inner.disk_used.load(Ordering::Relaxed)
     }
 
+    /// True once a write failed: appends are refused until the journal is reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.poisoned.load(Ordering::Relaxed)
+    }
+
     /// The configured disk budget.
     pub fn disk_budget(&self) -> u64 {
         self.inner.cfg.max_disk_bytes
