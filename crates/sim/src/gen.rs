@@ -183,6 +183,9 @@ pub enum GenError {
     /// The malicious share is not within 0-1.
     #[error("the malicious share must be between 0 and 1, not {0}")]
     BadShare(f64),
+    /// Structured data was asked for a framing without syslog header.
+    #[error("the intake key structured data needs a syslog framing (nss or nss-rfc5424)")]
+    NoHeader,
     /// A recommended format does not parse (a bug in the `nss` crate).
     #[error("recommended format {0} does not parse: {1}")]
     Format(&'static str, nss::ParseError),
@@ -195,6 +198,7 @@ pub struct Generator {
     total_weight: u32,
     malicious: f64,
     formats: Vec<(LogType, Prepared)>,
+    transport: Transport,
     users: Vec<User>,
     rec: Rec,
     next_id: i64,
@@ -224,17 +228,7 @@ impl Generator {
         if kinds.is_empty() {
             return Err(GenError::EmptyMix);
         }
-        let mut formats = Vec::new();
-        for r in recommended::RECOMMENDED
-            .iter()
-            .filter(|r| kinds.iter().any(|(lt, _)| *lt == r.log_type))
-        {
-            let f = Format::parse(&r.format(config.transport))
-                .map_err(|e| GenError::Format(r.name, e))?;
-            let compiled = Compiled::new(&f, Some(r.log_type), DEFAULT_ESCAPES);
-            let slots = compiled.slots().iter().map(|s| f_of(s)).collect();
-            formats.push((r.log_type, Prepared { compiled, slots }));
-        }
+        let formats = prepare(&kinds, config.transport, None)?;
         let mut rng = SmallRng::seed_from_u64(config.seed);
         let users = (0..USERS)
             .map(|i| {
@@ -282,11 +276,43 @@ impl Generator {
             total_weight,
             malicious: config.malicious,
             formats,
+            transport: config.transport,
             users,
             rec: Rec::new(),
             next_id,
             date: DateParts::from_epoch(0),
         })
+    }
+
+    /// Puts `[SEKOIA@53288 intake_key="KEY"]` after the syslog header of every record, as a
+    /// Sekoia forwarder does, so that a syslog intake knows the intake of each line. Only for
+    /// the NSS framings (Cloud NSS records have no header to put it in).
+    pub fn with_intake_key_sd(mut self, key: &str) -> Result<Generator, GenError> {
+        if self.transport == Transport::CloudNss {
+            return Err(GenError::NoHeader);
+        }
+        // The RFC 5424 parameter value (`"`, `\` and `]` escaped with `\`)...
+        let mut param = String::new();
+        for c in key.chars() {
+            if matches!(c, '"' | '\\' | ']') {
+                param.push('\\');
+            }
+            param.push(c);
+        }
+        // ...written in the format language, where `\`, `%`, `{` and `}` are special.
+        let mut value = String::new();
+        for c in param.chars() {
+            match c {
+                '\\' => value.push_str("\\\\"),
+                '%' => value.push_str("%%"),
+                '{' => value.push_str("\\{"),
+                '}' => value.push_str("\\}"),
+                c => value.push(c),
+            }
+        }
+        let sd = format!("[SEKOIA@53288 intake_key=\"{value}\"]");
+        self.formats = prepare(&self.kinds, self.transport, Some(&sd))?;
+        Ok(self)
     }
 
     /// Numbers the records from `id` on (the next record gets `id`).
@@ -891,6 +917,35 @@ impl Generator {
     }
 }
 
+/// Compiles the recommended formats of the log types in `kinds`, with `sd` (format-language
+/// text) in the structured-data place of the syslog header when given.
+fn prepare(
+    kinds: &[(LogType, u32)],
+    transport: Transport,
+    sd: Option<&str>,
+) -> Result<Vec<(LogType, Prepared)>, GenError> {
+    let mut formats = Vec::new();
+    for r in recommended::RECOMMENDED
+        .iter()
+        .filter(|r| kinds.iter().any(|(lt, _)| *lt == r.log_type))
+    {
+        let text = match (transport, sd) {
+            (Transport::Nss, Some(sd)) => format!("{}{sd} {}", recommended::SYSLOG_HEADER, r.body),
+            (Transport::NssRfc5424, Some(sd)) => {
+                let header =
+                    recommended::SYSLOG_HEADER_RFC5424.replace(" - - - ", &format!(" - - {sd} "));
+                format!("{header}{}", r.body)
+            }
+            _ => r.format(transport),
+        };
+        let f = Format::parse(&text).map_err(|e| GenError::Format(r.name, e))?;
+        let compiled = Compiled::new(&f, Some(r.log_type), DEFAULT_ESCAPES);
+        let slots = compiled.slots().iter().map(|s| f_of(s)).collect();
+        formats.push((r.log_type, Prepared { compiled, slots }));
+    }
+    Ok(formats)
+}
+
 /// A first record id from the clock: 7e18 plus a thousand per millisecond since the epoch,
 /// which keeps 19-digit ids like Zscaler's, and never repeats ids across runs as long as a run
 /// stays below a million records per second.
@@ -1002,6 +1057,36 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    #[test]
+    fn intake_key_structured_data_follows_the_syslog_header() {
+        let mut c = config(vec![(LogType::Dns, 1)]);
+        c.transport = Transport::Nss;
+        let mut g = Generator::new(&c)
+            .unwrap()
+            .with_intake_key_sd("K%1{\\\"")
+            .unwrap();
+        let line = &lines(&mut g, 1)[0];
+        assert!(
+            line.contains(r#" zscaler-nss NSS [SEKOIA@53288 intake_key="K%1{\\\""] {"sourcetype""#),
+            "{line}"
+        );
+        c.transport = Transport::NssRfc5424;
+        let mut g = Generator::new(&c)
+            .unwrap()
+            .with_intake_key_sd("K1")
+            .unwrap();
+        let line = &lines(&mut g, 1)[0];
+        assert!(
+            line.contains(r#" zscaler-nss NSS - - [SEKOIA@53288 intake_key="K1"] event={"#),
+            "{line}"
+        );
+        c.transport = Transport::CloudNss;
+        assert!(matches!(
+            Generator::new(&c).unwrap().with_intake_key_sd("K1"),
+            Err(GenError::NoHeader)
+        ));
     }
 
     #[test]

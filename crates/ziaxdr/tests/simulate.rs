@@ -106,6 +106,27 @@ fn tcp_sends_one_syslog_framed_record_per_line_on_one_connection() {
 }
 
 #[test]
+fn tcp_lines_carry_the_intake_key_as_structured_data_when_given_one() {
+    let (addr, server) = tcp_listener(1, None);
+    simulate(&[
+        "--to",
+        &format!("tcp://{addr}"),
+        "--count",
+        "20",
+        "--key",
+        "K123",
+    ]);
+    let conns = server.join().expect("server");
+    assert_eq!(conns[0].len(), 20);
+    for line in &conns[0] {
+        assert!(
+            line.contains(r#" zscaler-nss NSS [SEKOIA@53288 intake_key="K123"] {"#),
+            "{line}"
+        );
+    }
+}
+
+#[test]
 fn tcp_reconnects_and_replays_recent_records_so_none_is_lost() {
     let (addr, server) = tcp_listener(2, Some(200));
     let out = simulate(&[

@@ -44,7 +44,8 @@ pub struct Args {
     /// `nss-rfc5424` (RFC 5424 header) or `cloud-nss` (bare JSON, the default for HTTP).
     #[arg(long)]
     pub framing: Option<Transport>,
-    /// Intake key for HTTP destinations.
+    /// Intake key: sent in the key header to HTTP destinations, and to TCP destinations as
+    /// `[SEKOIA@53288 intake_key="…"]` after each syslog header, as a Sekoia forwarder adds it.
     #[arg(long, env = "ZIAXDR_INTAKE_KEY", hide_env_values = true)]
     pub key: Option<String>,
     /// Header that carries the intake key.
@@ -110,6 +111,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         args.first_record_id
             .unwrap_or_else(sim::gen::record_id_from_clock),
     );
+    if let (Destination::Tcp(_), Some(key)) = (&args.to, &args.key) {
+        gen = gen.with_intake_key_sd(key)?;
+    }
     let mut sink: Box<dyn Sink> = match &args.to {
         Destination::Stdout => Box::new(LineSink::new(std::io::stdout().lock())),
         Destination::File(p) => Box::new(LineSink::new(
