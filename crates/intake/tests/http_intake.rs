@@ -254,19 +254,23 @@ fn a_body_that_is_not_the_required_json_is_400() {
 
 #[test]
 fn a_full_journal_answers_503_with_retry_after() {
+    // A budget of 300 bytes: this one batch of three 100-byte events (plus headers) cannot fit,
+    // whatever the pipeline has freed meanwhile.
     let s = TestServer::start_with(|c| c.journal.max_disk_bytes = 300);
-    let mut last = None;
-    for _ in 0..20 {
-        let a = post(&s.url("/plain"), &[(K, &s.key)], "y".repeat(100));
-        if a.status != 202 {
-            last = Some(a);
-            break;
-        }
-    }
-    let a = last.expect("the journal never filled up");
+    let line = "y".repeat(100);
+    let a = post(
+        &s.url("/plain/batch"),
+        &[(K, &s.key)],
+        format!("{line}\n{line}\n{line}\n"),
+    );
     assert_eq!(a.status, 503);
     assert_eq!(a.body["reason"], "journal_full");
     assert_eq!(a.retry_after.as_deref(), Some("30"));
+    assert_eq!(
+        post(&s.url("/plain"), &[(K, &s.key)], "small").status,
+        202,
+        "what fits still fits"
+    );
 }
 
 /// Sends the headers of a request and part of its body, and keeps the connection open.
@@ -307,8 +311,15 @@ fn a_slow_client_that_finishes_gets_its_answer() {
 fn too_many_requests_in_flight_answer_503_with_retry_after() {
     let s = TestServer::start_with(|c| c.limits.max_inflight = 1);
     let _slow = slow_request(&s);
-    std::thread::sleep(Duration::from_millis(200));
-    let a = post(&s.url("/plain"), &[(K, &s.key)], "x");
+    // Until the server has picked up the slow request, a fast one may still get the slot.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let a = loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let a = post(&s.url("/plain"), &[(K, &s.key)], "x");
+        if a.status != 202 || std::time::Instant::now() > deadline {
+            break a;
+        }
+    };
     assert_eq!(a.status, 503);
     assert_eq!(a.body["reason"], "overloaded");
     assert!(a.retry_after.is_some());
