@@ -217,6 +217,13 @@ fn visit_strings<'a>(v: &'a Value, visit: &mut dyn FnMut(&'a str), depth: usize)
 /// read by the engine's logsource pruning so that proxy rules skip DNS events and so on.
 pub const SIGMA_CATEGORY_FIELD: &str = "ziaxdr.sigma_category";
 
+/// Root of the virtual (computed) fields.
+const VIRTUAL_ROOT: &str = "ziaxdr";
+
+/// Virtual field for the Sigma firewall taxonomy's `blocked` (`"true"`/`"false"`), derived
+/// from ZIA's `event.action` (`allow`, `block/drop`...), which has no separate flag.
+pub const BLOCKED_FIELD: &str = "ziaxdr.blocked";
+
 /// Maps `event.dataset` to the Sigma category; datasets without a Sigma category keep their
 /// own name, which conflicts with (and so prunes) proxy/dns/firewall rules.
 fn sigma_category(dataset: &str) -> &str {
@@ -228,6 +235,20 @@ fn sigma_category(dataset: &str) -> &str {
 
 impl Event for EcsEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if path == BLOCKED_FIELD {
+            return match get_path(self.map, "event.action")? {
+                Value::String(a) => {
+                    let a = a.to_ascii_lowercase();
+                    let blocked = a.starts_with("block") || a.starts_with("drop") || a == "deny";
+                    Some(EventValue::Str(Cow::Borrowed(if blocked {
+                        "true"
+                    } else {
+                        "false"
+                    })))
+                }
+                _ => None,
+            };
+        }
         if path == SIGMA_CATEGORY_FIELD {
             return match get_path(self.map, "event.dataset")? {
                 Value::String(d) => Some(EventValue::Str(Cow::Borrowed(sigma_category(d)))),
@@ -306,13 +327,18 @@ impl Event for EcsEvent<'_> {
     }
 
     fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
-        Some(self.map.keys().map(|k| Cow::Borrowed(k.as_str())).collect())
+        let mut keys: Vec<Cow<'_, str>> =
+            self.map.keys().map(|k| Cow::Borrowed(k.as_str())).collect();
+        keys.push(Cow::Borrowed(VIRTUAL_ROOT));
+        Some(keys)
     }
 
     fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
         for k in self.map.keys() {
             visit(k);
         }
+        // The virtual fields live under "ziaxdr."; the engine must not skip that root.
+        visit(VIRTUAL_ROOT);
         true
     }
 }

@@ -53,7 +53,9 @@ const DNS_FIELDS: &[&str] = &[
     "dst_ip",
 ];
 /// Taxonomy fields with an ECS counterpart in ZIA firewall events.
-const FIREWALL_FIELDS: &[&str] = &["src_ip", "dst_ip", "src_port", "dst_port", "action"];
+const FIREWALL_FIELDS: &[&str] = &[
+    "src_ip", "dst_ip", "src_port", "dst_port", "action", "blocked",
+];
 /// Zeek http fields we can map onto ZIA web events.
 const ZEEK_HTTP_FIELDS: &[&str] = &[
     "uri",

@@ -173,3 +173,22 @@ detection:
     assert!(fires(&mut d, ev("web")));
     assert!(!fires(&mut d, ev("dns")));
 }
+
+#[test]
+fn firewall_blocked_flag_is_derived_from_the_zia_action() {
+    let mut d = detector(
+        r#"
+title: cleartext allowed
+logsource: {category: firewall}
+detection:
+  selection:
+    dst_port: 23
+  allowed:
+    blocked: 'false'
+  condition: selection and allowed
+"#,
+    );
+    let fw = |action: &str| json!({"event": {"dataset": "firewall", "action": action}, "destination": {"port": 23}});
+    assert!(fires(&mut d, fw("allow")));
+    assert!(!fires(&mut d, fw("block/drop")));
+}
