@@ -95,7 +95,9 @@ fn parse_time(v: &str) -> Option<NaiveDateTime> {
     if let Some(dt) = parse_iso_fast(v) {
         return Some(dt);
     }
-    if v.len() > 10 && (v.ends_with('Z') || v.contains('+') || v[10..].contains('-')) {
+    if v.len() > 10
+        && (v.ends_with('Z') || v.contains('+') || v.get(10..).is_some_and(|t| t.contains('-')))
+    {
         if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(v) {
             return Some(dt.naive_utc());
         }

@@ -371,3 +371,11 @@ fn ipv6_addresses_are_accepted() {
     assert_eq!(s(&ev, "source.ip"), Some("2001:db8::1"));
     assert_eq!(s(&ev, "destination.ip"), Some("2001:db8::2"));
 }
+
+#[test]
+fn non_ascii_time_is_an_unrecognised_time_not_a_panic() {
+    // Found by the fuzzer: a multi-byte character where an ISO time has its separator.
+    let raw = "{\"sourcetype\":\"zscalernss-web\",\"event\":{\"datetime\":\"20\u{fffd}\u{fffd}23-08-28 15:43:14\",\"url\":\"a.com\"}}";
+    let p = zia::parse(raw).expect("parses");
+    assert!(p.warnings.iter().any(|w| w.contains("unrecognised time")));
+}
