@@ -3,6 +3,7 @@
 //! Every subcommand lives in its own module under `cmd/`; this file only declares them.
 
 mod cmd;
+mod wiring;
 
 use clap::{Parser, Subcommand};
 

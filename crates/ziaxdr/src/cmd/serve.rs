@@ -56,7 +56,7 @@ pub struct Opts {
     /// Admin API token (Bearer) [default: the token printed at first start].
     #[arg(long, env = "ZIAXDR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// NDJSON file the pipeline writes events to [default: DATA/events.ndjson].
+    /// Write events to this NDJSON file instead of the event store (DATA/store).
     #[arg(long, env = "ZIAXDR_OUTPUT")]
     pub output: Option<PathBuf>,
     /// Journal disk budget in bytes; beyond it intakes answer 503 [default: 10 GiB].
@@ -171,13 +171,17 @@ impl Opts {
 }
 
 /// The sink the pipeline writes to. The one place to swap in another store.
+/// The event store under DATA/store, or an NDJSON file when `--output` is given.
 fn build_sink(data_dir: &Path, output: Option<&Path>) -> anyhow::Result<Box<dyn Sink>> {
-    let path = output
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| data_dir.join("events.ndjson"));
-    let sink = NdjsonSink::open(&path)
-        .with_context(|| format!("cannot open event output {}", path.display()))?;
-    Ok(Box::new(sink))
+    if let Some(path) = output {
+        let sink = NdjsonSink::open(path)
+            .with_context(|| format!("cannot open event output {}", path.display()))?;
+        return Ok(Box::new(sink));
+    }
+    let dir = data_dir.join("store");
+    let store = store::TantivyStore::open(&dir, store::StoreConfig::default())
+        .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
+    Ok(Box::new(crate::wiring::StoreSink::new(store)))
 }
 
 /// Runs `ziaxdr serve`.
@@ -231,7 +235,13 @@ async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
     }
-    server.run(sink, None, shutdown).await?;
+    // The same token as the admin API: --admin-token when given, else the registry's.
+    let token_hash = match args.admin_token.as_deref() {
+        Some(t) => Some(intake::registry::hash_key(t)),
+        None => server.registry().admin_token_hash()?,
+    };
+    let events_api = crate::wiring::events_router(data_dir.join("store"), token_hash);
+    server.run(sink, Some(events_api), shutdown).await?;
     Ok(())
 }
 

@@ -81,7 +81,10 @@ impl Serve {
         Serve::start_env(data, extra, &[])
     }
 
+    /// Starts `serve` writing events to DATA/events.ndjson (the NDJSON sink), which these
+    /// tests read; the event-store sink has its own tests (`serve_store.rs`).
     pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        let output = data.join("events.ndjson");
         let mut args = vec![
             "serve",
             "--data",
@@ -90,6 +93,8 @@ impl Serve {
             "127.0.0.1:0",
             "--syslog",
             "127.0.0.1:0",
+            "--output",
+            output.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         Serve::spawn(&args, env)

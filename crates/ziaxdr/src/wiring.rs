@@ -1,0 +1,162 @@
+//! Adapters between the library crates, in one place: the pipeline's sink backed by the event
+//! store, and the event search API mounted on the intake's HTTP server.
+
+use std::path::PathBuf;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use intake::{RawEvent, Sink, SinkError};
+use serde_json::{Map, Value};
+use store::{EventStore, TantivyStore};
+use subtle::ConstantTimeEq;
+
+/// The pipeline's sink backed by the embedded event store. The store keeps the journal
+/// offset of its last commit, so the pipeline resumes exactly after it after a crash.
+pub struct StoreSink {
+    store: TantivyStore,
+}
+
+impl StoreSink {
+    /// Wraps an opened (writable) store.
+    pub fn new(store: TantivyStore) -> Self {
+        Self { store }
+    }
+}
+
+fn sink_err(e: impl std::fmt::Display) -> SinkError {
+    SinkError::Other(e.to_string())
+}
+
+/// The event as stored: the parsed fields plus the raw record (`event.original`), which the
+/// store keeps compressed for the analyst but does not index.
+fn stored_event(raw: &RawEvent, event: &Map<String, Value>) -> Map<String, Value> {
+    let mut ev = event.clone();
+    if let Value::Object(m) = ev
+        .entry("event")
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
+        m.entry("original")
+            .or_insert_with(|| Value::String(String::from_utf8_lossy(&raw.data).into_owned()));
+    }
+    ev
+}
+
+impl Sink for StoreSink {
+    fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+        Ok(self.store.committed_offset())
+    }
+
+    fn write(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &Map<String, Value>,
+    ) -> Result<(), SinkError> {
+        self.store
+            .add(offset, &stored_event(raw, event))
+            .map(|_| ())
+            .map_err(sink_err)
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        self.store.commit().map(|_| ()).map_err(sink_err)
+    }
+}
+
+#[derive(Clone)]
+struct SearchState {
+    store_dir: PathBuf,
+    token_hash: Option<[u8; 32]>,
+}
+
+/// `POST /api/v1/events/search` and `/api/v1/events/aggregate` (JSON in and out, bodies as in
+/// `crates/store/README.md`), behind the admin API token (`Authorization: Bearer …`). Each
+/// request opens the store read-only, as `ziaxdr search` does, so it never contends with the
+/// pipeline's writer.
+pub fn events_router(store_dir: PathBuf, token_hash: Option<[u8; 32]>) -> Router {
+    Router::new()
+        .route("/api/v1/events/search", post(search))
+        .route("/api/v1/events/aggregate", post(aggregate))
+        .with_state(SearchState {
+            store_dir,
+            token_hash,
+        })
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Why a request is not authorized, if it is not.
+fn authorize(s: &SearchState, headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(expected) = s.token_hash else {
+        return Err("no API token is configured");
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(t) if bool::from(intake::registry::hash_key(t).ct_eq(&expected)) => Ok(()),
+        _ => Err("bad or missing bearer token"),
+    }
+}
+
+/// Checks the token first (a request without it learns nothing, not even whether its body
+/// was valid), then decodes the JSON body and runs `f` on a blocking thread.
+async fn run_query<R, F, T>(s: SearchState, headers: HeaderMap, body: Bytes, f: F) -> Response
+where
+    R: serde::de::DeserializeOwned + Send + 'static,
+    F: FnOnce(&TantivyStore, &R, time::OffsetDateTime) -> Result<T, store::api::ApiError>
+        + Send
+        + 'static,
+    T: serde::Serialize + Send + 'static,
+{
+    if let Err(why) = authorize(&s, &headers) {
+        return json_error(StatusCode::UNAUTHORIZED, why);
+    }
+    let req: R = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad request body: {e}")),
+    };
+    let dir = s.store_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let store = TantivyStore::open_read_only(&dir)
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        f(&store, &req, time::OffsetDateTime::now_utc()).map_err(|e| {
+            let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (code, e.to_string())
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(body)) => Json(body).into_response(),
+        Ok(Err((code, msg))) => json_error(code, &msg),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+async fn search(State(s): State<SearchState>, headers: HeaderMap, body: Bytes) -> Response {
+    run_query(
+        s,
+        headers,
+        body,
+        |st, req: &store::api::SearchRequest, now| store::api::search(st, req, now),
+    )
+    .await
+}
+
+async fn aggregate(State(s): State<SearchState>, headers: HeaderMap, body: Bytes) -> Response {
+    run_query(
+        s,
+        headers,
+        body,
+        |st, req: &store::api::AggregateRequest, now| store::api::aggregate(st, req, now),
+    )
+    .await
+}
