@@ -12,7 +12,12 @@ fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ziaxdr");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
     (
         out.status.code().unwrap_or(-1),
@@ -21,11 +26,14 @@ fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
     )
 }
 
-const WEB: &str = r#"{"sourcetype":"zscalernss-web","event":{"ClientIP":"10.0.0.1","url":"a.com/x"}}"#;
+const WEB: &str =
+    r#"{"sourcetype":"zscalernss-web","event":{"ClientIP":"10.0.0.1","url":"a.com/x"}}"#;
 const DNS: &str = r#"Aug 28 15:43:14 zscaler-nss NSS {"sourcetype":"zscalernss-dns","event":{"dns_req":"b.org"}}"#;
 
 fn lines(out: &str) -> Vec<serde_json::Value> {
-    out.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    out.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 #[test]
@@ -65,7 +73,11 @@ fn reads_a_file_argument() {
     std::fs::write(&file, format!("{WEB}\r\n\n{WEB}\n")).expect("write");
     let (code, out, _) = run(&[file.to_str().expect("path")], "");
     assert_eq!(code, 0);
-    assert_eq!(lines(&out).len(), 2, "blank lines are skipped, CRLF tolerated");
+    assert_eq!(
+        lines(&out).len(),
+        2,
+        "blank lines are skipped, CRLF tolerated"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

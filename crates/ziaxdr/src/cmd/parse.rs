@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 /// Arguments of `ziaxdr parse`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  ziaxdr parse nss-web.log > events.ndjson\n  tail -f /var/log/zscaler.log | ziaxdr parse\n\n\
+#[command(
+    after_help = "Examples:\n  ziaxdr parse nss-web.log > events.ndjson\n  tail -f /var/log/zscaler.log | ziaxdr parse\n\n\
 A record that cannot be parsed still yields an event with `event.kind: pipeline_error`,\n\
 `error.message` and `event.original`, so nothing is dropped; the exit code stays 0\n\
-unless --strict is given.")]
+unless --strict is given."
+)]
 pub struct Args {
     /// File of raw records, one per line (syslog-prefixed or bare JSON, or tab-separated
     /// key=value). Reads standard input when absent or `-`.
@@ -28,7 +30,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let input: Box<dyn BufRead> = match &args.file {
         Some(p) if p.as_os_str() != "-" => Box::new(std::io::BufReader::new(
-            std::fs::File::open(p).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", p.display()))?,
+            std::fs::File::open(p)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", p.display()))?,
         )),
         _ => Box::new(std::io::stdin().lock()),
     };
