@@ -160,3 +160,58 @@ async fn aggregate(State(s): State<SearchState>, headers: HeaderMap, body: Bytes
     )
     .await
 }
+
+/// How often the detecting sink looks for indicators imported while the server runs.
+const CTI_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A sink that runs detection (Sigma rules, correlations, CTI) on every event as it flows,
+/// then hands the event to the store. A detection failure is logged and counted, never a
+/// reason to stop ingesting.
+pub struct DetectingSink {
+    inner: Box<dyn Sink>,
+    detection: detect::DetectionService,
+    last_cti_check: std::time::Instant,
+    failures: u64,
+}
+
+impl DetectingSink {
+    /// Runs `detection` in front of `inner`.
+    pub fn new(inner: Box<dyn Sink>, detection: detect::DetectionService) -> Self {
+        Self {
+            inner,
+            detection,
+            last_cti_check: std::time::Instant::now(),
+            failures: 0,
+        }
+    }
+}
+
+impl Sink for DetectingSink {
+    fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+        self.inner.committed_offset()
+    }
+
+    fn write(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &Map<String, Value>,
+    ) -> Result<(), SinkError> {
+        if let Err(e) = self.detection.on_event(event) {
+            self.failures += 1;
+            tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
+        }
+        self.inner.write(offset, raw, event)
+    }
+
+    fn commit(&mut self) -> Result<(), SinkError> {
+        self.inner.commit()?;
+        if self.last_cti_check.elapsed() >= CTI_RELOAD_EVERY {
+            self.last_cti_check = std::time::Instant::now();
+            if let Err(e) = self.detection.reload_cti(None) {
+                tracing::warn!(error = %e, "cannot reload CTI indicators");
+            }
+        }
+        Ok(())
+    }
+}

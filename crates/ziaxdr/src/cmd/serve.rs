@@ -80,6 +80,17 @@ pub struct Opts {
     /// Concurrent syslog connections [default: 10000].
     #[arg(long, env = "ZIAXDR_SYSLOG_MAX_CONNECTIONS")]
     pub syslog_max_connections: Option<usize>,
+    /// Extra Sigma rule directory, beside the shipped ZIA pack (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    /// Playbook file (YAML) run on alert changes; see crates/detect/README.md.
+    #[arg(long, env = "ZIAXDR_PLAYBOOKS")]
+    pub playbooks: Option<PathBuf>,
+    /// Run no detection (rules, CTI) on incoming events.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_detection: bool,
     /// Recent (intake, sourcetype, record id) keys remembered to drop duplicates [default: 1000000].
     #[arg(long, env = "ZIAXDR_DEDUP_WINDOW")]
     pub dedup_window: Option<usize>,
@@ -118,8 +129,13 @@ impl Opts {
             max_inflight,
             syslog_idle_timeout,
             syslog_max_connections,
-            dedup_window
+            dedup_window,
+            playbooks
         );
+        if self.rules.is_empty() {
+            self.rules = std::mem::take(&mut f.rules);
+        }
+        self.no_detection |= f.no_detection;
         Ok(self)
     }
 
@@ -198,7 +214,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     let data_dir = cfg.data_dir.clone();
-    let sink = build_sink(&data_dir, args.output.as_deref())?;
+    let mut sink = build_sink(&data_dir, args.output.as_deref())?;
+    if !args.no_detection {
+        let detection = detect::DetectionService::open(&detect::ServiceOptions {
+            data_dir: data_dir.clone(),
+            rule_dirs: args.rules.clone(),
+            playbooks: args.playbooks.clone(),
+            retrohunt_days: 0,
+        })
+        .context("cannot start detection (rules, CTI, alerts)")?;
+        sink = Box::new(crate::wiring::DetectingSink::new(sink, detection));
+    }
     let server = Server::bind(cfg).await.with_context(|| {
         format!(
             "cannot start the server with data in {}",

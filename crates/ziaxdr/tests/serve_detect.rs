@@ -1,0 +1,147 @@
+//! End to end: `ziaxdr simulate` with malicious activity into `ziaxdr serve` with the shipped
+//! rules and the sample CTI bundles → alerts exist, grouped by similarity, carrying the rule
+//! author, and the playbook's webhook reached a receiver in the test.
+
+mod intake_common;
+
+use intake_common::{cli, create_intake, Scratch, Serve, BIN};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A one-thread HTTP receiver that answers 200 and forwards each request body.
+fn webhook_receiver() -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(conn);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let mut conn = reader.into_inner();
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn simulated_malicious_feed_raises_grouped_alerts_and_calls_the_playbook() {
+    let dir = Scratch::new("serve-detect");
+    let data = dir.0.join("data");
+    let d = data.to_str().unwrap();
+    let (_, key) = create_intake(&data);
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cti/oasis-cti-stix2-json-schemas/examples/indicator-for-c2-ip-address.json");
+    let (code, out) = cli(&["cti", "import", shared, "--data", d]);
+    assert_eq!(code, 0, "{out}");
+
+    let (port, hooks) = webhook_receiver();
+    let playbooks = dir.0.join("playbooks.yml");
+    std::fs::write(
+        &playbooks,
+        format!(
+            "playbooks:\n  - name: notify\n    trigger: {{on: [created]}}\n    actions:\n      - type: webhook\n        url: http://127.0.0.1:{port}/hook\n        body: '{{\"alert\": \"{{{{short_id}}}}\", \"author\": \"{{{{rule.author}}}}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    let server = Serve::spawn(
+        &[
+            "serve",
+            "--data",
+            d,
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "127.0.0.1:0",
+            "--playbooks",
+            playbooks.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let url = format!("http://{}/plain/batch?status_code=200", server.http);
+    let sim = Command::new(BIN)
+        .args([
+            "simulate",
+            "--to",
+            &url,
+            "--key",
+            &key,
+            "--count",
+            "3000",
+            "--malicious",
+            "0.2",
+            "--seed",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let alerts: Vec<Value> = loop {
+        let (code, out) = cli(&["alerts", "list", "--json", "--data", d]);
+        assert_eq!(code, 0, "{out}");
+        let alerts: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if alerts.len() >= 3 || Instant::now() > deadline {
+            break alerts;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        alerts.len() >= 3,
+        "expected alerts from the malicious share, got {}",
+        alerts.len()
+    );
+    for a in &alerts {
+        for field in ["uuid", "short_id", "status", "urgency", "similar"] {
+            assert!(!a[field].is_null(), "alert lacks {field}: {a}");
+        }
+        assert!(
+            a["rule"]["author"].is_string(),
+            "the rule author is in every alert: {a}"
+        );
+        assert!(
+            matches!(a["rule"]["type"].as_str(), Some("sigma") | Some("cti")),
+            "{a}"
+        );
+    }
+    // Similarity: more matching events than alerts means matches were grouped.
+    let similar: u64 = alerts
+        .iter()
+        .map(|a| a["similar"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(similar > 0, "no alert gathered similar events: {alerts:?}");
+
+    let hook = hooks
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the playbook called the webhook");
+    let body: Value = serde_json::from_str(&hook).expect("webhook body is the templated JSON");
+    assert!(
+        body["alert"].is_string() && body["author"].is_string(),
+        "{body}"
+    );
+    server.kill();
+}
