@@ -87,6 +87,53 @@ pub fn events_router(store_dir: PathBuf, token_hash: Option<[u8; 32]>) -> Router
         })
 }
 
+/// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`), behind the same
+/// token. Each request opens the alert database (SQLite in WAL mode), as the CLI does.
+pub fn alerts_router(data_dir: PathBuf, token_hash: Option<[u8; 32]>) -> Router {
+    Router::new()
+        .route("/api/v1/alerts", axum::routing::any(alerts))
+        .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
+        .with_state(SearchState {
+            store_dir: data_dir,
+            token_hash,
+        })
+}
+
+async fn alerts(
+    State(s): State<SearchState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(why) = authorize(&s, &headers) {
+        return json_error(StatusCode::UNAUTHORIZED, why);
+    }
+    let data = s.store_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut store = detect::AlertStore::open(&data)
+            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let r = detect::api::handle(
+            &mut store,
+            method.as_str(),
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &body,
+            "api",
+        );
+        Ok::<_, (StatusCode, String)>(r)
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => {
+            let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (code, Json(r.body)).into_response()
+        }
+        Ok(Err((code, msg))) => json_error(code, &msg),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }

@@ -71,6 +71,8 @@ fn simulated_malicious_feed_raises_grouped_alerts_and_calls_the_playbook() {
             "127.0.0.1:0",
             "--playbooks",
             playbooks.to_str().unwrap(),
+            "--admin-token",
+            "t0ken-for-the-detect-test",
         ],
         &[],
     );
@@ -134,6 +136,19 @@ fn simulated_malicious_feed_raises_grouped_alerts_and_calls_the_playbook() {
         .map(|a| a["similar"].as_u64().unwrap_or(0))
         .sum();
     assert!(similar > 0, "no alert gathered similar events: {alerts:?}");
+
+    // The same alerts through the REST API, which refuses a request without the token.
+    let a = intake_common::http(server.http, "GET", "/api/v1/alerts", &[], b"").unwrap();
+    assert_eq!(a.status, 401);
+    let a = intake_common::http(
+        server.http,
+        "GET",
+        "/api/v1/alerts",
+        &[("Authorization", "Bearer t0ken-for-the-detect-test")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
 
     let hook = hooks
         .recv_timeout(Duration::from_secs(60))

@@ -266,7 +266,8 @@ async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
         Some(t) => Some(intake::registry::hash_key(t)),
         None => server.registry().admin_token_hash()?,
     };
-    let events_api = crate::wiring::events_router(data_dir.join("store"), token_hash);
+    let events_api = crate::wiring::events_router(data_dir.join("store"), token_hash)
+        .merge(crate::wiring::alerts_router(data_dir.clone(), token_hash));
     server.run(sink, Some(events_api), shutdown).await?;
     Ok(())
 }
