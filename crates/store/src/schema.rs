@@ -57,6 +57,11 @@ const KW_NOFAST: FieldKind = FieldKind::Keyword { fast: false };
 /// The typed ECS fields. Anything else is indexed generically (see module docs).
 pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     (TIMESTAMP, FieldKind::Date),
+    ("event.ingested", FieldKind::Date),
+    ("event.created", FieldKind::Date),
+    ("ziaxdr.event_id", KW_NOFAST),
+    ("ziaxdr.intake.uuid", KW),
+    ("ziaxdr.transport", KW),
     ("event.dataset", KW),
     ("event.action", KW),
     ("event.outcome", KW),
@@ -308,7 +313,16 @@ fn is_derived(path: &str) -> bool {
         || path == "event.kind"
         || path == "event.category"
         || path == "event.type"
-        || (path.starts_with("user_agent.") && path != "user_agent.original")
+        // The user agent is searched by field (`user_agent.original:*curl*`): its ~20 words
+        // per event come from a few hundred distinct agents and cost more than they help.
+        || path.starts_with("user_agent.")
+}
+
+/// Identifiers (UUIDs, hashes: long runs of hex digits and dashes) are searched by field
+/// (`ziaxdr.event_id:…`, `file.hash.md5:…`): as words they are unique per event and would be
+/// most of the text index.
+fn looks_like_id(text: &str) -> bool {
+    text.len() >= 16 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// Numbers are searched by field (`destination.port:443`), not as bare words: they are most
@@ -415,18 +429,19 @@ fn leaf_value(
         mark_present(f, path, doc, seen);
         return;
     }
+    let typed = f.typed.get(path).copied();
     let text: std::borrow::Cow<'_, str> = match v {
         Value::String(s) => s.as_str().into(),
         other => other.to_string().into(),
     };
-    if !is_derived(path) && !looks_numeric(v, &text) {
+    let dated = matches!(typed, Some((_, FieldKind::Date)));
+    if !is_derived(path) && !dated && !looks_numeric(v, &text) && !looks_like_id(&text) {
         if !all.is_empty() {
             // A separator that the tokenizer drops, so phrases do not span two values.
             all.push_str(" \n ");
         }
         all.push_str(&text);
     }
-    let typed = f.typed.get(path).copied();
     let indexed = match typed {
         Some((field, FieldKind::Keyword { .. })) | Some((field, FieldKind::Text)) => {
             doc.add_text(field, &text);
@@ -447,7 +462,14 @@ fn leaf_value(
             None => false,
         },
         // @timestamp is added by the caller once, already resolved.
-        Some((_, FieldKind::Date)) => true,
+        Some((_, FieldKind::Date)) if path == TIMESTAMP => true,
+        Some((field, FieldKind::Date)) => match v.as_str().and_then(parse_date) {
+            Some(d) => {
+                doc.add_date(field, d);
+                true
+            }
+            None => false,
+        },
         None => false,
     };
     // A value in a columnar typed field answers `field:*` by itself (see `has_column`); every

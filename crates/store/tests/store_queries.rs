@@ -35,8 +35,8 @@ fn bare_term_searches_the_text_of_the_whole_event() {
 #[test]
 fn bare_phrase_matches_consecutive_words() {
     let (_d, s) = filled_store();
-    assert_eq!(seqs(&s, "\"windows nt\""), vec![1]);
-    assert_eq!(seqs(&s, "\"nt windows\""), Vec::<u64>::new());
+    assert_eq!(seqs(&s, "\"trojan agent\""), vec![1]);
+    assert_eq!(seqs(&s, "\"agent trojan\""), Vec::<u64>::new());
 }
 
 #[test]
@@ -255,4 +255,33 @@ fn value_not_fitting_its_type_is_still_found_and_exists() {
     assert_eq!(seqs(&s, "source.port:not-a-port"), vec![1]);
     assert_eq!(seqs(&s, "source.ip:unknown"), vec![1]);
     assert_eq!(seqs(&s, "destination.port:*"), Vec::<u64>::new());
+}
+
+#[test]
+fn identifiers_and_dates_are_searched_by_field() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let e = common::ev(serde_json::json!({
+        "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
+        "event": {"ingested": "2024-05-01T10:00:02.5Z"},
+        "ziaxdr": {"event_id": "01a21f9f-1c14-7069-94dc-6a2965d0094b"}
+    }));
+    use store::EventStore;
+    s.add(1, &e).unwrap();
+    s.commit().unwrap();
+    assert_eq!(
+        seqs(&s, "ziaxdr.event_id:01a21f9f-1c14-7069-94dc-6a2965d0094b"),
+        vec![1]
+    );
+    assert_eq!(
+        seqs(
+            &s,
+            "event.ingested:[2024-05-01T10:00:02Z TO 2024-05-01T10:00:03Z]"
+        ),
+        vec![1]
+    );
+    assert_eq!(
+        seqs(&s, "event.ingested:>2024-05-01T10:00:03Z"),
+        Vec::<u64>::new()
+    );
 }
