@@ -217,16 +217,23 @@ const CTI_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct DetectingSink {
     inner: Box<dyn Sink>,
     detection: detect::DetectionService,
+    retrohunt: Option<StoreSource>,
     last_cti_check: std::time::Instant,
     failures: u64,
 }
 
 impl DetectingSink {
-    /// Runs `detection` in front of `inner`.
-    pub fn new(inner: Box<dyn Sink>, detection: detect::DetectionService) -> Self {
+    /// Runs `detection` in front of `inner`; newly imported indicators are hunted for in
+    /// `retrohunt` (the stored events) when given.
+    pub fn new(
+        inner: Box<dyn Sink>,
+        detection: detect::DetectionService,
+        retrohunt: Option<StoreSource>,
+    ) -> Self {
         Self {
             inner,
             detection,
+            retrohunt,
             last_cti_check: std::time::Instant::now(),
             failures: 0,
         }
@@ -244,7 +251,16 @@ impl Sink for DetectingSink {
         raw: &RawEvent,
         event: &Map<String, Value>,
     ) -> Result<(), SinkError> {
-        if let Err(e) = self.detection.on_event(event) {
+        // Alerts refer to events by the id the intake answered with.
+        let mut with_id = event.clone();
+        if let Value::Object(m) = with_id
+            .entry("event")
+            .or_insert_with(|| Value::Object(Map::new()))
+        {
+            m.entry("id")
+                .or_insert_with(|| Value::String(raw.id.to_string()));
+        }
+        if let Err(e) = self.detection.on_event(&with_id) {
             self.failures += 1;
             tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
         }
@@ -255,10 +271,68 @@ impl Sink for DetectingSink {
         self.inner.commit()?;
         if self.last_cti_check.elapsed() >= CTI_RELOAD_EVERY {
             self.last_cti_check = std::time::Instant::now();
-            if let Err(e) = self.detection.reload_cti(None) {
-                tracing::warn!(error = %e, "cannot reload CTI indicators");
+            let source = self
+                .retrohunt
+                .as_ref()
+                .map(|s| s as &dyn detect::cti::EventSource);
+            match self.detection.reload_cti(source) {
+                Ok(Some(hunt)) => tracing::info!(?hunt, "retrohunt of newly imported indicators"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reload CTI indicators"),
             }
         }
         Ok(())
+    }
+}
+
+/// The event store as the source of a retrohunt: every stored event since a time, read
+/// through a read-only handle, a page at a time.
+pub struct StoreSource {
+    dir: PathBuf,
+}
+
+impl StoreSource {
+    /// Reads the store in `dir` (DATA/store).
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+/// Events read per page during a retrohunt.
+const RETROHUNT_PAGE: usize = 1000;
+
+impl detect::cti::EventSource for StoreSource {
+    fn scan_since(
+        &self,
+        since: detect::chrono::DateTime<detect::chrono::Utc>,
+        visit: &mut dyn FnMut(&Map<String, Value>) -> bool,
+    ) -> Result<(), String> {
+        use store::EventSearch;
+        let store = TantivyStore::open_read_only(&self.dir).map_err(|e| e.to_string())?;
+        let from = time::OffsetDateTime::from_unix_timestamp(since.timestamp())
+            .map_err(|e| e.to_string())?;
+        let q = store::EventQuery {
+            query: store::Query::parse("*").map_err(|e| e.to_string())?,
+            // Events stamped slightly in the future (clock skew) are hunted too.
+            range: store::TimeRange {
+                from,
+                to: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+            },
+        };
+        let mut after = None;
+        loop {
+            let page = store
+                .search(&q, RETROHUNT_PAGE, after)
+                .map_err(|e| e.to_string())?;
+            for ev in &page.events {
+                if !visit(ev) {
+                    return Ok(());
+                }
+            }
+            match page.next {
+                Some(c) => after = Some(c),
+                None => return Ok(()),
+            }
+        }
     }
 }

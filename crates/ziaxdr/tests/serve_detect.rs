@@ -99,19 +99,27 @@ fn simulated_malicious_feed_raises_grouped_alerts_and_calls_the_playbook() {
         String::from_utf8_lossy(&sim.stderr)
     );
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let alerts: Vec<Value> = loop {
-        let (code, out) = cli(&["alerts", "list", "--json", "--data", d]);
-        assert_eq!(code, 0, "{out}");
-        let alerts: Vec<Value> = out
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if alerts.len() >= 3 || Instant::now() > deadline {
-            break alerts;
+    // Wait until the pipeline has stored every record: detection runs before the store.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, out) = cli(&[
+            "search", "*", "--since", "3650d", "--count", "--json", "--data", d,
+        ]);
+        let n = serde_json::from_str::<Value>(out.trim())
+            .map(|v| v["count"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
+        if n >= 3000 {
+            break;
         }
+        assert!(Instant::now() < deadline, "only {n} of 3000 events stored");
         std::thread::sleep(Duration::from_millis(500));
-    };
+    }
+    let (code, out) = cli(&["alerts", "list", "--json", "--data", d]);
+    assert_eq!(code, 0, "{out}");
+    let alerts: Vec<Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert!(
         alerts.len() >= 3,
         "expected alerts from the malicious share, got {}",
@@ -158,5 +166,120 @@ fn simulated_malicious_feed_raises_grouped_alerts_and_calls_the_playbook() {
         body["alert"].is_string() && body["author"].is_string(),
         "{body}"
     );
+    server.kill();
+}
+
+#[test]
+fn an_indicator_imported_while_the_server_runs_is_hunted_in_stored_events() {
+    let dir = Scratch::new("serve-retrohunt");
+    let data = dir.0.join("data");
+    let d = data.to_str().unwrap();
+    let (_, key) = create_intake(&data);
+    let server = Serve::spawn(
+        &[
+            "serve",
+            "--data",
+            d,
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "127.0.0.1:0",
+            "--admin-token",
+            "retro-token-0123456789",
+        ],
+        &[],
+    );
+    // A firewall event towards the address of the sample C2 indicator, stamped now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let secs = now % 86_400;
+    let days = now / 86_400;
+    // Civil date from days since 1970 (Howard Hinnant's algorithm), to write a ZIA datetime.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let datetime = format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    let record = format!(
+        r#"{{"sourcetype":"zscalernss-fw","event":{{"datetime":"{datetime}","csip":"192.168.1.5","sdip":"10.0.0.0","sdport":"443","action":"Allow","recordid":"99"}}}}"#
+    );
+    let a = intake_common::http(
+        server.http,
+        "POST",
+        "/plain",
+        &[("X-SEKOIAIO-INTAKE-KEY", key.as_str())],
+        record.as_bytes(),
+    )
+    .unwrap();
+    assert!(a.status < 300, "{}", a.body);
+    // Wait until the event is stored, so that only a retrohunt can find it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, out) = cli(&[
+            "search",
+            "destination.ip:10.0.0.0",
+            "--since",
+            "2d",
+            "--count",
+            "--json",
+            "--data",
+            d,
+        ]);
+        if serde_json::from_str::<Value>(out.trim())
+            .map(|v| v["count"] == 1)
+            .unwrap_or(false)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "event never stored: {out}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cti/oasis-cti-stix2-json-schemas/examples/indicator-for-c2-ip-address.json");
+    let (code, out) = cli(&["cti", "import", bundle, "--data", d]);
+    assert_eq!(code, 0, "{out}");
+    // Indicators are reloaded at the pipeline's next commit, i.e. when the feed next sends
+    // something: send an unrelated event, as a live feed would.
+    std::thread::sleep(Duration::from_secs(6));
+    let other = record
+        .replace("10.0.0.0", "192.0.2.77")
+        .replace("\"99\"", "\"100\"");
+    let a = intake_common::http(
+        server.http,
+        "POST",
+        "/plain",
+        &[("X-SEKOIAIO-INTAKE-KEY", key.as_str())],
+        other.as_bytes(),
+    )
+    .unwrap();
+    assert!(a.status < 300, "{}", a.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, out) = cli(&["alerts", "list", "--json", "--data", d]);
+        let cti: Vec<Value> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|a| a["rule"]["type"] == "cti")
+            .collect();
+        if !cti.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CTI alert from the retrohunt: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     server.kill();
 }

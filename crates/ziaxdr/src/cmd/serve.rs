@@ -87,6 +87,9 @@ pub struct Opts {
     /// Playbook file (YAML) run on alert changes; see crates/detect/README.md.
     #[arg(long, env = "ZIAXDR_PLAYBOOKS")]
     pub playbooks: Option<PathBuf>,
+    /// Days of stored events searched when new indicators are imported (0: no retrohunt) [default: 30].
+    #[arg(long, env = "ZIAXDR_RETROHUNT_DAYS")]
+    pub retrohunt_days: Option<u32>,
     /// Run no detection (rules, CTI) on incoming events.
     #[arg(long)]
     #[serde(default)]
@@ -130,7 +133,8 @@ impl Opts {
             syslog_idle_timeout,
             syslog_max_connections,
             dedup_window,
-            playbooks
+            playbooks,
+            retrohunt_days
         );
         if self.rules.is_empty() {
             self.rules = std::mem::take(&mut f.rules);
@@ -220,10 +224,15 @@ async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             rule_dirs: args.rules.clone(),
             playbooks: args.playbooks.clone(),
-            retrohunt_days: 0,
+            retrohunt_days: args.retrohunt_days.unwrap_or(30),
         })
         .context("cannot start detection (rules, CTI, alerts)")?;
-        sink = Box::new(crate::wiring::DetectingSink::new(sink, detection));
+        // Retrohunt reads the event store; with --output there is none to read.
+        let source = args
+            .output
+            .is_none()
+            .then(|| crate::wiring::StoreSource::new(data_dir.join("store")));
+        sink = Box::new(crate::wiring::DetectingSink::new(sink, detection, source));
     }
     let server = Server::bind(cfg).await.with_context(|| {
         format!(
