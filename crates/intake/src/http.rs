@@ -591,19 +591,26 @@ fn admin_ok(s: &AppState, headers: &HeaderMap) -> Result<(), Response> {
             "the admin API has no token configured",
         ));
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(t) if bool::from(hash_key(t).ct_eq(&expected)) => Ok(()),
-        _ => Err(error(
+    if bearer_matches(&expected, headers) {
+        Ok(())
+    } else {
+        Err(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "bad or missing bearer token",
-        )),
+        ))
     }
+}
+
+/// True when `headers` carry `Authorization: Bearer <token>` and the token's hash is
+/// `expected`, compared in constant time. Shared by every API behind the admin token.
+pub fn bearer_matches(expected: &[u8; 32], headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .is_some_and(|t| bool::from(hash_key(t).ct_eq(expected)))
 }
 
 fn registry_error(e: RegistryError) -> Response {

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use intake::{RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
-use subtle::ConstantTimeEq;
 
 /// The pipeline's sink backed by the embedded event store. The store keeps the journal
 /// offset of its last commit, so the pipeline resumes exactly after it after a crash.
@@ -143,14 +142,10 @@ fn authorize(s: &SearchState, headers: &HeaderMap) -> Result<(), &'static str> {
     let Some(expected) = s.token_hash else {
         return Err("no API token is configured");
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(t) if bool::from(intake::registry::hash_key(t).ct_eq(&expected)) => Ok(()),
-        _ => Err("bad or missing bearer token"),
+    if intake::http::bearer_matches(&expected, headers) {
+        Ok(())
+    } else {
+        Err("bad or missing bearer token")
     }
 }
 
