@@ -1,7 +1,11 @@
 //! Adapters between the library crates, in one place: the pipeline's sink backed by the event
 //! store, and the event search API mounted on the intake's HTTP server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,15 +18,33 @@ use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
 /// The pipeline's sink backed by the embedded event store. The store keeps the journal
-/// offset of its last commit, so the pipeline resumes exactly after it after a crash.
+/// offset of its last commit, so the pipeline resumes exactly after it after a crash. Used by
+/// `serve` and `import`.
 pub struct StoreSink {
-    store: TantivyStore,
+    store: Arc<TantivyStore>,
+    written: Arc<AtomicU64>,
 }
 
 impl StoreSink {
-    /// Wraps an opened (writable) store.
-    pub fn new(store: TantivyStore) -> Self {
-        Self { store }
+    /// Opens (creating if needed) the store in `DATA/store` with the default settings.
+    pub fn open(data_dir: &Path) -> anyhow::Result<StoreSink> {
+        let dir = data_dir.join("store");
+        let store = TantivyStore::open(&dir, store::StoreConfig::default())
+            .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
+        Ok(StoreSink {
+            store: Arc::new(store),
+            written: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The store, shared with readers while the pipeline writes through this sink.
+    pub fn store(&self) -> Arc<TantivyStore> {
+        self.store.clone()
+    }
+
+    /// Events written so far (for progress reports).
+    pub fn written(&self) -> Arc<AtomicU64> {
+        self.written.clone()
     }
 }
 
@@ -57,8 +79,9 @@ impl Sink for StoreSink {
     ) -> Result<(), SinkError> {
         self.store
             .add(offset, &stored_event(raw, event))
-            .map(|_| ())
-            .map_err(sink_err)
+            .map_err(sink_err)?;
+        self.written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {

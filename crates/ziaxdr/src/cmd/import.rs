@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use intake::pipeline::{PipelineConfig, Sink, SinkError};
-use intake::raw::{encode, now_us, RawEvent, Transport};
+use intake::pipeline::PipelineConfig;
+use intake::raw::{encode, now_us, Transport};
 use intake::uuid::Uuid;
 use intake::Registry;
-use serde_json::{Map, Value};
-use store::{EventStore, StoreConfig, TantivyStore};
+use store::EventStore;
 
 /// Arguments of `ziaxdr import`.
 #[derive(clap::Args)]
@@ -45,62 +44,6 @@ pub struct Args {
 const APPEND_BATCH: usize = 2_000;
 /// Longest line accepted as a record; longer lines are cut to this (and still stored).
 const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// The event store as the pipeline's sink. Commits follow the pipeline's batches.
-pub struct StoreSink {
-    store: Arc<TantivyStore>,
-    written: Arc<AtomicU64>,
-}
-
-impl StoreSink {
-    /// Opens (creating if needed) the store in `DATA/store` with the default settings.
-    pub fn open(data_dir: &Path) -> anyhow::Result<StoreSink> {
-        Self::open_with(data_dir, StoreConfig::default())
-    }
-
-    /// Opens (creating if needed) the store in `DATA/store` with `cfg` (retention, tuning).
-    pub fn open_with(data_dir: &Path, cfg: StoreConfig) -> anyhow::Result<StoreSink> {
-        let dir = data_dir.join("store");
-        let store = TantivyStore::open(&dir, cfg)
-            .with_context(|| format!("opening the event store in {}", dir.display()))?;
-        Ok(StoreSink {
-            store: Arc::new(store),
-            written: Arc::new(AtomicU64::new(0)),
-        })
-    }
-
-    /// The store, shared: for the search API (`store::api::search`/`aggregate`) and for
-    /// `apply_retention`, while the pipeline writes through this sink.
-    pub fn store(&self) -> Arc<TantivyStore> {
-        self.store.clone()
-    }
-}
-
-fn sink_err(e: store::StoreError) -> SinkError {
-    SinkError::Other(e.to_string())
-}
-
-impl Sink for StoreSink {
-    fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
-        Ok(self.store.committed_offset())
-    }
-
-    fn write(
-        &mut self,
-        offset: u64,
-        _raw: &RawEvent,
-        event: &Map<String, Value>,
-    ) -> Result<(), SinkError> {
-        self.store.add(offset, event).map_err(sink_err)?;
-        self.written.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn commit(&mut self) -> Result<(), SinkError> {
-        self.store.commit().map_err(sink_err)?;
-        Ok(())
-    }
-}
 
 /// Counts bytes read from the underlying file (compressed bytes for .gz), for the progress bar.
 struct Counting<R> {
@@ -166,9 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .context(
             "opening the journal (is `ziaxdr serve` running on this data directory? stop it first)",
         )?;
-    let sink = StoreSink::open(&args.data)?;
+    let sink = crate::wiring::StoreSink::open(&args.data)?;
     let store = sink.store();
-    let written = sink.written.clone();
+    let written = sink.written();
     let metrics = intake::metrics::Metrics::new();
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = {

@@ -198,10 +198,7 @@ fn build_sink(data_dir: &Path, output: Option<&Path>) -> anyhow::Result<Box<dyn 
             .with_context(|| format!("cannot open event output {}", path.display()))?;
         return Ok(Box::new(sink));
     }
-    let dir = data_dir.join("store");
-    let store = store::TantivyStore::open(&dir, store::StoreConfig::default())
-        .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
-    Ok(Box::new(crate::wiring::StoreSink::new(store)))
+    Ok(Box::new(crate::wiring::StoreSink::open(data_dir)?))
 }
 
 /// Runs `ziaxdr serve`.
