@@ -5,6 +5,17 @@ use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, T
 /// Label used for events whose intake is not known (missing or bad key).
 pub const UNKNOWN_INTAKE: &str = "unknown";
 
+/// One intake's event counters since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IntakeTotals {
+    /// Events received.
+    pub received: u64,
+    /// Events journaled and acknowledged.
+    pub accepted: u64,
+    /// Events refused (bad key, too large, journal full...).
+    pub rejected: u64,
+}
+
 /// All intake and pipeline metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -128,6 +139,30 @@ impl Metrics {
                 "Open syslog TCP connections",
             ),
             registry: r,
+        }
+    }
+
+    /// Received, accepted and refused events of one intake (its UUID as the label), summed
+    /// over transports and reasons, since the process started.
+    pub fn intake_totals(&self, intake: &str) -> IntakeTotals {
+        let families = self.registry.gather();
+        let sum = |name: &str| -> u64 {
+            families
+                .iter()
+                .filter(|f| f.name() == name)
+                .flat_map(|f| f.get_metric())
+                .filter(|m| {
+                    m.get_label()
+                        .iter()
+                        .any(|l| l.name() == "intake" && l.value() == intake)
+                })
+                .map(|m| m.get_counter().get_value() as u64)
+                .sum()
+        };
+        IntakeTotals {
+            received: sum("ziaxdr_intake_events_received_total"),
+            accepted: sum("ziaxdr_intake_events_accepted_total"),
+            rejected: sum("ziaxdr_intake_events_rejected_total"),
         }
     }
 

@@ -50,7 +50,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// `enabled` or `disabled`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Enabled => "enabled",
             Status::Disabled => "disabled",

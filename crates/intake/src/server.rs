@@ -201,12 +201,28 @@ impl Server {
         extra: Option<Router>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
+        self.run_app(
+            sink,
+            move |app| match extra {
+                Some(extra) => app.merge(extra),
+                None => app,
+            },
+            shutdown,
+        )
+        .await
+    }
+
+    /// Like [`Server::run`], with `build` turning the intake router into the application
+    /// served: it merges other routes and can wrap all of them in a layer (authentication).
+    pub async fn run_app(
+        self,
+        sink: Box<dyn Sink>,
+        build: impl FnOnce(Router) -> Router,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
         let state = self.app_state()?;
         let ready = state.ready.clone();
-        let mut app = crate::http::router(state);
-        if let Some(extra) = extra {
-            app = app.merge(extra);
-        }
+        let app = build(crate::http::router(state));
         let (stop_tx, stop_rx) = watch::channel(false);
 
         // Pipeline on its own thread: the sink is synchronous (files, tantivy).
