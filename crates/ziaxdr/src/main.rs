@@ -28,8 +28,11 @@ enum Command {
     Nss(cmd::nss::Command),
     /// Emulate a Zscaler NSS VM or Cloud NSS feed (to a file, stdout, TCP or HTTPS).
     Simulate(cmd::simulate::Args),
-    /// Run the intake server: HTTP (Sekoia-compatible) and syslog receivers.
+    /// Run the server: HTTP (Sekoia-compatible) and syslog intakes, event store, detection
+    /// and the web console.
     Serve(cmd::serve::Args),
+    /// Try ziaxdr: the server with a simulated feed, the shipped rules and sample CTI.
+    Demo(cmd::demo::Args),
     /// Manage intakes (create, list, rotate, delete).
     #[command(subcommand)]
     Intake(cmd::intake::Command),
@@ -59,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Command::Nss(c) => cmd::nss::run(c)?,
         Command::Simulate(a) => cmd::simulate::run(a)?,
         Command::Serve(a) => cmd::serve::run(a)?,
+        Command::Demo(a) => cmd::demo::run(a)?,
         Command::Intake(c) => cmd::intake::run(c)?,
         Command::Entity(c) => cmd::entity::run(c)?,
         Command::Search(a) => cmd::search::run(a)?,

@@ -9,10 +9,12 @@ use anyhow::Context;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+use console::api::StoreAccess;
+use console::auth::Principal;
 use intake::{RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
@@ -89,49 +91,57 @@ impl Sink for StoreSink {
     }
 }
 
-#[derive(Clone)]
-struct SearchState {
-    store_dir: PathBuf,
-    token_hash: Option<[u8; 32]>,
+/// Vouches to the intake's admin API (`/v1/sic/conf/…`, which predates the console and knows
+/// only its bearer token) for every admin the authentication layer let through. Runs inside
+/// `console::auth::authenticate`.
+pub async fn vouch_for_admins(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let admin = req
+        .extensions()
+        .get::<Principal>()
+        .is_some_and(|p| p.role == console::accounts::Role::Admin);
+    if admin {
+        req.extensions_mut().insert(intake::http::AdminAuthorized);
+    }
+    next.run(req).await
 }
 
 /// `POST /api/v1/events/search` and `/api/v1/events/aggregate` (JSON in and out, bodies as in
-/// `crates/store/README.md`), behind the admin API token (`Authorization: Bearer …`). Each
-/// request opens the store read-only, as `ziaxdr search` does, so it never contends with the
-/// pipeline's writer.
-pub fn events_router(store_dir: PathBuf, token_hash: Option<[u8; 32]>) -> Router {
+/// `crates/store/README.md`). Authentication is the console's layer in front of every route.
+pub fn events_router(store: StoreAccess) -> Router {
     Router::new()
         .route("/api/v1/events/search", post(search))
         .route("/api/v1/events/aggregate", post(aggregate))
-        .with_state(SearchState {
-            store_dir,
-            token_hash,
-        })
+        .with_state(store)
 }
 
-/// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`), behind the same
-/// token. Each request opens the alert database (SQLite in WAL mode), as the CLI does.
-pub fn alerts_router(data_dir: PathBuf, token_hash: Option<[u8; 32]>) -> Router {
+/// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`). Each request
+/// opens the alert database (SQLite in WAL mode), as the CLI does, so the CLI and the server
+/// see the same alerts.
+pub fn alerts_router(data_dir: PathBuf) -> Router {
     Router::new()
         .route("/api/v1/alerts", axum::routing::any(alerts))
         .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
-        .with_state(SearchState {
-            store_dir: data_dir,
-            token_hash,
-        })
+        .with_state(data_dir)
+}
+
+/// Who is asking, for the history of what they change.
+fn caller(p: &Option<Extension<Principal>>) -> String {
+    p.as_ref()
+        .map(|Extension(p)| p.name.clone())
+        .unwrap_or_else(|| "api".into())
 }
 
 async fn alerts(
-    State(s): State<SearchState>,
+    State(data): State<PathBuf>,
+    principal: Option<Extension<Principal>>,
     method: axum::http::Method,
     uri: axum::http::Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(why) = authorize(&s, &headers) {
-        return json_error(StatusCode::UNAUTHORIZED, why);
-    }
-    let data = s.store_dir.clone();
+    let user = caller(&principal);
     let result = tokio::task::spawn_blocking(move || {
         let mut store = detect::AlertStore::open(&data)
             .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
@@ -141,11 +151,17 @@ async fn alerts(
             uri.path(),
             uri.query().unwrap_or(""),
             &body,
-            "api",
+            &user,
         );
         Ok::<_, (StatusCode, String)>(r)
     })
     .await;
+    api_answer(result)
+}
+
+fn api_answer(
+    result: Result<Result<detect::api::ApiResponse, (StatusCode, String)>, tokio::task::JoinError>,
+) -> Response {
     match result {
         Ok(Ok(r)) => {
             let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -160,21 +176,8 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// Why a request is not authorized, if it is not.
-fn authorize(s: &SearchState, headers: &HeaderMap) -> Result<(), &'static str> {
-    let Some(expected) = s.token_hash else {
-        return Err("no API token is configured");
-    };
-    if intake::http::bearer_matches(&expected, headers) {
-        Ok(())
-    } else {
-        Err("bad or missing bearer token")
-    }
-}
-
-/// Checks the token first (a request without it learns nothing, not even whether its body
-/// was valid), then decodes the JSON body and runs `f` on a blocking thread.
-async fn run_query<R, F, T>(s: SearchState, headers: HeaderMap, body: Bytes, f: F) -> Response
+/// Decodes the JSON body, then runs `f` on the store on a blocking thread.
+async fn run_query<R, F, T>(store: StoreAccess, body: Bytes, f: F) -> Response
 where
     R: serde::de::DeserializeOwned + Send + 'static,
     F: FnOnce(&TantivyStore, &R, time::OffsetDateTime) -> Result<T, store::api::ApiError>
@@ -182,21 +185,22 @@ where
         + 'static,
     T: serde::Serialize + Send + 'static,
 {
-    if let Err(why) = authorize(&s, &headers) {
-        return json_error(StatusCode::UNAUTHORIZED, why);
-    }
     let req: R = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad request body: {e}")),
     };
-    let dir = s.store_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let store = TantivyStore::open_read_only(&dir)
-            .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-        f(&store, &req, time::OffsetDateTime::now_utc()).map_err(|e| {
-            let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            (code, e.to_string())
-        })
+        let mut failure = None;
+        let out = store
+            .with(|st| {
+                f(st, &req, time::OffsetDateTime::now_utc()).map_err(|e| {
+                    failure =
+                        Some(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST));
+                    e.to_string()
+                })
+            })
+            .map_err(|msg| (failure.unwrap_or(StatusCode::SERVICE_UNAVAILABLE), msg))?;
+        Ok::<_, (StatusCode, String)>(out)
     })
     .await;
     match result {
@@ -206,24 +210,91 @@ where
     }
 }
 
-async fn search(State(s): State<SearchState>, headers: HeaderMap, body: Bytes) -> Response {
-    run_query(
-        s,
-        headers,
-        body,
-        |st, req: &store::api::SearchRequest, now| store::api::search(st, req, now),
-    )
+async fn search(State(s): State<StoreAccess>, body: Bytes) -> Response {
+    run_query(s, body, |st, req: &store::api::SearchRequest, now| {
+        store::api::search(st, req, now)
+    })
     .await
 }
 
-async fn aggregate(State(s): State<SearchState>, headers: HeaderMap, body: Bytes) -> Response {
-    run_query(
-        s,
-        headers,
-        body,
-        |st, req: &store::api::AggregateRequest, now| store::api::aggregate(st, req, now),
-    )
+async fn aggregate(State(s): State<StoreAccess>, body: Bytes) -> Response {
+    run_query(s, body, |st, req: &store::api::AggregateRequest, now| {
+        store::api::aggregate(st, req, now)
+    })
     .await
+}
+
+/// What the rules and CTI routes need: the rule set the server runs, the data directory
+/// (rule state, CTI database) and the stored events a rule can be run over.
+#[derive(Clone)]
+struct DetectionState {
+    rules: Arc<detect::api::RulesApi>,
+    data_dir: PathBuf,
+    events: Arc<StoreSource>,
+}
+
+/// `/api/v1/rules…` (list with hit counts, enable/disable, run over stored events) and
+/// `/api/v1/cti…` (sources, indicators, STIX import); see `detect::api`.
+pub fn detection_router(
+    data_dir: PathBuf,
+    rules: Arc<detect::api::RulesApi>,
+    events: StoreSource,
+) -> Router {
+    let state = DetectionState {
+        rules,
+        data_dir,
+        events: Arc::new(events),
+    };
+    Router::new()
+        .route("/api/v1/rules", axum::routing::any(rules_api))
+        .route("/api/v1/rules/{*rest}", axum::routing::any(rules_api))
+        .route("/api/v1/cti", axum::routing::any(cti_api))
+        .route("/api/v1/cti/{*rest}", axum::routing::any(cti_api))
+        // STIX bundles are larger than axum's default 2 MB body limit.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            detect::api::MAX_BUNDLE,
+        ))
+        .with_state(state)
+}
+
+async fn rules_api(
+    State(s): State<DetectionState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let result = tokio::task::spawn_blocking(move || {
+        let source: &dyn detect::cti::EventSource = s.events.as_ref();
+        Ok(s.rules.handle(
+            &s.data_dir,
+            method.as_str(),
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &body,
+            Some(source),
+        ))
+    })
+    .await;
+    api_answer(result)
+}
+
+async fn cti_api(
+    State(s): State<DetectionState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let result = tokio::task::spawn_blocking(move || {
+        Ok(detect::api::handle_cti(
+            &s.data_dir,
+            method.as_str(),
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &body,
+        ))
+    })
+    .await;
+    api_answer(result)
 }
 
 /// How often the detecting sink looks for indicators imported while the server runs.

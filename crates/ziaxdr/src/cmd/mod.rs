@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod cti;
+pub mod demo;
 pub mod entity;
 pub mod import;
 pub mod intake;

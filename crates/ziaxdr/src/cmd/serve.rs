@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,6 +54,10 @@ pub struct Opts {
     /// Intake key for syslog lines without `[SEKOIA@53288 intake_key="…"]`.
     #[arg(long, env = "ZIAXDR_SYSLOG_INTAKE_KEY", hide_env_values = true)]
     pub syslog_intake_key: Option<String>,
+    /// The URL Zscaler and browsers reach this server at, e.g. `https://xdr.example.com:8443`;
+    /// shown in the console's Cloud NSS settings [default: the --http address].
+    #[arg(long, env = "ZIAXDR_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Admin API token (Bearer) [default: the token printed at first start].
     #[arg(long, env = "ZIAXDR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -124,6 +129,7 @@ impl Opts {
             tls_key,
             syslog_intake_key,
             admin_token,
+            public_url,
             output,
             journal_max_bytes,
             journal_segment_bytes,
@@ -143,7 +149,8 @@ impl Opts {
         Ok(self)
     }
 
-    fn server_config(&self) -> anyhow::Result<ServerConfig> {
+    /// The server configuration these options describe.
+    pub(crate) fn server_config(&self) -> anyhow::Result<ServerConfig> {
         let data = self.data.clone().unwrap_or_else(|| "ziaxdr-data".into());
         let http = self.http.unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
         let syslog = match self.syslog.as_deref() {
@@ -191,14 +198,20 @@ impl Opts {
 }
 
 /// The sink the pipeline writes to. The one place to swap in another store.
-/// The event store under DATA/store, or an NDJSON file when `--output` is given.
-fn build_sink(data_dir: &Path, output: Option<&Path>) -> anyhow::Result<Box<dyn Sink>> {
+/// The event store under DATA/store (with its handle, which the search API shares), or an
+/// NDJSON file when `--output` is given.
+fn build_sink(
+    data_dir: &Path,
+    output: Option<&Path>,
+) -> anyhow::Result<(Box<dyn Sink>, Option<Arc<store::TantivyStore>>)> {
     if let Some(path) = output {
         let sink = NdjsonSink::open(path)
             .with_context(|| format!("cannot open event output {}", path.display()))?;
-        return Ok(Box::new(sink));
+        return Ok((Box::new(sink), None));
     }
-    Ok(Box::new(crate::wiring::StoreSink::open(data_dir)?))
+    let sink = crate::wiring::StoreSink::open(data_dir)?;
+    let store = sink.store();
+    Ok((Box::new(sink), Some(store)))
 }
 
 /// Runs `ziaxdr serve`.
@@ -208,14 +221,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(args, cfg))?;
+    rt.block_on(async {
+        let shutdown = shutdown_signal()?;
+        serve(args, cfg, shutdown).await
+    })?;
     Ok(0)
 }
 
-async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
-    let shutdown = shutdown_signal()?;
+/// Serves until `shutdown` resolves (also used by `ziaxdr demo`).
+pub(crate) async fn serve(
+    args: Opts,
+    cfg: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
-    let mut sink = build_sink(&data_dir, args.output.as_deref())?;
+    let (mut sink, store) = build_sink(&data_dir, args.output.as_deref())?;
     if !args.no_detection {
         let detection = detect::DetectionService::open(&detect::ServiceOptions {
             data_dir: data_dir.clone(),
@@ -272,15 +292,82 @@ async fn serve(args: Opts, cfg: ServerConfig) -> anyhow::Result<()> {
         Some(t) => Some(intake::registry::hash_key(t)),
         None => server.registry().admin_token_hash()?,
     };
-    let events_api = crate::wiring::events_router(data_dir.join("store"), token_hash)
-        .merge(crate::wiring::alerts_router(data_dir.clone(), token_hash));
-    server.run(sink, Some(events_api), shutdown).await?;
+    let accounts = Arc::new(
+        console::accounts::Accounts::open(&data_dir)
+            .context("cannot open the console accounts (DATA/console.db)")?,
+    );
+    let scheme = if server.is_https() { "https" } else { "http" };
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{http}"));
+    let public_url = public_url.trim_end_matches('/').to_string();
+    if let Some(password) = accounts.ensure_admin()? {
+        println!(
+            "Web console: {public_url}/console/\n\
+             \x20 user:     admin\n\
+             \x20 password: {password}\n\
+             The password is shown only now; change it under Settings once signed in."
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    } else {
+        eprintln!("web console: {public_url}/console/");
+    }
+    let store_access = match store {
+        Some(s) => console::api::StoreAccess::Shared(s),
+        None => console::api::StoreAccess::Dir(data_dir.join("store")),
+    };
+    let console_state = console::api::ConsoleState {
+        ingest: server.ingest().clone(),
+        data_dir: data_dir.clone(),
+        store: store_access.clone(),
+        endpoints: console::api::PublicEndpoints {
+            http_base: public_url.clone(),
+            syslog: server.syslog_addr().map(|a| a.to_string()),
+            syslog_tls: server.syslog_tls_addr().map(|a| a.to_string()),
+        },
+    };
+    let auth = console::auth::AuthState {
+        accounts,
+        admin_token_hash: token_hash,
+        secure_cookies: server.is_https(),
+    };
+    let routes = crate::wiring::events_router(store_access.clone())
+        .merge(crate::wiring::alerts_router(data_dir.clone()))
+        .merge(crate::wiring::detection_router(
+            data_dir.clone(),
+            Arc::new(
+                detect::api::RulesApi::new(&args.rules).context("cannot load the Sigma rules")?,
+            ),
+            crate::wiring::StoreSource::new(data_dir.join("store")),
+        ))
+        .merge(console::api::router(console_state))
+        .merge(console::auth::session_router(auth.clone()))
+        .merge(console::assets::router());
+    server
+        .run_app(
+            sink,
+            move |intake_routes| {
+                // One authentication layer in front of every route, the intake's included:
+                // its admin API then also serves console administrators.
+                intake_routes
+                    .merge(routes)
+                    .layer(axum::middleware::from_fn(crate::wiring::vouch_for_admins))
+                    .layer(axum::middleware::from_fn_with_state(
+                        auth,
+                        console::auth::authenticate,
+                    ))
+            },
+            shutdown,
+        )
+        .await?;
     Ok(())
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (before the listening line is printed, so a
 /// signal sent right after it is never fatal) and returns a future that resolves on either.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -142,6 +142,20 @@ impl Serve {
         }
     }
 
+    /// Like [`Serve::spawn`], with the lines the server prints on stdout sent to the returned
+    /// channel as they come (first-start secrets: intake key, admin token, console password).
+    pub fn spawn_capturing(args: &[&str]) -> (Serve, mpsc::Receiver<String>) {
+        let mut server = Serve::spawn(args, &[]);
+        let stdout = server.child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        (server, rx)
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code and stdout.
     pub fn terminate(mut self) -> (i32, String) {
         let pid = self.child.id().to_string();

@@ -1,0 +1,483 @@
+//! The console's security, against a real `ziaxdr serve`: every console and API route refuses
+//! an unauthenticated request, a read-only user cannot change anything, and a cross-site form
+//! post is rejected.
+
+mod intake_common;
+
+use intake_common::{Scratch, Serve};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// An HTTP answer with its headers.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    c.write_all(req.as_bytes()).unwrap();
+    c.write_all(body.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// A signed-in browser: its session cookie and CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+fn sign_in(addr: SocketAddr, user: &str, password: &str) -> Browser {
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        &serde_json::json!({"user": user, "password": password}).to_string(),
+    );
+    assert_eq!(r.status, 200, "sign-in of {user} failed: {}", r.body);
+    let set_cookie = r
+        .header("set-cookie")
+        .expect("no session cookie")
+        .to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    Browser {
+        cookie,
+        csrf: v["csrf"].as_str().unwrap().to_string(),
+    }
+}
+
+impl Browser {
+    fn send(&self, addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
+        request(
+            addr,
+            method,
+            path,
+            &[
+                ("cookie", &self.cookie),
+                ("x-csrf-token", &self.csrf),
+                ("content-type", "application/json"),
+                ("origin", &format!("http://{addr}")),
+            ],
+            body,
+        )
+    }
+}
+
+/// The console password printed at first start.
+fn console_password(out: &mpsc::Receiver<String>) -> String {
+    loop {
+        let line = out
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no console password printed");
+        if let Some(p) = line.trim().strip_prefix("password:") {
+            return p.trim().to_string();
+        }
+    }
+}
+
+struct Setup {
+    _dir: Scratch,
+    server: Serve,
+    admin: Browser,
+    password: String,
+    intake: String,
+}
+
+fn start() -> Setup {
+    let dir = Scratch::new("console-security");
+    let data = dir.0.join("data");
+    let (server, out) = Serve::spawn_capturing(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--syslog",
+        "127.0.0.1:0",
+    ]);
+    let password = console_password(&out);
+    let admin = sign_in(server.http, "admin", &password);
+    let r = admin.send(server.http, "GET", "/api/v1/intakes", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let intake = v["items"][0]["uuid"].as_str().unwrap().to_string();
+    Setup {
+        _dir: dir,
+        server,
+        admin,
+        password,
+        intake,
+    }
+}
+
+/// Every route of the console's API and of the admin API, with a body that would be valid.
+fn api_routes(intake: &str) -> Vec<(&'static str, String, &'static str)> {
+    let i = intake;
+    vec![
+        ("GET", "/api/v1/overview".into(), ""),
+        ("GET", "/api/v1/intakes".into(), ""),
+        ("POST", "/api/v1/intakes".into(), r#"{"name":"x"}"#),
+        ("GET", format!("/api/v1/intakes/{i}/setup"), ""),
+        ("POST", format!("/api/v1/intakes/{i}/rotate"), ""),
+        (
+            "POST",
+            format!("/api/v1/intakes/{i}/status"),
+            r#"{"status":"disabled"}"#,
+        ),
+        ("POST", "/api/v1/events/search".into(), r#"{"query":"*"}"#),
+        (
+            "POST",
+            "/api/v1/events/aggregate".into(),
+            r#"{"aggregation":{"type":"count"}}"#,
+        ),
+        ("GET", "/api/v1/alerts".into(), ""),
+        ("GET", "/api/v1/alerts/AL00000000".into(), ""),
+        (
+            "POST",
+            "/api/v1/alerts/AL00000000/status".into(),
+            r#"{"status":"Closed"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/alerts/AL00000000/comments".into(),
+            r#"{"text":"x"}"#,
+        ),
+        ("GET", "/api/v1/rules".into(), ""),
+        (
+            "POST",
+            "/api/v1/rules/x/enabled".into(),
+            r#"{"enabled":false}"#,
+        ),
+        ("POST", "/api/v1/rules/x/run".into(), "{}"),
+        ("GET", "/api/v1/cti/sources".into(), ""),
+        ("GET", "/api/v1/cti/indicators".into(), ""),
+        (
+            "POST",
+            "/api/v1/cti/import?name=x".into(),
+            r#"{"type":"bundle","objects":[]}"#,
+        ),
+        ("GET", "/api/v1/session".into(), ""),
+        ("DELETE", "/api/v1/session".into(), ""),
+        (
+            "POST",
+            "/api/v1/account/password".into(),
+            r#"{"current":"a","new":"b"}"#,
+        ),
+        ("GET", "/api/v1/users".into(), ""),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            r#"{"name":"x","role":"admin","password":"0123456789abc"}"#,
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/admin".into(),
+            r#"{"role":"read-only"}"#,
+        ),
+        ("DELETE", "/api/v1/users/admin".into(), ""),
+        ("GET", "/api/v1/tokens".into(), ""),
+        (
+            "POST",
+            "/api/v1/tokens".into(),
+            r#"{"name":"x","role":"admin"}"#,
+        ),
+        ("DELETE", "/api/v1/tokens/x".into(), ""),
+        ("GET", "/v1/sic/conf/intakes".into(), ""),
+        ("POST", "/v1/sic/conf/intakes".into(), r#"{"name":"x"}"#),
+        ("GET", format!("/v1/sic/conf/intakes/{i}"), ""),
+        (
+            "PATCH",
+            format!("/v1/sic/conf/intakes/{i}"),
+            r#"{"status":"disabled"}"#,
+        ),
+        ("DELETE", format!("/v1/sic/conf/intakes/{i}"), ""),
+        ("GET", "/v1/sic/conf/entities".into(), ""),
+        ("POST", "/v1/sic/conf/entities".into(), r#"{"name":"x"}"#),
+    ]
+}
+
+const CONSOLE_PAGES: &[&str] = &[
+    "/",
+    "/console/",
+    "/console/events?q=x",
+    "/console/alerts",
+    "/console/alerts/AL00000000",
+    "/console/intakes",
+    "/console/intakes/x",
+    "/console/rules",
+    "/console/cti",
+    "/console/settings",
+];
+
+#[test]
+fn every_api_route_refuses_an_unauthenticated_request() {
+    let s = start();
+    for (method, path, body) in api_routes(&s.intake) {
+        let r = request(
+            s.server.http,
+            method,
+            &path,
+            &[("content-type", "application/json")],
+            body,
+        );
+        assert_eq!(
+            r.status, 401,
+            "{method} {path} answered {}: {}",
+            r.status, r.body
+        );
+    }
+}
+
+#[test]
+fn every_console_page_sends_an_unauthenticated_browser_to_sign_in() {
+    let s = start();
+    for page in CONSOLE_PAGES {
+        let r = request(s.server.http, "GET", page, &[], "");
+        assert!(
+            r.status == 303 || r.status == 302 || r.status == 307,
+            "{page} answered {}",
+            r.status
+        );
+        let to = r.header("location").unwrap_or_default();
+        assert!(
+            to.starts_with("/console/login") || to == "/console/",
+            "{page} redirects to {to}"
+        );
+        assert!(!r.body.contains("ziaxdr.intake"), "{page} leaked data");
+    }
+    // The sign-in page itself and its static files are served to anyone.
+    assert_eq!(
+        request(s.server.http, "GET", "/console/login", &[], "").status,
+        200
+    );
+    assert_eq!(
+        request(s.server.http, "GET", "/console/assets/app.js", &[], "").status,
+        200
+    );
+}
+
+#[test]
+fn a_forged_or_expired_session_cookie_is_refused() {
+    let s = start();
+    let r = request(
+        s.server.http,
+        "GET",
+        "/api/v1/overview",
+        &[("cookie", "ziaxdr_session=forged-value")],
+        "",
+    );
+    assert_eq!(r.status, 401);
+    let r = request(
+        s.server.http,
+        "GET",
+        "/api/v1/overview",
+        &[("authorization", "Bearer zxt_not-a-token")],
+        "",
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn a_read_only_user_can_read_but_cannot_change_anything() {
+    let s = start();
+    let r = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/users",
+        r#"{"name":"auditor","role":"read-only","password":"read-only-pass-123"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ro = sign_in(s.server.http, "auditor", "read-only-pass-123");
+    for path in [
+        "/api/v1/overview",
+        "/api/v1/intakes",
+        "/api/v1/alerts",
+        "/api/v1/rules",
+    ] {
+        let r = ro.send(s.server.http, "GET", path, "");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+    }
+    let r = ro.send(
+        s.server.http,
+        "POST",
+        "/api/v1/events/search",
+        r#"{"query":"*"}"#,
+    );
+    assert_eq!(r.status, 200, "search: {}", r.body);
+    for (method, path, body) in api_routes(&s.intake) {
+        let reading = method == "GET"
+            || path.starts_with("/api/v1/events/")
+            || path == "/api/v1/session"
+            || path == "/api/v1/account/password";
+        if reading {
+            continue;
+        }
+        let r = ro.send(s.server.http, method, &path, body);
+        assert_eq!(
+            r.status, 403,
+            "read-only {method} {path} answered {}: {}",
+            r.status, r.body
+        );
+    }
+    // Nothing changed: the intake is still enabled, no user or token was added.
+    let v: serde_json::Value = serde_json::from_str(
+        &s.admin
+            .send(s.server.http, "GET", "/api/v1/intakes", "")
+            .body,
+    )
+    .unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["items"][0]["status"], "enabled");
+}
+
+#[test]
+fn a_cross_site_form_post_is_rejected() {
+    let s = start();
+    // The victim is signed in: the browser would attach the cookie, but a form on another
+    // site can neither read the CSRF token nor send JSON.
+    let forged = [
+        ("cookie", s.admin.cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "http://evil.example"),
+    ];
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/intakes",
+        &forged,
+        "name=pwned",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = request(
+        s.server.http,
+        "POST",
+        &format!("/api/v1/intakes/{}/rotate", s.intake),
+        &forged,
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Even with a stolen CSRF token, a foreign origin is refused.
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/intakes",
+        &[
+            ("cookie", s.admin.cookie.as_str()),
+            ("x-csrf-token", s.admin.csrf.as_str()),
+            ("content-type", "application/json"),
+            ("origin", "http://evil.example"),
+        ],
+        r#"{"name":"pwned"}"#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // A form cannot sign anyone in either (login CSRF).
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/session",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "http://evil.example"),
+        ],
+        "user=admin&password=x",
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(
+        &s.admin
+            .send(s.server.http, "GET", "/api/v1/intakes", "")
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        v["items"].as_array().unwrap().len(),
+        1,
+        "an intake was created"
+    );
+}
+
+#[test]
+fn the_session_cookie_is_http_only_and_same_site() {
+    let s = start();
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        &serde_json::json!({"user": "admin", "password": s.password}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r.header("set-cookie").unwrap().to_ascii_lowercase();
+    assert!(cookie.contains("httponly"), "{cookie}");
+    assert!(cookie.contains("samesite=strict"), "{cookie}");
+}
+
+#[test]
+fn a_wrong_password_gets_no_session() {
+    let s = start();
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        r#"{"user":"admin","password":"wrong-password-123"}"#,
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.header("set-cookie").is_none());
+}
+
+#[test]
+fn console_pages_forbid_outside_requests_by_policy() {
+    let s = start();
+    let r = request(s.server.http, "GET", "/console/login", &[], "");
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(!csp.contains("http"), "{csp}");
+}
