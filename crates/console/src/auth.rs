@@ -69,15 +69,15 @@ const ANALYST_PREFIXES: &[&str] = &["/api/v1/alerts", "/api/v1/rules", "/api/v1/
 /// The route policy: what `method` on `path` requires. Unknown routes require an admin.
 pub fn required_access(method: &Method, path: &str) -> Access {
     // `.`/`..` or empty segments could make a prefix match name another route: refuse the
-    // benefit of the doubt.
-    if !path.starts_with('/')
-        || path
-            .split('/')
-            .skip(1)
-            .enumerate()
-            .any(|(i, s)| s == "." || s == ".." || (s.is_empty() && i > 0 && path != "/"))
-    {
+    // benefit of the doubt. (A trailing slash, as in `/console/`, is an empty last segment.)
+    let Some(rest) = path.strip_prefix('/') else {
         return Access::Admin;
+    };
+    let mut segments = rest.split('/').peekable();
+    while let Some(s) = segments.next() {
+        if s == "." || s == ".." || (s.is_empty() && segments.peek().is_some()) {
+            return Access::Admin;
+        }
     }
     let reading = *method == Method::GET || *method == Method::HEAD;
     if *method == Method::POST && INTAKE_PATHS.contains(&path) {
@@ -735,6 +735,8 @@ mod tests {
     #[test]
     fn reading_data_needs_a_signed_in_principal() {
         for (m, p) in [
+            ("GET", "/"),
+            ("GET", "/console/"),
             ("GET", "/console/events"),
             ("GET", "/api/v1/alerts"),
             ("HEAD", "/api/v1/events/x"),

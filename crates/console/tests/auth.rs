@@ -252,6 +252,14 @@ async fn unauthenticated_console_page_redirects_to_login_with_next() {
 }
 
 #[tokio::test]
+async fn the_server_root_sends_an_unauthenticated_browser_to_sign_in() {
+    let c = console();
+    let r = c.send(request("GET", "/")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/console/login?next=/");
+}
+
+#[tokio::test]
 async fn public_intake_path_passes_without_auth() {
     let c = console();
     let r = c.send(request("POST", "/plain/batch")).await;
