@@ -10,7 +10,9 @@
 //! Environment: `BENCH_EVENTS` (default 200000), `BENCH_INDICATORS` (default 100000),
 //! `BENCH_PER_RULE=1` (instead: the CPU cost of each rule file alone, slowest first),
 //! `RSIGMA` (path of the rsigma binary), `RSIGMA_ARGS` (its arguments, with {rules},
-//! {pipeline} and {input} placeholders).
+//! {pipeline} and {input} placeholders), `BENCH_ONLY=both` (only Sigma + CTI, no peer: for
+//! `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load;
+//! run it with two event counts and divide the difference to get instructions per event).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -229,6 +231,15 @@ fn main() {
         matcher.len(),
         t.elapsed().as_secs_f64()
     );
+
+    let only_both = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "both");
+    if only_both {
+        let mut both = Detector::new(&set).unwrap();
+        both.set_cti(matcher.clone());
+        let (eps, cpu, hits) = run(&mut both, &evs);
+        println!("sigma + cti     : {eps:>10.0} events/s wall, {cpu:>10.0} events/CPU-s ({hits} matches)");
+        return;
+    }
 
     let mut sigma_only = Detector::new(&set).unwrap();
     let (eps, cpu, hits) = run(&mut sigma_only, &evs);

@@ -1,8 +1,16 @@
 //! Alerts: the model (status workflow, comments, history), durable storage in
 //! `DATA/alerts.db` (SQLite in WAL mode, so the CLI works while the server runs), and the
 //! manager that turns matches into alerts: a match joins the open alert with the same
-//! similarity key instead of opening a new one, and a rule opening too many alerts in a
-//! window is throttled (its further matches are counted, and the throttle is recorded).
+//! similarity key instead of opening a new one, a match on an event the rule already matched
+//! (a replay after a crash, a retrohunt over an event seen live) is recognised and not
+//! counted again, and a rule opening too many alerts for one entity in a window is throttled
+//! for that entity (its further matches are counted, and the throttle is recorded).
+//!
+//! Throttling is per (rule, entity), not per (rule, similarity key): matches with one
+//! similarity key already join one open alert, so a key never floods; what floods is a rule
+//! opening alerts for many different keys (many sources or destinations), which only a
+//! budget shared by all the keys of the rule can stop. The entity is part of the throttle so
+//! that one tenant's noise does not silence the rule for the others.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -21,6 +29,10 @@ pub const MAX_EVENT_IDS: usize = 1000;
 pub const MAX_HISTORY: usize = 500;
 /// Maximum comment length, in bytes.
 pub const MAX_COMMENT_LEN: usize = 16 * 1024;
+/// How long the (rule, event) pairs already alerted on are remembered to recognise replays.
+pub const REPLAY_MEMORY_DAYS: i64 = 7;
+/// Matches ingested between two purges of the replay memory.
+const REPLAY_PURGE_EVERY: u64 = 10_000;
 
 /// Alert status. Workflow: Pending -> Acknowledged -> Ongoing -> Closed or Rejected; steps may
 /// be skipped forward, never taken back, and Closed/Rejected are final.
@@ -217,11 +229,13 @@ pub struct AlertFilter {
     pub limit: Option<usize>,
 }
 
-/// Rule throttle state.
+/// Throttle state of one rule for one entity.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Throttle {
     /// Rule id.
     pub rule_id: String,
+    /// Entity whose alerts are counted.
+    pub entity: String,
     /// Start of the current counting window.
     pub window_start: DateTime<Utc>,
     /// Alerts opened in the window.
@@ -286,12 +300,20 @@ impl AlertStore {
                 json TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS alerts_key ON alerts (similarity_key, status);
              CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at);
-             CREATE TABLE IF NOT EXISTS throttle (
-                rule_id TEXT PRIMARY KEY,
+             CREATE TABLE IF NOT EXISTS rule_throttle (
+                rule_id TEXT NOT NULL,
+                entity TEXT NOT NULL,
                 window_start TEXT NOT NULL,
                 opened INTEGER NOT NULL,
                 suppressed INTEGER NOT NULL,
-                throttled_since TEXT);
+                throttled_since TEXT,
+                PRIMARY KEY (rule_id, entity));
+             CREATE TABLE IF NOT EXISTS alerted_events (
+                rule_id TEXT NOT NULL,
+                event_key TEXT NOT NULL,
+                at TEXT NOT NULL,
+                PRIMARY KEY (rule_id, event_key)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS alerted_events_at ON alerted_events (at);
              CREATE TABLE IF NOT EXISTS playbook_runs (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 playbook TEXT NOT NULL,
@@ -444,18 +466,20 @@ impl AlertStore {
         Ok(())
     }
 
-    /// Throttle state of every rule that was ever throttled or opened alerts.
+    /// Throttle state of every (rule, entity) that was ever throttled or opened alerts.
     pub fn throttles(&self) -> Result<Vec<Throttle>, Error> {
         let mut st = self.conn.prepare(
-            "SELECT rule_id, window_start, opened, suppressed, throttled_since FROM throttle ORDER BY rule_id",
+            "SELECT rule_id, entity, window_start, opened, suppressed, throttled_since
+             FROM rule_throttle ORDER BY rule_id, entity",
         )?;
         let rows = st.query_map([], |r| {
             Ok(Throttle {
                 rule_id: r.get(0)?,
-                window_start: parse_ts(&r.get::<_, String>(1)?),
-                opened: r.get::<_, i64>(2)? as u64,
-                suppressed: r.get::<_, i64>(3)? as u64,
-                throttled_since: r.get::<_, Option<String>>(4)?.map(|s| parse_ts(&s)),
+                entity: r.get(1)?,
+                window_start: parse_ts(&r.get::<_, String>(2)?),
+                opened: r.get::<_, i64>(3)? as u64,
+                suppressed: r.get::<_, i64>(4)? as u64,
+                throttled_since: r.get::<_, Option<String>>(5)?.map(|s| parse_ts(&s)),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -527,19 +551,24 @@ pub enum AlertChange {
     Created(Box<Alert>),
     /// An open alert gathered a similar match.
     Updated(Box<Alert>),
-    /// The rule is throttled: the match was counted, no alert was opened.
+    /// The rule is throttled for the entity: the match was counted, no alert was opened.
     Throttled {
         /// Rule id.
         rule_id: String,
         /// Matches suppressed so far.
         suppressed: u64,
     },
+    /// The rule had already matched the same event(s): a replay, nothing changed.
+    Replayed {
+        /// Rule id.
+        rule_id: String,
+    },
 }
 
-/// Throttling limits: a rule may open `max_alerts` new alerts per `window`.
+/// Throttling limits: a rule may open `max_alerts` new alerts per entity and `window`.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleConfig {
-    /// New alerts allowed per rule and window.
+    /// New alerts allowed per rule, entity and window.
     pub max_alerts: u64,
     /// Window length.
     pub window: Duration,
@@ -558,6 +587,28 @@ impl Default for ThrottleConfig {
 pub struct AlertManager {
     store: AlertStore,
     throttle: ThrottleConfig,
+    ingested: u64,
+}
+
+/// The keys under which a match's events are remembered for replay detection: one per event
+/// for a detection or an indicator, one for the whole event set of a correlation (the same
+/// window fired again). Empty when the events carry no id.
+fn replay_keys(m: &Match) -> Vec<String> {
+    if m.event_ids.is_empty() {
+        return Vec::new();
+    }
+    if !m.correlation {
+        return m.event_ids.clone();
+    }
+    use sha2::Digest;
+    let mut ids: Vec<&str> = m.event_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for id in ids {
+        h.update((id.len() as u64).to_le_bytes());
+        h.update(id.as_bytes());
+    }
+    vec![format!("correlation:{}", hex::encode(h.finalize()))]
 }
 
 impl AlertManager {
@@ -566,6 +617,7 @@ impl AlertManager {
         Ok(Self {
             store: AlertStore::open(data_dir)?,
             throttle: ThrottleConfig::default(),
+            ingested: 0,
         })
     }
 
@@ -579,15 +631,42 @@ impl AlertManager {
         &mut self.store
     }
 
-    /// Applies one match: joins the open similar alert, or opens one, or counts it against a
-    /// throttled rule.
+    /// Applies one match: recognises a replay, or joins the open similar alert, or opens one,
+    /// or counts it against a throttled rule.
     pub fn ingest(&mut self, m: &Match) -> Result<AlertChange, Error> {
         let key = similarity_key(m);
         let now = Utc::now();
+        self.ingested += 1;
+        if self.ingested.is_multiple_of(REPLAY_PURGE_EVERY) {
+            let horizon = now - Duration::days(REPLAY_MEMORY_DAYS);
+            self.store.conn.execute(
+                "DELETE FROM alerted_events WHERE at < ?1",
+                [horizon.to_rfc3339()],
+            )?;
+        }
         let tx = self
             .store
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A match counts once per (rule, event): an event replayed after a crash, or found
+        // again by a retrohunt, is recognised here before it inflates `similar`.
+        let keys = replay_keys(m);
+        if !keys.is_empty() {
+            let mut fresh = false;
+            let at = now.to_rfc3339();
+            for k in &keys {
+                fresh |= tx.execute(
+                    "INSERT OR IGNORE INTO alerted_events (rule_id, event_key, at) VALUES (?1, ?2, ?3)",
+                    params![m.rule.id, k, at],
+                )? > 0;
+            }
+            if !fresh {
+                tx.commit()?;
+                return Ok(AlertChange::Replayed {
+                    rule_id: m.rule.id.clone(),
+                });
+            }
+        }
         let open: Option<String> = tx
             .query_row(
                 "SELECT json FROM alerts WHERE similarity_key = ?1
@@ -613,11 +692,13 @@ impl AlertManager {
             tx.commit()?;
             return Ok(AlertChange::Updated(Box::new(a)));
         }
-        // Throttle bookkeeping: count alerts opened by the rule in the current window.
+        // Throttle bookkeeping: count alerts opened by the rule for the entity in the current
+        // window.
         let row: Option<(String, i64, i64, Option<String>)> = tx
             .query_row(
-                "SELECT window_start, opened, suppressed, throttled_since FROM throttle WHERE rule_id = ?1",
-                [&m.rule.id],
+                "SELECT window_start, opened, suppressed, throttled_since FROM rule_throttle
+                 WHERE rule_id = ?1 AND entity = ?2",
+                [&m.rule.id, &m.entity],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
@@ -638,13 +719,14 @@ impl AlertManager {
             let newly = since.is_none();
             if newly {
                 since = Some(now);
-                tracing::warn!(rule = %m.rule.id, max = self.throttle.max_alerts,
+                tracing::warn!(rule = %m.rule.id, entity = %m.entity, max = self.throttle.max_alerts,
                     "rule throttled: too many alerts in the window");
-                // Say so on the rule's latest alert.
+                // Say so on the rule's latest alert for the entity.
                 let latest: Option<String> = tx
                     .query_row(
-                        "SELECT json FROM alerts WHERE rule_id = ?1 ORDER BY updated_at DESC LIMIT 1",
-                        [&m.rule.id],
+                        "SELECT json FROM alerts WHERE rule_id = ?1 AND entity = ?2
+                         ORDER BY updated_at DESC LIMIT 1",
+                        [&m.rule.id, &m.entity],
                         |r| r.get(0),
                     )
                     .optional()?;
@@ -654,7 +736,7 @@ impl AlertManager {
                         &mut a,
                         "throttled",
                         format!(
-                            "rule throttled: more than {} alerts in {} s; further matches are counted, not alerted",
+                            "rule throttled for this entity: more than {} alerts in {} s; further matches are counted, not alerted",
                             self.throttle.max_alerts,
                             self.throttle.window.num_seconds()
                         ),
@@ -664,7 +746,7 @@ impl AlertManager {
                     AlertStore::save(&tx, &a)?;
                 }
             }
-            Self::save_throttle(&tx, &m.rule.id, start, opened, suppressed, since)?;
+            Self::save_throttle(&tx, m, start, opened, suppressed, since)?;
             tx.commit()?;
             return Ok(AlertChange::Throttled {
                 rule_id: m.rule.id.clone(),
@@ -672,7 +754,7 @@ impl AlertManager {
             });
         }
         opened += 1;
-        Self::save_throttle(&tx, &m.rule.id, start, opened, suppressed, since)?;
+        Self::save_throttle(&tx, m, start, opened, suppressed, since)?;
         let mut a = Alert {
             uuid: uuid::Uuid::new_v4().to_string(),
             short_id: short_id(),
@@ -716,20 +798,21 @@ impl AlertManager {
 
     fn save_throttle(
         conn: &Connection,
-        rule: &str,
+        m: &Match,
         start: DateTime<Utc>,
         opened: u64,
         suppressed: u64,
         since: Option<DateTime<Utc>>,
     ) -> Result<(), Error> {
         conn.execute(
-            "INSERT INTO throttle (rule_id, window_start, opened, suppressed, throttled_since)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(rule_id) DO UPDATE SET window_start=excluded.window_start,
+            "INSERT INTO rule_throttle (rule_id, entity, window_start, opened, suppressed, throttled_since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(rule_id, entity) DO UPDATE SET window_start=excluded.window_start,
                opened=excluded.opened, suppressed=excluded.suppressed,
                throttled_since=excluded.throttled_since",
             params![
-                rule,
+                m.rule.id,
+                m.entity,
                 start.to_rfc3339(),
                 opened as i64,
                 suppressed as i64,

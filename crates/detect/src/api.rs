@@ -11,20 +11,54 @@
 //! | GET | `/api/v1/alerts/{id}/runs` | | `{"items": [playbook run...]}` |
 //! | GET | `/api/v1/alerts/throttles` | | `{"items": [throttle...]}` |
 //!
-//! [`rules`] and [`indicators`] serve `GET /api/v1/rules` and `GET /api/v1/cti/indicators`.
+//! The rules routes, served by [`RulesApi::handle`] (built once from the rule directories the
+//! server runs, then shared by every request):
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | GET | `/api/v1/rules` | | `{"items": [{id, title, status, reason, level, author, type, enabled, hits, last_hit, source, logsource}...]}` |
+//! | GET | `/api/v1/rules/{id}` | | one item as above |
+//! | POST | `/api/v1/rules/{id}/enabled` | `{"enabled": false}` | the item; the server drops the rule's matches within seconds |
+//! | POST | `/api/v1/rules/{id}/run` | `{"from": rfc3339, "to": rfc3339}` | `{"matched": N, "scanned": M, "events": [first 100 matching events]}`, no alert created |
+//!
+//! The CTI routes, served by [`handle_cti`]:
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | GET | `/api/v1/cti/sources` | | `{"items": [{source, imported_at, indicators, active}...]}` |
+//! | GET | `/api/v1/cti/indicators?limit=` | | `{"items": [indicator with state and reason...]}` |
+//! | POST | `/api/v1/cti/import?name=` | a STIX 2.1 bundle | the import report (as `ziaxdr cti import --json`) |
+//!
+//! Each handler is synchronous (SQLite, and `run` scans stored events): call it from a
+//! blocking task. Authentication is the caller's job.
 
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::alerts::{AlertFilter, AlertStore, Status};
-use crate::cti::{CtiMatcher, CtiStore};
-use crate::sigma::RuleInfo;
+use crate::cti::{CtiMatcher, CtiStore, EventSource};
+use crate::detector::Detector;
+use crate::rulestate::{RuleState, RuleStateStore};
+use crate::sigma::{LoadStatus, RuleInfo, RuleSet};
 use crate::Error;
 
 /// Prefix of the alert routes.
 pub const PREFIX: &str = "/api/v1/alerts";
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Prefix of the rules routes.
+pub const RULES_PREFIX: &str = "/api/v1/rules";
+/// Prefix of the CTI routes.
+pub const CTI_PREFIX: &str = "/api/v1/cti";
+/// Largest STIX bundle `POST /api/v1/cti/import` accepts, in bytes.
+pub const MAX_BUNDLE: usize = 64 * 1024 * 1024;
+/// Matching events a rule run returns (the rest is counted).
+pub const RUN_MAX_EVENTS: usize = 100;
+/// Indicators `GET /api/v1/cti/indicators` returns when no `limit` is given.
+pub const DEFAULT_INDICATOR_LIMIT: usize = 1000;
 
 /// An HTTP answer: status code and JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,13 +98,20 @@ struct CommentBody {
     text: String,
 }
 
-fn parse_query(q: &str) -> Result<AlertFilter, String> {
-    let mut f = AlertFilter::default();
-    for pair in q.split('&').filter(|p| !p.is_empty()) {
+/// The decoded `key=value` pairs of a query string.
+fn query_pairs(q: &str) -> impl Iterator<Item = (&str, String)> {
+    q.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_encoding::percent_decode_str(v)
+        let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
             .decode_utf8_lossy()
             .into_owned();
+        (k, v)
+    })
+}
+
+fn parse_query(q: &str) -> Result<AlertFilter, String> {
+    let mut f = AlertFilter::default();
+    for (k, v) in query_pairs(q) {
         match k {
             "status" => f.status = Some(v.parse::<Status>().map_err(|e| e.to_string())?),
             "rule" => f.rule = Some(v),
@@ -150,9 +191,244 @@ pub fn handle(
     }
 }
 
-/// `GET /api/v1/rules`: the verdict of every rule (`DetectionService::rules`).
+/// `GET /api/v1/rules` without state: the verdict of every rule (`DetectionService::rules`).
 pub fn rules(infos: &[RuleInfo]) -> ApiResponse {
     ok(json!({ "items": infos }))
+}
+
+#[derive(Deserialize)]
+struct EnabledBody {
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+struct RunBody {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// The rules routes over the rule set the server runs (the shipped pack plus `--rules`).
+pub struct RulesApi {
+    set: RuleSet,
+    infos: Vec<RuleInfo>,
+}
+
+impl RulesApi {
+    /// Reads and compiles the shipped pack plus `rule_dirs` once, for every later request.
+    pub fn new(rule_dirs: &[PathBuf]) -> Result<Self, Error> {
+        let mut set = RuleSet::builtin();
+        for d in rule_dirs {
+            set.add_dir(d)?;
+        }
+        Self::from_set(set)
+    }
+
+    /// The routes over a given rule set.
+    pub fn from_set(set: RuleSet) -> Result<Self, Error> {
+        let infos = set.compile()?.infos;
+        Ok(Self { set, infos })
+    }
+
+    fn item(info: &RuleInfo, state: &RuleState) -> Value {
+        json!({
+            "id": info.id,
+            "title": info.title,
+            "status": info.status,
+            "reason": info.reason,
+            "level": info.level,
+            "author": info.author,
+            "type": info.kind,
+            "enabled": state.enabled,
+            "hits": state.hits,
+            "last_hit": state.last_hit,
+            "source": info.source,
+            "logsource": info.logsource,
+        })
+    }
+
+    fn find(&self, id: &str) -> Option<&RuleInfo> {
+        self.infos.iter().find(|i| !i.id.is_empty() && i.id == id)
+    }
+
+    /// Serves one request on the rules routes (paths outside [`RULES_PREFIX`] get 404).
+    /// `data_dir` holds `alerts.db` (enabled flags, hit counts); `source` is the event store,
+    /// needed by `run` only (503 without it).
+    pub fn handle(
+        &self,
+        data_dir: &Path,
+        method: &str,
+        path: &str,
+        _query: &str,
+        body: &[u8],
+        source: Option<&dyn EventSource>,
+    ) -> ApiResponse {
+        let Some(rest) = path.strip_prefix(RULES_PREFIX) else {
+            return fail(404, "not found");
+        };
+        if body.len() > MAX_BODY {
+            return fail(413, "body too large");
+        }
+        let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let state = match RuleStateStore::open(data_dir) {
+            Ok(s) => s,
+            Err(e) => return from_err(e),
+        };
+        match (method, parts.as_slice()) {
+            ("GET", []) => match state.all() {
+                Ok(states) => {
+                    let items: Vec<Value> = self
+                        .infos
+                        .iter()
+                        .map(|i| Self::item(i, states.get(&i.id).unwrap_or(&RuleState::default())))
+                        .collect();
+                    ok(json!({ "items": items }))
+                }
+                Err(e) => from_err(e),
+            },
+            ("GET", [id]) => {
+                let Some(info) = self.find(id) else {
+                    return fail(404, &format!("no rule {id}"));
+                };
+                match state.all() {
+                    Ok(s) => ok(Self::item(
+                        info,
+                        s.get(*id).unwrap_or(&RuleState::default()),
+                    )),
+                    Err(e) => from_err(e),
+                }
+            }
+            ("POST", [id, "enabled"]) => {
+                let Some(info) = self.find(id) else {
+                    return fail(404, &format!("no rule {id}"));
+                };
+                let Ok(b) = serde_json::from_slice::<EnabledBody>(body) else {
+                    return fail(400, "expected {\"enabled\": true|false}");
+                };
+                match state.set_enabled(id, b.enabled).and_then(|()| state.all()) {
+                    Ok(s) => ok(Self::item(
+                        info,
+                        s.get(*id).unwrap_or(&RuleState::default()),
+                    )),
+                    Err(e) => from_err(e),
+                }
+            }
+            ("POST", [id, "run"]) => {
+                let Ok(b) = serde_json::from_slice::<RunBody>(body) else {
+                    return fail(400, "expected {\"from\": rfc3339, \"to\": rfc3339}");
+                };
+                let Some(src) = source else {
+                    return fail(503, "no event store to run the rule on");
+                };
+                self.run(id, b, src)
+            }
+            (_, _) => fail(404, "not found"),
+        }
+    }
+
+    /// Runs one rule over the stored events of a time range, without creating alerts.
+    fn run(&self, id: &str, b: RunBody, src: &dyn EventSource) -> ApiResponse {
+        match self.find(id) {
+            None => return fail(404, &format!("no rule {id}")),
+            Some(i) if i.status != LoadStatus::Loaded => {
+                return fail(
+                    409,
+                    &format!(
+                        "rule {id} is unsupported: {}",
+                        i.reason.as_deref().unwrap_or("")
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+        let to = b.to.unwrap_or_else(Utc::now);
+        let from = b.from.unwrap_or(to - chrono::Duration::days(1));
+        if from > to {
+            return fail(400, "from is after to");
+        }
+        let Some(one) = self.set.subset(id) else {
+            return fail(404, &format!("no rule {id}"));
+        };
+        let mut det = match Detector::new(&one) {
+            Ok(d) => d,
+            Err(e) => return from_err(e),
+        };
+        let (mut scanned, mut matched) = (0u64, 0u64);
+        let mut events = Vec::new();
+        let r = src.scan_range(from, to, &mut |ev| {
+            scanned += 1;
+            if !det.process(ev).is_empty() {
+                matched += 1;
+                if events.len() < RUN_MAX_EVENTS {
+                    events.push(Value::Object(ev.clone()));
+                }
+            }
+            true
+        });
+        match r {
+            Ok(()) => ok(json!({"matched": matched, "scanned": scanned, "events": events})),
+            Err(e) => fail(502, &format!("event store: {e}")),
+        }
+    }
+}
+
+/// Serves one request on the CTI routes (paths outside [`CTI_PREFIX`] get 404) over the
+/// indicators of `data_dir` (`cti.db`). A running server picks imported indicators up and
+/// retrohunts them, as after `ziaxdr cti import`.
+pub fn handle_cti(
+    data_dir: &Path,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> ApiResponse {
+    let Some(rest) = path.strip_prefix(CTI_PREFIX) else {
+        return fail(404, "not found");
+    };
+    if body.len() > MAX_BUNDLE {
+        return fail(413, "body too large");
+    }
+    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let mut store = match CtiStore::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => return from_err(e),
+    };
+    match (method, parts.as_slice()) {
+        ("GET", ["sources"]) => match store.sources(Utc::now()) {
+            Ok(items) => ok(json!({ "items": items })),
+            Err(e) => from_err(e),
+        },
+        ("GET", ["indicators"]) => {
+            let mut limit = DEFAULT_INDICATOR_LIMIT;
+            for (k, v) in query_pairs(query) {
+                if k == "limit" {
+                    match v.parse::<usize>() {
+                        Ok(n) => limit = n,
+                        Err(_) => return fail(400, "limit must be a number"),
+                    }
+                }
+            }
+            let mut r = indicators(&store);
+            if let Some(Value::Array(items)) = r.body.get_mut("items") {
+                items.truncate(limit);
+            }
+            r
+        }
+        ("POST", ["import"]) => {
+            let name = query_pairs(query)
+                .find(|(k, _)| *k == "name")
+                .map(|(_, v)| v)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "api".to_string());
+            let Ok(doc) = serde_json::from_slice::<Value>(body) else {
+                return fail(400, "expected a STIX 2.1 bundle (JSON)");
+            };
+            match store.import_doc(&doc, &name) {
+                Ok(report) => ok(json!(report)),
+                Err(e) => from_err(e),
+            }
+        }
+        (_, _) => fail(404, "not found"),
+    }
 }
 
 /// `GET /api/v1/cti/indicators`: stored indicators with their state (active, inactive,

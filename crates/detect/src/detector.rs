@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rsigma_eval::result::ResultBody;
-use rsigma_eval::CorrelationEngine;
+use rsigma_eval::{CorrelationEngine, Event, EventValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cti::{CtiHit, CtiMatcher};
-use crate::event::{get_str, EcsEvent};
+use crate::event::{get_str, EcsEvent, SIGMA_CATEGORY_FIELD};
+use crate::gate::GatedRules;
 use crate::sigma::{RuleInfo, RuleSet};
 use crate::Error;
 
@@ -173,6 +174,7 @@ pub struct DetectorStats {
 /// Sigma engine + CTI matcher over a stream of events.
 pub struct Detector {
     engine: CorrelationEngine,
+    gated: GatedRules,
     meta: HashMap<String, RuleInfo>,
     infos: Vec<RuleInfo>,
     correlation_only: HashSet<String>,
@@ -183,9 +185,19 @@ pub struct Detector {
 impl Detector {
     /// Compiles a rule set (use [`RuleSet::builtin`] plus `add_dir` for `--rules DIR`).
     pub fn new(rules: &RuleSet) -> Result<Self, Error> {
-        let c = rules.compile()?;
+        Self::from_compiled(rules.compile()?)
+    }
+
+    /// Compiles a rule set with every rule in rsigma's engine (no literal gate), the
+    /// reference behaviour the gated detector must reproduce.
+    pub fn new_ungated(rules: &RuleSet) -> Result<Self, Error> {
+        Self::from_compiled(rules.compile_ungated()?)
+    }
+
+    fn from_compiled(c: crate::sigma::Compiled) -> Result<Self, Error> {
         Ok(Self {
             engine: c.engine,
+            gated: c.gated,
             meta: c.meta,
             infos: c.infos,
             correlation_only: c.correlation_only,
@@ -226,7 +238,16 @@ impl Detector {
     /// Runs all rules and indicators on one ECS event.
     pub fn process(&mut self, ev: &Map<String, Value>) -> Vec<Match> {
         self.stats.events += 1;
-        let results = self.engine.process_event(&EcsEvent::new(ev));
+        let event = EcsEvent::new(ev);
+        let mut results = self.engine.process_event(&event);
+        if !self.gated.is_empty() {
+            let category = match event.get_field(SIGMA_CATEGORY_FIELD) {
+                Some(EventValue::Str(c)) => Some(c),
+                _ => None,
+            };
+            self.gated
+                .evaluate(&event, category.as_deref(), &mut results);
+        }
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             let key = r.header.rule_id.as_deref().unwrap_or(&r.header.rule_title);

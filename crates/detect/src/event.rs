@@ -16,69 +16,122 @@ const MAX_DEPTH: usize = 32;
 /// array collects one value per element (`dns.answers.data`). `user_agent.original` is
 /// percent-decoded when the feed kept NSS's `%20` escaping, so user-agent rules written
 /// against plain strings still match.
+///
+/// The engine asks for ~20-80 fields per event, many of them several times and most of them
+/// absent, so the event is indexed once: every dotted path it holds, hashed with a
+/// per-process random key (collisions cannot be crafted by whoever writes the logs), sorted.
+/// A lookup is then one hash and a binary search instead of a walk over nested maps.
 #[derive(Debug, Clone)]
 pub struct EcsEvent<'a> {
     map: &'a Map<String, Value>,
-    /// Whether some top-level key holds a dot (`"url.domain": ...`); when none does (the
-    /// normal case for nested ECS), lookups skip the flat-key probe at each level.
-    flat_keys: bool,
-    /// Sorted hashes of every dotted path in the event. Most lookups the engine makes are
-    /// for fields the event does not have; a miss here answers them without walking the
-    /// nested maps. A hit is always confirmed by the walk, so a collision costs time only.
-    paths: Vec<u64>,
-    /// False when an array holds objects (paths through it are not hashed): no fast miss.
-    fast_miss: bool,
+    /// Every dotted path of the event with its value, sorted by path hash (document order
+    /// among equal hashes: the elements of an array of objects).
+    index: Vec<Entry<'a>>,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
-
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
+    hash: u64,
+    value: &'a Value,
+    /// A top-level key that itself holds a dot (`"url.domain": ...`): wins over a nested
+    /// path with the same name.
+    literal: bool,
 }
 
-fn hash_paths(
-    map: &Map<String, Value>,
-    prefix: Option<u64>,
-    out: &mut Vec<u64>,
+fn path_hasher() -> &'static ahash::RandomState {
+    static HASHER: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    HASHER.get_or_init(ahash::RandomState::new)
+}
+
+fn index_map<'a>(
+    map: &'a Map<String, Value>,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<Entry<'a>>,
     depth: usize,
-) -> bool {
+    top: bool,
+) {
     if depth == 0 {
-        return false;
+        return;
     }
-    let mut ok = true;
+    let hasher = path_hasher();
     for (k, v) in map {
-        let h = match prefix {
-            Some(p) => fnv(fnv(p, b"."), k.as_bytes()),
-            None => fnv(FNV_OFFSET, k.as_bytes()),
-        };
-        out.push(h);
+        let len = buf.len();
+        if len > 0 {
+            buf.push(b'.');
+        }
+        buf.extend_from_slice(k.as_bytes());
+        out.push(Entry {
+            hash: hasher.hash_one(&buf[..]),
+            value: v,
+            literal: top && k.contains('.'),
+        });
         match v {
-            Value::Object(inner) => ok &= hash_paths(inner, Some(h), out, depth - 1),
-            Value::Array(items) if items.iter().any(Value::is_object) => ok = false,
+            Value::Object(inner) => index_map(inner, buf, out, depth - 1, false),
+            Value::Array(items) => index_array(items, buf, out, depth - 1),
+            _ => {}
+        }
+        buf.truncate(len);
+    }
+}
+
+/// Paths through an array of objects name every element's field (`dns.answers.data`).
+fn index_array<'a>(items: &'a [Value], buf: &mut Vec<u8>, out: &mut Vec<Entry<'a>>, depth: usize) {
+    if depth == 0 {
+        return;
+    }
+    for item in items {
+        match item {
+            Value::Object(inner) => index_map(inner, buf, out, depth, false),
+            Value::Array(nested) => index_array(nested, buf, out, depth - 1),
             _ => {}
         }
     }
-    ok
 }
 
 impl<'a> EcsEvent<'a> {
-    /// Wraps a borrowed event.
+    /// Wraps (and indexes) a borrowed event.
     pub fn new(map: &'a Map<String, Value>) -> Self {
-        let flat_keys = map.keys().any(|k| k.contains('.'));
-        let mut paths = Vec::with_capacity(64);
-        let fast_miss = hash_paths(map, None, &mut paths, MAX_DEPTH);
-        paths.sort_unstable();
-        Self {
-            map,
-            flat_keys,
-            paths,
-            fast_miss,
+        let mut index = Vec::with_capacity(64);
+        let mut buf = Vec::with_capacity(64);
+        index_map(map, &mut buf, &mut index, MAX_DEPTH, true);
+        // Stable: the elements of an array keep their order.
+        index.sort_by_key(|e| e.hash);
+        Self { map, index }
+    }
+
+    /// The entries stored under a dotted path (empty when the event does not have it).
+    fn entries(&self, path: &str) -> &[Entry<'a>] {
+        let h = path_hasher().hash_one(path.as_bytes());
+        let lo = self.index.partition_point(|e| e.hash < h);
+        let n = self.index[lo..].iter().take_while(|e| e.hash == h).count();
+        &self.index[lo..lo + n]
+    }
+
+    /// The value at a dotted path: one value, the literal flat key when there is one, or
+    /// the values of every element of the array it crosses.
+    fn lookup(&self, path: &str) -> Option<EventValue<'a>> {
+        match self.entries(path) {
+            [] => None,
+            [one] => Some(to_event_value(one.value, MAX_DEPTH)),
+            many => match many.iter().find(|e| e.literal) {
+                Some(lit) => Some(to_event_value(lit.value, MAX_DEPTH)),
+                None => Some(EventValue::Array(
+                    many.iter()
+                        .map(|e| to_event_value(e.value, MAX_DEPTH))
+                        .collect(),
+                )),
+            },
         }
+    }
+
+    /// The first value at a dotted path, as `get_path` gives it.
+    fn first(&self, path: &str) -> Option<&'a Value> {
+        let entries = self.entries(path);
+        entries
+            .iter()
+            .find(|e| e.literal)
+            .or(entries.first())
+            .map(|e| e.value)
     }
 }
 
@@ -236,7 +289,7 @@ fn sigma_category(dataset: &str) -> &str {
 impl Event for EcsEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         if path == BLOCKED_FIELD {
-            return match get_path(self.map, "event.action")? {
+            return match self.first("event.action")? {
                 Value::String(a) => {
                     let a = a.to_ascii_lowercase();
                     let blocked = a.starts_with("block") || a.starts_with("drop") || a == "deny";
@@ -250,58 +303,18 @@ impl Event for EcsEvent<'_> {
             };
         }
         if path == SIGMA_CATEGORY_FIELD {
-            return match get_path(self.map, "event.dataset")? {
+            return match self.first("event.dataset")? {
                 Value::String(d) => Some(EventValue::Str(Cow::Borrowed(sigma_category(d)))),
                 _ => None,
             };
         }
         if path == "user_agent.original" {
-            return get_str(self.map, path).map(|ua| match ua {
-                Cow::Borrowed(s) => EventValue::Str(decode_user_agent(s)),
-                Cow::Owned(s) => EventValue::Str(Cow::Owned(decode_user_agent(&s).into_owned())),
-            });
+            return match self.first(path)? {
+                Value::String(ua) => Some(EventValue::Str(decode_user_agent(ua))),
+                other => Some(to_event_value(other, MAX_DEPTH)),
+            };
         }
-        if self.fast_miss
-            && self
-                .paths
-                .binary_search(&fnv(FNV_OFFSET, path.as_bytes()))
-                .is_err()
-        {
-            return None;
-        }
-        // Walk the dotted path without allocating unless it crosses an array.
-        let mut cur = self.map;
-        let mut rest = path;
-        for level in 0..MAX_DEPTH {
-            if level == 0 && self.flat_keys || !rest.contains('.') {
-                if let Some(v) = cur.get(rest) {
-                    return Some(to_event_value(v, MAX_DEPTH));
-                }
-            }
-            let (head, tail) = rest.split_once('.')?;
-            match cur.get(head)? {
-                Value::Object(inner) => {
-                    cur = inner;
-                    rest = tail;
-                }
-                Value::Array(_) => {
-                    let mut found: Vec<&Value> = Vec::new();
-                    collect_path(cur, rest, MAX_DEPTH, &mut |v| found.push(v));
-                    return match found.len() {
-                        0 => None,
-                        1 => Some(to_event_value(found[0], MAX_DEPTH)),
-                        _ => Some(EventValue::Array(
-                            found
-                                .into_iter()
-                                .map(|v| to_event_value(v, MAX_DEPTH))
-                                .collect(),
-                        )),
-                    };
-                }
-                _ => return None,
-            }
-        }
-        None
+        self.lookup(path)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {

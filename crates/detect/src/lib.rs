@@ -14,7 +14,9 @@ pub mod cti;
 mod db;
 pub mod detector;
 pub mod event;
+pub mod gate;
 pub mod playbook;
+pub mod rulestate;
 pub mod service;
 pub mod sigma;
 

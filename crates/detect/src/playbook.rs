@@ -286,7 +286,7 @@ impl PlaybookRunner {
         let (on, alert) = match change {
             AlertChange::Created(a) => (On::Created, a.as_ref()),
             AlertChange::Updated(a) => (On::Updated, a.as_ref()),
-            AlertChange::Throttled { .. } => return Ok(Vec::new()),
+            AlertChange::Throttled { .. } | AlertChange::Replayed { .. } => return Ok(Vec::new()),
         };
         let mut runs = Vec::new();
         for p in self

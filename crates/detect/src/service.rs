@@ -4,12 +4,16 @@
 //! CTI matcher), the [`AlertManager`] over `DATA/alerts.db`, and a playbook worker thread
 //! (webhook retries sleep, so they never block detection). It reloads indicators when
 //! `DATA/cti.db` changed (e.g. after `ziaxdr cti import` while the server runs) and then
-//! retrohunts the new ones over stored events.
+//! retrohunts the new ones over stored events. It drops the matches of rules disabled through
+//! the API (re-reading the disabled set within [`RULE_STATE_SYNC`] of a change) and keeps
+//! per-rule match counts in `DATA/alerts.db`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Map, Value};
@@ -17,12 +21,16 @@ use serde_json::{Map, Value};
 use crate::alerts::{AlertChange, AlertManager, AlertStore};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
 use crate::detector::Detector;
+use crate::detector::RuleType;
 use crate::playbook::PlaybookRunner;
+use crate::rulestate::{PendingHits, RuleStateStore};
 use crate::sigma::RuleInfo;
 use crate::Error;
 
 /// Alert changes waiting for the playbook worker; beyond this, runs are dropped (and counted).
 pub const PLAYBOOK_QUEUE: usize = 10_000;
+/// How often match counts are written and the disabled set is checked for changes.
+pub const RULE_STATE_SYNC: Duration = Duration::from_secs(2);
 
 /// Options of the detection stage.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +56,10 @@ pub struct ServiceStats {
     pub throttled: u64,
     /// Playbook runs dropped because the queue was full.
     pub playbook_dropped: u64,
+    /// Matches on events the rule had already matched (replays), not counted again.
+    pub replayed: u64,
+    /// Matches of disabled rules, dropped.
+    pub disabled_dropped: u64,
 }
 
 /// Detection + alerting + response for a stream of events.
@@ -60,6 +72,11 @@ pub struct DetectionService {
     worker: Option<JoinHandle<()>>,
     retrohunt_days: u32,
     stats: ServiceStats,
+    rule_state: RuleStateStore,
+    rule_state_version: i64,
+    disabled: HashSet<String>,
+    hits: PendingHits,
+    last_sync: Instant,
 }
 
 impl DetectionService {
@@ -88,9 +105,15 @@ impl DetectionService {
             }
             None => (None, None),
         };
+        let rule_state = RuleStateStore::open(&opts.data_dir)?;
         Ok(Self {
             detector,
             alerts: AlertManager::open(&opts.data_dir)?,
+            rule_state_version: rule_state.data_version()?,
+            disabled: rule_state.disabled()?,
+            rule_state,
+            hits: PendingHits::new(),
+            last_sync: Instant::now(),
             cti,
             cti_version: version,
             tx,
@@ -103,14 +126,42 @@ impl DetectionService {
     /// Runs detection on one parsed event and records the resulting alerts; playbooks are
     /// queued to the worker. Returns what happened to the alerts.
     pub fn on_event(&mut self, ev: &Map<String, Value>) -> Result<Vec<AlertChange>, Error> {
+        if self.last_sync.elapsed() >= RULE_STATE_SYNC {
+            self.sync_rule_state()?;
+        }
         let matches = self.detector.process(ev);
         let mut changes = Vec::with_capacity(matches.len());
         for m in &matches {
+            if !self.disabled.is_empty() && self.disabled.contains(&m.rule.id) {
+                self.stats.disabled_dropped += 1;
+                continue;
+            }
             let change = self.alerts.ingest(m)?;
+            if m.rule.kind == RuleType::Sigma && !matches!(change, AlertChange::Replayed { .. }) {
+                let e = self
+                    .hits
+                    .entry(m.rule.id.clone())
+                    .or_insert((0, m.timestamp));
+                e.0 += 1;
+                e.1 = e.1.max(m.timestamp);
+            }
             self.note(&change);
             changes.push(change);
         }
         Ok(changes)
+    }
+
+    /// Writes the pending match counts and, when the database changed (an API or CLI call),
+    /// reads the disabled rules again. `on_event` calls it every [`RULE_STATE_SYNC`].
+    pub fn sync_rule_state(&mut self) -> Result<(), Error> {
+        self.last_sync = Instant::now();
+        self.rule_state.add_hits(&mut self.hits)?;
+        let version = self.rule_state.data_version()?;
+        if version != self.rule_state_version {
+            self.rule_state_version = version;
+            self.disabled = self.rule_state.disabled()?;
+        }
+        Ok(())
     }
 
     fn note(&mut self, change: &AlertChange) {
@@ -118,8 +169,13 @@ impl DetectionService {
             AlertChange::Created(_) => self.stats.alerts_created += 1,
             AlertChange::Updated(_) => self.stats.alerts_updated += 1,
             AlertChange::Throttled { .. } => self.stats.throttled += 1,
+            AlertChange::Replayed { .. } => self.stats.replayed += 1,
         }
-        if let (Some(tx), false) = (&self.tx, matches!(change, AlertChange::Throttled { .. })) {
+        let quiet = matches!(
+            change,
+            AlertChange::Throttled { .. } | AlertChange::Replayed { .. }
+        );
+        if let (Some(tx), false) = (&self.tx, quiet) {
             if let Err(TrySendError::Full(_)) = tx.try_send(change.clone()) {
                 self.stats.playbook_dropped += 1;
             }
@@ -150,6 +206,9 @@ impl DetectionService {
         };
         let hunt = retrohunt(src, &changed, self.retrohunt_days, Utc::now())?;
         for m in &hunt.matches {
+            if self.disabled.contains(&m.rule.id) {
+                continue;
+            }
             let change = self.alerts.ingest(m)?;
             self.note(&change);
         }
@@ -172,8 +231,16 @@ impl DetectionService {
         self.alerts.store()
     }
 
-    /// Stops the playbook worker after it drained its queue.
-    pub fn shutdown(mut self) {
+    /// Writes the pending match counts and stops the playbook worker after it drained its
+    /// queue (dropping the service does the same).
+    pub fn shutdown(self) {}
+}
+
+impl Drop for DetectionService {
+    fn drop(&mut self) {
+        if let Err(e) = self.rule_state.add_hits(&mut self.hits) {
+            tracing::warn!(error = %e, "cannot save rule match counts");
+        }
         self.tx = None;
         if let Some(h) = self.worker.take() {
             let _ = h.join();

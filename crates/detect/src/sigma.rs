@@ -15,6 +15,7 @@ use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
 use rsigma_parser::{CorrelationRule, Detection, SigmaCollection, SigmaRule};
 use serde::Serialize;
 
+use crate::gate::{rule_gate, GatedRules};
 use crate::Error;
 
 /// The shipped ZIA rule pack (YAML files under `crates/detect/rules/`).
@@ -287,6 +288,29 @@ impl RuleSet {
         }
     }
 
+    /// The rule with this id alone, plus the rules it references when it is a correlation;
+    /// None when no rule has this id.
+    pub fn subset(&self, id: &str) -> Option<RuleSet> {
+        let doc_key = |d: &Doc| match d {
+            Doc::Rule(r) => rule_key(&r.id, &r.name, &r.title),
+            Doc::Correlation(c) => rule_key(&c.id, &c.name, &c.title),
+        };
+        let (doc, source) = self.docs.iter().find(|(d, _)| doc_key(d) == id)?;
+        let mut out = RuleSet::new();
+        if let Doc::Correlation(c) = doc {
+            for (d, src) in &self.docs {
+                if let Doc::Rule(r) = d {
+                    let names = [&r.id, &r.name, &Some(r.title.clone())];
+                    if names.into_iter().flatten().any(|n| c.rules.contains(n)) {
+                        out.docs.push((d.clone(), src.clone()));
+                    }
+                }
+            }
+        }
+        out.docs.push((doc.clone(), source.clone()));
+        Some(out)
+    }
+
     fn add_collection(&mut self, col: SigmaCollection, source: &str) {
         for err in &col.errors {
             self.broken.push(broken_info(source, err));
@@ -307,9 +331,33 @@ impl RuleSet {
     }
 
     /// Compiles the rule set: returns the detector engine, the metadata of loaded rules and a
-    /// verdict for every rule.
+    /// verdict for every rule. Rules with a selective literal gate are evaluated outside the
+    /// engine, only when the gate holds (see [`crate::gate`]).
     pub fn compile(&self) -> Result<Compiled, Error> {
+        self.compile_with(true)
+    }
+
+    /// Like [`RuleSet::compile`], with every rule in rsigma's engine (no gate): the reference
+    /// the gated evaluation is compared with.
+    pub fn compile_ungated(&self) -> Result<Compiled, Error> {
+        self.compile_with(false)
+    }
+
+    fn compile_with(&self, gating: bool) -> Result<Compiled, Error> {
         let pipeline = zia_pipeline()?;
+        // Rules a correlation refers to must feed the engine's correlation state.
+        let referenced: HashSet<&str> = self
+            .docs
+            .iter()
+            .filter_map(|(d, _)| match d {
+                Doc::Correlation(c) => Some(c.rules.iter().map(String::as_str)),
+                Doc::Rule(_) => None,
+            })
+            .flatten()
+            .collect();
+        // Compiles each rule through the same pipeline to read its gate.
+        let mut probe = rsigma_eval::Engine::new_with_pipeline(zia_pipeline()?);
+        let mut gated = GatedRules::default();
         // Correlations keep references to their events (the `event.id` field) so that an
         // alert can list the events that made it fire, at ~40 bytes per event. Rules that
         // only feed correlations (e.g. "any DNS query") must not raise alerts on their own;
@@ -351,8 +399,24 @@ impl RuleSet {
                 group_by: Vec::new(),
                 description: rule.description.clone(),
             };
-            let verdict =
-                field_support(rule).and_then(|()| engine.add_rule(rule).map_err(|e| e.to_string()));
+            let verdict = field_support(rule).and_then(|()| {
+                let is_referenced = [&rule.id, &rule.name, &Some(rule.title.clone())]
+                    .into_iter()
+                    .flatten()
+                    .any(|k| referenced.contains(k.as_str()));
+                if gating && !is_referenced {
+                    let before = probe.rule_count();
+                    probe.add_rule(rule).map_err(|e| e.to_string())?;
+                    if probe.rule_count() == before + 1 {
+                        let c = &probe.rules()[before];
+                        if let Some(g) = rule_gate(c) {
+                            gated.push(c.clone(), g);
+                            return Ok(());
+                        }
+                    }
+                }
+                engine.add_rule(rule).map_err(|e| e.to_string())
+            });
             match verdict {
                 Ok(()) => {
                     for key in [&rule.id, &rule.name, &Some(rule.title.clone())]
@@ -431,8 +495,10 @@ impl RuleSet {
             .iter()
             .filter_map(|r| meta.get(r).map(|i| i.id.clone()))
             .collect();
+        gated.build()?;
         Ok(Compiled {
             engine,
+            gated,
             meta,
             infos,
             correlation_only,
@@ -444,6 +510,8 @@ impl RuleSet {
 pub struct Compiled {
     /// The evaluation engine (detection + correlation state).
     pub engine: CorrelationEngine,
+    /// Detection rules evaluated outside the engine, when their gate holds.
+    pub gated: GatedRules,
     /// Metadata of loaded rules, by id and by title.
     pub meta: HashMap<String, RuleInfo>,
     /// Verdict for every rule, in load order.

@@ -16,7 +16,10 @@ use detect::playbook::{render, PlaybookRunner};
 use detect::{AlertChange, AlertManager, AlertStore, Match, RuleType, Status};
 use serde_json::{json, Map, Value};
 
+/// A match on a new event (each call gets its own event id).
 fn m(rule: &str, src: &str, dst: &str, dataset: &str, dns: Option<&str>) -> Match {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Match {
         rule: RuleRef {
             id: rule.into(),
@@ -35,7 +38,7 @@ fn m(rule: &str, src: &str, dst: &str, dataset: &str, dns: Option<&str>) -> Matc
         destination_ip: Some(dst.into()),
         dns_name: dns.map(String::from),
         dataset: Some(dataset.into()),
-        event_ids: vec![format!("{src}-{dst}-{}", dns.unwrap_or(""))],
+        event_ids: vec![format!("{src}-{dst}-{}-{n}", dns.unwrap_or(""))],
         group_key: vec![],
         correlation: false,
         retrohunt: false,
@@ -124,6 +127,75 @@ fn a_noisy_rule_is_throttled_and_says_so() {
     assert!(t.throttled_since.is_some());
     let latest = &store.list(&AlertFilter::default()).unwrap()[0];
     assert!(latest.history.iter().any(|h| h.kind == "throttled"));
+}
+
+#[test]
+fn a_replayed_event_is_not_counted_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+    assert!(created(&mgr.ingest(&first).unwrap()));
+    assert!(matches!(
+        mgr.ingest(&first).unwrap(),
+        AlertChange::Replayed { .. }
+    ));
+    mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        .unwrap();
+    let all = mgr.store().list(&AlertFilter::default()).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].similar, 1,
+        "one new event joined, the replay did not"
+    );
+}
+
+#[test]
+fn a_replay_is_recognised_after_reopening_the_database() {
+    let d = tempfile::tempdir().unwrap();
+    let first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+    AlertManager::open(d.path())
+        .unwrap()
+        .ingest(&first)
+        .unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    assert!(matches!(
+        mgr.ingest(&first).unwrap(),
+        AlertChange::Replayed { .. }
+    ));
+}
+
+#[test]
+fn another_rule_on_the_same_event_is_not_a_replay() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let a = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+    let mut b = a.clone();
+    b.rule.id = "r2".into();
+    assert!(created(&mgr.ingest(&a).unwrap()));
+    assert!(created(&mgr.ingest(&b).unwrap()));
+}
+
+#[test]
+fn a_rule_throttled_for_one_entity_still_alerts_for_another() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    mgr.set_throttle(ThrottleConfig {
+        max_alerts: 2,
+        window: Duration::minutes(10),
+    });
+    for i in 0..5 {
+        let mut x = m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None);
+        x.entity = "acme".into();
+        mgr.ingest(&x).unwrap();
+    }
+    let mut other = m("noisy", "10.9.9.9", "1.1.1.1", "web", None);
+    other.entity = "globex".into();
+    assert!(created(&mgr.ingest(&other).unwrap()));
+    let throttles = mgr.store().throttles().unwrap();
+    let acme = throttles.iter().find(|t| t.entity == "acme").unwrap();
+    assert_eq!((acme.opened, acme.suppressed), (2, 3));
+    let globex = throttles.iter().find(|t| t.entity == "globex").unwrap();
+    assert!(globex.throttled_since.is_none());
 }
 
 #[test]

@@ -259,8 +259,13 @@ fn service_reloads_imported_indicators_retrohunts_them_and_runs_playbooks() {
         .unwrap();
     assert_eq!(hunt.matches.len(), 1);
     // And live traffic now matches too (joining the same alert: same source/destination).
-    let changes = svc.on_event(past.as_object().unwrap()).unwrap();
+    let mut live = past.clone();
+    live["event"]["id"] = "new-1".into();
+    let changes = svc.on_event(live.as_object().unwrap()).unwrap();
     assert!(matches!(changes[0], AlertChange::Updated(_)));
+    // The event the retrohunt found, seen again, is not counted twice.
+    let changes = svc.on_event(past.as_object().unwrap()).unwrap();
+    assert!(matches!(changes[0], AlertChange::Replayed { .. }));
     assert_eq!(svc.stats().alerts_created, 1);
     svc.shutdown();
     let got = rx.stop();

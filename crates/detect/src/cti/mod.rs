@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use matcher::{CtiHit, CtiMatcher};
-pub use store::{CtiStore, ImportReport};
+pub use store::{CtiStore, ImportReport, SourceSummary};
 
 /// A STIX 2.1 indicator as ziaxdr keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -159,7 +159,7 @@ pub fn indicators_of(doc: &Value) -> (Vec<Indicator>, Vec<(String, String)>) {
     (out, skipped)
 }
 
-/// Where retrohunt reads stored events: the lead wires this to the event store.
+/// Where retrohunt and rule runs read stored events: the lead wires this to the event store.
 pub trait EventSource {
     /// Calls `visit` with every stored event whose `@timestamp` is at or after `since`, until
     /// `visit` returns false.
@@ -168,6 +168,26 @@ pub trait EventSource {
         since: DateTime<Utc>,
         visit: &mut dyn FnMut(&serde_json::Map<String, Value>) -> bool,
     ) -> Result<(), String>;
+
+    /// Calls `visit` with every stored event whose `@timestamp` is in `[from, to]`, until
+    /// `visit` returns false. The default filters [`EventSource::scan_since`]; a store that
+    /// can bound its scan on both sides should override it.
+    fn scan_range(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        visit: &mut dyn FnMut(&serde_json::Map<String, Value>) -> bool,
+    ) -> Result<(), String> {
+        self.scan_since(from, &mut |ev| {
+            let at = crate::event::get_str(ev, "@timestamp")
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            match at {
+                Some(t) if t < from || t > to => true,
+                _ => visit(ev),
+            }
+        })
+    }
 }
 
 /// Maximum number of hits one retrohunt returns (the rest is counted, not kept).

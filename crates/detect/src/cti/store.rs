@@ -28,6 +28,19 @@ pub struct ImportReport {
     pub changed_ids: Vec<String>,
 }
 
+/// One imported source (file name, URL or API import name) and what it holds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SourceSummary {
+    /// File name, URL, or the `name` of an API import.
+    pub source: String,
+    /// Latest import from it.
+    pub imported_at: Option<DateTime<Utc>>,
+    /// Indicators stored from it.
+    pub indicators: u64,
+    /// Those that may match now (not revoked, inside their validity window).
+    pub active: u64,
+}
+
 /// The indicator database.
 pub struct CtiStore {
     conn: Connection,
@@ -167,6 +180,40 @@ impl CtiStore {
         let mut out = Vec::new();
         for row in rows {
             out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// One row per source indicators came from, sorted by source; `now` decides which are
+    /// active.
+    pub fn sources(&self, now: DateTime<Utc>) -> Result<Vec<SourceSummary>, Error> {
+        let mut st = self.conn.prepare(
+            "SELECT source, imported_at, revoked, json_extract(json, '$.valid_from'),
+                    json_extract(json, '$.valid_until')
+             FROM indicators ORDER BY source",
+        )?;
+        let mut rows = st.query([])?;
+        let mut out: Vec<SourceSummary> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let source: String = r.get(0)?;
+            let imported = r.get::<_, String>(1).ok().as_deref().and_then(parse);
+            let revoked: bool = r.get(2)?;
+            let from = r.get::<_, Option<String>>(3)?.as_deref().and_then(parse);
+            let until = r.get::<_, Option<String>>(4)?.as_deref().and_then(parse);
+            let active = !revoked && from.is_none_or(|f| f <= now) && until.is_none_or(|u| u > now);
+            if out.last().is_none_or(|s| s.source != source) {
+                out.push(SourceSummary {
+                    source,
+                    imported_at: None,
+                    indicators: 0,
+                    active: 0,
+                });
+            }
+            if let Some(s) = out.last_mut() {
+                s.indicators += 1;
+                s.active += u64::from(active);
+                s.imported_at = s.imported_at.max(imported);
+            }
         }
         Ok(out)
     }

@@ -1,0 +1,405 @@
+//! A sharper candidate filter in front of rsigma for detection rules that need a literal in
+//! a field.
+//!
+//! rsigma keeps, per rule, one necessary condition (a "witness") and evaluates the rules
+//! whose witness an event satisfies. Between the conjuncts of a rule it prefers an exact
+//! value to a substring, which on proxy logs is the wrong choice: `cs-method: GET` holds on
+//! most web events, `c-uri|contains: '/bot'` on almost none, yet the rule is gated on GET and
+//! evaluated on every GET request. This module computes the same kind of necessary
+//! condition from the compiled rule (the very matchers rsigma evaluates, after the ZIA
+//! pipeline) but ranks literals by what they select on ZIA events: a literal in a field with
+//! a handful of values (method, action, status...) or a very short literal is the last
+//! resort. A rule whose every match needs one of its literals in one field (case-folded
+//! containment, which equality, prefix and suffix also imply) is taken out of the rsigma
+//! engine and evaluated by [`rsigma_eval::evaluate_rule`] only when an Aho-Corasick scan of
+//! that field finds one of the literals. Rules without such a gate, and rules a correlation
+//! refers to, stay in the engine.
+//!
+//! The analysis only ever weakens (anything it does not understand leaves the rule in the
+//! engine), mirroring rsigma's own `witness` module; the differential test
+//! `gating_never_changes_what_fires` checks it against the ungated engine.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rsigma_eval::matcher::GroupMode;
+use rsigma_eval::result::EvaluationResult;
+use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule, Event, EventValue};
+use rsigma_parser::{ConditionExpr, Quantifier};
+
+/// Fields whose values are few (a literal in them selects little on ZIA events).
+const LOW_CARDINALITY: &[&str] = &[
+    "http.request.method",
+    "http.response.status_code",
+    "event.action",
+    "event.dataset",
+    "event.outcome",
+    "event.kind",
+    "dns.question.type",
+    "network.protocol",
+    "network.transport",
+    "zscaler.zia.threat.name",
+];
+
+/// Literals shorter than this select too much to be worth a gate on their own.
+const MIN_SELECTIVE_LEN: usize = 4;
+
+/// A necessary condition: the field contains (ASCII case-insensitively) one of the literals.
+type Gate = Vec<(String, String)>;
+
+/// Cost of a literal as a gate (lower is more selective).
+fn cost(field: &str, literal: &str) -> u8 {
+    if LOW_CARDINALITY.contains(&field) {
+        200
+    } else if literal.len() < MIN_SELECTIVE_LEN {
+        150
+    } else {
+        // Longer literals select more; the cap keeps the ranking coarse.
+        100 - literal.len().min(40) as u8
+    }
+}
+
+/// A gate is as good as its least selective literal, then as its size.
+fn score(g: &Gate) -> (u8, usize) {
+    let worst = g.iter().map(|(f, l)| cost(f, l)).max().unwrap_or(u8::MAX);
+    (worst, g.len())
+}
+
+/// OR: every alternative must contribute; one without a gate opens the whole.
+fn or_all(parts: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
+    let mut union = Gate::new();
+    for p in parts {
+        union.extend(p?);
+    }
+    (!union.is_empty()).then_some(union)
+}
+
+/// AND: any conjunct's gate is necessary; keep the most selective.
+fn and_best(parts: impl IntoIterator<Item = Option<Gate>>) -> Option<Gate> {
+    parts
+        .into_iter()
+        .flatten()
+        .filter(|g| !g.is_empty())
+        .min_by_key(score)
+}
+
+/// The literal in the folded form the scan compares, or None when it cannot be folded
+/// faithfully (non-ASCII with case sensitivity, as rsigma's own index does).
+fn fold(value: &str, case_insensitive: bool) -> Option<String> {
+    if value.is_empty() {
+        None
+    } else if case_insensitive {
+        Some(value.to_string())
+    } else if value.is_ascii() {
+        Some(value.to_ascii_lowercase())
+    } else {
+        None
+    }
+}
+
+fn matcher_gate(m: &CompiledMatcher, field: &str) -> Option<Gate> {
+    match m {
+        CompiledMatcher::Exact {
+            value,
+            case_insensitive,
+        }
+        | CompiledMatcher::Contains {
+            value,
+            case_insensitive,
+        }
+        | CompiledMatcher::StartsWith {
+            value,
+            case_insensitive,
+        }
+        | CompiledMatcher::EndsWith {
+            value,
+            case_insensitive,
+        } => fold(value, *case_insensitive).map(|v| vec![(field.to_string(), v)]),
+        CompiledMatcher::AhoCorasickSet {
+            needles,
+            case_insensitive,
+            ..
+        } => or_all(
+            needles
+                .iter()
+                .map(|n| fold(n, *case_insensitive).map(|v| vec![(field.to_string(), v)])),
+        ),
+        CompiledMatcher::AnyOf(children) => or_all(children.iter().map(|c| matcher_gate(c, field))),
+        CompiledMatcher::AllOf(children) => {
+            and_best(children.iter().map(|c| matcher_gate(c, field)))
+        }
+        CompiledMatcher::CaseInsensitiveGroup { children, mode } => {
+            let parts = children.iter().map(|c| matcher_gate(c, field));
+            match mode {
+                GroupMode::Any => or_all(parts),
+                GroupMode::All => and_best(parts),
+            }
+        }
+        // Regexes, numbers, CIDR, negation, null, field references...: no literal is
+        // guaranteed to appear in the value.
+        _ => None,
+    }
+}
+
+fn detection_gate(d: &CompiledDetection) -> Option<Gate> {
+    match d {
+        CompiledDetection::AllOf(items) => and_best(items.iter().map(|item| {
+            let field = item.field.as_deref()?;
+            if item.exists.is_some() {
+                return None;
+            }
+            matcher_gate(&item.matcher, field)
+        })),
+        CompiledDetection::AnyOf(subs) if !subs.is_empty() => {
+            or_all(subs.iter().map(detection_gate))
+        }
+        CompiledDetection::And(subs) => and_best(subs.iter().map(detection_gate)),
+        _ => None,
+    }
+}
+
+fn condition_gate(c: &ConditionExpr, rule: &CompiledRule) -> Option<Gate> {
+    let dets = &rule.detections;
+    match c {
+        ConditionExpr::Identifier(name) => detection_gate(dets.get(name)?),
+        ConditionExpr::And(parts) => and_best(parts.iter().map(|p| condition_gate(p, rule))),
+        ConditionExpr::Or(parts) => or_all(parts.iter().map(|p| condition_gate(p, rule))),
+        ConditionExpr::Not(_) => None,
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            let selected: Vec<&CompiledDetection> = dets
+                .iter()
+                .filter(|(name, _)| pattern.matches_detection_name(name))
+                .map(|(_, d)| d)
+                .collect();
+            match quantifier {
+                Quantifier::All if selected.is_empty() => None,
+                Quantifier::Count(0) => None,
+                Quantifier::All => and_best(selected.into_iter().map(detection_gate)),
+                Quantifier::Any | Quantifier::Count(_) => {
+                    or_all(selected.into_iter().map(detection_gate))
+                }
+            }
+        }
+    }
+}
+
+/// The gate of a compiled rule, when it has a selective one (None: leave it to rsigma).
+pub fn rule_gate(rule: &CompiledRule) -> Option<Vec<(String, String)>> {
+    if rule.conditions.is_empty() {
+        return None;
+    }
+    let mut g = or_all(rule.conditions.iter().map(|c| condition_gate(c, rule)))?;
+    // A gate made of weak literals only would not prune: not worth a second index.
+    if score(&g).0 >= 150 {
+        return None;
+    }
+    g.sort();
+    g.dedup();
+    Some(g)
+}
+
+/// The literals gating some rules in one field.
+struct FieldGate {
+    field: String,
+    automaton: AhoCorasick,
+    /// Pattern index → rules.
+    pattern_rules: Vec<Vec<u32>>,
+    /// Every rule gated on this field (when its value cannot be scanned as text).
+    all_rules: Vec<u32>,
+}
+
+/// Detection rules evaluated only when their gate holds.
+#[derive(Default)]
+pub struct GatedRules {
+    rules: Vec<CompiledRule>,
+    gates: Vec<Gate>,
+    fields: Vec<FieldGate>,
+    /// Per-event scratch: which rules are already candidates.
+    marked: Vec<bool>,
+    candidates: Vec<u32>,
+}
+
+impl std::fmt::Debug for GatedRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatedRules")
+            .field("rules", &self.rules.len())
+            .field("fields", &self.fields.len())
+            .finish()
+    }
+}
+
+fn for_each_text(v: &EventValue<'_>, visit: &mut dyn FnMut(Option<&str>)) {
+    match v {
+        EventValue::Str(s) => visit(Some(s)),
+        EventValue::Array(items) => items.iter().for_each(|i| for_each_text(i, visit)),
+        // Numbers, booleans, maps: the matchers compare textual forms the scan does not
+        // reproduce; every rule of the field stays a candidate.
+        _ => visit(None),
+    }
+}
+
+impl GatedRules {
+    /// Number of gated rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when no rule is gated.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Adds a rule with its gate (from [`rule_gate`]); call [`GatedRules::build`] after the
+    /// last one.
+    pub fn push(&mut self, rule: CompiledRule, gate: Vec<(String, String)>) {
+        self.rules.push(rule);
+        self.gates.push(gate);
+    }
+
+    /// Builds the per-field automata.
+    pub fn build(&mut self) -> Result<(), crate::Error> {
+        let mut by_field: std::collections::BTreeMap<&str, Vec<(&str, u32)>> = Default::default();
+        for (i, g) in self.gates.iter().enumerate() {
+            for (f, lit) in g {
+                by_field.entry(f).or_default().push((lit, i as u32));
+            }
+        }
+        let mut fields = Vec::new();
+        for (field, lits) in by_field {
+            let mut patterns: Vec<&str> = Vec::new();
+            let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+            for (lit, rule) in &lits {
+                match patterns.iter().position(|p| p == lit) {
+                    Some(i) => pattern_rules[i].push(*rule),
+                    None => {
+                        patterns.push(lit);
+                        pattern_rules.push(vec![*rule]);
+                    }
+                }
+            }
+            let automaton = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(|e| crate::Error::Rule(format!("gate automaton for {field}: {e}")))?;
+            let mut all_rules: Vec<u32> = lits.iter().map(|(_, r)| *r).collect();
+            all_rules.sort_unstable();
+            all_rules.dedup();
+            fields.push(FieldGate {
+                field: field.to_string(),
+                automaton,
+                pattern_rules,
+                all_rules,
+            });
+        }
+        self.fields = fields;
+        self.marked = vec![false; self.rules.len()];
+        Ok(())
+    }
+
+    fn mark(marked: &mut [bool], candidates: &mut Vec<u32>, rules: &[u32]) {
+        for &r in rules {
+            if !std::mem::replace(&mut marked[r as usize], true) {
+                candidates.push(r);
+            }
+        }
+    }
+
+    /// Evaluates the rules whose gate holds on `ev` (and whose logsource category does not
+    /// conflict with the event's `category`), appending what fires to `out`.
+    pub fn evaluate(
+        &mut self,
+        ev: &impl Event,
+        category: Option<&str>,
+        out: &mut Vec<EvaluationResult>,
+    ) {
+        if self.rules.is_empty() {
+            return;
+        }
+        let (marked, candidates) = (&mut self.marked, &mut self.candidates);
+        candidates.clear();
+        for fg in &self.fields {
+            let Some(v) = ev.get_field(&fg.field) else {
+                continue;
+            };
+            for_each_text(&v, &mut |text| match text {
+                Some(s) => {
+                    for m in fg.automaton.find_overlapping_iter(s) {
+                        Self::mark(
+                            marked,
+                            candidates,
+                            &fg.pattern_rules[m.pattern().as_usize()],
+                        );
+                    }
+                }
+                None => Self::mark(marked, candidates, &fg.all_rules),
+            });
+        }
+        candidates.sort_unstable();
+        for &r in candidates.iter() {
+            marked[r as usize] = false;
+            let rule = &self.rules[r as usize];
+            let conflict = match (&rule.logsource.category, category) {
+                (Some(rc), Some(ec)) => !rc.eq_ignore_ascii_case(ec),
+                _ => false,
+            };
+            if conflict {
+                continue;
+            }
+            if let Some(res) = rsigma_eval::evaluate_rule(rule, ev) {
+                out.push(res);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(yaml: &str) -> CompiledRule {
+        let col = rsigma_parser::parse_sigma_yaml(yaml).unwrap();
+        rsigma_eval::compile_rule(&col.rules[0]).unwrap()
+    }
+
+    #[test]
+    fn a_substring_is_preferred_to_a_common_exact_value() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  sel:\n    http.request.method: GET\n    url.original|contains: '/bot'\n  condition: sel\n",
+        );
+        assert_eq!(
+            rule_gate(&r),
+            Some(vec![("url.original".to_string(), "/bot".to_string())])
+        );
+    }
+
+    #[test]
+    fn every_branch_of_an_or_contributes_to_the_gate() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.domain: pastebin.com\n  b:\n    url.original|contains: 'telegram.org'\n  condition: a or b\n",
+        );
+        let g = rule_gate(&r).unwrap();
+        assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn a_negation_or_a_regex_alone_leaves_the_rule_to_rsigma() {
+        let negated = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.domain: pastebin.com\n  condition: not a\n",
+        );
+        assert_eq!(rule_gate(&negated), None);
+        let regex = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.original|re: '^/[a-z]{12}$'\n  condition: a\n",
+        );
+        assert_eq!(rule_gate(&regex), None);
+    }
+
+    #[test]
+    fn a_gate_of_only_common_values_is_not_taken() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    http.request.method: POST\n  condition: a\n",
+        );
+        assert_eq!(rule_gate(&r), None);
+    }
+}
