@@ -547,7 +547,7 @@ async function pageEvents(main) {
   } catch (e) {
     if (e.status === 401) throw e;
     showError(e);
-    histo.replaceChildren();
+    histo.hidden = true;
     table.replaceChildren();
   }
 }

@@ -281,7 +281,15 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         c.refresh().await.unwrap();
     }
+    // A broken query is answered inline, pointing at the position.
     let q = wait_css(&c, "#query").await;
+    q.send_keys("user.name:(alice").await.unwrap();
+    c.find(Locator::Css("#search")).await.unwrap().click().await.unwrap();
+    let err = wait_text(&c, "#query-error", "position").await;
+    assert!(err.contains('^'), "no caret under the query: {err}");
+    shot(&c, "03a-events-query-error").await;
+    let q = wait_css(&c, "#query").await;
+    q.clear().await.unwrap();
     q.send_keys("event.dataset:web AND NOT http.response.status_code:200")
         .await
         .unwrap();
@@ -310,12 +318,24 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     let drawer = wait_text(&c, "#drawer", "event.dataset").await;
     assert!(drawer.contains("Raw record"));
     shot(&c, "04-event-drawer").await;
-    c.find(Locator::Css("#drawer button[aria-label='Close event']"))
+    // Its "−" next to a value narrows the query to the events without it.
+    c.find(Locator::Css("#drawer button[aria-label='Filter out user.name']"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let q = url_param(&c.current_url().await.unwrap(), "q").unwrap_or_default();
+        if q.contains("NOT user.name:") {
+            assert!(q.starts_with("(event.dataset:web"), "{q}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the value was not added: {q}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_css(&c, "#results tbody tr").await;
 
     // Zoom: drag over the right end of the histogram, where the feed's minutes are.
     let before = c.current_url().await.unwrap();
