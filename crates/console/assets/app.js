@@ -234,7 +234,7 @@ async function pageLogin(main) {
 
 /** A bar chart of counts; `brush(fromIndex, toIndex)` is called when the user drags over it. */
 function barChart(values, { height = 120, labels = [], brush = null, cls = 'chart', title = '' } = {}) {
-  const W = 1000, H = height, pad = brush ? 16 : 2;
+  const W = 1000, H = height, pad = 2;
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', class: cls, role: 'img', 'aria-label': title });
   const max = Math.max(1, ...values);
   const n = Math.max(1, values.length);
@@ -247,12 +247,10 @@ function barChart(values, { height = 120, labels = [], brush = null, cls = 'char
     r.append(t);
     svg.append(r);
   });
+  let axis = null;
   if (brush && labels.length) {
-    for (const i of [0, Math.floor(n / 2), n - 1]) {
-      const t = s('text', { x: Math.min(W - 120, i * bw), y: H - 3 });
-      t.textContent = fmtTime(labels[i]);
-      svg.append(t);
-    }
+    // Time labels in HTML under the chart: SVG text would stretch with the chart's width.
+    axis = h('div', { class: 'axis' }, [0, Math.floor(n / 2), n - 1].map((i) => h('span', {}, fmtTime(labels[i]))));
     const sel = s('rect', { class: 'brush', x: 0, y: 0, width: 0, height: H - pad, visibility: 'hidden' });
     svg.append(sel);
     let x0 = null;
@@ -277,7 +275,7 @@ function barChart(values, { height = 120, labels = [], brush = null, cls = 'char
       brush(Math.floor(a / bw), Math.min(n - 1, Math.floor(b / bw)));
     });
   }
-  return svg;
+  return axis ? h('div', {}, svg, axis) : svg;
 }
 
 // ---- overview ----
