@@ -25,8 +25,10 @@ pub struct Args {
 #[command(
     after_help = "Examples:\n  ziaxdr serve\n  ziaxdr serve --data /var/lib/ziaxdr --http 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  ziaxdr serve --config /etc/ziaxdr.toml\n\n\
 On first start an entity and a \"Zscaler Internet Access\" intake are created and their key\n\
-and URLs are printed once. Point Cloud NSS at /plain/batch?status_code=200 with the header\n\
-X-SEKOIAIO-INTAKE-KEY, and an NSS VM at the syslog port."
+and URLs are printed once, with the web console's URL and its admin password. Point Cloud NSS\n\
+at /plain/batch?status_code=200 with the header X-SEKOIAIO-INTAKE-KEY, and an NSS VM at the\n\
+syslog port; the console's Intakes page shows the exact settings. Every route but the intake\n\
+paths, /healthz, /readyz and /metrics needs a console session or an API token."
 )]
 pub struct Opts {
     /// TOML configuration file.
