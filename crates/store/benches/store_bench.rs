@@ -11,7 +11,11 @@
 //! Environment: `BENCH_EVENTS` (default 1 000 000), `BENCH_DIR` (default
 //! `$TMPDIR/ziaxdr-store-bench`, wiped first), `BENCH_DAYS` (days the events span, default 7),
 //! `BENCH_RUNS` (store runs per question, default 20), `BENCH_PEER` (`rg,jq` by default;
-//! `rg` or `none` to skip the slow jq runs), `BENCH_JQ_EVENTS` (events jq reads, default all).
+//! `rg` or `none` to skip the slow jq runs), `BENCH_JQ_EVENTS` (events jq reads, default all),
+//! `BENCH_COMMIT_EVERY` (commit every N events, as the pipeline does with its batches; default:
+//! the store's own policy, `StoreConfig::commit_every_events`/`commit_every`),
+//! `BENCH_ORIGINAL=1` (also store the raw record in `event.original`, as `serve` does),
+//! `BENCH_KEEP=1` (keep the store and the NDJSON).
 //!
 //! Records are generated here as raw ZIA NSS JSON records (web, firewall, DNS, tunnel, audit,
 //! SaaS, plus 0.5 % unparseable lines) and turned into events by `zia::parse_or_error`, the
@@ -366,6 +370,15 @@ fn annotate(
     );
 }
 
+/// What `serve`'s store sink adds before storing (`wiring::stored_event`): the raw record, for
+/// the analyst, stored compressed but not indexed.
+fn keep_original(event: &mut serde_json::Map<String, serde_json::Value>, raw: &str) {
+    if let Some(serde_json::Value::Object(m)) = event.get_mut("event") {
+        m.entry("original")
+            .or_insert_with(|| serde_json::Value::String(raw.to_string()));
+    }
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -596,6 +609,15 @@ fn main() {
         Duration::ZERO,
     );
     let mut raw_bytes = 0u64;
+    let commit_every = env_u64("BENCH_COMMIT_EVERY", 0);
+    let with_original = env_u64("BENCH_ORIGINAL", 0) == 1;
+    println!(
+        "commits: {}; raw record kept in event.original: {with_original}",
+        match commit_every {
+            0 => "store policy (StoreConfig default)".to_string(),
+            k => format!("every {k} events"),
+        }
+    );
     let wall = Instant::now();
     for i in 0..n {
         let t0 = Instant::now();
@@ -605,9 +627,16 @@ fn main() {
         let t1 = Instant::now();
         let mut event = zia::parse_or_error(&raw);
         annotate(&mut event, ts, &mut rng);
+        if with_original {
+            keep_original(&mut event, &raw);
+        }
         let t2 = Instant::now();
         store.add(i, &event).expect("add");
-        if store.commit_due() {
+        let due = match commit_every {
+            0 => store.commit_due(),
+            k => (i + 1) % k == 0,
+        };
+        if due {
             store.commit().expect("commit");
         }
         let t3 = Instant::now();
@@ -667,6 +696,25 @@ fn main() {
 
     // ---- Queries --------------------------------------------------------------------------
     let store = TantivyStore::open_read_only(&store_dir).expect("open read-only");
+    println!("\n## Disk per component and field (bytes/event, largest first)");
+    println!("| component | field | bytes/event |");
+    println!("|---|---|---|");
+    let usage = store.space_usage().expect("space usage");
+    let shown: u64 = usage.iter().map(|u| u.bytes).sum();
+    for u in usage.iter().take(25) {
+        println!(
+            "| {} | {} | {:.1} |",
+            u.component,
+            u.field,
+            u.bytes as f64 / n as f64
+        );
+    }
+    let rest: u64 = usage.iter().skip(25).map(|u| u.bytes).sum();
+    println!("| (others) | | {:.1} |", rest as f64 / n as f64);
+    println!(
+        "| (files outside segments: meta, locks, checkpoint) | | {:.1} |",
+        disk.saturating_sub(shown) as f64 / n as f64
+    );
     let f = ndjson.display().to_string();
     let jq_events = env_u64("BENCH_JQ_EVENTS", n);
     let use_rg = peer.contains("rg") && which("rg");

@@ -206,6 +206,8 @@ impl Collector for Terms {
                 Some(c) => TermsColumn::Date(c, HashMap::new()),
                 None => TermsColumn::Missing,
             },
+            // Not aggregatable (unique values): refused before a search starts.
+            FieldKind::Id => TermsColumn::Missing,
         };
         Ok(TermsSegment(col))
     }

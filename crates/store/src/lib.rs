@@ -19,11 +19,12 @@ pub mod query;
 pub mod schema;
 mod tantivy_store;
 pub mod timerange;
+mod verify;
 
 use serde_json::{Map, Value};
 
 pub use query::{ParseError, Query};
-pub use tantivy_store::{Retention, StoreConfig, TantivyStore};
+pub use tantivy_store::{Retention, SpaceUsage, StoreConfig, TantivyStore};
 pub use timerange::{TimeRange, TimeSpec};
 
 /// An ECS event: a JSON object with nested ECS field names.

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeSet;
 use std::ops::Bound as B;
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use ipnet::IpNet;
 use tantivy::query::{
@@ -12,9 +15,11 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, Searcher, Term};
 
+use crate::api::get_path;
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
-use crate::schema::{has_column, ip_to_v6, parse_ip, FieldKind, Fields};
+use crate::schema::{has_column, id_key, ip_to_v6, parse_ip, FieldKind, Fields, F_ID_KEY};
 use crate::timerange::parse_instant;
+use crate::verify::Verified;
 use crate::StoreError;
 
 /// Most distinct values a range over an untyped field may expand to.
@@ -81,22 +86,40 @@ impl Planner<'_> {
         })
     }
 
+    /// `field:*`: the field's column or any of its terms; any `path=value` term (untyped
+    /// fields, and values that did not fit their type); or a `_fields` record (raw text kept
+    /// out of the index, and partitions written by older versions, which recorded every field).
     fn exists(&self, name: &str) -> Box<dyn TQuery> {
-        let recorded = boxed(TermQuery::new(
-            Term::from_field_text(self.fields.fields, name),
-            IndexRecordOption::Basic,
-        ));
-        match self.fields.typed.get(name) {
-            // Values in the column, or (when they did not fit the type) recorded in `_fields`.
-            Some((_, kind)) if has_column(*kind) => boxed(BooleanQuery::new(vec![
-                (
-                    Occur::Should,
-                    boxed(ExistsQuery::new(name.to_string(), false)),
-                ),
-                (Occur::Should, recorded),
-            ])),
-            _ => recorded,
+        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = vec![(
+            Occur::Should,
+            boxed(TermQuery::new(
+                Term::from_field_text(self.fields.fields, name),
+                IndexRecordOption::Basic,
+            )),
+        )];
+        let kv_prefix = format!("{}.*", escape_regex(&format!("{name}=")));
+        if let Ok(q) = RegexQuery::from_pattern(&kv_prefix, self.fields.kv) {
+            clauses.push((Occur::Should, boxed(q)));
         }
+        match self.fields.typed.get(name) {
+            Some((_, kind)) if has_column(*kind) => {
+                let column = match kind {
+                    FieldKind::Id => F_ID_KEY,
+                    _ => name,
+                };
+                clauses.push((
+                    Occur::Should,
+                    boxed(ExistsQuery::new(column.to_string(), false)),
+                ));
+            }
+            Some((field, _)) => {
+                if let Ok(q) = RegexQuery::from_pattern(".*", *field) {
+                    clauses.push((Occur::Should, boxed(q)));
+                }
+            }
+            None => {}
+        }
+        boxed(BooleanQuery::new(clauses))
     }
 
     fn kv_term(&self, name: &str, value: &str) -> Box<dyn TQuery> {
@@ -119,6 +142,39 @@ impl Planner<'_> {
             FieldKind::Ip => self.ip_match(field, name, pred),
             FieldKind::Long => self.long_match(field, name, pred),
             FieldKind::Date => date_match(field, name, pred),
+            FieldKind::Id => self.id_match(field, name, pred),
+        }
+    }
+
+    /// An identifier: the key column gives the candidates, the stored event confirms them.
+    fn id_match(
+        &self,
+        field: Field,
+        name: &str,
+        pred: &Predicate,
+    ) -> Result<Box<dyn TQuery>, StoreError> {
+        match pred {
+            Predicate::Term(s) | Predicate::Phrase(s) => {
+                let key = id_key(s);
+                let path = name.to_string();
+                let want = s.clone();
+                Ok(boxed(Verified {
+                    candidates: boxed(RangeQuery::new(
+                        B::Included(Term::from_field_u64(field, key)),
+                        B::Included(Term::from_field_u64(field, key)),
+                    )),
+                    source: self.fields.source,
+                    check: Arc::new(move |ev| match get_path(ev, &path) {
+                        Some(Value::String(v)) => *v == want,
+                        Some(Value::Array(vs)) => vs.iter().any(|v| v.as_str() == Some(&want)),
+                        _ => false,
+                    }),
+                }))
+            }
+            Predicate::Exists => Ok(self.exists(name)),
+            _ => Err(StoreError::Unsupported(format!(
+                "{name} is an identifier: search it by its exact value ({name}:VALUE) or with {name}:*"
+            ))),
         }
     }
 

@@ -36,6 +36,10 @@ pub enum FieldKind {
     Long,
     /// An instant (second precision).
     Date,
+    /// A unique identifier: kept out of the inverted index (one term per event would be a
+    /// large share of the disk), found through a 64-bit key column (see [`id_key`]) and
+    /// confirmed against the stored event. Exact match and `field:*` only.
+    Id,
 }
 
 /// The event timestamp field.
@@ -50,6 +54,8 @@ pub const F_KV: &str = "_kv";
 pub const F_FIELDS: &str = "_fields";
 /// Internal: the journal offset of the event (tie-breaker for ordering, cursor paging).
 pub const F_OFFSET: &str = "_offset";
+/// Internal: the [`id_key`] of the event's [`FieldKind::Id`] field (`ziaxdr.event_id`).
+pub const F_ID_KEY: &str = "_id_key";
 
 const KW: FieldKind = FieldKind::Keyword { fast: true };
 const KW_NOFAST: FieldKind = FieldKind::Keyword { fast: false };
@@ -59,7 +65,7 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     (TIMESTAMP, FieldKind::Date),
     ("event.ingested", FieldKind::Date),
     ("event.created", FieldKind::Date),
-    ("ziaxdr.event_id", KW_NOFAST),
+    ("ziaxdr.event_id", FieldKind::Id),
     ("ziaxdr.intake.uuid", KW),
     ("ziaxdr.transport", KW),
     ("event.dataset", KW),
@@ -79,6 +85,9 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("host.ip", FieldKind::Ip),
     ("related.ip", FieldKind::Ip),
     ("source.port", FieldKind::Long),
+    ("source.nat.port", FieldKind::Long),
+    ("destination.nat.port", FieldKind::Long),
+    ("dns.resolved_ip", FieldKind::Ip),
     ("destination.port", FieldKind::Long),
     ("source.bytes", FieldKind::Long),
     ("destination.bytes", FieldKind::Long),
@@ -137,6 +146,23 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("zscaler.zia.app_class", KW),
     ("zscaler.zia.url.super_category", KW),
     ("zscaler.zia.url.class", KW),
+    // ZIA numbers without an ECS field: as integers they are columns (a few bits per event)
+    // instead of a distinct `path=value` term each, and ranges on them are numeric. The
+    // record ids are unique per event: as terms they were among the largest costs.
+    ("zscaler.zia.event_id", FieldKind::Long),
+    ("zscaler.zia.recordid", FieldKind::Long),
+    ("zscaler.zia.transactionsize", FieldKind::Long),
+    ("zscaler.zia.pagerisk", FieldKind::Long),
+    ("zscaler.zia.durationms", FieldKind::Long),
+    ("zscaler.zia.avgduration", FieldKind::Long),
+    ("zscaler.zia.cdport", FieldKind::Long),
+    ("zscaler.zia.tunsport", FieldKind::Long),
+    ("zscaler.zia.numsessions", FieldKind::Long),
+    ("zscaler.zia.filescantimems", FieldKind::Long),
+    ("zscaler.zia.filedownloadtimems", FieldKind::Long),
+    ("zscaler.zia.riskscore", FieldKind::Long),
+    ("zscaler.zia.cdip", FieldKind::Ip),
+    ("file.mtime", FieldKind::Date),
 ];
 
 /// Looks a typed field up by ECS name.
@@ -151,7 +177,7 @@ pub fn typed_kind(name: &str) -> Option<FieldKind> {
 pub fn aggregatable_fields() -> Vec<&'static str> {
     TYPED_FIELDS
         .iter()
-        .filter(|(_, k)| has_column(*k))
+        .filter(|(_, k)| has_column(*k) && *k != FieldKind::Id)
         .map(|(n, _)| *n)
         .collect()
 }
@@ -198,8 +224,11 @@ pub fn build_schema() -> Schema {
                         .set_precision(DateTimePrecision::Seconds),
                 );
             }
+            // One shared key column, added below.
+            FieldKind::Id => {}
         }
     }
+    b.add_u64_field(F_ID_KEY, NumericOptions::default().set_fast());
     b.add_bytes_field(F_SOURCE, tantivy::schema::STORED);
     let all = TextFieldIndexing::default()
         .set_tokenizer("default")
@@ -243,9 +272,20 @@ impl Fields {
         let mut typed = HashMap::new();
         for (name, kind) in TYPED_FIELDS {
             // A partition written by an older version may lack a newer typed field: such
-            // fields are then simply generic in that partition.
-            if let Ok(f) = schema.get_field(name) {
-                typed.insert(*name, (f, *kind));
+            // fields are then simply generic in that partition. Older partitions indexed the
+            // identifiers as keywords: they are still searched that way there.
+            let resolved = match kind {
+                FieldKind::Id => match schema.get_field(F_ID_KEY) {
+                    Ok(f) => Some((f, *kind)),
+                    Err(_) => schema
+                        .get_field(name)
+                        .ok()
+                        .map(|f| (f, FieldKind::Keyword { fast: false })),
+                },
+                _ => schema.get_field(name).ok().map(|f| (f, *kind)),
+            };
+            if let Some(r) = resolved {
+                typed.insert(*name, r);
             }
         }
         Some(Fields {
@@ -258,6 +298,37 @@ impl Fields {
             typed,
         })
     }
+}
+
+/// The 64-bit key of an identifier in the [`F_ID_KEY`] column. For a UUIDv7 (what the
+/// intake assigns) it is the 48-bit millisecond timestamp then the last 8 bits: keys then
+/// grow with arrival order and the column packs into a few bytes per event (more random bits
+/// would cost more bits per event than the rare extra candidate costs at query time).
+/// Anything else is hashed (FNV-1a). Keys may collide: a key match is confirmed against the
+/// stored event.
+pub fn id_key(id: &str) -> u64 {
+    let b = id.as_bytes();
+    let hex = |s: &[u8]| -> Option<u64> {
+        s.iter().try_fold(0u64, |acc, c| {
+            Some(acc << 4 | u64::from((*c as char).to_digit(16)?))
+        })
+    };
+    let uuid_v7 = b.len() == 36 && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-') && b[14] == b'7';
+    if uuid_v7 {
+        // 8 + 4 hex digits of unix_ts_ms, then the last 2 hex digits of rand_b.
+        let mut ts = [0u8; 12];
+        ts[..8].copy_from_slice(&b[..8]);
+        ts[8..].copy_from_slice(&b[9..13]);
+        if let (Some(ms), Some(low)) = (hex(&ts), hex(&b[34..36])) {
+            return ms << 8 | low;
+        }
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for c in b {
+        h ^= u64::from(*c);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Parses an IP, mapping IPv4 into IPv6 as tantivy stores it.
@@ -337,7 +408,7 @@ fn looks_numeric(v: &Value, text: &str) -> bool {
 }
 
 /// Fields whose text is the raw record. For parsed events they are stored but not indexed
-/// (only their presence is): their words are already in the parsed fields, and indexing the
+/// (only their presence is, in `_fields`): their words are already in the parsed fields, and indexing the
 /// raw text twice would double the index. For failed events the raw text is all there is,
 /// so it is indexed as text.
 const RAW_TEXT_FIELDS: &[&str] = &["message", "event.original"];
@@ -454,6 +525,13 @@ fn leaf_value(
             }
             None => false,
         },
+        Some((field, FieldKind::Id)) => match v.as_str() {
+            Some(s) => {
+                doc.add_u64(field, id_key(s));
+                true
+            }
+            None => false,
+        },
         Some((field, FieldKind::Long)) => match as_i64(v) {
             Some(n) => {
                 doc.add_i64(field, n);
@@ -472,12 +550,9 @@ fn leaf_value(
         },
         None => false,
     };
-    // A value in a columnar typed field answers `field:*` by itself (see `has_column`); every
-    // other field is recorded in `_fields`.
-    let columnar = indexed && typed.is_some_and(|(_, k)| has_column(k));
-    if !columnar {
-        mark_present(f, path, doc, seen);
-    }
+    // `field:*` is answered by the field's own terms or column, or by the `path=value` term
+    // below: nothing goes to `_fields` (a term per field and event was a large share of the
+    // postings).
     if !indexed {
         // Untyped, or a value that does not fit its type: searchable as an exact value.
         let mut kv = String::with_capacity(path.len() + 1 + text.len());
@@ -514,12 +589,33 @@ mod tests {
     }
 
     #[test]
-    fn every_typed_field_is_in_the_schema() {
+    fn every_typed_field_resolves_to_a_schema_field() {
         let s = build_schema();
-        for (name, _) in TYPED_FIELDS {
-            assert!(s.get_field(name).is_ok(), "{name}");
+        let f = Fields::resolve(&s).unwrap();
+        for (name, kind) in TYPED_FIELDS {
+            assert_eq!(f.typed.get(name).map(|(_, k)| *k), Some(*kind), "{name}");
         }
-        assert!(Fields::resolve(&s).is_some());
+        // Identifiers share the key column instead of a field of their own.
+        assert!(s.get_field("ziaxdr.event_id").is_err());
+        assert_eq!(f.typed["ziaxdr.event_id"].0, s.get_field(F_ID_KEY).unwrap());
+    }
+
+    #[test]
+    fn uuid_v7_keys_grow_with_their_time_and_keep_the_last_8_bits() {
+        let a = id_key("018fd118-971d-791f-bb99-2631cdc86d07");
+        let b = id_key("018fd118-971e-7000-8000-000000000001");
+        assert!(a < b);
+        assert_eq!(a >> 8, 0x018f_d118_971d);
+        assert_eq!(a & 0xff, 0x07);
+    }
+
+    #[test]
+    fn other_identifiers_are_hashed_to_distinct_keys() {
+        assert_ne!(id_key("abc"), id_key("abd"));
+        assert_eq!(id_key("abc"), id_key("abc"));
+        // A UUID of another version is hashed, not read as a time.
+        let v4 = "9f1c2d3e-4b5a-4c6d-8e7f-0123456789ab";
+        assert_ne!(id_key(v4) >> 8, 0x9f1c_2d3e_4b5a);
     }
 
     #[test]
@@ -529,5 +625,6 @@ mod tests {
         assert!(a.contains(&"user.name"));
         assert!(!a.contains(&"url.original"));
         assert!(!a.contains(&"error.message"));
+        assert!(!a.contains(&"ziaxdr.event_id"));
     }
 }

@@ -147,15 +147,89 @@ fn read_only_open_of_a_missing_directory_is_an_empty_store() {
     assert_eq!(r.count(&eq("*", &all())).unwrap(), 0);
 }
 
+/// Five days of 2024 written without retention, then reopened with `cfg` (so that only the
+/// explicit `apply_retention` calls of the tests delete anything).
 fn five_days(cfg: StoreConfig) -> (tempfile::TempDir, TantivyStore) {
     let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), cfg).unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
     for (i, day) in (1..=5).enumerate() {
         let e = ev(json!({"@timestamp": format!("2024-06-0{day}T08:00:00Z"), "n": i}));
         s.add(i as u64, &e).unwrap();
     }
-    s.commit().unwrap();
+    s.close().unwrap();
+    let s = TantivyStore::open(d.path(), cfg).unwrap();
     (d, s)
+}
+
+/// An event `days_ago` days before now.
+fn event_days_ago(days_ago: i64) -> store::Event {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::days(days_ago);
+    ev(json!({"@timestamp": store::timerange::format_instant(t), "n": days_ago}))
+}
+
+fn keep_two_days(interval: std::time::Duration) -> StoreConfig {
+    StoreConfig {
+        retention: Retention {
+            max_age_days: Some(2),
+            max_total_bytes: None,
+        },
+        retention_interval: interval,
+        ..StoreConfig::default()
+    }
+}
+
+fn partition_count(s: &TantivyStore) -> usize {
+    s.partitions().len()
+}
+
+#[test]
+fn commit_enforces_the_configured_retention_by_deleting_old_days() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), keep_two_days(std::time::Duration::ZERO)).unwrap();
+    for (off, days_ago) in [10, 5, 0].into_iter().enumerate() {
+        s.add(off as u64, &event_days_ago(days_ago)).unwrap();
+    }
+    s.commit().unwrap();
+    assert_eq!(partition_count(&s), 1);
+    let any_time = TimeSpec {
+        since: None,
+        from: Some("2000-01-01".into()),
+        to: Some("2100-01-01".into()),
+    };
+    assert_eq!(s.count(&eq("*", &any_time)).unwrap(), 1);
+}
+
+#[test]
+fn commit_enforces_retention_at_most_once_per_interval() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(
+        d.path(),
+        keep_two_days(std::time::Duration::from_secs(3600)),
+    )
+    .unwrap();
+    s.add(0, &event_days_ago(10)).unwrap();
+    s.commit().unwrap(); // the first commit after opening enforces it
+    assert_eq!(partition_count(&s), 0);
+    s.add(1, &event_days_ago(10)).unwrap();
+    s.commit().unwrap(); // within the interval: kept until the next pass
+    assert_eq!(partition_count(&s), 1);
+    s.apply_retention(time::OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(partition_count(&s), 0);
+}
+
+#[test]
+fn commit_without_a_retention_policy_keeps_every_day() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        retention_interval: std::time::Duration::ZERO,
+        ..StoreConfig::default()
+    };
+    let s = TantivyStore::open(d.path(), cfg).unwrap();
+    for (off, days_ago) in [400, 10, 0].into_iter().enumerate() {
+        s.add(off as u64, &event_days_ago(days_ago)).unwrap();
+    }
+    s.commit().unwrap();
+    assert_eq!(partition_count(&s), 3);
 }
 
 #[test]

@@ -285,3 +285,102 @@ fn identifiers_and_dates_are_searched_by_field() {
         Vec::<u64>::new()
     );
 }
+
+/// Two events whose UUIDv7 ids share the millisecond and the last 16 bits, so the same key in
+/// the id column, plus one with an id that is not a UUID.
+fn store_with_colliding_ids() -> (tempfile::TempDir, store::TantivyStore) {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let ids = [
+        "018fd118-971d-791f-bb99-2631cdc86d07",
+        "018fd118-971d-7aaa-8000-000000006d07",
+        "legacy-record-42",
+    ];
+    use store::EventStore;
+    for (i, id) in ids.iter().enumerate() {
+        let e = common::ev(serde_json::json!({
+            "@timestamp": "2024-05-01T10:00:00Z", "seq": i + 1,
+            "user": {"name": if i == 0 { "alice" } else { "bob" }},
+            "ziaxdr": {"event_id": id}
+        }));
+        s.add(i as u64 + 1, &e).unwrap();
+    }
+    s.commit().unwrap();
+    (d, s)
+}
+
+#[test]
+fn event_ids_with_the_same_key_are_told_apart_by_the_stored_event() {
+    let (_d, s) = store_with_colliding_ids();
+    assert_eq!(
+        seqs(&s, "ziaxdr.event_id:018fd118-971d-791f-bb99-2631cdc86d07"),
+        vec![1]
+    );
+    assert_eq!(
+        seqs(&s, "ziaxdr.event_id:018fd118-971d-7aaa-8000-000000006d07"),
+        vec![2]
+    );
+    assert_eq!(
+        seqs(&s, "ziaxdr.event_id:018fd118-971d-7bbb-8000-000000006d07"),
+        Vec::<u64>::new()
+    );
+}
+
+#[test]
+fn event_ids_that_are_not_uuids_are_found_too() {
+    let (_d, s) = store_with_colliding_ids();
+    assert_eq!(seqs(&s, "ziaxdr.event_id:legacy-record-42"), vec![3]);
+    assert_eq!(
+        seqs(&s, "ziaxdr.event_id:legacy-record-43"),
+        Vec::<u64>::new()
+    );
+}
+
+#[test]
+fn event_id_combines_with_other_predicates_and_exists() {
+    let (_d, s) = store_with_colliding_ids();
+    let q = "ziaxdr.event_id:018fd118-971d-7aaa-8000-000000006d07";
+    assert_eq!(seqs(&s, &format!("{q} AND user.name:bob")), vec![2]);
+    assert_eq!(
+        seqs(&s, &format!("{q} AND user.name:alice")),
+        Vec::<u64>::new()
+    );
+    assert_eq!(seqs(&s, &format!("user.name:bob AND NOT {q}")), vec![3]);
+    assert_eq!(seqs(&s, "ziaxdr.event_id:*"), vec![1, 2, 3]);
+    assert_eq!(
+        s.count(&eq(q, &all_time())).unwrap(),
+        1,
+        "count agrees with search"
+    );
+}
+
+#[test]
+fn wildcard_on_event_id_is_refused_with_a_hint() {
+    let (_d, s) = store_with_colliding_ids();
+    let e = s
+        .search(&eq("ziaxdr.event_id:018fd118*", &all_time()), 10, None)
+        .unwrap_err();
+    assert!(e.is_client_error());
+    assert!(e.to_string().contains("exact value"), "{e}");
+}
+
+#[test]
+fn zia_record_ids_are_integers_searched_exactly_and_by_range() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    use store::EventStore;
+    for (i, rid) in ["7000000001", "7000000002", "7000000010"]
+        .iter()
+        .enumerate()
+    {
+        let e = common::ev(serde_json::json!({
+            "@timestamp": "2024-05-01T10:00:00Z", "seq": i + 1,
+            "zscaler": {"zia": {"recordid": rid}}
+        }));
+        s.add(i as u64 + 1, &e).unwrap();
+    }
+    s.commit().unwrap();
+    assert_eq!(seqs(&s, "zscaler.zia.recordid:7000000002"), vec![2]);
+    assert_eq!(seqs(&s, "zscaler.zia.recordid:>=7000000002"), vec![2, 3]);
+    assert_eq!(seqs(&s, "zscaler.zia.recordid:*"), vec![1, 2, 3]);
+}
