@@ -239,7 +239,14 @@ impl Detector {
     pub fn process(&mut self, ev: &Map<String, Value>) -> Vec<Match> {
         self.stats.events += 1;
         let event = EcsEvent::new(ev);
-        let mut results = self.engine.process_event(&event);
+        // The correlation layer reads the event time and updates windows only for events
+        // some rule matched; most events match none, so skip it for them.
+        let detections = self.engine.evaluate(&event);
+        let mut results = if detections.is_empty() {
+            Vec::new()
+        } else {
+            self.engine.correlate_detections(&event, detections)
+        };
         if !self.gated.is_empty() {
             let category = match event.get_field(SIGMA_CATEGORY_FIELD) {
                 Some(EventValue::Str(c)) => Some(c),
@@ -306,7 +313,7 @@ impl Detector {
         }
         self.stats.sigma_matches += out.len() as u64;
         let before = out.len();
-        for hit in self.cti.match_event(ev) {
+        for hit in self.cti.match_indexed(&event) {
             out.push(cti_match(&hit, ev, false));
         }
         self.stats.cti_matches += (out.len() - before) as u64;

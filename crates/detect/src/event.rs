@@ -124,6 +124,36 @@ impl<'a> EcsEvent<'a> {
         }
     }
 
+    /// Calls `visit` with every string at a dotted path (arrays flattened), as [`visit_strs`]
+    /// does on the map.
+    pub fn visit_strs(&self, path: &str, visit: &mut dyn FnMut(&'a str)) {
+        fn walk<'a>(v: &'a Value, visit: &mut dyn FnMut(&'a str), depth: usize) {
+            match v {
+                Value::String(s) => visit(s),
+                Value::Array(items) if depth > 0 => {
+                    items.iter().for_each(|i| walk(i, visit, depth - 1))
+                }
+                _ => {}
+            }
+        }
+        let entries = self.entries(path);
+        match entries.iter().find(|e| e.literal) {
+            Some(lit) => walk(lit.value, visit, MAX_DEPTH),
+            None => entries.iter().for_each(|e| walk(e.value, visit, MAX_DEPTH)),
+        }
+    }
+
+    /// The string at a dotted path (first value), numbers and booleans rendered as text, as
+    /// [`get_str`] does on the map.
+    pub fn get_str(&self, path: &str) -> Option<Cow<'a, str>> {
+        match self.first(path)? {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+            _ => None,
+        }
+    }
+
     /// The first value at a dotted path, as `get_path` gives it.
     fn first(&self, path: &str) -> Option<&'a Value> {
         let entries = self.entries(path);

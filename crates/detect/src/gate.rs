@@ -39,8 +39,13 @@ const LOW_CARDINALITY: &[&str] = &[
     "zscaler.zia.threat.name",
 ];
 
-/// Literals shorter than this select too much to be worth a gate on their own.
-const MIN_SELECTIVE_LEN: usize = 4;
+/// Literals shorter than this select too much to be worth a gate.
+const MIN_GATE_LEN: usize = 2;
+/// Literals shorter than this are a gate of last resort (`.ru`, `.cn`: still rare in most
+/// fields).
+const SHORT_LEN: usize = 4;
+/// Gates whose worst literal costs this much are not taken.
+const REJECT_COST: u8 = 190;
 
 /// A necessary condition: the field contains (ASCII case-insensitively) one of the literals.
 type Gate = Vec<(String, String)>;
@@ -49,7 +54,9 @@ type Gate = Vec<(String, String)>;
 fn cost(field: &str, literal: &str) -> u8 {
     if LOW_CARDINALITY.contains(&field) {
         200
-    } else if literal.len() < MIN_SELECTIVE_LEN {
+    } else if literal.len() < MIN_GATE_LEN {
+        REJECT_COST
+    } else if literal.len() < SHORT_LEN {
         150
     } else {
         // Longer literals select more; the cap keeps the ranking coarse.
@@ -133,8 +140,65 @@ fn matcher_gate(m: &CompiledMatcher, field: &str) -> Option<Gate> {
                 GroupMode::All => and_best(parts),
             }
         }
-        // Regexes, numbers, CIDR, negation, null, field references...: no literal is
-        // guaranteed to appear in the value.
+        CompiledMatcher::Regex(re) => regex_gate(re.as_str(), field),
+        CompiledMatcher::RegexSetMatch { set, mode } => {
+            let parts = set.patterns().iter().map(|p| regex_gate(p, field));
+            match mode {
+                GroupMode::Any => or_all(parts),
+                GroupMode::All => and_best(parts),
+            }
+        }
+        // Numbers, CIDR, negation, null, field references...: no literal is guaranteed to
+        // appear in the value.
+        _ => None,
+    }
+}
+
+/// Literals every match of a regex contains (an OR-set), as rsigma's own index extracts
+/// them; a regex is matched on the raw value, so the literals are cased: ASCII ones fold,
+/// a non-ASCII one leaves the regex without a gate.
+fn regex_gate(pattern: &str, field: &str) -> Option<Gate> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let lits = mandatory_literals(&hir)?;
+    or_all(
+        lits.iter()
+            .map(|l| fold(l, false).map(|v| vec![(field.to_string(), v)])),
+    )
+}
+
+fn mandatory_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<String>> {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Literal(lit) => {
+            let s = std::str::from_utf8(&lit.0).ok()?;
+            (!s.is_empty()).then(|| vec![s.to_string()])
+        }
+        // AND: any child's set is mandatory; keep the one whose shortest literal is longest.
+        HirKind::Concat(children) => {
+            children
+                .iter()
+                .filter_map(mandatory_literals)
+                .max_by_key(|lits| {
+                    (
+                        lits.iter().map(String::len).min().unwrap_or(0),
+                        std::cmp::Reverse(lits.len()),
+                    )
+                })
+        }
+        // OR: every branch must contribute.
+        HirKind::Alternation(children) => {
+            let mut union = Vec::new();
+            for child in children {
+                union.extend(mandatory_literals(child)?);
+            }
+            Some(union)
+        }
+        HirKind::Repetition(rep) if rep.min >= 1 => mandatory_literals(&rep.sub),
+        HirKind::Capture(cap) => mandatory_literals(&cap.sub),
         _ => None,
     }
 }
@@ -190,8 +254,8 @@ pub fn rule_gate(rule: &CompiledRule) -> Option<Vec<(String, String)>> {
         return None;
     }
     let mut g = or_all(rule.conditions.iter().map(|c| condition_gate(c, rule)))?;
-    // A gate made of weak literals only would not prune: not worth a second index.
-    if score(&g).0 >= 150 {
+    // A gate with a literal most events carry would not prune: not worth a second index.
+    if score(&g).0 >= REJECT_COST {
         return None;
     }
     g.sort();
@@ -384,7 +448,17 @@ mod tests {
     }
 
     #[test]
-    fn a_negation_or_a_regex_alone_leaves_the_rule_to_rsigma() {
+    fn a_regex_is_gated_on_the_literals_every_match_contains() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.original|re: '/(payload|dropper)\\.bin$'\n  condition: a\n",
+        );
+        let g = rule_gate(&r).unwrap();
+        let lits: Vec<&str> = g.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(lits, ["dropper", "payload"]);
+    }
+
+    #[test]
+    fn a_negation_or_a_literal_free_regex_leaves_the_rule_to_rsigma() {
         let negated = compiled(
             "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.domain: pastebin.com\n  condition: not a\n",
         );

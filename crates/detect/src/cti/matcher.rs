@@ -12,7 +12,31 @@ use serde_json::{Map, Value};
 
 use super::pattern::{self, Atom, Observable, Op};
 use super::Indicator;
-use crate::event::{get_str, visit_strs};
+use crate::event::{get_str, visit_strs, EcsEvent};
+
+/// Read access to an event's fields: the map itself, or its index when the detector built one.
+trait Fields<'a> {
+    fn strs(&self, path: &str, visit: &mut dyn FnMut(&'a str));
+    fn str_at(&self, path: &str) -> Option<Cow<'a, str>>;
+}
+
+impl<'a> Fields<'a> for &'a Map<String, Value> {
+    fn strs(&self, path: &str, visit: &mut dyn FnMut(&'a str)) {
+        visit_strs(self, path, visit)
+    }
+    fn str_at(&self, path: &str) -> Option<Cow<'a, str>> {
+        get_str(self, path)
+    }
+}
+
+impl<'a> Fields<'a> for EcsEvent<'a> {
+    fn strs(&self, path: &str, visit: &mut dyn FnMut(&'a str)) {
+        self.visit_strs(path, visit)
+    }
+    fn str_at(&self, path: &str) -> Option<Cow<'a, str>> {
+        self.get_str(path)
+    }
+}
 
 /// Event fields holding domain names.
 const DOMAIN_FIELDS: &[&str] = &[
@@ -80,6 +104,12 @@ fn norm_domain(s: &str) -> Cow<'_, str> {
 /// Normalises a URL for comparison: ZIA logs URLs without a scheme, STIX has one; the host is
 /// case-insensitive; a trailing slash is not significant.
 pub fn norm_url(s: &str) -> String {
+    norm_url_cow(s).into_owned()
+}
+
+/// [`norm_url`] without a copy when the URL is already in normal form (the usual case for
+/// ZIA, which logs URLs without a scheme and with a lowercase host).
+fn norm_url_cow(s: &str) -> Cow<'_, str> {
     let s = s
         .strip_prefix("http://")
         .or_else(|| s.strip_prefix("https://"))
@@ -90,9 +120,14 @@ pub fn norm_url(s: &str) -> String {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, ""),
     };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if !host.bytes().any(|b| b.is_ascii_uppercase()) {
+        // `s` is host + rest (+ a trailing slash): borrow the prefix.
+        return Cow::Borrowed(&s[..host.len() + rest.len()]);
+    }
     let mut out = host.to_ascii_lowercase();
-    out.push_str(rest.strip_suffix('/').unwrap_or(rest));
-    out
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 fn decode_ua(s: &str) -> Cow<'_, str> {
@@ -105,10 +140,10 @@ fn decode_ua(s: &str) -> Cow<'_, str> {
 }
 
 impl<'a> Observed<'a> {
-    fn read(ev: &'a Map<String, Value>) -> Self {
+    fn read(ev: &impl Fields<'a>) -> Self {
         let mut o = Observed::default();
         for f in DOMAIN_FIELDS {
-            visit_strs(ev, f, &mut |s| {
+            ev.strs(f, &mut |s| {
                 let d = norm_domain(s);
                 if !d.is_empty() && !o.domains.contains(&d) {
                     o.domains.push(d);
@@ -116,10 +151,10 @@ impl<'a> Observed<'a> {
             });
         }
         for f in URL_FIELDS {
-            visit_strs(ev, f, &mut |s| o.urls.push(Cow::Owned(norm_url(s))));
+            ev.strs(f, &mut |s| o.urls.push(norm_url_cow(s)));
         }
         for f in IP_FIELDS {
-            visit_strs(ev, f, &mut |s| {
+            ev.strs(f, &mut |s| {
                 if let Ok(ip) = s.parse::<IpAddr>() {
                     if !o.ips.contains(&ip) {
                         o.ips.push(ip);
@@ -128,13 +163,13 @@ impl<'a> Observed<'a> {
             });
         }
         for (algo, f) in HASH_FIELDS {
-            visit_strs(ev, f, &mut |s| o.hashes.push((algo, lower(s))));
+            ev.strs(f, &mut |s| o.hashes.push((algo, lower(s))));
         }
-        o.user_agent = get_str(ev, "user_agent.original").map(|ua| match ua {
+        o.user_agent = ev.str_at("user_agent.original").map(|ua| match ua {
             Cow::Borrowed(s) => decode_ua(s),
             Cow::Owned(s) => Cow::Owned(decode_ua(&s).into_owned()),
         });
-        o.file_name = get_str(ev, "file.name");
+        o.file_name = ev.str_at("file.name");
         o
     }
 }
@@ -327,7 +362,18 @@ impl CtiMatcher {
         if self.indicators.is_empty() {
             return Vec::new();
         }
-        let obs = Observed::read(ev);
+        self.match_observed(Observed::read(&ev))
+    }
+
+    /// [`CtiMatcher::match_event`] over an event the detector already indexed.
+    pub fn match_indexed<'m>(&'m self, ev: &EcsEvent<'_>) -> Vec<CtiHit<'m>> {
+        if self.indicators.is_empty() {
+            return Vec::new();
+        }
+        self.match_observed(Observed::read(ev))
+    }
+
+    fn match_observed<'m>(&'m self, obs: Observed<'_>) -> Vec<CtiHit<'m>> {
         let mut cands: Vec<(Ref, String)> = Vec::new();
         for d in &obs.domains {
             // The domain itself and each parent (a.b.evil.com -> b.evil.com -> evil.com).
