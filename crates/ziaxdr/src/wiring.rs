@@ -30,8 +30,13 @@ pub struct StoreSink {
 impl StoreSink {
     /// Opens (creating if needed) the store in `DATA/store` with the default settings.
     pub fn open(data_dir: &Path) -> anyhow::Result<StoreSink> {
+        Self::open_with(data_dir, store::StoreConfig::default())
+    }
+
+    /// Opens (creating if needed) the store in `DATA/store` with `config` (retention...).
+    pub fn open_with(data_dir: &Path, config: store::StoreConfig) -> anyhow::Result<StoreSink> {
         let dir = data_dir.join("store");
-        let store = TantivyStore::open(&dir, store::StoreConfig::default())
+        let store = TantivyStore::open(&dir, config)
             .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
         Ok(StoreSink {
             store: Arc::new(store),

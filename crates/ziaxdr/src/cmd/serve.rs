@@ -66,6 +66,13 @@ pub struct Opts {
     /// Write events to this NDJSON file instead of the event store (DATA/store).
     #[arg(long, env = "ZIAXDR_OUTPUT")]
     pub output: Option<PathBuf>,
+    /// Delete stored events older than this many days, a whole day at a time [default: keep all].
+    #[arg(long, env = "ZIAXDR_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// Keep the event store under this many bytes by deleting the oldest days (the newest day
+    /// is always kept) [default: no limit].
+    #[arg(long, env = "ZIAXDR_RETENTION_MAX_BYTES")]
+    pub retention_max_bytes: Option<u64>,
     /// Journal disk budget in bytes; beyond it intakes answer 503 [default: 10 GiB].
     #[arg(long, env = "ZIAXDR_JOURNAL_MAX_BYTES")]
     pub journal_max_bytes: Option<u64>,
@@ -133,6 +140,8 @@ impl Opts {
             admin_token,
             public_url,
             output,
+            retention_days,
+            retention_max_bytes,
             journal_max_bytes,
             journal_segment_bytes,
             max_event_bytes,
@@ -204,14 +213,21 @@ impl Opts {
 /// NDJSON file when `--output` is given.
 fn build_sink(
     data_dir: &Path,
-    output: Option<&Path>,
+    args: &Opts,
 ) -> anyhow::Result<(Box<dyn Sink>, Option<Arc<store::TantivyStore>>)> {
-    if let Some(path) = output {
+    if let Some(path) = args.output.as_deref() {
         let sink = NdjsonSink::open(path)
             .with_context(|| format!("cannot open event output {}", path.display()))?;
         return Ok((Box::new(sink), None));
     }
-    let sink = crate::wiring::StoreSink::open(data_dir)?;
+    let config = store::StoreConfig {
+        retention: store::Retention {
+            max_age_days: args.retention_days,
+            max_total_bytes: args.retention_max_bytes,
+        },
+        ..Default::default()
+    };
+    let sink = crate::wiring::StoreSink::open_with(data_dir, config)?;
     let store = sink.store();
     Ok((Box::new(sink), Some(store)))
 }
@@ -237,7 +253,7 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
-    let (mut sink, store) = build_sink(&data_dir, args.output.as_deref())?;
+    let (mut sink, store) = build_sink(&data_dir, &args)?;
     if !args.no_detection {
         let detection = detect::DetectionService::open(&detect::ServiceOptions {
             data_dir: data_dir.clone(),
