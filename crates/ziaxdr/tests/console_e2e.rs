@@ -284,7 +284,12 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     // A broken query is answered inline, pointing at the position.
     let q = wait_css(&c, "#query").await;
     q.send_keys("user.name:(alice").await.unwrap();
-    c.find(Locator::Css("#search")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#search"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let err = wait_text(&c, "#query-error", "position").await;
     assert!(err.contains('^'), "no caret under the query: {err}");
     shot(&c, "03a-events-query-error").await;
@@ -319,12 +324,14 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     assert!(drawer.contains("Raw record"));
     shot(&c, "04-event-drawer").await;
     // Its "−" next to a value narrows the query to the events without it.
-    c.find(Locator::Css("#drawer button[aria-label='Filter out user.name']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(
+        "#drawer button[aria-label='Filter out user.name']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let q = url_param(&c.current_url().await.unwrap(), "q").unwrap_or_default();
@@ -455,6 +462,23 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     shot(&c, "09-overview").await;
     c.goto(&format!("{base}/console/rules")).await.unwrap();
     wait_css(&c, "#rules tbody tr").await;
+    // Run one rule over the stored events: it finds the feed's blocked malware again.
+    c.find(Locator::XPath(
+        "//tr[contains(., 'Malware Download Blocked by Zscaler')]//button[text()='Run']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let run = wait_text(&c, "#rule-run", "match(es) among").await;
+    let matched: u64 = run
+        .split(": ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(matched > 0, "{run}");
     shot(&c, "10-rules").await;
     c.goto(&format!("{base}/console/cti")).await.unwrap();
     wait_css(&c, "#cti-sources").await;
