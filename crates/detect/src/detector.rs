@@ -24,6 +24,9 @@ pub const ENTITY_FIELD: &str = "ziaxdr.entity";
 pub const DEFAULT_ENTITY: &str = "default";
 /// Event field holding the stored event's id (listed in alerts).
 pub const EVENT_ID_FIELD: &str = "event.id";
+/// Event field holding the id the intake answered with (set by the pipeline): the event's
+/// id when `event.id` is absent.
+pub const INTAKE_EVENT_ID_FIELD: &str = "ziaxdr.event_id";
 
 /// Sigma rule or CTI indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,7 +131,10 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
         destination_ip,
         dns_name,
         dataset: opt(ev, "event.dataset"),
-        event_ids: opt(ev, EVENT_ID_FIELD).into_iter().collect(),
+        event_ids: opt(ev, EVENT_ID_FIELD)
+            .or_else(|| opt(ev, INTAKE_EVENT_ID_FIELD))
+            .into_iter()
+            .collect(),
         group_key: Vec::new(),
         correlation: false,
         retrohunt: false,

@@ -154,6 +154,12 @@ impl<'a> EcsEvent<'a> {
         }
     }
 
+    /// The event's id: `event.id`, else the id the intake gave it (`ziaxdr.event_id`).
+    pub fn event_id(&self) -> Option<Cow<'a, str>> {
+        self.get_str(crate::detector::EVENT_ID_FIELD)
+            .or_else(|| self.get_str(crate::detector::INTAKE_EVENT_ID_FIELD))
+    }
+
     /// The first value at a dotted path, as `get_path` gives it.
     fn first(&self, path: &str) -> Option<&'a Value> {
         let entries = self.entries(path);
@@ -365,8 +371,16 @@ impl Event for EcsEvent<'_> {
         }
     }
 
+    /// Only the event's id (`{"event.id": ...}`), not the event: the engine is configured to
+    /// keep references to the events behind a correlation (never their content, and never the
+    /// event in a detection result), and a reference needs nothing else. Copying the whole
+    /// event here cost more than evaluating it.
     fn to_json(&self) -> Value {
-        Value::Object(self.map.clone())
+        let mut m = Map::new();
+        if let Some(id) = self.event_id() {
+            m.insert("event.id".into(), Value::String(id.into_owned()));
+        }
+        Value::Object(m)
     }
 
     fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {

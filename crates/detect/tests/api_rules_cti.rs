@@ -324,3 +324,21 @@ fn an_import_that_is_not_json_is_400() {
     let r = handle_cti(d.path(), "POST", "/api/v1/cti/import", "name=x", b"<xml/>");
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn an_event_without_event_id_is_named_by_the_intake_id() {
+    let d = tempfile::tempdir().unwrap();
+    let mut svc = service(d.path());
+    let mut ev = telegram_event("unused", "2026-11-27T14:00:00Z");
+    ev.remove("event");
+    ev.insert(
+        "event".into(),
+        json!({"dataset": "web", "action": "allowed"}),
+    );
+    ev.insert("ziaxdr".into(), json!({"event_id": "0190-intake-id"}));
+    let changes = svc.on_event(&ev).unwrap();
+    let [AlertChange::Created(a)] = changes.as_slice() else {
+        panic!("expected one new alert, got {changes:?}")
+    };
+    assert_eq!(a.event_ids, ["0190-intake-id"]);
+}

@@ -160,6 +160,16 @@ playbooks:
     assert!(tunnel[0]
         .group_key
         .contains(&("source.ip".to_string(), "10.1.1.7".to_string())));
+    // The alert names the DNS events behind the correlation, not only the last one.
+    assert!(
+        tunnel[0].event_ids.len() > 1
+            && tunnel[0]
+                .event_ids
+                .iter()
+                .all(|id| id.starts_with("ev-dns-")),
+        "{:?}",
+        tunnel[0].event_ids
+    );
 
     let cti_alerts: Vec<_> = alerts
         .iter()
