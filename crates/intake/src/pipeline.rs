@@ -7,7 +7,7 @@
 //! id)` was seen among the last [`PipelineConfig::dedup_window`] events are dropped (NSS
 //! replays after a reconnect, Cloud NSS retries whole batches).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
 use crate::raw::RawEvent;
+use crate::registry::Registry;
 
 /// A sink failure.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,9 @@ pub struct PipelineConfig {
     pub parse_threads: usize,
     /// The parser.
     pub parser: ParseFn,
+    /// The registry, to name each event's entity (`ziaxdr.entity`) from its intake; without
+    /// it events carry no entity.
+    pub registry: Option<Arc<Registry>>,
 }
 
 impl Default for PipelineConfig {
@@ -109,6 +113,7 @@ impl Default for PipelineConfig {
             commit_interval: Duration::from_millis(200),
             parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             parser: zia_parser(),
+            registry: None,
         }
     }
 }
@@ -197,8 +202,64 @@ impl Dedup {
     }
 }
 
-/// Adds ingestion metadata the format does not know: `event.ingested` and `ziaxdr.*`.
-fn annotate(event: &mut Map<String, Value>, raw: &RawEvent) {
+/// Least time between two registry reloads caused by an unknown intake (an intake deleted
+/// while its events are still in the journal must not cost a query per event).
+const ENTITY_RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The entity name of each intake, read from the registry once and again when an intake is
+/// not known (created after the last read), so naming an event's entity is a hash lookup.
+pub struct EntityNames {
+    registry: Arc<Registry>,
+    names: HashMap<uuid::Uuid, String>,
+    last_reload: Option<Instant>,
+}
+
+impl EntityNames {
+    /// An empty cache over `registry` (filled at the first lookup).
+    pub fn new(registry: Arc<Registry>) -> Self {
+        EntityNames {
+            registry,
+            names: HashMap::new(),
+            last_reload: None,
+        }
+    }
+
+    /// The name of the entity owning `intake`, or None for an intake the registry does not
+    /// have (or cannot be read; that is logged and retried later).
+    pub fn get(&mut self, intake: &uuid::Uuid) -> Option<&str> {
+        if !self.names.contains_key(intake)
+            && self
+                .last_reload
+                .is_none_or(|t| t.elapsed() >= ENTITY_RELOAD_MIN_INTERVAL)
+        {
+            self.last_reload = Some(Instant::now());
+            match self.load() {
+                Ok(names) => self.names = names,
+                Err(e) => tracing::warn!(error = %e, "cannot read intake entities"),
+            }
+        }
+        self.names.get(intake).map(String::as_str)
+    }
+
+    fn load(&self) -> Result<HashMap<uuid::Uuid, String>, crate::registry::RegistryError> {
+        let entities: HashMap<uuid::Uuid, String> = self
+            .registry
+            .list_entities()?
+            .into_iter()
+            .map(|e| (e.uuid, e.name))
+            .collect();
+        Ok(self
+            .registry
+            .list_intakes()?
+            .into_iter()
+            .filter_map(|i| Some((i.uuid, entities.get(&i.entity_uuid)?.clone())))
+            .collect())
+    }
+}
+
+/// Adds ingestion metadata the format does not know: `event.ingested` and `ziaxdr.*`
+/// (`ziaxdr.entity` when the intake's entity is known).
+fn annotate(event: &mut Map<String, Value>, raw: &RawEvent, entity: Option<&str>) {
     let ev = event
         .entry("event")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -206,14 +267,15 @@ fn annotate(event: &mut Map<String, Value>, raw: &RawEvent) {
         o.entry("ingested")
             .or_insert_with(|| Value::String(raw.received_at_rfc3339()));
     }
-    event.insert(
-        "ziaxdr".into(),
-        serde_json::json!({
-            "event_id": raw.id.to_string(),
-            "intake": {"uuid": raw.intake.to_string()},
-            "transport": raw.transport.as_str(),
-        }),
-    );
+    let mut meta = serde_json::json!({
+        "event_id": raw.id.to_string(),
+        "intake": {"uuid": raw.intake.to_string()},
+        "transport": raw.transport.as_str(),
+    });
+    if let (Some(name), Value::Object(m)) = (entity, &mut meta) {
+        m.insert("entity".into(), Value::String(name.to_string()));
+    }
+    event.insert("ziaxdr".into(), meta);
 }
 
 /// Parses a batch, on several threads when it is large enough to be worth it (parsing is
@@ -282,6 +344,7 @@ pub fn run(
     let next = resume_offset(committed, journal.checkpoint(), start);
     tracing::info!(from = next, end = journal.end_offset(), "pipeline starting");
     let mut reader = journal.read_from(next)?;
+    let mut entities = cfg.registry.clone().map(EntityNames::new);
     let mut dedup = match &cfg.dedup_file {
         Some(p) if cfg.dedup_window > 0 => Dedup::load(p, cfg.dedup_window),
         _ => Dedup::new(cfg.dedup_window),
@@ -363,7 +426,8 @@ pub fn run(
                         if out.failed {
                             metrics.parse_failures.inc();
                         }
-                        annotate(&mut out.event, &raw);
+                        let entity = entities.as_mut().and_then(|e| e.get(&raw.intake));
+                        annotate(&mut out.event, &raw, entity);
                         sink.write(off, &raw, &out.event)?;
                         metrics.processed.inc();
                     }
@@ -705,5 +769,64 @@ mod tests {
         assert_eq!(l.len(), 4, "nothing replayed twice");
         assert_eq!(l[3]["offset"], 4);
         assert_eq!(l[3]["event"]["message"], "id=3");
+    }
+
+    fn registry_with(d: &Path, entity: &str) -> (Arc<Registry>, Uuid) {
+        let reg = Arc::new(Registry::open_in(d).unwrap());
+        let e = reg.create_entity(entity).unwrap();
+        let i = reg
+            .create_intake("feed", crate::registry::FORMAT_ZIA, e.uuid)
+            .unwrap();
+        (reg, i.intake.uuid)
+    }
+
+    #[test]
+    fn events_carry_the_entity_of_their_intake() {
+        let d = tempfile::tempdir().unwrap();
+        let (reg, intake) = registry_with(d.path(), "acme");
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let mut r = raw("id=1");
+        r.intake = intake;
+        j.append_blocking(vec![r.encode(), raw("id=2").encode()])
+            .unwrap();
+        let out = d.path().join("out.ndjson");
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            registry: Some(reg),
+            ..PipelineConfig::default()
+        };
+        let sink = Box::new(NdjsonSink::open(&out).unwrap());
+        run(
+            j,
+            sink,
+            cfg,
+            Metrics::new(),
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
+        let l = lines(&out);
+        assert_eq!(l[0]["event"]["ziaxdr"]["entity"], "acme");
+        assert!(
+            l[1]["event"]["ziaxdr"].get("entity").is_none(),
+            "an intake the registry does not know names no entity"
+        );
+    }
+
+    #[test]
+    fn an_intake_created_after_the_first_lookup_is_found_on_a_later_miss() {
+        let d = tempfile::tempdir().unwrap();
+        let (reg, first) = registry_with(d.path(), "acme");
+        let mut names = EntityNames::new(reg.clone());
+        assert_eq!(names.get(&first), Some("acme"));
+        let other = reg.create_entity("globex").unwrap();
+        let second = reg
+            .create_intake("feed 2", crate::registry::FORMAT_ZIA, other.uuid)
+            .unwrap()
+            .intake
+            .uuid;
+        std::thread::sleep(ENTITY_RELOAD_MIN_INTERVAL);
+        assert_eq!(names.get(&second), Some("globex"));
+        assert_eq!(names.get(&first), Some("acme"));
     }
 }
