@@ -154,6 +154,9 @@ pub struct AuthState {
     pub admin_token_hash: Option<[u8; 32]>,
     /// Mark the session cookie `Secure` (the server speaks HTTPS).
     pub secure_cookies: bool,
+    /// The origin browsers reach the server at when it differs from the `Host` header it
+    /// receives (behind a reverse proxy): `https://xdr.example.com`, from `serve --public-url`.
+    pub public_origin: Option<String>,
 }
 
 impl std::fmt::Debug for AuthState {
@@ -273,7 +276,12 @@ async fn find_principal(
 
 /// True when a state-changing request from a session principal is same-site: it echoes the
 /// CSRF token, and its `Origin`, if any, is this server.
-fn same_site(headers: &HeaderMap, csrf: &str, uri: &axum::http::Uri) -> bool {
+fn same_site(
+    headers: &HeaderMap,
+    csrf: &str,
+    uri: &axum::http::Uri,
+    public_origin: Option<&str>,
+) -> bool {
     let echoed = headers
         .get(CSRF_HEADER)
         .is_some_and(|v| bool::from(v.as_bytes().ct_eq(csrf.as_bytes())));
@@ -289,6 +297,9 @@ fn same_site(headers: &HeaderMap, csrf: &str, uri: &axum::http::Uri) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
+    if public_origin.is_some_and(|p| origin.as_bytes() == p.as_bytes()) {
+        return true;
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -328,7 +339,15 @@ pub async fn authenticate(
         // the CSRF check to count on a state change).
         if let Some(p) = principal {
             let trusted = match &p.via {
-                Via::Session { csrf } => reading || same_site(req.headers(), csrf, req.uri()),
+                Via::Session { csrf } => {
+                    reading
+                        || same_site(
+                            req.headers(),
+                            csrf,
+                            req.uri(),
+                            state.public_origin.as_deref(),
+                        )
+                }
                 _ => true,
             };
             if trusted {
@@ -360,7 +379,14 @@ pub async fn authenticate(
         return r;
     };
     if let Via::Session { csrf } = &principal.via {
-        if !reading && !same_site(req.headers(), csrf, req.uri()) {
+        if !reading
+            && !same_site(
+                req.headers(),
+                csrf,
+                req.uri(),
+                state.public_origin.as_deref(),
+            )
+        {
             return json_error(StatusCode::FORBIDDEN, "cross-site request refused");
         }
     }

@@ -15,6 +15,8 @@ use tower::ServiceExt;
 
 const ADMIN_TOKEN: &str = "the-servers-admin-token-0123456789";
 const PASSWORD: &str = "a long enough password";
+/// What `serve --public-url` tells the layer browsers use (a reverse proxy in front).
+const PUBLIC_ORIGIN: &str = "https://xdr.example.com";
 
 /// A dummy handler that tells who the layer said was asking.
 async fn echo(p: Option<Extension<Principal>>) -> Json<Value> {
@@ -40,6 +42,7 @@ fn console_with(ttl: Option<Duration>, secure_cookies: bool) -> Console {
         accounts: accounts.clone(),
         admin_token_hash: Some(intake::registry::hash_key(ADMIN_TOKEN)),
         secure_cookies,
+        public_origin: Some(PUBLIC_ORIGIN.into()),
     };
     let app = session_router(state.clone())
         .route("/api/v1/events/x", get(echo))
@@ -319,6 +322,18 @@ async fn session_post_with_a_foreign_origin_is_refused() {
     let r = c.send(req).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.body["error"], "cross-site request refused");
+}
+
+#[tokio::test]
+async fn session_post_from_the_public_origin_behind_a_proxy_is_accepted() {
+    let c = console();
+    let b = c.user(Role::Analyst).await;
+    let mut req = from_browser(&b, request("POST", "/api/v1/alerts/a/status"));
+    req.headers_mut()
+        .insert(header::ORIGIN, PUBLIC_ORIGIN.parse().unwrap());
+    req.headers_mut()
+        .insert(header::HOST, "10.0.0.5:8080".parse().unwrap());
+    assert_eq!(c.send(req).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

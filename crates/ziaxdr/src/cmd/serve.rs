@@ -232,6 +232,13 @@ fn build_sink(
     Ok((Box::new(sink), Some(store)))
 }
 
+/// `scheme://host[:port]` of a URL: what browsers send as `Origin` for pages under it.
+fn public_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().filter(|a| !a.is_empty())?;
+    Some(format!("{}://{}", scheme.to_ascii_lowercase(), authority))
+}
+
 /// Runs `ziaxdr serve`.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let args = args.opts.with_file()?;
@@ -350,6 +357,7 @@ pub(crate) async fn serve(
         accounts,
         admin_token_hash: token_hash,
         secure_cookies: server.is_https(),
+        public_origin: public_origin(&public_url),
     };
     let routes = crate::wiring::events_router(store_access.clone())
         .merge(crate::wiring::alerts_router(data_dir.clone()))
@@ -403,5 +411,23 @@ pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Outpu
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_origin;
+
+    #[test]
+    fn the_public_origin_is_scheme_and_authority_of_the_public_url() {
+        assert_eq!(
+            public_origin("https://xdr.example.com:8443/").as_deref(),
+            Some("https://xdr.example.com:8443")
+        );
+        assert_eq!(
+            public_origin("HTTP://10.0.0.5:8080").as_deref(),
+            Some("http://10.0.0.5:8080")
+        );
+        assert_eq!(public_origin("xdr.example.com"), None);
     }
 }
