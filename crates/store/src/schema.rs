@@ -4,9 +4,11 @@
 //! Known ECS fields get typed tantivy fields (keyword, text, IP, integer, date), with fast
 //! (columnar) storage where aggregations need it. Every other leaf goes to a generic
 //! `path=value` keyword field, so `anyfield:value` still works on fields nobody declared.
-//! Every field name present in an event is recorded, which answers `field:*` for all
-//! fields alike. The event itself is stored once, as compressed JSON; nothing else is stored,
-//! since everything else can be rebuilt from it.
+//! `field:*` is answered by the field's own terms or column, or its `path=value` terms; only
+//! raw text kept out of the index is recorded by name (`_fields`). Unique identifiers are not
+//! terms: a 64-bit key column finds candidates, confirmed against the stored event. The event
+//! itself is stored once, as compressed JSON; nothing else is stored, since everything else
+//! can be rebuilt from it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -384,6 +386,13 @@ fn is_derived(path: &str) -> bool {
         || path == "event.kind"
         || path == "event.category"
         || path == "event.type"
+        || path == "event.outcome"
+        // Metadata of the feed and of the pipeline, not content: one of a few values on
+        // every event, searched by field.
+        || path.starts_with("ziaxdr.")
+        || path == "zscaler.zia.source_type"
+        || path == "zscaler.zia.vendor"
+        || path == "zscaler.zia.product"
         // The user agent is searched by field (`user_agent.original:*curl*`): its ~20 words
         // per event come from a few hundred distinct agents and cost more than they help.
         || path.starts_with("user_agent.")
@@ -394,6 +403,12 @@ fn is_derived(path: &str) -> bool {
 /// most of the text index.
 fn looks_like_id(text: &str) -> bool {
     text.len() >= 16 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// IP addresses are searched by field (`source.ip:…`, CIDRs): as words, an IPv6 address
+/// is several nearly unique hex groups.
+fn looks_like_ip(text: &str) -> bool {
+    text.len() <= 45 && text.contains([':', '.']) && text.parse::<IpAddr>().is_ok()
 }
 
 /// Numbers are searched by field (`destination.port:443`), not as bare words: they are most
@@ -432,27 +447,19 @@ pub fn build_document(
         .and_then(Value::as_str)
         == Some("pipeline_error");
     let mut path = String::new();
-    let mut all = String::new();
     let mut seen: Vec<String> = Vec::new();
-    walk(
-        f, event, &mut path, &mut doc, &mut all, &mut seen, failed, 0,
-    );
-    if !all.is_empty() {
-        doc.add_text(f.all, &all);
-    }
+    walk(f, event, &mut path, &mut doc, &mut seen, failed, 0);
     doc
 }
 
 /// Nesting limit when walking an event: deeper values are still stored, just not indexed.
 const MAX_EVENT_DEPTH: usize = 32;
 
-#[allow(clippy::too_many_arguments)]
 fn walk(
     f: &Fields,
     obj: &Map<String, Value>,
     path: &mut String,
     doc: &mut TantivyDocument,
-    all: &mut String,
     seen: &mut Vec<String>,
     failed: bool,
     depth: usize,
@@ -467,17 +474,17 @@ fn walk(
         }
         path.push_str(k);
         match v {
-            Value::Object(m) => walk(f, m, path, doc, all, seen, failed, depth + 1),
+            Value::Object(m) => walk(f, m, path, doc, seen, failed, depth + 1),
             Value::Array(items) => {
                 for item in items {
                     match item {
-                        Value::Object(m) => walk(f, m, path, doc, all, seen, failed, depth + 1),
+                        Value::Object(m) => walk(f, m, path, doc, seen, failed, depth + 1),
                         Value::Array(_) => {} // nested arrays are not ECS; stored only
-                        leaf => leaf_value(f, path, leaf, doc, all, seen, failed),
+                        leaf => leaf_value(f, path, leaf, doc, seen, failed),
                     }
                 }
             }
-            leaf => leaf_value(f, path, leaf, doc, all, seen, failed),
+            leaf => leaf_value(f, path, leaf, doc, seen, failed),
         }
         path.truncate(len);
     }
@@ -488,7 +495,6 @@ fn leaf_value(
     path: &str,
     v: &Value,
     doc: &mut TantivyDocument,
-    all: &mut String,
     seen: &mut Vec<String>,
     failed: bool,
 ) {
@@ -506,12 +512,15 @@ fn leaf_value(
         other => other.to_string().into(),
     };
     let dated = matches!(typed, Some((_, FieldKind::Date)));
-    if !is_derived(path) && !dated && !looks_numeric(v, &text) && !looks_like_id(&text) {
-        if !all.is_empty() {
-            // A separator that the tokenizer drops, so phrases do not span two values.
-            all.push_str(" \n ");
-        }
-        all.push_str(&text);
+    if !is_derived(path)
+        && !dated
+        && !looks_numeric(v, &text)
+        && !looks_like_id(&text)
+        && !looks_like_ip(&text)
+    {
+        // One value at a time: tantivy leaves a position gap between the values of a field,
+        // so a phrase never spans the end of one value and the start of the next.
+        doc.add_text(f.all, &text);
     }
     let indexed = match typed {
         Some((field, FieldKind::Keyword { .. })) | Some((field, FieldKind::Text)) => {

@@ -103,20 +103,22 @@ impl Default for StoreConfig {
             commit_every: StdDuration::from_secs(5),
             max_open_writers: 8,
             idle_writer_adds: 100_000,
-            // Measured on the benchmark's events (zstd CLI, 64 MB of NDJSON): level 8 with
-            // 2 MiB blocks compresses 13.4x at ~70 MB/s, level 12 14.7x but at half the speed,
-            // which the indexing rate cannot afford on 2 cores.
+            // Measured on the benchmark's events (zstd CLI, 64 MB of NDJSON, 1 MiB blocks):
+            // level 8 compresses 13.1x at ~70 MB/s, level 10 13.5x at ~54 MB/s, level 12 14.7x
+            // at half the speed, which indexing cannot afford on 2 cores. 2 MiB blocks gain
+            // 3% but double the decompression per event read when a page of results is
+            // spread out (one block per event for rare matches).
             zstd_level: 8,
-            docstore_blocksize: 2 << 20,
+            docstore_blocksize: 1 << 20,
             retention: Retention::default(),
             retention_interval: StdDuration::from_secs(60),
         }
     }
 }
 
-/// Decompressed document-store blocks cached per segment: tantivy's default (100) with
-/// 2 MiB blocks could hold 200 MB per segment.
-const DOCSTORE_CACHE_BLOCKS: usize = 8;
+/// Decompressed document-store blocks cached per segment (1 MiB each): tantivy's default of
+/// 100 could hold 100 MB per segment, for every segment of every day searched.
+const DOCSTORE_CACHE_BLOCKS: usize = 32;
 /// Threads an aggregation uses (one partition each at a time): the target machine has 2 cores.
 pub const SEARCH_THREADS: usize = 2;
 const PARTITIONS_DIR: &str = "partitions";

@@ -384,3 +384,36 @@ fn zia_record_ids_are_integers_searched_exactly_and_by_range() {
     assert_eq!(seqs(&s, "zscaler.zia.recordid:>=7000000002"), vec![2, 3]);
     assert_eq!(seqs(&s, "zscaler.zia.recordid:*"), vec![1, 2, 3]);
 }
+
+#[test]
+fn bare_phrase_does_not_span_two_values() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let e = common::ev(serde_json::json!({
+        "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
+        "a": "first alpha", "b": "beta last"
+    }));
+    use store::EventStore;
+    s.add(1, &e).unwrap();
+    s.commit().unwrap();
+    assert_eq!(seqs(&s, "\"first alpha\""), vec![1]);
+    assert_eq!(seqs(&s, "\"alpha beta\""), Vec::<u64>::new());
+}
+
+#[test]
+fn ip_addresses_are_searched_by_field_not_as_bare_words() {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let e = common::ev(serde_json::json!({
+        "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
+        "source": {"ip": "2001:db8:77::5"},
+        "zscaler": {"zia": {"note": "gateway fe80::1 seen"}}
+    }));
+    use store::EventStore;
+    s.add(1, &e).unwrap();
+    s.commit().unwrap();
+    assert_eq!(seqs(&s, "source.ip:2001:db8:77::5"), vec![1]);
+    assert_eq!(seqs(&s, "db8"), Vec::<u64>::new());
+    // An address inside free text is still a word of that text.
+    assert_eq!(seqs(&s, "fe80"), vec![1]);
+}
