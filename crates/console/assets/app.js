@@ -56,6 +56,11 @@ async function api(method, path, body, raw = false) {
   return data;
 }
 
+/** Appends children, skipping the null/false of conditional parts (DOM append would print them). */
+function put(parent, ...kids) {
+  parent.append(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 function toast(msg) {
   const t = $('#toast');
   t.textContent = msg;
@@ -171,7 +176,7 @@ async function render() {
       try {
         await page(main, ...m.slice(1).map(decodeURIComponent));
       } catch (e) {
-        if (e.status !== 401) main.append(errorBox(e));
+        if (e.status !== 401) put(main, errorBox(e));
       }
       return;
     }
@@ -226,7 +231,7 @@ async function pageLogin(main) {
   err,
   h('p', {}, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
   h('p', { class: 'muted' }, 'The first start of the server prints the admin password once.'));
-  main.append(form);
+  put(main, form);
   user.focus();
 }
 
@@ -282,9 +287,9 @@ function barChart(values, { height = 120, labels = [], brush = null, cls = 'char
 
 async function pageOverview(main) {
   document.title = 'Overview · ziaxdr';
-  main.append(h('h1', {}, 'Overview'));
+  put(main, h('h1', {}, 'Overview'));
   const body = h('div');
-  main.append(body);
+  put(main, body);
   const load = async () => {
     const o = await api('GET', '/api/v1/overview');
     const a = o.alerts || {};
@@ -412,7 +417,7 @@ async function pageEvents(main) {
   const topBtn = h('button', { type: 'button', onclick: () => topValues(topField.value.trim()) }, 'Top values');
   const table = h('div', { class: 'tablewrap' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
-  main.append(h('h1', {}, 'Events'), form, histo,
+  put(main, h('h1', {}, 'Events'), form, histo,
     h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn), colsPanel, top, table, h('p', {}, more));
 
   colsBtn.addEventListener('click', () => {
@@ -570,7 +575,7 @@ async function pageAlerts(main) {
   const rule = h('input', { type: 'text', id: 'f-rule', value: f.rule, placeholder: 'rule id', 'aria-label': 'Rule id' });
   const entity = h('input', { type: 'text', id: 'f-entity', value: f.entity, placeholder: 'entity', 'aria-label': 'Entity' });
   const openOnly = h('input', { type: 'checkbox', id: 'f-open', checked: f.open, onchange: () => { f.open = openOnly.checked; if (f.open) f.status = ''; push(); } });
-  main.append(h('h1', {}, 'Alerts'),
+  put(main, h('h1', {}, 'Alerts'),
     h('form', { class: 'panel row', onsubmit: (ev) => { ev.preventDefault(); f.rule = rule.value.trim(); f.entity = entity.value.trim(); push(); } },
       status, urg, rule, entity, h('label', {}, openOnly, ' open only'), h('button', { type: 'submit' }, 'Filter')));
   const q = new URLSearchParams({ limit: '1000' });
@@ -584,7 +589,7 @@ async function pageAlerts(main) {
   items = items.sort((a, b) => (k(a) < k(b) ? 1 : k(a) > k(b) ? -1 : 0));
   const sortHead = (label, name) => h('th', { scope: 'col', 'aria-sort': f.sort === name ? 'descending' : undefined },
     h('button', { type: 'button', class: 'sort', onclick: () => { f.sort = name; push(); } }, label + (f.sort === name ? ' ▾' : '')));
-  main.append(h('p', { class: 'muted' }, `${items.length} alert(s)`),
+  put(main, h('p', { class: 'muted' }, `${items.length} alert(s)`),
     h('div', { class: 'tablewrap' }, h('table', { id: 'alerts' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'Title'), sortHead('Urgency', 'urgency'), h('th', {}, 'Status'), h('th', { class: 'hide-narrow' }, 'Rule'),
         h('th', { class: 'hide-narrow' }, 'Entity'), h('th', { class: 'hide-narrow' }, 'Source → target'), sortHead('Similar', 'similar'), sortHead('Last seen', 'last_seen'))),
@@ -620,7 +625,7 @@ async function pageAlert(main, id) {
   const comment = h('textarea', { id: 'comment', rows: '3', 'aria-label': 'Comment' });
   const actions = can('analyst') ? h('div', { class: 'row', id: 'status-actions' }, 'Change status:',
     STATUSES.filter((x) => x !== a.status).map((x) => h('button', { type: 'button', dataset: { status: x }, onclick: () => setStatus(x) }, x))) : null;
-  main.append(
+  put(main, 
     h('p', {}, h('a', { href: '/console/alerts' }, '← Alerts')),
     h('h1', {}, a.title, ' ', h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
     h('div', { class: 'panel' }, h('dl', { class: 'kv' },
@@ -642,14 +647,14 @@ async function pageAlert(main, id) {
       if (!comment.value.trim()) return;
       try { await api('POST', `/api/v1/alerts/${a.uuid}/comments`, { text: comment.value }); toast('Comment added'); render(); } catch (e) { err.replaceChildren(errorBox(e)); }
     } }, h('label', { for: 'comment' }, 'Comment'), comment, h('p', {}, h('button', { type: 'submit' }, 'Add comment'))) : null);
-  main.append(h('h2', {}, 'Timeline'), h('ul', { class: 'timeline panel', id: 'timeline' },
+  put(main, h('h2', {}, 'Timeline'), h('ul', { class: 'timeline panel', id: 'timeline' },
     [...a.history.map((x) => ({ at: x.at, text: `${x.kind}: ${x.message}`, who: x.author })),
       ...a.comments.map((c) => ({ at: c.at || c.created_at, text: 'comment: ' + c.text, who: c.author }))]
       .sort((x, y) => (x.at < y.at ? -1 : 1))
       .map((x) => h('li', {}, h('time', {}, fmtTime(x.at)), ' ', h('span', { class: 'muted' }, x.who), h('div', {}, x.text)))));
   const evBox = h('div', { class: 'tablewrap', id: 'alert-events' }, h('p', { class: 'muted' }, 'Loading events…'));
-  main.append(h('h2', {}, `Events (${a.event_ids.length} kept of ${a.similar + 1})`), evBox);
-  if (a.details && Object.keys(a.details).length) main.append(h('h2', {}, 'Match details'), h('pre', { class: 'raw' }, JSON.stringify(a.details, null, 2)));
+  put(main, h('h2', {}, `Events (${a.event_ids.length} kept of ${a.similar + 1})`), evBox);
+  if (a.details && Object.keys(a.details).length) put(main, h('h2', {}, 'Match details'), h('pre', { class: 'raw' }, JSON.stringify(a.details, null, 2)));
   if (!a.event_ids.length) { evBox.replaceChildren(h('p', { class: 'muted' }, 'No event id kept.')); return; }
   const ids = a.event_ids.slice(0, 100);
   const query = 'ziaxdr.event_id:(' + ids.map((x) => '"' + x + '"').join(' OR ') + ')';
@@ -716,12 +721,12 @@ async function pageIntakes(main) {
   document.title = 'Intakes · ziaxdr';
   const r = await api('GET', '/api/v1/intakes');
   const result = h('div');
-  main.append(h('h1', {}, 'Intakes'));
+  put(main, h('h1', {}, 'Intakes'));
   if (can('admin')) {
     const name = h('input', { type: 'text', id: 'intake-name', required: true, placeholder: 'e.g. ZIA production', 'aria-label': 'Intake name' });
     const entity = h('input', { type: 'text', id: 'intake-entity', list: 'entities', placeholder: r.entities[0] ? r.entities[0].name : 'entity', 'aria-label': 'Entity (existing or new)' });
     const err = h('div');
-    main.append(h('form', { class: 'panel', id: 'new-intake', onsubmit: async (ev) => {
+    put(main, h('form', { class: 'panel', id: 'new-intake', onsubmit: async (ev) => {
       ev.preventDefault();
       err.replaceChildren();
       try {
@@ -735,7 +740,7 @@ async function pageIntakes(main) {
       h('datalist', { id: 'entities' }, r.entities.map((e) => h('option', { value: e.name }))),
       h('span', { class: 'muted' }, 'Format: Zscaler Internet Access'), h('button', { type: 'submit', class: 'primary' }, 'Create')), err));
   }
-  main.append(result);
+  put(main, result);
   const rotate = async (i) => {
     if (!confirm(`Rotate the key of “${i.name}”? The current key stops working now.`)) return;
     try {
@@ -747,7 +752,7 @@ async function pageIntakes(main) {
   const toggle = async (i) => {
     try { await api('POST', `/api/v1/intakes/${i.uuid}/status`, { status: i.status === 'enabled' ? 'disabled' : 'enabled' }); render(); } catch (e) { result.replaceChildren(errorBox(e)); }
   };
-  main.append(h('div', { class: 'tablewrap' }, h('table', { id: 'intakes' },
+  put(main, h('div', { class: 'tablewrap' }, h('table', { id: 'intakes' },
     h('thead', {}, h('tr', {}, ['Name', 'Entity', 'Status', 'Events/min', 'Last event', 'Received', 'Rejected', 'Failed 24 h', ''].map((x) => h('th', {}, x)))),
     h('tbody', {}, r.items.map((i) => h('tr', {},
       h('td', {}, h('a', { href: '/console/intakes/' + i.uuid }, i.name)),
@@ -783,7 +788,7 @@ async function pageIntakes(main) {
 async function pageIntake(main, uuid) {
   const r = await api('GET', `/api/v1/intakes/${encodeURIComponent(uuid)}/setup`);
   document.title = `${r.intake.name} · ziaxdr`;
-  main.append(h('p', {}, h('a', { href: '/console/intakes' }, '← Intakes')),
+  put(main, h('p', {}, h('a', { href: '/console/intakes' }, '← Intakes')),
     h('h1', {}, r.intake.name),
     h('p', { class: 'muted' }, `Format ${r.intake.format} · ${r.intake.status} · created ${fmtTime(r.intake.created_at)} · UUID ${r.intake.uuid}. The key is not shown again; rotate it on the Intakes page to get a new one.`),
     renderSetup(r.setup, null));
@@ -798,7 +803,7 @@ async function pageRules(main) {
   const runBox = h('div', { id: 'rule-run' });
   const since = h('select', { id: 'run-since', 'aria-label': 'Run over' }, ['1h', '24h', '7d', '30d'].map((x) => h('option', { value: x, selected: x === '24h' }, 'last ' + x)));
   const loaded = r.items.filter((x) => x.status === 'loaded').length;
-  main.append(h('h1', {}, 'Rules'),
+  put(main, h('h1', {}, 'Rules'),
     h('p', { class: 'muted' }, `${loaded} loaded, ${r.items.length - loaded} unsupported. Sigma rules are under the Detection Rule License: their alerts carry the author.`),
     h('div', { class: 'row' }, filter, h('span', {}, 'Run a rule over stored events of the'), since), runBox);
   const tbody = h('tbody');
@@ -835,7 +840,7 @@ async function pageRules(main) {
     }));
   };
   filter.addEventListener('input', draw);
-  main.append(h('div', { class: 'tablewrap' }, h('table', { id: 'rules' },
+  put(main, h('div', { class: 'tablewrap' }, h('table', { id: 'rules' },
     h('thead', {}, h('tr', {}, ['On', 'Rule', 'Status', 'Level', 'Author', 'Hits', ''].map((x, i) => h('th', { class: i === 3 || i === 4 ? 'hide-narrow' : '' }, x)))), tbody)));
   draw();
 }
@@ -843,25 +848,25 @@ async function pageRules(main) {
 async function pageCti(main) {
   document.title = 'CTI · ziaxdr';
   const r = await api('GET', '/api/v1/cti/sources');
-  main.append(h('h1', {}, 'Cyber threat intelligence'));
+  put(main, h('h1', {}, 'Cyber threat intelligence'));
   const out = h('div');
   if (can('analyst')) {
     const file = h('input', { type: 'file', id: 'stix-file', accept: '.json,application/json', 'aria-label': 'STIX 2.1 bundle' });
-    main.append(h('form', { class: 'panel', id: 'cti-import', onsubmit: async (ev) => {
+    put(main, h('form', { class: 'panel', id: 'cti-import', onsubmit: async (ev) => {
       ev.preventDefault();
       const f = file.files[0];
       if (!f) return;
       try {
         const text = await f.text();
         const res = await api('POST', '/api/v1/cti/import?name=' + encodeURIComponent(f.name), text, true);
-        toast('Imported');
-        out.replaceChildren(h('pre', { class: 'raw' }, JSON.stringify(res, null, 2)));
-        setTimeout(render, 800);
+        toast(`Imported ${f.name}`);
+        await render();
+        put($('#main'), h('details', { class: 'panel' }, h('summary', {}, `Import report of ${f.name}`), h('pre', { class: 'raw' }, JSON.stringify(res, null, 2))));
       } catch (e) { out.replaceChildren(errorBox(e)); }
     } }, h('h2', {}, 'Import a STIX 2.1 bundle'), h('div', { class: 'row' }, file, h('button', { type: 'submit', class: 'primary' }, 'Import')),
     h('p', { class: 'muted' }, 'New indicators are also hunted for in the stored events of the last days (serve --retrohunt-days).')));
   }
-  main.append(out, h('div', { class: 'tablewrap' }, h('table', { id: 'cti-sources' },
+  put(main, out, h('div', { class: 'tablewrap' }, h('table', { id: 'cti-sources' },
     h('thead', {}, h('tr', {}, ['Source', 'Imported', 'Indicators', 'Active'].map((x) => h('th', {}, x)))),
     h('tbody', {}, (r.items || []).map((x) => h('tr', {}, h('td', { class: 'mono' }, x.name || x.source), h('td', {}, fmtTime(x.imported_at)), h('td', {}, x.indicators ?? x.count ?? 0), h('td', {}, x.active ?? '')))))),
   (r.items || []).length ? null : h('p', { class: 'muted' }, 'No indicator imported yet.'));
@@ -871,11 +876,11 @@ async function pageCti(main) {
 
 async function pageSettings(main) {
   document.title = 'Settings · ziaxdr';
-  main.append(h('h1', {}, 'Settings'));
+  put(main, h('h1', {}, 'Settings'));
   const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', 'aria-label': 'Current password' });
   const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', 'aria-label': 'New password (12 characters or more)' });
   const pwMsg = h('div');
-  main.append(h('form', { class: 'panel', onsubmit: async (ev) => {
+  put(main, h('form', { class: 'panel', onsubmit: async (ev) => {
     ev.preventDefault();
     try { await api('POST', '/api/v1/account/password', { current: cur.value, new: nw.value }); pwMsg.replaceChildren(h('p', {}, 'Password changed.')); cur.value = nw.value = ''; } catch (e) { pwMsg.replaceChildren(errorBox(e)); }
   } }, h('h2', {}, 'Your password'), h('div', { class: 'row' }, cur, nw, h('button', { type: 'submit' }, 'Change')), pwMsg));
@@ -884,7 +889,7 @@ async function pageSettings(main) {
   const tName = h('input', { type: 'text', id: 'token-name', placeholder: 'token name, e.g. soar', 'aria-label': 'Token name', required: true });
   const tRole = h('select', { id: 'token-role', 'aria-label': 'Token role' }, ['read-only', 'analyst', 'admin'].map((x) => h('option', { value: x }, x)));
   const tOut = h('div');
-  main.append(h('div', { class: 'panel' }, h('h2', {}, 'API tokens'),
+  put(main, h('div', { class: 'panel' }, h('h2', {}, 'API tokens'),
     h('p', { class: 'muted' }, 'Send as Authorization: Bearer <token> to the /api/v1 routes.'),
     h('form', { class: 'row', onsubmit: async (ev) => {
       ev.preventDefault();
@@ -897,7 +902,7 @@ async function pageSettings(main) {
   const uRole = h('select', { id: 'user-role', 'aria-label': 'User role' }, ['analyst', 'read-only', 'admin'].map((x) => h('option', { value: x }, x)));
   const uPass = h('input', { type: 'password', id: 'user-password', placeholder: 'initial password (12+)', 'aria-label': 'Initial password', autocomplete: 'new-password', required: true });
   const uOut = h('div');
-  main.append(h('div', { class: 'panel' }, h('h2', {}, 'Users'),
+  put(main, h('div', { class: 'panel' }, h('h2', {}, 'Users'),
     h('form', { class: 'row', onsubmit: async (ev) => {
       ev.preventDefault();
       try { await api('POST', '/api/v1/users', { name: uName.value, role: uRole.value, password: uPass.value }); render(); } catch (e) { uOut.replaceChildren(errorBox(e)); }

@@ -482,6 +482,26 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     shot(&c, "10-rules").await;
     c.goto(&format!("{base}/console/cti")).await.unwrap();
     wait_css(&c, "#cti-sources").await;
+    // Import a STIX bundle from a file: its source shows up with its indicator count.
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/cti/oasis-cti-stix2-json-schemas/examples/indicator-for-c2-ip-address.json",
+    );
+    let bundle = bundle
+        .canonicalize()
+        .expect("the sample STIX bundle beside the clone");
+    c.find(Locator::Css("#stix-file"))
+        .await
+        .unwrap()
+        .send_keys(bundle.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css("#cti-import button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "#cti-sources", "indicator-for-c2-ip-address.json").await;
     shot(&c, "11-cti").await;
     c.goto(&format!("{base}/console/settings")).await.unwrap();
     wait_css(&c, "#token-name").await;
