@@ -17,6 +17,8 @@ pub enum Transport {
     Syslog,
     /// A syslog TCP listener over TLS.
     SyslogTls,
+    /// `ziaxdr import` of archived logs.
+    Import,
 }
 
 impl Transport {
@@ -27,6 +29,7 @@ impl Transport {
             Transport::Https => "https",
             Transport::Syslog => "syslog",
             Transport::SyslogTls => "syslog-tls",
+            Transport::Import => "import",
         }
     }
 
@@ -36,6 +39,7 @@ impl Transport {
             Transport::Https => 1,
             Transport::Syslog => 2,
             Transport::SyslogTls => 3,
+            Transport::Import => 4,
         }
     }
 
@@ -45,6 +49,7 @@ impl Transport {
             1 => Transport::Https,
             2 => Transport::Syslog,
             3 => Transport::SyslogTls,
+            4 => Transport::Import,
             _ => return None,
         })
     }
@@ -170,6 +175,27 @@ mod tests {
             data: b"hello\nworld".to_vec(),
         };
         assert_eq!(RawEvent::decode(&e.encode()).unwrap(), e);
+    }
+
+    #[test]
+    fn every_transport_survives_encoding() {
+        for t in [
+            Transport::Http,
+            Transport::Https,
+            Transport::Syslog,
+            Transport::SyslogTls,
+            Transport::Import,
+        ] {
+            let e = RawEvent {
+                intake: Uuid::nil(),
+                id: Uuid::nil(),
+                received_at_us: 0,
+                transport: t,
+                peer: "import:/var/log/zia.log.gz".into(),
+                data: b"{}".to_vec(),
+            };
+            assert_eq!(RawEvent::decode(&e.encode()).unwrap().transport, t);
+        }
     }
 
     #[test]

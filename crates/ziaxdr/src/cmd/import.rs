@@ -165,12 +165,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 cut += 1;
             }
             lines += 1;
-            // `Syslog` until the intake crate has an import transport; the peer says the file.
+            // The peer names the file the record came from.
             batch.push(encode(
                 intake.uuid,
                 Uuid::now_v7(),
                 now_us(),
-                Transport::Syslog,
+                Transport::Import,
                 &peer,
                 &line,
             ));
