@@ -4,8 +4,11 @@
 //! Every non-empty line of each file (plain, or gzip: by the `.gz` name or the gzip magic
 //! bytes) is one raw record, in any shape the `zia` format reads (bare JSON as NDJSON,
 //! syslog-prefixed, key=value). Lines are journaled for the chosen intake, then the pipeline
-//! (parse, deduplicate, store) drains the journal into `DATA/store`. The journal is locked by a
-//! running server, so import runs while `ziaxdr serve` is stopped.
+//! (parse, deduplicate, store) drains the journal into `DATA/store`.
+//!
+//! While `ziaxdr serve` runs on the data directory it holds the journal; import then sends the
+//! records to the server's own HTTP intake (`/plain/batch`, with the intake key, retried as
+//! Cloud NSS would), so they still go through the same journal and pipeline.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -20,6 +23,7 @@ use intake::pipeline::PipelineConfig;
 use intake::raw::{encode, now_us, Transport};
 use intake::uuid::Uuid;
 use intake::Registry;
+use sim::Sink as _;
 use store::EventStore;
 
 /// Arguments of `ziaxdr import`.
@@ -38,6 +42,10 @@ pub struct Args {
     /// Data directory (journal, registry, store).
     #[arg(long, default_value = "./ziaxdr-data", env = "ZIAXDR_DATA")]
     pub data: PathBuf,
+    /// PEM CA certificates to trust when importing through a running server that serves HTTPS
+    /// with a certificate of its own.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Records journaled per append (one fsync each).
@@ -105,10 +113,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         })
         .sum::<anyhow::Result<u64>>()?;
 
-    let journal = journal::Journal::open(args.data.join("journal"), journal::Config::default())
-        .context(
-            "opening the journal (is `ziaxdr serve` running on this data directory? stop it first)",
-        )?;
+    let journal =
+        match journal::Journal::open(args.data.join("journal"), journal::Config::default()) {
+            Ok(j) => j,
+            Err(journal::Error::Locked(_)) => {
+                return through_server(&args, &intake, total_bytes);
+            }
+            Err(e) => return Err(e).context("opening the journal"),
+        };
     let sink = crate::wiring::StoreSink::open(&args.data)?;
     let store = sink.store();
     let written = sink.written();
@@ -232,4 +244,122 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             .map_or("-".to_string(), |o| o.to_string()),
     );
     Ok(0)
+}
+
+/// Where a running `ziaxdr serve` listens, as it records it in `DATA/serve.json`.
+#[derive(serde::Deserialize)]
+struct Running {
+    http: String,
+    https: bool,
+}
+
+/// Imports through the HTTP intake of the server that holds the journal.
+fn through_server(
+    args: &Args,
+    intake: &intake::registry::Intake,
+    total: u64,
+) -> anyhow::Result<i32> {
+    let info = args.data.join(crate::cmd::serve::RUNNING_FILE);
+    let running: Running = std::fs::read(&info)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .with_context(|| {
+            format!(
+                "the journal in {} is locked by another process, and {} does not say where a \
+                 server listens: stop the other process first",
+                args.data.display(),
+                info.display()
+            )
+        })?;
+    let Some(key) = args.key.clone() else {
+        bail!(
+            "`ziaxdr serve` is running on {}: give the intake's key (--key) to import through it, \
+             or stop the server",
+            args.data.display()
+        );
+    };
+    let scheme = if running.https { "https" } else { "http" };
+    let url = format!("{scheme}://{}/plain/batch?status_code=200", running.http);
+    let mut sink = sim::HttpSink::new(sim::HttpConfig {
+        url: url.clone(),
+        key: Some(key),
+        key_header: nss::recommended::INTAKE_KEY_HEADER.into(),
+        gzip: true,
+        batch_bytes: 4 << 20,
+        batch_age: Duration::from_secs(1),
+        retry_for: Duration::from_secs(600),
+        timeout: Duration::from_secs(60),
+        ca_pem: match &args.ca_file {
+            Some(p) => {
+                Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)
+            }
+            None => None,
+        },
+    })?;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut lines = 0u64;
+    let mut done_before = 0u64;
+    for path in &args.files {
+        let count = Arc::new(AtomicU64::new(0));
+        let mut reader = open_lines(path, count.clone())?;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("reading {}", path.display()))?
+                == 0
+            {
+                break;
+            }
+            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                line.pop();
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            line.truncate(MAX_LINE_BYTES);
+            lines += 1;
+            send_record(&mut sink, &line)?;
+            if lines % 10_000 == 0 {
+                sink.tick()
+                    .context("sending records to the running server")?;
+                bar.set_position(done_before + count.load(Ordering::Relaxed));
+                bar.set_message(format!(
+                    "{lines} sent, {:.0} records/s",
+                    lines as f64 / started.elapsed().as_secs_f64().max(1e-3)
+                ));
+            }
+        }
+        done_before += count.load(Ordering::Relaxed);
+    }
+    sink.finish().context("sending the last batch")?;
+    bar.finish_and_clear();
+    let stats = sim::Sink::stats(&sink);
+    eprintln!(
+        "imported {} file(s), {lines} records into intake {} ({}) through the running server at \
+         {url} in {:.1} s: {} batches accepted, {} retries, {} records dropped; the server \
+         journaled them before answering and stores them as its pipeline drains",
+        args.files.len(),
+        intake.name,
+        intake.uuid,
+        started.elapsed().as_secs_f64(),
+        stats.batches,
+        stats.retries,
+        stats.dropped,
+    );
+    Ok(if stats.dropped > 0 { 1 } else { 0 })
+}
+
+/// Sends one record, turning the sink's error into a clear one.
+fn send_record(sink: &mut sim::HttpSink, line: &[u8]) -> anyhow::Result<()> {
+    sink.send(line)
+        .context("sending records to the running server")
 }

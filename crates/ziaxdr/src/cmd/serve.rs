@@ -232,6 +232,10 @@ fn build_sink(
     Ok((Box::new(sink), Some(store)))
 }
 
+/// The file in the data directory saying where a running server listens (`import` sends
+/// through it while the server holds the journal).
+pub(crate) const RUNNING_FILE: &str = "serve.json";
+
 /// `scheme://host[:port]` of a URL: what browsers send as `Origin` for pages under it.
 fn public_origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -288,6 +292,12 @@ pub(crate) async fn serve(
         .syslog_tls_addr()
         .map_or("-".into(), |a| a.to_string());
     tracing::info!(%http, %syslog, %syslog_tls, https = server.is_https(), "listening");
+    let running = data_dir.join(RUNNING_FILE);
+    let info =
+        serde_json::json!({"http": http, "https": server.is_https(), "pid": std::process::id()});
+    if let Err(e) = std::fs::write(&running, info.to_string()) {
+        tracing::warn!(error = %e, file = %running.display(), "cannot record where the server listens");
+    }
     // A stable line for scripts and tests that start the server on port 0.
     eprintln!("listening http={http} syslog={syslog} syslog-tls={syslog_tls}");
     if let Some(b) = server.registry().bootstrap()? {
@@ -371,7 +381,7 @@ pub(crate) async fn serve(
         .merge(console::api::router(console_state))
         .merge(console::auth::session_router(auth.clone()))
         .merge(console::assets::router());
-    server
+    let result = server
         .run_app(
             sink,
             move |intake_routes| {
@@ -387,7 +397,9 @@ pub(crate) async fn serve(
             },
             shutdown,
         )
-        .await?;
+        .await;
+    let _ = std::fs::remove_file(&running);
+    result?;
     Ok(())
 }
 
