@@ -15,6 +15,11 @@
 //! that field finds one of the literals. Rules without such a gate, and rules a correlation
 //! refers to, stay in the engine.
 //!
+//! Rules without a gate that read one field only (user-agent lists and patterns, mostly) are
+//! memoized instead: their verdict depends on that field's value alone, and values such as
+//! user agents repeat from event to event, so each distinct value is evaluated once (then
+//! only the rules that fired on it are evaluated again, to build their results).
+//!
 //! The analysis only ever weakens (anything it does not understand leaves the rule in the
 //! engine), mirroring rsigma's own `witness` module; the differential test
 //! `gating_never_changes_what_fires` checks it against the ungated engine.
@@ -263,6 +268,63 @@ pub fn rule_gate(rule: &CompiledRule) -> Option<Vec<(String, String)>> {
     Some(g)
 }
 
+/// Whether a matcher's result depends on the value of its own field only.
+fn self_contained(m: &CompiledMatcher) -> bool {
+    match m {
+        CompiledMatcher::FieldRef { .. } | CompiledMatcher::Expand { .. } => false,
+        CompiledMatcher::Not(inner) => self_contained(inner),
+        CompiledMatcher::TimestampPart { inner, .. } => self_contained(inner),
+        CompiledMatcher::AnyOf(children)
+        | CompiledMatcher::AllOf(children)
+        | CompiledMatcher::CaseInsensitiveGroup { children, .. } => {
+            children.iter().all(self_contained)
+        }
+        _ => true,
+    }
+}
+
+fn detection_fields<'r>(d: &'r CompiledDetection, out: &mut Vec<&'r str>) -> bool {
+    match d {
+        CompiledDetection::AllOf(items) => items.iter().all(|i| match i.field.as_deref() {
+            Some(f) if self_contained(&i.matcher) => {
+                out.push(f);
+                true
+            }
+            _ => false,
+        }),
+        CompiledDetection::AnyOf(subs) | CompiledDetection::And(subs) => {
+            subs.iter().all(|s| detection_fields(s, out))
+        }
+        _ => false,
+    }
+}
+
+/// The one field a rule reads, when its verdict depends on that field's value alone.
+pub fn single_field(rule: &CompiledRule) -> Option<String> {
+    let mut fields = Vec::new();
+    for d in rule.detections.values() {
+        if !detection_fields(d, &mut fields) {
+            return None;
+        }
+    }
+    let first = *fields.first()?;
+    fields
+        .iter()
+        .all(|f| *f == first)
+        .then(|| first.to_string())
+}
+
+/// Distinct values remembered per field before the memo starts afresh.
+const MEMO_CAPACITY: usize = 50_000;
+
+/// Single-field rules of one field, with the rules that fired on each value seen.
+struct FieldMemo {
+    field: String,
+    rules: Vec<u32>,
+    /// Value → indices (into `rules`) of the rules that fire on it.
+    fired: ahash::AHashMap<String, Vec<u32>>,
+}
+
 /// The literals gating some rules in one field.
 struct FieldGate {
     field: String,
@@ -273,12 +335,17 @@ struct FieldGate {
     all_rules: Vec<u32>,
 }
 
-/// Detection rules evaluated only when their gate holds.
+/// Detection rules evaluated only when their gate holds, or once per distinct value of the
+/// one field they read.
 #[derive(Default)]
 pub struct GatedRules {
     rules: Vec<CompiledRule>,
+    /// Per rule: its gate (empty for a memoized rule).
     gates: Vec<Gate>,
+    /// Per rule: the field a memoized rule reads.
+    memo_field: Vec<Option<String>>,
     fields: Vec<FieldGate>,
+    memos: Vec<FieldMemo>,
     /// Per-event scratch: which rules are already candidates.
     marked: Vec<bool>,
     candidates: Vec<u32>,
@@ -304,7 +371,7 @@ fn for_each_text(v: &EventValue<'_>, visit: &mut dyn FnMut(Option<&str>)) {
 }
 
 impl GatedRules {
-    /// Number of gated rules.
+    /// Number of rules evaluated here (gated or memoized).
     pub fn len(&self) -> usize {
         self.rules.len()
     }
@@ -319,6 +386,14 @@ impl GatedRules {
     pub fn push(&mut self, rule: CompiledRule, gate: Vec<(String, String)>) {
         self.rules.push(rule);
         self.gates.push(gate);
+        self.memo_field.push(None);
+    }
+
+    /// Adds a rule whose verdict depends on `field` alone (from [`single_field`]).
+    pub fn push_memoized(&mut self, rule: CompiledRule, field: String) {
+        self.rules.push(rule);
+        self.gates.push(Gate::new());
+        self.memo_field.push(Some(field));
     }
 
     /// Builds the per-field automata.
@@ -358,8 +433,79 @@ impl GatedRules {
             });
         }
         self.fields = fields;
+        let mut memos: Vec<FieldMemo> = Vec::new();
+        for (i, f) in self.memo_field.iter().enumerate() {
+            let Some(f) = f else { continue };
+            match memos.iter_mut().find(|m| &m.field == f) {
+                Some(m) => m.rules.push(i as u32),
+                None => memos.push(FieldMemo {
+                    field: f.clone(),
+                    rules: vec![i as u32],
+                    fired: Default::default(),
+                }),
+            }
+        }
+        self.memos = memos;
         self.marked = vec![false; self.rules.len()];
         Ok(())
+    }
+
+    fn compatible(rule: &CompiledRule, category: Option<&str>) -> bool {
+        match (&rule.logsource.category, category) {
+            (Some(rc), Some(ec)) => rc.eq_ignore_ascii_case(ec),
+            _ => true,
+        }
+    }
+
+    /// Evaluates the memoized rules of each field: all of them on a value not seen before,
+    /// only those that fired on it otherwise.
+    fn evaluate_memos(
+        &mut self,
+        ev: &impl Event,
+        category: Option<&str>,
+        out: &mut Vec<EvaluationResult>,
+    ) {
+        let rules = &self.rules;
+        for memo in &mut self.memos {
+            let value = match ev.get_field(&memo.field) {
+                Some(EventValue::Str(s)) => Some(s),
+                _ => None,
+            };
+            let Some(value) = value else {
+                // Absent or not a string: evaluate without the memo.
+                for &r in &memo.rules {
+                    let rule = &rules[r as usize];
+                    if Self::compatible(rule, category) {
+                        out.extend(rsigma_eval::evaluate_rule(rule, ev));
+                    }
+                }
+                continue;
+            };
+            if let Some(fired) = memo.fired.get(value.as_ref()) {
+                for &k in fired {
+                    let rule = &rules[memo.rules[k as usize] as usize];
+                    if Self::compatible(rule, category) {
+                        out.extend(rsigma_eval::evaluate_rule(rule, ev));
+                    }
+                }
+                continue;
+            }
+            let mut fired = Vec::new();
+            for (k, &r) in memo.rules.iter().enumerate() {
+                let rule = &rules[r as usize];
+                // Evaluated whatever the category, so the verdict can be reused.
+                if let Some(res) = rsigma_eval::evaluate_rule(rule, ev) {
+                    fired.push(k as u32);
+                    if Self::compatible(rule, category) {
+                        out.push(res);
+                    }
+                }
+            }
+            if memo.fired.len() >= MEMO_CAPACITY {
+                memo.fired.clear();
+            }
+            memo.fired.insert(value.into_owned(), fired);
+        }
     }
 
     fn mark(marked: &mut [bool], candidates: &mut Vec<u32>, rules: &[u32]) {
@@ -380,6 +526,9 @@ impl GatedRules {
     ) {
         if self.rules.is_empty() {
             return;
+        }
+        if !self.memos.is_empty() {
+            self.evaluate_memos(ev, category, out);
         }
         let (marked, candidates) = (&mut self.marked, &mut self.candidates);
         candidates.clear();
@@ -404,11 +553,7 @@ impl GatedRules {
         for &r in candidates.iter() {
             marked[r as usize] = false;
             let rule = &self.rules[r as usize];
-            let conflict = match (&rule.logsource.category, category) {
-                (Some(rc), Some(ec)) => !rc.eq_ignore_ascii_case(ec),
-                _ => false,
-            };
-            if conflict {
+            if !Self::compatible(rule, category) {
                 continue;
             }
             if let Some(res) = rsigma_eval::evaluate_rule(rule, ev) {
@@ -467,6 +612,18 @@ mod tests {
             "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.original|re: '^/[a-z]{12}$'\n  condition: a\n",
         );
         assert_eq!(rule_gate(&regex), None);
+    }
+
+    #[test]
+    fn a_rule_reading_one_field_only_can_be_memoized_and_one_reading_two_cannot() {
+        let one = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    user_agent.original|re: '^[a-z]{3}$'\n  b:\n    user_agent.original: ''\n  condition: a or b\n",
+        );
+        assert_eq!(single_field(&one).as_deref(), Some("user_agent.original"));
+        let two = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    user_agent.original|re: '^[a-z]{3}$'\n    url.domain|re: 'x'\n  condition: a\n",
+        );
+        assert_eq!(single_field(&two), None);
     }
 
     #[test]

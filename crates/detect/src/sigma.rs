@@ -15,7 +15,7 @@ use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
 use rsigma_parser::{CorrelationRule, Detection, SigmaCollection, SigmaRule};
 use serde::Serialize;
 
-use crate::gate::{rule_gate, GatedRules};
+use crate::gate::{rule_gate, single_field, GatedRules};
 use crate::Error;
 
 /// The shipped ZIA rule pack (YAML files under `crates/detect/rules/`).
@@ -411,6 +411,10 @@ impl RuleSet {
                         let c = &probe.rules()[before];
                         if let Some(g) = rule_gate(c) {
                             gated.push(c.clone(), g);
+                            return Ok(());
+                        }
+                        if let Some(f) = single_field(c) {
+                            gated.push_memoized(c.clone(), f);
                             return Ok(());
                         }
                     }
