@@ -81,22 +81,20 @@ fn simulator_bundle() -> serde_json::Value {
     json!({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": objects})
 }
 
+/// The `.json` files under `paths` (directories are walked), in a stable order.
 fn stix_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for p in paths {
+    let mut todo: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = todo.pop() {
         if p.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(p) {
-                let mut files: Vec<PathBuf> = rd
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|f| f.extension().is_some_and(|x| x == "json"))
-                    .collect();
-                files.sort();
-                out.extend(files);
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                todo.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
             }
-        } else {
-            out.push(p.clone());
+        } else if p.extension().is_some_and(|x| x == "json") {
+            out.push(p);
         }
     }
+    out.sort();
     out
 }
 
@@ -112,12 +110,18 @@ fn import_cti(data: &Path, extra: &[PathBuf]) -> anyhow::Result<usize> {
         }
     }
     for f in stix_files(&paths) {
-        let text =
-            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
-        let doc: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", f.display()))?;
-        let report = store.import_doc(&doc, &f.display().to_string())?;
-        tracing::debug!(file = %f.display(), ?report, "imported sample CTI");
+        // Sample folders hold other JSON too (schemas, non-bundles): a file that is not JSON
+        // is skipped with a note, never a reason for the demo not to start.
+        let doc = std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        match doc {
+            Some(doc) => {
+                let report = store.import_doc(&doc, &f.display().to_string())?;
+                tracing::debug!(file = %f.display(), ?report, "imported sample CTI");
+            }
+            None => tracing::info!(file = %f.display(), "not JSON, skipped"),
+        }
     }
     Ok(store.count()? as usize)
 }

@@ -1,0 +1,171 @@
+//! `ziaxdr demo`, the README's first command: within a minute the console has events of every
+//! log type and alerts, and the printed sign-in works.
+
+mod intake_common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use intake_common::{Scratch, BIN};
+use serde_json::Value;
+
+/// One HTTP/1.1 request; returns (status, headers and body as text).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    session: &(String, String),
+    body: &str,
+) -> (u16, String) {
+    let (cookie, csrf) = session;
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\
+         content-type: application/json\r\ncookie: {cookie}\r\nx-csrf-token: {csrf}\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+fn json_body(reply: &str) -> Value {
+    serde_json::from_str(reply.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
+#[test]
+fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
+    let dir = Scratch::new("demo");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cti = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cti");
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--data",
+            dir.0.join("demo").to_str().unwrap(),
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--rate",
+            "200",
+            "--duration",
+            "25s",
+            "--cti",
+            cti,
+        ])
+        .env("ZIAXDR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut password = None;
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Some(p) = line.trim().strip_prefix("password:") {
+            password = Some(p.trim().to_string());
+        }
+        if line.contains("Ctrl-C stops the demo") {
+            break;
+        }
+    }
+    let password = password.expect("the demo printed no password");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "demo never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, reply) = http(
+        port,
+        "POST",
+        "/api/v1/session",
+        &(String::new(), String::new()),
+        &serde_json::json!({"user": "admin", "password": password}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let cookie = reply
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = json_body(&reply)["csrf"].as_str().unwrap().to_string();
+    let session = (cookie, csrf);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let datasets = loop {
+        let (_, reply) = http(
+            port,
+            "POST",
+            "/api/v1/events/aggregate",
+            &session,
+            r#"{"since":"1h","aggregation":{"type":"top","field":"event.dataset","size":10}}"#,
+        );
+        let top = json_body(&reply);
+        let (_, reply) = http(port, "GET", "/api/v1/overview", &session, "");
+        let overview = json_body(&reply);
+        let names: Vec<String> = top["result"]["values"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|x| x["value"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let alerts = overview["alerts"]["open"].as_u64().unwrap_or(0);
+        if names.len() >= 6 && alerts > 0 {
+            break names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after a minute: datasets {names:?}, {alerts} open alerts"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    for d in ["web", "firewall", "dns", "tunnel", "audit", "casb"] {
+        assert!(
+            datasets.iter().any(|x| x == d),
+            "no {d} events: {datasets:?}"
+        );
+    }
+    let (_, reply) = http(port, "GET", "/api/v1/cti/sources", &session, "");
+    let sources = json_body(&reply)["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        sources.len() >= 2,
+        "simulator and sample indicators: {sources:?}"
+    );
+
+    // The demo stops by itself after --duration, cleanly.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the demo did not stop");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "{status}");
+}
