@@ -480,6 +480,22 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
         .unwrap_or(0);
     assert!(matched > 0, "{run}");
     shot(&c, "10-rules").await;
+    // Disable a rule: the choice is kept (the page reloaded from the server shows it off).
+    let toggle = "input[aria-label='Enabled: Upload to a Paste Site']";
+    c.find(Locator::Css(toggle))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "#toast", "disabled").await;
+    c.refresh().await.unwrap();
+    let enabled = wait_css(&c, toggle).await.prop("checked").await.unwrap();
+    assert_eq!(
+        enabled.as_deref(),
+        Some("false"),
+        "the rule is still enabled"
+    );
     c.goto(&format!("{base}/console/cti")).await.unwrap();
     wait_css(&c, "#cti-sources").await;
     // Import a STIX bundle from a file: its source shows up with its indicator count.
