@@ -634,7 +634,7 @@ async function pageAlert(main, id) {
       h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id})`),
       h('dt', {}, 'Rule author'), h('dd', { id: 'rule-author' }, a.rule.author || '–'),
       h('dt', {}, 'Severity'), h('dd', {}, String(a.rule.severity ?? '–')),
-      h('dt', {}, 'Entity'), h('dd', {}, a.entity),
+      h('dt', {}, 'Entity'), h('dd', { id: 'alert-entity' }, a.entity),
       h('dt', {}, 'Source'), h('dd', { class: 'mono' }, a.source || '–'),
       h('dt', {}, 'Target'), h('dd', { class: 'mono' }, a.target || '–'),
       h('dt', {}, 'First seen'), h('dd', {}, fmtTime(a.first_seen)),

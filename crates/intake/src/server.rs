@@ -230,6 +230,10 @@ impl Server {
         if pipeline_cfg.dedup_file.is_none() {
             pipeline_cfg.dedup_file = Some(self.cfg.data_dir.join("dedup.window"));
         }
+        if pipeline_cfg.registry.is_none() {
+            // Events carry their entity (`ziaxdr.entity`): alerts and searches per tenant.
+            pipeline_cfg.registry = Some(self.registry.clone());
+        }
         let stop_pipeline = Arc::new(AtomicBool::new(false));
         let (pipe_done_tx, mut pipe_done_rx) = tokio::sync::oneshot::channel();
         let pipe = {

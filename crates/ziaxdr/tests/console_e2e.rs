@@ -441,6 +441,8 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
         !author.is_empty() && author != "–",
         "the alert names the rule's author"
     );
+    let entity = wait_css(&c, "#alert-entity").await.text().await.unwrap();
+    assert_eq!(entity, "SOC e2e", "the alert names the intake's entity");
     wait_css(&c, "#alert-events table").await;
     shot(&c, "07-alert").await;
     c.find(Locator::Css(
