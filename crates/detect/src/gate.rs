@@ -24,7 +24,7 @@
 //! engine), mirroring rsigma's own `witness` module; the differential test
 //! `gating_never_changes_what_fires` checks it against the ungated engine.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::result::EvaluationResult;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule, Event, EventValue};
@@ -417,9 +417,11 @@ impl GatedRules {
                     }
                 }
             }
+            // A DFA: one transition per byte, whatever the number of literals.
             let automaton = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(&patterns)
                 .map_err(|e| crate::Error::Rule(format!("gate automaton for {field}: {e}")))?;
             let mut all_rules: Vec<u32> = lits.iter().map(|(_, r)| *r).collect();
@@ -537,6 +539,9 @@ impl GatedRules {
                 continue;
             };
             for_each_text(&v, &mut |text| match text {
+                // Most values hold no literal: a plain search (with its prefilter) says
+                // so faster than the overlapping walk that names every literal.
+                Some(s) if !fg.automaton.is_match(s) => {}
                 Some(s) => {
                     for m in fg.automaton.find_overlapping_iter(s) {
                         Self::mark(
