@@ -87,8 +87,10 @@ fn open_lines(path: &Path, count: Arc<AtomicU64>) -> anyhow::Result<Box<dyn BufR
 
 /// Runs `ziaxdr import`.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let registry = Registry::open_in(&args.data)
-        .with_context(|| format!("opening the registry in {}", args.data.display()))?;
+    let registry = Arc::new(
+        Registry::open_in(&args.data)
+            .with_context(|| format!("opening the registry in {}", args.data.display()))?,
+    );
     let intake = match (&args.intake, &args.key) {
         (Some(u), _) => {
             let uuid =
@@ -131,6 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         // Bigger batches than the server's: fewer index commits for a bulk load.
         let cfg = PipelineConfig {
             batch: 100_000,
+            registry: Some(registry.clone()),
             ..PipelineConfig::default()
         };
         std::thread::Builder::new()
