@@ -17,7 +17,10 @@ use tantivy::{DateTime, Searcher, Term};
 
 use crate::api::get_path;
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
-use crate::schema::{has_column, id_key, ip_to_v6, parse_ip, FieldKind, Fields, F_ID_KEY};
+use crate::schema::{
+    has_column, id_key, ip_to_v6, looks_like_id, looks_like_ip, looks_numeric, parse_ip, FieldKind,
+    Fields, ENUM_FIELDS, F_ID_KEY,
+};
 use crate::timerange::parse_instant;
 use crate::verify::Verified;
 use crate::StoreError;
@@ -78,7 +81,7 @@ impl Planner<'_> {
                 }
                 boxed(BooleanQuery::new(clauses))
             }
-            Query::Match { field: None, pred } => self.text_match(self.fields.all, "", pred)?,
+            Query::Match { field: None, pred } => self.bare_match(pred)?,
             Query::Match {
                 field: Some(name),
                 pred,
@@ -194,6 +197,71 @@ impl Planner<'_> {
             out.push(t.text.clone());
         }
         out
+    }
+
+    /// A bare word, phrase or pattern: the words of `_all`, plus the values of the
+    /// [`ENUM_FIELDS`] (kept out of `_all`) whose words match, found in their dictionaries.
+    fn bare_match(&self, pred: &Predicate) -> Result<Box<dyn TQuery>, StoreError> {
+        let all = self.text_match(self.fields.all, "", pred)?;
+        let matcher: Box<WordsMatcher> = match pred {
+            Predicate::Term(s) | Predicate::Phrase(s) => {
+                let want = self.tokens(s);
+                if want.is_empty() {
+                    return Ok(all);
+                }
+                Box::new(move |toks: &[String]| toks.windows(want.len()).any(|w| w == want))
+            }
+            Predicate::Wildcard(p) => {
+                let re = whole_regex(&wildcard_to_regex(&p.to_lowercase()))?;
+                Box::new(move |toks: &[String]| toks.iter().any(|t| re.is_match(t)))
+            }
+            Predicate::Regex(r) => {
+                let re = whole_regex(r)?;
+                Box::new(move |toks: &[String]| toks.iter().any(|t| re.is_match(t)))
+            }
+            _ => return Ok(all),
+        };
+        let mut clauses = vec![(Occur::Should, all)];
+        for name in ENUM_FIELDS {
+            let Some(&(field, FieldKind::Keyword { .. })) = self.fields.typed.get(name) else {
+                continue;
+            };
+            let mut values: BTreeSet<String> = BTreeSet::new();
+            for seg in self.searcher.segment_readers() {
+                let inv = seg.inverted_index(field)?;
+                let mut stream = inv.terms().stream().map_err(StoreError::Io)?;
+                while stream.advance() {
+                    let key = stream.key();
+                    let Ok(value) = std::str::from_utf8(key) else {
+                        continue;
+                    };
+                    // The words `_all` would have had for this value (see `schema::leaf_value`).
+                    let v = Value::String(value.to_string());
+                    if looks_numeric(&v, value) || looks_like_id(value) || looks_like_ip(value) {
+                        continue;
+                    }
+                    if matcher(&self.tokens(value)) {
+                        values.insert(value.to_string());
+                    }
+                }
+            }
+            if !values.is_empty() {
+                clauses.push((
+                    Occur::Should,
+                    boxed(TermSetQuery::new(
+                        values.iter().map(|v| Term::from_field_text(field, v)),
+                    )),
+                ));
+            }
+        }
+        Ok(if clauses.len() == 1 {
+            clauses
+                .pop()
+                .map(|(_, q)| q)
+                .unwrap_or_else(|| boxed(EmptyQuery))
+        } else {
+            boxed(BooleanQuery::new(clauses))
+        })
     }
 
     /// Words of a tokenized field (`_all` for bare terms, or a text field).
@@ -445,6 +513,15 @@ fn regex(field: Field, pattern: &str) -> Result<Box<dyn TQuery>, StoreError> {
     RegexQuery::from_pattern(pattern, field)
         .map(boxed)
         .map_err(|e| StoreError::Unsupported(format!("invalid regex /{pattern}/: {e}")))
+}
+
+/// Tells whether the words of a value match a bare predicate.
+type WordsMatcher = dyn Fn(&[String]) -> bool;
+
+/// A regex that must match a whole word.
+fn whole_regex(r: &str) -> Result<regex::Regex, StoreError> {
+    regex::Regex::new(&format!("^(?:{r})$"))
+        .map_err(|e| StoreError::Unsupported(format!("invalid regex /{r}/: {e}")))
 }
 
 fn escape_regex(s: &str) -> String {

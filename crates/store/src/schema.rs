@@ -73,9 +73,11 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("event.dataset", KW),
     ("event.action", KW),
     ("event.outcome", KW),
-    ("event.kind", KW),
-    ("event.category", KW),
-    ("event.type", KW),
+    // Categorizations with a handful of values, always searched by value: a column each
+    // (about 0.6 byte per event) would only serve a top-N nobody asks for.
+    ("event.kind", KW_NOFAST),
+    ("event.category", KW_NOFAST),
+    ("event.type", KW_NOFAST),
     ("event.module", KW),
     ("event.duration", FieldKind::Long),
     ("source.ip", FieldKind::Ip),
@@ -105,7 +107,8 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("url.path", KW_NOFAST),
     ("url.scheme", KW),
     ("destination.domain", KW),
-    ("destination.registered_domain", KW),
+    // The same as url.registered_domain on web events, which has the column.
+    ("destination.registered_domain", KW_NOFAST),
     ("destination.geo.country_name", KW),
     ("dns.question.name", KW),
     ("dns.question.registered_domain", KW),
@@ -138,7 +141,8 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("related.hash", KW_NOFAST),
     ("observer.product", KW),
     ("organization.name", KW),
-    ("zscaler.zia.source_type", KW),
+    // One per event.dataset, which has the column.
+    ("zscaler.zia.source_type", KW_NOFAST),
     ("zscaler.zia.category", KW),
     ("zscaler.zia.department", KW),
     ("zscaler.zia.location", KW),
@@ -165,6 +169,34 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("zscaler.zia.riskscore", FieldKind::Long),
     ("zscaler.zia.cdip", FieldKind::Ip),
     ("file.mtime", FieldKind::Date),
+];
+
+/// Keyword fields with a few recurring values (actions, categories, locations, rules): their
+/// words are kept out of `_all`, where they were a quarter of the words of every event, and a
+/// bare word is looked up in their term dictionaries instead (see `plan.rs`), which answers
+/// the same events.
+pub const ENUM_FIELDS: &[&str] = &[
+    "event.dataset",
+    "event.action",
+    "event.module",
+    "http.request.method",
+    "http.response.mime_type",
+    "file.mime_type",
+    "network.protocol",
+    "network.application",
+    "network.transport",
+    "network.type",
+    "dns.question.type",
+    "rule.name",
+    "destination.geo.country_name",
+    "zscaler.zia.category",
+    "zscaler.zia.department",
+    "zscaler.zia.location",
+    "zscaler.zia.threat.category",
+    "zscaler.zia.threat.class",
+    "zscaler.zia.app_class",
+    "zscaler.zia.url.class",
+    "zscaler.zia.url.super_category",
 ];
 
 /// Looks a typed field up by ECS name.
@@ -401,19 +433,19 @@ fn is_derived(path: &str) -> bool {
 /// Identifiers (UUIDs, hashes: long runs of hex digits and dashes) are searched by field
 /// (`ziaxdr.event_id:…`, `file.hash.md5:…`): as words they are unique per event and would be
 /// most of the text index.
-fn looks_like_id(text: &str) -> bool {
+pub fn looks_like_id(text: &str) -> bool {
     text.len() >= 16 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// IP addresses are searched by field (`source.ip:…`, CIDRs): as words, an IPv6 address
 /// is several nearly unique hex groups.
-fn looks_like_ip(text: &str) -> bool {
+pub fn looks_like_ip(text: &str) -> bool {
     text.len() <= 45 && text.contains([':', '.']) && text.parse::<IpAddr>().is_ok()
 }
 
 /// Numbers are searched by field (`destination.port:443`), not as bare words: they are most
 /// of the distinct terms of an event (sizes, ports, ids) and would bloat the text index.
-fn looks_numeric(v: &Value, text: &str) -> bool {
+pub fn looks_numeric(v: &Value, text: &str) -> bool {
     v.is_number()
         || (!text.is_empty()
             && text.len() < 24
@@ -512,7 +544,10 @@ fn leaf_value(
         other => other.to_string().into(),
     };
     let dated = matches!(typed, Some((_, FieldKind::Date)));
+    let enumerated =
+        matches!(typed, Some((_, FieldKind::Keyword { .. }))) && ENUM_FIELDS.contains(&path);
     if !is_derived(path)
+        && !enumerated
         && !dated
         && !looks_numeric(v, &text)
         && !looks_like_id(&text)

@@ -366,7 +366,7 @@ impl TantivyStore {
                 bytes,
             })
             .collect();
-        out.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        out.sort_by_key(|u| std::cmp::Reverse(u.bytes));
         Ok(out)
     }
 

@@ -417,3 +417,39 @@ fn ip_addresses_are_searched_by_field_not_as_bare_words() {
     // An address inside free text is still a word of that text.
     assert_eq!(seqs(&s, "fe80"), vec![1]);
 }
+
+/// One event whose words are only in an enumerated keyword field (kept out of `_all`).
+fn store_with_rule_name() -> (tempfile::TempDir, store::TantivyStore) {
+    let d = tempfile::tempdir().unwrap();
+    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    use store::EventStore;
+    let events = [
+        serde_json::json!({"@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
+            "rule": {"name": "Block Social Media"}, "event": {"action": "blocked"}}),
+        serde_json::json!({"@timestamp": "2024-05-01T11:00:00Z", "seq": 2,
+            "rule": {"name": "Allow Updates"}, "event": {"action": "allowed"}}),
+    ];
+    for (i, e) in events.into_iter().enumerate() {
+        s.add(i as u64 + 1, &common::ev(e)).unwrap();
+    }
+    s.commit().unwrap();
+    (d, s)
+}
+
+#[test]
+fn bare_words_find_values_of_enumerated_fields() {
+    let (_d, s) = store_with_rule_name();
+    assert_eq!(seqs(&s, "social"), vec![1]);
+    assert_eq!(seqs(&s, "BLOCKED"), vec![1]);
+    assert_eq!(seqs(&s, "soc*"), vec![1]);
+    assert_eq!(seqs(&s, "/upd.*/"), vec![2]);
+    assert_eq!(seqs(&s, "NOT social"), vec![2]);
+}
+
+#[test]
+fn bare_phrases_in_enumerated_fields_keep_their_word_order() {
+    let (_d, s) = store_with_rule_name();
+    assert_eq!(seqs(&s, "\"social media\""), vec![1]);
+    assert_eq!(seqs(&s, "\"media social\""), Vec::<u64>::new());
+    assert_eq!(seqs(&s, "\"block media\""), Vec::<u64>::new());
+}
