@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
-use intake_common::{Scratch, Serve, BIN};
+use intake_common::{console_password, Scratch, Serve, BIN};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -125,17 +125,6 @@ fn url_param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-fn console_password(out: &std::sync::mpsc::Receiver<String>) -> String {
-    loop {
-        let line = out
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no console password printed");
-        if let Some(p) = line.trim().strip_prefix("password:") {
-            return p.trim().to_string();
-        }
-    }
 }
 
 fn simulate(http: SocketAddr, key: &str) {

@@ -4,128 +4,12 @@
 
 mod intake_common;
 
-use intake_common::{Scratch, Serve};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// An HTTP answer with its headers.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Reply {
-    let mut c = TcpStream::connect(addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    c.write_all(req.as_bytes()).unwrap();
-    c.write_all(body.as_bytes()).unwrap();
-    let mut resp = Vec::new();
-    c.read_to_end(&mut resp).unwrap();
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
-
-/// A signed-in browser: its session cookie and CSRF token.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-fn sign_in(addr: SocketAddr, user: &str, password: &str) -> Browser {
-    let r = request(
-        addr,
-        "POST",
-        "/api/v1/session",
-        &[("content-type", "application/json")],
-        &serde_json::json!({"user": user, "password": password}).to_string(),
-    );
-    assert_eq!(r.status, 200, "sign-in of {user} failed: {}", r.body);
-    let set_cookie = r
-        .header("set-cookie")
-        .expect("no session cookie")
-        .to_string();
-    let cookie = set_cookie.split(';').next().unwrap().to_string();
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    Browser {
-        cookie,
-        csrf: v["csrf"].as_str().unwrap().to_string(),
-    }
-}
-
-impl Browser {
-    fn send(&self, addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
-        request(
-            addr,
-            method,
-            path,
-            &[
-                ("cookie", &self.cookie),
-                ("x-csrf-token", &self.csrf),
-                ("content-type", "application/json"),
-                ("origin", &format!("http://{addr}")),
-            ],
-            body,
-        )
-    }
-}
-
-/// The console password printed at first start.
-fn console_password(out: &mpsc::Receiver<String>) -> String {
-    loop {
-        let line = out
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no console password printed");
-        if let Some(p) = line.trim().strip_prefix("password:") {
-            return p.trim().to_string();
-        }
-    }
-}
+use intake_common::{console_password, request, Scratch, Serve, Session};
 
 struct Setup {
     _dir: Scratch,
     server: Serve,
-    admin: Browser,
+    admin: Session,
     password: String,
     intake: String,
 }
@@ -143,7 +27,7 @@ fn start() -> Setup {
         "127.0.0.1:0",
     ]);
     let password = console_password(&out);
-    let admin = sign_in(server.http, "admin", &password);
+    let admin = Session::sign_in(server.http, "admin", &password);
     let r = admin.send(server.http, "GET", "/api/v1/intakes", "");
     assert_eq!(r.status, 200, "{}", r.body);
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
@@ -334,7 +218,7 @@ fn a_read_only_user_can_read_but_cannot_change_anything() {
         r#"{"name":"auditor","role":"read-only","password":"read-only-pass-123"}"#,
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    let ro = sign_in(s.server.http, "auditor", "read-only-pass-123");
+    let ro = Session::sign_in(s.server.http, "auditor", "read-only-pass-123");
     for path in [
         "/api/v1/overview",
         "/api/v1/intakes",

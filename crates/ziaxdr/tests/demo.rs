@@ -3,46 +3,12 @@
 
 mod intake_common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use intake_common::{Scratch, BIN};
-use serde_json::Value;
-
-/// One HTTP/1.1 request; returns (status, headers and body as text).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    session: &(String, String),
-    body: &str,
-) -> (u16, String) {
-    let (cookie, csrf) = session;
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\
-         content-type: application/json\r\ncookie: {cookie}\r\nx-csrf-token: {csrf}\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, out)
-}
-
-fn json_body(reply: &str) -> Value {
-    serde_json::from_str(reply.split_once("\r\n\r\n").unwrap().1).unwrap()
-}
+use intake_common::{Scratch, Session, BIN};
 
 #[test]
 fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
@@ -93,37 +59,20 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (status, reply) = http(
-        port,
-        "POST",
-        "/api/v1/session",
-        &(String::new(), String::new()),
-        &serde_json::json!({"user": "admin", "password": password}).to_string(),
-    );
-    assert_eq!(status, 200, "{reply}");
-    let cookie = reply
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = json_body(&reply)["csrf"].as_str().unwrap().to_string();
-    let session = (cookie, csrf);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let session = Session::sign_in(addr, "admin", &password);
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let datasets = loop {
-        let (_, reply) = http(
-            port,
-            "POST",
-            "/api/v1/events/aggregate",
-            &session,
-            r#"{"since":"1h","aggregation":{"type":"top","field":"event.dataset","size":10}}"#,
-        );
-        let top = json_body(&reply);
-        let (_, reply) = http(port, "GET", "/api/v1/overview", &session, "");
-        let overview = json_body(&reply);
+        let top = session
+            .send(
+                addr,
+                "POST",
+                "/api/v1/events/aggregate",
+                r#"{"since":"1h","aggregation":{"type":"top","field":"event.dataset","size":10}}"#,
+            )
+            .json();
+        let overview = session.send(addr, "GET", "/api/v1/overview", "").json();
         let names: Vec<String> = top["result"]["values"]
             .as_array()
             .map(|v| {
@@ -148,8 +97,7 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
             "no {d} events: {datasets:?}"
         );
     }
-    let (_, reply) = http(port, "GET", "/api/v1/cti/sources", &session, "");
-    let sources = json_body(&reply)["items"]
+    let sources = session.send(addr, "GET", "/api/v1/cti/sources", "").json()["items"]
         .as_array()
         .cloned()
         .unwrap_or_default();

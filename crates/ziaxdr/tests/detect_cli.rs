@@ -142,3 +142,61 @@ fn alerts_can_be_listed_triaged_and_commented_from_the_cli() {
     assert_eq!(shown["comments"][0]["author"], "ana");
     assert!(shown["history"].as_array().unwrap().len() >= 3);
 }
+
+/// The shipped rule "Telegram Bot API Usage".
+const TELEGRAM: &str = "6d0722c9-bc16-55f2-8235-e6b27911a493";
+
+#[test]
+fn a_rule_disabled_from_the_cli_is_listed_disabled_until_enabled_again() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().to_str().unwrap();
+    let listed = |data: &str| -> Value {
+        let out = ziaxdr(&["rules", "list", "--json", "--data", data]);
+        assert!(out.status.success());
+        json_lines(&out)
+            .into_iter()
+            .find(|r| r["id"] == TELEGRAM)
+            .unwrap()
+    };
+    assert_eq!(listed(data)["enabled"], true);
+    let out = ziaxdr(&["rules", "disable", TELEGRAM, "--data", data]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(listed(data)["enabled"], false);
+    assert!(ziaxdr(&["rules", "enable", TELEGRAM, "--data", data])
+        .status
+        .success());
+    assert_eq!(listed(data)["enabled"], true);
+}
+
+#[test]
+fn disabling_an_unknown_rule_fails() {
+    let d = tempfile::tempdir().unwrap();
+    let out = ziaxdr(&[
+        "rules",
+        "disable",
+        "no-such-rule",
+        "--data",
+        d.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn cti_sources_gives_one_line_per_imported_file_with_counts() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().to_str().unwrap();
+    let file = shared("cti/oasis-cti-stix2-json-schemas/examples/threat-reports/apt1.json");
+    let out = ziaxdr(&["cti", "import", &file, "--data", data, "--json"]);
+    assert!(out.status.success());
+    let added = json_lines(&out)[0]["added"].as_u64().unwrap();
+    let out = ziaxdr(&["cti", "sources", "--data", data, "--json"]);
+    assert!(out.status.success());
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["source"], file.as_str());
+    assert_eq!(rows[0]["indicators"], added);
+}

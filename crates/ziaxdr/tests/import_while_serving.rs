@@ -21,6 +21,23 @@ fn import(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `ziaxdr serve` on `data`, holding its journal.
+fn serve(data: &str) -> Serve {
+    Serve::spawn(
+        &[
+            "serve",
+            "--data",
+            data,
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "127.0.0.1:0",
+            "--no-detection",
+        ],
+        &[],
+    )
+}
+
 #[test]
 fn import_goes_through_the_running_server() {
     let dir = Scratch::new("import-serving");
@@ -38,19 +55,7 @@ fn import_goes_through_the_running_server() {
         "web,firewall,dns",
     ]);
     assert_eq!(code, 0);
-    let server = Serve::spawn(
-        &[
-            "serve",
-            "--data",
-            d,
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "127.0.0.1:0",
-            "--no-detection",
-        ],
-        &[],
-    );
+    let server = serve(d);
     let (code, err) = import(&[log.to_str().unwrap(), "--key", &key, "--data", d]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("through the running server"), "{err}");
@@ -78,19 +83,7 @@ fn import_by_intake_uuid_while_serving_asks_for_the_key() {
     let (uuid, _) = create_intake(&data);
     let log = dir.0.join("one.log");
     std::fs::write(&log, "{\"sourcetype\":\"zscalernss-dns\"}\n").unwrap();
-    let server = Serve::spawn(
-        &[
-            "serve",
-            "--data",
-            d,
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "127.0.0.1:0",
-            "--no-detection",
-        ],
-        &[],
-    );
+    let server = serve(d);
     let (code, err) = import(&[log.to_str().unwrap(), "--intake", &uuid, "--data", d]);
     assert_ne!(code, 0);
     assert!(err.contains("--key"), "{err}");

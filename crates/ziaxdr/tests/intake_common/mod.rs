@@ -254,3 +254,125 @@ pub fn wait_sink(data: &Path, n: usize) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// An HTTP answer with its headers and body as text.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    /// The first header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close` and `Host` set to `addr`, keeping the headers
+/// of the answer (cookies, redirects, security headers).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    c.write_all(req.as_bytes()).unwrap();
+    c.write_all(body.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).unwrap();
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// The console's admin password, from the lines a first start prints (`password: …`).
+pub fn console_password(out: &mpsc::Receiver<String>) -> String {
+    loop {
+        let line = out
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no console password printed");
+        if let Some(p) = line.trim().strip_prefix("password:") {
+            return p.trim().to_string();
+        }
+    }
+}
+
+/// A signed-in console session: its cookie and CSRF token, sent as a browser would.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Session {
+    /// Signs in with the console's JSON sign-in.
+    pub fn sign_in(addr: SocketAddr, user: &str, password: &str) -> Session {
+        let r = request(
+            addr,
+            "POST",
+            "/api/v1/session",
+            &[("content-type", "application/json")],
+            &serde_json::json!({"user": user, "password": password}).to_string(),
+        );
+        assert_eq!(r.status, 200, "sign-in of {user} failed: {}", r.body);
+        let cookie = r
+            .header("set-cookie")
+            .expect("no session cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let csrf = r.json()["csrf"].as_str().unwrap().to_string();
+        Session { cookie, csrf }
+    }
+
+    /// A request from the signed-in browser (same origin, CSRF token, JSON body).
+    pub fn send(&self, addr: SocketAddr, method: &str, path: &str, body: &str) -> Reply {
+        request(
+            addr,
+            method,
+            path,
+            &[
+                ("cookie", &self.cookie),
+                ("x-csrf-token", &self.csrf),
+                ("content-type", "application/json"),
+                ("origin", &format!("http://{addr}")),
+            ],
+            body,
+        )
+    }
+}
