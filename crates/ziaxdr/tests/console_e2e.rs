@@ -127,6 +127,30 @@ fn url_param(url: &url::Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Form fields without a name a screen reader can say, and clickable things a keyboard cannot
+/// reach (not links, buttons or fields, and not focusable).
+const UNLABELLED: &str = r#"
+const bad = [];
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  if (el.type === 'hidden') continue;
+  const named = el.getAttribute('aria-label') || (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.closest('label');
+  if (!named) bad.push(el.outerHTML.slice(0, 80));
+}
+for (const el of document.querySelectorAll('tr.clickable')) {
+  if (el.tabIndex < 0) bad.push(el.outerHTML.slice(0, 80));
+}
+return bad;
+"#;
+
+async fn assert_accessible(c: &Client, page: &str) {
+    let bad = c.execute(UNLABELLED, vec![]).await.unwrap();
+    assert_eq!(
+        bad,
+        serde_json::json!([]),
+        "{page}: unlabelled or unreachable controls"
+    );
+}
+
 fn simulate(http: SocketAddr, key: &str) {
     let out = Command::new(BIN)
         .args([
@@ -246,6 +270,7 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     let formats = wait_css(&c, "#formats").await.text().await.unwrap();
     assert!(formats.contains("\"sourcetype\""), "{formats}");
     assert!(!formats.contains('\u{201c}'), "curly quotes in the formats");
+    assert_accessible(&c, "intakes").await;
     shot(&c, "02-intake-created-settings").await;
 
     // Feed it, then search.
@@ -300,6 +325,19 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     }
     wait_css(&c, "#results tbody tr").await;
     wait_css(&c, "#histogram svg").await;
+    assert_accessible(&c, "events").await;
+    // The keyboard reaches the results: "/" focuses the query, a row opens with Enter.
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("/")
+        .await
+        .unwrap();
+    let focused = c
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, "query");
     shot(&c, "03-events-search").await;
 
     // Open an event in the drawer.
@@ -512,6 +550,7 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     shot(&c, "11-cti").await;
     c.goto(&format!("{base}/console/settings")).await.unwrap();
     wait_css(&c, "#token-name").await;
+    assert_accessible(&c, "settings").await;
     shot(&c, "12-settings").await;
 
     // A phone's width.
