@@ -24,6 +24,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One line per imported source (file, URL or API import name) with its counts.
+    Sources {
+        /// Data directory.
+        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
+        data: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List stored indicators.
     List {
         /// Data directory.
@@ -70,6 +79,23 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
                 );
                 for (id, why) in &report.skipped {
                     println!("skipped {id}: {why}");
+                }
+            }
+            Ok(0)
+        }
+        Command::Sources { data, json } => {
+            let store = CtiStore::open(&data)?;
+            for s in store.sources(Utc::now())? {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    println!(
+                        "{:>7} indicators {:>7} active  {}  {}",
+                        s.indicators,
+                        s.active,
+                        s.imported_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        s.source
+                    );
                 }
             }
             Ok(0)

@@ -1,8 +1,10 @@
-//! `ziaxdr rules`: list, lint and test detection rules (the shipped ZIA pack plus `--rules DIR`).
+//! `ziaxdr rules`: list, lint and test detection rules (the shipped ZIA pack plus `--rules DIR`),
+//! and enable or disable them (a running server notices within seconds).
 
 use std::io::BufRead;
 use std::path::PathBuf;
 
+use detect::rulestate::{RuleState, RuleStateStore};
 use detect::{Detector, LoadStatus, RuleSet};
 
 /// Options shared by the rules subcommands.
@@ -14,7 +16,7 @@ pub struct RuleDirs {
     /// Leave out the shipped ZIA rule pack.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Data directory (unused by rules; accepted for symmetry with the other commands).
+    /// Data directory (enabled flags and match counts, in alerts.db).
     #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
     pub data: PathBuf,
 }
@@ -36,13 +38,28 @@ impl RuleDirs {
 /// Subcommands of `ziaxdr rules`.
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Show every rule: loaded, or unsupported with the reason.
+    /// Show every rule: loaded, or unsupported with the reason; enabled or not, and matches.
     List {
         #[command(flatten)]
         dirs: RuleDirs,
-        /// One JSON object per line: id, title, status, reason, author, level, kind, source.
+        /// One JSON object per line: id, title, status, reason, author, level, kind, source,
+        /// enabled, hits, last_hit.
         #[arg(long)]
         json: bool,
+    },
+    /// Enable a rule that was disabled.
+    Enable {
+        /// Rule id (as `rules list` shows it).
+        id: String,
+        #[command(flatten)]
+        dirs: RuleDirs,
+    },
+    /// Disable a rule: its matches raise no alert until it is enabled again.
+    Disable {
+        /// Rule id (as `rules list` shows it).
+        id: String,
+        #[command(flatten)]
+        dirs: RuleDirs,
     },
     /// Check rule files against the Sigma specification and the ZIA field mapping.
     Lint {
@@ -65,15 +82,29 @@ pub enum Command {
 /// Runs `ziaxdr rules`.
 pub fn run(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
+        Command::Enable { id, dirs } => set_enabled(&dirs, &id, true),
+        Command::Disable { id, dirs } => set_enabled(&dirs, &id, false),
         Command::List { dirs, json } => {
             let compiled = dirs.load()?.compile()?;
+            let states = if dirs.data.join("alerts.db").exists() {
+                RuleStateStore::open(&dirs.data)?.all()?
+            } else {
+                Default::default()
+            };
+            let default = RuleState::default();
             for i in &compiled.infos {
+                let state = states.get(&i.id).unwrap_or(&default);
                 if json {
-                    println!("{}", serde_json::to_string(i)?);
+                    let mut v = serde_json::to_value(i)?;
+                    v["enabled"] = state.enabled.into();
+                    v["hits"] = state.hits.into();
+                    v["last_hit"] = serde_json::to_value(state.last_hit)?;
+                    println!("{v}");
                 } else {
-                    let status = match i.status {
-                        LoadStatus::Loaded => "loaded",
-                        LoadStatus::Unsupported => "unsupported",
+                    let status = match (i.status, state.enabled) {
+                        (LoadStatus::Loaded, true) => "loaded",
+                        (LoadStatus::Loaded, false) => "disabled",
+                        (LoadStatus::Unsupported, _) => "unsupported",
                     };
                     println!(
                         "{status:<11} {:<36} {}{}",
@@ -166,6 +197,22 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             Ok(if hits > 0 { 0 } else { 1 })
         }
     }
+}
+
+/// Records a rule's enabled flag after checking that the rule exists.
+fn set_enabled(dirs: &RuleDirs, id: &str, enabled: bool) -> anyhow::Result<i32> {
+    let compiled = dirs.load()?.compile()?;
+    if !compiled
+        .infos
+        .iter()
+        .any(|i| !i.id.is_empty() && i.id == id)
+    {
+        eprintln!("no rule {id} (see `ziaxdr rules list`)");
+        return Ok(2);
+    }
+    RuleStateStore::open(&dirs.data)?.set_enabled(id, enabled)?;
+    println!("{id} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(0)
 }
 
 fn yaml_files(p: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
