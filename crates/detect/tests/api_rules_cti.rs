@@ -342,3 +342,30 @@ fn an_event_without_event_id_is_named_by_the_intake_id() {
     };
     assert_eq!(a.event_ids, ["0190-intake-id"]);
 }
+
+#[test]
+fn running_a_correlation_rule_runs_the_rules_it_refers_to() {
+    let d = tempfile::tempdir().unwrap();
+    // 60 distinct names under one domain from one client within a minute: DNS tunnelling.
+    let stored = Stored(
+        (0..60)
+            .map(|i| {
+                let v = json!({"@timestamp": format!("2026-11-27T10:00:{:02}Z", i % 60),
+                    "event": {"dataset": "dns", "id": format!("d{i}")},
+                    "source": {"ip": "10.1.1.7"}, "destination": {"ip": "10.0.0.53"},
+                    "dns": {"question": {"name": format!("x{i}.tunnel.example"),
+                                         "registered_domain": "tunnel.example"}}});
+                match v {
+                    Value::Object(m) => m,
+                    _ => unreachable!(),
+                }
+            })
+            .collect(),
+    );
+    let path = "/api/v1/rules/9fdd9034-be5b-5539-b729-db6d74de7f4f/run";
+    let body = br#"{"from": "2026-11-27T00:00:00Z", "to": "2026-11-28T00:00:00Z"}"#;
+    let r = api().handle(d.path(), "POST", path, "", body, Some(&stored));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["scanned"], 60);
+    assert!(r.body["matched"].as_u64().unwrap() >= 1, "{}", r.body);
+}
