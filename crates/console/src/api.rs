@@ -93,27 +93,40 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-fn registry_error(e: RegistryError) -> Response {
+/// A request that cannot be served: the status and message answered.
+#[derive(Debug)]
+struct Failure(StatusCode, String);
+
+impl Failure {
+    fn new(status: StatusCode, message: &str) -> Failure {
+        Failure(status, message.to_string())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        json_error(self.0, &self.1)
+    }
+}
+
+fn registry_error(e: RegistryError) -> Failure {
     match e {
-        RegistryError::NotFound(m) => json_error(StatusCode::NOT_FOUND, &format!("{m} not found")),
-        RegistryError::Invalid(m) => json_error(StatusCode::BAD_REQUEST, &m),
+        RegistryError::NotFound(m) => Failure(StatusCode::NOT_FOUND, format!("{m} not found")),
+        RegistryError::Invalid(m) => Failure(StatusCode::BAD_REQUEST, m),
         other => {
             tracing::error!(error = %other, "registry failure");
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "registry failure")
+            Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "registry failure")
         }
     }
 }
 
 /// Runs blocking work (SQLite, the store) off the async runtime.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Response> + Send + 'static,
-) -> Result<T, Response> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &e.to_string(),
-        ))
-    })
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))
 }
 
 // ---- live status ----
@@ -295,7 +308,7 @@ async fn list_intakes(State(s): State<ConsoleState>) -> Response {
     .await;
     match r {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
@@ -349,7 +362,7 @@ async fn overview(State(s): State<ConsoleState>) -> Response {
     .await;
     match r {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
@@ -474,7 +487,7 @@ async fn create_intake(State(s): State<ConsoleState>, body: axum::body::Bytes) -
                 .map_err(registry_error)?
                 .into_iter()
                 .next()
-                .ok_or_else(|| json_error(StatusCode::BAD_REQUEST, "create an entity first"))?,
+                .ok_or_else(|| Failure::new(StatusCode::BAD_REQUEST, "create an entity first"))?,
         };
         reg.create_intake(
             req.name.trim(),
@@ -495,18 +508,18 @@ async fn create_intake(State(s): State<ConsoleState>, body: axum::body::Bytes) -
             })),
         )
             .into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
-fn parse_uuid(s: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(s).map_err(|_| json_error(StatusCode::BAD_REQUEST, "not an intake UUID"))
+fn parse_uuid(s: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(s).map_err(|_| Failure::new(StatusCode::BAD_REQUEST, "not an intake UUID"))
 }
 
 async fn intake_setup(State(s): State<ConsoleState>, Path(uuid): Path<String>) -> Response {
     let uuid = match parse_uuid(&uuid) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let ingest = s.ingest.clone();
     match blocking(move || {
@@ -519,14 +532,14 @@ async fn intake_setup(State(s): State<ConsoleState>, Path(uuid): Path<String>) -
     .await
     {
         Ok(i) => Json(json!({"intake": i, "setup": setup(&s.endpoints, None)})).into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
 async fn rotate_key(State(s): State<ConsoleState>, Path(uuid): Path<String>) -> Response {
     let uuid = match parse_uuid(&uuid) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let ingest = s.ingest.clone();
     let r = blocking(move || {
@@ -546,7 +559,7 @@ async fn rotate_key(State(s): State<ConsoleState>, Path(uuid): Path<String>) -> 
             "setup": setup(&s.endpoints, Some(&n.intake_key)),
         }))
         .into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 
@@ -562,7 +575,7 @@ async fn set_status(
 ) -> Response {
     let uuid = match parse_uuid(&uuid) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(f) => return f.into_response(),
     };
     let status = match serde_json::from_slice::<StatusBody>(&body)
         .ok()
@@ -588,7 +601,7 @@ async fn set_status(
     s.ingest.auth.invalidate();
     match r {
         Ok(i) => Json(i).into_response(),
-        Err(r) => r,
+        Err(f) => f.into_response(),
     }
 }
 

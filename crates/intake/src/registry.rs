@@ -252,6 +252,21 @@ impl Registry {
         }
     }
 
+    /// The entity named `name`, created if there is none. Safe against another process
+    /// creating it at the same moment (the server's first start and the CLI, say).
+    pub fn ensure_entity(&self, name: &str) -> Result<Entity, RegistryError> {
+        match self.find_entity(name.trim()) {
+            Ok(e) => Ok(e),
+            Err(RegistryError::NotFound(_)) => match self.create_entity(name) {
+                Ok(e) => Ok(e),
+                // Created by someone else between the two statements.
+                Err(RegistryError::Invalid(_)) => self.find_entity(name.trim()),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
     /// All entities, oldest first.
     pub fn list_entities(&self) -> Result<Vec<Entity>, RegistryError> {
         let c = self.conn();
@@ -431,11 +446,7 @@ impl Registry {
         if !self.list_intakes()?.is_empty() {
             return Ok(None);
         }
-        let entity = match self.find_entity(DEFAULT_ENTITY_NAME) {
-            Ok(e) => e,
-            Err(RegistryError::NotFound(_)) => self.create_entity(DEFAULT_ENTITY_NAME)?,
-            Err(e) => return Err(e),
-        };
+        let entity = self.ensure_entity(DEFAULT_ENTITY_NAME)?;
         let intake = self.create_intake(DEFAULT_INTAKE_NAME, FORMAT_ZIA, entity.uuid)?;
         let admin_token = generate_key();
         if self.admin_token_hash()?.is_none() {
@@ -535,6 +546,16 @@ mod tests {
             r.create_intake("x", FORMAT_ZIA, Uuid::now_v7()),
             Err(RegistryError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn ensure_entity_finds_the_entity_another_process_created() {
+        let (d, r) = reg();
+        let mine = r.ensure_entity("soc").unwrap();
+        // Another process with its own connection asks for the same name.
+        let other = Registry::open_in(d.path()).unwrap();
+        assert_eq!(other.ensure_entity("soc").unwrap().uuid, mine.uuid);
+        assert_eq!(r.list_entities().unwrap().len(), 1);
     }
 
     #[test]

@@ -345,16 +345,9 @@ impl Sink for DetectingSink {
         raw: &RawEvent,
         event: &Map<String, Value>,
     ) -> Result<(), SinkError> {
-        // Alerts refer to events by the id the intake answered with.
-        let mut with_id = event.clone();
-        if let Value::Object(m) = with_id
-            .entry("event")
-            .or_insert_with(|| Value::Object(Map::new()))
-        {
-            m.entry("id")
-                .or_insert_with(|| Value::String(raw.id.to_string()));
-        }
-        if let Err(e) = self.detection.on_event(&with_id) {
+        // Alerts name events by the id the intake answered with: detect reads it from
+        // `ziaxdr.event_id`, which the pipeline sets, so the event is not copied here.
+        if let Err(e) = self.detection.on_event(event) {
             self.failures += 1;
             tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
         }
@@ -379,21 +372,60 @@ impl Sink for DetectingSink {
     }
 }
 
-/// The event store as the source of a retrohunt: every stored event since a time, read
-/// through a read-only handle, a page at a time.
+/// The event store as the source of a retrohunt or a rule run: the stored events of a time
+/// range, read a page at a time, through the server's own store handle when it has one.
 pub struct StoreSource {
-    dir: PathBuf,
+    store: StoreAccess,
 }
 
 impl StoreSource {
-    /// Reads the store in `dir` (DATA/store).
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+    /// Reads through `store` (the writer's handle in the server).
+    pub fn new(store: StoreAccess) -> Self {
+        Self { store }
+    }
+
+    fn scan(
+        &self,
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+        visit: &mut dyn FnMut(&Map<String, Value>) -> bool,
+    ) -> Result<(), String> {
+        use store::EventSearch;
+        let q = store::EventQuery {
+            query: store::Query::parse("*").map_err(|e| e.to_string())?,
+            range: store::TimeRange { from, to },
+        };
+        self.store.with(|store| {
+            let mut after = None;
+            loop {
+                let page = store
+                    .search(&q, RETROHUNT_PAGE, after)
+                    .map_err(|e| e.to_string())?;
+                for ev in &page.events {
+                    if !visit(ev) {
+                        return Ok(());
+                    }
+                }
+                match page.next {
+                    Some(c) => after = Some(c),
+                    None => return Ok(()),
+                }
+            }
+        })
     }
 }
 
 /// Events read per page during a retrohunt.
 const RETROHUNT_PAGE: usize = 1000;
+
+fn to_time(
+    t: detect::chrono::DateTime<detect::chrono::Utc>,
+) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(
+        t.timestamp_nanos_opt().ok_or("time out of range")? as i128,
+    )
+    .map_err(|e| e.to_string())
+}
 
 impl detect::cti::EventSource for StoreSource {
     fn scan_since(
@@ -401,32 +433,22 @@ impl detect::cti::EventSource for StoreSource {
         since: detect::chrono::DateTime<detect::chrono::Utc>,
         visit: &mut dyn FnMut(&Map<String, Value>) -> bool,
     ) -> Result<(), String> {
-        use store::EventSearch;
-        let store = TantivyStore::open_read_only(&self.dir).map_err(|e| e.to_string())?;
-        let from = time::OffsetDateTime::from_unix_timestamp(since.timestamp())
-            .map_err(|e| e.to_string())?;
-        let q = store::EventQuery {
-            query: store::Query::parse("*").map_err(|e| e.to_string())?,
-            // Events stamped slightly in the future (clock skew) are hunted too.
-            range: store::TimeRange {
-                from,
-                to: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-            },
-        };
-        let mut after = None;
-        loop {
-            let page = store
-                .search(&q, RETROHUNT_PAGE, after)
-                .map_err(|e| e.to_string())?;
-            for ev in &page.events {
-                if !visit(ev) {
-                    return Ok(());
-                }
-            }
-            match page.next {
-                Some(c) => after = Some(c),
-                None => return Ok(()),
-            }
-        }
+        // Events stamped slightly in the future (clock skew) are hunted too.
+        let to = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        self.scan(to_time(since)?, to, visit)
+    }
+
+    fn scan_range(
+        &self,
+        from: detect::chrono::DateTime<detect::chrono::Utc>,
+        to: detect::chrono::DateTime<detect::chrono::Utc>,
+        visit: &mut dyn FnMut(&Map<String, Value>) -> bool,
+    ) -> Result<(), String> {
+        // The store's ranges end before `to`; the trait's include it.
+        self.scan(
+            to_time(from)?,
+            to_time(to)? + time::Duration::nanoseconds(1),
+            visit,
+        )
     }
 }

@@ -331,7 +331,7 @@ fn through_server(
             line.truncate(MAX_LINE_BYTES);
             lines += 1;
             send_record(&mut sink, &line)?;
-            if lines % 10_000 == 0 {
+            if lines.is_multiple_of(10_000) {
                 sink.tick()
                     .context("sending records to the running server")?;
                 bar.set_position(done_before + count.load(Ordering::Relaxed));

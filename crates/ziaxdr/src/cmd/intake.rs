@@ -124,7 +124,8 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
                 },
                 None => match reg.list_entities()?.into_iter().next() {
                     Some(e) => e,
-                    None => reg.create_entity(DEFAULT_ENTITY_NAME)?,
+                    // Race-free: a server starting for the first time creates it too.
+                    None => reg.ensure_entity(DEFAULT_ENTITY_NAME)?,
                 },
             };
             let n = reg.create_intake(&name, &format, entity.uuid)?;

@@ -208,13 +208,13 @@ impl Opts {
     }
 }
 
+/// The pipeline's sink and, when it is the event store, the store's handle.
+type SinkAndStore = (Box<dyn Sink>, Option<Arc<store::TantivyStore>>);
+
 /// The sink the pipeline writes to. The one place to swap in another store.
 /// The event store under DATA/store (with its handle, which the search API shares), or an
 /// NDJSON file when `--output` is given.
-fn build_sink(
-    data_dir: &Path,
-    args: &Opts,
-) -> anyhow::Result<(Box<dyn Sink>, Option<Arc<store::TantivyStore>>)> {
+fn build_sink(data_dir: &Path, args: &Opts) -> anyhow::Result<SinkAndStore> {
     if let Some(path) = args.output.as_deref() {
         let sink = NdjsonSink::open(path)
             .with_context(|| format!("cannot open event output {}", path.display()))?;
@@ -274,10 +274,9 @@ pub(crate) async fn serve(
         })
         .context("cannot start detection (rules, CTI, alerts)")?;
         // Retrohunt reads the event store; with --output there is none to read.
-        let source = args
-            .output
-            .is_none()
-            .then(|| crate::wiring::StoreSource::new(data_dir.join("store")));
+        let source = store
+            .clone()
+            .map(|s| crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s)));
         sink = Box::new(crate::wiring::DetectingSink::new(sink, detection, source));
     }
     let server = Server::bind(cfg).await.with_context(|| {
@@ -376,7 +375,7 @@ pub(crate) async fn serve(
             Arc::new(
                 detect::api::RulesApi::new(&args.rules).context("cannot load the Sigma rules")?,
             ),
-            crate::wiring::StoreSource::new(data_dir.join("store")),
+            crate::wiring::StoreSource::new(store_access.clone()),
         ))
         .merge(console::api::router(console_state))
         .merge(console::auth::session_router(auth.clone()))
