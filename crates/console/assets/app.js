@@ -623,8 +623,11 @@ async function pageAlert(main, id) {
     } catch (e) { err.replaceChildren(errorBox(e)); }
   };
   const comment = h('textarea', { id: 'comment', rows: '3', 'aria-label': 'Comment' });
-  const actions = can('analyst') ? h('div', { class: 'row', id: 'status-actions' }, 'Change status:',
-    STATUSES.filter((x) => x !== a.status).map((x) => h('button', { type: 'button', dataset: { status: x }, onclick: () => setStatus(x) }, x))) : null;
+  // The workflow only moves forward (Pending → Acknowledged → Ongoing → Closed or Rejected).
+  const rank = { Pending: 0, Acknowledged: 1, Ongoing: 2, Closed: 3, Rejected: 3 };
+  const next = rank[a.status] < 3 ? STATUSES.filter((x) => rank[x] > rank[a.status]) : [];
+  const actions = can('analyst') && next.length ? h('div', { class: 'row', id: 'status-actions' }, 'Change status:',
+    next.map((x) => h('button', { type: 'button', dataset: { status: x }, onclick: () => setStatus(x) }, x))) : null;
   put(main, 
     h('p', {}, h('a', { href: '/console/alerts' }, '← Alerts')),
     h('h1', {}, a.title, ' ', h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),

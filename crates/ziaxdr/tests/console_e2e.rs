@@ -482,6 +482,17 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     .unwrap();
     wait_text(&c, "#alert-status", "Acknowledged").await;
     wait_text(&c, "#timeline", "Acknowledged").await;
+    let offered = wait_css(&c, "#status-actions").await.text().await.unwrap();
+    assert!(
+        !offered.contains("Pending"),
+        "the workflow goes forward only: {offered}"
+    );
+    c.execute(
+        "document.getElementById('timeline').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
     shot(&c, "08-alert-acknowledged").await;
 
     // The other pages, for the record.
