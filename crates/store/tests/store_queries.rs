@@ -453,3 +453,20 @@ fn bare_phrases_in_enumerated_fields_keep_their_word_order() {
     assert_eq!(seqs(&s, "\"media social\""), Vec::<u64>::new());
     assert_eq!(seqs(&s, "\"block media\""), Vec::<u64>::new());
 }
+
+#[test]
+fn alternatives_of_one_keyword_field_match_any_of_the_values() {
+    let (_d, s) = filled_store();
+    assert_eq!(seqs(&s, "event.dataset:(firewall OR dns)"), vec![3, 4]);
+    assert_eq!(
+        seqs(
+            &s,
+            "(event.dataset:firewall OR event.dataset:dns) AND NOT user.name:carol"
+        ),
+        vec![3]
+    );
+    assert_eq!(
+        seqs(&s, "event.dataset:web OR user.name:carol"),
+        vec![1, 2, 4]
+    );
+}
