@@ -12,13 +12,19 @@
 //! resort. A rule whose every match needs one of its literals in one field (case-folded
 //! containment, which equality, prefix and suffix also imply) is taken out of the rsigma
 //! engine and evaluated by [`rsigma_eval::evaluate_rule`] only when an Aho-Corasick scan of
-//! that field finds one of the literals. Rules without such a gate, and rules a correlation
-//! refers to, stay in the engine.
+//! that field finds one of the literals. A literal in `event.dataset` is a gate too, of last
+//! resort: it selects a whole log type, but one scan of a short value is cheaper than rsigma's
+//! candidate index for the rules it keeps off the other log types.
 //!
 //! Rules without a gate that read one field only (user-agent lists and patterns, mostly) are
 //! memoized instead: their verdict depends on that field's value alone, and values such as
 //! user agents repeat from event to event, so each distinct value is evaluated once (then
 //! only the rules that fired on it are evaluated again, to build their results).
+//!
+//! The remaining detection rules are evaluated here too, on every event, and every rule
+//! taken out of the engine goes through [`fold_case`], which makes its case-insensitive
+//! comparisons allocation-free. Only the rules a correlation refers to stay in the engine,
+//! whose correlation state they feed.
 //!
 //! The analysis only ever weakens (anything it does not understand leaves the rule in the
 //! engine), mirroring rsigma's own `witness` module; the differential test
@@ -44,6 +50,12 @@ const LOW_CARDINALITY: &[&str] = &[
     "zscaler.zia.threat.name",
 ];
 
+/// Field naming the log type: a literal in it selects a whole dataset (most events for
+/// `web`), yet it is checked with one short scan, where rsigma would evaluate the rule.
+const DATASET_FIELD: &str = "event.dataset";
+/// Cost of a dataset gate: taken only when the rule offers nothing more selective.
+const DATASET_COST: u8 = 180;
+
 /// Literals shorter than this select too much to be worth a gate.
 const MIN_GATE_LEN: usize = 2;
 /// Literals shorter than this are a gate of last resort (`.ru`, `.cn`: still rare in most
@@ -57,7 +69,9 @@ type Gate = Vec<(String, String)>;
 
 /// Cost of a literal as a gate (lower is more selective).
 fn cost(field: &str, literal: &str) -> u8 {
-    if LOW_CARDINALITY.contains(&field) {
+    if field == DATASET_FIELD {
+        DATASET_COST
+    } else if LOW_CARDINALITY.contains(&field) {
         200
     } else if literal.len() < MIN_GATE_LEN {
         REJECT_COST
@@ -314,6 +328,66 @@ pub fn single_field(rule: &CompiledRule) -> Option<String> {
         .then(|| first.to_string())
 }
 
+/// Rewrites every case-insensitive comparison that stands alone (`Exact`, `Contains`,
+/// `StartsWith`, `EndsWith`) into a case-insensitive group of one.
+///
+/// Same verdict: rsigma lowercases the value with `to_lowercase` for the former and with
+/// `ascii_lowercase_cow` (equal results, checked by its own property test) for the latter,
+/// then compares it with the same lowercased literal. But the former allocates a lowercase
+/// copy of the value at every comparison, and the latter none when the value is lowercase
+/// ASCII already (`web`, `allowed`...), which made a plain `event.dataset: web` check cost
+/// more than the rest of a rule.
+pub fn fold_case(rule: &mut CompiledRule) {
+    rule.detections.values_mut().for_each(fold_detection);
+}
+
+fn fold_detection(d: &mut CompiledDetection) {
+    match d {
+        CompiledDetection::AllOf(items) => items
+            .iter_mut()
+            .filter(|i| i.exists.is_none() && i.field.is_some())
+            .for_each(|i| fold_matcher(&mut i.matcher)),
+        CompiledDetection::AnyOf(subs) | CompiledDetection::And(subs) => {
+            subs.iter_mut().for_each(fold_detection)
+        }
+        // Keywords and array scopes take other paths in rsigma: left as they are.
+        _ => {}
+    }
+}
+
+fn fold_matcher(m: &mut CompiledMatcher) {
+    match m {
+        CompiledMatcher::Exact {
+            case_insensitive: true,
+            ..
+        }
+        | CompiledMatcher::Contains {
+            case_insensitive: true,
+            ..
+        }
+        | CompiledMatcher::StartsWith {
+            case_insensitive: true,
+            ..
+        }
+        | CompiledMatcher::EndsWith {
+            case_insensitive: true,
+            ..
+        } => {
+            let leaf = std::mem::replace(m, CompiledMatcher::Null);
+            *m = CompiledMatcher::CaseInsensitiveGroup {
+                children: vec![leaf],
+                mode: GroupMode::Any,
+            };
+        }
+        CompiledMatcher::AnyOf(children) | CompiledMatcher::AllOf(children) => {
+            children.iter_mut().for_each(fold_matcher)
+        }
+        CompiledMatcher::Not(inner) => fold_matcher(inner),
+        // Groups are lowercased once already; the other matchers do not fold case.
+        _ => {}
+    }
+}
+
 /// Distinct values remembered per field before the memo starts afresh.
 const MEMO_CAPACITY: usize = 50_000;
 
@@ -335,8 +409,8 @@ struct FieldGate {
     all_rules: Vec<u32>,
 }
 
-/// Detection rules evaluated only when their gate holds, or once per distinct value of the
-/// one field they read.
+/// Detection rules evaluated only when their gate holds, once per distinct value of the
+/// one field they read, or (with neither) on every event.
 #[derive(Default)]
 pub struct GatedRules {
     rules: Vec<CompiledRule>,
@@ -346,6 +420,8 @@ pub struct GatedRules {
     memo_field: Vec<Option<String>>,
     fields: Vec<FieldGate>,
     memos: Vec<FieldMemo>,
+    /// Rules with neither gate nor memo: candidates on every event.
+    always: Vec<u32>,
     /// Per-event scratch: which rules are already candidates.
     marked: Vec<bool>,
     candidates: Vec<u32>,
@@ -383,17 +459,28 @@ impl GatedRules {
 
     /// Adds a rule with its gate (from [`rule_gate`]); call [`GatedRules::build`] after the
     /// last one.
-    pub fn push(&mut self, rule: CompiledRule, gate: Vec<(String, String)>) {
+    pub fn push(&mut self, mut rule: CompiledRule, gate: Vec<(String, String)>) {
+        fold_case(&mut rule);
         self.rules.push(rule);
         self.gates.push(gate);
         self.memo_field.push(None);
     }
 
     /// Adds a rule whose verdict depends on `field` alone (from [`single_field`]).
-    pub fn push_memoized(&mut self, rule: CompiledRule, field: String) {
+    pub fn push_memoized(&mut self, mut rule: CompiledRule, field: String) {
+        fold_case(&mut rule);
         self.rules.push(rule);
         self.gates.push(Gate::new());
         self.memo_field.push(Some(field));
+    }
+
+    /// Adds a rule evaluated on every event (of a compatible category): one with neither
+    /// gate nor memo, still cheaper here than in rsigma's engine (see [`fold_case`]).
+    pub fn push_always(&mut self, mut rule: CompiledRule) {
+        fold_case(&mut rule);
+        self.rules.push(rule);
+        self.gates.push(Gate::new());
+        self.memo_field.push(None);
     }
 
     /// Builds the per-field automata.
@@ -448,6 +535,9 @@ impl GatedRules {
             }
         }
         self.memos = memos;
+        self.always = (0..self.rules.len() as u32)
+            .filter(|&i| self.gates[i as usize].is_empty() && self.memo_field[i as usize].is_none())
+            .collect();
         self.marked = vec![false; self.rules.len()];
         Ok(())
     }
@@ -534,6 +624,7 @@ impl GatedRules {
         }
         let (marked, candidates) = (&mut self.marked, &mut self.candidates);
         candidates.clear();
+        Self::mark(marked, candidates, &self.always);
         for fg in &self.fields {
             let Some(v) = ev.get_field(&fg.field) else {
                 continue;
@@ -571,6 +662,7 @@ impl GatedRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn compiled(yaml: &str) -> CompiledRule {
         let col = rsigma_parser::parse_sigma_yaml(yaml).unwrap();
@@ -629,6 +721,65 @@ mod tests {
             "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    user_agent.original|re: '^[a-z]{3}$'\n    url.domain|re: 'x'\n  condition: a\n",
         );
         assert_eq!(single_field(&two), None);
+    }
+
+    #[test]
+    fn folding_case_keeps_every_verdict() {
+        let yaml = "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    event.dataset: web\n    url.domain|endswith: '.onion'\n  b:\n    http.request.method: CONNECT\n    url.original|contains:\n      - '/x'\n      - '/y'\n  f:\n    user_agent.original|startswith: 'curl'\n  condition: (a or b) and not f\n";
+        let original = compiled(yaml);
+        let mut folded = original.clone();
+        fold_case(&mut folded);
+        let values = [
+            json!({"event": {"dataset": "web"}, "url": {"domain": "abc.onion"}}),
+            json!({"event": {"dataset": "WEB"}, "url": {"domain": "ABC.ONION"}}),
+            json!({"event": {"dataset": "web"}, "url": {"domain": "x.onion"}, "user_agent": {"original": "Curl/8"}}),
+            // U+212A KELVIN SIGN lowercases to an ASCII 'k'.
+            json!({"event": {"dataset": "web"}, "url": {"domain": "\u{212A}.onion"}}),
+            json!({"event": {"dataset": "w\u{c9}b"}, "url": {"domain": "a.onion"}}),
+            json!({"http": {"request": {"method": "connect"}}, "url": {"original": "/X/1"}}),
+            json!({"http": {"request": {"method": ["GET", "Connect"]}}, "url": {"original": "/y"}}),
+            json!({"http": {"request": {"method": 5}}, "url": {"original": "/y"}}),
+            json!({"event": {"dataset": "dns"}, "url": {"domain": "a.onion"}}),
+        ];
+        let mut fired = 0;
+        for v in &values {
+            let ev = rsigma_eval::JsonEvent::borrow(v);
+            let want = rsigma_eval::evaluate_rule(&original, &ev).is_some();
+            assert_eq!(
+                rsigma_eval::evaluate_rule(&folded, &ev).is_some(),
+                want,
+                "{v}"
+            );
+            fired += usize::from(want);
+        }
+        // Both verdicts occur, or the comparison proves little.
+        assert!(fired > 0 && fired < values.len(), "{fired} fired");
+    }
+
+    #[test]
+    fn folding_case_wraps_a_lone_case_insensitive_comparison_in_a_group() {
+        let mut r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  a:\n    event.dataset: web\n  condition: a\n",
+        );
+        fold_case(&mut r);
+        let CompiledDetection::AllOf(items) = &r.detections["a"] else {
+            panic!("expected one item");
+        };
+        assert!(matches!(
+            items[0].matcher,
+            CompiledMatcher::CaseInsensitiveGroup { .. }
+        ));
+    }
+
+    #[test]
+    fn a_dataset_alone_is_a_gate() {
+        let r = compiled(
+            "title: t\nlogsource: {product: zscaler}\ndetection:\n  a:\n    event.dataset: audit\n    event.outcome: failure\n  condition: a\n",
+        );
+        assert_eq!(
+            rule_gate(&r),
+            Some(vec![("event.dataset".to_string(), "audit".to_string())])
+        );
     }
 
     #[test]

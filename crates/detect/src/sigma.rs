@@ -331,8 +331,8 @@ impl RuleSet {
     }
 
     /// Compiles the rule set: returns the detector engine, the metadata of loaded rules and a
-    /// verdict for every rule. Rules with a selective literal gate are evaluated outside the
-    /// engine, only when the gate holds (see [`crate::gate`]).
+    /// verdict for every rule. Detection rules no correlation refers to are evaluated outside
+    /// the engine, only when their gate holds when they have one (see [`crate::gate`]).
     pub fn compile(&self) -> Result<Compiled, Error> {
         self.compile_with(true)
     }
@@ -417,6 +417,8 @@ impl RuleSet {
                             gated.push_memoized(c.clone(), f);
                             return Ok(());
                         }
+                        gated.push_always(c.clone());
+                        return Ok(());
                     }
                 }
                 engine.add_rule(rule).map_err(|e| e.to_string())

@@ -67,7 +67,8 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-/// Events carrying one literal in the places proxy, DNS and firewall rules look.
+/// Events carrying one literal in the places proxy, DNS, firewall, audit, tunnel and CASB
+/// rules look.
 fn events_for(lit: &str, i: usize) -> Vec<Map<String, Value>> {
     let method = ["GET", "POST", "CONNECT", "PUT"][i % 4];
     let port: u64 = lit.parse().unwrap_or(443);
@@ -93,6 +94,17 @@ fn events_for(lit: &str, i: usize) -> Vec<Map<String, Value>> {
         obj(json!({"@timestamp": "2026-11-27T10:00:00Z",
             "event": {"dataset": "firewall", "action": "allow", "id": format!("f{i}")},
             "source": {"ip": "10.0.0.1", "port": 50000}, "destination": {"ip": lit, "port": port}})),
+        // Rules gated on their dataset alone (audit, tunnel, casb), with mixed case.
+        obj(json!({"@timestamp": "2026-11-27T23:00:00Z",
+            "event": {"dataset": (["audit", "Audit"][i % 2]), "action": (["sign_in", "SIGN_IN"][i % 2]),
+                      "outcome": (["failure", "success"][(i / 2) % 2]), "type": "change", "id": format!("a{i}")},
+            "user": {"name": lit}, "source": {"ip": "10.0.0.1"}})),
+        obj(json!({"@timestamp": "2026-11-27T10:00:00Z",
+            "event": {"dataset": "tunnel", "id": format!("t{i}")},
+            "zscaler": {"zia": {"tunnel": {"status": lit}, "event": {"outcome": "failure"}}}})),
+        obj(json!({"@timestamp": "2026-11-27T10:00:00Z",
+            "event": {"dataset": "casb", "id": format!("c{i}")},
+            "zscaler": {"zia": {"threat": {"name": lit}}}})),
     ]
 }
 
