@@ -16,15 +16,17 @@
 //! resort: it selects a whole log type, but one scan of a short value is cheaper than rsigma's
 //! candidate index for the rules it keeps off the other log types.
 //!
-//! Rules without a gate that read one field only (user-agent lists and patterns, mostly) are
-//! memoized instead: their verdict depends on that field's value alone, and values such as
-//! user agents repeat from event to event, so each distinct value is evaluated once (then
-//! only the rules that fired on it are evaluated again, to build their results).
+//! Rules without a selective gate whose condition has a necessary part reading one field only
+//! (user-agent lists and patterns, mostly, with or without exceptions on other fields) are
+//! memoized instead: that part's verdict depends on the field's value alone, and values such
+//! as user agents repeat from event to event, so it is computed once per distinct value, and
+//! the rule is a candidate only on the events whose value satisfies it.
 //!
-//! The remaining detection rules are evaluated here too, on every event, and every rule
-//! taken out of the engine goes through [`fold_case`], which makes its case-insensitive
-//! comparisons allocation-free. Only the rules a correlation refers to stay in the engine,
-//! whose correlation state they feed.
+//! The remaining detection rules are candidates on every event. Every rule taken out of the
+//! engine goes through [`fold_case`], which makes its case-insensitive comparisons
+//! allocation-free, and each candidate is first checked by a precheck of its condition (no result built);
+//! rsigma builds the result of the few that fire. Only the rules a correlation refers to stay
+//! in the engine, whose correlation state they feed.
 //!
 //! The analysis only ever weakens (anything it does not understand leaves the rule in the
 //! engine), mirroring rsigma's own `witness` module; the differential test
@@ -282,6 +284,11 @@ pub fn rule_gate(rule: &CompiledRule) -> Option<Vec<(String, String)>> {
     Some(g)
 }
 
+/// Whether a gate holds only dataset literals (it selects whole log types).
+pub fn gate_is_dataset_only(gate: &[(String, String)]) -> bool {
+    gate.iter().all(|(f, _)| f == DATASET_FIELD)
+}
+
 /// Whether a matcher's result depends on the value of its own field only.
 fn self_contained(m: &CompiledMatcher) -> bool {
     match m {
@@ -388,15 +395,224 @@ fn fold_matcher(m: &mut CompiledMatcher) {
     }
 }
 
+/// A rule's condition with its detections resolved by position, evaluated without building a
+/// result: rsigma's `evaluate_rule` looks every detection up by name (SipHash) and walks
+/// selectors' name patterns on every call, which cost more than the matchers themselves on
+/// the rules that do not fire, i.e. nearly always. Three-valued: `None` is "cannot tell"
+/// (keyword and array detections), so the rule is then left to rsigma.
+#[derive(Debug, Clone)]
+struct Precheck {
+    detections: Vec<CompiledDetection>,
+    conditions: Vec<Cond>,
+}
+
+#[derive(Debug, Clone)]
+enum Cond {
+    /// A detection, by position (None: a name the rule does not define, which never holds).
+    Det(Option<usize>),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    /// `1 of`, `all of`, `N of` over detections by position.
+    Of(Quantifier, Vec<usize>),
+}
+
+/// AND of three-valued verdicts: false wins, then "cannot tell".
+fn and3(parts: impl IntoIterator<Item = Option<bool>>) -> Option<bool> {
+    let mut out = Some(true);
+    for p in parts {
+        match p {
+            Some(false) => return Some(false),
+            None => out = None,
+            Some(true) => {}
+        }
+    }
+    out
+}
+
+/// OR of three-valued verdicts: true wins, then "cannot tell".
+fn or3(parts: impl IntoIterator<Item = Option<bool>>) -> Option<bool> {
+    let mut out = Some(false);
+    for p in parts {
+        match p {
+            Some(true) => return Some(true),
+            None => out = None,
+            Some(false) => {}
+        }
+    }
+    out
+}
+
+impl Precheck {
+    fn new(rule: &CompiledRule) -> Self {
+        let names: Vec<&String> = rule.detections.keys().collect();
+        let detections = names.iter().map(|n| rule.detections[*n].clone()).collect();
+        let conditions = rule
+            .conditions
+            .iter()
+            .map(|c| Self::cond(c, &names))
+            .collect();
+        Self {
+            detections,
+            conditions,
+        }
+    }
+
+    /// A condition with the detections named as in `names` (the rule's detection keys, in
+    /// their iteration order, as [`Precheck::new`] lays them out).
+    fn cond(c: &ConditionExpr, names: &[&String]) -> Cond {
+        match c {
+            ConditionExpr::Identifier(name) => Cond::Det(names.iter().position(|n| *n == name)),
+            ConditionExpr::And(parts) => {
+                Cond::And(parts.iter().map(|p| Self::cond(p, names)).collect())
+            }
+            ConditionExpr::Or(parts) => {
+                Cond::Or(parts.iter().map(|p| Self::cond(p, names)).collect())
+            }
+            ConditionExpr::Not(inner) => Cond::Not(Box::new(Self::cond(inner, names))),
+            ConditionExpr::Selector {
+                quantifier,
+                pattern,
+            } => Cond::Of(
+                quantifier.clone(),
+                (0..names.len())
+                    .filter(|&i| pattern.matches_detection_name(names[i]))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// False when the rule cannot fire on `ev`; true or None (cannot tell) otherwise.
+    fn may_fire(&self, ev: &impl Event) -> bool {
+        or3(self.conditions.iter().map(|c| self.eval(c, ev))) != Some(false)
+    }
+
+    fn eval(&self, c: &Cond, ev: &impl Event) -> Option<bool> {
+        match c {
+            Cond::Det(None) => Some(false),
+            Cond::Det(Some(i)) => detection3(&self.detections[*i], ev),
+            Cond::And(parts) => and3(parts.iter().map(|p| self.eval(p, ev))),
+            Cond::Or(parts) => or3(parts.iter().map(|p| self.eval(p, ev))),
+            Cond::Not(inner) => self.eval(inner, ev).map(|v| !v),
+            Cond::Of(q, dets) => {
+                let verdicts = dets.iter().map(|&i| detection3(&self.detections[i], ev));
+                match q {
+                    Quantifier::Any => or3(verdicts),
+                    Quantifier::All => and3(verdicts),
+                    Quantifier::Count(0) => Some(true),
+                    Quantifier::Count(n) => {
+                        let (mut yes, mut unknown) = (0u64, 0u64);
+                        for v in verdicts {
+                            match v {
+                                Some(true) => yes += 1,
+                                None => unknown += 1,
+                                Some(false) => {}
+                            }
+                            if yes >= *n {
+                                return Some(true);
+                            }
+                        }
+                        (yes + unknown < *n).then_some(false)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A detection's verdict as rsigma computes it (`eval_detection` without bloom), or None
+/// for the kinds this does not reproduce.
+fn detection3(d: &CompiledDetection, ev: &impl Event) -> Option<bool> {
+    match d {
+        CompiledDetection::AllOf(items) => and3(items.iter().map(|item| {
+            let field = item.field.as_deref();
+            if let Some(expect) = item.exists {
+                return Some(match field {
+                    Some(f) => ev.get_field(f).is_some_and(|v| !v.is_null()) == expect,
+                    None => !expect,
+                });
+            }
+            let f = field?;
+            Some(match ev.get_field(f) {
+                Some(v) => item.matcher.matches(&v, ev),
+                None => matches!(item.matcher, CompiledMatcher::Null),
+            })
+        })),
+        CompiledDetection::AnyOf(subs) => or3(subs.iter().map(|s| detection3(s, ev))),
+        CompiledDetection::And(subs) => and3(subs.iter().map(|s| detection3(s, ev))),
+        _ => None,
+    }
+}
+
+/// The detections a condition refers to (by name or by pattern).
+fn referenced<'r>(c: &ConditionExpr, rule: &'r CompiledRule, out: &mut Vec<&'r CompiledDetection>) {
+    match c {
+        // A name the rule does not define never holds: it reads nothing.
+        ConditionExpr::Identifier(name) => out.extend(rule.detections.get(name)),
+        ConditionExpr::And(parts) | ConditionExpr::Or(parts) => {
+            parts.iter().for_each(|p| referenced(p, rule, out))
+        }
+        ConditionExpr::Not(inner) => referenced(inner, rule, out),
+        ConditionExpr::Selector { pattern, .. } => out.extend(
+            rule.detections
+                .iter()
+                .filter(|(name, _)| pattern.matches_detection_name(name))
+                .map(|(_, d)| d),
+        ),
+    }
+}
+
+/// The one field a condition reads, when its verdict depends on that field's value alone.
+fn condition_field(c: &ConditionExpr, rule: &CompiledRule) -> Option<String> {
+    let mut dets = Vec::new();
+    referenced(c, rule, &mut dets);
+    let mut fields = Vec::new();
+    if !dets.into_iter().all(|d| detection_fields(d, &mut fields)) {
+        return None;
+    }
+    let first = *fields.first()?;
+    fields
+        .iter()
+        .all(|f| *f == first)
+        .then(|| first.to_string())
+}
+
+fn necessary_single_field(
+    c: &ConditionExpr,
+    rule: &CompiledRule,
+) -> Option<(String, ConditionExpr)> {
+    if let Some(f) = condition_field(c, rule) {
+        return Some((f, c.clone()));
+    }
+    match c {
+        ConditionExpr::And(parts) => parts.iter().find_map(|p| necessary_single_field(p, rule)),
+        _ => None,
+    }
+}
+
+/// A part of a rule's condition that every match satisfies and whose verdict depends on one
+/// field's value alone (all of it for a rule that reads one field; `1 of selection*` for a
+/// user-agent list with exceptions by domain), with that field.
+pub fn memo_condition(rule: &CompiledRule) -> Option<(String, ConditionExpr)> {
+    match rule.conditions.as_slice() {
+        [] => None,
+        [one] => necessary_single_field(one, rule),
+        many => Some((single_field(rule)?, ConditionExpr::Or(many.to_vec()))),
+    }
+}
+
 /// Distinct values remembered per field before the memo starts afresh.
 const MEMO_CAPACITY: usize = 50_000;
 
-/// Single-field rules of one field, with the rules that fired on each value seen.
+/// The rules memoized on one field, with the rules whose memo condition holds on each value
+/// seen.
 struct FieldMemo {
     field: String,
     rules: Vec<u32>,
-    /// Value → indices (into `rules`) of the rules that fire on it.
-    fired: ahash::AHashMap<String, Vec<u32>>,
+    /// Per rule (as in `rules`): its condition on this field.
+    conds: Vec<Precheck>,
+    /// Value → rules whose memo condition holds on it.
+    hold: ahash::AHashMap<String, Vec<u32>>,
 }
 
 /// The literals gating some rules in one field.
@@ -414,10 +630,12 @@ struct FieldGate {
 #[derive(Default)]
 pub struct GatedRules {
     rules: Vec<CompiledRule>,
+    /// Per rule: its condition, evaluated before rsigma is asked for a result.
+    prechecks: Vec<Precheck>,
     /// Per rule: its gate (empty for a memoized rule).
     gates: Vec<Gate>,
-    /// Per rule: the field a memoized rule reads.
-    memo_field: Vec<Option<String>>,
+    /// Per rule: the field a memoized rule is memoized on, with its condition on it.
+    memo_field: Vec<Option<(String, Precheck)>>,
     fields: Vec<FieldGate>,
     memos: Vec<FieldMemo>,
     /// Rules with neither gate nor memo: candidates on every event.
@@ -461,23 +679,34 @@ impl GatedRules {
     /// last one.
     pub fn push(&mut self, mut rule: CompiledRule, gate: Vec<(String, String)>) {
         fold_case(&mut rule);
+        self.prechecks.push(Precheck::new(&rule));
         self.rules.push(rule);
         self.gates.push(gate);
         self.memo_field.push(None);
     }
 
-    /// Adds a rule whose verdict depends on `field` alone (from [`single_field`]).
-    pub fn push_memoized(&mut self, mut rule: CompiledRule, field: String) {
+    /// Adds a rule with a necessary condition on `field` alone (from [`memo_condition`]):
+    /// it is a candidate on the events whose value of the field satisfies it, which is
+    /// computed once per distinct value.
+    pub fn push_memoized(&mut self, mut rule: CompiledRule, field: String, cond: ConditionExpr) {
         fold_case(&mut rule);
+        let pre = Precheck::new(&rule);
+        let mut on_field = pre.clone();
+        on_field.conditions = vec![Precheck::cond(
+            &cond,
+            &rule.detections.keys().collect::<Vec<_>>(),
+        )];
+        self.prechecks.push(pre);
         self.rules.push(rule);
         self.gates.push(Gate::new());
-        self.memo_field.push(Some(field));
+        self.memo_field.push(Some((field, on_field)));
     }
 
     /// Adds a rule evaluated on every event (of a compatible category): one with neither
     /// gate nor memo, still cheaper here than in rsigma's engine (see [`fold_case`]).
     pub fn push_always(&mut self, mut rule: CompiledRule) {
         fold_case(&mut rule);
+        self.prechecks.push(Precheck::new(&rule));
         self.rules.push(rule);
         self.gates.push(Gate::new());
         self.memo_field.push(None);
@@ -523,14 +752,18 @@ impl GatedRules {
         }
         self.fields = fields;
         let mut memos: Vec<FieldMemo> = Vec::new();
-        for (i, f) in self.memo_field.iter().enumerate() {
-            let Some(f) = f else { continue };
+        for (i, m) in self.memo_field.iter().enumerate() {
+            let Some((f, cond)) = m else { continue };
             match memos.iter_mut().find(|m| &m.field == f) {
-                Some(m) => m.rules.push(i as u32),
+                Some(m) => {
+                    m.rules.push(i as u32);
+                    m.conds.push(cond.clone());
+                }
                 None => memos.push(FieldMemo {
                     field: f.clone(),
                     rules: vec![i as u32],
-                    fired: Default::default(),
+                    conds: vec![cond.clone()],
+                    hold: Default::default(),
                 }),
             }
         }
@@ -549,54 +782,40 @@ impl GatedRules {
         }
     }
 
-    /// Evaluates the memoized rules of each field: all of them on a value not seen before,
-    /// only those that fired on it otherwise.
-    fn evaluate_memos(
-        &mut self,
+    /// Marks the memoized rules whose condition holds on the event's value of their field,
+    /// computing it on values not seen before.
+    fn mark_memos(
+        memos: &mut [FieldMemo],
         ev: &impl Event,
-        category: Option<&str>,
-        out: &mut Vec<EvaluationResult>,
+        marked: &mut [bool],
+        candidates: &mut Vec<u32>,
     ) {
-        let rules = &self.rules;
-        for memo in &mut self.memos {
+        for memo in memos {
             let value = match ev.get_field(&memo.field) {
                 Some(EventValue::Str(s)) => Some(s),
                 _ => None,
             };
             let Some(value) = value else {
-                // Absent or not a string: evaluate without the memo.
-                for &r in &memo.rules {
-                    let rule = &rules[r as usize];
-                    if Self::compatible(rule, category) {
-                        out.extend(rsigma_eval::evaluate_rule(rule, ev));
-                    }
-                }
+                // Absent or not a string: no memo, every rule is a candidate.
+                Self::mark(marked, candidates, &memo.rules);
                 continue;
             };
-            if let Some(fired) = memo.fired.get(value.as_ref()) {
-                for &k in fired {
-                    let rule = &rules[memo.rules[k as usize] as usize];
-                    if Self::compatible(rule, category) {
-                        out.extend(rsigma_eval::evaluate_rule(rule, ev));
-                    }
-                }
+            if let Some(hold) = memo.hold.get(value.as_ref()) {
+                Self::mark(marked, candidates, hold);
                 continue;
             }
-            let mut fired = Vec::new();
-            for (k, &r) in memo.rules.iter().enumerate() {
-                let rule = &rules[r as usize];
-                // Evaluated whatever the category, so the verdict can be reused.
-                if let Some(res) = rsigma_eval::evaluate_rule(rule, ev) {
-                    fired.push(k as u32);
-                    if Self::compatible(rule, category) {
-                        out.push(res);
-                    }
-                }
+            let hold: Vec<u32> = memo
+                .rules
+                .iter()
+                .zip(&memo.conds)
+                .filter(|(_, c)| c.may_fire(ev))
+                .map(|(r, _)| *r)
+                .collect();
+            Self::mark(marked, candidates, &hold);
+            if memo.hold.len() >= MEMO_CAPACITY {
+                memo.hold.clear();
             }
-            if memo.fired.len() >= MEMO_CAPACITY {
-                memo.fired.clear();
-            }
-            memo.fired.insert(value.into_owned(), fired);
+            memo.hold.insert(value.into_owned(), hold);
         }
     }
 
@@ -619,12 +838,10 @@ impl GatedRules {
         if self.rules.is_empty() {
             return;
         }
-        if !self.memos.is_empty() {
-            self.evaluate_memos(ev, category, out);
-        }
         let (marked, candidates) = (&mut self.marked, &mut self.candidates);
         candidates.clear();
         Self::mark(marked, candidates, &self.always);
+        Self::mark_memos(&mut self.memos, ev, marked, candidates);
         for fg in &self.fields {
             let Some(v) = ev.get_field(&fg.field) else {
                 continue;
@@ -652,10 +869,19 @@ impl GatedRules {
             if !Self::compatible(rule, category) {
                 continue;
             }
-            if let Some(res) = rsigma_eval::evaluate_rule(rule, ev) {
+            if let Some(res) = run(&self.prechecks[r as usize], rule, ev) {
                 out.push(res);
             }
         }
+    }
+}
+
+/// rsigma's result for a rule, asked only when the precheck says the rule may fire.
+fn run(pre: &Precheck, rule: &CompiledRule, ev: &impl Event) -> Option<EvaluationResult> {
+    if pre.may_fire(ev) {
+        rsigma_eval::evaluate_rule(rule, ev)
+    } else {
+        None
     }
 }
 
@@ -780,6 +1006,51 @@ mod tests {
             rule_gate(&r),
             Some(vec![("event.dataset".to_string(), "audit".to_string())])
         );
+    }
+
+    #[test]
+    fn a_rule_with_exceptions_in_other_fields_is_memoized_on_its_selections() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  selection_a:\n    user_agent.original|startswith: 'curl'\n  selection_b:\n    user_agent.original|contains: 'loader'\n  filter:\n    url.domain|endswith: '.example.com'\n  condition: 1 of selection_* and not filter\n",
+        );
+        assert_eq!(single_field(&r), None);
+        let (field, cond) = memo_condition(&r).unwrap();
+        assert_eq!(field, "user_agent.original");
+        assert!(matches!(cond, ConditionExpr::Selector { .. }), "{cond:?}");
+    }
+
+    #[test]
+    fn a_precheck_gives_the_verdict_rsigma_gives() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  sel_a:\n    url.domain|endswith: '.onion'\n  sel_b:\n    http.request.method: CONNECT\n  sel_c:\n    destination.port: 9050\n  present:\n    user.name|exists: true\n  filter:\n    user.name: 'svc'\n  condition: 2 of sel_* and present and not filter\n",
+        );
+        let pre = Precheck::new(&r);
+        let events = [
+            json!({"url": {"domain": "a.onion"}, "http": {"request": {"method": "CONNECT"}}, "user": {"name": "bob"}}),
+            json!({"url": {"domain": "a.onion"}, "destination": {"port": "9050"}, "user": {"name": "bob"}}),
+            json!({"url": {"domain": "a.onion"}, "http": {"request": {"method": "CONNECT"}}, "user": {"name": "SVC"}}),
+            json!({"url": {"domain": "a.onion"}, "http": {"request": {"method": "CONNECT"}}}),
+            json!({"url": {"domain": "a.onion"}, "user": {"name": "bob"}}),
+            json!({"destination": {"port": 9050}, "http": {"request": {"method": ["GET", "connect"]}}, "user": {"name": null}}),
+        ];
+        let mut fired = 0;
+        for v in &events {
+            let ev = rsigma_eval::JsonEvent::borrow(v);
+            let want = rsigma_eval::evaluate_rule(&r, &ev).is_some();
+            assert_eq!(pre.may_fire(&ev), want, "{v}");
+            fired += usize::from(want);
+        }
+        assert!(fired > 0 && fired < events.len(), "{fired} fired");
+    }
+
+    #[test]
+    fn a_keyword_detection_leaves_the_verdict_to_rsigma() {
+        let r = compiled(
+            "title: t\nlogsource: {category: proxy}\ndetection:\n  keywords:\n    - 'evil'\n  condition: not keywords\n",
+        );
+        let v = json!({"message": "evil"});
+        let ev = rsigma_eval::JsonEvent::borrow(&v);
+        assert!(Precheck::new(&r).may_fire(&ev));
     }
 
     #[test]

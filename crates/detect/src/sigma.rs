@@ -15,7 +15,7 @@ use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
 use rsigma_parser::{CorrelationRule, Detection, SigmaCollection, SigmaRule};
 use serde::Serialize;
 
-use crate::gate::{rule_gate, single_field, GatedRules};
+use crate::gate::{gate_is_dataset_only, memo_condition, rule_gate, GatedRules};
 use crate::Error;
 
 /// The shipped ZIA rule pack (YAML files under `crates/detect/rules/`).
@@ -409,15 +409,15 @@ impl RuleSet {
                     probe.add_rule(rule).map_err(|e| e.to_string())?;
                     if probe.rule_count() == before + 1 {
                         let c = &probe.rules()[before];
-                        if let Some(g) = rule_gate(c) {
-                            gated.push(c.clone(), g);
-                            return Ok(());
+                        // A memo costs one lookup per event; a dataset gate, an
+                        // evaluation on every event of the dataset.
+                        let gate = rule_gate(c);
+                        match (gate, memo_condition(c)) {
+                            (Some(g), _) if !gate_is_dataset_only(&g) => gated.push(c.clone(), g),
+                            (_, Some((f, cond))) => gated.push_memoized(c.clone(), f, cond),
+                            (Some(g), None) => gated.push(c.clone(), g),
+                            (None, None) => gated.push_always(c.clone()),
                         }
-                        if let Some(f) = single_field(c) {
-                            gated.push_memoized(c.clone(), f);
-                            return Ok(());
-                        }
-                        gated.push_always(c.clone());
                         return Ok(());
                     }
                 }
