@@ -180,6 +180,7 @@ pub struct DetectorStats {
 /// Sigma engine + CTI matcher over a stream of events.
 pub struct Detector {
     engine: CorrelationEngine,
+    engine_evaluates: bool,
     gated: GatedRules,
     meta: HashMap<String, RuleInfo>,
     infos: Vec<RuleInfo>,
@@ -203,6 +204,7 @@ impl Detector {
     fn from_compiled(c: crate::sigma::Compiled) -> Result<Self, Error> {
         Ok(Self {
             engine: c.engine,
+            engine_evaluates: c.engine_evaluates,
             gated: c.gated,
             meta: c.meta,
             infos: c.infos,
@@ -247,20 +249,26 @@ impl Detector {
         let event = EcsEvent::new(ev);
         // The correlation layer reads the event time and updates windows only for events
         // some rule matched; most events match none, so skip it for them.
-        let detections = self.engine.evaluate(&event);
-        let mut results = if detections.is_empty() {
-            Vec::new()
+        let mut detections = if self.engine_evaluates {
+            self.engine.evaluate(&event)
         } else {
-            self.engine.correlate_detections(&event, detections)
+            Vec::new()
         };
+        let mut gated = Vec::new();
         if !self.gated.is_empty() {
             let category = match event.get_field(SIGMA_CATEGORY_FIELD) {
                 Some(EventValue::Str(c)) => Some(c),
                 _ => None,
             };
             self.gated
-                .evaluate(&event, category.as_deref(), &mut results);
+                .evaluate(&event, category.as_deref(), &mut gated, &mut detections);
         }
+        let mut results = if detections.is_empty() {
+            Vec::new()
+        } else {
+            self.engine.correlate_detections(&event, detections)
+        };
+        results.append(&mut gated);
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             let key = r.header.rule_id.as_deref().unwrap_or(&r.header.rule_title);

@@ -25,8 +25,9 @@
 //! The remaining detection rules are candidates on every event. Every rule taken out of the
 //! engine goes through [`fold_case`], which makes its case-insensitive comparisons
 //! allocation-free, and each candidate is first checked by a precheck of its condition (no result built);
-//! rsigma builds the result of the few that fire. Only the rules a correlation refers to stay
-//! in the engine, whose correlation state they feed.
+//! rsigma builds the result of the few that fire. The rules a correlation refers to are
+//! evaluated here too; their results go to the engine's correlation layer (which still knows
+//! them, but no longer evaluates them).
 //!
 //! The analysis only ever weakens (anything it does not understand leaves the rule in the
 //! engine), mirroring rsigma's own `witness` module; the differential test
@@ -625,6 +626,17 @@ struct FieldGate {
     all_rules: Vec<u32>,
 }
 
+/// How a rule taken out of the engine becomes a candidate.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// When a scan finds one of these (field, literal) pairs.
+    Gate(Vec<(String, String)>),
+    /// When this condition, which reads this field only, holds on its value.
+    Memo(String, ConditionExpr),
+    /// On every event.
+    Always,
+}
+
 /// Detection rules evaluated only when their gate holds, once per distinct value of the
 /// one field they read, or (with neither) on every event.
 #[derive(Default)]
@@ -638,6 +650,8 @@ pub struct GatedRules {
     memo_field: Vec<Option<(String, Precheck)>>,
     fields: Vec<FieldGate>,
     memos: Vec<FieldMemo>,
+    /// Per rule: whether its results feed the correlation engine.
+    feeds: Vec<bool>,
     /// Rules with neither gate nor memo: candidates on every event.
     always: Vec<u32>,
     /// Per-event scratch: which rules are already candidates.
@@ -675,41 +689,39 @@ impl GatedRules {
         self.rules.is_empty()
     }
 
-    /// Adds a rule with its gate (from [`rule_gate`]); call [`GatedRules::build`] after the
-    /// last one.
-    pub fn push(&mut self, mut rule: CompiledRule, gate: Vec<(String, String)>) {
-        fold_case(&mut rule);
-        self.prechecks.push(Precheck::new(&rule));
-        self.rules.push(rule);
-        self.gates.push(gate);
-        self.memo_field.push(None);
-    }
-
-    /// Adds a rule with a necessary condition on `field` alone (from [`memo_condition`]):
-    /// it is a candidate on the events whose value of the field satisfies it, which is
-    /// computed once per distinct value.
-    pub fn push_memoized(&mut self, mut rule: CompiledRule, field: String, cond: ConditionExpr) {
+    /// Adds a rule taken out of rsigma's engine, with how it becomes a candidate; call
+    /// [`GatedRules::build`] after the last one. The results of a rule that
+    /// `feeds_correlation` go to the correlation engine rather than out.
+    pub fn add(&mut self, mut rule: CompiledRule, route: Route, feeds_correlation: bool) {
         fold_case(&mut rule);
         let pre = Precheck::new(&rule);
-        let mut on_field = pre.clone();
-        on_field.conditions = vec![Precheck::cond(
-            &cond,
-            &rule.detections.keys().collect::<Vec<_>>(),
-        )];
+        let (gate, memo) = match route {
+            Route::Gate(g) => (g, None),
+            Route::Memo(field, cond) => {
+                let mut on_field = pre.clone();
+                let names: Vec<&String> = rule.detections.keys().collect();
+                on_field.conditions = vec![Precheck::cond(&cond, &names)];
+                (Gate::new(), Some((field, on_field)))
+            }
+            Route::Always => (Gate::new(), None),
+        };
         self.prechecks.push(pre);
         self.rules.push(rule);
-        self.gates.push(Gate::new());
-        self.memo_field.push(Some((field, on_field)));
+        self.gates.push(gate);
+        self.memo_field.push(memo);
+        self.feeds.push(feeds_correlation);
     }
 
-    /// Adds a rule evaluated on every event (of a compatible category): one with neither
-    /// gate nor memo, still cheaper here than in rsigma's engine (see [`fold_case`]).
-    pub fn push_always(&mut self, mut rule: CompiledRule) {
-        fold_case(&mut rule);
-        self.prechecks.push(Precheck::new(&rule));
-        self.rules.push(rule);
-        self.gates.push(Gate::new());
-        self.memo_field.push(None);
+    /// How a rule is best routed: a selective gate, else a memo (one lookup per event), else
+    /// a dataset gate (an evaluation on every event of the dataset), else every event.
+    pub fn route(rule: &CompiledRule) -> Route {
+        let gate = rule_gate(rule);
+        match (gate, memo_condition(rule)) {
+            (Some(g), _) if !gate_is_dataset_only(&g) => Route::Gate(g),
+            (_, Some((field, cond))) => Route::Memo(field, cond),
+            (Some(g), None) => Route::Gate(g),
+            (None, None) => Route::Always,
+        }
     }
 
     /// Builds the per-field automata.
@@ -828,12 +840,14 @@ impl GatedRules {
     }
 
     /// Evaluates the rules whose gate holds on `ev` (and whose logsource category does not
-    /// conflict with the event's `category`), appending what fires to `out`.
+    /// conflict with the event's `category`), appending what fires to `out`, or to
+    /// `correlated` for the rules that feed correlations.
     pub fn evaluate(
         &mut self,
         ev: &impl Event,
         category: Option<&str>,
         out: &mut Vec<EvaluationResult>,
+        correlated: &mut Vec<EvaluationResult>,
     ) {
         if self.rules.is_empty() {
             return;
@@ -870,7 +884,11 @@ impl GatedRules {
                 continue;
             }
             if let Some(res) = run(&self.prechecks[r as usize], rule, ev) {
-                out.push(res);
+                if self.feeds[r as usize] {
+                    correlated.push(res);
+                } else {
+                    out.push(res);
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
 use rsigma_parser::{CorrelationRule, Detection, SigmaCollection, SigmaRule};
 use serde::Serialize;
 
-use crate::gate::{gate_is_dataset_only, memo_condition, rule_gate, GatedRules};
+use crate::gate::GatedRules;
 use crate::Error;
 
 /// The shipped ZIA rule pack (YAML files under `crates/detect/rules/`).
@@ -381,6 +381,7 @@ impl RuleSet {
             ),
         ));
         let mut infos = self.broken.clone();
+        let mut engine_evaluates = false;
         let mut meta = HashMap::new();
         let mut loaded_keys: HashSet<String> = HashSet::new();
         let mut correlation_only_refs: Vec<String> = Vec::new();
@@ -404,22 +405,22 @@ impl RuleSet {
                     .into_iter()
                     .flatten()
                     .any(|k| referenced.contains(k.as_str()));
-                if gating && !is_referenced {
+                if gating {
                     let before = probe.rule_count();
                     probe.add_rule(rule).map_err(|e| e.to_string())?;
                     if probe.rule_count() == before + 1 {
                         let c = &probe.rules()[before];
-                        // A memo costs one lookup per event; a dataset gate, an
-                        // evaluation on every event of the dataset.
-                        let gate = rule_gate(c);
-                        match (gate, memo_condition(c)) {
-                            (Some(g), _) if !gate_is_dataset_only(&g) => gated.push(c.clone(), g),
-                            (_, Some((f, cond))) => gated.push_memoized(c.clone(), f, cond),
-                            (Some(g), None) => gated.push(c.clone(), g),
-                            (None, None) => gated.push_always(c.clone()),
+                        gated.add(c.clone(), GatedRules::route(c), is_referenced);
+                        if !is_referenced {
+                            return Ok(());
                         }
-                        return Ok(());
+                        // The engine still knows the rule, to tie its results to the
+                        // correlations that refer to it, but does not evaluate it.
+                    } else {
+                        engine_evaluates = true;
                     }
+                } else {
+                    engine_evaluates = true;
                 }
                 engine.add_rule(rule).map_err(|e| e.to_string())
             });
@@ -504,6 +505,7 @@ impl RuleSet {
         gated.build()?;
         Ok(Compiled {
             engine,
+            engine_evaluates,
             gated,
             meta,
             infos,
@@ -516,6 +518,9 @@ impl RuleSet {
 pub struct Compiled {
     /// The evaluation engine (detection + correlation state).
     pub engine: CorrelationEngine,
+    /// Whether the engine evaluates rules itself (false: it only correlates the results of
+    /// the rules in `gated` that feed correlations).
+    pub engine_evaluates: bool,
     /// Detection rules evaluated outside the engine, when their gate holds.
     pub gated: GatedRules,
     /// Metadata of loaded rules, by id and by title.
