@@ -745,11 +745,13 @@ impl GatedRules {
                     }
                 }
             }
-            // A DFA: one transition per byte, whatever the number of literals.
+            // A DFA: one transition per byte, whatever the number of literals. No prefilter:
+            // field values are short, and setting one up cost more than walking the bytes.
             let automaton = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
                 .kind(Some(AhoCorasickKind::DFA))
+                .prefilter(false)
                 .build(&patterns)
                 .map_err(|e| crate::Error::Rule(format!("gate automaton for {field}: {e}")))?;
             let mut all_rules: Vec<u32> = lits.iter().map(|(_, r)| *r).collect();
@@ -861,9 +863,6 @@ impl GatedRules {
                 continue;
             };
             for_each_text(&v, &mut |text| match text {
-                // Most values hold no literal: a plain search (with its prefilter) says
-                // so faster than the overlapping walk that names every literal.
-                Some(s) if !fg.automaton.is_match(s) => {}
                 Some(s) => {
                     for m in fg.automaton.find_overlapping_iter(s) {
                         Self::mark(
