@@ -89,8 +89,13 @@ pub struct PipelineConfig {
     /// How many recent `(intake, sourcetype, record id)` keys are remembered (default 1 000 000,
     /// about 40 MB). The window is in memory: it starts empty after a restart.
     pub dedup_window: usize,
-    /// Most records handed to the sink between two commits (default 10 000).
+    /// Most records read from the journal, parsed and handed to the sink at once (default
+    /// 10 000).
     pub batch: usize,
+    /// Records handed to the sink after which it commits (default 10 000). An index commits
+    /// better in bigger steps; the journal checkpoint follows the sink's commit, so a longer
+    /// step loses nothing, it only delays when events become searchable.
+    pub commit_events: usize,
     /// Longest time handled events wait before the sink commits them (default 200 ms).
     pub commit_interval: Duration,
     /// Where the dedup window is saved at shutdown and loaded at start (none: memory only).
@@ -110,6 +115,7 @@ impl Default for PipelineConfig {
             dedup_window: 1_000_000,
             dedup_file: None,
             batch: 10_000,
+            commit_events: 10_000,
             commit_interval: Duration::from_millis(200),
             parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             parser: zia_parser(),
@@ -403,6 +409,7 @@ pub fn run(
 
         // Offset of the last record handled (written or dropped) but not yet committed.
         let mut pending: Option<u64> = None;
+        let mut since_commit = 0usize;
         let mut last_commit = Instant::now();
         let mut committed_through = next.checked_sub(1);
         loop {
@@ -413,9 +420,9 @@ pub fn run(
                     .max(Duration::from_millis(1)),
                 None => Duration::from_millis(200),
             };
-            let (drained, full) = match rx.recv_timeout(wait) {
+            let drained = match rx.recv_timeout(wait) {
                 Ok(Stage::Batch(items, last)) => {
-                    let full = items.len() >= cfg.batch;
+                    since_commit += items.len();
                     for (off, raw, mut out) in items {
                         if let (Some(st), Some(id)) = (&out.sourcetype, &out.record_id) {
                             if dedup.is_duplicate(&raw.intake, st, id) {
@@ -432,11 +439,11 @@ pub fn run(
                         metrics.processed.inc();
                     }
                     pending = Some(last);
-                    (false, full)
+                    false
                 }
-                Ok(Stage::Drained) => (true, false),
+                Ok(Stage::Drained) => true,
                 Ok(Stage::Failed(e)) => return Err(e.into()),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => (false, false),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(SinkError::Other("pipeline reader stopped".into()).into())
                 }
@@ -444,8 +451,12 @@ pub fn run(
             if let Some(p) = pending {
                 // Commits are batched in time too: each one costs fsyncs, and acknowledgement
                 // already happened at the journal, so a short delay here loses nothing.
-                if drained || full || last_commit.elapsed() >= cfg.commit_interval {
+                if drained
+                    || since_commit >= cfg.commit_events.max(1)
+                    || last_commit.elapsed() >= cfg.commit_interval
+                {
                     sink.commit()?;
+                    since_commit = 0;
                     journal.commit_checkpoint(p)?;
                     committed_through = Some(p);
                     pending = None;
@@ -728,6 +739,56 @@ mod tests {
         fn commit(&mut self) -> Result<(), SinkError> {
             Ok(())
         }
+    }
+
+    /// Counts what it is handed and how often it commits.
+    struct CountingSink {
+        commits: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Sink for CountingSink {
+        fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+            Ok(None)
+        }
+        fn write(&mut self, _: u64, _: &RawEvent, _: &Map<String, Value>) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            self.commits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_sink_commits_every_commit_events_records_not_every_batch() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let many: Vec<Vec<u8>> = (0..1000)
+            .map(|i| raw(&format!("id={i}")).encode())
+            .collect();
+        j.append_blocking(many).unwrap();
+        let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            batch: 10,
+            commit_events: 250,
+            commit_interval: Duration::from_secs(3600),
+            ..PipelineConfig::default()
+        };
+        let sink = CountingSink {
+            commits: commits.clone(),
+        };
+        let stop = Arc::new(AtomicBool::new(true));
+        run(j.clone(), Box::new(sink), cfg, Metrics::new(), stop).unwrap();
+        // 100 batches of 10: a commit per 250 records, the last one at the drain.
+        assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 4);
+        assert_eq!(
+            j.checkpoint(),
+            Some(999),
+            "the checkpoint follows the last commit"
+        );
     }
 
     #[test]

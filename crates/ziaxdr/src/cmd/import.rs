@@ -133,6 +133,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         // Bigger batches than the server's: fewer index commits for a bulk load.
         let cfg = PipelineConfig {
             batch: 100_000,
+            commit_events: 200_000,
+            commit_interval: Duration::from_secs(5),
             registry: Some(registry.clone()),
             ..PipelineConfig::default()
         };

@@ -204,9 +204,20 @@ impl Opts {
             dedup_window: self.dedup_window.unwrap_or(1_000_000),
             ..PipelineConfig::default()
         };
+        if self.output.is_none() {
+            // The event store indexes faster in bigger commits (about 40% at 200k events
+            // against 10k); events become searchable within STORE_COMMIT_INTERVAL.
+            c.pipeline.commit_events = STORE_COMMIT_EVENTS;
+            c.pipeline.commit_interval = STORE_COMMIT_INTERVAL;
+        }
         Ok(c)
     }
 }
+
+/// Events handed to the event store between two commits, at most.
+const STORE_COMMIT_EVENTS: usize = 200_000;
+/// Longest time an event waits before the event store commits it (and search sees it).
+const STORE_COMMIT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The pipeline's sink and, when it is the event store, the store's handle.
 type SinkAndStore = (Box<dyn Sink>, Option<Arc<store::TantivyStore>>);
