@@ -16,11 +16,13 @@
 //! resort: it selects a whole log type, but one scan of a short value is cheaper than rsigma's
 //! candidate index for the rules it keeps off the other log types.
 //!
-//! Rules without a selective gate whose condition has a necessary part reading one field only
-//! (user-agent lists and patterns, mostly, with or without exceptions on other fields) are
-//! memoized instead: that part's verdict depends on the field's value alone, and values such
-//! as user agents repeat from event to event, so it is computed once per distinct value, and
-//! the rule is a candidate only on the events whose value satisfies it.
+//! Rules whose condition has a necessary part reading one field only (user-agent lists and
+//! patterns, with or without exceptions on other fields; `event.action: blocked`;
+//! `threat.name` present and not `None`) are memoized when they have no selective gate in
+//! another field: that part's verdict depends on the field's value alone (absence included),
+//! and values such as user agents, actions or ports repeat from event to event, so it is
+//! computed once per distinct value, and the rule is a candidate only on the events whose
+//! value satisfies it.
 //!
 //! The remaining detection rules are candidates on every event. Every rule taken out of the
 //! engine goes through [`fold_case`], which makes its case-insensitive comparisons
@@ -36,7 +38,9 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::result::EvaluationResult;
-use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule, Event, EventValue};
+use rsigma_eval::{
+    CompiledDetection, CompiledDetectionItem, CompiledMatcher, CompiledRule, Event, EventValue,
+};
 use rsigma_parser::{ConditionExpr, Quantifier};
 
 /// Fields whose values are few (a literal in them selects little on ZIA events).
@@ -58,6 +62,21 @@ const LOW_CARDINALITY: &[&str] = &[
 const DATASET_FIELD: &str = "event.dataset";
 /// Cost of a dataset gate: taken only when the rule offers nothing more selective.
 const DATASET_COST: u8 = 180;
+
+/// Fields whose values repeat from event to event (memos hit).
+const REPEATING: &[&str] = &[
+    "user_agent.original",
+    "http.request.method",
+    "http.response.status_code",
+    "event.action",
+    "event.outcome",
+    "dns.question.type",
+    "network.protocol",
+    "network.transport",
+    "zscaler.zia.threat.name",
+    "zscaler.zia.dlpengine",
+    "destination.port",
+];
 
 /// Literals shorter than this select too much to be worth a gate.
 const MIN_GATE_LEN: usize = 2;
@@ -578,28 +597,87 @@ fn condition_field(c: &ConditionExpr, rule: &CompiledRule) -> Option<String> {
         .then(|| first.to_string())
 }
 
-fn necessary_single_field(
-    c: &ConditionExpr,
-    rule: &CompiledRule,
-) -> Option<(String, ConditionExpr)> {
+/// A necessary part of a rule's condition that reads one field only.
+#[derive(Debug, Clone)]
+pub enum MemoPart {
+    /// A sub-condition (over whole detections).
+    Condition(ConditionExpr),
+    /// One item of a detection that the condition requires.
+    Item(CompiledDetectionItem),
+}
+
+/// Collects the necessary one-field parts of a condition, with their field.
+fn necessary_parts(c: &ConditionExpr, rule: &CompiledRule, out: &mut Vec<(String, MemoPart)>) {
     if let Some(f) = condition_field(c, rule) {
-        return Some((f, c.clone()));
+        out.push((f, MemoPart::Condition(c.clone())));
+        return;
     }
     match c {
-        ConditionExpr::And(parts) => parts.iter().find_map(|p| necessary_single_field(p, rule)),
-        _ => None,
+        ConditionExpr::And(parts) => parts.iter().for_each(|p| necessary_parts(p, rule, out)),
+        ConditionExpr::Identifier(name) => {
+            if let Some(d) = rule.detections.get(name) {
+                necessary_items(d, out);
+            }
+        }
+        _ => {}
     }
 }
 
-/// A part of a rule's condition that every match satisfies and whose verdict depends on one
-/// field's value alone (all of it for a rule that reads one field; `1 of selection*` for a
-/// user-agent list with exceptions by domain), with that field.
-pub fn memo_condition(rule: &CompiledRule) -> Option<(String, ConditionExpr)> {
-    match rule.conditions.as_slice() {
-        [] => None,
-        [one] => necessary_single_field(one, rule),
-        many => Some((single_field(rule)?, ConditionExpr::Or(many.to_vec()))),
+/// The items every match of a detection satisfies, that read one field only.
+fn necessary_items(d: &CompiledDetection, out: &mut Vec<(String, MemoPart)>) {
+    match d {
+        CompiledDetection::AllOf(items) => {
+            for item in items {
+                if let Some(f) = &item.field {
+                    if self_contained(&item.matcher) {
+                        out.push((f.clone(), MemoPart::Item(item.clone())));
+                    }
+                }
+            }
+        }
+        CompiledDetection::And(subs) => subs.iter().for_each(|s| necessary_items(s, out)),
+        _ => {}
     }
+}
+
+/// The field a rule is best memoized on, with every necessary part of its condition that
+/// reads that field only: a field whose values repeat (a user agent, an action, a threat
+/// name: `threat.name` present and not `None`), else a whole sub-condition on any field
+/// (`1 of selection*` for a user-agent list with exceptions by domain), the dataset last.
+pub fn memo_condition(rule: &CompiledRule) -> Option<(String, Vec<MemoPart>)> {
+    let mut parts = Vec::new();
+    match rule.conditions.as_slice() {
+        [] => return None,
+        [one] => necessary_parts(one, rule, &mut parts),
+        many => parts.push((
+            single_field(rule)?,
+            MemoPart::Condition(ConditionExpr::Or(many.to_vec())),
+        )),
+    }
+    let repeating = parts
+        .iter()
+        .find(|(f, _)| REPEATING.contains(&f.as_str()))
+        .map(|(f, _)| f.clone());
+    let field = match repeating {
+        Some(f) => f,
+        None => {
+            // Items of other fields are left to the precheck: on a field such as a URL or
+            // a size, a memo would mostly miss.
+            parts.retain(|(_, p)| matches!(p, MemoPart::Condition(_)));
+            parts
+                .iter()
+                .map(|(f, _)| f)
+                .find(|f| *f != DATASET_FIELD)
+                .or(parts.first().map(|(f, _)| f))?
+                .clone()
+        }
+    };
+    let on_field = parts
+        .into_iter()
+        .filter(|(f, _)| *f == field)
+        .map(|(_, p)| p)
+        .collect();
+    Some((field, on_field))
 }
 
 /// Distinct values remembered per field before the memo starts afresh.
@@ -614,6 +692,10 @@ struct FieldMemo {
     conds: Vec<Precheck>,
     /// Value → rules whose memo condition holds on it.
     hold: ahash::AHashMap<String, Vec<u32>>,
+    /// The same for integer values (ports, sizes, status codes).
+    hold_int: ahash::AHashMap<i64, Vec<u32>>,
+    /// The same when the event does not have the field.
+    hold_absent: Option<Vec<u32>>,
 }
 
 /// The literals gating some rules in one field.
@@ -631,8 +713,9 @@ struct FieldGate {
 pub enum Route {
     /// When a scan finds one of these (field, literal) pairs.
     Gate(Vec<(String, String)>),
-    /// When this condition, which reads this field only, holds on its value.
-    Memo(String, ConditionExpr),
+    /// When these necessary parts of the condition, which read this field only, hold on
+    /// its value.
+    Memo(String, Vec<MemoPart>),
     /// On every event.
     Always,
 }
@@ -697,10 +780,22 @@ impl GatedRules {
         let pre = Precheck::new(&rule);
         let (gate, memo) = match route {
             Route::Gate(g) => (g, None),
-            Route::Memo(field, cond) => {
+            Route::Memo(field, parts) => {
                 let mut on_field = pre.clone();
                 let names: Vec<&String> = rule.detections.keys().collect();
-                on_field.conditions = vec![Precheck::cond(&cond, &names)];
+                let mut conds = Vec::new();
+                for part in parts {
+                    match part {
+                        MemoPart::Condition(c) => conds.push(Precheck::cond(&c, &names)),
+                        MemoPart::Item(item) => {
+                            let mut d = CompiledDetection::AllOf(vec![item]);
+                            fold_detection(&mut d);
+                            conds.push(Cond::Det(Some(on_field.detections.len())));
+                            on_field.detections.push(d);
+                        }
+                    }
+                }
+                on_field.conditions = vec![Cond::And(conds)];
                 (Gate::new(), Some((field, on_field)))
             }
             Route::Always => (Gate::new(), None),
@@ -717,8 +812,15 @@ impl GatedRules {
     pub fn route(rule: &CompiledRule) -> Route {
         let gate = rule_gate(rule);
         match (gate, memo_condition(rule)) {
+            // A gate in the very field a memo is on (whose values repeat): the memo computes
+            // what the gate would only narrow (its literals can be common in user agents).
+            (Some(g), Some((field, parts)))
+                if REPEATING.contains(&field.as_str()) && g.iter().all(|(f, _)| *f == field) =>
+            {
+                Route::Memo(field, parts)
+            }
             (Some(g), _) if !gate_is_dataset_only(&g) => Route::Gate(g),
-            (_, Some((field, cond))) => Route::Memo(field, cond),
+            (_, Some((field, parts))) => Route::Memo(field, parts),
             (Some(g), None) => Route::Gate(g),
             (None, None) => Route::Always,
         }
@@ -778,6 +880,8 @@ impl GatedRules {
                     rules: vec![i as u32],
                     conds: vec![cond.clone()],
                     hold: Default::default(),
+                    hold_int: Default::default(),
+                    hold_absent: None,
                 }),
             }
         }
@@ -805,31 +909,51 @@ impl GatedRules {
         candidates: &mut Vec<u32>,
     ) {
         for memo in memos {
-            let value = match ev.get_field(&memo.field) {
-                Some(EventValue::Str(s)) => Some(s),
-                _ => None,
+            let holding = |memo: &FieldMemo| -> Vec<u32> {
+                memo.rules
+                    .iter()
+                    .zip(&memo.conds)
+                    .filter(|(_, c)| c.may_fire(ev))
+                    .map(|(r, _)| *r)
+                    .collect()
             };
-            let Some(value) = value else {
-                // Absent or not a string: no memo, every rule is a candidate.
-                Self::mark(marked, candidates, &memo.rules);
-                continue;
-            };
-            if let Some(hold) = memo.hold.get(value.as_ref()) {
-                Self::mark(marked, candidates, hold);
-                continue;
+            match ev.get_field(&memo.field) {
+                Some(EventValue::Str(value)) => {
+                    if let Some(hold) = memo.hold.get(value.as_ref()) {
+                        Self::mark(marked, candidates, hold);
+                        continue;
+                    }
+                    let hold = holding(memo);
+                    Self::mark(marked, candidates, &hold);
+                    if memo.hold.len() >= MEMO_CAPACITY {
+                        memo.hold.clear();
+                    }
+                    memo.hold.insert(value.into_owned(), hold);
+                }
+                Some(EventValue::Int(value)) => {
+                    if let Some(hold) = memo.hold_int.get(&value) {
+                        Self::mark(marked, candidates, hold);
+                        continue;
+                    }
+                    let hold = holding(memo);
+                    Self::mark(marked, candidates, &hold);
+                    if memo.hold_int.len() >= MEMO_CAPACITY {
+                        memo.hold_int.clear();
+                    }
+                    memo.hold_int.insert(value, hold);
+                }
+                None => {
+                    if memo.hold_absent.is_none() {
+                        memo.hold_absent = Some(holding(memo));
+                    }
+                    if let Some(hold) = &memo.hold_absent {
+                        Self::mark(marked, candidates, hold);
+                    }
+                }
+                // Other kinds of values (floats, arrays, maps...): no memo, every rule is a
+                // candidate.
+                Some(_) => Self::mark(marked, candidates, &memo.rules),
             }
-            let hold: Vec<u32> = memo
-                .rules
-                .iter()
-                .zip(&memo.conds)
-                .filter(|(_, c)| c.may_fire(ev))
-                .map(|(r, _)| *r)
-                .collect();
-            Self::mark(marked, candidates, &hold);
-            if memo.hold.len() >= MEMO_CAPACITY {
-                memo.hold.clear();
-            }
-            memo.hold.insert(value.into_owned(), hold);
         }
     }
 
@@ -1031,9 +1155,60 @@ mod tests {
             "title: t\nlogsource: {category: proxy}\ndetection:\n  selection_a:\n    user_agent.original|startswith: 'curl'\n  selection_b:\n    user_agent.original|contains: 'loader'\n  filter:\n    url.domain|endswith: '.example.com'\n  condition: 1 of selection_* and not filter\n",
         );
         assert_eq!(single_field(&r), None);
-        let (field, cond) = memo_condition(&r).unwrap();
+        let (field, parts) = memo_condition(&r).unwrap();
         assert_eq!(field, "user_agent.original");
-        assert!(matches!(cond, ConditionExpr::Selector { .. }), "{cond:?}");
+        assert!(
+            matches!(
+                parts.as_slice(),
+                [MemoPart::Condition(ConditionExpr::Selector { .. })]
+            ),
+            "{parts:?}"
+        );
+    }
+
+    #[test]
+    fn a_required_item_on_a_field_whose_values_repeat_is_memoized() {
+        let r = compiled(
+            "title: t\nlogsource: {product: zscaler}\ndetection:\n  selection:\n    event.dataset: web\n    event.action: blocked\n  condition: selection\n",
+        );
+        let (field, parts) = memo_condition(&r).unwrap();
+        assert_eq!(field, "event.action");
+        assert!(matches!(parts.as_slice(), [MemoPart::Item(_)]), "{parts:?}");
+    }
+
+    #[test]
+    fn a_memoized_rule_fires_as_rsigma_says_on_absent_integer_and_repeated_values() {
+        let r = compiled(
+            "title: t\nlogsource: {product: zscaler}\ndetection:\n  selection:\n    event.dataset: firewall\n    destination.port:\n      - 23\n      - 3389\n  condition: selection\n",
+        );
+        let mut gated = GatedRules::default();
+        let route = GatedRules::route(&r);
+        assert!(
+            matches!(&route, Route::Memo(f, _) if f == "destination.port"),
+            "{route:?}"
+        );
+        gated.add(r.clone(), route, false);
+        gated.build().unwrap();
+        let events = [
+            json!({"event": {"dataset": "firewall"}}),
+            json!({"event": {"dataset": "firewall"}, "destination": {"port": 23}}),
+            json!({"event": {"dataset": "firewall"}, "destination": {"port": 443}}),
+            json!({"event": {"dataset": "firewall"}, "destination": {"port": 23}}),
+            json!({"event": {"dataset": "web"}, "destination": {"port": 3389}}),
+            json!({"event": {"dataset": "firewall"}, "destination": {"port": "3389"}}),
+            json!({"event": {"dataset": "firewall"}}),
+        ];
+        let mut fired = 0;
+        for v in &events {
+            let ev = rsigma_eval::JsonEvent::borrow(v);
+            let (mut out, mut corr) = (Vec::new(), Vec::new());
+            gated.evaluate(&ev, None, &mut out, &mut corr);
+            let want = rsigma_eval::evaluate_rule(&r, &ev).is_some();
+            assert_eq!(out.len(), usize::from(want), "{v}");
+            assert!(corr.is_empty());
+            fired += usize::from(want);
+        }
+        assert!(fired > 0 && fired < events.len(), "{fired} fired");
     }
 
     #[test]
