@@ -20,14 +20,27 @@ const MAX_DEPTH: usize = 32;
 /// The engine asks for ~20-80 fields per event, many of them several times and most of them
 /// absent, so the event is indexed once: every dotted path it holds, hashed with a
 /// per-process random key (collisions cannot be crafted by whoever writes the logs), sorted.
-/// A lookup is then one hash and a binary search instead of a walk over nested maps.
+/// A lookup is then one hash and a table probe (a binary search when slots collide) instead
+/// of a walk over nested maps.
 #[derive(Debug, Clone)]
 pub struct EcsEvent<'a> {
     map: &'a Map<String, Value>,
     /// Every dotted path of the event with its value, sorted by path hash (document order
     /// among equal hashes: the elements of an array of objects).
     index: Vec<Entry<'a>>,
+    /// Direct-mapped table in front of `index`, by the low bits of the hash: the position
+    /// of the first entry of that hash, [`EMPTY`], or [`SHARED`] (several hashes: binary
+    /// search). The engine asks ~50 lookups per event, mostly of absent paths, which this
+    /// answers in a few instructions.
+    slots: [u8; SLOTS],
 }
+
+/// Slots of [`EcsEvent::slots`] (a power of two; events hold ~30 paths).
+const SLOTS: usize = 128;
+/// No path of the event has a hash with these low bits.
+const EMPTY: u8 = u8::MAX;
+/// Several hashes share these low bits (or the event is too large for the table).
+const SHARED: u8 = u8::MAX - 1;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry<'a> {
@@ -96,13 +109,31 @@ impl<'a> EcsEvent<'a> {
         index_map(map, &mut buf, &mut index, MAX_DEPTH, true);
         // Stable: the elements of an array keep their order.
         index.sort_by_key(|e| e.hash);
-        Self { map, index }
+        let mut slots = [EMPTY; SLOTS];
+        if index.len() < SHARED as usize {
+            let mut prev = None;
+            for (i, e) in index.iter().enumerate() {
+                if prev == Some(e.hash) {
+                    continue;
+                }
+                prev = Some(e.hash);
+                let slot = &mut slots[e.hash as usize % SLOTS];
+                *slot = if *slot == EMPTY { i as u8 } else { SHARED };
+            }
+        } else {
+            slots = [SHARED; SLOTS];
+        }
+        Self { map, index, slots }
     }
 
     /// The entries stored under a dotted path (empty when the event does not have it).
     fn entries(&self, path: &str) -> &[Entry<'a>] {
         let h = path_hasher().hash_one(path.as_bytes());
-        let lo = self.index.partition_point(|e| e.hash < h);
+        let lo = match self.slots[h as usize % SLOTS] {
+            EMPTY => return &[],
+            SHARED => self.index.partition_point(|e| e.hash < h),
+            i => i as usize,
+        };
         let n = self.index[lo..].iter().take_while(|e| e.hash == h).count();
         &self.index[lo..lo + n]
     }
@@ -455,6 +486,23 @@ mod tests {
         match ev.get_field("dns.answers.data") {
             Some(EventValue::Array(v)) => assert_eq!(v.len(), 2),
             other => panic!("expected an array, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_path_is_found_in_events_of_any_size() {
+        // 100 paths share some of the table's slots; 300 overflow it.
+        for n in [100, 300] {
+            let m: Map<String, Value> = (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+            let ev = EcsEvent::new(&m);
+            for i in 0..n {
+                assert_eq!(
+                    ev.get_field(&format!("k{i}")),
+                    Some(EventValue::Int(i)),
+                    "{n}"
+                );
+            }
+            assert_eq!(ev.get_field(&format!("k{n}")), None);
         }
     }
 
