@@ -504,7 +504,12 @@ impl Precheck {
 
     /// False when the rule cannot fire on `ev`; true or None (cannot tell) otherwise.
     fn may_fire(&self, ev: &impl Event) -> bool {
-        or3(self.conditions.iter().map(|c| self.eval(c, ev))) != Some(false)
+        self.verdict(ev) != Some(false)
+    }
+
+    /// Whether the rule fires on `ev`, None when this cannot tell.
+    fn verdict(&self, ev: &impl Event) -> Option<bool> {
+        or3(self.conditions.iter().map(|c| self.eval(c, ev)))
     }
 
     fn eval(&self, c: &Cond, ev: &impl Event) -> Option<bool> {
@@ -735,6 +740,8 @@ pub struct GatedRules {
     memos: Vec<FieldMemo>,
     /// Per rule: whether its results feed the correlation engine.
     feeds: Vec<bool>,
+    /// Per rule: whether its results only feed correlations (dropped afterwards).
+    correlation_only: Vec<bool>,
     /// Rules with neither gate nor memo: candidates on every event.
     always: Vec<u32>,
     /// Per-event scratch: which rules are already candidates.
@@ -826,8 +833,23 @@ impl GatedRules {
         }
     }
 
-    /// Builds the per-field automata.
-    pub fn build(&mut self) -> Result<(), crate::Error> {
+    /// Builds the per-field automata; the rules whose id `correlation_only` names (among
+    /// those that feed correlations) get results without match details.
+    pub fn build(
+        &mut self,
+        correlation_only: &std::collections::HashSet<String>,
+    ) -> Result<(), crate::Error> {
+        self.correlation_only = self
+            .rules
+            .iter()
+            .zip(&self.feeds)
+            .map(|(r, feeds)| {
+                *feeds
+                    && r.id
+                        .as_ref()
+                        .is_some_and(|id| correlation_only.contains(id))
+            })
+            .collect();
         let mut by_field: std::collections::BTreeMap<&str, Vec<(&str, u32)>> = Default::default();
         for (i, g) in self.gates.iter().enumerate() {
             for (f, lit) in g {
@@ -1006,7 +1028,10 @@ impl GatedRules {
             if !Self::compatible(rule, category) {
                 continue;
             }
-            if let Some(res) = run(&self.prechecks[r as usize], rule, ev) {
+            let pre = &self.prechecks[r as usize];
+            if self.correlation_only[r as usize] {
+                correlated.extend(run_for_correlation(pre, rule, ev));
+            } else if let Some(res) = run(pre, rule, ev) {
                 if self.feeds[r as usize] {
                     correlated.push(res);
                 } else {
@@ -1023,6 +1048,35 @@ fn run(pre: &Precheck, rule: &CompiledRule, ev: &impl Event) -> Option<Evaluatio
         rsigma_eval::evaluate_rule(rule, ev)
     } else {
         None
+    }
+}
+
+/// The result of a rule whose results only feed correlations and are then dropped: the
+/// correlation layer reads its rule id (and the event), not the matched fields, which cost
+/// more to collect than the rest of the evaluation ("any DNS query" fires on every DNS event).
+fn run_for_correlation(
+    pre: &Precheck,
+    rule: &CompiledRule,
+    ev: &impl Event,
+) -> Option<EvaluationResult> {
+    match pre.verdict(ev) {
+        Some(false) => None,
+        None => rsigma_eval::evaluate_rule(rule, ev),
+        Some(true) => Some(EvaluationResult {
+            header: rsigma_eval::RuleHeader {
+                rule_title: rule.title.clone(),
+                rule_id: rule.id.clone(),
+                level: rule.level,
+                tags: Vec::new(),
+                custom_attributes: rule.custom_attributes.clone(),
+                enrichments: None,
+            },
+            body: rsigma_eval::ResultBody::Detection(rsigma_eval::DetectionBody {
+                matched_selections: Vec::new(),
+                matched_fields: Vec::new(),
+                event: None,
+            }),
+        }),
     }
 }
 
@@ -1188,7 +1242,7 @@ mod tests {
             "{route:?}"
         );
         gated.add(r.clone(), route, false);
-        gated.build().unwrap();
+        gated.build(&Default::default()).unwrap();
         let events = [
             json!({"event": {"dataset": "firewall"}}),
             json!({"event": {"dataset": "firewall"}, "destination": {"port": 23}}),

@@ -502,7 +502,7 @@ impl RuleSet {
             .iter()
             .filter_map(|r| meta.get(r).map(|i| i.id.clone()))
             .collect();
-        gated.build()?;
+        gated.build(&correlation_only)?;
         Ok(Compiled {
             engine,
             engine_evaluates,
