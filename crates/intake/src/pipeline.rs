@@ -90,7 +90,8 @@ pub struct PipelineConfig {
     /// about 40 MB). The window is in memory: it starts empty after a restart.
     pub dedup_window: usize,
     /// Most records read from the journal, parsed and handed to the sink at once (default
-    /// 10 000).
+    /// 2 000). Up to four batches of parsed events are in memory at once (reading, parsing,
+    /// queued, writing): at 10 000 an import peaked at 1.2 GB, at 2 000 at 0.35 GB, no slower.
     pub batch: usize,
     /// Records handed to the sink after which it commits (default 10 000). An index commits
     /// better in bigger steps; the journal checkpoint follows the sink's commit, so a longer
@@ -114,7 +115,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             dedup_window: 1_000_000,
             dedup_file: None,
-            batch: 10_000,
+            batch: 2_000,
             commit_events: 10_000,
             commit_interval: Duration::from_millis(200),
             parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),

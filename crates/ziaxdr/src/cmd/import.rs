@@ -130,9 +130,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = {
         let (j, m, s) = (journal.clone(), metrics.clone(), stop.clone());
-        // Bigger batches than the server's: fewer index commits for a bulk load.
+        // Fewer index commits than the server's for a bulk load; nobody searches meanwhile.
         let cfg = PipelineConfig {
-            batch: 100_000,
             commit_events: 200_000,
             commit_interval: Duration::from_secs(5),
             registry: Some(registry.clone()),
