@@ -728,12 +728,14 @@ async function pageIntakes(main) {
   if (can('admin')) {
     const name = h('input', { type: 'text', id: 'intake-name', required: true, placeholder: 'e.g. ZIA production', 'aria-label': 'Intake name' });
     const entity = h('input', { type: 'text', id: 'intake-entity', list: 'entities', placeholder: r.entities[0] ? r.entities[0].name : 'entity', 'aria-label': 'Entity (existing or new)' });
+    // One format today; the field is there so the form says what the intake parses.
+    const format = h('select', { id: 'intake-format', 'aria-label': 'Format' }, h('option', { value: 'zscaler-zia' }, 'Zscaler Internet Access (zscaler-zia)'));
     const err = h('div');
     put(main, h('form', { class: 'panel', id: 'new-intake', onsubmit: async (ev) => {
       ev.preventDefault();
       err.replaceChildren();
       try {
-        const n = await api('POST', '/api/v1/intakes', { name: name.value, entity: entity.value || undefined, format: 'zscaler-zia' });
+        const n = await api('POST', '/api/v1/intakes', { name: name.value, entity: entity.value || undefined, format: format.value });
         result.replaceChildren(h('h2', {}, `Intake “${n.intake.name}” created`), renderSetup(n.setup, n.key));
         result.scrollIntoView();
       } catch (e) { err.replaceChildren(errorBox(e)); }
@@ -741,7 +743,7 @@ async function pageIntakes(main) {
     h('h2', {}, 'New intake'),
     h('div', { class: 'row' }, h('label', { for: 'intake-name' }, 'Name'), name, h('label', { for: 'intake-entity' }, 'Entity'), entity,
       h('datalist', { id: 'entities' }, r.entities.map((e) => h('option', { value: e.name }))),
-      h('span', { class: 'muted' }, 'Format: Zscaler Internet Access'), h('button', { type: 'submit', class: 'primary' }, 'Create')), err));
+      h('label', { for: 'intake-format' }, 'Format'), format, h('button', { type: 'submit', class: 'primary' }, 'Create')), err));
   }
   put(main, result);
   const rotate = async (i) => {
