@@ -59,18 +59,16 @@ fn sink_err(e: impl std::fmt::Display) -> SinkError {
     SinkError::Other(e.to_string())
 }
 
-/// The event as stored: the parsed fields plus the raw record (`event.original`), which the
-/// store keeps compressed for the analyst but does not index.
-fn stored_event(raw: &RawEvent, event: &Map<String, Value>) -> Map<String, Value> {
-    let mut ev = event.clone();
-    if let Value::Object(m) = ev
+/// Adds the raw record (`event.original`) to the event, which the store keeps compressed for
+/// the analyst but does not index. In place: the pipeline hands the event over.
+fn add_original(raw: &RawEvent, event: &mut Map<String, Value>) {
+    if let Value::Object(m) = event
         .entry("event")
         .or_insert_with(|| Value::Object(Map::new()))
     {
         m.entry("original")
             .or_insert_with(|| Value::String(String::from_utf8_lossy(&raw.data).into_owned()));
     }
-    ev
 }
 
 impl Sink for StoreSink {
@@ -82,11 +80,10 @@ impl Sink for StoreSink {
         &mut self,
         offset: u64,
         raw: &RawEvent,
-        event: &Map<String, Value>,
+        event: &mut Map<String, Value>,
     ) -> Result<(), SinkError> {
-        self.store
-            .add(offset, &stored_event(raw, event))
-            .map_err(sink_err)?;
+        add_original(raw, event);
+        self.store.add(offset, event).map_err(sink_err)?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -343,7 +340,7 @@ impl Sink for DetectingSink {
         &mut self,
         offset: u64,
         raw: &RawEvent,
-        event: &Map<String, Value>,
+        event: &mut Map<String, Value>,
     ) -> Result<(), SinkError> {
         // Alerts name events by the id the intake answered with: detect reads it from
         // `ziaxdr.event_id`, which the pipeline sets, so the event is not copied here.
