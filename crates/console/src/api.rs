@@ -476,12 +476,8 @@ async fn create_intake(State(s): State<ConsoleState>, body: axum::body::Bytes) -
             .map(str::trim)
             .filter(|e| !e.is_empty())
         {
-            Some(e) => match reg.find_entity(e) {
-                Ok(found) => found,
-                // Naming a new entity creates it: the form offers existing ones or a new name.
-                Err(RegistryError::NotFound(_)) => reg.create_entity(e).map_err(registry_error)?,
-                Err(other) => return Err(registry_error(other)),
-            },
+            // Naming a new entity creates it: the form offers existing ones or a new name.
+            Some(e) => reg.ensure_entity(e).map_err(registry_error)?,
             None => reg
                 .list_entities()
                 .map_err(registry_error)?

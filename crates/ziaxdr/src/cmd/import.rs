@@ -85,6 +85,49 @@ fn open_lines(path: &Path, count: Arc<AtomicU64>) -> anyhow::Result<Box<dyn BufR
     })
 }
 
+/// The bar both ways of importing show: bytes of the files read, rate, ETA.
+fn progress_bar(total_bytes: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total_bytes);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// What [`next_record`] read.
+enum Line {
+    /// A record, now in the buffer; `cut` when it was longer than [`MAX_LINE_BYTES`].
+    Record { cut: bool },
+    /// A blank line, skipped.
+    Empty,
+    /// The end of the file.
+    End,
+}
+
+/// Reads the next line of `path` into `line`, without its line end, cut to
+/// [`MAX_LINE_BYTES`]. Both ways of importing read records this one way.
+fn next_record(reader: &mut dyn BufRead, path: &Path, line: &mut Vec<u8>) -> anyhow::Result<Line> {
+    line.clear();
+    let n = reader
+        .read_until(b'\n', line)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Line::Empty);
+    }
+    let cut = line.len() > MAX_LINE_BYTES;
+    line.truncate(MAX_LINE_BYTES);
+    Ok(Line::Record { cut })
+}
+
 /// Runs `ziaxdr import`.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let registry = Arc::new(
@@ -142,13 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             .spawn(move || intake::pipeline::run(j, Box::new(sink), cfg, m, s))?
     };
 
-    let bar = ProgressBar::new(total_bytes);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(total_bytes);
     let started = Instant::now();
     let read_bytes = Arc::new(AtomicU64::new(0));
     let mut lines = 0u64;
@@ -162,23 +199,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let mut reader = open_lines(path, count.clone())?;
         let mut line = Vec::new();
         loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                line.pop();
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                empty += 1;
-                continue;
-            }
-            if line.len() > MAX_LINE_BYTES {
-                line.truncate(MAX_LINE_BYTES);
-                cut += 1;
+            match next_record(reader.as_mut(), path, &mut line)? {
+                Line::End => break,
+                Line::Empty => {
+                    empty += 1;
+                    continue;
+                }
+                Line::Record { cut: was_cut } => cut += u64::from(was_cut),
             }
             lines += 1;
             // The peer names the file the record came from.
@@ -300,13 +327,7 @@ fn through_server(
             None => None,
         },
     })?;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(total);
     let started = Instant::now();
     let mut lines = 0u64;
     let mut done_before = 0u64;
@@ -315,23 +336,14 @@ fn through_server(
         let mut reader = open_lines(path, count.clone())?;
         let mut line = Vec::new();
         loop {
-            line.clear();
-            if reader
-                .read_until(b'\n', &mut line)
-                .with_context(|| format!("reading {}", path.display()))?
-                == 0
-            {
-                break;
+            match next_record(reader.as_mut(), path, &mut line)? {
+                Line::End => break,
+                Line::Empty => continue,
+                Line::Record { .. } => {}
             }
-            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                line.pop();
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            line.truncate(MAX_LINE_BYTES);
             lines += 1;
-            send_record(&mut sink, &line)?;
+            sink.send(&line)
+                .context("sending records to the running server")?;
             if lines.is_multiple_of(10_000) {
                 sink.tick()
                     .context("sending records to the running server")?;
@@ -360,10 +372,4 @@ fn through_server(
         stats.dropped,
     );
     Ok(if stats.dropped > 0 { 1 } else { 0 })
-}
-
-/// Sends one record, turning the sink's error into a clear one.
-fn send_record(sink: &mut sim::HttpSink, line: &[u8]) -> anyhow::Result<()> {
-    sink.send(line)
-        .context("sending records to the running server")
 }

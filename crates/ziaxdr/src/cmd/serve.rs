@@ -310,9 +310,9 @@ pub(crate) async fn serve(
     }
     // A stable line for scripts and tests that start the server on port 0.
     eprintln!("listening http={http} syslog={syslog} syslog-tls={syslog_tls}");
+    let scheme = if server.is_https() { "https" } else { "http" };
     if let Some(b) = server.registry().bootstrap()? {
         server.ingest().auth.invalidate();
-        let scheme = if server.is_https() { "https" } else { "http" };
         println!(
             "First start: created entity \"{}\" and intake \"{}\" ({}, format {}).\n\
              \x20 intake key:  {}\n\
@@ -341,7 +341,6 @@ pub(crate) async fn serve(
         console::accounts::Accounts::open(&data_dir)
             .context("cannot open the console accounts (DATA/console.db)")?,
     );
-    let scheme = if server.is_https() { "https" } else { "http" };
     let public_url = args
         .public_url
         .clone()
