@@ -14,7 +14,8 @@
 //! `rg` or `none` to skip the slow jq runs), `BENCH_JQ_EVENTS` (events jq reads, default all),
 //! `BENCH_COMMIT_EVERY` (commit every N events, as the pipeline does with its batches; default:
 //! the store's own policy, `StoreConfig::commit_every_events`/`commit_every`),
-//! `BENCH_ORIGINAL=1` (also store the raw record in `event.original`, as `serve` does),
+//! `BENCH_ORIGINAL=1` (keep the raw record in `event.original` and hand it to the store with
+//! `add_record`, as `serve` and `import` do),
 //! `BENCH_KEEP=1` (keep the store and the NDJSON). With `BENCH_PEER=none` the NDJSON is only
 //! measured, not written.
 //!
@@ -643,7 +644,12 @@ fn main() {
             keep_original(&mut event, &raw);
         }
         let t2 = Instant::now();
-        store.add(i, &event).expect("add");
+        if with_original {
+            // As the pipeline's store sink does: the store keeps the record, not the JSON.
+            store.add_record(i, &event, &raw).expect("add");
+        } else {
+            store.add(i, &event).expect("add");
+        }
         let due = match commit_every {
             0 => store.commit_due(),
             k => (i + 1) % k == 0,

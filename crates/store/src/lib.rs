@@ -17,6 +17,7 @@ mod collectors;
 mod plan;
 pub mod query;
 pub mod schema;
+pub mod source;
 mod tantivy_store;
 pub mod timerange;
 mod verify;
@@ -166,6 +167,13 @@ pub trait EventSearch: Send + Sync {
 pub trait EventStore: EventSearch {
     /// Adds an event; `Ok(false)` when it was already committed (a replayed duplicate).
     fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError>;
+    /// Adds an event that is `zia::parse_or_error(raw)` plus the pipeline's annotations
+    /// ([`source::ANNOTATIONS`]) and `event.original`: a store may keep only the record and
+    /// the annotations and rebuild the event when it is read. Same result as [`EventStore::add`].
+    fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
+        let _ = raw;
+        self.add(offset, event)
+    }
     /// Makes everything added so far durable and searchable; returns the committed offset.
     fn commit(&self) -> Result<Option<u64>, StoreError>;
     /// The last offset durably committed, `None` if nothing ever was.

@@ -7,8 +7,9 @@
 //! `field:*` is answered by the field's own terms or column, or its `path=value` terms; only
 //! raw text kept out of the index is recorded by name (`_fields`). Unique identifiers are not
 //! terms: a 64-bit key column finds candidates, confirmed against the stored event. The event
-//! itself is stored once, as compressed JSON; nothing else is stored, since everything else
-//! can be rebuilt from it.
+//! itself is stored once, compressed: as its raw record plus the pipeline's annotations when
+//! it was parsed from one, else as JSON (see [`crate::source`]); nothing else is stored, since
+//! everything else can be rebuilt from it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -46,7 +47,7 @@ pub enum FieldKind {
 
 /// The event timestamp field.
 pub const TIMESTAMP: &str = "@timestamp";
-/// Internal: the stored event (compressed JSON).
+/// Internal: the stored event (see [`crate::source`]).
 pub const F_SOURCE: &str = "_source";
 /// Internal: tokenized text of the whole event, for bare terms.
 pub const F_ALL: &str = "_all";

@@ -151,6 +151,10 @@ struct WriteState {
     /// When `commit` last enforced the retention (never, after opening).
     last_retention: Option<Instant>,
     tick: u64,
+    /// Record-encoded sources written (drives the sampled rebuild check).
+    records: u64,
+    /// Set once a rebuild was not faithful: every later source is plain JSON.
+    records_unfaithful: bool,
 }
 
 /// The embedded event store (see the module docs for the durability protocol).
@@ -253,6 +257,8 @@ impl TantivyStore {
                 last_commit: Instant::now(),
                 last_retention: None,
                 tick: 0,
+                records: 0,
+                records_unfaithful: false,
             }),
         })
     }
@@ -637,8 +643,48 @@ fn event_time(event: &Event) -> DateTime {
         })
 }
 
-impl EventStore for TantivyStore {
-    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
+/// What `_source` keeps of an event.
+enum SourceOf<'a> {
+    /// The event as JSON.
+    Json,
+    /// The raw record the event was parsed from, and the annotations.
+    Record(&'a str),
+}
+
+impl TantivyStore {
+    /// The `_source` bytes of an event: its record when the rebuild is faithful (checked on
+    /// a sample), else JSON.
+    fn source(
+        &self,
+        st: &mut WriteState,
+        offset: u64,
+        event: &Event,
+        how: SourceOf<'_>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let SourceOf::Record(raw) = how else {
+            return crate::source::encode_json(event);
+        };
+        if st.records_unfaithful {
+            return crate::source::encode_json(event);
+        }
+        let bytes = crate::source::encode_record(raw, event)?;
+        let check =
+            cfg!(debug_assertions) || st.records.is_multiple_of(crate::source::VERIFY_EVERY);
+        st.records += 1;
+        if check && !crate::source::faithful(&bytes, event) {
+            // A parser other than the one the store rebuilds with, or annotations the store
+            // does not know: keep whole events from now on, so nothing read back differs.
+            tracing::warn!(
+                offset,
+                "an event does not rebuild from its raw record; storing events as JSON from now on"
+            );
+            st.records_unfaithful = true;
+            return crate::source::encode_json(event);
+        }
+        Ok(bytes)
+    }
+
+    fn add_impl(&self, offset: u64, event: &Event, how: SourceOf<'_>) -> Result<bool, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
@@ -694,8 +740,7 @@ impl EventStore for TantivyStore {
                 },
             );
         }
-        let source = serde_json::to_vec(event)
-            .map_err(|e| StoreError::Corrupt(format!("event not serializable: {e}")))?;
+        let source = self.source(&mut st, offset, event, how)?;
         let doc = build_document(&part.fields, event, ts, offset, &source);
         let w = st
             .writers
@@ -708,6 +753,16 @@ impl EventStore for TantivyStore {
         // Only now: an event that failed to be added must not be covered by the next commit.
         st.last_added = Some(st.last_added.map_or(offset, |l| l.max(offset)));
         Ok(true)
+    }
+}
+
+impl EventStore for TantivyStore {
+    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
+        self.add_impl(offset, event, SourceOf::Json)
+    }
+
+    fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
+        self.add_impl(offset, event, SourceOf::Record(raw))
     }
 
     fn commit(&self) -> Result<Option<u64>, StoreError> {
@@ -804,8 +859,7 @@ impl EventSearch for TantivyStore {
                     .get_first(p.fields.source)
                     .and_then(|v| v.as_bytes())
                     .ok_or_else(|| StoreError::Corrupt("event without _source".into()))?;
-                let ev: Event = serde_json::from_slice(bytes)
-                    .map_err(|e| StoreError::Corrupt(format!("stored event: {e}")))?;
+                let ev = crate::source::decode(bytes)?;
                 events.push(ev);
                 last = Some(Cursor { ts, offset });
             }

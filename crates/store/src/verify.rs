@@ -104,7 +104,7 @@ impl VerifiedScorer {
         let Some(bytes) = d.get_first(self.source).and_then(|v| v.as_bytes()) else {
             return false;
         };
-        match serde_json::from_slice::<Event>(bytes) {
+        match crate::source::decode(bytes) {
             Ok(ev) => (self.check)(&ev),
             Err(_) => false,
         }

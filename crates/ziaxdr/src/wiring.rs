@@ -61,13 +61,13 @@ fn sink_err(e: impl std::fmt::Display) -> SinkError {
 
 /// Adds the raw record (`event.original`) to the event, which the store keeps compressed for
 /// the analyst but does not index. In place: the pipeline hands the event over.
-fn add_original(raw: &RawEvent, event: &mut Map<String, Value>) {
+fn add_original(record: &str, event: &mut Map<String, Value>) {
     if let Value::Object(m) = event
         .entry("event")
         .or_insert_with(|| Value::Object(Map::new()))
     {
         m.entry("original")
-            .or_insert_with(|| Value::String(String::from_utf8_lossy(&raw.data).into_owned()));
+            .or_insert_with(|| Value::String(record.to_owned()));
     }
 }
 
@@ -82,8 +82,13 @@ impl Sink for StoreSink {
         raw: &RawEvent,
         event: &mut Map<String, Value>,
     ) -> Result<(), SinkError> {
-        add_original(raw, event);
-        self.store.add(offset, event).map_err(sink_err)?;
+        // The text the pipeline's parser read: the store keeps it and rebuilds the event
+        // from it (checking on a sample that the rebuild is faithful).
+        let record = String::from_utf8_lossy(&raw.data);
+        add_original(&record, event);
+        self.store
+            .add_record(offset, event, &record)
+            .map_err(sink_err)?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

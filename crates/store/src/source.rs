@@ -1,0 +1,230 @@
+//! How an event is kept in the document store (`_source`).
+//!
+//! An event that the ZIA parser made from a raw record is kept as that record plus the few
+//! fields the pipeline added (its annotations), and rebuilt by the parser when it is read:
+//! the parsed fields would otherwise be stored twice, once as the record and once as JSON,
+//! and they were two thirds of the stored bytes. Any other event is kept as plain JSON, which
+//! is also what stores written before this encoding hold, so both read back the same way.
+//!
+//! The rebuilt event is the one the running version's parser makes: after an upgrade that
+//! changes the mapping, stored events read back with the new mapping while the index still
+//! holds the terms of the old one. Writers check that the rebuild is faithful (every event in
+//! debug builds, one in [`VERIFY_EVERY`] otherwise) and fall back to JSON when it is not.
+
+use serde_json::{Map, Value};
+
+use crate::{Event, StoreError};
+
+/// Marks a record-encoded source. Plain JSON sources start with `{`.
+const TAG_RECORD: u8 = 1;
+
+/// The fields the pipeline adds to a parsed event (see `intake::pipeline`), kept beside the
+/// record because the parser cannot make them. `event.original` is the record itself.
+pub const ANNOTATIONS: &[&str] = &["event.ingested", "ziaxdr"];
+
+/// One event in this many has its rebuild checked in release builds.
+pub const VERIFY_EVERY: u64 = 1024;
+
+/// The plain JSON source of any event.
+pub fn encode_json(event: &Event) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(event)
+        .map_err(|e| StoreError::Corrupt(format!("event not serializable: {e}")))
+}
+
+/// The record source: `[TAG_RECORD][record length, LEB128][record][annotations as JSON]`.
+pub fn encode_record(raw: &str, event: &Event) -> Result<Vec<u8>, StoreError> {
+    let mut annotations = Map::new();
+    for path in ANNOTATIONS {
+        if let Some(v) = get_path(event, path) {
+            annotations.insert((*path).to_string(), v.clone());
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len() + 200);
+    out.push(TAG_RECORD);
+    let mut n = raw.len() as u64;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(raw.as_bytes());
+    serde_json::to_writer(&mut out, &annotations)
+        .map_err(|e| StoreError::Corrupt(format!("annotations not serializable: {e}")))?;
+    Ok(out)
+}
+
+/// The event a source stands for.
+pub fn decode(bytes: &[u8]) -> Result<Event, StoreError> {
+    match bytes.first() {
+        Some(&TAG_RECORD) => decode_record(&bytes[1..]),
+        _ => serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("stored event: {e}"))),
+    }
+}
+
+fn decode_record(mut b: &[u8]) -> Result<Event, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stored record: {what}"));
+    let mut len = 0u64;
+    let mut shift = 0;
+    loop {
+        let (&byte, rest) = b.split_first().ok_or_else(|| corrupt("truncated length"))?;
+        b = rest;
+        if shift > 56 {
+            return Err(corrupt("length too long"));
+        }
+        len |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    let len = usize::try_from(len).map_err(|_| corrupt("length too long"))?;
+    if len > b.len() {
+        return Err(corrupt("truncated record"));
+    }
+    let (raw, rest) = b.split_at(len);
+    let raw = std::str::from_utf8(raw).map_err(|_| corrupt("record is not UTF-8"))?;
+    let annotations: Map<String, Value> =
+        serde_json::from_slice(rest).map_err(|e| corrupt(&format!("annotations: {e}")))?;
+    Ok(rebuild(raw, annotations))
+}
+
+/// The event of `raw` as the pipeline makes it: parsed, with the record as `event.original`
+/// and the annotations set.
+fn rebuild(raw: &str, annotations: Map<String, Value>) -> Event {
+    let mut event = zia::parse_or_error(raw);
+    set_path(
+        &mut event,
+        "event.original",
+        Value::String(raw.to_string()),
+        false,
+    );
+    for (path, v) in annotations {
+        set_path(&mut event, &path, v, true);
+    }
+    event
+}
+
+/// True when `source` reads back as exactly `event`.
+pub fn faithful(source: &[u8], event: &Event) -> bool {
+    decode(source).is_ok_and(|e| e == *event)
+}
+
+fn get_path<'a>(event: &'a Event, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut v = event.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_object()?.get(p)?;
+    }
+    Some(v)
+}
+
+/// Sets `path`, creating the objects on the way; an existing value stays unless `replace`.
+fn set_path(event: &mut Event, path: &str, v: Value, replace: bool) {
+    let (parents, leaf) = match path.rsplit_once('.') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, path),
+    };
+    let mut obj = event;
+    for p in parents.into_iter().flat_map(|p| p.split('.')) {
+        let slot = obj
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(m) = slot else {
+            return;
+        };
+        obj = m;
+    }
+    if replace {
+        obj.insert(leaf.to_string(), v);
+    } else {
+        obj.entry(leaf.to_string()).or_insert(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const WEB: &str = r#"{"sourcetype":"zscalernss-web","event":{"datetime":"2024-06-01 10:00:00","action":"Blocked","url":"www.example.com/x","hostname":"www.example.com","login":"alice@example.com","cip":"10.0.0.1","sip":"192.0.2.1","reqmethod":"GET","respcode":"403","threatname":"EICAR","recordid":"77"}}"#;
+
+    fn pipeline_event(raw: &str) -> Event {
+        let mut ev = zia::parse_or_error(raw);
+        set_path(
+            &mut ev,
+            "event.ingested",
+            json!("2024-06-01T10:00:01Z"),
+            false,
+        );
+        ev.insert(
+            "ziaxdr".into(),
+            json!({"event_id": "0190-aa", "intake": {"uuid": "u"}, "transport": "http"}),
+        );
+        set_path(&mut ev, "event.original", json!(raw), false);
+        ev
+    }
+
+    #[test]
+    fn a_parsed_event_reads_back_from_its_record_and_annotations() {
+        let ev = pipeline_event(WEB);
+        let src = encode_record(WEB, &ev).unwrap();
+        assert_eq!(decode(&src).unwrap(), ev);
+        assert!(faithful(&src, &ev));
+    }
+
+    #[test]
+    fn a_record_that_failed_to_parse_reads_back_as_its_error_event() {
+        let raw = "not a zia record";
+        let ev = pipeline_event(raw);
+        assert!(zia::is_error_event(&ev));
+        let src = encode_record(raw, &ev).unwrap();
+        assert_eq!(decode(&src).unwrap(), ev);
+    }
+
+    #[test]
+    fn the_record_source_is_smaller_than_the_json_source() {
+        let ev = pipeline_event(WEB);
+        let rec = encode_record(WEB, &ev).unwrap().len();
+        let js = encode_json(&ev).unwrap().len();
+        assert!(rec * 3 < js * 2, "record {rec} B, JSON {js} B");
+    }
+
+    #[test]
+    fn an_event_changed_after_parsing_is_not_faithful_to_its_record() {
+        let mut ev = pipeline_event(WEB);
+        let src = encode_record(WEB, &ev).unwrap();
+        ev.insert("labels".into(), json!({"x": "y"}));
+        assert!(!faithful(&src, &ev));
+    }
+
+    #[test]
+    fn plain_json_sources_still_decode() {
+        let ev = json!({"@timestamp": "2024-06-01T00:00:00Z", "a": {"b": 1}});
+        let ev = ev.as_object().unwrap().clone();
+        assert_eq!(decode(&encode_json(&ev).unwrap()).unwrap(), ev);
+    }
+
+    #[test]
+    fn truncated_record_sources_are_corrupt_not_a_panic() {
+        let ev = pipeline_event(WEB);
+        let src = encode_record(WEB, &ev).unwrap();
+        for cut in [1, 2, 3, 50, src.len() - 1] {
+            assert!(
+                matches!(decode(&src[..cut]), Err(StoreError::Corrupt(_))),
+                "cut at {cut}"
+            );
+        }
+        assert!(
+            decode(&[TAG_RECORD, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])
+                .is_err()
+        );
+    }
+}
