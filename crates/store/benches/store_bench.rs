@@ -23,6 +23,10 @@
 //! SaaS, plus 0.5 % unparseable lines) and turned into events by `zia::parse_or_error`, the
 //! parser the pipeline uses; the indexing rate covers parse + index + commit.
 
+// The allocator of the `ziaxdr` binary, so that the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

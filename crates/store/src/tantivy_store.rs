@@ -473,6 +473,12 @@ impl TantivyStore {
         Ok(())
     }
 
+    /// False once an event added with its record did not rebuild from it exactly: the
+    /// store then keeps whole events as JSON (see [`crate::source`]).
+    pub fn keeps_records(&self) -> bool {
+        !lock(&self.write).records_unfaithful
+    }
+
     /// Commits, then waits for the background segment merges to finish: a clean shutdown.
     pub fn close(self) -> Result<Option<u64>, StoreError> {
         if self.read_only {

@@ -5,6 +5,11 @@
 mod cmd;
 mod wiring;
 
+// Parsing and indexing allocate many small strings and maps per event: the system allocator
+// was about an eighth of an import's profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Self-hosted XDR intake for Zscaler Internet Access (ZIA) logs.
