@@ -30,15 +30,17 @@ pub enum LogType {
 impl LogType {
     /// The log type of a sourcetype string, if known.
     pub fn from_sourcetype(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "zscalernss-web" => Self::Web,
-            "zscalernss-fw" => Self::Firewall,
-            "zscalernss-dns" => Self::Dns,
-            "zscalernss-tunnel" => Self::Tunnel,
-            "zscalernss-audit" => Self::Audit,
-            "zscalernss-casb" => Self::Casb,
-            _ => return None,
-        })
+        let s = s.trim();
+        [
+            Self::Web,
+            Self::Firewall,
+            Self::Dns,
+            Self::Tunnel,
+            Self::Audit,
+            Self::Casb,
+        ]
+        .into_iter()
+        .find(|t| t.sourcetype().eq_ignore_ascii_case(s))
     }
 
     /// The ECS `event.dataset` of this log type.
@@ -134,6 +136,9 @@ pub(crate) struct Mapped {
     pub record_id: Option<String>,
 }
 
+/// Where every input field the mapping does not consume is kept.
+const ZIA: &str = "zscaler.zia";
+
 /// Maps a decoded record to an ECS event.
 pub(crate) fn map(rec: &Record<'_>) -> Mapped {
     let mut m = Mapper {
@@ -163,7 +168,7 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
             m.f.key(K::RecordId)
                 .unwrap_or("recordid")
                 .to_ascii_lowercase();
-        m.ev.s(format!("zscaler.zia.{key}"), id.as_str());
+        m.ev.set_under(ZIA, key, Value::String(id.clone()));
     }
     if let Some(lt) = log_type {
         m.ev.s("event.kind", "event");
@@ -212,31 +217,43 @@ fn infer(f: &Fields) -> Option<LogType> {
     }
 }
 
-impl Mapper<'_, '_> {
+impl<'r> Mapper<'r, '_> {
     fn warn_raw(&mut self, k: K, v: &str, what: &str) {
         let key = self.f.key(k).unwrap_or("?").to_ascii_lowercase();
         self.warnings
             .push(format!("{key}: {what}: {v:?} kept under zscaler.zia.{key}"));
-        self.ev.s(format!("zscaler.zia.{key}"), v);
+        self.ev.set_under(ZIA, key, Value::String(v.to_owned()));
     }
 
-    fn str(&mut self, k: K, path: &'static str) -> Option<String> {
+    fn str(&mut self, k: K, path: &'static str) -> Option<&'r str> {
         let v = self.f.take(k)?;
         self.ev.s(path, v);
-        Some(v.to_owned())
+        Some(v)
     }
 
     /// A human-readable field: percent-decoded.
-    fn human(&mut self, k: K, path: &'static str) -> Option<String> {
-        let v = decode_human(self.f.take(k)?).into_owned();
-        self.ev.s(path, v.as_str());
-        Some(v)
+    fn human(&mut self, k: K, path: &'static str) {
+        if let Some(v) = self.f.take(k) {
+            self.ev.s(path, decode_human(v));
+        }
     }
 
-    fn lower(&mut self, k: K, path: &'static str) -> Option<String> {
-        let v = self.f.take(k)?.to_lowercase();
-        self.ev.s(path, v.as_str());
-        Some(v)
+    /// The action, lower-cased, as `event.action`, and the outcome it implies.
+    fn action_and_outcome(&mut self) {
+        let Some(a) = self.f.take(K::Action) else {
+            return;
+        };
+        let a = a.to_lowercase();
+        // `to_lowercase` leaves no ASCII upper case, so no second lower-casing is needed.
+        let outcome = if a.starts_with("allow") {
+            "success"
+        } else if a.starts_with("block") || a.starts_with("drop") || a.contains("reject") {
+            "failure"
+        } else {
+            "unknown"
+        };
+        self.ev.s("event.action", a);
+        self.ev.s("event.outcome", outcome);
     }
 
     fn int(&mut self, k: K, path: &'static str) -> Option<i64> {
@@ -267,18 +284,29 @@ impl Mapper<'_, '_> {
         }
     }
 
-    fn ip(&mut self, k: K, path: &'static str) -> Option<String> {
+    /// An IP address in its canonical text form; a warning when it is not one.
+    fn ip_text(&mut self, k: K) -> Option<String> {
         let v = self.f.take(k)?.trim();
         match v.parse::<IpAddr>() {
-            Ok(ip) => {
-                let s = ip.to_string();
-                self.ev.s(path, s.as_str());
-                Some(s)
-            }
+            // The IPv4 parser accepts only the canonical dotted quad (no leading zeros, no
+            // other radix), so the text is already what `to_string` would print.
+            Ok(IpAddr::V4(_)) => Some(v.to_owned()),
+            Ok(ip) => Some(ip.to_string()),
             Err(_) => {
                 self.warn_raw(k, v, "not an IP address");
                 None
             }
+        }
+    }
+
+    /// Sets `path` to the IP address of `k`; true when it was one.
+    fn ip(&mut self, k: K, path: &'static str) -> bool {
+        match self.ip_text(k) {
+            Some(s) => {
+                self.ev.s(path, s);
+                true
+            }
+            None => false,
         }
     }
 
@@ -376,29 +404,16 @@ impl Mapper<'_, '_> {
         self.ev.s("user_agent.original", ua);
     }
 
-    fn outcome_from_action(&mut self, action: Option<&str>) {
-        let Some(a) = action else { return };
-        let a = a.to_ascii_lowercase();
-        let outcome = if a.starts_with("allow") {
-            "success"
-        } else if a.starts_with("block") || a.starts_with("drop") || a.contains("reject") {
-            "failure"
-        } else {
-            "unknown"
-        };
-        self.ev.s("event.outcome", outcome);
-    }
-
     fn web(&mut self) {
         self.event_kind("network", "info");
-        let action = self.lower(K::Action, "event.action");
-        self.outcome_from_action(action.as_deref());
+        self.action_and_outcome();
         self.str(K::Reason, "event.reason");
         self.str(K::Protocol, "network.protocol");
         self.int(K::ReqSize, "http.request.bytes");
         self.int(K::RespSize, "http.response.bytes");
         self.str(K::UrlCategory, "zscaler.zia.url_category");
-        if let Some(ip) = self.ip(K::ServerIp, "destination.ip") {
+        if let Some(ip) = self.ip_text(K::ServerIp) {
+            self.ev.s("destination.ip", ip.as_str());
             self.ev.s("server.ip", ip);
         }
         self.ip(K::ClientIp, "source.ip");
@@ -433,8 +448,10 @@ impl Mapper<'_, '_> {
         if let Some(u) = url {
             self.url(&u);
         }
-        if let Some(h) = self.human(K::Host, "destination.domain") {
+        if let Some(h) = self.f.take(K::Host) {
+            let h = decode_human(h);
             enrich::domain_parts(&mut self.ev, "destination", &h);
+            self.ev.s("destination.domain", h);
         }
         self.threat();
         self.str(K::FileType, "file.type");
@@ -450,8 +467,7 @@ impl Mapper<'_, '_> {
 
     fn firewall(&mut self) {
         self.event_kind("network", "connection");
-        let action = self.lower(K::Action, "event.action");
-        self.outcome_from_action(action.as_deref());
+        self.action_and_outcome();
         self.user();
         self.human(K::Department, "zscaler.zia.department");
         self.human(K::Location, "zscaler.zia.location");
@@ -459,7 +475,7 @@ impl Mapper<'_, '_> {
         self.port(K::ClientPort, "source.port");
         // sdip/sdport are where the session really went; cdip/cdport what the client
         // asked for. They differ under DNAT; ECS destination is the real one.
-        if self.ip(K::ServerIp, "destination.ip").is_none() {
+        if !self.ip(K::ServerIp, "destination.ip") {
             self.ip(K::ClientDstIp, "destination.ip");
         }
         if self.port(K::ServerPort, "destination.port").is_none() {
@@ -489,7 +505,7 @@ impl Mapper<'_, '_> {
         self.human(K::RuleLabel, "rule.name");
         self.str(K::DnsType, "dns.question.type");
         if let Some(q) = self.str(K::DnsQuery, "dns.question.name") {
-            enrich::domain_parts(&mut self.ev, "dns.question", &q);
+            enrich::domain_parts(&mut self.ev, "dns.question", q);
         }
         if let Some(r) = self.str(K::DnsResp, "dns.response_code") {
             if let Ok(ip) = r.trim().parse::<IpAddr>() {
@@ -516,7 +532,7 @@ impl Mapper<'_, '_> {
         let status = self.str(K::TunnelEvent, "zscaler.zia.tunnel.status");
         self.str(K::EventReason, "error.code");
         self.str(K::IkeVersion, "zscaler.zia.tunnel.ikeversion");
-        let failed = status.as_deref().is_some_and(|s| {
+        let failed = status.is_some_and(|s| {
             let s = s.to_ascii_uppercase();
             s.contains("ERROR") || s.contains("FAIL") || s.contains("DOWN")
         });
@@ -583,19 +599,15 @@ impl Mapper<'_, '_> {
     fn rest(&mut self) {
         let entries = &self.f.rec.entries;
         for (i, (k, v)) in entries.iter().enumerate() {
-            if self.f.used[i] {
+            if self.f.used[i] || matches!(v, Val::Str(s) if is_placeholder(s)) {
                 continue;
             }
-            let value = match v {
-                Val::Str(s) if is_placeholder(s) => continue,
-                Val::Str(s) => Value::String(s.as_ref().to_owned()),
-                Val::Json(j) => j.clone(),
-            };
-            let path = format!("zscaler.zia.{}", k.to_ascii_lowercase());
             // A mapped field of the same name (e.g. `zscaler.zia.location`) stays.
-            if !self.ev.has(&path) {
-                self.ev.set(path, value);
-            }
+            self.ev
+                .set_new_under(ZIA, k.to_ascii_lowercase(), || match v {
+                    Val::Str(s) => Value::String(s.as_ref().to_owned()),
+                    Val::Json(j) => j.clone(),
+                });
         }
     }
 
