@@ -48,6 +48,25 @@ pub(crate) fn normalize_time(v: &str) -> Option<String> {
 /// every call, which showed in the parse profile.
 fn rfc3339(dt: NaiveDateTime) -> String {
     use chrono::{Datelike, Timelike};
+    if (0..=9999).contains(&dt.year()) {
+        // The usual case, without the formatting machinery.
+        let mut b = *b"0000-00-00T00:00:00Z";
+        let year = dt.year() as u32;
+        for (i, v) in [year / 100, year % 100, dt.month(), dt.day()]
+            .into_iter()
+            .chain([dt.hour(), dt.minute(), dt.second()])
+            .enumerate()
+        {
+            // Positions of the two-digit groups: 0 2 5 8 11 14 17.
+            let at = [0, 2, 5, 8, 11, 14, 17][i];
+            b[at] = b'0' + (v / 10 % 10) as u8;
+            b[at + 1] = b'0' + (v % 10) as u8;
+        }
+        // Only ASCII digits and separators: always UTF-8.
+        return std::str::from_utf8(&b)
+            .map(str::to_owned)
+            .unwrap_or_default();
+    }
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         dt.year(),
@@ -80,9 +99,50 @@ fn parse_iso_fast(v: &str) -> Option<NaiveDateTime> {
     date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
 }
 
+/// `Www Mmm DD HH:MM:SS YYYY` (the day may be space-padded or one digit) with a four-digit
+/// year, the ctime form most feeds send, without chrono's pattern parser. Anything else,
+/// including a weekday that does not match the date, is left to the general path.
+fn parse_ctime_fast(v: &str) -> Option<NaiveDateTime> {
+    use chrono::Datelike;
+    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    let b = v.as_bytes();
+    if b.len() < 23 || b[3] != b' ' || b[7] != b' ' {
+        return None;
+    }
+    let weekday = DAYS.iter().position(|d| *d == &b[..3])?;
+    let month = MONTHS.iter().position(|m| m.as_bytes() == &b[4..7])? as u32 + 1;
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let (day, rest) = match (b[8], b[9], b[10]) {
+        (b' ', d, b' ') => (digit(d)?, &b[11..]),
+        (d1, d2, b' ') => (digit(d1)? * 10 + digit(d2)?, &b[11..]),
+        (d, b' ', _) => (digit(d)?, &b[10..]),
+        _ => return None,
+    };
+    // "HH:MM:SS YYYY", the year not starting with 0 (two-digit and padded years go the
+    // general way).
+    if rest.len() != 13 || rest[2] != b':' || rest[5] != b':' || rest[8] != b' ' || rest[9] == b'0'
+    {
+        return None;
+    }
+    let two = |i: usize| Some(digit(rest[i])? * 10 + digit(rest[i + 1])?);
+    let year = two(9)? * 100 + two(11)?;
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    if date.weekday().num_days_from_monday() as usize != weekday {
+        return None;
+    }
+    date.and_hms_opt(two(0)?, two(3)?, two(6)?)
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 fn parse_time(v: &str) -> Option<NaiveDateTime> {
     let first = *v.as_bytes().first()?;
     if first.is_ascii_alphabetic() {
+        if let Some(dt) = parse_ctime_fast(v) {
+            return Some(dt);
+        }
         // ctime: collapse the padding space of single-digit days.
         let norm: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
         for f in ["%a %b %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y"] {

@@ -12,21 +12,8 @@ macro_rules! keys {
         /// Number of canonical keys.
         pub(crate) const COUNT: usize = [$(K::$k),*].len();
 
-        /// Alias → canonical key. A hash lookup: a `match` on ~150 string literals compiles
-        /// to a chain of comparisons, which dominated the parse profile.
-        fn table() -> &'static rustc_hash::FxHashMap<&'static str, K> {
-            static TABLE: std::sync::OnceLock<rustc_hash::FxHashMap<&'static str, K>> = std::sync::OnceLock::new();
-            TABLE.get_or_init(|| {
-                let mut t = rustc_hash::FxHashMap::default();
-                $($(t.insert($a, K::$k);)+)*
-                t
-            })
-        }
-
-        /// The canonical key of a lower-cased input key name.
-        pub(crate) fn canon(lower: &str) -> Option<K> {
-            table().get(lower).copied()
-        }
+        /// Every alias with its canonical key, in declaration order.
+        const ALIASES: &[(&str, K)] = &[$($(($a, K::$k),)+)*];
 
         /// Every canonical key with its aliases and meaning, for the mapping documentation.
         pub const VOCABULARY: &[(&str, &[&str], &str)] = &[$((stringify!($k), &[$($a),+], $doc)),*];
@@ -105,16 +92,105 @@ keys! {
     Version => ["version"] "feed template version",
 }
 
-/// Lower-cases an ASCII key into `buf` without allocating (keys longer than the buffer are
-/// never canonical).
+/// The longest key name that can be canonical (longer ones are never looked up).
+const MAX: usize = 32;
+
+/// Slots of the alias table: a power of two, about four times the number of aliases, so
+/// that probe sequences stay short.
+const SLOTS: usize = 512;
+
+/// A key name lower-cased into a zero-padded buffer, with its length.
+struct Name {
+    bytes: [u8; MAX],
+    len: usize,
+}
+
+impl Name {
+    fn new(key: &str) -> Option<Self> {
+        let b = key.as_bytes();
+        if b.len() > MAX {
+            return None;
+        }
+        let mut bytes = [0u8; MAX];
+        for (d, s) in bytes.iter_mut().zip(b) {
+            *d = s.to_ascii_lowercase();
+        }
+        Some(Name {
+            bytes,
+            len: b.len(),
+        })
+    }
+
+    /// The home slot: a multiplicative hash of the name's eight-byte words.
+    fn slot(&self) -> usize {
+        let mut h = self.len as u64;
+        for w in self.bytes.chunks_exact(8).take(self.len.div_ceil(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            h = (h.rotate_left(29) ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        (h >> 40) as usize & (SLOTS - 1)
+    }
+}
+
+/// Alias → canonical key, by open addressing over fixed-size names: a lookup is one hash of
+/// a few words and one or two whole-buffer comparisons. A `match` on ~150 string literals
+/// compiles to a chain of comparisons, and a general hash map cost three times as much.
+fn table() -> &'static [Option<(Name, K)>] {
+    static TABLE: std::sync::OnceLock<Vec<Option<(Name, K)>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t: Vec<Option<(Name, K)>> = (0..SLOTS).map(|_| None).collect();
+        for &(alias, k) in ALIASES {
+            let Some(name) = Name::new(alias) else {
+                continue;
+            };
+            let mut i = name.slot();
+            loop {
+                match &mut t[i] {
+                    // A repeated alias: the later one wins, as a map insert would.
+                    Some((n, kk)) if n.len == name.len && n.bytes == name.bytes => {
+                        *kk = k;
+                        break;
+                    }
+                    Some(_) => i = (i + 1) & (SLOTS - 1),
+                    slot @ None => {
+                        *slot = Some((name, k));
+                        break;
+                    }
+                }
+            }
+        }
+        t
+    })
+}
+
+/// The canonical key of an input key name, matched ASCII case-insensitively.
 pub(crate) fn lookup(key: &str) -> Option<K> {
-    let mut buf = [0u8; 32];
-    let b = key.as_bytes();
-    if b.len() > buf.len() {
-        return None;
+    let name = Name::new(key)?;
+    let t = table();
+    let mut i = name.slot();
+    loop {
+        match &t[i] {
+            None => return None,
+            Some((n, k)) if n.len == name.len && n.bytes == name.bytes => return Some(*k),
+            Some(_) => i = (i + 1) & (SLOTS - 1),
+        }
     }
-    for (d, s) in buf.iter_mut().zip(b) {
-        *d = s.to_ascii_lowercase();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alias_finds_its_key_in_any_case() {
+        for &(alias, k) in ALIASES {
+            assert_eq!(lookup(alias), Some(k), "{alias}");
+            assert_eq!(lookup(&alias.to_ascii_uppercase()), Some(k), "{alias}");
+        }
+        assert_eq!(lookup("nosuchkey"), None);
+        assert_eq!(lookup("url\0"), None);
+        assert_eq!(lookup(""), None);
+        assert_eq!(lookup(&"x".repeat(40)), None);
     }
-    std::str::from_utf8(&buf[..b.len()]).ok().and_then(canon)
 }
