@@ -287,25 +287,35 @@ fn annotate(event: &mut Map<String, Value>, raw: &RawEvent, entity: Option<&str>
     event.insert("ziaxdr".into(), meta);
 }
 
-/// Parses a batch, on several threads when it is large enough to be worth it (parsing is
-/// pure and the most expensive step; the order of the results is the order of the batch).
-fn parse_all(cfg: &PipelineConfig, batch: &[(u64, RawEvent)]) -> Vec<ParseOutcome> {
-    let parse = |(_, raw): &(u64, RawEvent)| (cfg.parser)(&String::from_utf8_lossy(&raw.data));
-    let threads = cfg.parse_threads.max(1);
-    if threads == 1 || batch.len() < 256 {
-        return batch.iter().map(parse).collect();
+/// Parses a batch, on the parse pool when it is large enough to be worth it (parsing is pure
+/// and the most expensive step; the order of the results is the order of the batch).
+fn parse_all(
+    cfg: &PipelineConfig,
+    pool: Option<&rayon::ThreadPool>,
+    batch: &[(u64, RawEvent)],
+) -> Vec<ParseOutcome> {
+    let parse = |(_, raw): &(u64, RawEvent)| (cfg.parser)(&raw.text());
+    match pool {
+        Some(pool) if batch.len() >= 256 => {
+            use rayon::prelude::*;
+            pool.install(|| batch.par_iter().with_min_len(64).map(parse).collect())
+        }
+        _ => batch.iter().map(parse).collect(),
     }
-    let chunk = batch.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(parse).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+}
+
+/// The threads that parse batches: long-lived, so that each keeps its allocator's memory
+/// warm (a thread per batch cost page faults and made every free a foreign one).
+fn parse_pool(threads: usize) -> Option<rayon::ThreadPool> {
+    if threads <= 1 {
+        return None;
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("parse-{i}"))
+        .build()
+        .map_err(|e| tracing::warn!(error = %e, "no parse threads; parsing on the reader thread"))
+        .ok()
 }
 
 /// Where to resume: after the sink's last committed event, or after the journal checkpoint
@@ -366,6 +376,7 @@ pub fn run(
         let rx = rx;
         let (cfg_r, journal_r, stop_r) = (&cfg, &journal, &stop);
         scope.spawn(move || {
+            let pool = parse_pool(cfg_r.parse_threads);
             let send = |st: Stage| tx.send(st).is_ok();
             loop {
                 let stopping = stop_r.load(Ordering::Relaxed);
@@ -389,7 +400,7 @@ pub fn run(
                     }
                 }
                 if let Some(last) = last {
-                    let parsed = parse_all(cfg_r, &batch);
+                    let parsed = parse_all(cfg_r, pool.as_ref(), &batch);
                     let items = batch
                         .into_iter()
                         .zip(parsed)
@@ -579,7 +590,7 @@ impl Sink for NdjsonSink {
             event_id: raw.id.hyphenated(),
             intake: raw.intake.hyphenated(),
             received_at: raw.received_at_rfc3339(),
-            raw: String::from_utf8_lossy(&raw.data),
+            raw: raw.text(),
             event,
         };
         let mut b = serde_json::to_vec(&line).map_err(|e| SinkError::Other(e.to_string()))?;

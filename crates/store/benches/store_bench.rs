@@ -16,7 +16,7 @@
 //! the store's own policy, `StoreConfig::commit_every_events`/`commit_every`),
 //! `BENCH_ORIGINAL=1` (keep the raw record in `event.original` and hand it to the store with
 //! `add_record`, as `serve` and `import` do),
-//! `BENCH_KEEP=1` (keep the store and the NDJSON). With `BENCH_PEER=none` the NDJSON is only
+//! `BENCH_ZSTD=N` (zstd level of the stored events, default the store's), `BENCH_KEEP=1` (keep the store and the NDJSON). With `BENCH_PEER=none` the NDJSON is only
 //! measured, not written.
 //!
 //! Records are generated here as raw ZIA NSS JSON records (web, firewall, DNS, tunnel, audit,
@@ -604,7 +604,15 @@ fn main() {
     };
 
     // ---- Indexing -------------------------------------------------------------------------
-    let store = TantivyStore::open(&store_dir, StoreConfig::default()).expect("open store");
+    let mut config = StoreConfig::default();
+    if let Some(level) = std::env::var("BENCH_ZSTD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.zstd_level = level;
+    }
+    println!("docstore zstd level: {}", config.zstd_level);
+    let store = TantivyStore::open(&store_dir, config).expect("open store");
     // The peers' input; without peers only its size is measured (15 GB at 10 million events
     // is more than a shared disk may have free).
     let write_ndjson = peer != "none";

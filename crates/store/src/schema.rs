@@ -13,6 +13,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustc_hash::FxHashMap;
 
 use serde_json::{Map, Value};
 use tantivy::schema::{
@@ -299,6 +302,46 @@ pub struct Fields {
     pub fields: Field,
     /// `_offset`.
     pub offset: Field,
+    /// What indexing does with the leaves of each path seen so far (see [`LeafPlan`]).
+    plans: Arc<Mutex<FxHashMap<String, LeafPlan>>>,
+}
+
+/// Distinct paths whose [`LeafPlan`] is remembered: events carry a few hundred, and an input
+/// with ever new keys must not grow the cache without end (beyond it, plans are recomputed).
+const MAX_CACHED_PLANS: usize = 4096;
+
+/// How the leaves of one path are indexed: decided once per path, since the rules compare
+/// the path against several lists and were a tenth of the indexing profile.
+#[derive(Debug, Clone, Copy)]
+struct LeafPlan {
+    typed: Option<(Field, FieldKind)>,
+    /// `message` / `event.original`: the raw record.
+    raw_text: bool,
+    /// Its words may go to `_all` (depending on the value too).
+    to_all: bool,
+    /// `@timestamp`, added once by the caller.
+    timestamp: bool,
+}
+
+/// The plan of `path`, from the cache or computed (and cached while there is room).
+fn plan_of(f: &Fields, plans: &mut FxHashMap<String, LeafPlan>, path: &str) -> LeafPlan {
+    if let Some(p) = plans.get(path) {
+        return *p;
+    }
+    let typed = f.typed.get(path).copied();
+    let dated = matches!(typed, Some((_, FieldKind::Date)));
+    let enumerated =
+        matches!(typed, Some((_, FieldKind::Keyword { .. }))) && ENUM_FIELDS.contains(&path);
+    let plan = LeafPlan {
+        typed,
+        raw_text: RAW_TEXT_FIELDS.contains(&path),
+        to_all: !is_derived(path) && !enumerated && !dated,
+        timestamp: path == TIMESTAMP,
+    };
+    if plans.len() < MAX_CACHED_PLANS {
+        plans.insert(path.to_string(), plan);
+    }
+    plan
 }
 
 impl Fields {
@@ -331,6 +374,7 @@ impl Fields {
             fields: schema.get_field(F_FIELDS).ok()?,
             offset: schema.get_field(F_OFFSET).ok()?,
             typed,
+            plans: Arc::default(),
         })
     }
 }
@@ -480,9 +524,20 @@ pub fn build_document(
         .and_then(Value::as_str)
         == Some("pipeline_error");
     let mut path = String::new();
-    let mut seen: Vec<String> = Vec::new();
-    walk(f, event, &mut path, &mut doc, &mut seen, failed, 0);
+    let mut cx = Walk {
+        seen: Vec::new(),
+        plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
+    };
+    walk(f, event, &mut path, &mut doc, &mut cx, failed, 0);
     doc
+}
+
+/// State of one document's walk.
+struct Walk<'a> {
+    /// Raw-text fields already recorded in `_fields`.
+    seen: Vec<String>,
+    /// The plans cache, locked once per document rather than once per leaf.
+    plans: MutexGuard<'a, FxHashMap<String, LeafPlan>>,
 }
 
 /// Nesting limit when walking an event: deeper values are still stored, just not indexed.
@@ -493,7 +548,7 @@ fn walk(
     obj: &Map<String, Value>,
     path: &mut String,
     doc: &mut TantivyDocument,
-    seen: &mut Vec<String>,
+    cx: &mut Walk<'_>,
     failed: bool,
     depth: usize,
 ) {
@@ -507,17 +562,17 @@ fn walk(
         }
         path.push_str(k);
         match v {
-            Value::Object(m) => walk(f, m, path, doc, seen, failed, depth + 1),
+            Value::Object(m) => walk(f, m, path, doc, cx, failed, depth + 1),
             Value::Array(items) => {
                 for item in items {
                     match item {
-                        Value::Object(m) => walk(f, m, path, doc, seen, failed, depth + 1),
+                        Value::Object(m) => walk(f, m, path, doc, cx, failed, depth + 1),
                         Value::Array(_) => {} // nested arrays are not ECS; stored only
-                        leaf => leaf_value(f, path, leaf, doc, seen, failed),
+                        leaf => leaf_value(f, path, leaf, doc, cx, failed),
                     }
                 }
             }
-            leaf => leaf_value(f, path, leaf, doc, seen, failed),
+            leaf => leaf_value(f, path, leaf, doc, cx, failed),
         }
         path.truncate(len);
     }
@@ -528,32 +583,23 @@ fn leaf_value(
     path: &str,
     v: &Value,
     doc: &mut TantivyDocument,
-    seen: &mut Vec<String>,
+    cx: &mut Walk<'_>,
     failed: bool,
 ) {
     if v.is_null() {
         return;
     }
-    let raw_text = RAW_TEXT_FIELDS.contains(&path);
-    if raw_text && !failed {
-        mark_present(f, path, doc, seen);
+    let plan = plan_of(f, &mut cx.plans, path);
+    if plan.raw_text && !failed {
+        mark_present(f, path, doc, &mut cx.seen);
         return;
     }
-    let typed = f.typed.get(path).copied();
+    let typed = plan.typed;
     let text: std::borrow::Cow<'_, str> = match v {
         Value::String(s) => s.as_str().into(),
         other => other.to_string().into(),
     };
-    let dated = matches!(typed, Some((_, FieldKind::Date)));
-    let enumerated =
-        matches!(typed, Some((_, FieldKind::Keyword { .. }))) && ENUM_FIELDS.contains(&path);
-    if !is_derived(path)
-        && !enumerated
-        && !dated
-        && !looks_numeric(v, &text)
-        && !looks_like_id(&text)
-        && !looks_like_ip(&text)
-    {
+    if plan.to_all && !looks_numeric(v, &text) && !looks_like_id(&text) && !looks_like_ip(&text) {
         // One value at a time: tantivy leaves a position gap between the values of a field,
         // so a phrase never spans the end of one value and the start of the next.
         doc.add_text(f.all, &text);
@@ -585,7 +631,7 @@ fn leaf_value(
             None => false,
         },
         // @timestamp is added by the caller once, already resolved.
-        Some((_, FieldKind::Date)) if path == TIMESTAMP => true,
+        Some((_, FieldKind::Date)) if plan.timestamp => true,
         Some((field, FieldKind::Date)) => match v.as_str().and_then(parse_date) {
             Some(d) => {
                 doc.add_date(field, d);

@@ -84,7 +84,7 @@ impl Sink for StoreSink {
     ) -> Result<(), SinkError> {
         // The text the pipeline's parser read: the store keeps it and rebuilds the event
         // from it (checking on a sample that the rebuild is faithful).
-        let record = String::from_utf8_lossy(&raw.data);
+        let record = raw.text();
         add_original(&record, event);
         self.store
             .add_record(offset, event, &record)
