@@ -103,12 +103,15 @@ impl Default for StoreConfig {
             commit_every: StdDuration::from_secs(5),
             max_open_writers: 8,
             idle_writer_adds: 100_000,
-            // Measured on the benchmark's events (zstd CLI, 64 MB of NDJSON, 1 MiB blocks):
-            // level 8 compresses 13.1x at ~70 MB/s, level 10 13.5x at ~54 MB/s, level 12 14.7x
-            // at half the speed, which indexing cannot afford on 2 cores. 2 MiB blocks gain
-            // 3% but double the decompression per event read when a page of results is
-            // spread out (one block per event for rare matches).
-            zstd_level: 8,
+            // The stored bytes are the raw records (see `source`). Measured on 60 MB of
+            // simulated NSS records in 1 MiB blocks (`zstd -b1 -e9 -B1048576`, one core):
+            // level 3 compresses 12.1x at ~760 MB/s, level 5 13.9x at ~190 MB/s, level 8
+            // 16.7x at ~130 MB/s. In the store benchmark (500k events with their records)
+            // that is 241, 233 and 220 bytes per event: level 5 keeps the store well under
+            // 250 bytes per event at two thirds of level 8's compression cost, which was
+            // the largest single cost of indexing. 2 MiB blocks gain 3% but double the
+            // decompression per event read when a page of results is spread out.
+            zstd_level: 5,
             docstore_blocksize: 1 << 20,
             retention: Retention::default(),
             retention_interval: StdDuration::from_secs(60),
