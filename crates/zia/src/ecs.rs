@@ -2,11 +2,115 @@
 //! segments held in one arena and indexed by a hash of (parent, segment), and the trie becomes
 //! nested maps once at the end. Collecting `(dotted path, value)` pairs flat and sorting them
 //! at the end cost about half of the parse profile (string sorts, a `format!` per object, a
-//! linear scan per read-back); here a set or a read-back costs one probe per segment.
+//! linear scan per read-back); here a set or a read-back costs one probe per segment, and the
+//! mapping's paths are split and hashed at compile time ([`p!`]).
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
+
+/// A segment's first sixteen bytes, big-endian and zero-padded, with its length. Equal for
+/// equal segments; for segments of up to sixteen bytes it decides equality and order alone,
+/// and for longer ones it decides order whenever the words differ. Comparing siblings is then
+/// a few integer comparisons instead of a `memcmp` call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    w0: u64,
+    w1: u64,
+    len: usize,
+}
+
+impl Key {
+    /// The key of a segment (usable in constants).
+    pub(crate) const fn of(seg: &str) -> Key {
+        let b = seg.as_bytes();
+        let mut w = [0u64; 2];
+        let mut i = 0;
+        while i < b.len() && i < 16 {
+            w[i / 8] |= (b[i] as u64) << (56 - 8 * (i % 8));
+            i += 1;
+        }
+        Key {
+            w0: w[0],
+            w1: w[1],
+            len: b.len(),
+        }
+    }
+
+    /// True when the key has all the segment's bytes.
+    fn whole(self) -> bool {
+        self.len <= 16
+    }
+
+    /// The index slot where the search for this segment under `parent` starts.
+    fn slot(self, parent: Id) -> usize {
+        let x = (self.w0 ^ self.w1.rotate_left(17) ^ (self.len as u64).rotate_left(40))
+            .wrapping_add(u64::from(parent).wrapping_mul(0x9E37_79B9));
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+    }
+}
+
+/// Byte order of two segments, given their keys.
+fn order(a: Key, a_text: &str, b: Key, b_text: &str) -> Ordering {
+    (a.w0, a.w1).cmp(&(b.w0, b.w1)).then_with(|| {
+        if a.whole() && b.whole() {
+            a.len.cmp(&b.len)
+        } else {
+            a_text.cmp(b_text)
+        }
+    })
+}
+
+/// Most segments of a mapping path.
+const MAX_SEGMENTS: usize = 5;
+
+/// A dotted path split into segments, with their keys, at compile time: build it with
+/// [`p!`].
+pub(crate) struct Path {
+    segs: [(&'static str, Key); MAX_SEGMENTS],
+    n: usize,
+}
+
+impl Path {
+    /// Splits `path` at its dots (`a..b` has an empty middle segment).
+    pub(crate) const fn new(path: &'static str) -> Path {
+        let b = path.as_bytes();
+        let mut segs = [("", Key::of("")); MAX_SEGMENTS];
+        let mut n = 0;
+        let mut start = 0;
+        let mut i = 0;
+        while i <= b.len() {
+            if i == b.len() || b[i] == b'.' {
+                assert!(n < MAX_SEGMENTS, "path has too many segments");
+                let (_, rest) = b.split_at(start);
+                let (seg, _) = rest.split_at(i - start);
+                let seg = match std::str::from_utf8(seg) {
+                    Ok(s) => s,
+                    Err(_) => panic!("a path splits at ASCII dots"),
+                };
+                segs[n] = (seg, Key::of(seg));
+                n += 1;
+                start = i + 1;
+            }
+            i += 1;
+        }
+        Path { segs, n }
+    }
+
+    fn segments(&self) -> &[(&'static str, Key)] {
+        &self.segs[..self.n.min(MAX_SEGMENTS)]
+    }
+}
+
+/// A `&'static` [`Path`] from a string literal, split at compile time.
+macro_rules! p {
+    ($path:literal) => {{
+        const PATH: $crate::ecs::Path = $crate::ecs::Path::new($path);
+        &PATH
+    }};
+}
+pub(crate) use p;
 
 /// Index of a node in the arena; the root is 0 and is nobody's child, so 0 also means "none"
 /// in the links and in the index.
@@ -14,55 +118,15 @@ type Id = u32;
 const ROOT: Id = 0;
 const NONE: Id = 0;
 
-/// A segment's first eight bytes, big-endian, zero-padded: with the length it tells apart
-/// (and orders) segments of up to eight bytes without a `memcmp` call, and it is the hash.
-fn head(seg: &str) -> u64 {
-    let b = seg.as_bytes();
-    match b.first_chunk::<8>() {
-        Some(first) => u64::from_be_bytes(*first),
-        None => b
-            .iter()
-            .enumerate()
-            .fold(0, |h, (i, &x)| h | u64::from(x) << (56 - 8 * i)),
-    }
-}
-
-/// The index slot where the search for a segment of `parent` starts (before masking).
-fn slot(parent: Id, head: u64, len: usize) -> usize {
-    let x = head ^ (len as u64).rotate_left(40) ^ u64::from(parent).wrapping_mul(0x9E37_79B9);
-    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
-}
-
 /// One path segment. A node with children becomes an object in the event, whatever its own
 /// value (the object keeps more data); a node without children always has a value.
 struct Node {
     seg: Cow<'static, str>,
-    head: u64,
-    len: usize,
+    key: Key,
     parent: Id,
     value: Option<Value>,
     first_child: Id,
     next_sibling: Id,
-}
-
-impl Node {
-    fn is(&self, parent: Id, head: u64, seg: &str) -> bool {
-        self.parent == parent
-            && self.head == head
-            && self.len == seg.len()
-            && (seg.len() <= 8 || self.seg.as_ref() == seg)
-    }
-}
-
-/// Sibling order: byte order of the names, decided by the heads when they differ.
-fn order(a: &Node, b: &Node) -> std::cmp::Ordering {
-    a.head.cmp(&b.head).then_with(|| {
-        if a.len <= 8 && b.len <= 8 {
-            a.len.cmp(&b.len)
-        } else {
-            a.seg.as_ref().cmp(b.seg.as_ref())
-        }
-    })
 }
 
 /// An ECS event under construction.
@@ -79,8 +143,7 @@ impl Default for Ev {
         let mut nodes = Vec::with_capacity(128);
         nodes.push(Node {
             seg: Cow::Borrowed(""),
-            head: 0,
-            len: 0,
+            key: Key::of(""),
             parent: NONE,
             value: None,
             first_child: NONE,
@@ -93,61 +156,54 @@ impl Default for Ev {
     }
 }
 
-/// The segments of a dotted path (`a..b` has an empty middle segment). A byte scan: paths
-/// are short, and `str::split` with a `char` pattern costs a searcher set-up per call.
-fn segments(path: &str) -> Segments<'_> {
-    Segments { rest: Some(path) }
-}
-
-struct Segments<'a> {
-    rest: Option<&'a str>,
-}
-
-impl<'a> Iterator for Segments<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.rest?;
-        match rest.bytes().position(|b| b == b'.') {
-            Some(i) => {
-                self.rest = rest.get(i + 1..);
-                rest.get(..i)
-            }
-            None => self.rest.take(),
-        }
-    }
+/// The segments of a dotted path given at run time.
+fn split(path: &str) -> impl Iterator<Item = &str> {
+    path.split('.')
 }
 
 impl Ev {
-    /// The child of `parent` named `seg`, or the empty index slot where it would go.
-    fn find(&self, parent: Id, seg: &str) -> Result<Id, usize> {
-        let h = head(seg);
+    /// The child of `parent` named `seg` (with key `key`), or the empty index slot where it
+    /// would go.
+    fn find(&self, parent: Id, seg: &str, key: Key) -> Result<Id, usize> {
         let mask = self.index.len() - 1;
-        let mut i = slot(parent, h, seg.len()) & mask;
+        let mut i = key.slot(parent) & mask;
         loop {
             match self.index[i] {
                 NONE => return Err(i),
-                c if self.nodes[c as usize].is(parent, h, seg) => return Ok(c),
-                _ => i = (i + 1) & mask,
+                c => {
+                    let n = &self.nodes[c as usize];
+                    if n.parent == parent && n.key == key && (key.whole() || n.seg == seg) {
+                        return Ok(c);
+                    }
+                }
             }
+            i = (i + 1) & mask;
         }
     }
 
-    /// The child of `parent` named `seg`.
-    fn child(&self, parent: Id, seg: &str) -> Option<Id> {
-        self.find(parent, seg).ok()
-    }
-
-    /// Adds a child named `seg` to `parent`, at index slot `at` (from [`Ev::find`]).
-    fn insert(&mut self, parent: Id, seg: Cow<'static, str>, at: usize) -> Id {
+    /// Adds a child named `seg` to `parent`, at index slot `at` (from [`Ev::find`]), keeping
+    /// the children in byte order of their names: `build` then hands them to the map from
+    /// the greatest down, which is its cheapest order.
+    fn insert(&mut self, parent: Id, seg: Cow<'static, str>, key: Key, at: usize) -> Id {
         let id = self.nodes.len() as Id;
-        let p = &mut self.nodes[parent as usize];
-        // Children are linked newest first; `build` puts them in order.
-        let next_sibling = std::mem::replace(&mut p.first_child, id);
+        let mut prev = NONE;
+        let mut c = self.nodes[parent as usize].first_child;
+        while c != NONE {
+            let n = &self.nodes[c as usize];
+            if order(n.key, &n.seg, key, &seg) == Ordering::Greater {
+                break;
+            }
+            prev = c;
+            c = n.next_sibling;
+        }
+        let link = match prev {
+            NONE => &mut self.nodes[parent as usize].first_child,
+            p => &mut self.nodes[p as usize].next_sibling,
+        };
+        let next_sibling = std::mem::replace(link, id);
         self.nodes.push(Node {
-            head: head(&seg),
-            len: seg.len(),
             seg,
+            key,
             parent,
             value: None,
             first_child: NONE,
@@ -166,7 +222,7 @@ impl Ev {
         let mask = len - 1;
         let mut index = vec![NONE; len];
         for (id, n) in self.nodes.iter().enumerate().skip(1) {
-            let mut i = slot(n.parent, n.head, n.len) & mask;
+            let mut i = n.key.slot(n.parent) & mask;
             while index[i] != NONE {
                 i = (i + 1) & mask;
             }
@@ -175,89 +231,96 @@ impl Ev {
         self.index = index;
     }
 
-    /// The node of a dotted path below `from`, created when missing.
-    fn node_or_insert(&mut self, from: Id, path: Cow<'static, str>) -> Id {
-        let mut cur = from;
-        match path {
-            Cow::Borrowed(p) => {
-                for seg in segments(p) {
-                    cur = match self.find(cur, seg) {
-                        Ok(c) => c,
-                        Err(at) => self.insert(cur, Cow::Borrowed(seg), at),
-                    };
-                }
-            }
-            Cow::Owned(p) => {
-                if !p.bytes().any(|b| b == b'.') {
-                    // One segment: the path itself names the node, no copy.
-                    return match self.find(cur, &p) {
-                        Ok(c) => c,
-                        Err(at) => self.insert(cur, Cow::Owned(p), at),
-                    };
-                }
-                for seg in segments(&p) {
-                    cur = match self.find(cur, seg) {
-                        Ok(c) => c,
-                        Err(at) => self.insert(cur, Cow::Owned(seg.to_owned()), at),
-                    };
-                }
-            }
+    /// The child of `parent` named `seg`, created when missing (named by `owned`).
+    fn child_or_insert(
+        &mut self,
+        parent: Id,
+        seg: &str,
+        key: Key,
+        owned: impl FnOnce() -> Cow<'static, str>,
+    ) -> Id {
+        match self.find(parent, seg, key) {
+            Ok(c) => c,
+            Err(at) => self.insert(parent, owned(), key, at),
         }
-        cur
     }
 
-    /// The node of a dotted path below `from`, if any.
-    fn node(&self, from: Id, path: &str) -> Option<Id> {
-        segments(path).try_fold(from, |cur, seg| self.child(cur, seg))
+    /// The node of a path, created when missing.
+    fn node_or_insert(&mut self, path: &'static Path) -> Id {
+        path.segments().iter().fold(ROOT, |cur, &(seg, key)| {
+            self.child_or_insert(cur, seg, key, || Cow::Borrowed(seg))
+        })
     }
 
-    /// Sets `path` (dotted) to `v`; a later set of the same path wins.
-    pub fn set(&mut self, path: impl Into<Cow<'static, str>>, v: Value) {
-        let id = self.node_or_insert(ROOT, path.into());
+    /// The node of a dotted run-time path below `from`, created when missing.
+    fn node_or_insert_dyn(&mut self, from: Id, path: String) -> Id {
+        if !path.bytes().any(|b| b == b'.') {
+            // One segment: the path itself names the node, no copy.
+            let key = Key::of(&path);
+            return match self.find(from, &path, key) {
+                Ok(c) => c,
+                Err(at) => self.insert(from, Cow::Owned(path), key, at),
+            };
+        }
+        split(&path).fold(from, |cur, seg| {
+            self.child_or_insert(cur, seg, Key::of(seg), || Cow::Owned(seg.to_owned()))
+        })
+    }
+
+    /// The node of a path, if any.
+    fn node(&self, path: &Path) -> Option<Id> {
+        path.segments()
+            .iter()
+            .try_fold(ROOT, |cur, &(seg, key)| self.find(cur, seg, key).ok())
+    }
+
+    /// Sets `path` to `v`; a later set of the same path wins.
+    pub fn set(&mut self, path: &'static Path, v: Value) {
+        let id = self.node_or_insert(path);
         self.nodes[id as usize].value = Some(v);
     }
 
-    /// Sets `<base>.<key>` (both dotted) to `v` unless that path already has a value: the
+    /// Sets `<base>.<key>` (`key` dotted) to `v` unless that path already has a value: the
     /// zscaler.zia.* fields kept from the input never replace a mapped one.
-    pub fn set_new_under(&mut self, base: &'static str, key: String, v: impl FnOnce() -> Value) {
-        let base = self.node_or_insert(ROOT, Cow::Borrowed(base));
-        let id = self.node_or_insert(base, Cow::Owned(key));
+    pub fn set_new_under(&mut self, base: &'static Path, key: String, v: impl FnOnce() -> Value) {
+        let base = self.node_or_insert(base);
+        let id = self.node_or_insert_dyn(base, key);
         let slot = &mut self.nodes[id as usize].value;
         if slot.is_none() {
             *slot = Some(v());
         }
     }
 
-    /// Sets `<base>.<key>` (both dotted) to `v`; a later set of the same path wins.
-    pub fn set_under(&mut self, base: &'static str, key: String, v: Value) {
-        let base = self.node_or_insert(ROOT, Cow::Borrowed(base));
-        let id = self.node_or_insert(base, Cow::Owned(key));
+    /// Sets `<base>.<key>` (`key` dotted) to `v`; a later set of the same path wins.
+    pub fn set_under(&mut self, base: &'static Path, key: String, v: Value) {
+        let base = self.node_or_insert(base);
+        let id = self.node_or_insert_dyn(base, key);
         self.nodes[id as usize].value = Some(v);
     }
 
     /// Sets a string.
-    pub fn s(&mut self, path: impl Into<Cow<'static, str>>, v: impl Into<String>) {
+    pub fn s(&mut self, path: &'static Path, v: impl Into<String>) {
         self.set(path, Value::String(v.into()));
     }
 
     /// Sets an integer.
-    pub fn n(&mut self, path: impl Into<Cow<'static, str>>, v: i64) {
+    pub fn n(&mut self, path: &'static Path, v: i64) {
         self.set(path, Value::from(v));
     }
 
     /// Reads a value back (the last one set).
-    pub fn get(&self, path: &str) -> Option<&Value> {
-        let id = self.node(ROOT, path)?;
+    pub fn get(&self, path: &Path) -> Option<&Value> {
+        let id = self.node(path)?;
         self.nodes[id as usize].value.as_ref()
     }
 
     /// Reads a string back.
-    pub fn get_str(&self, path: &str) -> Option<&str> {
+    pub fn get_str(&self, path: &Path) -> Option<&str> {
         self.get(path).and_then(Value::as_str)
     }
 
     /// True when the path is set.
-    pub fn has(&self, path: &str) -> bool {
+    pub fn has(&self, path: &Path) -> bool {
         self.get(path).is_some()
     }
 
@@ -277,12 +340,12 @@ impl Ev {
             scratch.push(c);
             c = self.nodes[c as usize].next_sibling;
         }
-        let nodes = &self.nodes;
-        // Sorted here with the cheap head comparison, the map's own sort only confirms it.
-        scratch[start..].sort_unstable_by(|&a, &b| order(&nodes[a as usize], &nodes[b as usize]));
         let end = scratch.len();
-        let mut items: Vec<(String, Value)> = Vec::with_capacity(end - start);
-        for k in start..end {
+        let mut map = Map::new();
+        // Inserted from the greatest key down: each insert then stops at the first key of
+        // the tree's leftmost node, with no pair vector, no sort and no dedup pass, which
+        // `collect` would all do.
+        for k in (start..end).rev() {
             let c = scratch[k];
             let n = &mut self.nodes[c as usize];
             let key = std::mem::take(&mut n.seg).into_owned();
@@ -292,12 +355,10 @@ impl Ev {
                 // A childless node was made by a set, so it has a value.
                 n.value.take().unwrap_or(Value::Null)
             };
-            items.push((key, v));
+            map.insert(key, v);
         }
         scratch.truncate(start);
-        // Keys are distinct and in order: the map's own sort only confirms it, and it builds
-        // its tree in bulk.
-        items.into_iter().collect()
+        map
     }
 }
 
@@ -308,10 +369,10 @@ mod tests {
     #[test]
     fn nests_dotted_paths() {
         let mut ev = Ev::default();
-        ev.s("a.b", "1");
-        ev.s("a.c.d", "2");
-        ev.s("a-b", "3");
-        ev.s("a.b-c", "4");
+        ev.s(p!("a.b"), "1");
+        ev.s(p!("a.c.d"), "2");
+        ev.s(p!("a-b"), "3");
+        ev.s(p!("a.b-c"), "4");
         let v = Value::Object(ev.finish());
         assert_eq!(
             v,
@@ -322,9 +383,9 @@ mod tests {
     #[test]
     fn the_last_set_of_a_path_wins() {
         let mut ev = Ev::default();
-        ev.s("x.y", "old");
-        ev.s("x.y", "new");
-        assert_eq!(ev.get_str("x.y"), Some("new"));
+        ev.s(p!("x.y"), "old");
+        ev.s(p!("x.y"), "new");
+        assert_eq!(ev.get_str(p!("x.y")), Some("new"));
         assert_eq!(
             Value::Object(ev.finish()),
             serde_json::json!({"x": {"y": "new"}})
@@ -334,13 +395,50 @@ mod tests {
     #[test]
     fn an_object_wins_over_a_value_of_the_same_path() {
         let mut ev = Ev::default();
-        ev.s("a.b.c", "1");
-        ev.s("a.b", "2");
-        ev.s(String::from("a..x"), "3");
-        assert_eq!(ev.get_str("a.b"), Some("2"));
+        ev.s(p!("a.b.c"), "1");
+        ev.s(p!("a.b"), "2");
+        ev.set_under(p!("a"), String::from(".x"), Value::from("3"));
+        assert_eq!(ev.get_str(p!("a.b")), Some("2"));
         assert_eq!(
             Value::Object(ev.finish()),
             serde_json::json!({"a": {"b": {"c": "1"}, "": {"x": "3"}}})
         );
+    }
+
+    #[test]
+    fn long_and_short_segments_keep_byte_order() {
+        let mut ev = Ev::default();
+        for k in [
+            "destination_long_name_x",
+            "destination_long_name",
+            "destination",
+            "dest",
+            "d\u{0}",
+            "d",
+            "",
+            "destination_long_name_a",
+            "zz",
+        ] {
+            ev.set_under(p!("r"), k.to_owned(), Value::from(k));
+            assert_eq!(
+                ev.node(p!("r")).and_then(|r| ev
+                    .find(r, k, Key::of(k))
+                    .ok()
+                    .and_then(|id| ev.nodes[id as usize].value.as_ref())),
+                Some(&Value::from(k))
+            );
+        }
+        // Siblings are linked in byte order.
+        let mut names = Vec::new();
+        let r = ev.node(p!("r")).expect("r");
+        let mut c = ev.nodes[r as usize].first_child;
+        while c != NONE {
+            names.push(ev.nodes[c as usize].seg.to_string());
+            c = ev.nodes[c as usize].next_sibling;
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert_eq!(names.len(), 9);
     }
 }

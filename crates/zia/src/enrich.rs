@@ -10,10 +10,18 @@ use std::sync::OnceLock;
 use base64::Engine;
 use chrono::{NaiveDate, NaiveDateTime};
 
-use crate::ecs::Ev;
+use crate::ecs::{p, Ev};
 
 /// True for the values NSS writes when a field has no value.
 pub(crate) fn is_placeholder(v: &str) -> bool {
+    // Between two visible ASCII ends there is nothing to trim (every Unicode space is either
+    // an ASCII control/space byte or starts with a byte >= 0x80): skip the trim, which
+    // decodes characters from both ends, for the usual value.
+    let visible = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x80);
+    let b = v.as_bytes();
+    if visible(b.first()) && visible(b.last()) {
+        return matches!(v, "NA" | "None");
+    }
     matches!(v.trim(), "" | "NA" | "None")
 }
 
@@ -282,19 +290,19 @@ pub(crate) fn domain_parts(ev: &mut Ev, prefix: &str, host: &str) {
     };
     let [tld, registered, sub] = match prefix {
         "url" => [
-            "url.top_level_domain",
-            "url.registered_domain",
-            "url.subdomain",
+            p!("url.top_level_domain"),
+            p!("url.registered_domain"),
+            p!("url.subdomain"),
         ],
         "destination" => [
-            "destination.top_level_domain",
-            "destination.registered_domain",
-            "destination.subdomain",
+            p!("destination.top_level_domain"),
+            p!("destination.registered_domain"),
+            p!("destination.subdomain"),
         ],
         _ => [
-            "dns.question.top_level_domain",
-            "dns.question.registered_domain",
-            "dns.question.subdomain",
+            p!("dns.question.top_level_domain"),
+            p!("dns.question.registered_domain"),
+            p!("dns.question.subdomain"),
         ],
     };
     ev.s(tld, suffix);

@@ -78,12 +78,13 @@ pub fn parse_or_error(raw: &str) -> Map<String, Value> {
 
 /// The event that stands for a record that could not be parsed.
 pub fn error_event(raw: &str, err: &ParseError) -> Map<String, Value> {
+    use ecs::p;
     let mut ev = ecs::Ev::default();
-    ev.s("event.kind", "pipeline_error");
-    ev.s("event.original", raw);
-    ev.s("error.message", err.to_string());
-    ev.s("observer.vendor", "Zscaler");
-    ev.s("observer.product", "Zscaler Internet Access");
+    ev.s(p!("event.kind"), "pipeline_error");
+    ev.s(p!("event.original"), raw);
+    ev.s(p!("error.message"), err.to_string());
+    ev.s(p!("observer.vendor"), "Zscaler");
+    ev.s(p!("observer.product"), "Zscaler Internet Access");
     ev.finish()
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::ecs::Ev;
+use crate::ecs::{p, Ev, Path};
 use crate::enrich::{self, decode_human, is_placeholder};
 use crate::keys::{lookup, COUNT, K};
 use crate::record::{Record, Val};
@@ -137,7 +137,7 @@ pub(crate) struct Mapped {
 }
 
 /// Where every input field the mapping does not consume is kept.
-const ZIA: &str = "zscaler.zia";
+const ZIA: &Path = p!("zscaler.zia");
 
 /// Maps a decoded record to an ECS event.
 pub(crate) fn map(rec: &Record<'_>) -> Mapped {
@@ -171,8 +171,8 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
         m.ev.set_under(ZIA, key, Value::String(id.clone()));
     }
     if let Some(lt) = log_type {
-        m.ev.s("event.kind", "event");
-        m.ev.s("event.dataset", lt.dataset());
+        m.ev.s(p!("event.kind"), "event");
+        m.ev.s(p!("event.dataset"), lt.dataset());
         match lt {
             LogType::Web => m.web(),
             LogType::Firewall => m.firewall(),
@@ -182,11 +182,11 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
             LogType::Casb => m.casb(),
         }
     }
-    m.ev.s("observer.vendor", "Zscaler");
-    m.ev.s("observer.product", "Zscaler Internet Access");
+    m.ev.s(p!("observer.vendor"), "Zscaler");
+    m.ev.s(p!("observer.product"), "Zscaler Internet Access");
     match (declared, log_type) {
-        (_, Some(lt)) => m.ev.s("zscaler.zia.source_type", lt.sourcetype()),
-        (Some(st), None) => m.ev.s("zscaler.zia.source_type", st),
+        (_, Some(lt)) => m.ev.s(p!("zscaler.zia.source_type"), lt.sourcetype()),
+        (Some(st), None) => m.ev.s(p!("zscaler.zia.source_type"), st),
         _ => {}
     }
     m.rest();
@@ -225,14 +225,14 @@ impl<'r> Mapper<'r, '_> {
         self.ev.set_under(ZIA, key, Value::String(v.to_owned()));
     }
 
-    fn str(&mut self, k: K, path: &'static str) -> Option<&'r str> {
+    fn str(&mut self, k: K, path: &'static Path) -> Option<&'r str> {
         let v = self.f.take(k)?;
         self.ev.s(path, v);
         Some(v)
     }
 
     /// A human-readable field: percent-decoded.
-    fn human(&mut self, k: K, path: &'static str) {
+    fn human(&mut self, k: K, path: &'static Path) {
         if let Some(v) = self.f.take(k) {
             self.ev.s(path, decode_human(v));
         }
@@ -252,11 +252,11 @@ impl<'r> Mapper<'r, '_> {
         } else {
             "unknown"
         };
-        self.ev.s("event.action", a);
-        self.ev.s("event.outcome", outcome);
+        self.ev.s(p!("event.action"), a);
+        self.ev.s(p!("event.outcome"), outcome);
     }
 
-    fn int(&mut self, k: K, path: &'static str) -> Option<i64> {
+    fn int(&mut self, k: K, path: &'static Path) -> Option<i64> {
         let v = self.f.take(k)?;
         match v.trim().parse::<i64>() {
             Ok(n) => {
@@ -270,7 +270,7 @@ impl<'r> Mapper<'r, '_> {
         }
     }
 
-    fn port(&mut self, k: K, path: &'static str) -> Option<u16> {
+    fn port(&mut self, k: K, path: &'static Path) -> Option<u16> {
         let v = self.f.take(k)?;
         match v.trim().parse::<u16>() {
             Ok(n) => {
@@ -300,7 +300,7 @@ impl<'r> Mapper<'r, '_> {
     }
 
     /// Sets `path` to the IP address of `k`; true when it was one.
-    fn ip(&mut self, k: K, path: &'static str) -> bool {
+    fn ip(&mut self, k: K, path: &'static Path) -> bool {
         match self.ip_text(k) {
             Some(s) => {
                 self.ev.s(path, s);
@@ -313,62 +313,63 @@ impl<'r> Mapper<'r, '_> {
     fn time(&mut self) {
         if let Some(v) = self.f.take(K::Time) {
             match enrich::normalize_time(v) {
-                Some(t) => self.ev.s("@timestamp", t),
+                Some(t) => self.ev.s(p!("@timestamp"), t),
                 None => self.warn_raw(K::Time, v, "unrecognised time"),
             }
         }
         if let Some(v) = self.f.take(K::EpochTime) {
             match enrich::epoch_to_rfc3339(v) {
-                Some(t) if !self.ev.has("@timestamp") => self.ev.s("@timestamp", t),
-                Some(_) => self.ev.s("zscaler.zia.epochtime", v),
+                Some(t) if !self.ev.has(p!("@timestamp")) => self.ev.s(p!("@timestamp"), t),
+                Some(_) => self.ev.s(p!("zscaler.zia.epochtime"), v),
                 None => self.warn_raw(K::EpochTime, v, "unrecognised epoch time"),
             }
         }
     }
 
     fn event_kind(&mut self, category: &str, ty: &str) {
-        self.ev.set("event.category", Value::from(vec![category]));
-        self.ev.set("event.type", Value::from(vec![ty]));
+        let one = |s: &str| Value::Array(vec![Value::String(s.to_owned())]);
+        self.ev.set(p!("event.category"), one(category));
+        self.ev.set(p!("event.type"), one(ty));
     }
 
     fn user(&mut self) {
-        self.human(K::User, "user.email");
-        self.human(K::DeviceOwner, "user.name");
-        self.human(K::DeviceHost, "host.name");
+        self.human(K::User, p!("user.email"));
+        self.human(K::DeviceOwner, p!("user.name"));
+        self.human(K::DeviceHost, p!("host.name"));
     }
 
     fn threat(&mut self) {
-        self.human(K::ThreatCategory, "zscaler.zia.threat.category");
-        self.human(K::ThreatClass, "zscaler.zia.threat.class");
-        self.human(K::ThreatName, "zscaler.zia.threat.name");
+        self.human(K::ThreatCategory, p!("zscaler.zia.threat.category"));
+        self.human(K::ThreatClass, p!("zscaler.zia.threat.class"));
+        self.human(K::ThreatName, p!("zscaler.zia.threat.name"));
     }
 
     /// A URL: `url.original` as sent, and its parts; never percent-decoded.
     fn url(&mut self, original: &str) {
-        self.ev.s("url.original", original);
+        self.ev.s(p!("url.original"), original);
         let p = enrich::split_url(original);
         if let Some(s) = p.scheme {
-            self.ev.s("url.scheme", s.to_ascii_lowercase());
-            self.ev.s("url.full", original);
+            self.ev.s(p!("url.scheme"), s.to_ascii_lowercase());
+            self.ev.s(p!("url.full"), original);
         }
         if let Some(h) = p.host {
-            self.ev.s("url.domain", h);
+            self.ev.s(p!("url.domain"), h);
             enrich::domain_parts(&mut self.ev, "url", h);
         }
         if let Some(port) = p.port {
-            self.ev.n("url.port", port.into());
+            self.ev.n(p!("url.port"), port.into());
         }
         if let Some(path) = p.path {
-            self.ev.s("url.path", path);
+            self.ev.s(p!("url.path"), path);
             if let Some(ext) = enrich::extension(path) {
-                self.ev.s("url.extension", ext);
+                self.ev.s(p!("url.extension"), ext);
             }
         }
         if let Some(q) = p.query {
-            self.ev.s("url.query", q);
+            self.ev.s(p!("url.query"), q);
         }
         if let Some(f) = p.fragment {
-            self.ev.s("url.fragment", f);
+            self.ev.s(p!("url.fragment"), f);
         }
     }
 
@@ -391,56 +392,56 @@ impl<'r> Mapper<'r, '_> {
         };
         let Some(ua) = ua else { return };
         if let Some(info) = enrich::parse_ua(&ua) {
-            self.ev.s("user_agent.name", info.name);
+            self.ev.s(p!("user_agent.name"), info.name);
             if let Some(v) = info.version {
-                self.ev.s("user_agent.version", v);
+                self.ev.s(p!("user_agent.version"), v);
             }
-            self.ev.s("user_agent.os.name", info.os_name);
+            self.ev.s(p!("user_agent.os.name"), info.os_name);
             if let Some(v) = info.os_version {
-                self.ev.s("user_agent.os.version", v);
+                self.ev.s(p!("user_agent.os.version"), v);
             }
-            self.ev.s("user_agent.device.name", info.device);
+            self.ev.s(p!("user_agent.device.name"), info.device);
         }
-        self.ev.s("user_agent.original", ua);
+        self.ev.s(p!("user_agent.original"), ua);
     }
 
     fn web(&mut self) {
         self.event_kind("network", "info");
         self.action_and_outcome();
-        self.str(K::Reason, "event.reason");
-        self.str(K::Protocol, "network.protocol");
-        self.int(K::ReqSize, "http.request.bytes");
-        self.int(K::RespSize, "http.response.bytes");
-        self.str(K::UrlCategory, "zscaler.zia.url_category");
+        self.str(K::Reason, p!("event.reason"));
+        self.str(K::Protocol, p!("network.protocol"));
+        self.int(K::ReqSize, p!("http.request.bytes"));
+        self.int(K::RespSize, p!("http.response.bytes"));
+        self.str(K::UrlCategory, p!("zscaler.zia.url_category"));
         if let Some(ip) = self.ip_text(K::ServerIp) {
-            self.ev.s("destination.ip", ip.as_str());
-            self.ev.s("server.ip", ip);
+            self.ev.s(p!("destination.ip"), ip.as_str());
+            self.ev.s(p!("server.ip"), ip);
         }
-        self.ip(K::ClientIp, "source.ip");
-        if !self.ev.has("source.ip") {
-            self.ip(K::ClientIntIp, "source.ip");
+        self.ip(K::ClientIp, p!("source.ip"));
+        if !self.ev.has(p!("source.ip")) {
+            self.ip(K::ClientIntIp, p!("source.ip"));
         }
-        self.ip(K::ClientPubIp, "source.nat.ip");
-        self.port(K::ClientPort, "source.port");
-        self.str(K::Method, "http.request.method");
+        self.ip(K::ClientPubIp, p!("source.nat.ip"));
+        self.port(K::ClientPort, p!("source.port"));
+        self.str(K::Method, p!("http.request.method"));
         match self.f.take(K::Referer) {
-            Some(r) => self.ev.s("http.request.referrer", r),
+            Some(r) => self.ev.s(p!("http.request.referrer"), r),
             None => {
                 if let Some(r) = self.b64(K::B64Referer) {
-                    self.ev.s("http.request.referrer", r);
+                    self.ev.s(p!("http.request.referrer"), r);
                 }
             }
         }
         self.user_agent();
         if let Some(s) = self.f.take(K::Status) {
             match s.trim().parse::<u16>() {
-                Ok(code) if code > 0 => self.ev.n("http.response.status_code", code.into()),
+                Ok(code) if code > 0 => self.ev.n(p!("http.response.status_code"), code.into()),
                 _ => self.warn_raw(K::Status, s, "not an HTTP status"),
             }
         }
         self.user();
-        self.human(K::Location, "zscaler.zia.location");
-        self.human(K::Department, "zscaler.zia.department");
+        self.human(K::Location, p!("zscaler.zia.location"));
+        self.human(K::Department, p!("zscaler.zia.department"));
         let url = match self.f.take(K::Url) {
             Some(u) => Some(u.to_owned()),
             None => self.b64(K::B64Url),
@@ -451,94 +452,94 @@ impl<'r> Mapper<'r, '_> {
         if let Some(h) = self.f.take(K::Host) {
             let h = decode_human(h);
             enrich::domain_parts(&mut self.ev, "destination", &h);
-            self.ev.s("destination.domain", h);
+            self.ev.s(p!("destination.domain"), h);
         }
         self.threat();
-        self.str(K::FileType, "file.type");
-        self.human(K::FileName, "file.name");
-        self.str(K::Md5, "file.hash.md5");
-        self.str(K::Sha256, "file.hash.sha256");
-        self.str(K::AppName, "zscaler.zia.appname");
-        self.str(K::ContentType, "http.response.mime_type");
-        self.human(K::RuleLabel, "rule.name");
-        self.str(K::RuleType, "rule.category");
-        self.str(K::Company, "organization.name");
+        self.str(K::FileType, p!("file.type"));
+        self.human(K::FileName, p!("file.name"));
+        self.str(K::Md5, p!("file.hash.md5"));
+        self.str(K::Sha256, p!("file.hash.sha256"));
+        self.str(K::AppName, p!("zscaler.zia.appname"));
+        self.str(K::ContentType, p!("http.response.mime_type"));
+        self.human(K::RuleLabel, p!("rule.name"));
+        self.str(K::RuleType, p!("rule.category"));
+        self.str(K::Company, p!("organization.name"));
     }
 
     fn firewall(&mut self) {
         self.event_kind("network", "connection");
         self.action_and_outcome();
         self.user();
-        self.human(K::Department, "zscaler.zia.department");
-        self.human(K::Location, "zscaler.zia.location");
-        self.ip(K::ClientIp, "source.ip");
-        self.port(K::ClientPort, "source.port");
+        self.human(K::Department, p!("zscaler.zia.department"));
+        self.human(K::Location, p!("zscaler.zia.location"));
+        self.ip(K::ClientIp, p!("source.ip"));
+        self.port(K::ClientPort, p!("source.port"));
         // sdip/sdport are where the session really went; cdip/cdport what the client
         // asked for. They differ under DNAT; ECS destination is the real one.
-        if !self.ip(K::ServerIp, "destination.ip") {
-            self.ip(K::ClientDstIp, "destination.ip");
+        if !self.ip(K::ServerIp, p!("destination.ip")) {
+            self.ip(K::ClientDstIp, p!("destination.ip"));
         }
-        if self.port(K::ServerPort, "destination.port").is_none() {
-            self.port(K::ClientDstPort, "destination.port");
+        if self.port(K::ServerPort, p!("destination.port")).is_none() {
+            self.port(K::ClientDstPort, p!("destination.port"));
         }
-        self.ip(K::ServerSrcIp, "source.nat.ip");
-        self.port(K::ServerSrcPort, "source.nat.port");
-        self.str(K::NwApp, "network.application");
-        self.str(K::Protocol, "network.protocol");
-        self.str(K::DestCountry, "destination.geo.country_name");
-        self.human(K::RuleLabel, "rule.name");
-        self.int(K::InBytes, "source.bytes");
-        self.int(K::OutBytes, "destination.bytes");
-        self.int(K::Duration, "event.duration");
+        self.ip(K::ServerSrcIp, p!("source.nat.ip"));
+        self.port(K::ServerSrcPort, p!("source.nat.port"));
+        self.str(K::NwApp, p!("network.application"));
+        self.str(K::Protocol, p!("network.protocol"));
+        self.str(K::DestCountry, p!("destination.geo.country_name"));
+        self.human(K::RuleLabel, p!("rule.name"));
+        self.int(K::InBytes, p!("source.bytes"));
+        self.int(K::OutBytes, p!("destination.bytes"));
+        self.int(K::Duration, p!("event.duration"));
         self.threat();
     }
 
     fn dns(&mut self) {
         self.event_kind("network", "info");
         self.user();
-        self.human(K::Department, "zscaler.zia.department");
-        self.human(K::Location, "zscaler.zia.location");
+        self.human(K::Department, p!("zscaler.zia.department"));
+        self.human(K::Location, p!("zscaler.zia.location"));
         if let Some(a) = self.f.take(K::DnsReqAction) {
-            self.ev.s("event.action", a.to_lowercase());
-            self.ev.s("zscaler.zia.reqaction", a);
+            self.ev.s(p!("event.action"), a.to_lowercase());
+            self.ev.s(p!("zscaler.zia.reqaction"), a);
         }
-        self.human(K::RuleLabel, "rule.name");
-        self.str(K::DnsType, "dns.question.type");
-        if let Some(q) = self.str(K::DnsQuery, "dns.question.name") {
+        self.human(K::RuleLabel, p!("rule.name"));
+        self.str(K::DnsType, p!("dns.question.type"));
+        if let Some(q) = self.str(K::DnsQuery, p!("dns.question.name")) {
             enrich::domain_parts(&mut self.ev, "dns.question", q);
         }
-        if let Some(r) = self.str(K::DnsResp, "dns.response_code") {
+        if let Some(r) = self.str(K::DnsResp, p!("dns.response_code")) {
             if let Ok(ip) = r.trim().parse::<IpAddr>() {
                 self.ev
-                    .set("dns.resolved_ip", Value::from(vec![ip.to_string()]));
+                    .set(p!("dns.resolved_ip"), Value::from(vec![ip.to_string()]));
             }
         }
-        self.port(K::ServerPort, "destination.port");
-        self.ip(K::ClientIp, "source.ip");
-        self.ip(K::ServerIp, "destination.ip");
-        self.str(K::Category, "zscaler.zia.category");
+        self.port(K::ServerPort, p!("destination.port"));
+        self.ip(K::ClientIp, p!("source.ip"));
+        self.ip(K::ServerIp, p!("destination.ip"));
+        self.str(K::Category, p!("zscaler.zia.category"));
     }
 
     fn tunnel(&mut self) {
         self.event_kind("network", "connection");
-        self.str(K::TunnelType, "network.type");
-        self.human(K::User, "user.email");
-        self.human(K::Location, "zscaler.zia.location");
-        self.ip(K::ClientIp, "source.ip");
-        self.ip(K::ServerIp, "destination.ip");
-        self.port(K::ClientPort, "source.port");
-        self.port(K::ServerPort, "destination.port");
-        self.str(K::Protocol, "network.protocol");
-        let status = self.str(K::TunnelEvent, "zscaler.zia.tunnel.status");
-        self.str(K::EventReason, "error.code");
-        self.str(K::IkeVersion, "zscaler.zia.tunnel.ikeversion");
+        self.str(K::TunnelType, p!("network.type"));
+        self.human(K::User, p!("user.email"));
+        self.human(K::Location, p!("zscaler.zia.location"));
+        self.ip(K::ClientIp, p!("source.ip"));
+        self.ip(K::ServerIp, p!("destination.ip"));
+        self.port(K::ClientPort, p!("source.port"));
+        self.port(K::ServerPort, p!("destination.port"));
+        self.str(K::Protocol, p!("network.protocol"));
+        let status = self.str(K::TunnelEvent, p!("zscaler.zia.tunnel.status"));
+        self.str(K::EventReason, p!("error.code"));
+        self.str(K::IkeVersion, p!("zscaler.zia.tunnel.ikeversion"));
         let failed = status.is_some_and(|s| {
             let s = s.to_ascii_uppercase();
             s.contains("ERROR") || s.contains("FAIL") || s.contains("DOWN")
         });
         let outcome = if failed { "failure" } else { "success" };
-        self.ev.s("zscaler.zia.event.outcome", outcome);
-        self.ev.s("event.outcome", outcome);
+        self.ev.s(p!("zscaler.zia.event.outcome"), outcome);
+        self.ev.s(p!("event.outcome"), outcome);
     }
 
     fn audit(&mut self) {
@@ -552,46 +553,46 @@ impl<'r> Mapper<'r, '_> {
         };
         self.event_kind(category, ty);
         if let Some(a) = action {
-            self.ev.s("event.action", a.to_lowercase());
+            self.ev.s(p!("event.action"), a.to_lowercase());
         }
-        self.str(K::Category, "zscaler.zia.category");
-        self.str(K::SubCategory, "zscaler.zia.sub_category");
-        self.str(K::Resource, "zscaler.zia.resource");
-        self.human(K::AdminId, "user.email");
-        self.ip(K::ClientIp, "source.ip");
-        if let Some(r) = self.str(K::Result, "zscaler.zia.event.outcome") {
+        self.str(K::Category, p!("zscaler.zia.category"));
+        self.str(K::SubCategory, p!("zscaler.zia.sub_category"));
+        self.str(K::Resource, p!("zscaler.zia.resource"));
+        self.human(K::AdminId, p!("user.email"));
+        self.ip(K::ClientIp, p!("source.ip"));
+        if let Some(r) = self.str(K::Result, p!("zscaler.zia.event.outcome")) {
             let l = r.to_ascii_lowercase();
             if matches!(l.as_str(), "success" | "failure" | "unknown") {
-                self.ev.s("event.outcome", l);
+                self.ev.s(p!("event.outcome"), l);
             }
         }
-        self.str(K::ErrorCode, "error.code");
-        self.str(K::AuditLogType, "zscaler.zia.audit.log_type");
+        self.str(K::ErrorCode, p!("error.code"));
+        self.str(K::AuditLogType, p!("zscaler.zia.audit.log_type"));
     }
 
     fn casb(&mut self) {
         self.event_kind("process", "info");
-        self.human(K::User, "user.email");
-        self.str(K::NwApp, "network.application");
-        self.human(K::FileName, "file.name");
-        self.str(K::FileSource, "file.directory");
-        self.str(K::Md5, "file.hash.md5");
-        self.str(K::Sha256, "file.hash.sha256");
-        self.str(K::Company, "organization.name");
-        self.human(K::Department, "zscaler.zia.department");
+        self.human(K::User, p!("user.email"));
+        self.str(K::NwApp, p!("network.application"));
+        self.human(K::FileName, p!("file.name"));
+        self.str(K::FileSource, p!("file.directory"));
+        self.str(K::Md5, p!("file.hash.md5"));
+        self.str(K::Sha256, p!("file.hash.sha256"));
+        self.str(K::Company, p!("organization.name"));
+        self.human(K::Department, p!("zscaler.zia.department"));
         self.threat();
-        self.human(K::RuleLabel, "rule.name");
+        self.human(K::RuleLabel, p!("rule.name"));
         if let Some(u) = self.f.take(K::FullUrl) {
             self.url(u);
         }
         if let Some(t) = self.f.take(K::LastModTime) {
             match enrich::normalize_time(t) {
-                Some(t) => self.ev.s("file.mtime", t),
+                Some(t) => self.ev.s(p!("file.mtime"), t),
                 None => self.warn_raw(K::LastModTime, t, "unrecognised time"),
             }
         }
         self.user_agent();
-        self.ip(K::ClientIp, "source.ip");
+        self.ip(K::ClientIp, p!("source.ip"));
     }
 
     /// Every entry the mapping did not consume, under `zscaler.zia.<key>` (lower-cased),
@@ -614,32 +615,45 @@ impl<'r> Mapper<'r, '_> {
     /// `related.*` and `*.address`, as the Sekoia platform derives them.
     fn related(&mut self) {
         let mut ips: Vec<String> = Vec::new();
-        for p in ["source.ip", "destination.ip", "server.ip", "client.ip"] {
+        for p in [
+            p!("source.ip"),
+            p!("destination.ip"),
+            p!("server.ip"),
+            p!("client.ip"),
+        ] {
             if let Some(ip) = self.ev.get_str(p) {
                 ips.push(ip.to_owned());
             }
         }
         let mut hosts: Vec<String> = Vec::new();
-        for p in ["destination.domain", "url.domain", "dns.question.name"] {
+        for p in [
+            p!("destination.domain"),
+            p!("url.domain"),
+            p!("dns.question.name"),
+        ] {
             if let Some(h) = self.ev.get_str(p) {
                 hosts.push(h.to_owned());
             }
         }
         let mut users: Vec<String> = Vec::new();
-        if let Some(u) = self.ev.get_str("user.name") {
+        if let Some(u) = self.ev.get_str(p!("user.name")) {
             users.push(u.to_owned());
         }
         let mut hashes: Vec<String> = Vec::new();
-        for p in ["file.hash.md5", "file.hash.sha1", "file.hash.sha256"] {
+        for p in [
+            p!("file.hash.md5"),
+            p!("file.hash.sha1"),
+            p!("file.hash.sha256"),
+        ] {
             if let Some(h) = self.ev.get_str(p) {
                 hashes.push(h.to_owned());
             }
         }
         for (path, mut list) in [
-            ("related.ip", ips),
-            ("related.hosts", hosts),
-            ("related.user", users),
-            ("related.hash", hashes),
+            (p!("related.ip"), ips),
+            (p!("related.hosts"), hosts),
+            (p!("related.user"), users),
+            (p!("related.hash"), hashes),
         ] {
             if list.is_empty() {
                 continue;
@@ -649,11 +663,11 @@ impl<'r> Mapper<'r, '_> {
             self.ev.set(path, Value::from(list));
         }
         for (domain, ip, address) in [
-            ("source.domain", "source.ip", "source.address"),
+            (p!("source.domain"), p!("source.ip"), p!("source.address")),
             (
-                "destination.domain",
-                "destination.ip",
-                "destination.address",
+                p!("destination.domain"),
+                p!("destination.ip"),
+                p!("destination.address"),
             ),
         ] {
             let addr = self.ev.get_str(domain).or_else(|| self.ev.get_str(ip));
