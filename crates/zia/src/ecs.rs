@@ -135,6 +135,8 @@ pub(crate) struct Ev {
     /// Open addressing over `nodes` by (parent, segment); a power of two long and at most
     /// half full, so every probe sequence reaches an empty slot.
     index: Vec<Id>,
+    /// The last base path of `set_under`/`set_new_under` and its node.
+    base: Option<(&'static Path, Id)>,
 }
 
 impl Default for Ev {
@@ -152,6 +154,7 @@ impl Default for Ev {
         Ev {
             nodes,
             index: vec![NONE; 256],
+            base: None,
         }
     }
 }
@@ -280,10 +283,23 @@ impl Ev {
         self.nodes[id as usize].value = Some(v);
     }
 
+    /// The node of a base path, remembered from the previous call: the same path (same
+    /// address, so the same segments) comes for every kept input field.
+    fn base(&mut self, base: &'static Path) -> Id {
+        match self.base {
+            Some((b, id)) if std::ptr::eq(b, base) => id,
+            _ => {
+                let id = self.node_or_insert(base);
+                self.base = Some((base, id));
+                id
+            }
+        }
+    }
+
     /// Sets `<base>.<key>` (`key` dotted) to `v` unless that path already has a value: the
     /// zscaler.zia.* fields kept from the input never replace a mapped one.
     pub fn set_new_under(&mut self, base: &'static Path, key: String, v: impl FnOnce() -> Value) {
-        let base = self.node_or_insert(base);
+        let base = self.base(base);
         let id = self.node_or_insert_dyn(base, key);
         let slot = &mut self.nodes[id as usize].value;
         if slot.is_none() {
@@ -293,7 +309,7 @@ impl Ev {
 
     /// Sets `<base>.<key>` (`key` dotted) to `v`; a later set of the same path wins.
     pub fn set_under(&mut self, base: &'static Path, key: String, v: Value) {
-        let base = self.node_or_insert(base);
+        let base = self.base(base);
         let id = self.node_or_insert_dyn(base, key);
         self.nodes[id as usize].value = Some(v);
     }

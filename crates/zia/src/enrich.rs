@@ -217,7 +217,11 @@ pub(crate) struct UrlParts<'a> {
 pub(crate) fn split_url(u: &str) -> UrlParts<'_> {
     let mut p = UrlParts::default();
     let mut rest = u.trim();
-    if let Some(i) = rest.find("://") {
+    // The first "://", found from the colons: `str::find` with a string pattern sets up a
+    // two-way searcher on every call.
+    let sep = memchr::memchr_iter(b':', rest.as_bytes())
+        .find(|&i| rest.as_bytes().get(i + 1..i + 3) == Some(b"//"));
+    if let Some(i) = sep {
         let scheme = &rest[..i];
         if !scheme.is_empty()
             && scheme
@@ -285,7 +289,15 @@ pub(crate) fn domain_parts(ev: &mut Ev, prefix: &str, host: &str) {
         Cow::Borrowed(host)
     };
     let host = lower.trim_end_matches('.');
-    let Some(suffix) = psl::suffix_str(host) else {
+    // One walk of the suffix list: the registrable domain carries its suffix (the same one
+    // `suffix_str` finds); only a host that is itself a suffix needs the second lookup.
+    let domain = psl::domain(host.as_bytes()).map(psl::Domain::trim);
+    let text = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
+    let (suffix, reg) = match domain {
+        Some(d) => (text(d.suffix().as_bytes()), text(d.as_bytes())),
+        None => (psl::suffix_str(host).map(str::to_owned), None),
+    };
+    let Some(suffix) = suffix else {
         return;
     };
     let [tld, registered, sub] = match prefix {
@@ -306,11 +318,11 @@ pub(crate) fn domain_parts(ev: &mut Ev, prefix: &str, host: &str) {
         ],
     };
     ev.s(tld, suffix);
-    if let Some(reg) = psl::domain_str(host) {
-        ev.s(registered, reg);
+    if let Some(reg) = reg {
         if host.len() > reg.len() + 1 {
             ev.s(sub, &host[..host.len() - reg.len() - 1]);
         }
+        ev.s(registered, reg);
     }
 }
 

@@ -112,8 +112,10 @@ impl Name {
             return None;
         }
         let mut bytes = [0u8; MAX];
-        for (d, s) in bytes.iter_mut().zip(b) {
-            *d = s.to_ascii_lowercase();
+        bytes[..b.len()].copy_from_slice(b);
+        // Over the whole fixed-size buffer, so that it compiles to a few vector operations.
+        for c in &mut bytes {
+            *c = c.to_ascii_lowercase();
         }
         Some(Name {
             bytes,
@@ -121,13 +123,11 @@ impl Name {
         })
     }
 
-    /// The home slot: a multiplicative hash of the name's eight-byte words.
+    /// The home slot: a multiplicative hash of the name's four eight-byte words.
     fn slot(&self) -> usize {
         let mut h = self.len as u64;
-        for w in self.bytes.chunks_exact(8).take(self.len.div_ceil(8)) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            h = (h.rotate_left(29) ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for w in self.bytes.as_chunks::<8>().0 {
+            h = (h.rotate_left(29) ^ u64::from_le_bytes(*w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
         (h >> 40) as usize & (SLOTS - 1)
     }
