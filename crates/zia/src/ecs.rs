@@ -296,11 +296,11 @@ impl Ev {
         }
     }
 
-    /// Sets `<base>.<key>` (`key` dotted) to `v` unless that path already has a value: the
+    /// Sets `<base>.<key>` (`key` dotted, see [`shallow`]) to `v` unless that path already has a value: the
     /// zscaler.zia.* fields kept from the input never replace a mapped one.
     pub fn set_new_under(&mut self, base: &'static Path, key: String, v: impl FnOnce() -> Value) {
         let base = self.base(base);
-        let id = self.node_or_insert_dyn(base, key);
+        let id = self.node_or_insert_dyn(base, shallow(key));
         let slot = &mut self.nodes[id as usize].value;
         if slot.is_none() {
             *slot = Some(v());
@@ -310,7 +310,7 @@ impl Ev {
     /// Sets `<base>.<key>` (`key` dotted) to `v`; a later set of the same path wins.
     pub fn set_under(&mut self, base: &'static Path, key: String, v: Value) {
         let base = self.base(base);
-        let id = self.node_or_insert_dyn(base, key);
+        let id = self.node_or_insert_dyn(base, shallow(key));
         self.nodes[id as usize].value = Some(v);
     }
 
@@ -375,6 +375,21 @@ impl Ev {
         }
         scratch.truncate(start);
         map
+    }
+}
+
+/// Segments a kept input key may nest into (`a.b.c` is three).
+pub(crate) const MAX_KEY_DEPTH: usize = 8;
+
+/// A kept input key as it will nest: dotted keys nest (`a.b` becomes `a: {b}`), up to
+/// [`MAX_KEY_DEPTH`] segments; a deeper key stays one flat field, its dots made `_`. Every
+/// later step (building, indexing, serializing, dropping the event) walks the nesting
+/// recursively, and a record with a key of tens of thousands of dots overflowed the stack.
+fn shallow(key: String) -> String {
+    if key.bytes().filter(|&b| b == b'.').count() < MAX_KEY_DEPTH {
+        key
+    } else {
+        key.replace('.', "_")
     }
 }
 

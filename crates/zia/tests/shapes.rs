@@ -379,3 +379,22 @@ fn non_ascii_time_is_an_unrecognised_time_not_a_panic() {
     let p = zia::parse(raw).expect("parses");
     assert!(p.warnings.iter().any(|w| w.contains("unrecognised time")));
 }
+
+#[test]
+fn a_key_with_thousands_of_dots_is_kept_flat_instead_of_nesting_without_end() {
+    let key = vec!["a"; 40_000].join(".");
+    let raw =
+        format!(r#"{{"sourcetype":"zscalernss-web","event":{{"action":"Allowed","{key}":"x"}}}}"#);
+    let ev = zia::parse(&raw).unwrap().event;
+    let flat = key.replace('.', "_");
+    assert_eq!(ev["zscaler"]["zia"][flat.as_str()], "x");
+    // And the event can be serialized and dropped (both recurse per level).
+    assert!(serde_json::to_string(&ev).unwrap().len() > 40_000);
+}
+
+#[test]
+fn a_key_with_a_few_dots_still_nests() {
+    let raw = r#"{"sourcetype":"zscalernss-web","event":{"action":"Allowed","x.y.z":"1"}}"#;
+    let ev = zia::parse(raw).unwrap().event;
+    assert_eq!(ev["zscaler"]["zia"]["x"]["y"]["z"], "1");
+}
