@@ -8,25 +8,11 @@ use serde_json::Value;
 use store::{EventSearch, EventStore, StoreConfig, TantivyStore, TimeSpec};
 
 fn expected_events() -> Vec<store::Event> {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance/sekoia-zscaler-zia"
-    );
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
+    common::conformance_vectors()
         .iter()
-        .map(|p| {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-            match &v["expected"] {
-                Value::Object(m) => m.clone(),
-                _ => panic!("{} has no expected object", p.display()),
-            }
+        .map(|v| match &v["expected"] {
+            Value::Object(m) => m.clone(),
+            _ => panic!("a vector has no expected object"),
         })
         .collect()
 }

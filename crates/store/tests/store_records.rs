@@ -1,28 +1,16 @@
 //! Events added with their raw record (`add_record`, as the pipeline's store sink does) are
 //! kept as the record plus the pipeline's annotations and read back exactly as they were added.
 
-use serde_json::{json, Value};
+mod common;
+
+use serde_json::json;
 use store::{EventSearch, EventStore, Query, StoreConfig, TantivyStore, TimeSpec};
 
 /// The raw records of the shared conformance vectors, plus one the parser cannot read.
 fn records() -> Vec<String> {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance/sekoia-zscaler-zia"
-    );
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    let mut out: Vec<String> = paths
+    let mut out: Vec<String> = common::conformance_vectors()
         .iter()
-        .map(|p| {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-            v["input"]["message"].as_str().unwrap().to_string()
-        })
+        .map(|v| v["input"]["message"].as_str().unwrap().to_string())
         .collect();
     out.push("<13>garbage that is no ZIA record".into());
     out
@@ -51,16 +39,12 @@ fn pipeline_event(raw: &str, seq: u64) -> store::Event {
 }
 
 fn whole_history() -> store::EventQuery {
-    store::EventQuery {
-        query: Query::parse("*").unwrap(),
-        range: TimeSpec {
-            from: Some("1970-01-02".into()),
-            to: Some("2100-01-01".into()),
-            since: None,
-        }
-        .resolve(time::OffsetDateTime::now_utc())
-        .unwrap(),
-    }
+    let time = TimeSpec {
+        from: Some("1970-01-02".into()),
+        to: Some("2100-01-01".into()),
+        since: None,
+    };
+    common::eq("*", &time)
 }
 
 fn by_seq(events: Vec<store::Event>) -> Vec<store::Event> {

@@ -116,3 +116,23 @@ pub fn seqs_in(store: &dyn EventSearch, query: &str, time: &TimeSpec) -> Vec<u64
     v.sort();
     v
 }
+
+/// The shared Sekoia conformance vectors (`{"input": {"message": RAW}, "expected": EVENT}`),
+/// sorted by file name.
+pub fn conformance_vectors() -> Vec<Value> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/sekoia-zscaler-zia"
+    );
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
