@@ -382,7 +382,8 @@ pub fn get_path<'a>(event: &'a Event, path: &str) -> Option<&'a Value> {
     }
 }
 
-fn set_path(event: &mut Event, path: &str, v: Value) {
+/// Sets a dotted path, creating the objects on the way (a non-object in the way: nothing set).
+pub(crate) fn set_path(event: &mut Event, path: &str, v: Value) {
     match path.split_once('.') {
         None => {
             event.insert(path.to_string(), v);

@@ -13,6 +13,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::api::{get_path, set_path};
 use crate::{Event, StoreError};
 
 /// Marks a record-encoded source. Plain JSON sources start with `{`.
@@ -97,14 +98,10 @@ fn decode_record(mut b: &[u8]) -> Result<Event, StoreError> {
 /// and the annotations set.
 fn rebuild(raw: &str, annotations: Map<String, Value>) -> Event {
     let mut event = zia::parse_or_error(raw);
-    set_path(
-        &mut event,
-        "event.original",
-        Value::String(raw.to_string()),
-        false,
-    );
+    // An event that failed to parse already has it, with the same text.
+    set_path(&mut event, "event.original", Value::String(raw.to_string()));
     for (path, v) in annotations {
-        set_path(&mut event, &path, v, true);
+        set_path(&mut event, &path, v);
     }
     event
 }
@@ -112,41 +109,6 @@ fn rebuild(raw: &str, annotations: Map<String, Value>) -> Event {
 /// True when `source` reads back as exactly `event`.
 pub fn faithful(source: &[u8], event: &Event) -> bool {
     decode(source).is_ok_and(|e| e == *event)
-}
-
-fn get_path<'a>(event: &'a Event, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut v = event.get(parts.next()?)?;
-    for p in parts {
-        v = v.as_object()?.get(p)?;
-    }
-    Some(v)
-}
-
-/// Sets `path`, creating the objects on the way; an existing value stays unless `replace`.
-fn set_path(event: &mut Event, path: &str, v: Value, replace: bool) {
-    let (parents, leaf) = match path.rsplit_once('.') {
-        Some((p, l)) => (Some(p), l),
-        None => (None, path),
-    };
-    let mut obj = event;
-    for p in parents.into_iter().flat_map(|p| p.split('.')) {
-        let slot = obj
-            .entry(p.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
-        }
-        let Value::Object(m) = slot else {
-            return;
-        };
-        obj = m;
-    }
-    if replace {
-        obj.insert(leaf.to_string(), v);
-    } else {
-        obj.entry(leaf.to_string()).or_insert(v);
-    }
 }
 
 #[cfg(test)]
@@ -158,17 +120,12 @@ mod tests {
 
     fn pipeline_event(raw: &str) -> Event {
         let mut ev = zia::parse_or_error(raw);
-        set_path(
-            &mut ev,
-            "event.ingested",
-            json!("2024-06-01T10:00:01Z"),
-            false,
-        );
+        set_path(&mut ev, "event.ingested", json!("2024-06-01T10:00:01Z"));
         ev.insert(
             "ziaxdr".into(),
             json!({"event_id": "0190-aa", "intake": {"uuid": "u"}, "transport": "http"}),
         );
-        set_path(&mut ev, "event.original", json!(raw), false);
+        set_path(&mut ev, "event.original", json!(raw));
         ev
     }
 
