@@ -16,7 +16,8 @@
 //! the store's own policy, `StoreConfig::commit_every_events`/`commit_every`),
 //! `BENCH_ORIGINAL=1` (keep the raw record in `event.original` and hand it to the store with
 //! `add_record`, as `serve` and `import` do),
-//! `BENCH_ZSTD=N` (zstd level of the stored events, default the store's), `BENCH_KEEP=1` (keep the store and the NDJSON). With `BENCH_PEER=none` the NDJSON is only
+//! `BENCH_ZSTD=N` (zstd level of the stored events, default the store's), `BENCH_KEEP=1`
+//! (keep the store and the NDJSON). With `BENCH_PEER=none` the NDJSON is only
 //! measured, not written.
 //!
 //! Records are generated here as raw ZIA NSS JSON records (web, firewall, DNS, tunnel, audit,
