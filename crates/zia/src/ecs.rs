@@ -117,9 +117,12 @@ pub(crate) use p;
 type Id = u32;
 const ROOT: Id = 0;
 const NONE: Id = 0;
+/// The parent of a detached node: no lookup ever asks for it.
+const DEAD: Id = Id::MAX;
 
 /// One path segment. A node with children becomes an object in the event, whatever its own
 /// value (the object keeps more data); a node without children always has a value.
+#[derive(Clone)]
 struct Node {
     seg: Cow<'static, str>,
     key: Key,
@@ -130,6 +133,7 @@ struct Node {
 }
 
 /// An ECS event under construction.
+#[derive(Clone)]
 pub(crate) struct Ev {
     nodes: Vec<Node>,
     /// Open addressing over `nodes` by (parent, segment); a power of two long and at most
@@ -375,6 +379,174 @@ impl Ev {
         }
         scratch.truncate(start);
         map
+    }
+}
+
+/// Run-time access for [`crate::Event`]: dotted paths given as text, whole values in and
+/// out, with the semantics of nested JSON objects.
+impl Ev {
+    /// The node of a dotted run-time path, if any.
+    fn node_dyn(&self, path: &str) -> Option<Id> {
+        split(path).try_fold(ROOT, |cur, seg| self.find(cur, seg, Key::of(seg)).ok())
+    }
+
+    /// The node of a dotted run-time path, created when missing.
+    fn node_or_insert_path(&mut self, path: &str) -> Id {
+        split(path).fold(ROOT, |cur, seg| {
+            self.child_or_insert(cur, seg, Key::of(seg), || Cow::Owned(seg.to_owned()))
+        })
+    }
+
+    /// Unlinks a node's children: marked dead, they are never found again (their slots in
+    /// the arena stay until the event is dropped).
+    fn detach_children(&mut self, id: Id) {
+        let mut c = std::mem::replace(&mut self.nodes[id as usize].first_child, NONE);
+        while c != NONE {
+            let n = &mut self.nodes[c as usize];
+            n.parent = DEAD;
+            c = n.next_sibling;
+        }
+        self.base = None;
+    }
+
+    /// Makes a node hold `v`, replacing what it held; a non-empty object becomes children.
+    fn put(&mut self, id: Id, v: Value) {
+        self.detach_children(id);
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                self.nodes[id as usize].value = None;
+                for (k, v) in m {
+                    let key = Key::of(&k);
+                    let c = match self.find(id, &k, key) {
+                        Ok(c) => c,
+                        Err(at) => self.insert(id, Cow::Owned(k), key, at),
+                    };
+                    self.put(c, v);
+                }
+            }
+            v => self.nodes[id as usize].value = Some(v),
+        }
+    }
+
+    /// Sets a dotted path to `v`, replacing what it held, as on nested objects.
+    pub(crate) fn set_path(&mut self, path: &str, v: Value) {
+        let id = self.node_or_insert_path(path);
+        self.put(id, v);
+    }
+
+    /// The value at a dotted path: borrowed for a leaf, built for an object.
+    pub(crate) fn get_path(&self, path: &str) -> Option<Cow<'_, Value>> {
+        let id = self.node_dyn(path)?;
+        let n = &self.nodes[id as usize];
+        if n.first_child != NONE {
+            Some(Cow::Owned(Value::Object(self.to_map_at(id))))
+        } else {
+            n.value.as_ref().map(Cow::Borrowed)
+        }
+    }
+
+    /// The value of a leaf at a dotted path (`None` for an object).
+    pub(crate) fn leaf(&self, path: &str) -> Option<&Value> {
+        let n = &self.nodes[self.node_dyn(path)? as usize];
+        match n.first_child {
+            NONE => n.value.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The children of a node, in byte order of their names.
+    fn children(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
+        let mut c = self.nodes[id as usize].first_child;
+        std::iter::from_fn(move || {
+            let cur = c;
+            (cur != NONE).then(|| {
+                c = self.nodes[cur as usize].next_sibling;
+                cur
+            })
+        })
+    }
+
+    /// A copy of the event as nested objects.
+    pub(crate) fn to_map(&self) -> Map<String, Value> {
+        self.to_map_at(ROOT)
+    }
+
+    fn to_map_at(&self, id: Id) -> Map<String, Value> {
+        let kids: Vec<Id> = self.children(id).collect();
+        let mut map = Map::new();
+        // Greatest key first, as in `build`.
+        for &c in kids.iter().rev() {
+            let n = &self.nodes[c as usize];
+            let v = if n.first_child != NONE {
+                Value::Object(self.to_map_at(c))
+            } else {
+                n.value.clone().unwrap_or(Value::Null)
+            };
+            map.insert(n.seg.to_string(), v);
+        }
+        map
+    }
+
+    /// Calls `f` with the dotted path and value of every leaf, in the order of the nested
+    /// objects' keys. A leaf's value may itself be an array, or an empty object.
+    pub(crate) fn for_each_leaf(&self, f: &mut dyn FnMut(&str, &Value)) {
+        let mut path = String::with_capacity(64);
+        self.leaves_at(ROOT, &mut path, f);
+    }
+
+    fn leaves_at(&self, id: Id, path: &mut String, f: &mut dyn FnMut(&str, &Value)) {
+        for c in self.children(id) {
+            let n = &self.nodes[c as usize];
+            let len = path.len();
+            if id != ROOT {
+                path.push('.');
+            }
+            path.push_str(&n.seg);
+            if n.first_child != NONE {
+                self.leaves_at(c, path, f);
+            } else {
+                f(path, n.value.as_ref().unwrap_or(&Value::Null));
+            }
+            path.truncate(len);
+        }
+    }
+
+    /// Serializes the event as the nested object [`Ev::finish`] would make.
+    pub(crate) fn serialize_at<S: serde::Serializer>(
+        &self,
+        id: Id,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.children(id).count()))?;
+        for c in self.children(id) {
+            let n = &self.nodes[c as usize];
+            if n.first_child != NONE {
+                m.serialize_entry(&*n.seg, &Sub(self, c))?;
+            } else {
+                m.serialize_entry(&*n.seg, n.value.as_ref().unwrap_or(&Value::Null))?;
+            }
+        }
+        m.end()
+    }
+
+    /// The root, for [`Ev::serialize_at`].
+    pub(crate) const ROOT: Id = ROOT;
+
+    /// An event holding the fields of `map`.
+    pub(crate) fn from_map(map: Map<String, Value>) -> Ev {
+        let mut ev = Ev::default();
+        ev.put(ROOT, Value::Object(map));
+        ev
+    }
+}
+
+/// A node's subtree, serialized as an object.
+struct Sub<'a>(&'a Ev, Id);
+
+impl serde::Serialize for Sub<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_at(self.1, s)
     }
 }
 

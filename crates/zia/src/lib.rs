@@ -15,20 +15,23 @@
 
 mod ecs;
 mod enrich;
+mod event;
 mod keys;
 mod map;
 mod record;
 
 use serde_json::{Map, Value};
 
+pub use event::Event;
 pub use keys::VOCABULARY;
 pub use map::LogType;
 
-/// A record turned into an ECS event.
+/// A record turned into an ECS event: by default as nested objects, as an [`Event`] from
+/// [`parse_event`].
 #[derive(Debug, Clone)]
-pub struct Parsed {
-    /// The ECS event, as nested objects.
-    pub event: Map<String, Value>,
+pub struct Parsed<E = Map<String, Value>> {
+    /// The ECS event.
+    pub event: E,
     /// The record's sourcetype, e.g. `zscalernss-web`, when it declared one (or the one
     /// inferred from its keys).
     pub sourcetype: Option<String>,
@@ -52,6 +55,17 @@ pub enum ParseError {
 
 /// Parses one raw record.
 pub fn parse(raw: &str) -> Result<Parsed, ParseError> {
+    parse_event(raw).map(|p| Parsed {
+        event: p.event.into_map(),
+        sourcetype: p.sourcetype,
+        record_id: p.record_id,
+        warnings: p.warnings,
+    })
+}
+
+/// Parses one raw record into an [`Event`], which costs less to build, index and drop than
+/// nested objects.
+pub fn parse_event(raw: &str) -> Result<Parsed<Event>, ParseError> {
     let rec = record::decode(raw)?;
     if rec.entries.is_empty() {
         return Err(ParseError::Invalid("record has no fields".into()));
@@ -60,7 +74,7 @@ pub fn parse(raw: &str) -> Result<Parsed, ParseError> {
     let mapped = map::map(&rec);
     let sourcetype = declared.or_else(|| mapped.log_type.map(|t| t.sourcetype().to_owned()));
     Ok(Parsed {
-        event: mapped.event,
+        event: Event(mapped.event),
         sourcetype,
         record_id: mapped.record_id,
         warnings: mapped.warnings,
@@ -76,8 +90,21 @@ pub fn parse_or_error(raw: &str) -> Map<String, Value> {
     }
 }
 
+/// [`parse_or_error`] as an [`Event`].
+pub fn parse_or_error_event(raw: &str) -> Event {
+    match parse_event(raw) {
+        Ok(p) => p.event,
+        Err(e) => error_event_of(raw, &e),
+    }
+}
+
 /// The event that stands for a record that could not be parsed.
 pub fn error_event(raw: &str, err: &ParseError) -> Map<String, Value> {
+    error_event_of(raw, err).into_map()
+}
+
+/// [`error_event`] as an [`Event`].
+pub fn error_event_of(raw: &str, err: &ParseError) -> Event {
     use ecs::p;
     let mut ev = ecs::Ev::default();
     ev.s(p!("event.kind"), "pipeline_error");
@@ -85,7 +112,7 @@ pub fn error_event(raw: &str, err: &ParseError) -> Map<String, Value> {
     ev.s(p!("error.message"), err.to_string());
     ev.s(p!("observer.vendor"), "Zscaler");
     ev.s(p!("observer.product"), "Zscaler Internet Access");
-    ev.finish()
+    Event(ev)
 }
 
 /// True when an event stands for a record that failed to parse.

@@ -130,7 +130,7 @@ struct Mapper<'r, 'a> {
 
 /// Result of mapping one record.
 pub(crate) struct Mapped {
-    pub event: serde_json::Map<String, Value>,
+    pub event: crate::ecs::Ev,
     pub warnings: Vec<String>,
     pub log_type: Option<LogType>,
     pub record_id: Option<String>,
@@ -192,7 +192,7 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
     m.rest();
     m.related();
     Mapped {
-        event: m.ev.finish(),
+        event: m.ev,
         warnings: m.warnings,
         log_type,
         // "0" is what audit feeds send for every record: not an id to deduplicate on.

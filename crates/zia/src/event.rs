@@ -1,0 +1,112 @@
+//! [`Event`]: a parsed event as the parser builds it, handed on without turning it into
+//! nested JSON maps.
+//!
+//! Building the nested `serde_json` maps at the end of a parse, then walking them to index the
+//! event and freeing them afterwards, was about half of the work of ingesting a record: every
+//! key became its own allocation, every object a B-tree. An [`Event`] keeps the parser's flat
+//! arena of path segments instead. Whoever needs nested JSON (detection, an NDJSON file) asks
+//! for it ([`Event::to_map`], or serializes the event, which writes the same JSON).
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use crate::ecs::Ev;
+
+/// An ECS event: the fields of nested JSON objects, addressed by dotted path.
+#[derive(Clone)]
+pub struct Event(pub(crate) Ev);
+
+impl Event {
+    /// An event holding the fields of `map`.
+    pub fn from_map(map: Map<String, Value>) -> Event {
+        Event(Ev::from_map(map))
+    }
+
+    /// The event as nested objects (a copy).
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.0.to_map()
+    }
+
+    /// The event as nested objects.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0.finish()
+    }
+
+    /// The value at a dotted path (`event.kind`): borrowed for a leaf, built for an object
+    /// (`ziaxdr`), `None` when absent.
+    pub fn get(&self, path: &str) -> Option<Cow<'_, Value>> {
+        self.0.get_path(path)
+    }
+
+    /// The leaf value at a dotted path; `None` when absent or an object.
+    pub fn leaf(&self, path: &str) -> Option<&Value> {
+        self.0.leaf(path)
+    }
+
+    /// The string at a dotted path.
+    pub fn get_str(&self, path: &str) -> Option<&str> {
+        self.leaf(path).and_then(Value::as_str)
+    }
+
+    /// Sets a dotted path to `v`, replacing what was there (an object included), as setting
+    /// the key in nested objects would.
+    pub fn set(&mut self, path: &str, v: Value) {
+        self.0.set_path(path, v);
+    }
+
+    /// Sets a dotted path to `v` unless it already has a value.
+    pub fn set_if_absent(&mut self, path: &str, v: impl FnOnce() -> Value) {
+        if self.0.get_path(path).is_none() {
+            self.0.set_path(path, v());
+        }
+    }
+
+    /// Calls `f` with the dotted path and value of every leaf, in the order the keys of the
+    /// nested objects sort in. A leaf's value may be an array (whose items may be objects) or
+    /// an empty object, never a non-empty object.
+    pub fn for_each_leaf(&self, mut f: impl FnMut(&str, &Value)) {
+        self.0.for_each_leaf(&mut f);
+    }
+
+    /// True when the event stands for a record that failed to parse.
+    pub fn is_error(&self) -> bool {
+        self.get_str("event.kind") == Some("pipeline_error")
+    }
+}
+
+impl serde::Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_at(Ev::ROOT, s)
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.to_map(), f)
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.to_map() == other.to_map()
+    }
+}
+
+impl PartialEq<Map<String, Value>> for Event {
+    fn eq(&self, other: &Map<String, Value>) -> bool {
+        self.to_map() == *other
+    }
+}
+
+impl From<Map<String, Value>> for Event {
+    fn from(map: Map<String, Value>) -> Event {
+        Event::from_map(map)
+    }
+}
+
+impl From<Event> for Map<String, Value> {
+    fn from(e: Event) -> Map<String, Value> {
+        e.into_map()
+    }
+}
