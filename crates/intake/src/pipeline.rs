@@ -15,12 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
 use crate::raw::RawEvent;
 use crate::registry::Registry;
+
+pub use zia::Event;
 
 /// A sink failure.
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +43,7 @@ pub trait Sink: Send {
     /// Adds one event (not yet durable). The event is the sink's to change (a sink that
     /// stores the raw record beside it adds it in place, sparing a deep copy per event); the
     /// pipeline drops it afterwards.
-    fn write(
-        &mut self,
-        offset: u64,
-        raw: &RawEvent,
-        event: &mut Map<String, Value>,
-    ) -> Result<(), SinkError>;
+    fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError>;
     /// Makes every written event durable, up to and including the last offset written.
     fn commit(&mut self) -> Result<(), SinkError>;
 }
@@ -55,7 +52,7 @@ pub trait Sink: Send {
 #[derive(Debug, Clone)]
 pub struct ParseOutcome {
     /// The event (an error event if parsing failed).
-    pub event: Map<String, Value>,
+    pub event: Event,
     /// The record's sourcetype, for deduplication.
     pub sourcetype: Option<String>,
     /// The record's own id, for deduplication.
@@ -69,15 +66,15 @@ pub type ParseFn = Arc<dyn Fn(&str) -> ParseOutcome + Send + Sync>;
 
 /// The `zscaler-zia` parser from the `zia` crate; never fails (errors become error events).
 pub fn zia_parser() -> ParseFn {
-    Arc::new(|raw: &str| match zia::parse(raw) {
+    Arc::new(|raw: &str| match zia::parse_event(raw) {
         Ok(p) => ParseOutcome {
             event: p.event,
             sourcetype: p.sourcetype,
             record_id: p.record_id,
             failed: false,
         },
-        Err(_) => ParseOutcome {
-            event: zia::parse_or_error(raw),
+        Err(e) => ParseOutcome {
+            event: zia::error_event_of(raw, &e),
             sourcetype: None,
             record_id: None,
             failed: true,
@@ -268,14 +265,10 @@ impl EntityNames {
 
 /// Adds ingestion metadata the format does not know: `event.ingested` and `ziaxdr.*`
 /// (`ziaxdr.entity` when the intake's entity is known).
-fn annotate(event: &mut Map<String, Value>, raw: &RawEvent, entity: Option<&str>) {
-    let ev = event
-        .entry("event")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(o) = ev {
-        o.entry("ingested")
-            .or_insert_with(|| Value::String(raw.received_at_rfc3339()));
-    }
+fn annotate(event: &mut Event, raw: &RawEvent, entity: Option<&str>) {
+    event.set_if_absent("event.ingested", || {
+        Value::String(raw.received_at_rfc3339())
+    });
     let mut meta = serde_json::json!({
         "event_id": raw.id.to_string(),
         "intake": {"uuid": raw.intake.to_string()},
@@ -284,7 +277,7 @@ fn annotate(event: &mut Map<String, Value>, raw: &RawEvent, entity: Option<&str>
     if let (Some(name), Value::Object(m)) = (entity, &mut meta) {
         m.insert("entity".into(), Value::String(name.to_string()));
     }
-    event.insert("ziaxdr".into(), meta);
+    event.set("ziaxdr", meta);
 }
 
 /// Parses a batch, on the parse pool when it is large enough to be worth it (parsing is pure
@@ -576,12 +569,7 @@ impl Sink for NdjsonSink {
         Ok(self.committed)
     }
 
-    fn write(
-        &mut self,
-        offset: u64,
-        raw: &RawEvent,
-        event: &mut Map<String, Value>,
-    ) -> Result<(), SinkError> {
+    fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
         // Serialized straight from borrowed parts: building a `Value` first would deep-copy
         // the event, which costs more than writing it.
         #[derive(serde::Serialize)]
@@ -591,7 +579,7 @@ impl Sink for NdjsonSink {
             intake: uuid::fmt::Hyphenated,
             received_at: String,
             raw: std::borrow::Cow<'a, str>,
-            event: &'a Map<String, Value>,
+            event: &'a Event,
         }
         let line = Line {
             offset,
@@ -634,6 +622,7 @@ impl Sink for NdjsonSink {
 mod tests {
     use super::*;
     use crate::raw::Transport;
+    use serde_json::Map;
     use uuid::Uuid;
 
     fn raw(data: &str) -> RawEvent {
@@ -672,9 +661,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("events.ndjson");
         let mut s = NdjsonSink::open(&p).unwrap();
-        s.write(0, &raw("a"), &mut Map::new()).unwrap();
+        s.write(0, &raw("a"), &mut Event::default()).unwrap();
         s.commit().unwrap();
-        s.write(1, &raw("b"), &mut Map::new()).unwrap();
+        s.write(1, &raw("b"), &mut Event::default()).unwrap();
         s.out.flush().unwrap(); // on disk, but never committed
         drop(s);
         let s = NdjsonSink::open(&p).unwrap();
@@ -689,7 +678,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("events.ndjson");
         let mut s = NdjsonSink::open(&p).unwrap();
-        s.write(0, &raw("a"), &mut Map::new()).unwrap();
+        s.write(0, &raw("a"), &mut Event::default()).unwrap();
         s.commit().unwrap();
         drop(s);
         fs::write(&p, b"").unwrap();
@@ -732,7 +721,7 @@ mod tests {
             let mut event = Map::new();
             event.insert("message".into(), Value::String(raw.to_string()));
             ParseOutcome {
-                event,
+                event: Event::from_map(event),
                 sourcetype: id.as_ref().map(|_| "web".to_string()),
                 record_id: id,
                 failed,
@@ -755,12 +744,7 @@ mod tests {
         fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
             Ok(None)
         }
-        fn write(
-            &mut self,
-            _: u64,
-            _: &RawEvent,
-            _: &mut Map<String, Value>,
-        ) -> Result<(), SinkError> {
+        fn write(&mut self, _: u64, _: &RawEvent, _: &mut Event) -> Result<(), SinkError> {
             Err(SinkError::Other("disk on fire".into()))
         }
         fn commit(&mut self) -> Result<(), SinkError> {
@@ -777,12 +761,7 @@ mod tests {
         fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
             Ok(None)
         }
-        fn write(
-            &mut self,
-            _: u64,
-            _: &RawEvent,
-            _: &mut Map<String, Value>,
-        ) -> Result<(), SinkError> {
+        fn write(&mut self, _: u64, _: &RawEvent, _: &mut Event) -> Result<(), SinkError> {
             Ok(())
         }
         fn commit(&mut self) -> Result<(), SinkError> {

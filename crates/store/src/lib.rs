@@ -174,6 +174,12 @@ pub trait EventStore: EventSearch {
         let _ = raw;
         self.add(offset, event)
     }
+    /// Adds the event `zia::parse_or_error_event(raw)` plus the pipeline's annotations
+    /// ([`source::ANNOTATIONS`]), without `event.original`: the event stored is the one with
+    /// the record as `event.original`. Same result as [`EventStore::add_record`].
+    fn add_parsed(&self, offset: u64, event: &zia::Event, raw: &str) -> Result<bool, StoreError> {
+        self.add_record(offset, &source::with_original(event, raw), raw)
+    }
     /// Makes everything added so far durable and searchable; returns the committed offset.
     fn commit(&self) -> Result<Option<u64>, StoreError>;
     /// The last offset durably committed, `None` if nothing ever was.

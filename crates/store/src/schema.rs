@@ -514,10 +514,7 @@ pub fn build_document(
     offset: u64,
     source: &[u8],
 ) -> TantivyDocument {
-    let mut doc = TantivyDocument::new();
-    doc.add_date(f.timestamp, ts);
-    doc.add_u64(f.offset, offset);
-    doc.add_bytes(f.source, source);
+    let mut doc = new_document(f, ts, offset, source);
     let failed = event
         .get("event")
         .and_then(|e| e.get("kind"))
@@ -529,6 +526,45 @@ pub fn build_document(
         plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
     };
     walk(f, event, &mut path, &mut doc, &mut cx, failed, 0);
+    doc
+}
+
+/// Builds the document of a parsed event whose raw record is stored with it: the same
+/// document as [`build_document`] makes of the event with its record as `event.original`,
+/// without the record in the event.
+pub fn build_parsed_document(
+    f: &Fields,
+    event: &zia::Event,
+    ts: DateTime,
+    offset: u64,
+    source: &[u8],
+) -> TantivyDocument {
+    let mut doc = new_document(f, ts, offset, source);
+    let failed = event.is_error();
+    let mut cx = Walk {
+        seen: Vec::new(),
+        plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
+    };
+    event.for_each_leaf(|path, v| match v {
+        Value::Object(_) | Value::Array(_) => {
+            let mut path = path.to_string();
+            index_value(f, &mut path, v, &mut doc, &mut cx, failed, 1);
+        }
+        leaf => leaf_value(f, path, leaf, &mut doc, &mut cx, failed),
+    });
+    // A failed event has its record as a field already, indexed as text.
+    if !failed {
+        mark_present(f, "event.original", &mut doc, &mut cx.seen);
+    }
+    doc
+}
+
+/// A document with the fields every event has.
+fn new_document(f: &Fields, ts: DateTime, offset: u64, source: &[u8]) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_date(f.timestamp, ts);
+    doc.add_u64(f.offset, offset);
+    doc.add_bytes(f.source, source);
     doc
 }
 
@@ -561,20 +597,33 @@ fn walk(
             path.push('.');
         }
         path.push_str(k);
-        match v {
-            Value::Object(m) => walk(f, m, path, doc, cx, failed, depth + 1),
-            Value::Array(items) => {
-                for item in items {
-                    match item {
-                        Value::Object(m) => walk(f, m, path, doc, cx, failed, depth + 1),
-                        Value::Array(_) => {} // nested arrays are not ECS; stored only
-                        leaf => leaf_value(f, path, leaf, doc, cx, failed),
-                    }
+        index_value(f, path, v, doc, cx, failed, depth);
+        path.truncate(len);
+    }
+}
+
+/// Indexes the value of `path`, whatever its shape.
+fn index_value(
+    f: &Fields,
+    path: &mut String,
+    v: &Value,
+    doc: &mut TantivyDocument,
+    cx: &mut Walk<'_>,
+    failed: bool,
+    depth: usize,
+) {
+    match v {
+        Value::Object(m) => walk(f, m, path, doc, cx, failed, depth + 1),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::Object(m) => walk(f, m, path, doc, cx, failed, depth + 1),
+                    Value::Array(_) => {} // nested arrays are not ECS; stored only
+                    leaf => leaf_value(f, path, leaf, doc, cx, failed),
                 }
             }
-            leaf => leaf_value(f, path, leaf, doc, cx, failed),
         }
-        path.truncate(len);
+        leaf => leaf_value(f, path, leaf, doc, cx, failed),
     }
 }
 

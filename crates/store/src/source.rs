@@ -40,6 +40,29 @@ pub fn encode_record(raw: &str, event: &Event) -> Result<Vec<u8>, StoreError> {
             annotations.insert((*path).to_string(), v.clone());
         }
     }
+    encode(raw, &annotations)
+}
+
+/// The record source of a parsed event (see [`encode_record`]).
+pub fn encode_parsed(raw: &str, event: &zia::Event) -> Result<Vec<u8>, StoreError> {
+    let mut annotations = Map::new();
+    for path in ANNOTATIONS {
+        if let Some(v) = event.get(path) {
+            annotations.insert((*path).to_string(), v.into_owned());
+        }
+    }
+    encode(raw, &annotations)
+}
+
+/// The event a parsed event stands for: with its record as `event.original`, as the
+/// pipeline's other sinks see it and as [`decode`] rebuilds it.
+pub fn with_original(event: &zia::Event, raw: &str) -> Event {
+    let mut m = event.to_map();
+    set_path(&mut m, "event.original", Value::String(raw.to_string()));
+    m
+}
+
+fn encode(raw: &str, annotations: &Map<String, Value>) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(raw.len() + 200);
     out.push(TAG_RECORD);
     let mut n = raw.len() as u64;
@@ -53,7 +76,7 @@ pub fn encode_record(raw: &str, event: &Event) -> Result<Vec<u8>, StoreError> {
         out.push(b | 0x80);
     }
     out.extend_from_slice(raw.as_bytes());
-    serde_json::to_writer(&mut out, &annotations)
+    serde_json::to_writer(&mut out, annotations)
         .map_err(|e| StoreError::Corrupt(format!("annotations not serializable: {e}")))?;
     Ok(out)
 }

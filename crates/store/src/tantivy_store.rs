@@ -32,7 +32,9 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::collectors::{merge_counts, Histogram, NewestFirst, Terms};
 use crate::plan::Planner;
-use crate::schema::{aggregatable_fields, build_document, build_schema, typed_kind, Fields};
+use crate::schema::{
+    aggregatable_fields, build_document, build_parsed_document, build_schema, typed_kind, Fields,
+};
 use crate::{
     Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
 };
@@ -640,24 +642,50 @@ fn write_checkpoint(root: &Path, offset: Option<u64>) -> Result<(), StoreError> 
 
 /// The event time: `@timestamp` if it is a valid RFC 3339 string, else `event.ingested`, else
 /// now (so that an event whose parsing failed is still stored, at the time it arrived).
-fn event_time(event: &Event) -> DateTime {
-    let field = |v: Option<&serde_json::Value>| {
-        v.and_then(serde_json::Value::as_str)
-            .and_then(crate::schema::parse_date)
-    };
-    field(event.get(crate::schema::TIMESTAMP))
-        .or_else(|| field(event.get("event").and_then(|e| e.get("ingested"))))
+fn event_time(timestamp: Option<&str>, ingested: Option<&str>) -> DateTime {
+    timestamp
+        .and_then(crate::schema::parse_date)
+        .or_else(|| ingested.and_then(crate::schema::parse_date))
         .unwrap_or_else(|| {
             DateTime::from_timestamp_secs(OffsetDateTime::now_utc().unix_timestamp())
         })
 }
 
-/// What `_source` keeps of an event.
-enum SourceOf<'a> {
-    /// The event as JSON.
-    Json,
-    /// The raw record the event was parsed from, and the annotations.
-    Record(&'a str),
+/// An event to add, and what `_source` keeps of it.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// Kept as JSON.
+    Json(&'a Event),
+    /// Kept as the raw record it was parsed from (with `event.original`), and the annotations.
+    Record(&'a Event, &'a str),
+    /// The parser's event (without `event.original`), kept as the record and the annotations.
+    Parsed(&'a zia::Event, &'a str),
+}
+
+impl<'a> Input<'a> {
+    fn time(self) -> DateTime {
+        fn s(v: Option<&serde_json::Value>) -> Option<&str> {
+            v.and_then(serde_json::Value::as_str)
+        }
+        match self {
+            Input::Json(e) | Input::Record(e, _) => event_time(
+                s(e.get(crate::schema::TIMESTAMP)),
+                s(e.get("event").and_then(|e| e.get("ingested"))),
+            ),
+            Input::Parsed(e, _) => event_time(
+                e.get_str(crate::schema::TIMESTAMP),
+                e.get_str("event.ingested"),
+            ),
+        }
+    }
+
+    /// The whole event, as it reads back.
+    fn whole(self) -> std::borrow::Cow<'a, Event> {
+        match self {
+            Input::Json(e) | Input::Record(e, _) => std::borrow::Cow::Borrowed(e),
+            Input::Parsed(e, raw) => std::borrow::Cow::Owned(crate::source::with_original(e, raw)),
+        }
+    }
 }
 
 impl TantivyStore {
@@ -667,37 +695,39 @@ impl TantivyStore {
         &self,
         st: &mut WriteState,
         offset: u64,
-        event: &Event,
-        how: SourceOf<'_>,
+        input: Input<'_>,
     ) -> Result<Vec<u8>, StoreError> {
-        let SourceOf::Record(raw) = how else {
-            return crate::source::encode_json(event);
+        let bytes = match input {
+            Input::Json(event) => return crate::source::encode_json(event),
+            _ if st.records_unfaithful => return crate::source::encode_json(&input.whole()),
+            Input::Record(event, raw) => crate::source::encode_record(raw, event)?,
+            Input::Parsed(event, raw) => crate::source::encode_parsed(raw, event)?,
         };
-        if st.records_unfaithful {
-            return crate::source::encode_json(event);
-        }
-        let bytes = crate::source::encode_record(raw, event)?;
         let check =
             cfg!(debug_assertions) || st.records.is_multiple_of(crate::source::VERIFY_EVERY);
         st.records += 1;
-        if check && !crate::source::faithful(&bytes, event) {
-            // A parser other than the one the store rebuilds with, or annotations the store
-            // does not know: keep whole events from now on, so nothing read back differs.
-            tracing::warn!(
-                offset,
-                "an event does not rebuild from its raw record; storing events as JSON from now on"
-            );
-            st.records_unfaithful = true;
-            return crate::source::encode_json(event);
+        if check {
+            let whole = input.whole();
+            if !crate::source::faithful(&bytes, &whole) {
+                // A parser other than the one the store rebuilds with, or annotations the
+                // store does not know: keep whole events from now on, so nothing read back
+                // differs.
+                tracing::warn!(
+                    offset,
+                    "an event does not rebuild from its raw record; storing events as JSON from now on"
+                );
+                st.records_unfaithful = true;
+                return crate::source::encode_json(&whole);
+            }
         }
         Ok(bytes)
     }
 
-    fn add_impl(&self, offset: u64, event: &Event, how: SourceOf<'_>) -> Result<bool, StoreError> {
+    fn add_impl(&self, offset: u64, input: Input<'_>) -> Result<bool, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
-        let ts = event_time(event);
+        let ts = input.time();
         let secs = ts.into_timestamp_secs();
         let day = OffsetDateTime::from_unix_timestamp(secs)
             .map_err(|e| StoreError::Corrupt(format!("timestamp {secs} out of range: {e}")))?
@@ -749,8 +779,15 @@ impl TantivyStore {
                 },
             );
         }
-        let source = self.source(&mut st, offset, event, how)?;
-        let doc = build_document(&part.fields, event, ts, offset, &source);
+        let source = self.source(&mut st, offset, input)?;
+        let doc = match input {
+            Input::Json(event) | Input::Record(event, _) => {
+                build_document(&part.fields, event, ts, offset, &source)
+            }
+            Input::Parsed(event, _) => {
+                build_parsed_document(&part.fields, event, ts, offset, &source)
+            }
+        };
         let w = st
             .writers
             .get_mut(&day)
@@ -767,11 +804,15 @@ impl TantivyStore {
 
 impl EventStore for TantivyStore {
     fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
-        self.add_impl(offset, event, SourceOf::Json)
+        self.add_impl(offset, Input::Json(event))
     }
 
     fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
-        self.add_impl(offset, event, SourceOf::Record(raw))
+        self.add_impl(offset, Input::Record(event, raw))
+    }
+
+    fn add_parsed(&self, offset: u64, event: &zia::Event, raw: &str) -> Result<bool, StoreError> {
+        self.add_impl(offset, Input::Parsed(event, raw))
     }
 
     fn commit(&self) -> Result<Option<u64>, StoreError> {

@@ -5,6 +5,7 @@ mod common;
 
 use serde_json::json;
 use store::{EventSearch, EventStore, Query, StoreConfig, TantivyStore, TimeSpec};
+use tantivy::Document as _;
 
 /// The raw records of the shared conformance vectors, plus one the parser cannot read.
 fn records() -> Vec<String> {
@@ -109,4 +110,63 @@ fn an_event_that_does_not_rebuild_from_its_record_is_stored_whole() {
     s.commit().unwrap();
     let page = s.search(&whole_history(), 10, None).unwrap();
     assert_eq!(by_seq(page.events), by_seq(vec![changed, next]));
+}
+
+/// The parser's event for `raw` as the pipeline annotates it, without `event.original`.
+fn parsed_event(raw: &str, seq: u64) -> zia::Event {
+    let mut ev = zia::parse_or_error_event(raw);
+    ev.set_if_absent("event.ingested", || json!("2024-06-01T10:00:00.123Z"));
+    ev.set(
+        "ziaxdr",
+        json!({
+            "event_id": format!("0190a1b2-c3d4-7e5f-8a9b-{seq:012x}"),
+            "intake": {"uuid": "6f1c8a52-3c1e-4f6e-9d0b-2b8f0e7d9a11"},
+            "transport": "http",
+            "entity": "acme",
+        }),
+    );
+    ev
+}
+
+#[test]
+fn a_parsed_event_is_indexed_as_the_event_with_its_record_as_original() {
+    let schema = store::schema::build_schema();
+    let f = store::schema::Fields::resolve(&schema).unwrap();
+    let fields = schema.get_field(store::schema::F_FIELDS).unwrap();
+    let ts = tantivy::DateTime::from_timestamp_secs(1_717_236_000);
+    let named = |doc: tantivy::TantivyDocument| {
+        let mut n = doc.to_named_doc(&schema);
+        // Which fields are present is a set; everything else keeps its order (`_all`
+        // positions depend on it).
+        if let Some(v) = n.0.get_mut(schema.get_field_name(fields)) {
+            v.sort_by_key(|x| format!("{x:?}"));
+        }
+        serde_json::to_value(&n).unwrap()
+    };
+    for (i, raw) in records().iter().enumerate() {
+        let ev = parsed_event(raw, i as u64);
+        let whole = store::source::with_original(&ev, raw);
+        let a = store::schema::build_parsed_document(&f, &ev, ts, i as u64, b"src");
+        let b = store::schema::build_document(&f, &whole, ts, i as u64, b"src");
+        assert_eq!(named(a), named(b), "{raw}");
+    }
+}
+
+#[test]
+fn events_added_parsed_read_back_with_their_record_as_original() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let added: Vec<store::Event> = records()
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let ev = parsed_event(raw, i as u64);
+            assert!(s.add_parsed(i as u64, &ev, raw).unwrap());
+            store::source::with_original(&ev, raw)
+        })
+        .collect();
+    s.commit().unwrap();
+    assert!(s.keeps_records());
+    let page = s.search(&whole_history(), 1000, None).unwrap();
+    assert_eq!(by_seq(page.events), by_seq(added));
 }

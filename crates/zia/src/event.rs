@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::ecs::Ev;
 
 /// An ECS event: the fields of nested JSON objects, addressed by dotted path.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Event(pub(crate) Ev);
 
 impl Event {

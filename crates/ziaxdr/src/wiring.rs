@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use console::api::StoreAccess;
 use console::auth::Principal;
-use intake::{RawEvent, Sink, SinkError};
+use intake::{Event, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
@@ -59,35 +59,18 @@ fn sink_err(e: impl std::fmt::Display) -> SinkError {
     SinkError::Other(e.to_string())
 }
 
-/// Adds the raw record (`event.original`) to the event, which the store keeps compressed for
-/// the analyst but does not index. In place: the pipeline hands the event over.
-fn add_original(record: &str, event: &mut Map<String, Value>) {
-    if let Value::Object(m) = event
-        .entry("event")
-        .or_insert_with(|| Value::Object(Map::new()))
-    {
-        m.entry("original")
-            .or_insert_with(|| Value::String(record.to_owned()));
-    }
-}
-
 impl Sink for StoreSink {
     fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
         Ok(self.store.committed_offset())
     }
 
-    fn write(
-        &mut self,
-        offset: u64,
-        raw: &RawEvent,
-        event: &mut Map<String, Value>,
-    ) -> Result<(), SinkError> {
-        // The text the pipeline's parser read: the store keeps it and rebuilds the event
-        // from it (checking on a sample that the rebuild is faithful).
+    fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
+        // The text the pipeline's parser read: the store keeps it, as the event's
+        // `event.original`, and rebuilds the event from it (checking on a sample that the
+        // rebuild is faithful).
         let record = raw.text();
-        add_original(&record, event);
         self.store
-            .add_record(offset, event, &record)
+            .add_parsed(offset, event, &record)
             .map_err(sink_err)?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -341,15 +324,11 @@ impl Sink for DetectingSink {
         self.inner.committed_offset()
     }
 
-    fn write(
-        &mut self,
-        offset: u64,
-        raw: &RawEvent,
-        event: &mut Map<String, Value>,
-    ) -> Result<(), SinkError> {
+    fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
         // Alerts name events by the id the intake answered with: detect reads it from
-        // `ziaxdr.event_id`, which the pipeline sets, so the event is not copied here.
-        if let Err(e) = self.detection.on_event(event) {
+        // `ziaxdr.event_id`, which the pipeline sets. Detection reads nested objects, built
+        // here (without `event.original`, which the store adds).
+        if let Err(e) = self.detection.on_event(&event.to_map()) {
             self.failures += 1;
             tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
         }
