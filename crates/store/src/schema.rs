@@ -522,6 +522,7 @@ pub fn build_document(
         == Some("pipeline_error");
     let mut path = String::new();
     let mut cx = Walk {
+        kv: String::new(),
         seen: Vec::new(),
         plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
     };
@@ -542,6 +543,7 @@ pub fn build_parsed_document(
     let mut doc = new_document(f, ts, offset, source);
     let failed = event.is_error();
     let mut cx = Walk {
+        kv: String::new(),
         seen: Vec::new(),
         plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
     };
@@ -570,6 +572,8 @@ fn new_document(f: &Fields, ts: DateTime, offset: u64, source: &[u8]) -> Tantivy
 
 /// State of one document's walk.
 struct Walk<'a> {
+    /// Scratch for the `path=value` terms.
+    kv: String,
     /// Raw-text fields already recorded in `_fields`.
     seen: Vec<String>,
     /// The plans cache, locked once per document rather than once per leaf.
@@ -644,6 +648,14 @@ fn leaf_value(
         return;
     }
     let typed = plan.typed;
+    // An integer of an integer field needs no text: a number never goes to `_all`
+    // (`looks_numeric`), and it fits its type. Most numbers of an event are such.
+    if let (Value::Number(n), Some((field, FieldKind::Long))) = (v, typed) {
+        if let Some(n) = n.as_i64() {
+            doc.add_i64(field, n);
+            return;
+        }
+    }
     let text: std::borrow::Cow<'_, str> = match v {
         Value::String(s) => s.as_str().into(),
         other => other.to_string().into(),
@@ -695,11 +707,12 @@ fn leaf_value(
     // postings).
     if !indexed {
         // Untyped, or a value that does not fit its type: searchable as an exact value.
-        let mut kv = String::with_capacity(path.len() + 1 + text.len());
+        let kv = &mut cx.kv;
+        kv.clear();
         kv.push_str(path);
         kv.push('=');
         kv.push_str(&text);
-        doc.add_text(f.kv, &kv);
+        doc.add_text(f.kv, kv.as_str());
     }
 }
 

@@ -45,13 +45,22 @@ pub fn encode_record(raw: &str, event: &Event) -> Result<Vec<u8>, StoreError> {
 
 /// The record source of a parsed event (see [`encode_record`]).
 pub fn encode_parsed(raw: &str, event: &zia::Event) -> Result<Vec<u8>, StoreError> {
-    let mut annotations = Map::new();
-    for path in ANNOTATIONS {
-        if let Some(v) = event.get(path) {
-            annotations.insert((*path).to_string(), v.into_owned());
+    // Serialized from the event in place: copying the annotations into a map first cost
+    // as much as writing them.
+    struct Annotations<'a>(&'a zia::Event);
+    impl serde::Serialize for Annotations<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            for path in ANNOTATIONS {
+                if let Some(part) = self.0.part(path) {
+                    m.serialize_entry(path, &part)?;
+                }
+            }
+            m.end()
         }
     }
-    encode(raw, &annotations)
+    encode(raw, &Annotations(event))
 }
 
 /// The event a parsed event stands for: with its record as `event.original`, as the
@@ -62,7 +71,7 @@ pub fn with_original(event: &zia::Event, raw: &str) -> Event {
     m
 }
 
-fn encode(raw: &str, annotations: &Map<String, Value>) -> Result<Vec<u8>, StoreError> {
+fn encode(raw: &str, annotations: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(raw.len() + 200);
     out.push(TAG_RECORD);
     let mut n = raw.len() as u64;

@@ -99,7 +99,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            writer_memory_bytes: 64 << 20,
+            writer_memory_bytes: 256 << 20,
             writer_threads: 1,
             commit_every_events: 200_000,
             commit_every: StdDuration::from_secs(5),
@@ -113,7 +113,7 @@ impl Default for StoreConfig {
             // 250 bytes per event at two thirds of level 8's compression cost, which was
             // the largest single cost of indexing. 2 MiB blocks gain 3% but double the
             // decompression per event read when a page of results is spread out.
-            zstd_level: 5,
+            zstd_level: 3,
             docstore_blocksize: 1 << 20,
             retention: Retention::default(),
             retention_interval: StdDuration::from_secs(60),

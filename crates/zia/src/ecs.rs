@@ -445,6 +445,25 @@ impl Ev {
         }
     }
 
+    /// The node of a dotted path, for [`Ev::serialize_node`]; `None` when absent.
+    pub(crate) fn find_path(&self, path: &str) -> Option<Id> {
+        self.node_dyn(path)
+    }
+
+    /// Serializes one node: its object, or its value.
+    pub(crate) fn serialize_node<S: serde::Serializer>(
+        &self,
+        id: Id,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let n = &self.nodes[id as usize];
+        if n.first_child != NONE || id == ROOT {
+            self.serialize_at(id, s)
+        } else {
+            serde::Serialize::serialize(n.value.as_ref().unwrap_or(&Value::Null), s)
+        }
+    }
+
     /// The value of a leaf at a dotted path (`None` for an object).
     pub(crate) fn leaf(&self, path: &str) -> Option<&Value> {
         let n = &self.nodes[self.node_dyn(path)? as usize];

@@ -69,9 +69,23 @@ impl Event {
         self.0.for_each_leaf(&mut f);
     }
 
+    /// The value at a dotted path, to serialize without copying it; `None` when absent.
+    pub fn part(&self, path: &str) -> Option<Part<'_>> {
+        self.0.find_path(path).map(|id| Part(&self.0, id))
+    }
+
     /// True when the event stands for a record that failed to parse.
     pub fn is_error(&self) -> bool {
         self.get_str("event.kind") == Some("pipeline_error")
+    }
+}
+
+/// The value at a path of an [`Event`] (a leaf or an object), serializable as JSON.
+pub struct Part<'a>(&'a Ev, u32);
+
+impl serde::Serialize for Part<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_node(self.1, s)
     }
 }
 

@@ -22,7 +22,7 @@ mod record;
 
 use serde_json::{Map, Value};
 
-pub use event::Event;
+pub use event::{Event, Part};
 pub use keys::VOCABULARY;
 pub use map::LogType;
 

@@ -159,3 +159,21 @@ fn a_failed_record_is_an_error_event() {
     )
     .is_error());
 }
+
+#[test]
+fn a_part_serializes_as_the_value_at_its_path() {
+    let ev = zia::parse_or_error_event(
+        r#"{"sourcetype":"zscalernss-web","event":{"login":"alice@example.com","action":"Allowed","reqsize":"12"}}"#,
+    );
+    for path in ["user", "user.email", "event", "http.request.bytes", ""] {
+        match ev.get(path) {
+            Some(v) => assert_eq!(
+                serde_json::to_value(ev.part(path).expect("part")).unwrap(),
+                *v,
+                "{path}"
+            ),
+            None => assert!(ev.part(path).is_none(), "{path}"),
+        }
+    }
+    assert!(ev.part("no.such.path").is_none());
+}
