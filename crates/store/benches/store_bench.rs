@@ -384,7 +384,7 @@ fn annotate(
 fn commit_if_due(store: &TantivyStore, commit_every: u64, i: u64) {
     let due = match commit_every {
         0 => store.commit_due(),
-        k => (i + 1) % k == 0,
+        k => (i + 1).is_multiple_of(k),
     };
     if due {
         store.commit().expect("commit");
