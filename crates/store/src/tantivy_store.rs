@@ -99,7 +99,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            writer_memory_bytes: 256 << 20,
+            writer_memory_bytes: 64 << 20,
             writer_threads: 1,
             commit_every_events: 200_000,
             commit_every: StdDuration::from_secs(5),
@@ -108,10 +108,9 @@ impl Default for StoreConfig {
             // The stored bytes are the raw records (see `source`). Measured on 60 MB of
             // simulated NSS records in 1 MiB blocks (`zstd -b1 -e9 -B1048576`, one core):
             // level 3 compresses 12.1x at ~760 MB/s, level 5 13.9x at ~190 MB/s, level 8
-            // 16.7x at ~130 MB/s. In the store benchmark (500k events with their records)
-            // that is 241, 233 and 220 bytes per event: level 5 keeps the store well under
-            // 250 bytes per event at two thirds of level 8's compression cost, which was
-            // the largest single cost of indexing. 2 MiB blocks gain 3% but double the
+            // 16.7x at ~130 MB/s. Level 5 was 15% of the instructions of an import (callgrind,
+            // 20,000 records), level 3 a quarter of that, for about 9 bytes more per event:
+            // the store stays under 250 bytes per event. 2 MiB blocks gain 3% but double the
             // decompression per event read when a page of results is spread out.
             zstd_level: 3,
             docstore_blocksize: 1 << 20,
