@@ -129,6 +129,9 @@ struct Node {
     parent: Id,
     value: Option<Value>,
     first_child: Id,
+    /// The last child, where the next one is linked: children are linked in the order they
+    /// were added, and sorted by name only where an order is needed ([`Ev::sorted_children`]).
+    last_child: Id,
     next_sibling: Id,
 }
 
@@ -153,6 +156,7 @@ impl Default for Ev {
             parent: NONE,
             value: None,
             first_child: NONE,
+            last_child: NONE,
             next_sibling: NONE,
         });
         Ev {
@@ -188,39 +192,49 @@ impl Ev {
         }
     }
 
-    /// Adds a child named `seg` to `parent`, at index slot `at` (from [`Ev::find`]), keeping
-    /// the children in byte order of their names: `build` then hands them to the map from
-    /// the greatest down, which is its cheapest order.
+    /// Adds a child named `seg` to `parent`, at index slot `at` (from [`Ev::find`]), after
+    /// its last child. Keeping siblings sorted as they came cost a walk down the list per
+    /// insert, a chain of dependent loads that was a third of the parse profile.
     fn insert(&mut self, parent: Id, seg: Cow<'static, str>, key: Key, at: usize) -> Id {
         let id = self.nodes.len() as Id;
-        let mut prev = NONE;
-        let mut c = self.nodes[parent as usize].first_child;
-        while c != NONE {
-            let n = &self.nodes[c as usize];
-            if order(n.key, &n.seg, key, &seg) == Ordering::Greater {
-                break;
-            }
-            prev = c;
-            c = n.next_sibling;
+        match self.nodes[parent as usize].last_child {
+            NONE => self.nodes[parent as usize].first_child = id,
+            last => self.nodes[last as usize].next_sibling = id,
         }
-        let link = match prev {
-            NONE => &mut self.nodes[parent as usize].first_child,
-            p => &mut self.nodes[p as usize].next_sibling,
-        };
-        let next_sibling = std::mem::replace(link, id);
+        self.nodes[parent as usize].last_child = id;
         self.nodes.push(Node {
             seg,
             key,
             parent,
             value: None,
             first_child: NONE,
-            next_sibling,
+            last_child: NONE,
+            next_sibling: NONE,
         });
         self.index[at] = id;
         if self.nodes.len() * 2 > self.index.len() {
             self.grow();
         }
         id
+    }
+
+    /// Appends the children of `id` to `out`, in byte order of their names (the order of
+    /// the keys of the nested object).
+    fn sorted_children(&self, id: Id, out: &mut Vec<Id>) {
+        let start = out.len();
+        let mut c = self.nodes[id as usize].first_child;
+        while c != NONE {
+            out.push(c);
+            c = self.nodes[c as usize].next_sibling;
+        }
+        let kids = &mut out[start..];
+        let cmp = |a: &Id, b: &Id| {
+            let (a, b) = (&self.nodes[*a as usize], &self.nodes[*b as usize]);
+            order(a.key, &a.seg, b.key, &b.seg)
+        };
+        if !kids.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
+            kids.sort_unstable_by(cmp);
+        }
     }
 
     /// Doubles the index and re-inserts every node.
@@ -355,11 +369,7 @@ impl Ev {
     /// recursion, which is one level per path segment, as the nesting itself is.
     fn build(&mut self, id: Id, scratch: &mut Vec<Id>) -> Map<String, Value> {
         let start = scratch.len();
-        let mut c = self.nodes[id as usize].first_child;
-        while c != NONE {
-            scratch.push(c);
-            c = self.nodes[c as usize].next_sibling;
-        }
+        self.sorted_children(id, scratch);
         let end = scratch.len();
         let mut map = Map::new();
         // Inserted from the greatest key down: each insert then stops at the first key of
@@ -400,6 +410,7 @@ impl Ev {
     /// Unlinks a node's children: marked dead, they are never found again (their slots in
     /// the arena stay until the event is dropped).
     fn detach_children(&mut self, id: Id) {
+        self.nodes[id as usize].last_child = NONE;
         let mut c = std::mem::replace(&mut self.nodes[id as usize].first_child, NONE);
         while c != NONE {
             let n = &mut self.nodes[c as usize];
@@ -474,15 +485,10 @@ impl Ev {
     }
 
     /// The children of a node, in byte order of their names.
-    fn children(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
-        let mut c = self.nodes[id as usize].first_child;
-        std::iter::from_fn(move || {
-            let cur = c;
-            (cur != NONE).then(|| {
-                c = self.nodes[cur as usize].next_sibling;
-                cur
-            })
-        })
+    fn children(&self, id: Id) -> Vec<Id> {
+        let mut kids = Vec::new();
+        self.sorted_children(id, &mut kids);
+        kids
     }
 
     /// A copy of the event as nested objects.
@@ -491,10 +497,9 @@ impl Ev {
     }
 
     fn to_map_at(&self, id: Id) -> Map<String, Value> {
-        let kids: Vec<Id> = self.children(id).collect();
         let mut map = Map::new();
         // Greatest key first, as in `build`.
-        for &c in kids.iter().rev() {
+        for &c in self.children(id).iter().rev() {
             let n = &self.nodes[c as usize];
             let v = if n.first_child != NONE {
                 Value::Object(self.to_map_at(c))
@@ -510,11 +515,21 @@ impl Ev {
     /// objects' keys. A leaf's value may itself be an array, or an empty object.
     pub(crate) fn for_each_leaf(&self, f: &mut dyn FnMut(&str, &Value)) {
         let mut path = String::with_capacity(64);
-        self.leaves_at(ROOT, &mut path, f);
+        let mut scratch = Vec::with_capacity(self.nodes.len());
+        self.leaves_at(ROOT, &mut path, &mut scratch, f);
     }
 
-    fn leaves_at(&self, id: Id, path: &mut String, f: &mut dyn FnMut(&str, &Value)) {
-        for c in self.children(id) {
+    fn leaves_at(
+        &self,
+        id: Id,
+        path: &mut String,
+        scratch: &mut Vec<Id>,
+        f: &mut dyn FnMut(&str, &Value),
+    ) {
+        let start = scratch.len();
+        self.sorted_children(id, scratch);
+        for k in start..scratch.len() {
+            let c = scratch[k];
             let n = &self.nodes[c as usize];
             let len = path.len();
             if id != ROOT {
@@ -522,12 +537,13 @@ impl Ev {
             }
             path.push_str(&n.seg);
             if n.first_child != NONE {
-                self.leaves_at(c, path, f);
+                self.leaves_at(c, path, scratch, f);
             } else {
                 f(path, n.value.as_ref().unwrap_or(&Value::Null));
             }
             path.truncate(len);
         }
+        scratch.truncate(start);
     }
 
     /// Serializes the event as the nested object [`Ev::finish`] would make.
@@ -537,8 +553,9 @@ impl Ev {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.children(id).count()))?;
-        for c in self.children(id) {
+        let kids = self.children(id);
+        let mut m = s.serialize_map(Some(kids.len()))?;
+        for c in kids {
             let n = &self.nodes[c as usize];
             if n.first_child != NONE {
                 m.serialize_entry(&*n.seg, &Sub(self, c))?;
@@ -650,14 +667,13 @@ mod tests {
                 Some(&Value::from(k))
             );
         }
-        // Siblings are linked in byte order.
-        let mut names = Vec::new();
+        // Siblings come out in byte order.
         let r = ev.node(p!("r")).expect("r");
-        let mut c = ev.nodes[r as usize].first_child;
-        while c != NONE {
-            names.push(ev.nodes[c as usize].seg.to_string());
-            c = ev.nodes[c as usize].next_sibling;
-        }
+        let names: Vec<String> = ev
+            .children(r)
+            .iter()
+            .map(|&c| ev.nodes[c as usize].seg.to_string())
+            .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
