@@ -18,7 +18,7 @@ pub mod server;
 pub mod syslog;
 pub mod tls;
 
-pub use pipeline::{Event, NdjsonSink, Sink, SinkError};
+pub use pipeline::{Event, NdjsonSink, Prepared, Preparer, Sink, SinkError};
 pub use raw::RawEvent;
 pub use registry::Registry;
 pub use server::{Server, ServerConfig, ServerError};

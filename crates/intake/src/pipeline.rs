@@ -46,7 +46,32 @@ pub trait Sink: Send {
     fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError>;
     /// Makes every written event durable, up to and including the last offset written.
     fn commit(&mut self) -> Result<(), SinkError>;
+    /// Work the sink does on each event right after it is parsed, on the parse threads, in
+    /// parallel and while the event is still in that thread's cache; its result is handed to
+    /// [`Sink::write_prepared`]. The event is not annotated yet (`event.ingested`,
+    /// `ziaxdr.*`), and may still turn out to be a duplicate that is never written.
+    fn preparer(&self) -> Option<Preparer> {
+        None
+    }
+    /// [`Sink::write`] with what the [`Sink::preparer`] made of this event (`None` when the
+    /// sink has no preparer).
+    fn write_prepared(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &mut Event,
+        prepared: Option<Prepared>,
+    ) -> Result<(), SinkError> {
+        let _ = prepared;
+        self.write(offset, raw, event)
+    }
 }
+
+/// What a sink's [`Sink::preparer`] makes of an event (its own type, boxed).
+pub type Prepared = Box<dyn std::any::Any + Send>;
+
+/// A sink's per-event work on the parse threads: (journal offset, raw record, parsed event).
+pub type Preparer = Arc<dyn Fn(u64, &RawEvent, &Event) -> Prepared + Send + Sync>;
 
 /// What a format's parser says about a record.
 #[derive(Debug, Clone)]
@@ -285,9 +310,14 @@ fn annotate(event: &mut Event, raw: &RawEvent, entity: Option<&str>) {
 fn parse_all(
     cfg: &PipelineConfig,
     pool: Option<&rayon::ThreadPool>,
+    prepare: Option<&Preparer>,
     batch: &[(u64, RawEvent)],
-) -> Vec<ParseOutcome> {
-    let parse = |(_, raw): &(u64, RawEvent)| (cfg.parser)(&raw.text());
+) -> Vec<(ParseOutcome, Option<Prepared>)> {
+    let parse = |(off, raw): &(u64, RawEvent)| {
+        let out = (cfg.parser)(&raw.text());
+        let prepared = prepare.map(|p| p(*off, raw, &out.event));
+        (out, prepared)
+    };
     match pool {
         Some(pool) if batch.len() >= 256 => {
             use rayon::prelude::*;
@@ -323,10 +353,14 @@ fn resume_offset(sink: Option<u64>, checkpoint: Option<u64>, journal_start: u64)
     from.max(journal_start)
 }
 
+/// A record as parsed and prepared on the parse threads.
+type ParsedRecord = (u64, RawEvent, ParseOutcome, Option<Prepared>);
+
 /// What the reading stage hands the writing stage.
 enum Stage {
-    /// Parsed records, and the offset of the last record read (decodable or not).
-    Batch(Vec<(u64, RawEvent, ParseOutcome)>, u64),
+    /// Parsed (and prepared) records, and the offset of the last record read (decodable or
+    /// not).
+    Batch(Vec<ParsedRecord>, u64),
     /// Stopping, and everything durable has been sent.
     Drained,
     /// The journal failed.
@@ -362,6 +396,7 @@ pub fn run(
         _ => Dedup::new(cfg.dedup_window),
     };
     let pool = parse_pool(cfg.parse_threads);
+    let preparer = sink.preparer();
     // A small bound: the reading stage stays at most two batches ahead of the sink.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Stage>(2);
     std::thread::scope(|scope| {
@@ -370,6 +405,7 @@ pub fn run(
         let rx = rx;
         let (cfg_r, journal_r, stop_r) = (&cfg, &journal, &stop);
         let pool_r = pool.as_ref();
+        let prepare_r = preparer.as_ref();
         scope.spawn(move || {
             let send = |st: Stage| tx.send(st).is_ok();
             loop {
@@ -394,11 +430,11 @@ pub fn run(
                     }
                 }
                 if let Some(last) = last {
-                    let parsed = parse_all(cfg_r, pool_r, &batch);
+                    let parsed = parse_all(cfg_r, pool_r, prepare_r, &batch);
                     let items = batch
                         .into_iter()
                         .zip(parsed)
-                        .map(|((o, r), p)| (o, r, p))
+                        .map(|((o, r), (p, prep))| (o, r, p, prep))
                         .collect();
                     if !send(Stage::Batch(items, last)) {
                         return;
@@ -431,7 +467,7 @@ pub fn run(
             let drained = match rx.recv_timeout(wait) {
                 Ok(Stage::Batch(mut items, last)) => {
                     since_commit += items.len();
-                    for (off, raw, out) in items.iter_mut() {
+                    for (off, raw, out, prepared) in items.iter_mut() {
                         if let (Some(st), Some(id)) = (&out.sourcetype, &out.record_id) {
                             if dedup.is_duplicate(&raw.intake, st, id) {
                                 metrics.duplicates.inc();
@@ -443,7 +479,7 @@ pub fn run(
                         }
                         let entity = entities.as_mut().and_then(|e| e.get(&raw.intake));
                         annotate(&mut out.event, raw, entity);
-                        sink.write(*off, raw, &mut out.event)?;
+                        sink.write_prepared(*off, raw, &mut out.event, prepared.take())?;
                         metrics.processed.inc();
                     }
                     // Freeing a batch of events (a few hundred small allocations each) was a

@@ -25,7 +25,7 @@ mod verify;
 use serde_json::{Map, Value};
 
 pub use query::{ParseError, Query};
-pub use tantivy_store::{Retention, SpaceUsage, StoreConfig, TantivyStore};
+pub use tantivy_store::{PreparedDoc, Retention, SpaceUsage, StoreConfig, TantivyStore};
 pub use timerange::{TimeRange, TimeSpec};
 
 /// An ECS event: a JSON object with nested ECS field names.

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap;
 
@@ -521,10 +521,11 @@ pub fn build_document(
         .and_then(Value::as_str)
         == Some("pipeline_error");
     let mut path = String::new();
+    let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
     let mut cx = Walk {
         kv: String::new(),
         seen: Vec::new(),
-        plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
+        plans: &mut plans,
     };
     walk(f, event, &mut path, &mut doc, &mut cx, failed, 0);
     doc
@@ -541,24 +542,103 @@ pub fn build_parsed_document(
     source: &[u8],
 ) -> TantivyDocument {
     let mut doc = new_document(f, ts, offset, source);
+    let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
+    walk_parsed(f, event, &mut doc, &mut plans, |_| true);
+    doc
+}
+
+/// The part of [`build_parsed_document`] that does not depend on what the pipeline adds to
+/// an event (`event.ingested`, `ziaxdr.*`: [`crate::source::ANNOTATIONS`]), nor on where it
+/// is stored: [`finish_prepared`] adds the rest. Callable from any thread, in parallel.
+pub fn prepare_parsed_document(f: &Fields, event: &zia::Event) -> TantivyDocument {
+    thread_local! {
+        // Per thread: parse threads prepare in parallel, and one lock held for a whole
+        // document would make them take turns. Plans are per schema, and every `Fields`
+        // given here is of this version's schema (see `TantivyStore::prepare_parsed`).
+        static PLANS: std::cell::RefCell<FxHashMap<String, LeafPlan>> = Default::default();
+    }
+    let mut doc = TantivyDocument::new();
+    PLANS.with_borrow_mut(|plans| {
+        walk_parsed(f, event, &mut doc, plans, |path| !is_annotation(path));
+    });
+    doc
+}
+
+/// Completes a document made by [`prepare_parsed_document`] from the same event, now
+/// annotated: the result is [`build_parsed_document`]'s.
+pub fn finish_prepared(
+    f: &Fields,
+    mut doc: TantivyDocument,
+    event: &zia::Event,
+    ts: DateTime,
+    offset: u64,
+    source: &[u8],
+) -> TantivyDocument {
+    doc.add_date(f.timestamp, ts);
+    doc.add_u64(f.offset, offset);
+    doc.add_bytes(f.source, source);
+    let failed = event.is_error();
+    let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cx = Walk {
+        kv: String::new(),
+        seen: Vec::new(),
+        plans: &mut plans,
+    };
+    for path in crate::source::ANNOTATIONS {
+        event.for_each_leaf_under(path, |p, v| parsed_leaf(f, p, v, &mut doc, &mut cx, failed));
+    }
+    doc
+}
+
+/// True for the paths of [`crate::source::ANNOTATIONS`] and below.
+fn is_annotation(path: &str) -> bool {
+    crate::source::ANNOTATIONS.iter().any(|a| {
+        path.strip_prefix(a)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+/// Indexes the leaves of a parsed event for which `keep(path)` holds.
+fn walk_parsed(
+    f: &Fields,
+    event: &zia::Event,
+    doc: &mut TantivyDocument,
+    plans: &mut FxHashMap<String, LeafPlan>,
+    keep: impl Fn(&str) -> bool,
+) {
     let failed = event.is_error();
     let mut cx = Walk {
         kv: String::new(),
         seen: Vec::new(),
-        plans: f.plans.lock().unwrap_or_else(|e| e.into_inner()),
+        plans,
     };
-    event.for_each_leaf(|path, v| match v {
-        Value::Object(_) | Value::Array(_) => {
-            let mut path = path.to_string();
-            index_value(f, &mut path, v, &mut doc, &mut cx, failed, 1);
+    event.for_each_leaf(|path, v| {
+        if keep(path) {
+            parsed_leaf(f, path, v, doc, &mut cx, failed);
         }
-        leaf => leaf_value(f, path, leaf, &mut doc, &mut cx, failed),
     });
     // A failed event has its record as a field already, indexed as text.
     if !failed {
-        mark_present(f, "event.original", &mut doc, &mut cx.seen);
+        mark_present(f, "event.original", doc, &mut cx.seen);
     }
-    doc
+}
+
+/// Indexes one leaf of a parsed event (its value may be an array or an empty object).
+fn parsed_leaf(
+    f: &Fields,
+    path: &str,
+    v: &Value,
+    doc: &mut TantivyDocument,
+    cx: &mut Walk<'_>,
+    failed: bool,
+) {
+    match v {
+        Value::Object(_) | Value::Array(_) => {
+            let mut path = path.to_string();
+            index_value(f, &mut path, v, doc, cx, failed, 1);
+        }
+        leaf => leaf_value(f, path, leaf, doc, cx, failed),
+    }
 }
 
 /// A document with the fields every event has.
@@ -576,8 +656,9 @@ struct Walk<'a> {
     kv: String,
     /// Raw-text fields already recorded in `_fields`.
     seen: Vec<String>,
-    /// The plans cache, locked once per document rather than once per leaf.
-    plans: MutexGuard<'a, FxHashMap<String, LeafPlan>>,
+    /// The plans cache (locked, or the thread's own), once per document rather than once
+    /// per leaf.
+    plans: &'a mut FxHashMap<String, LeafPlan>,
 }
 
 /// Nesting limit when walking an event: deeper values are still stored, just not indexed.

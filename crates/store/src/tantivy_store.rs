@@ -33,7 +33,8 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::collectors::{merge_counts, Histogram, NewestFirst, Terms};
 use crate::plan::Planner;
 use crate::schema::{
-    aggregatable_fields, build_document, build_parsed_document, build_schema, typed_kind, Fields,
+    aggregatable_fields, build_document, build_parsed_document, build_schema, finish_prepared,
+    typed_kind, Fields,
 };
 use crate::{
     Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
@@ -136,6 +137,9 @@ struct Partition {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    /// True when the partition has this version's schema, so documents prepared with
+    /// [`TantivyStore::prepare_parsed`] fit it.
+    current_schema: bool,
 }
 
 struct OpenWriter {
@@ -166,6 +170,8 @@ pub struct TantivyStore {
     root: PathBuf,
     cfg: StoreConfig,
     schema: Schema,
+    /// Field handles of this version's schema, for [`TantivyStore::prepare_parsed`].
+    fields: Fields,
     read_only: bool,
     parts: RwLock<BTreeMap<Date, Arc<Partition>>>,
     write: Mutex<WriteState>,
@@ -246,10 +252,13 @@ impl TantivyStore {
             }
         }
         let checkpoint = read_checkpoint(root)?;
+        let fields = Fields::resolve(&schema)
+            .ok_or_else(|| StoreError::Corrupt("the event schema lacks its own fields".into()))?;
         Ok(TantivyStore {
             root: root.to_path_buf(),
             cfg,
             schema,
+            fields,
             read_only,
             parts: RwLock::new(parts),
             write: Mutex::new(WriteState {
@@ -280,6 +289,7 @@ impl TantivyStore {
         Ok(Partition {
             day,
             dir: dir.to_path_buf(),
+            current_schema: index.schema() == build_schema(),
             index,
             reader,
             fields,
@@ -723,6 +733,18 @@ impl TantivyStore {
     }
 
     fn add_impl(&self, offset: u64, input: Input<'_>) -> Result<bool, StoreError> {
+        self.add_with(offset, input, None)
+    }
+
+    /// Adds an event; with `prepared`, its document was built ahead by
+    /// [`TantivyStore::prepare_parsed`] and only the parts that need the annotations (the
+    /// stored source, the time, the annotation fields) are added here.
+    fn add_with(
+        &self,
+        offset: u64,
+        input: Input<'_>,
+        prepared: Option<PreparedDoc>,
+    ) -> Result<bool, StoreError> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
@@ -779,11 +801,14 @@ impl TantivyStore {
             );
         }
         let source = self.source(&mut st, offset, input)?;
-        let doc = match input {
-            Input::Json(event) | Input::Record(event, _) => {
+        let doc = match (input, prepared) {
+            (Input::Parsed(event, _), Some(p)) if part.current_schema && p.offset == offset => {
+                finish_prepared(&part.fields, p.doc, event, ts, offset, &source)
+            }
+            (Input::Json(event) | Input::Record(event, _), _) => {
                 build_document(&part.fields, event, ts, offset, &source)
             }
-            Input::Parsed(event, _) => {
+            (Input::Parsed(event, _), _) => {
                 build_parsed_document(&part.fields, event, ts, offset, &source)
             }
         };
@@ -798,6 +823,40 @@ impl TantivyStore {
         // Only now: an event that failed to be added must not be covered by the next commit.
         st.last_added = Some(st.last_added.map_or(offset, |l| l.max(offset)));
         Ok(true)
+    }
+}
+
+/// The document of a parsed event, built ahead of [`TantivyStore::add_prepared`] (on another
+/// thread: see [`TantivyStore::prepare_parsed`]).
+pub struct PreparedDoc {
+    offset: u64,
+    doc: tantivy::TantivyDocument,
+}
+
+impl TantivyStore {
+    /// Builds most of the document of a parsed event, not yet annotated by the pipeline
+    /// (`event.ingested`, `ziaxdr.*`), without touching the store's state: any thread can do
+    /// it, right after parsing, while the event is still in that thread's cache. Building it
+    /// on the thread that adds the event cost it twice as much.
+    pub fn prepare_parsed(&self, offset: u64, event: &zia::Event) -> PreparedDoc {
+        PreparedDoc {
+            offset,
+            doc: crate::schema::prepare_parsed_document(&self.fields, event),
+        }
+    }
+
+    /// [`EventStore::add_parsed`] with the document prepared by
+    /// [`TantivyStore::prepare_parsed`] from the same event before its annotations were set.
+    /// The result is the same; a document prepared for another offset or for a partition of
+    /// an older schema is built again here.
+    pub fn add_prepared(
+        &self,
+        offset: u64,
+        event: &zia::Event,
+        raw: &str,
+        prepared: PreparedDoc,
+    ) -> Result<bool, StoreError> {
+        self.add_with(offset, Input::Parsed(event, raw), Some(prepared))
     }
 }
 

@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use console::api::StoreAccess;
 use console::auth::Principal;
-use intake::{Event, RawEvent, Sink, SinkError};
+use intake::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
@@ -78,6 +78,31 @@ impl Sink for StoreSink {
 
     fn commit(&mut self) -> Result<(), SinkError> {
         self.store.commit().map(|_| ()).map_err(sink_err)
+    }
+
+    fn preparer(&self) -> Option<Preparer> {
+        let store = self.store.clone();
+        Some(Arc::new(move |offset, _raw, event| {
+            Box::new(store.prepare_parsed(offset, event)) as Prepared
+        }))
+    }
+
+    fn write_prepared(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &mut Event,
+        prepared: Option<Prepared>,
+    ) -> Result<(), SinkError> {
+        let Some(doc) = prepared.and_then(|p| p.downcast::<store::PreparedDoc>().ok()) else {
+            return self.write(offset, raw, event);
+        };
+        let record = raw.text();
+        self.store
+            .add_prepared(offset, event, &record, *doc)
+            .map_err(sink_err)?;
+        self.written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -319,20 +344,42 @@ impl DetectingSink {
     }
 }
 
+impl DetectingSink {
+    /// Runs detection on one event; a failure is counted and logged. Alerts name events by
+    /// the id the intake answered with: detect reads it from `ziaxdr.event_id`, which the
+    /// pipeline sets. Detection reads nested objects, built here (without `event.original`,
+    /// which the store adds).
+    fn detect(&mut self, event: &Event) {
+        if let Err(e) = self.detection.on_event(&event.to_map()) {
+            self.failures += 1;
+            tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
+        }
+    }
+}
+
 impl Sink for DetectingSink {
     fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
         self.inner.committed_offset()
     }
 
     fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
-        // Alerts name events by the id the intake answered with: detect reads it from
-        // `ziaxdr.event_id`, which the pipeline sets. Detection reads nested objects, built
-        // here (without `event.original`, which the store adds).
-        if let Err(e) = self.detection.on_event(&event.to_map()) {
-            self.failures += 1;
-            tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
-        }
+        self.detect(event);
         self.inner.write(offset, raw, event)
+    }
+
+    fn preparer(&self) -> Option<Preparer> {
+        self.inner.preparer()
+    }
+
+    fn write_prepared(
+        &mut self,
+        offset: u64,
+        raw: &RawEvent,
+        event: &mut Event,
+        prepared: Option<Prepared>,
+    ) -> Result<(), SinkError> {
+        self.detect(event);
+        self.inner.write_prepared(offset, raw, event, prepared)
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
