@@ -1,3 +1,8 @@
+//! Prints the cost per event of parsing a file of raw records into the parser's flat event
+//! and of building its tantivy document (with its stored source), on one thread, keeping
+//! events alive in batches of 2,000 as the pipeline does: a quick harness for the indexing
+//! profile (`cargo run --release -p store --example buildcost -- FILE`).
+// The allocator of the `ziaxdr` binary, so that the figures are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;

@@ -723,7 +723,7 @@ fn leaf_value(
     if v.is_null() {
         return;
     }
-    let plan = plan_of(f, &mut cx.plans, path);
+    let plan = plan_of(f, cx.plans, path);
     if plan.raw_text && !failed {
         mark_present(f, path, doc, &mut cx.seen);
         return;
