@@ -1,5 +1,8 @@
 //! The pipeline: journal → format (`zia`) → [`Sink`], exactly once.
 //!
+//! Events travel as the parser's flat [`Event`]; a sink may do part of its work on each
+//! event on the parse threads ([`Sink::preparer`]), right after parsing.
+//!
 //! The sink reports the last journal offset it has durably committed; the pipeline resumes
 //! right after it, so after a crash the records between the sink's commit and the journal's
 //! end are replayed and none is handed over twice. Once the sink commits, the journal
@@ -805,6 +808,80 @@ mod tests {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
+    }
+
+    /// Prepares each event with the thread that parsed it and its offset, and checks that
+    /// each write gets what was prepared for that very event.
+    struct PreparingSink {
+        written: Arc<std::sync::Mutex<Vec<(u64, String)>>>,
+    }
+
+    impl Sink for PreparingSink {
+        fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+            Ok(None)
+        }
+        fn write(&mut self, _: u64, _: &RawEvent, _: &mut Event) -> Result<(), SinkError> {
+            Err(SinkError::Other("written without what was prepared".into()))
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn preparer(&self) -> Option<Preparer> {
+            Some(Arc::new(|offset, raw, event| {
+                assert_eq!(event.get_str("message"), Some(&*raw.text()));
+                let thread = std::thread::current().name().unwrap_or("").to_string();
+                Box::new((offset, thread)) as Prepared
+            }))
+        }
+        fn write_prepared(
+            &mut self,
+            offset: u64,
+            _: &RawEvent,
+            event: &mut Event,
+            prepared: Option<Prepared>,
+        ) -> Result<(), SinkError> {
+            let (at, thread) = *prepared
+                .expect("prepared")
+                .downcast::<(u64, String)>()
+                .expect("the preparer's type");
+            assert_eq!(at, offset, "prepared for another event");
+            assert!(event.get_str("ziaxdr.event_id").is_some(), "annotated");
+            self.written.lock().unwrap().push((offset, thread));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn what_a_sink_prepares_on_the_parse_threads_reaches_the_write_of_that_event() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        // Record 7 twice: the duplicate is prepared but never written.
+        let mut records: Vec<Vec<u8>> = (0..1000)
+            .map(|i| raw(&format!("id={i}")).encode())
+            .collect();
+        records.push(raw("id=7").encode());
+        j.append_blocking(records).unwrap();
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = PreparingSink {
+            written: written.clone(),
+        };
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            parse_threads: 2,
+            ..PipelineConfig::default()
+        };
+        let stop = Arc::new(AtomicBool::new(true));
+        run(j.clone(), Box::new(sink), cfg, Metrics::new(), stop).unwrap();
+        let written = written.lock().unwrap();
+        let offsets: Vec<u64> = written.iter().map(|(o, _)| *o).collect();
+        assert_eq!(offsets, (0..1000).collect::<Vec<u64>>());
+        // A batch this large is parsed, and so prepared, on the parse pool.
+        assert!(
+            written.iter().all(|(_, t)| t.starts_with("parse-")),
+            "{:?}",
+            &written[..3]
+        );
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! beyond it; every input key it does not map is kept under `zscaler.zia.*`. The mapping table
 //! and the deliberate differences from Sekoia are documented in `docs/zia-mapping.md`.
 //!
+//! [`parse`] returns the event as nested `serde_json` objects; [`parse_event`] returns the
+//! parser's own flat [`Event`], which the pipeline hands on because it costs less to build,
+//! index and free.
+//!
 //! The crate does no I/O, so it can be tested and fuzzed alone.
 
 mod ecs;
