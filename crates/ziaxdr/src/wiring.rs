@@ -342,9 +342,7 @@ impl DetectingSink {
             failures: 0,
         }
     }
-}
 
-impl DetectingSink {
     /// Runs detection on one event; a failure is counted and logged. Alerts name events by
     /// the id the intake answered with: detect reads it from `ziaxdr.event_id`, which the
     /// pipeline sets. Detection reads nested objects, built here (without `event.original`,
