@@ -115,7 +115,7 @@ pub(crate) use p;
 /// Index of a node in the arena; the root is 0 and is nobody's child, so 0 also means "none"
 /// in the links and in the index.
 type Id = u32;
-const ROOT: Id = 0;
+pub(crate) const ROOT: Id = 0;
 const NONE: Id = 0;
 /// The parent of a detached node: no lookup ever asks for it.
 const DEAD: Id = Id::MAX;
@@ -396,7 +396,7 @@ impl Ev {
 /// out, with the semantics of nested JSON objects.
 impl Ev {
     /// The node of a dotted run-time path, if any.
-    fn node_dyn(&self, path: &str) -> Option<Id> {
+    pub(crate) fn node_dyn(&self, path: &str) -> Option<Id> {
         split(path).try_fold(ROOT, |cur, seg| self.find(cur, seg, Key::of(seg)).ok())
     }
 
@@ -454,11 +454,6 @@ impl Ev {
         } else {
             n.value.as_ref().map(Cow::Borrowed)
         }
-    }
-
-    /// The node of a dotted path, for [`Ev::serialize_node`]; `None` when absent.
-    pub(crate) fn find_path(&self, path: &str) -> Option<Id> {
-        self.node_dyn(path)
     }
 
     /// Serializes one node: its object, or its value.
@@ -582,9 +577,6 @@ impl Ev {
         }
         m.end()
     }
-
-    /// The root, for [`Ev::serialize_at`].
-    pub(crate) const ROOT: Id = ROOT;
 
     /// An event holding the fields of `map`.
     pub(crate) fn from_map(map: Map<String, Value>) -> Ev {

@@ -71,7 +71,7 @@ impl Event {
 
     /// The value at a dotted path, to serialize without copying it; `None` when absent.
     pub fn part(&self, path: &str) -> Option<Part<'_>> {
-        self.0.find_path(path).map(|id| Part(&self.0, id))
+        self.0.node_dyn(path).map(|id| Part(&self.0, id))
     }
 
     /// [`Event::for_each_leaf`] for the part of the event at a dotted path (its object's
@@ -97,7 +97,7 @@ impl serde::Serialize for Part<'_> {
 
 impl serde::Serialize for Event {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize_at(Ev::ROOT, s)
+        self.0.serialize_at(crate::ecs::ROOT, s)
     }
 }
 

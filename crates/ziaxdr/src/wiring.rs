@@ -65,15 +65,7 @@ impl Sink for StoreSink {
     }
 
     fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
-        // The text the pipeline's parser read: the store keeps it, as the event's
-        // `event.original`, and rebuilds the event from it (checking on a sample that the
-        // rebuild is faithful).
-        let record = raw.text();
-        self.store
-            .add_parsed(offset, event, &record)
-            .map_err(sink_err)?;
-        self.written.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.write_prepared(offset, raw, event, None)
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
@@ -94,13 +86,15 @@ impl Sink for StoreSink {
         event: &mut Event,
         prepared: Option<Prepared>,
     ) -> Result<(), SinkError> {
-        let Some(doc) = prepared.and_then(|p| p.downcast::<store::PreparedDoc>().ok()) else {
-            return self.write(offset, raw, event);
-        };
+        // The text the pipeline's parser read: the store keeps it, as the event's
+        // `event.original`, and rebuilds the event from it (checking on a sample that the
+        // rebuild is faithful).
         let record = raw.text();
-        self.store
-            .add_prepared(offset, event, &record, *doc)
-            .map_err(sink_err)?;
+        match prepared.and_then(|p| p.downcast::<store::PreparedDoc>().ok()) {
+            Some(doc) => self.store.add_prepared(offset, event, &record, *doc),
+            None => self.store.add_parsed(offset, event, &record),
+        }
+        .map_err(sink_err)?;
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
