@@ -101,7 +101,12 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             writer_memory_bytes: 64 << 20,
-            writer_threads: 1,
+            // Two, although indexing shares the 2 cores with parsing: a worker flushing its
+            // segment (at a commit, or when its memory is full) stops indexing for up to a
+            // second, and with one worker the whole pipeline waited behind it. With two, the
+            // other worker goes on: 1M-record imports kept 1.92 to 1.98 cores busy instead
+            // of 1.72 to 1.80, and ran 10 to 15% faster.
+            writer_threads: 2,
             commit_every_events: 200_000,
             commit_every: StdDuration::from_secs(5),
             max_open_writers: 8,

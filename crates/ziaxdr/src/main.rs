@@ -2,13 +2,9 @@
 //!
 //! Every subcommand lives in its own module under `cmd/`; this file only declares them.
 
+mod alloc;
 mod cmd;
 mod wiring;
-
-// Parsing and indexing allocate many small strings and maps per event: the system allocator
-// was about an eighth of an import's profile.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 
@@ -60,6 +56,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     init_tracing();
     let code = match cli.command {
