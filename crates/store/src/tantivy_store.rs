@@ -100,7 +100,10 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            writer_memory_bytes: 64 << 20,
+            // Bigger segments at the start mean fewer merges later: 1M-record imports made
+            // 4 segments instead of 9 or 10 with 64 MiB, for 6 to 9% less CPU time (256 MiB
+            // gained nothing more). Peak memory of an import: about 800 MB.
+            writer_memory_bytes: 128 << 20,
             // Two, although indexing shares the 2 cores with parsing: a worker flushing its
             // segment (at a commit, or when its memory is full) stops indexing for up to a
             // second, and with one worker the whole pipeline waited behind it. With two, the
