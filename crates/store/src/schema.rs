@@ -543,68 +543,36 @@ pub fn build_parsed_document(
 ) -> TantivyDocument {
     let mut doc = new_document(f, ts, offset, source);
     let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
-    walk_parsed(f, event, &mut doc, &mut plans, |_| true);
+    walk_parsed(f, event, &mut doc, &mut plans);
     doc
 }
 
-/// The part of [`build_parsed_document`] that does not depend on what the pipeline adds to
-/// an event (`event.ingested`, `ziaxdr.*`: [`crate::source::ANNOTATIONS`]), nor on where it
-/// is stored: [`finish_prepared`] adds the rest. Callable from any thread, in parallel.
-pub fn prepare_parsed_document(f: &Fields, event: &zia::Event) -> TantivyDocument {
+/// [`build_parsed_document`] for this version's schema, callable from any thread, in
+/// parallel: the leaf plans are cached per thread instead of behind the schema's lock.
+pub fn prepare_parsed_document(
+    f: &Fields,
+    event: &zia::Event,
+    ts: DateTime,
+    offset: u64,
+    source: &[u8],
+) -> TantivyDocument {
     thread_local! {
         // Per thread: parse threads prepare in parallel, and one lock held for a whole
         // document would make them take turns. Plans are per schema, and every `Fields`
         // given here is of this version's schema (see `TantivyStore::prepare_parsed`).
         static PLANS: std::cell::RefCell<FxHashMap<String, LeafPlan>> = Default::default();
     }
-    let mut doc = TantivyDocument::new();
-    PLANS.with_borrow_mut(|plans| {
-        walk_parsed(f, event, &mut doc, plans, |path| !is_annotation(path));
-    });
+    let mut doc = new_document(f, ts, offset, source);
+    PLANS.with_borrow_mut(|plans| walk_parsed(f, event, &mut doc, plans));
     doc
 }
 
-/// Completes a document made by [`prepare_parsed_document`] from the same event, now
-/// annotated: the result is [`build_parsed_document`]'s.
-pub fn finish_prepared(
-    f: &Fields,
-    mut doc: TantivyDocument,
-    event: &zia::Event,
-    ts: DateTime,
-    offset: u64,
-    source: &[u8],
-) -> TantivyDocument {
-    doc.add_date(f.timestamp, ts);
-    doc.add_u64(f.offset, offset);
-    doc.add_bytes(f.source, source);
-    let failed = event.is_error();
-    let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
-    let mut cx = Walk {
-        kv: String::new(),
-        seen: Vec::new(),
-        plans: &mut plans,
-    };
-    for path in crate::source::ANNOTATIONS {
-        event.for_each_leaf_under(path, |p, v| parsed_leaf(f, p, v, &mut doc, &mut cx, failed));
-    }
-    doc
-}
-
-/// True for the paths of [`crate::source::ANNOTATIONS`] and below.
-fn is_annotation(path: &str) -> bool {
-    crate::source::ANNOTATIONS.iter().any(|a| {
-        path.strip_prefix(a)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
-    })
-}
-
-/// Indexes the leaves of a parsed event for which `keep(path)` holds.
+/// Indexes the leaves of a parsed event.
 fn walk_parsed(
     f: &Fields,
     event: &zia::Event,
     doc: &mut TantivyDocument,
     plans: &mut FxHashMap<String, LeafPlan>,
-    keep: impl Fn(&str) -> bool,
 ) {
     let failed = event.is_error();
     let mut cx = Walk {
@@ -612,11 +580,7 @@ fn walk_parsed(
         seen: Vec::new(),
         plans,
     };
-    event.for_each_leaf(|path, v| {
-        if keep(path) {
-            parsed_leaf(f, path, v, doc, &mut cx, failed);
-        }
-    });
+    event.for_each_leaf(|path, v| parsed_leaf(f, path, v, doc, &mut cx, failed));
     // A failed event has its record as a field already, indexed as text.
     if !failed {
         mark_present(f, "event.original", doc, &mut cx.seen);

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -33,8 +34,8 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::collectors::{merge_counts, Histogram, NewestFirst, Terms};
 use crate::plan::Planner;
 use crate::schema::{
-    aggregatable_fields, build_document, build_parsed_document, build_schema, finish_prepared,
-    typed_kind, Fields,
+    aggregatable_fields, build_document, build_parsed_document, build_schema,
+    prepare_parsed_document, typed_kind, Fields,
 };
 use crate::{
     Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
@@ -167,10 +168,6 @@ struct WriteState {
     /// When `commit` last enforced the retention (never, after opening).
     last_retention: Option<Instant>,
     tick: u64,
-    /// Record-encoded sources written (drives the sampled rebuild check).
-    records: u64,
-    /// Set once a rebuild was not faithful: every later source is plain JSON.
-    records_unfaithful: bool,
 }
 
 /// The embedded event store (see the module docs for the durability protocol).
@@ -183,6 +180,11 @@ pub struct TantivyStore {
     read_only: bool,
     parts: RwLock<BTreeMap<Date, Arc<Partition>>>,
     write: Mutex<WriteState>,
+    /// Record-encoded sources made (drives the sampled rebuild check); outside `write`
+    /// because sources are also made on the pipeline's parse threads.
+    records: AtomicU64,
+    /// Set once a rebuild was not faithful: every later source is plain JSON.
+    records_unfaithful: AtomicBool,
 }
 
 fn day_name(d: Date) -> String {
@@ -278,9 +280,9 @@ impl TantivyStore {
                 last_commit: Instant::now(),
                 last_retention: None,
                 tick: 0,
-                records: 0,
-                records_unfaithful: false,
             }),
+            records: AtomicU64::new(0),
+            records_unfaithful: AtomicBool::new(false),
         })
     }
 
@@ -498,7 +500,7 @@ impl TantivyStore {
     /// False once an event added with its record did not rebuild from it exactly: the
     /// store then keeps whole events as JSON (see [`crate::source`]).
     pub fn keeps_records(&self) -> bool {
-        !lock(&self.write).records_unfaithful
+        !self.records_unfaithful.load(Ordering::Relaxed)
     }
 
     /// Commits, then waits for the background segment merges to finish: a clean shutdown.
@@ -708,21 +710,17 @@ impl<'a> Input<'a> {
 impl TantivyStore {
     /// The `_source` bytes of an event: its record when the rebuild is faithful (checked on
     /// a sample), else JSON.
-    fn source(
-        &self,
-        st: &mut WriteState,
-        offset: u64,
-        input: Input<'_>,
-    ) -> Result<Vec<u8>, StoreError> {
+    fn source(&self, offset: u64, input: Input<'_>) -> Result<Vec<u8>, StoreError> {
         let bytes = match input {
             Input::Json(event) => return crate::source::encode_json(event),
-            _ if st.records_unfaithful => return crate::source::encode_json(&input.whole()),
+            _ if self.records_unfaithful.load(Ordering::Relaxed) => {
+                return crate::source::encode_json(&input.whole())
+            }
             Input::Record(event, raw) => crate::source::encode_record(raw, event)?,
             Input::Parsed(event, raw) => crate::source::encode_parsed(raw, event)?,
         };
-        let check =
-            cfg!(debug_assertions) || st.records.is_multiple_of(crate::source::VERIFY_EVERY);
-        st.records += 1;
+        let n = self.records.fetch_add(1, Ordering::Relaxed);
+        let check = cfg!(debug_assertions) || n.is_multiple_of(crate::source::VERIFY_EVERY);
         if check {
             let whole = input.whole();
             if !crate::source::faithful(&bytes, &whole) {
@@ -733,7 +731,7 @@ impl TantivyStore {
                     offset,
                     "an event does not rebuild from its raw record; storing events as JSON from now on"
                 );
-                st.records_unfaithful = true;
+                self.records_unfaithful.store(true, Ordering::Relaxed);
                 return crate::source::encode_json(&whole);
             }
         }
@@ -744,9 +742,9 @@ impl TantivyStore {
         self.add_with(offset, input, None)
     }
 
-    /// Adds an event; with `prepared`, its document was built ahead by
-    /// [`TantivyStore::prepare_parsed`] and only the parts that need the annotations (the
-    /// stored source, the time, the annotation fields) are added here.
+    /// Adds an event; with `prepared`, its document as [`TantivyStore::prepare_parsed`]
+    /// built it ahead, which is used as it is unless it does not fit (see
+    /// [`TantivyStore::add_prepared`]).
     fn add_with(
         &self,
         offset: u64,
@@ -756,7 +754,11 @@ impl TantivyStore {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
-        let ts = input.time();
+        let prepared = prepared.filter(|p| p.offset == offset);
+        let ts = match &prepared {
+            Some(p) => p.ts,
+            None => input.time(),
+        };
         let secs = ts.into_timestamp_secs();
         let day = OffsetDateTime::from_unix_timestamp(secs)
             .map_err(|e| StoreError::Corrupt(format!("timestamp {secs} out of range: {e}")))?
@@ -808,15 +810,17 @@ impl TantivyStore {
                 },
             );
         }
-        let source = self.source(&mut st, offset, input)?;
         let doc = match (input, prepared) {
-            (Input::Parsed(event, _), Some(p)) if part.current_schema && p.offset == offset => {
-                finish_prepared(&part.fields, p.doc, event, ts, offset, &source)
-            }
-            (Input::Json(event) | Input::Record(event, _), _) => {
-                build_document(&part.fields, event, ts, offset, &source)
-            }
+            (_, Some(p)) if part.current_schema => p.doc,
+            (Input::Json(event) | Input::Record(event, _), _) => build_document(
+                &part.fields,
+                event,
+                ts,
+                offset,
+                &self.source(offset, input)?,
+            ),
             (Input::Parsed(event, _), _) => {
+                let source = self.source(offset, input)?;
                 build_parsed_document(&part.fields, event, ts, offset, &source)
             }
         };
@@ -838,26 +842,32 @@ impl TantivyStore {
 /// thread: see [`TantivyStore::prepare_parsed`]).
 pub struct PreparedDoc {
     offset: u64,
+    ts: DateTime,
     doc: tantivy::TantivyDocument,
 }
 
 impl TantivyStore {
-    /// Builds most of the document of a parsed event, not yet annotated by the pipeline
-    /// (`event.ingested`, `ziaxdr.*`), without touching the store's state: any thread can do
-    /// it, right after parsing, while the event is still in that thread's cache. On the
-    /// thread that adds the event it took about twice as long (a 1M-record import's profile
-    /// against `examples/buildcost`), the event's memory being cold there.
-    pub fn prepare_parsed(&self, offset: u64, event: &zia::Event) -> PreparedDoc {
-        PreparedDoc {
-            offset,
-            doc: crate::schema::prepare_parsed_document(&self.fields, event),
-        }
+    /// Builds the document of a parsed and annotated event, stored source included, without
+    /// taking the store's lock: any thread can do it, right after parsing, while the event is
+    /// still in that thread's cache. On the thread that adds the events, where they arrive
+    /// long after they were built, building cost about twice as much (a 1M-record import's
+    /// profile against `examples/buildcost`).
+    pub fn prepare_parsed(
+        &self,
+        offset: u64,
+        event: &zia::Event,
+        raw: &str,
+    ) -> Result<PreparedDoc, StoreError> {
+        let input = Input::Parsed(event, raw);
+        let ts = input.time();
+        let source = self.source(offset, input)?;
+        let doc = prepare_parsed_document(&self.fields, event, ts, offset, &source);
+        Ok(PreparedDoc { offset, ts, doc })
     }
 
-    /// [`EventStore::add_parsed`] with the document prepared by
-    /// [`TantivyStore::prepare_parsed`] from the same event before its annotations were set.
-    /// The result is the same; a document prepared for another offset or for a partition of
-    /// an older schema is built again here.
+    /// [`EventStore::add_parsed`] with the document [`TantivyStore::prepare_parsed`] built
+    /// from the same event. The result is the same: a document prepared for another offset,
+    /// or for a partition of an older schema, is built again here.
     pub fn add_prepared(
         &self,
         offset: u64,

@@ -168,19 +168,30 @@ fn comparable(
 }
 
 #[test]
-fn a_document_prepared_before_the_annotations_is_the_one_built_after_them() {
+fn a_document_prepared_off_the_stores_lock_is_the_one_built_under_it() {
     let schema = store::schema::build_schema();
     let f = store::schema::Fields::resolve(&schema).unwrap();
     let ts = tantivy::DateTime::from_timestamp_secs(1_717_236_000);
     for (i, raw) in records().iter().enumerate() {
-        // Prepared from the parser's event as it leaves the parser, then finished with the
-        // event the pipeline annotated.
-        let early = store::schema::prepare_parsed_document(&f, &zia::parse_or_error_event(raw));
         let ev = parsed_event(raw, i as u64);
-        let a = store::schema::finish_prepared(&f, early, &ev, ts, i as u64, b"src");
+        let a = store::schema::prepare_parsed_document(&f, &ev, ts, i as u64, b"src");
         let b = store::schema::build_parsed_document(&f, &ev, ts, i as u64, b"src");
         assert_eq!(comparable(&schema, a), comparable(&schema, b), "{raw}");
     }
+}
+
+#[test]
+fn a_document_prepared_for_another_offset_is_built_again_from_the_event() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let recs = records();
+    let (first, second) = (&recs[0], &recs[1]);
+    let stale = s.prepare_parsed(0, &parsed_event(first, 0), first).unwrap();
+    let ev = parsed_event(second, 1);
+    assert!(s.add_prepared(1, &ev, second, stale).unwrap());
+    s.commit().unwrap();
+    let page = s.search(&whole_history(), 10, None).unwrap();
+    assert_eq!(page.events, vec![store::source::with_original(&ev, second)]);
 }
 
 #[test]
@@ -191,8 +202,8 @@ fn events_added_with_a_prepared_document_read_back_and_are_found_by_their_annota
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            let doc = s.prepare_parsed(i as u64, &zia::parse_or_error_event(raw));
             let ev = parsed_event(raw, i as u64);
+            let doc = s.prepare_parsed(i as u64, &ev, raw).unwrap();
             assert!(s.add_prepared(i as u64, &ev, raw, doc).unwrap());
             store::source::with_original(&ev, raw)
         })

@@ -74,8 +74,10 @@ impl Sink for StoreSink {
 
     fn preparer(&self) -> Option<Preparer> {
         let store = self.store.clone();
-        Some(Arc::new(move |offset, _raw, event| {
-            Box::new(store.prepare_parsed(offset, event)) as Prepared
+        // A failure here (a source that cannot be encoded) is met again, and reported, when
+        // the writing thread builds the document itself.
+        Some(Arc::new(move |offset, _raw, text, event| {
+            Box::new(store.prepare_parsed(offset, event, text).ok()) as Prepared
         }))
     }
 
@@ -90,8 +92,9 @@ impl Sink for StoreSink {
         // `event.original`, and rebuilds the event from it (checking on a sample that the
         // rebuild is faithful).
         let record = raw.text();
-        match prepared.and_then(|p| p.downcast::<store::PreparedDoc>().ok()) {
-            Some(doc) => self.store.add_prepared(offset, event, &record, *doc),
+        let doc = prepared.and_then(|p| p.downcast::<Option<store::PreparedDoc>>().ok());
+        match doc.and_then(|d| *d) {
+            Some(doc) => self.store.add_prepared(offset, event, &record, doc),
             None => self.store.add_parsed(offset, event, &record),
         }
         .map_err(sink_err)?;
