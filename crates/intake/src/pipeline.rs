@@ -1,7 +1,8 @@
 //! The pipeline: journal → format (`zia`) → [`Sink`], exactly once.
 //!
-//! Events travel as the parser's flat [`Event`]; a sink may do part of its work on each
-//! event on the parse threads ([`Sink::preparer`]), right after parsing.
+//! Events travel as the parser's flat [`Event`]. They are parsed and annotated on the parse
+//! threads, and a sink may do part of its work on each event there too ([`Sink::preparer`]);
+//! the writing thread keeps what depends on the order of events: dedup, writes, commits.
 //!
 //! The sink reports the last journal offset it has durably committed; the pipeline resumes
 //! right after it, so after a crash the records between the sink's commit and the journal's

@@ -1,6 +1,7 @@
 //! Times a query on an existing store: the count, then the first page of 100 newest, each run
-//! RUNS times after a warm-up, over the whole store (every partition).
-//! `cargo run --release -p store --example query_latency -- DATA/store 'QUERY' [RUNS]`
+//! RUNS times after a warm-up, over the whole store (every partition). With AGGREGATION
+//! (`top:FIELD`, `distinct:FIELD` or `histogram`, hourly), times that aggregation instead.
+//! `cargo run --release -p store --example query_latency -- DATA/store 'QUERY' [RUNS] [AGGREGATION]`
 
 use std::time::{Duration, Instant};
 
@@ -33,22 +34,48 @@ fn main() {
         },
     };
     type Op<'a> = Box<dyn Fn() -> usize + 'a>;
-    let ops: [(&str, Op); 2] = [
-        (
-            "count",
-            Box::new(|| store.count(&q).unwrap_or_else(|e| fail(&e)) as usize),
-        ),
-        (
-            "page-100",
+    let agg = args.get(3).map(String::as_str);
+    let aggregation: Option<(&str, Op)> = match agg.map(|a| a.split_once(':').unwrap_or((a, ""))) {
+        None => None,
+        Some(("top", field)) => Some((
+            "top-10",
             Box::new(|| {
                 store
-                    .search(&q, 100, None)
+                    .top(&q, field, 10)
                     .unwrap_or_else(|e| fail(&e))
-                    .events
+                    .values
                     .len()
             }),
-        ),
-    ];
+        )),
+        Some(("distinct", field)) => Some((
+            "distinct",
+            Box::new(|| store.distinct(&q, field).unwrap_or_else(|e| fail(&e)) as usize),
+        )),
+        Some(("histogram", _)) => Some((
+            "histogram-1h",
+            Box::new(|| store.histogram(&q, 3600).unwrap_or_else(|e| fail(&e)).len()),
+        )),
+        Some(_) => fail(&"AGGREGATION is top:FIELD, distinct:FIELD or histogram"),
+    };
+    let ops: Vec<(&str, Op)> = match aggregation {
+        Some(a) => vec![a],
+        None => vec![
+            (
+                "count",
+                Box::new(|| store.count(&q).unwrap_or_else(|e| fail(&e)) as usize),
+            ),
+            (
+                "page-100",
+                Box::new(|| {
+                    store
+                        .search(&q, 100, None)
+                        .unwrap_or_else(|e| fail(&e))
+                        .events
+                        .len()
+                }),
+            ),
+        ],
+    };
     for (name, op) in ops {
         let answer = op();
         let mut v: Vec<Duration> = (0..runs)
