@@ -736,14 +736,17 @@ fn main() {
         t_index.as_secs_f64(),
         rate(t_index)
     );
+    // Not a rate: tantivy's threads also index while this thread generates records and
+    // writes the NDJSON, time that this sum leaves out. The CPU line below bounds the rate;
+    // `ziaxdr import` measures it end to end from the journal.
     println!(
-        "end to end (parse + index): {:.0} events/s   [goal 50000]",
+        "this thread's parse + add time: {:.0} events/s (tantivy's threads not counted)",
         rate(t_parse + t_index)
     );
     if let Some(cpu) = cpu {
         println!(
             "CPU time of parse + index on all threads: {:.1} s, {:.0} events per CPU-second \
-             (with {} cores: at most {:.0} events/s)",
+             (with {} cores: at most {:.0} events/s)   [goal 50000]",
             cpu.as_secs_f64(),
             rate(cpu),
             cores(),
