@@ -1,6 +1,6 @@
 //! Wiring: open the data directory, bind the listeners, run receivers and pipeline, and shut
-//! down gracefully (stop accepting, finish in-flight requests, drain the journal into the
-//! sink, commit the checkpoint).
+//! down gracefully (stop accepting, finish in-flight requests, read what syslog senders have
+//! already sent, drain the journal into the sink, commit the checkpoint).
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use subtle::ConstantTimeEq;
@@ -29,6 +29,12 @@ use uuid::Uuid;
 pub const SEKOIA_SD_ID: &[u8] = b"[SEKOIA@53288";
 /// First read buffer of a connection.
 const INITIAL_READ: usize = 16 * 1024;
+/// When the server stops, an open connection still reads what its peer has sent until the
+/// peer is quiet this long (or closes), so that lines already sent are not dropped unread:
+/// syslog has no acknowledgement, and a sender counts them as delivered.
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …but no longer than this after the stop, even for a peer that keeps sending.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
 /// The structured data is only looked for this far into a line (it sits in the header).
 const SD_SEARCH_WINDOW: usize = 4096;
 
@@ -351,7 +357,8 @@ impl Framer {
     }
 }
 
-/// Accepts connections on `listener` until `shutdown` turns true.
+/// Accepts connections on `listener` until `shutdown` turns true, then waits for the open
+/// connections to drain (see [`DRAIN_QUIET`]).
 pub async fn serve(
     listener: TcpListener,
     ingest: Ingest,
@@ -361,12 +368,17 @@ pub async fn serve(
     let cfg = Arc::new(cfg);
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let acceptor = cfg.tls.clone().map(TlsAcceptor::from);
+    // The connections, so that stopping waits for them to drain; finished ones are reaped
+    // as the loop goes.
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shutdown.changed() => return,
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            _ = shutdown.changed() => break,
         };
         let (stream, peer) = tokio::select! {
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -376,14 +388,14 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let ingest = ingest.clone();
         let cfg = cfg.clone();
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        conns.spawn(async move {
             ingest.metrics.syslog_connections.inc();
             match acceptor {
                 None => connection(stream, peer, Transport::Syslog, &ingest, &cfg, shutdown).await,
@@ -404,6 +416,8 @@ pub async fn serve(
             drop(permit);
         });
     }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
 }
 
 /// How long a connection reuses an authentication result before asking again, so that a
@@ -463,16 +477,33 @@ async fn connection<S: AsyncRead + Unpin>(
     let mut want = INITIAL_READ.min(cfg.read_chunk);
     let mut buf = BytesMut::with_capacity(want);
     let mut oversize_reported = false;
+    // Once the server stops: the time by which this connection closes, draining or not.
+    let mut draining: Option<Instant> = None;
     loop {
         if buf.capacity() - buf.len() < want / 2 {
             buf.reserve(want);
         }
         let room = buf.capacity() - buf.len();
-        let read = tokio::select! {
-            r = tokio::time::timeout(cfg.idle_timeout, stream.read_buf(&mut buf)) => r,
-            _ = shutdown.changed() => return,
+        let read = match draining {
+            None => tokio::select! {
+                r = tokio::time::timeout(cfg.idle_timeout, stream.read_buf(&mut buf)) => r,
+                _ = shutdown.changed() => {
+                    draining = Some(Instant::now() + DRAIN_MAX);
+                    continue;
+                }
+            },
+            Some(end) => {
+                let quiet = DRAIN_QUIET.min(end.saturating_duration_since(Instant::now()));
+                tokio::time::timeout(quiet, stream.read_buf(&mut buf)).await
+            }
         };
         let eof = match read {
+            // Drained: the peer went quiet (a line it is still writing is not complete, so it
+            // is not taken).
+            Err(_) if draining.is_some() => {
+                tracing::debug!(peer = %peer_s, "syslog connection drained at shutdown");
+                return;
+            }
             Err(_) => {
                 tracing::debug!(peer = %peer_s, "syslog connection idle; closing");
                 return;

@@ -192,6 +192,33 @@ fn a_full_journal_pauses_the_reader_until_the_pipeline_frees_space_and_nothing_i
 }
 
 #[test]
+fn lines_sent_while_the_server_stops_are_still_delivered() {
+    let mut s = TestServer::start();
+    let mut c = TcpStream::connect(s.syslog).unwrap();
+    let line = |i: usize| format!("<134>1 - h a - - {} stop-{i:02}\n", sd(&s.key));
+    for i in 0..10 {
+        c.write_all(line(i).as_bytes()).unwrap();
+    }
+    s.wait_events(10);
+    let later: String = (10..20).map(line).collect();
+    let path = s.sink_path();
+    let stopping = std::thread::spawn(move || {
+        s.stop();
+        s
+    });
+    // The server has begun to stop: these lines reach a connection that is draining.
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(later.as_bytes()).unwrap();
+    drop(c);
+    let s = stopping.join().unwrap();
+    let want: Vec<String> = (0..20)
+        .map(|i| format!("<134>1 - h a - - - stop-{i:02}"))
+        .collect();
+    assert_eq!(raws(&read_events(&path)), want);
+    drop(s);
+}
+
+#[test]
 fn syslog_over_tls_is_accepted() {
     let tls = self_signed();
     let cert = tls.dir.path().join("cert.pem");
