@@ -358,7 +358,7 @@ impl Framer {
 }
 
 /// Accepts connections on `listener` until `shutdown` turns true, then waits for the open
-/// connections to drain (see [`DRAIN_QUIET`]).
+/// connections to drain (see [`DRAIN_QUIET`]), for at most a little over [`DRAIN_MAX`].
 pub async fn serve(
     listener: TcpListener,
     ingest: Ingest,
@@ -417,7 +417,19 @@ pub async fn serve(
         });
     }
     drop(listener);
-    while conns.join_next().await.is_some() {}
+    // Bounded: a connection stuck in its TLS handshake, or waiting for journal space, must
+    // not hold up the server's stop.
+    let all_done = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_MAX + Duration::from_secs(1), all_done)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = conns.len(),
+            "syslog connections still open after the shutdown drain; closing them"
+        );
+        conns.shutdown().await;
+    }
 }
 
 /// How long a connection reuses an authentication result before asking again, so that a

@@ -250,3 +250,26 @@ fn syslog_over_tls_is_accepted() {
     assert_eq!(raws(&ev), ["<134>1 - h a - - - secret-channel"]);
     assert_eq!(ev[0]["event"]["ziaxdr"]["transport"], "syslog-tls");
 }
+
+#[test]
+fn a_tls_connection_that_never_completes_its_handshake_does_not_hold_up_the_stop() {
+    let tls = self_signed();
+    let cert = tls.dir.path().join("cert.pem");
+    let key = tls.dir.path().join("key.pem");
+    let mut s = TestServer::start_with(|c| {
+        c.tls_cert = Some(cert);
+        c.tls_key = Some(key);
+        c.syslog_tls_addr = Some("127.0.0.1:0".parse().unwrap());
+        c.syslog.idle_timeout = Duration::from_secs(120);
+    });
+    // Connected, silent: the server waits for its TLS hello until the idle timeout.
+    let _silent = TcpStream::connect(s.syslog_tls.unwrap()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    s.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+}
