@@ -117,3 +117,50 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn a_demo_stops_soon_after_sigterm() {
+    let dir = Scratch::new("demo-term");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--data",
+            dir.0.join("demo").to_str().unwrap(),
+            "--http",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("ZIAXDR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "demo never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Long enough for the feed to have sent batches, and to be sending when the server stops.
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if stopping.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the demo was still running 30 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
