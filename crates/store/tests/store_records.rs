@@ -48,6 +48,18 @@ fn whole_history() -> store::EventQuery {
     common::eq("*", &time)
 }
 
+/// Adds every test record with `add` (offset, record → the event as it should read back),
+/// commits, and returns what was added.
+fn add_each(s: &TantivyStore, add: impl Fn(u64, &str) -> store::Event) -> Vec<store::Event> {
+    let added = records()
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| add(i as u64, raw))
+        .collect();
+    s.commit().unwrap();
+    added
+}
+
 fn by_seq(events: Vec<store::Event>) -> Vec<store::Event> {
     let mut events = events;
     events.sort_by_key(|e| e["ziaxdr"]["event_id"].as_str().unwrap().to_string());
@@ -58,16 +70,11 @@ fn by_seq(events: Vec<store::Event>) -> Vec<store::Event> {
 fn events_added_with_their_record_read_back_exactly_as_added() {
     let d = tempfile::tempdir().unwrap();
     let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-    let added: Vec<store::Event> = records()
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let ev = pipeline_event(raw, i as u64);
-            assert!(s.add_record(i as u64, &ev, raw).unwrap());
-            ev
-        })
-        .collect();
-    s.commit().unwrap();
+    let added = add_each(&s, |i, raw| {
+        let ev = pipeline_event(raw, i);
+        assert!(s.add_record(i, &ev, raw).unwrap());
+        ev
+    });
     let page = s.search(&whole_history(), 1000, None).unwrap();
     assert_eq!(by_seq(page.events), by_seq(added.clone()));
 
@@ -198,17 +205,12 @@ fn a_document_prepared_for_another_offset_is_built_again_from_the_event() {
 fn events_added_with_a_prepared_document_read_back_and_are_found_by_their_annotations() {
     let d = tempfile::tempdir().unwrap();
     let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-    let added: Vec<store::Event> = records()
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let ev = parsed_event(raw, i as u64);
-            let doc = s.prepare_parsed(i as u64, &ev, raw).unwrap();
-            assert!(s.add_prepared(i as u64, &ev, raw, doc).unwrap());
-            store::source::with_original(&ev, raw)
-        })
-        .collect();
-    s.commit().unwrap();
+    let added = add_each(&s, |i, raw| {
+        let ev = parsed_event(raw, i);
+        let doc = s.prepare_parsed(i, &ev, raw).unwrap();
+        assert!(s.add_prepared(i, &ev, raw, doc).unwrap());
+        store::source::with_original(&ev, raw)
+    });
     let page = s.search(&whole_history(), 1000, None).unwrap();
     assert_eq!(by_seq(page.events), by_seq(added.clone()));
     let time = TimeSpec {
@@ -230,16 +232,11 @@ fn events_added_with_a_prepared_document_read_back_and_are_found_by_their_annota
 fn events_added_parsed_read_back_with_their_record_as_original() {
     let d = tempfile::tempdir().unwrap();
     let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-    let added: Vec<store::Event> = records()
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let ev = parsed_event(raw, i as u64);
-            assert!(s.add_parsed(i as u64, &ev, raw).unwrap());
-            store::source::with_original(&ev, raw)
-        })
-        .collect();
-    s.commit().unwrap();
+    let added = add_each(&s, |i, raw| {
+        let ev = parsed_event(raw, i);
+        assert!(s.add_parsed(i, &ev, raw).unwrap());
+        store::source::with_original(&ev, raw)
+    });
     assert!(s.keeps_records());
     let page = s.search(&whole_history(), 1000, None).unwrap();
     assert_eq!(by_seq(page.events), by_seq(added));

@@ -10,34 +10,55 @@ use std::time::{Duration, Instant};
 
 use intake_common::{Scratch, Session, BIN};
 
-#[test]
-fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
-    let dir = Scratch::new("demo");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let cti = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cti");
-    let mut child = Command::new(BIN)
+        .port()
+}
+
+/// Starts `ziaxdr demo` in `dir` on `port`, with `extra` arguments, its stdout piped.
+fn spawn_demo(dir: &Scratch, port: u16, extra: &[&str]) -> std::process::Child {
+    Command::new(BIN)
         .args([
             "demo",
             "--data",
             dir.0.join("demo").to_str().unwrap(),
             "--http",
             &format!("127.0.0.1:{port}"),
-            "--rate",
-            "200",
-            "--duration",
-            "25s",
-            "--cti",
-            cti,
         ])
+        .args(extra)
         .env("ZIAXDR_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits until something listens on `port`, for at most 30 s.
+fn wait_listening(port: u16) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "demo never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
+    let dir = Scratch::new("demo");
+    let port = free_port();
+    let cti = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cti");
+    let mut child = spawn_demo(
+        &dir,
+        port,
+        &["--rate", "200", "--duration", "25s", "--cti", cti],
+    );
     let mut password = None;
     for line in BufReader::new(child.stdout.take().unwrap())
         .lines()
@@ -51,14 +72,7 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
         }
     }
     let password = password.expect("the demo printed no password");
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "demo never listened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_listening(port);
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let session = Session::sign_in(addr, "admin", &password);
 
@@ -121,32 +135,11 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
 #[test]
 fn a_demo_stops_soon_after_sigterm() {
     let dir = Scratch::new("demo-term");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(BIN)
-        .args([
-            "demo",
-            "--data",
-            dir.0.join("demo").to_str().unwrap(),
-            "--http",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("ZIAXDR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "demo never listened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let port = free_port();
+    let mut child = spawn_demo(&dir, port, &[]);
+    // Its banner is not read: dropping the pipe's reader must not make its writes fail.
+    let out = child.stdout.take();
+    wait_listening(port);
     // Long enough for the feed to have sent batches, and to be sending when the server stops.
     std::thread::sleep(Duration::from_secs(3));
     let pid = child.id().to_string();
@@ -163,4 +156,5 @@ fn a_demo_stops_soon_after_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status}");
+    drop(out);
 }
