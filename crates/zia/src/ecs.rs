@@ -514,23 +514,6 @@ impl Ev {
         self.leaves_at(ROOT, &mut path, &mut scratch, f);
     }
 
-    /// [`Ev::for_each_leaf`] for the part of the event at a dotted path.
-    pub(crate) fn for_each_leaf_under(&self, path: &str, f: &mut dyn FnMut(&str, &Value)) {
-        let Some(id) = self.node_dyn(path) else {
-            return;
-        };
-        if self.nodes[id as usize].first_child == NONE {
-            if let Some(v) = &self.nodes[id as usize].value {
-                f(path, v);
-            }
-            return;
-        }
-        let mut p = String::with_capacity(64);
-        p.push_str(path);
-        let mut scratch = Vec::new();
-        self.leaves_at(id, &mut p, &mut scratch, f);
-    }
-
     fn leaves_at(
         &self,
         id: Id,

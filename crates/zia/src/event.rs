@@ -74,12 +74,6 @@ impl Event {
         self.0.node_dyn(path).map(|id| Part(&self.0, id))
     }
 
-    /// [`Event::for_each_leaf`] for the part of the event at a dotted path (its object's
-    /// leaves, or the leaf itself).
-    pub fn for_each_leaf_under(&self, path: &str, mut f: impl FnMut(&str, &Value)) {
-        self.0.for_each_leaf_under(path, &mut f);
-    }
-
     /// True when the event stands for a record that failed to parse.
     pub fn is_error(&self) -> bool {
         self.get_str("event.kind") == Some("pipeline_error")
