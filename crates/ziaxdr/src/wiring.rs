@@ -28,11 +28,6 @@ pub struct StoreSink {
 }
 
 impl StoreSink {
-    /// Opens (creating if needed) the store in `DATA/store` with the default settings.
-    pub fn open(data_dir: &Path) -> anyhow::Result<StoreSink> {
-        Self::open_with(data_dir, store::StoreConfig::default())
-    }
-
     /// Opens (creating if needed) the store in `DATA/store` with `config` (retention...).
     pub fn open_with(data_dir: &Path, config: store::StoreConfig) -> anyhow::Result<StoreSink> {
         let dir = data_dir.join("store");
@@ -525,7 +520,7 @@ mod tests {
             })
             .collect();
         j.append_blocking(raws).unwrap();
-        let sink = StoreSink::open(d.path()).unwrap();
+        let sink = StoreSink::open_with(d.path(), store::StoreConfig::default()).unwrap();
         let store = sink.store();
         intake::pipeline::run(
             j,

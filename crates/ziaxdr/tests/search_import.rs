@@ -137,3 +137,43 @@ fn import_with_an_unknown_key_fails_without_storing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no intake has this key"));
 }
+
+#[test]
+fn import_with_the_least_index_memory_stores_every_record() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let key = intake_key(&data);
+    let recs = conformance_records();
+    let f = d.path().join("a.log");
+    std::fs::write(&f, recs.join("\n")).unwrap();
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&f)
+        .args(["--index-memory", "64", "--key", &key, "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(&data, "*"), recs.len() as u64);
+}
+
+#[test]
+fn import_refuses_less_index_memory_than_it_can_work_with() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("x.log");
+    std::fs::write(&f, "{}\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&f)
+        .args(["--index-memory", "16", "--key", "k", "--data"])
+        .arg(d.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--index-memory") && err.contains("64..=8192"), "{err}");
+}

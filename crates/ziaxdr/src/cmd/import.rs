@@ -46,6 +46,14 @@ pub struct Args {
     /// with a certificate of its own.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Indexing memory in MiB, shared by the indexing threads. Each thread writes a segment
+    /// of the index when its share is full; with the default, segments hold about 1.2 million
+    /// events, big enough never to be merged again. Lower it on a machine with little memory
+    /// (the import then spends more time merging segments). A running server indexes with
+    /// its own settings.
+    #[arg(long, default_value_t = 1024, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(64..=8192))]
+    pub index_memory: u64,
 }
 
 /// Records journaled per append (one fsync each).
@@ -166,20 +174,30 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
             Err(e) => return Err(e).context("opening the journal"),
         };
-    let sink = crate::wiring::StoreSink::open(&args.data)?;
+    let defaults = store::StoreConfig::default();
+    let threads = defaults.writer_threads.max(1);
+    let sink = crate::wiring::StoreSink::open_with(
+        &args.data,
+        store::StoreConfig {
+            writer_memory_bytes: (args.index_memory << 20) as usize / threads,
+            ..defaults
+        },
+    )?;
     let store = sink.store();
     let written = sink.written();
     let metrics = intake::metrics::Metrics::new();
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = {
         let (j, m, s) = (journal.clone(), metrics.clone(), stop.clone());
-        // Fewer index commits than the server's for a bulk load: each one stops indexing
-        // while the writers flush their segments and the files are synced (about a second at
-        // 200,000 events), and nobody needs the events searchable within seconds. A crash
-        // loses nothing: the pipeline resumes from the last commit, the rest is in the journal.
+        // Fewer index commits than the server's for a bulk load: each one ends the writers'
+        // segments early (small segments are merged later, at a cost) and syncs the files,
+        // and nobody needs the events searchable within seconds. Between two commits the
+        // writers hold at most `--index-memory` per open day, and at most about 450 bytes
+        // per uncommitted event in all. A crash loses nothing: the pipeline resumes from the
+        // last commit, the rest is in the journal.
         let cfg = PipelineConfig {
-            commit_events: 1_000_000,
-            commit_interval: Duration::from_secs(30),
+            commit_events: 4_000_000,
+            commit_interval: Duration::from_secs(120),
             registry: Some(registry.clone()),
             ..PipelineConfig::default()
         };
