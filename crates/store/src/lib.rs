@@ -14,6 +14,7 @@
 
 pub mod api;
 mod collectors;
+pub mod doc;
 mod plan;
 pub mod query;
 pub mod schema;
@@ -24,6 +25,7 @@ mod verify;
 
 use serde_json::{Map, Value};
 
+pub use doc::EventDoc;
 pub use query::{ParseError, Query};
 pub use tantivy_store::{PreparedDoc, Retention, SpaceUsage, StoreConfig, TantivyStore};
 pub use timerange::{TimeRange, TimeSpec};

@@ -22,7 +22,9 @@ use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, IndexRecordOption, IpAddrOptions, NumericOptions,
     Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{DateTime, TantivyDocument};
+use tantivy::DateTime;
+
+use crate::doc::EventDoc;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -513,7 +515,7 @@ pub fn build_document(
     ts: DateTime,
     offset: u64,
     source: &[u8],
-) -> TantivyDocument {
+) -> EventDoc {
     let mut doc = new_document(f, ts, offset, source);
     let failed = event
         .get("event")
@@ -540,7 +542,7 @@ pub fn build_parsed_document(
     ts: DateTime,
     offset: u64,
     source: &[u8],
-) -> TantivyDocument {
+) -> EventDoc {
     let mut doc = new_document(f, ts, offset, source);
     let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
     walk_parsed(f, event, &mut doc, &mut plans);
@@ -555,7 +557,7 @@ pub fn prepare_parsed_document(
     ts: DateTime,
     offset: u64,
     source: &[u8],
-) -> TantivyDocument {
+) -> EventDoc {
     thread_local! {
         // Per thread: parse threads prepare in parallel, and one lock held for a whole
         // document would make them take turns. Plans are per schema, and every `Fields`
@@ -571,7 +573,7 @@ pub fn prepare_parsed_document(
 fn walk_parsed(
     f: &Fields,
     event: &zia::Event,
-    doc: &mut TantivyDocument,
+    doc: &mut EventDoc,
     plans: &mut FxHashMap<String, LeafPlan>,
 ) {
     let failed = event.is_error();
@@ -592,7 +594,7 @@ fn parsed_leaf(
     f: &Fields,
     path: &str,
     v: &Value,
-    doc: &mut TantivyDocument,
+    doc: &mut EventDoc,
     cx: &mut Walk<'_>,
     failed: bool,
 ) {
@@ -606,10 +608,8 @@ fn parsed_leaf(
 }
 
 /// A document with the fields every event has.
-fn new_document(f: &Fields, ts: DateTime, offset: u64, source: &[u8]) -> TantivyDocument {
-    // Room for the source and an event's indexed values (about 1.5 KB for a web event) at
-    // once: the default 1 KB grew twice per event, copying everything each time.
-    let mut doc = TantivyDocument::with_capacity(source.len() + 2048);
+fn new_document(f: &Fields, ts: DateTime, offset: u64, source: &[u8]) -> EventDoc {
+    let mut doc = EventDoc::with_capacity(source.len());
     doc.add_date(f.timestamp, ts);
     doc.add_u64(f.offset, offset);
     doc.add_bytes(f.source, source);
@@ -634,7 +634,7 @@ fn walk(
     f: &Fields,
     obj: &Map<String, Value>,
     path: &mut String,
-    doc: &mut TantivyDocument,
+    doc: &mut EventDoc,
     cx: &mut Walk<'_>,
     failed: bool,
     depth: usize,
@@ -658,7 +658,7 @@ fn index_value(
     f: &Fields,
     path: &mut String,
     v: &Value,
-    doc: &mut TantivyDocument,
+    doc: &mut EventDoc,
     cx: &mut Walk<'_>,
     failed: bool,
     depth: usize,
@@ -682,7 +682,7 @@ fn leaf_value(
     f: &Fields,
     path: &str,
     v: &Value,
-    doc: &mut TantivyDocument,
+    doc: &mut EventDoc,
     cx: &mut Walk<'_>,
     failed: bool,
 ) {
@@ -764,7 +764,7 @@ fn leaf_value(
 }
 
 /// Records that the event has `path` (once per event), for `field:*`.
-fn mark_present(f: &Fields, path: &str, doc: &mut TantivyDocument, seen: &mut Vec<String>) {
+fn mark_present(f: &Fields, path: &str, doc: &mut EventDoc, seen: &mut Vec<String>) {
     if !seen.iter().any(|s| s == path) {
         seen.push(path.to_string());
         doc.add_text(f.fields, path);

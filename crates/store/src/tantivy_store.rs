@@ -32,6 +32,7 @@ use tantivy::{
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::collectors::{merge_counts, Histogram, NewestFirst, Terms};
+use crate::doc::EventDoc;
 use crate::plan::Planner;
 use crate::schema::{
     aggregatable_fields, build_document, build_parsed_document, build_schema,
@@ -152,7 +153,7 @@ struct Partition {
 }
 
 struct OpenWriter {
-    writer: IndexWriter,
+    writer: IndexWriter<EventDoc>,
     dirty: bool,
     last_used: u64,
 }
@@ -466,13 +467,13 @@ impl TantivyStore {
         Ok(deleted)
     }
 
-    fn new_writer(&self, p: &Partition) -> Result<IndexWriter, StoreError> {
+    fn new_writer(&self, p: &Partition) -> Result<IndexWriter<EventDoc>, StoreError> {
         let opts = IndexWriterOptions::builder()
             .memory_budget_per_thread(self.cfg.writer_memory_bytes.max(16 << 20))
             .num_worker_threads(self.cfg.writer_threads.max(1))
             .num_merge_threads(1)
             .build();
-        let w: IndexWriter = p.index.writer_with_options(opts)?;
+        let w: IndexWriter<EventDoc> = p.index.writer_with_options(opts)?;
         let mut mp = LogMergePolicy::default();
         mp.set_min_num_segments(6);
         // Segments of a million events and more are not merged again: merging them into ever
@@ -847,7 +848,7 @@ impl TantivyStore {
 pub struct PreparedDoc {
     offset: u64,
     ts: DateTime,
-    doc: tantivy::TantivyDocument,
+    doc: EventDoc,
 }
 
 impl TantivyStore {

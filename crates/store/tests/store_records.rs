@@ -141,7 +141,7 @@ fn a_parsed_event_is_indexed_as_the_event_with_its_record_as_original() {
     let f = store::schema::Fields::resolve(&schema).unwrap();
     let fields = schema.get_field(store::schema::F_FIELDS).unwrap();
     let ts = tantivy::DateTime::from_timestamp_secs(1_717_236_000);
-    let named = |doc: tantivy::TantivyDocument| {
+    let named = |doc: store::EventDoc| {
         let mut n = doc.to_named_doc(&schema);
         // Which fields are present is a set; everything else keeps its order (`_all`
         // positions depend on it).
@@ -161,10 +161,7 @@ fn a_parsed_event_is_indexed_as_the_event_with_its_record_as_original() {
 
 /// A document as a comparable value: the values of the fields whose order means nothing
 /// (exact terms and field names, no positions) sorted; every other field keeps its order.
-fn comparable(
-    schema: &tantivy::schema::Schema,
-    doc: tantivy::TantivyDocument,
-) -> serde_json::Value {
+fn comparable(schema: &tantivy::schema::Schema, doc: store::EventDoc) -> serde_json::Value {
     let mut n = doc.to_named_doc(schema);
     for name in [store::schema::F_FIELDS, store::schema::F_KV] {
         if let Some(v) = n.0.get_mut(name) {
