@@ -16,8 +16,11 @@ use serde_json::{Map, Value};
 use crate::api::{get_path, set_path};
 use crate::{Event, StoreError};
 
-/// Marks a record-encoded source. Plain JSON sources start with `{`.
+/// Marks a record-encoded source of earlier versions: `[1][record length, LEB128][record]
+/// [annotations as JSON]`. Still read; no longer written, since its length is not UTF-8.
 const TAG_RECORD: u8 = 1;
+/// Marks a record-encoded source (see [`encode_record`]). Plain JSON sources start with `{`.
+const TAG_TEXT_RECORD: u8 = 2;
 
 /// The fields the pipeline adds to a parsed event (see `intake::pipeline`), kept beside the
 /// record because the parser cannot make them. `event.original` is the record itself.
@@ -32,7 +35,8 @@ pub fn encode_json(event: &Event) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("event not serializable: {e}")))
 }
 
-/// The record source: `[TAG_RECORD][record length, LEB128][record][annotations as JSON]`.
+/// The record source: `[TAG_TEXT_RECORD][record length, decimal]:[record][annotations as
+/// JSON]`, all of it UTF-8 (stored as text: see `schema::build_schema`).
 pub fn encode_record(raw: &str, event: &Event) -> Result<Vec<u8>, StoreError> {
     let mut annotations = Map::new();
     for path in ANNOTATIONS {
@@ -73,17 +77,9 @@ pub fn with_original(event: &zia::Event, raw: &str) -> Event {
 
 fn encode(raw: &str, annotations: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(raw.len() + 200);
-    out.push(TAG_RECORD);
-    let mut n = raw.len() as u64;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
-    }
+    out.push(TAG_TEXT_RECORD);
+    out.extend_from_slice(raw.len().to_string().as_bytes());
+    out.push(b':');
     out.extend_from_slice(raw.as_bytes());
     serde_json::to_writer(&mut out, annotations)
         .map_err(|e| StoreError::Corrupt(format!("annotations not serializable: {e}")))?;
@@ -94,6 +90,7 @@ fn encode(raw: &str, annotations: &impl serde::Serialize) -> Result<Vec<u8>, Sto
 pub fn decode(bytes: &[u8]) -> Result<Event, StoreError> {
     match bytes.first() {
         Some(&TAG_RECORD) => decode_record(&bytes[1..]),
+        Some(&TAG_TEXT_RECORD) => decode_text_record(&bytes[1..]),
         _ => serde_json::from_slice(bytes)
             .map_err(|e| StoreError::Corrupt(format!("stored event: {e}"))),
     }
@@ -116,6 +113,26 @@ fn decode_record(mut b: &[u8]) -> Result<Event, StoreError> {
         }
     }
     let len = usize::try_from(len).map_err(|_| corrupt("length too long"))?;
+    record_and_annotations(b, len)
+}
+
+fn decode_text_record(b: &[u8]) -> Result<Event, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stored record: {what}"));
+    let colon = b
+        .iter()
+        .take(21)
+        .position(|&c| c == b':')
+        .ok_or_else(|| corrupt("truncated length"))?;
+    let len = std::str::from_utf8(&b[..colon])
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| corrupt("bad length"))?;
+    record_and_annotations(&b[colon + 1..], len)
+}
+
+/// The event of a record source: its first `len` bytes are the record, then the annotations.
+fn record_and_annotations(b: &[u8], len: usize) -> Result<Event, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("stored record: {what}"));
     if len > b.len() {
         return Err(corrupt("truncated record"));
     }
@@ -195,6 +212,34 @@ mod tests {
     }
 
     #[test]
+    fn a_record_source_is_utf8() {
+        let ev = pipeline_event("caf\u{e9} \u{201c}quoted\u{201d}");
+        let src = encode_record("caf\u{e9} \u{201c}quoted\u{201d}", &ev).unwrap();
+        assert!(std::str::from_utf8(&src).is_ok());
+        let long = "x".repeat(300);
+        let src = encode_record(&long, &pipeline_event(&long)).unwrap();
+        assert!(std::str::from_utf8(&src).is_ok());
+    }
+
+    #[test]
+    fn record_sources_of_earlier_versions_still_decode() {
+        let ev = pipeline_event(WEB);
+        let annotations = json!({"event.ingested": "2024-06-01T10:00:01Z",
+            "ziaxdr": {"event_id": "0190-aa", "intake": {"uuid": "u"}, "transport": "http"}});
+        // `[1][LEB128 length][record][annotations]`, as written before sources were text.
+        let mut src = vec![TAG_RECORD];
+        let mut n = WEB.len();
+        while n >= 0x80 {
+            src.push((n & 0x7f) as u8 | 0x80);
+            n >>= 7;
+        }
+        src.push(n as u8);
+        src.extend_from_slice(WEB.as_bytes());
+        src.extend_from_slice(annotations.to_string().as_bytes());
+        assert_eq!(decode(&src).unwrap(), ev);
+    }
+
+    #[test]
     fn plain_json_sources_still_decode() {
         let ev = json!({"@timestamp": "2024-06-01T00:00:00Z", "a": {"b": 1}});
         let ev = ev.as_object().unwrap().clone();
@@ -215,5 +260,16 @@ mod tests {
             decode(&[TAG_RECORD, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])
                 .is_err()
         );
+        for bad in [
+            "\u{2}99999999999999999999999:x",
+            "\u{2}12",
+            "\u{2}-1:x",
+            "\u{2}:x",
+        ] {
+            assert!(
+                matches!(decode(bad.as_bytes()), Err(StoreError::Corrupt(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration as StdDuration, Instant};
 use tantivy::collector::Count;
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::query::{BooleanQuery, Occur, Query as TQuery, RangeQuery};
-use tantivy::schema::{Schema, Value as _};
+use tantivy::schema::Schema;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{
     DateTime, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher,
@@ -987,9 +987,7 @@ impl EventSearch for TantivyStore {
             )?;
             for ((ts, offset), addr) in hits {
                 let doc: TantivyDocument = s.doc(addr)?;
-                let bytes = doc
-                    .get_first(p.fields.source)
-                    .and_then(|v| v.as_bytes())
+                let bytes = crate::schema::stored_source(&doc, p.fields.source)
                     .ok_or_else(|| StoreError::Corrupt("event without _source".into()))?;
                 let ev = crate::source::decode(bytes)?;
                 events.push(ev);

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
-use tantivy::schema::{Field, Value as _};
+use tantivy::schema::Field;
 use tantivy::store::StoreReader;
 use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyDocument, TERMINATED};
 
@@ -101,7 +101,7 @@ impl VerifiedScorer {
             tracing::warn!(doc, "stored event unreadable while verifying a match");
             return false;
         };
-        let Some(bytes) = d.get_first(self.source).and_then(|v| v.as_bytes()) else {
+        let Some(bytes) = crate::schema::stored_source(&d, self.source) else {
             return false;
         };
         match crate::source::decode(bytes) {

@@ -139,13 +139,13 @@ fn parsed_event(raw: &str, seq: u64) -> zia::Event {
 fn a_parsed_event_is_indexed_as_the_event_with_its_record_as_original() {
     let schema = store::schema::build_schema();
     let f = store::schema::Fields::resolve(&schema).unwrap();
-    let fields = schema.get_field(store::schema::F_FIELDS).unwrap();
     let ts = tantivy::DateTime::from_timestamp_secs(1_717_236_000);
     let named = |doc: store::EventDoc| {
         let mut n = doc.to_named_doc(&schema);
-        // Which fields are present is a set; everything else keeps its order (`_all`
-        // positions depend on it).
-        if let Some(v) = n.0.get_mut(schema.get_field_name(fields)) {
+        // The values of each field are a multiset: a parsed event's leaves are walked in the
+        // order the parser set them, a JSON event's in key order, and the order of a field's
+        // values means nothing to the index (no phrase spans two values).
+        for v in n.0.values_mut() {
             v.sort_by_key(|x| format!("{x:?}"));
         }
         serde_json::to_value(&n).unwrap()
@@ -237,4 +237,55 @@ fn events_added_parsed_read_back_with_their_record_as_original() {
     assert!(s.keeps_records());
     let page = s.search(&whole_history(), 1000, None).unwrap();
     assert_eq!(by_seq(page.events), by_seq(added));
+}
+
+/// The schema of partitions written before sources were stored as text: `_source` a bytes
+/// field, everything else as now.
+fn schema_with_bytes_source() -> tantivy::schema::Schema {
+    let mut b = tantivy::schema::Schema::builder();
+    for (_, entry) in store::schema::build_schema().fields() {
+        if entry.name() == store::schema::F_SOURCE {
+            b.add_bytes_field(store::schema::F_SOURCE, tantivy::schema::STORED);
+        } else {
+            b.add_field(entry.clone());
+        }
+    }
+    b.build()
+}
+
+#[test]
+fn a_partition_of_an_earlier_version_keeps_bytes_sources_that_read_back() {
+    let d = tempfile::tempdir().unwrap();
+    let raws = records();
+    let first = parsed_event(&raws[0], 0);
+    let day = &first.get_str("@timestamp").unwrap()[..10];
+    let old = d.path().join("partitions").join(day);
+    std::fs::create_dir_all(&old).unwrap();
+    tantivy::Index::create_in_dir(&old, schema_with_bytes_source()).unwrap();
+
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let added = add_each(&s, |i, raw| {
+        let ev = parsed_event(raw, i);
+        let prepared = s.prepare_parsed(i, &ev, raw).unwrap();
+        assert!(s.add_prepared(i, &ev, raw, prepared).unwrap());
+        store::source::with_original(&ev, raw)
+    });
+    let page = s.search(&whole_history(), 1000, None).unwrap();
+    assert_eq!(by_seq(page.events), by_seq(added));
+
+    let index = tantivy::Index::open_in_dir(&old).unwrap();
+    let schema = index.schema();
+    let source = schema.get_field(store::schema::F_SOURCE).unwrap();
+    assert_eq!(
+        schema.get_field_entry(source).field_type().value_type(),
+        tantivy::schema::Type::Bytes
+    );
+    let searcher = index.reader().unwrap().searcher();
+    assert!(
+        searcher.num_docs() >= 1,
+        "no event went to the old partition"
+    );
+    let doc: tantivy::TantivyDocument = searcher.doc(tantivy::DocAddress::new(0, 0)).unwrap();
+    use tantivy::schema::Value as _;
+    assert!(doc.get_first(source).unwrap().as_bytes().is_some());
 }

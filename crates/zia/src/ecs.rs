@@ -514,6 +514,31 @@ impl Ev {
         self.leaves_at(ROOT, &mut path, &mut scratch, f);
     }
 
+    /// [`Ev::for_each_leaf`] in the order the fields were set (no sorting).
+    pub(crate) fn for_each_leaf_as_set(&self, f: &mut dyn FnMut(&str, &Value)) {
+        let mut path = String::with_capacity(64);
+        self.leaves_as_set_at(ROOT, &mut path, f);
+    }
+
+    fn leaves_as_set_at(&self, id: Id, path: &mut String, f: &mut dyn FnMut(&str, &Value)) {
+        let mut c = self.nodes[id as usize].first_child;
+        while c != NONE {
+            let n = &self.nodes[c as usize];
+            let len = path.len();
+            if id != ROOT {
+                path.push('.');
+            }
+            path.push_str(&n.seg);
+            if n.first_child != NONE {
+                self.leaves_as_set_at(c, path, f);
+            } else {
+                f(path, n.value.as_ref().unwrap_or(&Value::Null));
+            }
+            path.truncate(len);
+            c = n.next_sibling;
+        }
+    }
+
     fn leaves_at(
         &self,
         id: Id,

@@ -89,6 +89,19 @@ fn leaves_are_visited_in_the_key_order_of_the_nested_objects() {
 }
 
 #[test]
+fn unordered_leaves_are_the_ordered_leaves() {
+    for raw in records() {
+        let ev = zia::parse_or_error_event(&raw);
+        let (mut ordered, mut unordered) = (Vec::new(), Vec::new());
+        ev.for_each_leaf(|p, v| ordered.push((p.to_owned(), v.to_string())));
+        ev.for_each_leaf_unordered(|p, v| unordered.push((p.to_owned(), v.to_string())));
+        ordered.sort();
+        unordered.sort();
+        assert_eq!(unordered, ordered, "{raw}");
+    }
+}
+
+#[test]
 fn get_reads_leaves_and_builds_objects() {
     let mut ev = zia::Event::from_map(
         json!({"event": {"kind": "event", "action": "blocked"}, "n": 1})
