@@ -8,7 +8,6 @@
 //! stored form is tantivy's, whatever type was indexed.
 
 use std::net::Ipv6Addr;
-use std::ops::Range;
 
 use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
 use tantivy::schema::Field;
@@ -24,11 +23,11 @@ pub struct EventDoc {
     bytes: Vec<u8>,
 }
 
-/// A value, with its text or bytes as a range of the document's buffers.
-#[derive(Debug, Clone)]
+/// A value, with its text or bytes as a range (start, end) of the document's buffers.
+#[derive(Debug, Clone, Copy)]
 enum Slot {
-    Str(Range<usize>),
-    Bytes(Range<usize>),
+    Str(usize, usize),
+    Bytes(usize, usize),
     U64(u64),
     I64(i64),
     Date(DateTime),
@@ -55,7 +54,7 @@ impl EventDoc {
     pub fn add_text(&mut self, field: Field, text: &str) {
         let start = self.text.len();
         self.text.push_str(text);
-        self.values.push((field, Slot::Str(start..self.text.len())));
+        self.values.push((field, Slot::Str(start, self.text.len())));
     }
 
     /// Adds a string value made of `parts` one after the other.
@@ -64,7 +63,7 @@ impl EventDoc {
         for p in parts {
             self.text.push_str(p);
         }
-        self.values.push((field, Slot::Str(start..self.text.len())));
+        self.values.push((field, Slot::Str(start, self.text.len())));
     }
 
     /// Adds a bytes value.
@@ -72,7 +71,7 @@ impl EventDoc {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
         self.values
-            .push((field, Slot::Bytes(start..self.bytes.len())));
+            .push((field, Slot::Bytes(start, self.bytes.len())));
     }
 
     /// Adds an unsigned integer.
@@ -101,29 +100,36 @@ impl EventDoc {
     /// only checks them. Field numbers are small, so this is a counting sort.
     pub fn sort_by_field(&mut self) {
         const FIELDS: usize = 256;
+        let Some(&first) = self.values.first() else {
+            return;
+        };
         if self.values.is_sorted_by_key(|(f, _)| *f) {
             return;
         }
-        let mut counts = [0u32; FIELDS + 1];
+        // counts[f + 1]: the values of field f; then, summed, where field f's values start.
+        let mut counts = [0u16; FIELDS + 1];
+        let mut top = 0;
         for (f, _) in &self.values {
-            match counts.get_mut(f.field_id() as usize + 1) {
-                Some(c) => *c += 1,
+            let i = f.field_id() as usize + 1;
+            match counts.get_mut(i) {
+                Some(c) if self.values.len() < usize::from(u16::MAX) => *c += 1,
                 // A schema this large is not ziaxdr's: a comparison sort will do.
-                None => return self.values.sort_by_key(|(f, _)| *f),
+                _ => return self.values.sort_by_key(|(f, _)| *f),
             }
+            top = top.max(i);
         }
-        for i in 1..counts.len() {
+        for i in 1..=top {
             counts[i] += counts[i - 1];
         }
-        let mut sorted: Vec<Option<(Field, Slot)>> = vec![None; self.values.len()];
-        for v in self.values.drain(..) {
+        let mut sorted = vec![first; self.values.len()];
+        for v in &self.values {
             let at = &mut counts[v.0.field_id() as usize];
-            if let Some(slot) = sorted.get_mut(*at as usize) {
-                *slot = Some(v);
+            if let Some(dst) = sorted.get_mut(usize::from(*at)) {
+                *dst = *v;
             }
             *at += 1;
         }
-        self.values.extend(sorted.into_iter().flatten());
+        self.values = sorted;
     }
 
     /// The number of values.
@@ -136,12 +142,13 @@ impl EventDoc {
         self.values.is_empty()
     }
 
+    #[inline]
     fn leaf(&self, slot: &Slot) -> Leaf<'_> {
         match slot {
             // The ranges were made from these buffers, so they are in bounds (and on char
             // boundaries); an empty value stands in rather than a panic.
-            Slot::Str(r) => Leaf::Str(self.text.get(r.clone()).unwrap_or_default()),
-            Slot::Bytes(r) => Leaf::Bytes(self.bytes.get(r.clone()).unwrap_or_default()),
+            Slot::Str(a, b) => Leaf::Str(self.text.get(*a..*b).unwrap_or_default()),
+            Slot::Bytes(a, b) => Leaf::Bytes(self.bytes.get(*a..*b).unwrap_or_default()),
             Slot::U64(v) => Leaf::U64(*v),
             Slot::I64(v) => Leaf::I64(*v),
             Slot::Date(v) => Leaf::Date(*v),
@@ -168,6 +175,7 @@ impl<'a> Value<'a> for DocValue<'a> {
     type ArrayIter = std::iter::Empty<Self>;
     type ObjectIter = std::iter::Empty<(&'a str, Self)>;
 
+    #[inline]
     fn as_value(&self) -> ReferenceValue<'a, Self> {
         ReferenceValue::Leaf(match self.0 {
             Leaf::Str(s) => ReferenceValueLeaf::Str(s),
@@ -189,6 +197,7 @@ pub struct DocValues<'a> {
 impl<'a> Iterator for DocValues<'a> {
     type Item = (Field, DocValue<'a>);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let (field, slot) = self.values.next()?;
         Some((*field, DocValue(self.doc.leaf(slot))))
