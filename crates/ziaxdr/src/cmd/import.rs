@@ -58,6 +58,10 @@ pub struct Args {
 
 /// Records journaled per append (one fsync each).
 const APPEND_BATCH: usize = 2_000;
+/// Appends on their way to disk while the next batches are read: reading the files and
+/// syncing the journal overlap. Waiting for each append in turn left the pipeline idle
+/// whenever a read or a sync waited for the disk (a file not in the page cache).
+const APPENDS_IN_FLIGHT: usize = 8;
 /// Longest line accepted as a record; longer lines are cut to this (and still stored).
 const MAX_LINE_BYTES: usize = 1 << 20;
 
@@ -213,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut empty = 0u64;
     let mut cut = 0u64;
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(APPEND_BATCH);
+    let mut in_flight = std::collections::VecDeque::with_capacity(APPENDS_IN_FLIGHT + 1);
     let mut done_before = 0u64;
     for path in &args.files {
         let peer = format!("import:{}", path.display());
@@ -239,7 +244,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 &line,
             ));
             if batch.len() >= APPEND_BATCH {
-                journal.append_blocking(std::mem::take(&mut batch))?;
+                in_flight.push_back(journal.submit(std::mem::take(&mut batch)));
+                if in_flight.len() > APPENDS_IN_FLIGHT {
+                    if let Some(ack) = in_flight.pop_front() {
+                        ack.wait()?;
+                    }
+                }
                 let pos = done_before + count.load(Ordering::Relaxed);
                 bar.set_position(pos);
                 let secs = started.elapsed().as_secs_f64().max(1e-3);
@@ -254,7 +264,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         read_bytes.fetch_add(count.load(Ordering::Relaxed), Ordering::Relaxed);
     }
     if !batch.is_empty() {
-        journal.append_blocking(std::mem::take(&mut batch))?;
+        in_flight.push_back(journal.submit(std::mem::take(&mut batch)));
+    }
+    for ack in in_flight {
+        ack.wait()?;
     }
     bar.set_position(total_bytes);
     // Everything is journaled: let the pipeline drain it, then stop.
