@@ -31,7 +31,7 @@ use tantivy::{
 };
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::collectors::{merge_counts, Histogram, NewestFirst, Terms};
+use crate::collectors::{merge_counts, newest_first, Histogram, Terms};
 use crate::doc::EventDoc;
 use crate::plan::Planner;
 use crate::schema::{
@@ -978,13 +978,7 @@ impl EventSearch for TantivyStore {
             let s = p.reader.searcher();
             let tq = self.partition_query(&p, &s, q, after.map(|a| a.ts))?;
             let want = limit - events.len();
-            let hits = s.search(
-                &tq,
-                &NewestFirst {
-                    limit: want,
-                    before: after.map(|a| (a.ts, a.offset)),
-                },
-            )?;
+            let hits = newest_first(&s, tq.as_ref(), want, after.map(|a| (a.ts, a.offset)))?;
             for ((ts, offset), addr) in hits {
                 let doc: TantivyDocument = s.doc(addr)?;
                 let bytes = crate::schema::stored_source(&doc, p.fields.source)

@@ -51,6 +51,49 @@ fn events_with_the_same_second_are_ordered_by_offset_and_paged_without_gaps() {
 }
 
 #[test]
+fn pages_over_segments_whose_times_interleave_are_newest_first_without_gaps() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    // Four segments of one day (a commit each): the first three hold interleaved times, the
+    // last one only older events. Pages skip segments that cannot hold a newer event.
+    let mut expected = Vec::new();
+    for seg in 0..4u64 {
+        for i in 0..12u64 {
+            let off = seg * 12 + i;
+            let minute = if seg == 3 { i } else { 20 + (i * 3 + seg) % 36 };
+            let e = common::ev(serde_json::json!({
+                "@timestamp": format!("2024-05-01T10:{minute:02}:00Z"),
+                "seq": off,
+                "parity": if off % 2 == 0 { "even" } else { "odd" },
+            }));
+            s.add(off, &e).unwrap();
+            expected.push(((minute, off), off % 2 == 0));
+        }
+        s.commit().unwrap();
+    }
+    expected.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+    for (query, keep_odd) in [("*", true), ("parity:even", false)] {
+        let want: Vec<u64> = expected
+            .iter()
+            .filter(|(_, even)| *even || keep_odd)
+            .map(|((_, off), _)| *off)
+            .collect();
+        let q = eq(query, &all_time());
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let p = s.search(&q, 5, cursor).unwrap();
+            seen.extend(seq_of(&p.events));
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, want, "{query}");
+    }
+}
+
+#[test]
 fn count_counts_matching_events_in_the_range() {
     let (_d, s) = filled_store();
     assert_eq!(s.count(&eq("*", &all_time())).unwrap(), 6);
