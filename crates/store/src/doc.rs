@@ -256,37 +256,35 @@ mod tests {
         assert_eq!(doc.len(), 7);
     }
 
-    #[test]
-    fn sorting_by_field_keeps_the_order_of_each_fields_values() {
-        let f = Field::from_field_id;
+    /// The (field, text) values of a document of `values`, once sorted by field.
+    fn sorted(values: &[(u32, &'static str)]) -> Vec<(u32, String)> {
         let mut doc = EventDoc::with_capacity(0, 0);
-        for (field, text) in [(3, "a"), (1, "b"), (3, "c"), (0, "d"), (1, "e"), (200, "f")] {
-            doc.add_text(f(field), text);
+        for (field, text) in values {
+            doc.add_text(Field::from_field_id(*field), text);
         }
         doc.sort_by_field();
-        let got: Vec<(u32, &str)> = doc
-            .iter_fields_and_values()
-            .map(|(f, v)| (f.field_id(), v.as_value().as_str().unwrap_or("?")))
-            .collect();
-        assert_eq!(
-            got,
-            [(0, "d"), (1, "b"), (1, "e"), (3, "a"), (3, "c"), (200, "f")]
-        );
+        doc.iter_fields_and_values()
+            .map(|(f, v)| {
+                (
+                    f.field_id(),
+                    v.as_value().as_str().unwrap_or("?").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sorting_by_field_keeps_the_order_of_each_fields_values() {
+        let got = sorted(&[(3, "a"), (1, "b"), (3, "c"), (0, "d"), (1, "e"), (200, "f")]);
+        let want = [(0, "d"), (1, "b"), (1, "e"), (3, "a"), (3, "c"), (200, "f")];
+        assert_eq!(got, want.map(|(f, t)| (f, t.to_owned())));
     }
 
     #[test]
     fn fields_beyond_the_counting_range_are_sorted_too() {
-        let f = Field::from_field_id;
-        let mut doc = EventDoc::with_capacity(0, 0);
-        for (field, text) in [(300, "a"), (2, "b"), (300, "c"), (1, "d")] {
-            doc.add_text(f(field), text);
-        }
-        doc.sort_by_field();
-        let got: Vec<(u32, &str)> = doc
-            .iter_fields_and_values()
-            .map(|(f, v)| (f.field_id(), v.as_value().as_str().unwrap_or("?")))
-            .collect();
-        assert_eq!(got, [(1, "d"), (2, "b"), (300, "a"), (300, "c")]);
+        let got = sorted(&[(300, "a"), (2, "b"), (300, "c"), (1, "d")]);
+        let want = [(1, "d"), (2, "b"), (300, "a"), (300, "c")];
+        assert_eq!(got, want.map(|(f, t)| (f, t.to_owned())));
     }
 
     #[test]

@@ -16,6 +16,20 @@ fn seq_of(events: &[store::Event]) -> Vec<u64> {
     events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
 }
 
+/// The `seq` of every match of `q`, page after page of `size`.
+fn all_pages(s: &TantivyStore, q: &store::EventQuery, size: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let p = s.search(q, size, cursor).unwrap();
+        seen.extend(seq_of(&p.events));
+        match p.next {
+            Some(c) => cursor = Some(c),
+            None => return seen,
+        }
+    }
+}
+
 #[test]
 fn search_is_newest_first_and_pages_with_a_cursor() {
     let (_d, s) = filled_store();
@@ -36,17 +50,7 @@ fn events_with_the_same_second_are_ordered_by_offset_and_paged_without_gaps() {
         s.add(off, &e).unwrap();
     }
     s.commit().unwrap();
-    let q = eq("*", &all_time());
-    let mut seen = Vec::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let p = s.search(&q, 3, cursor).unwrap();
-        seen.extend(seq_of(&p.events));
-        match p.next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let seen = all_pages(&s, &eq("*", &all_time()), 3);
     assert_eq!(seen, (10..20u64).rev().collect::<Vec<_>>());
 }
 
@@ -78,18 +82,7 @@ fn pages_over_segments_whose_times_interleave_are_newest_first_without_gaps() {
             .filter(|(_, even)| *even || keep_odd)
             .map(|((_, off), _)| *off)
             .collect();
-        let q = eq(query, &all_time());
-        let mut seen = Vec::new();
-        let mut cursor: Option<Cursor> = None;
-        loop {
-            let p = s.search(&q, 5, cursor).unwrap();
-            seen.extend(seq_of(&p.events));
-            match p.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        assert_eq!(seen, want, "{query}");
+        assert_eq!(all_pages(&s, &eq(query, &all_time()), 5), want, "{query}");
     }
 }
 

@@ -222,11 +222,7 @@ impl Ev {
     /// the keys of the nested object).
     fn sorted_children(&self, id: Id, out: &mut Vec<Id>) {
         let start = out.len();
-        let mut c = self.nodes[id as usize].first_child;
-        while c != NONE {
-            out.push(c);
-            c = self.nodes[c as usize].next_sibling;
-        }
+        self.linked_children(id, out);
         let kids = &mut out[start..];
         let cmp = |a: &Id, b: &Id| {
             let (a, b) = (&self.nodes[*a as usize], &self.nodes[*b as usize]);
@@ -234,6 +230,15 @@ impl Ev {
         };
         if !kids.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
             kids.sort_unstable_by(cmp);
+        }
+    }
+
+    /// Appends the children of `id` to `out`, in the order they were added.
+    fn linked_children(&self, id: Id, out: &mut Vec<Id>) {
+        let mut c = self.nodes[id as usize].first_child;
+        while c != NONE {
+            out.push(c);
+            c = self.nodes[c as usize].next_sibling;
         }
     }
 
@@ -509,34 +514,18 @@ impl Ev {
     /// Calls `f` with the dotted path and value of every leaf, in the order of the nested
     /// objects' keys. A leaf's value may itself be an array, or an empty object.
     pub(crate) fn for_each_leaf(&self, f: &mut dyn FnMut(&str, &Value)) {
-        let mut path = String::with_capacity(64);
-        let mut scratch = Vec::with_capacity(self.nodes.len());
-        self.leaves_at(ROOT, &mut path, &mut scratch, f);
+        self.for_each_leaf_in(true, f);
     }
 
     /// [`Ev::for_each_leaf`] in the order the fields were set (no sorting).
     pub(crate) fn for_each_leaf_as_set(&self, f: &mut dyn FnMut(&str, &Value)) {
-        let mut path = String::with_capacity(64);
-        self.leaves_as_set_at(ROOT, &mut path, f);
+        self.for_each_leaf_in(false, f);
     }
 
-    fn leaves_as_set_at(&self, id: Id, path: &mut String, f: &mut dyn FnMut(&str, &Value)) {
-        let mut c = self.nodes[id as usize].first_child;
-        while c != NONE {
-            let n = &self.nodes[c as usize];
-            let len = path.len();
-            if id != ROOT {
-                path.push('.');
-            }
-            path.push_str(&n.seg);
-            if n.first_child != NONE {
-                self.leaves_as_set_at(c, path, f);
-            } else {
-                f(path, n.value.as_ref().unwrap_or(&Value::Null));
-            }
-            path.truncate(len);
-            c = n.next_sibling;
-        }
+    fn for_each_leaf_in(&self, sorted: bool, f: &mut dyn FnMut(&str, &Value)) {
+        let mut path = String::with_capacity(64);
+        let mut scratch = Vec::with_capacity(self.nodes.len());
+        self.leaves_at(ROOT, &mut path, &mut scratch, sorted, f);
     }
 
     fn leaves_at(
@@ -544,10 +533,15 @@ impl Ev {
         id: Id,
         path: &mut String,
         scratch: &mut Vec<Id>,
+        sorted: bool,
         f: &mut dyn FnMut(&str, &Value),
     ) {
         let start = scratch.len();
-        self.sorted_children(id, scratch);
+        if sorted {
+            self.sorted_children(id, scratch);
+        } else {
+            self.linked_children(id, scratch);
+        }
         for k in start..scratch.len() {
             let c = scratch[k];
             let n = &self.nodes[c as usize];
@@ -557,7 +551,7 @@ impl Ev {
             }
             path.push_str(&n.seg);
             if n.first_child != NONE {
-                self.leaves_at(c, path, scratch, f);
+                self.leaves_at(c, path, scratch, sorted, f);
             } else {
                 f(path, n.value.as_ref().unwrap_or(&Value::Null));
             }

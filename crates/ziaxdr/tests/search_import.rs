@@ -57,6 +57,18 @@ fn intake_key(data: &Path) -> String {
     v["intake_key"].as_str().unwrap().to_string()
 }
 
+/// Runs `ziaxdr import FILES… FLAGS… --data DATA`.
+fn import(files: &[&Path], flags: &[&str], data: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .arg("import")
+        .args(files)
+        .args(flags)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
 fn count(data: &Path, query: &str) -> u64 {
     let out = Command::new(BIN)
         .args([
@@ -98,14 +110,7 @@ fn import_of_plain_and_gzip_files_stores_every_record_once() {
     enc.write_all(recs[5..].join("\n").as_bytes()).unwrap();
     enc.finish().unwrap();
 
-    let out = Command::new(BIN)
-        .arg("import")
-        .arg(&plain)
-        .arg(&gz)
-        .args(["--key", &key, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = import(&[&plain, &gz], &["--key", &key], &data);
     assert!(
         out.status.success(),
         "{}",
@@ -127,13 +132,7 @@ fn import_with_an_unknown_key_fails_without_storing() {
     intake_key(&data);
     let f = d.path().join("x.log");
     std::fs::write(&f, "{}\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("import")
-        .arg(&f)
-        .args(["--key", "not-a-key", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = import(&[&f], &["--key", "not-a-key"], &data);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no intake has this key"));
 }
@@ -146,13 +145,7 @@ fn import_with_the_least_index_memory_stores_every_record() {
     let recs = conformance_records();
     let f = d.path().join("a.log");
     std::fs::write(&f, recs.join("\n")).unwrap();
-    let out = Command::new(BIN)
-        .arg("import")
-        .arg(&f)
-        .args(["--index-memory", "64", "--key", &key, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = import(&[&f], &["--index-memory", "64", "--key", &key], &data);
     assert!(
         out.status.success(),
         "{}",
@@ -166,13 +159,8 @@ fn import_refuses_less_index_memory_than_it_can_work_with() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("x.log");
     std::fs::write(&f, "{}\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("import")
-        .arg(&f)
-        .args(["--index-memory", "16", "--key", "k", "--data"])
-        .arg(d.path().join("data"))
-        .output()
-        .unwrap();
+    let flags = ["--index-memory", "16", "--key", "k"];
+    let out = import(&[&f], &flags, &d.path().join("data"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
