@@ -164,7 +164,7 @@ fn import_refuses_less_index_memory_than_it_can_work_with() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--index-memory") && err.contains("64..=8192"),
+        err.contains("--index-memory") && err.contains("64..=8000"),
         "{err}"
     );
 }

@@ -49,10 +49,10 @@ pub struct Args {
     /// Indexing memory in MiB, shared by the indexing threads. Each thread writes a segment
     /// of the index when its share is full; with the default, segments hold about 1.2 million
     /// events, big enough never to be merged again. Lower it on a machine with little memory
-    /// (the import then spends more time merging segments). A running server indexes with
-    /// its own settings.
+    /// (the import then spends more time merging segments). At most 8000: tantivy takes
+    /// less than 4 GiB per thread. A running server indexes with its own settings.
     #[arg(long, default_value_t = 1024, value_name = "MIB",
-          value_parser = clap::value_parser!(u64).range(64..=8192))]
+          value_parser = clap::value_parser!(u64).range(64..=8000))]
     pub index_memory: u64,
 }
 
