@@ -8,12 +8,7 @@
 set -euo pipefail
 export ZIAXDR_LOG=${ZIAXDR_LOG:-warn}
 N=${1:-1000000}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-if [ -n "${ZIAXDR_BIN:-}" ]; then BIN=$ZIAXDR_BIN; else
-  cargo build --quiet --release -p ziaxdr --manifest-path "$root/Cargo.toml"
-  BIN=$target/release/ziaxdr
-fi
+source "$(dirname "$0")/../ziaxdr-bin.sh"
 feed=${FEED_DIR:-${TMPDIR:-/tmp}}/ziaxdr-import-$N.log
 if [ ! -s "$feed" ]; then
   "$BIN" simulate --to "file:$feed" --count "$N" --seed 1 --no-progress \

@@ -9,12 +9,7 @@
 #        ZIAXDR_BIN=path skips the release build)
 set -euo pipefail
 N=${1:-200000}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-if [ -n "${ZIAXDR_BIN:-}" ]; then BIN=$ZIAXDR_BIN; else
-  cargo build --quiet --release -p ziaxdr --manifest-path "$root/Cargo.toml"
-  BIN=$target/release/ziaxdr
-fi
+source "$(dirname "$0")/../ziaxdr-bin.sh"
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
