@@ -561,11 +561,8 @@ pub fn build_parsed_document(
     offset: u64,
     source: &[u8],
 ) -> EventDoc {
-    let mut doc = new_document(f, ts, offset, source);
     let mut plans = f.plans.lock().unwrap_or_else(|e| e.into_inner());
-    walk_parsed(f, event, &mut doc, &mut plans);
-    doc.sort_by_field();
-    doc
+    parsed_document(f, event, ts, offset, source, &mut plans)
 }
 
 /// [`build_parsed_document`] for this version's schema, callable from any thread, in
@@ -583,19 +580,19 @@ pub fn prepare_parsed_document(
         // given here is of this version's schema (see `TantivyStore::prepare_parsed`).
         static PLANS: std::cell::RefCell<FxHashMap<String, LeafPlan>> = Default::default();
     }
-    let mut doc = new_document(f, ts, offset, source);
-    PLANS.with_borrow_mut(|plans| walk_parsed(f, event, &mut doc, plans));
-    doc.sort_by_field();
-    doc
+    PLANS.with_borrow_mut(|plans| parsed_document(f, event, ts, offset, source, plans))
 }
 
-/// Indexes the leaves of a parsed event.
-fn walk_parsed(
+/// The document of a parsed event, with the leaf plans of `plans`.
+fn parsed_document(
     f: &Fields,
     event: &zia::Event,
-    doc: &mut EventDoc,
+    ts: DateTime,
+    offset: u64,
+    source: &[u8],
     plans: &mut FxHashMap<String, LeafPlan>,
-) {
+) -> EventDoc {
+    let mut doc = new_document(f, ts, offset, source);
     let failed = event.is_error();
     let mut cx = Walk {
         seen: Vec::new(),
@@ -604,11 +601,13 @@ fn walk_parsed(
     // In the order the parser set the fields: the values of each field keep an order of
     // their own, which means nothing to the index (tantivy leaves a gap between two values
     // of a field, so no phrase spans them), and sorting every object's keys cost more.
-    event.for_each_leaf_unordered(|path, v| parsed_leaf(f, path, v, doc, &mut cx, failed));
+    event.for_each_leaf_unordered(|path, v| parsed_leaf(f, path, v, &mut doc, &mut cx, failed));
     // A failed event has its record as a field already, indexed as text.
     if !failed {
-        mark_present(f, "event.original", doc, &mut cx.seen);
+        mark_present(f, "event.original", &mut doc, &mut cx.seen);
     }
+    doc.sort_by_field();
+    doc
 }
 
 /// Indexes one leaf of a parsed event (its value may be an array or an empty object).
