@@ -37,10 +37,10 @@ pub fn newest_first(
     limit: usize,
     before: Option<Key>,
 ) -> tantivy::Result<Vec<(Key, DocAddress)>> {
-    let collector = NewestFirst { limit, before };
     if limit == 0 {
         return Ok(Vec::new());
     }
+    let collector = NewestFirst { limit, before };
     let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
     // The greatest key each segment can hold: its newest timestamp, then its greatest offset
     // (a bound, since both need not be the same event's).
@@ -55,16 +55,15 @@ pub fn newest_first(
         order.push((bound, ord as SegmentOrdinal));
     }
     order.sort_by_key(|(bound, _)| Reverse(*bound));
-    let mut page: Vec<(Key, DocAddress)> = Vec::with_capacity(limit);
+    let mut page: Vec<(Key, DocAddress)> = Vec::new();
     for (bound, ord) in order {
         if page.len() >= limit && page.last().is_some_and(|(worst, _)| *worst >= bound) {
             // This segment and every one after it hold only older events.
             break;
         }
-        let reader = searcher.segment_reader(ord);
-        page.extend(collector.collect_segment(weight.as_ref(), ord, reader)?);
-        page.sort_by_key(|(key, _)| Reverse(*key));
-        page.truncate(limit);
+        let fruit =
+            collector.collect_segment(weight.as_ref(), ord, searcher.segment_reader(ord))?;
+        page = collector.merge_fruits(vec![std::mem::take(&mut page), fruit])?;
     }
     Ok(page)
 }
