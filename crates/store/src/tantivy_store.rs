@@ -12,7 +12,7 @@
 //! partition's committed payload, so the events that did reach a committed partition are not
 //! added twice, and the others are added again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -178,6 +178,10 @@ pub struct TantivyStore {
     schema: Schema,
     /// Field handles of this version's schema, for [`TantivyStore::prepare_parsed`].
     fields: Fields,
+    /// The days whose partitions, when the store was opened, had an earlier version's
+    /// schema: a document prepared for one of them is built again when added. Every
+    /// partition created since has this version's schema.
+    legacy_days: BTreeSet<Date>,
     read_only: bool,
     parts: RwLock<BTreeMap<Date, Arc<Partition>>>,
     write: Mutex<WriteState>,
@@ -186,6 +190,14 @@ pub struct TantivyStore {
     records: AtomicU64,
     /// Set once a rebuild was not faithful: every later source is plain JSON.
     records_unfaithful: AtomicBool,
+}
+
+/// The day (UTC) of an event time: the partition it goes to.
+fn day_of(ts: DateTime) -> Result<Date, StoreError> {
+    let secs = ts.into_timestamp_secs();
+    Ok(OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {secs} out of range: {e}")))?
+        .date())
 }
 
 fn day_name(d: Date) -> String {
@@ -247,6 +259,7 @@ impl TantivyStore {
         }
         let mut parts = BTreeMap::new();
         let mut part_committed = HashMap::new();
+        let mut legacy_days = BTreeSet::new();
         if let Ok(rd) = fs::read_dir(root.join(PARTITIONS_DIR)) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
@@ -259,6 +272,9 @@ impl TantivyStore {
                 }
                 let p = Self::open_partition(&e.path(), day)?;
                 part_committed.insert(day, payload_offset(&p.index)?);
+                if !p.current_schema {
+                    legacy_days.insert(day);
+                }
                 parts.insert(day, Arc::new(p));
             }
         }
@@ -270,6 +286,7 @@ impl TantivyStore {
             cfg,
             schema,
             fields,
+            legacy_days,
             read_only,
             parts: RwLock::new(parts),
             write: Mutex::new(WriteState {
@@ -764,10 +781,7 @@ impl TantivyStore {
             Some(p) => p.ts,
             None => input.time(),
         };
-        let secs = ts.into_timestamp_secs();
-        let day = OffsetDateTime::from_unix_timestamp(secs)
-            .map_err(|e| StoreError::Corrupt(format!("timestamp {secs} out of range: {e}")))?
-            .date();
+        let day = day_of(ts)?;
         let mut st = lock(&self.write);
         if let Some(Some(c)) = st.part_committed.get(&day) {
             if offset <= *c {
@@ -817,6 +831,17 @@ impl TantivyStore {
         }
         let doc = match (input, prepared) {
             (_, Some(p)) if part.current_schema => p.doc,
+            // The pipeline frees the event of a complete prepared document (see
+            // `PreparedDoc::is_complete`): one that is not used after all (another offset,
+            // a day whose partition is of an earlier version) must not become an empty
+            // document. A parsed event always has fields.
+            (Input::Parsed(event, _), _) if event.is_empty() => {
+                return Err(StoreError::Corrupt(format!(
+                    "the document prepared for offset {offset} does not fit partition {}, \
+                     and its event was freed",
+                    day_name(day)
+                )))
+            }
             (Input::Json(event) | Input::Record(event, _), _) => build_document(
                 &part.fields,
                 event,
@@ -849,6 +874,17 @@ pub struct PreparedDoc {
     offset: u64,
     ts: DateTime,
     doc: EventDoc,
+    /// Its partition has this version's schema: adding it needs nothing more of its event.
+    complete: bool,
+}
+
+impl PreparedDoc {
+    /// True when [`TantivyStore::add_prepared`] will add this document as it is, without
+    /// reading its event again (which then may be empty). False when its day's partition is
+    /// of an earlier version's schema, for which the document is built again from the event.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
 }
 
 impl TantivyStore {
@@ -867,12 +903,19 @@ impl TantivyStore {
         let ts = input.time();
         let source = self.source(offset, input)?;
         let doc = prepare_parsed_document(&self.fields, event, ts, offset, &source);
-        Ok(PreparedDoc { offset, ts, doc })
+        let complete = self.legacy_days.is_empty() || !self.legacy_days.contains(&day_of(ts)?);
+        Ok(PreparedDoc {
+            offset,
+            ts,
+            doc,
+            complete,
+        })
     }
 
     /// [`EventStore::add_parsed`] with the document [`TantivyStore::prepare_parsed`] built
     /// from the same event. The result is the same: a document prepared for another offset,
-    /// or for a partition of an older schema, is built again here.
+    /// or for a partition of an older schema, is built again here. When the document
+    /// [`is complete`](PreparedDoc::is_complete), `event` is not read and may be empty.
     pub fn add_prepared(
         &self,
         offset: u64,

@@ -199,6 +199,42 @@ fn a_document_prepared_for_another_offset_is_built_again_from_the_event() {
 }
 
 #[test]
+fn a_complete_prepared_document_is_added_without_its_event() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let added = add_each(&s, |i, raw| {
+        let ev = parsed_event(raw, i);
+        let doc = s.prepare_parsed(i, &ev, raw).unwrap();
+        assert!(doc.is_complete(), "every partition is of this version");
+        // What the pipeline hands on once the sink said it is done with the event.
+        assert!(s.add_prepared(i, &zia::Event::empty(), raw, doc).unwrap());
+        store::source::with_original(&ev, raw)
+    });
+    let page = s.search(&whole_history(), 1000, None).unwrap();
+    assert_eq!(by_seq(page.events), by_seq(added));
+}
+
+#[test]
+fn a_prepared_document_that_cannot_be_used_without_its_event_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let recs = records();
+    let stale = s
+        .prepare_parsed(0, &parsed_event(&recs[0], 0), &recs[0])
+        .unwrap();
+    let err = s
+        .add_prepared(1, &zia::Event::empty(), &recs[1], stale)
+        .unwrap_err();
+    assert!(err.to_string().contains("event was freed"), "{err}");
+    s.commit().unwrap();
+    assert!(s
+        .search(&whole_history(), 10, None)
+        .unwrap()
+        .events
+        .is_empty());
+}
+
+#[test]
 fn events_added_with_a_prepared_document_read_back_and_are_found_by_their_annotations() {
     let d = tempfile::tempdir().unwrap();
     let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
@@ -267,6 +303,9 @@ fn a_partition_of_an_earlier_version_keeps_bytes_sources_that_read_back() {
     let added = add_each(&s, |i, raw| {
         let ev = parsed_event(raw, i);
         let prepared = s.prepare_parsed(i, &ev, raw).unwrap();
+        // Built again from the event for the old partition: the event must stay.
+        let old_day = ev.get_str("@timestamp").is_some_and(|t| t.starts_with(day));
+        assert_eq!(prepared.is_complete(), !old_day, "{raw}");
         assert!(s.add_prepared(i, &ev, raw, prepared).unwrap());
         store::source::with_original(&ev, raw)
     });

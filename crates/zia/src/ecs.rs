@@ -149,8 +149,15 @@ pub(crate) struct Ev {
 impl Default for Ev {
     fn default() -> Self {
         // A web record makes about 110 nodes: one allocation each up front.
-        let mut nodes = Vec::with_capacity(128);
-        nodes.push(Node {
+        Ev::with_capacity(128)
+    }
+}
+
+impl Ev {
+    /// An event with room for `nodes` path segments before it grows.
+    fn with_capacity(nodes: usize) -> Ev {
+        let mut arena = Vec::with_capacity(nodes.max(1));
+        arena.push(Node {
             seg: Cow::Borrowed(""),
             key: Key::of(""),
             parent: NONE,
@@ -160,10 +167,22 @@ impl Default for Ev {
             next_sibling: NONE,
         });
         Ev {
-            nodes,
-            index: vec![NONE; 256],
+            nodes: arena,
+            // At most half full (see `index`).
+            index: vec![NONE; (2 * nodes).next_power_of_two().max(2)],
             base: None,
         }
+    }
+
+    /// An event without fields that takes as little memory as can be: a stand-in for one
+    /// that was freed.
+    pub(crate) fn empty() -> Ev {
+        Ev::with_capacity(1)
+    }
+
+    /// True when the event has no fields.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes[ROOT as usize].first_child == NONE
     }
 }
 
@@ -628,6 +647,23 @@ mod tests {
             v,
             serde_json::json!({"a": {"b": "1", "b-c": "4", "c": {"d": "2"}}, "a-b": "3"})
         );
+    }
+
+    #[test]
+    fn an_empty_event_grows_to_hold_as_many_fields_as_any_other() {
+        let mut ev = Ev::empty();
+        assert!(ev.is_empty());
+        assert_eq!(Value::Object(ev.clone().finish()), serde_json::json!({}));
+        for i in 0..300 {
+            ev.set_path(&format!("f{}.v{i}", i % 7), Value::from(i));
+        }
+        for i in 0..300 {
+            assert_eq!(
+                ev.get_path(&format!("f{}.v{i}", i % 7)).as_deref(),
+                Some(&Value::from(i))
+            );
+        }
+        assert!(!ev.is_empty());
     }
 
     #[test]

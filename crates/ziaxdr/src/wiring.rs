@@ -72,7 +72,11 @@ impl Sink for StoreSink {
         // A failure here (a source that cannot be encoded) is met again, and reported, when
         // the writing thread builds the document itself.
         Some(Arc::new(move |offset, _raw, text, event| {
-            Box::new(store.prepare_parsed(offset, event, text).ok()) as Prepared
+            let doc = store.prepare_parsed(offset, event, text).ok();
+            Prepared {
+                needs_event: !doc.as_ref().is_some_and(store::PreparedDoc::is_complete),
+                ..Prepared::with_event(doc)
+            }
         }))
     }
 
@@ -87,7 +91,7 @@ impl Sink for StoreSink {
         // `event.original`, and rebuilds the event from it (checking on a sample that the
         // rebuild is faithful).
         let record = raw.text();
-        let doc = prepared.and_then(|p| p.downcast::<Option<store::PreparedDoc>>().ok());
+        let doc = prepared.and_then(|p| p.value.downcast::<Option<store::PreparedDoc>>().ok());
         match doc.and_then(|d| *d) {
             Some(doc) => self.store.add_prepared(offset, event, &record, doc),
             None => self.store.add_parsed(offset, event, &record),
@@ -358,7 +362,12 @@ impl Sink for DetectingSink {
     }
 
     fn preparer(&self) -> Option<Preparer> {
-        self.inner.preparer()
+        // Detection reads every event in `write_prepared`: none may be freed before.
+        let inner = self.inner.preparer()?;
+        Some(Arc::new(move |offset, raw, text, event| Prepared {
+            needs_event: true,
+            ..inner(offset, raw, text, event)
+        }))
     }
 
     fn write_prepared(
