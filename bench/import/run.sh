@@ -21,7 +21,7 @@ cat "$feed" > /dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 intake=$("$BIN" intake create --data "$work" --name bench --json | sed -n 's/.*"uuid":"\([^"]*\)".*/\1/p' | head -1)
-echo "# ziaxdr import of $N simulated records ($(du -h "$feed" | cut -f1)), $(nproc) cores"
+echo "# ziaxdr import of $N simulated records ($(du -hL "$feed" | cut -f1)), $(nproc) cores"
 if [ "${TRACE:-0}" = 1 ]; then
   python3 - "$BIN" import --data "$work" --intake "$intake" "$feed" <<'PY'
 import os, subprocess, sys, time
