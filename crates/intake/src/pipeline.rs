@@ -927,21 +927,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn what_a_sink_prepares_on_the_parse_threads_reaches_the_write_of_that_event() {
+    /// Runs the pipeline over `records` into a [`PreparingSink`] on two parse threads;
+    /// returns its writes.
+    fn run_preparing(records: Vec<Vec<u8>>, done_with_odd: bool) -> Vec<(u64, String, bool)> {
         let d = tempfile::tempdir().unwrap();
         let j =
             journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
-        // Record 7 twice: the duplicate is prepared but never written.
-        let mut records: Vec<Vec<u8>> = (0..1000)
-            .map(|i| raw(&format!("id={i}")).encode())
-            .collect();
-        records.push(raw("id=7").encode());
         j.append_blocking(records).unwrap();
         let written = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = PreparingSink {
             written: written.clone(),
-            done_with_odd: false,
+            done_with_odd,
         };
         let cfg = PipelineConfig {
             parser: fake_parser(),
@@ -951,6 +947,17 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(true));
         run(j.clone(), Box::new(sink), cfg, Metrics::new(), stop).unwrap();
         let written = written.lock().unwrap();
+        written.clone()
+    }
+
+    #[test]
+    fn what_a_sink_prepares_on_the_parse_threads_reaches_the_write_of_that_event() {
+        // Record 7 twice: the duplicate is prepared but never written.
+        let mut records: Vec<Vec<u8>> = (0..1000)
+            .map(|i| raw(&format!("id={i}")).encode())
+            .collect();
+        records.push(raw("id=7").encode());
+        let written = run_preparing(records, false);
         let offsets: Vec<u64> = written.iter().map(|(o, _, _)| *o).collect();
         assert_eq!(offsets, (0..1000).collect::<Vec<u64>>());
         // A batch this large is parsed, and so prepared, on the parse pool.
@@ -963,24 +970,8 @@ mod tests {
 
     #[test]
     fn an_event_the_sink_no_longer_needs_reaches_its_write_empty() {
-        let d = tempfile::tempdir().unwrap();
-        let j =
-            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
         let records: Vec<Vec<u8>> = (0..600).map(|i| raw(&format!("id={i}")).encode()).collect();
-        j.append_blocking(records).unwrap();
-        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = PreparingSink {
-            written: written.clone(),
-            done_with_odd: true,
-        };
-        let cfg = PipelineConfig {
-            parser: fake_parser(),
-            parse_threads: 2,
-            ..PipelineConfig::default()
-        };
-        let stop = Arc::new(AtomicBool::new(true));
-        run(j.clone(), Box::new(sink), cfg, Metrics::new(), stop).unwrap();
-        let written = written.lock().unwrap();
+        let written = run_preparing(records, true);
         assert_eq!(written.len(), 600);
         for (offset, _, got_event) in written.iter() {
             assert_eq!(*got_event, offset % 2 == 0, "offset {offset}");
