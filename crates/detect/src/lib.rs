@@ -15,6 +15,7 @@ mod db;
 pub mod detector;
 pub mod event;
 pub mod gate;
+mod legacy;
 pub mod playbook;
 pub mod rulestate;
 pub mod service;

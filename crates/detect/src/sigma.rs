@@ -50,12 +50,19 @@ const DNS_FIELDS: &[&str] = &[
     "answer",
     "record_type",
     "parent_domain",
+    "dns_query",
     "src_ip",
     "dst_ip",
 ];
 /// Taxonomy fields with an ECS counterpart in ZIA firewall events.
 const FIREWALL_FIELDS: &[&str] = &[
-    "src_ip", "dst_ip", "src_port", "dst_port", "action", "blocked",
+    "src_ip",
+    "dst_ip",
+    "src_port",
+    "dst_port",
+    "action",
+    "blocked",
+    "message_size",
 ];
 /// Zeek http fields we can map onto ZIA web events.
 const ZEEK_HTTP_FIELDS: &[&str] = &[
@@ -174,26 +181,9 @@ fn detection_fields(d: &Detection, out: &mut Vec<String>) {
 /// every field it uses must have an ECS counterpart. Returns the reason when it cannot.
 pub fn field_support(rule: &SigmaRule) -> Result<(), String> {
     let ls = &rule.logsource;
-    let product = ls.product.as_deref().unwrap_or("");
     let category = ls.category.as_deref().unwrap_or("");
     let service = ls.service.as_deref().unwrap_or("");
-    let allowed: Option<&[&str]> = match (product, category, service) {
-        ("zscaler", _, _) => None,
-        (_, "proxy", _) => Some(PROXY_FIELDS),
-        (_, "dns", _) => Some(DNS_FIELDS),
-        (_, "firewall", _) => Some(FIREWALL_FIELDS),
-        ("zeek", _, "http") => Some(ZEEK_HTTP_FIELDS),
-        ("zeek", _, "dns") => Some(ZEEK_DNS_FIELDS),
-        _ => {
-            return Err(format!(
-                "logsource {} is not produced by ZIA (ziaxdr reads web/proxy, dns, firewall, \
-                 tunnel, audit and casb logs; rules for them use category proxy|dns|firewall or \
-                 product zscaler)",
-                logsource_str(ls)
-            ))
-        }
-    };
-    if let Some(allowed) = allowed {
+    if let Some(allowed) = taxonomy_fields(ls)? {
         let mut fields = Vec::new();
         for d in rule.detection.named.values() {
             detection_fields(d, &mut fields);
@@ -221,6 +211,116 @@ pub fn field_support(rule: &SigmaRule) -> Result<(), String> {
         return Err("deprecated Sigma v1 aggregation (timeframe); use a correlation rule".into());
     }
     Ok(())
+}
+
+/// The taxonomy fields a rule of this logsource may use (None: any field, as for product
+/// zscaler, whose rules name ECS fields), or why ZIA produces no such logs.
+fn taxonomy_fields(
+    ls: &rsigma_parser::LogSource,
+) -> Result<Option<&'static [&'static str]>, String> {
+    let product = ls.product.as_deref().unwrap_or("");
+    let category = ls.category.as_deref().unwrap_or("");
+    let service = ls.service.as_deref().unwrap_or("");
+    Ok(match (product, category, service) {
+        ("zscaler", _, _) => None,
+        (_, "proxy", _) => Some(PROXY_FIELDS),
+        (_, "dns", _) => Some(DNS_FIELDS),
+        (_, "firewall", _) => Some(FIREWALL_FIELDS),
+        ("zeek", _, "http") => Some(ZEEK_HTTP_FIELDS),
+        ("zeek", _, "dns") => Some(ZEEK_DNS_FIELDS),
+        _ => {
+            return Err(format!(
+                "logsource {} is not produced by ZIA (ziaxdr reads web/proxy, dns, firewall, \
+                 tunnel, audit and casb logs; rules for them use category proxy|dns|firewall or \
+                 product zscaler)",
+                logsource_str(ls)
+            ))
+        }
+    })
+}
+
+/// Whether the fields a correlation groups by and aggregates exist in the events of the rules
+/// it refers to (`allowed`: those rules' taxonomy fields, None for any field). A correlation
+/// over an absent field would load and never fire.
+fn correlation_field_support(
+    corr: &rsigma_parser::CorrelationRule,
+    allowed: &[Option<&'static [&'static str]>],
+) -> Result<(), String> {
+    let mut fields: Vec<&String> = corr.group_by.iter().collect();
+    if let rsigma_parser::CorrelationCondition::Threshold { field: Some(f), .. } = &corr.condition {
+        fields.extend(f);
+    }
+    let mut missing: Vec<&str> = fields
+        .into_iter()
+        .filter(|f| allowed.iter().flatten().any(|a| !a.contains(&f.as_str())))
+        .map(String::as_str)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "correlation field(s) {} have no equivalent in the events of the rules it counts",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// The taxonomy-to-ECS field names of the ZIA pipeline, per logsource category (the first
+/// ECS field where the pipeline names several).
+fn category_field_maps() -> HashMap<String, HashMap<String, String>> {
+    let mut out: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let Ok(doc) = yaml_serde::from_str::<yaml_serde::Value>(ZIA_PIPELINE_YAML) else {
+        return out;
+    };
+    let Some(transformations) = doc.get("transformations").and_then(|t| t.as_sequence()) else {
+        return out;
+    };
+    for t in transformations {
+        if t.get("type").and_then(|v| v.as_str()) != Some("field_name_mapping") {
+            continue;
+        }
+        let category = t
+            .get("rule_conditions")
+            .and_then(|c| c.as_sequence())
+            .and_then(|c| c.first())
+            .and_then(|c| c.get("category"))
+            .and_then(|c| c.as_str());
+        let (Some(category), Some(mapping)) =
+            (category, t.get("mapping").and_then(|m| m.as_mapping()))
+        else {
+            continue;
+        };
+        let fields = out.entry(category.to_string()).or_default();
+        for (from, to) in mapping {
+            let to = to
+                .as_str()
+                .or_else(|| to.as_sequence().and_then(|s| s.first()?.as_str()));
+            if let (Some(from), Some(to)) = (from.as_str(), to) {
+                fields.insert(from.to_string(), to.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Renames a correlation's group-by and aggregated fields through `map`.
+fn rename_correlation_fields(
+    corr: &mut rsigma_parser::CorrelationRule,
+    map: &HashMap<String, String>,
+) {
+    let rename = |f: &mut String| {
+        if let Some(to) = map.get(f.as_str()) {
+            *f = to.clone();
+        }
+    };
+    corr.group_by.iter_mut().for_each(rename);
+    if let rsigma_parser::CorrelationCondition::Threshold { field: Some(f), .. } =
+        &mut corr.condition
+    {
+        f.iter_mut().for_each(rename);
+    }
 }
 
 impl RuleSet {
@@ -268,7 +368,9 @@ impl RuleSet {
     /// Adds the rules in a YAML text (`source` names it in reports).
     pub fn add_yaml(&mut self, text: &str, source: &str) {
         let before = self.broken.len();
-        match rsigma_parser::parse_sigma_yaml(text) {
+        // A Sigma v1 aggregation rule is loaded as the v2 correlation that means the same.
+        let translated = crate::legacy::translate(text);
+        match rsigma_parser::parse_sigma_yaml(translated.as_deref().unwrap_or(text)) {
             Ok(col) => self.add_collection(col, source),
             Err(e) => self.broken.push(broken_info(source, &e.to_string())),
         }
@@ -383,7 +485,9 @@ impl RuleSet {
         let mut infos = self.broken.clone();
         let mut engine_evaluates = false;
         let mut meta = HashMap::new();
-        let mut loaded_keys: HashSet<String> = HashSet::new();
+        // Loaded rules by every name they go by, with the fields their events have.
+        let mut loaded_keys: HashMap<String, (Option<&[&str]>, Option<String>)> = HashMap::new();
+        let field_maps = category_field_maps();
         let mut correlation_only_refs: Vec<String> = Vec::new();
         for (doc, source) in &self.docs {
             let Doc::Rule(rule) = doc else { continue };
@@ -430,7 +534,13 @@ impl RuleSet {
                         .into_iter()
                         .flatten()
                     {
-                        loaded_keys.insert(key.clone());
+                        loaded_keys.insert(
+                            key.clone(),
+                            (
+                                taxonomy_fields(&rule.logsource).ok().flatten(),
+                                rule.logsource.category.clone(),
+                            ),
+                        );
                     }
                     meta.insert(info.title.clone(), info.clone());
                     for key in [&rule.id, &rule.name].into_iter().flatten() {
@@ -464,10 +574,27 @@ impl RuleSet {
             let missing: Vec<&String> = corr
                 .rules
                 .iter()
-                .filter(|r| !loaded_keys.contains(*r))
+                .filter(|r| !loaded_keys.contains_key(*r))
                 .collect();
             let verdict = if missing.is_empty() {
-                engine.add_correlation(corr).map_err(|e| e.to_string())
+                let allowed: Vec<_> = corr.rules.iter().map(|r| loaded_keys[r].0).collect();
+                // The pipeline renames the fields of detection rules, not of correlations
+                // (they have no logsource): a correlation over taxonomy fields is renamed
+                // here, by the category of the rules it counts.
+                let categories: HashSet<_> = corr
+                    .rules
+                    .iter()
+                    .map(|r| loaded_keys[r].1.as_deref())
+                    .collect();
+                correlation_field_support(corr, &allowed).and_then(|()| {
+                    let mut corr = corr.clone();
+                    if let [Some(category)] = categories.into_iter().collect::<Vec<_>>()[..] {
+                        if let Some(map) = field_maps.get(category) {
+                            rename_correlation_fields(&mut corr, map);
+                        }
+                    }
+                    engine.add_correlation(&corr).map_err(|e| e.to_string())
+                })
             } else {
                 Err(format!(
                     "references rule(s) that are not loaded: {}",

@@ -52,7 +52,7 @@ fn every_shared_rule_gets_a_verdict_and_unsupported_ones_a_reason() {
 fn a_rule_that_does_not_parse_is_listed_with_its_id_and_title() {
     let mut set = RuleSet::new();
     set.add_yaml(
-        "title: Old style\nid: 1234\nlogsource: {category: dns}\ndetection:\n  selection:\n    query: x\n  condition: selection | count() by src_ip > 5\n",
+        "title: Old style\nid: 1234\nlogsource: {category: dns}\ndetection:\n  selection:\n    query: x\n  condition: count(query) per a per b > 5\n",
         "old.yml",
     );
     let infos = set.compile().unwrap().infos;
@@ -61,5 +61,19 @@ fn a_rule_that_does_not_parse_is_listed_with_its_id_and_title() {
         (infos[0].id.as_str(), infos[0].title.as_str()),
         ("1234", "Old style")
     );
-    assert!(infos[0].reason.as_deref().unwrap().contains("aggregation"));
+    assert!(infos[0].reason.as_deref().unwrap().contains("parse error"));
+}
+
+#[test]
+fn a_legacy_aggregation_loads_as_a_correlation_and_the_detection_it_counts() {
+    let mut set = RuleSet::new();
+    set.add_yaml(
+        "title: Old style\nid: abc-1234\nlogsource: {category: dns}\ndetection:\n  selection:\n    query: x\n  condition: selection | count() by src_ip > 5\n",
+        "old.yml",
+    );
+    let infos = set.compile().unwrap().infos;
+    assert_eq!(infos.len(), 2);
+    assert!(infos.iter().all(|i| i.status == LoadStatus::Loaded));
+    let corr = infos.iter().find(|i| i.id == "abc-1234").unwrap();
+    assert_eq!(corr.kind, detect::sigma::RuleKind::Correlation);
 }
