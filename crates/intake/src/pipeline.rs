@@ -50,6 +50,11 @@ pub trait Sink: Send {
     fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError>;
     /// Makes every written event durable, up to and including the last offset written.
     fn commit(&mut self) -> Result<(), SinkError>;
+    /// Called about every 200 ms while no event arrives, so that a sink's periodic work
+    /// (picking up indicators imported meanwhile) does not wait for the next event.
+    fn idle(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Work the sink does on each event right after it is parsed and annotated, on the parse
     /// threads, in parallel and while the event is still in that thread's cache; its result
     /// is handed to [`Sink::write_prepared`]. The event may still turn out to be a duplicate
@@ -558,7 +563,12 @@ pub fn run(
                 }
                 Ok(Stage::Drained) => true,
                 Ok(Stage::Failed(e)) => return Err(e.into()),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if pending.is_none() {
+                        sink.idle()?;
+                    }
+                    false
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(SinkError::Other("pipeline reader stopped".into()).into())
                 }

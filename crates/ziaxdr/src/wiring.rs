@@ -308,8 +308,9 @@ async fn cti_api(
     api_answer(result)
 }
 
-/// How often the detecting sink looks for indicators imported while the server runs.
-const CTI_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the detecting sink looks for indicators imported while the server runs, busy or
+/// idle (an import takes effect, and its retrohunt runs, within this and one pipeline wait).
+const CTI_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A sink that runs detection (Sigma rules, correlations, CTI) on every event as it flows,
 /// then hands the event to the store. A detection failure is logged and counted, never a
@@ -383,6 +384,21 @@ impl Sink for DetectingSink {
 
     fn commit(&mut self) -> Result<(), SinkError> {
         self.inner.commit()?;
+        self.reload_cti();
+        Ok(())
+    }
+
+    fn idle(&mut self) -> Result<(), SinkError> {
+        self.inner.idle()?;
+        self.reload_cti();
+        Ok(())
+    }
+}
+
+impl DetectingSink {
+    /// Picks up indicators imported since the last look (CLI, API or feed), at most every
+    /// [`CTI_RELOAD_EVERY`], and hunts for them in the stored events.
+    fn reload_cti(&mut self) {
         if self.last_cti_check.elapsed() >= CTI_RELOAD_EVERY {
             self.last_cti_check = std::time::Instant::now();
             let source = self
@@ -395,7 +411,6 @@ impl Sink for DetectingSink {
                 Err(e) => tracing::warn!(error = %e, "cannot reload CTI indicators"),
             }
         }
-        Ok(())
     }
 }
 
