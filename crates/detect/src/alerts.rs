@@ -31,6 +31,12 @@ pub const MAX_HISTORY: usize = 500;
 pub const MAX_COMMENT_LEN: usize = 16 * 1024;
 /// How long the (rule, event) pairs already alerted on are remembered to recognise replays.
 pub const REPLAY_MEMORY_DAYS: i64 = 7;
+/// At most this many distinct users, hosts and destinations are listed per alert.
+pub const MAX_INVOLVED: usize = 100;
+/// How long an alert gathers the matches of its rule and grouping key, from its creation,
+/// when the rule names no `ziaxdr_window`: after it, the next match opens a new alert, so
+/// that an alert left open for weeks does not swallow a new incident.
+pub const DEFAULT_ALERT_WINDOW_SECS: u64 = 86_400;
 /// Matches ingested between two purges of the replay memory.
 const REPLAY_PURGE_EVERY: u64 = 10_000;
 
@@ -165,6 +171,15 @@ pub struct Alert {
     pub similarity_key: String,
     /// Correlation group-by values.
     pub group_key: Vec<(String, String)>,
+    /// Distinct users involved (at most [`MAX_INVOLVED`]; `user.name`).
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Distinct source hosts involved (at most [`MAX_INVOLVED`]; `source.ip`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Distinct destinations involved (at most [`MAX_INVOLVED`]; domain, else IP).
+    #[serde(default)]
+    pub destinations: Vec<String>,
     /// Details of the first match (matched fields, indicator value...).
     pub details: Value,
     /// Comments.
@@ -173,22 +188,49 @@ pub struct Alert {
     pub history: Vec<HistoryEntry>,
 }
 
-/// Computes the similarity key of a match: rule + entity, then the correlation group-by
-/// values, or the source and destination IPs (plus the queried name for DNS events).
+/// Computes the similarity key of a match: rule (or indicator) + entity, then the
+/// correlation's group-by values, or the detection's grouping values
+/// ([`Match::alert_group`]); an indicator's matches group by indicator alone.
 pub fn similarity_key(m: &Match) -> String {
     let mut parts = vec![m.rule.id.clone(), m.entity.clone()];
-    if m.correlation {
-        for (k, v) in &m.group_key {
-            parts.push(format!("{k}={v}"));
-        }
+    let group = if m.correlation {
+        &m.group_key
     } else {
-        parts.push(m.source_ip.clone().unwrap_or_default());
-        parts.push(m.destination_ip.clone().unwrap_or_default());
-        if m.dataset.as_deref() == Some("dns") {
-            parts.push(m.dns_name.clone().unwrap_or_default());
-        }
+        &m.alert_group
+    };
+    for (k, v) in group {
+        parts.push(format!("{k}={v}"));
     }
     parts.join("|")
+}
+
+/// Adds a match's user, host and destination to an alert's distinct lists.
+fn note_involved(a: &mut Alert, m: &Match) {
+    let add = |list: &mut Vec<String>, v: &Option<String>| {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            if list.len() < MAX_INVOLVED && !list.iter().any(|x| x == v) {
+                list.push(v.to_string());
+            }
+        }
+    };
+    add(&mut a.users, &m.user);
+    add(&mut a.hosts, &m.source_ip);
+    add(&mut a.destinations, &m.target);
+}
+
+/// Counts one more match into an existing alert.
+fn fold_into(a: &mut Alert, m: &Match, now: DateTime<Utc>) {
+    a.similar += 1;
+    a.first_seen = a.first_seen.min(m.timestamp);
+    a.last_seen = a.last_seen.max(m.timestamp);
+    a.urgency = a.urgency.max(m.urgency);
+    for id in &m.event_ids {
+        if a.event_ids.len() < MAX_EVENT_IDS && !a.event_ids.contains(id) {
+            a.event_ids.push(id.clone());
+        }
+    }
+    note_involved(a, m);
+    a.updated_at = now;
 }
 
 fn short_id() -> String {
@@ -676,18 +718,17 @@ impl AlertManager {
                 |r| r.get(0),
             )
             .optional()?;
-        if let Some(j) = open {
-            let mut a: Alert = serde_json::from_str(&j)?;
-            a.similar += 1;
-            a.first_seen = a.first_seen.min(m.timestamp);
-            a.last_seen = a.last_seen.max(m.timestamp);
-            a.urgency = a.urgency.max(m.urgency);
-            for id in &m.event_ids {
-                if a.event_ids.len() < MAX_EVENT_IDS && !a.event_ids.contains(id) {
-                    a.event_ids.push(id.clone());
-                }
-            }
-            a.updated_at = now;
+        let window = Duration::seconds(
+            m.alert_window_secs
+                .unwrap_or(DEFAULT_ALERT_WINDOW_SECS)
+                .min(i64::MAX as u64) as i64,
+        );
+        let open = open
+            .map(|j| serde_json::from_str::<Alert>(&j))
+            .transpose()?
+            .filter(|a| now - a.created_at < window);
+        if let Some(mut a) = open {
+            fold_into(&mut a, m, now);
             AlertStore::save(&tx, &a)?;
             tx.commit()?;
             return Ok(AlertChange::Updated(Box::new(a)));
@@ -736,7 +777,7 @@ impl AlertManager {
                         &mut a,
                         "throttled",
                         format!(
-                            "rule throttled for this entity: more than {} alerts in {} s; further matches are counted, not alerted",
+                            "rule throttled for this entity: more than {} alerts in {} s; further matches are counted into its latest open alert",
                             self.throttle.max_alerts,
                             self.throttle.window.num_seconds()
                         ),
@@ -745,6 +786,22 @@ impl AlertManager {
                     a.updated_at = now;
                     AlertStore::save(&tx, &a)?;
                 }
+            }
+            // Nothing is dropped: the match still counts, in the rule's latest open alert for
+            // the entity (its users, hosts and destinations lists say who else was involved).
+            let latest_open: Option<String> = tx
+                .query_row(
+                    "SELECT json FROM alerts WHERE rule_id = ?1 AND entity = ?2
+                     AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+                     ORDER BY updated_at DESC LIMIT 1",
+                    [&m.rule.id, &m.entity],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(j) = latest_open {
+                let mut a: Alert = serde_json::from_str(&j)?;
+                fold_into(&mut a, m, now);
+                AlertStore::save(&tx, &a)?;
             }
             Self::save_throttle(&tx, m, start, opened, suppressed, since)?;
             tx.commit()?;
@@ -777,10 +834,14 @@ impl AlertManager {
             event_ids: m.event_ids.iter().take(MAX_EVENT_IDS).cloned().collect(),
             similarity_key: key,
             group_key: m.group_key.clone(),
+            users: Vec::new(),
+            hosts: Vec::new(),
+            destinations: Vec::new(),
             details: m.details.clone(),
             comments: Vec::new(),
             history: Vec::new(),
         };
+        note_involved(&mut a, m);
         push_history(
             &mut a,
             "created",

@@ -83,6 +83,18 @@ pub struct Match {
     pub event_ids: Vec<String>,
     /// Correlation group-by values (empty for detections).
     pub group_key: Vec<(String, String)>,
+    /// The values that group a detection's matches into one alert: the rule's
+    /// `ziaxdr_group_by` fields, [`DEFAULT_ALERT_GROUP_BY`] by default; empty for an indicator
+    /// (its alerts group by indicator) and for a correlation (its `group_key` groups).
+    #[serde(default)]
+    pub alert_group: Vec<(String, String)>,
+    /// How long an alert gathers matches from its creation: the rule's `ziaxdr_window`, else
+    /// [`crate::alerts::DEFAULT_ALERT_WINDOW_SECS`].
+    #[serde(default)]
+    pub alert_window_secs: Option<u64>,
+    /// `user.name` (else `user.email`).
+    #[serde(default)]
+    pub user: Option<String>,
     /// True for a correlation rule firing.
     pub correlation: bool,
     /// True when found by a retrohunt.
@@ -90,6 +102,11 @@ pub struct Match {
     /// Matched fields, indicator pattern and value...
     pub details: Value,
 }
+
+/// The fields whose values group a Sigma detection's matches into one alert, for a rule that
+/// names none (`ziaxdr_group_by`): its source host, so that one host doing one thing many times
+/// is one alert, whatever it reached.
+pub const DEFAULT_ALERT_GROUP_BY: &[&str] = &["source.ip"];
 
 /// Maps a Sigma level to an urgency (0-100).
 pub fn level_urgency(level: &str) -> u8 {
@@ -125,7 +142,8 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
         description: None,
         timestamp,
         entity: opt(ev, ENTITY_FIELD).unwrap_or_else(|| DEFAULT_ENTITY.to_string()),
-        source: user.or_else(|| source_ip.clone()),
+        source: user.clone().or_else(|| source_ip.clone()),
+        user,
         target: domain.or_else(|| destination_ip.clone()),
         source_ip,
         destination_ip,
@@ -136,6 +154,8 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
             .into_iter()
             .collect(),
         group_key: Vec::new(),
+        alert_group: Vec::new(),
+        alert_window_secs: None,
         correlation: false,
         retrohunt: false,
         details: Value::Null,
@@ -296,6 +316,20 @@ impl Detector {
             }
             let mut m = base_match(rule, level_urgency(&level), ev);
             m.description = info.and_then(|i| i.description.clone());
+            m.alert_window_secs = info.and_then(|i| i.alert_window_secs);
+            if !r.is_correlation() {
+                let fields = info.and_then(|i| i.alert_group_by.as_ref());
+                m.alert_group = match fields {
+                    Some(f) => f
+                        .iter()
+                        .map(|f| (f.clone(), opt(ev, f).unwrap_or_default()))
+                        .collect(),
+                    None => DEFAULT_ALERT_GROUP_BY
+                        .iter()
+                        .map(|f| (f.to_string(), opt(ev, f).unwrap_or_default()))
+                        .collect(),
+                };
+            }
             match &r.body {
                 ResultBody::Detection(d) => {
                     m.details = serde_json::json!({

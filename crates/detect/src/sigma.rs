@@ -126,6 +126,58 @@ pub struct RuleInfo {
     pub group_by: Vec<String>,
     /// Rule description.
     pub description: Option<String>,
+    /// The fields that group this rule's matches into one alert (`ziaxdr_group_by`; None: the
+    /// default, [`crate::detector::DEFAULT_ALERT_GROUP_BY`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_group_by: Option<Vec<String>>,
+    /// How long one of its alerts gathers matches, in seconds (`ziaxdr_window`, e.g. `1h`;
+    /// None: the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_window_secs: Option<u64>,
+}
+
+/// A rule's alert grouping, read from its custom attributes `ziaxdr_group_by` (a field or a
+/// list of fields) and `ziaxdr_window` (`30m`, `1h`, `2d`...).
+fn alert_grouping(
+    attrs: &HashMap<String, yaml_serde::Value>,
+) -> Result<(Option<Vec<String>>, Option<u64>), String> {
+    let group_by = match attrs.get("ziaxdr_group_by") {
+        None => None,
+        Some(yaml_serde::Value::String(f)) => Some(vec![f.clone()]),
+        Some(yaml_serde::Value::Sequence(fs)) => Some(
+            fs.iter()
+                .map(|f| f.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("ziaxdr_group_by must be a field name or a list of field names")?,
+        ),
+        Some(_) => {
+            return Err("ziaxdr_group_by must be a field name or a list of field names".into())
+        }
+    };
+    let window = match attrs.get("ziaxdr_window") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(parse_window)
+                .ok_or("ziaxdr_window must be a duration such as 30m, 1h or 2d")?,
+        ),
+    };
+    Ok((group_by, window))
+}
+
+/// `30s`, `15m`, `1h`, `2d` in seconds.
+fn parse_window(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    (n > 0).then_some(n * mult)
 }
 
 /// A parsed rule document with its origin.
@@ -503,31 +555,39 @@ impl RuleSet {
                 logsource: logsource_str(&rule.logsource),
                 group_by: Vec::new(),
                 description: rule.description.clone(),
+                alert_group_by: None,
+                alert_window_secs: None,
             };
-            let verdict = field_support(rule).and_then(|()| {
-                let is_referenced = [&rule.id, &rule.name, &Some(rule.title.clone())]
-                    .into_iter()
-                    .flatten()
-                    .any(|k| referenced.contains(k.as_str()));
-                if gating {
-                    let before = probe.rule_count();
-                    probe.add_rule(rule).map_err(|e| e.to_string())?;
-                    if probe.rule_count() == before + 1 {
-                        let c = &probe.rules()[before];
-                        gated.add(c.clone(), GatedRules::route(c), is_referenced);
-                        if !is_referenced {
-                            return Ok(());
+            let verdict = alert_grouping(&rule.custom_attributes)
+                .map(|(g, w)| {
+                    info.alert_group_by = g;
+                    info.alert_window_secs = w;
+                })
+                .and_then(|()| field_support(rule))
+                .and_then(|()| {
+                    let is_referenced = [&rule.id, &rule.name, &Some(rule.title.clone())]
+                        .into_iter()
+                        .flatten()
+                        .any(|k| referenced.contains(k.as_str()));
+                    if gating {
+                        let before = probe.rule_count();
+                        probe.add_rule(rule).map_err(|e| e.to_string())?;
+                        if probe.rule_count() == before + 1 {
+                            let c = &probe.rules()[before];
+                            gated.add(c.clone(), GatedRules::route(c), is_referenced);
+                            if !is_referenced {
+                                return Ok(());
+                            }
+                            // The engine still knows the rule, to tie its results to the
+                            // correlations that refer to it, but does not evaluate it.
+                        } else {
+                            engine_evaluates = true;
                         }
-                        // The engine still knows the rule, to tie its results to the
-                        // correlations that refer to it, but does not evaluate it.
                     } else {
                         engine_evaluates = true;
                     }
-                } else {
-                    engine_evaluates = true;
-                }
-                engine.add_rule(rule).map_err(|e| e.to_string())
-            });
+                    engine.add_rule(rule).map_err(|e| e.to_string())
+                });
             match verdict {
                 Ok(()) => {
                     for key in [&rule.id, &rule.name, &Some(rule.title.clone())]
@@ -570,6 +630,10 @@ impl RuleSet {
                 logsource: "correlation".into(),
                 group_by: corr.group_by.clone(),
                 description: corr.description.clone(),
+                alert_group_by: None,
+                alert_window_secs: alert_grouping(&corr.custom_attributes)
+                    .ok()
+                    .and_then(|(_, w)| w),
             };
             let missing: Vec<&String> = corr
                 .rules
@@ -687,6 +751,8 @@ fn broken_info(source: &str, reason: &str) -> RuleInfo {
         logsource: String::new(),
         group_by: Vec::new(),
         description: None,
+        alert_group_by: None,
+        alert_window_secs: None,
     }
 }
 

@@ -40,6 +40,9 @@ fn m(rule: &str, src: &str, dst: &str, dataset: &str, dns: Option<&str>) -> Matc
         dataset: Some(dataset.into()),
         event_ids: vec![format!("{src}-{dst}-{}-{n}", dns.unwrap_or(""))],
         group_key: vec![],
+        alert_group: vec![("source.ip".into(), src.into())],
+        alert_window_secs: None,
+        user: Some(format!("user-of-{src}")),
         correlation: false,
         retrohunt: false,
         details: Value::Null,
@@ -51,15 +54,16 @@ fn created(c: &AlertChange) -> bool {
 }
 
 #[test]
-fn same_rule_and_addresses_join_one_alert() {
+fn same_rule_and_grouping_values_join_one_alert() {
     let d = tempfile::tempdir().unwrap();
     let mut mgr = AlertManager::open(d.path()).unwrap();
     assert!(created(
         &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
             .unwrap()
     ));
+    // The same host reaching another destination is the same alert.
     assert!(!created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+        &mgr.ingest(&m("r1", "10.0.0.1", "2.2.2.2", "web", None))
             .unwrap()
     ));
     assert!(created(
@@ -72,21 +76,50 @@ fn same_rule_and_addresses_join_one_alert() {
 }
 
 #[test]
-fn dns_alerts_are_also_grouped_by_the_queried_name() {
+fn an_alert_lists_the_distinct_users_hosts_and_destinations_of_its_matches() {
     let d = tempfile::tempdir().unwrap();
     let mut mgr = AlertManager::open(d.path()).unwrap();
-    assert!(created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "10.0.0.53", "dns", Some("a.evil")))
-            .unwrap()
-    ));
-    assert!(created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "10.0.0.53", "dns", Some("b.evil")))
-            .unwrap()
-    ));
-    assert!(!created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "10.0.0.53", "dns", Some("a.evil")))
-            .unwrap()
-    ));
+    for dst in ["1.1.1.1", "2.2.2.2", "1.1.1.1"] {
+        let mut x = m("r1", "10.0.0.1", dst, "web", None);
+        x.alert_group = vec![];
+        mgr.ingest(&x).unwrap();
+    }
+    let mut other = m("r1", "10.0.0.9", "3.3.3.3", "web", None);
+    other.alert_group = vec![];
+    mgr.ingest(&other).unwrap();
+    let all = mgr.store().list(&AlertFilter::default()).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].similar, 3);
+    assert_eq!(all[0].hosts, vec!["10.0.0.1", "10.0.0.9"]);
+    assert_eq!(all[0].users, vec!["user-of-10.0.0.1", "user-of-10.0.0.9"]);
+    assert_eq!(all[0].destinations, vec!["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
+}
+
+#[test]
+fn a_rule_grouping_by_the_queried_name_opens_one_alert_per_name() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let by_name = |name: &str| {
+        let mut x = m("r1", "10.0.0.1", "10.0.0.53", "dns", Some(name));
+        x.alert_group = vec![("dns.question.name".into(), name.into())];
+        x
+    };
+    assert!(created(&mgr.ingest(&by_name("a.evil")).unwrap()));
+    assert!(created(&mgr.ingest(&by_name("b.evil")).unwrap()));
+    assert!(!created(&mgr.ingest(&by_name("a.evil")).unwrap()));
+}
+
+#[test]
+fn a_match_after_the_alert_window_opens_a_new_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    let mut first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+    first.alert_window_secs = Some(1);
+    assert!(created(&mgr.ingest(&first).unwrap()));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut later = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+    later.alert_window_secs = Some(1);
+    assert!(created(&mgr.ingest(&later).unwrap()));
 }
 
 #[test]
@@ -127,6 +160,25 @@ fn a_noisy_rule_is_throttled_and_says_so() {
     assert!(t.throttled_since.is_some());
     let latest = &store.list(&AlertFilter::default()).unwrap()[0];
     assert!(latest.history.iter().any(|h| h.kind == "throttled"));
+}
+
+#[test]
+fn a_throttled_rule_still_counts_every_match_into_an_open_alert() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    mgr.set_throttle(ThrottleConfig {
+        max_alerts: 3,
+        window: Duration::minutes(10),
+    });
+    for i in 0..10 {
+        mgr.ingest(&m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
+            .unwrap();
+    }
+    let alerts = mgr.store().list(&AlertFilter::default()).unwrap();
+    let counted: u64 = alerts.iter().map(|a| a.similar + 1).sum();
+    assert_eq!(counted, 10, "three opened, seven counted into them");
+    let hosts: usize = alerts.iter().map(|a| a.hosts.len()).sum();
+    assert_eq!(hosts, 10, "every host involved is listed");
 }
 
 #[test]
