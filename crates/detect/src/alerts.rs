@@ -1,10 +1,12 @@
 //! Alerts: the model (status workflow, comments, history), durable storage in
 //! `DATA/alerts.db` (SQLite in WAL mode, so the CLI works while the server runs), and the
 //! manager that turns matches into alerts: a match joins the open alert with the same
-//! similarity key instead of opening a new one, a match on an event the rule already matched
+//! similarity key (rule, entity and grouping values; see [`similarity_key`]) opened less than
+//! a window ago instead of opening a new one, a match on an event the rule already matched
 //! (a replay after a crash, a retrohunt over an event seen live) is recognised and not
 //! counted again, and a rule opening too many alerts for one entity in a window is throttled
-//! for that entity (its further matches are counted, and the throttle is recorded).
+//! for that entity (its further matches are counted into its latest open alert, and the
+//! throttle is recorded).
 //!
 //! Throttling is per (rule, entity), not per (rule, similarity key): matches with one
 //! similarity key already join one open alert, so a key never floods; what floods is a rule
