@@ -104,9 +104,10 @@ pub struct Match {
 }
 
 /// The fields whose values group a Sigma detection's matches into one alert, for a rule that
-/// names none (`ziaxdr_group_by`): its source host, so that one host doing one thing many times
-/// is one alert, whatever it reached.
-pub const DEFAULT_ALERT_GROUP_BY: &[&str] = &["source.ip"];
+/// names none (`ziaxdr_group_by`): none, so that a rule opens one alert per entity and window,
+/// which lists the users, hosts and destinations involved. Grouping by host or user opened
+/// hundreds of alerts in 27,000 simulated records, one per host for every rule.
+pub const DEFAULT_ALERT_GROUP_BY: &[&str] = &[];
 
 /// Maps a Sigma level to an urgency (0-100).
 pub fn level_urgency(level: &str) -> u8 {
