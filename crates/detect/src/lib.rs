@@ -26,6 +26,21 @@ use std::path::PathBuf;
 /// Re-exported so that callers build timestamps of the same `chrono` version.
 pub use chrono;
 
+/// A duration written `30s`, `15m`, `1h` or `2d`, in seconds (None: not such a duration).
+pub fn parse_duration_secs(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|s| *s > 0)
+}
+
 pub use alerts::{Alert, AlertChange, AlertManager, AlertStore, Status};
 pub use detector::{Detector, Match, RuleRef, RuleType};
 pub use service::{DetectionService, ServiceOptions};

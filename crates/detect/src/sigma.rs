@@ -158,26 +158,11 @@ fn alert_grouping(
         None => None,
         Some(v) => Some(
             v.as_str()
-                .and_then(parse_window)
+                .and_then(crate::parse_duration_secs)
                 .ok_or("ziaxdr_window must be a duration such as 30m, 1h or 2d")?,
         ),
     };
     Ok((group_by, window))
-}
-
-/// `30s`, `15m`, `1h`, `2d` in seconds.
-fn parse_window(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = n.parse().ok()?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    (n > 0).then_some(n * mult)
 }
 
 /// A parsed rule document with its origin.

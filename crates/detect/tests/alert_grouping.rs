@@ -46,7 +46,14 @@ const BY_DEFAULT: &str = "title: Bad domain\nid: r-default\nlogsource: {product:
 #[test]
 fn a_rule_opens_one_alert_per_window_by_default_listing_who_was_involved() {
     let events: Vec<Value> = (0..6)
-        .map(|i| web(i, ["10.0.0.1", "10.0.0.2"][i % 2], "u", &format!("h{i}.bad.example")))
+        .map(|i| {
+            web(
+                i,
+                ["10.0.0.1", "10.0.0.2"][i % 2],
+                "u",
+                &format!("h{i}.bad.example"),
+            )
+        })
         .collect();
     let alerts = alerts_of(BY_DEFAULT, None, &events);
     assert_eq!(alerts.len(), 1);
@@ -59,11 +66,20 @@ fn a_rule_opens_one_alert_per_window_by_default_listing_who_was_involved() {
 fn a_rule_grouping_by_source_host_opens_one_alert_per_host() {
     let rule = BY_DEFAULT.replace("level: high\n", "level: high\nziaxdr_group_by: source.ip\n");
     let events: Vec<Value> = (0..6)
-        .map(|i| web(i, ["10.0.0.1", "10.0.0.2"][i % 2], "u", &format!("h{i}.bad.example")))
+        .map(|i| {
+            web(
+                i,
+                ["10.0.0.1", "10.0.0.2"][i % 2],
+                "u",
+                &format!("h{i}.bad.example"),
+            )
+        })
         .collect();
     let alerts = alerts_of(&rule, None, &events);
     assert_eq!(alerts.len(), 2, "one alert per source host");
-    assert!(alerts.iter().all(|a| a.similar == 2 && a.destinations.len() == 3));
+    assert!(alerts
+        .iter()
+        .all(|a| a.similar == 2 && a.destinations.len() == 3));
 }
 
 #[test]

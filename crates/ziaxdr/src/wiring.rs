@@ -495,6 +495,65 @@ impl detect::cti::EventSource for StoreSource {
     }
 }
 
+/// How often the CTI poller looks for a source that is due (a new source is polled within this).
+const CTI_POLL_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The server's poller of registered CTI sources (`ziaxdr cti source add`): a thread that
+/// imports each due source into `DATA/cti.db`, where detection picks the indicators up. Stops
+/// when dropped.
+pub struct CtiPoller {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CtiPoller {
+    /// Starts polling the sources registered in `data_dir`.
+    pub fn start(data_dir: PathBuf) -> anyhow::Result<CtiPoller> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let mut store = detect::cti::CtiStore::open(&data_dir)?;
+        let thread = std::thread::Builder::new()
+            .name("cti-poller".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match detect::cti::sources::poll_due(&mut store, chrono::Utc::now()) {
+                        Ok(runs) => {
+                            for (url, outcome) in runs {
+                                match outcome {
+                                    Ok((seen, changed)) => {
+                                        tracing::info!(%url, seen, changed, "CTI source polled")
+                                    }
+                                    Err(error) => {
+                                        tracing::warn!(%url, %error, "CTI source poll failed")
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot read the CTI sources"),
+                    }
+                    // Sleep in short steps so that a stop is prompt.
+                    let until = std::time::Instant::now() + CTI_POLL_TICK;
+                    while std::time::Instant::now() < until && !flag.load(Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+            })?;
+        Ok(CtiPoller {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for CtiPoller {
+    fn drop(&mut self) {
+        // Not joined: a fetch in progress may take up to its timeout, and shutting down must
+        // not wait for it (an interrupted import is redone from the feed's cursor).
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.thread.take());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

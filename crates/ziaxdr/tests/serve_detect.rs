@@ -169,9 +169,10 @@ fn simulated_malicious_feed_raises_grouped_alerts_and_calls_the_playbook() {
     server.kill();
 }
 
-#[test]
-fn an_indicator_imported_while_the_server_is_idle_is_hunted_in_stored_events_within_5_s() {
-    let dir = Scratch::new("serve-retrohunt");
+/// A server with one stored firewall event towards the address of the sample C2 indicator
+/// (stamped now), and no indicator yet: only a retrohunt can raise an alert on it.
+fn serve_with_a_stored_event_to_the_sample_c2(name: &str) -> (Scratch, Serve, String) {
+    let dir = Scratch::new(name);
     let data = dir.0.join("data");
     let d = data.to_str().unwrap();
     let (_, key) = create_intake(&data);
@@ -246,28 +247,143 @@ fn an_indicator_imported_while_the_server_is_idle_is_hunted_in_stored_events_wit
         assert!(Instant::now() < deadline, "event never stored: {out}");
         std::thread::sleep(Duration::from_millis(300));
     }
-    let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cti/oasis-cti-stix2-json-schemas/examples/indicator-for-c2-ip-address.json");
-    let (code, out) = cli(&["cti", "import", bundle, "--data", d]);
+    let d = d.to_string();
+    (dir, server, d)
+}
+
+/// The sample STIX bundle holding the C2 address indicator.
+const C2_BUNDLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/cti/oasis-cti-stix2-json-schemas/examples/indicator-for-c2-ip-address.json"
+);
+
+/// Waits until `deadline` for a CTI alert.
+fn wait_for_a_cti_alert(d: &str, deadline: Instant, what: &str) {
+    loop {
+        let (_, out) = cli(&["alerts", "list", "--json", "--data", d]);
+        let cti = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|a| a["rule"]["type"] == "cti");
+        if cti {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no CTI alert {what}: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_indicator_imported_while_the_server_is_idle_is_hunted_in_stored_events_within_5_s() {
+    let (_dir, server, d) = serve_with_a_stored_event_to_the_sample_c2("serve-retrohunt");
+    let (code, out) = cli(&["cti", "import", C2_BUNDLE, "--data", &d]);
     assert_eq!(code, 0, "{out}");
     // No event follows: the server picks the indicators up while idle, and its retrohunt
     // finds the stored event within 5 s of the import.
-    let imported = Instant::now();
-    let deadline = imported + Duration::from_secs(5);
+    wait_for_a_cti_alert(
+        &d,
+        Instant::now() + Duration::from_secs(5),
+        "5 s after the import",
+    );
+    server.kill();
+}
+
+/// An HTTP server answering every request with `status` and `body`; counts requests.
+fn feed_server(status: u16, body: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(conn);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut conn = reader.into_inner();
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (port, hits)
+}
+
+fn registered_source(d: &str) -> Value {
+    let (code, out) = cli(&["cti", "source", "list", "--json", "--data", d]);
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str(out.lines().next().unwrap_or("null")).unwrap()
+}
+
+#[test]
+fn a_registered_feed_is_polled_by_the_server_and_its_indicators_hunted() {
+    let (_dir, server, d) = serve_with_a_stored_event_to_the_sample_c2("serve-cti-source");
+    let (port, hits) = feed_server(200, std::fs::read_to_string(C2_BUNDLE).unwrap());
+    let url = format!("http://127.0.0.1:{port}/feed");
+    let (code, out) = cli(&["cti", "source", "add", &url, "--every", "1h", "--data", &d]);
+    assert_eq!(code, 0, "{out}");
+    wait_for_a_cti_alert(
+        &d,
+        Instant::now() + Duration::from_secs(15),
+        "from the polled feed",
+    );
+    let s = registered_source(&d);
+    assert_eq!(s["url"], url.as_str());
+    assert!(s["last_ok"].is_string() && s["last_error"].is_null(), "{s}");
+    assert!(s["last_seen"].as_u64() >= Some(1), "{s}");
+    // Polled once: the next poll is an hour away.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::Relaxed), 1);
+    server.kill();
+}
+
+#[test]
+fn a_failing_feed_shows_its_last_error() {
+    let (_dir, server, d) = serve_with_a_stored_event_to_the_sample_c2("serve-cti-failing");
+    let (port, _) = feed_server(500, "{}".into());
+    let url = format!("http://127.0.0.1:{port}/feed");
+    let (code, out) = cli(&["cti", "source", "add", &url, "--every", "10s", "--data", &d]);
+    assert_eq!(code, 0, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (_, out) = cli(&["alerts", "list", "--json", "--data", d]);
-        let cti: Vec<Value> = out
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|a| a["rule"]["type"] == "cti")
-            .collect();
-        if !cti.is_empty() {
+        let s = registered_source(&d);
+        if s["last_error"].is_string() {
+            assert!(s["last_error"].as_str().unwrap().contains("500"), "{s}");
+            assert!(s["last_ok"].is_null(), "{s}");
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no CTI alert from the retrohunt 5 s after the import: {out}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+        assert!(Instant::now() < deadline, "never polled: {s}");
+        std::thread::sleep(Duration::from_millis(300));
     }
     server.kill();
+}
+
+#[test]
+fn a_source_polled_more_often_than_every_10_s_is_refused() {
+    let dir = Scratch::new("cti-source-too-often");
+    let d = dir.0.join("data");
+    let out = Command::new(BIN)
+        .args([
+            "cti",
+            "source",
+            "add",
+            "http://127.0.0.1:9/feed",
+            "--every",
+            "5s",
+            "--data",
+            d.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at most every 10 s"), "{err}");
 }

@@ -5,6 +5,7 @@
 pub mod fetch;
 pub mod matcher;
 pub mod pattern;
+pub mod sources;
 pub mod store;
 
 use chrono::{DateTime, Utc};

@@ -47,6 +47,11 @@ pub struct CtiStore {
 }
 
 impl CtiStore {
+    /// The database, for the other tables of `cti.db` (registered sources).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Opens (or creates) `DATA/cti.db`.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;

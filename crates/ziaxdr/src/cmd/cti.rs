@@ -33,6 +33,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Register TAXII 2.1 collections and feeds that `serve` polls on a schedule.
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// List stored indicators.
     List {
         /// Data directory.
@@ -44,9 +47,97 @@ pub enum Command {
     },
 }
 
+/// Subcommands of `ziaxdr cti source`.
+#[derive(clap::Subcommand)]
+pub enum SourceCommand {
+    /// Register a TAXII 2.1 collection or a feed URL; a running `serve` polls it from now on
+    /// (the first poll within seconds) and imports what is new.
+    #[command(
+        after_help = "Examples:\n  ziaxdr cti source add https://taxii.example/api1/collections/91a7b528/ --every 1h --token-env TAXII_TOKEN\n  ziaxdr cti source add https://feeds.example/stix --every 30m"
+    )]
+    Add {
+        /// TAXII collection URL (contains /collections/<id>/) or feed URL.
+        url: String,
+        /// Polling interval: 10s at least, e.g. 15m, 1h, 1d.
+        #[arg(long, default_value = "1h", value_name = "DURATION")]
+        every: String,
+        /// Environment variable of the server holding a bearer token (the token is never stored).
+        #[arg(long, value_name = "VAR")]
+        token_env: Option<String>,
+        /// Data directory.
+        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// List registered sources with the outcome of their last poll.
+    List {
+        /// Data directory.
+        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
+        data: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unregister a source (the indicators it brought stay).
+    Remove {
+        /// The URL as registered.
+        url: String,
+        /// Data directory.
+        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
+fn run_source(cmd: SourceCommand) -> anyhow::Result<i32> {
+    match cmd {
+        SourceCommand::Add {
+            url,
+            every,
+            token_env,
+            data,
+        } => {
+            let secs = detect::parse_duration_secs(&every).ok_or_else(|| {
+                anyhow::anyhow!("--every {every:?} is not a duration such as 15m, 1h or 1d")
+            })?;
+            CtiStore::open(&data)?.add_source(&url, secs, token_env.as_deref())?;
+            println!("registered {url}, polled every {secs} s by a running `ziaxdr serve`");
+            Ok(0)
+        }
+        SourceCommand::List { data, json } => {
+            let store = CtiStore::open(&data)?;
+            for s in store.registered_sources()? {
+                if json {
+                    println!("{}", serde_json::to_string(&s)?);
+                } else {
+                    let state = match (&s.last_run, &s.last_error) {
+                        (None, _) => "not polled yet".to_string(),
+                        (Some(_), Some(e)) => format!("failing: {e}"),
+                        (Some(_), None) => format!("ok, {} indicators", s.last_seen),
+                    };
+                    let last = s.last_run.map(|t| t.to_rfc3339()).unwrap_or_default();
+                    println!(
+                        "every {:>6} s  {last:<32}  {state}  {}",
+                        s.every_secs, s.url
+                    );
+                }
+            }
+            Ok(0)
+        }
+        SourceCommand::Remove { url, data } => {
+            if CtiStore::open(&data)?.remove_source(&url)? {
+                println!("removed {url}");
+                Ok(0)
+            } else {
+                eprintln!("no source {url} is registered (see `ziaxdr cti source list`)");
+                Ok(1)
+            }
+        }
+    }
+}
+
 /// Runs `ziaxdr cti`.
 pub fn run(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
+        Command::Source(c) => run_source(c),
         Command::Import {
             source,
             token_env,

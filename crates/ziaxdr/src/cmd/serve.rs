@@ -276,6 +276,12 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
     let (mut sink, store) = build_sink(&data_dir, &args)?;
+    // Registered TAXII/feed sources are polled for as long as the server runs.
+    let _cti_poller = if args.no_detection {
+        None
+    } else {
+        Some(crate::wiring::CtiPoller::start(data_dir.clone())?)
+    };
     if !args.no_detection {
         let detection = detect::DetectionService::open(&detect::ServiceOptions {
             data_dir: data_dir.clone(),
