@@ -64,7 +64,7 @@ pub struct Limits {
     /// (default 512).
     pub max_inflight: usize,
     /// Intake requests whose key can only be in the body, read at once before they are
-    /// authenticated; beyond it 503 (default 32). Such a body is read and scanned for its key
+    /// authenticated; beyond it 503 (default 8). Such a body is read and scanned for its key
     /// but parsed only once the key is good.
     pub max_unauthenticated_inflight: usize,
     /// Events in one request beyond which it is refused whole with 413 (default 100 000).
@@ -90,7 +90,7 @@ impl Default for Limits {
             max_event: 250 * 1024,
             max_request: 10 * 1024 * 1024,
             max_inflight: 512,
-            max_unauthenticated_inflight: 32,
+            max_unauthenticated_inflight: 8,
             max_events: 100_000,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),

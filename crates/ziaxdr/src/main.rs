@@ -56,8 +56,13 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    alloc::keep_freed_memory();
     let cli = Cli::parse();
+    // Parsing the command line starts no thread, so the allocator can still be set up.
+    // A server returns what a burst made it allocate; the batch commands keep it.
+    match cli.command {
+        Command::Serve(_) | Command::Demo(_) => alloc::return_freed_memory(),
+        _ => alloc::keep_freed_memory(),
+    }
     init_tracing();
     let code = match cli.command {
         Command::Parse(a) => cmd::parse::run(a)?,
