@@ -691,6 +691,9 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     } else {
         match s.ingest.append(intake.uuid, transport, &peer, &good).await {
             Ok(ids) => ids,
+            Err(journal::Error::NoSpace) => {
+                return unavailable("disk_full", "the server's disk is full; retry later", 30)
+            }
             Err(e) if e.is_full() => {
                 return unavailable("journal_full", "storage is full; retry later", 30)
             }
@@ -760,6 +763,13 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n").into_response();
     }
+    if s.ingest.journal.is_out_of_space() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal: disk full (no space left on device); intake answers 503 until space returns\n",
+        )
+            .into_response();
+    }
     if s.ingest.journal.is_full() {
         return (StatusCode::SERVICE_UNAVAILABLE, "journal full\n").into_response();
     }
@@ -769,6 +779,16 @@ async fn readyz(State(s): State<AppState>) -> Response {
             "journal failed; restart needed\n",
         )
             .into_response();
+    }
+    let fault = s
+        .ingest
+        .metrics
+        .pipeline_fault
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(f) = fault {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("pipeline: {f}\n")).into_response();
     }
     (StatusCode::OK, "ready\n").into_response()
 }

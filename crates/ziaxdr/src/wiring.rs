@@ -67,6 +67,10 @@ impl Sink for StoreSink {
         self.store.commit().map(|_| ()).map_err(sink_err)
     }
 
+    fn recover(&mut self) -> Result<(), SinkError> {
+        self.store.discard_uncommitted().map_err(sink_err)
+    }
+
     fn preparer(&self) -> Option<Preparer> {
         let store = self.store.clone();
         // A failure here (a source that cannot be encoded) is met again, and reported, when
@@ -379,6 +383,12 @@ impl Sink for DetectingSink {
     ) -> Result<(), SinkError> {
         self.detect(event);
         self.inner.write_prepared(offset, raw, event, prepared)
+    }
+
+    fn recover(&mut self) -> Result<(), SinkError> {
+        // Events written again are detected again: an alert rule that fired on one before
+        // the failure sees it a second time (alerts group by rule and entity).
+        self.inner.recover()
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
