@@ -543,6 +543,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Where an append's outcome goes.
+type Done = oneshot::Sender<Result<Range<u64>, Error>>;
+
 struct Writer {
     inner: Arc<Inner>,
     file: BufWriter<File>,
@@ -671,10 +674,7 @@ impl Writer {
     /// segment is cut back to its last durable record, so that appending can go on once
     /// space returns with nothing unacknowledged in between. If even that fails, the journal
     /// is poisoned.
-    fn out_of_space(
-        &mut self,
-        accepted: Vec<(oneshot::Sender<Result<Range<u64>, Error>>, Range<u64>)>,
-    ) {
+    fn out_of_space(&mut self, accepted: Vec<(Done, Range<u64>)>) {
         for (done, _) in accepted {
             let _ = done.send(Err(Error::NoSpace));
         }
