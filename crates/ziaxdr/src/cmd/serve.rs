@@ -106,6 +106,9 @@ pub struct Opts {
     /// Open HTTP connections from one source address [default: 256].
     #[arg(long, env = "ZIAXDR_HTTP_MAX_CONNECTIONS_PER_SOURCE")]
     pub http_max_connections_per_source: Option<usize>,
+    /// Seconds a search may take before it is stopped with 504 [default: 30].
+    #[arg(long, env = "ZIAXDR_QUERY_TIMEOUT")]
+    pub query_timeout: Option<u64>,
     /// Seconds without data before a syslog connection is closed [default: 300].
     #[arg(long, env = "ZIAXDR_SYSLOG_IDLE_TIMEOUT")]
     pub syslog_idle_timeout: Option<u64>,
@@ -171,6 +174,7 @@ impl Opts {
             http_idle_timeout,
             http_max_connections,
             http_max_connections_per_source,
+            query_timeout,
             syslog_idle_timeout,
             syslog_max_connections,
             dedup_window,
@@ -300,6 +304,9 @@ fn public_origin(url: &str) -> Option<String> {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let args = args.opts.with_file()?;
     let cfg = args.server_config()?;
+    if let Some(t) = args.query_timeout {
+        store::deadline::set_query_timeout(Duration::from_secs(t.max(1)));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
