@@ -186,7 +186,7 @@ struct GuardedScorer {
 impl GuardedScorer {
     fn over(&mut self) -> bool {
         self.n += 1;
-        self.n % CHECK_EVERY == 0 && self.d.check()
+        self.n.is_multiple_of(CHECK_EVERY) && self.d.check()
     }
 }
 
