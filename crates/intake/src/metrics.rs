@@ -63,7 +63,7 @@ pub struct RateLimitedLog {
 
 impl RateLimitedLog {
     /// At most one warning per `every`.
-    pub fn new(every: Duration) -> RateLimitedLog {
+    pub const fn new(every: Duration) -> RateLimitedLog {
         RateLimitedLog {
             every,
             state: Mutex::new((None, 0)),
@@ -230,5 +230,21 @@ impl Metrics {
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_warning_is_logged_once_per_interval_with_the_count_since_the_last() {
+        let log = RateLimitedLog::new(Duration::from_millis(200));
+        assert_eq!(log.hit(), Some(1));
+        for _ in 0..9 {
+            assert_eq!(log.hit(), None);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(log.hit(), Some(10), "the nine suppressed and this one");
     }
 }

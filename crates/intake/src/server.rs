@@ -115,6 +115,7 @@ impl Server {
     /// Opens the journal and registry and binds every listener (port 0 picks a free port).
     pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        make_private(&cfg.data_dir)?;
         let journal = journal::Journal::open(cfg.data_dir.join("journal"), cfg.journal.clone())?;
         let registry = Arc::new(Registry::open_in(&cfg.data_dir)?);
         let auth = Arc::new(Authenticator::new(registry.clone())?);
@@ -323,6 +324,27 @@ impl Server {
         );
         result.map_err(ServerError::Pipeline)
     }
+}
+
+/// Makes the data directory and everything in it private to the server's user (0700
+/// directories, 0600 files): it holds key and password hashes and every event. A directory
+/// made by an earlier version, or by hand, is tightened here.
+fn make_private(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let private = if meta.is_dir() { 0o700 } else { 0o600 };
+    if meta.permissions().mode() & 0o777 != private {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(private))?;
+    }
+    if meta.is_dir() {
+        for e in std::fs::read_dir(dir)? {
+            make_private(&e?.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Resolves once shutdown is signalled (without holding the watch guard across awaits).
