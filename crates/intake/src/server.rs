@@ -529,10 +529,9 @@ async fn serve_http(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Some(limits.idle_timeout / 2));
+            // No HTTP/2 keep-alive pings: their bytes would keep an idle connection from
+            // ever reaching the idle timeout.
+            builder.http2().timer(TokioTimer::new());
             let idle = limits.idle_timeout;
             match acceptor {
                 None => {
