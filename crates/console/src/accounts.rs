@@ -27,6 +27,11 @@ pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 pub const LOCKOUT_ATTEMPTS: i64 = 5;
 /// The window over which failed sign-ins are counted, and how long a lockout lasts.
 pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Sign-in attempts one source address may make per minute; beyond it 429.
+pub const SIGN_INS_PER_ADDRESS_PER_MINUTE: u32 = 20;
+/// Sign-ins verified at once, from all addresses (each argon2 check takes 19 MiB); beyond
+/// it 429.
+pub const MAX_CONCURRENT_SIGN_INS: usize = 4;
 /// The shortest password accepted.
 pub const MIN_PASSWORD_LEN: usize = 12;
 /// The longest password accepted (argon2 takes any length; this bounds the work per request).
@@ -54,6 +59,9 @@ pub enum Error {
     /// Too many failed sign-ins for this name; retry once the window has passed.
     #[error("too many failed sign-ins; try again later")]
     LockedOut,
+    /// Too many sign-ins from this address, or at once; retry after the duration.
+    #[error("too many sign-ins; try again in {} s", .0.as_secs())]
+    Throttled(Duration),
     /// The accounts database failed.
     #[error("accounts database: {0}")]
     Db(#[from] rusqlite::Error),
@@ -210,6 +218,25 @@ pub struct Accounts {
     session_ttl: Duration,
     /// Added to the system clock; only tests move it.
     clock_skew: AtomicI64,
+    throttle: Mutex<Throttle>,
+}
+
+/// Sign-ins per source address in the current minute, and sign-ins being verified.
+#[derive(Default)]
+struct Throttle {
+    per_address: std::collections::HashMap<String, (i64, u32)>,
+    running: usize,
+}
+
+/// A sign-in allowed by [`Accounts::throttle_sign_in`]; leaves the running count when
+/// dropped.
+pub struct SignInPermit<'a>(&'a Accounts);
+
+impl Drop for SignInPermit<'_> {
+    fn drop(&mut self) {
+        let mut t = self.0.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        t.running = t.running.saturating_sub(1);
+    }
 }
 
 impl fmt::Debug for Accounts {
@@ -230,10 +257,17 @@ impl Accounts {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        // Failures are counted per name and source address (databases from before have no
+        // address column; the error for one that has it is ignored).
+        let _ = conn.execute(
+            "ALTER TABLE login_failures ADD COLUMN addr TEXT NOT NULL DEFAULT ''",
+            [],
+        );
         Ok(Accounts {
             conn: Mutex::new(conn),
             session_ttl: SESSION_TTL,
             clock_skew: AtomicI64::new(0),
+            throttle: Mutex::new(Throttle::default()),
         })
     }
 
@@ -436,6 +470,63 @@ impl Accounts {
     /// the password wrong (the two take the same time), [`Error::LockedOut`] after
     /// [`LOCKOUT_ATTEMPTS`] failures within [`LOCKOUT_WINDOW`].
     pub fn verify_password(&self, name: &str, password: &str) -> Result<Option<User>, Error> {
+        self.verify_password_from(name, password, "")
+    }
+
+    /// Whether a sign-in from `addr` may be tried now: `Err` with the time to wait when that
+    /// address made [`SIGN_INS_PER_ADDRESS_PER_MINUTE`] attempts this minute or
+    /// [`MAX_CONCURRENT_SIGN_INS`] are being verified.
+    pub fn throttle_sign_in(&self, addr: &str) -> Result<SignInPermit<'_>, Duration> {
+        let now = self.now();
+        let minute = now.div_euclid(60);
+        let mut t = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        if t.per_address.len() > 100_000 {
+            // Old minutes only: bounded memory under many addresses.
+            t.per_address.retain(|_, (m, _)| *m == minute);
+        }
+        let (m, n) = t.per_address.entry(addr.to_string()).or_insert((minute, 0));
+        if *m != minute {
+            *m = minute;
+            *n = 0;
+        }
+        if *n >= SIGN_INS_PER_ADDRESS_PER_MINUTE {
+            return Err(Duration::from_secs((60 - now.rem_euclid(60)).max(1) as u64));
+        }
+        *n += 1;
+        if t.running >= MAX_CONCURRENT_SIGN_INS {
+            return Err(Duration::from_secs(1));
+        }
+        t.running += 1;
+        Ok(SignInPermit(self))
+    }
+
+    /// [`Accounts::verify_password`] for a sign-in from `addr`: failures lock out only that
+    /// name from that address, so that nobody can keep a user (the admin) out by failing
+    /// on purpose from elsewhere; each failure is logged (name and address, never the
+    /// password).
+    pub fn verify_password_from(
+        &self,
+        name: &str,
+        password: &str,
+        addr: &str,
+    ) -> Result<Option<User>, Error> {
+        let r = self.verify_password_impl(name, password, addr);
+        match &r {
+            Ok(None) => tracing::warn!(user = %name, addr, "failed sign-in"),
+            Err(Error::LockedOut) => {
+                tracing::warn!(user = %name, addr, "sign-in refused: locked out")
+            }
+            _ => {}
+        }
+        r
+    }
+
+    fn verify_password_impl(
+        &self,
+        name: &str,
+        password: &str,
+        addr: &str,
+    ) -> Result<Option<User>, Error> {
         if check_name(name).is_err() {
             // No such user can exist; not recorded, so junk names cannot fill the table.
             let _ = verify_hash(DUMMY_HASH, password);
@@ -447,8 +538,8 @@ impl Accounts {
             let c = self.conn();
             c.execute("DELETE FROM login_failures WHERE at <= ?1", params![since])?;
             let failures: i64 = c.query_row(
-                "SELECT COUNT(*) FROM login_failures WHERE name = ?1 AND at > ?2",
-                params![name, since],
+                "SELECT COUNT(*) FROM login_failures WHERE name = ?1 AND addr = ?3 AND at > ?2",
+                params![name, since, addr],
                 |r| r.get(0),
             )?;
             if failures >= LOCKOUT_ATTEMPTS {
@@ -457,8 +548,8 @@ impl Accounts {
             // Counted as a failure before verifying, so that parallel guesses cannot all slip
             // in before the first one is recorded; a success clears it.
             c.execute(
-                "INSERT INTO login_failures (name, at) VALUES (?1, ?2)",
-                params![name, now],
+                "INSERT INTO login_failures (name, at, addr) VALUES (?1, ?2, ?3)",
+                params![name, now, addr],
             )?;
             c.query_row(
                 "SELECT name, role, created_at, password_hash FROM users WHERE name = ?1",
@@ -476,8 +567,10 @@ impl Accounts {
         if !verify_hash(&hash, password)? {
             return Ok(None);
         }
-        self.conn()
-            .execute("DELETE FROM login_failures WHERE name = ?1", params![name])?;
+        self.conn().execute(
+            "DELETE FROM login_failures WHERE name = ?1 AND addr = ?2",
+            params![name, addr],
+        )?;
         Ok(Some(user))
     }
 
@@ -857,6 +950,46 @@ mod tests {
             .unwrap();
         assert!(h.starts_with("$argon2id$"), "{h}");
         assert!(!h.contains(PW));
+    }
+
+    #[test]
+    fn failures_from_one_address_do_not_lock_the_user_out_from_another() {
+        let (_d, a) = accounts();
+        a.create_user("ann", Role::Admin, PW).unwrap();
+        for _ in 0..LOCKOUT_ATTEMPTS {
+            let r = a.verify_password_from("ann", "wrong password!", "203.0.113.9");
+            assert!(r.unwrap().is_none());
+        }
+        assert!(matches!(
+            a.verify_password_from("ann", PW, "203.0.113.9"),
+            Err(Error::LockedOut)
+        ));
+        let ok = a.verify_password_from("ann", PW, "198.51.100.1").unwrap();
+        assert_eq!(ok.unwrap().name, "ann");
+    }
+
+    #[test]
+    fn sign_ins_are_throttled_per_address_and_other_addresses_still_sign_in() {
+        let (_d, a) = accounts();
+        for _ in 0..SIGN_INS_PER_ADDRESS_PER_MINUTE {
+            assert!(a.throttle_sign_in("203.0.113.9").is_ok());
+        }
+        let wait = a.throttle_sign_in("203.0.113.9").err().unwrap();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60));
+        assert!(a.throttle_sign_in("198.51.100.1").is_ok());
+        a.advance_clock(60);
+        assert!(a.throttle_sign_in("203.0.113.9").is_ok());
+    }
+
+    #[test]
+    fn at_most_a_few_sign_ins_are_verified_at_once() {
+        let (_d, a) = accounts();
+        let held: Vec<_> = (0..MAX_CONCURRENT_SIGN_INS)
+            .map(|i| a.throttle_sign_in(&format!("10.0.0.{i}")).unwrap())
+            .collect();
+        assert!(a.throttle_sign_in("10.0.1.1").is_err());
+        drop(held);
+        assert!(a.throttle_sign_in("10.0.1.1").is_ok());
     }
 
     #[test]

@@ -204,6 +204,15 @@ fn account_error(e: Error) -> Response {
             );
             r
         }
+        Error::Throttled(wait) => {
+            let mut r = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &Error::Throttled(wait).to_string(),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            r
+        }
         other => {
             tracing::error!(error = %other, "accounts failure");
             internal()
@@ -464,12 +473,26 @@ struct SignIn {
     password: String,
 }
 
-async fn sign_in(State(state): State<AuthState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn sign_in(
+    State(state): State<AuthState>,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The address the connection came from (the intake's listeners set it).
+    let addr = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(String::new(), |p| p.0.ip().to_string());
     let result = async {
         let form: SignIn = parse_json(&headers, &body)?;
         let accounts = state.accounts.clone();
         let started = blocking(move || {
-            let Some(user) = accounts.verify_password(&form.user, &form.password)? else {
+            let _permit = match accounts.throttle_sign_in(&addr) {
+                Ok(p) => p,
+                Err(wait) => return Err(Error::Throttled(wait)),
+            };
+            let Some(user) = accounts.verify_password_from(&form.user, &form.password, &addr)?
+            else {
                 return Ok(None);
             };
             let session = accounts.create_session(&user)?;

@@ -30,6 +30,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -51,15 +52,36 @@ use crate::registry::{hash_key, Intake, RegistryError, Status, FORMAT_ZIA};
 /// The header Sekoia's intake reads the key from.
 pub const KEY_HEADER: &str = "x-sekoiaio-intake-key";
 
-/// Size limits of the HTTP intake. All are explicit and answered with 413.
+/// Limits of the HTTP listener and intake. All are explicit; `docs/security.md` lists each
+/// with its answer.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest single event (default 250 KiB).
     pub max_event: usize,
     /// Largest request body as sent, and largest body after gzip decoding (default 10 MiB).
     pub max_request: usize,
-    /// Requests being processed at once beyond which new ones get 503 (default 512).
+    /// Authenticated intake requests being processed at once beyond which new ones get 503
+    /// (default 512).
     pub max_inflight: usize,
+    /// Intake requests whose key can only be in the body, read at once before they are
+    /// authenticated; beyond it 503 (default 8). Such a body is read and scanned for its key
+    /// but parsed only once the key is good.
+    pub max_unauthenticated_inflight: usize,
+    /// Events in one request beyond which it is refused whole with 413 (default 100 000).
+    pub max_events: usize,
+    /// Time a client has to send a request's headers, and to start the next request on a
+    /// kept-alive connection (default 10 s); then the connection is closed.
+    pub header_timeout: Duration,
+    /// Time a client has to send an intake request's whole body (default 60 s); then 408.
+    pub body_timeout: Duration,
+    /// A connection on which nothing was read or written for this long is closed
+    /// (default 120 s).
+    pub idle_timeout: Duration,
+    /// Open connections on the HTTP listener; further ones are closed at once (default 4096).
+    pub max_connections: usize,
+    /// Open connections from one source address; further ones are closed at once
+    /// (default 256).
+    pub max_connections_per_source: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +90,13 @@ impl Default for Limits {
             max_event: 250 * 1024,
             max_request: 10 * 1024 * 1024,
             max_inflight: 512,
+            max_unauthenticated_inflight: 8,
+            max_events: 100_000,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 4096,
+            max_connections_per_source: 256,
         }
     }
 }
@@ -86,6 +115,7 @@ pub struct AppState {
     /// Whether the HTTP listener is TLS (for the transport label).
     pub tls: bool,
     inflight: Arc<Semaphore>,
+    unauthenticated: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -93,6 +123,7 @@ impl AppState {
     pub fn new(ingest: Ingest, limits: Limits, admin_token_hash: Option<[u8; 32]>) -> AppState {
         AppState {
             inflight: Arc::new(Semaphore::new(limits.max_inflight)),
+            unauthenticated: Arc::new(Semaphore::new(limits.max_unauthenticated_inflight.max(1))),
             ingest,
             limits,
             admin_token_hash,
@@ -173,7 +204,6 @@ fn unavailable(reason: &str, message: &str, retry_after: u32) -> Response {
 /// What the body turned into.
 struct Parsed {
     events: Vec<Vec<u8>>,
-    body_key: Option<String>,
     single: bool,
 }
 
@@ -195,16 +225,81 @@ fn take_key(obj: &mut serde_json::Map<String, Value>) -> Option<String> {
     }
 }
 
-/// Splits a (decoded) body into events according to the path. `Err` is a 400 message.
+/// Why a body was not split into events.
+#[derive(Debug)]
+enum SplitError {
+    /// Not what the path requires (400, with the message).
+    Bad(String),
+    /// More events than the per-request cap (413).
+    TooMany,
+}
+
+impl From<String> for SplitError {
+    fn from(m: String) -> Self {
+        SplitError::Bad(m)
+    }
+}
+
+/// A JSON array of at most `cap` values, refused as soon as it holds one more (so a body of
+/// millions of tiny values never becomes a tree of millions of values).
+struct CappedArray {
+    cap: usize,
+    over: std::cell::Cell<bool>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &CappedArray {
+    type Value = Vec<Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &CappedArray {
+    type Value = Vec<Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            if out.len() == self.cap {
+                self.over.set(true);
+                return Err(serde::de::Error::custom("too many events"));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+/// Parses a JSON array of at most `cap` elements.
+fn capped_array(text: &[u8], cap: usize) -> Result<Vec<Value>, SplitError> {
+    use serde::de::DeserializeSeed;
+    let seed = CappedArray {
+        cap,
+        over: std::cell::Cell::new(false),
+    };
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let r = (&seed)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    match r {
+        Ok(v) => Ok(v),
+        Err(_) if seed.over.get() => Err(SplitError::TooMany),
+        Err(e) => Err(SplitError::Bad(format!("body is not valid JSON: {e}"))),
+    }
+}
+
+/// Splits a (decoded) body into events according to the path, at most `cap` of them.
 fn split_body(
     ep: Endpoint,
     body: &[u8],
     query: &HashMap<String, String>,
-) -> Result<Parsed, String> {
+    cap: usize,
+) -> Result<Parsed, SplitError> {
     let text_trim = body.trim_ascii();
     let plain = |events| Parsed {
         events,
-        body_key: None,
         single: false,
     };
     match ep {
@@ -219,34 +314,43 @@ fn split_body(
                 } else {
                     vec![b.to_vec()]
                 },
-                body_key: None,
                 single: true,
             })
         }
         Endpoint::PlainBatch => {
             // Cloud NSS sends a JSON array when "JSON Array Notation" is on.
             if text_trim.starts_with(b"[") {
-                if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(text_trim) {
-                    return Ok(plain(array_events(items)));
+                match capped_array(text_trim, cap) {
+                    Ok(items) => return Ok(plain(array_events(items))),
+                    Err(SplitError::TooMany) => return Err(SplitError::TooMany),
+                    // Not an array after all: lines.
+                    Err(SplitError::Bad(_)) => {}
                 }
             }
-            Ok(plain(
+            let lines = || {
                 body.split(|&b| b == b'\n')
                     .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                     .filter(|l| !l.trim_ascii().is_empty())
-                    .map(<[u8]>::to_vec)
-                    .collect(),
-            ))
+            };
+            // Counted before anything is copied.
+            if lines().count() > cap {
+                return Err(SplitError::TooMany);
+            }
+            Ok(plain(lines().map(<[u8]>::to_vec).collect()))
         }
         _ if text_trim.is_empty() => Ok(Parsed {
             events: vec![],
-            body_key: None,
             single: ep == Endpoint::Root,
         }),
+        _ if text_trim.starts_with(b"[") => Ok(plain(array_events(capped_array(text_trim, cap)?))),
         _ => {
             let v: Value = serde_json::from_slice(text_trim)
                 .map_err(|e| format!("body is not valid JSON: {e}"))?;
-            split_json(ep, v, query)
+            let p = split_json(ep, v, query)?;
+            if p.events.len() > cap {
+                return Err(SplitError::TooMany);
+            }
+            Ok(p)
         }
     }
 }
@@ -254,14 +358,13 @@ fn split_body(
 fn split_json(ep: Endpoint, v: Value, query: &HashMap<String, String>) -> Result<Parsed, String> {
     let plain = |events| Parsed {
         events,
-        body_key: None,
         single: false,
     };
     match (ep, v) {
         (_, Value::Array(items)) => Ok(plain(array_events(items))),
         (Endpoint::Array, _) => Err("/array expects a JSON array".into()),
         (Endpoint::Jsons, Value::Object(mut obj)) => {
-            let key = take_key(&mut obj);
+            take_key(&mut obj);
             if let Some(path) = query.get("path").filter(|p| !p.is_empty()) {
                 let mut cur = Value::Object(obj);
                 for part in path.split('.') {
@@ -275,12 +378,10 @@ fn split_json(ep: Endpoint, v: Value, query: &HashMap<String, String>) -> Result
                 return match cur {
                     Value::Array(items) => Ok(Parsed {
                         events: array_events(items),
-                        body_key: key,
                         single: false,
                     }),
                     other => Ok(Parsed {
                         events: vec![value_to_event(other)],
-                        body_key: key,
                         single: false,
                     }),
                 };
@@ -288,7 +389,6 @@ fn split_json(ep: Endpoint, v: Value, query: &HashMap<String, String>) -> Result
             if let Some(Value::Array(items)) = obj.remove("jsons") {
                 return Ok(Parsed {
                     events: array_events(items),
-                    body_key: key,
                     single: false,
                 });
             }
@@ -298,30 +398,26 @@ fn split_json(ep: Endpoint, v: Value, query: &HashMap<String, String>) -> Result
                 } else {
                     vec![Value::Object(obj).to_string().into_bytes()]
                 },
-                body_key: key,
                 single: false,
             })
         }
         (Endpoint::Batch | Endpoint::Root, Value::Object(mut obj)) => {
-            let key = take_key(&mut obj);
+            take_key(&mut obj);
             if let Some(Value::Array(items)) = obj.remove("jsons") {
                 return Ok(Parsed {
                     events: array_events(items),
-                    body_key: key,
                     single: false,
                 });
             }
             if let Some(j) = obj.remove("json") {
                 return Ok(Parsed {
                     events: vec![value_to_event(j)],
-                    body_key: key,
                     single: ep == Endpoint::Root,
                 });
             }
             if obj.is_empty() {
                 return Ok(Parsed {
                     events: vec![],
-                    body_key: key,
                     single: ep == Endpoint::Root,
                 });
             }
@@ -370,6 +466,129 @@ fn maybe_gunzip(body: Bytes, cap: usize) -> Result<Option<Bytes>, String> {
     Ok(Some(Bytes::from(out)))
 }
 
+/// `?` for handlers that answer early with a response.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// The intake `key` belongs to, or the answer to a bad key (401) or disabled intake (403).
+fn authenticate(s: &AppState, key: &str, tr: &str) -> Result<Intake, Response> {
+    let m = &s.ingest.metrics;
+    match s.ingest.auth.lookup(key) {
+        AuthOutcome::Ok(i) => Ok(i),
+        AuthOutcome::Disabled(i) => {
+            m.reject(&i.uuid.to_string(), tr, "intake_disabled", 1);
+            Err(error(
+                StatusCode::FORBIDDEN,
+                "intake_disabled",
+                "intake is disabled",
+            ))
+        }
+        AuthOutcome::Unknown => {
+            m.reject(UNKNOWN_INTAKE, tr, "unknown_key", 1);
+            Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unknown_key",
+                "unknown intake key",
+            ))
+        }
+    }
+}
+
+/// The key of an object body, found without building the body's tree (every other value is
+/// skipped): what an unauthenticated body is allowed to cost.
+fn body_key(body: &[u8]) -> Result<Option<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct KeyOnly {
+        #[serde(default)]
+        intake_key: Option<Value>,
+    }
+    let t = body.trim_ascii();
+    if !t.starts_with(b"{") {
+        return Ok(None);
+    }
+    let k: KeyOnly =
+        serde_json::from_slice(t).map_err(|e| format!("body is not valid JSON: {e}"))?;
+    Ok(match k.intake_key {
+        Some(Value::String(k)) => Some(k),
+        _ => None,
+    })
+}
+
+/// Reads the whole body within the body timeout and the size limit, and decodes gzip.
+async fn read_body(s: &AppState, body: Body, tr: &str) -> Result<Bytes, Response> {
+    let m = &s.ingest.metrics;
+    let read = axum::body::to_bytes(body, s.limits.max_request);
+    let body = match tokio::time::timeout(s.limits.body_timeout, read).await {
+        Err(_) => {
+            m.reject(UNKNOWN_INTAKE, tr, "body_timeout", 1);
+            return Err(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                &format!(
+                    "the body was not received within {} s",
+                    s.limits.body_timeout.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return Err(body_error(m, tr, &e, s.limits.max_request)),
+    };
+    match maybe_gunzip(body, s.limits.max_request) {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => {
+            m.reject(UNKNOWN_INTAKE, tr, "request_too_large", 1);
+            Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                &format!("decompressed body over {} bytes", s.limits.max_request),
+            ))
+        }
+        Err(msg) => {
+            m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
+            Err(error(StatusCode::BAD_REQUEST, "bad_request", &msg))
+        }
+    }
+}
+
+/// The answer to a body that could not be read: 413 over the size limit, 400 for a body
+/// that is not valid HTTP framing (bad chunked encoding) or was cut short.
+fn body_error(m: &crate::metrics::Metrics, tr: &str, e: &axum::Error, max: usize) -> Response {
+    use std::error::Error as _;
+    let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(x) = src {
+        if x.is::<http_body_util::LengthLimitError>() {
+            m.reject(UNKNOWN_INTAKE, tr, "request_too_large", 1);
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                &format!("request body over {max} bytes"),
+            );
+        }
+        src = x.source();
+    }
+    m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &format!("the body could not be read: {e}"),
+    )
+}
+
+fn too_many_events(m: &crate::metrics::Metrics, label: &str, tr: &str, max: usize) -> Response {
+    m.reject(label, tr, "too_many_events", 1);
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_many_events",
+        &format!("the request holds more than {max} events; send them in smaller batches"),
+    )
+}
+
 async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     let transport = if s.tls {
         Transport::Https
@@ -378,10 +597,6 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     };
     let tr = transport.as_str();
     let m = &s.ingest.metrics;
-    let Ok(_permit) = s.inflight.clone().try_acquire_owned() else {
-        m.reject(UNKNOWN_INTAKE, tr, "overloaded", 1);
-        return unavailable("overloaded", "too many requests in flight; retry later", 1);
-    };
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -390,85 +605,62 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     let query: HashMap<String, String> = Query::try_from_uri(req.uri())
         .map(|Query(q)| q)
         .unwrap_or_default();
-    let headers = req.headers().clone();
-    let body = match axum::body::to_bytes(req.into_body(), s.limits.max_request).await {
-        Ok(b) => b,
-        Err(_) => {
-            m.reject(UNKNOWN_INTAKE, tr, "request_too_large", 1);
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request_too_large",
-                &format!("request body over {} bytes", s.limits.max_request),
-            );
-        }
-    };
-    let body = match maybe_gunzip(body, s.limits.max_request) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            m.reject(UNKNOWN_INTAKE, tr, "request_too_large", 1);
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request_too_large",
-                &format!("decompressed body over {} bytes", s.limits.max_request),
-            );
-        }
-        Err(msg) => {
-            m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
-            return error(StatusCode::BAD_REQUEST, "bad_request", &msg);
-        }
-    };
-    // The body is split before authenticating because the key may be inside it; a 400 for
-    // bad JSON therefore comes before a 401, as with Sekoia's intake.
-    let parsed = match split_body(ep, &body, &query) {
-        Ok(p) => p,
-        Err(msg) => {
-            m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
-            return error(StatusCode::BAD_REQUEST, "bad_request", &msg);
-        }
-    };
-    let key = header_key(&headers)
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let outer_key = header_key(&headers)
         .or_else(|| basic_password(&headers))
-        .or_else(|| query.get("intake_key").cloned().filter(|k| !k.is_empty()))
-        .or(parsed.body_key.clone());
-    let Some(key) = key else {
-        m.reject(
-            UNKNOWN_INTAKE,
-            tr,
-            "missing_key",
-            parsed.events.len().max(1) as u64,
-        );
-        return error(StatusCode::UNAUTHORIZED, "missing_key", "no intake key");
-    };
-    let intake: Intake = match s.ingest.auth.lookup(&key) {
-        AuthOutcome::Ok(i) => i,
-        AuthOutcome::Disabled(i) => {
-            m.reject(
-                &i.uuid.to_string(),
-                tr,
-                "intake_disabled",
-                parsed.events.len().max(1) as u64,
-            );
-            return error(
-                StatusCode::FORBIDDEN,
-                "intake_disabled",
-                "intake is disabled",
-            );
+        .or_else(|| query.get("intake_key").cloned().filter(|k| !k.is_empty()));
+    // A key outside the body is checked before anything of the body is read or a slot is
+    // taken: a client without a good key costs no more than its headers.
+    let (intake, body, _permit) = match outer_key {
+        Some(key) => {
+            let intake = tri!(authenticate(&s, &key, tr));
+            let Ok(permit) = s.inflight.clone().try_acquire_owned() else {
+                m.reject(UNKNOWN_INTAKE, tr, "overloaded", 1);
+                return unavailable("overloaded", "too many requests in flight; retry later", 1);
+            };
+            (intake, tri!(read_body(&s, body, tr).await), permit)
         }
-        AuthOutcome::Unknown => {
-            m.reject(
-                UNKNOWN_INTAKE,
-                tr,
-                "unknown_key",
-                parsed.events.len().max(1) as u64,
-            );
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unknown_key",
-                "unknown intake key",
-            );
+        None if matches!(ep, Endpoint::Root | Endpoint::Batch | Endpoint::Jsons) => {
+            // The key may be in the body: such bodies are read in a pool of their own, and
+            // only scanned for the key until it is found good.
+            let Ok(permit) = s.unauthenticated.clone().try_acquire_owned() else {
+                m.reject(UNKNOWN_INTAKE, tr, "overloaded", 1);
+                return unavailable(
+                    "overloaded",
+                    "too many unauthenticated requests in flight; send the key in the X-SEKOIAIO-INTAKE-KEY header",
+                    1,
+                );
+            };
+            let body = tri!(read_body(&s, body, tr).await);
+            let key = match body_key(&body) {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    m.reject(UNKNOWN_INTAKE, tr, "missing_key", 1);
+                    return error(StatusCode::UNAUTHORIZED, "missing_key", "no intake key");
+                }
+                Err(msg) => {
+                    m.reject(UNKNOWN_INTAKE, tr, "bad_request", 1);
+                    return error(StatusCode::BAD_REQUEST, "bad_request", &msg);
+                }
+            };
+            (tri!(authenticate(&s, &key, tr)), body, permit)
+        }
+        None => {
+            m.reject(UNKNOWN_INTAKE, tr, "missing_key", 1);
+            return error(StatusCode::UNAUTHORIZED, "missing_key", "no intake key");
         }
     };
     let label = intake.uuid.to_string();
+    let parsed = match split_body(ep, &body, &query, s.limits.max_events) {
+        Ok(p) => p,
+        Err(SplitError::TooMany) => return too_many_events(m, &label, tr, s.limits.max_events),
+        Err(SplitError::Bad(msg)) => {
+            m.reject(&label, tr, "bad_request", 1);
+            return error(StatusCode::BAD_REQUEST, "bad_request", &msg);
+        }
+    };
+    drop(body);
     let labels = [label.as_str(), tr];
     m.received
         .with_label_values(&labels)
@@ -499,6 +691,9 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     } else {
         match s.ingest.append(intake.uuid, transport, &peer, &good).await {
             Ok(ids) => ids,
+            Err(journal::Error::NoSpace) => {
+                return unavailable("disk_full", "the server's disk is full; retry later", 30)
+            }
             Err(e) if e.is_full() => {
                 return unavailable("journal_full", "storage is full; retry later", 30)
             }
@@ -568,6 +763,13 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n").into_response();
     }
+    if s.ingest.journal.is_out_of_space() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal: disk full (no space left on device); intake answers 503 until space returns\n",
+        )
+            .into_response();
+    }
     if s.ingest.journal.is_full() {
         return (StatusCode::SERVICE_UNAVAILABLE, "journal full\n").into_response();
     }
@@ -577,6 +779,16 @@ async fn readyz(State(s): State<AppState>) -> Response {
             "journal failed; restart needed\n",
         )
             .into_response();
+    }
+    let fault = s
+        .ingest
+        .metrics
+        .pipeline_fault
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(f) = fault {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("pipeline: {f}\n")).into_response();
     }
     (StatusCode::OK, "ready\n").into_response()
 }
@@ -844,13 +1056,19 @@ mod tests {
 
     #[test]
     fn plain_batch_splits_on_newlines_and_skips_blank_lines() {
-        let p = split_body(Endpoint::PlainBatch, b"a\r\n\nb\n", &q(&[])).unwrap();
+        let p = split_body(Endpoint::PlainBatch, b"a\r\n\nb\n", &q(&[]), 100).unwrap();
         assert_eq!(events(&p), ["a", "b"]);
     }
 
     #[test]
     fn plain_batch_accepts_a_json_array() {
-        let p = split_body(Endpoint::PlainBatch, br#"[{"a":1},"raw line"]"#, &q(&[])).unwrap();
+        let p = split_body(
+            Endpoint::PlainBatch,
+            br#"[{"a":1},"raw line"]"#,
+            &q(&[]),
+            100,
+        )
+        .unwrap();
         assert_eq!(events(&p), [r#"{"a":1}"#, "raw line"]);
     }
 
@@ -860,6 +1078,7 @@ mod tests {
             Endpoint::Jsons,
             br#"{"data":{"logs":[{"x":1},{"x":2}]}}"#,
             &q(&[("path", "data.logs")]),
+            100,
         )
         .unwrap();
         assert_eq!(events(&p), [r#"{"x":1}"#, r#"{"x":2}"#]);
@@ -871,15 +1090,17 @@ mod tests {
             Endpoint::Batch,
             br#"{"intake_key":"K","jsons":["e1","e2"]}"#,
             &q(&[]),
+            100,
         )
         .unwrap();
-        assert_eq!(p.body_key.as_deref(), Some("K"));
+        let key = body_key(br#"{"intake_key":"K","jsons":["e1","e2"]}"#).unwrap();
+        assert_eq!(key.as_deref(), Some("K"));
         assert_eq!(events(&p), ["e1", "e2"]);
     }
 
     #[test]
     fn array_refuses_a_non_array() {
-        assert!(split_body(Endpoint::Array, br#"{"a":1}"#, &q(&[])).is_err());
+        assert!(split_body(Endpoint::Array, br#"{"a":1}"#, &q(&[]), 100).is_err());
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl Ingest {
                 Ok(ids)
             }
             Err(e) => {
-                let reason = if e.is_full() {
+                let reason = if matches!(e, journal::Error::NoSpace) {
+                    "disk_full"
+                } else if e.is_full() {
                     "journal_full"
                 } else {
                     "journal_error"

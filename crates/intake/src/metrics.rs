@@ -1,5 +1,8 @@
 //! Prometheus metrics of the intake, served as text at `/metrics`.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// Label used for events whose intake is not known (missing or bad key).
@@ -42,6 +45,42 @@ pub struct Metrics {
     pub journal_bytes: IntGauge,
     /// Open syslog connections.
     pub syslog_connections: IntGauge,
+    /// HTTP connections closed at once because a connection cap was reached, per cap.
+    pub http_connections_refused: IntCounterVec,
+    /// Times the pipeline started again after its sink or the journal failed.
+    pub pipeline_retries: IntCounter,
+    /// What the pipeline is waiting for while it cannot write (for `/readyz`).
+    pub pipeline_fault: Arc<Mutex<Option<String>>>,
+}
+
+/// A warning that may repeat without limit (one per connection, per line...): logged at
+/// most once per interval, with the number of times it happened since the last one logged.
+#[derive(Debug)]
+pub struct RateLimitedLog {
+    every: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimitedLog {
+    /// At most one warning per `every`.
+    pub const fn new(every: Duration) -> RateLimitedLog {
+        RateLimitedLog {
+            every,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Counts one occurrence; `Some(n)` when it should be logged now, `n` being the
+    /// occurrences since the last one logged (this one included).
+    pub fn hit(&self) -> Option<u64> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.1 += 1;
+        if st.0.is_some_and(|t| t.elapsed() < self.every) {
+            return None;
+        }
+        st.0 = Some(Instant::now());
+        Some(std::mem::take(&mut st.1))
+    }
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -138,6 +177,18 @@ impl Metrics {
                 "ziaxdr_syslog_connections",
                 "Open syslog TCP connections",
             ),
+            http_connections_refused: counter_vec(
+                &r,
+                "ziaxdr_http_connections_refused_total",
+                "HTTP connections closed at once because a connection cap was reached",
+                &["cap"],
+            ),
+            pipeline_retries: counter(
+                &r,
+                "ziaxdr_pipeline_retries_total",
+                "Times the pipeline started again after its sink or the journal failed",
+            ),
+            pipeline_fault: Arc::new(Mutex::new(None)),
             registry: r,
         }
     }
@@ -179,5 +230,21 @@ impl Metrics {
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_warning_is_logged_once_per_interval_with_the_count_since_the_last() {
+        let log = RateLimitedLog::new(Duration::from_millis(200));
+        assert_eq!(log.hit(), Some(1));
+        for _ in 0..9 {
+            assert_eq!(log.hit(), None);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(log.hit(), Some(10), "the nine suppressed and this one");
     }
 }

@@ -55,6 +55,14 @@ pub trait Sink: Send {
     fn idle(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+    /// After a failed write or commit (a full disk): discards everything written since the
+    /// last commit and makes the sink usable again, so the pipeline can write those events
+    /// again from the journal. `Err` when the sink cannot, and the pipeline stops.
+    fn recover(&mut self) -> Result<(), SinkError> {
+        Err(SinkError::Other(
+            "this sink cannot recover from a failure".into(),
+        ))
+    }
     /// Work the sink does on each event right after it is parsed and annotated, on the parse
     /// threads, in parallel and while the event is still in that thread's cache; its result
     /// is handed to [`Sink::write_prepared`]. The event may still turn out to be a duplicate
@@ -162,6 +170,9 @@ pub struct PipelineConfig {
     /// The registry, to name each event's entity (`ziaxdr.entity`) from its intake; without
     /// it events carry no entity.
     pub registry: Option<Arc<Registry>>,
+    /// Longest wait between two attempts after the sink failed (the first is after 1 s,
+    /// doubling; default 30 s).
+    pub retry_max_delay: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -175,6 +186,7 @@ impl Default for PipelineConfig {
             parse_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             parser: zia_parser(),
             registry: None,
+            retry_max_delay: Duration::from_secs(30),
         }
     }
 }
@@ -219,6 +231,9 @@ struct Dedup {
     seen: DigestSet,
     order: VecDeque<u128>,
     cap: usize,
+    /// Keys remembered since the sink last committed: forgotten again if the sink fails,
+    /// so that the events written again are not taken for duplicates of themselves.
+    uncommitted: usize,
 }
 
 impl Dedup {
@@ -227,6 +242,7 @@ impl Dedup {
             seen: DigestSet::default(),
             order: VecDeque::new(),
             cap,
+            uncommitted: 0,
         }
     }
 
@@ -242,6 +258,7 @@ impl Dedup {
             k.copy_from_slice(c);
             d.remember(u128::from_le_bytes(k));
         }
+        d.committed();
         d
     }
 
@@ -257,10 +274,28 @@ impl Dedup {
         fs::rename(&tmp, path)
     }
 
+    /// The sink committed: the keys remembered so far stay.
+    fn committed(&mut self) {
+        self.uncommitted = 0;
+    }
+
+    /// The sink failed: forgets the keys remembered since its last commit.
+    fn rollback(&mut self) {
+        for _ in 0..std::mem::take(&mut self.uncommitted) {
+            match self.order.pop_back() {
+                Some(k) => {
+                    self.seen.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+
     fn remember(&mut self, k: u128) -> bool {
         if !self.seen.insert(k) {
             return false;
         }
+        self.uncommitted += 1;
         self.order.push_back(k);
         if self.order.len() > self.cap {
             if let Some(old) = self.order.pop_front() {
@@ -437,12 +472,84 @@ enum Stage {
 ///
 /// Two stages overlap: one thread reads and parses the next batch (parsing itself on all
 /// CPUs) while this one deduplicates, writes and commits the previous one.
+///
+/// A failing sink (a full disk) is a state, not the end: the pipeline says so in
+/// `metrics.pipeline_fault` (for `/readyz`), waits (1 s, doubling up to
+/// [`PipelineConfig::retry_max_delay`]), has the sink discard what it had not committed
+/// ([`Sink::recover`]) and starts again after the sink's last commit. The events are in the
+/// journal, so none is lost, and none is written twice. It stops only if the sink cannot
+/// recover, the journal is corrupt, or it fails while stopping.
 pub fn run(
     journal: journal::Journal,
     mut sink: Box<dyn Sink>,
     cfg: PipelineConfig,
     metrics: Metrics,
     stop: Arc<AtomicBool>,
+) -> Result<(), PipelineError> {
+    let mut dedup = match &cfg.dedup_file {
+        Some(p) if cfg.dedup_window > 0 => Dedup::load(p, cfg.dedup_window),
+        _ => Dedup::new(cfg.dedup_window),
+    };
+    let pool = parse_pool(cfg.parse_threads);
+    let log = crate::metrics::RateLimitedLog::new(Duration::from_secs(30));
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let err = match run_once(
+            &journal,
+            &mut *sink,
+            &cfg,
+            &metrics,
+            &stop,
+            &mut dedup,
+            pool.as_ref(),
+        ) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let retryable = match &err {
+            PipelineError::Sink(_) => true,
+            PipelineError::Journal(e) => matches!(e, journal::Error::Io(_)),
+        };
+        if !retryable || stop.load(Ordering::Relaxed) {
+            return Err(err);
+        }
+        dedup.rollback();
+        set_fault(&metrics, Some(format!("{err}; retrying")));
+        metrics.pipeline_retries.inc();
+        if let Some(n) = log.hit() {
+            tracing::warn!(error = %err, failures = n, retry_in = ?delay, "pipeline cannot write; retrying (nothing is lost: the events wait in the journal)");
+        }
+        let until = Instant::now() + delay;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        delay = (delay * 2).min(cfg.retry_max_delay.max(Duration::from_millis(1)));
+        if let Err(e) = sink.recover() {
+            tracing::error!(error = %e, "the sink cannot recover; the pipeline stops");
+            return Err(err);
+        }
+    }
+}
+
+fn set_fault(metrics: &Metrics, fault: Option<String>) {
+    let mut f = metrics
+        .pipeline_fault
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if f.is_some() || fault.is_some() {
+        *f = fault;
+    }
+}
+
+/// One run of the pipeline, from the sink's last commit until stopped or an error.
+fn run_once(
+    journal: &journal::Journal,
+    sink: &mut dyn Sink,
+    cfg: &PipelineConfig,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    dedup: &mut Dedup,
+    pool: Option<&rayon::ThreadPool>,
 ) -> Result<(), PipelineError> {
     let committed = sink.committed_offset()?;
     let start = journal.start_offset();
@@ -456,11 +563,6 @@ pub fn run(
     let next = resume_offset(committed, journal.checkpoint(), start);
     tracing::info!(from = next, end = journal.end_offset(), "pipeline starting");
     let mut reader = journal.read_from(next)?;
-    let mut dedup = match &cfg.dedup_file {
-        Some(p) if cfg.dedup_window > 0 => Dedup::load(p, cfg.dedup_window),
-        _ => Dedup::new(cfg.dedup_window),
-    };
-    let pool = parse_pool(cfg.parse_threads);
     let preparer = sink.preparer();
     // A small bound: the reading stage stays at most two batches ahead of the sink.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Stage>(2);
@@ -468,9 +570,9 @@ pub fn run(
         // Owned by this closure so that it is dropped, unblocking a reading stage stuck on a
         // full channel, before the scope joins that stage (e.g. after a sink error).
         let rx = rx;
-        let (cfg_r, journal_r, stop_r) = (&cfg, &journal, &stop);
+        let (cfg_r, journal_r, stop_r) = (cfg, journal, stop);
         let mut entities = cfg.registry.clone().map(EntityNames::new);
-        let pool_r = pool.as_ref();
+        let pool_r = pool;
         let prepare_r = preparer.as_ref();
         scope.spawn(move || {
             let send = |st: Stage| tx.send(st).is_ok();
@@ -554,7 +656,7 @@ pub fn run(
                     // Freeing a batch of events (a few hundred small allocations each) was a
                     // third of this thread's work, most of it because the parse threads had
                     // allocated them: the parse threads free them too, off this thread.
-                    match &pool {
+                    match pool {
                         Some(p) => p.spawn(move || drop(items)),
                         None => drop(items),
                     }
@@ -581,6 +683,8 @@ pub fn run(
                     || last_commit.elapsed() >= cfg.commit_interval
                 {
                     sink.commit()?;
+                    dedup.committed();
+                    set_fault(metrics, None);
                     since_commit = 0;
                     journal.commit_checkpoint(p)?;
                     committed_through = Some(p);
@@ -724,6 +828,15 @@ impl Sink for NdjsonSink {
             File::open(d)?.sync_all()?;
         }
         self.committed = Some(off);
+        Ok(())
+    }
+
+    fn recover(&mut self) -> Result<(), SinkError> {
+        // What is buffered is dropped unwritten; opening again cuts the file back to its
+        // last commit.
+        let idle = BufWriter::new(File::open(&self.path)?);
+        drop(std::mem::replace(&mut self.out, idle).into_parts());
+        *self = NdjsonSink::open(&self.path)?;
         Ok(())
     }
 }
@@ -1017,6 +1130,85 @@ mod tests {
             Some(999),
             "the checkpoint follows the last commit"
         );
+    }
+
+    /// Keeps events in memory; its commits fail while `failures` is above zero (a full
+    /// disk), and `recover` drops what was not committed.
+    struct FlakySink {
+        committed: Arc<std::sync::Mutex<Vec<(u64, String)>>>,
+        pending: Vec<(u64, String)>,
+        failures: usize,
+        recoveries: usize,
+    }
+
+    impl Sink for FlakySink {
+        fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+            Ok(self.committed.lock().unwrap().last().map(|(o, _)| *o))
+        }
+        fn write(&mut self, offset: u64, raw: &RawEvent, _: &mut Event) -> Result<(), SinkError> {
+            self.pending.push((offset, raw.text().to_string()));
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err(SinkError::Io(std::io::Error::from_raw_os_error(28)));
+            }
+            self.committed.lock().unwrap().append(&mut self.pending);
+            Ok(())
+        }
+        fn recover(&mut self) -> Result<(), SinkError> {
+            self.recoveries += 1;
+            self.pending.clear();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sink_that_fails_then_recovers_gets_every_event_once_and_the_fault_clears() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        // Events with record ids, so that a retry must not take them for duplicates.
+        let many: Vec<Vec<u8>> = (0..50).map(|i| raw(&format!("id={i}")).encode()).collect();
+        j.append_blocking(many).unwrap();
+        let committed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = FlakySink {
+            committed: committed.clone(),
+            pending: Vec::new(),
+            failures: 2,
+            recoveries: 0,
+        };
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            batch: 10,
+            commit_events: 20,
+            retry_max_delay: Duration::from_millis(100),
+            ..PipelineConfig::default()
+        };
+        let m = Metrics::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let (j, m, stop) = (j.clone(), m.clone(), stop.clone());
+            std::thread::spawn(move || run(j, Box::new(sink), cfg, m, stop))
+        };
+        let start = Instant::now();
+        while committed.lock().unwrap().len() < 50 && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+        let got: Vec<String> = committed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect();
+        let want: Vec<String> = (0..50).map(|i| format!("id={i}")).collect();
+        assert_eq!(got, want, "every event once, in order");
+        assert_eq!(m.pipeline_retries.get(), 2);
+        assert!(m.pipeline_fault.lock().unwrap().is_none());
+        assert_eq!(j.checkpoint(), Some(49));
     }
 
     #[test]

@@ -2,17 +2,21 @@
 //! down gracefully (stop accepting, finish in-flight requests, read what syslog senders have
 //! already sent, drain the journal into the sink, commit the checkpoint).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -20,7 +24,7 @@ use tower::ServiceExt;
 use crate::auth::Authenticator;
 use crate::http::{AppState, Limits};
 use crate::ingest::Ingest;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RateLimitedLog};
 use crate::pipeline::{PipelineConfig, Sink};
 use crate::registry::{hash_key, Registry, RegistryError};
 use crate::syslog::SyslogConfig;
@@ -111,6 +115,7 @@ impl Server {
     /// Opens the journal and registry and binds every listener (port 0 picks a free port).
     pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        make_private(&cfg.data_dir)?;
         let journal = journal::Journal::open(cfg.data_dir.join("journal"), cfg.journal.clone())?;
         let registry = Arc::new(Registry::open_in(&cfg.data_dir)?);
         let auth = Arc::new(Authenticator::new(registry.clone())?);
@@ -275,25 +280,14 @@ impl Server {
             )));
         }
 
-        let http_task = match self.tls_http.clone() {
-            None => {
-                let mut rx = stop_rx.clone();
-                tokio::spawn(async move {
-                    let r = axum::serve(
-                        self.http,
-                        app.into_make_service_with_connect_info::<SocketAddr>(),
-                    )
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "HTTP server failed");
-                    }
-                })
-            }
-            Some(tls) => tokio::spawn(serve_https(self.http, tls, app, stop_rx.clone())),
-        };
+        let http_task = tokio::spawn(serve_http(
+            self.http,
+            self.tls_http.clone(),
+            app,
+            stop_rx.clone(),
+            self.cfg.limits.clone(),
+            self.ingest.metrics.clone(),
+        ));
 
         ready.store(true, Ordering::Relaxed);
         let mut pipeline_result = None;
@@ -332,54 +326,275 @@ impl Server {
     }
 }
 
+/// Makes the data directory and everything in it private to the server's user (0700
+/// directories, 0600 files): it holds key and password hashes and every event. A directory
+/// made by an earlier version, or by hand, is tightened here.
+fn make_private(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let private = if meta.is_dir() { 0o700 } else { 0o600 };
+    if meta.permissions().mode() & 0o777 != private {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(private))?;
+    }
+    if meta.is_dir() {
+        for e in std::fs::read_dir(dir)? {
+            make_private(&e?.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Resolves once shutdown is signalled (without holding the watch guard across awaits).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-async fn serve_https(
+/// Open connections per source address, and in all, for the HTTP listener's caps.
+#[derive(Default)]
+struct ConnCounts {
+    total: usize,
+    per_source: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; leaving the counts when dropped.
+struct ConnSlot {
+    counts: Arc<Mutex<ConnCounts>>,
+    ip: IpAddr,
+}
+
+impl ConnSlot {
+    /// A slot for a connection from `ip`, or `None` when a cap is reached (and which one).
+    fn take(
+        counts: &Arc<Mutex<ConnCounts>>,
+        ip: IpAddr,
+        limits: &Limits,
+    ) -> Result<ConnSlot, &'static str> {
+        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+        if c.total >= limits.max_connections {
+            return Err("connections");
+        }
+        let n = c.per_source.entry(ip).or_insert(0);
+        if *n >= limits.max_connections_per_source {
+            return Err("connections_per_source");
+        }
+        *n += 1;
+        c.total += 1;
+        Ok(ConnSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        c.total -= 1;
+        if let Some(n) = c.per_source.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_source.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A connection's stream, noting when bytes last moved either way (for the idle timeout).
+struct IdleIo<T> {
+    inner: T,
+    last: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl<T> IdleIo<T> {
+    fn touch(&self) {
+        self.last
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Resolves once nothing moved on the connection for `idle`.
+async fn idle_for(last: &AtomicU64, epoch: Instant, idle: Duration) {
+    loop {
+        let last_ms = last.load(Ordering::Relaxed);
+        let since = epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last_ms));
+        if since >= idle {
+            return;
+        }
+        tokio::time::sleep(idle - since).await;
+    }
+}
+
+/// Serves HTTP (or HTTPS with `tls`) on `listener` until `stop`: every connection within the
+/// caps, with the header, idle and TLS handshake timeouts of `limits`.
+async fn serve_http(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     mut stop: watch::Receiver<bool>,
+    limits: Limits,
+    metrics: Metrics,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let counts = Arc::new(Mutex::new(ConnCounts::default()));
+    let refused_log = Arc::new(RateLimitedLog::new(Duration::from_secs(10)));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "HTTPS accept failed");
+                    tracing::warn!(error = %e, "HTTP accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             _ = stopped(&mut stop) => break,
         };
+        let slot = match ConnSlot::take(&counts, peer.ip(), &limits) {
+            Ok(s) => s,
+            Err(cap) => {
+                metrics
+                    .http_connections_refused
+                    .with_label_values(&[cap])
+                    .inc();
+                if let Some(n) = refused_log.hit() {
+                    tracing::warn!(%peer, cap, refused = n, "HTTP connection over a cap closed");
+                }
+                drop(stream);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let mut stop = stop.clone();
+        let limits = limits.clone();
         conns.spawn(async move {
-            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
-                tracing::debug!(%peer, "TLS handshake failed");
-                return;
+            let _slot = slot;
+            let epoch = Instant::now();
+            let last = Arc::new(AtomicU64::new(0));
+            let io = IdleIo {
+                inner: stream,
+                last: last.clone(),
+                epoch,
             };
             let svc = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req)
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc));
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(%peer, error = %e, "HTTPS connection error"); } }
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            // No HTTP/2 keep-alive pings: their bytes would keep an idle connection from
+            // ever reaching the idle timeout.
+            builder.http2().timer(TokioTimer::new());
+            let idle = limits.idle_timeout;
+            match acceptor {
+                None => {
+                    let conn =
+                        builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
+                    drive(conn, &last, epoch, idle, &mut stop, peer).await;
+                }
+                Some(acc) => {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(limits.header_timeout, acc.accept(io)).await
+                    else {
+                        tracing::debug!(%peer, "TLS handshake failed or timed out");
+                        return;
+                    };
+                    let conn =
+                        builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc));
+                    drive(conn, &last, epoch, idle, &mut stop, peer).await;
                 }
             }
         });
     }
+    drop(listener);
     while conns.join_next().await.is_some() {}
+}
+
+/// Runs one connection until it ends, is idle for `idle`, or the server stops (then
+/// gracefully: the request in flight is finished).
+async fn drive<C>(
+    conn: C,
+    last: &AtomicU64,
+    epoch: Instant,
+    idle: Duration,
+    stop: &mut watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + GracefulConn,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(%peer, error = %e, "HTTP connection error"); } }
+        _ = idle_for(last, epoch, idle) => tracing::debug!(%peer, "HTTP connection idle; closing"),
+        _ = stopped(stop) => {
+            conn.as_mut().graceful();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// The graceful shutdown of hyper-util's connection types, as one trait.
+trait GracefulConn {
+    fn graceful(self: Pin<&mut Self>);
+}
+
+impl<I, S, E> GracefulConn for hyper_util::server::conn::auto::Connection<'_, I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: hyper::body::Body + Send + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn graceful(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
 }

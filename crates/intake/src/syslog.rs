@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::AuthOutcome;
 use crate::ingest::Ingest;
-use crate::metrics::UNKNOWN_INTAKE;
+use crate::metrics::{RateLimitedLog, UNKNOWN_INTAKE};
 use crate::raw::Transport;
 use uuid::Uuid;
 
@@ -357,6 +357,12 @@ impl Framer {
     }
 }
 
+/// Warnings any client can cause once per connection: at most one per 10 s each, with the
+/// number of occurrences since the last one logged.
+static OVERSIZE_LOG: RateLimitedLog = RateLimitedLog::new(Duration::from_secs(10));
+static OCTET_COUNT_LOG: RateLimitedLog = RateLimitedLog::new(Duration::from_secs(10));
+static ACCEPT_LOG: RateLimitedLog = RateLimitedLog::new(Duration::from_secs(10));
+
 /// Accepts connections on `listener` until `shutdown` turns true, then waits for the open
 /// connections to drain (see [`DRAIN_QUIET`]), for at most a little over [`DRAIN_MAX`].
 pub async fn serve(
@@ -383,7 +389,9 @@ pub async fn serve(
                 Ok(x) => x,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "syslog accept failed");
+                    if let Some(count) = ACCEPT_LOG.hit() {
+                        tracing::warn!(error = %e, count, "syslog accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -569,15 +577,19 @@ async fn connection<S: AsyncRead + Unpin>(
                         .metrics
                         .reject(UNKNOWN_INTAKE, transport.as_str(), "line_too_long", 1);
                     if !oversize_reported {
-                        tracing::warn!(peer = %peer_s, bytes = n, limit = cfg.max_line, "syslog line over the limit skipped");
                         oversize_reported = true;
+                        if let Some(count) = OVERSIZE_LOG.hit() {
+                            tracing::warn!(peer = %peer_s, bytes = n, limit = cfg.max_line, count, "syslog line over the limit skipped (count: connections since the last such warning)");
+                        }
                     }
                 }
                 Frame::BadOctetCount => {
                     ingest
                         .metrics
                         .reject(UNKNOWN_INTAKE, transport.as_str(), "bad_octet_count", 1);
-                    tracing::warn!(peer = %peer_s, "bad RFC 6587 octet count; switching to newline framing");
+                    if let Some(count) = OCTET_COUNT_LOG.hit() {
+                        tracing::warn!(peer = %peer_s, count, "bad RFC 6587 octet count; switching to newline framing (count: since the last such warning)");
+                    }
                 }
             }
         }

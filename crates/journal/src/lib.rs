@@ -84,16 +84,29 @@ pub enum Error {
     /// Another process holds the journal directory.
     #[error("journal directory {0} is locked by another process")]
     Locked(String),
+    /// The file system is out of space (ENOSPC): nothing of the append was kept, and the
+    /// journal takes appends again as soon as space returns.
+    #[error("journal disk full: no space left on the device; retry later")]
+    NoSpace,
     /// The journal was shut down.
     #[error("journal is closed")]
     Closed,
 }
 
 impl Error {
-    /// True when the error is transient back-pressure (full budget) rather than a fault.
+    /// True when the error is transient back-pressure (full budget, full disk) rather than
+    /// a fault.
     pub fn is_full(&self) -> bool {
-        matches!(self, Error::Full { .. })
+        matches!(self, Error::Full { .. } | Error::NoSpace)
     }
+}
+
+/// True for an I/O error saying the disk (or a quota) is full.
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) || e.raw_os_error() == Some(28)
 }
 
 /// Tunables of a journal. All limits are explicit.
@@ -109,6 +122,10 @@ pub struct Config {
     /// Call `fsync` before acknowledging (default true; false only for benchmarks and tests
     /// that measure everything but the disk).
     pub fsync: bool,
+    /// Fault injection for tests: while it holds true, every write fails as a full disk
+    /// (ENOSPC) would.
+    #[doc(hidden)]
+    pub inject_no_space: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Config {
@@ -118,6 +135,7 @@ impl Default for Config {
             max_disk_bytes: 10 * 1024 * 1024 * 1024,
             max_record_bytes: 16 * 1024 * 1024,
             fsync: true,
+            inject_no_space: None,
         }
     }
 }
@@ -143,6 +161,8 @@ struct Inner {
     durable_end: AtomicU64,
     disk_used: AtomicU64,
     poisoned: AtomicBool,
+    /// Set when the last append failed for lack of space, cleared by the next that works.
+    no_space: AtomicBool,
     /// Paired with `data_cv` so readers can sleep until new records are durable.
     data_lock: Mutex<()>,
     data_cv: Condvar,
@@ -274,6 +294,7 @@ impl Journal {
             durable_end: AtomicU64::new(end),
             disk_used: AtomicU64::new(used),
             poisoned: AtomicBool::new(false),
+            no_space: AtomicBool::new(false),
             data_lock: Mutex::new(()),
             data_cv: Condvar::new(),
         });
@@ -282,6 +303,7 @@ impl Journal {
             inner: inner.clone(),
             file: BufWriter::with_capacity(256 * 1024, file),
             seg_len: valid_len,
+            synced_len: valid_len,
         };
         writer.file.seek(SeekFrom::End(0))?;
         let thread = std::thread::Builder::new()
@@ -346,9 +368,16 @@ impl Journal {
         self.inner.cfg.max_disk_bytes
     }
 
-    /// True when the budget is used up, so receivers can refuse work before reading it.
+    /// True when the budget is used up, or the last append found the disk full, so
+    /// receivers can refuse work before reading it.
     pub fn is_full(&self) -> bool {
-        self.disk_usage() >= self.inner.cfg.max_disk_bytes
+        self.disk_usage() >= self.inner.cfg.max_disk_bytes || self.is_out_of_space()
+    }
+
+    /// True when the last append failed because the file system is full (cleared by the
+    /// next append that succeeds).
+    pub fn is_out_of_space(&self) -> bool {
+        self.inner.no_space.load(Ordering::Relaxed)
     }
 
     /// The persisted consumer checkpoint: the offset of the last record the consumer has
@@ -514,10 +543,15 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Where an append's outcome goes.
+type Done = oneshot::Sender<Result<Range<u64>, Error>>;
+
 struct Writer {
     inner: Arc<Inner>,
     file: BufWriter<File>,
     seg_len: u64,
+    /// Length of the active segment up to its last durable record.
+    synced_len: u64,
 }
 
 impl Writer {
@@ -546,7 +580,8 @@ impl Writer {
         let mut pending_bytes = 0u64;
         let budget = self.inner.cfg.max_disk_bytes;
         let max = self.inner.cfg.max_record_bytes;
-        for req in batch {
+        let mut batch = batch.into_iter();
+        while let Some(req) = batch.next() {
             if self.inner.poisoned.load(Ordering::Relaxed) {
                 let _ = req.done.send(Err(Error::Poisoned));
                 continue;
@@ -575,6 +610,14 @@ impl Writer {
                     accepted.push((req.done, next..next + n));
                     next += n;
                 }
+                Err(e) if is_no_space(&e) => {
+                    let _ = req.done.send(Err(Error::NoSpace));
+                    for r in batch {
+                        let _ = r.done.send(Err(Error::NoSpace));
+                    }
+                    self.out_of_space(std::mem::take(&mut accepted));
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "journal write failed; journal poisoned");
                     self.inner.poisoned.store(true, Ordering::Relaxed);
@@ -587,7 +630,10 @@ impl Writer {
         }
         let synced = self.sync();
         match synced {
+            Err(e) if is_no_space(&e) => self.out_of_space(accepted),
             Ok(()) => {
+                self.synced_len = self.seg_len;
+                self.inner.no_space.store(false, Ordering::Relaxed);
                 self.inner
                     .disk_used
                     .fetch_add(pending_bytes, Ordering::Relaxed);
@@ -599,9 +645,17 @@ impl Writer {
                 for (done, range) in accepted {
                     let _ = done.send(Ok(range));
                 }
-                if let Err(e) = self.maybe_roll(next) {
-                    tracing::error!(error = %e, "journal segment roll failed; journal poisoned");
-                    self.inner.poisoned.store(true, Ordering::Relaxed);
+                match self.maybe_roll(next) {
+                    Ok(()) => {}
+                    // The active segment stays, a little longer than planned; the roll is
+                    // tried again after the next commit.
+                    Err(e) if is_no_space(&e) => {
+                        tracing::warn!("journal segment roll: no space left; retried later")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "journal segment roll failed; journal poisoned");
+                        self.inner.poisoned.store(true, Ordering::Relaxed);
+                    }
                 }
             }
             Err(e) => {
@@ -616,7 +670,43 @@ impl Writer {
         }
     }
 
+    /// The disk is full: every append of this commit fails with [`Error::NoSpace`] and the
+    /// segment is cut back to its last durable record, so that appending can go on once
+    /// space returns with nothing unacknowledged in between. If even that fails, the journal
+    /// is poisoned.
+    fn out_of_space(&mut self, accepted: Vec<(Done, Range<u64>)>) {
+        for (done, _) in accepted {
+            let _ = done.send(Err(Error::NoSpace));
+        }
+        self.inner.no_space.store(true, Ordering::Relaxed);
+        if let Err(e) = self.rollback() {
+            tracing::error!(error = %e, "journal rollback after a full disk failed; journal poisoned");
+            self.inner.poisoned.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn rollback(&mut self) -> io::Result<()> {
+        let f = self.file.get_ref().try_clone()?;
+        // Dropped without flushing what it buffered.
+        let old = std::mem::replace(&mut self.file, BufWriter::with_capacity(256 * 1024, f));
+        drop(old.into_parts());
+        let f = self.file.get_mut();
+        f.set_len(self.synced_len)?;
+        f.seek(SeekFrom::Start(self.synced_len))?;
+        self.seg_len = self.synced_len;
+        Ok(())
+    }
+
     fn write_records(&mut self, records: &[Vec<u8>]) -> io::Result<()> {
+        if self
+            .inner
+            .cfg
+            .inject_no_space
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            return Err(io::Error::from_raw_os_error(28));
+        }
         for r in records {
             let len = r.len() as u32;
             self.file.write_all(&len.to_le_bytes())?;
@@ -650,6 +740,7 @@ impl Writer {
         sync_dir(&self.inner.dir)?;
         self.file = BufWriter::with_capacity(256 * 1024, f);
         self.seg_len = 0;
+        self.synced_len = 0;
         if let Ok(mut st) = self.inner.state.lock() {
             st.segments.push(Segment { base: next, path });
         }

@@ -236,3 +236,32 @@ fn a_fresh_journal_after_lost_segments_starts_after_the_checkpoint() {
     let j = Journal::open(d.path(), Config::default()).unwrap();
     assert_eq!(j.end_offset(), 3);
 }
+
+#[test]
+fn a_full_disk_refuses_appends_as_back_pressure_and_appending_resumes_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(AtomicBool::new(false));
+    let cfg = Config {
+        inject_no_space: Some(full.clone()),
+        ..Config::default()
+    };
+    let j = Journal::open(dir.path(), cfg.clone()).unwrap();
+    assert_eq!(j.append_blocking(vec![b"a".to_vec()]).unwrap(), 0..1);
+    full.store(true, Ordering::Relaxed);
+    let e = j.append_blocking(vec![b"lost".to_vec()]).unwrap_err();
+    assert!(matches!(e, Error::NoSpace), "{e}");
+    assert!(e.is_full());
+    assert!(j.is_full() && j.is_out_of_space() && !j.is_poisoned());
+    full.store(false, Ordering::Relaxed);
+    assert_eq!(j.append_blocking(vec![b"b".to_vec()]).unwrap(), 1..2);
+    assert!(!j.is_full());
+    drop(j);
+    // Nothing of the refused append is on disk; the two acknowledged records are.
+    let j = Journal::open(dir.path(), cfg).unwrap();
+    let mut r = j.read_from(0).unwrap();
+    let mut got = Vec::new();
+    while let Some((_, p)) = r.next_record().unwrap() {
+        got.push(p);
+    }
+    assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
+}

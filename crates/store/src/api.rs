@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::query::Predicate;
 use crate::timerange::{format_instant, parse_duration, TimeError, TimeRange, TimeSpec};
 use crate::{Cursor, Event, EventQuery, EventSearch, Query, StoreError};
 
@@ -181,6 +182,9 @@ pub enum ApiError {
     /// The request is invalid (400): bad query, time range, cursor or field.
     #[error("{0}")]
     BadRequest(String),
+    /// The search passed its deadline or was cancelled (504).
+    #[error("{0}")]
+    Deadline(String),
     /// The store failed (500).
     #[error("store error: {0}")]
     Internal(StoreError),
@@ -191,6 +195,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::BadRequest(_) => 400,
+            ApiError::Deadline(_) => 504,
             ApiError::Internal(_) => 500,
         }
     }
@@ -203,6 +208,9 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Deadline(m) = e {
+            return ApiError::Deadline(m);
+        }
         if e.is_client_error() {
             ApiError::BadRequest(e.to_string())
         } else {
@@ -217,16 +225,52 @@ impl From<TimeError> for ApiError {
     }
 }
 
+/// Most wildcard and regex terms in one query: each walks a term dictionary per segment.
+pub const MAX_EXPENSIVE_TERMS: usize = 32;
+
+/// The wildcard and regex terms of a query.
+fn expensive_terms(q: &Query) -> usize {
+    match q {
+        Query::All => 0,
+        Query::Match { pred, .. } => {
+            usize::from(matches!(pred, Predicate::Wildcard(_) | Predicate::Regex(_)))
+        }
+        Query::And(v) | Query::Or(v) => v.iter().map(expensive_terms).sum(),
+        Query::Not(q) => expensive_terms(q),
+    }
+}
+
+/// The deadline of this thread's search (set by a caller that can cancel it), or a new
+/// one of [`crate::deadline::query_timeout`].
+fn deadline() -> std::sync::Arc<crate::deadline::Deadline> {
+    crate::deadline::current()
+        .unwrap_or_else(|| crate::deadline::Deadline::after(crate::deadline::query_timeout()))
+}
+
 fn event_query(query: &str, time: &TimeSpec, now: OffsetDateTime) -> Result<EventQuery, ApiError> {
     let query = Query::parse(query).map_err(|e| ApiError::BadRequest(format!("query {e}")))?;
+    let n = expensive_terms(&query);
+    if n > MAX_EXPENSIVE_TERMS {
+        return Err(ApiError::BadRequest(format!(
+            "the query has {n} wildcard or regex terms; at most {MAX_EXPENSIVE_TERMS} are allowed"
+        )));
+    }
     Ok(EventQuery {
         query,
         range: time.resolve(now)?,
     })
 }
 
-/// Serves a search request.
+/// Serves a search request, within its deadline ([`crate::deadline`]).
 pub fn search(
+    store: &dyn EventSearch,
+    req: &SearchRequest,
+    now: OffsetDateTime,
+) -> Result<SearchResponse, ApiError> {
+    crate::deadline::with_deadline(deadline(), || search_within(store, req, now))
+}
+
+fn search_within(
     store: &dyn EventSearch,
     req: &SearchRequest,
     now: OffsetDateTime,
@@ -259,8 +303,16 @@ pub fn search(
     })
 }
 
-/// Serves an aggregation request.
+/// Serves an aggregation request, within its deadline ([`crate::deadline`]).
 pub fn aggregate(
+    store: &dyn EventSearch,
+    req: &AggregateRequest,
+    now: OffsetDateTime,
+) -> Result<AggregateResponse, ApiError> {
+    crate::deadline::with_deadline(deadline(), || aggregate_within(store, req, now))
+}
+
+fn aggregate_within(
     store: &dyn EventSearch,
     req: &AggregateRequest,
     now: OffsetDateTime,

@@ -14,6 +14,7 @@
 
 pub mod api;
 mod collectors;
+pub mod deadline;
 pub mod doc;
 mod plan;
 pub mod query;
@@ -89,6 +90,9 @@ pub struct TopValues {
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The search passed its deadline or its client went away (see [`deadline`]).
+    #[error("{0}")]
+    Deadline(String),
     /// The query text is not valid.
     #[error("invalid query: {0}")]
     Parse(#[from] ParseError),

@@ -540,7 +540,7 @@ fn range(lo: B<Term>, hi: B<Term>) -> Result<Box<dyn TQuery>, StoreError> {
 
 fn regex(field: Field, pattern: &str) -> Result<Box<dyn TQuery>, StoreError> {
     RegexQuery::from_pattern(pattern, field)
-        .map(boxed)
+        .map(|q| crate::deadline::guard(boxed(q)))
         .map_err(|e| StoreError::Unsupported(format!("invalid regex /{pattern}/: {e}")))
 }
 

@@ -519,6 +519,26 @@ impl TantivyStore {
         Ok(())
     }
 
+    /// Drops every open writer, and with them the events added since the last commit, after
+    /// a failed add or commit (a full disk): the next add opens a fresh writer, and the
+    /// caller adds those events again from after [`EventStore::committed_offset`]. Partitions
+    /// that did commit further keep their events and skip them when they come again.
+    pub fn discard_uncommitted(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut st = lock(&self.write);
+        st.writers.clear();
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        for (day, p) in parts.iter() {
+            st.part_committed.insert(*day, payload_offset(&p.index)?);
+            p.reader.reload()?;
+        }
+        st.last_added = st.checkpoint;
+        st.pending = 0;
+        Ok(())
+    }
+
     /// False once an event added with its record did not rebuild from it exactly: the
     /// store then keeps whole events as JSON (see [`crate::source`]).
     pub fn keeps_records(&self) -> bool {

@@ -42,6 +42,27 @@ fn new_store_has_no_committed_offset() {
 }
 
 #[test]
+fn discarding_after_a_failure_drops_only_uncommitted_events_which_are_added_again_once() {
+    let d = tempfile::tempdir().unwrap();
+    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    for off in 0..100 {
+        s.add(off, &event(off)).unwrap();
+    }
+    assert_eq!(s.commit().unwrap(), Some(99));
+    for off in 100..150 {
+        s.add(off, &event(off)).unwrap();
+    }
+    // A write failed (a full disk): the pipeline has the store discard, then replays.
+    s.discard_uncommitted().unwrap();
+    assert_eq!(s.committed_offset(), Some(99));
+    for off in 100..200 {
+        s.add(off, &event(off)).unwrap();
+    }
+    assert_eq!(s.commit().unwrap(), Some(199));
+    assert_eq!(count_and_distinct(&s), (200, 200));
+}
+
+#[test]
 fn crash_before_commit_loses_only_uncommitted_events_which_replay_once() {
     let d = tempfile::tempdir().unwrap();
     {

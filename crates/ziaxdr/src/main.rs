@@ -56,8 +56,17 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    alloc::keep_freed_memory();
+    // Everything this process creates (journal, databases, index, exports) is private to
+    // its user: directories 0700, files 0600.
+    // SAFETY: umask only sets the process's file mode creation mask.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
+    // Parsing the command line starts no thread, so the allocator can still be set up.
+    // A server returns what a burst made it allocate; the batch commands keep it.
+    match cli.command {
+        Command::Serve(_) | Command::Demo(_) => alloc::return_freed_memory(),
+        _ => alloc::keep_freed_memory(),
+    }
     init_tracing();
     let code = match cli.command {
         Command::Parse(a) => cmd::parse::run(a)?,

@@ -67,6 +67,10 @@ impl Sink for StoreSink {
         self.store.commit().map(|_| ()).map_err(sink_err)
     }
 
+    fn recover(&mut self) -> Result<(), SinkError> {
+        self.store.discard_uncommitted().map_err(sink_err)
+    }
+
     fn preparer(&self) -> Option<Preparer> {
         let store = self.store.clone();
         // A failure here (a source that cannot be encoded) is met again, and reported, when
@@ -187,8 +191,48 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// Decodes the JSON body, then runs `f` on the store on a blocking thread.
-async fn run_query<R, F, T>(store: StoreAccess, body: Bytes, f: F) -> Response
+/// Searches one user may run at once: with the query deadline, what bounds a user's cost.
+pub const MAX_SEARCHES_PER_USER: usize = 2;
+
+/// Searches running, per user.
+static RUNNING_SEARCHES: std::sync::Mutex<Option<std::collections::HashMap<String, usize>>> =
+    std::sync::Mutex::new(None);
+
+/// One running search of a user, leaving the count when dropped.
+struct SearchSlot(String);
+
+impl SearchSlot {
+    fn take(user: &str) -> Option<SearchSlot> {
+        let mut m = RUNNING_SEARCHES.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m
+            .get_or_insert_with(Default::default)
+            .entry(user.to_string())
+            .or_insert(0);
+        if *n >= MAX_SEARCHES_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(SearchSlot(user.to_string()))
+    }
+}
+
+impl Drop for SearchSlot {
+    fn drop(&mut self) {
+        let mut m = RUNNING_SEARCHES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.as_mut().and_then(|m| m.get_mut(&self.0)) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Decodes the JSON body, then runs `f` on the store on a blocking thread, within the query
+/// deadline, cancelled if the client goes away, at most [`MAX_SEARCHES_PER_USER`] at once.
+async fn run_query<R, F, T>(
+    store: StoreAccess,
+    user: Option<&Principal>,
+    body: Bytes,
+    f: F,
+) -> Response
 where
     R: serde::de::DeserializeOwned + Send + 'static,
     F: FnOnce(&TantivyStore, &R, time::OffsetDateTime) -> Result<T, store::api::ApiError>
@@ -200,11 +244,25 @@ where
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad request body: {e}")),
     };
+    let user = user.map_or("anonymous", |p| p.name.as_str());
+    let Some(slot) = SearchSlot::take(user) else {
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("{MAX_SEARCHES_PER_USER} searches of {user} are running already; retry when one is done"),
+        );
+    };
+    let deadline = store::deadline::Deadline::after(store::deadline::query_timeout());
+    // Dropped with this future when the client disconnects: the search stops.
+    let _cancel = store::deadline::CancelOnDrop(deadline.clone());
     let result = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let mut failure = None;
         let out = store
             .with(|st| {
-                f(st, &req, time::OffsetDateTime::now_utc()).map_err(|e| {
+                store::deadline::with_deadline(deadline, || {
+                    f(st, &req, time::OffsetDateTime::now_utc())
+                })
+                .map_err(|e| {
                     failure =
                         Some(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST));
                     e.to_string()
@@ -221,17 +279,31 @@ where
     }
 }
 
-async fn search(State(s): State<StoreAccess>, body: Bytes) -> Response {
-    run_query(s, body, |st, req: &store::api::SearchRequest, now| {
-        store::api::search(st, req, now)
-    })
+async fn search(
+    State(s): State<StoreAccess>,
+    user: Option<Extension<Principal>>,
+    body: Bytes,
+) -> Response {
+    run_query(
+        s,
+        user.as_deref(),
+        body,
+        |st, req: &store::api::SearchRequest, now| store::api::search(st, req, now),
+    )
     .await
 }
 
-async fn aggregate(State(s): State<StoreAccess>, body: Bytes) -> Response {
-    run_query(s, body, |st, req: &store::api::AggregateRequest, now| {
-        store::api::aggregate(st, req, now)
-    })
+async fn aggregate(
+    State(s): State<StoreAccess>,
+    user: Option<Extension<Principal>>,
+    body: Bytes,
+) -> Response {
+    run_query(
+        s,
+        user.as_deref(),
+        body,
+        |st, req: &store::api::AggregateRequest, now| store::api::aggregate(st, req, now),
+    )
     .await
 }
 
@@ -380,6 +452,12 @@ impl Sink for DetectingSink {
     ) -> Result<(), SinkError> {
         self.detect(event);
         self.inner.write_prepared(offset, raw, event, prepared)
+    }
+
+    fn recover(&mut self) -> Result<(), SinkError> {
+        // Events written again are detected again: an alert rule that fired on one before
+        // the failure sees it a second time (alerts group by rule and entity).
+        self.inner.recover()
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {

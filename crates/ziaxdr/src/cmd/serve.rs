@@ -88,6 +88,27 @@ pub struct Opts {
     /// HTTP requests processed at once before answering 503 [default: 512].
     #[arg(long, env = "ZIAXDR_MAX_INFLIGHT")]
     pub max_inflight: Option<usize>,
+    /// Events in one HTTP request beyond which it is refused with 413 [default: 100000].
+    #[arg(long, env = "ZIAXDR_MAX_EVENTS_PER_REQUEST")]
+    pub max_events_per_request: Option<usize>,
+    /// Seconds a client has to send a request's headers [default: 10].
+    #[arg(long, env = "ZIAXDR_HTTP_HEADER_TIMEOUT")]
+    pub http_header_timeout: Option<u64>,
+    /// Seconds a client has to send an intake request's body, then 408 [default: 60].
+    #[arg(long, env = "ZIAXDR_HTTP_BODY_TIMEOUT")]
+    pub http_body_timeout: Option<u64>,
+    /// Seconds without traffic before an HTTP connection is closed [default: 120].
+    #[arg(long, env = "ZIAXDR_HTTP_IDLE_TIMEOUT")]
+    pub http_idle_timeout: Option<u64>,
+    /// Open HTTP connections in all [default: 4096].
+    #[arg(long, env = "ZIAXDR_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<usize>,
+    /// Open HTTP connections from one source address [default: 256].
+    #[arg(long, env = "ZIAXDR_HTTP_MAX_CONNECTIONS_PER_SOURCE")]
+    pub http_max_connections_per_source: Option<usize>,
+    /// Seconds a search may take before it is stopped with 504 [default: 30].
+    #[arg(long, env = "ZIAXDR_QUERY_TIMEOUT")]
+    pub query_timeout: Option<u64>,
     /// Seconds without data before a syslog connection is closed [default: 300].
     #[arg(long, env = "ZIAXDR_SYSLOG_IDLE_TIMEOUT")]
     pub syslog_idle_timeout: Option<u64>,
@@ -147,6 +168,13 @@ impl Opts {
             max_event_bytes,
             max_request_bytes,
             max_inflight,
+            max_events_per_request,
+            http_header_timeout,
+            http_body_timeout,
+            http_idle_timeout,
+            http_max_connections,
+            http_max_connections_per_source,
+            query_timeout,
             syslog_idle_timeout,
             syslog_max_connections,
             dedup_window,
@@ -193,6 +221,24 @@ impl Opts {
         }
         if let Some(v) = self.max_inflight {
             c.limits.max_inflight = v.max(1);
+        }
+        if let Some(v) = self.max_events_per_request {
+            c.limits.max_events = v.max(1);
+        }
+        if let Some(v) = self.http_header_timeout {
+            c.limits.header_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.http_body_timeout {
+            c.limits.body_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.http_idle_timeout {
+            c.limits.idle_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.http_max_connections {
+            c.limits.max_connections = v.max(1);
+        }
+        if let Some(v) = self.http_max_connections_per_source {
+            c.limits.max_connections_per_source = v.max(1);
         }
         if let Some(v) = self.syslog_idle_timeout {
             c.syslog.idle_timeout = Duration::from_secs(v.max(1));
@@ -258,6 +304,9 @@ fn public_origin(url: &str) -> Option<String> {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let args = args.opts.with_file()?;
     let cfg = args.server_config()?;
+    if let Some(t) = args.query_timeout {
+        store::deadline::set_query_timeout(Duration::from_secs(t.max(1)));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
