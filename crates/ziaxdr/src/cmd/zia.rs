@@ -4,6 +4,7 @@
 //! credentials (flags, `ZIA_…` variables, the `[zia]` table of the TOML config) and prints.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use ziaapi::{ClientOptions, Op, Request, Settings};
@@ -231,4 +232,25 @@ fn act(op: Op, a: ActArgs) -> anyhow::Result<i32> {
         println!("{}", out.summary());
     }
     Ok(if out.refused.is_empty() { 0 } else { 2 })
+}
+
+/// The server's responder: from the `[zia]` table and the `ZIA_…` variables, auditing to
+/// DATA/zia-audit.jsonl; none when no credential is configured.
+pub(crate) fn server_responder(
+    settings: Option<&Settings>,
+    data_dir: &Path,
+) -> anyhow::Result<Option<Arc<ziaapi::Responder>>> {
+    let mut s = settings.cloned().unwrap_or_default().with_env();
+    if !s.is_configured() {
+        return Ok(None);
+    }
+    if s.audit_log.is_none() {
+        s.audit_log = Some(data_dir.join(AUDIT_FILE));
+    }
+    let r = s
+        .responder(ClientOptions::default())
+        .context("bad ZIA configuration ([zia] table or ZIA_* variables)")?;
+    tracing::info!(api = r.client().base(), auth = r.client().auth_kind(), category = %r.policy().category,
+        "response in Zscaler enabled");
+    Ok(Some(Arc::new(r)))
 }
