@@ -191,3 +191,29 @@ fn missing_credentials_are_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no ZIA credentials"));
 }
+
+#[test]
+fn serve_refuses_an_incomplete_zia_table() {
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("ziaxdr.toml");
+    std::fs::write(
+        &cfg,
+        "[zia]\ncloud = \"zscaler.net\"\napi-key = \"abcdefghijklmnop\"\nusername = \"u\"\n",
+    )
+    .unwrap();
+    let out = run(ziaxdr()
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "off",
+            "--config",
+        ])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(data.path().join("data")));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing password (ZIA_PASSWORD)"), "{err}");
+}
