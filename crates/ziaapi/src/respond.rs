@@ -447,6 +447,13 @@ impl Responder {
                     continue;
                 }
             }
+            if v.is_ipv6() {
+                refused.push(Refusal {
+                    value: raw.into(),
+                    reason: "an IPv6 address: ZIA keeps those in IPv6 destination groups, which ziaxdr does not change".into(),
+                });
+                continue;
+            }
             match v.kind {
                 ValueKind::Url if !urls.contains(&v.text) => urls.push(v.text),
                 ValueKind::Ip if ip_group.is_none() => refused.push(Refusal {

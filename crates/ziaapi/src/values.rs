@@ -111,6 +111,13 @@ impl Value {
     }
 }
 
+impl Value {
+    /// Whether this is an IPv6 address or range (ZIA keeps those in separate IPv6 groups).
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self.net, Some(IpNet::V6(_)))
+    }
+}
+
 /// Domains (each with its subdomains), IPs and ranges that are never blocked.
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {

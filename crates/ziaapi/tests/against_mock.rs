@@ -342,3 +342,14 @@ fn writes_are_paced_one_per_second_by_default() {
         assert!(w[1].at.duration_since(w[0].at) >= Duration::from_millis(990));
     }
 }
+
+#[test]
+fn ipv6_values_are_refused_not_put_in_the_ipv4_group() {
+    let zia = MockZia::start();
+    let out = responder(zia.legacy_settings())
+        .run(&block(&["2001:db8::1"]))
+        .unwrap();
+    assert_eq!(out.refused.len(), 1);
+    assert!(out.refused[0].reason.contains("IPv6"));
+    assert_eq!(zia.addresses(mock::IP_GROUP), ["192.0.2.99"]);
+}
