@@ -348,6 +348,7 @@ impl Client {
                 )?;
                 let resp = match sent {
                     Sent::Ok(r) => r,
+                    Sent::Status(429, r) => return Err(rate_limited(r)),
                     Sent::Status(code, r) => {
                         let msg = r.into_string().unwrap_or_default();
                         tracing::warn!(auth = "oneapi", status = code, "ZIA token request refused");
@@ -400,6 +401,7 @@ impl Client {
                 )?;
                 let resp = match sent {
                     Sent::Ok(r) => r,
+                    Sent::Status(429, r) => return Err(rate_limited(r)),
                     Sent::Status(code, r) => {
                         let msg = message_of(&r.into_string().unwrap_or_default());
                         tracing::warn!(auth = "legacy", status = code, "ZIA sign-in refused");
@@ -532,6 +534,16 @@ impl Client {
                 }
             }
         }
+    }
+}
+
+/// A `429` on a sign-in: the wait ZIA asks for (sign-ins are not retried, the caller is
+/// told when to try again).
+fn rate_limited(r: ureq::Response) -> Error {
+    let header = r.header("retry-after").map(String::from);
+    let body = r.into_string().unwrap_or_default();
+    Error::RateLimited {
+        retry_after_secs: retry_after_secs(header.as_deref(), &body),
     }
 }
 

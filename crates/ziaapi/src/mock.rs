@@ -194,7 +194,7 @@ impl MockZia {
         s.tokens.clear();
     }
 
-    /// The next `n` API calls answer `429`, asking to wait `retry_after_secs`.
+    /// The next `n` calls (sign-ins included) answer `429`, asking to wait `retry_after_secs`.
     pub fn throttle_next(&self, n: usize, retry_after_secs: u64) {
         let mut s = self.st();
         for _ in 0..n {
@@ -294,6 +294,21 @@ fn route(
     headers: &HeaderMap,
     body: &[u8],
 ) -> (Response, Option<Value>) {
+    let signing_in = method == Method::POST
+        && (path == "/oauth2/v1/token" || path == "/api/v1/authenticatedSession");
+    if signing_in {
+        if let Some(secs) = st.throttle.pop_front() {
+            let mut r = answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"message": "rate limit exceeded"}),
+            );
+            r.headers_mut().insert(
+                "retry-after",
+                HeaderValue::from_str(&secs.to_string()).expect("header"),
+            );
+            return (r, None);
+        }
+    }
     if path == "/oauth2/v1/token" && method == Method::POST {
         return (token(st, body), None);
     }

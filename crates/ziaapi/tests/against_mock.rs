@@ -175,6 +175,7 @@ fn a_429_asking_for_longer_than_max_wait_fails_at_once() {
         ..fast()
     };
     let r = zia.legacy_settings().responder(opts).unwrap();
+    r.status().unwrap();
     zia.throttle_next(1, 3600);
     match r.status() {
         Err(Error::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 3600),
@@ -352,4 +353,14 @@ fn ipv6_values_are_refused_not_put_in_the_ipv4_group() {
     assert_eq!(out.refused.len(), 1);
     assert!(out.refused[0].reason.contains("IPv6"));
     assert_eq!(zia.addresses(mock::IP_GROUP), ["192.0.2.99"]);
+}
+
+#[test]
+fn a_rate_limited_sign_in_says_when_to_try_again() {
+    let zia = MockZia::start();
+    zia.throttle_next(1, 30);
+    match responder(zia.oneapi_settings()).status() {
+        Err(Error::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 30),
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
 }
