@@ -650,6 +650,7 @@ async function pageAlert(main, id) {
       if (!comment.value.trim()) return;
       try { await api('POST', `/api/v1/alerts/${a.uuid}/comments`, { text: comment.value }); toast('Comment added'); render(); } catch (e) { err.replaceChildren(errorBox(e)); }
     } }, h('label', { for: 'comment' }, 'Comment'), comment, h('p', {}, h('button', { type: 'submit' }, 'Add comment'))) : null);
+  if (can('analyst')) put(main, zscalerPanel(a));
   put(main, h('h2', {}, 'Timeline'), h('ul', { class: 'timeline panel', id: 'timeline' },
     [...a.history.map((x) => ({ at: x.at, text: `${x.kind}: ${x.message}`, who: x.author })),
       ...a.comments.map((c) => ({ at: c.at || c.created_at, text: 'comment: ' + c.text, who: c.author }))]
@@ -670,6 +671,38 @@ async function pageAlert(main, id) {
       h('table', {}, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
         h('tbody', {}, r.events.map((e) => { const f = flatten(e); return h('tr', {}, cols.map((c) => h('td', { class: 'mono' }, c === '@timestamp' ? fmtTime(f[c]) : valueText(f[c])))); }))));
   } catch (e) { evBox.replaceChildren(errorBox(e)); }
+}
+
+// Respond in Zscaler (analysts and admins): block or unblock the alert's indicator through the
+// ZIA API. A dry run first shows what would change, the analyst confirms, and the server
+// records the result in the alert's timeline.
+function zscalerPanel(a) {
+  const box = h('div', { class: 'panel', id: 'zscaler' });
+  const out = h('div');
+  const base = `/api/v1/alerts/${a.uuid}/zia`;
+  (async () => {
+    let info;
+    try { info = await api('GET', base); } catch (e) { box.replaceChildren(errorBox(e)); return; }
+    if (!info.configured) { box.replaceChildren(h('p', { class: 'muted' }, 'Zscaler response is not configured (the [zia] table of the server config).')); return; }
+    if (!info.values.length) { box.replaceChildren(h('p', { class: 'muted' }, 'This alert has no domain, URL or IP to block in Zscaler.')); return; }
+    const act = async (op) => {
+      try {
+        const plan = await api('POST', `${base}/${op}`, { dry_run: true });
+        if (!confirm(`${op === 'block' ? 'Block' : 'Unblock'} in Zscaler?\n\n${plan.summary}`)) return;
+        const done = await api('POST', `${base}/${op}`, {});
+        toast(done.summary);
+        render();
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    };
+    box.replaceChildren(h('h2', {}, 'Respond in Zscaler'),
+      h('p', {}, 'Values: ', h('span', { class: 'mono', id: 'zscaler-values' }, info.values.join(', ')),
+        h('span', { class: 'muted' }, ` → ${[info.category, info.ip_group].filter(Boolean).join(', ')}`)),
+      h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'danger', id: 'zia-block', onclick: () => act('block') }, 'Block in Zscaler'),
+        h('button', { type: 'button', id: 'zia-unblock', onclick: () => act('unblock') }, 'Unblock')),
+      out);
+  })();
+  return box;
 }
 
 // ---- intakes ----

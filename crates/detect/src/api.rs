@@ -10,6 +10,9 @@
 //! | POST | `/api/v1/alerts/{id}/comments` | `{"text": "..."}` | alert |
 //! | GET | `/api/v1/alerts/{id}/runs` | | `{"items": [playbook run...]}` |
 //! | GET | `/api/v1/alerts/throttles` | | `{"items": [throttle...]}` |
+//! | GET | `/api/v1/alerts/{id}/zia` | | `{"configured", "values", "category", "ip_group"}`: what "Block in Zscaler" would act on |
+//! | POST | `/api/v1/alerts/{id}/zia/block` | `{"dry_run"?: bool, "values"?: [...]}` | the outcome (`changed`, `unchanged`, `refused`, `activation`, `summary`); the result goes into the timeline |
+//! | POST | `/api/v1/alerts/{id}/zia/unblock` | as above | as above |
 //!
 //! The rules routes, served by [`RulesApi::handle`] (built once from the rule directories the
 //! server runs, then shared by every request):
@@ -466,4 +469,78 @@ pub fn indicators(store: &CtiStore) -> ApiResponse {
         })
         .collect();
     ok(json!({ "items": items }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ZiaBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    values: Option<Vec<String>>,
+}
+
+/// The Zscaler response routes of an alert (`/api/v1/alerts/{id}/zia...`, table above);
+/// `None` for any other path. Blocking (it calls the ZIA API): run it on a blocking task.
+pub fn handle_zia(
+    store: &mut AlertStore,
+    zia: Option<&ziaapi::Responder>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    user: &str,
+) -> Option<ApiResponse> {
+    let rest = path.strip_prefix(PREFIX)?.strip_prefix('/')?;
+    let (id, action) = rest.split_once("/zia")?;
+    if id.is_empty() || id.contains('/') {
+        return None;
+    }
+    let op = match (method, action) {
+        ("GET", "") => {
+            return Some(match store.get(id) {
+                Ok(a) => ok(json!({
+                    "configured": zia.is_some(),
+                    "values": crate::respond::alert_values(&a),
+                    "category": zia.map(|z| z.policy().category.clone()),
+                    "ip_group": zia.and_then(|z| z.policy().ip_group.clone()),
+                })),
+                Err(e) => from_err(e),
+            })
+        }
+        ("POST", "/block") => ziaapi::Op::Block,
+        ("POST", "/unblock") => ziaapi::Op::Unblock,
+        (_, "" | "/block" | "/unblock") => return Some(fail(405, "method not allowed")),
+        _ => return None,
+    };
+    let Some(zia) = zia else {
+        return Some(fail(
+            503,
+            "Zscaler response is not configured: add a [zia] table to the server's config",
+        ));
+    };
+    if body.len() > MAX_BODY {
+        return Some(fail(413, "body too large"));
+    }
+    let b: ZiaBody = if body.iter().all(|c| c.is_ascii_whitespace()) {
+        ZiaBody::default()
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(b) => b,
+            Err(e) => return Some(fail(400, &format!("bad body: {e}"))),
+        }
+    };
+    Some(
+        match crate::respond::respond(store, zia, id, op, b.values, b.dry_run, user, "console") {
+            Ok(o) => {
+                let mut v = serde_json::to_value(&o).unwrap_or_default();
+                v["summary"] = json!(o.summary());
+                ok(v)
+            }
+            Err(Error::NotFound(m)) => fail(404, &format!("no alert {m}")),
+            Err(Error::Zia(ziaapi::Error::Refused(m))) => fail(422, &format!("refused: {m}")),
+            Err(Error::Zia(e @ ziaapi::Error::RateLimited { .. })) => fail(429, &e.to_string()),
+            Err(Error::Zia(e)) => fail(502, &e.to_string()),
+            Err(e) => from_err(e),
+        },
+    )
 }

@@ -3,7 +3,7 @@
 //! correlations) and STIX 2.1 indicators on every event as it flows, turns what fires into
 //! alerts grouped by similarity (with throttling of noisy rules, stored in SQLite under the
 //! data directory), and runs declarative playbooks (signed webhooks, comments, status
-//! changes) on alert creation and update. Sigma parsing and evaluation are delegated to
+//! changes, blocks in Zscaler through `ziaapi`) on alert creation and update. Sigma parsing and evaluation are delegated to
 //! `rsigma-parser`/`rsigma-eval`; this crate adds the ZIA mapping, the shipped rule pack, the
 //! CTI matcher, the alert model and the response layer. It does no network I/O except the
 //! CTI fetch and the webhook calls, both behind explicit functions.
@@ -17,6 +17,7 @@ pub mod event;
 pub mod gate;
 mod legacy;
 pub mod playbook;
+pub mod respond;
 pub mod rulestate;
 pub mod service;
 pub mod sigma;
@@ -76,4 +77,7 @@ pub enum Error {
     /// A status change that the workflow does not allow.
     #[error("invalid status change: {0}")]
     InvalidTransition(String),
+    /// A response in Zscaler failed or was refused.
+    #[error("{0}")]
+    Zia(#[from] ziaapi::Error),
 }

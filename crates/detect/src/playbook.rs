@@ -19,7 +19,20 @@
 //!         text: "sent to the SOC"
 //!       - type: status
 //!         status: Acknowledged
+//!   - name: block-c2
+//!     trigger: {on: [created], rule_type: cti, min_urgency: 80}
+//!     actions:
+//!       - type: zia_block             # needs the server's [zia] configuration
+//!         values: ["{{target}}"]      # optional: default, the alert's indicator
+//!         category: ziaxdr-blocklist  # optional: default, the configured one
+//!         ip_group: ziaxdr-blocked-ips
+//!         dry_run: false
 //! ```
+//!
+//! `zia_block` / `zia_unblock` block or unblock values in Zscaler (see [`crate::respond`]):
+//! each of `values` is templated like a comment; without `values`, the alert's indicator
+//! (a CTI alert's matched value, else its domain or destination IP). The allow-list, the
+//! cap and the audit of the `[zia]` configuration apply as to every other response.
 //!
 //! Webhook bodies are JSON templates: `{{path}}` is replaced by the value at that dotted path
 //! of the alert (strings JSON-escaped, so a placeholder goes inside quotes), and the result
@@ -29,6 +42,7 @@
 //! alert per `min_interval_secs` (default 300) so that a noisy alert does not flood a webhook.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -39,7 +53,9 @@ use sha2::Sha256;
 
 use crate::alerts::{Alert, AlertChange, AlertStore, PlaybookRun, Status};
 use crate::detector::RuleType;
+use crate::respond::alert_values;
 use crate::Error;
+use ziaapi::{Op, Request, Responder};
 
 /// Header carrying the body signature.
 pub const SIGNATURE_HEADER: &str = "X-Ziaxdr-Signature";
@@ -133,6 +149,30 @@ pub enum Action {
         /// Target status.
         status: Status,
     },
+    /// Block values in Zscaler.
+    #[serde(rename = "zia_block")]
+    ZiaBlock(ZiaStep),
+    /// Unblock values in Zscaler.
+    #[serde(rename = "zia_unblock")]
+    ZiaUnblock(ZiaStep),
+}
+
+/// A `zia_block` / `zia_unblock` step.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZiaStep {
+    /// Templated values; none: the alert's indicator.
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+    /// URL category instead of the configured one.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// IP group instead of the configured one.
+    #[serde(default)]
+    pub ip_group: Option<String>,
+    /// Only record what would change.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl Action {
@@ -141,6 +181,8 @@ impl Action {
             Action::Webhook { .. } => "webhook",
             Action::Comment { .. } => "comment",
             Action::Status { .. } => "status",
+            Action::ZiaBlock(_) => "zia_block",
+            Action::ZiaUnblock(_) => "zia_unblock",
         }
     }
 }
@@ -164,9 +206,19 @@ struct PlaybookFile {
 }
 
 /// Runs playbooks on alert changes.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PlaybookRunner {
     playbooks: Vec<Playbook>,
+    zia: Option<Arc<Responder>>,
+}
+
+impl std::fmt::Debug for PlaybookRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybookRunner")
+            .field("playbooks", &self.playbooks)
+            .field("zia", &self.zia.is_some())
+            .finish()
+    }
 }
 
 fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -250,6 +302,22 @@ impl PlaybookRunner {
         }
         Ok(Self {
             playbooks: f.playbooks,
+            zia: None,
+        })
+    }
+
+    /// Gives the `zia_block` / `zia_unblock` steps their responder.
+    pub fn with_zia(mut self, zia: Option<Arc<Responder>>) -> Self {
+        self.zia = zia;
+        self
+    }
+
+    /// Whether a playbook has a step that needs Zscaler.
+    pub fn uses_zia(&self) -> bool {
+        self.playbooks.iter().any(|p| {
+            p.actions
+                .iter()
+                .any(|a| matches!(a, Action::ZiaBlock(_) | Action::ZiaUnblock(_)))
         })
     }
 
@@ -353,6 +421,10 @@ impl PlaybookRunner {
                             .map_err(|e| e.to_string());
                         (1, r)
                     }
+                    Action::ZiaBlock(step) => (1, self.zia_step(Op::Block, step, alert, &author)),
+                    Action::ZiaUnblock(step) => {
+                        (1, self.zia_step(Op::Unblock, step, alert, &author))
+                    }
                 };
                 let (outcome, detail) = match &result {
                     Ok(d) => ("ok", d.clone()),
@@ -381,6 +453,47 @@ impl PlaybookRunner {
             }
         }
         Ok(runs)
+    }
+}
+
+impl PlaybookRunner {
+    /// Runs one `zia_block` / `zia_unblock` step; the summary or the error.
+    fn zia_step(
+        &self,
+        op: Op,
+        step: &ZiaStep,
+        alert: &Alert,
+        author: &str,
+    ) -> Result<String, String> {
+        let zia = self
+            .zia
+            .as_ref()
+            .ok_or("Zscaler is not configured (the [zia] table of the server's config)")?;
+        let values = match &step.values {
+            Some(templates) => {
+                let mut vs = Vec::new();
+                for t in templates {
+                    let v = render(t, alert, false).map_err(|e| e.to_string())?;
+                    if !v.trim().is_empty() {
+                        vs.push(v);
+                    }
+                }
+                vs
+            }
+            None => alert_values(alert),
+        };
+        let req = Request {
+            category: step.category.clone(),
+            ip_group: step.ip_group.clone(),
+            dry_run: step.dry_run,
+            alert: Some(alert.short_id.clone()),
+            ..Request::new(op, values, author, "playbook")
+        };
+        match zia.run(&req) {
+            Ok(o) if o.changed.is_empty() && !o.refused.is_empty() => Err(o.summary()),
+            Ok(o) => Ok(o.summary()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

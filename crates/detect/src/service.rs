@@ -82,6 +82,15 @@ pub struct DetectionService {
 impl DetectionService {
     /// Loads rules, opens the databases, loads indicators and starts the playbook worker.
     pub fn open(opts: &ServiceOptions) -> Result<Self, Error> {
+        Self::open_with(opts, None)
+    }
+
+    /// As [`DetectionService::open`], with the responder of the playbooks' `zia_block` /
+    /// `zia_unblock` steps (a playbook file with such steps and no responder is refused).
+    pub fn open_with(
+        opts: &ServiceOptions,
+        zia: Option<Arc<ziaapi::Responder>>,
+    ) -> Result<Self, Error> {
         let mut detector = Detector::with_dirs(&opts.rule_dirs)?;
         let cti = CtiStore::open(&opts.data_dir)?;
         let version = cti.version()?;
@@ -89,6 +98,13 @@ impl DetectionService {
         let (tx, worker) = match &opts.playbooks {
             Some(path) => {
                 let runner = PlaybookRunner::load(path)?;
+                if runner.uses_zia() && zia.is_none() {
+                    return Err(Error::Playbook(format!(
+                        "{}: zia_block/zia_unblock steps need the [zia] configuration",
+                        path.display()
+                    )));
+                }
+                let runner = runner.with_zia(zia);
                 let (tx, rx) = sync_channel::<AlertChange>(PLAYBOOK_QUEUE);
                 let mut store = AlertStore::open(&opts.data_dir)?;
                 let h = std::thread::Builder::new()

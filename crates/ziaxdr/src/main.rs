@@ -53,6 +53,9 @@ enum Command {
     /// List and triage alerts.
     #[command(subcommand)]
     Alerts(cmd::alerts::Command),
+    /// Respond in Zscaler: block and unblock indicators through the ZIA API.
+    #[command(subcommand)]
+    Zia(cmd::zia::Command),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rules(c) => cmd::rules::run(c)?,
         Command::Cti(c) => cmd::cti::run(c)?,
         Command::Alerts(c) => cmd::alerts::run(c)?,
+        Command::Zia(c) => cmd::zia::run(c)?,
     };
     std::process::exit(code);
 }

@@ -132,14 +132,21 @@ pub fn events_router(store: StoreAccess) -> Router {
         .with_state(store)
 }
 
-/// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`). Each request
-/// opens the alert database (SQLite in WAL mode), as the CLI does, so the CLI and the server
-/// see the same alerts.
-pub fn alerts_router(data_dir: PathBuf) -> Router {
+/// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`), and the
+/// alert's Zscaler response routes when `zia` is configured. Each request opens the alert
+/// database (SQLite in WAL mode), as the CLI does, so the CLI and the server see the same
+/// alerts.
+pub fn alerts_router(data_dir: PathBuf, zia: Option<Arc<ziaapi::Responder>>) -> Router {
     Router::new()
         .route("/api/v1/alerts", axum::routing::any(alerts))
         .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
-        .with_state(data_dir)
+        .with_state(AlertsState { data_dir, zia })
+}
+
+#[derive(Clone)]
+struct AlertsState {
+    data_dir: PathBuf,
+    zia: Option<Arc<ziaapi::Responder>>,
 }
 
 /// Who is asking, for the history of what they change.
@@ -150,7 +157,7 @@ fn caller(p: &Option<Extension<Principal>>) -> String {
 }
 
 async fn alerts(
-    State(data): State<PathBuf>,
+    State(state): State<AlertsState>,
     principal: Option<Extension<Principal>>,
     method: axum::http::Method,
     uri: axum::http::Uri,
@@ -158,8 +165,18 @@ async fn alerts(
 ) -> Response {
     let user = caller(&principal);
     let result = tokio::task::spawn_blocking(move || {
-        let mut store = detect::AlertStore::open(&data)
+        let mut store = detect::AlertStore::open(&state.data_dir)
             .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        if let Some(r) = detect::api::handle_zia(
+            &mut store,
+            state.zia.as_deref(),
+            method.as_str(),
+            uri.path(),
+            &body,
+            &user,
+        ) {
+            return Ok(r);
+        }
         let r = detect::api::handle(
             &mut store,
             method.as_str(),

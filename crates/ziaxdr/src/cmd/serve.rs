@@ -132,6 +132,11 @@ pub struct Opts {
     /// Recent (intake, sourcetype, record id) keys remembered to drop duplicates [default: 1000000].
     #[arg(long, env = "ZIAXDR_DEDUP_WINDOW")]
     pub dedup_window: Option<usize>,
+    /// Response in Zscaler: the `[zia]` table of the config file (or the `ZIA_…` variables);
+    /// see docs/respond.md.
+    #[arg(skip)]
+    #[serde(default)]
+    pub zia: Option<ziaapi::Settings>,
 }
 
 macro_rules! merge {
@@ -185,6 +190,9 @@ impl Opts {
             self.rules = std::mem::take(&mut f.rules);
         }
         self.no_detection |= f.no_detection;
+        if self.zia.is_none() {
+            self.zia = f.zia.take();
+        }
         Ok(self)
     }
 
@@ -331,13 +339,17 @@ pub(crate) async fn serve(
     } else {
         Some(crate::wiring::CtiPoller::start(data_dir.clone())?)
     };
+    let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &data_dir)?;
     if !args.no_detection {
-        let detection = detect::DetectionService::open(&detect::ServiceOptions {
-            data_dir: data_dir.clone(),
-            rule_dirs: args.rules.clone(),
-            playbooks: args.playbooks.clone(),
-            retrohunt_days: args.retrohunt_days.unwrap_or(30),
-        })
+        let detection = detect::DetectionService::open_with(
+            &detect::ServiceOptions {
+                data_dir: data_dir.clone(),
+                rule_dirs: args.rules.clone(),
+                playbooks: args.playbooks.clone(),
+                retrohunt_days: args.retrohunt_days.unwrap_or(30),
+            },
+            zia.clone(),
+        )
         .context("cannot start detection (rules, CTI, alerts)")?;
         // Retrohunt reads the event store; with --output there is none to read.
         let source = store
@@ -434,7 +446,7 @@ pub(crate) async fn serve(
         public_origin: public_origin(&public_url),
     };
     let routes = crate::wiring::events_router(store_access.clone())
-        .merge(crate::wiring::alerts_router(data_dir.clone()))
+        .merge(crate::wiring::alerts_router(data_dir.clone(), zia))
         .merge(crate::wiring::detection_router(
             data_dir.clone(),
             Arc::new(
