@@ -13,7 +13,8 @@
 //! the committed offset; [`ClickHouseStore::open`] reads their offsets, and `add` skips them
 //! when the pipeline replays them. An insert is atomic per partition part, so a crash during
 //! it leaves each day's rows of the batch either all stored or not at all, and the offsets
-//! tell which.
+//! tell which. The server finishes an insert whose client was killed: `open` first waits
+//! until no insert of this database runs (they carry a `query_id` of their own), then reads.
 
 mod row;
 pub mod sql;
@@ -210,6 +211,7 @@ impl ClickHouseStore {
         };
         store.version = store.query("SELECT version()")?.trim().to_string();
         store.migrate()?;
+        store.wait_for_inserts()?;
         let checkpoint = store.read_checkpoint()?;
         let stored_above = store.offsets_from(checkpoint.map_or(0, |c| c + 1))?;
         {
@@ -236,9 +238,21 @@ impl ClickHouseStore {
     }
 
     fn request(&self, query: Option<&str>, body: &str) -> Result<String, StoreError> {
+        self.request_as(query, body, None)
+    }
+
+    fn request_as(
+        &self,
+        query: Option<&str>,
+        body: &str,
+        query_id: Option<&str>,
+    ) -> Result<String, StoreError> {
         let mut req = self.agent.post(&self.cfg.url);
         if let Some(q) = query {
             req = req.query("query", q);
+        }
+        if let Some(id) = query_id {
+            req = req.query("query_id", id);
         }
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
@@ -283,6 +297,42 @@ impl ClickHouseStore {
     fn insert(&self, table: &str, body: &str) -> Result<(), StoreError> {
         let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table(table));
         self.request(Some(&q), body).map(|_| ())
+    }
+
+    /// The `query_id` prefix of this database's event inserts.
+    fn insert_id_prefix(&self) -> String {
+        format!("ziaxdr-insert-{}-", self.cfg.database)
+    }
+
+    /// Waits until the server runs no event insert of this database: one sent by a process
+    /// that was killed goes on after its death, and its rows must be counted before the
+    /// offsets above the checkpoint are read.
+    fn wait_for_inserts(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let sql = format!(
+            "SELECT count() AS n FROM system.processes WHERE substring(query_id, 1, {}) = {}",
+            self.insert_id_prefix().len(),
+            sql::lit(&self.insert_id_prefix())
+        );
+        loop {
+            let n = self
+                .rows(&sql)?
+                .first()
+                .and_then(|r| r.get("n"))
+                .and_then(json_u64)
+                .unwrap_or(0);
+            if n == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > self.cfg.timeout {
+                return Err(StoreError::Backend(format!(
+                    "an earlier insert into {} is still running after {:?}",
+                    self.table("events"),
+                    self.cfg.timeout
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -354,7 +404,9 @@ impl ClickHouseStore {
         for (_, r) in &st.rows {
             body.push_str(r);
         }
-        if let Err(e) = self.insert("events", &body) {
+        let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table("events"));
+        let id = format!("{}{}", self.insert_id_prefix(), st.rows[0].0);
+        if let Err(e) = self.request_as(Some(&q), &body, Some(&id)) {
             st.insert_uncertain = true;
             return Err(e);
         }
@@ -373,9 +425,15 @@ impl ClickHouseStore {
         Ok(true)
     }
 
+    /// True when `offset` is stored already (a replay); the next commit then covers it.
     fn already_stored(&self, offset: u64) -> bool {
-        let st = lock(&self.write);
-        st.checkpoint.is_some_and(|c| offset <= c) || st.stored_above.contains(&offset)
+        let mut st = lock(&self.write);
+        let stored =
+            st.checkpoint.is_some_and(|c| offset <= c) || st.stored_above.contains(&offset);
+        if stored && st.last_added.is_none_or(|l| l < offset) {
+            st.last_added = Some(offset);
+        }
+        stored
     }
 
     /// The time range condition of a query.

@@ -147,6 +147,30 @@ pub mod tantivy {
     pub fn partition_days(s: &Store) -> Vec<String> {
         s.partitions().into_iter().map(|(d, _)| d).collect()
     }
+
+    /// Makes the store of `guard` (closed) report `off` as its committed offset, as after a
+    /// crash between storing events and recording the offset.
+    pub fn set_committed_offset(guard: &Guard, off: u64) {
+        std::fs::write(
+            guard.path().join("checkpoint.json"),
+            format!(r#"{{"offset":{off}}}"#),
+        )
+        .unwrap();
+    }
+
+    /// What a crash-test child process needs to open the store of `guard`.
+    pub fn crash_child_id(guard: &Guard) -> String {
+        guard.path().display().to_string()
+    }
+
+    /// The store a crash-test child writes to (small segments: commits are frequent).
+    pub fn open_for_crash_child(id: &str) -> Store {
+        let cfg = StoreConfig {
+            writer_memory_bytes: 16 << 20,
+            ..StoreConfig::default()
+        };
+        TantivyStore::open(id, cfg).unwrap()
+    }
 }
 
 /// The ClickHouse backend: a database of its own per test on the test server (see
@@ -292,6 +316,36 @@ pub mod clickhouse {
             .into_iter()
             .map(|(d, _)| d)
             .collect()
+    }
+
+    fn sql(url: &str, q: &str) {
+        let mut r = ureq::post(url).send(q).unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert!(r.status().is_success(), "{q}: {body}");
+    }
+
+    /// Makes the store of `guard` (closed) report `off` as its committed offset, as after a
+    /// crash between storing events and recording the offset.
+    pub fn set_committed_offset(guard: &Guard, off: u64) {
+        let db = &guard.cfg.database;
+        sql(&guard.cfg.url, &format!("TRUNCATE TABLE {db}.commits"));
+        sql(
+            &guard.cfg.url,
+            &format!("INSERT INTO {db}.commits (offset, at) VALUES ({off}, now())"),
+        );
+    }
+
+    /// What a crash-test child process needs to open the store of `guard`.
+    pub fn crash_child_id(guard: &Guard) -> String {
+        format!("{} {}", guard.cfg.url, guard.cfg.database)
+    }
+
+    /// The store a crash-test child writes to.
+    pub fn open_for_crash_child(id: &str) -> Store {
+        let (url, db) = id.split_once(' ').unwrap();
+        let mut cfg = ClickHouseConfig::new(url);
+        cfg.database = db.to_string();
+        ClickHouseStore::open(cfg).unwrap()
     }
 }
 
