@@ -466,4 +466,63 @@ fn alternatives_of_one_keyword_field_match_any_of_the_values() {
         vec![1, 2, 4]
     );
 }
+
+/// Values with SQL quotes, backslashes and statements in them.
+const HOSTILE: &[&str] = &[
+    r"o'neil",
+    r"x\'; DROP TABLE events; --",
+    r"back\\slash\",
+    r#"'); DROP DATABASE ziaxdr; SELECT ('"#,
+];
+
+#[test]
+fn quotes_backslashes_and_statements_in_values_are_only_values() {
+    let (_d, s) = new_store();
+    use store::EventStore;
+    for (i, v) in HOSTILE.iter().enumerate() {
+        let e = common::ev(serde_json::json!({
+            "@timestamp": "2024-05-01T10:00:00Z", "seq": i + 1,
+            "user": {"name": v}, "custom": {"note": v}
+        }));
+        s.add(i as u64 + 1, &e).unwrap();
+    }
+    s.commit().unwrap();
+    for (i, v) in HOSTILE.iter().enumerate() {
+        let quoted = format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let seq = vec![i as u64 + 1];
+        assert_eq!(seqs(&s, &format!("user.name:{quoted}")), seq, "{v}");
+        assert_eq!(seqs(&s, &format!("custom.note:{quoted}")), seq, "{v}");
+        // Every other form takes the value too; they must run, whatever they match.
+        let escaped: String = v
+            .chars()
+            .flat_map(|c| {
+                if c.is_alphanumeric() {
+                    vec![c]
+                } else {
+                    vec!['\\', c]
+                }
+            })
+            .collect();
+        for q in [
+            escaped.clone(),
+            format!("{escaped}*"),
+            format!("user.name:{escaped}*"),
+            format!("custom.note:{escaped}?"),
+            format!("user.name:[{quoted} TO *]"),
+            format!("custom.note:>={quoted}"),
+            format!("user.name:/{}/", regex::escape(v).replace('/', "\\/")),
+            quoted.clone(),
+            format!("NOT (user.name:{quoted} OR custom.note:{quoted})"),
+            "user.name:*".to_string(),
+        ] {
+            s.count(&eq(&q, &all_time()))
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+        }
+    }
+    assert_eq!(s.count(&eq("*", &all_time())).unwrap(), HOSTILE.len() as u64);
+    assert_eq!(
+        seqs(&s, &format!("user.name:/{}/", regex::escape(HOSTILE[1]))),
+        vec![2]
+    );
+}
 }
