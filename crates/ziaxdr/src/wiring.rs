@@ -654,7 +654,9 @@ mod tests {
             .collect();
         j.append_blocking(raws).unwrap();
         let sink = StoreSink::open_with(d.path(), store::StoreConfig::default()).unwrap();
-        let store = sink.store();
+        let OpenStore::Tantivy(store) = sink.store() else {
+            panic!("the default store is the embedded one");
+        };
         intake::pipeline::run(
             j,
             Box::new(sink),

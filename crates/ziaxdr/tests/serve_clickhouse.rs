@@ -3,7 +3,7 @@
 
 mod intake_common;
 #[path = "../../store/tests/common/mod.rs"]
-#[allow(dead_code, unused_macros, unused_imports)]
+#[allow(unused_macros, unused_imports)]
 mod store_common;
 
 use intake_common::{cli, create_intake, http, Scratch, Serve};
