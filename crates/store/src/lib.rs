@@ -5,7 +5,7 @@
 //! events with their journal offsets, committing, and telling where the journal must resume
 //! after a crash). The query model is deliberately small (a boolean tree of field predicates,
 //! a time range, newest-first paging by `(timestamp, offset)`), so that a SQL engine such as
-//! ClickHouse implements the same traits ([`ClickHouseStore`]). The embedded implementation,
+//! ClickHouse can implement the same traits, as [`ClickHouseStore`] does. The embedded implementation,
 //! [`TantivyStore`], keeps one tantivy index per UTC day: retention deletes whole days, and
 //! each commit records the journal offset it covers, so a restart neither loses nor doubles
 //! events. The [`query`] module parses the Lucene-like Events query language (pure, no I/O),
