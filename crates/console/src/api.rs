@@ -24,7 +24,7 @@ use intake::ingest::Ingest;
 use intake::registry::{Intake, Registry, RegistryError, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use store::TantivyStore;
+use store::{EventSearch, TantivyStore};
 use uuid::Uuid;
 
 /// Minutes shown in the overview's per-intake chart.
@@ -35,17 +35,20 @@ pub const SILENT_AFTER_MINUTES: i64 = 15;
 /// How the console reads the event store.
 #[derive(Clone)]
 pub enum StoreAccess {
-    /// The writer's own handle (the server's pipeline writes through it).
-    Shared(Arc<TantivyStore>),
+    /// The writer's own handle (the server's pipeline writes through it), of either backend.
+    Shared(Arc<dyn EventSearch>),
     /// A store directory opened read-only per request (the server writes NDJSON, or tests).
     Dir(PathBuf),
 }
 
 impl StoreAccess {
     /// Runs `f` on the store.
-    pub fn with<T>(&self, f: impl FnOnce(&TantivyStore) -> Result<T, String>) -> Result<T, String> {
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&dyn EventSearch) -> Result<T, String>,
+    ) -> Result<T, String> {
         match self {
-            StoreAccess::Shared(s) => f(s),
+            StoreAccess::Shared(s) => f(s.as_ref()),
             StoreAccess::Dir(d) => {
                 let s = TantivyStore::open_read_only(d).map_err(|e| e.to_string())?;
                 f(&s)
@@ -170,7 +173,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 /// Counts matching events over the last `since` (e.g. `24h`).
-fn count(st: &TantivyStore, query: &str, since: &str) -> Result<u64, String> {
+fn count(st: &dyn EventSearch, query: &str, since: &str) -> Result<u64, String> {
     let req = store::api::AggregateRequest {
         query: query.into(),
         time: store::TimeSpec {
@@ -189,7 +192,7 @@ fn count(st: &TantivyStore, query: &str, since: &str) -> Result<u64, String> {
 }
 
 /// Events per minute of a query over the last `minutes` (oldest first).
-fn per_minute(st: &TantivyStore, query: &str, minutes: i64) -> Result<Vec<u64>, String> {
+fn per_minute(st: &dyn EventSearch, query: &str, minutes: i64) -> Result<Vec<u64>, String> {
     let req = store::api::AggregateRequest {
         query: query.into(),
         time: store::TimeSpec {
@@ -212,7 +215,7 @@ fn per_minute(st: &TantivyStore, query: &str, minutes: i64) -> Result<Vec<u64>, 
 }
 
 /// The newest stored event's time of a query, within 30 days.
-fn last_seen(st: &TantivyStore, query: &str) -> Result<Option<String>, String> {
+fn last_seen(st: &dyn EventSearch, query: &str) -> Result<Option<String>, String> {
     let req = store::api::SearchRequest {
         query: query.into(),
         time: store::TimeSpec {
@@ -239,7 +242,7 @@ fn view(
     i: &Intake,
     entities: &BTreeMap<Uuid, String>,
     ingest: &Ingest,
-    st: Option<&TantivyStore>,
+    st: Option<&dyn EventSearch>,
 ) -> IntakeView {
     let uuid = i.uuid.to_string();
     let q = intake_query(&uuid);

@@ -5,7 +5,7 @@
 //! events with their journal offsets, committing, and telling where the journal must resume
 //! after a crash). The query model is deliberately small (a boolean tree of field predicates,
 //! a time range, newest-first paging by `(timestamp, offset)`), so that a SQL engine such as
-//! ClickHouse can implement the same traits later. The embedded implementation,
+//! ClickHouse can implement the same traits, as [`ClickHouseStore`] does. The embedded implementation,
 //! [`TantivyStore`], keeps one tantivy index per UTC day: retention deletes whole days, and
 //! each commit records the journal offset it covers, so a restart neither loses nor doubles
 //! events. The [`query`] module parses the Lucene-like Events query language (pure, no I/O),
@@ -13,6 +13,7 @@
 //! endpoints `POST /api/v1/events/search` and `/api/v1/events/aggregate`.
 
 pub mod api;
+pub mod clickhouse;
 mod collectors;
 pub mod deadline;
 pub mod doc;
@@ -26,6 +27,7 @@ mod verify;
 
 use serde_json::{Map, Value};
 
+pub use clickhouse::{ClickHouseConfig, ClickHouseStore};
 pub use doc::EventDoc;
 pub use query::{ParseError, Query};
 pub use tantivy_store::{PreparedDoc, Retention, SpaceUsage, StoreConfig, TantivyStore};
@@ -126,6 +128,9 @@ pub enum StoreError {
     /// A file operation failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The ClickHouse server failed or could not be reached.
+    #[error("ClickHouse error: {0}")]
+    Backend(String),
     /// Stored data is not what the store wrote (corruption or an incompatible version).
     #[error("corrupt store data: {0}")]
     Corrupt(String),

@@ -463,7 +463,7 @@ fn as_i64(v: &Value) -> Option<i64> {
 
 /// True for fields that only repeat or derive from other fields (their words are already in
 /// `_all` through the original): kept out of `_all` to keep the text index small.
-fn is_derived(path: &str) -> bool {
+pub fn is_derived(path: &str) -> bool {
     path.starts_with("related.")
         || path.starts_with("observer.")
         || path.ends_with(".address")

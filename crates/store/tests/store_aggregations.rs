@@ -1,12 +1,15 @@
 //! Paging, count, histogram, top-N and distinct count, through the traits and the REST API
 //! functions.
 
+#[macro_use]
 mod common;
 
-use common::{all_time, eq, filled_store};
+use common::{all_time, eq};
 use store::api::{self, AggregateRequest, AggregateResult, Aggregation, SearchRequest};
-use store::{Cursor, EventSearch, EventStore, StoreConfig, StoreError, TantivyStore};
+use store::{Cursor, EventSearch, EventStore, StoreError};
 use time::macros::datetime;
+
+both_backends! {
 
 fn now() -> time::OffsetDateTime {
     datetime!(2030-01-01 0:00 UTC)
@@ -17,7 +20,7 @@ fn seq_of(events: &[store::Event]) -> Vec<u64> {
 }
 
 /// The `seq` of every match of `q`, page after page of `size`.
-fn all_pages(s: &TantivyStore, q: &store::EventQuery, size: usize) -> Vec<u64> {
+fn all_pages(s: &dyn EventSearch, q: &store::EventQuery, size: usize) -> Vec<u64> {
     let mut seen = Vec::new();
     let mut cursor: Option<Cursor> = None;
     loop {
@@ -43,8 +46,7 @@ fn search_is_newest_first_and_pages_with_a_cursor() {
 
 #[test]
 fn events_with_the_same_second_are_ordered_by_offset_and_paged_without_gaps() {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     for off in 10..20u64 {
         let e = common::ev(serde_json::json!({"@timestamp": "2024-05-01T10:00:00Z", "seq": off}));
         s.add(off, &e).unwrap();
@@ -56,8 +58,7 @@ fn events_with_the_same_second_are_ordered_by_offset_and_paged_without_gaps() {
 
 #[test]
 fn pages_over_segments_whose_times_interleave_are_newest_first_without_gaps() {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     // Four segments of one day (a commit each): the first three hold interleaved times, the
     // last one only older events. Pages skip segments that cannot hold a newer event.
     let mut expected = Vec::new();
@@ -145,9 +146,9 @@ fn distinct_count_is_exact() {
 }
 
 #[test]
-fn aggregating_a_non_aggregatable_field_is_refused() {
+fn aggregating_a_text_field_is_refused() {
     let (_d, s) = filled_store();
-    let e = s.top(&eq("*", &all_time()), "url.original", 5).unwrap_err();
+    let e = s.top(&eq("*", &all_time()), "error.message", 5).unwrap_err();
     assert!(matches!(e, StoreError::NotAggregatable { .. }));
 }
 
@@ -245,4 +246,25 @@ fn api_aggregate_json_round_trip() {
         json,
         serde_json::json!({"type":"distinct","field":"user.name","count":3})
     );
+}
+}
+
+#[test]
+fn embedded_store_refuses_top_n_of_a_keyword_without_a_column() {
+    let (_d, s) = common::tantivy::filled_store();
+    let e = s.top(&eq("*", &all_time()), "url.original", 5).unwrap_err();
+    assert!(matches!(e, StoreError::NotAggregatable { .. }));
+}
+
+#[test]
+fn clickhouse_top_n_and_distinct_work_on_any_keyword_and_on_untyped_leaves() {
+    let (_d, s) = common::clickhouse::filled_store();
+    let q = eq("*", &all_time());
+    let t = s.top(&q, "url.original", 1).unwrap();
+    assert_eq!(t.values.len(), 1);
+    assert_eq!(t.other, 1);
+    let t = s.top(&q, "zscaler.zia.custom_score", 5).unwrap();
+    assert_eq!(t.values, vec![("5".to_string(), 1), ("75".to_string(), 1)]);
+    assert_eq!(t.other, 0);
+    assert_eq!(s.distinct(&q, "zscaler.zia.custom_score").unwrap(), 2);
 }

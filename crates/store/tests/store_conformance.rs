@@ -1,11 +1,12 @@
 //! The ECS events of the shared conformance vectors (what the `zia` parser must produce) are
 //! stored and found by their typed fields.
 
+#[macro_use]
 mod common;
 
 use common::eq;
 use serde_json::Value;
-use store::{EventSearch, EventStore, StoreConfig, TantivyStore, TimeSpec};
+use store::{EventSearch, EventStore, TimeSpec};
 
 fn expected_events() -> Vec<store::Event> {
     common::conformance_vectors()
@@ -17,9 +18,9 @@ fn expected_events() -> Vec<store::Event> {
         .collect()
 }
 
-fn store_with_vectors() -> (tempfile::TempDir, TantivyStore, usize) {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+both_backends! {
+fn store_with_vectors() -> (Guard, Store, usize) {
+    let (d, s) = new_store();
     let evs = expected_events();
     for (i, e) in evs.iter().enumerate() {
         let mut e = e.clone();
@@ -65,4 +66,5 @@ fn vector_fields_are_searchable_by_type() {
     assert!(q("user.email:john.doe@example.org") > 0);
     assert_eq!(q("zscaler.zia.source_type:zscalernss-tunnel"), 3);
     assert_eq!(q("file.hash.md5:01565bf41f1cb993d69334f409835293"), 1);
+}
 }

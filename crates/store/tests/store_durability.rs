@@ -1,5 +1,6 @@
 //! Crash consistency with the journal offsets, read-only access, and retention.
 
+#[macro_use]
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
@@ -29,18 +30,13 @@ fn event(off: u64) -> store::Event {
     }))
 }
 
-fn count_and_distinct(s: &TantivyStore) -> (u64, u64) {
+fn count_and_distinct(s: &dyn EventSearch) -> (u64, u64) {
     let q = eq("*", &all());
     (s.count(&q).unwrap(), s.distinct(&q, "source.port").unwrap())
 }
 
-#[test]
-fn new_store_has_no_committed_offset() {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-    assert_eq!(s.committed_offset(), None);
-}
-
+/// Tantivy only: the embedded store discards uncommitted writes after a failed one (a full
+/// disk); ClickHouse writes nothing before its commit.
 #[test]
 fn discarding_after_a_failure_drops_only_uncommitted_events_which_are_added_again_once() {
     let d = tempfile::tempdir().unwrap();
@@ -60,33 +56,6 @@ fn discarding_after_a_failure_drops_only_uncommitted_events_which_are_added_agai
     }
     assert_eq!(s.commit().unwrap(), Some(199));
     assert_eq!(count_and_distinct(&s), (200, 200));
-}
-
-#[test]
-fn crash_before_commit_loses_only_uncommitted_events_which_replay_once() {
-    let d = tempfile::tempdir().unwrap();
-    {
-        let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-        for off in 0..100 {
-            s.add(off, &event(off)).unwrap();
-        }
-        assert_eq!(s.commit().unwrap(), Some(99));
-        for off in 100..150 {
-            s.add(off, &event(off)).unwrap();
-        }
-        // Dropped without commit: a crash between add and commit.
-    }
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-    assert_eq!(s.committed_offset(), Some(99));
-    assert_eq!(count_and_distinct(&s), (100, 100));
-    for off in 100..150 {
-        assert!(
-            s.add(off, &event(off)).unwrap(),
-            "offset {off} must be re-added"
-        );
-    }
-    s.commit().unwrap();
-    assert_eq!(count_and_distinct(&s), (150, 150));
 }
 
 #[test]
@@ -119,35 +88,6 @@ fn closing_a_writer_for_too_many_open_days_commits_it_and_replay_skips_its_event
 }
 
 #[test]
-fn replay_after_partitions_committed_but_checkpoint_not_written_adds_nothing_twice() {
-    let d = tempfile::tempdir().unwrap();
-    {
-        let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-        for off in 0..100 {
-            s.add(off, &event(off)).unwrap();
-        }
-        s.commit().unwrap();
-        for off in 100..150 {
-            s.add(off, &event(off)).unwrap();
-        }
-        s.commit().unwrap();
-    }
-    // Simulate the crash window: the partitions have committed up to 149, the checkpoint
-    // still says 99.
-    std::fs::write(d.path().join("checkpoint.json"), r#"{"offset":99}"#).unwrap();
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
-    assert_eq!(s.committed_offset(), Some(99));
-    for off in 100..150 {
-        assert!(
-            !s.add(off, &event(off)).unwrap(),
-            "offset {off} is a duplicate"
-        );
-    }
-    assert_eq!(s.commit().unwrap(), Some(149));
-    assert_eq!(count_and_distinct(&s), (150, 150));
-}
-
-#[test]
 fn read_only_store_sees_committed_events_while_the_writer_is_open() {
     let d = tempfile::tempdir().unwrap();
     let w = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
@@ -168,17 +108,80 @@ fn read_only_open_of_a_missing_directory_is_an_empty_store() {
     assert_eq!(r.count(&eq("*", &all())).unwrap(), 0);
 }
 
+both_backends! {
+#[test]
+fn new_store_has_no_committed_offset() {
+    let (_d, s) = new_store();
+    assert_eq!(s.committed_offset(), None);
+}
+
+#[test]
+fn crash_before_commit_loses_only_uncommitted_events_which_replay_once() {
+    let (d, s) = new_store();
+    {
+        for off in 0..100 {
+            s.add(off, &event(off)).unwrap();
+        }
+        assert_eq!(s.commit().unwrap(), Some(99));
+        for off in 100..150 {
+            s.add(off, &event(off)).unwrap();
+        }
+        // Dropped without commit: a crash between add and commit.
+        drop(s);
+    }
+    let s = reopen(&d);
+    assert_eq!(s.committed_offset(), Some(99));
+    assert_eq!(count_and_distinct(&s), (100, 100));
+    for off in 100..150 {
+        assert!(
+            s.add(off, &event(off)).unwrap(),
+            "offset {off} must be re-added"
+        );
+    }
+    s.commit().unwrap();
+    assert_eq!(count_and_distinct(&s), (150, 150));
+}
+
+#[test]
+fn replay_after_partitions_committed_but_checkpoint_not_written_adds_nothing_twice() {
+    let (d, s) = new_store();
+    {
+        for off in 0..100 {
+            s.add(off, &event(off)).unwrap();
+        }
+        s.commit().unwrap();
+        for off in 100..150 {
+            s.add(off, &event(off)).unwrap();
+        }
+        s.commit().unwrap();
+        drop(s);
+    }
+    // Simulate the crash window: the events are stored up to 149, the committed offset
+    // still says 99.
+    set_committed_offset(&d, 99);
+    let s = reopen(&d);
+    assert_eq!(s.committed_offset(), Some(99));
+    for off in 100..150 {
+        assert!(
+            !s.add(off, &event(off)).unwrap(),
+            "offset {off} is a duplicate"
+        );
+    }
+    assert_eq!(s.commit().unwrap(), Some(149));
+    assert_eq!(count_and_distinct(&s), (150, 150));
+}
+
 /// Five days of 2024 written without retention, then reopened with `cfg` (so that only the
 /// explicit `apply_retention` calls of the tests delete anything).
-fn five_days(cfg: StoreConfig) -> (tempfile::TempDir, TantivyStore) {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+fn five_days(retention: Retention) -> (Guard, Store) {
+    let (d, s) = new_store();
     for (i, day) in (1..=5).enumerate() {
         let e = ev(json!({"@timestamp": format!("2024-06-0{day}T08:00:00Z"), "n": i}));
         s.add(i as u64, &e).unwrap();
     }
-    s.close().unwrap();
-    let s = TantivyStore::open(d.path(), cfg).unwrap();
+    s.commit().unwrap();
+    drop(s);
+    let s = open_with_retention(&d, retention, std::time::Duration::from_secs(3600));
     (d, s)
 }
 
@@ -188,25 +191,21 @@ fn event_days_ago(days_ago: i64) -> store::Event {
     ev(json!({"@timestamp": store::timerange::format_instant(t), "n": days_ago}))
 }
 
-fn keep_two_days(interval: std::time::Duration) -> StoreConfig {
-    StoreConfig {
-        retention: Retention {
-            max_age_days: Some(2),
-            max_total_bytes: None,
-        },
-        retention_interval: interval,
-        ..StoreConfig::default()
+fn keep_two_days() -> Retention {
+    Retention {
+        max_age_days: Some(2),
+        max_total_bytes: None,
     }
 }
 
-fn partition_count(s: &TantivyStore) -> usize {
-    s.partitions().len()
+fn partition_count(s: &Store) -> usize {
+    partition_days(s).len()
 }
 
 #[test]
 fn commit_enforces_the_configured_retention_by_deleting_old_days() {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(d.path(), keep_two_days(std::time::Duration::ZERO)).unwrap();
+    let (d, _) = new_store();
+    let s = open_with_retention(&d, keep_two_days(), std::time::Duration::ZERO);
     for (off, days_ago) in [10, 5, 0].into_iter().enumerate() {
         s.add(off as u64, &event_days_ago(days_ago)).unwrap();
     }
@@ -222,12 +221,8 @@ fn commit_enforces_the_configured_retention_by_deleting_old_days() {
 
 #[test]
 fn commit_enforces_retention_at_most_once_per_interval() {
-    let d = tempfile::tempdir().unwrap();
-    let s = TantivyStore::open(
-        d.path(),
-        keep_two_days(std::time::Duration::from_secs(3600)),
-    )
-    .unwrap();
+    let (d, _) = new_store();
+    let s = open_with_retention(&d, keep_two_days(), std::time::Duration::from_secs(3600));
     s.add(0, &event_days_ago(10)).unwrap();
     s.commit().unwrap(); // the first commit after opening enforces it
     assert_eq!(partition_count(&s), 0);
@@ -240,12 +235,8 @@ fn commit_enforces_retention_at_most_once_per_interval() {
 
 #[test]
 fn commit_without_a_retention_policy_keeps_every_day() {
-    let d = tempfile::tempdir().unwrap();
-    let cfg = StoreConfig {
-        retention_interval: std::time::Duration::ZERO,
-        ..StoreConfig::default()
-    };
-    let s = TantivyStore::open(d.path(), cfg).unwrap();
+    let (d, _) = new_store();
+    let s = open_with_retention(&d, Retention::default(), std::time::Duration::ZERO);
     for (off, days_ago) in [400, 10, 0].into_iter().enumerate() {
         s.add(off as u64, &event_days_ago(days_ago)).unwrap();
     }
@@ -255,55 +246,41 @@ fn commit_without_a_retention_policy_keeps_every_day() {
 
 #[test]
 fn retention_by_age_deletes_whole_old_partitions() {
-    let cfg = StoreConfig {
-        retention: Retention {
-            max_age_days: Some(2),
-            max_total_bytes: None,
-        },
-        ..StoreConfig::default()
-    };
-    let (d, s) = five_days(cfg);
+    let (_d, s) = five_days(Retention {
+        max_age_days: Some(2),
+        max_total_bytes: None,
+    });
     let deleted = s.apply_retention(datetime!(2024-06-05 12:00 UTC)).unwrap();
     assert_eq!(deleted, vec!["2024-06-01", "2024-06-02"]);
-    assert!(!d.path().join("partitions/2024-06-01").exists());
-    assert!(d.path().join("partitions/2024-06-03").exists());
     assert_eq!(s.count(&eq("*", &all())).unwrap(), 3);
-    let names: Vec<String> = s.partitions().into_iter().map(|(n, _)| n).collect();
+    let names = partition_days(&s);
     assert_eq!(names, vec!["2024-06-03", "2024-06-04", "2024-06-05"]);
 }
 
 #[test]
 fn retention_by_size_deletes_oldest_first_and_keeps_the_newest_day() {
-    let cfg = StoreConfig {
-        retention: Retention {
-            max_age_days: None,
-            max_total_bytes: Some(1),
-        },
-        ..StoreConfig::default()
-    };
-    let (_d, s) = five_days(cfg);
+    let (_d, s) = five_days(Retention {
+        max_age_days: None,
+        max_total_bytes: Some(1),
+    });
     let deleted = s.apply_retention(datetime!(2024-06-05 12:00 UTC)).unwrap();
     assert_eq!(deleted.len(), 4);
     assert_eq!(deleted[0], "2024-06-01");
-    let names: Vec<String> = s.partitions().into_iter().map(|(n, _)| n).collect();
+    let names = partition_days(&s);
     assert_eq!(names, vec!["2024-06-05"]);
 }
 
 #[test]
 fn retention_within_budget_deletes_nothing() {
-    let cfg = StoreConfig {
-        retention: Retention {
-            max_age_days: Some(30),
-            max_total_bytes: Some(u64::MAX),
-        },
-        ..StoreConfig::default()
-    };
-    let (_d, s) = five_days(cfg);
+    let (_d, s) = five_days(Retention {
+        max_age_days: Some(30),
+        max_total_bytes: Some(u64::MAX),
+    });
     assert!(s
         .apply_retention(datetime!(2024-06-05 12:00 UTC))
         .unwrap()
         .is_empty());
-    assert_eq!(s.partitions().len(), 5);
+    assert_eq!(partition_count(&s), 5);
 }
 
 const CHILD_ENV: &str = "STORE_CRASH_CHILD_DIR";
@@ -315,14 +292,10 @@ const BATCH: u64 = 300;
 #[test]
 #[ignore = "child process of the kill -9 test"]
 fn crash_child_writer() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
+    let Ok(id) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let cfg = StoreConfig {
-        writer_memory_bytes: 16 << 20,
-        ..StoreConfig::default()
-    };
-    let s = TantivyStore::open(&dir, cfg).unwrap();
+    let s = open_for_crash_child(&id);
     let mut out = std::io::stdout();
     let mut off = s.committed_offset().map_or(0, |c| c + 1);
     loop {
@@ -340,16 +313,20 @@ fn crash_child_writer() {
 
 #[test]
 fn kill_9_during_commit_then_replay_loses_nothing_and_doubles_nothing() {
-    let d = tempfile::tempdir().unwrap();
+    let (d, s) = new_store();
+    drop(s);
+    // This module's child test, named as the harness names it (without the crate).
+    let here = module_path!();
+    let child_test = format!("{}::crash_child_writer", &here[here.find("::").unwrap() + 2..]);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
-            "crash_child_writer",
+            &child_test,
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, d.path())
+        .env(CHILD_ENV, crash_child_id(&d))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -373,7 +350,7 @@ fn kill_9_during_commit_then_replay_loses_nothing_and_doubles_nothing() {
     child.wait().unwrap();
     assert_eq!(commits_started, 4, "child did not get far enough");
 
-    let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+    let s = reopen(&d);
     let c = s
         .committed_offset()
         .expect("some commit must have completed");
@@ -391,4 +368,5 @@ fn kill_9_during_commit_then_replay_loses_nothing_and_doubles_nothing() {
     }
     s.commit().unwrap();
     assert_eq!(count_and_distinct(&s), (end + 1, end + 1));
+}
 }

@@ -1,9 +1,12 @@
 //! Every query form of the Events language, against a store filled with known events.
 
+#[macro_use]
 mod common;
 
-use common::{all_time, eq, filled_store, seqs, seqs_in};
+use common::{all_time, eq, seqs, seqs_in};
 use store::{EventSearch, StoreError, TimeSpec};
+
+both_backends! {
 
 fn span(from: &str, to: &str) -> TimeSpec {
     TimeSpec {
@@ -242,8 +245,7 @@ fn wildcard_on_ip_field_is_refused_with_a_hint() {
 
 #[test]
 fn value_not_fitting_its_type_is_still_found_and_exists() {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     let e = common::ev(serde_json::json!({
         "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
         "source": {"port": "not-a-port", "ip": "unknown"}
@@ -259,8 +261,7 @@ fn value_not_fitting_its_type_is_still_found_and_exists() {
 
 #[test]
 fn identifiers_and_dates_are_searched_by_field() {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     let e = common::ev(serde_json::json!({
         "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
         "event": {"ingested": "2024-05-01T10:00:02.5Z"},
@@ -288,9 +289,8 @@ fn identifiers_and_dates_are_searched_by_field() {
 
 /// Two events whose UUIDv7 ids share the millisecond and the last 16 bits, so the same key in
 /// the id column, plus one with an id that is not a UUID.
-fn store_with_colliding_ids() -> (tempfile::TempDir, store::TantivyStore) {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+fn store_with_colliding_ids() -> (Guard, Store) {
+    let (_d, s) = new_store();
     let ids = [
         "018fd118-971d-791f-bb99-2631cdc86d07",
         "018fd118-971d-7aaa-8000-000000006d07",
@@ -306,7 +306,7 @@ fn store_with_colliding_ids() -> (tempfile::TempDir, store::TantivyStore) {
         s.add(i as u64 + 1, &e).unwrap();
     }
     s.commit().unwrap();
-    (d, s)
+    (_d, s)
 }
 
 #[test]
@@ -366,8 +366,7 @@ fn wildcard_on_event_id_is_refused_with_a_hint() {
 
 #[test]
 fn zia_record_ids_are_integers_searched_exactly_and_by_range() {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     use store::EventStore;
     for (i, rid) in ["7000000001", "7000000002", "7000000010"]
         .iter()
@@ -387,8 +386,7 @@ fn zia_record_ids_are_integers_searched_exactly_and_by_range() {
 
 #[test]
 fn bare_phrase_does_not_span_two_values() {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     let e = common::ev(serde_json::json!({
         "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
         "a": "first alpha", "b": "beta last"
@@ -402,8 +400,7 @@ fn bare_phrase_does_not_span_two_values() {
 
 #[test]
 fn ip_addresses_are_searched_by_field_not_as_bare_words() {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+    let (_d, s) = new_store();
     let e = common::ev(serde_json::json!({
         "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
         "source": {"ip": "2001:db8:77::5"},
@@ -419,9 +416,8 @@ fn ip_addresses_are_searched_by_field_not_as_bare_words() {
 }
 
 /// One event whose words are only in an enumerated keyword field (kept out of `_all`).
-fn store_with_rule_name() -> (tempfile::TempDir, store::TantivyStore) {
-    let d = tempfile::tempdir().unwrap();
-    let s = store::TantivyStore::open(d.path(), store::StoreConfig::default()).unwrap();
+fn store_with_rule_name() -> (Guard, Store) {
+    let (_d, s) = new_store();
     use store::EventStore;
     let events = [
         serde_json::json!({"@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
@@ -433,7 +429,7 @@ fn store_with_rule_name() -> (tempfile::TempDir, store::TantivyStore) {
         s.add(i as u64 + 1, &common::ev(e)).unwrap();
     }
     s.commit().unwrap();
-    (d, s)
+    (_d, s)
 }
 
 #[test]
@@ -469,4 +465,64 @@ fn alternatives_of_one_keyword_field_match_any_of_the_values() {
         seqs(&s, "event.dataset:web OR user.name:carol"),
         vec![1, 2, 4]
     );
+}
+
+/// Values with SQL quotes, backslashes and statements in them.
+const HOSTILE: &[&str] = &[
+    r"o'neil",
+    r"x\'; DROP TABLE events; --",
+    r"back\\slash\",
+    r#"'); DROP DATABASE ziaxdr; SELECT ('"#,
+];
+
+#[test]
+fn quotes_backslashes_and_statements_in_values_are_only_values() {
+    let (_d, s) = new_store();
+    use store::EventStore;
+    for (i, v) in HOSTILE.iter().enumerate() {
+        let e = common::ev(serde_json::json!({
+            "@timestamp": "2024-05-01T10:00:00Z", "seq": i + 1,
+            "user": {"name": v}, "custom": {"note": v}
+        }));
+        s.add(i as u64 + 1, &e).unwrap();
+    }
+    s.commit().unwrap();
+    for (i, v) in HOSTILE.iter().enumerate() {
+        let quoted = format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let seq = vec![i as u64 + 1];
+        assert_eq!(seqs(&s, &format!("user.name:{quoted}")), seq, "{v}");
+        assert_eq!(seqs(&s, &format!("custom.note:{quoted}")), seq, "{v}");
+        // Every other form takes the value too; they must run, whatever they match.
+        let escaped: String = v
+            .chars()
+            .flat_map(|c| {
+                if c.is_alphanumeric() {
+                    vec![c]
+                } else {
+                    vec!['\\', c]
+                }
+            })
+            .collect();
+        for q in [
+            escaped.clone(),
+            format!("{escaped}*"),
+            format!("user.name:{escaped}*"),
+            format!("custom.note:{escaped}?"),
+            format!("user.name:[{quoted} TO *]"),
+            format!("custom.note:>={quoted}"),
+            format!("user.name:/{}/", regex::escape(v).replace('/', "\\/")),
+            quoted.clone(),
+            format!("NOT (user.name:{quoted} OR custom.note:{quoted})"),
+            "user.name:*".to_string(),
+        ] {
+            s.count(&eq(&q, &all_time()))
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+        }
+    }
+    assert_eq!(s.count(&eq("*", &all_time())).unwrap(), HOSTILE.len() as u64);
+    assert_eq!(
+        seqs(&s, &format!("user.name:/{}/", regex::escape(HOSTILE[1]))),
+        vec![2]
+    );
+}
 }

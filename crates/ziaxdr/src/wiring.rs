@@ -19,28 +19,149 @@ use intake::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
-/// The pipeline's sink backed by the embedded event store. The store keeps the journal
-/// offset of its last commit, so the pipeline resumes exactly after it after a crash. Used by
-/// `serve` and `import`.
+/// Where events are stored: the embedded store under DATA/store, or a ClickHouse server.
+/// Chosen once, here, for every command (see [`StoreChoice::open`]).
+#[derive(Debug, Clone, Default)]
+pub struct StoreChoice {
+    /// The ClickHouse server, when events go there instead of the embedded store.
+    pub clickhouse: Option<store::ClickHouseConfig>,
+}
+
+/// The `--clickhouse` options, shared by every command that opens the event store.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClickHouseArgs {
+    /// Store events in ClickHouse at this HTTP URL instead of the embedded store
+    /// (e.g. http://127.0.0.1:8123) [default: the embedded store under DATA/store].
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE", value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// ClickHouse user [default: ClickHouse's default user].
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE_USER", value_name = "USER")]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password (never logged; prefer the environment variable).
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+    /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
+    pub clickhouse_database: Option<String>,
+}
+
+impl ClickHouseArgs {
+    /// The store these options choose.
+    pub fn choice(&self) -> StoreChoice {
+        StoreChoice {
+            clickhouse: self.clickhouse.as_ref().map(|url| {
+                let mut c = store::ClickHouseConfig::new(url.clone());
+                c.user = self.clickhouse_user.clone();
+                c.password = self.clickhouse_password.clone();
+                if let Some(db) = &self.clickhouse_database {
+                    c.database = db.clone();
+                }
+                c
+            }),
+        }
+    }
+}
+
+/// An open event store of either backend.
+#[derive(Clone)]
+pub enum OpenStore {
+    /// The embedded store.
+    Tantivy(Arc<TantivyStore>),
+    /// The ClickHouse store.
+    ClickHouse(Arc<store::ClickHouseStore>),
+}
+
+impl OpenStore {
+    /// The store as the search traits.
+    pub fn search(&self) -> Arc<dyn store::EventSearch> {
+        match self {
+            OpenStore::Tantivy(s) => s.clone(),
+            OpenStore::ClickHouse(s) => s.clone(),
+        }
+    }
+
+    /// The last journal offset the store committed.
+    pub fn committed_offset(&self) -> Option<u64> {
+        self.writer().committed_offset()
+    }
+
+    fn writer(&self) -> &dyn EventStore {
+        match self {
+            OpenStore::Tantivy(s) => s.as_ref(),
+            OpenStore::ClickHouse(s) => s.as_ref(),
+        }
+    }
+}
+
+impl StoreChoice {
+    /// Opens the chosen store for writing (the embedded one in `DATA/store` with `config`);
+    /// the retention of `config` applies to either.
+    pub fn open(&self, data_dir: &Path, config: store::StoreConfig) -> anyhow::Result<OpenStore> {
+        match &self.clickhouse {
+            Some(ch) => {
+                let mut ch = ch.clone();
+                ch.retention = config.retention.clone();
+                let s = store::ClickHouseStore::open(ch.clone()).with_context(|| {
+                    format!(
+                        "cannot open the ClickHouse event store at {} (database {})",
+                        ch.url, ch.database
+                    )
+                })?;
+                tracing::info!(url = %ch.url, database = %ch.database, version = s.server_version(), "event store: ClickHouse");
+                Ok(OpenStore::ClickHouse(Arc::new(s)))
+            }
+            None => {
+                let dir = data_dir.join("store");
+                let s = TantivyStore::open(&dir, config)
+                    .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
+                Ok(OpenStore::Tantivy(Arc::new(s)))
+            }
+        }
+    }
+
+    /// Opens the chosen store for reading only (a missing embedded store is empty).
+    pub fn open_read_only(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn store::EventSearch>> {
+        match &self.clickhouse {
+            Some(_) => Ok(self.open(data_dir, store::StoreConfig::default())?.search()),
+            None => {
+                let dir = data_dir.join("store");
+                let s = TantivyStore::open_read_only(&dir)
+                    .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
+                Ok(Arc::new(s))
+            }
+        }
+    }
+}
+
+/// The pipeline's sink backed by the event store (either backend). The store keeps the
+/// journal offset of its last commit, so the pipeline resumes exactly after it after a
+/// crash. Used by `serve` and `import`.
 pub struct StoreSink {
-    store: Arc<TantivyStore>,
+    store: OpenStore,
     written: Arc<AtomicU64>,
 }
 
 impl StoreSink {
     /// Opens (creating if needed) the store in `DATA/store` with `config` (retention...).
+    #[cfg(test)]
     pub fn open_with(data_dir: &Path, config: store::StoreConfig) -> anyhow::Result<StoreSink> {
-        let dir = data_dir.join("store");
-        let store = TantivyStore::open(&dir, config)
-            .with_context(|| format!("cannot open the event store in {}", dir.display()))?;
+        Self::open_choice(&StoreChoice::default(), data_dir, config)
+    }
+
+    /// Opens the store `choice` names.
+    pub fn open_choice(
+        choice: &StoreChoice,
+        data_dir: &Path,
+        config: store::StoreConfig,
+    ) -> anyhow::Result<StoreSink> {
         Ok(StoreSink {
-            store: Arc::new(store),
+            store: choice.open(data_dir, config)?,
             written: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// The store, shared with readers while the pipeline writes through this sink.
-    pub fn store(&self) -> Arc<TantivyStore> {
+    pub fn store(&self) -> OpenStore {
         self.store.clone()
     }
 
@@ -56,7 +177,7 @@ fn sink_err(e: impl std::fmt::Display) -> SinkError {
 
 impl Sink for StoreSink {
     fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
-        Ok(self.store.committed_offset())
+        Ok(self.store.writer().committed_offset())
     }
 
     fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
@@ -64,15 +185,27 @@ impl Sink for StoreSink {
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
-        self.store.commit().map(|_| ()).map_err(sink_err)
+        self.store.writer().commit().map(|_| ()).map_err(sink_err)
     }
 
     fn recover(&mut self) -> Result<(), SinkError> {
-        self.store.discard_uncommitted().map_err(sink_err)
+        match &self.store {
+            OpenStore::Tantivy(s) => s.discard_uncommitted().map_err(sink_err),
+            // Not built yet: after a failed insert the ClickHouse store would have to find
+            // which rows reached the server before a replay; the pipeline stops instead.
+            OpenStore::ClickHouse(_) => Err(SinkError::Other(
+                "the ClickHouse store cannot resume after a failed write; restart the server"
+                    .into(),
+            )),
+        }
     }
 
     fn preparer(&self) -> Option<Preparer> {
-        let store = self.store.clone();
+        // Only the embedded store prepares its documents on the parse threads.
+        let OpenStore::Tantivy(store) = &self.store else {
+            return None;
+        };
+        let store = store.clone();
         // A failure here (a source that cannot be encoded) is met again, and reported, when
         // the writing thread builds the document itself.
         Some(Arc::new(move |offset, _raw, text, event| {
@@ -96,9 +229,9 @@ impl Sink for StoreSink {
         // rebuild is faithful).
         let record = raw.text();
         let doc = prepared.and_then(|p| p.value.downcast::<Option<store::PreparedDoc>>().ok());
-        match doc.and_then(|d| *d) {
-            Some(doc) => self.store.add_prepared(offset, event, &record, doc),
-            None => self.store.add_parsed(offset, event, &record),
+        match (&self.store, doc.and_then(|d| *d)) {
+            (OpenStore::Tantivy(s), Some(doc)) => s.add_prepared(offset, event, &record, doc),
+            (s, _) => s.writer().add_parsed(offset, event, &record),
         }
         .map_err(sink_err)?;
         self.written.fetch_add(1, Ordering::Relaxed);
@@ -252,7 +385,7 @@ async fn run_query<R, F, T>(
 ) -> Response
 where
     R: serde::de::DeserializeOwned + Send + 'static,
-    F: FnOnce(&TantivyStore, &R, time::OffsetDateTime) -> Result<T, store::api::ApiError>
+    F: FnOnce(&dyn store::EventSearch, &R, time::OffsetDateTime) -> Result<T, store::api::ApiError>
         + Send
         + 'static,
     T: serde::Serialize + Send + 'static,
@@ -527,7 +660,6 @@ impl StoreSource {
         to: time::OffsetDateTime,
         visit: &mut dyn FnMut(&Map<String, Value>) -> bool,
     ) -> Result<(), String> {
-        use store::EventSearch;
         let q = store::EventQuery {
             query: store::Query::parse("*").map_err(|e| e.to_string())?,
             range: store::TimeRange { from, to },
@@ -699,7 +831,9 @@ mod tests {
             .collect();
         j.append_blocking(raws).unwrap();
         let sink = StoreSink::open_with(d.path(), store::StoreConfig::default()).unwrap();
-        let store = sink.store();
+        let OpenStore::Tantivy(store) = sink.store() else {
+            panic!("the default store is the embedded one");
+        };
         intake::pipeline::run(
             j,
             Box::new(sink),

@@ -2,9 +2,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use store::{
-    Event, EventQuery, EventSearch, EventStore, Query, StoreConfig, TantivyStore, TimeSpec,
-};
+use store::{Event, EventQuery, EventSearch, EventStore, Query, TimeSpec};
 use time::macros::datetime;
 
 /// Turns a `json!` object into an event.
@@ -71,16 +69,284 @@ pub fn known_events() -> Vec<Event> {
     ]
 }
 
-/// A fresh store in a temporary directory, filled with [`known_events`] and committed.
-pub fn filled_store() -> (tempfile::TempDir, TantivyStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = TantivyStore::open(dir.path(), StoreConfig::default()).unwrap();
+/// Adds [`known_events`] to `store` and commits.
+pub fn fill(store: &dyn EventStore) {
     for e in known_events() {
         let off = e["seq"].as_u64().unwrap();
         assert!(store.add(off, &e).unwrap());
     }
     store.commit().unwrap();
-    (dir, store)
+}
+
+/// Runs the enclosed tests once per backend: each test is compiled into the module
+/// `tantivy_backend` and into `clickhouse_backend`, where `new_store`, `filled_store`,
+/// `reopen`, `Guard` and `Store` are that backend's (see [`tantivy`] and [`clickhouse`]).
+#[allow(unused_macros)]
+macro_rules! both_backends {
+    ($($item:item)*) => {
+        mod tantivy_backend {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::common::tantivy::*;
+            $($item)*
+        }
+        mod clickhouse_backend {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use crate::common::clickhouse::*;
+            $($item)*
+        }
+    };
+}
+
+/// The embedded backend: a store in a temporary directory.
+pub mod tantivy {
+    use store::{Retention, StoreConfig, TantivyStore};
+
+    /// The store type.
+    pub type Store = TantivyStore;
+    /// Keeps the store's data alive (a temporary directory).
+    pub type Guard = tempfile::TempDir;
+
+    /// The store of `guard` with `retention` (enforced at every commit when `interval` is 0).
+    pub fn open_with_retention(
+        guard: &Guard,
+        retention: Retention,
+        interval: std::time::Duration,
+    ) -> Store {
+        let cfg = StoreConfig {
+            retention,
+            retention_interval: interval,
+            ..StoreConfig::default()
+        };
+        TantivyStore::open(guard.path(), cfg).unwrap()
+    }
+
+    /// A new, empty store.
+    pub fn new_store() -> (Guard, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = TantivyStore::open(d.path(), StoreConfig::default()).unwrap();
+        (d, s)
+    }
+
+    /// The store of `guard` opened again (after the previous handle was dropped).
+    pub fn reopen(guard: &Guard) -> Store {
+        TantivyStore::open(guard.path(), StoreConfig::default()).unwrap()
+    }
+
+    /// A new store filled with [`super::known_events`].
+    pub fn filled_store() -> (Guard, Store) {
+        let (d, s) = new_store();
+        super::fill(&s);
+        (d, s)
+    }
+
+    /// Partitions (days) of the store.
+    pub fn partition_days(s: &Store) -> Vec<String> {
+        s.partitions().into_iter().map(|(d, _)| d).collect()
+    }
+
+    /// Makes the store of `guard` (closed) report `off` as its committed offset, as after a
+    /// crash between storing events and recording the offset.
+    pub fn set_committed_offset(guard: &Guard, off: u64) {
+        std::fs::write(
+            guard.path().join("checkpoint.json"),
+            format!(r#"{{"offset":{off}}}"#),
+        )
+        .unwrap();
+    }
+
+    /// What a crash-test child process needs to open the store of `guard`.
+    pub fn crash_child_id(guard: &Guard) -> String {
+        guard.path().display().to_string()
+    }
+
+    /// The store a crash-test child writes to (small segments: commits are frequent).
+    pub fn open_for_crash_child(id: &str) -> Store {
+        let cfg = StoreConfig {
+            writer_memory_bytes: 16 << 20,
+            ..StoreConfig::default()
+        };
+        TantivyStore::open(id, cfg).unwrap()
+    }
+}
+
+/// The ClickHouse backend: a database of its own per test on the test server (see
+/// [`clickhouse_url`]), dropped when the guard is.
+pub mod clickhouse {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    use store::{ClickHouseConfig, ClickHouseStore, Retention};
+
+    /// The store type.
+    pub type Store = ClickHouseStore;
+
+    /// A test's database; dropped with the guard.
+    pub struct Guard {
+        /// The configuration opening it.
+        pub cfg: ClickHouseConfig,
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = ureq::post(&self.cfg.url)
+                .send(format!("DROP DATABASE IF EXISTS {}", self.cfg.database));
+        }
+    }
+
+    /// The URL of the ClickHouse server of the tests: `ZIAXDR_TEST_CLICKHOUSE` (set by
+    /// `.ci/clickhouse.sh`), else a server started for this test binary from Debian's
+    /// `clickhouse-server` (stopped when the binary exits). Neither: the test fails.
+    pub fn clickhouse_url() -> String {
+        static URL: OnceLock<String> = OnceLock::new();
+        URL.get_or_init(|| {
+            if let Ok(u) = std::env::var("ZIAXDR_TEST_CLICKHOUSE") {
+                return u;
+            }
+            start_server().unwrap_or_else(|e| {
+                panic!(
+                    "no ClickHouse for the tests: {e}; install clickhouse-server (apt) or set \
+                     ZIAXDR_TEST_CLICKHOUSE (source .ci/clickhouse.sh)"
+                )
+            })
+        })
+        .clone()
+    }
+
+    fn start_server() -> Result<String, String> {
+        let bin = ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or("clickhouse-server is not installed")?;
+        let dir = tempfile::Builder::new()
+            .prefix("ziaxdr-test-ch")
+            .tempdir()
+            .map_err(|e| e.to_string())?
+            .keep();
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| e.to_string())
+        };
+        let (http, tcp, inter) = (port()?, port()?, port()?);
+        let d = dir.display();
+        // A watchdog shell stops the server (and removes its data) once this test process,
+        // its parent, is gone: a test binary has no hook that runs at exit.
+        let script = format!(
+            "mkdir -p {d}/tmp {d}/uf {d}/fs; {bin} --config-file=/etc/clickhouse-server/config.xml -- \
+             --path={d}/ --tmp_path={d}/tmp/ --user_files_path={d}/uf/ --format_schema_path={d}/fs/ \
+             --logger.log={d}/ch.log --logger.errorlog={d}/err.log --listen_host=127.0.0.1 \
+             --http_port={http} --tcp_port={tcp} --interserver_http_port={inter} >/dev/null 2>&1 & \
+             pid=$!; while kill -0 $PPID 2>/dev/null; do sleep 1; done; kill $pid; wait $pid; rm -rf {d}"
+        );
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let url = format!("http://127.0.0.1:{http}");
+        for _ in 0..150 {
+            if let Ok(mut r) = ureq::get(format!("{url}/ping")).call() {
+                if r.body_mut().read_to_string().is_ok_and(|b| b == "Ok.\n") {
+                    return Ok(url);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Err(format!(
+            "clickhouse-server did not answer on {url} (log in {d})"
+        ))
+    }
+
+    fn new_guard() -> Guard {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let mut cfg = ClickHouseConfig::new(clickhouse_url());
+        cfg.database = format!(
+            "test_{}_{}_{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Guard { cfg }
+    }
+
+    /// The store of `guard` with `retention` (enforced at every commit when `interval` is 0).
+    pub fn open_with_retention(
+        guard: &Guard,
+        retention: Retention,
+        interval: std::time::Duration,
+    ) -> Store {
+        let mut cfg = guard.cfg.clone();
+        cfg.retention = retention;
+        cfg.retention_interval = interval;
+        ClickHouseStore::open(cfg).unwrap()
+    }
+
+    /// A new, empty store.
+    pub fn new_store() -> (Guard, Store) {
+        let g = new_guard();
+        let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+        (g, s)
+    }
+
+    /// The store of `guard` opened again (after the previous handle was dropped).
+    pub fn reopen(guard: &Guard) -> Store {
+        ClickHouseStore::open(guard.cfg.clone()).unwrap()
+    }
+
+    /// A new store filled with [`super::known_events`].
+    pub fn filled_store() -> (Guard, Store) {
+        let (g, s) = new_store();
+        super::fill(&s);
+        (g, s)
+    }
+
+    /// Partitions (days) of the store.
+    pub fn partition_days(s: &Store) -> Vec<String> {
+        s.partitions()
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    fn sql(url: &str, q: &str) {
+        let mut r = ureq::post(url).send(q).unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert!(r.status().is_success(), "{q}: {body}");
+    }
+
+    /// Makes the store of `guard` (closed) report `off` as its committed offset, as after a
+    /// crash between storing events and recording the offset.
+    pub fn set_committed_offset(guard: &Guard, off: u64) {
+        let db = &guard.cfg.database;
+        sql(&guard.cfg.url, &format!("TRUNCATE TABLE {db}.commits"));
+        sql(
+            &guard.cfg.url,
+            &format!("INSERT INTO {db}.commits (offset, at) VALUES ({off}, now())"),
+        );
+    }
+
+    /// What a crash-test child process needs to open the store of `guard`.
+    pub fn crash_child_id(guard: &Guard) -> String {
+        format!("{} {}", guard.cfg.url, guard.cfg.database)
+    }
+
+    /// The store a crash-test child writes to.
+    pub fn open_for_crash_child(id: &str) -> Store {
+        let (url, db) = id.split_once(' ').unwrap();
+        let mut cfg = ClickHouseConfig::new(url);
+        cfg.database = db.to_string();
+        ClickHouseStore::open(cfg).unwrap()
+    }
 }
 
 /// The whole fixture period.

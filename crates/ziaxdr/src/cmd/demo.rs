@@ -21,6 +21,9 @@ pub struct Args {
     /// Data directory of the demo.
     #[arg(long, default_value = "ziaxdr-demo")]
     pub data: PathBuf,
+    /// Where events are stored (the embedded store unless --clickhouse is given).
+    #[command(flatten)]
+    pub clickhouse: crate::wiring::ClickHouseArgs,
     /// Address of the console and the HTTP intake.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
@@ -225,6 +228,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         http: Some(args.http),
         // A free port: a demo must not fail because another syslog receiver runs.
         syslog: Some("127.0.0.1:0".into()),
+        clickhouse: args.clickhouse.clickhouse.clone(),
+        clickhouse_user: args.clickhouse.clickhouse_user.clone(),
+        clickhouse_password: args.clickhouse.clickhouse_password.clone(),
+        clickhouse_database: args.clickhouse.clickhouse_database.clone(),
         ..Default::default()
     };
     let cfg = opts.server_config()?;

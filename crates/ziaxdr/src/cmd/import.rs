@@ -24,7 +24,6 @@ use intake::raw::{encode, now_us, Transport};
 use intake::uuid::Uuid;
 use intake::Registry;
 use sim::Sink as _;
-use store::EventStore;
 
 /// Arguments of `ziaxdr import`.
 #[derive(clap::Args)]
@@ -42,6 +41,9 @@ pub struct Args {
     /// Data directory (journal, registry, store).
     #[arg(long, default_value = "./ziaxdr-data", env = "ZIAXDR_DATA")]
     pub data: PathBuf,
+    /// Where events are stored (the embedded store unless --clickhouse is given).
+    #[command(flatten)]
+    pub clickhouse: crate::wiring::ClickHouseArgs,
     /// PEM CA certificates to trust when importing through a running server that serves HTTPS
     /// with a certificate of its own.
     #[arg(long)]
@@ -180,7 +182,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         };
     let defaults = store::StoreConfig::default();
     let threads = defaults.writer_threads.max(1);
-    let sink = crate::wiring::StoreSink::open_with(
+    let sink = crate::wiring::StoreSink::open_choice(
+        &args.clickhouse.choice(),
         &args.data,
         store::StoreConfig {
             writer_memory_bytes: (args.index_memory << 20) as usize / threads,

@@ -7,10 +7,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use store::api::{self, AggregateRequest, AggregateResult, Aggregation, ApiError, SearchRequest};
 use store::timerange::now_utc;
-use store::{TantivyStore, TimeSpec};
+use store::TimeSpec;
 
 /// Arguments of `ziaxdr search`.
 #[derive(clap::Args)]
@@ -58,6 +57,9 @@ pub struct Args {
     /// Data directory (the store is DIR/store).
     #[arg(long, default_value = "./ziaxdr-data", env = "ZIAXDR_DATA")]
     pub data: PathBuf,
+    /// Where events are stored (the embedded store unless --clickhouse is given).
+    #[command(flatten)]
+    pub clickhouse: crate::wiring::ClickHouseArgs,
 }
 
 /// Columns of the default table, shown when at least one event has a value for them.
@@ -92,9 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 fn run_inner(args: Args) -> anyhow::Result<i32> {
-    let dir = args.data.join("store");
-    let store = TantivyStore::open_read_only(&dir)
-        .with_context(|| format!("opening the event store in {}", dir.display()))?;
+    let store = args.clickhouse.choice().open_read_only(&args.data)?;
+    let store = &*store;
     let time = TimeSpec {
         since: Some(args.since.clone()),
         from: args.from.clone(),
@@ -125,7 +126,7 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
             time,
             aggregation,
         };
-        let resp = match api::aggregate(&store, &req, now) {
+        let resp = match api::aggregate(store, &req, now) {
             Ok(r) => r,
             Err(e) => return report(&args.query, e),
         };
@@ -140,7 +141,7 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
         cursor: None,
         fields: args.fields.clone(),
     };
-    let resp = match api::search(&store, &req, now) {
+    let resp = match api::search(store, &req, now) {
         Ok(r) => r,
         Err(e) => return report(&args.query, e),
     };

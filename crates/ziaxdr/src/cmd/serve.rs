@@ -129,6 +129,19 @@ pub struct Opts {
     #[arg(long)]
     #[serde(default)]
     pub no_detection: bool,
+    /// Store events in ClickHouse at this HTTP URL instead of DATA/store (e.g.
+    /// http://127.0.0.1:8123); see docs/clickhouse.md.
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE", value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// ClickHouse user [default: ClickHouse's default user].
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE_USER", value_name = "USER")]
+    pub clickhouse_user: Option<String>,
+    /// ClickHouse password (never logged; prefer the environment variable).
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE_PASSWORD", hide_env_values = true)]
+    pub clickhouse_password: Option<String>,
+    /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
+    #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
+    pub clickhouse_database: Option<String>,
     /// Recent (intake, sourcetype, record id) keys remembered to drop duplicates [default: 1000000].
     #[arg(long, env = "ZIAXDR_DEDUP_WINDOW")]
     pub dedup_window: Option<usize>,
@@ -184,7 +197,11 @@ impl Opts {
             syslog_max_connections,
             dedup_window,
             playbooks,
-            retrohunt_days
+            retrohunt_days,
+            clickhouse,
+            clickhouse_user,
+            clickhouse_password,
+            clickhouse_database
         );
         if self.rules.is_empty() {
             self.rules = std::mem::take(&mut f.rules);
@@ -274,7 +291,7 @@ const STORE_COMMIT_EVENTS: usize = 200_000;
 const STORE_COMMIT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The pipeline's sink and, when it is the event store, the store's handle.
-type SinkAndStore = (Box<dyn Sink>, Option<Arc<store::TantivyStore>>);
+type SinkAndStore = (Box<dyn Sink>, Option<Arc<dyn store::EventSearch>>);
 
 /// The sink the pipeline writes to. The one place to swap in another store.
 /// The event store under DATA/store (with its handle, which the search API shares), or an
@@ -292,8 +309,15 @@ fn build_sink(data_dir: &Path, args: &Opts) -> anyhow::Result<SinkAndStore> {
         },
         ..Default::default()
     };
-    let sink = crate::wiring::StoreSink::open_with(data_dir, config)?;
-    let store = sink.store();
+    let choice = crate::wiring::ClickHouseArgs {
+        clickhouse: args.clickhouse.clone(),
+        clickhouse_user: args.clickhouse_user.clone(),
+        clickhouse_password: args.clickhouse_password.clone(),
+        clickhouse_database: args.clickhouse_database.clone(),
+    }
+    .choice();
+    let sink = crate::wiring::StoreSink::open_choice(&choice, data_dir, config)?;
+    let store = sink.store().search();
     Ok((Box::new(sink), Some(store)))
 }
 

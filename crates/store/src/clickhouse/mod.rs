@@ -1,0 +1,872 @@
+//! The ClickHouse backend: the same [`EventStore`]/[`EventSearch`] traits over a ClickHouse
+//! server, for deployments that outgrow one machine.
+//!
+//! It talks plain HTTP (the interface every ClickHouse version has, 18.16 included) with
+//! `JSONEachRow` for rows in and out. The schema is created and migrated by [`ClickHouseStore::open`]
+//! (versioned in a `schema_migrations` table; every statement is idempotent). Events go to
+//! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns); the query
+//! language compiles to SQL (see [`sql`]).
+//!
+//! Exactly once with the journal: `commit` first inserts the buffered events (each carries
+//! its journal offset), then a row with the last offset into the `commits` table: the
+//! committed offset is the largest there. A crash between the two leaves events stored above
+//! the committed offset; [`ClickHouseStore::open`] reads their offsets, and `add` skips them
+//! when the pipeline replays them. An insert is atomic per partition part, so a crash during
+//! it leaves each day's rows of the batch either all stored or not at all, and the offsets
+//! tell which. The server finishes an insert whose client was killed: `open` first waits
+//! until no insert of this database runs (they carry a `query_id` of their own), then reads.
+
+mod row;
+pub mod sql;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::schema::{ip_display, typed_kind, FieldKind, TIMESTAMP};
+use crate::source::{self, VERIFY_EVERY};
+use crate::{
+    Cursor, Event, EventQuery, EventSearch, EventStore, Retention, SearchPage, StoreError,
+    TopValues,
+};
+pub use row::{col_name, columns};
+
+/// Where the ClickHouse server is and how the store uses it.
+#[derive(Clone)]
+pub struct ClickHouseConfig {
+    /// HTTP URL of the server (`http://127.0.0.1:8123`).
+    pub url: String,
+    /// Database holding the tables (created when missing).
+    pub database: String,
+    /// User (ClickHouse's `default` when absent).
+    pub user: Option<String>,
+    /// Password; never logged.
+    pub password: Option<String>,
+    /// Commit after this many added events…
+    pub commit_every_events: usize,
+    /// …or this long after the previous commit.
+    pub commit_every: Duration,
+    /// Retention, enforced by `commit` at most once per `retention_interval`.
+    pub retention: Retention,
+    /// Shortest time between two retention passes made by `commit`.
+    pub retention_interval: Duration,
+    /// Longest time one HTTP request may take.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClickHouseConfig {
+    /// A configuration with the defaults for `url`: database `ziaxdr`, no credentials.
+    pub fn new(url: impl Into<String>) -> ClickHouseConfig {
+        ClickHouseConfig {
+            url: url.into(),
+            database: DEFAULT_DATABASE.to_string(),
+            user: None,
+            password: None,
+            commit_every_events: 100_000,
+            commit_every: Duration::from_secs(5),
+            retention: Retention::default(),
+            retention_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The database used when none is configured.
+pub const DEFAULT_DATABASE: &str = "ziaxdr";
+/// Events buffered before `add` inserts them without waiting for `commit` (the committed
+/// offset still moves only at `commit`; see the module docs).
+pub const MAX_BUFFERED_ROWS: usize = 50_000;
+/// Most values a top-N may return (as the REST API's limit).
+const MAX_TOP_SQL: usize = 100_000;
+
+struct WriteState {
+    /// Buffered rows: the offset and the `JSONEachRow` line.
+    rows: Vec<(u64, String)>,
+    last_added: Option<u64>,
+    checkpoint: Option<u64>,
+    /// Offsets above the checkpoint already stored (an earlier process crashed before its
+    /// commit row): replays of them are skipped.
+    stored_above: HashSet<u64>,
+    /// An insert failed: part of the buffer may be stored, checked before the next insert.
+    insert_uncertain: bool,
+    pending: usize,
+    last_commit: Instant,
+    last_retention: Option<Instant>,
+    records: u64,
+    records_unfaithful: bool,
+}
+
+/// The ClickHouse event store (see the module docs).
+pub struct ClickHouseStore {
+    cfg: ClickHouseConfig,
+    agent: ureq::Agent,
+    auth: Option<String>,
+    version: String,
+    write: Mutex<WriteState>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ch_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Reads an integer that ClickHouse may have quoted (64-bit integers are, in JSON).
+fn json_u64(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// One migration: the schema version it brings and its statements (`{db}` is the database).
+struct Migration {
+    version: u32,
+    statements: Vec<String>,
+}
+
+fn migrations() -> Vec<Migration> {
+    let mut cols = String::new();
+    for (name, kind) in columns() {
+        cols.push_str(&format!(
+            ",\n    {} {}",
+            col_name(name),
+            row::col_type(*kind)
+        ));
+    }
+    vec![Migration {
+        version: 1,
+        statements: vec![
+            // Sorted by time then offset: every query has a time range, pages are newest
+            // first, and the primary index skips the granules outside the range.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {{db}}.events (\n    ts DateTime('UTC'),\n    offset UInt64,\n    source String,\n    words String{cols},\n    kv_keys Array(String),\n    kv_values Array(String),\n    raw_fields Array(String)\n) ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (ts, offset)"
+            ),
+            "CREATE TABLE IF NOT EXISTS {db}.commits (offset UInt64, at DateTime('UTC')) ENGINE = MergeTree ORDER BY offset".to_string(),
+        ],
+    }]
+}
+
+/// The schema version this build creates.
+pub const SCHEMA_VERSION: u32 = 1;
+
+impl ClickHouseStore {
+    /// Connects, creates or migrates the schema, and reads the committed offset.
+    pub fn open(cfg: ClickHouseConfig) -> Result<ClickHouseStore, StoreError> {
+        if cfg.database.is_empty()
+            || !cfg
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StoreError::Unsupported(format!(
+                "invalid ClickHouse database name {:?}: letters, digits and '_' only",
+                cfg.database
+            )));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(cfg.timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let auth = cfg.user.as_ref().map(|u| {
+            use base64::Engine as _;
+            let pair = format!("{u}:{}", cfg.password.as_deref().unwrap_or(""));
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        });
+        let mut store = ClickHouseStore {
+            cfg,
+            agent,
+            auth,
+            version: String::new(),
+            write: Mutex::new(WriteState {
+                rows: Vec::new(),
+                last_added: None,
+                checkpoint: None,
+                stored_above: HashSet::new(),
+                insert_uncertain: false,
+                pending: 0,
+                last_commit: Instant::now(),
+                last_retention: None,
+                records: 0,
+                records_unfaithful: false,
+            }),
+        };
+        store.version = store.query("SELECT version()")?.trim().to_string();
+        store.migrate()?;
+        store.wait_for_inserts()?;
+        let checkpoint = store.read_checkpoint()?;
+        let stored_above = store.offsets_from(checkpoint.map_or(0, |c| c + 1))?;
+        {
+            let mut st = lock(&store.write);
+            st.checkpoint = checkpoint;
+            st.last_added = checkpoint;
+            st.stored_above = stored_above;
+        }
+        Ok(store)
+    }
+
+    /// The server's version (`SELECT version()`).
+    pub fn server_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The database name.
+    pub fn database(&self) -> &str {
+        &self.cfg.database
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.cfg.database)
+    }
+
+    fn request(&self, query: Option<&str>, body: &str) -> Result<String, StoreError> {
+        self.request_as(query, body, None)
+    }
+
+    fn request_as(
+        &self,
+        query: Option<&str>,
+        body: &str,
+        query_id: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let mut req = self.agent.post(&self.cfg.url);
+        if let Some(q) = query {
+            req = req.query("query", q);
+        }
+        if let Some(id) = query_id {
+            req = req.query("query_id", id);
+        }
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.send(body).map_err(|e| {
+            StoreError::Backend(format!("ClickHouse at {} unreachable: {e}", self.cfg.url))
+        })?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(ch_err)?;
+        if !status.is_success() {
+            return Err(StoreError::Backend(format!(
+                "ClickHouse answered {status}: {}",
+                text.trim()
+            )));
+        }
+        Ok(text)
+    }
+
+    /// Runs one statement and returns the response text.
+    fn query(&self, sql: &str) -> Result<String, StoreError> {
+        tracing::trace!(sql, "clickhouse query");
+        self.request(None, sql)
+    }
+
+    /// Runs a `SELECT` and returns its rows (`FORMAT JSONEachRow` is appended).
+    fn rows(&self, sql: &str) -> Result<Vec<serde_json::Map<String, Value>>, StoreError> {
+        let text = self.query(&format!("{sql} FORMAT JSONEachRow"))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| StoreError::Corrupt(format!("ClickHouse row {l:?}: {e}")))
+            })
+            .collect()
+    }
+
+    fn insert(&self, table: &str, body: &str) -> Result<(), StoreError> {
+        let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table(table));
+        self.request(Some(&q), body).map(|_| ())
+    }
+
+    /// The `query_id` prefix of this database's event inserts.
+    fn insert_id_prefix(&self) -> String {
+        format!("ziaxdr-insert-{}-", self.cfg.database)
+    }
+
+    /// Waits until the server runs no event insert of this database: one sent by a process
+    /// that was killed goes on after its death, and its rows must be counted before the
+    /// offsets above the checkpoint are read.
+    fn wait_for_inserts(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let sql = format!(
+            "SELECT count() AS n FROM system.processes WHERE substring(query_id, 1, {}) = {}",
+            self.insert_id_prefix().len(),
+            sql::lit(&self.insert_id_prefix())
+        );
+        loop {
+            let n = self
+                .rows(&sql)?
+                .first()
+                .and_then(|r| r.get("n"))
+                .and_then(json_u64)
+                .unwrap_or(0);
+            if n == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > self.cfg.timeout {
+                return Err(StoreError::Backend(format!(
+                    "an earlier insert into {} is still running after {:?}",
+                    self.table("events"),
+                    self.cfg.timeout
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let db = &self.cfg.database;
+        self.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+        self.query(&format!(
+            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"
+        ))?;
+        let done: HashSet<u32> = self
+            .rows(&format!("SELECT version FROM {db}.schema_migrations"))?
+            .iter()
+            .filter_map(|r| r.get("version").and_then(json_u64))
+            .map(|v| v as u32)
+            .collect();
+        for m in migrations() {
+            if done.contains(&m.version) {
+                continue;
+            }
+            for s in &m.statements {
+                self.query(&s.replace("{db}", db))?;
+            }
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            self.insert(
+                "schema_migrations",
+                &format!("{{\"version\":{},\"applied\":{now}}}\n", m.version),
+            )?;
+            tracing::info!(database = %db, version = m.version, "ClickHouse schema migrated");
+        }
+        Ok(())
+    }
+
+    fn read_checkpoint(&self) -> Result<Option<u64>, StoreError> {
+        let r = self.rows(&format!(
+            "SELECT count() AS n, max(offset) AS m FROM {}",
+            self.table("commits")
+        ))?;
+        let row = r.first();
+        let n = row.and_then(|r| r.get("n")).and_then(json_u64).unwrap_or(0);
+        Ok(if n == 0 {
+            None
+        } else {
+            row.and_then(|r| r.get("m")).and_then(json_u64)
+        })
+    }
+
+    fn offsets_from(&self, from: u64) -> Result<HashSet<u64>, StoreError> {
+        Ok(self
+            .rows(&format!(
+                "SELECT offset FROM {} WHERE offset >= {from}",
+                self.table("events")
+            ))?
+            .iter()
+            .filter_map(|r| r.get("offset").and_then(json_u64))
+            .collect())
+    }
+
+    /// Sends the buffered rows (after dropping those a failed insert may have stored).
+    fn flush(&self, st: &mut WriteState) -> Result<(), StoreError> {
+        if st.rows.is_empty() {
+            return Ok(());
+        }
+        if st.insert_uncertain {
+            let first = st.rows[0].0;
+            let stored = self.offsets_from(first)?;
+            st.rows.retain(|(o, _)| !stored.contains(o));
+            st.insert_uncertain = false;
+        }
+        let mut body = String::with_capacity(st.rows.iter().map(|(_, r)| r.len()).sum());
+        for (_, r) in &st.rows {
+            body.push_str(r);
+        }
+        let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table("events"));
+        let id = format!("{}{}", self.insert_id_prefix(), st.rows[0].0);
+        if let Err(e) = self.request_as(Some(&q), &body, Some(&id)) {
+            st.insert_uncertain = true;
+            return Err(e);
+        }
+        st.rows.clear();
+        Ok(())
+    }
+
+    fn push_row(&self, offset: u64, line: String) -> Result<bool, StoreError> {
+        let mut st = lock(&self.write);
+        st.rows.push((offset, line));
+        st.last_added = Some(offset);
+        st.pending += 1;
+        if st.rows.len() >= MAX_BUFFERED_ROWS {
+            self.flush(&mut st)?;
+        }
+        Ok(true)
+    }
+
+    /// True when `offset` is stored already (a replay); the next commit then covers it.
+    fn already_stored(&self, offset: u64) -> bool {
+        let mut st = lock(&self.write);
+        let stored =
+            st.checkpoint.is_some_and(|c| offset <= c) || st.stored_above.contains(&offset);
+        if stored && st.last_added.is_none_or(|l| l < offset) {
+            st.last_added = Some(offset);
+        }
+        stored
+    }
+
+    /// The time range condition of a query.
+    fn range_sql(q: &EventQuery) -> String {
+        let from = q.range.from.unix_timestamp().clamp(0, row::MAX_TS);
+        let to = q.range.to.unix_timestamp().clamp(0, row::MAX_TS + 1);
+        format!("ts >= toDateTime({from}) AND toUInt32(ts) < {to}")
+    }
+
+    fn where_sql(q: &EventQuery) -> Result<String, StoreError> {
+        Ok(format!(
+            "{} AND ({})",
+            Self::range_sql(q),
+            sql::compile(&q.query)?
+        ))
+    }
+
+    /// The days (partitions) with their bytes on disk, oldest first.
+    pub fn partitions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self.rows(&format!(
+            "SELECT partition_id AS p, sum(bytes_on_disk) AS b FROM system.parts WHERE database = {} AND table = 'events' AND active GROUP BY partition_id ORDER BY partition_id",
+            sql::lit(&self.cfg.database)
+        ))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let p = r.get("p")?.as_str()?;
+                let day = if p.len() == 8 {
+                    format!("{}-{}-{}", &p[..4], &p[4..6], &p[6..])
+                } else {
+                    p.to_string()
+                };
+                Some((day, r.get("b").and_then(json_u64).unwrap_or(0)))
+            })
+            .collect())
+    }
+
+    /// Bytes on disk of the events table (compressed, every active part).
+    pub fn disk_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.partitions()?.iter().map(|(_, b)| b).sum())
+    }
+
+    /// Drops the partitions (whole days) outside the retention; returns their days.
+    pub fn apply_retention(&self, now: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+        let mut st = lock(&self.write);
+        self.retention_locked(&mut st, now)
+    }
+
+    fn retention_locked(
+        &self,
+        st: &mut WriteState,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        st.last_retention = Some(Instant::now());
+        let r = &self.cfg.retention;
+        let parts = self.partitions()?;
+        let mut drop: Vec<String> = Vec::new();
+        if let Some(days) = r.max_age_days {
+            let oldest = now.date() - time::Duration::days(i64::from(days));
+            let oldest = format!(
+                "{:04}-{:02}-{:02}",
+                oldest.year(),
+                u8::from(oldest.month()),
+                oldest.day()
+            );
+            drop.extend(
+                parts
+                    .iter()
+                    .filter(|(d, _)| d.as_str() < oldest.as_str())
+                    .map(|(d, _)| d.clone()),
+            );
+        }
+        if let Some(max) = r.max_total_bytes {
+            let mut total = 0u64;
+            // Newest first; the newest day is always kept.
+            for (i, (d, b)) in parts.iter().rev().enumerate() {
+                total += b;
+                if i > 0 && total > max && !drop.contains(d) {
+                    drop.push(d.clone());
+                }
+            }
+        }
+        drop.sort();
+        for d in &drop {
+            self.query(&format!(
+                "ALTER TABLE {} DROP PARTITION ID {}",
+                self.table("events"),
+                sql::lit(&d.replace('-', ""))
+            ))?;
+        }
+        Ok(drop)
+    }
+
+    /// The SQL expression of a field's values as an array of strings, for top-N and
+    /// distinct count; typed columns and every other leaf alike.
+    fn values_expr(field: &str) -> Result<(String, Option<FieldKind>), StoreError> {
+        if field == TIMESTAMP {
+            return Ok((
+                "[toString(toUInt32(ts))]".to_string(),
+                Some(FieldKind::Date),
+            ));
+        }
+        match typed_kind(field) {
+            Some(FieldKind::Text) => Err(StoreError::NotAggregatable {
+                field: field.to_string(),
+                allowed: "any field but the text fields (message, error.message, event.original)"
+                    .to_string(),
+            }),
+            Some(kind) => Ok((
+                format!("arrayMap(x -> toString(x), {})", col_name(field)),
+                Some(kind),
+            )),
+            None => Ok((
+                format!(
+                    "arrayFilter((v, k) -> k = {}, kv_values, kv_keys)",
+                    sql::lit(field)
+                ),
+                None,
+            )),
+        }
+    }
+}
+
+/// A value of an aggregated column as shown to users.
+fn display_value(kind: Option<FieldKind>, v: &str) -> String {
+    match kind {
+        Some(FieldKind::Ip) => row::ip_from_hex(v)
+            .map(ip_display)
+            .unwrap_or_else(|| v.to_string()),
+        Some(FieldKind::Date) => v
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .map(crate::timerange::format_instant)
+            .unwrap_or_else(|| v.to_string()),
+        _ => v.to_string(),
+    }
+}
+
+/// The time of an event: `@timestamp`, else `event.ingested`, else now (as the embedded store).
+fn event_time(event: &Event) -> i64 {
+    let get = |p: &str| crate::api::get_path(event, p).and_then(Value::as_str);
+    get(TIMESTAMP)
+        .and_then(crate::schema::parse_date)
+        .or_else(|| get("event.ingested").and_then(crate::schema::parse_date))
+        .map(|d| d.into_timestamp_secs())
+        .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
+}
+
+fn parsed_time(event: &zia::Event) -> i64 {
+    event
+        .get_str(TIMESTAMP)
+        .and_then(crate::schema::parse_date)
+        .or_else(|| {
+            event
+                .get_str("event.ingested")
+                .and_then(crate::schema::parse_date)
+        })
+        .map(|d| d.into_timestamp_secs())
+        .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
+}
+
+impl EventStore for ClickHouseStore {
+    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
+        if self.already_stored(offset) {
+            return Ok(false);
+        }
+        let src = source::encode_json(event)?;
+        let src = String::from_utf8(src).map_err(ch_err)?;
+        let mut r = row::Row::new(zia::is_error_event(event));
+        r.add_object(event);
+        let mut line = String::with_capacity(src.len() * 3);
+        r.write_json(&mut line, event_time(event), offset, &src);
+        self.push_row(offset, line)
+    }
+
+    fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
+        if self.already_stored(offset) {
+            return Ok(false);
+        }
+        let src = {
+            let mut st = lock(&self.write);
+            st.records += 1;
+            let check = cfg!(debug_assertions) || st.records % VERIFY_EVERY == 1;
+            let rec = if st.records_unfaithful {
+                None
+            } else {
+                Some(source::encode_record(raw, event)?)
+            };
+            match rec {
+                Some(rec) if !check || source::faithful(&rec, event) => rec,
+                _ => {
+                    if !st.records_unfaithful {
+                        tracing::warn!(
+                            offset,
+                            "a stored record does not rebuild its event: keeping events as JSON"
+                        );
+                    }
+                    st.records_unfaithful = true;
+                    source::encode_json(event)?
+                }
+            }
+        };
+        let src = String::from_utf8(src).map_err(ch_err)?;
+        let mut r = row::Row::new(zia::is_error_event(event));
+        r.add_object(event);
+        let mut line = String::with_capacity(src.len() * 3);
+        r.write_json(&mut line, event_time(event), offset, &src);
+        self.push_row(offset, line)
+    }
+
+    fn add_parsed(&self, offset: u64, event: &zia::Event, raw: &str) -> Result<bool, StoreError> {
+        let (check, unfaithful) = {
+            let mut st = lock(&self.write);
+            st.records += 1;
+            (
+                cfg!(debug_assertions) || st.records % VERIFY_EVERY == 1,
+                st.records_unfaithful,
+            )
+        };
+        if check || unfaithful {
+            // The checked path: through the JSON event, as `add_record`.
+            return self.add_record(offset, &source::with_original(event, raw), raw);
+        }
+        if self.already_stored(offset) {
+            return Ok(false);
+        }
+        let src = source::encode_parsed(raw, event)?;
+        let src = String::from_utf8(src).map_err(ch_err)?;
+        let failed = event.is_error();
+        let mut r = row::Row::new(failed);
+        let mut path = String::new();
+        event.for_each_leaf_unordered(|p, v| {
+            path.clear();
+            path.push_str(p);
+            r.add_value(&mut path, v, 1);
+        });
+        // A failed event has its record as a field already, searchable as text.
+        if !failed {
+            r.mark_raw("event.original");
+        }
+        let mut line = String::with_capacity(src.len() * 3);
+        r.write_json(&mut line, parsed_time(event), offset, &src);
+        self.push_row(offset, line)
+    }
+
+    fn commit(&self) -> Result<Option<u64>, StoreError> {
+        let mut st = lock(&self.write);
+        self.flush(&mut st)?;
+        let off = st.last_added;
+        if off != st.checkpoint {
+            if let Some(o) = off {
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                self.insert("commits", &format!("{{\"offset\":{o},\"at\":{now}}}\n"))?;
+            }
+            st.checkpoint = off;
+            st.stored_above.clear();
+        }
+        st.pending = 0;
+        st.last_commit = Instant::now();
+        let retention_due = self.cfg.retention.is_enabled()
+            && st
+                .last_retention
+                .is_none_or(|t| t.elapsed() >= self.cfg.retention_interval);
+        if retention_due {
+            match self.retention_locked(&mut st, OffsetDateTime::now_utc()) {
+                Ok(deleted) if !deleted.is_empty() => {
+                    tracing::info!(partitions = ?deleted, "retention dropped old partitions");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention failed"),
+            }
+        }
+        Ok(off)
+    }
+
+    fn committed_offset(&self) -> Option<u64> {
+        lock(&self.write).checkpoint
+    }
+
+    fn commit_due(&self) -> bool {
+        let st = lock(&self.write);
+        st.pending >= self.cfg.commit_every_events
+            || (st.pending > 0 && st.last_commit.elapsed() >= self.cfg.commit_every)
+    }
+}
+
+impl EventSearch for ClickHouseStore {
+    fn search(
+        &self,
+        q: &EventQuery,
+        limit: usize,
+        after: Option<Cursor>,
+    ) -> Result<SearchPage, StoreError> {
+        let mut cond = Self::where_sql(q)?;
+        if let Some(c) = after {
+            let ts = c.ts.clamp(0, row::MAX_TS);
+            cond.push_str(&format!(
+                " AND (ts < toDateTime({ts}) OR (ts = toDateTime({ts}) AND offset < {}))",
+                c.offset
+            ));
+        }
+        if limit == 0 {
+            return Ok(SearchPage {
+                events: Vec::new(),
+                next: None,
+            });
+        }
+        // First the (time, offset) of the page, from the sort key alone; then only its rows'
+        // sources: reading every column of the newest rows first cost ten times more.
+        let keys: Vec<(i64, u64)> = self
+            .rows(&format!(
+                "SELECT toUInt32(ts) AS t, offset AS o FROM {} WHERE {cond} ORDER BY ts DESC, offset DESC LIMIT {limit}",
+                self.table("events")
+            ))?
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("t").and_then(json_u64)? as i64,
+                    r.get("o").and_then(json_u64)?,
+                ))
+            })
+            .collect();
+        let mut events = Vec::with_capacity(keys.len());
+        if let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) {
+            let offsets: Vec<String> = keys.iter().map(|(_, o)| o.to_string()).collect();
+            let rows = self.rows(&format!(
+                "SELECT offset AS o, source AS s FROM {} WHERE ts >= toDateTime({}) AND ts <= toDateTime({}) AND offset IN ({})",
+                self.table("events"),
+                oldest.0,
+                newest.0,
+                offsets.join(",")
+            ))?;
+            let mut by_offset: HashMap<u64, String> = HashMap::with_capacity(rows.len());
+            for mut r in rows {
+                if let (Some(o), Some(Value::String(s))) =
+                    (r.get("o").and_then(json_u64), r.remove("s"))
+                {
+                    by_offset.insert(o, s);
+                }
+            }
+            for (_, o) in &keys {
+                let s = by_offset.get(o).ok_or_else(|| {
+                    StoreError::Corrupt(format!("event at offset {o} vanished while read"))
+                })?;
+                events.push(source::decode(s.as_bytes())?);
+            }
+        }
+        let next = if keys.len() == limit {
+            keys.last().map(|&(ts, offset)| Cursor { ts, offset })
+        } else {
+            None
+        };
+        Ok(SearchPage { events, next })
+    }
+
+    fn count(&self, q: &EventQuery) -> Result<u64, StoreError> {
+        let r = self.rows(&format!(
+            "SELECT count() AS n FROM {} WHERE {}",
+            self.table("events"),
+            Self::where_sql(q)?
+        ))?;
+        Ok(r.first()
+            .and_then(|r| r.get("n"))
+            .and_then(json_u64)
+            .unwrap_or(0))
+    }
+
+    fn histogram(&self, q: &EventQuery, interval_secs: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        if interval_secs <= 0 {
+            return Err(StoreError::Unsupported("interval must be positive".into()));
+        }
+        let rows = self.rows(&format!(
+            "SELECT intDiv(toUInt32(ts), {interval_secs}) * {interval_secs} AS b, count() AS n FROM {} WHERE {} GROUP BY b ORDER BY b",
+            self.table("events"),
+            Self::where_sql(q)?
+        ))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("b").and_then(json_u64)? as i64,
+                    r.get("n").and_then(json_u64)?,
+                ))
+            })
+            .collect())
+    }
+
+    fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError> {
+        let (values, kind) = Self::values_expr(field)?;
+        let size = size.min(MAX_TOP_SQL);
+        let inner = format!(
+            "SELECT {values} AS vs FROM {} WHERE {}",
+            self.table("events"),
+            Self::where_sql(q)?
+        );
+        let rows = self.rows(&format!(
+            "SELECT v, count() AS n FROM ({inner}) ARRAY JOIN vs AS v GROUP BY v ORDER BY n DESC, v ASC LIMIT {size}"
+        ))?;
+        let total = self.rows(&format!("SELECT sum(length(vs)) AS t FROM ({inner})"))?;
+        let total = total
+            .first()
+            .and_then(|r| r.get("t"))
+            .and_then(json_u64)
+            .unwrap_or(0);
+        let mut out: Vec<(String, u64)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    display_value(kind, r.get("v")?.as_str()?),
+                    r.get("n").and_then(json_u64)?,
+                ))
+            })
+            .collect();
+        // Ties by the value as shown (addresses in their usual notation).
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let shown: u64 = out.iter().map(|(_, n)| n).sum();
+        Ok(TopValues {
+            values: out,
+            other: total.saturating_sub(shown),
+        })
+    }
+
+    fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
+        let (values, _) = Self::values_expr(field)?;
+        let r = self.rows(&format!(
+            "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {} WHERE {}) ARRAY JOIN vs AS v",
+            self.table("events"),
+            Self::where_sql(q)?
+        ))?;
+        Ok(r.first()
+            .and_then(|r| r.get("n"))
+            .and_then(json_u64)
+            .unwrap_or(0))
+    }
+}

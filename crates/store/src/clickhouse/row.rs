@@ -1,0 +1,387 @@
+//! How an event becomes one row of the ClickHouse events table (a `JSONEachRow` line).
+//!
+//! Columns: `ts` (the event time, the partition and sort key), `offset` (the journal's),
+//! one array column per typed field of [`crate::schema::TYPED_FIELDS`] (arrays because ECS
+//! fields may hold several values; a missing field is an empty array), `kv_keys`/`kv_values`
+//! for every other leaf and for values that do not fit their field's type, `raw_fields` for
+//! the raw-text fields of parsed events (kept only inside `source`), `words` (the lowercased
+//! words of the event, as the embedded store's `_all`, for bare terms) and `source` (the
+//! event as [`crate::source`] encodes it).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::schema::{
+    is_derived, looks_like_id, looks_like_ip, looks_numeric, parse_date, parse_ip, FieldKind,
+    TIMESTAMP, TYPED_FIELDS,
+};
+
+/// Fields whose text is the raw record: only their presence is kept for parsed events.
+const RAW_TEXT_FIELDS: &[&str] = &["message", "event.original"];
+
+/// Latest event time a `DateTime` column holds (2106-02-07).
+pub const MAX_TS: i64 = u32::MAX as i64;
+
+/// The column of a typed field: `c_` and the name with `.` and `@` made `_`. Dots are kept
+/// out of column names because ClickHouse reads `a.b` array columns as a `Nested` structure.
+pub fn col_name(field: &str) -> String {
+    let mut s = String::with_capacity(field.len() + 2);
+    s.push_str("c_");
+    for c in field.chars() {
+        s.push(if c.is_ascii_alphanumeric() { c } else { '_' });
+    }
+    s
+}
+
+/// The ClickHouse type of a typed field's column.
+pub fn col_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Keyword { .. } | FieldKind::Text | FieldKind::Id => "Array(String)",
+        // 32 hex digits of the IPv6 (IPv4-mapped) address: ordered as the addresses are,
+        // so CIDRs and ranges are string ranges, and safe in JSON on every version.
+        FieldKind::Ip => "Array(FixedString(32))",
+        FieldKind::Long => "Array(Int64)",
+        // Seconds since the epoch (a `DateTime` cannot hold dates before 1970).
+        FieldKind::Date => "Array(Int64)",
+    }
+}
+
+/// The typed fields that have a column (all but `@timestamp`, which is `ts`), in order.
+pub fn columns() -> &'static [(&'static str, FieldKind)] {
+    static COLS: OnceLock<Vec<(&'static str, FieldKind)>> = OnceLock::new();
+    COLS.get_or_init(|| {
+        TYPED_FIELDS
+            .iter()
+            .filter(|(n, _)| *n != TIMESTAMP)
+            .copied()
+            .collect()
+    })
+}
+
+fn column_index() -> &'static HashMap<&'static str, usize> {
+    static IDX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    IDX.get_or_init(|| {
+        columns()
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (*n, i))
+            .collect()
+    })
+}
+
+/// 32 lowercase hex digits of an address.
+pub fn ip_hex(ip: Ipv6Addr) -> String {
+    let mut s = String::with_capacity(32);
+    for b in ip.octets() {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The address of [`ip_hex`] digits.
+pub fn ip_from_hex(hex: &str) -> Option<Ipv6Addr> {
+    let n = u128::from_str_radix(hex.trim_end_matches('\0'), 16).ok()?;
+    Some(Ipv6Addr::from(n))
+}
+
+/// The words of a text as the embedded store's default tokenizer makes them: runs of
+/// alphanumeric characters, lowercased, those of 40 bytes or more dropped.
+pub fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty() && t.len() < 40)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Appends the words of one value as `" w1 w2 |"` (nothing when it has none).
+fn push_words(out: &mut String, text: &str) {
+    let mut any = false;
+    for t in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty() && t.len() < 40)
+    {
+        out.push(' ');
+        for c in t.chars() {
+            if c.is_ascii() {
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.extend(c.to_lowercase());
+            }
+        }
+        any = true;
+    }
+    if any {
+        out.push_str(" |");
+    }
+}
+
+enum Cell {
+    Str(String),
+    Int(i64),
+}
+
+/// One event's row, being built.
+pub struct Row {
+    cols: Vec<Vec<Cell>>,
+    kv_keys: Vec<String>,
+    kv_values: Vec<String>,
+    raw_fields: Vec<&'static str>,
+    words: String,
+    failed: bool,
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Nesting limit when walking an event: deeper values are still stored, just not indexed.
+const MAX_EVENT_DEPTH: usize = 32;
+
+impl Row {
+    /// An empty row; `failed` for an event that stands for a record that did not parse
+    /// (its raw text is then searchable, being all there is).
+    pub fn new(failed: bool) -> Row {
+        Row {
+            cols: columns().iter().map(|_| Vec::new()).collect(),
+            kv_keys: Vec::new(),
+            kv_values: Vec::new(),
+            raw_fields: Vec::new(),
+            words: String::new(),
+            failed,
+        }
+    }
+
+    /// Adds every leaf of a JSON event.
+    pub fn add_object(&mut self, obj: &serde_json::Map<String, Value>) {
+        let mut path = String::new();
+        self.walk(obj, &mut path, 0);
+    }
+
+    fn walk(&mut self, obj: &serde_json::Map<String, Value>, path: &mut String, depth: usize) {
+        if depth > MAX_EVENT_DEPTH {
+            return;
+        }
+        for (k, v) in obj {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            self.add_value(path, v, depth);
+            path.truncate(len);
+        }
+    }
+
+    /// Adds the value of `path`, whatever its shape (the leaves of [`zia::Event`] may be
+    /// arrays or empty objects).
+    pub fn add_value(&mut self, path: &mut String, v: &Value, depth: usize) {
+        match v {
+            Value::Object(m) => self.walk(m, path, depth + 1),
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::Object(m) => self.walk(m, path, depth + 1),
+                        Value::Array(_) => {} // nested arrays are not ECS; stored only
+                        leaf => self.leaf(path, leaf),
+                    }
+                }
+            }
+            leaf => self.leaf(path, leaf),
+        }
+    }
+
+    /// Marks a raw-text field as present (it is kept only in the source).
+    pub fn mark_raw(&mut self, path: &'static str) {
+        if !self.raw_fields.contains(&path) {
+            self.raw_fields.push(path);
+        }
+    }
+
+    fn leaf(&mut self, path: &str, v: &Value) {
+        if v.is_null() {
+            return;
+        }
+        if !self.failed {
+            if let Some(raw) = RAW_TEXT_FIELDS.iter().find(|f| **f == path) {
+                self.mark_raw(raw);
+                return;
+            }
+        }
+        let typed = column_index().get(path).map(|&i| (i, columns()[i].1));
+        if let (Value::Number(n), Some((i, FieldKind::Long))) = (v, typed) {
+            if let Some(n) = n.as_i64() {
+                self.cols[i].push(Cell::Int(n));
+                return;
+            }
+        }
+        let text: std::borrow::Cow<'_, str> = match v {
+            Value::String(s) => s.as_str().into(),
+            other => other.to_string().into(),
+        };
+        let dated = matches!(typed, Some((_, FieldKind::Date))) || path == TIMESTAMP;
+        if !dated
+            && !is_derived(path)
+            && !looks_numeric(v, &text)
+            && !looks_like_id(&text)
+            && !looks_like_ip(&text)
+        {
+            push_words(&mut self.words, &text);
+        }
+        let stored = match typed {
+            Some((i, FieldKind::Keyword { .. })) => {
+                self.cols[i].push(Cell::Str(text.to_string()));
+                true
+            }
+            Some((i, FieldKind::Id)) => match v {
+                Value::String(s) => {
+                    self.cols[i].push(Cell::Str(s.clone()));
+                    true
+                }
+                _ => false,
+            },
+            Some((i, FieldKind::Text)) => {
+                let mut w = String::new();
+                push_words(&mut w, &text);
+                self.cols[i].push(Cell::Str(w));
+                true
+            }
+            Some((i, FieldKind::Ip)) => match parse_ip(&text) {
+                Some(ip) => {
+                    self.cols[i].push(Cell::Str(ip_hex(ip)));
+                    true
+                }
+                None => false,
+            },
+            Some((i, FieldKind::Long)) => match as_i64(v) {
+                Some(n) => {
+                    self.cols[i].push(Cell::Int(n));
+                    true
+                }
+                None => false,
+            },
+            Some((i, FieldKind::Date)) => match v.as_str().and_then(parse_date) {
+                Some(d) => {
+                    self.cols[i].push(Cell::Int(d.into_timestamp_secs()));
+                    true
+                }
+                None => false,
+            },
+            // `@timestamp` is the `ts` column.
+            None if path == TIMESTAMP => true,
+            _ => false,
+        };
+        if !stored {
+            self.kv_keys.push(path.to_string());
+            self.kv_values.push(text.into_owned());
+        }
+    }
+
+    /// Writes the row as one `JSONEachRow` line (with its newline) to `out`.
+    pub fn write_json(&self, out: &mut String, ts: i64, offset: u64, source: &str) {
+        let ts = ts.clamp(0, MAX_TS);
+        let _ = write!(out, "{{\"ts\":{ts},\"offset\":{offset},\"source\":");
+        json_str(out, source);
+        out.push_str(",\"words\":");
+        json_str(out, &self.words);
+        for (i, (name, _)) in columns().iter().enumerate() {
+            let cells = &self.cols[i];
+            if cells.is_empty() {
+                continue;
+            }
+            let _ = write!(out, ",\"{}\":[", col_name(name));
+            for (j, c) in cells.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                match c {
+                    Cell::Str(s) => json_str(out, s),
+                    Cell::Int(n) => {
+                        let _ = write!(out, "{n}");
+                    }
+                }
+            }
+            out.push(']');
+        }
+        if !self.kv_keys.is_empty() {
+            out.push_str(",\"kv_keys\":");
+            json_list(out, self.kv_keys.iter().map(String::as_str));
+            out.push_str(",\"kv_values\":");
+            json_list(out, self.kv_values.iter().map(String::as_str));
+        }
+        if !self.raw_fields.is_empty() {
+            out.push_str(",\"raw_fields\":");
+            json_list(out, self.raw_fields.iter().copied());
+        }
+        out.push_str("}\n");
+    }
+}
+
+fn json_list<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
+    out.push('[');
+    for (i, s) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, s);
+    }
+    out.push(']');
+}
+
+/// A JSON string (ClickHouse reads the standard escapes).
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_are_unique_and_without_dots() {
+        let mut names: Vec<String> = columns().iter().map(|(n, _)| col_name(n)).collect();
+        assert!(names.iter().all(|n| !n.contains('.') && !n.contains('@')));
+        let before = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), before);
+    }
+
+    #[test]
+    fn ip_hex_orders_like_the_addresses_and_reads_back() {
+        let a = ip_hex(parse_ip("10.0.0.9").unwrap());
+        let b = ip_hex(parse_ip("10.0.0.10").unwrap());
+        assert!(a < b);
+        assert_eq!(ip_from_hex(&a), parse_ip("10.0.0.9"));
+    }
+
+    #[test]
+    fn words_of_a_value_are_lowercased_and_closed_by_a_bar() {
+        let mut w = String::new();
+        push_words(&mut w, "Win32.Trojan.Agent");
+        push_words(&mut w, "x");
+        assert_eq!(w, " win32 trojan agent | x |");
+        assert_eq!(tokens("Win32.Trojan"), vec!["win32", "trojan"]);
+    }
+}

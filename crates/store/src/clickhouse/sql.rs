@@ -1,0 +1,410 @@
+//! Compiles a parsed [`Query`] into a ClickHouse SQL condition over the events table.
+//!
+//! Every value of the query reaches SQL through [`lit`] (a quoted, escaped string literal),
+//! as a number formatted by Rust, or as hex digits made here: nothing the user typed is
+//! spliced into the SQL text as is. ClickHouse 18.16 has no bound query parameters over
+//! HTTP, so escaping is the one way that works on every supported version.
+//!
+//! The semantics are the embedded store's (`plan.rs`): typed fields by type, every other
+//! leaf as an exact `path=value` (the `kv_keys`/`kv_values` arrays), bare terms over the
+//! words of the event (the `words` column, see [`super::row`]).
+
+use ipnet::IpNet;
+
+use super::row::{col_name, ip_hex, tokens};
+use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
+use crate::schema::{parse_ip, typed_kind, FieldKind, TIMESTAMP};
+use crate::timerange::parse_instant;
+use crate::StoreError;
+
+/// A ClickHouse string literal of `s`: quoted, with `\` and `'` escaped (the only two
+/// characters with a meaning inside a quoted literal).
+pub fn lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            // Not needed for correctness, but keeps the SQL text on one line in logs.
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn invalid(field: &str, value: &str, expected: &str) -> StoreError {
+    StoreError::InvalidValue {
+        field: field.to_string(),
+        value: value.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// Checks a regex the way the embedded store does (whole value), so that a bad one is a
+/// client error with the same message; returns the anchored pattern for `match()`.
+fn whole_regex(r: &str) -> Result<String, StoreError> {
+    let anchored = format!("^(?:{r})$");
+    regex::Regex::new(&anchored)
+        .map_err(|e| StoreError::Unsupported(format!("invalid regex /{r}/: {e}")))?;
+    Ok(anchored)
+}
+
+/// Compiles `q` into a boolean SQL expression.
+pub fn compile(q: &Query) -> Result<String, StoreError> {
+    Ok(match q {
+        Query::All => "1".to_string(),
+        Query::Not(inner) => format!("NOT ({})", compile(inner)?),
+        Query::And(qs) => join(qs, "AND")?,
+        Query::Or(qs) => join(qs, "OR")?,
+        Query::Match { field: None, pred } => bare(pred)?,
+        Query::Match {
+            field: Some(name),
+            pred,
+        } => field_match(name, pred)?,
+    })
+}
+
+fn join(qs: &[Query], op: &str) -> Result<String, StoreError> {
+    let parts: Vec<String> = qs
+        .iter()
+        .map(|q| compile(q).map(|s| format!("({s})")))
+        .collect::<Result<_, _>>()?;
+    Ok(parts.join(&format!(" {op} ")))
+}
+
+/// `words` holds `" w1 w2 |"` per value: a word sequence never spans two values.
+fn words_phrase(col: &str, text: &str) -> String {
+    let toks = tokens(text);
+    if toks.is_empty() {
+        return "0".to_string();
+    }
+    format!(
+        "position({col}, {}) > 0",
+        lit(&format!(" {} ", toks.join(" ")))
+    )
+}
+
+fn words_regex(col_expr: &str, anchored: &str) -> String {
+    format!(
+        "arrayExists(w -> w != '' AND w != '|' AND match(w, {}), splitByChar(' ', {col_expr}))",
+        lit(anchored)
+    )
+}
+
+fn bare(pred: &Predicate) -> Result<String, StoreError> {
+    match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => Ok(words_phrase("words", s)),
+        Predicate::Wildcard(p) => Ok(words_regex(
+            "words",
+            &whole_regex(&wildcard_to_regex(&p.to_lowercase()))?,
+        )),
+        Predicate::Regex(r) => Ok(words_regex("words", &whole_regex(r)?)),
+        Predicate::Exists => Ok("1".to_string()),
+        Predicate::Range { .. } => Err(StoreError::Unsupported(
+            "range queries are not supported on text (bare terms)".into(),
+        )),
+    }
+}
+
+/// `field:*`: a value in the field's column, a `path=value` leaf, or a raw-text field that
+/// is kept only as the record.
+fn exists(name: &str) -> String {
+    let mut parts = vec![
+        format!("has(kv_keys, {})", lit(name)),
+        format!("has(raw_fields, {})", lit(name)),
+    ];
+    match typed_kind(name) {
+        _ if name == TIMESTAMP => return "1".to_string(),
+        Some(_) => parts.insert(0, format!("notEmpty({})", col_name(name))),
+        None => {}
+    }
+    parts.join(" OR ")
+}
+
+fn kv_match(name: &str, cond: &str) -> String {
+    format!(
+        "arrayExists((k, v) -> k = {} AND {cond}, kv_keys, kv_values)",
+        lit(name)
+    )
+}
+
+fn field_match(name: &str, pred: &Predicate) -> Result<String, StoreError> {
+    if let Predicate::Exists = pred {
+        return Ok(exists(name));
+    }
+    let Some(kind) = typed_kind(name) else {
+        return generic(name, pred);
+    };
+    if name == TIMESTAMP {
+        return date_match(name, "toInt64(toUInt32(ts))", false, pred);
+    }
+    let col = col_name(name);
+    match kind {
+        FieldKind::Keyword { .. } => keyword(&col, pred),
+        FieldKind::Text => text(&col, name, pred),
+        FieldKind::Ip => ip(&col, name, pred),
+        FieldKind::Long => long(&col, name, pred),
+        FieldKind::Date => date_match(name, &col, true, pred),
+        FieldKind::Id => match pred {
+            Predicate::Term(s) | Predicate::Phrase(s) => Ok(format!("has({col}, {})", lit(s))),
+            _ => Err(StoreError::Unsupported(format!(
+                "{name} is an identifier: search it by its exact value ({name}:VALUE) or with {name}:*"
+            ))),
+        },
+    }
+}
+
+/// `lower <= x <= upper` over the elements `x` of an array column, or over a scalar.
+fn bounded(expr: &str, lower: Option<(String, bool)>, upper: Option<(String, bool)>) -> String {
+    let mut conds = Vec::new();
+    if let Some((v, inc)) = lower {
+        conds.push(format!("{expr} {} {v}", if inc { ">=" } else { ">" }));
+    }
+    if let Some((v, inc)) = upper {
+        conds.push(format!("{expr} {} {v}", if inc { "<=" } else { "<" }));
+    }
+    if conds.is_empty() {
+        "1".to_string()
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+fn bound_sql(
+    b: &Bound,
+    conv: &dyn Fn(&str) -> Result<String, StoreError>,
+) -> Result<Option<(String, bool)>, StoreError> {
+    Ok(match b {
+        Bound::Unbounded => None,
+        Bound::Included(v) => Some((conv(v)?, true)),
+        Bound::Excluded(v) => Some((conv(v)?, false)),
+    })
+}
+
+fn array_range(col: &str, lower: Option<(String, bool)>, upper: Option<(String, bool)>) -> String {
+    if lower.is_none() && upper.is_none() {
+        // As in the embedded store: a range open at both ends matches everything.
+        return "1".to_string();
+    }
+    format!("arrayExists(x -> {}, {col})", bounded("x", lower, upper))
+}
+
+fn keyword(col: &str, pred: &Predicate) -> Result<String, StoreError> {
+    match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => Ok(format!("has({col}, {})", lit(s))),
+        Predicate::Wildcard(p) => Ok(format!(
+            "arrayExists(x -> match(x, {}), {col})",
+            lit(&whole_regex(&wildcard_to_regex(p))?)
+        )),
+        Predicate::Regex(r) => Ok(format!(
+            "arrayExists(x -> match(x, {}), {col})",
+            lit(&whole_regex(r)?)
+        )),
+        Predicate::Range { lower, upper } => {
+            let conv = |v: &str| Ok(lit(v));
+            Ok(array_range(
+                col,
+                bound_sql(lower, &conv)?,
+                bound_sql(upper, &conv)?,
+            ))
+        }
+        Predicate::Exists => Ok(format!("notEmpty({col})")),
+    }
+}
+
+fn text(col: &str, name: &str, pred: &Predicate) -> Result<String, StoreError> {
+    let all = format!("arrayStringConcat({col}, '')");
+    match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => Ok(words_phrase(&all, s)),
+        Predicate::Wildcard(p) => Ok(words_regex(
+            &all,
+            &whole_regex(&wildcard_to_regex(&p.to_lowercase()))?,
+        )),
+        Predicate::Regex(r) => Ok(words_regex(&all, &whole_regex(r)?)),
+        Predicate::Exists => Ok(format!("notEmpty({col})")),
+        Predicate::Range { .. } => Err(StoreError::Unsupported(format!(
+            "range queries are not supported on text ({name})"
+        ))),
+    }
+}
+
+fn ip(col: &str, name: &str, pred: &Predicate) -> Result<String, StoreError> {
+    const EXPECTED: &str = "an IPv4/IPv6 address or a CIDR (10.0.0.0/8, 2001:db8::/32)";
+    match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => {
+            if s.contains('/') {
+                let net: IpNet = s.trim().parse().map_err(|_| invalid(name, s, EXPECTED))?;
+                let lo = ip_hex(crate::schema::ip_to_v6(net.network()));
+                let hi = ip_hex(crate::schema::ip_to_v6(net.broadcast()));
+                return Ok(array_range(
+                    col,
+                    Some((lit(&lo), true)),
+                    Some((lit(&hi), true)),
+                ));
+            }
+            match parse_ip(s) {
+                Some(ip) => Ok(format!(
+                    "has({col}, toFixedString({}, 32))",
+                    lit(&ip_hex(ip))
+                )),
+                // A value that was not an IP when stored is a `path=value` leaf.
+                None => Ok(kv_match(name, &format!("v = {}", lit(s)))),
+            }
+        }
+        Predicate::Range { lower, upper } => {
+            let conv = |v: &str| {
+                parse_ip(v)
+                    .map(|ip| lit(&ip_hex(ip)))
+                    .ok_or_else(|| invalid(name, v, EXPECTED))
+            };
+            Ok(array_range(
+                col,
+                bound_sql(lower, &conv)?,
+                bound_sql(upper, &conv)?,
+            ))
+        }
+        Predicate::Wildcard(_) | Predicate::Regex(_) => Err(StoreError::Unsupported(format!(
+            "wildcards and regexes are not supported on IP field {name}: use a CIDR (10.0.0.0/8) or a range"
+        ))),
+        Predicate::Exists => Ok(exists(name)),
+    }
+}
+
+fn long(col: &str, name: &str, pred: &Predicate) -> Result<String, StoreError> {
+    match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => match s.trim().parse::<i64>() {
+            Ok(n) => Ok(format!("has({col}, toInt64({n}))")),
+            Err(_) => Ok(kv_match(name, &format!("v = {}", lit(s)))),
+        },
+        Predicate::Range { lower, upper } => {
+            let conv = |v: &str| {
+                v.trim()
+                    .parse::<i64>()
+                    .map(|n| format!("toInt64({n})"))
+                    .map_err(|_| invalid(name, v, "an integer"))
+            };
+            Ok(array_range(
+                col,
+                bound_sql(lower, &conv)?,
+                bound_sql(upper, &conv)?,
+            ))
+        }
+        Predicate::Wildcard(_) | Predicate::Regex(_) => Err(StoreError::Unsupported(format!(
+            "wildcards and regexes are not supported on integer field {name}: use a range"
+        ))),
+        Predicate::Exists => Ok(exists(name)),
+    }
+}
+
+/// A date field: `expr` is the column (an array of seconds when `array`) or the scalar
+/// seconds of `@timestamp`.
+fn date_match(name: &str, expr: &str, array: bool, pred: &Predicate) -> Result<String, StoreError> {
+    const EXPECTED: &str = "an RFC 3339 time (2024-05-01T12:00:00Z) or a date (2024-05-01)";
+    let parse = |v: &str| -> Result<i64, StoreError> {
+        Ok(parse_instant(v)
+            .map_err(|_| invalid(name, v, EXPECTED))?
+            .unix_timestamp())
+    };
+    let (lower, upper) = match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => {
+            // An instant matches its whole second (the stored precision).
+            let t = parse(s)?;
+            (
+                Some((t.to_string(), true)),
+                Some(((t + 1).to_string(), false)),
+            )
+        }
+        Predicate::Range { lower, upper } => {
+            let conv = |v: &str| parse(v).map(|t| t.to_string());
+            (bound_sql(lower, &conv)?, bound_sql(upper, &conv)?)
+        }
+        Predicate::Wildcard(_) | Predicate::Regex(_) => {
+            return Err(StoreError::Unsupported(format!(
+                "wildcards and regexes are not supported on date field {name}: use a range"
+            )))
+        }
+        Predicate::Exists => return Ok(exists(name)),
+    };
+    Ok(if array {
+        array_range(expr, lower, upper)
+    } else {
+        bounded(expr, lower, upper)
+    })
+}
+
+/// Matches the strings Rust reads as a finite `f64` (what the embedded store's generic
+/// ranges compare as numbers).
+const NUMBER_RE: &str = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$";
+
+fn generic(name: &str, pred: &Predicate) -> Result<String, StoreError> {
+    match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => Ok(kv_match(name, &format!("v = {}", lit(s)))),
+        Predicate::Wildcard(p) => Ok(kv_match(
+            name,
+            &format!("match(v, {})", lit(&whole_regex(&wildcard_to_regex(p))?)),
+        )),
+        Predicate::Regex(r) => Ok(kv_match(
+            name,
+            &format!("match(v, {})", lit(&whole_regex(r)?)),
+        )),
+        Predicate::Exists => Ok(exists(name)),
+        Predicate::Range { lower, upper } => {
+            // Numbers compare as numbers when both the bound and the value are numbers,
+            // as strings otherwise (the embedded store's rule).
+            let side = |b: &Bound, inc_op: &str, exc_op: &str| -> Option<String> {
+                let (v, op) = match b {
+                    Bound::Unbounded => return None,
+                    Bound::Included(v) => (v, inc_op),
+                    Bound::Excluded(v) => (v, exc_op),
+                };
+                let as_str = format!("v {op} {}", lit(v));
+                Some(match v.parse::<f64>() {
+                    Ok(f) if f.is_finite() => format!(
+                        "if(match(v, {}), toFloat64OrZero(v) {op} {f:?}, {as_str})",
+                        lit(NUMBER_RE)
+                    ),
+                    _ => as_str,
+                })
+            };
+            let conds: Vec<String> = [side(lower, ">=", ">"), side(upper, "<=", "<")]
+                .into_iter()
+                .flatten()
+                .collect();
+            if conds.is_empty() {
+                return Ok("1".to_string());
+            }
+            Ok(kv_match(name, &conds.join(" AND ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_escape_quotes_and_backslashes() {
+        assert_eq!(lit("a'b"), r"'a\'b'");
+        assert_eq!(lit(r"a\'; DROP"), r"'a\\\'; DROP'");
+        assert_eq!(lit("x\ny"), r"'x\ny'");
+    }
+
+    #[test]
+    fn a_quote_in_a_value_stays_inside_its_literal() {
+        let q = Query::parse(r#"user.name:"o'neil'; DROP TABLE events; --""#).unwrap();
+        let sql = compile(&q).unwrap();
+        assert_eq!(sql, r"has(c_user_name, 'o\'neil\'; DROP TABLE events; --')");
+    }
+
+    #[test]
+    fn invalid_regex_is_a_client_error() {
+        let q = Query::parse("url.domain:/(x/").unwrap();
+        assert!(compile(&q).unwrap_err().is_client_error());
+    }
+}
