@@ -68,7 +68,14 @@ pub struct SearchResponse {
     pub to: String,
     /// Server-side time in milliseconds.
     pub took_ms: u64,
+    /// What the user should know about the query (a field no event of the range has), on
+    /// the first page only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+/// Most fields of a query checked for existence (one count each) on a first page.
+pub const MAX_CHECKED_FIELDS: usize = 16;
 
 /// The aggregation to compute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +253,10 @@ pub fn search(
         None => None,
     };
     let page = store.search(&q, req.limit, after)?;
+    let warnings = match after {
+        None => missing_fields(store, &q)?,
+        Some(_) => Vec::new(),
+    };
     let events = match &req.fields {
         Some(fields) => page.events.iter().map(|e| project(e, fields)).collect(),
         None => page.events,
@@ -256,7 +267,32 @@ pub fn search(
         from: format_instant(q.range.from),
         to: format_instant(q.range.to),
         took_ms: started.elapsed().as_millis() as u64,
+        warnings,
     })
+}
+
+/// A warning for each field of the query that no event of its time range has (a typo such
+/// as `user.nmae:x`, or a field of another log type).
+pub fn missing_fields(store: &dyn EventSearch, q: &EventQuery) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    let mut fields = q.query.fields();
+    fields.sort_unstable();
+    fields.dedup();
+    for field in fields.into_iter().take(MAX_CHECKED_FIELDS) {
+        let exists = EventQuery {
+            query: Query::Match {
+                field: Some(field.to_string()),
+                pred: crate::query::Predicate::Exists,
+            },
+            range: q.range,
+        };
+        if store.count(&exists)? == 0 {
+            out.push(format!(
+                "no event of this time range has the field {field}: check its name"
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Serves an aggregation request.

@@ -145,10 +145,40 @@ fn distinct_count_is_exact() {
 }
 
 #[test]
-fn aggregating_a_non_aggregatable_field_is_refused() {
+fn aggregating_a_text_field_is_refused() {
     let (_d, s) = filled_store();
-    let e = s.top(&eq("*", &all_time()), "url.original", 5).unwrap_err();
+    let e = s.top(&eq("*", &all_time()), "message", 5).unwrap_err();
     assert!(matches!(e, StoreError::NotAggregatable { .. }));
+}
+
+#[test]
+fn top_values_of_a_field_without_a_column_or_a_type_are_counted() {
+    let (_d, s) = filled_store();
+    let q = eq("event.dataset:web", &all_time());
+    let t = s.top(&q, "url.original", 5).unwrap();
+    assert_eq!(
+        t.values,
+        vec![
+            ("https://api.chat.org/bot".to_string(), 1),
+            ("https://www.example.com/download/setup.exe".to_string(), 1)
+        ]
+    );
+    let t = s.top(&q, "zscaler.zia.custom_score", 5).unwrap();
+    assert_eq!(t.values, vec![("5".into(), 1), ("75".into(), 1)]);
+}
+
+#[test]
+fn api_search_warns_of_a_field_no_event_has() {
+    let (_d, s) = filled_store();
+    let req = SearchRequest {
+        query: "user.nmae:alice OR user.name:alice".into(),
+        time: all_time(),
+        limit: 10,
+        ..Default::default()
+    };
+    let r = api::search(&s, &req, now()).unwrap();
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(r.warnings[0].contains("user.nmae"), "{:?}", r.warnings);
 }
 
 #[test]
