@@ -276,3 +276,82 @@ fn api_aggregate_json_round_trip() {
         serde_json::json!({"type":"distinct","field":"user.name","count":3})
     );
 }
+
+fn export(s: &TantivyStore, req: &api::ExportRequest) -> (api::ExportPlan, String) {
+    let plan = api::plan_export(s, req, now()).unwrap();
+    let mut out = Vec::new();
+    let n = api::write_export(s, &plan, &mut out).unwrap();
+    assert_eq!(n, plan.rows);
+    (plan, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn an_ndjson_export_writes_every_match_newest_first() {
+    let (_d, s) = filled_store();
+    let req = api::ExportRequest {
+        query: "*".into(),
+        time: all_time(),
+        limit: api::MAX_EXPORT,
+        ..Default::default()
+    };
+    let (plan, text) = export(&s, &req);
+    assert_eq!((plan.total, plan.rows), (6, 6));
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, vec![6, 5, 4, 3, 2, 1]);
+}
+
+#[test]
+fn an_export_stops_at_its_limit_and_says_how_many_matched() {
+    let (_d, s) = filled_store();
+    let req = api::ExportRequest {
+        time: all_time(),
+        limit: 2,
+        ..Default::default()
+    };
+    let (plan, text) = export(&s, &req);
+    assert_eq!((plan.total, plan.rows), (6, 2));
+    assert_eq!(text.lines().count(), 2);
+    let too_many = api::ExportRequest {
+        limit: api::MAX_EXPORT + 1,
+        ..req
+    };
+    assert_eq!(
+        api::plan_export(&s, &too_many, now()).unwrap_err().status(),
+        400
+    );
+}
+
+#[test]
+fn a_csv_export_has_a_header_quoted_cells_and_no_formula() {
+    let (_d, s) = filled_store();
+    let req = api::ExportRequest {
+        query: "user.name:alice AND seq:1".into(),
+        time: all_time(),
+        format: api::ExportFormat::Csv,
+        fields: Some(vec![
+            "user.name".into(),
+            "user_agent.original".into(),
+            "seq".into(),
+        ]),
+        limit: 10,
+    };
+    let (_, text) = export(&s, &req);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user.name,user_agent.original,seq"));
+    assert_eq!(lines.next(), Some("alice,Mozilla/5.0 (Windows NT 10.0),1"));
+    assert_eq!(
+        api::csv_cell(Some(&serde_json::json!("=HYPERLINK(\"x\")"))),
+        "'=HYPERLINK(\"x\")"
+    );
+    assert_eq!(
+        api::csv_cell(Some(&serde_json::json!(["10.0.0.1", "10.0.0.2"]))),
+        "10.0.0.1, 10.0.0.2"
+    );
+}

@@ -814,7 +814,11 @@ async fn the_defects_an_analyst_found_stay_fixed() {
     assert!(drawer.contains("evil⟦U+202E⟧gnp.exe"), "{drawer}");
     assert!(!drawer.contains('\u{202e}'), "a raw U+202E is displayed");
     assert!(!drawer.contains("destination.ip"), "{drawer}");
-    let fields = wait_css(&c, "#drawer table.fields").await.text().await.unwrap();
+    let fields = wait_css(&c, "#drawer table.fields")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!fields.contains("0.0.0.0"), "{fields}");
     shot_at(&c, "19-event-drawer-bidi", false).await;
 
