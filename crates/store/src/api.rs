@@ -421,12 +421,12 @@ pub fn write_export(
 ) -> Result<u64, ExportError> {
     let cols: &[String] = plan.fields.as_deref().unwrap_or(&[]);
     enum Sink<'a> {
-        Csv(csv::Writer<&'a mut dyn std::io::Write>),
+        Csv(Box<csv::Writer<&'a mut dyn std::io::Write>>),
         Ndjson(&'a mut dyn std::io::Write),
     }
     let mut sink = match plan.format {
         ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(out);
+            let mut w = Box::new(csv::Writer::from_writer(out));
             w.write_record(cols)?;
             Sink::Csv(w)
         }
