@@ -125,6 +125,7 @@ pub fn events_router(store: StoreAccess) -> Router {
     Router::new()
         .route("/api/v1/events/search", post(search))
         .route("/api/v1/events/aggregate", post(aggregate))
+        .route("/api/v1/events/export", post(crate::export::events))
         .with_state(store)
 }
 
@@ -134,6 +135,10 @@ pub fn events_router(store: StoreAccess) -> Router {
 pub fn alerts_router(data_dir: PathBuf) -> Router {
     Router::new()
         .route("/api/v1/alerts", axum::routing::any(alerts))
+        .route(
+            "/api/v1/alerts/export",
+            axum::routing::get(crate::export::alerts),
+        )
         .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
         .with_state(data_dir)
 }
