@@ -427,8 +427,36 @@ async function pageEvents(main) {
   const topBtn = h('button', { type: 'button', onclick: () => topValues(topField.value.trim()) }, 'Top values');
   const table = h('div', { class: 'tablewrap' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  const exportNote = h('div', { class: 'muted', id: 'export-note', role: 'status' });
+  // The export is a POST (it carries the CSRF token), so the page fetches it and hands the
+  // file to the browser; the headers say how many events matched and how many were written.
+  const exportEvents = async (format) => {
+    exportNote.textContent = 'Exporting…';
+    try {
+      const res = await fetch('/api/v1/events/export', {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf },
+        body: JSON.stringify({ query: state.q, ...timeBody(), format, fields: format === 'csv' ? state.cols : undefined }),
+      });
+      if (!res.ok) throw new ApiError(res.status, ((await res.json().catch(() => null)) || {}).error || res.statusText);
+      const total = Number(res.headers.get('x-ziaxdr-export-total'));
+      const rows = Number(res.headers.get('x-ziaxdr-export-rows'));
+      const blob = await res.blob();
+      const a = h('a', { href: URL.createObjectURL(blob), download: 'events.' + format });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      exportNote.textContent = rows < total
+        ? `Exported the first ${rows.toLocaleString('en')} of ${total.toLocaleString('en')} events (an export stops at 100,000: narrow the range for the rest).`
+        : `Exported ${rows.toLocaleString('en')} event(s) as ${format.toUpperCase()}.`;
+    } catch (e) {
+      exportNote.replaceChildren(errorBox(e));
+    }
+  };
+  const exportBtns = [h('button', { type: 'button', id: 'export-csv', onclick: () => exportEvents('csv') }, 'Export CSV'),
+    h('button', { type: 'button', id: 'export-ndjson', onclick: () => exportEvents('ndjson') }, 'Export NDJSON')];
   put(main, h('h1', {}, 'Events'), form, histo,
-    h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn), colsPanel, top, table, h('p', {}, more));
+    h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn, exportBtns), exportNote, colsPanel, top, table, h('p', {}, more));
 
   colsBtn.addEventListener('click', () => {
     colsPanel.hidden = !colsPanel.hidden;
@@ -626,6 +654,16 @@ async function pageAlerts(main) {
   const sortHead = (label, name) => h('th', { scope: 'col', 'aria-sort': f.sort === name ? (asc ? 'ascending' : 'descending') : undefined },
     h('button', { type: 'button', class: 'sort', onclick: () => { f.dir = f.sort === name && !asc ? 'asc' : ''; f.sort = name; push(); } }, label + (f.sort === name ? (asc ? ' ▴' : ' ▾') : '')));
   const total = r.total ?? r.items.length;
+  const exportQuery = (format) => {
+    const e = new URLSearchParams({ format });
+    if (f.status) e.set('status', f.status);
+    if (f.rule) e.set('rule', f.rule);
+    if (f.entity) e.set('entity', f.entity);
+    return '/api/v1/alerts/export?' + e.toString();
+  };
+  put(main, h('p', { class: 'row' }, h('span', { class: 'muted' }, 'Export these alerts (at most 10,000, newest first):'),
+    h('a', { href: exportQuery('csv'), download: 'alerts.csv', id: 'alerts-export-csv' }, 'CSV'),
+    h('a', { href: exportQuery('ndjson'), download: 'alerts.ndjson', id: 'alerts-export-ndjson' }, 'NDJSON')));
   const partial = r.items.length < total;
   put(main, h('p', { class: 'muted', id: 'alerts-count' }, partial
     ? `${items.length} alert(s) among the first ${r.items.length.toLocaleString('en')} of ${total.toLocaleString('en')} (newest first; narrow the filters to see the others)`

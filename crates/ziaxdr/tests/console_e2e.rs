@@ -635,7 +635,8 @@ async fn press(c: &Client, key: &str) {
 /// The defects found trying the console as a new analyst (issue 19), each kept fixed: top
 /// values of the fields a Zscaler admin wants, lowercase operators and unknown fields, the
 /// drawer's keyboard, the alert timeline and workflow, the intake page's key and address,
-/// phone and desktop layout, 0.0.0.0 and direction controls.
+/// phone and desktop layout, 0.0.0.0 and direction controls; and the exports of events and
+/// alerts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_defects_an_analyst_found_stay_fixed() {
     if !browser_available() {
@@ -762,6 +763,16 @@ async fn the_defects_an_analyst_found_stay_fixed() {
     }
     shot_at(&c, "19-events-top-values", false).await;
 
+    // Build 3: the results export, with the count it wrote.
+    c.find(Locator::Css("#export-csv"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let note = wait_text(&c, "#export-note", "as CSV").await;
+    assert!(note.starts_with("Exported "), "{note}");
+
     // Defect 6 (desktop): result cells never break inside an IP or a word.
     wait_css(&c, "#results tbody tr").await;
     wait_js(
@@ -833,6 +844,20 @@ async fn the_defects_an_analyst_found_stay_fixed() {
         assert!(Instant::now() < deadline, "no alert was raised");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    let link = wait_css(&c, "#alerts-export-csv")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let alerts_csv = admin.send(server.http, "GET", &link, "");
+    assert_eq!(alerts_csv.status, 200);
+    assert!(
+        alerts_csv.body.starts_with("id,uuid,title,status"),
+        "{}",
+        alerts_csv.body
+    );
+    assert!(alerts_csv.body.lines().count() > 1, "no alert exported");
     c.goto(&format!("{base}/console/alerts?status=Pending"))
         .await
         .unwrap();
