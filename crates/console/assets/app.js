@@ -689,6 +689,17 @@ async function pageAlerts(main) {
     items.length ? null : h('p', { class: 'muted' }, 'No alert matches these filters.'));
 }
 
+/** A link to the events of `value` (an alert's source or target) around the alert's time. */
+function pivot(a, value, id) {
+  if (!value) return null;
+  const v = String(value);
+  const ip = /^[0-9.]+$/.test(v) || v.includes(':');
+  const q = ip ? term('related.ip', v) : v.includes('@') ? `${term('user.email', v)} OR ${term('user.name', v)}` : `${term('related.hosts', v)} OR ${term('user.name', v)}`;
+  const from = new Date(new Date(a.first_seen).getTime() - 3600000).toISOString();
+  const to = new Date(new Date(a.last_seen).getTime() + 3600000).toISOString();
+  return h('a', { id, href: '/console/events?' + new URLSearchParams({ q, from, to }) }, 'events');
+}
+
 async function pageAlert(main, id) {
   const a = await api('GET', '/api/v1/alerts/' + encodeURIComponent(id));
   document.title = `${a.short_id} · ziaxdr`;
@@ -716,12 +727,13 @@ async function pageAlert(main, id) {
     h('div', { class: 'panel' }, h('dl', { class: 'kv' },
       h('dt', {}, 'Id'), h('dd', { class: 'mono' }, `${a.short_id} (${a.uuid})`),
       h('dt', {}, 'Status'), h('dd', { id: 'alert-status' }, a.status),
-      h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id})`),
+      h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id}) `,
+        h('a', { id: 'rule-alerts', href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }) }, 'its alerts')),
       h('dt', {}, 'Rule author'), h('dd', { id: 'rule-author' }, a.rule.author || '–'),
       h('dt', {}, 'Severity'), h('dd', {}, String(a.rule.severity ?? '–')),
       h('dt', {}, 'Entity'), h('dd', { id: 'alert-entity' }, a.entity),
-      h('dt', {}, 'Source'), h('dd', { class: 'mono' }, a.source || '–'),
-      h('dt', {}, 'Target'), h('dd', { class: 'mono' }, a.target || '–'),
+      h('dt', {}, 'Source'), h('dd', { class: 'mono' }, a.source || '–', ' ', pivot(a, a.source, 'pivot-source')),
+      h('dt', {}, 'Target'), h('dd', { class: 'mono' }, a.target || '–', ' ', pivot(a, a.target, 'pivot-target')),
       h('dt', {}, 'First seen'), h('dd', {}, fmtTime(a.first_seen)),
       h('dt', {}, 'Last seen'), h('dd', {}, fmtTime(a.last_seen)),
       h('dt', {}, 'Similar events'), h('dd', { id: 'similar' }, String(a.similar)),

@@ -950,6 +950,22 @@ async fn the_defects_an_analyst_found_stay_fixed() {
     wait_text(&c, "#timeline", "reopened").await;
     shot_at(&c, "19-alert-reopened", false).await;
 
+    // Build 2 (pivots): the rule to its alerts, the alert's source to its events.
+    let alert_url = c.current_url().await.unwrap();
+    let rule_link = wait_css(&c, "#rule-alerts")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rule_link.contains("rule="), "{rule_link}");
+    wait_css(&c, "#pivot-source").await.click().await.unwrap();
+    let summary = wait_text(&c, "#summary", "events from").await;
+    assert!(!summary.starts_with("0 "), "the source's events: {summary}");
+    c.goto(alert_url.as_str()).await.unwrap();
+    wait_css(&c, "#rule-alerts").await.click().await.unwrap();
+    wait_css(&c, "#alerts tbody tr").await;
+
     // Defect 6 (phone): Settings in sight, alert ids on one line, a usable drawer.
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{base}/console/alerts")).await.unwrap();
