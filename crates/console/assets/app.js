@@ -3,7 +3,15 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
-/** Builds an element: h('a', {href: '/x', onclick: f}, 'text', child, ...). */
+/** Unicode direction controls (U+202E…) shown as visible escapes: raw, they make
+ * `evil\u202egnp.exe` display as another name. */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function visible(text) {
+  return text.replace(BIDI, (c) => '⟦U+' + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0') + '⟧');
+}
+
+/** Builds an element: h('a', {href: '/x', onclick: f}, 'text', child, ...). Text is shown
+ * with its direction controls escaped (see `visible`). */
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -12,11 +20,12 @@ function h(tag, attrs = {}, ...children) {
     else if (k === 'class') el.className = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else if (v === true) el.setAttribute(k, '');
+    else if (k === 'title') el.setAttribute(k, visible(String(v)));
     else el.setAttribute(k, v);
   }
   for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(visible(String(c))));
   }
   return el;
 }
@@ -389,6 +398,7 @@ async function pageEvents(main) {
 
   const qInput = h('input', { type: 'search', class: 'query', id: 'query', value: state.q, placeholder: 'e.g. event.dataset:web AND http.response.status_code:>=400   (press / to focus)', 'aria-label': 'Query', spellcheck: 'false', autocomplete: 'off' });
   const qErr = h('div', { class: 'error', id: 'query-error', role: 'alert' });
+  const qWarn = h('div', { class: 'warning', id: 'query-warning', role: 'status' });
   const preset = h('select', { id: 'range', 'aria-label': 'Time range' },
     PRESETS.map((p) => h('option', { value: p, selected: state.since === p }, 'Last ' + p)),
     h('option', { value: '', selected: !state.since }, 'Absolute…'));
@@ -407,7 +417,7 @@ async function pageEvents(main) {
     push();
   } },
   h('div', { class: 'row' }, h('div', { class: 'grow' }, qInput), preset, abs, h('button', { type: 'submit', class: 'primary', id: 'search' }, 'Search')),
-  qErr);
+  qErr, qWarn);
   const histo = h('div', { class: 'panel', id: 'histogram' });
   const top = h('div', { id: 'top-values' });
   const colsBtn = h('button', { type: 'button', id: 'columns-button' }, 'Columns');
@@ -417,8 +427,36 @@ async function pageEvents(main) {
   const topBtn = h('button', { type: 'button', onclick: () => topValues(topField.value.trim()) }, 'Top values');
   const table = h('div', { class: 'tablewrap' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  const exportNote = h('div', { class: 'muted', id: 'export-note', role: 'status' });
+  // The export is a POST (it carries the CSRF token), so the page fetches it and hands the
+  // file to the browser; the headers say how many events matched and how many were written.
+  const exportEvents = async (format) => {
+    exportNote.textContent = 'Exporting…';
+    try {
+      const res = await fetch('/api/v1/events/export', {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf },
+        body: JSON.stringify({ query: state.q, ...timeBody(), format, fields: format === 'csv' ? state.cols : undefined }),
+      });
+      if (!res.ok) throw new ApiError(res.status, ((await res.json().catch(() => null)) || {}).error || res.statusText);
+      const total = Number(res.headers.get('x-ziaxdr-export-total'));
+      const rows = Number(res.headers.get('x-ziaxdr-export-rows'));
+      const blob = await res.blob();
+      const a = h('a', { href: URL.createObjectURL(blob), download: 'events.' + format });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      exportNote.textContent = rows < total
+        ? `Exported the first ${rows.toLocaleString('en')} of ${total.toLocaleString('en')} events (an export stops at 100,000: narrow the range for the rest).`
+        : `Exported ${rows.toLocaleString('en')} event(s) as ${format.toUpperCase()}.`;
+    } catch (e) {
+      exportNote.replaceChildren(errorBox(e));
+    }
+  };
+  const exportBtns = [h('button', { type: 'button', id: 'export-csv', onclick: () => exportEvents('csv') }, 'Export CSV'),
+    h('button', { type: 'button', id: 'export-ndjson', onclick: () => exportEvents('ndjson') }, 'Export NDJSON')];
   put(main, h('h1', {}, 'Events'), form, histo,
-    h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn), colsPanel, top, table, h('p', {}, more));
+    h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn, exportBtns), exportNote, colsPanel, top, table, h('p', {}, more));
 
   colsBtn.addEventListener('click', () => {
     colsPanel.hidden = !colsPanel.hidden;
@@ -455,9 +493,13 @@ async function pageEvents(main) {
     const thead = h('tr', {}, state.cols.map((c) => h('th', { scope: 'col' }, c)));
     const rows = events.map((e, idx) => {
       const f = flatten(e);
-      const tr = h('tr', { class: 'clickable', tabindex: '0', 'aria-label': 'Open event ' + (idx + 1) }, state.cols.map((c) => h('td', { class: c === '@timestamp' ? '' : 'mono' }, c === '@timestamp' ? fmtTime(f[c]) : valueText(f[c]))));
-      tr.addEventListener('click', () => openDrawer(e));
-      tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') openDrawer(e); });
+      const tr = h('tr', { class: 'clickable', tabindex: '0', 'aria-label': 'Open event ' + (idx + 1) }, state.cols.map((c) => {
+        const text = c === '@timestamp' ? fmtTime(f[c]) : valueText(f[c]);
+        return h('td', { class: c === '@timestamp' ? '' : 'mono', title: text.length > 24 ? text : undefined }, text);
+      }));
+      tr.addEventListener('click', () => openDrawer(e, tr));
+      // The Enter that opens the drawer must not also press the drawer's focused Close button.
+      tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); openDrawer(e, tr); } });
       return tr;
     });
     table.replaceChildren(h('table', { id: 'results' }, h('thead', {}, thead), h('tbody', {}, rows)));
@@ -483,12 +525,14 @@ async function pageEvents(main) {
     }
   };
 
-  const openDrawer = (e) => {
+  let opener = null;
+  const openDrawer = (e, from) => {
     closeDrawer();
+    opener = from || null;
     const f = flatten(e);
     const raw = f['event.original'];
     delete f['event.original'];
-    const close = h('button', { type: 'button', onclick: closeDrawer, 'aria-label': 'Close event' }, 'Close');
+    const close = h('button', { type: 'button', onclick: () => closeDrawer(true), 'aria-label': 'Close event' }, 'Close');
     const drawer = h('aside', { class: 'drawer', id: 'drawer', role: 'dialog', 'aria-label': 'Event' },
       h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Event'), close),
       h('table', { class: 'fields' }, h('tbody', {}, Object.keys(f).sort().map((k) => h('tr', {},
@@ -500,11 +544,27 @@ async function pageEvents(main) {
           h('button', { type: 'button', class: 'small', title: `Top values of ${k}`, onclick: () => { closeDrawer(); topField.value = k; topValues(k); } }, 'Top')))))),
       h('h2', {}, 'Raw record'),
       raw ? h('pre', { class: 'raw' }, raw) : h('p', { class: 'muted' }, 'No raw record stored.'));
+    drawer.setAttribute('aria-modal', 'true');
+    // Tab and Shift+Tab stay inside the drawer while it is open.
+    drawer.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Tab') return;
+      const f = [...drawer.querySelectorAll('button, a[href], input, select, textarea, [tabindex]:not([tabindex="-1"])')];
+      if (!f.length) return;
+      const first = f[0], last = f[f.length - 1];
+      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+    });
     document.body.append(drawer);
     close.focus();
   };
-  const closeDrawer = () => { const d = $('#drawer'); if (d) d.remove(); };
-  const onKey = (ev) => { if (ev.key === 'Escape') closeDrawer(); };
+  /** Closes the drawer; `refocus` gives the focus back to the row that opened it. */
+  const closeDrawer = (refocus) => {
+    const d = $('#drawer');
+    if (!d) return;
+    d.remove();
+    if (refocus === true && opener && opener.isConnected) opener.focus();
+  };
+  const onKey = (ev) => { if (ev.key === 'Escape' && $('#drawer')) { ev.preventDefault(); closeDrawer(true); } };
   document.addEventListener('keydown', onKey);
   cleanup.push(() => { document.removeEventListener('keydown', onKey); closeDrawer(); });
 
@@ -513,6 +573,7 @@ async function pageEvents(main) {
     events = append ? events.concat(r.events) : r.events;
     cursor = r.next_cursor || null;
     more.hidden = !cursor;
+    if (!append) qWarn.replaceChildren(...(r.warnings || []).map((w) => h('div', {}, w)));
     renderTable();
     return r;
   };
@@ -562,23 +623,24 @@ const STATUSES = ['Pending', 'Acknowledged', 'Ongoing', 'Closed', 'Rejected'];
 async function pageAlerts(main) {
   document.title = 'Alerts · ziaxdr';
   const p = new URLSearchParams(location.search);
-  const f = { status: p.get('status') || '', urgency: p.get('urgency') || '', rule: p.get('rule') || '', entity: p.get('entity') || '', open: p.get('open') === '1', sort: p.get('sort') || 'last_seen' };
+  const f = { status: p.get('status') || '', urgency: p.get('urgency') || '', rule: p.get('rule') || '', entity: p.get('entity') || '', open: p.get('open') === '1', sort: p.get('sort') || 'last_seen', dir: p.get('dir') || '' };
   const push = () => {
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(f)) if (v && !(k === 'sort' && v === 'last_seen')) q.set(k, v === true ? '1' : v);
+    for (const [k, v] of Object.entries(f)) if (v && !(k === 'sort' && v === 'last_seen') && !(k === 'dir' && v !== 'asc')) q.set(k, v === true ? '1' : v);
     go('/console/alerts?' + q.toString());
   };
-  const status = h('select', { id: 'f-status', 'aria-label': 'Status', onchange: () => { f.status = status.value; f.open = false; push(); } },
+  const status = h('select', { id: 'f-status', 'aria-label': 'Status', onchange: () => { f.status = status.value; push(); } },
     h('option', { value: '' }, 'Any status'), STATUSES.map((x) => h('option', { value: x, selected: f.status === x }, x)));
   const urg = h('select', { id: 'f-urgency', 'aria-label': 'Urgency', onchange: () => { f.urgency = urg.value; push(); } },
     h('option', { value: '' }, 'Any urgency'), ['critical', 'high', 'medium', 'low'].map((x) => h('option', { value: x, selected: f.urgency === x }, x)));
   const rule = h('input', { type: 'text', id: 'f-rule', value: f.rule, placeholder: 'rule id', 'aria-label': 'Rule id' });
   const entity = h('input', { type: 'text', id: 'f-entity', value: f.entity, placeholder: 'entity', 'aria-label': 'Entity' });
-  const openOnly = h('input', { type: 'checkbox', id: 'f-open', checked: f.open, onchange: () => { f.open = openOnly.checked; if (f.open) f.status = ''; push(); } });
+  const openOnly = h('input', { type: 'checkbox', id: 'f-open', checked: f.open, onchange: () => { f.open = openOnly.checked; push(); } });
   put(main, h('h1', {}, 'Alerts'),
     h('form', { class: 'panel row', onsubmit: (ev) => { ev.preventDefault(); f.rule = rule.value.trim(); f.entity = entity.value.trim(); push(); } },
       status, urg, rule, entity, h('label', {}, openOnly, ' open only'), h('button', { type: 'submit' }, 'Filter')));
-  const q = new URLSearchParams({ limit: '1000' });
+  const LIMIT = 1000;
+  const q = new URLSearchParams({ limit: String(LIMIT) });
   if (f.status) q.set('status', f.status);
   if (f.rule) q.set('rule', f.rule);
   if (f.entity) q.set('entity', f.entity);
@@ -586,16 +648,32 @@ async function pageAlerts(main) {
   let items = r.items.filter((a) => (!f.urgency || urgencyBand(a.urgency) === f.urgency) && (!f.open || a.status === 'Pending' || a.status === 'Acknowledged' || a.status === 'Ongoing'));
   const key = { last_seen: (a) => a.last_seen, first_seen: (a) => a.first_seen, urgency: (a) => a.urgency, similar: (a) => a.similar };
   const k = key[f.sort] || key.last_seen;
-  items = items.sort((a, b) => (k(a) < k(b) ? 1 : k(a) > k(b) ? -1 : 0));
-  const sortHead = (label, name) => h('th', { scope: 'col', 'aria-sort': f.sort === name ? 'descending' : undefined },
-    h('button', { type: 'button', class: 'sort', onclick: () => { f.sort = name; push(); } }, label + (f.sort === name ? ' ▾' : '')));
-  put(main, h('p', { class: 'muted' }, `${items.length} alert(s)`),
+  const asc = f.dir === 'asc';
+  items = items.sort((a, b) => (k(a) < k(b) ? 1 : k(a) > k(b) ? -1 : 0) * (asc ? -1 : 1));
+  // A second click on the sorted column reverses it.
+  const sortHead = (label, name) => h('th', { scope: 'col', 'aria-sort': f.sort === name ? (asc ? 'ascending' : 'descending') : undefined },
+    h('button', { type: 'button', class: 'sort', onclick: () => { f.dir = f.sort === name && !asc ? 'asc' : ''; f.sort = name; push(); } }, label + (f.sort === name ? (asc ? ' ▴' : ' ▾') : '')));
+  const total = r.total ?? r.items.length;
+  const exportQuery = (format) => {
+    const e = new URLSearchParams({ format });
+    if (f.status) e.set('status', f.status);
+    if (f.rule) e.set('rule', f.rule);
+    if (f.entity) e.set('entity', f.entity);
+    return '/api/v1/alerts/export?' + e.toString();
+  };
+  put(main, h('p', { class: 'row' }, h('span', { class: 'muted' }, 'Export these alerts (at most 10,000, newest first):'),
+    h('a', { href: exportQuery('csv'), download: 'alerts.csv', id: 'alerts-export-csv' }, 'CSV'),
+    h('a', { href: exportQuery('ndjson'), download: 'alerts.ndjson', id: 'alerts-export-ndjson' }, 'NDJSON')));
+  const partial = r.items.length < total;
+  put(main, h('p', { class: 'muted', id: 'alerts-count' }, partial
+    ? `${items.length} alert(s) among the first ${r.items.length.toLocaleString('en')} of ${total.toLocaleString('en')} (newest first; narrow the filters to see the others)`
+    : `${items.length} alert(s)`),
     h('div', { class: 'tablewrap' }, h('table', { id: 'alerts' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'Title'), sortHead('Urgency', 'urgency'), h('th', {}, 'Status'), h('th', { class: 'hide-narrow' }, 'Rule'),
         h('th', { class: 'hide-narrow' }, 'Entity'), h('th', { class: 'hide-narrow' }, 'Source → target'), sortHead('Similar', 'similar'), sortHead('Last seen', 'last_seen'))),
       h('tbody', {}, items.map((a) => {
         const tr = h('tr', { class: 'clickable', tabindex: '0' },
-          h('td', { class: 'mono' }, h('a', { href: '/console/alerts/' + a.short_id }, a.short_id)),
+          h('td', { class: 'mono id' }, h('a', { href: '/console/alerts/' + a.short_id }, a.short_id)),
           h('td', {}, a.title),
           h('td', {}, h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
           h('td', {}, a.status),
@@ -605,10 +683,21 @@ async function pageAlerts(main) {
           h('td', {}, a.similar),
           h('td', {}, fmtTime(a.last_seen)));
         tr.addEventListener('click', (ev) => { if (!ev.target.closest('a')) go('/console/alerts/' + a.short_id); });
-        tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') go('/console/alerts/' + a.short_id); });
+        tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.target.closest('a')) go('/console/alerts/' + a.short_id); });
         return tr;
       })))),
     items.length ? null : h('p', { class: 'muted' }, 'No alert matches these filters.'));
+}
+
+/** A link to the events of `value` (an alert's source or target) around the alert's time. */
+function pivot(a, value, id) {
+  if (!value) return null;
+  const v = String(value);
+  const ip = /^[0-9.]+$/.test(v) || v.includes(':');
+  const q = ip ? term('related.ip', v) : v.includes('@') ? `${term('user.email', v)} OR ${term('user.name', v)}` : `${term('related.hosts', v)} OR ${term('user.name', v)}`;
+  const from = new Date(new Date(a.first_seen).getTime() - 3600000).toISOString();
+  const to = new Date(new Date(a.last_seen).getTime() + 3600000).toISOString();
+  return h('a', { id, href: '/console/events?' + new URLSearchParams({ q, from, to }) }, 'events');
 }
 
 async function pageAlert(main, id) {
@@ -616,6 +705,8 @@ async function pageAlert(main, id) {
   document.title = `${a.short_id} · ziaxdr`;
   const err = h('div');
   const setStatus = async (to) => {
+    const final = to === 'Closed' || to === 'Rejected';
+    if (final && !confirm(`Set “${a.title}” to ${to}? It stops gathering similar events (it can be reopened).`)) return;
     try {
       await api('POST', `/api/v1/alerts/${a.uuid}/status`, { status: to });
       toast(`Status: ${to}`);
@@ -625,21 +716,24 @@ async function pageAlert(main, id) {
   const comment = h('textarea', { id: 'comment', rows: '3', 'aria-label': 'Comment' });
   // The workflow only moves forward (Pending → Acknowledged → Ongoing → Closed or Rejected).
   const rank = { Pending: 0, Acknowledged: 1, Ongoing: 2, Closed: 3, Rejected: 3 };
+  // A Closed or Rejected alert can be reopened (back to Ongoing).
   const next = rank[a.status] < 3 ? STATUSES.filter((x) => rank[x] > rank[a.status]) : [];
-  const actions = can('analyst') && next.length ? h('div', { class: 'row', id: 'status-actions' }, 'Change status:',
-    next.map((x) => h('button', { type: 'button', dataset: { status: x }, onclick: () => setStatus(x) }, x))) : null;
+  const actions = can('analyst') ? h('div', { class: 'row', id: 'status-actions' },
+    next.length ? ['Change status:', next.map((x) => h('button', { type: 'button', dataset: { status: x }, onclick: () => setStatus(x) }, x))]
+      : h('button', { type: 'button', id: 'reopen', dataset: { status: 'Ongoing' }, onclick: () => setStatus('Ongoing') }, 'Reopen')) : null;
   put(main, 
     h('p', {}, h('a', { href: '/console/alerts' }, '← Alerts')),
     h('h1', {}, a.title, ' ', h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
     h('div', { class: 'panel' }, h('dl', { class: 'kv' },
       h('dt', {}, 'Id'), h('dd', { class: 'mono' }, `${a.short_id} (${a.uuid})`),
       h('dt', {}, 'Status'), h('dd', { id: 'alert-status' }, a.status),
-      h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id})`),
+      h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id}) `,
+        h('a', { id: 'rule-alerts', href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }) }, 'its alerts')),
       h('dt', {}, 'Rule author'), h('dd', { id: 'rule-author' }, a.rule.author || '–'),
       h('dt', {}, 'Severity'), h('dd', {}, String(a.rule.severity ?? '–')),
       h('dt', {}, 'Entity'), h('dd', { id: 'alert-entity' }, a.entity),
-      h('dt', {}, 'Source'), h('dd', { class: 'mono' }, a.source || '–'),
-      h('dt', {}, 'Target'), h('dd', { class: 'mono' }, a.target || '–'),
+      h('dt', {}, 'Source'), h('dd', { class: 'mono' }, a.source || '–', ' ', pivot(a, a.source, 'pivot-source')),
+      h('dt', {}, 'Target'), h('dd', { class: 'mono' }, a.target || '–', ' ', pivot(a, a.target, 'pivot-target')),
       h('dt', {}, 'First seen'), h('dd', {}, fmtTime(a.first_seen)),
       h('dt', {}, 'Last seen'), h('dd', {}, fmtTime(a.last_seen)),
       h('dt', {}, 'Similar events'), h('dd', { id: 'similar' }, String(a.similar)),
@@ -652,7 +746,8 @@ async function pageAlert(main, id) {
     } }, h('label', { for: 'comment' }, 'Comment'), comment, h('p', {}, h('button', { type: 'submit' }, 'Add comment'))) : null);
   if (can('analyst')) put(main, zscalerPanel(a));
   put(main, h('h2', {}, 'Timeline'), h('ul', { class: 'timeline panel', id: 'timeline' },
-    [...a.history.map((x) => ({ at: x.at, text: `${x.kind}: ${x.message}`, who: x.author })),
+    // A comment is in the history ("comment added") and in the comments: shown once, with its text.
+    [...a.history.filter((x) => x.kind !== 'comment').map((x) => ({ at: x.at, text: !x.message || x.message === x.kind ? x.kind : `${x.kind}: ${x.message}`, who: x.author })),
       ...a.comments.map((c) => ({ at: c.at || c.created_at, text: 'comment: ' + c.text, who: c.author }))]
       .sort((x, y) => (x.at < y.at ? -1 : 1))
       .map((x) => h('li', {}, h('time', {}, fmtTime(x.at)), ' ', h('span', { class: 'muted' }, x.who), h('div', {}, x.text)))));
@@ -719,12 +814,17 @@ function renderSetup(setup, key) {
   }
   box.append(h('div', { class: 'panel', id: 'cloud-nss' },
     h('h2', {}, 'Cloud NSS feed (ZIA Admin Portal › Administration › Nanolog Streaming Service › Cloud NSS Feeds)'),
+    c.warning ? h('p', { class: 'warning panel', id: 'cloud-nss-warning', role: 'note' }, c.warning) : null,
     copyRow('SIEM Type', c.siem_type),
     copyRow('OAuth 2.0 Authentication', c.oauth ? 'on' : 'off'),
     copyRow('Max Batch Size (KB)', String(c.max_batch_size_kb)),
     copyRow('API URL', c.api_url),
     copyRow('HTTP Header name', hdr.name),
-    copyRow('HTTP Header value', hdr.value),
+    // Without the key (shown once) there is nothing to copy: a placeholder pasted into
+    // Zscaler would be sent as the key.
+    key || c.key_shown !== false ? copyRow('HTTP Header value', key || hdr.value)
+      : h('div', { class: 'copyrow', id: 'header-value' }, h('span', { class: 'muted', style: 'min-width:11em' }, 'HTTP Header value'),
+        h('span', {}, 'the intake key, shown once when the intake was created. Lost it? An admin can rotate the key on the Intakes page.')),
     copyRow('Feed Output Type', c.feed_output_type),
     copyRow('JSON Array Notation', c.json_array_notation ? 'on' : 'off'),
     copyRow('Feed Escape Character', c.feed_escape_character),

@@ -440,6 +440,8 @@ pub fn setup(endpoints: &PublicEndpoints, key: Option<&str>) -> Value {
         .collect();
     json!({
         "cloud_nss": {
+            "key_shown": key.is_some(),
+            "warning": cloud_nss_warning(&endpoints.http_base),
             "siem_type": "Other",
             "oauth": false,
             "max_batch_size_kb": rec::CLOUD_NSS_BATCH_KB,
@@ -460,6 +462,39 @@ pub fn setup(endpoints: &PublicEndpoints, key: Option<&str>) -> Value {
         },
         "formats": formats,
     })
+}
+
+/// Why Zscaler's cloud cannot reach `http_base`, if it cannot: Cloud NSS posts from the
+/// internet, over HTTPS only.
+pub fn cloud_nss_warning(http_base: &str) -> Option<String> {
+    let lower = http_base.to_ascii_lowercase();
+    let host = lower
+        .split_once("://")
+        .map_or(lower.as_str(), |(_, rest)| rest)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let local = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+            std::net::IpAddr::V4(v4) => {
+                v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+            }
+            std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.is_unspecified(),
+        });
+    let https = lower.starts_with("https://");
+    match (https, local) {
+        (true, false) => None,
+        _ => Some(format!(
+            "Cloud NSS posts from Zscaler's cloud and needs a public HTTPS address; {http_base} is {}. \
+             Serve HTTPS on a reachable address and give it with `ziaxdr serve --public-url https://…`.",
+            if local { "not reachable from the internet" } else { "not HTTPS" }
+        )),
+    }
 }
 
 async fn create_intake(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Response {
@@ -630,6 +665,43 @@ mod tests {
         assert_eq!(s["cloud_nss"]["http_headers"][0]["value"], "KEY123");
         assert_eq!(s["cloud_nss"]["json_array_notation"], false);
         assert_eq!(s["cloud_nss"]["timezone"], "GMT");
+    }
+
+    #[test]
+    fn setup_says_whether_it_shows_the_key() {
+        assert_eq!(
+            setup(&endpoints(), Some("K")).get("cloud_nss").unwrap()["key_shown"],
+            true
+        );
+        assert_eq!(setup(&endpoints(), None)["cloud_nss"]["key_shown"], false);
+    }
+
+    #[test]
+    fn a_loopback_or_plain_http_address_is_flagged_for_cloud_nss() {
+        assert_eq!(cloud_nss_warning("https://xdr.example.com:8443"), None);
+        assert_eq!(cloud_nss_warning("https://203.0.113.7"), None);
+        for local in [
+            "http://127.0.0.1:8080",
+            "https://127.0.0.1:8443",
+            "https://localhost:8443",
+            "https://[::1]:8443",
+            "https://10.0.0.5",
+            "http://xdr.example.com",
+        ] {
+            let w = cloud_nss_warning(local).unwrap_or_default();
+            assert!(w.contains("--public-url"), "{local}: {w}");
+        }
+        let s = setup(
+            &PublicEndpoints {
+                http_base: "http://127.0.0.1:8080".into(),
+                ..Default::default()
+            },
+            None,
+        );
+        assert!(s["cloud_nss"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("public HTTPS"));
     }
 
     #[test]

@@ -101,7 +101,10 @@ pub fn required_access(method: &Method, path: &str) -> Access {
         return Access::Read;
     }
     match (method.as_str(), path) {
-        ("POST", "/api/v1/events/search" | "/api/v1/events/aggregate")
+        (
+            "POST",
+            "/api/v1/events/search" | "/api/v1/events/aggregate" | "/api/v1/events/export",
+        )
         | ("DELETE", "/api/v1/session")
         | ("POST", "/api/v1/account/password") => return Access::Read,
         _ => {}
@@ -791,6 +794,8 @@ mod tests {
             ("HEAD", "/api/v1/events/x"),
             ("POST", "/api/v1/events/search"),
             ("POST", "/api/v1/events/aggregate"),
+            ("POST", "/api/v1/events/export"),
+            ("GET", "/api/v1/alerts/export"),
             ("DELETE", "/api/v1/session"),
             ("POST", "/api/v1/account/password"),
         ] {

@@ -43,7 +43,8 @@ pub const DEFAULT_ALERT_WINDOW_SECS: u64 = 86_400;
 const REPLAY_PURGE_EVERY: u64 = 10_000;
 
 /// Alert status. Workflow: Pending -> Acknowledged -> Ongoing -> Closed or Rejected; steps may
-/// be skipped forward, never taken back, and Closed/Rejected are final.
+/// be skipped forward, never taken back, except that a Closed or Rejected alert may be
+/// reopened (back to Ongoing) when it was closed too early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     /// New, nobody looked at it.
@@ -75,7 +76,7 @@ impl Status {
 
     /// Whether the workflow allows going from `self` to `to`.
     pub fn can_become(self, to: Status) -> bool {
-        self.is_open() && to.rank() > self.rank()
+        (self.is_open() && to.rank() > self.rank()) || (!self.is_open() && to == Status::Ongoing)
     }
 
     /// The name as stored and shown.
@@ -411,20 +412,7 @@ impl AlertStore {
 
     /// Lists alerts, most recently updated first.
     pub fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error> {
-        let mut sql = String::from("SELECT json FROM alerts WHERE 1=1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(s) = f.status {
-            args.push(s.as_str().to_string());
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
-        }
-        if let Some(r) = &f.rule {
-            args.push(r.clone());
-            sql.push_str(&format!(" AND rule_id = ?{}", args.len()));
-        }
-        if let Some(e) = &f.entity {
-            args.push(e.clone());
-            sql.push_str(&format!(" AND entity = ?{}", args.len()));
-        }
+        let (mut sql, args) = Self::filtered("SELECT json FROM alerts", f);
         sql.push_str(&format!(
             " ORDER BY updated_at DESC LIMIT {}",
             f.limit.unwrap_or(100)
@@ -438,6 +426,34 @@ impl AlertStore {
             out.push(serde_json::from_str(&row?)?);
         }
         Ok(out)
+    }
+
+    /// Number of alerts matching `f` (its limit ignored), for "first N of total".
+    pub fn count(&self, f: &AlertFilter) -> Result<u64, Error> {
+        let (sql, args) = Self::filtered("SELECT COUNT(*) FROM alerts", f);
+        let n: i64 = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// `select` with the WHERE clause of `f`, and its bound values.
+    fn filtered(select: &str, f: &AlertFilter) -> (String, Vec<String>) {
+        let mut sql = format!("{select} WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(s) = f.status {
+            args.push(s.as_str().to_string());
+            sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(r) = &f.rule {
+            args.push(r.clone());
+            sql.push_str(&format!(" AND rule_id = ?{}", args.len()));
+        }
+        if let Some(e) = &f.entity {
+            args.push(e.clone());
+            sql.push_str(&format!(" AND entity = ?{}", args.len()));
+        }
+        (sql, args)
     }
 
     fn modify(
@@ -476,7 +492,12 @@ impl AlertStore {
                     to.as_str()
                 )));
             }
-            let msg = format!("status {} -> {}", a.status.as_str(), to.as_str());
+            let reopened = if a.status.is_open() {
+                ""
+            } else {
+                " (reopened)"
+            };
+            let msg = format!("status {} -> {}{reopened}", a.status.as_str(), to.as_str());
             a.status = to;
             push_history(a, "status", msg, author);
             Ok(())

@@ -4,7 +4,7 @@
 //!
 //! | method | path | body | answer |
 //! |---|---|---|---|
-//! | GET | `/api/v1/alerts?status=&rule=&entity=&limit=` | | `{"items": [alert...]}` |
+//! | GET | `/api/v1/alerts?status=&rule=&entity=&limit=` | | `{"items": [alert...], "total": N}` (N: all matches, beyond the limit) |
 //! | GET | `/api/v1/alerts/{uuid or short id}` | | alert |
 //! | POST | `/api/v1/alerts/{id}/status` | `{"status": "Acknowledged"}` | alert |
 //! | POST | `/api/v1/alerts/{id}/comments` | `{"text": "..."}` | alert |
@@ -151,9 +151,9 @@ pub fn handle(
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (method, parts.as_slice()) {
         ("GET", []) => match parse_query(query) {
-            Ok(f) => match store.list(&f) {
-                Ok(items) => ok(json!({"items": items})),
-                Err(e) => from_err(e),
+            Ok(f) => match (store.list(&f), store.count(&f)) {
+                (Ok(items), Ok(total)) => ok(json!({"items": items, "total": total})),
+                (Err(e), _) | (_, Err(e)) => from_err(e),
             },
             Err(e) => fail(400, &e),
         },

@@ -155,6 +155,7 @@ fn a_noisy_rule_is_throttled_and_says_so() {
     }
     let store = mgr.store();
     assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 3);
+    assert_eq!(store.count(&AlertFilter::default()).unwrap(), 3);
     let t = &store.throttles().unwrap()[0];
     assert_eq!((t.opened, t.suppressed), (3, 7));
     assert!(t.throttled_since.is_some());
@@ -179,6 +180,20 @@ fn a_throttled_rule_still_counts_every_match_into_an_open_alert() {
     assert_eq!(counted, 10, "three opened, seven counted into them");
     let hosts: usize = alerts.iter().map(|a| a.hosts.len()).sum();
     assert_eq!(hosts, 10, "every host involved is listed");
+}
+
+#[test]
+fn the_alert_list_says_how_many_match_beyond_its_limit() {
+    let d = tempfile::tempdir().unwrap();
+    let mut mgr = AlertManager::open(d.path()).unwrap();
+    for i in 0..5 {
+        mgr.ingest(&m(&format!("r{i}"), "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap();
+    }
+    let mut store = AlertStore::open(d.path()).unwrap();
+    let r = api::handle(&mut store, "GET", "/api/v1/alerts", "limit=2", b"", "u");
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["total"], 5);
 }
 
 #[test]
@@ -257,6 +272,15 @@ fn status_workflow_only_moves_forward_and_ends_at_closed_or_rejected() {
     assert!(Status::Ongoing.can_become(Status::Rejected));
     assert!(!Status::Ongoing.can_become(Status::Pending));
     assert!(!Status::Closed.can_become(Status::Rejected));
+}
+
+#[test]
+fn a_closed_or_rejected_alert_can_be_reopened_to_ongoing_only() {
+    for done in [Status::Closed, Status::Rejected] {
+        assert!(done.can_become(Status::Ongoing), "{done:?}");
+        assert!(!done.can_become(Status::Pending), "{done:?}");
+        assert!(!done.can_become(Status::Acknowledged), "{done:?}");
+    }
 }
 
 #[test]

@@ -69,7 +69,14 @@ pub struct SearchResponse {
     pub to: String,
     /// Server-side time in milliseconds.
     pub took_ms: u64,
+    /// What the user should know about the query (a field no event of the range has), on
+    /// the first page only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+/// Most fields of a query checked for existence (one count each) on a first page.
+pub const MAX_CHECKED_FIELDS: usize = 16;
 
 /// The aggregation to compute.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +297,10 @@ fn search_within(
         None => None,
     };
     let page = store.search(&q, req.limit, after)?;
+    let warnings = match after {
+        None => missing_fields(store, &q)?,
+        Some(_) => Vec::new(),
+    };
     let events = match &req.fields {
         Some(fields) => page.events.iter().map(|e| project(e, fields)).collect(),
         None => page.events,
@@ -300,7 +311,241 @@ fn search_within(
         from: format_instant(q.range.from),
         to: format_instant(q.range.to),
         took_ms: started.elapsed().as_millis() as u64,
+        warnings,
     })
+}
+
+/// A warning for each field of the query that no event of its time range has (a typo such
+/// as `user.nmae:x`, or a field of another log type).
+pub fn missing_fields(store: &dyn EventSearch, q: &EventQuery) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    let mut fields = q.query.fields();
+    fields.sort_unstable();
+    fields.dedup();
+    for field in fields.into_iter().take(MAX_CHECKED_FIELDS) {
+        let exists = EventQuery {
+            query: Query::Match {
+                field: Some(field.to_string()),
+                pred: crate::query::Predicate::Exists,
+            },
+            range: q.range,
+        };
+        if store.count(&exists)? == 0 {
+            out.push(format!(
+                "no event of this time range has the field {field}: check its name"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Most events one export writes; a larger result is cut there (the answer says so).
+pub const MAX_EXPORT: usize = 100_000;
+/// Events read per page while exporting.
+const EXPORT_PAGE: usize = 1_000;
+/// Columns of a CSV export without `fields`.
+pub const EXPORT_COLUMNS: &[&str] = &[
+    "@timestamp",
+    "event.dataset",
+    "event.action",
+    "user.name",
+    "user.email",
+    "source.ip",
+    "destination.ip",
+    "destination.port",
+    "url.domain",
+    "url.original",
+    "dns.question.name",
+    "rule.name",
+    "zscaler.zia.url_category",
+    "zscaler.zia.threat.name",
+];
+
+/// The format of an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One JSON event per line.
+    #[default]
+    Ndjson,
+    /// A header line, then one row per event; arrays joined with `, `.
+    Csv,
+}
+
+impl ExportFormat {
+    /// The HTTP content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Ndjson => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+fn default_export_limit() -> usize {
+    MAX_EXPORT
+}
+
+/// Body of `POST /api/v1/events/export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRequest {
+    /// Query in the Events query language (empty = everything).
+    #[serde(default)]
+    pub query: String,
+    /// Time range (`since`, `from`, `to`); the last 24 hours by default.
+    #[serde(flatten)]
+    pub time: TimeSpec,
+    /// `ndjson` (default) or `csv`.
+    #[serde(default)]
+    pub format: ExportFormat,
+    /// The fields (CSV columns); all fields in NDJSON, [`EXPORT_COLUMNS`] in CSV by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+    /// Most events written (1 to [`MAX_EXPORT`], default [`MAX_EXPORT`]).
+    #[serde(default = "default_export_limit")]
+    pub limit: usize,
+}
+
+/// What an export will write, known before the first byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportPlan {
+    /// The parsed query and range.
+    pub query: EventQuery,
+    /// Events matching.
+    pub total: u64,
+    /// Events that will be written (`total` cut at the limit).
+    pub rows: u64,
+    /// The CSV columns or NDJSON fields (`None`: all).
+    pub fields: Option<Vec<String>>,
+    /// The format.
+    pub format: ExportFormat,
+}
+
+/// Checks an export request and counts what it will write.
+pub fn plan_export(
+    store: &dyn EventSearch,
+    req: &ExportRequest,
+    now: OffsetDateTime,
+) -> Result<ExportPlan, ApiError> {
+    if req.limit == 0 || req.limit > MAX_EXPORT {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_EXPORT}"
+        )));
+    }
+    let query = event_query(&req.query, &req.time, now)?;
+    let total = store.count(&query)?;
+    let fields = match (&req.fields, req.format) {
+        (Some(f), _) if !f.is_empty() => Some(f.clone()),
+        (_, ExportFormat::Csv) => Some(EXPORT_COLUMNS.iter().map(|c| c.to_string()).collect()),
+        _ => None,
+    };
+    Ok(ExportPlan {
+        query,
+        total,
+        rows: total.min(req.limit as u64),
+        fields,
+        format: req.format,
+    })
+}
+
+/// Writes the events of `plan`, newest first, page by page (memory stays one page); returns
+/// the number written. Stops at the first write error (the reader went away).
+pub fn write_export(
+    store: &dyn EventSearch,
+    plan: &ExportPlan,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, ExportError> {
+    let cols: &[String] = plan.fields.as_deref().unwrap_or(&[]);
+    enum Sink<'a> {
+        Csv(Box<csv::Writer<&'a mut dyn std::io::Write>>),
+        Ndjson(&'a mut dyn std::io::Write),
+    }
+    let mut sink = match plan.format {
+        ExportFormat::Csv => {
+            let mut w = Box::new(csv::Writer::from_writer(out));
+            w.write_record(cols)?;
+            Sink::Csv(w)
+        }
+        ExportFormat::Ndjson => Sink::Ndjson(out),
+    };
+    let mut written = 0u64;
+    let mut cursor = None;
+    while written < plan.rows {
+        let want = EXPORT_PAGE.min((plan.rows - written) as usize);
+        let page = store.search(&plan.query, want, cursor)?;
+        for e in page.events.iter().take((plan.rows - written) as usize) {
+            match &mut sink {
+                Sink::Csv(w) => w.write_record(cols.iter().map(|c| csv_cell(get_path(e, c))))?,
+                Sink::Ndjson(out) => {
+                    let line = match &plan.fields {
+                        Some(f) => serde_json::to_vec(&project(e, f)),
+                        None => serde_json::to_vec(e),
+                    }
+                    .map_err(|e| ExportError::Write(std::io::Error::other(e)))?;
+                    out.write_all(&line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            written += 1;
+        }
+        match page.next {
+            Some(c) if !page.events.is_empty() => cursor = Some(c),
+            _ => break,
+        }
+    }
+    match sink {
+        Sink::Csv(mut w) => w.flush()?,
+        Sink::Ndjson(out) => out.flush()?,
+    }
+    Ok(written)
+}
+
+/// A CSV cell: text as is, arrays joined with `, `, objects as JSON. A value a spreadsheet
+/// would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`.
+pub fn csv_cell(v: Option<&Value>) -> String {
+    let s = match v {
+        None | Some(Value::Null) => return String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => return other.to_string(),
+    };
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s
+    }
+}
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Writing failed (the reader went away, a full disk).
+    #[error("writing the export: {0}")]
+    Write(#[from] std::io::Error),
+    /// The store failed.
+    #[error("store error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<csv::Error> for ExportError {
+    fn from(e: csv::Error) -> Self {
+        ExportError::Write(std::io::Error::other(e))
+    }
 }
 
 /// Serves an aggregation request, within its deadline ([`crate::deadline`]).

@@ -1,4 +1,5 @@
-//! Collectors over fast (columnar) fields: newest-first paging and the aggregations.
+//! Collectors over fast (columnar) fields: newest-first paging and the aggregations (and
+//! aggregations over the indexed terms of fields without a column).
 //!
 //! Written here rather than with tantivy's aggregation framework because results must be
 //! merged across partitions (one index per day) exactly: counts per value are summed, so
@@ -8,10 +9,16 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::Ipv6Addr;
 
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{EnableScoring, Query};
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{
+    BitSet, DocAddress, DocId, DocSet, InvertedIndexReader, Score, Searcher, SegmentOrdinal,
+    SegmentReader, TERMINATED,
+};
 
 use crate::schema::{ip_display, FieldKind, F_OFFSET, TIMESTAMP};
 
@@ -333,6 +340,121 @@ impl SegmentCollector for TermsSegment {
             TermsColumn::Missing => {}
         }
         out
+    }
+}
+
+/// Most distinct values an aggregation over a field without a column keeps (per partition
+/// and merged): a field unique per event (`url.original` of a busy day) would otherwise grow
+/// a map as large as the index.
+pub const MAX_INDEXED_VALUES: usize = 1_000_000;
+
+/// Counts matching events per indexed term of a field without a column: a keyword without
+/// fast storage (`term_prefix` empty), or the `path=value` terms of `_kv` of a field without
+/// a type (`term_prefix` = `path=`). The matching documents are gathered first, then the
+/// field's postings are walked once.
+pub struct IndexedTerms {
+    /// The indexed field (the keyword, or `_kv`).
+    pub field: Field,
+    /// The prefix every term of the field's values starts with; stripped from the values.
+    pub term_prefix: String,
+}
+
+/// Per-segment part of [`IndexedTerms`].
+pub struct IndexedTermsSegment {
+    docs: BitSet,
+    matched: bool,
+    inv: Arc<InvertedIndexReader>,
+    term_prefix: String,
+}
+
+/// Values counted by [`IndexedTerms`], or a reason there are too many of them.
+pub type IndexedFruit = Result<HashMap<String, u64>, String>;
+
+impl Collector for IndexedTerms {
+    type Fruit = IndexedFruit;
+    type Child = IndexedTermsSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<IndexedTermsSegment> {
+        Ok(IndexedTermsSegment {
+            docs: BitSet::with_max_value(reader.max_doc()),
+            matched: false,
+            inv: reader.inverted_index(self.field)?,
+            term_prefix: self.term_prefix.clone(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<IndexedFruit>) -> tantivy::Result<IndexedFruit> {
+        let maps: Result<Vec<_>, String> = fruits.into_iter().collect();
+        Ok(maps.and_then(|m| within_limit(merge_counts(m))))
+    }
+}
+
+/// `counts`, or an error when it has more than [`MAX_INDEXED_VALUES`] values.
+pub fn within_limit(counts: HashMap<String, u64>) -> IndexedFruit {
+    if counts.len() > MAX_INDEXED_VALUES {
+        Err(format!(
+            "more than {MAX_INDEXED_VALUES} distinct values: narrow the query or the time range"
+        ))
+    } else {
+        Ok(counts)
+    }
+}
+
+impl SegmentCollector for IndexedTermsSegment {
+    type Fruit = IndexedFruit;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        self.docs.insert(doc);
+        self.matched = true;
+    }
+
+    fn harvest(self) -> IndexedFruit {
+        let mut out = HashMap::new();
+        if !self.matched {
+            return Ok(out);
+        }
+        let prefix = self.term_prefix.as_bytes();
+        let io = |e: std::io::Error| e.to_string();
+        let mut stream = self
+            .inv
+            .terms()
+            .range()
+            .ge(prefix)
+            .into_stream()
+            .map_err(io)?;
+        while stream.advance() {
+            let key = stream.key();
+            let Some(value) = key.strip_prefix(prefix) else {
+                break;
+            };
+            let mut postings = self
+                .inv
+                .read_postings_from_terminfo(stream.value(), IndexRecordOption::Basic)
+                .map_err(io)?;
+            let mut n = 0u64;
+            let mut d = postings.doc();
+            while d != TERMINATED {
+                if self.docs.contains(d) {
+                    n += 1;
+                }
+                d = postings.advance();
+            }
+            if n > 0 {
+                out.insert(String::from_utf8_lossy(value).into_owned(), n);
+                if out.len() > MAX_INDEXED_VALUES {
+                    return within_limit(out);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

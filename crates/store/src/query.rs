@@ -8,9 +8,9 @@
 //!
 //! ```text
 //! query    := or
-//! or       := and ( "OR" and )*
-//! and      := unary ( ["AND"] unary )*          (juxtaposition is AND)
-//! unary    := ("NOT" | "-") unary | primary
+//! or       := and ( ("OR" | "||") and )*
+//! and      := unary ( [("AND" | "&&")] unary )*   (juxtaposition is AND)
+//! unary    := ("NOT" | "-" | "!") unary | primary
 //! primary  := "(" or ")" | field ":" fvalue | value
 //! fvalue   := "(" or ")"                           (the group's bare values apply to field)
 //!           | "*" | ">" v | ">=" v | "<" v | "<=" v
@@ -18,6 +18,9 @@
 //!           | value
 //! value    := '"' phrase '"' | "/" regex "/" | word  (a word with unescaped * or ? is a wildcard)
 //! ```
+//!
+//! The operator words are case-insensitive (`a or b` is `a OR b`): quote them to search
+//! the word itself (`"or"`).
 //!
 //! Limits: a query is at most [`MAX_QUERY_LEN`] bytes and nests at most [`MAX_DEPTH`] levels,
 //! so that a hostile query cannot exhaust the stack.
@@ -220,12 +223,35 @@ impl Parser {
             && self.peek_at(n).is_none_or(is_word_end)
     }
 
+    /// The length of the operator word `kw` (any case) or `symbol` at the cursor, if there.
+    fn at_operator(&self, kw: &str, symbol: &str) -> Option<usize> {
+        let n = kw.chars().count();
+        let word = kw
+            .chars()
+            .enumerate()
+            .all(|(i, c)| self.peek_at(i).is_some_and(|p| p.eq_ignore_ascii_case(&c)))
+            && self.peek_at(n).is_none_or(is_word_end);
+        if word {
+            return Some(n);
+        }
+        let m = symbol.chars().count();
+        symbol
+            .chars()
+            .enumerate()
+            .all(|(i, c)| self.peek_at(i) == Some(c))
+            .then_some(m)
+    }
+
+    fn at_or(&self) -> Option<usize> {
+        self.at_operator("OR", "||")
+    }
+
     fn parse_or(&mut self, dfield: Option<&str>) -> Result<Query, ParseError> {
         let mut parts = vec![self.parse_and(dfield)?];
         loop {
             self.skip_ws();
-            if self.at_keyword("OR") {
-                self.pos += 2;
+            if let Some(n) = self.at_or() {
+                self.pos += n;
                 parts.push(self.parse_and(dfield)?);
             } else {
                 break;
@@ -242,11 +268,11 @@ impl Parser {
         let mut parts = vec![self.parse_unary(dfield)?];
         loop {
             self.skip_ws();
-            if self.at_end() || self.peek() == Some(')') || self.at_keyword("OR") {
+            if self.at_end() || self.peek() == Some(')') || self.at_or().is_some() {
                 break;
             }
-            if self.at_keyword("AND") {
-                self.pos += 3;
+            if let Some(n) = self.at_operator("AND", "&&") {
+                self.pos += n;
             }
             parts.push(self.parse_unary(dfield)?);
         }
@@ -259,8 +285,8 @@ impl Parser {
 
     fn parse_unary(&mut self, dfield: Option<&str>) -> Result<Query, ParseError> {
         self.skip_ws();
-        if self.at_keyword("NOT") {
-            self.pos += 3;
+        if let Some(n) = self.at_operator("NOT", "!") {
+            self.pos += n;
             self.enter()?;
             let q = self.parse_unary(dfield)?;
             self.depth -= 1;
@@ -693,6 +719,43 @@ mod tests {
     }
 
     #[test]
+    fn operator_words_are_case_insensitive_and_have_symbol_forms() {
+        let q = Query::parse("NOT (a:1 OR b:2) AND -c:3").unwrap();
+        assert_eq!(Query::parse("not (a:1 or b:2) and -c:3").unwrap(), q);
+        assert_eq!(Query::parse("Not (a:1 Or b:2) aNd -c:3").unwrap(), q);
+        assert_eq!(Query::parse("!(a:1 || b:2) && -c:3").unwrap(), q);
+        assert_eq!(
+            Query::parse("a or b").unwrap(),
+            Query::parse("a OR b").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_quoted_operator_word_is_searched_as_the_word() {
+        assert_eq!(
+            Query::parse("a \"or\" b").unwrap(),
+            Query::And(vec![
+                Query::Match {
+                    field: None,
+                    pred: Predicate::Term("a".into())
+                },
+                Query::Match {
+                    field: None,
+                    pred: Predicate::Phrase("or".into())
+                },
+                Query::Match {
+                    field: None,
+                    pred: Predicate::Term("b".into())
+                },
+            ])
+        );
+        // An operator word followed by ':' is a field name.
+        assert!(
+            matches!(Query::parse("or:1").unwrap(), Query::Match { field: Some(f), .. } if f == "or")
+        );
+    }
+
+    #[test]
     fn not_and_minus_negate_and_parentheses_group() {
         let q = Query::parse("NOT (a:1 OR b:2) AND -c:3").unwrap();
         assert_eq!(
@@ -806,14 +869,6 @@ mod tests {
                 m("event.dataset", t("web")),
                 m("event.dataset", t("dns"))
             ])
-        );
-    }
-
-    #[test]
-    fn lowercase_keywords_are_plain_terms() {
-        assert_eq!(
-            Query::parse("a or b").unwrap(),
-            Query::And(vec![bare(t("a")), bare(t("or")), bare(t("b"))])
         );
     }
 

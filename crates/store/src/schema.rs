@@ -155,9 +155,14 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
     ("zscaler.zia.threat.name", KW),
     ("zscaler.zia.threat.category", KW),
     ("zscaler.zia.threat.class", KW),
-    ("zscaler.zia.app_class", KW),
-    ("zscaler.zia.url.super_category", KW),
-    ("zscaler.zia.url.class", KW),
+    // Named as the `zia` parser emits them (`zscaler.zia.<NSS key>` for keys it does not map to
+    // ECS); `store/tests/store_field_names.rs` checks them against the parser's output.
+    ("zscaler.zia.appclass", KW),
+    ("zscaler.zia.appname", KW),
+    ("zscaler.zia.url_category", KW),
+    ("zscaler.zia.urlsupercategory", KW),
+    ("zscaler.zia.urlclass", KW),
+    ("event.reason", KW),
     // ZIA numbers without an ECS field: as integers they are columns (a few bits per event)
     // instead of a distinct `path=value` term each, and ranges on them are numeric. The
     // record ids are unique per event: as terms they were among the largest costs.
@@ -200,9 +205,12 @@ pub const ENUM_FIELDS: &[&str] = &[
     "zscaler.zia.location",
     "zscaler.zia.threat.category",
     "zscaler.zia.threat.class",
-    "zscaler.zia.app_class",
-    "zscaler.zia.url.class",
-    "zscaler.zia.url.super_category",
+    "zscaler.zia.appclass",
+    "zscaler.zia.appname",
+    "zscaler.zia.url_category",
+    "zscaler.zia.urlclass",
+    "zscaler.zia.urlsupercategory",
+    "event.reason",
 ];
 
 /// Looks a typed field up by ECS name.
@@ -213,13 +221,37 @@ pub fn typed_kind(name: &str) -> Option<FieldKind> {
         .map(|(_, k)| *k)
 }
 
-/// The fields that support top-N and distinct count (typed, with columnar storage).
+/// The typed fields with columnar storage: their top-N and distinct count read a column.
+/// Every other field but text and identifiers is aggregatable too (see [`is_aggregatable`]),
+/// from its terms in the index.
 pub fn aggregatable_fields() -> Vec<&'static str> {
     TYPED_FIELDS
         .iter()
         .filter(|(_, k)| has_column(*k) && *k != FieldKind::Id)
         .map(|(n, _)| *n)
         .collect()
+}
+
+/// The typed fields that cannot be aggregated: tokenized text (a top-N of words is not one
+/// of values) and identifiers (unique per event).
+pub fn non_aggregatable_fields() -> Vec<&'static str> {
+    TYPED_FIELDS
+        .iter()
+        .filter(|(_, k)| matches!(k, FieldKind::Text | FieldKind::Id))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// True when top-N and distinct count accept `name`: every field an event may carry
+/// (typed or not) except [`non_aggregatable_fields`] and the internal `_…` fields.
+pub fn is_aggregatable(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('_')
+        && !name.contains(['=', ' ', ':'])
+        && !matches!(
+            typed_kind(name),
+            Some(FieldKind::Text) | Some(FieldKind::Id)
+        )
 }
 
 /// Builds the tantivy schema shared by every partition.
@@ -889,5 +921,27 @@ mod tests {
         assert!(!a.contains(&"url.original"));
         assert!(!a.contains(&"error.message"));
         assert!(!a.contains(&"ziaxdr.event_id"));
+    }
+
+    #[test]
+    fn every_field_but_text_and_identifiers_is_aggregatable() {
+        for f in [
+            "url.original",
+            "zscaler.zia.urlclass",
+            "anything.else",
+            "source.ip",
+        ] {
+            assert!(is_aggregatable(f), "{f}");
+        }
+        for f in [
+            "message",
+            "error.message",
+            "ziaxdr.event_id",
+            "_all",
+            "",
+            "a=b",
+        ] {
+            assert!(!is_aggregatable(f), "{f}");
+        }
     }
 }

@@ -31,12 +31,12 @@ use tantivy::{
 };
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::collectors::{merge_counts, newest_first, Histogram, Terms};
+use crate::collectors::{merge_counts, newest_first, within_limit, Histogram, IndexedTerms, Terms};
 use crate::doc::EventDoc;
 use crate::plan::Planner;
 use crate::schema::{
-    aggregatable_fields, build_document, build_parsed_document, build_schema,
-    prepare_parsed_document, typed_kind, Fields,
+    build_document, build_parsed_document, build_schema, has_column, is_aggregatable,
+    non_aggregatable_fields, prepare_parsed_document, Fields,
 };
 use crate::{
     Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
@@ -644,30 +644,43 @@ impl TantivyStore {
             .collect()
     }
 
-    fn aggregatable(&self, field: &str) -> Result<crate::schema::FieldKind, StoreError> {
-        match typed_kind(field) {
-            Some(k) if aggregatable_fields().contains(&field) => Ok(k),
-            _ => Err(StoreError::NotAggregatable {
-                field: field.to_string(),
-                allowed: aggregatable_fields().join(", "),
-            }),
-        }
-    }
-
     fn terms(&self, q: &EventQuery, field: &str) -> Result<HashMap<String, u64>, StoreError> {
-        let kind = self.aggregatable(field)?;
+        if !is_aggregatable(field) {
+            return Err(StoreError::NotAggregatable {
+                field: field.to_string(),
+                allowed: format!(
+                    "every field but text, identifiers and internal fields ({})",
+                    non_aggregatable_fields().join(", ")
+                ),
+            });
+        }
         let maps = self.map_parts(&self.parts_for(q), |p| {
             let s = p.reader.searcher();
             let tq = self.partition_query(p, &s, q, None)?;
-            Ok(s.search(
-                &tq,
-                &Terms {
-                    field: field.to_string(),
-                    kind,
+            // Per partition: one written by an older version may lack a newer typed field,
+            // whose values are then `path=value` terms there.
+            let indexed = match p.fields.typed.get(field) {
+                Some(&(_, kind)) if has_column(kind) => {
+                    return Ok(s.search(
+                        &tq,
+                        &Terms {
+                            field: field.to_string(),
+                            kind,
+                        },
+                    )?);
+                }
+                Some(&(f, _)) => IndexedTerms {
+                    field: f,
+                    term_prefix: String::new(),
                 },
-            )?)
+                None => IndexedTerms {
+                    field: p.fields.kv,
+                    term_prefix: format!("{field}="),
+                },
+            };
+            s.search(&tq, &indexed)?.map_err(StoreError::Unsupported)
         })?;
-        Ok(merge_counts(maps))
+        within_limit(merge_counts(maps)).map_err(StoreError::Unsupported)
     }
 }
 

@@ -148,8 +148,38 @@ fn distinct_count_is_exact() {
 #[test]
 fn aggregating_a_text_field_is_refused() {
     let (_d, s) = filled_store();
-    let e = s.top(&eq("*", &all_time()), "error.message", 5).unwrap_err();
+    let e = s.top(&eq("*", &all_time()), "message", 5).unwrap_err();
     assert!(matches!(e, StoreError::NotAggregatable { .. }));
+}
+
+#[test]
+fn top_values_of_a_field_without_a_column_or_a_type_are_counted() {
+    let (_d, s) = filled_store();
+    let q = eq("event.dataset:web", &all_time());
+    let t = s.top(&q, "url.original", 5).unwrap();
+    assert_eq!(
+        t.values,
+        vec![
+            ("https://api.chat.org/bot".to_string(), 1),
+            ("https://www.example.com/download/setup.exe".to_string(), 1)
+        ]
+    );
+    let t = s.top(&q, "zscaler.zia.custom_score", 5).unwrap();
+    assert_eq!(t.values, vec![("5".into(), 1), ("75".into(), 1)]);
+}
+
+#[test]
+fn api_search_warns_of_a_field_no_event_has() {
+    let (_d, s) = filled_store();
+    let req = SearchRequest {
+        query: "user.nmae:alice OR user.name:alice".into(),
+        time: all_time(),
+        limit: 10,
+        ..Default::default()
+    };
+    let r = api::search(&s, &req, now()).unwrap();
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(r.warnings[0].contains("user.nmae"), "{:?}", r.warnings);
 }
 
 #[test]
@@ -247,13 +277,84 @@ fn api_aggregate_json_round_trip() {
         serde_json::json!({"type":"distinct","field":"user.name","count":3})
     );
 }
+fn export(s: &dyn store::EventSearch, req: &api::ExportRequest) -> (api::ExportPlan, String) {
+    let plan = api::plan_export(s, req, now()).unwrap();
+    let mut out = Vec::new();
+    let n = api::write_export(s, &plan, &mut out).unwrap();
+    assert_eq!(n, plan.rows);
+    (plan, String::from_utf8(out).unwrap())
 }
 
 #[test]
-fn embedded_store_refuses_top_n_of_a_keyword_without_a_column() {
-    let (_d, s) = common::tantivy::filled_store();
-    let e = s.top(&eq("*", &all_time()), "url.original", 5).unwrap_err();
-    assert!(matches!(e, StoreError::NotAggregatable { .. }));
+fn an_ndjson_export_writes_every_match_newest_first() {
+    let (_d, s) = filled_store();
+    let req = api::ExportRequest {
+        query: "*".into(),
+        time: all_time(),
+        limit: api::MAX_EXPORT,
+        ..Default::default()
+    };
+    let (plan, text) = export(&s, &req);
+    assert_eq!((plan.total, plan.rows), (6, 6));
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, vec![6, 5, 4, 3, 2, 1]);
+}
+
+#[test]
+fn an_export_stops_at_its_limit_and_says_how_many_matched() {
+    let (_d, s) = filled_store();
+    let req = api::ExportRequest {
+        time: all_time(),
+        limit: 2,
+        ..Default::default()
+    };
+    let (plan, text) = export(&s, &req);
+    assert_eq!((plan.total, plan.rows), (6, 2));
+    assert_eq!(text.lines().count(), 2);
+    let too_many = api::ExportRequest {
+        limit: api::MAX_EXPORT + 1,
+        ..req
+    };
+    assert_eq!(
+        api::plan_export(&s, &too_many, now()).unwrap_err().status(),
+        400
+    );
+}
+
+#[test]
+fn a_csv_export_has_a_header_quoted_cells_and_no_formula() {
+    let (_d, s) = filled_store();
+    let req = api::ExportRequest {
+        query: "user.name:alice AND seq:1".into(),
+        time: all_time(),
+        format: api::ExportFormat::Csv,
+        fields: Some(vec![
+            "user.name".into(),
+            "user_agent.original".into(),
+            "seq".into(),
+        ]),
+        limit: 10,
+    };
+    let (_, text) = export(&s, &req);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user.name,user_agent.original,seq"));
+    assert_eq!(lines.next(), Some("alice,Mozilla/5.0 (Windows NT 10.0),1"));
+    assert_eq!(
+        api::csv_cell(Some(&serde_json::json!("=HYPERLINK(\"x\")"))),
+        "'=HYPERLINK(\"x\")"
+    );
+    assert_eq!(
+        api::csv_cell(Some(&serde_json::json!(["10.0.0.1", "10.0.0.2"]))),
+        "10.0.0.1, 10.0.0.2"
+    );
+}
 }
 
 #[test]

@@ -413,7 +413,12 @@ impl<'r> Mapper<'r, '_> {
         self.int(K::ReqSize, p!("http.request.bytes"));
         self.int(K::RespSize, p!("http.response.bytes"));
         self.str(K::UrlCategory, p!("zscaler.zia.url_category"));
-        if let Some(ip) = self.ip_text(K::ServerIp) {
+        // A blocked request never reached a server: ZIA then writes 0.0.0.0, which is no
+        // destination (and would be the most frequent "IP" of every pivot).
+        let server = self.ip_text(K::ServerIp);
+        if let Some(ip) =
+            server.filter(|ip| !ip.parse::<IpAddr>().is_ok_and(|a| a.is_unspecified()))
+        {
             self.ev.s(p!("destination.ip"), ip.as_str());
             self.ev.s(p!("server.ip"), ip);
         }

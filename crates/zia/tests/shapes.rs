@@ -31,6 +31,18 @@ fn bare_json_web_record_becomes_nested_ecs() {
 }
 
 #[test]
+fn the_unspecified_server_ip_of_a_blocked_web_request_is_no_destination() {
+    let ev = parse(&WEB.replace("93.184.216.34", "0.0.0.0"));
+    assert_eq!(get(&ev, "destination.ip"), None);
+    assert_eq!(get(&ev, "server.ip"), None);
+    assert_eq!(
+        get(&ev, "related.ip"),
+        Some(&serde_json::json!(["10.1.2.3"]))
+    );
+    assert_eq!(s(&ev, "source.ip"), Some("10.1.2.3"));
+}
+
+#[test]
 fn pretty_printed_json_over_several_lines_is_accepted() {
     let raw = "{\n  \"sourcetype\": \"zscalernss-dns\",\n  \"event\": {\n    \"dns_req\": \"a.example.com\",\n    \"clt_sip\": \"10.0.0.1\"\n  }\n}\n";
     assert_eq!(s(&parse(raw), "dns.question.name"), Some("a.example.com"));

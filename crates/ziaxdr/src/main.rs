@@ -4,6 +4,7 @@
 
 mod alloc;
 mod cmd;
+mod export;
 mod wiring;
 
 use clap::{Parser, Subcommand};

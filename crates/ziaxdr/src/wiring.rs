@@ -262,6 +262,7 @@ pub fn events_router(store: StoreAccess) -> Router {
     Router::new()
         .route("/api/v1/events/search", post(search))
         .route("/api/v1/events/aggregate", post(aggregate))
+        .route("/api/v1/events/export", post(crate::export::events))
         .with_state(store)
 }
 
@@ -272,6 +273,12 @@ pub fn events_router(store: StoreAccess) -> Router {
 pub fn alerts_router(data_dir: PathBuf, zia: Option<Arc<ziaapi::Responder>>) -> Router {
     Router::new()
         .route("/api/v1/alerts", axum::routing::any(alerts))
+        .route(
+            "/api/v1/alerts/export",
+            axum::routing::get(|State(s): State<AlertsState>, uri: axum::http::Uri| {
+                crate::export::alerts(State(s.data_dir), uri)
+            }),
+        )
         .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
         .with_state(AlertsState { data_dir, zia })
 }

@@ -588,3 +588,448 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     c.close().await.unwrap();
     drop(server);
 }
+
+/// The screenshots of the issue-19 pages, at the width the test is at.
+async fn shot_at(c: &Client, name: &str, phone: bool) {
+    shot(c, &format!("{name}-{}", if phone { "390" } else { "1280" })).await;
+}
+
+/// Runs `js` until it returns true.
+async fn wait_js(c: &Client, js: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if c.execute(js, vec![]).await.unwrap() == serde_json::json!(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never true: {what}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The query in the URL and the summary's event count, once the page has searched `q`.
+async fn search(c: &Client, base: &str, q: &str) -> u64 {
+    let url = format!(
+        "{base}/console/events?since=24h&q={}",
+        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+    );
+    c.goto(&url).await.unwrap();
+    let summary = wait_text(c, "#summary", "events from").await;
+    summary
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap()
+}
+
+async fn press(c: &Client, key: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+}
+
+/// The defects found trying the console as a new analyst (issue 19), each kept fixed: top
+/// values of the fields a Zscaler admin wants, lowercase operators and unknown fields, the
+/// drawer's keyboard, the alert timeline and workflow, the intake page's key and address,
+/// phone and desktop layout, 0.0.0.0 and direction controls; and the exports of events and
+/// alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_defects_an_analyst_found_stay_fixed() {
+    if !browser_available() {
+        return;
+    }
+    let dir = Scratch::new("console-e2e-19");
+    let data = dir.0.join("data");
+    let (server, out) = Serve::spawn_capturing(&[
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let password = console_password(&out);
+    let base = format!("http://{}", server.http);
+    let admin = intake_common::Session::sign_in(server.http, "admin", &password);
+    let created = admin
+        .send(
+            server.http,
+            "POST",
+            "/api/v1/intakes",
+            r#"{"name":"e2e 19","entity":"SOC 19"}"#,
+        )
+        .json();
+    let key = created["key"].as_str().unwrap().to_string();
+    let uuid = created["intake"]["uuid"].as_str().unwrap().to_string();
+    // A blocked download whose file name hides its extension behind U+202E, and whose
+    // server address is ZIA's 0.0.0.0 placeholder.
+    let now = time_now_nss();
+    let record = format!(
+        r#"{{"sourcetype":"zscalernss-web","event":{{"datetime":"{now}","action":"Blocked","reason":"Blocked","ClientIP":"10.9.9.9","serverip":"0.0.0.0","url":"bidi.example.com/dl","hostname":"bidi.example.com","user":"eve%40corp.example","filename":"evil{}gnp.exe","urlcategory":"Malicious Content","appname":"General Browsing","event_id":"919191"}}}}"#,
+        '\u{202e}'
+    );
+    let r = intake_common::http(
+        server.http,
+        "POST",
+        "/plain/batch?status_code=200",
+        &[("X-SEKOIAIO-INTAKE-KEY", key.as_str())],
+        record.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    simulate(server.http, &key);
+
+    let driver = Driver::start();
+    let c = browser(&driver, &dir.0.join("chromium")).await;
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    wait_css(&c, "#user")
+        .await
+        .send_keys("admin")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(&password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "main h1", "Overview").await;
+
+    // Defect 5: the setup page has no key to copy, and says Cloud NSS needs public HTTPS.
+    c.goto(&format!("{base}/console/intakes/{uuid}"))
+        .await
+        .unwrap();
+    let cloud = wait_text(&c, "#cloud-nss", "X-SEKOIAIO-INTAKE-KEY").await;
+    assert!(!cloud.contains("<intake key>"), "{cloud}");
+    wait_text(&c, "#header-value", "shown once").await;
+    wait_text(&c, "#cloud-nss-warning", "--public-url").await;
+    shot_at(&c, "19-intake-setup", false).await;
+
+    // Wait for the feed to be searchable.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while search(&c, &base, "*").await < 3001 {
+        assert!(Instant::now() < deadline, "the feed never got stored");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Defect 2: lowercase and symbol operators, and a warning for a field nobody has.
+    let upper = search(&c, &base, "event.dataset:web OR event.dataset:dns").await;
+    assert!(upper > 0);
+    assert_eq!(
+        search(&c, &base, "event.dataset:web or event.dataset:dns").await,
+        upper
+    );
+    assert_eq!(
+        search(&c, &base, "event.dataset:web || event.dataset:dns").await,
+        upper
+    );
+    search(&c, &base, "user.nmae:alice").await;
+    wait_text(&c, "#query-warning", "user.nmae").await;
+    shot_at(&c, "19-events-warning", false).await;
+
+    // Defect 1: top values of the fields a Zscaler admin wants most.
+    search(&c, &base, "event.dataset:web").await;
+    for field in [
+        "zscaler.zia.url_category",
+        "zscaler.zia.appname",
+        "zscaler.zia.urlclass",
+        "url.original",
+        "event.reason",
+    ] {
+        let input = wait_css(&c, "#top-field").await;
+        input.clear().await.unwrap();
+        input.send_keys(field).await.unwrap();
+        c.find(Locator::XPath("//button[text()='Top values']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#top-values", &format!("Top values of {field}")).await;
+        let rows = c
+            .find_all(Locator::Css("#top-values tbody tr"))
+            .await
+            .unwrap();
+        assert!(!rows.is_empty(), "no top value of {field}");
+    }
+    shot_at(&c, "19-events-top-values", false).await;
+
+    // Build 3: the results export, with the count it wrote.
+    c.find(Locator::Css("#export-csv"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let note = wait_text(&c, "#export-note", "as CSV").await;
+    assert!(note.starts_with("Exported "), "{note}");
+
+    // Defect 6 (desktop): result cells never break inside an IP or a word.
+    wait_css(&c, "#results tbody tr").await;
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#results tbody td')].every((td) => td.getClientRects().length === 1 && td.scrollHeight <= td.clientHeight + 2 && td.getBoundingClientRect().height < 2 * parseFloat(getComputedStyle(td).lineHeight) + 16)",
+        "every result cell on one line",
+    )
+    .await;
+
+    // Defect 3: Enter opens the drawer (and leaves it open), Tab stays inside, Escape gives
+    // the focus back to the row.
+    c.execute(
+        "document.querySelector('#results tbody tr').focus()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    press(&c, "\u{e007}").await; // Enter
+    wait_css(&c, "#drawer").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        c.find(Locator::Css("#drawer")).await.is_ok(),
+        "Enter closed the drawer it opened"
+    );
+    for _ in 0..200 {
+        press(&c, "\u{e004}").await; // Tab
+    }
+    let inside = c
+        .execute("return !!document.activeElement.closest('#drawer')", vec![])
+        .await
+        .unwrap();
+    assert_eq!(inside, serde_json::json!(true), "the focus left the drawer");
+    press(&c, "\u{e00c}").await; // Escape
+    wait_js(
+        &c,
+        "return !document.querySelector('#drawer') && !!document.activeElement.closest('#results tbody tr')",
+        "Escape closes the drawer and focuses its row",
+    )
+    .await;
+
+    // Defect 7: the placeholder 0.0.0.0 is no destination, direction controls show escaped.
+    assert_eq!(search(&c, &base, "url.domain:bidi.example.com").await, 1);
+    c.find(Locator::Css("#results tbody tr"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let drawer = wait_text(&c, "#drawer", "file.name").await;
+    assert!(drawer.contains("evil⟦U+202E⟧gnp.exe"), "{drawer}");
+    assert!(!drawer.contains('\u{202e}'), "a raw U+202E is displayed");
+    assert!(!drawer.contains("destination.ip"), "{drawer}");
+    let fields = wait_css(&c, "#drawer table.fields")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!fields.contains("0.0.0.0"), "{fields}");
+    shot_at(&c, "19-event-drawer-bidi", false).await;
+
+    // Defect 4: the alert list and its filters, sorting, and counts.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        c.goto(&format!("{base}/console/alerts")).await.unwrap();
+        wait_css(&c, "#alerts-count").await;
+        if c.find(Locator::Css("#alerts tbody tr")).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert was raised");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let link = wait_css(&c, "#alerts-export-csv")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let alerts_csv = admin.send(server.http, "GET", &link, "");
+    assert_eq!(alerts_csv.status, 200);
+    assert!(
+        alerts_csv.body.starts_with("id,uuid,title,status"),
+        "{}",
+        alerts_csv.body
+    );
+    assert!(alerts_csv.body.lines().count() > 1, "no alert exported");
+    c.goto(&format!("{base}/console/alerts?status=Pending"))
+        .await
+        .unwrap();
+    wait_css(&c, "#f-open").await.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let u = c.current_url().await.unwrap();
+        if url_param(&u, "open").is_some() {
+            assert_eq!(url_param(&u, "status").as_deref(), Some("Pending"), "{u}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "open only was not applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.goto(&format!("{base}/console/alerts")).await.unwrap();
+    for expected in ["descending", "ascending"] {
+        wait_css(&c, "#alerts-count").await;
+        c.find(Locator::XPath("//th/button[starts-with(., 'Urgency')]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_js(
+            &c,
+            &format!("return [...document.querySelectorAll('#alerts th')].some((th) => th.getAttribute('aria-sort') === '{expected}')"),
+            expected,
+        )
+        .await;
+    }
+    let urgencies = c
+        .execute(
+            "return [...document.querySelectorAll('#alerts tbody tr td:nth-child(3)')].map((td) => Number(td.textContent.split(' ')[1]))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let u: Vec<u64> = serde_json::from_value(urgencies).unwrap();
+    assert!(u.windows(2).all(|w| w[0] <= w[1]), "not ascending: {u:?}");
+    shot_at(&c, "19-alerts-sorted", false).await;
+
+    // The timeline: each entry once; closing asks first; a closed alert reopens.
+    c.find(Locator::Css("#alerts tbody tr td a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "#comment")
+        .await
+        .send_keys("checked with the user e2e")
+        .await
+        .unwrap();
+    c.find(Locator::XPath("//button[text()='Add comment']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let timeline = wait_text(&c, "#timeline", "checked with the user e2e").await;
+    assert_eq!(
+        timeline.matches("checked with the user e2e").count(),
+        1,
+        "{timeline}"
+    );
+    assert!(!timeline.contains("created: created"), "{timeline}");
+    c.find(Locator::Css("#status-actions button[data-status=Closed]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.dismiss_alert().await.expect("closing asks first");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        wait_css(&c, "#alert-status").await.text().await.unwrap(),
+        "Pending",
+        "a dismissed confirmation changed nothing"
+    );
+    c.find(Locator::Css("#status-actions button[data-status=Closed]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.accept_alert().await.unwrap();
+    wait_text(&c, "#alert-status", "Closed").await;
+    wait_css(&c, "#reopen").await.click().await.unwrap();
+    wait_text(&c, "#alert-status", "Ongoing").await;
+    wait_text(&c, "#timeline", "reopened").await;
+    shot_at(&c, "19-alert-reopened", false).await;
+
+    // Build 2 (pivots): the rule to its alerts, the alert's source to its events.
+    let alert_url = c.current_url().await.unwrap();
+    let rule_link = wait_css(&c, "#rule-alerts")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rule_link.contains("rule="), "{rule_link}");
+    wait_css(&c, "#pivot-source").await.click().await.unwrap();
+    let summary = wait_text(&c, "#summary", "events from").await;
+    assert!(!summary.starts_with("0 "), "the source's events: {summary}");
+    c.goto(alert_url.as_str()).await.unwrap();
+    wait_css(&c, "#rule-alerts").await.click().await.unwrap();
+    wait_css(&c, "#alerts tbody tr").await;
+
+    // Defect 6 (phone): Settings in sight, alert ids on one line, a usable drawer.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/console/alerts")).await.unwrap();
+    wait_css(&c, "#alerts tbody tr").await;
+    wait_js(
+        &c,
+        "const r = document.querySelector('header nav a[data-page=settings]').getBoundingClientRect(); return r.width > 0 && r.right <= document.documentElement.clientWidth && r.left >= 0",
+        "Settings is in sight on a phone",
+    )
+    .await;
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#alerts td.id a')].every((a) => a.getClientRects().length === 1)",
+        "alert ids on one line",
+    )
+    .await;
+    shot_at(&c, "19-alerts", true).await;
+    search(&c, &base, "event.dataset:web").await;
+    c.find(Locator::Css("#results tbody tr"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_css(&c, "#drawer").await;
+    wait_js(
+        &c,
+        "return [...document.querySelectorAll('#drawer td.val')].every((td) => td.getBoundingClientRect().width >= 200)",
+        "the drawer's values get the width",
+    )
+    .await;
+    shot_at(&c, "19-event-drawer", true).await;
+    c.goto(&format!("{base}/console/intakes/{uuid}"))
+        .await
+        .unwrap();
+    wait_css(&c, "#cloud-nss-warning").await;
+    shot_at(&c, "19-intake-setup", true).await;
+
+    c.close().await.unwrap();
+    drop(server);
+}
+
+/// The current UTC time as ZIA's web `datetime`.
+fn time_now_nss() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

@@ -61,7 +61,13 @@ fn api_routes(intake: &str) -> Vec<(&'static str, String, &'static str)> {
             "/api/v1/events/aggregate".into(),
             r#"{"aggregation":{"type":"count"}}"#,
         ),
+        (
+            "POST",
+            "/api/v1/events/export".into(),
+            r#"{"query":"*","format":"csv"}"#,
+        ),
         ("GET", "/api/v1/alerts".into(), ""),
+        ("GET", "/api/v1/alerts/export?format=csv".into(), ""),
         ("GET", "/api/v1/alerts/AL00000000".into(), ""),
         (
             "POST",
@@ -235,6 +241,20 @@ fn a_read_only_user_can_read_but_cannot_change_anything() {
         r#"{"query":"*"}"#,
     );
     assert_eq!(r.status, 200, "search: {}", r.body);
+    // Exports are reading too.
+    let r = ro.send(
+        s.server.http,
+        "POST",
+        "/api/v1/events/export",
+        r#"{"query":"*","format":"csv"}"#,
+    );
+    assert_eq!(r.status, 200, "export: {}", r.body);
+    // Streamed (chunked): the header row is in the first chunk.
+    assert!(r.body.contains("@timestamp,event.dataset,"), "{}", r.body);
+    assert_eq!(r.header("x-ziaxdr-export-total"), Some("0"));
+    let r = ro.send(s.server.http, "GET", "/api/v1/alerts/export?format=csv", "");
+    assert_eq!(r.status, 200, "alert export: {}", r.body);
+    assert!(r.body.starts_with("id,uuid,title,status"), "{}", r.body);
     for (method, path, body) in api_routes(&s.intake) {
         let reading = method == "GET"
             || path.starts_with("/api/v1/events/")
@@ -285,6 +305,14 @@ fn a_cross_site_form_post_is_rejected() {
         &format!("/api/v1/intakes/{}/rotate", s.intake),
         &forged,
         "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/events/export",
+        &forged,
+        "query=*",
     );
     assert_eq!(r.status, 403, "{}", r.body);
     // Even with a stolen CSRF token, a foreign origin is refused.

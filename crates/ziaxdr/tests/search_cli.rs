@@ -137,3 +137,37 @@ fn missing_store_is_an_empty_result_not_an_error() {
     assert_eq!(code, 0);
     assert_eq!(out.trim(), r#"{"count":0}"#);
 }
+
+#[test]
+fn csv_exports_a_header_and_one_row_per_event() {
+    let d = data_dir();
+    let (code, out, err) = search(
+        d.path(),
+        &[
+            "user.name:alice",
+            "--csv",
+            "--fields",
+            "user.name,source.ip,url.domain",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            "user.name,source.ip,url.domain",
+            "alice,2001:db8::7,",
+            "alice,10.1.2.3,evil.example.ru"
+        ]
+    );
+    assert!(err.contains("2 of 2 matching"), "{err}");
+}
+
+#[test]
+fn ndjson_export_stops_at_the_limit_and_says_how_many_matched() {
+    let d = data_dir();
+    let (code, out, err) = search(d.path(), &["*", "--ndjson", "--limit", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2);
+    assert!(err.contains("2 of 3 matching"), "{err}");
+    assert!(err.contains("raise --limit"), "{err}");
+}

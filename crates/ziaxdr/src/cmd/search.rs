@@ -13,6 +13,11 @@ use store::TimeSpec;
 
 /// Arguments of `ziaxdr search`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  ziaxdr search 'event.dataset:web AND event.action:blocked' --since 7d
+  ziaxdr search 'user.name:alice or user.name:bob' --top url.domain
+  ziaxdr search 'event.dataset:web' --since 1d --csv --limit 100000 > web.csv
+  ziaxdr search 'source.ip:10.0.0.0/8' --ndjson --fields @timestamp,source.ip,url.original")]
 pub struct Args {
     /// Query in the Events query language, e.g. `user.name:alice AND source.ip:10.0.0.0/8`
     /// (`*` or empty: everything).
@@ -39,6 +44,14 @@ pub struct Args {
     /// Print an aligned table (the default).
     #[arg(long)]
     pub table: bool,
+    /// Export as CSV (a header, then one row per event; columns from --fields or a default
+    /// set), up to --limit events (at most 100,000), read page by page.
+    #[arg(long, conflicts_with_all = ["json", "table", "ndjson", "count", "top", "histogram"])]
+    pub csv: bool,
+    /// Export as NDJSON (every field, or --fields), up to --limit events (at most 100,000),
+    /// read page by page.
+    #[arg(long, conflicts_with_all = ["json", "table", "count", "top", "histogram"])]
+    pub ndjson: bool,
     /// Print the number of matching events.
     #[arg(long, conflicts_with_all = ["top", "histogram"])]
     pub count: bool,
@@ -131,6 +144,40 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
             Err(e) => return report(&args.query, e),
         };
         print_aggregate(&mut out, &resp.result, args.json)?;
+        return Ok(0);
+    }
+
+    if args.csv || args.ndjson {
+        let req = api::ExportRequest {
+            query: args.query.clone(),
+            time,
+            format: if args.csv {
+                api::ExportFormat::Csv
+            } else {
+                api::ExportFormat::Ndjson
+            },
+            fields: args.fields.clone(),
+            limit: args.limit,
+        };
+        let plan = match api::plan_export(store, &req, now) {
+            Ok(p) => p,
+            Err(e) => return report(&args.query, e),
+        };
+        let mut w = std::io::BufWriter::new(out);
+        let written = match api::write_export(store, &plan, &mut w) {
+            Ok(n) => n,
+            Err(api::ExportError::Write(io)) => return Err(io.into()),
+            Err(e) => return Err(anyhow::anyhow!(e)),
+        };
+        eprintln!(
+            "{written} of {} matching event(s){}",
+            plan.total,
+            if written < plan.total {
+                " (raise --limit, at most 100000, or narrow the range)"
+            } else {
+                ""
+            }
+        );
         return Ok(0);
     }
 
