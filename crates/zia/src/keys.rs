@@ -22,7 +22,8 @@ macro_rules! keys {
 
 keys! {
     Time => ["datetime", "time"] "event time (ctime, ISO or two-digit-year forms)",
-    EpochTime => ["epochtime"] "event time in seconds since 1970",
+    EpochTime => ["epochtime"] "event time in seconds (or milliseconds) since 1970",
+    Tz => ["tz", "timezone"] "the feed's time zone, applied to times without an offset",
     RecordId => ["event_id", "recordid"] "Zscaler record id",
     Action => ["action"] "policy action (Allowed/Blocked, Allow/Block/Drop, UPDATE…)",
     Reason => ["reason"] "reason for the action",

@@ -23,6 +23,8 @@ mod event;
 mod keys;
 mod map;
 mod record;
+mod repair;
+mod variants;
 
 use serde_json::{Map, Value};
 
@@ -70,12 +72,12 @@ pub fn parse(raw: &str) -> Result<Parsed, ParseError> {
 /// Parses one raw record into an [`Event`], which costs less to build, index and drop than
 /// nested objects.
 pub fn parse_event(raw: &str) -> Result<Parsed<Event>, ParseError> {
-    let rec = record::decode(raw)?;
+    let mut rec = record::decode(raw)?;
     if rec.entries.is_empty() {
         return Err(ParseError::Invalid("record has no fields".into()));
     }
     let declared = rec.sourcetype.as_deref().map(str::to_owned);
-    let mapped = map::map(&rec);
+    let mapped = map::map(&mut rec);
     let sourcetype = declared.or_else(|| mapped.log_type.map(|t| t.sourcetype().to_owned()));
     Ok(Parsed {
         event: Event(mapped.event),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::ecs::{p, Ev, Path};
 use crate::enrich::{self, decode_human, is_placeholder};
-use crate::keys::{lookup, COUNT, K};
+use crate::keys::{COUNT, K};
 use crate::record::{Record, Val};
 
 /// The log types ZIA sends, by sourcetype.
@@ -28,9 +28,25 @@ pub enum LogType {
 }
 
 impl LogType {
-    /// The log type of a sourcetype string, if known.
+    /// The log type of a sourcetype string, if known. Case, `_` for `-` and the spellings of
+    /// the newer templates (`zscalernss-saas_security`, `zscalernss-firewall`) are accepted.
     pub fn from_sourcetype(s: &str) -> Option<Self> {
         let s = s.trim();
+        let folded = s.to_ascii_lowercase().replace('_', "-");
+        let alias = match folded.as_str() {
+            "zscalernss-firewall" => Some(Self::Firewall),
+            "zscalernss-saas-security"
+            | "zscalernss-saas-security-activity"
+            | "zscalernss-saas"
+            | "zscalernss-casb-activity" => Some(Self::Casb),
+            "zscalernss-weblog" => Some(Self::Web),
+            "zscalernss-admin-audit" => Some(Self::Audit),
+            _ => None,
+        };
+        if alias.is_some() {
+            return alias;
+        }
+        let s = folded.as_str();
         [
             Self::Web,
             Self::Firewall,
@@ -77,10 +93,10 @@ struct Fields<'r, 'a> {
 }
 
 impl<'r, 'a> Fields<'r, 'a> {
-    fn new(rec: &'r Record<'a>) -> Self {
+    fn new(rec: &'r Record<'a>, canon: &[Option<K>]) -> Self {
         let mut slot = [0u16; COUNT];
-        for (i, (k, _)) in rec.entries.iter().enumerate() {
-            if let Some(c) = lookup(k) {
+        for (i, c) in canon.iter().enumerate() {
+            if let Some(c) = *c {
                 let s = &mut slot[c as usize];
                 if *s == 0 && i < u16::MAX as usize {
                     *s = i as u16 + 1;
@@ -107,6 +123,9 @@ impl<'r, 'a> Fields<'r, 'a> {
         let i = self.index(k)?;
         self.used[i] = true;
         match &self.rec.entries[i].1 {
+            // `NotFound` stands for no value too (device fields), except where it is the
+            // value: a DNS response code.
+            Val::Str(s) if s == "NotFound" && k != K::DnsResp => None,
             Val::Str(s) if !is_placeholder(s) => Some(s.as_ref()),
             _ => None,
         }
@@ -140,9 +159,11 @@ pub(crate) struct Mapped {
 const ZIA: &Path = p!("zscaler.zia");
 
 /// Maps a decoded record to an ECS event.
-pub(crate) fn map(rec: &Record<'_>) -> Mapped {
+pub(crate) fn map(rec: &mut Record<'_>) -> Mapped {
+    let canon = crate::variants::normalize(rec);
+    let rec = &*rec;
     let mut m = Mapper {
-        f: Fields::new(rec),
+        f: Fields::new(rec, &canon),
         ev: Ev::default(),
         warnings: Vec::new(),
     };
@@ -161,6 +182,11 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
         _ => {}
     }
 
+    if rec.repaired {
+        m.warnings.push(
+            "the record's JSON had unescaped quotes or backslashes and was repaired: use the e-variant fields of `ziaxdr nss formats`".into(),
+        );
+    }
     m.time();
     let record_id = m.f.take(K::RecordId).map(str::to_owned);
     if let Some(id) = &record_id {
@@ -311,8 +337,18 @@ impl<'r> Mapper<'r, '_> {
     }
 
     fn time(&mut self) {
+        let mut offset = 0;
+        if let Some(tz) = self.f.take(K::Tz) {
+            self.ev.s(p!("event.timezone"), tz);
+            match enrich::tz_offset(tz) {
+                Some(o) => offset = o,
+                None => self
+                    .warnings
+                    .push(format!("tz: unknown time zone {tz:?}: times taken as UTC")),
+            }
+        }
         if let Some(v) = self.f.take(K::Time) {
-            match enrich::normalize_time(v) {
+            match enrich::normalize_time_in(v, offset) {
                 Some(t) => self.ev.s(p!("@timestamp"), t),
                 None => self.warn_raw(K::Time, v, "unrecognised time"),
             }

@@ -23,6 +23,8 @@ pub(crate) enum Val<'a> {
 pub(crate) struct Record<'a> {
     pub sourcetype: Option<Cow<'a, str>>,
     pub entries: Vec<(Cow<'a, str>, Val<'a>)>,
+    /// True when the JSON had to be repaired (unescaped quotes or backslashes) to parse.
+    pub repaired: bool,
 }
 
 /// Decodes one raw line (syslog-prefixed or not) into a [`Record`].
@@ -56,15 +58,22 @@ fn decode_json(text: &str) -> Result<Record<'_>, ParseError> {
         Ok(env) => Ok(env.into_record()),
         Err(first) => {
             // Feeds put raw control characters (NUL, tabs, newlines) inside strings; JSON
-            // forbids them, so escape them and try once more before giving up.
-            if !text.bytes().any(|b| b < 0x20) {
-                return Err(json_error(first));
+            // forbids them, so escape them and try once more.
+            if text.bytes().any(|b| b < 0x20) {
+                let clean = sanitize_controls(text);
+                if let Ok(env) = serde_json::from_str::<Envelope>(&clean) {
+                    return Ok(env.into_record().into_owned());
+                }
             }
-            let clean = sanitize_controls(text);
-            match serde_json::from_str::<Envelope>(&clean) {
-                Ok(env) => Ok(env.into_record().into_owned()),
-                Err(_) => Err(json_error(first)),
+            // Then quotes and backslashes that the feed did not escape.
+            if let Some(fixed) = crate::repair::repair(text) {
+                if let Ok(env) = serde_json::from_str::<Envelope>(&fixed) {
+                    let mut rec = env.into_record().into_owned();
+                    rec.repaired = true;
+                    return Ok(rec);
+                }
             }
+            Err(json_error(first))
         }
     }
 }
@@ -271,6 +280,7 @@ impl Record<'_> {
     fn into_owned(self) -> Record<'static> {
         Record {
             sourcetype: self.sourcetype.map(|s| Cow::Owned(s.into_owned())),
+            repaired: self.repaired,
             entries: self
                 .entries
                 .into_iter()
@@ -473,6 +483,7 @@ impl<'a> Envelope<'a> {
         let mut rec = Record {
             sourcetype: self.sourcetype,
             entries: Vec::new(),
+            repaired: false,
         };
         match self.event {
             Some(EventVal::Fields(f)) => {
@@ -486,6 +497,7 @@ impl<'a> Envelope<'a> {
                     Ok(r) => r.into_owned(),
                     Err(_) => Record {
                         sourcetype: None,
+                        repaired: false,
                         entries: vec![(
                             Cow::Borrowed("event"),
                             Val::Str(Cow::Owned(t.into_owned())),
