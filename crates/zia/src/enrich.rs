@@ -293,6 +293,52 @@ pub(crate) fn epoch_to_rfc3339(v: &str) -> Option<String> {
     Some(rfc3339(dt.naive_utc()))
 }
 
+/// What an NSS feed-health alert says.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct NssAlert<'a> {
+    /// The connection it is about (`SIEM Feed`, `Zscaler cloud configuration`).
+    pub connection: Option<&'a str>,
+    /// The feed's name, for a SIEM feed connection.
+    pub feed: Option<&'a str>,
+    pub ip: Option<String>,
+    pub port: Option<u16>,
+    /// For how long the connection has been lost, when it says so.
+    pub lost_minutes: Option<f64>,
+}
+
+/// Reads an NSS alert message such as `SIEM Feed connection "Web" to 10.0.0.1:514 lost and
+/// unavailable for the past 12.00 minutes`; parts it cannot find are `None`.
+pub(crate) fn nss_alert(msg: &str) -> NssAlert<'_> {
+    let mut a = NssAlert::default();
+    if let Some(i) = msg.find(" connection") {
+        a.connection = Some(msg[..i].trim()).filter(|c| !c.is_empty());
+    }
+    if let Some(start) = msg.find('"') {
+        if let Some(len) = msg[start + 1..].find('"') {
+            a.feed = Some(&msg[start + 1..start + 1 + len]);
+        }
+    }
+    if let Some(i) = msg.find(" to ") {
+        let target = msg[i + 4..].trim_start().split(' ').next().unwrap_or("");
+        let (host, port) = match target.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h, p.parse().ok()),
+            _ => (target, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            a.ip = Some(ip.to_string());
+        }
+        a.port = port;
+    }
+    if msg.contains(" lost") {
+        a.lost_minutes = msg
+            .split_once("for the past ")
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+    }
+    a
+}
+
 /// The parts of a URL as NSS writes it (usually without a scheme).
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct UrlParts<'a> {
@@ -571,6 +617,18 @@ mod tests {
             normalize_time("Mon Aug 28 08:04:30 2023 CEST").as_deref(),
             Some("2023-08-28T06:04:30Z")
         );
+    }
+
+    #[test]
+    fn an_nss_feed_alert_is_read() {
+        let a = nss_alert(
+            r#"SIEM Feed connection "DNS Feed" to 192.0.2.7:9012 lost and unavailable for the past 12.50 minutes"#,
+        );
+        assert_eq!(a.connection, Some("SIEM Feed"));
+        assert_eq!(a.feed, Some("DNS Feed"));
+        assert_eq!(a.ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(a.port, Some(9012));
+        assert_eq!(a.lost_minutes, Some(12.5));
     }
 
     #[test]

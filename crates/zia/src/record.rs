@@ -27,8 +27,14 @@ pub(crate) struct Record<'a> {
     pub repaired: bool,
 }
 
+/// The tag of NSS feed-health alerts in their syslog messages.
+const ALERT_TAG: &str = "ZscalerNSS:";
+
 /// Decodes one raw line (syslog-prefixed or not) into a [`Record`].
 pub(crate) fn decode(raw: &str) -> Result<Record<'_>, ParseError> {
+    if let Some(rec) = nss_alert(raw) {
+        return Ok(rec);
+    }
     let msg = strip_header(raw);
     if msg.trim().is_empty() {
         return Err(ParseError::Empty);
@@ -126,6 +132,66 @@ fn sanitize_controls(text: &str) -> String {
         }
     }
     out
+}
+
+/// An NSS feed-health alert: `<PRI>Mmm dd hh:mm:ss [HOST] ZscalerNSS: text`. The header's
+/// time has no year; the year is the current one (the previous one when that would put the
+/// alert more than a day in the future), as syslog receivers do.
+fn nss_alert(raw: &str) -> Option<Record<'_>> {
+    let i = memchr::memmem::find(raw.as_bytes(), ALERT_TAG.as_bytes())?;
+    let head = &raw[..i];
+    if head.contains('{') || head.len() > 120 {
+        return None;
+    }
+    let text = raw[i + ALERT_TAG.len()..].trim();
+    let mut rec = Record {
+        sourcetype: Some(Cow::Borrowed("zscalernss-alert")),
+        ..Record::default()
+    };
+    let head = strip_pri(head.trim_start()).unwrap_or(head).trim();
+    let (ts, host) = match head.rsplit_once(' ') {
+        Some((ts, host)) => (ts.trim(), host.trim()),
+        None => ("", head),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Some(t) = syslog_time(ts) {
+        rec.entries
+            .push((Cow::Borrowed("time"), Val::Str(Cow::Owned(t))));
+    }
+    if !host.is_empty() {
+        rec.entries
+            .push((Cow::Borrowed("alerthost"), Val::Str(Cow::Borrowed(host))));
+    }
+    rec.entries
+        .push((Cow::Borrowed("message"), Val::Str(Cow::Borrowed(text))));
+    Some(rec)
+}
+
+/// An RFC 3164 `Mmm dd hh:mm:ss` (given the year) or RFC 3339 time as `YYYY-MM-DD hh:mm:ss`
+/// or RFC 3339 text.
+fn syslog_time(ts: &str) -> Option<String> {
+    if ts.len() > 10 && ts.as_bytes()[4] == b'-' {
+        return Some(ts.to_owned());
+    }
+    let mut w = ts.split_whitespace();
+    let mon = w.next()?;
+    let month = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
+    let day: u32 = w.next()?.parse().ok()?;
+    let time = w.next()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    let now = chrono::DateTime::from_timestamp(now, 0)?.naive_utc();
+    let t = chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?;
+    use chrono::Datelike;
+    let mut year = now.year();
+    let at = |y: i32| chrono::NaiveDate::from_ymd_opt(y, month, day).map(|d| d.and_time(t));
+    if at(year)? > now + chrono::Duration::days(1) {
+        year -= 1;
+    }
+    let dt = at(year)?;
+    Some(dt.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 fn looks_like_kv(s: &str) -> bool {

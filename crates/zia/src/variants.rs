@@ -38,9 +38,10 @@ const DECODED_LATER_OR_NEVER: &[K] = &[
 /// Deepest nesting of objects that is flattened into dotted keys.
 const MAX_DEPTH: usize = 8;
 
-/// The canonical key of every entry of `rec`, in entry order, after flattening nested objects
-/// and decoding the values of encoded variants in place.
-pub(crate) fn normalize(rec: &mut Record<'_>) -> Vec<Option<K>> {
+/// The canonical key of every entry of `rec`, in entry order, with `true` when the key named
+/// it directly (not through a variant), after flattening nested objects and decoding the
+/// values of encoded variants in place.
+pub(crate) fn normalize(rec: &mut Record<'_>) -> Vec<Option<(K, bool)>> {
     if rec
         .entries
         .iter()
@@ -50,7 +51,10 @@ pub(crate) fn normalize(rec: &mut Record<'_>) -> Vec<Option<K>> {
     }
     rec.entries
         .iter_mut()
-        .map(|(k, v)| lookup(k).or_else(|| variant(k, v)))
+        .map(|(k, v)| match lookup(k) {
+            Some(c) => Some((c, true)),
+            None => variant(k, v).map(|c| (c, false)),
+        })
         .collect()
 }
 
