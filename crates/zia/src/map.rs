@@ -170,6 +170,15 @@ impl<'r, 'a> Fields<'r, 'a> {
         }
     }
 
+    /// The text of key `k` without consuming it: the entry also stays under `zscaler.zia.*`.
+    fn peek(&self, k: K) -> Option<&'r str> {
+        let i = self.index(k)?;
+        match &self.rec.entries[i].1 {
+            Val::Str(s) if !is_placeholder(s) => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+
     /// The original key name of `k` in this record.
     fn key(&self, k: K) -> Option<&'r str> {
         self.index(k).map(|i| self.rec.entries[i].0.as_ref())
@@ -559,6 +568,7 @@ impl<'r> Mapper<'r, '_> {
         self.human(K::RuleLabel, p!("rule.name"));
         self.str(K::RuleType, p!("rule.category"));
         self.str(K::Company, p!("organization.name"));
+        self.recent_fields();
     }
 
     fn firewall(&mut self) {
@@ -587,6 +597,7 @@ impl<'r> Mapper<'r, '_> {
         self.int(K::OutBytes, p!("destination.bytes"));
         self.int(K::Duration, p!("event.duration"));
         self.threat();
+        self.recent_fields();
     }
 
     fn dns(&mut self) {
@@ -613,6 +624,7 @@ impl<'r> Mapper<'r, '_> {
         self.ip(K::ClientIp, p!("source.ip"));
         self.ip(K::ServerIp, p!("destination.ip"));
         self.str(K::Category, p!("zscaler.zia.category"));
+        self.recent_fields();
     }
 
     fn tunnel(&mut self) {

@@ -274,3 +274,36 @@ fn an_unknown_saas_subtype_is_a_warning() {
     );
     assert!(p.warnings.iter().any(|w| w.contains("quantum")));
 }
+
+#[test]
+fn web_2024_fields_map_to_ecs_and_stay_under_zscaler_zia() {
+    let e = ev(
+        r#"{"sourcetype":"zscalernss-web","event":{"url":"a.example/x","srcip_country":"France","dstip_country":"Portugal","is_dst_cntry_risky":"Yes","riskscore":"80","threatseverity":"High","clienttlsversion":"TLS1_3","clientsslcipher":"TLS_AES_128_GCM_SHA256","alpnprotocol":"H2","client_tls_keyex_pqc_offers":"1","client_tls_keyex_alg":"X25519MLKEM768","app_risk_score":"4","app_status":"Unsanctioned","prompt_req":"summarise%20this"}}"#,
+    );
+    assert_eq!(s(&e, "source.geo.country_name"), Some("France"));
+    assert_eq!(s(&e, "destination.geo.country_name"), Some("Portugal"));
+    assert_eq!(get(&e, "event.risk_score"), Some(&json!(80.0)));
+    assert_eq!(s(&e, "tls.version"), Some("1.3"));
+    assert_eq!(s(&e, "tls.version_protocol"), Some("tls"));
+    assert_eq!(s(&e, "tls.cipher"), Some("TLS_AES_128_GCM_SHA256"));
+    assert_eq!(s(&e, "tls.next_protocol"), Some("h2"));
+    assert_eq!(s(&e, "zscaler.zia.is_dst_cntry_risky"), Some("Yes"));
+    assert_eq!(s(&e, "zscaler.zia.client_tls_keyex_pqc_offers"), Some("1"));
+    assert_eq!(
+        s(&e, "zscaler.zia.client_tls_keyex_alg"),
+        Some("X25519MLKEM768")
+    );
+    assert_eq!(s(&e, "zscaler.zia.app_status"), Some("Unsanctioned"));
+    assert_eq!(s(&e, "zscaler.zia.riskscore"), Some("80"));
+}
+
+#[test]
+fn firewall_threat_score_and_dnat_rule_are_kept() {
+    let e = ev(
+        r#"{"sourcetype":"zscalernss-fw","event":{"nwapp":"ssh","csip":"10.0.0.1","srcip_country":"Spain","threat_score":"92","threat_severity":"Critical","dnatrulelabel":"DNAT-1"}}"#,
+    );
+    assert_eq!(get(&e, "event.risk_score"), Some(&json!(92.0)));
+    assert_eq!(s(&e, "source.geo.country_name"), Some("Spain"));
+    assert_eq!(s(&e, "zscaler.zia.threat_severity"), Some("Critical"));
+    assert_eq!(s(&e, "zscaler.zia.dnatrulelabel"), Some("DNAT-1"));
+}

@@ -147,6 +147,39 @@ impl Mapper<'_, '_> {
         self.ev.s(p!("event.action"), a);
     }
 
+    /// The ECS fields of the 2024-2026 additions to the web, firewall and DNS feeds: source
+    /// and destination country, page risk / threat score, client TLS version, cipher and ALPN.
+    /// The records' own keys (`is_src_cntry_risky`, `client_tls_keyex_pqc_offers`,
+    /// `threat_severity`, `dnatrulelabel`, `dnsgw_flags`, …) also stay under `zscaler.zia.*`.
+    pub(super) fn recent_fields(&mut self) {
+        if let Some(c) = self.f.peek(K::SrcCountry) {
+            self.ev.s(p!("source.geo.country_name"), decode_human(c));
+        }
+        if !self.ev.has(p!("destination.geo.country_name")) {
+            if let Some(c) = self.f.peek(K::DestCountry) {
+                self.ev
+                    .s(p!("destination.geo.country_name"), decode_human(c));
+            }
+        }
+        if let Some(r) = self.f.peek(K::RiskScore) {
+            if let Ok(n) = r.trim().parse::<f64>() {
+                self.ev.set(p!("event.risk_score"), Value::from(n));
+            }
+        }
+        if let Some(v) = self.f.peek(K::ClientTlsVersion) {
+            if let Some((proto, ver)) = tls_version(v) {
+                self.ev.s(p!("tls.version_protocol"), proto);
+                self.ev.s(p!("tls.version"), ver);
+            }
+        }
+        if let Some(c) = self.f.peek(K::ClientCipher) {
+            self.ev.s(p!("tls.cipher"), c);
+        }
+        if let Some(a) = self.f.peek(K::Alpn) {
+            self.ev.s(p!("tls.next_protocol"), a.to_ascii_lowercase());
+        }
+    }
+
     pub(super) fn edlp(&mut self) {
         self.lists = true;
         self.ev.s(p!("event.kind"), "alert");
@@ -493,6 +526,29 @@ impl Mapper<'_, '_> {
     }
 }
 
+/// A ZIA TLS version (`TLS1_2`, `TLSv1.3`, `SSL3`) as ECS `tls.version_protocol` and
+/// `tls.version` (`tls`, `1.2`).
+fn tls_version(v: &str) -> Option<(&'static str, String)> {
+    let l = v.trim().to_ascii_lowercase();
+    let (proto, rest) = if let Some(r) = l.strip_prefix("tls") {
+        ("tls", r)
+    } else if let Some(r) = l.strip_prefix("ssl") {
+        ("ssl", r)
+    } else {
+        return None;
+    };
+    let rest = rest.trim_start_matches(['v', ' ']).replace('_', ".");
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let ver = if rest.contains('.') {
+        rest
+    } else {
+        format!("{rest}.0")
+    };
+    Some((proto, ver))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +564,14 @@ mod tests {
         assert!(is_attack_id("TA0002", "TA"));
         assert!(!is_attack_id("Execution", "TA"));
         assert!(!is_attack_id("T10", "T"));
+    }
+
+    #[test]
+    fn tls_versions_become_ecs() {
+        assert_eq!(tls_version("TLS1_2"), Some(("tls", "1.2".into())));
+        assert_eq!(tls_version("TLSv1.3"), Some(("tls", "1.3".into())));
+        assert_eq!(tls_version("SSL3"), Some(("ssl", "3.0".into())));
+        assert_eq!(tls_version("None"), None);
     }
 
     #[test]
