@@ -138,12 +138,13 @@ fn sanitize_controls(text: &str) -> String {
 /// time has no year; the year is the current one (the previous one when that would put the
 /// alert more than a day in the future), as syslog receivers do.
 fn nss_alert(raw: &str) -> Option<Record<'_>> {
-    let i = memchr::memmem::find(raw.as_bytes(), ALERT_TAG.as_bytes())?;
-    let head = &raw[..i];
+    let (head, text) = match memchr::memmem::find(raw.as_bytes(), ALERT_TAG.as_bytes()) {
+        Some(i) => (&raw[..i], raw[i + ALERT_TAG.len()..].trim()),
+        None => untagged_alert(raw)?,
+    };
     if head.contains('{') || head.len() > 120 {
         return None;
     }
-    let text = raw[i + ALERT_TAG.len()..].trim();
     let mut rec = Record {
         sourcetype: Some(Cow::Borrowed("zscalernss-alert")),
         ..Record::default()
@@ -165,6 +166,25 @@ fn nss_alert(raw: &str) -> Option<Record<'_>> {
     rec.entries
         .push((Cow::Borrowed("message"), Val::Str(Cow::Borrowed(text))));
     Some(rec)
+}
+
+/// An NSS alert without the tag, as new kinds of alert come: `<PRI>Mmm dd hh:mm:ss [HOST]
+/// text`, the host in brackets and no JSON or key=value in the text. Returns the header (up to
+/// the host) and the text.
+fn untagged_alert(raw: &str) -> Option<(&str, &str)> {
+    let s = strip_pri(raw.trim_start())?;
+    let open = s.find(" [")?;
+    let close = open + s[open..].find("] ")?;
+    let ts = &s[..open];
+    if ts.len() < 14 || !MONTHS.iter().any(|m| ts.starts_with(m)) {
+        return None;
+    }
+    let text = s[close + 2..].trim();
+    if text.is_empty() || text.contains('{') || looks_like_kv(text) {
+        return None;
+    }
+    let head_len = raw.len() - s.len() + close + 1;
+    Some((&raw[..head_len], text))
 }
 
 /// An RFC 3164 `Mmm dd hh:mm:ss` (given the year) or RFC 3339 time as `YYYY-MM-DD hh:mm:ss`

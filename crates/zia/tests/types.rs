@@ -153,6 +153,11 @@ fn an_nss_alert_of_an_unknown_kind_keeps_its_text() {
     let e = ev("<114>Dec 31 14:03:06 [192.0.2.10] ZscalerNSS: something new happened");
     assert_eq!(s(&e, "event.action"), Some("nss-alert"));
     assert_eq!(s(&e, "message"), Some("something new happened"));
+    // New kinds of alert may come without the tag; the bracketed NSS host still tells them.
+    let e = ev("<114>Dec 31 14:03:06 [192.0.2.10] A new kind of alert, isn't it?");
+    assert_eq!(s(&e, "event.dataset"), Some("nss_alert"));
+    assert_eq!(s(&e, "message"), Some("A new kind of alert, isn't it?"));
+    assert_eq!(s(&e, "observer.ip"), Some("192.0.2.10"));
 }
 
 #[test]
