@@ -73,7 +73,7 @@ keys! {
     OutBytes => ["outbytes"] "firewall: bytes to the client",
     Duration => ["duration"] "session duration",
     DestCountry => ["destcountry", "dstip_country"] "destination country",
-    SrcCountry => ["srcip_country"] "source IP country (2024-)",
+    SrcCountry => ["srcip_country", "srcipcountry"] "source IP country (2024-)",
     RiskScore => ["riskscore", "pagerisk", "threat_score", "threatscore"] "page risk index / firewall threat score (0-100)",
     ClientTlsVersion => ["clienttlsversion"] "client-side TLS version",
     ClientCipher => ["clientsslcipher"] "client-side cipher suite",
