@@ -25,11 +25,15 @@ pub enum LogType {
     SaasSecurity,
     /// SaaS Security Activity logs.
     SaasSecurityActivity,
+    /// Endpoint DLP logs.
+    EndpointDlp,
+    /// Email DLP logs.
+    EmailDlp,
 }
 
 impl LogType {
     /// Every log type, in the order the deployment guide lists them.
-    pub const ALL: [LogType; 7] = [
+    pub const ALL: [LogType; 9] = [
         LogType::Web,
         LogType::Firewall,
         LogType::Dns,
@@ -37,6 +41,8 @@ impl LogType {
         LogType::Audit,
         LogType::SaasSecurity,
         LogType::SaasSecurityActivity,
+        LogType::EndpointDlp,
+        LogType::EmailDlp,
     ];
 
     /// The command-line name of the log type.
@@ -49,6 +55,8 @@ impl LogType {
             LogType::Audit => "audit",
             LogType::SaasSecurity => "saas-security",
             LogType::SaasSecurityActivity => "saas-security-activity",
+            LogType::EndpointDlp => "endpoint-dlp",
+            LogType::EmailDlp => "email-dlp",
         }
     }
 
@@ -61,6 +69,8 @@ impl LogType {
             LogType::Tunnel => "zscalernss-tunnel",
             LogType::Audit => "zscalernss-audit",
             LogType::SaasSecurity | LogType::SaasSecurityActivity => "zscalernss-casb",
+            LogType::EndpointDlp => "zscalernss-edlp",
+            LogType::EmailDlp => "zscalernss-emaildlp",
         }
     }
 
@@ -82,6 +92,8 @@ impl LogType {
             LogType::Audit => AUDIT,
             LogType::SaasSecurity => SAAS_SECURITY,
             LogType::SaasSecurityActivity => SAAS_ACTIVITY,
+            LogType::EndpointDlp => ENDPOINT_DLP,
+            LogType::EmailDlp => EMAIL_DLP,
         }
     }
 
@@ -94,7 +106,7 @@ impl LogType {
             LogType::Tunnel => TUNNEL_HEX,
             LogType::Audit => AUDIT_HEX,
             LogType::SaasSecurity => SAAS_SECURITY_HEX,
-            LogType::SaasSecurityActivity => &[],
+            LogType::SaasSecurityActivity | LogType::EndpointDlp | LogType::EmailDlp => &[],
         }
     }
 
@@ -106,6 +118,8 @@ impl LogType {
             "zscalernss-dns" => Some(LogType::Dns),
             "zscalernss-tunnel" => Some(LogType::Tunnel),
             "zscalernss-audit" => Some(LogType::Audit),
+            "zscalernss-edlp" => Some(LogType::EndpointDlp),
+            "zscalernss-emaildlp" => Some(LogType::EmailDlp),
             _ => None,
         }
     }
@@ -119,7 +133,7 @@ impl fmt::Display for LogType {
 
 /// The error for a log type name that is not known.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown log type `{0}` (expected one of: web, firewall, dns, tunnel, audit, saas-security, saas-security-activity)")]
+#[error("unknown log type `{0}` (expected one of: web, firewall, dns, tunnel, audit, saas-security, saas-security-activity, endpoint-dlp, email-dlp)")]
 pub struct UnknownLogType(pub String);
 
 impl FromStr for LogType {
@@ -133,6 +147,8 @@ impl FromStr for LogType {
             "audit" | "admin-audit" => LogType::Audit,
             "saas-security" | "casb" => LogType::SaasSecurity,
             "saas-security-activity" | "casb-activity" => LogType::SaasSecurityActivity,
+            "endpoint-dlp" | "edlp" => LogType::EndpointDlp,
+            "email-dlp" | "emaildlp" => LogType::EmailDlp,
             _ => return Err(UnknownLogType(s.to_string())),
         })
     }
@@ -465,6 +481,16 @@ const WEB: &[FieldDef] = fields![
     "cltsslfailcount" Number "client SSL handshake failures",
     "srvsslcipher" Text "server-side cipher suite",
     "srvtlsversion" Text "server-side TLS version",
+    "client_tls_keyex_pqc_offers" Number "1 when the client offered a post-quantum key exchange",
+    "client_tls_keyex_non_pqc_offers" Number "1 when the client offered a classical key exchange",
+    "client_tls_keyex_hybrid_offers" Number "1 when the client offered a hybrid key exchange",
+    "client_tls_keyex_unknown_offers" Number "1 when the client offered an unknown key exchange",
+    "client_tls_sig_pqc_offers" Number "1 when the client offered a post-quantum signature",
+    "client_tls_sig_hybrid_offers" Number "1 when the client offered a hybrid signature",
+    "client_tls_keyex_alg" Text "client-side key exchange algorithm",
+    "client_tls_sig_alg" Text "client-side signature algorithm",
+    "server_tls_keyex_alg" Text "server-side key exchange algorithm",
+    "server_tls_sig_alg" Text "server-side signature algorithm",
     "serversslsessreuse" Text "server session reused",
     "srvocspresult" Text "OCSP result",
     "srvcertchainvalpass" Text "certificate chain validation",
@@ -795,6 +821,92 @@ const SAAS_SECURITY: &[FieldDef] = fields![
     "attchcomponentfiletypes" Text "attachment file types",
     "extrecptnames" Text "external recipients",
     "intrecptnames" Text "internal recipients",
+];
+
+// Endpoint DLP, from Zscaler's "NSS Feed Output Format: Endpoint DLP Logs" page and the
+// variable names other integrations' templates use; not exhaustive.
+const ENDPOINT_DLP: &[FieldDef] = fields![
+    "rtime" Text "feed time: when the NSS received the record",
+    "eventtime" Text "when the DLP service evaluated the activity on the endpoint",
+    "recordid" Number "record ID",
+    "scantime" Number "scan time in milliseconds",
+    "scannedbytes" Number "bytes scanned",
+    "numdlpengids" Number "number of DLP engines matched",
+    "numdlpdictids" Number "number of DLP dictionaries matched",
+    "dlpenginenames" Text "DLP engines matched",
+    "dlpdictnames" Text "DLP dictionaries matched",
+    "dlpdictcount" Text "hits per DLP dictionary (|-separated)",
+    "dlpidentifier" Number "DLP incident identifier",
+    "user" Text "user",
+    "department" Text "department of the user",
+    "devicename" Text "device name",
+    "devicehostname" Text "device host name",
+    "deviceowner" Text "device owner",
+    "devicetype" Text "device type",
+    "devicemodel" Text "device model",
+    "deviceplatform" Text "device platform",
+    "deviceostype" Text "device OS type",
+    "deviceosversion" Text "device OS version",
+    "deviceappversion" Text "Client Connector version",
+    "channel" Text "channel of the activity (removable media, network drive, printing, ...)",
+    "activitytype" Text "activity type",
+    "actiontaken" Text "action taken",
+    "expectedaction" Text "action the rule expected",
+    "confirmaction" Text "the user's answer to a confirmation prompt",
+    "confirmjustification" Text "the user's justification",
+    "zdpmode" Text "endpoint DLP mode",
+    "logtype" Text "log type (activity or incident)",
+    "severity" Text "severity of the incident",
+    "rulename" Text "DLP rule that triggered",
+    "otherrulelabels" Text "other DLP rules matched",
+    "itemname" Text "item (file) name",
+    "itemtype" Text "item type",
+    "itemsrcname" Text "source of the item",
+    "itemdstname" Text "destination of the item",
+    "srctype" Text "source type",
+    "dsttype" Text "destination type",
+    "filesrcpath" Text "source path of the file",
+    "filedstpath" Text "destination path of the file",
+    "filemd5" Text "MD5 of the file",
+    "filesha" Text "SHA-256 of the file",
+    "filetypename" Text "file type",
+    "filetypecategory" Text "file type category",
+    "filedoctype" Text "document type",
+    "additionalinfo" Text "additional information",
+    "datacenter" Text "data center",
+    "datacentercity" Text "data center city",
+    "datacentercountry" Text "data center country",
+];
+
+// Email DLP, from Zscaler's "NSS Feed Output Format: Email DLP Logs" page. The `s`-ending
+// list fields are `|`-separated and aligned position by position (one slot per attachment,
+// per triggered rule).
+const EMAIL_DLP: &[FieldDef] = fields![
+    "rtime" Text "feed time: when the NSS received the record",
+    "mailsenttime" Text "when the mail was sent",
+    "recordid" Number "record ID",
+    "scantime" Number "scan time in milliseconds",
+    "company" Text "company name",
+    "tenant" Text "mail tenant",
+    "user" Text "user (sender)",
+    "dept" Text "department of the user",
+    "sender" Text "sender address",
+    "subject" Text "mail subject",
+    "msgid" Text "message ID",
+    "triggeredrcpts" Text "recipients that triggered a rule (|-separated)",
+    "otherrcpts" Text "other recipients (|-separated)",
+    "filenames" Text "attachment names (|-separated, aligned)",
+    "filemd5s" Text "attachment MD5s (|-separated, aligned)",
+    "filesizes" Text "attachment sizes (|-separated, aligned)",
+    "filetypes" Text "attachment file types (|-separated, aligned)",
+    "doctypes" Text "attachment document types (|-separated, aligned)",
+    "dlpdictnames" Text "DLP dictionaries matched (|-separated)",
+    "dlpdictcnts" Text "hits per DLP dictionary (|-separated)",
+    "dlpengnames" Text "DLP engines matched (|-separated)",
+    "dlpidentifier" Number "DLP incident identifier",
+    "severity" Text "severity per triggered rule (|-separated, aligned)",
+    "action" Text "action per triggered rule (|-separated, aligned)",
+    "rulename" Text "triggered rules (|-separated, aligned)",
 ];
 
 const SAAS_SECURITY_HEX: &[(&str, &str)] = &[

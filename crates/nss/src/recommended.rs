@@ -127,6 +127,18 @@ pub const RECOMMENDED: &[Recommended] = &[
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-casb","event":\{"datetime":"%s{time}","login":"%s{username}","tenant":"%s{tenant}","object_type":"%d{objtype1}","applicationname":"%s{appname}","object_name_1":"%s{objnames1}","object_name_2":"%s{objnames2}"\}\}"#,
     },
+    Recommended {
+        log_type: LogType::EndpointDlp,
+        name: "endpoint-dlp",
+        record_type: None,
+        body: r#"\{"sourcetype":"zscalernss-edlp","event":\{"datetime":"%s{time}","eventtime":"%s{eventtime}","tz":"%s{tz}","recordid":"%d{recordid}","user":"%s{user}","department":"%s{department}","devicename":"%s{devicename}","devicehostname":"%s{devicehostname}","deviceowner":"%s{deviceowner}","deviceostype":"%s{deviceostype}","deviceosversion":"%s{deviceosversion}","deviceplatform":"%s{deviceplatform}","devicemodel":"%s{devicemodel}","channel":"%s{channel}","activitytype":"%s{activitytype}","actiontaken":"%s{actiontaken}","expectedaction":"%s{expectedaction}","severity":"%s{severity}","rulename":"%s{rulename}","dlpdictnames":"%s{dlpdictnames}","dlpdictcount":"%s{dlpdictcount}","dlpenginenames":"%s{dlpenginenames}","dlpidentifier":"%d{dlpidentifier}","itemname":"%s{itemname}","itemtype":"%s{itemtype}","filesrcpath":"%s{filesrcpath}","filedstpath":"%s{filedstpath}","filemd5":"%s{filemd5}","filesha":"%s{filesha}","filetypename":"%s{filetypename}","scannedbytes":"%d{scannedbytes}"\}\}"#,
+    },
+    Recommended {
+        log_type: LogType::EmailDlp,
+        name: "email-dlp",
+        record_type: None,
+        body: r#"\{"sourcetype":"zscalernss-emaildlp","event":\{"time":"%s{time}","tz":"%s{tz}","mailsenttime":"%s{mailsenttime}","recordid":"%d{recordid}","company":"%s{company}","tenant":"%s{tenant}","user":"%s{user}","dept":"%s{dept}","sender":"%s{sender}","subject":"%s{subject}","msgid":"%s{msgid}","triggeredrcpts":"%s{triggeredrcpts}","otherrcpts":"%s{otherrcpts}","action":"%s{action}","rulename":"%s{rulename}","severity":"%s{severity}","filenames":"%s{filenames}","filemd5s":"%s{filemd5s}","filesizes":"%s{filesizes}","filetypes":"%s{filetypes}","doctypes":"%s{doctypes}","dlpdictnames":"%s{dlpdictnames}","dlpdictcnts":"%s{dlpdictcnts}","dlpengnames":"%s{dlpengnames}","dlpidentifier":"%d{dlpidentifier}","scantime":"%d{scantime}"\}\}"#,
+    },
 ];
 
 /// The recommended formats of one log type.

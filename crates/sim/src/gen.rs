@@ -62,6 +62,17 @@ fields! {
     dlpenginenames = "dlpenginenames", fullurl = "fullurl", lastmodtime = "lastmodtime",
     filescantimems = "filescantimems", filedownloadtimems = "filedownloadtimems",
     username = "username", objtype1 = "objtype1", objnames1 = "objnames1", objnames2 = "objnames2",
+    eventtime = "eventtime", devicename = "devicename", deviceostype = "deviceostype",
+    deviceosversion = "deviceosversion", deviceplatform = "deviceplatform", devicemodel = "devicemodel",
+    channel = "channel", activitytype = "activitytype", actiontaken = "actiontaken",
+    expectedaction = "expectedaction", severity = "severity", rulename = "rulename",
+    dlpidentifier = "dlpidentifier", itemname = "itemname", itemtype = "itemtype",
+    filesrcpath = "filesrcpath", filedstpath = "filedstpath", filesha = "filesha",
+    filetypename = "filetypename", scannedbytes = "scannedbytes",
+    mailsenttime = "mailsenttime", sender = "sender", subject = "subject", msgid = "msgid",
+    triggeredrcpts = "triggeredrcpts", otherrcpts = "otherrcpts", filenames = "filenames",
+    filemd5s = "filemd5s", filesizes = "filesizes", filetypes = "filetypes", doctypes = "doctypes",
+    dlpdictcnts = "dlpdictcnts", dlpengnames = "dlpengnames", scantime = "scantime",
 }
 
 #[derive(Clone, Copy)]
@@ -352,6 +363,8 @@ impl Generator {
             LogType::Audit => self.audit(user, malicious),
             LogType::SaasSecurity => self.saas(user, malicious),
             LogType::SaasSecurityActivity => self.activity(user),
+            LogType::EndpointDlp => self.endpoint_dlp(user, malicious),
+            LogType::EmailDlp => self.email_dlp(user, malicious),
         };
         let prepared = self
             .formats
@@ -892,6 +905,163 @@ impl Generator {
         0
     }
 
+    fn endpoint_dlp(&mut self, u: usize, malicious: bool) -> usize {
+        let r = &mut self.rec;
+        let rng = &mut self.rng;
+        let user = &self.users[u];
+        r.i(F::recordid, self.next_id);
+        r.u(F::user, u, UF::Login);
+        r.s(F::department, user.dept);
+        r.u(F::devicename, u, UF::Host);
+        r.u(F::devicehostname, u, UF::Host);
+        r.u(F::deviceowner, u, UF::Owner);
+        // macOS devices: their paths have no backslash, which the plain (not hex-encoded)
+        // path fields of this log type would write into the JSON unescaped.
+        r.s(F::deviceostype, "macOS");
+        r.s(F::deviceosversion, "14.5");
+        r.s(F::deviceplatform, "Mac");
+        r.s(F::devicemodel, "MacBookPro18,3");
+        ctime(&self.date, r.w(F::eventtime));
+        let (channel, dst) = [
+            ("Removable Media", "/Volumes/USB/"),
+            ("Network Drive Transfer", "/Volumes/share/"),
+            ("Printing", "printer://floor2/"),
+            ("Personal Cloud Storage", "/Users/Shared/Dropbox/"),
+        ]
+        .choose(rng)
+        .copied()
+        .unwrap_or(("Removable Media", "/Volumes/USB/"));
+        r.s(F::channel, channel);
+        r.s(F::activitytype, "file_copy");
+        r.s(F::itemtype, "file");
+        let file = FILE_NAMES.choose(rng).copied().unwrap_or("file.pdf");
+        r.s(F::itemname, file);
+        let _ = write!(
+            r.w(F::filesrcpath),
+            "/Users/{}/Documents/{file}",
+            user.owner
+        );
+        let _ = write!(r.w(F::filedstpath), "{dst}{file}");
+        let md5 = r.w(F::filemd5);
+        for _ in 0..4 {
+            let _ = write!(md5, "{:08x}", rng.random::<u32>());
+        }
+        let sha = r.w(F::filesha);
+        for _ in 0..8 {
+            let _ = write!(sha, "{:08x}", rng.random::<u32>());
+        }
+        r.s(F::filetypename, file.rsplit('.').next().unwrap_or("pdf"));
+        r.i(F::scannedbytes, rng.random_range(1_000..5_000_000));
+        if malicious {
+            r.s(F::actiontaken, "block");
+            r.s(F::expectedaction, "block");
+            r.s(F::severity, "High Severity");
+            r.s(F::rulename, "Block card data to removable media");
+            r.s(F::dlpdictnames, "Credit Cards|Social Security Numbers");
+            r.s(F::dlpdictcount, "12|3");
+            r.s(F::dlpenginenames, "PCI");
+            r.i(
+                F::dlpidentifier,
+                7_000_000_000_000_000_000 + self.next_id % 1_000_000,
+            );
+        } else {
+            r.s(F::actiontaken, "allow");
+            r.s(F::expectedaction, "allow");
+            r.s(F::severity, "Information");
+            r.s(F::rulename, "None");
+            r.s(F::dlpdictnames, "None");
+            r.s(F::dlpdictcount, "None");
+            r.s(F::dlpenginenames, "None");
+            r.i(F::dlpidentifier, 0);
+        }
+        0
+    }
+
+    fn email_dlp(&mut self, u: usize, malicious: bool) -> usize {
+        let r = &mut self.rec;
+        let rng = &mut self.rng;
+        let user = &self.users[u];
+        r.i(F::recordid, self.next_id);
+        r.s(F::company, "Example Corp");
+        r.s(F::tenant, "example.onmicrosoft.com");
+        r.u(F::user, u, UF::Login);
+        r.u(F::sender, u, UF::Login);
+        r.s(F::dept, user.dept);
+        ctime(&self.date, r.w(F::mailsenttime));
+        r.s(
+            F::subject,
+            [
+                "Quarterly numbers",
+                "Customer list",
+                "Re: contract",
+                "Invoice",
+            ]
+            .choose(rng)
+            .copied()
+            .unwrap_or("Invoice"),
+        );
+        let _ = write!(
+            r.w(F::msgid),
+            "<{:016x}@mail.example.com>",
+            rng.random::<u64>()
+        );
+        let n = rng.random_range(1..=3usize);
+        let (names, md5s, sizes, types) = (
+            &mut String::new(),
+            &mut String::new(),
+            &mut String::new(),
+            &mut String::new(),
+        );
+        for i in 0..n {
+            let sep = if i == 0 { "" } else { "|" };
+            let file = FILE_NAMES.choose(rng).copied().unwrap_or("file.pdf");
+            let _ = write!(names, "{sep}{file}");
+            let _ = write!(
+                md5s,
+                "{sep}{:08x}{:08x}{:08x}{:08x}",
+                rng.random::<u32>(),
+                rng.random::<u32>(),
+                rng.random::<u32>(),
+                rng.random::<u32>()
+            );
+            let _ = write!(sizes, "{sep}{}", rng.random_range(1_000..2_000_000));
+            let _ = write!(types, "{sep}{}", file.rsplit('.').next().unwrap_or("pdf"));
+        }
+        r.w(F::filenames).push_str(names);
+        r.w(F::filemd5s).push_str(md5s);
+        r.w(F::filesizes).push_str(sizes);
+        r.w(F::filetypes).push_str(types);
+        r.s(F::doctypes, "Unknown");
+        r.s(F::otherrcpts, "None");
+        r.i(F::scantime, rng.random_range(100..5000));
+        if malicious {
+            r.s(
+                F::triggeredrcpts,
+                "someone@gmail.example|partner@other.example",
+            );
+            r.s(F::action, "Block|Block");
+            r.s(F::rulename, "Outbound cards|Outbound cards");
+            r.s(F::severity, "High Severity|High Severity");
+            r.s(F::dlpdictnames, "Credit Cards");
+            r.s(F::dlpdictcnts, "7");
+            r.s(F::dlpengnames, "PCI");
+            r.i(
+                F::dlpidentifier,
+                7_100_000_000_000_000_000 + self.next_id % 1_000_000,
+            );
+        } else {
+            r.s(F::triggeredrcpts, "None");
+            r.s(F::action, "None");
+            r.s(F::rulename, "None");
+            r.s(F::severity, "None");
+            r.s(F::dlpdictnames, "None");
+            r.s(F::dlpdictcnts, "None");
+            r.s(F::dlpengnames, "None");
+            r.i(F::dlpidentifier, 0);
+        }
+        0
+    }
+
     fn activity(&mut self, u: usize) -> usize {
         let r = &mut self.rec;
         let rng = &mut self.rng;
@@ -919,6 +1089,25 @@ impl Generator {
 
 /// Compiles the recommended formats of the log types in `kinds`, with `sd` (format-language
 /// text) in the structured-data place of the syslog header when given.
+/// Writes the time as NSS `%s{time}` does (`Mon Oct 16 22:55:48 2023`).
+fn ctime(d: &DateParts, out: &mut String) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let _ = write!(
+        out,
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        DAYS[usize::from(d.weekday) % 7],
+        MONTHS[usize::from(d.month.clamp(1, 12)) - 1],
+        d.day,
+        d.hour,
+        d.minute,
+        d.second,
+        d.year
+    );
+}
+
 fn prepare(
     kinds: &[(LogType, u32)],
     transport: Transport,

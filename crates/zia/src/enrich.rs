@@ -44,12 +44,91 @@ pub(crate) fn decode_b64(v: &str) -> Option<String> {
 }
 
 /// Normalises a ZIA time to RFC 3339 UTC (`2023-08-28T15:43:14Z`). Accepts ctime
-/// (`Mon Aug 28 08:04:30 2023`, `Thu Jan  9 …`), `2023-08-28 15:43:14`, RFC 3339, and
-/// two-digit years in either form (taken as 20yy).
+/// (`Mon Aug 28 08:04:30 2023`, `Thu Jan  9 …`, a weekday that does not match the date),
+/// `2023-08-28 15:43:14`, RFC 3339, two-digit years in either form (taken as 20yy), and epoch
+/// seconds or milliseconds.
 pub(crate) fn normalize_time(v: &str) -> Option<String> {
+    normalize_time_in(v, 0)
+}
+
+/// [`normalize_time`] for a feed whose times without an offset are `offset` seconds east of
+/// UTC (the feed's `tz`).
+pub(crate) fn normalize_time_in(v: &str, offset: i32) -> Option<String> {
     let v = v.trim();
-    let dt = parse_time(v)?;
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return epoch_to_rfc3339(v);
+    }
+    let (dt, zoned) = parse_time(v).or_else(|| {
+        // A time zone name after a ctime or ISO time (`… 2023 GMT`).
+        let (head, tail) = v.rsplit_once(' ')?;
+        let off = tz_offset(tail)?;
+        let (dt, _) = parse_time(head.trim_end())?;
+        Some((dt - chrono::Duration::seconds(off.into()), true))
+    })?;
+    let dt = if zoned || offset == 0 {
+        dt
+    } else {
+        dt - chrono::Duration::seconds(offset.into())
+    };
     Some(rfc3339(dt))
+}
+
+/// The offset east of UTC, in seconds, of a time zone as a feed's `tz` gives it: `GMT`,
+/// `UTC`, a common abbreviation (`PST`, `CEST`, `IST`…), or a fixed offset (`+05:30`,
+/// `GMT-8`, `UTC+0100`). `None` for anything else (IANA names included).
+pub(crate) fn tz_offset(tz: &str) -> Option<i32> {
+    let t = tz.trim();
+    let upper = t.to_ascii_uppercase();
+    const H: i32 = 3600;
+    let named = match upper.as_str() {
+        "GMT" | "UTC" | "Z" | "UT" | "WET" | "ETC/UTC" | "ETC/GMT" => Some(0),
+        "BST" | "CET" | "WEST" | "MET" => Some(H),
+        "CEST" | "EET" | "SAST" | "MEST" => Some(2 * H),
+        "EEST" | "MSK" | "AST3" => Some(3 * H),
+        "GST" => Some(4 * H),
+        "PKT" => Some(5 * H),
+        "IST" => Some(5 * H + 1800),
+        "ICT" | "WIB" => Some(7 * H),
+        "SGT" | "HKT" | "AWST" | "CST8" => Some(8 * H),
+        "JST" | "KST" => Some(9 * H),
+        "ACST" => Some(9 * H + 1800),
+        "AEST" => Some(10 * H),
+        "AEDT" => Some(11 * H),
+        "NZST" => Some(12 * H),
+        "NZDT" => Some(13 * H),
+        "ADT" => Some(-3 * H),
+        "EDT" => Some(-4 * H),
+        "EST" | "CDT" => Some(-5 * H),
+        "CST" | "MDT" => Some(-6 * H),
+        "MST" | "PDT" => Some(-7 * H),
+        "PST" | "AKDT" => Some(-8 * H),
+        "AKST" => Some(-9 * H),
+        "HST" => Some(-10 * H),
+        _ => None,
+    };
+    if named.is_some() {
+        return named;
+    }
+    let rest = upper
+        .strip_prefix("GMT")
+        .or_else(|| upper.strip_prefix("UTC"))
+        .unwrap_or(&upper);
+    let (sign, digits) = match rest.as_bytes().first()? {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => return None,
+    };
+    let (h, m) = match digits.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if digits.len() == 4 => digits.split_at(2),
+        None => (digits, "0"),
+    };
+    let h: i32 = h.parse().ok()?;
+    let m: i32 = m.parse().ok()?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    Some(sign * (h * H + m * 60))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, written directly: chrono's `format` re-parses its pattern on
@@ -108,16 +187,15 @@ fn parse_iso_fast(v: &str) -> Option<NaiveDateTime> {
 }
 
 /// `Www Mmm DD HH:MM:SS YYYY` (the day may be space-padded or one digit) with a four-digit
-/// year, the ctime form most feeds send, without chrono's pattern parser. Anything else,
-/// including a weekday that does not match the date, is left to the general path.
+/// year, the ctime form most feeds send, without chrono's pattern parser. The weekday is
+/// not checked against the date: feeds have been seen to send ones that do not match, and the
+/// date is what counts. Anything else is left to the general path.
 fn parse_ctime_fast(v: &str) -> Option<NaiveDateTime> {
-    use chrono::Datelike;
-    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
     let b = v.as_bytes();
     if b.len() < 23 || b[3] != b' ' || b[7] != b' ' {
         return None;
     }
-    let weekday = DAYS.iter().position(|d| *d == &b[..3])?;
+    DAYS.iter().position(|d| d.as_bytes() == &b[..3])?;
     let month = MONTHS.iter().position(|m| m.as_bytes() == &b[4..7])? as u32 + 1;
     let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
     let (day, rest) = match (b[8], b[9], b[10]) {
@@ -135,9 +213,6 @@ fn parse_ctime_fast(v: &str) -> Option<NaiveDateTime> {
     let two = |i: usize| Some(digit(rest[i])? * 10 + digit(rest[i + 1])?);
     let year = two(9)? * 100 + two(11)?;
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    if date.weekday().num_days_from_monday() as usize != weekday {
-        return None;
-    }
     date.and_hms_opt(two(0)?, two(3)?, two(6)?)
 }
 
@@ -145,29 +220,38 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-fn parse_time(v: &str) -> Option<NaiveDateTime> {
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// The time, and whether the text carried its own offset (then it is already UTC).
+fn parse_time(v: &str) -> Option<(NaiveDateTime, bool)> {
     let first = *v.as_bytes().first()?;
     if first.is_ascii_alphabetic() {
         if let Some(dt) = parse_ctime_fast(v) {
-            return Some(dt);
+            return Some((dt, false));
         }
-        // ctime: collapse the padding space of single-digit days.
-        let norm: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
-        for f in ["%a %b %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y"] {
-            if let Ok(dt) = NaiveDateTime::parse_from_str(&norm, f) {
-                return Some(fix_two_digit_year(dt, &norm));
-            }
+        // ctime: collapse padding spaces (`Dec  31`, `Jan  9`) and drop the weekday, which
+        // chrono would check against the date.
+        let mut words: Vec<&str> = v.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|w| w.len() >= 3 && DAYS.iter().any(|d| w[..3].eq_ignore_ascii_case(d)))
+        {
+            words.remove(0);
+        }
+        let norm = words.join(" ");
+        if let Ok(dt) = NaiveDateTime::parse_from_str(&norm, "%b %d %H:%M:%S %Y") {
+            return Some((fix_two_digit_year(dt, &norm), false));
         }
         return None;
     }
     if let Some(dt) = parse_iso_fast(v) {
-        return Some(dt);
+        return Some((dt, false));
     }
     if v.len() > 10
         && (v.ends_with('Z') || v.contains('+') || v.get(10..).is_some_and(|t| t.contains('-')))
     {
         if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(v) {
-            return Some(dt.naive_utc());
+            return Some((dt.naive_utc(), true));
         }
     }
     for f in [
@@ -177,7 +261,7 @@ fn parse_time(v: &str) -> Option<NaiveDateTime> {
         "%Y/%m/%d %H:%M:%S",
     ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(v, f) {
-            return Some(fix_two_digit_year(dt, v));
+            return Some((fix_two_digit_year(dt, v), false));
         }
     }
     None
@@ -195,11 +279,64 @@ fn fix_two_digit_year(dt: NaiveDateTime, text: &str) -> NaiveDateTime {
         .unwrap_or(dt)
 }
 
-/// Seconds since 1970 to RFC 3339 UTC.
+/// Seconds since 1970 to RFC 3339 UTC; a value of 13 digits or more is milliseconds, written
+/// with them (`…:14.123Z`).
 pub(crate) fn epoch_to_rfc3339(v: &str) -> Option<String> {
-    let secs: i64 = v.trim().parse().ok()?;
-    let dt = chrono::DateTime::from_timestamp(secs, 0)?;
+    let n: i64 = v.trim().parse().ok()?;
+    if n >= 100_000_000_000 {
+        let dt = chrono::DateTime::from_timestamp_millis(n)?;
+        let base = rfc3339(dt.naive_utc());
+        let ms = n.rem_euclid(1000);
+        return Some(format!("{}.{ms:03}Z", base.trim_end_matches('Z')));
+    }
+    let dt = chrono::DateTime::from_timestamp(n, 0)?;
     Some(rfc3339(dt.naive_utc()))
+}
+
+/// What an NSS feed-health alert says.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct NssAlert<'a> {
+    /// The connection it is about (`SIEM Feed`, `Zscaler cloud configuration`).
+    pub connection: Option<&'a str>,
+    /// The feed's name, for a SIEM feed connection.
+    pub feed: Option<&'a str>,
+    pub ip: Option<String>,
+    pub port: Option<u16>,
+    /// For how long the connection has been lost, when it says so.
+    pub lost_minutes: Option<f64>,
+}
+
+/// Reads an NSS alert message such as `SIEM Feed connection "Web" to 10.0.0.1:514 lost and
+/// unavailable for the past 12.00 minutes`; parts it cannot find are `None`.
+pub(crate) fn nss_alert(msg: &str) -> NssAlert<'_> {
+    let mut a = NssAlert::default();
+    if let Some(i) = msg.find(" connection") {
+        a.connection = Some(msg[..i].trim()).filter(|c| !c.is_empty());
+    }
+    if let Some(start) = msg.find('"') {
+        if let Some(len) = msg[start + 1..].find('"') {
+            a.feed = Some(&msg[start + 1..start + 1 + len]);
+        }
+    }
+    if let Some(i) = msg.find(" to ") {
+        let target = msg[i + 4..].trim_start().split(' ').next().unwrap_or("");
+        let (host, port) = match target.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h, p.parse().ok()),
+            _ => (target, None),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            a.ip = Some(ip.to_string());
+        }
+        a.port = port;
+    }
+    if msg.contains(" lost") {
+        a.lost_minutes = msg
+            .split_once("for the past ")
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+    }
+    a
 }
 
 /// The parts of a URL as NSS writes it (usually without a scheme).
@@ -420,6 +557,78 @@ mod tests {
             normalize_time("Mon Aug 28 08:04:30 23").as_deref(),
             Some("2023-08-28T08:04:30Z")
         );
+    }
+
+    #[test]
+    fn a_weekday_that_does_not_match_the_date_is_ignored() {
+        assert_eq!(
+            normalize_time("Thu Dec 31 11:11:11 2021").as_deref(),
+            Some("2021-12-31T11:11:11Z")
+        );
+    }
+
+    #[test]
+    fn two_spaces_before_a_two_digit_day_are_accepted() {
+        assert_eq!(
+            normalize_time("Tue Dec  31 11:11:11 2021").as_deref(),
+            Some("2021-12-31T11:11:11Z")
+        );
+    }
+
+    #[test]
+    fn epoch_seconds_and_milliseconds_become_rfc3339() {
+        assert_eq!(
+            normalize_time("1700000000").as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+        assert_eq!(
+            normalize_time("1700000000123").as_deref(),
+            Some("2023-11-14T22:13:20.123Z")
+        );
+    }
+
+    #[test]
+    fn a_feed_time_zone_shifts_times_without_an_offset() {
+        let pst = tz_offset("PST").unwrap();
+        assert_eq!(
+            normalize_time_in("2023-08-28 15:43:14", pst).as_deref(),
+            Some("2023-08-28T23:43:14Z")
+        );
+        // A time that carries its own offset is already UTC.
+        assert_eq!(
+            normalize_time_in("2023-08-28T15:43:14Z", pst).as_deref(),
+            Some("2023-08-28T15:43:14Z")
+        );
+    }
+
+    #[test]
+    fn time_zones_are_read_as_names_or_offsets() {
+        assert_eq!(tz_offset("GMT"), Some(0));
+        assert_eq!(tz_offset("IST"), Some(19_800));
+        assert_eq!(tz_offset("+05:30"), Some(19_800));
+        assert_eq!(tz_offset("GMT-8"), Some(-28_800));
+        assert_eq!(tz_offset("UTC+0100"), Some(3600));
+        assert_eq!(tz_offset("Mars/Olympus"), None);
+    }
+
+    #[test]
+    fn a_time_zone_name_after_the_time_is_applied() {
+        assert_eq!(
+            normalize_time("Mon Aug 28 08:04:30 2023 CEST").as_deref(),
+            Some("2023-08-28T06:04:30Z")
+        );
+    }
+
+    #[test]
+    fn an_nss_feed_alert_is_read() {
+        let a = nss_alert(
+            r#"SIEM Feed connection "DNS Feed" to 192.0.2.7:9012 lost and unavailable for the past 12.50 minutes"#,
+        );
+        assert_eq!(a.connection, Some("SIEM Feed"));
+        assert_eq!(a.feed, Some("DNS Feed"));
+        assert_eq!(a.ip.as_deref(), Some("192.0.2.7"));
+        assert_eq!(a.port, Some(9012));
+        assert_eq!(a.lost_minutes, Some(12.5));
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //! not, `null`s, raw control characters inside strings), the same behind an RFC 3164 or RFC 5424
 //! syslog header as an NSS VM sends it, tab-separated `key=value` feeds, SaaS records with
 //! their fields at the top level, and the key vocabularies of the feed templates published for
-//! other SIEMs. [`parse`] decodes the shape, folds the keys onto one vocabulary and maps each
-//! sourcetype (web, firewall, DNS, tunnel, admin audit, SaaS security) to nested ECS fields,
+//! other SIEMs, with nested objects or not. Broken records are repaired where the intent is
+//! plain (unescaped quotes and backslashes inside JSON strings, weekdays that do not match the
+//! date, `e`/`b64`/`o` variants of any field). [`parse`] decodes the shape, folds the keys onto
+//! one vocabulary and maps each sourcetype (web, firewall, DNS, tunnel, admin audit, SaaS
+//! security and its subtypes, Endpoint DLP, Email DLP, sandbox verdicts, and the NSS
+//! feed-health alerts) to nested ECS fields,
 //! following the Sekoia "Zscaler Internet Access" format and adding what an analyst needs
 //! beyond it; every input key it does not map is kept under `zscaler.zia.*`. The mapping table
 //! and the deliberate differences from Sekoia are documented in `docs/zia-mapping.md`.
@@ -23,6 +27,8 @@ mod event;
 mod keys;
 mod map;
 mod record;
+mod repair;
+mod variants;
 
 use serde_json::{Map, Value};
 
@@ -70,12 +76,12 @@ pub fn parse(raw: &str) -> Result<Parsed, ParseError> {
 /// Parses one raw record into an [`Event`], which costs less to build, index and drop than
 /// nested objects.
 pub fn parse_event(raw: &str) -> Result<Parsed<Event>, ParseError> {
-    let rec = record::decode(raw)?;
+    let mut rec = record::decode(raw)?;
     if rec.entries.is_empty() {
         return Err(ParseError::Invalid("record has no fields".into()));
     }
     let declared = rec.sourcetype.as_deref().map(str::to_owned);
-    let mapped = map::map(&rec);
+    let mapped = map::map(&mut rec);
     let sourcetype = declared.or_else(|| mapped.log_type.map(|t| t.sourcetype().to_owned()));
     Ok(Parsed {
         event: Event(mapped.event),

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::ecs::{p, Ev, Path};
 use crate::enrich::{self, decode_human, is_placeholder};
-use crate::keys::{lookup, COUNT, K};
+use crate::keys::{COUNT, K};
 use crate::record::{Record, Val};
 
 /// The log types ZIA sends, by sourcetype.
@@ -25,22 +25,59 @@ pub enum LogType {
     Audit,
     /// `zscalernss-casb` (SaaS Security and SaaS Security Activity)
     Casb,
+    /// `zscalernss-edlp` (Endpoint DLP)
+    Edlp,
+    /// `zscalernss-emaildlp` (Email DLP)
+    EmailDlp,
+    /// NSS feed-health alerts: `ZscalerNSS:` syslog messages, which carry no sourcetype
+    /// (`zscalernss-alert` stands for them).
+    NssAlert,
+    /// `zscalernss-sandbox` (sandbox verdicts; also spelt `zscalernss-sandbox_verdict`)
+    Sandbox,
 }
 
 impl LogType {
-    /// The log type of a sourcetype string, if known.
+    /// Every log type.
+    pub const ALL: [LogType; 10] = [
+        Self::Web,
+        Self::Firewall,
+        Self::Dns,
+        Self::Tunnel,
+        Self::Audit,
+        Self::Casb,
+        Self::Edlp,
+        Self::EmailDlp,
+        Self::NssAlert,
+        Self::Sandbox,
+    ];
+}
+
+impl LogType {
+    /// The log type of a sourcetype string, if known. Case, `_` for `-` and the spellings of
+    /// the newer templates (`zscalernss-saas_security`, `zscalernss-firewall`) are accepted.
     pub fn from_sourcetype(s: &str) -> Option<Self> {
         let s = s.trim();
-        [
-            Self::Web,
-            Self::Firewall,
-            Self::Dns,
-            Self::Tunnel,
-            Self::Audit,
-            Self::Casb,
-        ]
-        .into_iter()
-        .find(|t| t.sourcetype().eq_ignore_ascii_case(s))
+        let folded = s.to_ascii_lowercase().replace('_', "-");
+        let alias = match folded.as_str() {
+            "zscalernss-firewall" => Some(Self::Firewall),
+            "zscalernss-saas-security"
+            | "zscalernss-saas-security-activity"
+            | "zscalernss-saas"
+            | "zscalernss-casb-activity" => Some(Self::Casb),
+            "zscalernss-weblog" => Some(Self::Web),
+            "zscalernss-admin-audit" => Some(Self::Audit),
+            "zscalernss-sandbox-verdict" | "zscalernss-sandbox-report" => Some(Self::Sandbox),
+            "zscalernss-endpoint-dlp" => Some(Self::Edlp),
+            "zscalernss-email-dlp" => Some(Self::EmailDlp),
+            _ => None,
+        };
+        if alias.is_some() {
+            return alias;
+        }
+        let s = folded.as_str();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.sourcetype().eq_ignore_ascii_case(s))
     }
 
     /// The ECS `event.dataset` of this log type.
@@ -52,6 +89,10 @@ impl LogType {
             Self::Tunnel => "tunnel",
             Self::Audit => "audit",
             Self::Casb => "casb",
+            Self::Edlp => "endpoint_dlp",
+            Self::EmailDlp => "email_dlp",
+            Self::NssAlert => "nss_alert",
+            Self::Sandbox => "sandbox",
         }
     }
 
@@ -64,6 +105,10 @@ impl LogType {
             Self::Tunnel => "zscalernss-tunnel",
             Self::Audit => "zscalernss-audit",
             Self::Casb => "zscalernss-casb",
+            Self::Edlp => "zscalernss-edlp",
+            Self::EmailDlp => "zscalernss-emaildlp",
+            Self::NssAlert => "zscalernss-alert",
+            Self::Sandbox => "zscalernss-sandbox",
         }
     }
 }
@@ -77,14 +122,24 @@ struct Fields<'r, 'a> {
 }
 
 impl<'r, 'a> Fields<'r, 'a> {
-    fn new(rec: &'r Record<'a>) -> Self {
+    fn new(rec: &'r Record<'a>, canon: &[Option<(K, bool)>]) -> Self {
         let mut slot = [0u16; COUNT];
-        for (i, (k, _)) in rec.entries.iter().enumerate() {
-            if let Some(c) = lookup(k) {
-                let s = &mut slot[c as usize];
-                if *s == 0 && i < u16::MAX as usize {
-                    *s = i as u16 + 1;
+        let empty = |i: usize| matches!(&rec.entries[i].1, Val::Str(s) if is_placeholder(s));
+        for (i, c) in canon.iter().enumerate().take(u16::MAX as usize - 1) {
+            let Some((c, direct)) = *c else { continue };
+            let s = &mut slot[c as usize];
+            // The first entry of a key wins, except that a key named directly beats a variant
+            // (`user` over `ouser`) and a value beats a placeholder before it.
+            let take = match *s {
+                0 => true,
+                cur => {
+                    let cur = cur as usize - 1;
+                    let cur_direct = canon[cur].is_some_and(|(_, d)| d);
+                    (direct && !cur_direct) || (empty(cur) && !empty(i))
                 }
+            };
+            if take {
+                *s = i as u16 + 1;
             }
         }
         Fields {
@@ -107,6 +162,18 @@ impl<'r, 'a> Fields<'r, 'a> {
         let i = self.index(k)?;
         self.used[i] = true;
         match &self.rec.entries[i].1 {
+            // `NotFound` stands for no value too (device fields), except where it is the
+            // value: a DNS response code.
+            Val::Str(s) if s == "NotFound" && k != K::DnsResp => None,
+            Val::Str(s) if !is_placeholder(s) => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The text of key `k` without consuming it: the entry also stays under `zscaler.zia.*`.
+    fn peek(&self, k: K) -> Option<&'r str> {
+        let i = self.index(k)?;
+        match &self.rec.entries[i].1 {
             Val::Str(s) if !is_placeholder(s) => Some(s.as_ref()),
             _ => None,
         }
@@ -122,10 +189,17 @@ impl<'r, 'a> Fields<'r, 'a> {
     }
 }
 
+mod extra;
+
 struct Mapper<'r, 'a> {
     f: Fields<'r, 'a>,
     ev: Ev,
     warnings: Vec<String>,
+    /// Hashes and users beyond the ECS fields `related()` reads (attachments, dropped files).
+    related_hashes: Vec<String>,
+    related_users: Vec<String>,
+    /// True for log types whose unmapped `|`-separated lists are kept as arrays.
+    lists: bool,
 }
 
 /// Result of mapping one record.
@@ -140,11 +214,16 @@ pub(crate) struct Mapped {
 const ZIA: &Path = p!("zscaler.zia");
 
 /// Maps a decoded record to an ECS event.
-pub(crate) fn map(rec: &Record<'_>) -> Mapped {
+pub(crate) fn map(rec: &mut Record<'_>) -> Mapped {
+    let canon = crate::variants::normalize(rec);
+    let rec = &*rec;
     let mut m = Mapper {
-        f: Fields::new(rec),
+        f: Fields::new(rec, &canon),
         ev: Ev::default(),
         warnings: Vec::new(),
+        related_hashes: Vec::new(),
+        related_users: Vec::new(),
+        lists: false,
     };
     let declared = rec.sourcetype.as_deref().map(str::trim);
     let log_type = match declared {
@@ -161,6 +240,11 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
         _ => {}
     }
 
+    if rec.repaired {
+        m.warnings.push(
+            "the record's JSON had unescaped quotes or backslashes and was repaired: use the e-variant fields of `ziaxdr nss formats`".into(),
+        );
+    }
     m.time();
     let record_id = m.f.take(K::RecordId).map(str::to_owned);
     if let Some(id) = &record_id {
@@ -180,6 +264,10 @@ pub(crate) fn map(rec: &Record<'_>) -> Mapped {
             LogType::Tunnel => m.tunnel(),
             LogType::Audit => m.audit(),
             LogType::Casb => m.casb(),
+            LogType::Edlp => m.edlp(),
+            LogType::EmailDlp => m.email_dlp(),
+            LogType::NssAlert => m.nss_alert(),
+            LogType::Sandbox => m.sandbox(),
         }
     }
     m.ev.s(p!("observer.vendor"), "Zscaler");
@@ -212,6 +300,12 @@ fn infer(f: &Fields) -> Option<LogType> {
         Some(LogType::Audit)
     } else if f.has(K::TunnelType) {
         Some(LogType::Tunnel)
+    } else if f.has(K::Verdict) || f.has(K::SandboxCategory) {
+        Some(LogType::Sandbox)
+    } else if f.has(K::TriggeredRcpts) || f.has(K::MailSentTime) {
+        Some(LogType::EmailDlp)
+    } else if f.has(K::ActionTaken) && f.has(K::Channel) {
+        Some(LogType::Edlp)
     } else {
         None
     }
@@ -311,8 +405,18 @@ impl<'r> Mapper<'r, '_> {
     }
 
     fn time(&mut self) {
+        let mut offset = 0;
+        if let Some(tz) = self.f.take(K::Tz) {
+            self.ev.s(p!("event.timezone"), tz);
+            match enrich::tz_offset(tz) {
+                Some(o) => offset = o,
+                None => self
+                    .warnings
+                    .push(format!("tz: unknown time zone {tz:?}: times taken as UTC")),
+            }
+        }
         if let Some(v) = self.f.take(K::Time) {
-            match enrich::normalize_time(v) {
+            match enrich::normalize_time_in(v, offset) {
                 Some(t) => self.ev.s(p!("@timestamp"), t),
                 None => self.warn_raw(K::Time, v, "unrecognised time"),
             }
@@ -469,6 +573,7 @@ impl<'r> Mapper<'r, '_> {
         self.human(K::RuleLabel, p!("rule.name"));
         self.str(K::RuleType, p!("rule.category"));
         self.str(K::Company, p!("organization.name"));
+        self.recent_fields();
     }
 
     fn firewall(&mut self) {
@@ -497,6 +602,7 @@ impl<'r> Mapper<'r, '_> {
         self.int(K::OutBytes, p!("destination.bytes"));
         self.int(K::Duration, p!("event.duration"));
         self.threat();
+        self.recent_fields();
     }
 
     fn dns(&mut self) {
@@ -523,6 +629,7 @@ impl<'r> Mapper<'r, '_> {
         self.ip(K::ClientIp, p!("source.ip"));
         self.ip(K::ServerIp, p!("destination.ip"));
         self.str(K::Category, p!("zscaler.zia.category"));
+        self.recent_fields();
     }
 
     fn tunnel(&mut self) {
@@ -580,13 +687,21 @@ impl<'r> Mapper<'r, '_> {
         self.human(K::User, p!("user.email"));
         self.str(K::NwApp, p!("network.application"));
         self.human(K::FileName, p!("file.name"));
-        self.str(K::FileSource, p!("file.directory"));
+        // A folder is read by people: decoded like the other human-readable fields (Sekoia
+        // keeps the `%20`s).
+        self.human(K::FileSource, p!("file.directory"));
         self.str(K::Md5, p!("file.hash.md5"));
         self.str(K::Sha256, p!("file.hash.sha256"));
         self.str(K::Company, p!("organization.name"));
         self.human(K::Department, p!("zscaler.zia.department"));
         self.threat();
         self.human(K::RuleLabel, p!("rule.name"));
+        if self.ev.has(p!("rule.name")) {
+            self.str(K::Policy, p!("zscaler.zia.policy"));
+        } else {
+            self.human(K::Policy, p!("rule.name"));
+        }
+        self.saas_subtype();
         if let Some(u) = self.f.take(K::FullUrl) {
             self.url(u);
         }
@@ -609,8 +724,12 @@ impl<'r> Mapper<'r, '_> {
                 continue;
             }
             // A mapped field of the same name (e.g. `zscaler.zia.location`) stays.
+            let lists = self.lists;
             self.ev
                 .set_new_under(ZIA, k.to_ascii_lowercase(), || match v {
+                    Val::Str(s) if lists && s.contains('|') && extra::is_list_key(k) => {
+                        Value::from(extra::split_list(s))
+                    }
                     Val::Str(s) => Value::String(s.as_ref().to_owned()),
                     Val::Json(j) => j.clone(),
                 });
@@ -640,11 +759,11 @@ impl<'r> Mapper<'r, '_> {
                 hosts.push(h.to_owned());
             }
         }
-        let mut users: Vec<String> = Vec::new();
+        let mut users: Vec<String> = std::mem::take(&mut self.related_users);
         if let Some(u) = self.ev.get_str(p!("user.name")) {
             users.push(u.to_owned());
         }
-        let mut hashes: Vec<String> = Vec::new();
+        let mut hashes: Vec<String> = std::mem::take(&mut self.related_hashes);
         for p in [
             p!("file.hash.md5"),
             p!("file.hash.sha1"),

@@ -23,10 +23,18 @@ pub(crate) enum Val<'a> {
 pub(crate) struct Record<'a> {
     pub sourcetype: Option<Cow<'a, str>>,
     pub entries: Vec<(Cow<'a, str>, Val<'a>)>,
+    /// True when the JSON had to be repaired (unescaped quotes or backslashes) to parse.
+    pub repaired: bool,
 }
+
+/// The tag of NSS feed-health alerts in their syslog messages.
+const ALERT_TAG: &str = "ZscalerNSS:";
 
 /// Decodes one raw line (syslog-prefixed or not) into a [`Record`].
 pub(crate) fn decode(raw: &str) -> Result<Record<'_>, ParseError> {
+    if let Some(rec) = nss_alert(raw) {
+        return Ok(rec);
+    }
     let msg = strip_header(raw);
     if msg.trim().is_empty() {
         return Err(ParseError::Empty);
@@ -56,15 +64,22 @@ fn decode_json(text: &str) -> Result<Record<'_>, ParseError> {
         Ok(env) => Ok(env.into_record()),
         Err(first) => {
             // Feeds put raw control characters (NUL, tabs, newlines) inside strings; JSON
-            // forbids them, so escape them and try once more before giving up.
-            if !text.bytes().any(|b| b < 0x20) {
-                return Err(json_error(first));
+            // forbids them, so escape them and try once more.
+            if text.bytes().any(|b| b < 0x20) {
+                let clean = sanitize_controls(text);
+                if let Ok(env) = serde_json::from_str::<Envelope>(&clean) {
+                    return Ok(env.into_record().into_owned());
+                }
             }
-            let clean = sanitize_controls(text);
-            match serde_json::from_str::<Envelope>(&clean) {
-                Ok(env) => Ok(env.into_record().into_owned()),
-                Err(_) => Err(json_error(first)),
+            // Then quotes and backslashes that the feed did not escape.
+            if let Some(fixed) = crate::repair::repair(text) {
+                if let Ok(env) = serde_json::from_str::<Envelope>(&fixed) {
+                    let mut rec = env.into_record().into_owned();
+                    rec.repaired = true;
+                    return Ok(rec);
+                }
             }
+            Err(json_error(first))
         }
     }
 }
@@ -117,6 +132,86 @@ fn sanitize_controls(text: &str) -> String {
         }
     }
     out
+}
+
+/// An NSS feed-health alert: `<PRI>Mmm dd hh:mm:ss [HOST] ZscalerNSS: text`. The header's
+/// time has no year; the year is the current one (the previous one when that would put the
+/// alert more than a day in the future), as syslog receivers do.
+fn nss_alert(raw: &str) -> Option<Record<'_>> {
+    let (head, text) = match memchr::memmem::find(raw.as_bytes(), ALERT_TAG.as_bytes()) {
+        Some(i) => (&raw[..i], raw[i + ALERT_TAG.len()..].trim()),
+        None => untagged_alert(raw)?,
+    };
+    if head.contains('{') || head.len() > 120 {
+        return None;
+    }
+    let mut rec = Record {
+        sourcetype: Some(Cow::Borrowed("zscalernss-alert")),
+        ..Record::default()
+    };
+    let head = strip_pri(head.trim_start()).unwrap_or(head).trim();
+    let (ts, host) = match head.rsplit_once(' ') {
+        Some((ts, host)) => (ts.trim(), host.trim()),
+        None => ("", head),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Some(t) = syslog_time(ts) {
+        rec.entries
+            .push((Cow::Borrowed("time"), Val::Str(Cow::Owned(t))));
+    }
+    if !host.is_empty() {
+        rec.entries
+            .push((Cow::Borrowed("alerthost"), Val::Str(Cow::Borrowed(host))));
+    }
+    rec.entries
+        .push((Cow::Borrowed("message"), Val::Str(Cow::Borrowed(text))));
+    Some(rec)
+}
+
+/// An NSS alert without the tag, as new kinds of alert come: `<PRI>Mmm dd hh:mm:ss [HOST]
+/// text`, the host in brackets and no JSON or key=value in the text. Returns the header (up to
+/// the host) and the text.
+fn untagged_alert(raw: &str) -> Option<(&str, &str)> {
+    let s = strip_pri(raw.trim_start())?;
+    let open = s.find(" [")?;
+    let close = open + s[open..].find("] ")?;
+    let ts = &s[..open];
+    if ts.len() < 14 || !MONTHS.iter().any(|m| ts.starts_with(m)) {
+        return None;
+    }
+    let text = s[close + 2..].trim();
+    if text.is_empty() || text.contains('{') || looks_like_kv(text) {
+        return None;
+    }
+    let head_len = raw.len() - s.len() + close + 1;
+    Some((&raw[..head_len], text))
+}
+
+/// An RFC 3164 `Mmm dd hh:mm:ss` (given the year) or RFC 3339 time as `YYYY-MM-DD hh:mm:ss`
+/// or RFC 3339 text.
+fn syslog_time(ts: &str) -> Option<String> {
+    if ts.len() > 10 && ts.as_bytes()[4] == b'-' {
+        return Some(ts.to_owned());
+    }
+    let mut w = ts.split_whitespace();
+    let mon = w.next()?;
+    let month = MONTHS.iter().position(|m| *m == mon)? as u32 + 1;
+    let day: u32 = w.next()?.parse().ok()?;
+    let time = w.next()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    let now = chrono::DateTime::from_timestamp(now, 0)?.naive_utc();
+    let t = chrono::NaiveTime::parse_from_str(time, "%H:%M:%S").ok()?;
+    use chrono::Datelike;
+    let mut year = now.year();
+    let at = |y: i32| chrono::NaiveDate::from_ymd_opt(y, month, day).map(|d| d.and_time(t));
+    if at(year)? > now + chrono::Duration::days(1) {
+        year -= 1;
+    }
+    let dt = at(year)?;
+    Some(dt.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 fn looks_like_kv(s: &str) -> bool {
@@ -271,6 +366,7 @@ impl Record<'_> {
     fn into_owned(self) -> Record<'static> {
         Record {
             sourcetype: self.sourcetype.map(|s| Cow::Owned(s.into_owned())),
+            repaired: self.repaired,
             entries: self
                 .entries
                 .into_iter()
@@ -473,6 +569,7 @@ impl<'a> Envelope<'a> {
         let mut rec = Record {
             sourcetype: self.sourcetype,
             entries: Vec::new(),
+            repaired: false,
         };
         match self.event {
             Some(EventVal::Fields(f)) => {
@@ -486,6 +583,7 @@ impl<'a> Envelope<'a> {
                     Ok(r) => r.into_owned(),
                     Err(_) => Record {
                         sourcetype: None,
+                        repaired: false,
                         entries: vec![(
                             Cow::Borrowed("event"),
                             Val::Str(Cow::Owned(t.into_owned())),

@@ -69,6 +69,7 @@ const DECODED_FIELDS: &[&str] = &[
     "zscaler.zia.department",
     "file.name",
     "rule.name",
+    "file.directory",
 ];
 
 #[derive(Debug, PartialEq)]

@@ -100,7 +100,7 @@ fn printed_formats_in(stdout: &str) -> Vec<&str> {
 fn every_printed_format_lints_clean() {
     for transport in ["nss", "nss-rfc5424", "cloud-nss"] {
         let formats = printed_formats(transport);
-        assert_eq!(formats.len(), 9, "{transport}");
+        assert_eq!(formats.len(), 11, "{transport}");
         for f in formats {
             let out = ziaxdr(&["nss", "lint", "-"], f.as_bytes());
             let stdout = text(&out.stdout);
@@ -296,4 +296,40 @@ fn lint_checks_against_the_log_type_given() {
         "{}",
         text(&out.stdout)
     );
+}
+
+#[test]
+fn the_whole_formats_output_piped_into_lint_passes() {
+    for transport in ["nss", "nss-rfc5424", "cloud-nss"] {
+        let out = ziaxdr(&["nss", "formats", "--transport", transport], b"");
+        let lint = ziaxdr(&["nss", "lint", "-"], &out.stdout);
+        assert!(
+            lint.status.success(),
+            "{transport}: {}{}",
+            text(&lint.stdout),
+            text(&lint.stderr)
+        );
+        assert!(text(&lint.stderr).contains("0 error(s), 0 warning(s)"));
+    }
+}
+
+#[test]
+fn format_only_prints_bare_formats_one_a_line() {
+    let out = ziaxdr(&["nss", "formats", "--format-only"], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 11, "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.starts_with("%s{mon} ")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_broken_format_among_several_is_reported_with_its_line() {
+    let good = r#"\{"sourcetype":"zscalernss-web","event":\{"user":"%s{elogin}"\}\}"#;
+    let bad = r#"\{"sourcetype":"zscalernss-web","event":\{"user":"%s{elogn}"\}\}"#;
+    let input = format!("# web\n{good}\n\n# bad\n{bad}\n");
+    let out = ziaxdr(&["nss", "lint", "-"], input.as_bytes());
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("-:5:"), "{}", text(&out.stdout));
 }

@@ -54,6 +54,8 @@ const MIX: &[(nss::LogType, u32)] = &[
     (nss::LogType::Audit, 1),
     (nss::LogType::SaasSecurity, 1),
     (nss::LogType::SaasSecurityActivity, 1),
+    (nss::LogType::EndpointDlp, 1),
+    (nss::LogType::EmailDlp, 1),
 ];
 
 /// A STIX 2.1 bundle of the simulator's malicious destinations, so that CTI alerts appear

@@ -20,7 +20,8 @@ pub enum Command {
 /// Arguments of `ziaxdr nss lint`.
 #[derive(clap::Args)]
 pub struct LintArgs {
-    /// File holding one format; `-` reads standard input.
+    /// File holding one format; `-` reads standard input. Output of `ziaxdr nss formats`
+    /// (lines starting with `#` are comments) is linted one format a line.
     pub file: PathBuf,
     /// Log type to check the fields against (default: inferred from the sourcetype or fields).
     #[arg(long, value_parser = parse_log_type)]
@@ -33,9 +34,13 @@ pub struct LintArgs {
 /// Arguments of `ziaxdr nss formats`.
 #[derive(clap::Args)]
 pub struct FormatsArgs {
-    /// Only this log type (web, firewall, dns, tunnel, audit, saas-security, saas-security-activity).
+    /// Only this log type (web, firewall, dns, tunnel, audit, saas-security,
+    /// saas-security-activity, endpoint-dlp, email-dlp).
     #[arg(long, value_parser = parse_log_type)]
     pub log_type: Option<LogType>,
+    /// Print only the formats, one a line, without the `#` comments and settings.
+    #[arg(long)]
+    pub format_only: bool,
     /// `nss` (NSS VM, RFC 3164 syslog header in front), `nss-rfc5424` (RFC 5424 header) or
     /// `cloud-nss` (Cloud NSS, bare JSON).
     #[arg(long, default_value = "nss")]
@@ -74,22 +79,35 @@ fn lint(args: LintArgs) -> anyhow::Result<i32> {
     let text = String::from_utf8_lossy(&bytes);
     // The line break that ends the file is not part of the format.
     let src = text.trim_end_matches(['\n', '\r']);
-    let report = nss::lint(src, args.log_type);
+    // `ziaxdr nss formats` output: comment lines, and one format per other non-empty line.
+    let commented = src.lines().any(|l| l.starts_with('#'));
+    let formats: Vec<(String, &str)> = if commented {
+        src.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|(i, l)| (format!("{name}:{}", i + 1), l.trim_end_matches('\r')))
+            .collect()
+    } else {
+        vec![(name.clone(), src)]
+    };
     let (mut errors, mut warnings) = (0, 0);
-    for f in &report.findings {
-        match f.severity {
-            Severity::Error => errors += 1,
-            Severity::Warning => warnings += 1,
-            Severity::Note => {}
+    for (at, src) in &formats {
+        let report = nss::lint(src, args.log_type);
+        for f in &report.findings {
+            match f.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+                Severity::Note => {}
+            }
+            if args.fix {
+                eprintln!("{at}:{f}");
+            } else {
+                println!("{at}:{f}");
+            }
         }
         if args.fix {
-            eprintln!("{name}:{f}");
-        } else {
-            println!("{name}:{f}");
+            println!("{}", report.fixed);
         }
-    }
-    if args.fix {
-        println!("{}", report.fixed);
     }
     eprintln!("{name}: {errors} error(s), {warnings} warning(s)");
     Ok(if errors > 0 { 1 } else { 0 })
@@ -105,6 +123,10 @@ fn formats(args: FormatsArgs) -> anyhow::Result<i32> {
             .record_type
             .map(|t| format!(", record type {t}"))
             .unwrap_or_default();
+        if args.format_only {
+            println!("{}", r.format(args.transport));
+            continue;
+        }
         let nss_type = match args.transport {
             Transport::CloudNss => format!(", {}", r.log_type.nss_type()),
             Transport::Nss | Transport::NssRfc5424 => String::new(),
@@ -116,6 +138,9 @@ fn formats(args: FormatsArgs) -> anyhow::Result<i32> {
         );
         println!("{}", r.format(args.transport));
         println!();
+    }
+    if args.format_only {
+        return Ok(0);
     }
     let settings = match args.transport {
         Transport::CloudNss => CloudNssSettings.to_string(),
