@@ -375,3 +375,94 @@ pub struct Status {
     /// Each destination.
     pub destinations: Vec<DestStatus>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path, policy: WhenFull) -> Arc<Buffer> {
+        let dests: Vec<DestSpec> = ["https://a/plain/batch", "https://b/plain/batch"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let cfg = journal::Config {
+            segment_bytes: 4096,
+            max_disk_bytes: 64 * 1024,
+            ..Default::default()
+        };
+        Buffer::open(dir, cfg, &dests, policy, Metrics::new()).unwrap()
+    }
+
+    fn records(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| crate::record::encode(0, "k", format!("{i:0>500}").as_bytes()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn segments_are_freed_only_once_every_destination_has_sent_them() {
+        let d = tempfile::tempdir().unwrap();
+        let b = open(d.path(), WhenFull::Block);
+        b.append(&records(40)).await.unwrap();
+        let used = b.journal.disk_usage();
+        b.advance(0, 40);
+        b.checkpoint(true);
+        assert_eq!(
+            b.journal.disk_usage(),
+            used,
+            "the slower destination lost records"
+        );
+        assert_eq!(b.lag(1), 40);
+        b.advance(1, 40);
+        b.checkpoint(true);
+        assert!(b.journal.disk_usage() < used);
+    }
+
+    #[tokio::test]
+    async fn cursors_survive_a_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let b = open(d.path(), WhenFull::Block);
+            b.append(&records(10)).await.unwrap();
+            b.advance(0, 7);
+        }
+        let b = open(d.path(), WhenFull::Block);
+        assert_eq!(b.cursors[0].next(), 7);
+        assert_eq!(b.cursors[1].next(), 0);
+    }
+
+    #[tokio::test]
+    async fn with_block_a_full_buffer_refuses_the_append() {
+        let d = tempfile::tempdir().unwrap();
+        let b = open(d.path(), WhenFull::Block);
+        let mut refused = false;
+        for _ in 0..40 {
+            match b.append(&records(10)).await {
+                Ok(()) => {}
+                Err(BufferError::Journal(e)) if e.is_full() => {
+                    refused = true;
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(refused, "a 64 KiB budget took 200 KB");
+        assert_eq!(b.status().destinations[0].dropped, 0);
+    }
+
+    #[tokio::test]
+    async fn with_drop_oldest_a_full_buffer_drops_and_counts_per_destination() {
+        let d = tempfile::tempdir().unwrap();
+        let b = open(d.path(), WhenFull::DropOldest);
+        for _ in 0..40 {
+            b.append(&records(10)).await.unwrap();
+        }
+        let end = b.journal.end_offset();
+        assert_eq!(end, 400);
+        assert!(b.journal.disk_usage() <= b.journal.disk_budget());
+        for (i, dst) in b.status().destinations.iter().enumerate() {
+            assert!(dst.dropped > 0);
+            assert_eq!(dst.dropped + b.lag(i), end);
+        }
+    }
+}

@@ -246,6 +246,7 @@ impl Forwarder {
 fn status_router(buffer: Arc<Buffer>, metrics: Metrics) -> axum::Router {
     use axum::routing::get;
     let b2 = buffer.clone();
+    let b3 = buffer.clone();
     axum::Router::new()
         .route(
             "/metrics",
@@ -257,7 +258,23 @@ fn status_router(buffer: Arc<Buffer>, metrics: Metrics) -> axum::Router {
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/healthz",
+            get(move || {
+                let b = b3.clone();
+                async move {
+                    if b.journal.is_poisoned() {
+                        // A failed write: nothing more can be journaled until a restart.
+                        (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "buffer failed\n",
+                        )
+                    } else {
+                        (axum::http::StatusCode::OK, "ok\n")
+                    }
+                }
+            }),
+        )
         .route(
             "/status",
             get(move || {
