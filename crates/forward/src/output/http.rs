@@ -111,7 +111,9 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
                         (Some(resp.status().as_u16()), ra)
                     }
                     Err(e) => {
-                        tracing::debug!(destination = %label, error = %e, "batch not delivered");
+                        if attempt == 0 {
+                            tracing::warn!(destination = %label, error = %e, "batch not delivered");
+                        }
                         (None, None)
                     }
                 };
