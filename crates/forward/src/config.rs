@@ -241,6 +241,9 @@ pub struct Tuning {
     pub drain_timeout: Duration,
     /// Gzip HTTP batches (default true).
     pub gzip: bool,
+    /// HTTP batches in flight at once per destination (default 4); the cursor still advances
+    /// in order, past a batch only once it and every batch before it are accepted.
+    pub http_inflight: usize,
 }
 
 impl Default for Tuning {
@@ -254,6 +257,7 @@ impl Default for Tuning {
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             gzip: true,
+            http_inflight: 4,
         }
     }
 }

@@ -45,6 +45,11 @@ impl Stop {
         self.deadline.lock().ok().and_then(|d| *d)
     }
 
+    /// The offset to drain to, once stopping.
+    fn target(&self) -> Option<u64> {
+        self.deadline().map(|_| self.target.load(Ordering::Acquire))
+    }
+
     /// True once an output at `position` should give up.
     fn done(&self, position: u64) -> bool {
         match self.deadline() {
@@ -79,6 +84,8 @@ pub struct OutputCtx {
     /// The key that replaces every record's own key, if configured.
     pub key_override: Option<String>,
     reader: Option<journal::Reader>,
+    /// Offset of the next record to read: ahead of the cursor while windows are in flight.
+    read_pos: Option<u64>,
 }
 
 impl OutputCtx {
@@ -99,6 +106,7 @@ impl OutputCtx {
             stop,
             key_override,
             reader: None,
+            read_pos: None,
         }
     }
 
@@ -123,34 +131,60 @@ impl OutputCtx {
 
     /// Reads the next window, waiting for records; `None` when the output should stop.
     pub fn next_window(&mut self) -> Option<Window> {
-        let limit_records = self.tuning.batch_records.max(1);
-        let limit_bytes = self.tuning.batch_bytes.max(1);
         loop {
-            if self.should_exit() {
+            if let Some(w) = self.poll_window() {
+                return Some(w);
+            }
+            if self.finished_reading() {
                 return None;
             }
-            let pos = self.position();
+        }
+    }
+
+    /// True when nothing more is to be read: stopping, and everything up to the drain
+    /// target is read (or the deadline passed).
+    pub fn finished_reading(&self) -> bool {
+        if self.should_exit() {
+            return true;
+        }
+        let read = self.read_pos.unwrap_or(0).max(self.position());
+        self.stop.target().is_some_and(|t| read >= t)
+    }
+
+    /// The next window if records arrive within about 200 ms; `None` otherwise (see
+    /// [`OutputCtx::finished_reading`] to tell a stop from a quiet moment).
+    pub fn poll_window(&mut self) -> Option<Window> {
+        let limit_records = self.tuning.batch_records.max(1);
+        let limit_bytes = self.tuning.batch_bytes.max(1);
+        {
+            if self.finished_reading() {
+                return None;
+            }
+            // The cursor may have jumped ahead (drop-oldest) of what was read.
+            let pos = self.read_pos.unwrap_or(0).max(self.position());
             if !self
                 .buffer
                 .journal
                 .wait_for(pos, Duration::from_millis(200))
             {
-                self.buffer.cursors[self.idx]
-                    .oldest_unsent_us
-                    .store(0, Ordering::Relaxed);
-                continue;
+                if pos == self.position() {
+                    self.buffer.cursors[self.idx]
+                        .oldest_unsent_us
+                        .store(0, Ordering::Relaxed);
+                }
+                return None;
             }
             if self.reader.as_ref().map(|r| r.position()) != Some(pos) {
                 match self.buffer.journal.read_from(pos) {
                     Ok(r) => self.reader = Some(r),
                     Err(journal::Error::Deleted { .. }) => {
-                        self.buffer.skip_deleted(self.idx);
-                        continue;
+                        self.read_pos = Some(self.buffer.skip_deleted(self.idx));
+                        return None;
                     }
                     Err(e) => {
                         tracing::error!(destination = %self.label(), error = %e, "cannot read the buffer");
                         std::thread::sleep(Duration::from_secs(1));
-                        continue;
+                        return None;
                     }
                 }
             }
@@ -200,40 +234,44 @@ impl OutputCtx {
                 }
             }
             if w.end == w.start {
-                continue;
+                return None;
             }
+            self.read_pos = Some(w.end);
             if let Some(first) = w.records.first() {
-                self.buffer.cursors[self.idx]
-                    .oldest_unsent_us
-                    .store(first.received_at_us, Ordering::Relaxed);
+                if self.position() >= w.start {
+                    self.buffer.cursors[self.idx]
+                        .oldest_unsent_us
+                        .store(first.received_at_us, Ordering::Relaxed);
+                }
             }
-            return Some(w);
+            Some(w)
         }
     }
 
-    /// Marks the window sent.
-    pub fn done(&mut self, w: &Window) {
-        self.buffer.advance(self.idx, w.end);
-        if self.buffer.journal.end_offset() <= w.end {
+    /// Marks every record below `end` sent.
+    pub fn done_to(&mut self, end: u64) {
+        self.buffer.advance(self.idx, end);
+        if self.buffer.journal.end_offset() <= end {
             self.buffer.cursors[self.idx]
                 .oldest_unsent_us
                 .store(0, Ordering::Relaxed);
         }
     }
 
+    /// What a sending thread needs to pace its retries.
+    pub fn pacer(&self) -> Pacer {
+        Pacer {
+            buffer: self.buffer.clone(),
+            idx: self.idx,
+            tuning: self.tuning.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+
     /// The delay before retry number `attempt` (0-based): exponential, capped, with jitter
     /// in [½, 1] of it; a server's `Retry-After` wins, up to ten times the cap.
     pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(ra) = retry_after {
-            return ra.min(self.tuning.retry_max * 10);
-        }
-        let base = self
-            .tuning
-            .retry_initial
-            .saturating_mul(1u32 << attempt.min(20))
-            .min(self.tuning.retry_max);
-        let jitter = rand::rng().random_range(0.5..=1.0);
-        base.mul_f64(jitter)
+        backoff(&self.tuning, attempt, retry_after)
     }
 
     /// Sleeps `d`, cut short by the drain deadline; false when the output should stop.
@@ -250,4 +288,47 @@ impl OutputCtx {
             std::thread::sleep((until - now).min(Duration::from_millis(100)));
         }
     }
+}
+
+/// Retry pacing for a thread that sends on behalf of an output.
+#[derive(Clone)]
+pub struct Pacer {
+    buffer: Arc<Buffer>,
+    idx: usize,
+    tuning: Tuning,
+    stop: Arc<Stop>,
+}
+
+impl Pacer {
+    /// See [`OutputCtx::backoff`].
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        backoff(&self.tuning, attempt, retry_after)
+    }
+
+    /// Sleeps `d`, cut short by the drain deadline; false when sending should stop.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.stop.done(self.buffer.cursors[self.idx].next()) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+fn backoff(tuning: &Tuning, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(ra) = retry_after {
+        return ra.min(tuning.retry_max * 10);
+    }
+    let base = tuning
+        .retry_initial
+        .saturating_mul(1u32 << attempt.min(20))
+        .min(tuning.retry_max);
+    let jitter = rand::rng().random_range(0.5..=1.0);
+    base.mul_f64(jitter)
 }

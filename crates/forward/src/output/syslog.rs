@@ -244,7 +244,7 @@ pub fn run(mut ctx: OutputCtx, host: String, port: u16, tls: Arc<rustls::ClientC
             .sent
             .with_label_values(&[&label])
             .inc_by(w.records.len() as u64);
-        ctx.done(&w);
+        ctx.done_to(w.end);
     }
     if let Some(mut c) = conn {
         c.conn.send_close_notify();

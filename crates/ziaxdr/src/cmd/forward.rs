@@ -127,6 +127,9 @@ pub struct Opts {
     /// At SIGTERM, how long to keep sending what is buffered; the rest stays on disk [default: 10s].
     #[arg(long, env = "ZIAXDR_FORWARD_DRAIN_TIMEOUT")]
     pub drain_timeout: Option<String>,
+    /// HTTP batches in flight at once per destination [default: 4].
+    #[arg(long, env = "ZIAXDR_FORWARD_HTTP_INFLIGHT")]
+    pub http_inflight: Option<usize>,
     /// Send HTTP batches without gzip.
     #[arg(long)]
     #[serde(default)]
@@ -187,6 +190,7 @@ impl Opts {
             retry_max,
             request_timeout,
             drain_timeout,
+            http_inflight,
             metrics,
             max_line_bytes,
             idle_timeout,
@@ -264,6 +268,9 @@ impl Opts {
         }
         if let Some(v) = duration("drain-timeout", &self.drain_timeout)? {
             t.drain_timeout = v;
+        }
+        if let Some(v) = self.http_inflight {
+            t.http_inflight = v.clamp(1, 64);
         }
         t.gzip = !self.no_gzip;
         c.metrics_addr = match self.metrics.as_deref() {
