@@ -440,3 +440,43 @@ fn with_drop_oldest_a_full_buffer_drops_and_counts_the_oldest_records() {
     assert!(s["buffer"]["disk_bytes"].as_u64() <= Some(1_000_000));
     let _ = fwd.terminate();
 }
+
+#[test]
+fn listeners_and_destinations_come_from_the_toml_file_and_flags_win_over_it() {
+    let dir = Scratch::new("fwd-toml");
+    let conf = dir.0.join("forward.toml");
+    std::fs::write(
+        &conf,
+        "listen = [\"tcp://127.0.0.1:0=FILEKEY\"]\n\
+         to = [\"https://from-file.invalid/plain/batch\"]\n\
+         when-full = \"drop-oldest\"\n\
+         max-disk-bytes = 5000000\n",
+    )
+    .unwrap();
+    let fwd = Fwd::start(
+        &dir.0.join("fwd"),
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--max-disk-bytes",
+            "7000000",
+            "--drain-timeout",
+            "1s",
+        ],
+    );
+    let s = fwd.status();
+    assert_eq!(
+        s["destinations"][0]["destination"],
+        "https://from-file.invalid/plain/batch"
+    );
+    assert_eq!(s["buffer"]["when_full"], "drop-oldest");
+    assert_eq!(s["buffer"]["budget_bytes"].as_u64(), Some(7_000_000));
+    // The listener from the file takes lines, with the file's key.
+    let mut c = TcpStream::connect(fwd.syslog).unwrap();
+    writeln!(c, "<134>Dec  6 20:00:00 nss NSS: hello").unwrap();
+    drop(c);
+    fwd.wait_status("the line was not journaled", 10, |s| {
+        s["buffer"]["end"].as_u64() == Some(1)
+    });
+    assert_eq!(fwd.terminate(), 0);
+}
