@@ -1,9 +1,12 @@
 //! The syslog listeners an NSS VM sends to: plain TCP or TLS, newline or octet-counted
 //! framing and the `SEKOIA@53288` key element, all through the intake crate's framer and key
-//! extraction. A connection journals each read's complete lines before it reads again, so
-//! while the buffer is full (`--when-full block`) or the disk is slow, TCP flow control
-//! pauses the sender.
+//! extraction. A connection has at most four reads being journaled while it reads the next
+//! (so the disk stays busy across each fsync), and reads no further until the oldest is
+//! durable: while the buffer is full (`--when-full block`) or the disk is slow, TCP flow
+//! control pauses the sender. A read refused for a full budget is retried, so under a full
+//! budget lines of one connection may be journaled out of order; none is lost.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +23,9 @@ use crate::config::{InputLimits, ListenSpec};
 use crate::metrics::Metrics;
 use crate::record::{encode, now_us};
 
+/// Reads of one connection being journaled while the next is read: enough to keep the
+/// disk busy across the fsync, few enough that a full buffer stops the reading at once.
+const MAX_INFLIGHT: usize = 4;
 /// First read buffer of a connection; it grows up to `read_chunk` while reads fill it.
 const INITIAL_READ: usize = 16 * 1024;
 /// At shutdown, a connection still reads until its peer is quiet this long…
@@ -115,7 +121,47 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    async fn run<S: AsyncRead + Unpin>(&self, mut stream: S, mut shutdown: watch::Receiver<bool>) {
+    async fn run<S: AsyncRead + Unpin>(&self, stream: S, mut shutdown: watch::Receiver<bool>) {
+        let mut inflight = VecDeque::new();
+        self.read_loop(stream, &mut shutdown, &mut inflight).await;
+        // Whatever way the connection ended, what it read is journaled (or retried) first.
+        self.settle(&mut inflight, 0, &mut shutdown).await;
+    }
+
+    /// Awaits the oldest in-flight appends until at most `keep` remain; an append refused
+    /// for a full budget goes through the waiting path. False: close the connection.
+    async fn settle(
+        &self,
+        inflight: &mut VecDeque<(Vec<Vec<u8>>, journal::Ack)>,
+        keep: usize,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        while inflight.len() > keep {
+            let Some((records, ack)) = inflight.pop_front() else {
+                break;
+            };
+            match ack.await {
+                Ok(_) => self.ctx.metrics.journaled.inc_by(records.len() as u64),
+                Err(e) if e.is_full() => {
+                    if !self.journal(records, shutdown).await {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(peer = %self.peer, error = %e, "buffer failed; closing the connection");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    async fn read_loop<S: AsyncRead + Unpin>(
+        &self,
+        mut stream: S,
+        shutdown: &mut watch::Receiver<bool>,
+        inflight: &mut VecDeque<(Vec<Vec<u8>>, journal::Ack)>,
+    ) {
         let limits = &self.ctx.limits;
         let mut framer = Framer::new(limits.max_line);
         let mut want = INITIAL_READ.min(limits.read_chunk);
@@ -169,8 +215,25 @@ impl Conn<'_> {
                     .received
                     .with_label_values(&[self.label])
                     .inc_by(records.len() as u64);
-                if !self.journal(records, &mut shutdown).await {
-                    return;
+                let bytes: u64 = records
+                    .iter()
+                    .map(|r| r.len() as u64 + journal::HEADER_BYTES)
+                    .sum();
+                if bytes > self.ctx.buffer.journal.disk_budget() / 4 {
+                    // Larger than an append may be: the waiting path splits it.
+                    if !self.settle(inflight, 0, shutdown).await
+                        || !self.journal(records, shutdown).await
+                    {
+                        return;
+                    }
+                } else {
+                    // Read on while the journal syncs this read; the copy is kept in case
+                    // the budget is full and the append must be retried.
+                    let ack = self.ctx.buffer.journal.submit(records.clone());
+                    inflight.push_back((records, ack));
+                    if !self.settle(inflight, MAX_INFLIGHT - 1, shutdown).await {
+                        return;
+                    }
                 }
             }
             if eof {
