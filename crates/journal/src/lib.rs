@@ -353,6 +353,16 @@ impl Journal {
             .unwrap_or(0)
     }
 
+    /// The first offset of every retained segment, oldest first (the last is the active
+    /// segment's): a consumer that must free space can skip to a segment boundary.
+    pub fn segment_starts(&self) -> Vec<u64> {
+        self.inner
+            .state
+            .lock()
+            .map(|s| s.segments.iter().map(|s| s.base).collect())
+            .unwrap_or_default()
+    }
+
     /// Bytes of segment files on disk.
     pub fn disk_usage(&self) -> u64 {
         self.inner.disk_used.load(Ordering::Relaxed)

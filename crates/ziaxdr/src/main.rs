@@ -33,6 +33,9 @@ enum Command {
     /// Run the server: HTTP (Sekoia-compatible) and syslog intakes, event store, detection
     /// and the web console.
     Serve(cmd::serve::Args),
+    /// The on-prem log concentrator: NSS syslog in, a disk buffer, HTTPS batches or TLS
+    /// syslog out to Sekoia.io or to a ziaxdr.
+    Forward(cmd::forward::Args),
     /// Try ziaxdr: the server with a simulated feed, the shipped rules and sample CTI.
     Demo(cmd::demo::Args),
     /// Manage intakes (create, list, rotate, delete).
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(a) => cmd::simulate::run(a)?,
         Command::Serve(a) => cmd::serve::run(a)?,
         Command::Demo(a) => cmd::demo::run(a)?,
+        Command::Forward(a) => cmd::forward::run(a)?,
         Command::Intake(c) => cmd::intake::run(c)?,
         Command::Entity(c) => cmd::entity::run(c)?,
         Command::Search(a) => cmd::search::run(a)?,

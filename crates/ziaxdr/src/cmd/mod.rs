@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod cti;
 pub mod demo;
 pub mod entity;
+pub mod forward;
 pub mod import;
 pub mod intake;
 pub mod nss;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The log concentrator against rsyslog doing the same job, in one run on this machine, both fed
+# the same simulated NSS syslog stream (one TCP connection, the records written beforehand):
+#   1. `ziaxdr forward` (fsync of every read before reading more) -> HTTPS gzip batches to a
+#      local `ziaxdr serve` (self-signed certificate), timed until the forwarder has had every
+#      record acknowledged by the server;
+#   2. rsyslogd as a concentrator: imtcp -> omfwd over TCP with a disk-assisted queue
+#      (LinkedList + queue.filename) to a local sink that counts lines, timed until the sink
+#      has every record.
+# For each: records/s, and CPU µs per record of the concentrator process alone (user+system,
+# from /proc/PID/stat; the server and the sink are not counted).
+# Usage: bench/forward/run.sh [RECORDS]   (default 200000; needs `apt-get install -y rsyslog`;
+#        ZIAXDR_BIN=path skips the release build)
+set -euo pipefail
+N=${1:-200000}
+source "$(dirname "$0")/../ziaxdr-bin.sh"
+# On disk, not tmpfs: the forwarder's fsync must cost what it costs.
+work=$(mktemp -d -p /var/tmp)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+report() { # report NAME N T0 T1 TICKS0 TICKS1
+  python3 -c "
+import os,sys
+name,n,a,b,c0,c1=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),float(sys.argv[4]),int(sys.argv[5]),int(sys.argv[6])
+hz=os.sysconf('SC_CLK_TCK'); cpu=(c1-c0)/hz
+print(f'{name:<58} {n/(b-a):9.0f} records/s  {b-a:6.2f} s  CPU {cpu:6.2f} s = {cpu/n*1e6:6.2f} us/record')
+" "$@"
+}
+wait_count() { # wait_count CMD... until it prints a number >= N (10 min at most)
+  local end=$((SECONDS + 600))
+  while [ $SECONDS -lt $end ]; do v=$("$@" 2>/dev/null || echo 0); [ "${v:-0}" -ge "$N" ] && return 0; sleep 0.02; done
+  echo "timed out waiting for $N records (at ${v:-0})" >&2; return 1
+}
+send() { cat "$work/feed.log" >"/dev/tcp/127.0.0.1/$1"; }
+
+"$BIN" simulate --count "$N" --seed 1 --framing nss --no-progress >"$work/feed.log" 2>/dev/null
+echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc) CPUs"
+
+# 1. ziaxdr forward -> HTTPS -> ziaxdr serve
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+key=$("$BIN" intake create --data "$work/srv" --json | sed -n 's/.*"intake_key":"\([^"]*\)".*/\1/p')
+ZIAXDR_LOG=warn "$BIN" serve --data "$work/srv" --http 127.0.0.1:0 --syslog off --no-detection \
+  --output "$work/srv/events.ndjson" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+  >"$work/srv.out" 2>"$work/srv.err" &
+pids+=($!)
+until grep -q '^listening ' "$work/srv.err" 2>/dev/null; do sleep 0.05; done
+http=$(sed -n 's/^listening http=\([^ ]*\).*/\1/p' "$work/srv.err")
+fport=$(free_port)
+ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd" --listen "tcp://127.0.0.1:$fport=$key" \
+  --to "https://$http/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 \
+  2>"$work/fwd.err" &
+fpid=$!
+pids+=($fpid)
+until grep -q '^listening ' "$work/fwd.err" 2>/dev/null; do sleep 0.05; done
+metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd.err")
+sent() { curl -s "http://$metrics/metrics" | awk '$1 ~ /^ziaxdr_forward_sent_total/ {s+=$2} END {printf "%d\n", s}'; }
+c0=$(cpu_ticks "$fpid"); t0=$(now)
+send "$fport"
+wait_count sent; t1=$(now); c1=$(cpu_ticks "$fpid")
+report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to ziaxdr serve" "$N" "$t0" "$t1" "$c0" "$c1"
+fwd_rate=$(python3 -c "print($N/($t1-$t0))")
+kill "$fpid"; wait "$fpid" 2>/dev/null || true
+
+# 2. rsyslog: imtcp -> disk-assisted queue -> omfwd TCP -> a line-counting sink
+if ! [ -x /usr/sbin/rsyslogd ]; then echo "rsyslog: not installed (apt-get install -y rsyslog); skipped"; exit 0; fi
+sport=$(free_port)
+cat >"$work/sink.py" <<'PY'
+import socket, sys, threading, time
+port, out = int(sys.argv[1]), sys.argv[2]
+count = 0
+def flush():
+    while True:
+        with open(out + ".tmp", "w") as f: f.write(str(count))
+        import os; os.replace(out + ".tmp", out); time.sleep(0.02)
+threading.Thread(target=flush, daemon=True).start()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port)); s.listen(16)
+def serve(c):
+    global count
+    while True:
+        b = c.recv(1 << 20)
+        if not b: return
+        count += b.count(b"\n")
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+python3 "$work/sink.py" "$sport" "$work/sink.count" &
+pids+=($!)
+until [ -s "$work/sink.count" ]; do sleep 0.05; done
+rs=$work/rsyslog; mkdir -p "$rs/work"
+rport=$(free_port)
+cat >"$rs/rsyslog.conf" <<CONF
+global(workDirectory="$rs/work" maxMessageSize="256k")
+module(load="imtcp" MaxSessions="10000")
+template(name="raw" type="string" string="%rawmsg%")
+ruleset(name="concentrator") {
+  action(type="omfwd" target="127.0.0.1" port="$sport" protocol="tcp" template="raw"
+         queue.type="LinkedList" queue.filename="fwdq" queue.maxDiskSpace="10g"
+         queue.saveOnShutdown="on" action.resumeRetryCount="-1")
+}
+input(type="imtcp" port="$rport" address="127.0.0.1" ruleset="concentrator")
+CONF
+/usr/sbin/rsyslogd -n -f "$rs/rsyslog.conf" -i "$rs/pid" &
+rpid=$!
+pids+=($rpid)
+until (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do sleep 0.05; done
+c0=$(cpu_ticks "$rpid"); t0=$(now)
+send "$rport"
+wait_count cat "$work/sink.count"; t1=$(now); c1=$(cpu_ticks "$rpid")
+report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$N" "$t0" "$t1" "$c0" "$c1"
+python3 -c "print(f'ratio (ziaxdr forward / rsyslog, records/s): {$fwd_rate/($N/($t1-$t0)):.2f}')"

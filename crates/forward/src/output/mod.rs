@@ -1,0 +1,334 @@
+//! The destinations. Each runs on its own thread from its own cursor: it reads a window of
+//! buffered records (bounded in records, bytes and age), sends it, and advances its cursor
+//! only once the destination has taken all of it, so a crash or an outage resends rather
+//! than loses. Failures are retried with exponential backoff and jitter.
+
+pub mod http;
+pub mod syslog;
+pub mod tls;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::buffer::Buffer;
+use crate::config::Tuning;
+use crate::metrics::Metrics;
+use crate::record::Record;
+
+/// How the outputs are told to stop: after the inputs have closed, each output keeps
+/// sending until it has sent everything journaled before the stop, or the drain deadline
+/// passes; what is left stays on disk for the next start.
+#[derive(Default)]
+pub struct Stop {
+    stopping: AtomicBool,
+    target: AtomicU64,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl Stop {
+    /// Starts the drain: send up to offset `target`, for at most `drain`.
+    pub fn begin(&self, target: u64, drain: Duration) {
+        self.target.store(target, Ordering::Release);
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = Some(Instant::now() + drain);
+        }
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        if !self.stopping.load(Ordering::Acquire) {
+            return None;
+        }
+        self.deadline.lock().ok().and_then(|d| *d)
+    }
+
+    /// The offset to drain to, once stopping.
+    fn target(&self) -> Option<u64> {
+        self.deadline().map(|_| self.target.load(Ordering::Acquire))
+    }
+
+    /// True once an output at `position` should give up.
+    fn done(&self, position: u64) -> bool {
+        match self.deadline() {
+            None => false,
+            Some(d) => position >= self.target.load(Ordering::Acquire) || Instant::now() >= d,
+        }
+    }
+}
+
+/// A run of consecutive buffered records, `start..end`.
+pub struct Window {
+    /// Offset of the first record.
+    pub start: u64,
+    /// Offset after the last record.
+    pub end: u64,
+    /// The records that decoded (a record that does not is counted as failed and skipped).
+    pub records: Vec<Record>,
+}
+
+/// What an output thread works with.
+pub struct OutputCtx {
+    /// The shared buffer.
+    pub buffer: Arc<Buffer>,
+    /// This destination's index among the cursors.
+    pub idx: usize,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Batching and retries.
+    pub tuning: Tuning,
+    /// The stop signal.
+    pub stop: Arc<Stop>,
+    /// The key that replaces every record's own key, if configured.
+    pub key_override: Option<String>,
+    reader: Option<journal::Reader>,
+    /// Offset of the next record to read: ahead of the cursor while windows are in flight.
+    read_pos: Option<u64>,
+}
+
+impl OutputCtx {
+    /// A context for destination `idx`.
+    pub fn new(
+        buffer: Arc<Buffer>,
+        idx: usize,
+        metrics: Metrics,
+        tuning: Tuning,
+        stop: Arc<Stop>,
+        key_override: Option<String>,
+    ) -> OutputCtx {
+        OutputCtx {
+            buffer,
+            idx,
+            metrics,
+            tuning,
+            stop,
+            key_override,
+            reader: None,
+            read_pos: None,
+        }
+    }
+
+    /// The destination's label (no key).
+    pub fn label(&self) -> &str {
+        &self.buffer.cursors[self.idx].label
+    }
+
+    /// The key a record is sent with.
+    pub fn key_for<'a>(&'a self, r: &'a Record) -> &'a str {
+        self.key_override.as_deref().unwrap_or(&r.key)
+    }
+
+    fn position(&self) -> u64 {
+        self.buffer.cursors[self.idx].next()
+    }
+
+    /// True once the output should stop (drained, or out of time).
+    pub fn should_exit(&self) -> bool {
+        self.stop.done(self.position())
+    }
+
+    /// Reads the next window, waiting for records; `None` when the output should stop.
+    pub fn next_window(&mut self) -> Option<Window> {
+        loop {
+            if let Some(w) = self.poll_window() {
+                return Some(w);
+            }
+            if self.finished_reading() {
+                return None;
+            }
+        }
+    }
+
+    /// True when nothing more is to be read: stopping, and everything up to the drain
+    /// target is read (or the deadline passed).
+    pub fn finished_reading(&self) -> bool {
+        if self.should_exit() {
+            return true;
+        }
+        let read = self.read_pos.unwrap_or(0).max(self.position());
+        self.stop.target().is_some_and(|t| read >= t)
+    }
+
+    /// The next window if records arrive within about 200 ms; `None` otherwise (see
+    /// [`OutputCtx::finished_reading`] to tell a stop from a quiet moment).
+    pub fn poll_window(&mut self) -> Option<Window> {
+        let limit_records = self.tuning.batch_records.max(1);
+        let limit_bytes = self.tuning.batch_bytes.max(1);
+        {
+            if self.finished_reading() {
+                return None;
+            }
+            // The cursor may have jumped ahead (drop-oldest) of what was read.
+            let pos = self.read_pos.unwrap_or(0).max(self.position());
+            if !self
+                .buffer
+                .journal
+                .wait_for(pos, Duration::from_millis(200))
+            {
+                if pos == self.position() {
+                    self.buffer.cursors[self.idx]
+                        .oldest_unsent_us
+                        .store(0, Ordering::Relaxed);
+                }
+                return None;
+            }
+            if self.reader.as_ref().map(|r| r.position()) != Some(pos) {
+                match self.buffer.journal.read_from(pos) {
+                    Ok(r) => self.reader = Some(r),
+                    Err(journal::Error::Deleted { .. }) => {
+                        self.read_pos = Some(self.buffer.skip_deleted(self.idx));
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::error!(destination = %self.label(), error = %e, "cannot read the buffer");
+                        std::thread::sleep(Duration::from_secs(1));
+                        return None;
+                    }
+                }
+            }
+            let mut w = Window {
+                start: pos,
+                end: pos,
+                records: Vec::new(),
+            };
+            let mut bytes = 0usize;
+            let opened = Instant::now();
+            loop {
+                let next = match self.reader.as_mut().map(|r| r.next_record()) {
+                    Some(Ok(Some((_, payload)))) => payload,
+                    Some(Ok(None)) => {
+                        let left = self.tuning.batch_age.saturating_sub(opened.elapsed());
+                        if left.is_zero()
+                            || self.stop.deadline().is_some()
+                            || !self.buffer.journal.wait_for(w.end, left)
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(Err(journal::Error::Deleted { .. })) | None => {
+                        self.reader = None;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(destination = %self.label(), error = %e, "cannot read the buffer");
+                        self.reader = None;
+                        break;
+                    }
+                };
+                w.end += 1;
+                match Record::decode(&next) {
+                    Ok(r) => {
+                        bytes += r.data.len() + 1;
+                        w.records.push(r);
+                    }
+                    Err(e) => {
+                        self.metrics.failed.with_label_values(&[self.label()]).inc();
+                        tracing::error!(destination = %self.label(), error = %e, "undecodable buffered record skipped");
+                    }
+                }
+                if w.records.len() >= limit_records || bytes >= limit_bytes {
+                    break;
+                }
+            }
+            if w.end == w.start {
+                return None;
+            }
+            self.read_pos = Some(w.end);
+            if let Some(first) = w.records.first() {
+                if self.position() >= w.start {
+                    self.buffer.cursors[self.idx]
+                        .oldest_unsent_us
+                        .store(first.received_at_us, Ordering::Relaxed);
+                }
+            }
+            Some(w)
+        }
+    }
+
+    /// Marks every record below `end` sent.
+    pub fn done_to(&mut self, end: u64) {
+        self.buffer.advance(self.idx, end);
+        if self.buffer.journal.end_offset() <= end {
+            self.buffer.cursors[self.idx]
+                .oldest_unsent_us
+                .store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// What a sending thread needs to pace its retries.
+    pub fn pacer(&self) -> Pacer {
+        Pacer {
+            buffer: self.buffer.clone(),
+            idx: self.idx,
+            tuning: self.tuning.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// The delay before retry number `attempt` (0-based): exponential, capped, with jitter
+    /// in [½, 1] of it; a server's `Retry-After` wins, up to ten times the cap.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        backoff(&self.tuning, attempt, retry_after)
+    }
+
+    /// Sleeps `d`, cut short by the drain deadline; false when the output should stop.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.should_exit() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// Retry pacing for a thread that sends on behalf of an output.
+#[derive(Clone)]
+pub struct Pacer {
+    buffer: Arc<Buffer>,
+    idx: usize,
+    tuning: Tuning,
+    stop: Arc<Stop>,
+}
+
+impl Pacer {
+    /// See [`OutputCtx::backoff`].
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        backoff(&self.tuning, attempt, retry_after)
+    }
+
+    /// Sleeps `d`, cut short by the drain deadline; false when sending should stop.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.stop.done(self.buffer.cursors[self.idx].next()) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+fn backoff(tuning: &Tuning, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(ra) = retry_after {
+        return ra.min(tuning.retry_max * 10);
+    }
+    let base = tuning
+        .retry_initial
+        .saturating_mul(1u32 << attempt.min(20))
+        .min(tuning.retry_max);
+    let jitter = rand::rng().random_range(0.5..=1.0);
+    base.mul_f64(jitter)
+}

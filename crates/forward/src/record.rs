@@ -1,0 +1,102 @@
+//! A buffered record as the forwarder's journal keeps it: receipt time, intake key, line.
+
+/// Format version of a buffered record.
+const VERSION: u8 = 1;
+const FIXED: usize = 1 + 8 + 2;
+
+/// One received line waiting to be forwarded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Receipt time, microseconds since the Unix epoch.
+    pub received_at_us: i64,
+    /// The intake key the line is for (the listener's, or its own `SEKOIA@53288` one).
+    pub key: String,
+    /// The line as received, its `SEKOIA@53288` element removed.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("received_at_us", &self.received_at_us)
+            .field("key", &"<redacted>")
+            .field("data", &String::from_utf8_lossy(&self.data))
+            .finish()
+    }
+}
+
+/// A journal payload that is not a buffered record.
+#[derive(Debug, thiserror::Error)]
+#[error("bad buffered record: {0}")]
+pub struct DecodeError(&'static str);
+
+/// Encodes a record for the journal.
+pub fn encode(received_at_us: i64, key: &str, data: &[u8]) -> Vec<u8> {
+    let key = &key.as_bytes()[..key.len().min(u16::MAX as usize)];
+    let mut out = Vec::with_capacity(FIXED + key.len() + data.len());
+    out.push(VERSION);
+    out.extend_from_slice(&received_at_us.to_le_bytes());
+    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(data);
+    out
+}
+
+impl Record {
+    /// Decodes a journal payload.
+    pub fn decode(b: &[u8]) -> Result<Record, DecodeError> {
+        if b.len() < FIXED {
+            return Err(DecodeError("too short"));
+        }
+        if b[0] != VERSION {
+            return Err(DecodeError("unknown version"));
+        }
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[1..9]);
+        let klen = u16::from_le_bytes([b[9], b[10]]) as usize;
+        let rest = &b[FIXED..];
+        if rest.len() < klen {
+            return Err(DecodeError("key overruns record"));
+        }
+        Ok(Record {
+            received_at_us: i64::from_le_bytes(ts),
+            key: String::from_utf8_lossy(&rest[..klen]).into_owned(),
+            data: rest[klen..].to_vec(),
+        })
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_survives_encoding() {
+        let b = encode(1_700_000_000_000_001, "KEY", b"<134>line");
+        let r = Record::decode(&b).unwrap();
+        assert_eq!(r.received_at_us, 1_700_000_000_000_001);
+        assert_eq!(r.key, "KEY");
+        assert_eq!(r.data, b"<134>line");
+    }
+
+    #[test]
+    fn a_truncated_record_is_an_error() {
+        let b = encode(0, "KEYKEYKEY", b"");
+        assert!(Record::decode(&b[..b.len() - 3]).is_err());
+        assert!(Record::decode(&b[..4]).is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let r = Record::decode(&encode(0, "SECRET", b"x")).unwrap();
+        assert!(!format!("{r:?}").contains("SECRET"));
+    }
+}
