@@ -393,3 +393,36 @@ fn console_pages_forbid_outside_requests_by_policy() {
     assert!(csp.contains("connect-src 'self'"), "{csp}");
     assert!(!csp.contains("http"), "{csp}");
 }
+
+#[test]
+fn a_failed_sign_in_is_logged_with_the_user_and_address_and_never_the_password() {
+    let s = start();
+    let wrong = "Wrong-Passw0rd-7c1f";
+    let r = request(
+        s.server.http,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        &serde_json::json!({"user": "admin", "password": wrong}).to_string(),
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log: Vec<String> = s.server.log.lock().unwrap().iter().cloned().collect();
+        assert!(
+            log.iter().all(|l| !l.contains(wrong)),
+            "the password was logged"
+        );
+        let logged = log.iter().any(|l| {
+            l.contains("failed sign-in") && l.contains("admin") && l.contains("127.0.0.1")
+        });
+        if logged {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed sign-in in the log: {log:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -73,6 +73,8 @@ pub struct Serve {
     pub http: SocketAddr,
     pub syslog: SocketAddr,
     pub stdout: String,
+    /// Every line the server logged on stderr so far (the last 10,000).
+    pub log: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
 
 impl Serve {
@@ -114,12 +116,19 @@ impl Serve {
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let keep = log.clone();
         std::thread::spawn(move || {
             // Keep draining stderr so the server never blocks on a full pipe.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.starts_with("listening ") {
-                    let _ = tx.send(line);
+                    let _ = tx.send(line.clone());
                 }
+                let mut l = keep.lock().unwrap();
+                if l.len() == 10_000 {
+                    l.pop_front();
+                }
+                l.push_back(line);
             }
         });
         let line = rx
@@ -139,6 +148,7 @@ impl Serve {
             http,
             syslog,
             stdout: String::new(),
+            log,
         }
     }
 
