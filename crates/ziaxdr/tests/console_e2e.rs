@@ -7,92 +7,18 @@
 //! the test says so and passes, unless `ZIAXDR_E2E=require` (set by `.ci/run`) makes their
 //! absence a failure.
 
+mod browser_common;
 mod intake_common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use browser_common::{browser, browser_available, shot, Driver};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use intake_common::{console_password, Scratch, Serve, BIN};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-fn screenshots_dir() -> PathBuf {
-    let dir = std::env::var_os("ZIAXDR_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
-        });
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start chromedriver");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver { child, port }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                // The machine has no outside network: keep Chromium from trying.
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("cannot open a Chromium session")
-}
-
-async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
-}
 
 async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
@@ -176,21 +102,9 @@ fn simulate(http: SocketAddr, key: &str) {
     );
 }
 
-fn browser_available() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("ZIAXDR_E2E").as_deref() != Ok("require"),
-            "ZIAXDR_E2E=require but {CHROMIUM} or {CHROMEDRIVER} is missing"
-        );
-        eprintln!("console_e2e skipped: install Debian's chromium and chromium-driver to run it");
-    }
-    present
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
-    if !browser_available() {
+    if !browser_available("console_e2e") {
         return;
     }
     let dir = Scratch::new("console-e2e");
@@ -207,7 +121,7 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
     let password = console_password(&out);
     let base = format!("http://{}", server.http);
     let driver = Driver::start();
-    let c = browser(&driver, &dir.0.join("chromium")).await;
+    let c = browser(&driver, &dir.0.join("chromium"), false).await;
 
     // Sign in: the console sends an anonymous browser to the sign-in page.
     c.goto(&format!("{base}/console/")).await.unwrap();
@@ -639,7 +553,7 @@ async fn press(c: &Client, key: &str) {
 /// alerts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_defects_an_analyst_found_stay_fixed() {
-    if !browser_available() {
+    if !browser_available("console_e2e") {
         return;
     }
     let dir = Scratch::new("console-e2e-19");
@@ -683,7 +597,7 @@ async fn the_defects_an_analyst_found_stay_fixed() {
     simulate(server.http, &key);
 
     let driver = Driver::start();
-    let c = browser(&driver, &dir.0.join("chromium")).await;
+    let c = browser(&driver, &dir.0.join("chromium"), false).await;
     c.goto(&format!("{base}/console/login")).await.unwrap();
     wait_css(&c, "#user")
         .await

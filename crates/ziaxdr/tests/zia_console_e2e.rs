@@ -7,100 +7,17 @@
 //! Needs Debian's `chromium` and `chromium-driver` like `console_e2e.rs`; without them the
 //! test says so and passes, unless `ZIAXDR_E2E=require` (set by `.ci/run`).
 
+mod browser_common;
 mod intake_common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use browser_common::{browser, browser_available, shot, Driver};
 use detect::{AlertChange, AlertManager, Match, RuleRef, RuleType};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use intake_common::{console_password, Scratch, Serve, Session};
 use ziaapi::mock::{self, MockZia};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start chromedriver");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver { child, port }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    // Prompts stay open until the test answers them.
-    caps.insert("unhandledPromptBehavior".into(), "ignore".into());
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("cannot open a Chromium session")
-}
-
-fn browser_available() -> bool {
-    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-    if !present {
-        assert!(
-            std::env::var("ZIAXDR_E2E").as_deref() != Ok("require"),
-            "ZIAXDR_E2E=require but {CHROMIUM} or {CHROMEDRIVER} is missing"
-        );
-        eprintln!("zia_console_e2e skipped: install Debian's chromium and chromium-driver");
-    }
-    present
-}
-
-async fn shot(c: &Client, name: &str) {
-    let dir = std::env::var_os("ZIAXDR_SCREENSHOTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
-        });
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
 
 /// Waits until `css` has a text containing `needle`.
 async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
@@ -172,7 +89,7 @@ fn c2_alert(data: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_blocks_and_unblocks_an_alerts_domain_in_zscaler() {
-    if !browser_available() {
+    if !browser_available("zia_console_e2e") {
         return;
     }
     let zia = MockZia::start();
@@ -227,7 +144,7 @@ async fn an_analyst_blocks_and_unblocks_an_alerts_domain_in_zscaler() {
     assert_eq!(zia.urls(mock::CATEGORY), ["old.example"]);
 
     let driver = Driver::start();
-    let c = browser(&driver, &dir.0.join("chromium")).await;
+    let c = browser(&driver, &dir.0.join("chromium"), true).await;
     c.goto(&format!("{base}/console/login")).await.unwrap();
     c.wait()
         .at_most(Duration::from_secs(30))

@@ -1,0 +1,109 @@
+//! Helpers for the browser tests: Debian's Chromium driven over WebDriver (chromedriver on a
+//! free port), the check that both are installed (a failure when `ZIAXDR_E2E=require`, as
+//! `.ci/run` sets it), and screenshots under `target/console-screenshots/` (or
+//! `$ZIAXDR_SCREENSHOTS`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Where screenshots go (created if needed).
+pub fn screenshots_dir() -> PathBuf {
+    let dir = std::env::var_os("ZIAXDR_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves the page as `NAME.png` in [`screenshots_dir`].
+pub async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Whether Chromium and chromedriver are installed; `test` names the caller in the message
+/// that says it was skipped. With `ZIAXDR_E2E=require`, their absence fails the test.
+pub fn browser_available(test: &str) -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var("ZIAXDR_E2E").as_deref() != Ok("require"),
+            "ZIAXDR_E2E=require but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!("{test} skipped: install Debian's chromium and chromium-driver to run it");
+    }
+    present
+}
+
+/// chromedriver on a free port, killed on drop.
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    /// Starts chromedriver and waits until it listens.
+    pub fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session with its profile in `profile`, 1280×900. With
+/// `prompts_stay_open`, `confirm()` dialogs wait for the test to answer them.
+pub async fn browser(driver: &Driver, profile: &Path, prompts_stay_open: bool) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                // The machine has no outside network: keep Chromium from trying.
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    if prompts_stay_open {
+        caps.insert("unhandledPromptBehavior".into(), "ignore".into());
+    }
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("cannot open a Chromium session")
+}
