@@ -621,6 +621,9 @@ impl Writer {
                     next += n;
                 }
                 Err(e) if is_no_space(&e) => {
+                    // Said before anyone is told, so that an appender who got NoSpace sees
+                    // `is_out_of_space` at once.
+                    self.inner.no_space.store(true, Ordering::Relaxed);
                     let _ = req.done.send(Err(Error::NoSpace));
                     for r in batch {
                         let _ = r.done.send(Err(Error::NoSpace));
@@ -685,10 +688,10 @@ impl Writer {
     /// space returns with nothing unacknowledged in between. If even that fails, the journal
     /// is poisoned.
     fn out_of_space(&mut self, accepted: Vec<(Done, Range<u64>)>) {
+        self.inner.no_space.store(true, Ordering::Relaxed);
         for (done, _) in accepted {
             let _ = done.send(Err(Error::NoSpace));
         }
-        self.inner.no_space.store(true, Ordering::Relaxed);
         if let Err(e) = self.rollback() {
             tracing::error!(error = %e, "journal rollback after a full disk failed; journal poisoned");
             self.inner.poisoned.store(true, Ordering::Relaxed);
