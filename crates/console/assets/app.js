@@ -44,7 +44,7 @@ class ApiError extends Error {
 }
 
 /** Calls the API; JSON in and out. A 401 sends the browser to the sign-in page. */
-async function api(method, path, body, raw = false) {
+async function api(method, path, body, raw = false, tries = 3) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (session && session.csrf && method !== 'GET') headers['X-CSRF-Token'] = session.csrf;
@@ -56,6 +56,12 @@ async function api(method, path, body, raw = false) {
     session = null;
     go('/console/login?next=' + encodeURIComponent(location.pathname + location.search), true);
     throw new ApiError(401, 'signed out');
+  }
+  // The server runs a few searches per user at once (429 beyond); those of a page just left
+  // may still be running, so a search waits a moment and asks again.
+  if (res.status === 429 && tries > 1 && path.startsWith('/api/v1/events/')) {
+    await new Promise((r) => setTimeout(r, 500));
+    return api(method, path, body, raw, tries - 1);
   }
   if (res.status === 204) return null;
   const text = await res.text();
