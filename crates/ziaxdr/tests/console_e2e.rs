@@ -15,37 +15,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use browser_common::{browser, browser_available, shot, Driver};
+use browser_common::{browser, browser_available, shot, sign_in, wait_css, wait_text, Driver};
 use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, Locator};
 use intake_common::{console_password, Scratch, Serve, BIN};
-
-async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
-}
-
-/// Waits until `css` has a text containing `needle`.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(el) = c.find(Locator::Css(css)).await {
-            if let Ok(t) = el.text().await {
-                if t.contains(needle) {
-                    return t;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css} never contained {needle:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn url_param(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs()
@@ -133,25 +106,7 @@ async fn analyst_signs_in_sets_up_an_intake_searches_and_triages_an_alert() {
         .path()
         .ends_with("/console/login"));
     shot(&c, "01-sign-in").await;
-    c.find(Locator::Css("#user"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(&password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_text(&c, "main h1", "Overview").await;
+    sign_in(&c, "admin", &password).await;
 
     // Create an intake and read its Cloud NSS settings.
     c.goto(&format!("{base}/console/intakes")).await.unwrap();
@@ -599,24 +554,7 @@ async fn the_defects_an_analyst_found_stay_fixed() {
     let driver = Driver::start();
     let c = browser(&driver, &dir.0.join("chromium"), false).await;
     c.goto(&format!("{base}/console/login")).await.unwrap();
-    wait_css(&c, "#user")
-        .await
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(&password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_text(&c, "main h1", "Overview").await;
+    sign_in(&c, "admin", &password).await;
 
     // Defect 5: the setup page has no key to copy, and says Cloud NSS needs public HTTPS.
     c.goto(&format!("{base}/console/intakes/{uuid}"))

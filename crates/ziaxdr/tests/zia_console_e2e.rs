@@ -13,30 +13,11 @@ mod intake_common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use browser_common::{browser, browser_available, shot, Driver};
+use browser_common::{browser, browser_available, shot, sign_in, wait_text, Driver};
 use detect::{AlertChange, AlertManager, Match, RuleRef, RuleType};
 use fantoccini::{Client, Locator};
 use intake_common::{console_password, Scratch, Serve, Session};
 use ziaapi::mock::{self, MockZia};
-
-/// Waits until `css` has a text containing `needle`.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(el) = c.find(Locator::Css(css)).await {
-            if let Ok(t) = el.text().await {
-                if t.contains(needle) {
-                    return t;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css} never contained {needle:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Waits for a confirmation dialog, returns its text and accepts it.
 async fn accept_confirmation(c: &Client) -> String {
@@ -146,30 +127,7 @@ async fn an_analyst_blocks_and_unblocks_an_alerts_domain_in_zscaler() {
     let driver = Driver::start();
     let c = browser(&driver, &dir.0.join("chromium"), true).await;
     c.goto(&format!("{base}/console/login")).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("#user"))
-        .await
-        .unwrap();
-    c.find(Locator::Css("#user"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(&password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_text(&c, "main h1", "Overview").await;
+    sign_in(&c, "admin", &password).await;
 
     c.goto(&format!("{base}/console/alerts/{uuid}"))
         .await

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -106,4 +106,50 @@ pub async fn browser(driver: &Driver, profile: &Path, prompts_stay_open: bool) -
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
         .expect("cannot open a Chromium session")
+}
+
+/// Waits up to 30 s for an element matching `css`.
+pub async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+/// Waits up to 60 s until `css` has a text containing `needle`.
+pub async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = el.text().await {
+                if t.contains(needle) {
+                    return t;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never contained {needle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Fills and sends the sign-in form shown on the page, then waits for the overview.
+pub async fn sign_in(c: &Client, user: &str, password: &str) {
+    wait_css(c, "#user").await.send_keys(user).await.unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, "main h1", "Overview").await;
 }
