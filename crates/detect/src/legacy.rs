@@ -107,6 +107,18 @@ fn key(k: &str) -> Value {
 /// Rewrites one YAML document holding a v1 aggregation rule as a detection rule plus a v2
 /// correlation (two documents of one YAML text). None when the document is not such a rule.
 pub fn translate(text: &str) -> Option<String> {
+    // Every rule text passes here: decode YAML only for one with an aggregation after a pipe
+    // (a modifier's `|` is followed by a modifier name, never by `count(`).
+    let aggregates = text.split('|').skip(1).any(|rest| {
+        let rest = rest.trim_start().as_bytes();
+        ["count(", "sum(", "avg("].iter().any(|f| {
+            rest.get(..f.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(f.as_bytes()))
+        })
+    });
+    if !aggregates {
+        return None;
+    }
     let doc: Value = yaml_serde::from_str(text).ok()?;
     let rule = doc.as_mapping()?;
     let detection = rule.get("detection")?.as_mapping()?;

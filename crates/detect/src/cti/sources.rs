@@ -2,12 +2,13 @@
 //! their own schedule (`ziaxdr cti source add URL --every 1h`), each with the outcome of its
 //! last run, so an analyst sees a feed that stopped working instead of stale intelligence.
 //!
-//! Sources live in `DATA/cti.db` beside the indicators. A poll imports through
+//! Sources live in `DATA/cti.db` beside the indicators (table `cti_sources`, created with the
+//! others by [`CtiStore::open`]). A poll imports through
 //! [`fetch_into`], which resumes from the feed's saved cursor; the detection service picks the
 //! new indicators up within seconds and hunts for them in the stored events.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::fetch::{fetch_into, FetchOptions};
@@ -41,22 +42,6 @@ pub struct CtiSource {
     pub last_changed: u64,
 }
 
-fn ensure_table(conn: &Connection) -> Result<(), Error> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS cti_sources (
-            url TEXT PRIMARY KEY,
-            every_secs INTEGER NOT NULL,
-            token_env TEXT,
-            added_at TEXT NOT NULL,
-            last_run TEXT,
-            last_ok TEXT,
-            last_error TEXT,
-            last_seen INTEGER NOT NULL DEFAULT 0,
-            last_changed INTEGER NOT NULL DEFAULT 0);",
-    )?;
-    Ok(())
-}
-
 fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
         .map(|d| d.with_timezone(&Utc))
@@ -80,7 +65,6 @@ impl CtiStore {
                 "a CTI source is polled at most every {MIN_EVERY_SECS} s"
             )));
         }
-        ensure_table(self.conn())?;
         self.conn().execute(
             "INSERT INTO cti_sources (url, every_secs, token_env, added_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(url) DO UPDATE SET every_secs=excluded.every_secs, token_env=excluded.token_env",
@@ -91,7 +75,6 @@ impl CtiStore {
 
     /// Unregisters a source (its indicators stay); false when it was not registered.
     pub fn remove_source(&self, url: &str) -> Result<bool, Error> {
-        ensure_table(self.conn())?;
         Ok(self
             .conn()
             .execute("DELETE FROM cti_sources WHERE url = ?1", [url])?
@@ -100,7 +83,6 @@ impl CtiStore {
 
     /// Every registered source, by URL.
     pub fn registered_sources(&self) -> Result<Vec<CtiSource>, Error> {
-        ensure_table(self.conn())?;
         let mut st = self.conn().prepare(
             "SELECT url, every_secs, token_env, added_at, last_run, last_ok, last_error,
                     last_seen, last_changed FROM cti_sources ORDER BY url",
@@ -171,24 +153,4 @@ pub fn poll_due(
         out.push((s.url, outcome));
     }
     Ok(out)
-}
-
-/// The time until the next source is due (None: no source).
-pub fn next_due_in(store: &CtiStore, now: DateTime<Utc>) -> Result<Option<Duration>, Error> {
-    Ok(store
-        .registered_sources()?
-        .iter()
-        .map(|s| match s.last_run {
-            None => Duration::zero(),
-            Some(t) => (t + Duration::seconds(s.every_secs as i64) - now).max(Duration::zero()),
-        })
-        .min())
-}
-
-/// Looks a source up by URL.
-pub fn find(store: &CtiStore, url: &str) -> Result<Option<CtiSource>, Error> {
-    Ok(store
-        .registered_sources()?
-        .into_iter()
-        .find(|s| s.url == url))
 }

@@ -68,7 +68,17 @@ impl CtiStore {
              CREATE TABLE IF NOT EXISTS feeds (
                 url TEXT PRIMARY KEY,
                 cursor TEXT,
-                updated_at TEXT NOT NULL);",
+                updated_at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS cti_sources (
+                url TEXT PRIMARY KEY,
+                every_secs INTEGER NOT NULL,
+                token_env TEXT,
+                added_at TEXT NOT NULL,
+                last_run TEXT,
+                last_ok TEXT,
+                last_error TEXT,
+                last_seen INTEGER NOT NULL DEFAULT 0,
+                last_changed INTEGER NOT NULL DEFAULT 0);",
         )?;
         Ok(Self { conn })
     }
