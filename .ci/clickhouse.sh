@@ -38,7 +38,9 @@ ziaxdr_ch_stop() {
     wait "$CH_PID" 2>/dev/null || true
     rm -rf "$CH_DIR"
 }
-trap ziaxdr_ch_stop EXIT
+# Every .ci/*.sh server registers its stop function here, so sourcing several keeps all traps.
+ZIAXDR_CI_CLEANUP="${ZIAXDR_CI_CLEANUP:-} ziaxdr_ch_stop"
+trap 'for f in $ZIAXDR_CI_CLEANUP; do "$f"; done' EXIT
 for _ in $(seq 1 100); do
     if [ "$(curl -s "http://127.0.0.1:$CH_HTTP/ping" || true)" = "Ok." ]; then
         break
