@@ -851,7 +851,7 @@ function renderSetup(setup, key) {
     const f = setup.formats[i];
     [...tabs.children].forEach((b, k) => b.setAttribute('aria-selected', String(k === i)));
     fmtBox.replaceChildren(
-      h('p', {}, h('strong', {}, f.log_type), f.record_type ? ` — ${f.record_type}` : '', h('span', { class: 'muted' }, ` · ${f.nss_type}`)),
+      h('p', {}, h('strong', {}, f.log_type), f.record_type ? ` — ${f.record_type}` : '', h('span', { class: 'muted' }, ` · format v${f.version} · ${f.nss_type}`)),
       h('h3', {}, 'Cloud NSS feed output format'), copyRow('', f.cloud_nss),
       h('h3', {}, 'NSS VM feed output format'), copyRow('', f.nss_rfc5424));
   };

@@ -434,6 +434,7 @@ pub fn setup(endpoints: &PublicEndpoints, key: Option<&str>) -> Value {
             json!({
                 "log_type": r.log_type.name(),
                 "name": r.name,
+                "version": r.version,
                 "record_type": r.record_type,
                 "nss_type": r.log_type.nss_type(),
                 "cloud_nss": r.format(nss::Transport::CloudNss),
