@@ -15,6 +15,8 @@ fn a_feed_missing_recommended_keys_is_reported_in_metrics_and_on_its_intake() {
         data.to_str().unwrap(),
         "--http",
         "127.0.0.1:0",
+        "--syslog",
+        "127.0.0.1:0",
     ]);
     let password = console_password(&out);
     let admin = Session::sign_in(server.http, "admin", &password);
