@@ -729,6 +729,11 @@ impl<'r> Mapper<'r, '_> {
         }
         self.user_agent();
         self.ip(K::ClientIp, p!("source.ip"));
+        // The nested activity template says what the user did; it is the event's action.
+        if let Some(a) = self.f.take(K::Activity) {
+            self.ev.s(p!("event.action"), a.to_ascii_lowercase());
+            self.ev.s(p!("zscaler.zia.activity.type"), a);
+        }
     }
 
     /// Every entry the mapping did not consume, under `zscaler.zia.<key>` (lower-cased),

@@ -447,3 +447,12 @@ fn a_tunnel_event_is_the_event_action() {
         Some("IPsec tunnel is up")
     );
 }
+
+#[test]
+fn a_saas_activity_records_activity_type_is_the_action_and_src_ip_the_source() {
+    let ev = parse(
+        r#"{"version":"v1","sourcetype":"zscalernss-saas_security_activity","time":"Wed Apr  3 09:58:51 2024","tz":"GMT","activity":{"type":"Download","count":"1"},"application":{"name":"ONEDRIVE"},"user_name":"alice@example.com","src_ip":"81.2.69.142"}"#,
+    );
+    assert_eq!(s(&ev, "event.action"), Some("download"));
+    assert_eq!(s(&ev, "source.ip"), Some("81.2.69.142"));
+}
