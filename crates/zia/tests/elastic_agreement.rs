@@ -85,6 +85,9 @@ fn agreement_with_the_elastic_zscaler_zia_pipeline_fixtures() {
     let mut by_type: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_field: BTreeMap<&str, Tally> = BTreeMap::new();
     let (mut records, mut failed) = (0, 0);
+    // Times whose input has no year (syslog headers): the expected year is the one the other
+    // vendor's test harness pinned, ours the latest that is not in the future; counted apart.
+    let mut yearless = 0u32;
     for file in &files {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         let log = file
@@ -128,12 +131,15 @@ fn agreement_with_the_elastic_zscaler_zia_pipeline_fixtures() {
                 let got = at(&ours, "@timestamp")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                check(
-                    "time",
-                    instant(want).is_some() && instant(want) == instant(got),
-                    want.into(),
-                    got.into(),
-                );
+                let ok = instant(want).is_some() && instant(want) == instant(got);
+                if !ok
+                    && !raw.contains(want.get(..4).unwrap_or("?"))
+                    && want.get(4..19).is_some()
+                    && want.get(4..19) == got.get(4..19)
+                {
+                    yearless += 1;
+                }
+                check("time", ok, want.into(), got.into());
             }
             let want = texts(exp, "event.action");
             if !want.is_empty() {
@@ -209,5 +215,15 @@ fn agreement_with_the_elastic_zscaler_zia_pipeline_fixtures() {
         all.agreed,
         all.total,
         pct(&all)
+    );
+    let lenient = Tally {
+        agreed: all.agreed + yearless,
+        total: all.total,
+    };
+    println!(
+        "agreement, years of year-less inputs not compared ({yearless}): {}/{} = {:.1}%",
+        lenient.agreed,
+        lenient.total,
+        pct(&lenient)
     );
 }
