@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -82,10 +83,44 @@ pub struct DriftReport {
     pub paste: String,
 }
 
+/// An (intake, shape) seen. Its hash is the shape's fingerprint (already a well-mixed hash)
+/// folded with the intake id, so the lookup done for every record hashes nothing again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ShapeKey {
+    intake: Uuid,
+    shape: zia::Shape,
+}
+
+impl Hash for ShapeKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let u = self.intake.as_u128();
+        h.write_u64(self.shape.fingerprint ^ (u as u64) ^ ((u >> 64) as u64));
+    }
+}
+
+/// The hasher of [`ShapeKey`]: passes its one `u64` through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by ShapeKey; a plain FNV-1a step keeps it a hasher for any input.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// The verdict of each (intake, shape) seen: `None` when it matches the current format.
-    shapes: HashMap<(Uuid, zia::Shape), Option<Arc<Entry>>>,
+    shapes: HashMap<ShapeKey, Option<Arc<Entry>>, BuildHasherDefault<PassThrough>>,
     per_intake: HashMap<Uuid, usize>,
 }
 
@@ -241,7 +276,11 @@ impl FeedDrift {
     pub fn observe(&self, raw: &RawEvent, shape: Option<&zia::Shape>) {
         let Some(shape) = shape else { return };
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(known) = st.shapes.get(&(raw.intake, *shape)) {
+        let key = ShapeKey {
+            intake: raw.intake,
+            shape: *shape,
+        };
+        if let Some(known) = st.shapes.get(&key) {
             if let Some(e) = known {
                 e.records.fetch_add(1, Ordering::Relaxed);
                 e.last.store(unix_now(), Ordering::Relaxed);
@@ -259,7 +298,7 @@ impl FeedDrift {
         }
         *n += 1;
         let verdict = self.check(raw, shape);
-        st.shapes.insert((raw.intake, *shape), verdict);
+        st.shapes.insert(key, verdict);
     }
 
     fn check(&self, raw: &RawEvent, shape: &zia::Shape) -> Option<Arc<Entry>> {
