@@ -763,6 +763,13 @@ async fn save_search(
 ) -> Response {
     let result = async {
         let new: NewSearch = parse_json(&headers, &body)?;
+        // A personal search changes nothing for anyone else; sharing one does.
+        if new.shared && !p.role.allows(Role::Analyst) {
+            return Err(json_error(
+                StatusCode::FORBIDDEN,
+                &format!("your role ({}) cannot share a search", p.role),
+            ));
+        }
         let accounts = state.accounts.clone();
         let saved = blocking(move || {
             accounts.save_search(
