@@ -1058,7 +1058,11 @@ async function pageAlerts(main) {
       Object.assign(f, { text: text.value.trim(), rule_name: ruleName.value.trim(), user: user.value.trim(), host: host.value.trim(), ip: ip.value.trim(), rule: rule.value.trim(), entity: entity.value.trim() });
       push();
     } },
-    status, urg, who, text, ruleName, user, host, ip, rule, entity, h('label', {}, openOnly, ' open only'), h('button', { type: 'submit' }, 'Filter'),
+    status, urg, who, h('label', {}, openOnly, ' open only'),
+    // On a phone the text filters fold away unless one is in use.
+    h('details', { class: 'more-filters', open: matchMedia('(min-width: 641px)').matches || ['text', 'rule_name', 'user', 'host', 'ip', 'rule', 'entity'].some((k) => f[k]) },
+      h('summary', {}, 'Text filters'), h('div', { class: 'row' }, text, ruleName, user, host, ip, rule, entity)),
+    h('button', { type: 'submit' }, 'Filter'),
     refreshSelect(f.refresh, (sec) => { f.refresh = sec; push(true); })));
   const LIMIT = 1000;
   const apiFilter = () => {
@@ -1617,8 +1621,8 @@ async function pageCti(main) {
 async function pageSettings(main) {
   document.title = 'Settings · ziaxdr';
   put(main, h('h1', {}, 'Settings'));
-  const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', 'aria-label': 'Current password' });
-  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', 'aria-label': 'New password (12 characters or more)' });
+  const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', 'aria-label': 'Current password', placeholder: 'current password' });
+  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', 'aria-label': 'New password (12 characters or more)', placeholder: 'new password (12+)' });
   const pwMsg = h('div');
   put(main, h('form', { class: 'panel', onsubmit: async (ev) => {
     ev.preventDefault();
@@ -1669,13 +1673,13 @@ function userRow(u, out) {
   return h('tr', { dataset: { user: u.name } }, h('td', {}, u.name), h('td', {}, role),
     h('td', {}, u.disabled ? h('span', { class: 'badge bad' }, 'disabled') : h('span', { class: 'badge ok' }, 'active')),
     h('td', {}, fmtTime(u.created_at)),
-    h('td', { class: 'row' }, me ? h('span', { class: 'muted' }, 'you') : [
+    h('td', {}, h('div', { class: 'row' }, me ? h('span', { class: 'muted' }, 'you') : [
       reset, pw, save,
       h('button', { type: 'button', class: 'small user-disable', onclick: () => {
         if (!u.disabled && !confirm(`Disable ${u.name}? They are signed out and cannot sign in until enabled again.`)) return;
         change({ disabled: !u.disabled }, `${u.name} ${u.disabled ? 'enabled' : 'disabled'}`);
       } }, u.disabled ? 'Enable' : 'Disable'),
-      h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Delete ${u.name}?`)) { try { await api('DELETE', '/api/v1/users/' + encodeURIComponent(u.name)); render(); } catch (e) { out.replaceChildren(errorBox(e)); } } } }, 'Delete')]));
+      h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Delete ${u.name}?`)) { try { await api('DELETE', '/api/v1/users/' + encodeURIComponent(u.name)); render(); } catch (e) { out.replaceChildren(errorBox(e)); } } } }, 'Delete')])));
 }
 
 render();

@@ -165,8 +165,18 @@ async fn wait_exact(c: &Client, css: &str, text: &str) {
     }
 }
 
+/// Clicks `css`, again if the page re-rendered it between finding and clicking.
 async fn click(c: &Client, css: &str) {
-    wait_css(c, css).await.click().await.unwrap();
+    for _ in 0..20 {
+        match wait_css(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if e.to_string().contains("stale") => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
+    panic!("{css} kept going stale");
 }
 
 /// Accepts the confirmation the page opens, waiting for it.
