@@ -678,22 +678,30 @@ function fieldCompletion(input) {
     close();
     input.focus();
   };
+  let seq = 0;
   const update = async () => {
+    // Only the latest keystroke's list is shown (the field list may still be on its way).
+    const mine = ++seq;
     await loadFields();
+    if (mine !== seq) return;
     const w = wordAt();
     if (!w || w.word.length < 2) return close();
     const needle = w.word.toLowerCase();
     const all = [...knownFields].sort();
-    items = [...all.filter((f) => f.toLowerCase().startsWith(needle)), ...all.filter((f) => !f.toLowerCase().startsWith(needle) && f.toLowerCase().includes(needle))]
+    const next = [...all.filter((f) => f.toLowerCase().startsWith(needle)), ...all.filter((f) => !f.toLowerCase().startsWith(needle) && f.toLowerCase().includes(needle))]
       .filter((f) => f.toLowerCase() !== needle).slice(0, 10);
-    if (!items.length) return close();
+    if (!next.length) return close();
+    if (!box.hidden && next.join('\n') === items.join('\n')) return;
+    items = next;
     active = -1;
     box.replaceChildren(...items.map((f, i) => h('li', { role: 'option', id: 'suggest-' + i, 'aria-selected': 'false', onmousedown: (ev) => { ev.preventDefault(); take(f); } }, f)));
     box.hidden = false;
     input.setAttribute('aria-expanded', 'true');
   };
   input.addEventListener('input', update);
-  input.addEventListener('blur', () => setTimeout(close, 100));
+  // Closed a moment after the focus leaves (a click on an option comes first), unless it came
+  // back meanwhile.
+  input.addEventListener('blur', () => setTimeout(() => { if (document.activeElement !== input) close(); }, 100));
   input.addEventListener('keydown', (ev) => {
     if (box.hidden) return;
     if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
@@ -1144,7 +1152,7 @@ async function pageAlerts(main) {
         const tr = h('tr', { class: 'clickable', tabindex: '0' }, cell,
           h('td', { class: 'mono id' }, h('a', { href: '/console/alerts/' + a.short_id }, a.short_id)),
           h('td', {}, a.title),
-          h('td', {}, h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
+          h('td', { class: 'urgency' }, h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
           h('td', {}, a.status),
           h('td', {}, a.assignee || h('span', { class: 'muted' }, '–')),
           h('td', { class: 'hide-narrow' }, h('a', { href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }), title: 'alerts of this rule' }, a.rule.name), h('div', { class: 'muted' }, a.rule.type)),

@@ -138,6 +138,7 @@ async fn wait_js(c: &Client, js: &str, what: &str) {
 /// Picks `value` in the `<select>` at `css` (its change handler runs after this returns, so
 /// that a confirmation it opens does not block the script).
 async fn choose(c: &Client, css: &str, value: &str) {
+    wait_css(c, css).await;
     c.execute(
         "const s = document.querySelector(arguments[0]); s.value = arguments[1]; setTimeout(() => s.dispatchEvent(new Event('change')), 0);",
         vec![json!(css), json!(value)],
@@ -333,6 +334,7 @@ async fn events_saves_searches_completes_field_names_and_refreshes() {
     let options = c.find_all(Locator::Css("#query-suggest li")).await.unwrap();
     let first = options[0].text().await.unwrap();
     q.send_keys("\u{e015}").await.unwrap(); // Down
+    wait_css(c, "#query-suggest li[aria-selected=true]").await;
     shot_at(c, "19-events-completion", false).await;
     q.send_keys("\u{e007}").await.unwrap(); // Enter
     let value = q.prop("value").await.unwrap().unwrap();
@@ -687,7 +689,13 @@ async fn cti_and_settings_manage_indicators_sources_and_users() {
     .click()
     .await
     .unwrap();
-    wait_css(c, "#users tr[data-user=bob] button.user-disable").await;
+    // Saved when the page shows the row afresh, its password field folded again.
+    wait_js(
+        c,
+        "const i = document.querySelector('#users tr[data-user=bob] input.reset-password'); return !!i && i.hidden",
+        "the password reset is saved",
+    )
+    .await;
     let bob = intake_common::request(
         s.server.http,
         "POST",
