@@ -11,7 +11,7 @@ use crate::keys::{COUNT, K};
 use crate::record::{Record, Val};
 
 /// The log types ZIA sends, by sourcetype.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogType {
     /// `zscalernss-web`
     Web,
