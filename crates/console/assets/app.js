@@ -1543,7 +1543,7 @@ async function pageCti(main) {
     : x.last_error ? h('span', { class: 'badge bad', title: x.last_error }, 'failing') : h('span', { class: 'badge ok' }, 'ok'));
   put(main, h('h2', {}, 'Sources polled by the server'));
   if (can('admin')) {
-    const url = h('input', { type: 'text', id: 'feed-url', placeholder: 'https://taxii.example/api1/collections/…/', 'aria-label': 'Source URL (TAXII 2.1 collection or STIX feed)', required: true });
+    const url = h('input', { type: 'text', id: 'feed-url', placeholder: 'URL of a TAXII 2.1 collection or STIX feed', 'aria-label': 'Source URL (TAXII 2.1 collection or STIX feed)', required: true });
     const every = h('select', { id: 'feed-every', 'aria-label': 'Polled every' }, ['15m', '30m', '1h', '6h', '1d'].map((x) => h('option', { value: x, selected: x === '1h' }, 'every ' + x)));
     const tokenEnv = h('input', { type: 'text', id: 'feed-token-env', placeholder: 'token env variable (optional)', 'aria-label': 'Environment variable of the server holding the bearer token' });
     put(main, h('form', { class: 'panel row', id: 'feed-add', onsubmit: async (ev) => {
