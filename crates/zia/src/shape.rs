@@ -53,15 +53,21 @@ mod tests {
 
     #[test]
     fn the_same_keys_in_another_order_have_the_same_shape() {
-        let a = shape(r#"{"sourcetype":"zscalernss-dns","event":{"user":"a","clt_sip":"10.0.0.1","dns_req":"x.com"}}"#);
-        let b = shape(r#"{"sourcetype":"zscalernss-dns","event":{"dns_req":"y.org","user":"b","clt_sip":"10.0.0.2"}}"#);
+        let a = shape(
+            r#"{"sourcetype":"zscalernss-dns","event":{"user":"a","clt_sip":"10.0.0.1","dns_req":"x.com"}}"#,
+        );
+        let b = shape(
+            r#"{"sourcetype":"zscalernss-dns","event":{"dns_req":"y.org","user":"b","clt_sip":"10.0.0.2"}}"#,
+        );
         assert_eq!(a, b);
     }
 
     #[test]
     fn one_key_more_is_another_shape() {
         let a = shape(r#"{"sourcetype":"zscalernss-dns","event":{"user":"a","dns_req":"x.com"}}"#);
-        let b = shape(r#"{"sourcetype":"zscalernss-dns","event":{"user":"a","dns_req":"x.com","recordid":"1"}}"#);
+        let b = shape(
+            r#"{"sourcetype":"zscalernss-dns","event":{"user":"a","dns_req":"x.com","recordid":"1"}}"#,
+        );
         assert_ne!(a.fingerprint, b.fingerprint);
     }
 

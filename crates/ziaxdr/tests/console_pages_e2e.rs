@@ -119,6 +119,25 @@ async fn start(tag: &str) -> Setup {
     }
 }
 
+/// Fields without a name a screen reader can say, and clickable rows a keyboard cannot reach.
+const UNLABELLED: &str = r#"
+const bad = [];
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  if (el.type === 'hidden') continue;
+  const named = el.getAttribute('aria-label') || (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.closest('label');
+  if (!named) bad.push(el.outerHTML.slice(0, 80));
+}
+for (const el of document.querySelectorAll('tr.clickable')) {
+  if (el.tabIndex < 0) bad.push(el.outerHTML.slice(0, 80));
+}
+return bad;
+"#;
+
+async fn assert_accessible(c: &Client, page: &str) {
+    let bad = c.execute(UNLABELLED, vec![]).await.unwrap();
+    assert_eq!(bad, json!([]), "{page}: unlabelled or unreachable controls");
+}
+
 async fn shot_at(c: &Client, name: &str, phone: bool) {
     shot(c, &format!("{name}-{}", if phone { "390" } else { "1280" })).await;
 }
@@ -234,6 +253,7 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
     )
     .await;
     wait_css(c, "#dash-histogram svg").await;
+    assert_accessible(c, "web dashboard").await;
     shot_at(c, "19-dashboard-web", false).await;
 
     // A tile's value opens Events with the dashboard's query, the tile's and the value's, over
@@ -365,6 +385,7 @@ async fn events_saves_searches_completes_field_names_and_refreshes() {
     let listed = wait_text(c, "#saved-list", "DNS today").await;
     assert!(listed.contains("shared by admin"), "{listed}");
     wait_text(c, "#recent-list", "event.dataset:dns").await;
+    assert_accessible(c, "events with saved searches").await;
     shot_at(c, "19-events-saved-searches", false).await;
     let saved = s
         .admin
@@ -531,6 +552,7 @@ async fn alerts_are_triaged_in_bulk_assigned_and_pivot_to_their_rule() {
         "every row reopened",
     )
     .await;
+    assert_accessible(c, "alerts").await;
     shot_at(c, "19-alerts-bulk", false).await;
 
     // One alert: unassign, then "Assign to me".
@@ -545,6 +567,7 @@ async fn alerts_are_triaged_in_bulk_assigned_and_pivot_to_their_rule() {
     click(c, "#assign-me").await;
     wait_text(c, "#alert-assignee", "admin").await;
     wait_text(c, "#timeline", "assigned to admin").await;
+    assert_accessible(c, "alert").await;
     shot_at(c, "19-alert-assigned", false).await;
 
     // The rule: its Sigma source, and its hit count leads to its alerts.
@@ -554,6 +577,7 @@ async fn alerts_are_triaged_in_bulk_assigned_and_pivot_to_their_rule() {
         .unwrap();
     let src = wait_text(c, "#rule-source", "title:").await;
     assert!(src.contains(rule_id), "{src}");
+    assert_accessible(c, "rule").await;
     shot_at(c, "19-rule-source", false).await;
     click(c, "#rule-alerts-link").await;
     wait_css(c, "#alerts tbody tr").await;
@@ -635,6 +659,7 @@ async fn cti_and_settings_manage_indicators_sources_and_users() {
         c.refresh().await.unwrap();
         wait_text(c, "#cti-feeds", feed).await;
     }
+    assert_accessible(c, "cti").await;
     shot_at(c, "19-cti", false).await;
     click(c, &format!("button[aria-label='Remove source {feed}']")).await;
     accept(c).await;
@@ -716,6 +741,7 @@ async fn cti_and_settings_manage_indicators_sources_and_users() {
         r#"{"user":"bob","password":"bobs-second-password"}"#,
     );
     assert_eq!(bob.status, 401, "a disabled user signs in: {}", bob.body);
+    assert_accessible(c, "settings").await;
     shot_at(c, "19-settings-users", false).await;
 
     c.set_window_size(390, 844).await.unwrap();
