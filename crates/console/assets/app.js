@@ -19,6 +19,8 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+    else if (k === 'style') el.style.cssText = v;
     else if (v === true) el.setAttribute(k, '');
     else if (k === 'title') el.setAttribute(k, visible(String(v)));
     else el.setAttribute(k, v);
@@ -146,12 +148,15 @@ function errorBox(e) {
 const routes = [
   [/^\/console\/login$/, pageLogin],
   [/^\/console\/?$/, pageOverview],
+  [/^\/console\/dashboards$/, pageDashboards],
+  [/^\/console\/dashboards\/([^/]+)$/, pageDashboards],
   [/^\/console\/events$/, pageEvents],
   [/^\/console\/alerts$/, pageAlerts],
   [/^\/console\/alerts\/([^/]+)$/, pageAlert],
   [/^\/console\/intakes$/, pageIntakes],
   [/^\/console\/intakes\/([^/]+)$/, pageIntake],
   [/^\/console\/rules$/, pageRules],
+  [/^\/console\/rules\/([^/]+)$/, pageRule],
   [/^\/console\/cti$/, pageCti],
   [/^\/console\/settings$/, pageSettings],
 ];
@@ -343,10 +348,247 @@ async function pageOverview(main) {
   cleanup.push(() => clearInterval(timer));
 }
 
+// ---- dashboards ----
+
+/** The dashboards, one per log type: key figures (a count or a distinct count) and tiles
+ * (the top values of a field among the events of the tile's query). Every figure, tile and
+ * value opens Events with its query and the dashboard's range. */
+const DASHBOARDS = [
+  { id: 'web', title: 'Web', q: 'event.dataset:web',
+    kpis: [['Transactions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:* AND NOT zscaler.zia.threat.name:None'], ['Users', '', 'user.email']],
+    tiles: [
+      ['Top blocked URL categories', 'zscaler.zia.url_category', 'event.outcome:failure'],
+      ['Top users', 'user.email', ''],
+      ['Top departments', 'zscaler.zia.department', ''],
+      ['Top locations', 'zscaler.zia.location', ''],
+      ['Threats', 'zscaler.zia.threat.name', 'NOT zscaler.zia.threat.name:None'],
+      ['Applications (shadow IT), with their class and risk', 'zscaler.zia.appname', '', ['zscaler.zia.appclass', 'zscaler.zia.app_risk_score']],
+      ['Top blocked domains', 'destination.domain', 'event.outcome:failure'],
+      ['Users with responses over 10 MB (bandwidth)', 'user.email', 'http.response.bytes:>=10000000'],
+      ['Block reasons', 'event.reason', 'event.outcome:failure'],
+    ] },
+  { id: 'firewall', title: 'Firewall', q: 'event.dataset:firewall',
+    kpis: [['Sessions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:*'], ['Sources', '', 'source.ip']],
+    tiles: [
+      ['Top blocked destinations', 'destination.ip', 'event.outcome:failure'],
+      ['Threats', 'zscaler.zia.threat.name', ''],
+      ['Top rules', 'rule.name', ''],
+      ['Top applications', 'network.application', ''],
+      ['Top destination ports', 'destination.port', ''],
+      ['Top destination countries', 'destination.geo.country_name', ''],
+      ['Top users', 'user.email', ''],
+      ['Top locations', 'zscaler.zia.location', ''],
+    ] },
+  { id: 'dns', title: 'DNS', q: 'event.dataset:dns',
+    kpis: [['Requests', ''], ['Blocked', 'event.action:block'], ['Domains', '', 'dns.question.name'], ['Users', '', 'user.email']],
+    tiles: [
+      ['Top domains', 'dns.question.name', ''],
+      ['Top blocked domains', 'dns.question.name', 'event.action:block'],
+      ['Top categories', 'zscaler.zia.category', ''],
+      ['Top rules', 'rule.name', ''],
+      ['Top query types', 'dns.question.type', ''],
+      ['Top users', 'user.email', ''],
+      ['Top locations', 'zscaler.zia.location', ''],
+    ] },
+  { id: 'tunnel', title: 'Tunnel', q: 'event.dataset:tunnel',
+    kpis: [['Tunnel records', ''], ['Failures', 'event.outcome:failure'], ['Locations', '', 'zscaler.zia.location']],
+    tiles: [
+      ['Tunnels up, per location', 'zscaler.zia.location', 'zscaler.zia.tunnel.status:UP'],
+      ['Tunnels down, per location', 'zscaler.zia.location', 'zscaler.zia.tunnel.status:DOWN'],
+      ['Tunnel events', 'zscaler.zia.tunnel.status', ''],
+      ['Errors', 'error.code', ''],
+      ['Tunnel types', 'network.type', ''],
+      ['Record types', 'zscaler.zia.recordtype', ''],
+    ] },
+  { id: 'audit', title: 'Admin audit', q: 'event.dataset:audit',
+    kpis: [['Audit records', ''], ['Changes', 'NOT event.action:sign_in AND NOT event.action:sign_out'], ['Failures', 'event.outcome:failure'], ['Admins', '', 'user.email']],
+    tiles: [
+      ['Changes by admin', 'user.email', 'NOT event.action:sign_in AND NOT event.action:sign_out'],
+      ['Actions', 'event.action', ''],
+      ['Changed areas', 'zscaler.zia.category', 'NOT event.action:sign_in AND NOT event.action:sign_out'],
+      ['Failed sign-ins by address', 'source.ip', 'event.outcome:failure'],
+      ['Interfaces', 'zscaler.zia.interface', ''],
+    ] },
+  { id: 'saas', title: 'SaaS security', q: 'event.dataset:casb',
+    kpis: [['Records', ''], ['Policy hits', 'rule.name:*'], ['Threats', 'zscaler.zia.threat.name:*'], ['Users', '', 'user.email']],
+    tiles: [
+      ['Top applications', 'network.application', ''],
+      ['Policies hit', 'rule.name', ''],
+      ['Threats', 'zscaler.zia.threat.name', ''],
+      ['Top users', 'user.email', ''],
+      ['Top departments', 'zscaler.zia.department', ''],
+      ['Top files', 'file.name', ''],
+      ['SaaS subtypes', 'zscaler.zia.saas.subtype', ''],
+    ] },
+  { id: 'endpoint-dlp', title: 'Endpoint DLP', q: 'event.dataset:endpoint_dlp',
+    kpis: [['Incidents', ''], ['Blocked', 'event.type:denied'], ['Users', '', 'user.name']],
+    tiles: [
+      ['Top rules', 'rule.name', ''],
+      ['Top users', 'user.name', ''],
+      ['Top devices', 'host.name', ''],
+      ['Actions', 'event.action', ''],
+      ['Channels', 'zscaler.zia.channel', ''],
+    ] },
+  { id: 'email-dlp', title: 'Email DLP', q: 'event.dataset:email_dlp',
+    kpis: [['Incidents', ''], ['Blocked', 'event.action:block'], ['Senders', '', 'email.from.address']],
+    tiles: [
+      ['Top rules', 'rule.name', ''],
+      ['Top senders', 'email.from.address', ''],
+      ['Actions', 'event.action', ''],
+      ['Top departments', 'zscaler.zia.department', ''],
+    ] },
+];
+
+/** A bar of `share` (0-1) of the width. The width is set through the CSSOM: the
+ * Content-Security-Policy refuses inline style attributes. */
+function meter(share) {
+  const bar = h('span');
+  bar.style.width = Math.max(2, Math.round(share * 100)) + '%';
+  return h('div', { class: 'meter', 'aria-hidden': 'true' }, bar);
+}
+
+/** `a AND b`, leaving out empty parts. */
+function andQ(...parts) {
+  const p = parts.filter((x) => x && x.trim());
+  return p.length > 1 ? p.map((x) => (/\s(OR|or|\|\|)\s/.test(x) ? `(${x})` : x)).join(' AND ') : (p[0] || '');
+}
+
+/** The Events page for a query over a dashboard's range. */
+function eventsLink(q, since) {
+  const p = new URLSearchParams();
+  if (q) p.set('q', q);
+  p.set('since', since);
+  return '/console/events?' + p.toString();
+}
+
+async function pageDashboards(main, which) {
+  const d = DASHBOARDS.find((x) => x.id === which) || DASHBOARDS[0];
+  document.title = `${d.title} dashboard · ziaxdr`;
+  const params = new URLSearchParams(location.search);
+  const since = PRESETS.includes(params.get('since')) ? params.get('since') : '24h';
+  const refresh = Number(params.get('refresh')) || 0;
+  const range = presetRange(since);
+  const nav = (id, s, r) => {
+    const p = new URLSearchParams({ since: s });
+    if (r) p.set('refresh', String(r));
+    return `/console/dashboards/${id}?${p}`;
+  };
+  const sel = h('select', { id: 'dash-range', 'aria-label': 'Time range' }, PRESETS.map((p) => h('option', { value: p, selected: p === since }, presetLabel(p))));
+  sel.addEventListener('change', () => go(nav(d.id, sel.value, refresh)));
+  put(main, h('h1', {}, `${d.title} dashboard`),
+    h('nav', { class: 'tabs', 'aria-label': 'Log types', id: 'dash-tabs' }, DASHBOARDS.map((x) => h('a', { class: 'tab', href: nav(x.id, since, refresh), 'aria-current': x.id === d.id ? 'page' : undefined }, x.title))),
+    h('div', { class: 'row' }, sel, refreshSelect(refresh, (r) => go(nav(d.id, since, r), true)),
+      h('a', { href: eventsLink(d.q, since), id: 'dash-events' }, `All ${d.title} events`), h('span', { class: 'muted', id: 'dash-updated' })));
+  const kpis = h('div', { class: 'grid', id: 'dash-kpis' });
+  const histo = h('div', { class: 'panel', id: 'dash-histogram' });
+  const tiles = h('div', { class: 'grid tiles', id: 'dash-tiles' });
+  put(main, kpis, histo, tiles);
+
+  const draw = async () => {
+    // Key figures.
+    const kpiCards = d.kpis.map(([label, q, distinct]) => {
+      const value = h('div', { class: 'big' }, '…');
+      const card = h('div', { class: 'panel card kpi' }, h('div', { class: 'muted' }, label), h('a', { href: eventsLink(andQ(d.q, q), since) }, value));
+      aggregate(andQ(d.q, q), range, distinct ? { type: 'distinct', field: distinct } : { type: 'count' })
+        .then((r) => { value.textContent = (r.result.count ?? r.result.distinct ?? r.result.value ?? 0).toLocaleString('en'); })
+        .catch((e) => { value.replaceChildren(errorBox(e)); });
+      return card;
+    });
+    kpis.replaceChildren(...kpiCards);
+    aggregate(d.q, range, { type: 'histogram' }).then((r) => {
+      const b = r.result.buckets;
+      histo.replaceChildren(h('div', { class: 'muted' }, `${d.title} events per ${interval(r.result.interval_seconds)}`),
+        barChart(b.map((x) => x.count), { labels: b.map((x) => x.start), title: `${d.title} events over time`, brush: (i, j) => {
+          const from = b[i].start, to = new Date(new Date(b[j].start).getTime() + r.result.interval_seconds * 1000).toISOString();
+          go('/console/events?' + new URLSearchParams({ q: d.q, from, to }));
+        } }));
+    }).catch((e) => histo.replaceChildren(errorBox(e)));
+    // Tiles.
+    const cards = d.tiles.map(([title, field, q, extra]) => {
+      const tq = andQ(d.q, q);
+      const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+      const card = h('section', { class: 'panel tile', 'aria-label': title },
+        h('div', { class: 'row' }, h('h2', { class: 'grow' }, title), h('a', { class: 'small', href: eventsLink(tq, since), 'aria-label': `Events of ${title}` }, 'Events →')),
+        body);
+      aggregate(tq, range, { type: 'top', field, size: 10 }).then((r) => {
+        const vals = r.result.values;
+        if (!vals.length) { body.replaceChildren(h('p', { class: 'muted' }, 'No event in this range.')); return; }
+        const max = Math.max(...vals.map((v) => v.count));
+        const rows = vals.map((v) => {
+          const extraCell = extra ? h('td', { class: 'muted' }, '…') : null;
+          if (extra) {
+            Promise.all(extra.map((f) => aggregate(andQ(tq, term(field, v.value)), range, { type: 'top', field: f, size: 1 })
+              .then((x) => (x.result.values[0] ? x.result.values[0].value : null)).catch(() => null)))
+              .then((xs) => { extraCell.textContent = xs.map((x, i) => (x === null ? null : (i === 1 ? 'risk ' + x : x))).filter((x) => x !== null).join(' · ') || '–'; });
+          }
+          return h('tr', {},
+            h('td', { class: 'val' }, h('a', { href: eventsLink(andQ(tq, term(field, v.value)), since) }, v.value),
+              meter(v.count / max)),
+            extraCell,
+            h('td', { class: 'num' }, v.count.toLocaleString('en')));
+        });
+        body.replaceChildren(h('table', { class: 'top' }, h('tbody', {}, rows)),
+          r.result.other_count ? h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`) : null);
+      }).catch((e) => body.replaceChildren(errorBox(e)));
+      return card;
+    });
+    tiles.replaceChildren(...cards);
+    $('#dash-updated').textContent = `updated ${fmtTime(new Date().toISOString())}`;
+  };
+  await draw();
+  autoRefresh(refresh, () => draw());
+}
+
 // ---- events ----
 
 const DEFAULT_COLUMNS = ['@timestamp', 'event.dataset', 'event.action', 'user.name', 'source.ip', 'destination.domain', 'url.original'];
-const PRESETS = ['15m', '1h', '24h', '7d', '30d'];
+const PRESETS = ['5m', '15m', '1h', '4h', '12h', '24h', '3d', '7d', '14d', '30d', '90d', 'today', 'yesterday'];
+
+/** The label of a time preset. */
+function presetLabel(p) {
+  return p === 'today' ? 'Today (UTC)' : p === 'yesterday' ? 'Yesterday (UTC)' : 'Last ' + p;
+}
+
+/** The request body's time range for a preset: `today` and `yesterday` are UTC days, the
+ * others are `since` durations the store reads itself. */
+function presetRange(p) {
+  if (p !== 'today' && p !== 'yesterday') return { since: p };
+  const d = new Date();
+  const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - (p === 'yesterday' ? 86400e3 : 0);
+  const end = p === 'yesterday' ? start + 86400e3 : Date.now();
+  return { from: new Date(start).toISOString(), to: new Date(end).toISOString() };
+}
+
+/** Runs at most two aggregations at once: the server takes a few searches per user, and a
+ * dashboard asks for many. */
+const aggQueue = { running: 0, waiting: [] };
+function aggregate(query, range, aggregation) {
+  return new Promise((resolve, reject) => {
+    const run = () => {
+      aggQueue.running++;
+      api('POST', '/api/v1/events/aggregate', { query, ...range, aggregation })
+        .then(resolve, reject)
+        .finally(() => { aggQueue.running--; const next = aggQueue.waiting.shift(); if (next) next(); });
+    };
+    if (aggQueue.running < 2) run(); else aggQueue.waiting.push(run);
+  });
+}
+
+/** Re-runs `f` every `sec` seconds while the page is shown (0: never). */
+function autoRefresh(sec, f) {
+  if (!sec) return;
+  const timer = setInterval(() => { if (!document.hidden) f(); }, sec * 1000);
+  cleanup.push(() => clearInterval(timer));
+}
+
+/** The auto-refresh selector; `onchange(sec)` is called with the choice. */
+function refreshSelect(current, onchange) {
+  const sel = h('select', { id: 'auto-refresh', 'aria-label': 'Auto-refresh' },
+    [['0', 'No auto-refresh'], ['30', 'Refresh every 30 s'], ['60', 'Refresh every 1 min'], ['300', 'Refresh every 5 min']]
+      .map(([v, l]) => h('option', { value: v, selected: String(current || 0) === v }, l)));
+  sel.addEventListener('change', () => onchange(Number(sel.value)));
+  return sel;
+}
 
 function flatten(obj, prefix = '', out = {}) {
   for (const [k, v] of Object.entries(obj || {})) {
@@ -384,6 +626,104 @@ function toLocalInput(iso) {
   return isNaN(d) ? '' : d.toISOString().slice(0, 19);
 }
 
+// ---- recent queries and field-name completion ----
+
+const RECENT_KEY = 'ziaxdr.recent-queries';
+/** Queries searched in this browser, newest first (at most 15). */
+function recentQueries() {
+  try { return JSON.parse(localStorage.getItem(RECENT_KEY) || '[]').filter((q) => typeof q === 'string'); } catch { return []; }
+}
+function rememberQuery(q) {
+  const list = [q, ...recentQueries().filter((x) => x !== q)].slice(0, 15);
+  try { localStorage.setItem(RECENT_KEY, JSON.stringify(list)); } catch { /* storage full or off */ }
+}
+
+/** Field names for completion: the store's typed fields (asked once), plus every field seen
+ * in results. */
+const knownFields = new Set();
+let fieldsAsked = null;
+function loadFields() {
+  if (!fieldsAsked) {
+    fieldsAsked = api('GET', '/api/v1/events/fields')
+      .then((r) => r.items.forEach((f) => knownFields.add(f.name)))
+      .catch(() => { fieldsAsked = null; });
+  }
+  return fieldsAsked;
+}
+function learnFields(events) {
+  for (const e of events.slice(0, 50)) for (const k of Object.keys(flatten(e))) if (k !== 'event.original') knownFields.add(k);
+}
+
+/** A suggestion list under a query input: typing a field name offers the known fields that
+ * start with (then contain) it; Down/Up move, Enter or Tab takes one, Escape closes. */
+function fieldCompletion(input) {
+  const box = h('ul', { class: 'suggest', id: 'query-suggest', role: 'listbox', 'aria-label': 'Field names', hidden: true });
+  let items = [], active = -1;
+  const wordAt = () => {
+    const pos = input.selectionStart ?? input.value.length;
+    const before = input.value.slice(0, pos);
+    const m = /[A-Za-z0-9_.@]+$/.exec(before);
+    if (!m) return null;
+    // After "field:" the word is a value, not a field.
+    if (/:\s*$/.test(before.slice(0, m.index))) return null;
+    return { start: m.index, end: pos, word: m[0] };
+  };
+  const close = () => { box.hidden = true; items = []; active = -1; input.setAttribute('aria-expanded', 'false'); input.removeAttribute('aria-activedescendant'); };
+  const mark = () => {
+    [...box.children].forEach((li, i) => li.setAttribute('aria-selected', String(i === active)));
+    if (active >= 0) input.setAttribute('aria-activedescendant', 'suggest-' + active); else input.removeAttribute('aria-activedescendant');
+  };
+  const take = (name) => {
+    const w = wordAt();
+    if (!w) return close();
+    input.value = input.value.slice(0, w.start) + name + ':' + input.value.slice(w.end);
+    const at = w.start + name.length + 1;
+    input.setSelectionRange(at, at);
+    close();
+    input.focus();
+  };
+  let seq = 0;
+  const update = async () => {
+    // Only the latest keystroke's list is shown (the field list may still be on its way).
+    const mine = ++seq;
+    await loadFields();
+    if (mine !== seq) return;
+    const w = wordAt();
+    if (!w || w.word.length < 2) return close();
+    const needle = w.word.toLowerCase();
+    const all = [...knownFields].sort();
+    const next = [...all.filter((f) => f.toLowerCase().startsWith(needle)), ...all.filter((f) => !f.toLowerCase().startsWith(needle) && f.toLowerCase().includes(needle))]
+      .filter((f) => f.toLowerCase() !== needle).slice(0, 10);
+    if (!next.length) return close();
+    if (!box.hidden && next.join('\n') === items.join('\n')) return;
+    items = next;
+    active = -1;
+    box.replaceChildren(...items.map((f, i) => h('li', { role: 'option', id: 'suggest-' + i, 'aria-selected': 'false', onmousedown: (ev) => { ev.preventDefault(); take(f); } }, f)));
+    box.hidden = false;
+    input.setAttribute('aria-expanded', 'true');
+  };
+  input.addEventListener('input', update);
+  // Closed a moment after the focus leaves (a click on an option comes first), unless it came
+  // back meanwhile.
+  input.addEventListener('blur', () => setTimeout(() => { if (document.activeElement !== input) close(); }, 100));
+  input.addEventListener('keydown', (ev) => {
+    if (box.hidden) return;
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      ev.preventDefault();
+      active = (active + (ev.key === 'ArrowDown' ? 1 : -1) + items.length) % items.length;
+      mark();
+    } else if ((ev.key === 'Enter' || ev.key === 'Tab') && active >= 0) {
+      ev.preventDefault();
+      take(items[active]);
+    } else if (ev.key === 'Escape') {
+      ev.preventDefault();
+      ev.stopPropagation();
+      close();
+    }
+  });
+  return box;
+}
+
 async function pageEvents(main) {
   document.title = 'Events · ziaxdr';
   const params = new URLSearchParams(location.search);
@@ -393,22 +733,75 @@ async function pageEvents(main) {
     from: params.get('from') || '',
     to: params.get('to') || '',
     cols: (params.get('cols') || DEFAULT_COLUMNS.join(',')).split(',').filter(Boolean),
+    refresh: Number(params.get('refresh')) || 0,
   };
-  const push = () => {
+  const push = (replace) => {
     const p = new URLSearchParams();
     if (state.q) p.set('q', state.q);
     if (state.since) p.set('since', state.since);
     else { if (state.from) p.set('from', state.from); if (state.to) p.set('to', state.to); }
     if (state.cols.join(',') !== DEFAULT_COLUMNS.join(',')) p.set('cols', state.cols.join(','));
-    go('/console/events?' + p.toString());
+    if (state.refresh) p.set('refresh', String(state.refresh));
+    go('/console/events?' + p.toString(), replace === true);
   };
-  const timeBody = () => (state.since ? { since: state.since } : { from: state.from || undefined, to: state.to || undefined });
+  const timeBody = () => (state.since ? presetRange(state.since) : { from: state.from || undefined, to: state.to || undefined });
+  if (state.q) rememberQuery(state.q);
 
-  const qInput = h('input', { type: 'search', class: 'query', id: 'query', value: state.q, placeholder: 'e.g. event.dataset:web AND http.response.status_code:>=400   (press / to focus)', 'aria-label': 'Query', spellcheck: 'false', autocomplete: 'off' });
+  const qInput = h('input', { type: 'search', class: 'query', id: 'query', value: state.q, placeholder: 'e.g. event.dataset:web AND http.response.status_code:>=400   (press / to focus)', 'aria-label': 'Query', spellcheck: 'false', autocomplete: 'off',
+    role: 'combobox', 'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': 'query-suggest' });
+  const suggestBox = fieldCompletion(qInput);
+  // Saved searches (own and shared) and this browser's recent queries.
+  const searchesPanel = h('div', { id: 'searches', hidden: true });
+  const toggleSearches = async () => {
+    const btn = $('#searches-button');
+    if (!searchesPanel.hidden) { searchesPanel.hidden = true; btn.setAttribute('aria-expanded', 'false'); return; }
+    searchesPanel.hidden = false;
+    btn.setAttribute('aria-expanded', 'true');
+    await drawSearches();
+  };
+  const linkOf = (q, since, cols) => {
+    const p = new URLSearchParams();
+    if (q) p.set('q', q);
+    p.set('since', since || '24h');
+    if (cols) p.set('cols', cols);
+    return '/console/events?' + p.toString();
+  };
+  const drawSearches = async () => {
+    let saved = [];
+    const msg = h('div');
+    try { saved = (await api('GET', '/api/v1/searches')).items; } catch (e) { msg.append(errorBox(e)); }
+    const name = h('input', { type: 'text', id: 'save-name', placeholder: 'name of this search', 'aria-label': 'Name of the saved search', required: true });
+    const shared = h('input', { type: 'checkbox', id: 'save-shared' });
+    const recent = recentQueries();
+    searchesPanel.replaceChildren(h('div', { class: 'panel' },
+      h('form', { class: 'row', id: 'save-search', onsubmit: async (ev) => {
+        ev.preventDefault();
+        try {
+          await api('POST', '/api/v1/searches', { name: name.value, query: qInput.value.trim(), since: state.since || '', columns: state.cols.join(',') === DEFAULT_COLUMNS.join(',') ? '' : state.cols.join(','), shared: shared.checked });
+          toast('Search saved');
+          await drawSearches();
+        } catch (e) { msg.replaceChildren(errorBox(e)); }
+      } }, h('strong', {}, 'Save this search'), name, h('label', {}, shared, ' shared with every user'), h('button', { type: 'submit' }, 'Save')),
+      msg,
+      h('h2', {}, 'Saved searches'),
+      saved.length ? h('ul', { id: 'saved-list', class: 'plain' }, saved.map((x) => h('li', { class: 'row' },
+        h('a', { href: linkOf(x.query, x.since, x.columns) }, x.name),
+        h('code', { class: 'mono muted' }, x.query || '*'),
+        h('span', { class: 'muted' }, x.since ? presetLabel(x.since) : ''),
+        x.shared ? h('span', { class: 'badge' }, `shared by ${x.owner}`) : h('span', { class: 'badge' }, 'mine'),
+        x.owner === session.user || can('admin') ? h('button', { type: 'button', class: 'small danger', 'aria-label': 'Delete saved search ' + x.name, onclick: async () => {
+          if (!confirm(`Delete the saved search “${x.name}”?`)) return;
+          try { await api('DELETE', '/api/v1/searches/' + encodeURIComponent(x.id)); await drawSearches(); } catch (e) { msg.replaceChildren(errorBox(e)); }
+        } }, 'Delete') : null))) : h('p', { class: 'muted' }, 'No saved search yet.'),
+      h('h2', {}, 'Recent queries (this browser)'),
+      recent.length ? h('ul', { id: 'recent-list', class: 'plain' }, recent.map((q) => h('li', {}, h('a', { class: 'mono', href: linkOf(q, state.since) }, q))))
+        : h('p', { class: 'muted' }, 'No recent query.')));
+    name.focus();
+  };
   const qErr = h('div', { class: 'error', id: 'query-error', role: 'alert' });
   const qWarn = h('div', { class: 'warning', id: 'query-warning', role: 'status' });
   const preset = h('select', { id: 'range', 'aria-label': 'Time range' },
-    PRESETS.map((p) => h('option', { value: p, selected: state.since === p }, 'Last ' + p)),
+    PRESETS.map((p) => h('option', { value: p, selected: state.since === p }, presetLabel(p))),
     h('option', { value: '', selected: !state.since }, 'Absolute…'));
   const from = h('input', { type: 'datetime-local', step: '1', id: 'from', 'aria-label': 'From (UTC)', value: toLocalInput(state.from) });
   const to = h('input', { type: 'datetime-local', step: '1', id: 'to', 'aria-label': 'To (UTC)', value: toLocalInput(state.to) });
@@ -424,8 +817,9 @@ async function pageEvents(main) {
     }
     push();
   } },
-  h('div', { class: 'row' }, h('div', { class: 'grow' }, qInput), preset, abs, h('button', { type: 'submit', class: 'primary', id: 'search' }, 'Search')),
-  qErr, qWarn);
+  h('div', { class: 'row' }, h('div', { class: 'grow suggest-host' }, qInput, suggestBox), preset, abs, h('button', { type: 'submit', class: 'primary', id: 'search' }, 'Search'),
+    h('button', { type: 'button', id: 'searches-button', 'aria-expanded': 'false', onclick: () => toggleSearches() }, 'Saved & recent')),
+  qErr, qWarn, searchesPanel);
   const histo = h('div', { class: 'panel', id: 'histogram' });
   const top = h('div', { id: 'top-values' });
   const colsBtn = h('button', { type: 'button', id: 'columns-button' }, 'Columns');
@@ -464,7 +858,13 @@ async function pageEvents(main) {
   const exportBtns = [h('button', { type: 'button', id: 'export-csv', onclick: () => exportEvents('csv') }, 'Export CSV'),
     h('button', { type: 'button', id: 'export-ndjson', onclick: () => exportEvents('ndjson') }, 'Export NDJSON')];
   put(main, h('h1', {}, 'Events'), form, histo,
-    h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn, exportBtns), exportNote, colsPanel, top, table, h('p', {}, more));
+    h('div', { class: 'row' }, summary, h('span', { class: 'grow' }), topField, topBtn, colsBtn, exportBtns,
+      refreshSelect(state.refresh, (sec) => { state.refresh = sec; push(true); })), exportNote, colsPanel, top, table, h('p', {}, more));
+  // Auto-refresh re-runs the search, unless the analyst is reading an event or typing.
+  autoRefresh(state.refresh, () => {
+    if ($('#drawer') || document.activeElement === qInput || !colsPanel.hidden || !searchesPanel.hidden) return;
+    render();
+  });
 
   colsBtn.addEventListener('click', () => {
     colsPanel.hidden = !colsPanel.hidden;
@@ -579,6 +979,7 @@ async function pageEvents(main) {
   const load = async (append) => {
     const r = await api('POST', '/api/v1/events/search', { query: state.q, ...timeBody(), limit: 50, cursor: append ? cursor : undefined });
     events = append ? events.concat(r.events) : r.events;
+    learnFields(events);
     cursor = r.next_cursor || null;
     more.hidden = !cursor;
     if (!append) qWarn.replaceChildren(...(r.warnings || []).map((w) => h('div', {}, w)));
@@ -628,30 +1029,61 @@ async function pageEvents(main) {
 
 const STATUSES = ['Pending', 'Acknowledged', 'Ongoing', 'Closed', 'Rejected'];
 
+/** Users alerts can be assigned to (asked once per page view). */
+async function assignees() {
+  try { return (await api('GET', '/api/v1/assignees')).items; } catch { return []; }
+}
+
+const ALERT_FILTERS = ['status', 'urgency', 'rule', 'rule_name', 'text', 'user', 'host', 'ip', 'assignee', 'entity'];
+
 async function pageAlerts(main) {
   document.title = 'Alerts · ziaxdr';
   const p = new URLSearchParams(location.search);
-  const f = { status: p.get('status') || '', urgency: p.get('urgency') || '', rule: p.get('rule') || '', entity: p.get('entity') || '', open: p.get('open') === '1', sort: p.get('sort') || 'last_seen', dir: p.get('dir') || '' };
-  const push = () => {
+  const f = Object.fromEntries(ALERT_FILTERS.map((k) => [k, p.get(k) || '']));
+  // `assignee=-` in the URL: the unassigned alerts (the API's empty assignee).
+  Object.assign(f, { open: p.get('open') === '1', sort: p.get('sort') || 'last_seen', dir: p.get('dir') || '', refresh: Number(p.get('refresh')) || 0 });
+  const push = (replace) => {
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(f)) if (v && !(k === 'sort' && v === 'last_seen') && !(k === 'dir' && v !== 'asc')) q.set(k, v === true ? '1' : v);
-    go('/console/alerts?' + q.toString());
+    for (const [k, v] of Object.entries(f)) if (v && !(k === 'sort' && v === 'last_seen') && !(k === 'dir' && v !== 'asc')) q.set(k, v === true ? '1' : String(v));
+    go('/console/alerts?' + q.toString(), replace === true);
   };
+  const users = await assignees();
   const status = h('select', { id: 'f-status', 'aria-label': 'Status', onchange: () => { f.status = status.value; push(); } },
     h('option', { value: '' }, 'Any status'), STATUSES.map((x) => h('option', { value: x, selected: f.status === x }, x)));
   const urg = h('select', { id: 'f-urgency', 'aria-label': 'Urgency', onchange: () => { f.urgency = urg.value; push(); } },
     h('option', { value: '' }, 'Any urgency'), ['critical', 'high', 'medium', 'low'].map((x) => h('option', { value: x, selected: f.urgency === x }, x)));
-  const rule = h('input', { type: 'text', id: 'f-rule', value: f.rule, placeholder: 'rule id', 'aria-label': 'Rule id' });
-  const entity = h('input', { type: 'text', id: 'f-entity', value: f.entity, placeholder: 'entity', 'aria-label': 'Entity' });
+  const who = h('select', { id: 'f-assignee', 'aria-label': 'Assignee', onchange: () => { f.assignee = who.value; push(); } },
+    h('option', { value: '' }, 'Anyone'), h('option', { value: '-', selected: f.assignee === '-' }, 'Unassigned'),
+    users.map((u) => h('option', { value: u, selected: f.assignee === u }, u === session.user ? `${u} (me)` : u)));
+  const input = (id, key, placeholder, label) => h('input', { type: 'text', id, value: f[key], placeholder, 'aria-label': label });
+  const text = input('f-text', 'text', 'free text', 'Free text');
+  const ruleName = input('f-rule-name', 'rule_name', 'rule name', 'Rule name');
+  const user = input('f-user', 'user', 'user', 'User');
+  const host = input('f-host', 'host', 'host', 'Host');
+  const ip = input('f-ip', 'ip', 'IP', 'IP address');
+  const rule = input('f-rule', 'rule', 'rule id', 'Rule id');
+  const entity = input('f-entity', 'entity', 'entity', 'Entity');
   const openOnly = h('input', { type: 'checkbox', id: 'f-open', checked: f.open, onchange: () => { f.open = openOnly.checked; push(); } });
   put(main, h('h1', {}, 'Alerts'),
-    h('form', { class: 'panel row', onsubmit: (ev) => { ev.preventDefault(); f.rule = rule.value.trim(); f.entity = entity.value.trim(); push(); } },
-      status, urg, rule, entity, h('label', {}, openOnly, ' open only'), h('button', { type: 'submit' }, 'Filter')));
+    h('form', { class: 'panel row', id: 'alert-filters', onsubmit: (ev) => {
+      ev.preventDefault();
+      Object.assign(f, { text: text.value.trim(), rule_name: ruleName.value.trim(), user: user.value.trim(), host: host.value.trim(), ip: ip.value.trim(), rule: rule.value.trim(), entity: entity.value.trim() });
+      push();
+    } },
+    status, urg, who, h('label', {}, openOnly, ' open only'),
+    // On a phone the text filters fold away unless one is in use.
+    h('details', { class: 'more-filters', open: matchMedia('(min-width: 641px)').matches || ['text', 'rule_name', 'user', 'host', 'ip', 'rule', 'entity'].some((k) => f[k]) },
+      h('summary', {}, 'Text filters'), h('div', { class: 'row' }, text, ruleName, user, host, ip, rule, entity)),
+    h('button', { type: 'submit' }, 'Filter'),
+    refreshSelect(f.refresh, (sec) => { f.refresh = sec; push(true); })));
   const LIMIT = 1000;
-  const q = new URLSearchParams({ limit: String(LIMIT) });
-  if (f.status) q.set('status', f.status);
-  if (f.rule) q.set('rule', f.rule);
-  if (f.entity) q.set('entity', f.entity);
+  const apiFilter = () => {
+    const q = new URLSearchParams();
+    for (const k of ALERT_FILTERS) if (k !== 'urgency' && f[k]) q.set(k, k === 'assignee' && f[k] === '-' ? '' : f[k]);
+    return q;
+  };
+  const q = apiFilter();
+  q.set('limit', String(LIMIT));
   const r = await api('GET', '/api/v1/alerts?' + q.toString());
   let items = r.items.filter((a) => (!f.urgency || urgencyBand(a.urgency) === f.urgency) && (!f.open || a.status === 'Pending' || a.status === 'Acknowledged' || a.status === 'Ongoing'));
   const key = { last_seen: (a) => a.last_seen, first_seen: (a) => a.first_seen, urgency: (a) => a.urgency, similar: (a) => a.similar };
@@ -663,38 +1095,86 @@ async function pageAlerts(main) {
     h('button', { type: 'button', class: 'sort', onclick: () => { f.dir = f.sort === name && !asc ? 'asc' : ''; f.sort = name; push(); } }, label + (f.sort === name ? (asc ? ' ▴' : ' ▾') : '')));
   const total = r.total ?? r.items.length;
   const exportQuery = (format) => {
-    const e = new URLSearchParams({ format });
-    if (f.status) e.set('status', f.status);
-    if (f.rule) e.set('rule', f.rule);
-    if (f.entity) e.set('entity', f.entity);
+    const e = apiFilter();
+    e.set('format', format);
     return '/api/v1/alerts/export?' + e.toString();
   };
   put(main, h('p', { class: 'row' }, h('span', { class: 'muted' }, 'Export these alerts (at most 10,000, newest first):'),
     h('a', { href: exportQuery('csv'), download: 'alerts.csv', id: 'alerts-export-csv' }, 'CSV'),
     h('a', { href: exportQuery('ndjson'), download: 'alerts.ndjson', id: 'alerts-export-ndjson' }, 'NDJSON')));
+  // Bulk triage (analysts): select rows, then change their status or assignee at once.
+  const selected = new Set();
+  const triage = can('analyst');
+  const count = h('span', { id: 'bulk-count' }, '0 selected');
+  const bulkStatus = h('select', { id: 'bulk-status', 'aria-label': 'New status of the selected alerts' },
+    h('option', { value: '' }, 'Set status…'), STATUSES.map((x) => h('option', { value: x }, x)));
+  const bulkAssignee = h('select', { id: 'bulk-assignee', 'aria-label': 'Assign the selected alerts to' },
+    h('option', { value: '' }, 'Assign to…'), h('option', { value: '-' }, 'Nobody'), users.map((u) => h('option', { value: u }, u === session.user ? `${u} (me)` : u)));
+  const bulkMsg = h('div', { id: 'bulk-result', role: 'status' });
+  const applyBulk = async () => {
+    const body = { ids: [...selected] };
+    if (bulkStatus.value) body.status = bulkStatus.value;
+    if (bulkAssignee.value) body.assignee = bulkAssignee.value === '-' ? null : bulkAssignee.value;
+    if (!body.ids.length || (!body.status && !('assignee' in body))) { bulkMsg.replaceChildren(h('p', { class: 'muted' }, 'Select alerts and a status or an assignee.')); return; }
+    if ((body.status === 'Closed' || body.status === 'Rejected') && !confirm(`Set ${body.ids.length} alert(s) to ${body.status}? They stop gathering similar events (they can be reopened).`)) return;
+    try {
+      const res = await api('POST', '/api/v1/alerts/bulk', body);
+      const failed = res.items.filter((x) => x.error);
+      toast(`${res.changed} alert(s) changed`);
+      if (failed.length) {
+        sessionStorage.setItem('ziaxdr.bulk-failed', JSON.stringify(failed.slice(0, 20)));
+      }
+      render();
+    } catch (e) { bulkMsg.replaceChildren(errorBox(e)); }
+  };
+  const allBox = h('input', { type: 'checkbox', id: 'select-all', 'aria-label': 'Select every alert shown' });
+  const boxes = [];
+  const sync = () => { count.textContent = `${selected.size} selected`; allBox.checked = boxes.length > 0 && selected.size === boxes.length; };
+  allBox.addEventListener('change', () => { for (const [b, id] of boxes) { b.checked = allBox.checked; if (allBox.checked) selected.add(id); else selected.delete(id); } sync(); });
+  if (triage) {
+    put(main, h('div', { class: 'panel row', id: 'bulk' }, h('strong', {}, 'Selected alerts:'), count, bulkStatus, bulkAssignee,
+      h('button', { type: 'button', class: 'primary', id: 'bulk-apply', onclick: applyBulk }, 'Apply')), bulkMsg);
+    const failed = JSON.parse(sessionStorage.getItem('ziaxdr.bulk-failed') || '[]');
+    sessionStorage.removeItem('ziaxdr.bulk-failed');
+    if (failed.length) bulkMsg.replaceChildren(h('div', { class: 'warning panel', role: 'alert' }, `Not changed: ${failed.map((x) => `${x.id} (${x.error})`).join('; ')}`));
+  }
   const partial = r.items.length < total;
   put(main, h('p', { class: 'muted', id: 'alerts-count' }, partial
     ? `${items.length} alert(s) among the first ${r.items.length.toLocaleString('en')} of ${total.toLocaleString('en')} (newest first; narrow the filters to see the others)`
     : `${items.length} alert(s)`),
     h('div', { class: 'tablewrap' }, h('table', { id: 'alerts' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'Title'), sortHead('Urgency', 'urgency'), h('th', {}, 'Status'), h('th', { class: 'hide-narrow' }, 'Rule'),
+      h('thead', {}, h('tr', {}, triage ? h('th', {}, allBox) : null, h('th', {}, 'Id'), h('th', {}, 'Title'), sortHead('Urgency', 'urgency'), h('th', {}, 'Status'), h('th', {}, 'Assignee'), h('th', { class: 'hide-narrow' }, 'Rule'),
         h('th', { class: 'hide-narrow' }, 'Entity'), h('th', { class: 'hide-narrow' }, 'Source → target'), sortHead('Similar', 'similar'), sortHead('Last seen', 'last_seen'))),
       h('tbody', {}, items.map((a) => {
-        const tr = h('tr', { class: 'clickable', tabindex: '0' },
+        let cell = null;
+        if (triage) {
+          const b = h('input', { type: 'checkbox', class: 'pick', 'aria-label': 'Select ' + a.short_id, value: a.uuid });
+          b.addEventListener('change', () => { if (b.checked) selected.add(a.uuid); else selected.delete(a.uuid); sync(); });
+          boxes.push([b, a.uuid]);
+          cell = h('td', {}, b);
+        }
+        const tr = h('tr', { class: 'clickable', tabindex: '0' }, cell,
           h('td', { class: 'mono id' }, h('a', { href: '/console/alerts/' + a.short_id }, a.short_id)),
           h('td', {}, a.title),
-          h('td', {}, h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
+          h('td', { class: 'urgency' }, h('span', { class: 'badge ' + urgencyBand(a.urgency) }, `${urgencyBand(a.urgency)} ${a.urgency}`)),
           h('td', {}, a.status),
-          h('td', { class: 'hide-narrow' }, a.rule.name, h('div', { class: 'muted' }, a.rule.type)),
+          h('td', {}, a.assignee || h('span', { class: 'muted' }, '–')),
+          h('td', { class: 'hide-narrow' }, h('a', { href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }), title: 'alerts of this rule' }, a.rule.name), h('div', { class: 'muted' }, a.rule.type)),
           h('td', { class: 'hide-narrow' }, a.entity),
           h('td', { class: 'hide-narrow mono' }, `${a.source || '–'} → ${a.target || '–'}`),
           h('td', {}, a.similar),
           h('td', {}, fmtTime(a.last_seen)));
-        tr.addEventListener('click', (ev) => { if (!ev.target.closest('a')) go('/console/alerts/' + a.short_id); });
-        tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.target.closest('a')) go('/console/alerts/' + a.short_id); });
+        const inControl = (ev) => ev.target.closest('a, input, button, select');
+        tr.addEventListener('click', (ev) => { if (!inControl(ev)) go('/console/alerts/' + a.short_id); });
+        tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !inControl(ev)) go('/console/alerts/' + a.short_id); });
         return tr;
       })))),
     items.length ? null : h('p', { class: 'muted' }, 'No alert matches these filters.'));
+  // Auto-refresh reloads the list, unless alerts are selected or a filter is being typed.
+  autoRefresh(f.refresh, () => {
+    if (selected.size || (document.activeElement && document.activeElement.closest('#alert-filters, #bulk'))) return;
+    render();
+  });
 }
 
 /** A link to the events of `value` (an alert's source or target) around the alert's time. */
@@ -722,6 +1202,23 @@ async function pageAlert(main, id) {
     } catch (e) { err.replaceChildren(errorBox(e)); }
   };
   const comment = h('textarea', { id: 'comment', rows: '3', 'aria-label': 'Comment' });
+  // Assignment (analysts): to a user, to oneself, or to nobody.
+  let assignBox = null;
+  if (can('analyst')) {
+    const users = await assignees();
+    const pick = h('select', { id: 'assign-to', 'aria-label': 'Assign to' }, h('option', { value: '' }, 'nobody'),
+      users.map((u) => h('option', { value: u, selected: a.assignee === u }, u)));
+    const assign = async (to) => {
+      try {
+        await api('POST', `/api/v1/alerts/${a.uuid}/assignee`, { assignee: to || null });
+        toast(to ? `Assigned to ${to}` : 'Unassigned');
+        render();
+      } catch (e) { err.replaceChildren(errorBox(e)); }
+    };
+    assignBox = h('div', { class: 'row', id: 'assign' }, h('span', {}, 'Assign to'), pick,
+      h('button', { type: 'button', id: 'assign-apply', onclick: () => assign(pick.value) }, 'Assign'),
+      a.assignee !== session.user ? h('button', { type: 'button', id: 'assign-me', onclick: () => assign(session.user) }, 'Assign to me') : null);
+  }
   // The workflow only moves forward (Pending → Acknowledged → Ongoing → Closed or Rejected).
   const rank = { Pending: 0, Acknowledged: 1, Ongoing: 2, Closed: 3, Rejected: 3 };
   // A Closed or Rejected alert can be reopened (back to Ongoing).
@@ -735,6 +1232,7 @@ async function pageAlert(main, id) {
     h('div', { class: 'panel' }, h('dl', { class: 'kv' },
       h('dt', {}, 'Id'), h('dd', { class: 'mono' }, `${a.short_id} (${a.uuid})`),
       h('dt', {}, 'Status'), h('dd', { id: 'alert-status' }, a.status),
+      h('dt', {}, 'Assignee'), h('dd', { id: 'alert-assignee' }, a.assignee || 'nobody'),
       h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id}) `,
         h('a', { id: 'rule-alerts', href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }) }, 'its alerts')),
       h('dt', {}, 'Rule author'), h('dd', { id: 'rule-author' }, a.rule.author || '–'),
@@ -746,7 +1244,7 @@ async function pageAlert(main, id) {
       h('dt', {}, 'Last seen'), h('dd', {}, fmtTime(a.last_seen)),
       h('dt', {}, 'Similar events'), h('dd', { id: 'similar' }, String(a.similar)),
       a.description ? [h('dt', {}, 'Description'), h('dd', {}, a.description)] : null),
-    actions, err),
+    actions, assignBox, err),
     can('analyst') ? h('form', { class: 'panel', onsubmit: async (ev) => {
       ev.preventDefault();
       if (!comment.value.trim()) return;
@@ -989,11 +1487,12 @@ async function pageRules(main) {
       box.addEventListener('change', () => setEnabled(x, box.checked, box));
       return h('tr', {},
         h('td', {}, box),
-        h('td', {}, x.title, h('div', { class: 'muted mono' }, x.id)),
+        h('td', {}, x.id ? h('a', { href: '/console/rules/' + encodeURIComponent(x.id) }, x.title) : x.title, h('div', { class: 'muted mono' }, x.id)),
         h('td', {}, x.status === 'loaded' ? h('span', { class: 'badge ok' }, 'loaded') : h('span', { class: 'badge bad', title: x.reason || '' }, 'unsupported'), x.reason ? h('div', { class: 'muted' }, x.reason) : null),
         h('td', { class: 'hide-narrow' }, x.level || ''),
         h('td', { class: 'hide-narrow' }, x.author || ''),
-        h('td', {}, x.hits ?? 0, x.last_hit ? h('div', { class: 'muted' }, ago(x.last_hit)) : null),
+        h('td', {}, x.hits ? h('a', { href: '/console/alerts?' + new URLSearchParams({ rule: x.id }), title: 'the alerts of this rule' }, String(x.hits)) : '0',
+          x.last_hit ? h('div', { class: 'muted' }, ago(x.last_hit)) : null),
         h('td', {}, x.status === 'loaded' && can('analyst') ? h('button', { type: 'button', class: 'small', onclick: () => run(x) }, 'Run') : null));
     }));
   };
@@ -1003,9 +1502,34 @@ async function pageRules(main) {
   draw();
 }
 
+async function pageRule(main, id) {
+  const [r, src] = await Promise.all([
+    api('GET', '/api/v1/rules/' + encodeURIComponent(id)),
+    api('GET', `/api/v1/rules/${encodeURIComponent(id)}/source`).catch((e) => ({ error: e })),
+  ]);
+  document.title = `${r.title} · ziaxdr`;
+  const alerts = await api('GET', '/api/v1/alerts?' + new URLSearchParams({ rule: r.id, limit: '1' })).catch(() => null);
+  put(main, h('p', {}, h('a', { href: '/console/rules' }, '← Rules')),
+    h('h1', {}, r.title),
+    h('div', { class: 'panel' }, h('dl', { class: 'kv' },
+      h('dt', {}, 'Id'), h('dd', { class: 'mono' }, r.id),
+      h('dt', {}, 'Status'), h('dd', {}, r.status, r.reason ? ` — ${r.reason}` : ''),
+      h('dt', {}, 'Enabled'), h('dd', {}, r.enabled === false ? 'no' : 'yes'),
+      h('dt', {}, 'Type'), h('dd', {}, r.type || ''),
+      h('dt', {}, 'Level'), h('dd', {}, r.level || '–'),
+      h('dt', {}, 'Author'), h('dd', {}, r.author || '–'),
+      h('dt', {}, 'Log source'), h('dd', { class: 'mono' }, r.logsource || '–'),
+      h('dt', {}, 'Hits'), h('dd', { id: 'rule-hits' }, String(r.hits ?? 0), r.last_hit ? ` (last ${ago(r.last_hit)})` : ''),
+      h('dt', {}, 'Alerts'), h('dd', {}, h('a', { id: 'rule-alerts-link', href: '/console/alerts?' + new URLSearchParams({ rule: r.id }) },
+        alerts ? `${(alerts.total ?? 0).toLocaleString('en')} alert(s)` : 'its alerts')),
+      h('dt', {}, 'File'), h('dd', { class: 'mono' }, r.source || '–'))),
+    h('h2', {}, 'Sigma source'),
+    src.error ? errorBox(src.error) : h('pre', { class: 'raw', id: 'rule-source' }, src.text));
+}
+
 async function pageCti(main) {
   document.title = 'CTI · ziaxdr';
-  const r = await api('GET', '/api/v1/cti/sources');
+  const [r, feeds] = await Promise.all([api('GET', '/api/v1/cti/sources'), api('GET', '/api/v1/cti/feeds').catch(() => ({ items: [] }))]);
   put(main, h('h1', {}, 'Cyber threat intelligence'));
   const out = h('div');
   if (can('analyst')) {
@@ -1024,10 +1548,96 @@ async function pageCti(main) {
     } }, h('h2', {}, 'Import a STIX 2.1 bundle'), h('div', { class: 'row' }, file, h('button', { type: 'submit', class: 'primary' }, 'Import')),
     h('p', { class: 'muted' }, 'New indicators are also hunted for in the stored events of the last days (serve --retrohunt-days).')));
   }
-  put(main, out, h('div', { class: 'tablewrap' }, h('table', { id: 'cti-sources' },
+  put(main, out, h('h2', {}, 'Imported'), h('div', { class: 'tablewrap' }, h('table', { id: 'cti-sources' },
     h('thead', {}, h('tr', {}, ['Source', 'Imported', 'Indicators', 'Active'].map((x) => h('th', {}, x)))),
     h('tbody', {}, (r.items || []).map((x) => h('tr', {}, h('td', { class: 'mono' }, x.name || x.source), h('td', {}, fmtTime(x.imported_at)), h('td', {}, x.indicators ?? x.count ?? 0), h('td', {}, x.active ?? '')))))),
   (r.items || []).length ? null : h('p', { class: 'muted' }, 'No indicator imported yet.'));
+
+  // Registered sources: TAXII collections and feeds the server polls.
+  const feedMsg = h('div');
+  const feedState = (x) => (!x.last_run ? h('span', { class: 'badge' }, 'not polled yet')
+    : x.last_error ? h('span', { class: 'badge bad', title: x.last_error }, 'failing') : h('span', { class: 'badge ok' }, 'ok'));
+  put(main, h('h2', {}, 'Sources polled by the server'));
+  if (can('admin')) {
+    const url = h('input', { type: 'text', id: 'feed-url', placeholder: 'URL of a TAXII 2.1 collection or STIX feed', 'aria-label': 'Source URL (TAXII 2.1 collection or STIX feed)', required: true });
+    const every = h('select', { id: 'feed-every', 'aria-label': 'Polled every' }, ['15m', '30m', '1h', '6h', '1d'].map((x) => h('option', { value: x, selected: x === '1h' }, 'every ' + x)));
+    const tokenEnv = h('input', { type: 'text', id: 'feed-token-env', placeholder: 'token env variable (optional)', 'aria-label': 'Environment variable of the server holding the bearer token' });
+    put(main, h('form', { class: 'panel row', id: 'feed-add', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('POST', '/api/v1/cti/feeds', { url: url.value.trim(), every: every.value, token_env: tokenEnv.value.trim() || undefined });
+        toast('Source registered');
+        render();
+      } catch (e) { feedMsg.replaceChildren(errorBox(e)); }
+    } }, h('strong', {}, 'Add a source'), url, every, tokenEnv, h('button', { type: 'submit', class: 'primary' }, 'Add')));
+  }
+  put(main, feedMsg, h('div', { class: 'tablewrap' }, h('table', { id: 'cti-feeds' },
+    h('thead', {}, h('tr', {}, ['URL', 'Every', 'Status', 'Last run', 'Last success', 'Last error', 'Seen / changed', ''].map((x) => h('th', {}, x)))),
+    h('tbody', {}, feeds.items.map((x) => h('tr', {},
+      h('td', { class: 'mono' }, x.url, x.token_env ? h('div', { class: 'muted' }, `token from $${x.token_env}`) : null),
+      h('td', {}, interval(x.every_secs)),
+      h('td', {}, feedState(x)),
+      h('td', {}, x.last_run ? ago(x.last_run) : 'never'),
+      h('td', {}, x.last_ok ? fmtTime(x.last_ok) : '–'),
+      h('td', { class: 'error' }, x.last_error || ''),
+      h('td', {}, `${x.last_seen} / ${x.last_changed}`),
+      h('td', {}, can('admin') ? h('button', { type: 'button', class: 'small danger', 'aria-label': 'Remove source ' + x.url, onclick: async () => {
+        if (!confirm(`Stop polling ${x.url}? Its indicators stay.`)) return;
+        try { await api('DELETE', '/api/v1/cti/feeds?' + new URLSearchParams({ url: x.url })); render(); } catch (e) { feedMsg.replaceChildren(errorBox(e)); }
+      } }, 'Remove') : null)))))),
+  feeds.items.length ? null : h('p', { class: 'muted' }, 'No source registered (admins add them here, or with ziaxdr cti source add URL --every 1h).'));
+
+  // The indicator browser: search, add one by hand, revoke.
+  put(main, h('h2', {}, 'Indicators'));
+  const indMsg = h('div');
+  if (can('analyst')) {
+    const kind = h('select', { id: 'ind-type', 'aria-label': 'Indicator type' },
+      [['domain-name', 'Domain'], ['url', 'URL'], ['ipv4-addr', 'IPv4 address'], ['ipv6-addr', 'IPv6 address'], ['file-sha256', 'File SHA-256'], ['file-sha1', 'File SHA-1'], ['file-md5', 'File MD5']]
+        .map(([v, l]) => h('option', { value: v }, l)));
+    const value = h('input', { type: 'text', id: 'ind-value', placeholder: 'value, e.g. evil.example', 'aria-label': 'Indicator value', required: true });
+    const name = h('input', { type: 'text', id: 'ind-name', placeholder: 'name (optional)', 'aria-label': 'Indicator name' });
+    const days = h('input', { type: 'text', id: 'ind-days', inputmode: 'numeric', placeholder: 'valid days (optional)', 'aria-label': 'Valid for days', size: '10' });
+    const conf = h('input', { type: 'text', id: 'ind-confidence', inputmode: 'numeric', placeholder: 'confidence 0-100', 'aria-label': 'Confidence (alert urgency)', size: '10' });
+    put(main, h('form', { class: 'panel row', id: 'ind-add', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        const ind = await api('POST', '/api/v1/cti/indicators', {
+          type: kind.value, value: value.value.trim(), name: name.value.trim() || undefined,
+          valid_days: days.value ? Number(days.value) : undefined, confidence: conf.value ? Number(conf.value) : undefined });
+        toast(`Indicator added: ${ind.pattern}`);
+        search.value = value.value.trim();
+        value.value = name.value = '';
+        await find();
+      } catch (e) { indMsg.replaceChildren(errorBox(e)); }
+    } }, h('strong', {}, 'Add an indicator'), kind, value, name, days, conf, h('button', { type: 'submit', class: 'primary' }, 'Add')));
+  }
+  const search = h('input', { type: 'search', id: 'ind-search', placeholder: 'search id, name, pattern, label, author', 'aria-label': 'Search indicators' });
+  const state = h('select', { id: 'ind-state', 'aria-label': 'Indicator state' }, ['', 'active', 'inactive', 'revoked', 'unsupported'].map((x) => h('option', { value: x }, x || 'any state')));
+  const list = h('div', { id: 'indicators' });
+  const find = async () => {
+    const q = new URLSearchParams({ limit: '200' });
+    if (search.value.trim()) q.set('q', search.value.trim());
+    if (state.value) q.set('state', state.value);
+    try {
+      const res = await api('GET', '/api/v1/cti/indicators?' + q);
+      list.replaceChildren(h('p', { class: 'muted', id: 'ind-count' }, res.total > res.items.length ? `first ${res.items.length} of ${res.total}` : `${res.items.length} indicator(s)`),
+        h('div', { class: 'tablewrap' }, h('table', { id: 'ind-table' },
+          h('thead', {}, h('tr', {}, ['Name', 'Pattern', 'State', 'Valid until', 'Confidence', ''].map((x) => h('th', {}, x)))),
+          h('tbody', {}, res.items.map((i) => h('tr', {},
+            h('td', {}, i.name, h('div', { class: 'muted mono' }, i.id)),
+            h('td', { class: 'mono' }, i.pattern),
+            h('td', {}, h('span', { class: 'badge ' + (i.state === 'active' ? 'ok' : i.state === 'revoked' ? 'bad' : ''), title: i.reason || '' }, i.state)),
+            h('td', {}, i.valid_until ? fmtTime(i.valid_until) : '–'),
+            h('td', {}, i.confidence ?? '–'),
+            h('td', {}, can('analyst') && i.state !== 'revoked' ? h('button', { type: 'button', class: 'small danger', 'aria-label': 'Revoke ' + i.name, onclick: async () => {
+              if (!confirm(`Revoke “${i.name}”? It stops matching within seconds.`)) return;
+              try { await api('POST', `/api/v1/cti/indicators/${encodeURIComponent(i.id)}/revoke`); toast('Revoked'); await find(); } catch (e) { indMsg.replaceChildren(errorBox(e)); }
+            } }, 'Revoke') : null)))))));
+    } catch (e) { list.replaceChildren(errorBox(e)); }
+  };
+  put(main, indMsg, h('form', { class: 'row', id: 'ind-find', role: 'search', onsubmit: (ev) => { ev.preventDefault(); find(); } }, search, state, h('button', { type: 'submit' }, 'Search')), list);
+  state.addEventListener('change', find);
+  await find();
 }
 
 // ---- settings: password, API tokens, users ----
@@ -1035,8 +1645,8 @@ async function pageCti(main) {
 async function pageSettings(main) {
   document.title = 'Settings · ziaxdr';
   put(main, h('h1', {}, 'Settings'));
-  const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', 'aria-label': 'Current password' });
-  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', 'aria-label': 'New password (12 characters or more)' });
+  const cur = h('input', { type: 'password', id: 'pw-current', autocomplete: 'current-password', 'aria-label': 'Current password', placeholder: 'current password' });
+  const nw = h('input', { type: 'password', id: 'pw-new', autocomplete: 'new-password', 'aria-label': 'New password (12 characters or more)', placeholder: 'new password (12+)' });
   const pwMsg = h('div');
   put(main, h('form', { class: 'panel', onsubmit: async (ev) => {
     ev.preventDefault();
@@ -1065,9 +1675,35 @@ async function pageSettings(main) {
       ev.preventDefault();
       try { await api('POST', '/api/v1/users', { name: uName.value, role: uRole.value, password: uPass.value }); render(); } catch (e) { uOut.replaceChildren(errorBox(e)); }
     } }, uName, uRole, uPass, h('button', { type: 'submit' }, 'Add user')), uOut,
-    h('div', { class: 'tablewrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created', ''].map((x) => h('th', {}, x)))),
-      h('tbody', {}, users.items.map((u) => h('tr', {}, h('td', {}, u.name), h('td', {}, u.role), h('td', {}, fmtTime(u.created_at)),
-        h('td', {}, u.name === session.user ? null : h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Delete ${u.name}?`)) { try { await api('DELETE', '/api/v1/users/' + encodeURIComponent(u.name)); render(); } catch (e) { uOut.replaceChildren(errorBox(e)); } } } }, 'Delete')))))))));
+    h('div', { class: 'tablewrap' }, h('table', { id: 'users' }, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Status', 'Created', ''].map((x) => h('th', {}, x)))),
+      h('tbody', {}, users.items.map((u) => userRow(u, uOut)))))));
+}
+
+/** A row of the user administration: the role (changed at once), disable/enable, a
+ * password reset (which signs the user out everywhere) and deletion; not for oneself. */
+function userRow(u, out) {
+  const me = u.name === session.user;
+  const change = async (body, done) => {
+    try { await api('PATCH', '/api/v1/users/' + encodeURIComponent(u.name), body); toast(done); render(); } catch (e) { out.replaceChildren(errorBox(e)); }
+  };
+  const role = h('select', { 'aria-label': 'Role of ' + u.name, class: 'user-role', disabled: me }, ['admin', 'analyst', 'read-only'].map((x) => h('option', { value: x, selected: x === u.role }, x)));
+  role.addEventListener('change', () => {
+    if (!confirm(`Make ${u.name} ${role.value}? It applies to their open sessions at once.`)) { role.value = u.role; return; }
+    change({ role: role.value }, `${u.name} is now ${role.value}`);
+  });
+  const pw = h('input', { type: 'password', class: 'reset-password', 'aria-label': 'New password for ' + u.name, placeholder: 'new password (12+)', autocomplete: 'new-password', hidden: true });
+  const save = h('button', { type: 'button', class: 'small', hidden: true, onclick: () => change({ password: pw.value }, `Password of ${u.name} reset; they are signed out`) }, 'Save password');
+  const reset = h('button', { type: 'button', class: 'small', onclick: () => { pw.hidden = save.hidden = false; reset.hidden = true; pw.focus(); } }, 'Reset password');
+  return h('tr', { dataset: { user: u.name } }, h('td', {}, u.name), h('td', {}, role),
+    h('td', {}, u.disabled ? h('span', { class: 'badge bad' }, 'disabled') : h('span', { class: 'badge ok' }, 'active')),
+    h('td', {}, fmtTime(u.created_at)),
+    h('td', {}, h('div', { class: 'row' }, me ? h('span', { class: 'muted' }, 'you') : [
+      reset, pw, save,
+      h('button', { type: 'button', class: 'small user-disable', onclick: () => {
+        if (!u.disabled && !confirm(`Disable ${u.name}? They are signed out and cannot sign in until enabled again.`)) return;
+        change({ disabled: !u.disabled }, `${u.name} ${u.disabled ? 'enabled' : 'disabled'}`);
+      } }, u.disabled ? 'Enable' : 'Disable'),
+      h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Delete ${u.name}?`)) { try { await api('DELETE', '/api/v1/users/' + encodeURIComponent(u.name)); render(); } catch (e) { out.replaceChildren(errorBox(e)); } } } }, 'Delete')])));
 }
 
 render();

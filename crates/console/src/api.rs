@@ -10,6 +10,7 @@
 //! | GET | `/api/v1/intakes/{uuid}/setup` | the Zscaler settings, with `<intake key>` in place of the key, and the feeds' format drift |
 //! | POST | `/api/v1/intakes/{uuid}/rotate` | `{"intake", "key", "setup"}` with the new key |
 //! | POST | `/api/v1/intakes/{uuid}/status` `{"status": "enabled"\|"disabled"}` | the intake |
+//! | GET | `/api/v1/events/fields` | `{"items": [{"name", "aggregatable"}]}`: the store's typed fields, for completion in the query box |
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -85,6 +86,7 @@ pub struct ConsoleState {
 pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/api/v1/overview", get(overview))
+        .route("/api/v1/events/fields", get(fields))
         .route("/api/v1/intakes", get(list_intakes).post(create_intake))
         .route("/api/v1/intakes/{uuid}/setup", get(intake_setup))
         .route("/api/v1/intakes/{uuid}/rotate", post(rotate_key))
@@ -371,6 +373,19 @@ async fn overview(State(s): State<ConsoleState>) -> Response {
         Ok(v) => Json(v).into_response(),
         Err(f) => f.into_response(),
     }
+}
+
+/// The store's typed fields (every event field is searchable; these are the ones the store
+/// knows by name), sorted, each with whether top values and distinct counts accept it.
+async fn fields() -> Response {
+    let mut items: Vec<Value> = store::schema::TYPED_FIELDS
+        .iter()
+        .map(
+            |(name, _)| json!({"name": name, "aggregatable": store::schema::is_aggregatable(name)}),
+        )
+        .collect();
+    items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Json(json!({ "items": items })).into_response()
 }
 
 /// Open alerts by urgency band and all alerts by status.

@@ -63,6 +63,9 @@ impl Access {
 const INTAKE_PATHS: &[&str] = &["/", "/plain", "/plain/batch", "/jsons", "/batch", "/array"];
 /// Paths under which even reading needs an admin (secrets and who-may-do-what).
 const ADMIN_READ_PREFIXES: &[&str] = &["/v1/sic/conf", "/api/v1/users", "/api/v1/tokens"];
+/// Paths under which changes need an admin even inside an analyst prefix: a CTI source makes
+/// the server fetch a URL with the bearer token of one of its environment variables.
+const ADMIN_CHANGE_PREFIXES: &[&str] = &["/api/v1/cti/feeds"];
 /// Paths under which analysts may change things.
 const ANALYST_PREFIXES: &[&str] = &["/api/v1/alerts", "/api/v1/rules", "/api/v1/cti"];
 
@@ -115,6 +118,9 @@ pub fn required_access(method: &Method, path: &str) -> Access {
         return Access::Read;
     }
     let changing = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
+    if ADMIN_CHANGE_PREFIXES.iter().any(|p| under(path, p)) {
+        return Access::Admin;
+    }
     if changing && ANALYST_PREFIXES.iter().any(|p| under(path, p)) {
         return Access::Analyst;
     }
@@ -757,6 +763,13 @@ async fn save_search(
 ) -> Response {
     let result = async {
         let new: NewSearch = parse_json(&headers, &body)?;
+        // A personal search changes nothing for anyone else; sharing one does.
+        if new.shared && !p.role.allows(Role::Analyst) {
+            return Err(json_error(
+                StatusCode::FORBIDDEN,
+                &format!("your role ({}) cannot share a search", p.role),
+            ));
+        }
         let accounts = state.accounts.clone();
         let saved = blocking(move || {
             accounts.save_search(
@@ -910,9 +923,8 @@ mod tests {
             ("POST", "/api/v1/alerts/a/status"),
             ("POST", "/api/v1/alerts/bulk"),
             ("POST", "/api/v1/alerts/a/assignee"),
-            ("POST", "/api/v1/cti/sources"),
-            ("DELETE", "/api/v1/cti/sources"),
             ("POST", "/api/v1/cti/indicators"),
+            ("POST", "/api/v1/cti/indicators/x/revoke"),
             ("PATCH", "/api/v1/rules/r1"),
             ("PUT", "/api/v1/cti/sources/x"),
             ("DELETE", "/api/v1/alerts/a"),
@@ -935,6 +947,8 @@ mod tests {
             ("OPTIONS", "/api/v1/alerts"),
             ("POST", "/api/v1/alertsx"),
             ("PATCH", "/api/v1/searches/abc"),
+            ("POST", "/api/v1/cti/feeds"),
+            ("DELETE", "/api/v1/cti/feeds"),
             ("POST", "/api/v1/searches/abc"),
         ] {
             assert_eq!(access(m, p), Access::Admin, "{m} {p}");

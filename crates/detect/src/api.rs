@@ -23,6 +23,7 @@
 //! |---|---|---|---|
 //! | GET | `/api/v1/rules` | | `{"items": [{id, title, status, reason, level, author, type, enabled, hits, last_hit, source, logsource}...]}` |
 //! | GET | `/api/v1/rules/{id}` | | one item as above |
+//! | GET | `/api/v1/rules/{id}/source` | | `{"source": file, "text": the rule's Sigma YAML}` |
 //! | POST | `/api/v1/rules/{id}/enabled` | `{"enabled": false}` | the item; the server drops the rule's matches within seconds |
 //! | POST | `/api/v1/rules/{id}/run` | `{"from": rfc3339, "to": rfc3339}` | `{"matched": N, "scanned": M, "events": [first 100 matching events]}`, no alert created |
 //!
@@ -31,7 +32,12 @@
 //! | method | path | body | answer |
 //! |---|---|---|---|
 //! | GET | `/api/v1/cti/sources` | | `{"items": [{source, imported_at, indicators, active}...]}` |
-//! | GET | `/api/v1/cti/indicators?limit=` | | `{"items": [indicator with state and reason...]}` |
+//! | GET | `/api/v1/cti/indicators?q=&state=&limit=` | | `{"items": [indicator with state and reason...], "total": N}` (`q`: in the id, name, pattern, labels or author; `state`: active, inactive, revoked, unsupported) |
+//! | POST | `/api/v1/cti/indicators` | `{"type": "domain-name"\|"url"\|"ipv4-addr"\|"ipv6-addr"\|"file-md5"\|"file-sha1"\|"file-sha256", "value", "name"?, "description"?, "valid_days"?, "confidence"?}` | the indicator (source `manual`) |
+//! | POST | `/api/v1/cti/indicators/{id}/revoke` | | the indicator, revoked (it stops matching within seconds) |
+//! | GET | `/api/v1/cti/feeds` | | `{"items": [registered source with last_run, last_ok, last_error...]}` |
+//! | POST | `/api/v1/cti/feeds` | `{"url", "every": "1h", "token_env"?}` | the registered sources |
+//! | DELETE | `/api/v1/cti/feeds?url=` | | 204; its indicators stay |
 //! | POST | `/api/v1/cti/import?name=` | a STIX 2.1 bundle | the import report (as `ziaxdr cti import --json`) |
 //!
 //! Each handler is synchronous (SQLite, and `run` scans stored events): call it from a
@@ -367,6 +373,15 @@ impl RulesApi {
                     Err(e) => from_err(e),
                 }
             }
+            ("GET", [id, "source"]) => {
+                let Some(info) = self.find(id) else {
+                    return fail(404, &format!("no rule {id}"));
+                };
+                match self.set.source_text(info) {
+                    Some(text) => ok(json!({"source": info.source, "text": text})),
+                    None => fail(404, &format!("the source of rule {id} is not kept")),
+                }
+            }
             ("POST", [id, "enabled"]) => {
                 let Some(info) = self.find(id) else {
                     return fail(404, &format!("no rule {id}"));
@@ -469,19 +484,107 @@ pub fn handle_cti(
         },
         ("GET", ["indicators"]) => {
             let mut limit = DEFAULT_INDICATOR_LIMIT;
+            let (mut needle, mut state) = (String::new(), String::new());
             for (k, v) in query_pairs(query) {
-                if k == "limit" {
-                    match v.parse::<usize>() {
+                match k {
+                    "limit" => match v.parse::<usize>() {
                         Ok(n) => limit = n,
                         Err(_) => return fail(400, "limit must be a number"),
-                    }
+                    },
+                    "q" => needle = v.to_lowercase(),
+                    "state" => state = v,
+                    _ => {}
                 }
             }
             let mut r = indicators(&store);
             if let Some(Value::Array(items)) = r.body.get_mut("items") {
+                items.retain(|i| {
+                    (state.is_empty() || i["state"] == state.as_str())
+                        && (needle.is_empty() || indicator_text(i).contains(&needle))
+                });
+                let total = items.len();
                 items.truncate(limit);
+                r.body["total"] = total.into();
             }
             r
+        }
+        ("POST", ["indicators"]) => {
+            let b = match serde_json::from_slice::<ManualIndicator>(body) {
+                Ok(b) => b,
+                Err(e) => return fail(400, &format!("expected {{\"type\", \"value\", ...}}: {e}")),
+            };
+            let ind = match manual_indicator(&b, Utc::now()) {
+                Ok(i) => i,
+                Err(e) => return fail(400, &e),
+            };
+            let mut rep = crate::cti::ImportReport::default();
+            match store.import_indicators(std::slice::from_ref(&ind), MANUAL_SOURCE, &mut rep) {
+                Ok(()) => ok(json!(ind)),
+                Err(e) => from_err(e),
+            }
+        }
+        ("POST", ["indicators", id, "revoke"]) => {
+            let found = match store.by_ids(&[id.to_string()]) {
+                Ok(mut v) => v.pop(),
+                Err(e) => return from_err(e),
+            };
+            let Some(mut ind) = found else {
+                return fail(404, &format!("no indicator {id}"));
+            };
+            ind.revoked = true;
+            // Newer than any version stored, so the import replaces it.
+            ind.modified = Some(
+                Utc::now()
+                    .max(ind.modified.unwrap_or_default() + chrono::Duration::milliseconds(1)),
+            );
+            let mut rep = crate::cti::ImportReport::default();
+            match store.import_indicators(std::slice::from_ref(&ind), MANUAL_SOURCE, &mut rep) {
+                Ok(()) => ok(json!(ind)),
+                Err(e) => from_err(e),
+            }
+        }
+        ("GET", ["feeds"]) => match store.registered_sources() {
+            Ok(items) => ok(json!({ "items": items })),
+            Err(e) => from_err(e),
+        },
+        ("POST", ["feeds"]) => {
+            let Ok(b) = serde_json::from_slice::<NewFeed>(body) else {
+                return fail(400, "expected {\"url\", \"every\": \"1h\", \"token_env\"?}");
+            };
+            let Some(secs) = crate::parse_duration_secs(&b.every) else {
+                return fail(
+                    400,
+                    &format!(
+                        "every {:?} is not a duration such as 15m, 1h or 1d",
+                        b.every
+                    ),
+                );
+            };
+            let token_env = b.token_env.as_deref().filter(|t| !t.is_empty());
+            match store
+                .add_source(b.url.trim(), secs, token_env)
+                .and_then(|()| store.registered_sources())
+            {
+                Ok(items) => ok(json!({ "items": items })),
+                Err(Error::Fetch(m)) => fail(400, &m),
+                Err(e) => from_err(e),
+            }
+        }
+        ("DELETE", ["feeds"]) => {
+            let Some(url) = query_pairs(query)
+                .find(|(k, _)| *k == "url")
+                .map(|(_, v)| v)
+            else {
+                return fail(400, "which source? send ?url=");
+            };
+            match store.remove_source(&url) {
+                Ok(true) => ApiResponse {
+                    status: 204,
+                    body: Value::Null,
+                },
+                Ok(false) => fail(404, &format!("no registered source {url}")),
+                Err(e) => from_err(e),
+            }
         }
         ("POST", ["import"]) => {
             let name = query_pairs(query)
@@ -499,6 +602,107 @@ pub fn handle_cti(
         }
         (_, _) => fail(404, "not found"),
     }
+}
+
+/// The source name of indicators added and revoked by hand (console or REST).
+pub const MANUAL_SOURCE: &str = "manual";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualIndicator {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    valid_days: Option<u32>,
+    #[serde(default)]
+    confidence: Option<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFeed {
+    url: String,
+    every: String,
+    #[serde(default)]
+    token_env: Option<String>,
+}
+
+/// The lowercase text an indicator search looks in.
+fn indicator_text(i: &Value) -> String {
+    let mut t = String::new();
+    for k in ["id", "name", "pattern", "author", "description"] {
+        if let Some(s) = i[k].as_str() {
+            t.push_str(s);
+            t.push('\n');
+        }
+    }
+    if let Some(labels) = i["labels"].as_array() {
+        for l in labels.iter().filter_map(Value::as_str) {
+            t.push_str(l);
+            t.push('\n');
+        }
+    }
+    t.to_lowercase()
+}
+
+/// The STIX indicator for one value typed by hand; refused when the value does not fit its
+/// type or ziaxdr could not match it.
+fn manual_indicator(
+    b: &ManualIndicator,
+    now: DateTime<Utc>,
+) -> Result<crate::cti::Indicator, String> {
+    let value = b.value.trim();
+    if value.is_empty() || value.len() > 2048 || value.chars().any(char::is_control) {
+        return Err("the value is 1 to 2048 characters, without control characters".into());
+    }
+    let hex = |n: usize| value.len() == n && value.bytes().all(|c| c.is_ascii_hexdigit());
+    let path = match b.kind.as_str() {
+        "domain-name" if value.contains('.') && !value.contains(['/', ' ', ':']) => "domain-name:value",
+        "url" if value.contains("://") => "url:value",
+        "ipv4-addr" if value.parse::<std::net::Ipv4Addr>().is_ok() || value.contains('/') => "ipv4-addr:value",
+        "ipv6-addr" if value.contains(':') => "ipv6-addr:value",
+        "file-md5" if hex(32) => "file:hashes.MD5",
+        "file-sha1" if hex(40) => "file:hashes.'SHA-1'",
+        "file-sha256" if hex(64) => "file:hashes.'SHA-256'",
+        "domain-name" | "url" | "ipv4-addr" | "ipv6-addr" | "file-md5" | "file-sha1" | "file-sha256" => {
+            return Err(format!("{value:?} is not a valid {}", b.kind))
+        }
+        other => {
+            return Err(format!(
+                "unknown type {other:?}: use domain-name, url, ipv4-addr, ipv6-addr, file-md5, file-sha1 or file-sha256"
+            ))
+        }
+    };
+    let escaped = value.replace('\\', "\\\\").replace('\'', "\\'");
+    let ind = crate::cti::Indicator {
+        id: format!("indicator--{}", uuid::Uuid::new_v4()),
+        name: b
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| value.to_string()),
+        description: b.description.clone().filter(|d| !d.trim().is_empty()),
+        pattern: format!("[{path} = '{escaped}']"),
+        valid_from: Some(now),
+        valid_until: b
+            .valid_days
+            .map(|d| now + chrono::Duration::days(i64::from(d))),
+        revoked: false,
+        modified: Some(now),
+        confidence: b.confidence.map(|c| c.min(100)),
+        author: None,
+        labels: vec!["manual".into()],
+    };
+    let m = CtiMatcher::build(std::slice::from_ref(&ind), now);
+    if let Some((_, reason)) = m.unsupported().first() {
+        return Err(format!("ziaxdr cannot match this indicator: {reason}"));
+    }
+    Ok(ind)
 }
 
 /// `GET /api/v1/cti/indicators`: stored indicators with their state (active, inactive,

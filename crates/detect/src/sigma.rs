@@ -177,6 +177,9 @@ enum Doc {
 pub struct RuleSet {
     docs: Vec<(Doc, String)>,
     broken: Vec<RuleInfo>,
+    /// The YAML text of each source (file) added, by source name, for reading a rule's
+    /// Sigma source in the console.
+    texts: std::collections::HashMap<String, std::sync::Arc<str>>,
 }
 
 fn rule_key(id: &Option<String>, name: &Option<String>, title: &str) -> String {
@@ -404,6 +407,7 @@ impl RuleSet {
 
     /// Adds the rules in a YAML text (`source` names it in reports).
     pub fn add_yaml(&mut self, text: &str, source: &str) {
+        self.texts.insert(source.to_string(), text.into());
         let before = self.broken.len();
         // A Sigma v1 aggregation rule is loaded as the v2 correlation that means the same.
         let translated = crate::legacy::translate(text);
@@ -425,6 +429,30 @@ impl RuleSet {
                 b.title = title;
             }
         }
+    }
+
+    /// The Sigma YAML of the rule whose [`RuleInfo`] this is: the document of its file
+    /// naming its id (or title), else the whole file; None when the file is unknown.
+    pub fn source_text(&self, info: &RuleInfo) -> Option<String> {
+        let text = self.texts.get(&info.source)?;
+        let docs: Vec<&str> = text.split("\n---").collect();
+        if docs.len() == 1 {
+            return Some(text.to_string());
+        }
+        let names = |d: &str, key: &str, want: &str| {
+            d.lines().any(|l| {
+                l.strip_prefix(key)
+                    .is_some_and(|v| v.trim().trim_matches(|c| c == '\'' || c == '"') == want)
+            })
+        };
+        let found = docs
+            .iter()
+            .find(|d| names(d, "id:", &info.id))
+            .or_else(|| docs.iter().find(|d| names(d, "title:", &info.title)));
+        Some(found.map_or_else(
+            || text.to_string(),
+            |d| d.trim_start_matches('\n').to_string(),
+        ))
     }
 
     /// The rule with this id alone, plus the rules it references when it is a correlation;

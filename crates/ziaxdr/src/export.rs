@@ -121,6 +121,7 @@ const ALERT_COLUMNS: &[(&str, &str)] = &[
     ("uuid", "uuid"),
     ("title", "title"),
     ("status", "status"),
+    ("assignee", "assignee"),
     ("urgency", "urgency"),
     ("rule", "rule.name"),
     ("rule_id", "rule.id"),
@@ -132,8 +133,8 @@ const ALERT_COLUMNS: &[(&str, &str)] = &[
     ("last_seen", "last_seen"),
 ];
 
-/// `GET /api/v1/alerts/export?format=csv|ndjson&status=&rule=&entity=&limit=`: the alert
-/// list's filters (newest first, at most 10,000, the list's own cap).
+/// `GET /api/v1/alerts/export?format=csv|ndjson&status=&rule=&entity=&limit=…`: the alert
+/// list's filters (all of them, see `detect::api`) (newest first, at most 10,000, the list's own cap).
 pub async fn alerts(State(data): State<PathBuf>, uri: axum::http::Uri) -> Response {
     let query = uri.query().unwrap_or("").to_string();
     let mut format = ExportFormat::Csv;

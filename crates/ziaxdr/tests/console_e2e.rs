@@ -742,7 +742,7 @@ async fn the_defects_an_analyst_found_stay_fixed() {
     }
     let urgencies = c
         .execute(
-            "return [...document.querySelectorAll('#alerts tbody tr td:nth-child(3)')].map((td) => Number(td.textContent.split(' ')[1]))",
+            "return [...document.querySelectorAll('#alerts tbody tr td.urgency')].map((td) => Number(td.textContent.split(' ')[1]))",
             vec![],
         )
         .await

