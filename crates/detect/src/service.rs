@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 
 use crate::alerts::{AlertChange, AlertManager, AlertStore};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
-use crate::detector::Detector;
 use crate::detector::RuleType;
+use crate::detector::{Detector, Match, Screen, Screened};
 use crate::playbook::PlaybookRunner;
 use crate::rulestate::{PendingHits, RuleStateStore};
 use crate::sigma::RuleInfo;
@@ -77,6 +77,8 @@ pub struct DetectionService {
     disabled: HashSet<String>,
     hits: PendingHits,
     last_sync: Instant,
+    /// Matches waiting for [`DetectionService::flush_alerts`].
+    pending: Vec<Match>,
 }
 
 impl DetectionService {
@@ -130,6 +132,7 @@ impl DetectionService {
             rule_state,
             hits: PendingHits::new(),
             last_sync: Instant::now(),
+            pending: Vec::new(),
             cti,
             cti_version: version,
             tx,
@@ -142,17 +145,64 @@ impl DetectionService {
     /// Runs detection on one parsed event and records the resulting alerts; playbooks are
     /// queued to the worker. Returns what happened to the alerts.
     pub fn on_event(&mut self, ev: &Map<String, Value>) -> Result<Vec<AlertChange>, Error> {
+        let matches = self.detector.process(ev);
+        self.queue(matches)?;
+        self.flush_alerts()
+    }
+
+    /// A screen for a parse thread: the stateless rules and the indicators, to run on each
+    /// event there ([`Screen::screen`]) before the event comes to [`DetectionService::on_screened`].
+    /// It follows indicator reloads.
+    pub fn screen(&self) -> Screen {
+        self.detector.screen()
+    }
+
+    /// The generation of the indicators in force (it changes at each reload).
+    pub fn cti_generation(&self) -> u64 {
+        self.detector.cti_generation()
+    }
+
+    /// Matches an event screened with older indicators against the current ones (`ev` is
+    /// that event again): see [`Screened::cti_generation`].
+    pub fn rematch_cti(&self, screened: &mut Screened, ev: &Map<String, Value>) {
+        screened.rematch_cti(&self.detector, ev);
+    }
+
+    /// Completes the detection of a screened event (correlations), in the events' order, and
+    /// queues its matches for [`DetectionService::flush_alerts`].
+    pub fn on_screened(&mut self, screened: Screened) -> Result<(), Error> {
+        let matches = self.detector.finish(screened);
+        self.queue(matches)
+    }
+
+    fn queue(&mut self, matches: Vec<Match>) -> Result<(), Error> {
         if self.last_sync.elapsed() >= RULE_STATE_SYNC {
             self.sync_rule_state()?;
         }
-        let matches = self.detector.process(ev);
-        let mut changes = Vec::with_capacity(matches.len());
-        for m in &matches {
+        for m in matches {
             if !self.disabled.is_empty() && self.disabled.contains(&m.rule.id) {
                 self.stats.disabled_dropped += 1;
                 continue;
             }
-            let change = self.alerts.ingest(m)?;
+            self.pending.push(m);
+        }
+        Ok(())
+    }
+
+    /// Matches queued and not yet turned into alerts.
+    pub fn pending_matches(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Turns the queued matches into alerts, in one transaction of the alert database, and
+    /// queues the playbooks. The pipeline calls it at each of its commits.
+    pub fn flush_alerts(&mut self) -> Result<Vec<AlertChange>, Error> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let matches = std::mem::take(&mut self.pending);
+        let changes = self.alerts.ingest_all(&matches)?;
+        for (m, change) in matches.iter().zip(&changes) {
             if m.rule.kind == RuleType::Sigma && !matches!(change, AlertChange::Replayed { .. }) {
                 let e = self
                     .hits
@@ -161,10 +211,14 @@ impl DetectionService {
                 e.0 += 1;
                 e.1 = e.1.max(m.timestamp);
             }
-            self.note(&change);
-            changes.push(change);
+            self.note(change);
         }
         Ok(changes)
+    }
+
+    /// Drops the queued matches (their events will be detected again, after a sink failure).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
     }
 
     /// Writes the pending match counts and, when the database changed (an API or CLI call),
@@ -221,11 +275,13 @@ impl DetectionService {
             None => all,
         };
         let hunt = retrohunt(src, &changed, self.retrohunt_days, Utc::now())?;
-        for m in &hunt.matches {
-            if self.disabled.contains(&m.rule.id) {
-                continue;
-            }
-            let change = self.alerts.ingest(m)?;
+        let matches: Vec<Match> = hunt
+            .matches
+            .iter()
+            .filter(|m| !self.disabled.contains(&m.rule.id))
+            .cloned()
+            .collect();
+        for change in self.alerts.ingest_all(&matches)? {
             self.note(&change);
         }
         Ok(Some(hunt))

@@ -383,8 +383,9 @@ impl EntityNames {
 }
 
 /// Adds ingestion metadata the format does not know: `event.ingested` and `ziaxdr.*`
-/// (`ziaxdr.entity` when the intake's entity is known).
-fn annotate(event: &mut Event, raw: &RawEvent, entity: Option<&str>) {
+/// (`ziaxdr.entity` when the intake's entity is known), as the pipeline does to each event
+/// it parses (a sink that parses a record again gets the same event).
+pub fn annotate(event: &mut Event, raw: &RawEvent, entity: Option<&str>) {
     event.set_if_absent("event.ingested", || {
         Value::String(raw.received_at_rfc3339())
     });
