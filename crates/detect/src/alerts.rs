@@ -732,7 +732,14 @@ impl AlertManager {
         let mut batch = Batch::default();
         let mut changes = Vec::with_capacity(matches.len());
         for m in matches {
-            changes.push(Self::ingest_in(&tx, &self.throttle, &mut batch, m, now)?);
+            // A time per match, as one by one: a throttled match joins the alert updated last.
+            changes.push(Self::ingest_in(
+                &tx,
+                &self.throttle,
+                &mut batch,
+                m,
+                Utc::now(),
+            )?);
         }
         batch.save(&tx)?;
         tx.commit()?;
