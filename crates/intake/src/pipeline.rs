@@ -575,7 +575,10 @@ fn run_once(
         let mut entities = cfg.registry.clone().map(EntityNames::new);
         let pool_r = pool;
         let prepare_r = preparer.as_ref();
-        scope.spawn(move || {
+        // Named, so that its CPU time can be told from the writing stage's (`top -H`, the
+        // end-to-end bench).
+        let reading = std::thread::Builder::new().name("pipeline-read".into());
+        let spawned = reading.spawn_scoped(scope, move || {
             let send = |st: Stage| tx.send(st).is_ok();
             loop {
                 let stopping = stop_r.load(Ordering::Relaxed);
@@ -624,6 +627,9 @@ fn run_once(
                 journal_r.wait_for(reader.position(), Duration::from_millis(100));
             }
         });
+        if let Err(e) = spawned {
+            return Err(SinkError::Io(e).into());
+        }
 
         // Offset of the last record handled (written or dropped) but not yet committed.
         let mut pending: Option<u64> = None;
