@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cti::{CtiHit, CtiMatcher};
-use crate::event::{get_str, EcsEvent, SIGMA_CATEGORY_FIELD};
+use crate::event::{EcsEvent, SIGMA_CATEGORY_FIELD};
 use crate::gate::GatedRules;
 use crate::sigma::{RuleInfo, RuleSet};
 use crate::Error;
@@ -120,12 +120,12 @@ pub fn level_urgency(level: &str) -> u8 {
     }
 }
 
-fn opt(ev: &Map<String, Value>, path: &str) -> Option<String> {
-    get_str(ev, path).map(|c| c.into_owned())
+fn opt(ev: &EcsEvent<'_>, path: &str) -> Option<String> {
+    ev.get_str(path).map(|c| c.into_owned())
 }
 
 /// Fills the event-derived fields of a match.
-fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
+fn base_match(rule: RuleRef, urgency: u8, ev: &EcsEvent<'_>) -> Match {
     let source_ip = opt(ev, "source.ip");
     let destination_ip = opt(ev, "destination.ip");
     let dns_name = opt(ev, "dns.question.name");
@@ -133,7 +133,8 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
     let domain = opt(ev, "url.domain")
         .or_else(|| opt(ev, "destination.domain"))
         .or_else(|| dns_name.clone());
-    let timestamp = get_str(ev, "@timestamp")
+    let timestamp = ev
+        .get_str("@timestamp")
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(Utc::now);
@@ -165,6 +166,11 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
 
 /// Turns an indicator hit into a match.
 pub fn cti_match(hit: &CtiHit<'_>, ev: &Map<String, Value>, retrohunt: bool) -> Match {
+    cti_match_indexed(hit, &EcsEvent::new(ev), retrohunt)
+}
+
+/// [`cti_match`] on an indexed event.
+fn cti_match_indexed(hit: &CtiHit<'_>, ev: &EcsEvent<'_>, retrohunt: bool) -> Match {
     let ind = hit.indicator;
     let urgency = ind.confidence.unwrap_or(75);
     let severity = match urgency {
@@ -292,7 +298,7 @@ impl Screened {
         let hits = cti.match_indexed(&event);
         self.cti_matches = hits.len() as u64;
         self.matches
-            .extend(hits.iter().map(|hit| cti_match(hit, ev, false)));
+            .extend(hits.iter().map(|hit| cti_match_indexed(hit, &event, false)));
         self.cti_generation = generation;
     }
 }
@@ -300,7 +306,18 @@ impl Screened {
 impl Screen {
     /// Runs the stateless rules and the indicators on one ECS event.
     pub fn screen(&mut self, ev: &Map<String, Value>) -> Screened {
-        let event = EcsEvent::new(ev);
+        self.screen_indexed(&EcsEvent::new(ev), &|| ev.clone())
+    }
+
+    /// [`Screen::screen`] on an indexed event (e.g. built from a flat event's leaves with
+    /// [`EcsEvent::from_leaves`]); `to_map` gives the event as nested objects, asked only for
+    /// an event the correlations need.
+    pub fn screen_indexed(
+        &mut self,
+        event: &EcsEvent<'_>,
+        to_map: &dyn Fn() -> Map<String, Value>,
+    ) -> Screened {
+        let ev = event;
         let mut gated = Vec::new();
         let mut correlated = Vec::new();
         if !self.gated.is_empty() {
@@ -309,7 +326,7 @@ impl Screen {
                 _ => None,
             };
             self.gated
-                .evaluate(&event, category.as_deref(), &mut gated, &mut correlated);
+                .evaluate(event, category.as_deref(), &mut gated, &mut correlated);
         }
         let mut matches = Vec::with_capacity(gated.len());
         for r in gated {
@@ -319,13 +336,13 @@ impl Screen {
         }
         let sigma_matches = matches.len() as u64;
         let (cti_generation, cti) = self.cti.get();
-        for hit in cti.match_indexed(&event) {
-            matches.push(cti_match(&hit, ev, false));
+        for hit in cti.match_indexed(event) {
+            matches.push(cti_match_indexed(&hit, ev, false));
         }
         let cti_matches = matches.len() as u64 - sigma_matches;
         // The correlation layer reads the event time and updates windows only for events
         // some rule matched; most events match none, and need no copy.
-        let event = (self.engine_evaluates || !correlated.is_empty()).then(|| ev.clone());
+        let event = (self.engine_evaluates || !correlated.is_empty()).then(to_map);
         Screened {
             matches,
             correlated,
@@ -339,7 +356,7 @@ impl Screen {
 }
 
 /// Turns a rule's result on `ev` into a match (None for a rule that only feeds correlations).
-fn sigma_match(rules: &RuleMeta, r: EvaluationResult, ev: &Map<String, Value>) -> Option<Match> {
+fn sigma_match(rules: &RuleMeta, r: EvaluationResult, ev: &EcsEvent<'_>) -> Option<Match> {
     let key = r.header.rule_id.as_deref().unwrap_or(&r.header.rule_title);
     let info = rules
         .meta
@@ -521,7 +538,7 @@ impl Detector {
             .engine
             .correlate_detections(&event, detections)
             .into_iter()
-            .filter_map(|r| sigma_match(&self.screen.rules, r, &ev))
+            .filter_map(|r| sigma_match(&self.screen.rules, r, &event))
             .collect();
         self.stats.sigma_matches += out.len() as u64;
         out.extend(matches);

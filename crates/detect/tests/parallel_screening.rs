@@ -22,7 +22,10 @@ fn detector(data: &std::path::Path) -> Detector {
     set.add_dir(&shared("sigma/rules")).unwrap();
     let mut d = Detector::new(&set).unwrap();
     let mut store = CtiStore::open(data).unwrap();
-    for f in [APT1, "oasis-cti-documentation/examples/indicator-for-malicious-url.json"] {
+    for f in [
+        APT1,
+        "oasis-cti-documentation/examples/indicator-for-malicious-url.json",
+    ] {
         import(&mut store, f);
     }
     d.set_cti(Arc::new(CtiMatcher::build(
@@ -48,10 +51,8 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-/// Simulated records of every log type, malicious ones among them, as the pipeline gives them
-/// to detection, then a burst of DNS queries from one host (a rate correlation) and denied
-/// connections to many ports (a distinct-count correlation).
-fn events() -> Vec<Map<String, Value>> {
+/// Simulated records of every log type, malicious ones among them, as the parser gives them.
+fn flat_events() -> Vec<zia::Event> {
     let mut gen = sim::Generator::new(&sim::GenConfig {
         seed: 11,
         mix: nss::LogType::ALL.iter().map(|t| (*t, 1)).collect(),
@@ -64,9 +65,18 @@ fn events() -> Vec<Map<String, Value>> {
         let mut line = Vec::new();
         gen.next(1_765_000_000, &mut line);
         if let Ok(p) = zia::parse_event(String::from_utf8(line).unwrap().trim_end()) {
-            out.push(p.event.into_map());
+            out.push(p.event);
         }
     }
+    out
+}
+
+/// Simulated records of every log type, malicious ones among them, as the pipeline gives them
+/// to detection, then a burst of DNS queries from one host (a rate correlation) and denied
+/// connections to many ports (a distinct-count correlation).
+fn events() -> Vec<Map<String, Value>> {
+    let mut out: Vec<Map<String, Value>> =
+        flat_events().into_iter().map(|e| e.into_map()).collect();
     for i in 0..20 {
         out.push(obj(json!({"@timestamp": "2026-12-06T10:00:00Z",
            "event": {"dataset": "web", "id": format!("cti-{i}")}, "user": {"name": format!("u{}", i % 3)},
@@ -78,9 +88,11 @@ fn events() -> Vec<Map<String, Value>> {
            "source": {"ip": "10.9.9.9"}, "dns": {"question": {"name": format!("h{i}.example.com"), "type": "A"}}})));
     }
     for port in 1..=30u32 {
-        out.push(obj(json!({"@timestamp": format!("2026-12-06T10:00:{port:02}Z"),
+        out.push(obj(
+            json!({"@timestamp": format!("2026-12-06T10:00:{port:02}Z"),
            "event": {"dataset": "firewall", "action": "Block/Drop", "id": format!("fw-{port}")},
-           "source": {"ip": "10.0.0.5"}, "destination": {"ip": "203.0.113.9", "port": port}})));
+           "source": {"ip": "10.0.0.5"}, "destination": {"ip": "203.0.113.9", "port": port}}),
+        ));
     }
     out
 }
@@ -117,7 +129,10 @@ fn screening_on_two_threads_then_finishing_in_order_fires_what_one_thread_does()
     assert_eq!(got, want);
     let all: Vec<&(String, bool)> = want.iter().flatten().collect();
     assert!(all.iter().any(|(_, c)| *c), "no correlation fired");
-    assert!(all.iter().filter(|(_, c)| !*c).count() > 50, "too few matches");
+    assert!(
+        all.iter().filter(|(_, c)| !*c).count() > 50,
+        "too few matches"
+    );
     assert!(one.stats().cti_matches >= 20, "the indicators matched");
     assert_eq!(split.stats().events, one.stats().events);
     assert_eq!(split.stats().sigma_matches, one.stats().sigma_matches);
@@ -145,7 +160,10 @@ fn a_screen_taken_before_the_indicators_are_replaced_matches_the_new_ones() {
     let after = screen.screen(&ev);
     assert_eq!(after.cti_generation(), d.cti_generation());
     assert!(
-        after.matches().iter().any(|m| m.rule.kind == detect::RuleType::Cti),
+        after
+            .matches()
+            .iter()
+            .any(|m| m.rule.kind == detect::RuleType::Cti),
         "the screen uses the replaced indicators"
     );
     // An event screened with the old ones is matched again against the new ones.
@@ -222,4 +240,44 @@ fn kind(c: &detect::AlertChange) -> (String, Option<u64>) {
         }
         detect::AlertChange::Replayed { .. } => ("Replayed".into(), None),
     }
+}
+
+/// Everything a match says of its event.
+fn described(matches: &[Match]) -> Vec<String> {
+    matches
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {:?}",
+                m.rule.id,
+                m.entity,
+                m.source,
+                m.target,
+                m.user,
+                m.dataset,
+                m.event_ids,
+                m.alert_group,
+                m.timestamp,
+                m.details,
+                m.dns_name
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_flat_event_screened_from_its_leaves_matches_as_its_nested_objects_do() {
+    let data = tempfile::tempdir().unwrap();
+    let d = detector(data.path());
+    let (mut leaves, mut nested) = (d.screen(), d.screen());
+    let mut fired_any = 0;
+    for ev in flat_events() {
+        let map = ev.to_map();
+        let indexed = detect::event::EcsEvent::from_leaves(|visit| ev.for_each_leaf_ref(visit));
+        let got = leaves.screen_indexed(&indexed, &|| ev.to_map());
+        let want = nested.screen(&map);
+        assert_eq!(described(got.matches()), described(want.matches()));
+        fired_any += want.matches().len();
+    }
+    assert!(fired_any > 50, "only {fired_any} matches");
 }

@@ -578,10 +578,14 @@ struct ScreenPool {
 }
 
 impl ScreenPool {
-    fn screen(&self, ev: &Map<String, Value>) -> detect::Screened {
+    /// Screens a flat event, indexing its leaves in place: building its nested objects
+    /// (`Event::to_map`) cost about as much as parsing it, and is done only for the events
+    /// correlations need.
+    fn screen(&self, ev: &Event) -> detect::Screened {
         let taken = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut screen = taken.unwrap_or_else(|| self.template.clone());
-        let screened = screen.screen(ev);
+        let indexed = detect::event::EcsEvent::from_leaves(|visit| ev.for_each_leaf_ref(visit));
+        let screened = screen.screen_indexed(&indexed, &|| ev.to_map());
         self.free
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -663,7 +667,7 @@ impl Sink for DetectingSink {
         });
         Some(Arc::new(move |offset, raw, text, event| {
             let inner = inner.as_ref().map(|p| p(offset, raw, text, event));
-            let screened = pool.screen(&event.to_map());
+            let screened = pool.screen(event);
             Prepared {
                 // Without an inner preparer, the inner sink's write reads the event.
                 needs_event: inner.as_ref().is_none_or(|p| p.needs_event),
