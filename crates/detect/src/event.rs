@@ -492,7 +492,7 @@ impl Event for EcsEvent<'_> {
     fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
         match &self.source {
             Source::Map(m) => m.keys().for_each(|k| visit(k)),
-            Source::Leaves { tops, .. } => tops.split_terminator('\0').for_each(|k| visit(k)),
+            Source::Leaves { tops, .. } => tops.split_terminator('\0').for_each(&mut *visit),
         }
         // The virtual fields live under "ziaxdr."; the engine must not skip that root.
         visit(VIRTUAL_ROOT);
