@@ -609,6 +609,19 @@ impl AlertStore {
     }
 }
 
+/// What a match did to the alerts, without the alert ([`AlertManager::ingest_counted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new alert was opened.
+    Created,
+    /// An open alert gathered a similar match.
+    Updated,
+    /// The rule is throttled for the entity: the match was counted in its latest open alert.
+    Throttled,
+    /// The rule had already matched the same event(s).
+    Replayed,
+}
+
 /// What a match did to the alerts.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "change", rename_all = "lowercase")]
@@ -629,6 +642,18 @@ pub enum AlertChange {
         /// Rule id.
         rule_id: String,
     },
+}
+
+impl AlertChange {
+    /// What kind of change it is.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            AlertChange::Created(_) => ChangeKind::Created,
+            AlertChange::Updated(_) => ChangeKind::Updated,
+            AlertChange::Throttled { .. } => ChangeKind::Throttled,
+            AlertChange::Replayed { .. } => ChangeKind::Replayed,
+        }
+    }
 }
 
 /// Throttling limits: a rule may open `max_alerts` new alerts per entity and `window`.
@@ -712,8 +737,28 @@ impl AlertManager {
     /// made the alert database's writes, and their fsyncs, the pipeline's bottleneck). The
     /// changes come in the order of the matches, an update with the alert as it was then.
     pub fn ingest_all(&mut self, matches: &[Match]) -> Result<Vec<AlertChange>, Error> {
+        let mut changes = Vec::with_capacity(matches.len());
+        self.ingest_with(matches, &mut |_, c| changes.extend(c), true)?;
+        Ok(changes)
+    }
+
+    /// [`AlertManager::ingest_all`] saying only what each match did: without a copy of the
+    /// alert per match (an alert holds up to [`MAX_EVENT_IDS`] event ids and
+    /// [`MAX_HISTORY`] history entries), for a caller that runs no playbook.
+    pub fn ingest_counted(&mut self, matches: &[Match]) -> Result<Vec<ChangeKind>, Error> {
+        let mut kinds = Vec::with_capacity(matches.len());
+        self.ingest_with(matches, &mut |k, _| kinds.push(k), false)?;
+        Ok(kinds)
+    }
+
+    fn ingest_with(
+        &mut self,
+        matches: &[Match],
+        out: &mut dyn FnMut(ChangeKind, Option<AlertChange>),
+        detail: bool,
+    ) -> Result<(), Error> {
         if matches.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let now = Utc::now();
         let before = self.ingested;
@@ -730,20 +775,15 @@ impl AlertManager {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut batch = Batch::default();
-        let mut changes = Vec::with_capacity(matches.len());
         for m in matches {
             // A time per match, as one by one: a throttled match joins the alert updated last.
-            changes.push(Self::ingest_in(
-                &tx,
-                &self.throttle,
-                &mut batch,
-                m,
-                Utc::now(),
-            )?);
+            let (kind, change) =
+                Self::ingest_in(&tx, &self.throttle, &mut batch, m, Utc::now(), detail)?;
+            out(kind, change);
         }
         batch.save(&tx)?;
         tx.commit()?;
-        Ok(changes)
+        Ok(())
     }
 
     fn ingest_in(
@@ -752,7 +792,8 @@ impl AlertManager {
         batch: &mut Batch,
         m: &Match,
         now: DateTime<Utc>,
-    ) -> Result<AlertChange, Error> {
+        detail: bool,
+    ) -> Result<(ChangeKind, Option<AlertChange>), Error> {
         let key = similarity_key(m);
         // A match counts once per (rule, event): an event replayed after a crash, or found
         // again by a retrohunt, is recognised here before it inflates `similar`.
@@ -767,9 +808,10 @@ impl AlertManager {
                 fresh |= insert.execute(params![m.rule.id, k, at])? > 0;
             }
             if !fresh {
-                return Ok(AlertChange::Replayed {
+                let change = detail.then(|| AlertChange::Replayed {
                     rule_id: m.rule.id.clone(),
                 });
+                return Ok((ChangeKind::Replayed, change));
             }
         }
         let window = Duration::seconds(
@@ -807,8 +849,9 @@ impl AlertManager {
                 .filter(|a| now - a.created_at < window)
             {
                 fold_into(a, m, now);
+                let change = detail.then(|| AlertChange::Updated(Box::new(a.clone())));
                 batch.dirty.insert(uuid);
-                return Ok(AlertChange::Updated(Box::new(a.clone())));
+                return Ok((ChangeKind::Updated, change));
             }
         }
         // Throttle bookkeeping: count alerts opened by the rule for the entity in the current
@@ -902,10 +945,11 @@ impl AlertManager {
             let suppressed = t.suppressed;
             batch.throttles.insert(tkey.clone(), t);
             batch.dirty_throttles.insert(tkey);
-            return Ok(AlertChange::Throttled {
+            let change = detail.then(|| AlertChange::Throttled {
                 rule_id: m.rule.id.clone(),
                 suppressed,
             });
+            return Ok((ChangeKind::Throttled, change));
         }
         t.opened += 1;
         batch.throttles.insert(tkey.clone(), t);
@@ -951,11 +995,11 @@ impl AlertManager {
             "system",
         );
         let uuid = a.uuid.clone();
-        let change = AlertChange::Created(Box::new(a.clone()));
+        let change = detail.then(|| AlertChange::Created(Box::new(a.clone())));
         batch.open_by_key.insert(key, uuid.clone());
         batch.alerts.insert(uuid.clone(), a);
         batch.dirty.insert(uuid);
-        Ok(change)
+        Ok((ChangeKind::Created, change))
     }
 
     fn save_throttle(

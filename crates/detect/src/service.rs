@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use crate::alerts::{AlertChange, AlertManager, AlertStore};
+use crate::alerts::{AlertChange, AlertManager, AlertStore, ChangeKind};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
 use crate::detector::RuleType;
 use crate::detector::{Detector, Match, Screen, Screened};
@@ -147,7 +147,7 @@ impl DetectionService {
     pub fn on_event(&mut self, ev: &Map<String, Value>) -> Result<Vec<AlertChange>, Error> {
         let matches = self.detector.process(ev);
         self.queue(matches)?;
-        self.flush_alerts()
+        self.flush(true)
     }
 
     /// A screen for a parse thread: the stateless rules and the indicators, to run on each
@@ -195,15 +195,26 @@ impl DetectionService {
     }
 
     /// Turns the queued matches into alerts, in one transaction of the alert database, and
-    /// queues the playbooks. The pipeline calls it at each of its commits.
+    /// queues the playbooks. The pipeline calls it at each of its commits. Returns what
+    /// happened to the alerts when playbooks run (without them, no copy of each alert is made,
+    /// and nothing is returned).
     pub fn flush_alerts(&mut self) -> Result<Vec<AlertChange>, Error> {
+        self.flush(self.tx.is_some())
+    }
+
+    fn flush(&mut self, detail: bool) -> Result<Vec<AlertChange>, Error> {
         if self.pending.is_empty() {
             return Ok(Vec::new());
         }
         let matches = std::mem::take(&mut self.pending);
-        let changes = self.alerts.ingest_all(&matches)?;
-        for (m, change) in matches.iter().zip(&changes) {
-            if m.rule.kind == RuleType::Sigma && !matches!(change, AlertChange::Replayed { .. }) {
+        let (kinds, changes) = if detail {
+            let changes = self.alerts.ingest_all(&matches)?;
+            (changes.iter().map(AlertChange::kind).collect(), changes)
+        } else {
+            (self.alerts.ingest_counted(&matches)?, Vec::new())
+        };
+        for (m, kind) in matches.iter().zip(&kinds) {
+            if m.rule.kind == RuleType::Sigma && *kind != ChangeKind::Replayed {
                 let e = self
                     .hits
                     .entry(m.rule.id.clone())
@@ -211,7 +222,10 @@ impl DetectionService {
                 e.0 += 1;
                 e.1 = e.1.max(m.timestamp);
             }
-            self.note(change);
+            self.count(*kind);
+        }
+        for change in &changes {
+            self.notify(change);
         }
         Ok(changes)
     }
@@ -234,13 +248,22 @@ impl DetectionService {
         Ok(())
     }
 
-    fn note(&mut self, change: &AlertChange) {
-        match change {
-            AlertChange::Created(_) => self.stats.alerts_created += 1,
-            AlertChange::Updated(_) => self.stats.alerts_updated += 1,
-            AlertChange::Throttled { .. } => self.stats.throttled += 1,
-            AlertChange::Replayed { .. } => self.stats.replayed += 1,
+    fn count(&mut self, kind: ChangeKind) {
+        match kind {
+            ChangeKind::Created => self.stats.alerts_created += 1,
+            ChangeKind::Updated => self.stats.alerts_updated += 1,
+            ChangeKind::Throttled => self.stats.throttled += 1,
+            ChangeKind::Replayed => self.stats.replayed += 1,
         }
+    }
+
+    fn note(&mut self, change: &AlertChange) {
+        self.count(change.kind());
+        self.notify(change);
+    }
+
+    /// Queues a change for the playbooks.
+    fn notify(&mut self, change: &AlertChange) {
         let quiet = matches!(
             change,
             AlertChange::Throttled { .. } | AlertChange::Replayed { .. }

@@ -214,6 +214,20 @@ fn matches_ingested_in_one_batch_give_the_alerts_they_give_one_by_one() {
         .map(|c| format!("{:?}", kind(c)))
         .collect();
     assert_eq!(batch_changes, one_changes);
+    // Counted only (no playbooks), the same kinds of changes and the same alerts.
+    let counted_dir = tempfile::tempdir().unwrap();
+    let mut counted = AlertManager::open(counted_dir.path()).unwrap();
+    counted.set_throttle(throttle);
+    let kinds = counted.ingest_counted(&matches).unwrap();
+    let one_kinds: Vec<String> = one_changes
+        .iter()
+        .map(|c| c.split('"').nth(1).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        kinds.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>(),
+        one_kinds
+    );
+    assert_eq!(summary(&mut counted), summary(&mut one));
     assert!(one_changes.iter().any(|c| c.contains("Throttled")));
     assert_eq!(summary(&mut batch), summary(&mut one));
     // The same matches again are replays (those naming their events), in a batch as one by
