@@ -225,10 +225,13 @@ def us(x):
 def show(r):
     st = r["stages"]
     cells = " ".join(f"{k} {us(st[k]):5.1f}" for k in STAGES)
+    busy = " ".join(f"{k} {st[k] / r['wall']:.2f}" for k in STAGES if st[k] > 0)
     print(f"  {r['name']:<7} {r['rate']:8.0f} events/s (acknowledged {r['acked_rate']:7.0f}/s), "
           f"server CPU {us(r['server_cpu']):5.1f} µs/event [{cells}], "
           f"feed {us(r['feed_cpu']):4.1f} µs/event, machine idle {r['idle_share']:.0%}, "
           f"other load {r['other_load_cores']:.2f} cores")
+    # A stage that stalls the others shows as idle cores with no stage near 1.0.
+    print(f"          cores busy per stage: {busy}")
 
 
 def main():
