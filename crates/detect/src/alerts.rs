@@ -14,6 +14,7 @@
 //! budget shared by all the keys of the rule can stop. The entity is part of the throttle so
 //! that one tenant's noise does not silence the rule for the others.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -440,12 +441,13 @@ impl AlertStore {
     }
 
     fn save(conn: &Connection, a: &Alert) -> Result<(), Error> {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json, assignee)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(uuid) DO UPDATE SET status=excluded.status,
                updated_at=excluded.updated_at, json=excluded.json, assignee=excluded.assignee",
-            params![
+        )?
+        .execute(params![
                 a.uuid,
                 a.short_id,
                 a.similarity_key,
@@ -455,8 +457,7 @@ impl AlertStore {
                 a.updated_at.to_rfc3339(),
                 serde_json::to_string(a)?,
                 a.assignee
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -787,6 +788,19 @@ impl AlertStore {
     }
 }
 
+/// What a match did to the alerts, without the alert ([`AlertManager::ingest_counted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new alert was opened.
+    Created,
+    /// An open alert gathered a similar match.
+    Updated,
+    /// The rule is throttled for the entity: the match was counted in its latest open alert.
+    Throttled,
+    /// The rule had already matched the same event(s).
+    Replayed,
+}
+
 /// What a match did to the alerts.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "change", rename_all = "lowercase")]
@@ -807,6 +821,18 @@ pub enum AlertChange {
         /// Rule id.
         rule_id: String,
     },
+}
+
+impl AlertChange {
+    /// What kind of change it is.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            AlertChange::Created(_) => ChangeKind::Created,
+            AlertChange::Updated(_) => ChangeKind::Updated,
+            AlertChange::Throttled { .. } => ChangeKind::Throttled,
+            AlertChange::Replayed { .. } => ChangeKind::Replayed,
+        }
+    }
 }
 
 /// Throttling limits: a rule may open `max_alerts` new alerts per entity and `window`.
@@ -878,10 +904,45 @@ impl AlertManager {
     /// Applies one match: recognises a replay, or joins the open similar alert, or opens one,
     /// or counts it against a throttled rule.
     pub fn ingest(&mut self, m: &Match) -> Result<AlertChange, Error> {
-        let key = similarity_key(m);
+        let mut changes = self.ingest_all(std::slice::from_ref(m))?;
+        changes
+            .pop()
+            .ok_or_else(|| Error::Rule("no alert change for a match".into()))
+    }
+
+    /// Applies matches in order, as [`AlertManager::ingest`] would one after the other, in one
+    /// transaction: an alert that several of them join is read and written once, not once
+    /// per match (an alert holds up to [`MAX_EVENT_IDS`] event ids; rewriting it per match
+    /// made the alert database's writes, and their fsyncs, the pipeline's bottleneck). The
+    /// changes come in the order of the matches, an update with the alert as it was then.
+    pub fn ingest_all(&mut self, matches: &[Match]) -> Result<Vec<AlertChange>, Error> {
+        let mut changes = Vec::with_capacity(matches.len());
+        self.ingest_with(matches, &mut |_, c| changes.extend(c), true)?;
+        Ok(changes)
+    }
+
+    /// [`AlertManager::ingest_all`] saying only what each match did: without a copy of the
+    /// alert per match (an alert holds up to [`MAX_EVENT_IDS`] event ids and
+    /// [`MAX_HISTORY`] history entries), for a caller that runs no playbook.
+    pub fn ingest_counted(&mut self, matches: &[Match]) -> Result<Vec<ChangeKind>, Error> {
+        let mut kinds = Vec::with_capacity(matches.len());
+        self.ingest_with(matches, &mut |k, _| kinds.push(k), false)?;
+        Ok(kinds)
+    }
+
+    fn ingest_with(
+        &mut self,
+        matches: &[Match],
+        out: &mut dyn FnMut(ChangeKind, Option<AlertChange>),
+        detail: bool,
+    ) -> Result<(), Error> {
+        if matches.is_empty() {
+            return Ok(());
+        }
         let now = Utc::now();
-        self.ingested += 1;
-        if self.ingested.is_multiple_of(REPLAY_PURGE_EVERY) {
+        let before = self.ingested;
+        self.ingested += matches.len() as u64;
+        if before / REPLAY_PURGE_EVERY != self.ingested / REPLAY_PURGE_EVERY {
             let horizon = now - Duration::days(REPLAY_MEMORY_DAYS);
             self.store.conn.execute(
                 "DELETE FROM alerted_events WHERE at < ?1",
@@ -892,128 +953,186 @@ impl AlertManager {
             .store
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut batch = Batch::default();
+        for m in matches {
+            // A time per match, as one by one: a throttled match joins the alert updated last.
+            let (kind, change) =
+                Self::ingest_in(&tx, &self.throttle, &mut batch, m, Utc::now(), detail)?;
+            out(kind, change);
+        }
+        batch.save(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn ingest_in(
+        tx: &Connection,
+        throttle: &ThrottleConfig,
+        batch: &mut Batch,
+        m: &Match,
+        now: DateTime<Utc>,
+        detail: bool,
+    ) -> Result<(ChangeKind, Option<AlertChange>), Error> {
+        let key = similarity_key(m);
         // A match counts once per (rule, event): an event replayed after a crash, or found
         // again by a retrohunt, is recognised here before it inflates `similar`.
         let keys = replay_keys(m);
         if !keys.is_empty() {
             let mut fresh = false;
             let at = now.to_rfc3339();
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alerted_events (rule_id, event_key, at) VALUES (?1, ?2, ?3)",
+            )?;
             for k in &keys {
-                fresh |= tx.execute(
-                    "INSERT OR IGNORE INTO alerted_events (rule_id, event_key, at) VALUES (?1, ?2, ?3)",
-                    params![m.rule.id, k, at],
-                )? > 0;
+                fresh |= insert.execute(params![m.rule.id, k, at])? > 0;
             }
             if !fresh {
-                tx.commit()?;
-                return Ok(AlertChange::Replayed {
+                let change = detail.then(|| AlertChange::Replayed {
                     rule_id: m.rule.id.clone(),
                 });
+                return Ok((ChangeKind::Replayed, change));
             }
         }
-        let open: Option<String> = tx
-            .query_row(
-                "SELECT json FROM alerts WHERE similarity_key = ?1
-                 AND status IN ('Pending', 'Acknowledged', 'Ongoing')
-                 ORDER BY updated_at DESC LIMIT 1",
-                [&key],
-                |r| r.get(0),
-            )
-            .optional()?;
         let window = Duration::seconds(
             m.alert_window_secs
                 .unwrap_or(DEFAULT_ALERT_WINDOW_SECS)
                 .min(i64::MAX as u64) as i64,
         );
-        let open = open
-            .map(|j| serde_json::from_str::<Alert>(&j))
-            .transpose()?
-            .filter(|a| now - a.created_at < window);
-        if let Some(mut a) = open {
-            fold_into(&mut a, m, now);
-            AlertStore::save(&tx, &a)?;
-            tx.commit()?;
-            return Ok(AlertChange::Updated(Box::new(a)));
+        let open = match batch.open_by_key.get(&key) {
+            Some(uuid) => Some(uuid.clone()),
+            None => {
+                let json: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT json FROM alerts WHERE similarity_key = ?1
+                         AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+                         ORDER BY updated_at DESC LIMIT 1",
+                    )?
+                    .query_row([&key], |r| r.get(0))
+                    .optional()?;
+                match json {
+                    Some(j) => {
+                        let a: Alert = serde_json::from_str(&j)?;
+                        let uuid = a.uuid.clone();
+                        batch.open_by_key.insert(key.clone(), uuid.clone());
+                        batch.alerts.entry(uuid.clone()).or_insert(a);
+                        Some(uuid)
+                    }
+                    None => None,
+                }
+            }
+        };
+        if let Some(uuid) = open {
+            if let Some(a) = batch
+                .alerts
+                .get_mut(&uuid)
+                .filter(|a| now - a.created_at < window)
+            {
+                fold_into(a, m, now);
+                let change = detail.then(|| AlertChange::Updated(Box::new(a.clone())));
+                batch.dirty.insert(uuid);
+                return Ok((ChangeKind::Updated, change));
+            }
         }
         // Throttle bookkeeping: count alerts opened by the rule for the entity in the current
         // window.
-        let row: Option<(String, i64, i64, Option<String>)> = tx
-            .query_row(
-                "SELECT window_start, opened, suppressed, throttled_since FROM rule_throttle
-                 WHERE rule_id = ?1 AND entity = ?2",
-                [&m.rule.id, &m.entity],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let (mut start, mut opened, mut suppressed, mut since) = match row {
-            Some((s, o, su, th)) => (parse_ts(&s), o as u64, su as u64, th.map(|t| parse_ts(&t))),
-            None => (now, 0, 0, None),
+        let tkey = (m.rule.id.clone(), m.entity.clone());
+        let row = match batch.throttles.get(&tkey) {
+            Some(row) => Some(row.clone()),
+            None => tx
+                .prepare_cached(
+                    "SELECT window_start, opened, suppressed, throttled_since FROM rule_throttle
+                     WHERE rule_id = ?1 AND entity = ?2",
+                )?
+                .query_row([&m.rule.id, &m.entity], |r| {
+                    Ok(ThrottleRow {
+                        start: parse_ts(&r.get::<_, String>(0)?),
+                        opened: r.get::<_, i64>(1)? as u64,
+                        suppressed: r.get::<_, i64>(2)? as u64,
+                        since: r.get::<_, Option<String>>(3)?.map(|t| parse_ts(&t)),
+                    })
+                })
+                .optional()?,
         };
-        if now - start >= self.throttle.window {
-            start = now;
-            opened = 0;
-            if since.is_some() {
-                since = None;
-                suppressed = 0;
+        let mut t = row.unwrap_or(ThrottleRow {
+            start: now,
+            opened: 0,
+            suppressed: 0,
+            since: None,
+        });
+        if now - t.start >= throttle.window {
+            t.start = now;
+            t.opened = 0;
+            if t.since.is_some() {
+                t.since = None;
+                t.suppressed = 0;
             }
         }
-        if opened >= self.throttle.max_alerts {
-            suppressed += 1;
-            let newly = since.is_none();
+        if t.opened >= throttle.max_alerts {
+            // The rule's latest alerts are looked up in the table: what this batch changed
+            // goes there first.
+            batch.save(tx)?;
+            t.suppressed += 1;
+            let newly = t.since.is_none();
             if newly {
-                since = Some(now);
-                tracing::warn!(rule = %m.rule.id, entity = %m.entity, max = self.throttle.max_alerts,
+                t.since = Some(now);
+                tracing::warn!(rule = %m.rule.id, entity = %m.entity, max = throttle.max_alerts,
                     "rule throttled: too many alerts in the window");
                 // Say so on the rule's latest alert for the entity.
                 let latest: Option<String> = tx
                     .query_row(
-                        "SELECT json FROM alerts WHERE rule_id = ?1 AND entity = ?2
+                        "SELECT uuid FROM alerts WHERE rule_id = ?1 AND entity = ?2
                          ORDER BY updated_at DESC LIMIT 1",
                         [&m.rule.id, &m.entity],
                         |r| r.get(0),
                     )
                     .optional()?;
-                if let Some(j) = latest {
-                    let mut a: Alert = serde_json::from_str(&j)?;
+                if let Some(a) = latest.and_then(|u| batch.load(tx, &u).transpose()) {
+                    let a = a?;
                     push_history(
-                        &mut a,
+                        a,
                         "throttled",
                         format!(
                             "rule throttled for this entity: more than {} alerts in {} s; further matches are counted into its latest open alert",
-                            self.throttle.max_alerts,
-                            self.throttle.window.num_seconds()
+                            throttle.max_alerts,
+                            throttle.window.num_seconds()
                         ),
                         "system",
                     );
                     a.updated_at = now;
-                    AlertStore::save(&tx, &a)?;
+                    let uuid = a.uuid.clone();
+                    batch.dirty.insert(uuid);
+                    batch.save(tx)?;
                 }
             }
             // Nothing is dropped: the match still counts, in the rule's latest open alert for
             // the entity (its users, hosts and destinations lists say who else was involved).
             let latest_open: Option<String> = tx
                 .query_row(
-                    "SELECT json FROM alerts WHERE rule_id = ?1 AND entity = ?2
+                    "SELECT uuid FROM alerts WHERE rule_id = ?1 AND entity = ?2
                      AND status IN ('Pending', 'Acknowledged', 'Ongoing')
                      ORDER BY updated_at DESC LIMIT 1",
                     [&m.rule.id, &m.entity],
                     |r| r.get(0),
                 )
                 .optional()?;
-            if let Some(j) = latest_open {
-                let mut a: Alert = serde_json::from_str(&j)?;
-                fold_into(&mut a, m, now);
-                AlertStore::save(&tx, &a)?;
+            if let Some(a) = latest_open.and_then(|u| batch.load(tx, &u).transpose()) {
+                let a = a?;
+                fold_into(a, m, now);
+                let uuid = a.uuid.clone();
+                batch.dirty.insert(uuid);
             }
-            Self::save_throttle(&tx, m, start, opened, suppressed, since)?;
-            tx.commit()?;
-            return Ok(AlertChange::Throttled {
+            let suppressed = t.suppressed;
+            batch.throttles.insert(tkey.clone(), t);
+            batch.dirty_throttles.insert(tkey);
+            let change = detail.then(|| AlertChange::Throttled {
                 rule_id: m.rule.id.clone(),
                 suppressed,
             });
+            return Ok((ChangeKind::Throttled, change));
         }
-        opened += 1;
-        Self::save_throttle(&tx, m, start, opened, suppressed, since)?;
+        t.opened += 1;
+        batch.throttles.insert(tkey.clone(), t);
+        batch.dirty_throttles.insert(tkey);
         let mut a = Alert {
             uuid: uuid::Uuid::new_v4().to_string(),
             short_id: short_id(),
@@ -1034,7 +1153,7 @@ impl AlertManager {
             updated_at: now,
             similar: 0,
             event_ids: m.event_ids.iter().take(MAX_EVENT_IDS).cloned().collect(),
-            similarity_key: key,
+            similarity_key: key.clone(),
             group_key: m.group_key.clone(),
             users: Vec::new(),
             hosts: Vec::new(),
@@ -1055,34 +1174,88 @@ impl AlertManager {
             },
             "system",
         );
-        AlertStore::save(&tx, &a)?;
-        tx.commit()?;
-        Ok(AlertChange::Created(Box::new(a)))
+        let uuid = a.uuid.clone();
+        let change = detail.then(|| AlertChange::Created(Box::new(a.clone())));
+        batch.open_by_key.insert(key, uuid.clone());
+        batch.alerts.insert(uuid.clone(), a);
+        batch.dirty.insert(uuid);
+        Ok((ChangeKind::Created, change))
     }
 
     fn save_throttle(
         conn: &Connection,
-        m: &Match,
-        start: DateTime<Utc>,
-        opened: u64,
-        suppressed: u64,
-        since: Option<DateTime<Utc>>,
+        (rule_id, entity): &(String, String),
+        t: &ThrottleRow,
     ) -> Result<(), Error> {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO rule_throttle (rule_id, entity, window_start, opened, suppressed, throttled_since)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(rule_id, entity) DO UPDATE SET window_start=excluded.window_start,
                opened=excluded.opened, suppressed=excluded.suppressed,
                throttled_since=excluded.throttled_since",
-            params![
-                m.rule.id,
-                m.entity,
-                start.to_rfc3339(),
-                opened as i64,
-                suppressed as i64,
-                since.map(|s| s.to_rfc3339())
-            ],
-        )?;
+        )?
+        .execute(params![
+            rule_id,
+            entity,
+            t.start.to_rfc3339(),
+            t.opened as i64,
+            t.suppressed as i64,
+            t.since.map(|s| s.to_rfc3339())
+        ])?;
+        Ok(())
+    }
+}
+
+/// A rule's throttle state for one entity.
+#[derive(Clone)]
+struct ThrottleRow {
+    start: DateTime<Utc>,
+    opened: u64,
+    suppressed: u64,
+    since: Option<DateTime<Utc>>,
+}
+
+/// The alerts and throttle rows an [`AlertManager::ingest_all`] read or changed, written back
+/// once at its end.
+#[derive(Default)]
+struct Batch {
+    /// Alerts read or created, by uuid.
+    alerts: HashMap<String, Alert>,
+    /// The open alert of each similarity key looked up.
+    open_by_key: HashMap<String, String>,
+    dirty: HashSet<String>,
+    throttles: HashMap<(String, String), ThrottleRow>,
+    dirty_throttles: HashSet<(String, String)>,
+}
+
+impl Batch {
+    /// The alert `uuid`, from this batch or the table (None if there is none).
+    fn load(&mut self, conn: &Connection, uuid: &str) -> Result<Option<&mut Alert>, Error> {
+        if !self.alerts.contains_key(uuid) {
+            let json: Option<String> = conn
+                .query_row("SELECT json FROM alerts WHERE uuid = ?1", [uuid], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(j) = json else { return Ok(None) };
+            self.alerts
+                .insert(uuid.to_string(), serde_json::from_str(&j)?);
+        }
+        Ok(self.alerts.get_mut(uuid))
+    }
+
+    /// Writes what changed.
+    fn save(&mut self, conn: &Connection) -> Result<(), Error> {
+        for uuid in self.dirty.drain() {
+            if let Some(a) = self.alerts.get(&uuid) {
+                AlertStore::save(conn, a)?;
+            }
+        }
+        for k in self.dirty_throttles.drain() {
+            if let Some(t) = self.throttles.get(&k) {
+                AlertManager::save_throttle(conn, &k, t)?;
+            }
+        }
         Ok(())
     }
 }

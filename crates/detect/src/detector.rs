@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rsigma_eval::result::ResultBody;
-use rsigma_eval::{CorrelationEngine, Event, EventValue};
+use rsigma_eval::{CorrelationEngine, EvaluationResult, Event, EventValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cti::{CtiHit, CtiMatcher};
-use crate::event::{get_str, EcsEvent, SIGMA_CATEGORY_FIELD};
+use crate::event::{EcsEvent, SIGMA_CATEGORY_FIELD};
 use crate::gate::GatedRules;
 use crate::sigma::{RuleInfo, RuleSet};
 use crate::Error;
@@ -120,12 +120,12 @@ pub fn level_urgency(level: &str) -> u8 {
     }
 }
 
-fn opt(ev: &Map<String, Value>, path: &str) -> Option<String> {
-    get_str(ev, path).map(|c| c.into_owned())
+fn opt(ev: &EcsEvent<'_>, path: &str) -> Option<String> {
+    ev.get_str(path).map(|c| c.into_owned())
 }
 
 /// Fills the event-derived fields of a match.
-fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
+fn base_match(rule: RuleRef, urgency: u8, ev: &EcsEvent<'_>) -> Match {
     let source_ip = opt(ev, "source.ip");
     let destination_ip = opt(ev, "destination.ip");
     let dns_name = opt(ev, "dns.question.name");
@@ -133,7 +133,8 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
     let domain = opt(ev, "url.domain")
         .or_else(|| opt(ev, "destination.domain"))
         .or_else(|| dns_name.clone());
-    let timestamp = get_str(ev, "@timestamp")
+    let timestamp = ev
+        .get_str("@timestamp")
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(Utc::now);
@@ -165,6 +166,11 @@ fn base_match(rule: RuleRef, urgency: u8, ev: &Map<String, Value>) -> Match {
 
 /// Turns an indicator hit into a match.
 pub fn cti_match(hit: &CtiHit<'_>, ev: &Map<String, Value>, retrohunt: bool) -> Match {
+    cti_match_indexed(hit, &EcsEvent::new(ev), retrohunt)
+}
+
+/// [`cti_match`] on an indexed event.
+fn cti_match_indexed(hit: &CtiHit<'_>, ev: &EcsEvent<'_>, retrohunt: bool) -> Match {
     let ind = hit.indicator;
     let urgency = ind.confidence.unwrap_or(75);
     let severity = match urgency {
@@ -198,15 +204,236 @@ pub struct DetectorStats {
     pub cti_matches: u64,
 }
 
+/// The rules' metadata, shared by a detector and its screens.
+struct RuleMeta {
+    /// Metadata of loaded rules, by id and by title.
+    meta: HashMap<String, RuleInfo>,
+    /// Ids of detection rules that only feed correlations (their own matches raise no alert).
+    correlation_only: HashSet<String>,
+}
+
+/// The indicators in force, with a generation that changes at each replacement, shared by a
+/// detector and its screens (a screen on a parse thread picks a replacement up at its next
+/// event).
+struct CtiSlot {
+    current: std::sync::RwLock<(u64, Arc<CtiMatcher>)>,
+}
+
+impl Default for CtiSlot {
+    fn default() -> Self {
+        CtiSlot {
+            current: std::sync::RwLock::new((0, Arc::new(CtiMatcher::empty()))),
+        }
+    }
+}
+
+impl CtiSlot {
+    fn get(&self) -> (u64, Arc<CtiMatcher>) {
+        let g = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (g.0, g.1.clone())
+    }
+
+    fn set(&self, cti: Arc<CtiMatcher>) -> u64 {
+        let mut g = self.current.write().unwrap_or_else(|e| e.into_inner());
+        g.0 += 1;
+        g.1 = cti;
+        g.0
+    }
+}
+
+/// The half of detection that reads only the event, the rules and the indicators: the
+/// detection rules that feed no correlation and the indicators. It can run anywhere, in
+/// parallel (each thread with its own clone: the rules' memos are per clone); what it finds
+/// goes to [`Detector::finish`], on the one thread that keeps what depends on the order of
+/// events (correlations).
+#[derive(Clone)]
+pub struct Screen {
+    gated: GatedRules,
+    rules: Arc<RuleMeta>,
+    cti: Arc<CtiSlot>,
+    /// Whether rsigma's engine evaluates rules itself (then [`Detector::finish`] needs the
+    /// event of every screened one).
+    engine_evaluates: bool,
+}
+
+/// What a [`Screen`] found in one event, for [`Detector::finish`].
+pub struct Screened {
+    /// Matches of the stateless rules and of the indicators, final.
+    matches: Vec<Match>,
+    /// Results of the rules that feed correlations, for the correlation engine.
+    correlated: Vec<rsigma_eval::EvaluationResult>,
+    /// The event, kept only when the correlation engine needs it.
+    event: Option<Map<String, Value>>,
+    /// The generation of the indicators it was matched against.
+    cti_generation: u64,
+    /// The event's entity ([`ENTITY_FIELD`]), to rebuild the event for [`Screened::rematch_cti`].
+    entity: Option<String>,
+    sigma_matches: u64,
+    cti_matches: u64,
+}
+
+impl Screened {
+    /// The matches found so far (stateless rules and indicators).
+    pub fn matches(&self) -> &[Match] {
+        &self.matches
+    }
+
+    /// The generation of the indicators the event was matched against (see
+    /// [`Detector::cti_generation`]).
+    pub fn cti_generation(&self) -> u64 {
+        self.cti_generation
+    }
+
+    /// The event's entity (its [`ENTITY_FIELD`]).
+    pub fn entity(&self) -> Option<&str> {
+        self.entity.as_deref()
+    }
+
+    /// Replaces the indicator matches with those of the detector's current indicators, for
+    /// an event screened before they were replaced (`ev` is that event again).
+    pub fn rematch_cti(&mut self, detector: &Detector, ev: &Map<String, Value>) {
+        self.matches.retain(|m| m.rule.kind != RuleType::Cti);
+        let (generation, cti) = detector.screen.cti.get();
+        let event = EcsEvent::new(ev);
+        let hits = cti.match_indexed(&event);
+        self.cti_matches = hits.len() as u64;
+        self.matches
+            .extend(hits.iter().map(|hit| cti_match_indexed(hit, &event, false)));
+        self.cti_generation = generation;
+    }
+}
+
+impl Screen {
+    /// Runs the stateless rules and the indicators on one ECS event.
+    pub fn screen(&mut self, ev: &Map<String, Value>) -> Screened {
+        self.screen_indexed(&EcsEvent::new(ev), &|| ev.clone())
+    }
+
+    /// [`Screen::screen`] on an indexed event (e.g. built from a flat event's leaves with
+    /// [`EcsEvent::from_leaves`]); `to_map` gives the event as nested objects, asked only for
+    /// an event the correlations need.
+    pub fn screen_indexed(
+        &mut self,
+        event: &EcsEvent<'_>,
+        to_map: &dyn Fn() -> Map<String, Value>,
+    ) -> Screened {
+        let ev = event;
+        let mut gated = Vec::new();
+        let mut correlated = Vec::new();
+        if !self.gated.is_empty() {
+            let category = match event.get_field(SIGMA_CATEGORY_FIELD) {
+                Some(EventValue::Str(c)) => Some(c),
+                _ => None,
+            };
+            self.gated
+                .evaluate(event, category.as_deref(), &mut gated, &mut correlated);
+        }
+        let mut matches = Vec::with_capacity(gated.len());
+        for r in gated {
+            if let Some(m) = sigma_match(&self.rules, r, ev) {
+                matches.push(m);
+            }
+        }
+        let sigma_matches = matches.len() as u64;
+        let (cti_generation, cti) = self.cti.get();
+        for hit in cti.match_indexed(event) {
+            matches.push(cti_match_indexed(&hit, ev, false));
+        }
+        let cti_matches = matches.len() as u64 - sigma_matches;
+        // The correlation layer reads the event time and updates windows only for events
+        // some rule matched; most events match none, and need no copy.
+        let event = (self.engine_evaluates || !correlated.is_empty()).then(to_map);
+        Screened {
+            matches,
+            correlated,
+            event,
+            cti_generation,
+            entity: opt(ev, ENTITY_FIELD),
+            sigma_matches,
+            cti_matches,
+        }
+    }
+}
+
+/// Turns a rule's result on `ev` into a match (None for a rule that only feeds correlations).
+fn sigma_match(rules: &RuleMeta, r: EvaluationResult, ev: &EcsEvent<'_>) -> Option<Match> {
+    let key = r.header.rule_id.as_deref().unwrap_or(&r.header.rule_title);
+    let info = rules
+        .meta
+        .get(key)
+        .or_else(|| rules.meta.get(&r.header.rule_title));
+    let level = r
+        .header
+        .level
+        .map(|l| l.as_str().to_string())
+        .or_else(|| info.and_then(|i| i.level.clone()))
+        .unwrap_or_else(|| "medium".into());
+    let rule = RuleRef {
+        id: info
+            .map(|i| i.id.clone())
+            .unwrap_or_else(|| key.to_string()),
+        name: r.header.rule_title.clone(),
+        author: info.and_then(|i| i.author.clone()),
+        severity: level.clone(),
+        kind: RuleType::Sigma,
+    };
+    if !r.is_correlation() && rules.correlation_only.contains(&rule.id) {
+        return None;
+    }
+    let mut m = base_match(rule, level_urgency(&level), ev);
+    m.description = info.and_then(|i| i.description.clone());
+    m.alert_window_secs = info.and_then(|i| i.alert_window_secs);
+    if !r.is_correlation() {
+        let fields = info.and_then(|i| i.alert_group_by.as_ref());
+        m.alert_group = match fields {
+            Some(f) => f
+                .iter()
+                .map(|f| (f.clone(), opt(ev, f).unwrap_or_default()))
+                .collect(),
+            None => DEFAULT_ALERT_GROUP_BY
+                .iter()
+                .map(|f| (f.to_string(), opt(ev, f).unwrap_or_default()))
+                .collect(),
+        };
+    }
+    match &r.body {
+        ResultBody::Detection(d) => {
+            m.details = serde_json::json!({
+                "matched_selections": d.matched_selections,
+                "matched_fields": d.matched_fields,
+            });
+        }
+        ResultBody::Correlation(c) => {
+            m.correlation = true;
+            m.group_key = c.group_key.clone();
+            if let Some(refs) = &c.event_refs {
+                let mut ids: Vec<String> = refs.iter().filter_map(|r| r.id.clone()).collect();
+                for id in m.event_ids.drain(..) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                m.event_ids = ids;
+            }
+            m.details = serde_json::json!({
+                "correlation_type": c.correlation_type.as_str(),
+                "aggregated_value": c.aggregated_value,
+                "timespan_secs": c.timespan_secs,
+            });
+        }
+    }
+    Some(m)
+}
+
 /// Sigma engine + CTI matcher over a stream of events.
+///
+/// [`Detector::process`] does everything on one thread. To spread the work, each thread
+/// takes a [`Detector::screen`] and runs [`Screen::screen`] on its events; the results go, in
+/// the events' order, to [`Detector::finish`] (correlations), which gives the same matches.
 pub struct Detector {
     engine: CorrelationEngine,
-    engine_evaluates: bool,
-    gated: GatedRules,
-    meta: HashMap<String, RuleInfo>,
     infos: Vec<RuleInfo>,
-    correlation_only: HashSet<String>,
-    cti: Arc<CtiMatcher>,
+    screen: Screen,
     stats: DetectorStats,
 }
 
@@ -225,12 +452,16 @@ impl Detector {
     fn from_compiled(c: crate::sigma::Compiled) -> Result<Self, Error> {
         Ok(Self {
             engine: c.engine,
-            engine_evaluates: c.engine_evaluates,
-            gated: c.gated,
-            meta: c.meta,
             infos: c.infos,
-            correlation_only: c.correlation_only,
-            cti: Arc::new(CtiMatcher::empty()),
+            screen: Screen {
+                gated: c.gated,
+                rules: Arc::new(RuleMeta {
+                    meta: c.meta,
+                    correlation_only: c.correlation_only,
+                }),
+                cti: Arc::new(CtiSlot::default()),
+                engine_evaluates: c.engine_evaluates,
+            },
             stats: DetectorStats::default(),
         })
     }
@@ -249,9 +480,21 @@ impl Detector {
         self.engine.set_bloom_prefilter(on);
     }
 
-    /// Replaces the indicator matcher (after an import; cheap to share across threads).
+    /// Replaces the indicator matcher (after an import), for this detector and every screen
+    /// taken from it.
     pub fn set_cti(&mut self, cti: Arc<CtiMatcher>) {
-        self.cti = cti;
+        self.screen.cti.set(cti);
+    }
+
+    /// The generation of the indicators in force: it changes with each [`Detector::set_cti`].
+    pub fn cti_generation(&self) -> u64 {
+        self.screen.cti.get().0
+    }
+
+    /// A screen for another thread: the stateless half of this detector, which follows its
+    /// indicator replacements.
+    pub fn screen(&self) -> Screen {
+        self.screen.clone()
     }
 
     /// The verdict of every rule (loaded or unsupported, with reasons).
@@ -264,109 +507,48 @@ impl Detector {
         self.stats
     }
 
-    /// Runs all rules and indicators on one ECS event.
-    pub fn process(&mut self, ev: &Map<String, Value>) -> Vec<Match> {
+    /// Completes the detection of a screened event: correlations (and rules rsigma's engine
+    /// evaluates itself). Events must come in their order.
+    pub fn finish(&mut self, screened: Screened) -> Vec<Match> {
+        let Screened {
+            matches,
+            correlated,
+            event,
+            sigma_matches,
+            cti_matches,
+            ..
+        } = screened;
         self.stats.events += 1;
-        let event = EcsEvent::new(ev);
-        // The correlation layer reads the event time and updates windows only for events
-        // some rule matched; most events match none, so skip it for them.
-        let mut detections = if self.engine_evaluates {
+        self.stats.sigma_matches += sigma_matches;
+        self.stats.cti_matches += cti_matches;
+        let Some(ev) = event else {
+            return matches;
+        };
+        let event = EcsEvent::new(&ev);
+        let mut detections = if self.screen.engine_evaluates {
             self.engine.evaluate(&event)
         } else {
             Vec::new()
         };
-        let mut gated = Vec::new();
-        if !self.gated.is_empty() {
-            let category = match event.get_field(SIGMA_CATEGORY_FIELD) {
-                Some(EventValue::Str(c)) => Some(c),
-                _ => None,
-            };
-            self.gated
-                .evaluate(&event, category.as_deref(), &mut gated, &mut detections);
+        detections.extend(correlated);
+        if detections.is_empty() {
+            return matches;
         }
-        let mut results = if detections.is_empty() {
-            Vec::new()
-        } else {
-            self.engine.correlate_detections(&event, detections)
-        };
-        results.append(&mut gated);
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            let key = r.header.rule_id.as_deref().unwrap_or(&r.header.rule_title);
-            let info = self
-                .meta
-                .get(key)
-                .or_else(|| self.meta.get(&r.header.rule_title));
-            let level = r
-                .header
-                .level
-                .map(|l| l.as_str().to_string())
-                .or_else(|| info.and_then(|i| i.level.clone()))
-                .unwrap_or_else(|| "medium".into());
-            let rule = RuleRef {
-                id: info
-                    .map(|i| i.id.clone())
-                    .unwrap_or_else(|| key.to_string()),
-                name: r.header.rule_title.clone(),
-                author: info.and_then(|i| i.author.clone()),
-                severity: level.clone(),
-                kind: RuleType::Sigma,
-            };
-            if !r.is_correlation() && self.correlation_only.contains(&rule.id) {
-                continue;
-            }
-            let mut m = base_match(rule, level_urgency(&level), ev);
-            m.description = info.and_then(|i| i.description.clone());
-            m.alert_window_secs = info.and_then(|i| i.alert_window_secs);
-            if !r.is_correlation() {
-                let fields = info.and_then(|i| i.alert_group_by.as_ref());
-                m.alert_group = match fields {
-                    Some(f) => f
-                        .iter()
-                        .map(|f| (f.clone(), opt(ev, f).unwrap_or_default()))
-                        .collect(),
-                    None => DEFAULT_ALERT_GROUP_BY
-                        .iter()
-                        .map(|f| (f.to_string(), opt(ev, f).unwrap_or_default()))
-                        .collect(),
-                };
-            }
-            match &r.body {
-                ResultBody::Detection(d) => {
-                    m.details = serde_json::json!({
-                        "matched_selections": d.matched_selections,
-                        "matched_fields": d.matched_fields,
-                    });
-                }
-                ResultBody::Correlation(c) => {
-                    m.correlation = true;
-                    m.group_key = c.group_key.clone();
-                    if let Some(refs) = &c.event_refs {
-                        let mut ids: Vec<String> =
-                            refs.iter().filter_map(|r| r.id.clone()).collect();
-                        for id in m.event_ids.drain(..) {
-                            if !ids.contains(&id) {
-                                ids.push(id);
-                            }
-                        }
-                        m.event_ids = ids;
-                    }
-                    m.details = serde_json::json!({
-                        "correlation_type": c.correlation_type.as_str(),
-                        "aggregated_value": c.aggregated_value,
-                        "timespan_secs": c.timespan_secs,
-                    });
-                }
-            }
-            out.push(m);
-        }
+        let mut out: Vec<Match> = self
+            .engine
+            .correlate_detections(&event, detections)
+            .into_iter()
+            .filter_map(|r| sigma_match(&self.screen.rules, r, &event))
+            .collect();
         self.stats.sigma_matches += out.len() as u64;
-        let before = out.len();
-        for hit in self.cti.match_indexed(&event) {
-            out.push(cti_match(&hit, ev, false));
-        }
-        self.stats.cti_matches += (out.len() - before) as u64;
+        out.extend(matches);
         out
+    }
+
+    /// Runs all rules and indicators on one ECS event.
+    pub fn process(&mut self, ev: &Map<String, Value>) -> Vec<Match> {
+        let screened = self.screen.screen(ev);
+        self.finish(screened)
     }
 
     /// Same as [`Detector::process`] for an event held as a `Value` (non-objects match nothing).

@@ -24,7 +24,7 @@ const MAX_DEPTH: usize = 32;
 /// of a walk over nested maps.
 #[derive(Debug, Clone)]
 pub struct EcsEvent<'a> {
-    map: &'a Map<String, Value>,
+    source: Source<'a>,
     /// Every dotted path of the event with its value, sorted by path hash (document order
     /// among equal hashes: the elements of an array of objects).
     index: Vec<Entry<'a>>,
@@ -33,6 +33,18 @@ pub struct EcsEvent<'a> {
     /// search). The engine asks ~50 lookups per event, mostly of absent paths, which this
     /// answers in a few instructions.
     slots: [u8; SLOTS],
+}
+
+/// What an [`EcsEvent`] was built from: nested objects, or the leaves of a flat event.
+#[derive(Debug, Clone)]
+enum Source<'a> {
+    Map(&'a Map<String, Value>),
+    Leaves {
+        /// Every leaf value.
+        values: Vec<&'a Value>,
+        /// The top-level keys, each followed by a NUL.
+        tops: String,
+    },
 }
 
 /// Slots of [`EcsEvent::slots`] (a power of two; events hold ~30 paths).
@@ -107,6 +119,48 @@ impl<'a> EcsEvent<'a> {
         let mut index = Vec::with_capacity(64);
         let mut buf = Vec::with_capacity(64);
         index_map(map, &mut buf, &mut index, MAX_DEPTH, true);
+        Self::indexed(Source::Map(map), index)
+    }
+
+    /// Indexes a flat event given by its leaves: `leaves` calls its argument with each leaf's
+    /// dotted path and value, as nested objects would hold them. The same view as
+    /// [`EcsEvent::new`] over those objects (`to_map` of a flat event), without building them.
+    pub fn from_leaves(leaves: impl FnOnce(&mut dyn FnMut(&str, &'a Value))) -> Self {
+        let mut index = Vec::with_capacity(128);
+        let mut values = Vec::with_capacity(128);
+        let mut tops = String::new();
+        let mut buf = Vec::with_capacity(64);
+        let hasher = path_hasher();
+        leaves(&mut |path: &str, value: &'a Value| {
+            let top = path.split('.').next().unwrap_or(path);
+            if !tops.split('\0').any(|t| t == top) {
+                tops.push_str(top);
+                tops.push('\0');
+            }
+            index.push(Entry {
+                hash: hasher.hash_one(path.as_bytes()),
+                value,
+                literal: false,
+            });
+            values.push(value);
+            match value {
+                Value::Object(inner) => {
+                    buf.clear();
+                    buf.extend_from_slice(path.as_bytes());
+                    index_map(inner, &mut buf, &mut index, MAX_DEPTH, false);
+                }
+                Value::Array(items) => {
+                    buf.clear();
+                    buf.extend_from_slice(path.as_bytes());
+                    index_array(items, &mut buf, &mut index, MAX_DEPTH);
+                }
+                _ => {}
+            }
+        });
+        Self::indexed(Source::Leaves { values, tops }, index)
+    }
+
+    fn indexed(source: Source<'a>, mut index: Vec<Entry<'a>>) -> Self {
         // Stable: the elements of an array keep their order.
         index.sort_by_key(|e| e.hash);
         let mut slots = [EMPTY; SLOTS];
@@ -123,7 +177,19 @@ impl<'a> EcsEvent<'a> {
         } else {
             slots = [SHARED; SLOTS];
         }
-        Self { map, index, slots }
+        Self {
+            source,
+            index,
+            slots,
+        }
+    }
+
+    /// The values under the event's top-level keys (every leaf, for a flat event).
+    fn top_values(&self) -> Box<dyn Iterator<Item = &'a Value> + '_> {
+        match &self.source {
+            Source::Map(m) => Box::new(m.values()),
+            Source::Leaves { values, .. } => Box::new(values.iter().copied()),
+        }
     }
 
     /// The entries stored under a dotted path (empty when the event does not have it).
@@ -385,19 +451,19 @@ impl Event for EcsEvent<'_> {
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        self.map.values().any(|v| any_string(v, pred, MAX_DEPTH))
+        self.top_values().any(|v| any_string(v, pred, MAX_DEPTH))
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
         let mut out = Vec::new();
-        for v in self.map.values() {
+        for v in self.top_values() {
             visit_strings(v, &mut |s| out.push(Cow::Borrowed(s)), MAX_DEPTH);
         }
         out
     }
 
     fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
-        for v in self.map.values() {
+        for v in self.top_values() {
             visit_strings(v, &mut |s| visit(s), MAX_DEPTH);
         }
     }
@@ -415,15 +481,18 @@ impl Event for EcsEvent<'_> {
     }
 
     fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
-        let mut keys: Vec<Cow<'_, str>> =
-            self.map.keys().map(|k| Cow::Borrowed(k.as_str())).collect();
+        let mut keys: Vec<Cow<'_, str>> = match &self.source {
+            Source::Map(m) => m.keys().map(|k| Cow::Borrowed(k.as_str())).collect(),
+            Source::Leaves { tops, .. } => tops.split_terminator('\0').map(Cow::Borrowed).collect(),
+        };
         keys.push(Cow::Borrowed(VIRTUAL_ROOT));
         Some(keys)
     }
 
     fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
-        for k in self.map.keys() {
-            visit(k);
+        match &self.source {
+            Source::Map(m) => m.keys().for_each(|k| visit(k)),
+            Source::Leaves { tops, .. } => tops.split_terminator('\0').for_each(&mut *visit),
         }
         // The virtual fields live under "ziaxdr."; the engine must not skip that root.
         visit(VIRTUAL_ROOT);

@@ -690,6 +690,7 @@ const MEMO_CAPACITY: usize = 50_000;
 
 /// The rules memoized on one field, with the rules whose memo condition holds on each value
 /// seen.
+#[derive(Clone)]
 struct FieldMemo {
     field: String,
     rules: Vec<u32>,
@@ -704,6 +705,7 @@ struct FieldMemo {
 }
 
 /// The literals gating some rules in one field.
+#[derive(Clone)]
 struct FieldGate {
     field: String,
     automaton: AhoCorasick,
@@ -726,8 +728,9 @@ pub enum Route {
 }
 
 /// Detection rules evaluated only when their gate holds, once per distinct value of the
-/// one field they read, or (with neither) on every event.
-#[derive(Default)]
+/// one field they read, or (with neither) on every event. A clone shares nothing mutable (its
+/// memos and scratch are its own): the parse threads each evaluate with their own clone.
+#[derive(Default, Clone)]
 pub struct GatedRules {
     rules: Vec<CompiledRule>,
     /// Per rule: its condition, evaluated before rsigma is asked for a result.

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use crate::alerts::{AlertChange, AlertManager, AlertStore};
+use crate::alerts::{AlertChange, AlertManager, AlertStore, ChangeKind};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
-use crate::detector::Detector;
 use crate::detector::RuleType;
+use crate::detector::{Detector, Match, Screen, Screened};
 use crate::playbook::PlaybookRunner;
 use crate::rulestate::{PendingHits, RuleStateStore};
 use crate::sigma::RuleInfo;
@@ -77,6 +77,8 @@ pub struct DetectionService {
     disabled: HashSet<String>,
     hits: PendingHits,
     last_sync: Instant,
+    /// Matches waiting for [`DetectionService::flush_alerts`].
+    pending: Vec<Match>,
 }
 
 impl DetectionService {
@@ -130,6 +132,7 @@ impl DetectionService {
             rule_state,
             hits: PendingHits::new(),
             last_sync: Instant::now(),
+            pending: Vec::new(),
             cti,
             cti_version: version,
             tx,
@@ -142,18 +145,76 @@ impl DetectionService {
     /// Runs detection on one parsed event and records the resulting alerts; playbooks are
     /// queued to the worker. Returns what happened to the alerts.
     pub fn on_event(&mut self, ev: &Map<String, Value>) -> Result<Vec<AlertChange>, Error> {
+        let matches = self.detector.process(ev);
+        self.queue(matches)?;
+        self.flush(true)
+    }
+
+    /// A screen for a parse thread: the stateless rules and the indicators, to run on each
+    /// event there ([`Screen::screen`]) before the event comes to [`DetectionService::on_screened`].
+    /// It follows indicator reloads.
+    pub fn screen(&self) -> Screen {
+        self.detector.screen()
+    }
+
+    /// The generation of the indicators in force (it changes at each reload).
+    pub fn cti_generation(&self) -> u64 {
+        self.detector.cti_generation()
+    }
+
+    /// Matches an event screened with older indicators against the current ones (`ev` is
+    /// that event again): see [`Screened::cti_generation`].
+    pub fn rematch_cti(&self, screened: &mut Screened, ev: &Map<String, Value>) {
+        screened.rematch_cti(&self.detector, ev);
+    }
+
+    /// Completes the detection of a screened event (correlations), in the events' order, and
+    /// queues its matches for [`DetectionService::flush_alerts`].
+    pub fn on_screened(&mut self, screened: Screened) -> Result<(), Error> {
+        let matches = self.detector.finish(screened);
+        self.queue(matches)
+    }
+
+    fn queue(&mut self, matches: Vec<Match>) -> Result<(), Error> {
         if self.last_sync.elapsed() >= RULE_STATE_SYNC {
             self.sync_rule_state()?;
         }
-        let matches = self.detector.process(ev);
-        let mut changes = Vec::with_capacity(matches.len());
-        for m in &matches {
+        for m in matches {
             if !self.disabled.is_empty() && self.disabled.contains(&m.rule.id) {
                 self.stats.disabled_dropped += 1;
                 continue;
             }
-            let change = self.alerts.ingest(m)?;
-            if m.rule.kind == RuleType::Sigma && !matches!(change, AlertChange::Replayed { .. }) {
+            self.pending.push(m);
+        }
+        Ok(())
+    }
+
+    /// Matches queued and not yet turned into alerts.
+    pub fn pending_matches(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Turns the queued matches into alerts, in one transaction of the alert database, and
+    /// queues the playbooks. The pipeline calls it at each of its commits. Returns what
+    /// happened to the alerts when playbooks run (without them, no copy of each alert is made,
+    /// and nothing is returned).
+    pub fn flush_alerts(&mut self) -> Result<Vec<AlertChange>, Error> {
+        self.flush(self.tx.is_some())
+    }
+
+    fn flush(&mut self, detail: bool) -> Result<Vec<AlertChange>, Error> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let matches = std::mem::take(&mut self.pending);
+        let (kinds, changes) = if detail {
+            let changes = self.alerts.ingest_all(&matches)?;
+            (changes.iter().map(AlertChange::kind).collect(), changes)
+        } else {
+            (self.alerts.ingest_counted(&matches)?, Vec::new())
+        };
+        for (m, kind) in matches.iter().zip(&kinds) {
+            if m.rule.kind == RuleType::Sigma && *kind != ChangeKind::Replayed {
                 let e = self
                     .hits
                     .entry(m.rule.id.clone())
@@ -161,10 +222,17 @@ impl DetectionService {
                 e.0 += 1;
                 e.1 = e.1.max(m.timestamp);
             }
-            self.note(&change);
-            changes.push(change);
+            self.count(*kind);
+        }
+        for change in &changes {
+            self.notify(change);
         }
         Ok(changes)
+    }
+
+    /// Drops the queued matches (their events will be detected again, after a sink failure).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
     }
 
     /// Writes the pending match counts and, when the database changed (an API or CLI call),
@@ -180,13 +248,22 @@ impl DetectionService {
         Ok(())
     }
 
-    fn note(&mut self, change: &AlertChange) {
-        match change {
-            AlertChange::Created(_) => self.stats.alerts_created += 1,
-            AlertChange::Updated(_) => self.stats.alerts_updated += 1,
-            AlertChange::Throttled { .. } => self.stats.throttled += 1,
-            AlertChange::Replayed { .. } => self.stats.replayed += 1,
+    fn count(&mut self, kind: ChangeKind) {
+        match kind {
+            ChangeKind::Created => self.stats.alerts_created += 1,
+            ChangeKind::Updated => self.stats.alerts_updated += 1,
+            ChangeKind::Throttled => self.stats.throttled += 1,
+            ChangeKind::Replayed => self.stats.replayed += 1,
         }
+    }
+
+    fn note(&mut self, change: &AlertChange) {
+        self.count(change.kind());
+        self.notify(change);
+    }
+
+    /// Queues a change for the playbooks.
+    fn notify(&mut self, change: &AlertChange) {
         let quiet = matches!(
             change,
             AlertChange::Throttled { .. } | AlertChange::Replayed { .. }
@@ -221,11 +298,13 @@ impl DetectionService {
             None => all,
         };
         let hunt = retrohunt(src, &changed, self.retrohunt_days, Utc::now())?;
-        for m in &hunt.matches {
-            if self.disabled.contains(&m.rule.id) {
-                continue;
-            }
-            let change = self.alerts.ingest(m)?;
+        let matches: Vec<Match> = hunt
+            .matches
+            .iter()
+            .filter(|m| !self.disabled.contains(&m.rule.id))
+            .cloned()
+            .collect();
+        for change in self.alerts.ingest_all(&matches)? {
             self.note(&change);
         }
         Ok(Some(hunt))

@@ -387,8 +387,9 @@ impl EntityNames {
 }
 
 /// Adds ingestion metadata the format does not know: `event.ingested` and `ziaxdr.*`
-/// (`ziaxdr.entity` when the intake's entity is known).
-fn annotate(event: &mut Event, raw: &RawEvent, entity: Option<&str>) {
+/// (`ziaxdr.entity` when the intake's entity is known), as the pipeline does to each event
+/// it parses (a sink that parses a record again gets the same event).
+pub fn annotate(event: &mut Event, raw: &RawEvent, entity: Option<&str>) {
     event.set_if_absent("event.ingested", || {
         Value::String(raw.received_at_rfc3339())
     });
@@ -578,7 +579,10 @@ fn run_once(
         let mut entities = cfg.registry.clone().map(EntityNames::new);
         let pool_r = pool;
         let prepare_r = preparer.as_ref();
-        scope.spawn(move || {
+        // Named, so that its CPU time can be told from the writing stage's (`top -H`, the
+        // end-to-end bench).
+        let reading = std::thread::Builder::new().name("pipeline-read".into());
+        let spawned = reading.spawn_scoped(scope, move || {
             let send = |st: Stage| tx.send(st).is_ok();
             loop {
                 let stopping = stop_r.load(Ordering::Relaxed);
@@ -627,6 +631,9 @@ fn run_once(
                 journal_r.wait_for(reader.position(), Duration::from_millis(100));
             }
         });
+        if let Err(e) = spawned {
+            return Err(SinkError::Io(e).into());
+        }
 
         // Offset of the last record handled (written or dropped) but not yet committed.
         let mut pending: Option<u64> = None;

@@ -541,19 +541,24 @@ impl Ev {
         self.for_each_leaf_in(false, f);
     }
 
-    fn for_each_leaf_in(&self, sorted: bool, f: &mut dyn FnMut(&str, &Value)) {
+    /// [`Ev::for_each_leaf_as_set`], with values borrowed for as long as the event.
+    pub(crate) fn for_each_leaf_ref<'a>(&'a self, f: &mut dyn FnMut(&str, &'a Value)) {
+        self.for_each_leaf_in(false, f);
+    }
+
+    fn for_each_leaf_in<'a>(&'a self, sorted: bool, f: &mut dyn FnMut(&str, &'a Value)) {
         let mut path = String::with_capacity(64);
         let mut scratch = Vec::with_capacity(self.nodes.len());
         self.leaves_at(ROOT, &mut path, &mut scratch, sorted, f);
     }
 
-    fn leaves_at(
-        &self,
+    fn leaves_at<'a>(
+        &'a self,
         id: Id,
         path: &mut String,
         scratch: &mut Vec<Id>,
         sorted: bool,
-        f: &mut dyn FnMut(&str, &Value),
+        f: &mut dyn FnMut(&str, &'a Value),
     ) {
         let start = scratch.len();
         if sorted {

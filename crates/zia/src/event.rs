@@ -76,6 +76,12 @@ impl Event {
         self.0.for_each_leaf_as_set(&mut f);
     }
 
+    /// [`Event::for_each_leaf_unordered`], with each value borrowed for as long as the event
+    /// (a view of the event can then index its leaves without copying them).
+    pub fn for_each_leaf_ref<'a>(&'a self, f: &mut dyn FnMut(&str, &'a Value)) {
+        self.0.for_each_leaf_ref(f);
+    }
+
     /// The value at a dotted path, to serialize without copying it; `None` when absent.
     pub fn part(&self, path: &str) -> Option<Part<'_>> {
         self.0.node_dyn(path).map(|id| Part(&self.0, id))

@@ -546,12 +546,52 @@ const CTI_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// A sink that runs detection (Sigma rules, correlations, CTI) on every event as it flows,
 /// then hands the event to the store. A detection failure is logged and counted, never a
 /// reason to stop ingesting.
+///
+/// The stateless part of detection (the rules that feed no correlation, the indicators) runs
+/// in its preparer, on the pipeline's parse threads, in parallel; the writing thread only
+/// correlates, in the events' order, and queues the matches. The matches become alerts at
+/// each pipeline commit, in one transaction of the alert database, after the store committed
+/// the events they name.
 pub struct DetectingSink {
     inner: Box<dyn Sink>,
     detection: detect::DetectionService,
     retrohunt: Option<StoreSource>,
+    /// For events written without the preparer's work ([`Sink::write`]).
+    screen: detect::Screen,
+    parser: intake::pipeline::ParseFn,
     last_cti_check: std::time::Instant,
     failures: u64,
+}
+
+/// What the detecting sink's preparer made of an event: the inner sink's preparation and the
+/// screened detection.
+struct Detected {
+    inner: Option<Prepared>,
+    screened: detect::Screened,
+}
+
+/// Screens handed out to the parse threads, one at a time each (a screen's rule memos are its
+/// own; cloning one per event would cost more than the screening).
+struct ScreenPool {
+    template: detect::Screen,
+    free: std::sync::Mutex<Vec<detect::Screen>>,
+}
+
+impl ScreenPool {
+    /// Screens a flat event, indexing its leaves in place: building its nested objects
+    /// (`Event::to_map`) cost about as much as parsing it, and is done only for the events
+    /// correlations need.
+    fn screen(&self, ev: &Event) -> detect::Screened {
+        let taken = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut screen = taken.unwrap_or_else(|| self.template.clone());
+        let indexed = detect::event::EcsEvent::from_leaves(|visit| ev.for_each_leaf_ref(visit));
+        let screened = screen.screen_indexed(&indexed, &|| ev.to_map());
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(screen);
+        screened
+    }
 }
 
 impl DetectingSink {
@@ -564,21 +604,43 @@ impl DetectingSink {
     ) -> Self {
         Self {
             inner,
+            screen: detection.screen(),
             detection,
             retrohunt,
+            parser: intake::pipeline::zia_parser(),
             last_cti_check: std::time::Instant::now(),
             failures: 0,
         }
     }
 
-    /// Runs detection on one event; a failure is counted and logged. Alerts name events by
-    /// the id the intake answered with: detect reads it from `ziaxdr.event_id`, which the
-    /// pipeline sets. Detection reads nested objects, built here (without `event.original`,
-    /// which the store adds).
-    fn detect(&mut self, event: &Event) {
-        if let Err(e) = self.detection.on_event(&event.to_map()) {
-            self.failures += 1;
-            tracing::warn!(error = %e, failures = self.failures, "detection failed on an event");
+    fn failed(&mut self, e: detect::Error) {
+        self.failures += 1;
+        tracing::warn!(error = %e, failures = self.failures, "detection failed");
+    }
+
+    /// Completes the detection of an event screened on a parse thread. An event screened
+    /// before the indicators were last reloaded is matched against the new ones here (the
+    /// retrohunt of the reload only saw the events stored by then): from `event`, or, when
+    /// the store's preparer freed it, parsed again from its record.
+    fn detected(&mut self, raw: &RawEvent, event: &Event, mut screened: detect::Screened) {
+        if screened.cti_generation() != self.detection.cti_generation() {
+            let map = if event.is_empty() {
+                let mut again = (self.parser)(&raw.text()).event;
+                intake::pipeline::annotate(&mut again, raw, screened.entity());
+                again.to_map()
+            } else {
+                event.to_map()
+            };
+            self.detection.rematch_cti(&mut screened, &map);
+        }
+        if let Err(e) = self.detection.on_screened(screened) {
+            self.failed(e);
+        }
+    }
+
+    fn flush_alerts(&mut self) {
+        if let Err(e) = self.detection.flush_alerts() {
+            self.failed(e);
         }
     }
 }
@@ -589,16 +651,28 @@ impl Sink for DetectingSink {
     }
 
     fn write(&mut self, offset: u64, raw: &RawEvent, event: &mut Event) -> Result<(), SinkError> {
-        self.detect(event);
+        // Detection reads nested objects, built here (without `event.original`, which the
+        // store adds). Alerts name events by the id the intake answered with: detect reads it
+        // from `ziaxdr.event_id`, which the pipeline sets.
+        let screened = self.screen.screen(&event.to_map());
+        self.detected(raw, event, screened);
         self.inner.write(offset, raw, event)
     }
 
     fn preparer(&self) -> Option<Preparer> {
-        // Detection reads every event in `write_prepared`: none may be freed before.
-        let inner = self.inner.preparer()?;
-        Some(Arc::new(move |offset, raw, text, event| Prepared {
-            needs_event: true,
-            ..inner(offset, raw, text, event)
+        let inner = self.inner.preparer();
+        let pool = Arc::new(ScreenPool {
+            template: self.detection.screen(),
+            free: std::sync::Mutex::new(Vec::new()),
+        });
+        Some(Arc::new(move |offset, raw, text, event| {
+            let inner = inner.as_ref().map(|p| p(offset, raw, text, event));
+            let screened = pool.screen(event);
+            Prepared {
+                // Without an inner preparer, the inner sink's write reads the event.
+                needs_event: inner.as_ref().is_none_or(|p| p.needs_event),
+                value: Box::new(Detected { inner, screened }),
+            }
         }))
     }
 
@@ -609,18 +683,28 @@ impl Sink for DetectingSink {
         event: &mut Event,
         prepared: Option<Prepared>,
     ) -> Result<(), SinkError> {
-        self.detect(event);
-        self.inner.write_prepared(offset, raw, event, prepared)
+        let detected = prepared.and_then(|p| p.value.downcast::<Detected>().ok());
+        let Some(detected) = detected else {
+            return self.write(offset, raw, event);
+        };
+        let Detected { inner, screened } = *detected;
+        self.detected(raw, event, screened);
+        match inner {
+            Some(p) => self.inner.write_prepared(offset, raw, event, Some(p)),
+            None => self.inner.write(offset, raw, event),
+        }
     }
 
     fn recover(&mut self) -> Result<(), SinkError> {
-        // Events written again are detected again: an alert rule that fired on one before
-        // the failure sees it a second time (alerts group by rule and entity).
+        // The matches of events not committed are dropped: those events are written, and
+        // detected, again.
+        self.detection.discard_pending();
         self.inner.recover()
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
         self.inner.commit()?;
+        self.flush_alerts();
         self.reload_cti();
         Ok(())
     }
