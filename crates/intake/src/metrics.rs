@@ -51,6 +51,8 @@ pub struct Metrics {
     pub pipeline_retries: IntCounter,
     /// What the pipeline is waiting for while it cannot write (for `/readyz`).
     pub pipeline_fault: Arc<Mutex<Option<String>>>,
+    /// 1 while the pipeline cannot write to its sink (the store unreachable, a full disk).
+    pub sink_down: IntGauge,
 }
 
 /// A warning that may repeat without limit (one per connection, per line...): logged at
@@ -189,6 +191,11 @@ impl Metrics {
                 "Times the pipeline started again after its sink or the journal failed",
             ),
             pipeline_fault: Arc::new(Mutex::new(None)),
+            sink_down: gauge(
+                &r,
+                "ziaxdr_pipeline_sink_down",
+                "1 while the pipeline cannot write to its sink (store unreachable, disk full); events wait in the journal",
+            ),
             registry: r,
         }
     }

@@ -102,3 +102,119 @@ fn kill_9_during_ingestion_then_restart_stores_every_acknowledged_event_once() {
     );
     server.kill();
 }
+
+fn start_via(data: &std::path::Path, url: &str, db: &str, extra: &[&str]) -> Serve {
+    let mut args = vec![
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--syslog",
+        "127.0.0.1:0",
+        "--no-detection",
+        "--clickhouse",
+        url,
+        "--clickhouse-database",
+        db,
+    ];
+    args.extend_from_slice(extra);
+    Serve::spawn(&args, &[])
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn clickhouse_unreachable_while_serving_is_a_state_the_pipeline_leaves_by_itself() {
+    use store_common::proxy::{host_port, Proxy};
+    let url = store_common::clickhouse::clickhouse_url();
+    let proxy = Proxy::start(&host_port(&url));
+    let guard = store_common::clickhouse::Guard {
+        cfg: {
+            let mut c = store::ClickHouseConfig::new(url.clone());
+            c.database = format!("serve_outage_{}", std::process::id());
+            c
+        },
+    };
+    let db = guard.cfg.database.clone();
+    let dir = Scratch::new("serve-clickhouse-outage");
+    let data = dir.0.join("data");
+    let (_, key) = create_intake(&data);
+    // A small journal, so that the backlog reaches its bound within the test.
+    let server = start_via(
+        &data,
+        &proxy.url(),
+        &db,
+        &[
+            "--journal-segment-bytes",
+            "65536",
+            "--journal-max-bytes",
+            "262144",
+        ],
+    );
+    let post = |first: usize, n: usize| {
+        http(
+            server.http,
+            "POST",
+            "/plain/batch?status_code=200",
+            &[("X-SEKOIAIO-INTAKE-KEY", key.as_str())],
+            batch(first, n).as_bytes(),
+        )
+        .unwrap()
+    };
+    let get = |path: &str| http(server.http, "GET", path, &[], b"").unwrap();
+    assert_eq!(post(0, 100).status, 200);
+    wait_until("the first events stored", 60, || {
+        count(&url, &db, "*") == 100
+    });
+
+    proxy.set_up(false);
+    let mut acked = 100;
+    assert_eq!(post(acked, 100).status, 200, "the journal takes events");
+    acked += 100;
+    wait_until("/readyz to report the store", 60, || {
+        let r = get("/readyz");
+        r.status == 503 && r.body.to_string().contains("clickhouse unreachable")
+    });
+    let metrics = get("/metrics").body.to_string();
+    assert!(metrics.contains("ziaxdr_pipeline_sink_down 1"), "{metrics}");
+    // Back-pressure: the journal keeps everything until its bound, then the intake says
+    // when to come back instead of failing.
+    let mut refused = None;
+    for _ in 0..200 {
+        let a = post(acked, 100);
+        if a.status == 200 {
+            acked += 100;
+        } else {
+            refused = Some(a);
+            break;
+        }
+    }
+    let refused = refused.expect("the journal's bound was never reached");
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert!(
+        refused
+            .headers
+            .to_ascii_lowercase()
+            .contains("retry-after:"),
+        "{}",
+        refused.headers
+    );
+
+    proxy.set_up(true);
+    wait_until("the backlog drained", 120, || {
+        count(&url, &db, "*") >= acked as u64
+    });
+    wait_until("/readyz ready again", 60, || get("/readyz").status == 200);
+    // Some more time, in which a double would show.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(count(&url, &db, "*"), acked as u64);
+    assert_eq!(post(acked, 100).status, 200, "intake open again");
+    server.kill();
+}

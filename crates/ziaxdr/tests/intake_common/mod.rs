@@ -203,6 +203,8 @@ impl Drop for Serve {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// The header lines, as received.
+    pub headers: String,
 }
 
 /// One HTTP/1.1 request with `Connection: close`.
@@ -233,10 +235,11 @@ pub fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     Ok(Answer {
         status,
         body: serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+        headers: headers.to_string(),
     })
 }
 
