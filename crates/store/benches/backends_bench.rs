@@ -450,26 +450,26 @@ fn main() {
     let aggs: Vec<(&str, Agg)> = vec![
         (
             "top 10 user.name",
-            Box::new(move |s| first_of(s.top(&all, "user.name", 10).expect("top"))),
+            Box::new(move |s| first_of(s.top(all, "user.name", 10).expect("top"))),
         ),
         (
             "top 10 url.domain",
-            Box::new(move |s| first_of(s.top(&all, "url.domain", 10).expect("top"))),
+            Box::new(move |s| first_of(s.top(all, "url.domain", 10).expect("top"))),
         ),
         (
             "top 10 zscaler.zia.bwthrottle (untyped)",
-            Box::new(move |s| first_of(s.top(&all, "zscaler.zia.bwthrottle", 10).expect("top"))),
+            Box::new(move |s| first_of(s.top(all, "zscaler.zia.bwthrottle", 10).expect("top"))),
         ),
         (
             "distinct source.ip",
-            Box::new(move |s| s.distinct(&all, "source.ip").expect("distinct").to_string()),
+            Box::new(move |s| s.distinct(all, "source.ip").expect("distinct").to_string()),
         ),
         (
             "histogram, 1 h buckets",
             Box::new(move |s| {
                 format!(
                     "{} buckets",
-                    s.histogram(&all, 3_600).expect("histogram").len()
+                    s.histogram(all, 3_600).expect("histogram").len()
                 )
             }),
         ),

@@ -203,8 +203,6 @@ impl Drop for Serve {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
-    /// The header lines, as received.
-    pub headers: String,
 }
 
 /// One HTTP/1.1 request with `Connection: close`.
@@ -235,11 +233,10 @@ pub fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
     Ok(Answer {
         status,
         body: serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
-        headers: headers.to_string(),
     })
 }
 
