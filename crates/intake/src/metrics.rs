@@ -53,6 +53,8 @@ pub struct Metrics {
     pub pipeline_fault: Arc<Mutex<Option<String>>>,
     /// Feeds whose records drifted from the recommended format, per intake.
     pub drift: crate::drift::FeedDrift,
+    /// 1 while the pipeline cannot write to its sink (the store unreachable, a full disk).
+    pub sink_down: IntGauge,
 }
 
 /// A warning that may repeat without limit (one per connection, per line...): logged at
@@ -192,6 +194,11 @@ impl Metrics {
             ),
             pipeline_fault: Arc::new(Mutex::new(None)),
             drift: crate::drift::FeedDrift::new(&r),
+            sink_down: gauge(
+                &r,
+                "ziaxdr_pipeline_sink_down",
+                "1 while the pipeline cannot write to its sink (store unreachable, disk full); events wait in the journal",
+            ),
             registry: r,
         }
     }

@@ -528,6 +528,12 @@ pub fn run(
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The backlog keeps growing while the sink is away: shown, not only after it returns.
+        let done = journal.checkpoint().map_or(0, |c| c + 1);
+        metrics
+            .journal_lag
+            .set(journal.end_offset().saturating_sub(done) as i64);
+        metrics.journal_bytes.set(journal.disk_usage() as i64);
         delay = (delay * 2).min(cfg.retry_max_delay.max(Duration::from_millis(1)));
         if let Err(e) = sink.recover() {
             tracing::error!(error = %e, "the sink cannot recover; the pipeline stops");
@@ -542,6 +548,7 @@ fn set_fault(metrics: &Metrics, fault: Option<String>) {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     if f.is_some() || fault.is_some() {
+        metrics.sink_down.set(i64::from(fault.is_some()));
         *f = fault;
     }
 }

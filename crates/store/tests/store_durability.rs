@@ -58,6 +58,51 @@ fn discarding_after_a_failure_drops_only_uncommitted_events_which_are_added_agai
     assert_eq!(count_and_distinct(&s), (200, 200));
 }
 
+/// ClickHouse only: a server that becomes unreachable during a commit, then returns. The
+/// store discards what it had not committed without needing the server, refuses to write
+/// while it is away, and once back finds what reached it before the pipeline replays.
+#[test]
+fn clickhouse_unreachable_during_a_commit_then_back_loses_nothing_and_doubles_nothing() {
+    use common::proxy::{host_port, Proxy};
+    let url = common::clickhouse::clickhouse_url();
+    let proxy = Proxy::start(&host_port(&url));
+    let mut cfg = store::ClickHouseConfig::new(proxy.url());
+    cfg.database = format!("outage_{}", std::process::id());
+    cfg.timeout = std::time::Duration::from_secs(10);
+    let _guard = common::clickhouse::Guard {
+        cfg: {
+            let mut c = cfg.clone();
+            c.url = url.clone();
+            c
+        },
+    };
+    let s = store::ClickHouseStore::open(cfg).unwrap();
+    for off in 0..100 {
+        s.add(off, &event(off)).unwrap();
+    }
+    assert_eq!(s.commit().unwrap(), Some(99));
+    for off in 100..150 {
+        s.add(off, &event(off)).unwrap();
+    }
+    proxy.set_up(false);
+    let e = s.commit().unwrap_err().to_string();
+    assert!(e.contains("clickhouse unreachable"), "{e}");
+    // What the pipeline does after a failed write: discard, then replay from the commit.
+    s.discard_uncommitted();
+    assert_eq!(s.committed_offset(), Some(99));
+    assert!(
+        s.add(100, &event(100)).is_err(),
+        "written while unreachable"
+    );
+    proxy.set_up(true);
+    let from = s.committed_offset().map_or(0, |c| c + 1);
+    for off in from..200 {
+        s.add(off, &event(off)).unwrap();
+    }
+    assert_eq!(s.commit().unwrap(), Some(199));
+    assert_eq!(count_and_distinct(&s), (200, 200));
+}
+
 #[test]
 fn closing_a_writer_for_too_many_open_days_commits_it_and_replay_skips_its_events() {
     let d = tempfile::tempdir().unwrap();

@@ -159,3 +159,20 @@ fn text_and_identifier_fields_are_refused_with_the_reason() {
     assert!(e.contains("cannot be aggregated"), "{e}");
     assert!(e.contains("text"), "{e}");
 }
+
+#[test]
+fn every_field_the_parser_emits_is_typed_or_in_the_parser_vocabulary() {
+    // The ClickHouse store gives each of them a column; anything else falls back to its
+    // key/value arrays, meant for the rare fields nobody declared.
+    let missing: Vec<String> = emitted(&records())
+        .into_keys()
+        .filter(|f| {
+            store::schema::typed_kind(f).is_none()
+                && !store::schema::PARSER_FIELDS.contains(&f.as_str())
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "add to store::schema::PARSER_FIELDS: {missing:?}"
+    );
+}

@@ -191,12 +191,12 @@ impl Sink for StoreSink {
     fn recover(&mut self) -> Result<(), SinkError> {
         match &self.store {
             OpenStore::Tantivy(s) => s.discard_uncommitted().map_err(sink_err),
-            // Not built yet: after a failed insert the ClickHouse store would have to find
-            // which rows reached the server before a replay; the pipeline stops instead.
-            OpenStore::ClickHouse(_) => Err(SinkError::Other(
-                "the ClickHouse store cannot resume after a failed write; restart the server"
-                    .into(),
-            )),
+            // The server may still be away: the store finds out what reached it before its
+            // next write, and the pipeline retries (with backoff) until then.
+            OpenStore::ClickHouse(s) => {
+                s.discard_uncommitted();
+                Ok(())
+            }
         }
     }
 

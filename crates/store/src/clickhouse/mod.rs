@@ -20,6 +20,7 @@ mod row;
 pub mod sql;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -117,6 +118,9 @@ pub struct ClickHouseStore {
     auth: Option<String>,
     version: String,
     write: Mutex<WriteState>,
+    /// Set by [`ClickHouseStore::discard_uncommitted`]: what the server holds is read again
+    /// before the next write.
+    resync: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,36 +137,108 @@ fn json_u64(v: &Value) -> Option<u64> {
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
-/// One migration: the schema version it brings and its statements (`{db}` is the database).
-struct Migration {
-    version: u32,
-    statements: Vec<String>,
-}
+/// The schema version this build creates and migrates to.
+///
+/// 1. One array column per typed field, the other leaves in `kv_keys`/`kv_values`,
+///    `ORDER BY (ts, offset)`.
+/// 2. A column for every field of the parser's vocabulary ([`crate::schema::PARSER_FIELDS`]),
+///    `ORDER BY (entity, dataset, ts, offset)`, codecs per column on servers that have them.
+pub const SCHEMA_VERSION: u32 = 2;
 
-fn migrations() -> Vec<Migration> {
-    let mut cols = String::new();
-    for (name, kind) in columns() {
-        cols.push_str(&format!(
-            ",\n    {} {}",
-            col_name(name),
-            row::col_type(*kind)
-        ));
+/// First ClickHouse release whose column codecs ziaxdr uses (`CODEC(ZSTD(n))`, `Delta`):
+/// codecs came with 19.x; 20.1 is the oldest release these statements are meant for. Not
+/// tested here (Debian has 18.16 only).
+const CODECS_SINCE: (u32, u32) = (20, 1);
+
+/// True when the server of version `version` (`SELECT version()`) takes column codecs.
+pub fn codecs_supported(version: &str) -> bool {
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= CODECS_SINCE,
+        _ => false,
     }
-    vec![Migration {
-        version: 1,
-        statements: vec![
-            // Sorted by time then offset: every query has a time range, pages are newest
-            // first, and the primary index skips the granules outside the range.
-            format!(
-                "CREATE TABLE IF NOT EXISTS {{db}}.events (\n    ts DateTime('UTC'),\n    offset UInt64,\n    source String,\n    words String{cols},\n    kv_keys Array(String),\n    kv_values Array(String),\n    raw_fields Array(String)\n) ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (ts, offset)"
-            ),
-            "CREATE TABLE IF NOT EXISTS {db}.commits (offset UInt64, at DateTime('UTC')) ENGINE = MergeTree ORDER BY offset".to_string(),
-        ],
-    }]
 }
 
-/// The schema version this build creates.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The codec of a column on servers that take codecs: the stored events and their words are
+/// text that zstd shrinks about a third more than LZ4; times and offsets grow slowly within
+/// a sort key, so their deltas are small.
+fn codec(column: &str) -> &'static str {
+    match column {
+        "source" | "words" => " CODEC(ZSTD(3))",
+        "ts" | "offset" => " CODEC(Delta, LZ4)",
+        "entity" | "dataset" => "",
+        _ => " CODEC(ZSTD(1))",
+    }
+}
+
+/// Every column of the current events table with its type, in order.
+fn event_columns() -> Vec<(String, &'static str)> {
+    let mut cols: Vec<(String, &'static str)> = vec![
+        ("entity".into(), "String"),
+        ("dataset".into(), "String"),
+        ("ts".into(), "DateTime('UTC')"),
+        ("offset".into(), "UInt64"),
+        ("source".into(), "String"),
+        ("words".into(), "String"),
+    ];
+    for (name, kind) in columns() {
+        cols.push((col_name(name), row::col_type(*kind)));
+    }
+    for c in ["kv_keys", "kv_values", "raw_fields"] {
+        cols.push((c.into(), "Array(String)"));
+    }
+    cols
+}
+
+/// `CREATE TABLE` of the current events table as `table` (`{db}` is the database).
+fn create_events_sql(table: &str, codecs: bool) -> String {
+    let cols: Vec<String> = event_columns()
+        .iter()
+        .map(|(n, t)| format!("{n} {t}{}", if codecs { codec(n) } else { "" }))
+        .collect();
+    // Sorted by entity and dataset, then time: a tenant's or a feed's events are together,
+    // and within them time ranges skip granules through the primary index; every page is
+    // found by its (time, offset) first (see `search`), which reads two small columns.
+    format!(
+        "CREATE TABLE IF NOT EXISTS {{db}}.{table} (\n    {}\n) ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (entity, dataset, ts, offset)",
+        cols.join(",\n    ")
+    )
+}
+
+/// The expression of each current column from a version 1 table with `old` columns (`None`
+/// when the column stays empty): the fields that now have a column of their own leave the
+/// key/value arrays.
+fn from_v1(column: &str, old: &HashSet<String>) -> Option<String> {
+    let kv = old.contains("kv_keys") && old.contains("kv_values");
+    let moved: Vec<String> = columns()
+        .iter()
+        .filter(|(_, k)| k.is_none())
+        .map(|(n, _)| sql::lit(n))
+        .collect();
+    let moved = format!("[{}]", moved.join(", "));
+    let of_kv = |field: &str| {
+        format!(
+            "arrayFilter((v, k) -> k = {}, kv_values, kv_keys)",
+            sql::lit(field)
+        )
+    };
+    match column {
+        "entity" if kv => Some(format!("arrayElement({}, 1)", of_kv(row::ENTITY_FIELD))),
+        "dataset" if old.contains("c_event_dataset") => {
+            Some("arrayElement(c_event_dataset, 1)".into())
+        }
+        "kv_keys" if kv => Some(format!("arrayFilter(k -> NOT has({moved}, k), kv_keys)")),
+        "kv_values" if kv => Some(format!(
+            "arrayFilter((v, k) -> NOT has({moved}, k), kv_values, kv_keys)"
+        )),
+        c if old.contains(c) => Some(c.to_string()),
+        c => columns()
+            .iter()
+            .find(|(n, k)| k.is_none() && col_name(n) == c)
+            .filter(|_| kv)
+            .map(|(n, _)| of_kv(n)),
+    }
+}
 
 impl ClickHouseStore {
     /// Connects, creates or migrates the schema, and reads the committed offset.
@@ -208,19 +284,53 @@ impl ClickHouseStore {
                 records: 0,
                 records_unfaithful: false,
             }),
+            resync: AtomicBool::new(false),
         };
         store.version = store.query("SELECT version()")?.trim().to_string();
         store.migrate()?;
-        store.wait_for_inserts()?;
-        let checkpoint = store.read_checkpoint()?;
-        let stored_above = store.offsets_from(checkpoint.map_or(0, |c| c + 1))?;
         {
             let mut st = lock(&store.write);
-            st.checkpoint = checkpoint;
-            st.last_added = checkpoint;
-            st.stored_above = stored_above;
+            store.sync_locked(&mut st)?;
         }
         Ok(store)
+    }
+
+    /// Reads what the server holds: the committed offset, and the offsets stored above it
+    /// (an insert whose commit row never came), once no insert of this database still runs.
+    fn sync_locked(&self, st: &mut WriteState) -> Result<(), StoreError> {
+        self.wait_for_inserts()?;
+        let checkpoint = self.read_checkpoint()?;
+        let stored_above = self.offsets_from(checkpoint.map_or(0, |c| c + 1))?;
+        st.checkpoint = checkpoint;
+        st.last_added = checkpoint;
+        st.stored_above = stored_above;
+        st.insert_uncertain = false;
+        Ok(())
+    }
+
+    /// After a failed insert or commit (the server unreachable, a timeout): forgets the
+    /// events added since the last commit, so that the pipeline can add them again from the
+    /// journal. Needs no server: before the next write the store reads again what reached
+    /// the server (see [`ClickHouseStore::open`]), so that none is stored twice.
+    pub fn discard_uncommitted(&self) {
+        let mut st = lock(&self.write);
+        st.rows.clear();
+        st.pending = 0;
+        st.last_added = st.checkpoint;
+        self.resync.store(true, Ordering::SeqCst);
+    }
+
+    /// Reads the server's state again if [`ClickHouseStore::discard_uncommitted`] asked for it.
+    fn ensure_synced(&self) -> Result<(), StoreError> {
+        if !self.resync.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut st = lock(&self.write);
+        if self.resync.load(Ordering::SeqCst) {
+            self.sync_locked(&mut st)?;
+            self.resync.store(false, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// The server's version (`SELECT version()`).
@@ -258,7 +368,7 @@ impl ClickHouseStore {
             req = req.header("Authorization", a);
         }
         let mut resp = req.send(body).map_err(|e| {
-            StoreError::Backend(format!("ClickHouse at {} unreachable: {e}", self.cfg.url))
+            StoreError::Backend(format!("clickhouse unreachable at {}: {e}", self.cfg.url))
         })?;
         let status = resp.status();
         let text = resp
@@ -335,32 +445,83 @@ impl ClickHouseStore {
         }
     }
 
+    /// The tables of the database, and the columns of its `events` table.
+    fn tables(&self) -> Result<(HashSet<String>, HashSet<String>), StoreError> {
+        let db = sql::lit(&self.cfg.database);
+        let tables = self
+            .rows(&format!(
+                "SELECT name FROM system.tables WHERE database = {db}"
+            ))?
+            .iter()
+            .filter_map(|r| r.get("name")?.as_str().map(str::to_string))
+            .collect();
+        let cols = self
+            .rows(&format!(
+                "SELECT name FROM system.columns WHERE database = {db} AND table = 'events'"
+            ))?
+            .iter()
+            .filter_map(|r| r.get("name")?.as_str().map(str::to_string))
+            .collect();
+        Ok((tables, cols))
+    }
+
+    /// Creates the schema, or migrates an older one to [`SCHEMA_VERSION`]. Every step can run
+    /// again after a crash: a version 1 table is copied into `events_v2`, then the two are
+    /// swapped by name (the old one kept as `events_v1` until the copy is in place), and the
+    /// version is recorded last. Other writers must be stopped during a migration (their
+    /// inserts between the copy and the swap would be lost).
     fn migrate(&self) -> Result<(), StoreError> {
         let db = &self.cfg.database;
         self.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
         self.query(&format!(
             "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"
         ))?;
-        let done: HashSet<u32> = self
-            .rows(&format!("SELECT version FROM {db}.schema_migrations"))?
-            .iter()
-            .filter_map(|r| r.get("version").and_then(json_u64))
-            .map(|v| v as u32)
-            .collect();
-        for m in migrations() {
-            if done.contains(&m.version) {
-                continue;
-            }
-            for s in &m.statements {
-                self.query(&s.replace("{db}", db))?;
-            }
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            self.insert(
-                "schema_migrations",
-                &format!("{{\"version\":{},\"applied\":{now}}}\n", m.version),
-            )?;
-            tracing::info!(database = %db, version = m.version, "ClickHouse schema migrated");
+        let done = self
+            .rows(&format!(
+                "SELECT max(version) AS v FROM {db}.schema_migrations"
+            ))?
+            .first()
+            .and_then(|r| r.get("v").and_then(json_u64))
+            .unwrap_or(0);
+        if done >= u64::from(SCHEMA_VERSION) {
+            return Ok(());
         }
+        let codecs = codecs_supported(&self.version);
+        let run = |s: String| self.query(&s.replace("{db}", db)).map(|_| ());
+        run("CREATE TABLE IF NOT EXISTS {db}.commits (offset UInt64, at DateTime('UTC')) ENGINE = MergeTree ORDER BY offset".into())?;
+        let (tables, cols) = self.tables()?;
+        let has = |t: &str| tables.contains(t);
+        if has("events_v1") && !has("events") && has("events_v2") {
+            // A swap stopped halfway: the copy is complete, put it in place.
+            run("RENAME TABLE {db}.events_v2 TO {db}.events".into())?;
+        } else if has("events") && !cols.contains("entity") {
+            // A version 1 table: copy it into the new shape, then swap.
+            run("DROP TABLE IF EXISTS {db}.events_v2".into())?;
+            run(create_events_sql("events_v2", codecs))?;
+            let (names, exprs): (Vec<String>, Vec<String>) = event_columns()
+                .iter()
+                .filter_map(|(n, _)| Some((n.clone(), from_v1(n, &cols)?)))
+                .unzip();
+            run(format!(
+                "INSERT INTO {{db}}.events_v2 ({}) SELECT {} FROM {{db}}.events",
+                names.join(", "),
+                exprs.join(", ")
+            ))?;
+            run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
+            run(
+                "RENAME TABLE {db}.events TO {db}.events_v1, {db}.events_v2 TO {db}.events".into(),
+            )?;
+            tracing::info!(database = %db, "ClickHouse events copied into the version 2 schema");
+        } else {
+            run(create_events_sql("events", codecs))?;
+        }
+        run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.insert(
+            "schema_migrations",
+            &format!("{{\"version\":{SCHEMA_VERSION},\"applied\":{now}}}\n"),
+        )?;
+        tracing::info!(database = %db, version = SCHEMA_VERSION, codecs, "ClickHouse schema migrated");
         Ok(())
     }
 
@@ -547,10 +708,12 @@ impl ClickHouseStore {
                 Some(kind),
             )),
             None => Ok((
-                format!(
-                    "arrayFilter((v, k) -> k = {}, kv_values, kv_keys)",
-                    sql::lit(field)
-                ),
+                row::generic_column(field).unwrap_or_else(|| {
+                    format!(
+                        "arrayFilter((v, k) -> k = {}, kv_values, kv_keys)",
+                        sql::lit(field)
+                    )
+                }),
                 None,
             )),
         }
@@ -598,6 +761,7 @@ fn parsed_time(event: &zia::Event) -> i64 {
 
 impl EventStore for ClickHouseStore {
     fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
+        self.ensure_synced()?;
         if self.already_stored(offset) {
             return Ok(false);
         }
@@ -611,6 +775,7 @@ impl EventStore for ClickHouseStore {
     }
 
     fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
+        self.ensure_synced()?;
         if self.already_stored(offset) {
             return Ok(false);
         }
@@ -646,6 +811,7 @@ impl EventStore for ClickHouseStore {
     }
 
     fn add_parsed(&self, offset: u64, event: &zia::Event, raw: &str) -> Result<bool, StoreError> {
+        self.ensure_synced()?;
         let (check, unfaithful) = {
             let mut st = lock(&self.write);
             st.records += 1;
@@ -681,6 +847,7 @@ impl EventStore for ClickHouseStore {
     }
 
     fn commit(&self) -> Result<Option<u64>, StoreError> {
+        self.ensure_synced()?;
         let mut st = lock(&self.write);
         self.flush(&mut st)?;
         let off = st.last_added;
@@ -742,27 +909,39 @@ impl EventSearch for ClickHouseStore {
                 next: None,
             });
         }
-        // First the (time, offset) of the page, from the sort key alone; then only its rows'
-        // sources: reading every column of the newest rows first cost ten times more.
+        // First the sort key of the page's rows (entity, dataset, time, offset), small
+        // columns; then only those rows' sources, found through the primary index: reading
+        // every column of the newest rows at once cost ten times more.
+        let mut entities: HashSet<String> = HashSet::new();
+        let mut datasets: HashSet<String> = HashSet::new();
         let keys: Vec<(i64, u64)> = self
             .rows(&format!(
-                "SELECT toUInt32(ts) AS t, offset AS o FROM {} WHERE {cond} ORDER BY ts DESC, offset DESC LIMIT {limit}",
+                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {} WHERE {cond} ORDER BY ts DESC, offset DESC LIMIT {limit}",
                 self.table("events")
             ))?
             .iter()
             .filter_map(|r| {
+                entities.insert(r.get("e")?.as_str()?.to_string());
+                datasets.insert(r.get("d")?.as_str()?.to_string());
                 Some((
                     r.get("t").and_then(json_u64)? as i64,
                     r.get("o").and_then(json_u64)?,
                 ))
             })
             .collect();
+        let set = |vs: &HashSet<String>| {
+            let mut v: Vec<String> = vs.iter().map(|s| sql::lit(s)).collect();
+            v.sort();
+            v.join(",")
+        };
         let mut events = Vec::with_capacity(keys.len());
         if let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) {
             let offsets: Vec<String> = keys.iter().map(|(_, o)| o.to_string()).collect();
             let rows = self.rows(&format!(
-                "SELECT offset AS o, source AS s FROM {} WHERE ts >= toDateTime({}) AND ts <= toDateTime({}) AND offset IN ({})",
+                "SELECT offset AS o, source AS s FROM {} WHERE entity IN ({}) AND dataset IN ({}) AND ts >= toDateTime({}) AND ts <= toDateTime({}) AND offset IN ({})",
                 self.table("events"),
+                set(&entities),
+                set(&datasets),
                 oldest.0,
                 newest.0,
                 offsets.join(",")

@@ -1,9 +1,11 @@
 //! How an event becomes one row of the ClickHouse events table (a `JSONEachRow` line).
 //!
-//! Columns: `ts` (the event time, the partition and sort key), `offset` (the journal's),
-//! one array column per typed field of [`crate::schema::TYPED_FIELDS`] (arrays because ECS
+//! Columns: `entity`, `dataset` and `ts` (the sort key: the entity's and dataset's first
+//! values, the event time, which is also the partition key), `offset` (the journal's), one
+//! array column per typed field of [`crate::schema::TYPED_FIELDS`] and per other field of the
+//! parser's vocabulary ([`crate::schema::PARSER_FIELDS`], exact strings; arrays because ECS
 //! fields may hold several values; a missing field is an empty array), `kv_keys`/`kv_values`
-//! for every other leaf and for values that do not fit their field's type, `raw_fields` for
+//! for the rare rest and for values that do not fit their field's type, `raw_fields` for
 //! the raw-text fields of parsed events (kept only inside `source`), `words` (the lowercased
 //! words of the event, as the embedded store's `_all`, for bare terms) and `source` (the
 //! event as [`crate::source`] encodes it).
@@ -17,8 +19,13 @@ use serde_json::Value;
 
 use crate::schema::{
     is_derived, looks_like_id, looks_like_ip, looks_numeric, parse_date, parse_ip, FieldKind,
-    TIMESTAMP, TYPED_FIELDS,
+    PARSER_FIELDS, TIMESTAMP, TYPED_FIELDS,
 };
+
+/// The field whose first value is the first column of the sort key.
+pub const ENTITY_FIELD: &str = "ziaxdr.entity";
+/// The field whose first value is the second column of the sort key.
+pub const DATASET_FIELD: &str = "event.dataset";
 
 /// Fields whose text is the raw record: only their presence is kept for parsed events.
 const RAW_TEXT_FIELDS: &[&str] = &["message", "event.original"];
@@ -37,8 +44,12 @@ pub fn col_name(field: &str) -> String {
     s
 }
 
-/// The ClickHouse type of a typed field's column.
-pub fn col_type(kind: FieldKind) -> &'static str {
+/// The ClickHouse type of a field's column (`None`: a field of [`PARSER_FIELDS`], exact
+/// strings).
+pub fn col_type(kind: Option<FieldKind>) -> &'static str {
+    let Some(kind) = kind else {
+        return "Array(String)";
+    };
     match kind {
         FieldKind::Keyword { .. } | FieldKind::Text | FieldKind::Id => "Array(String)",
         // 32 hex digits of the IPv6 (IPv4-mapped) address: ordered as the addresses are,
@@ -50,16 +61,27 @@ pub fn col_type(kind: FieldKind) -> &'static str {
     }
 }
 
-/// The typed fields that have a column (all but `@timestamp`, which is `ts`), in order.
-pub fn columns() -> &'static [(&'static str, FieldKind)] {
-    static COLS: OnceLock<Vec<(&'static str, FieldKind)>> = OnceLock::new();
+/// The fields that have a column, in order: the typed fields (all but `@timestamp`, which is
+/// `ts`) with their kind, then the rest of the parser's vocabulary (kind `None`).
+pub fn columns() -> &'static [(&'static str, Option<FieldKind>)] {
+    static COLS: OnceLock<Vec<(&'static str, Option<FieldKind>)>> = OnceLock::new();
     COLS.get_or_init(|| {
         TYPED_FIELDS
             .iter()
             .filter(|(n, _)| *n != TIMESTAMP)
-            .copied()
+            .map(|(n, k)| (*n, Some(*k)))
+            .chain(PARSER_FIELDS.iter().map(|n| (*n, None)))
             .collect()
     })
+}
+
+/// The column of an untyped field of the parser's vocabulary (exact string values), if it
+/// has one; the other untyped fields are in the key/value arrays.
+pub fn generic_column(field: &str) -> Option<String> {
+    column_index()
+        .get(field)
+        .filter(|&&i| columns()[i].1.is_none())
+        .map(|_| col_name(field))
 }
 
 fn column_index() -> &'static HashMap<&'static str, usize> {
@@ -131,6 +153,8 @@ pub struct Row {
     kv_values: Vec<String>,
     raw_fields: Vec<&'static str>,
     words: String,
+    entity: Option<String>,
+    dataset: Option<String>,
     failed: bool,
 }
 
@@ -155,6 +179,8 @@ impl Row {
             kv_values: Vec::new(),
             raw_fields: Vec::new(),
             words: String::new(),
+            entity: None,
+            dataset: None,
             failed,
         }
     }
@@ -215,7 +241,8 @@ impl Row {
                 return;
             }
         }
-        let typed = column_index().get(path).map(|&i| (i, columns()[i].1));
+        let column = column_index().get(path).map(|&i| (i, columns()[i].1));
+        let typed = column.and_then(|(i, k)| Some((i, k?)));
         if let (Value::Number(n), Some((i, FieldKind::Long))) = (v, typed) {
             if let Some(n) = n.as_i64() {
                 self.cols[i].push(Cell::Int(n));
@@ -235,7 +262,19 @@ impl Row {
         {
             push_words(&mut self.words, &text);
         }
+        if path == ENTITY_FIELD && self.entity.is_none() {
+            self.entity = Some(text.to_string());
+        } else if path == DATASET_FIELD && self.dataset.is_none() {
+            self.dataset = Some(text.to_string());
+        }
         let stored = match typed {
+            // A field of the parser's vocabulary without a type: its exact text.
+            None if column.is_some() => {
+                if let Some((i, _)) = column {
+                    self.cols[i].push(Cell::Str(text.to_string()));
+                }
+                true
+            }
             Some((i, FieldKind::Keyword { .. })) => {
                 self.cols[i].push(Cell::Str(text.to_string()));
                 true
@@ -287,7 +326,11 @@ impl Row {
     /// Writes the row as one `JSONEachRow` line (with its newline) to `out`.
     pub fn write_json(&self, out: &mut String, ts: i64, offset: u64, source: &str) {
         let ts = ts.clamp(0, MAX_TS);
-        let _ = write!(out, "{{\"ts\":{ts},\"offset\":{offset},\"source\":");
+        out.push_str("{\"entity\":");
+        json_str(out, self.entity.as_deref().unwrap_or(""));
+        out.push_str(",\"dataset\":");
+        json_str(out, self.dataset.as_deref().unwrap_or(""));
+        let _ = write!(out, ",\"ts\":{ts},\"offset\":{offset},\"source\":");
         json_str(out, source);
         out.push_str(",\"words\":");
         json_str(out, &self.words);

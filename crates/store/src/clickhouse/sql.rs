@@ -6,12 +6,13 @@
 //! HTTP, so escaping is the one way that works on every supported version.
 //!
 //! The semantics are the embedded store's (`plan.rs`): typed fields by type, every other
-//! leaf as an exact `path=value` (the `kv_keys`/`kv_values` arrays), bare terms over the
+//! leaf as an exact `path=value` (its column for the parser's other fields, else the
+//! `kv_keys`/`kv_values` arrays), bare terms over the
 //! words of the event (the `words` column, see [`super::row`]).
 
 use ipnet::IpNet;
 
-use super::row::{col_name, ip_hex, tokens};
+use super::row::{col_name, generic_column, ip_hex, tokens};
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
 use crate::schema::{parse_ip, typed_kind, FieldKind, TIMESTAMP};
 use crate::timerange::parse_instant;
@@ -122,16 +123,26 @@ fn exists(name: &str) -> String {
     match typed_kind(name) {
         _ if name == TIMESTAMP => return "1".to_string(),
         Some(_) => parts.insert(0, format!("notEmpty({})", col_name(name))),
-        None => {}
+        // Every value of such a field is in its column.
+        None => {
+            if let Some(col) = generic_column(name) {
+                return format!("notEmpty({col})");
+            }
+        }
     }
     parts.join(" OR ")
 }
 
+/// `cond` over the values `v` of an untyped field: its column when it has one (see
+/// [`generic_column`]), else its entries in the key/value arrays.
 fn kv_match(name: &str, cond: &str) -> String {
-    format!(
-        "arrayExists((k, v) -> k = {} AND {cond}, kv_keys, kv_values)",
-        lit(name)
-    )
+    match generic_column(name) {
+        Some(col) => format!("arrayExists(v -> {cond}, {col})"),
+        None => format!(
+            "arrayExists((k, v) -> k = {} AND {cond}, kv_keys, kv_values)",
+            lit(name)
+        ),
+    }
 }
 
 fn field_match(name: &str, pred: &Predicate) -> Result<String, StoreError> {

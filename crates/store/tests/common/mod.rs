@@ -402,3 +402,83 @@ pub fn conformance_vectors() -> Vec<Value> {
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .collect()
 }
+
+/// A TCP proxy in front of a server that a test can cut and restore, to make the server
+/// unreachable without stopping it (other tests share it).
+pub mod proxy {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// The proxy; its accept thread lives as long as the test binary.
+    pub struct Proxy {
+        /// Where clients connect.
+        pub addr: SocketAddr,
+        up: Arc<AtomicBool>,
+        conns: Arc<Mutex<Vec<TcpStream>>>,
+    }
+
+    fn pump(mut from: TcpStream, mut to: TcpStream) {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    }
+
+    impl Proxy {
+        /// A proxy to `target` (`host:port`), up.
+        pub fn start(target: &str) -> Proxy {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let up = Arc::new(AtomicBool::new(true));
+            let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+            let (u, c, target) = (up.clone(), conns.clone(), target.to_string());
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    // Down: the connection is closed at once, as a dead server's would be.
+                    if !u.load(Ordering::SeqCst) {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                    let Ok(server) = TcpStream::connect(&target) else {
+                        continue;
+                    };
+                    if let (Ok(c1), Ok(s1)) = (client.try_clone(), server.try_clone()) {
+                        c.lock().unwrap().extend([c1, s1]);
+                    }
+                    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    std::thread::spawn(move || pump(client, server));
+                    std::thread::spawn(move || pump(s2, c2));
+                }
+            });
+            Proxy { addr, up, conns }
+        }
+
+        /// The proxy's HTTP URL.
+        pub fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        /// Cuts every connection and refuses new ones (`false`), or lets them through again.
+        pub fn set_up(&self, up: bool) {
+            self.up.store(up, Ordering::SeqCst);
+            if !up {
+                for s in self.conns.lock().unwrap().drain(..) {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+
+    /// `host:port` of an `http://host:port` URL.
+    pub fn host_port(url: &str) -> String {
+        url.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    }
+}

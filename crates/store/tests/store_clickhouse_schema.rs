@@ -1,0 +1,173 @@
+//! The ClickHouse store's schema: a column for every field of the parser's vocabulary, the
+//! sort key, and the migration of a version 1 table (key/value arrays) to it.
+
+mod common;
+
+use std::io::Read;
+
+use common::clickhouse::{clickhouse_url, Guard};
+use common::{eq, ev};
+use serde_json::json;
+use store::{ClickHouseConfig, ClickHouseStore, EventSearch, EventStore, TimeSpec};
+
+fn sql(url: &str, q: &str) -> String {
+    let mut out = String::new();
+    ureq::post(url)
+        .send(q)
+        .unwrap()
+        .into_body()
+        .into_reader()
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+fn all() -> TimeSpec {
+    TimeSpec {
+        from: Some("2024-01-01".into()),
+        to: Some("2025-01-01".into()),
+        since: None,
+    }
+}
+
+fn guard(name: &str) -> Guard {
+    let mut cfg = ClickHouseConfig::new(clickhouse_url());
+    cfg.database = format!("{name}_{}", std::process::id());
+    Guard { cfg }
+}
+
+#[test]
+fn every_field_of_the_vocabulary_has_a_column_and_events_are_sorted_by_entity_dataset_time() {
+    let g = guard("schema_cols");
+    let _s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let db = &g.cfg.database;
+    let cols = sql(
+        &g.cfg.url,
+        &format!("SELECT name FROM system.columns WHERE database = '{db}' AND table = 'events' FORMAT TSV"),
+    );
+    let cols: Vec<&str> = cols.lines().collect();
+    for (f, _) in store::clickhouse::columns() {
+        let c = store::clickhouse::col_name(f);
+        assert!(cols.contains(&c.as_str()), "{f}: no column {c}");
+    }
+    for f in store::schema::PARSER_FIELDS {
+        assert!(
+            cols.contains(&store::clickhouse::col_name(f).as_str()),
+            "{f}"
+        );
+    }
+    let create = sql(
+        &g.cfg.url,
+        &format!("SHOW CREATE TABLE {db}.events FORMAT TSVRaw"),
+    );
+    assert!(
+        create.contains("ORDER BY (entity, dataset, ts, offset)"),
+        "{create}"
+    );
+}
+
+#[test]
+fn a_parser_field_is_stored_in_its_column_not_in_the_key_value_arrays() {
+    let g = guard("schema_generic");
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    s.add(
+        0,
+        &ev(json!({"@timestamp": "2024-06-01T12:00:00Z", "zscaler": {"zia": {"bwthrottle": "NO"}}, "custom": {"x": "y"}})),
+    )
+    .unwrap();
+    s.commit().unwrap();
+    let db = &g.cfg.database;
+    let row = sql(
+        &g.cfg.url,
+        &format!("SELECT c_zscaler_zia_bwthrottle, kv_keys FROM {db}.events FORMAT TSV"),
+    );
+    assert_eq!(row.trim(), "['NO']\t['custom.x']");
+    assert_eq!(
+        s.count(&eq("zscaler.zia.bwthrottle:NO", &all())).unwrap(),
+        1
+    );
+    assert_eq!(s.count(&eq("custom.x:y", &all())).unwrap(), 1);
+}
+
+#[test]
+fn a_version_1_table_is_migrated_once_with_its_fields_moved_into_their_columns() {
+    let g = guard("schema_v1");
+    let (url, db) = (&g.cfg.url, &g.cfg.database);
+    sql(url, &format!("CREATE DATABASE {db}"));
+    sql(url, &format!("CREATE TABLE {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"));
+    sql(
+        url,
+        &format!("INSERT INTO {db}.schema_migrations VALUES (1, now())"),
+    );
+    sql(url, &format!("CREATE TABLE {db}.commits (offset UInt64, at DateTime('UTC')) ENGINE = MergeTree ORDER BY offset"));
+    // The shape version 1 created (its typed columns abridged to one).
+    sql(url, &format!("CREATE TABLE {db}.events (ts DateTime('UTC'), offset UInt64, source String, words String, c_event_dataset Array(String), kv_keys Array(String), kv_values Array(String), raw_fields Array(String)) ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (ts, offset)"));
+    let event = ev(json!({
+        "@timestamp": "2024-06-01T12:00:00Z",
+        "event": {"dataset": "web"},
+        "ziaxdr": {"entity": "acme"},
+        "zscaler": {"zia": {"bwthrottle": "NO"}},
+        "custom": {"x": "y"}
+    }));
+    let source = String::from_utf8(store::source::encode_json(&event).unwrap()).unwrap();
+    let row = json!({
+        "ts": 1_717_243_200u32, "offset": 0, "source": source, "words": " web | no | y |",
+        "c_event_dataset": ["web"],
+        "kv_keys": ["ziaxdr.entity", "zscaler.zia.bwthrottle", "custom.x"],
+        "kv_values": ["acme", "NO", "y"],
+    });
+    ureq::post(format!(
+        "{url}/?query=INSERT%20INTO%20{db}.events%20FORMAT%20JSONEachRow"
+    ))
+    .send(row.to_string())
+    .unwrap();
+    sql(url, &format!("INSERT INTO {db}.commits VALUES (0, now())"));
+
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    assert_eq!(s.committed_offset(), Some(0));
+    let moved = sql(
+        url,
+        &format!("SELECT entity, dataset, c_zscaler_zia_bwthrottle, c_ziaxdr_entity, kv_keys, kv_values FROM {db}.events FORMAT TSV"),
+    );
+    assert_eq!(
+        moved.trim(),
+        "acme\tweb\t['NO']\t['acme']\t['custom.x']\t['y']"
+    );
+    for q in [
+        "zscaler.zia.bwthrottle:NO",
+        "custom.x:y",
+        "ziaxdr.entity:acme",
+        "*",
+    ] {
+        assert_eq!(s.count(&eq(q, &all())).unwrap(), 1, "{q}");
+    }
+    assert_eq!(
+        s.search(&eq("*", &all()), 10, None).unwrap().events,
+        vec![event]
+    );
+    drop(s);
+    // Opening again migrates nothing more.
+    let _s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let versions = sql(
+        url,
+        &format!("SELECT version FROM {db}.schema_migrations ORDER BY version FORMAT TSV"),
+    );
+    assert_eq!(
+        versions.trim(),
+        format!("1\n{}", store::clickhouse::SCHEMA_VERSION)
+    );
+    let tables = sql(
+        url,
+        &format!("SELECT name FROM system.tables WHERE database = '{db}' ORDER BY name FORMAT TSV"),
+    );
+    assert_eq!(tables.trim(), "commits\nevents\nschema_migrations");
+}
+
+#[test]
+fn codecs_are_used_only_from_the_version_that_has_them() {
+    assert!(!store::clickhouse::codecs_supported("18.16.1"));
+    assert!(!store::clickhouse::codecs_supported("19.17.4.11"));
+    assert!(store::clickhouse::codecs_supported("20.1.2.4"));
+    assert!(store::clickhouse::codecs_supported("24.8.4.13"));
+    assert!(!store::clickhouse::codecs_supported("not a version"));
+}
