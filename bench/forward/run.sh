@@ -4,6 +4,7 @@
 #   1. `ziaxdr forward` (fsync of every read before reading more) -> HTTPS gzip batches to a
 #      local `ziaxdr serve` (self-signed certificate), timed until the forwarder has had every
 #      record acknowledged by the server;
+#   1b. the same to a sink that answers every batch 200 (the forwarder alone, like rsyslog's sink);
 #   2. rsyslogd as a concentrator: imtcp -> omfwd over TCP with a disk-assisted queue
 #      (LinkedList + queue.filename) to a local sink that counts lines, timed until the sink
 #      has every record.
@@ -66,6 +67,42 @@ report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to ziaxdr serve" "$N" "$t0" "
 fwd_rate=$(python3 -c "print($N/($t1-$t0))")
 kill "$fpid"; wait "$fpid" 2>/dev/null || true
 
+# 1b. ziaxdr forward -> HTTPS -> a sink that only answers 200 (what rsyslog's sink below does
+#     for TCP): the forwarder's own rate, not the receiving server's parse and index.
+cat >"$work/https_sink.py" <<'PY'
+import http.server, ssl, sys
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PY
+hport=$(free_port)
+python3 "$work/https_sink.py" "$hport" "$work/cert.pem" "$work/key.pem" &
+pids+=($!)
+until (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null; do sleep 0.05; done
+fport=$(free_port)
+ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
+  --to "https://127.0.0.1:$hport/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 \
+  2>"$work/fwd2.err" &
+fpid=$!
+pids+=($fpid)
+until grep -q '^listening ' "$work/fwd2.err" 2>/dev/null; do sleep 0.05; done
+metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd2.err")
+c0=$(cpu_ticks "$fpid"); t0=$(now)
+send "$fport"
+wait_count sent; t1=$(now); c1=$(cpu_ticks "$fpid")
+report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to a 200 sink" "$N" "$t0" "$t1" "$c0" "$c1"
+fwd_sink_rate=$(python3 -c "print($N/($t1-$t0))")
+kill "$fpid"; wait "$fpid" 2>/dev/null || true
+
 # 2. rsyslog: imtcp -> disk-assisted queue -> omfwd TCP -> a line-counting sink
 if ! [ -x /usr/sbin/rsyslogd ]; then echo "rsyslog: not installed (apt-get install -y rsyslog); skipped"; exit 0; fi
 sport=$(free_port)
@@ -113,4 +150,4 @@ c0=$(cpu_ticks "$rpid"); t0=$(now)
 send "$rport"
 wait_count cat "$work/sink.count"; t1=$(now); c1=$(cpu_ticks "$rpid")
 report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$N" "$t0" "$t1" "$c0" "$c1"
-python3 -c "print(f'ratio (ziaxdr forward / rsyslog, records/s): {$fwd_rate/($N/($t1-$t0)):.2f}')"
+python3 -c "r=$N/($t1-$t0); print(f'ratio to rsyslog, records/s: forward to ziaxdr serve {$fwd_rate/r:.2f}, forward to a 200 sink {$fwd_sink_rate/r:.2f}')"

@@ -332,6 +332,8 @@ async function pageOverview(main) {
           h('span', { class: 'grow' }),
           h('span', {}, `last event ${ago(i.last_seen)}`),
           h('span', { class: 'muted' }, `${i.events_per_minute.toFixed(1)}/min · rejected ${i.live.rejected} · failed 24 h ${i.failed_24h}`)),
+        (i.drift || []).map((d) => h('div', { class: 'row drift' }, h('span', { class: 'badge bad' }, 'format drift'),
+          h('a', { href: '/console/intakes/' + i.uuid + '#drift' }, d.message))),
         barChart(row.per_minute, { height: 40, cls: 'spark', labels, title: `events per minute of ${i.name}` })));
     }
     body.replaceChildren(cards, intakes, h('p', { class: 'muted' }, `Updated ${fmtTime(o.now)}; refreshes every 15 s.`));
@@ -849,7 +851,7 @@ function renderSetup(setup, key) {
     const f = setup.formats[i];
     [...tabs.children].forEach((b, k) => b.setAttribute('aria-selected', String(k === i)));
     fmtBox.replaceChildren(
-      h('p', {}, h('strong', {}, f.log_type), f.record_type ? ` — ${f.record_type}` : '', h('span', { class: 'muted' }, ` · ${f.nss_type}`)),
+      h('p', {}, h('strong', {}, f.log_type), f.record_type ? ` — ${f.record_type}` : '', h('span', { class: 'muted' }, ` · format v${f.version} · ${f.nss_type}`)),
       h('h3', {}, 'Cloud NSS feed output format'), copyRow('', f.cloud_nss),
       h('h3', {}, 'NSS VM feed output format'), copyRow('', f.nss_rfc5424));
   };
@@ -935,7 +937,19 @@ async function pageIntake(main, uuid) {
   put(main, h('p', {}, h('a', { href: '/console/intakes' }, '← Intakes')),
     h('h1', {}, r.intake.name),
     h('p', { class: 'muted' }, `Format ${r.intake.format} · ${r.intake.status} · created ${fmtTime(r.intake.created_at)} · UUID ${r.intake.uuid}. The key is not shown again; rotate it on the Intakes page to get a new one.`),
+    renderDrift(r.drift || []),
     renderSetup(r.setup, null));
+}
+
+// A feed whose keys differ from the recommended format: what differs, since when, and the
+// format to paste in its place.
+function renderDrift(drift) {
+  if (!drift.length) return null;
+  return h('div', { id: 'drift', class: 'panel' }, h('h2', {}, 'Feed format drift'),
+    drift.map((d) => h('div', { class: 'drift' },
+      h('p', {}, h('span', { class: 'badge bad' }, `${d.records.toLocaleString('en')} records`), ' ', d.message,
+        h('span', { class: 'muted' }, ` · last ${fmtTime(d.last_seen)}`)),
+      copyRow(`${d.format} v${d.version}`, d.paste))));
 }
 
 // ---- rules and CTI ----

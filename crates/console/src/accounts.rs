@@ -53,6 +53,9 @@ pub enum Error {
     /// The request is not acceptable; the message is fit to show to the user.
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this to this object (someone else's saved search).
+    #[error("{0}")]
+    Forbidden(String),
     /// The named user or token does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -136,6 +139,35 @@ pub struct User {
     pub role: Role,
     /// When the user was created (RFC 3339, UTC).
     pub created_at: String,
+    /// A disabled user cannot sign in and has no session; the account and its history stay.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// At most this many saved searches per user.
+pub const MAX_SAVED_SEARCHES: i64 = 200;
+/// The longest saved query, in bytes.
+pub const MAX_SAVED_QUERY_LEN: usize = 4096;
+
+/// A search saved by a user, for themselves or shared with every user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedSearch {
+    /// Its id (UUID).
+    pub id: String,
+    /// Who saved it.
+    pub owner: String,
+    /// Its name, as shown.
+    pub name: String,
+    /// The query, in the Events query language.
+    pub query: String,
+    /// The time range: a preset such as `24h`, or empty for the whole default range.
+    pub since: String,
+    /// The columns shown, comma separated (empty: the default ones).
+    pub columns: String,
+    /// Every user sees it (else only its owner).
+    pub shared: bool,
+    /// When it was saved (RFC 3339, UTC).
+    pub created_at: String,
 }
 
 /// A session just created: the cookie value and CSRF token, returned once.
@@ -210,6 +242,17 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     last_used_at TEXT,
     last_used_unix INTEGER
 );
+CREATE TABLE IF NOT EXISTS saved_searches (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL,
+    query TEXT NOT NULL,
+    since TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    shared INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS saved_searches_owner ON saved_searches(owner);
 ";
 
 /// The console's accounts, sessions and API tokens; share it in an `Arc`.
@@ -263,6 +306,17 @@ impl Accounts {
             "ALTER TABLE login_failures ADD COLUMN addr TEXT NOT NULL DEFAULT ''",
             [],
         );
+        // Users can be disabled (databases from before have no such column).
+        let has_disabled: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('users') WHERE name = 'disabled')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_disabled {
+            conn.execute_batch(
+                "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
+            )?;
+        }
         Ok(Accounts {
             conn: Mutex::new(conn),
             session_ttl: SESSION_TTL,
@@ -356,6 +410,7 @@ impl Accounts {
             name: name.to_string(),
             role,
             created_at,
+            disabled: false,
         })
     }
 
@@ -363,7 +418,7 @@ impl Accounts {
     pub fn user(&self, name: &str) -> Result<Option<User>, Error> {
         self.conn()
             .query_row(
-                "SELECT name, role, created_at FROM users WHERE name = ?1",
+                "SELECT name, role, created_at, disabled FROM users WHERE name = ?1",
                 params![name],
                 user_row,
             )
@@ -374,7 +429,8 @@ impl Accounts {
     /// Every user, by name.
     pub fn list_users(&self) -> Result<Vec<User>, Error> {
         let c = self.conn();
-        let mut st = c.prepare("SELECT name, role, created_at FROM users ORDER BY name")?;
+        let mut st =
+            c.prepare("SELECT name, role, created_at, disabled FROM users ORDER BY name")?;
         let rows = st.query_map([], user_row)?;
         let mut out = Vec::new();
         for r in rows {
@@ -419,7 +475,7 @@ impl Accounts {
         )?;
         let user = tx
             .query_row(
-                "SELECT name, role, created_at FROM users WHERE name = ?1",
+                "SELECT name, role, created_at, disabled FROM users WHERE name = ?1",
                 params![name],
                 user_row,
             )
@@ -552,9 +608,9 @@ impl Accounts {
                 params![name, now, addr],
             )?;
             c.query_row(
-                "SELECT name, role, created_at, password_hash FROM users WHERE name = ?1",
+                "SELECT name, role, created_at, disabled, password_hash FROM users WHERE name = ?1",
                 params![name],
-                |r| Ok((user_row(r)?, r.get::<_, String>(3)?)),
+                |r| Ok((user_row(r)?, r.get::<_, String>(4)?)),
             )
             .optional()?
         };
@@ -564,7 +620,8 @@ impl Accounts {
             return Ok(None);
         };
         let user = user?;
-        if !verify_hash(&hash, password)? {
+        if !verify_hash(&hash, password)? || user.disabled {
+            // A disabled user is refused like a wrong password, after the same work.
             return Ok(None);
         }
         self.conn().execute(
@@ -584,7 +641,7 @@ impl Accounts {
         c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
         let n = c.execute(
             "INSERT INTO sessions (token_hash, user_id, csrf, expires_at)
-             SELECT ?1, id, ?2, ?3 FROM users WHERE name = ?4",
+             SELECT ?1, id, ?2, ?3 FROM users WHERE name = ?4 AND disabled = 0",
             params![sha256(&token).to_vec(), csrf, expires_at, user.name],
         )?;
         if n == 0 {
@@ -605,7 +662,8 @@ impl Accounts {
         let row = c
             .query_row(
                 "SELECT u.name, u.role, s.csrf, s.expires_at
-                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND u.disabled = 0",
                 params![hash],
                 |r| {
                     Ok((
@@ -639,6 +697,150 @@ impl Accounts {
             params![sha256(token).to_vec()],
         )?;
         Ok(())
+    }
+
+    /// Disables a user (ending their sessions at once) or enables them again; refuses to
+    /// disable the last admin who can sign in.
+    pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<User, Error> {
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let role = role_of(&tx, name)?;
+        if disabled && role == Role::Admin && admin_count(&tx)? <= 1 {
+            return Err(Error::Invalid(
+                "cannot disable the last admin: make another user admin first".into(),
+            ));
+        }
+        tx.execute(
+            "UPDATE users SET disabled = ?1 WHERE name = ?2",
+            params![disabled, name],
+        )?;
+        if disabled {
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
+                params![name],
+            )?;
+        }
+        let user = tx
+            .query_row(
+                "SELECT name, role, created_at, disabled FROM users WHERE name = ?1",
+                params![name],
+                user_row,
+            )
+            .optional()?
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("user {name}")))?;
+        tx.commit()?;
+        Ok(user)
+    }
+
+    /// Saves a search for `owner` (shared: every user sees it). At most
+    /// [`MAX_SAVED_SEARCHES`] per user; the query at most [`MAX_SAVED_QUERY_LEN`] bytes.
+    pub fn save_search(
+        &self,
+        owner: &str,
+        name: &str,
+        query: &str,
+        since: &str,
+        columns: &str,
+        shared: bool,
+    ) -> Result<SavedSearch, Error> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(
+                "a saved search's name is 1 to 100 characters, without control characters".into(),
+            ));
+        }
+        if query.len() > MAX_SAVED_QUERY_LEN || columns.len() > MAX_SAVED_QUERY_LEN {
+            return Err(Error::Invalid(format!(
+                "a saved query or its columns are at most {MAX_SAVED_QUERY_LEN} bytes"
+            )));
+        }
+        if since.len() > 16 || !since.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::Invalid(
+                "a saved search's range is a preset such as 24h".into(),
+            ));
+        }
+        let s = SavedSearch {
+            id: uuid::Uuid::new_v4().to_string(),
+            owner: owner.to_string(),
+            name: name.to_string(),
+            query: query.to_string(),
+            since: since.to_string(),
+            columns: columns.to_string(),
+            shared,
+            created_at: self.now_rfc3339(),
+        };
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM saved_searches WHERE owner = ?1",
+            params![owner],
+            |r| r.get(0),
+        )?;
+        if n >= MAX_SAVED_SEARCHES {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_SAVED_SEARCHES} saved searches per user: delete some first"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO saved_searches (id, owner, name, query, since, columns, shared, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![s.id, s.owner, s.name, s.query, s.since, s.columns, s.shared, s.created_at],
+        )?;
+        tx.commit()?;
+        Ok(s)
+    }
+
+    /// The searches `viewer` sees: their own and the shared ones, by name.
+    pub fn saved_searches(&self, viewer: &str) -> Result<Vec<SavedSearch>, Error> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT id, owner, name, query, since, columns, shared, created_at
+             FROM saved_searches WHERE owner = ?1 OR shared = 1 ORDER BY name, created_at",
+        )?;
+        let rows = st.query_map(params![viewer], |r| {
+            Ok(SavedSearch {
+                id: r.get(0)?,
+                owner: r.get(1)?,
+                name: r.get(2)?,
+                query: r.get(3)?,
+                since: r.get(4)?,
+                columns: r.get(5)?,
+                shared: r.get(6)?,
+                created_at: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes a saved search; only its owner may, or an admin (`as_admin`).
+    pub fn delete_search(&self, id: &str, by: &str, as_admin: bool) -> Result<(), Error> {
+        let c = self.conn();
+        let owner: Option<String> = c
+            .query_row(
+                "SELECT owner FROM saved_searches WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(owner) = owner else {
+            return Err(Error::NotFound(format!("saved search {id}")));
+        };
+        if !as_admin && !owner.eq_ignore_ascii_case(by) {
+            return Err(Error::Forbidden(format!(
+                "only {owner} or an admin can delete this saved search"
+            )));
+        }
+        c.execute("DELETE FROM saved_searches WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// The names of the users who can sign in, for assigning alerts.
+    pub fn active_user_names(&self) -> Result<Vec<String>, Error> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT name FROM users WHERE disabled = 0 ORDER BY name")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Creates an API token; returns it and its secret (`zxt_…`), which is shown only now.
@@ -757,20 +959,23 @@ fn role_of(c: &Connection, name: &str) -> Result<Role, Error> {
     .parse()
 }
 
+/// Admins who can sign in (a disabled admin cannot rescue anyone).
 fn admin_count(c: &Connection) -> Result<i64, Error> {
-    Ok(
-        c.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(c.query_row(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, Error>> {
-    let (name, role, created_at): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (name, role, created_at, disabled): (String, String, String, bool) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     Ok(role.parse().map(|role| User {
         name,
         role,
         created_at,
+        disabled,
     }))
 }
 
@@ -867,6 +1072,118 @@ mod tests {
     }
 
     const PW: &str = "correct horse battery";
+
+    #[test]
+    fn a_disabled_user_cannot_sign_in_and_loses_their_sessions() {
+        let (_d, a) = accounts();
+        let bob = a.create_user("bob", Role::Analyst, PW).unwrap();
+        let s = a.create_session(&bob).unwrap();
+        assert!(a.set_disabled("bob", true).unwrap().disabled);
+        assert_eq!(a.session(&s.token).unwrap(), None);
+        assert_eq!(a.verify_password("bob", PW).unwrap(), None);
+        assert!(a.create_session(&bob).is_err());
+        assert!(!a.set_disabled("bob", false).unwrap().disabled);
+        assert!(a.verify_password("bob", PW).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_last_admin_who_can_sign_in_cannot_be_disabled() {
+        let (_d, a) = accounts();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("second", Role::Admin, PW).unwrap();
+        a.set_disabled("second", true).unwrap();
+        assert!(matches!(
+            a.set_disabled("root", true),
+            Err(Error::Invalid(_))
+        ));
+        // Nor demoted: the disabled admin does not count.
+        assert!(matches!(
+            a.set_role("root", Role::Analyst),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_user_sees_their_own_saved_searches_and_the_shared_ones() {
+        let (_d, a) = accounts();
+        a.save_search("bob", "mine", "user.name:x", "24h", "", false)
+            .unwrap();
+        a.save_search("carol", "hers", "q", "1h", "", false)
+            .unwrap();
+        a.save_search("carol", "for all", "q2", "7d", "", true)
+            .unwrap();
+        let names = |who| -> Vec<String> {
+            a.saved_searches(who)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.name)
+                .collect()
+        };
+        assert_eq!(names("bob"), ["for all", "mine"]);
+        assert_eq!(names("carol"), ["for all", "hers"]);
+    }
+
+    #[test]
+    fn only_its_owner_or_an_admin_deletes_a_saved_search() {
+        let (_d, a) = accounts();
+        let s = a
+            .save_search("carol", "shared", "q", "24h", "", true)
+            .unwrap();
+        assert!(matches!(
+            a.delete_search(&s.id, "bob", false),
+            Err(Error::Forbidden(_))
+        ));
+        a.delete_search(&s.id, "CAROL", false).unwrap();
+        let t = a
+            .save_search("carol", "again", "q", "24h", "", true)
+            .unwrap();
+        a.delete_search(&t.id, "admin", true).unwrap();
+        assert!(a.saved_searches("carol").unwrap().is_empty());
+    }
+
+    #[test]
+    fn saved_searches_are_bounded_per_user() {
+        let (_d, a) = accounts();
+        for i in 0..MAX_SAVED_SEARCHES {
+            a.save_search("bob", &format!("s{i}"), "q", "24h", "", false)
+                .unwrap();
+        }
+        assert!(matches!(
+            a.save_search("bob", "one more", "q", "24h", "", false),
+            Err(Error::Invalid(_))
+        ));
+        assert!(a
+            .save_search(
+                "bob",
+                "x",
+                &"a".repeat(MAX_SAVED_QUERY_LEN + 1),
+                "",
+                "",
+                false
+            )
+            .is_err());
+        assert!(a
+            .save_search("bob", "x", "q", "24h; DROP", "", false)
+            .is_err());
+    }
+
+    #[test]
+    fn a_database_from_before_gets_the_disabled_column() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("console.db")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                 role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);",
+            )
+            .unwrap();
+        }
+        let a = Accounts::open(dir.path()).unwrap();
+        a.create_user("bob", Role::Analyst, PW).unwrap();
+        assert!(!a.user("bob").unwrap().unwrap().disabled);
+        drop(a);
+        Accounts::open(dir.path()).unwrap();
+    }
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_hash_costs() {

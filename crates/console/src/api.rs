@@ -7,7 +7,7 @@
 //! | GET | `/api/v1/overview` | events per minute per intake, last seen, failures, open alerts |
 //! | GET | `/api/v1/intakes` | `{"items": [intake with live status], "entities": [...]}` |
 //! | POST | `/api/v1/intakes` `{"name", "entity"?, "format"?}` | 201 `{"intake", "key", "setup"}` (the key only now) |
-//! | GET | `/api/v1/intakes/{uuid}/setup` | the Zscaler settings, with `<intake key>` in place of the key |
+//! | GET | `/api/v1/intakes/{uuid}/setup` | the Zscaler settings, with `<intake key>` in place of the key, and the feeds' format drift |
 //! | POST | `/api/v1/intakes/{uuid}/rotate` | `{"intake", "key", "setup"}` with the new key |
 //! | POST | `/api/v1/intakes/{uuid}/status` `{"status": "enabled"\|"disabled"}` | the intake |
 
@@ -161,6 +161,9 @@ pub struct IntakeView {
     pub events_per_minute: f64,
     /// Stored events of the last 24 hours whose parsing failed.
     pub failed_24h: u64,
+    /// The intake's feeds whose keys drifted from the recommended format, since the server
+    /// started.
+    pub drift: Vec<intake::drift::DriftReport>,
 }
 
 fn now() -> time::OffsetDateTime {
@@ -273,6 +276,7 @@ fn view(
         silent,
         events_per_minute: epm,
         failed_24h: failed,
+        drift: ingest.metrics.drift.report(&i.uuid),
         uuid,
     }
 }
@@ -430,6 +434,7 @@ pub fn setup(endpoints: &PublicEndpoints, key: Option<&str>) -> Value {
             json!({
                 "log_type": r.log_type.name(),
                 "name": r.name,
+                "version": r.version,
                 "record_type": r.record_type,
                 "nss_type": r.log_type.nss_type(),
                 "cloud_nss": r.format(nss::Transport::CloudNss),
@@ -565,7 +570,12 @@ async fn intake_setup(State(s): State<ConsoleState>, Path(uuid): Path<String>) -
     })
     .await
     {
-        Ok(i) => Json(json!({"intake": i, "setup": setup(&s.endpoints, None)})).into_response(),
+        Ok(i) => Json(json!({
+            "intake": i,
+            "setup": setup(&s.endpoints, None),
+            "drift": s.ingest.metrics.drift.report(&uuid),
+        }))
+        .into_response(),
         Err(f) => f.into_response(),
     }
 }

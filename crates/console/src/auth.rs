@@ -106,8 +106,13 @@ pub fn required_access(method: &Method, path: &str) -> Access {
             "/api/v1/events/search" | "/api/v1/events/aggregate" | "/api/v1/events/export",
         )
         | ("DELETE", "/api/v1/session")
-        | ("POST", "/api/v1/account/password") => return Access::Read,
+        | ("POST", "/api/v1/account/password")
+        | ("POST", "/api/v1/searches") => return Access::Read,
         _ => {}
+    }
+    // Anyone may delete their own saved searches (the handler checks the owner).
+    if *method == Method::DELETE && under(path, "/api/v1/searches") {
+        return Access::Read;
     }
     let changing = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
     if changing && ANALYST_PREFIXES.iter().any(|p| under(path, p)) {
@@ -199,6 +204,7 @@ fn account_error(e: Error) -> Response {
     match e {
         Error::Invalid(m) => json_error(StatusCode::BAD_REQUEST, &m),
         Error::NotFound(m) => json_error(StatusCode::NOT_FOUND, &format!("{m} not found")),
+        Error::Forbidden(m) => json_error(StatusCode::FORBIDDEN, &m),
         Error::LockedOut => {
             let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, &Error::LockedOut.to_string());
             r.headers_mut().insert(
@@ -426,6 +432,12 @@ pub fn session_router(state: AuthState) -> Router {
             "/api/v1/users/{name}",
             patch(update_user).delete(delete_user),
         )
+        .route("/api/v1/assignees", get(list_assignees))
+        .route("/api/v1/searches", get(list_searches).post(save_search))
+        .route(
+            "/api/v1/searches/{id}",
+            axum::routing::delete(delete_search),
+        )
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .with_state(state)
@@ -633,6 +645,7 @@ async fn create_user(
 struct UserChange {
     role: Option<Role>,
     password: Option<String>,
+    disabled: Option<bool>,
 }
 
 async fn update_user(
@@ -645,12 +658,19 @@ async fn update_user(
     let result = async {
         require_admin(&p)?;
         let change: UserChange = parse_json(&headers, &body)?;
-        if change.role.is_none() && change.password.is_none() {
+        if change.role.is_none() && change.password.is_none() && change.disabled.is_none() {
             return Err(json_error(
                 StatusCode::BAD_REQUEST,
-                "nothing to change: send \"role\" and/or \"password\"",
+                "nothing to change: send \"role\", \"password\" and/or \"disabled\"",
             ));
         }
+        if change.disabled == Some(true) && name.eq_ignore_ascii_case(&p.name) {
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "you cannot disable yourself",
+            ));
+        }
+        let change_password = change.password.is_some();
         let accounts = state.accounts.clone();
         let target = name.clone();
         let user = blocking(move || {
@@ -660,12 +680,16 @@ async fn update_user(
             if let Some(password) = &change.password {
                 accounts.set_password(&target, password)?;
             }
+            if let Some(disabled) = change.disabled {
+                accounts.set_disabled(&target, disabled)?;
+            }
             accounts
                 .user(&target)?
                 .ok_or_else(|| Error::NotFound(format!("user {target}")))
         })
         .await?;
-        tracing::info!(user = %user.name, role = %user.role, by = %p.name, "console user changed");
+        tracing::info!(user = %user.name, role = %user.role, disabled = user.disabled,
+            password_reset = change_password, by = %p.name, "console user changed");
         Ok(Json(user).into_response())
     }
     .await;
@@ -687,6 +711,79 @@ async fn delete_user(
             tracing::info!(user = %name, by = %p.name, "console user deleted");
             StatusCode::NO_CONTENT.into_response()
         }
+        Err(r) => r,
+    }
+}
+
+/// `GET /api/v1/assignees`: the users alerts can be assigned to (any signed-in caller: an
+/// analyst assigns without seeing the user administration).
+async fn list_assignees(State(state): State<AuthState>) -> Response {
+    let accounts = state.accounts.clone();
+    match blocking(move || accounts.active_user_names()).await {
+        Ok(items) => Json(json!({ "items": items })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn list_searches(
+    State(state): State<AuthState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
+    let accounts = state.accounts.clone();
+    match blocking(move || accounts.saved_searches(&p.name)).await {
+        Ok(items) => Json(json!({ "items": items })).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct NewSearch {
+    name: String,
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    columns: String,
+    #[serde(default)]
+    shared: bool,
+}
+
+async fn save_search(
+    State(state): State<AuthState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let new: NewSearch = parse_json(&headers, &body)?;
+        let accounts = state.accounts.clone();
+        let saved = blocking(move || {
+            accounts.save_search(
+                &p.name,
+                &new.name,
+                &new.query,
+                &new.since,
+                &new.columns,
+                new.shared,
+            )
+        })
+        .await?;
+        Ok((StatusCode::CREATED, Json(saved)).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|r| r)
+}
+
+async fn delete_search(
+    State(state): State<AuthState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    let accounts = state.accounts.clone();
+    let admin = p.role.allows(Role::Admin);
+    match blocking(move || accounts.delete_search(&id, &p.name, admin)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }
 }
@@ -798,6 +895,10 @@ mod tests {
             ("GET", "/api/v1/alerts/export"),
             ("DELETE", "/api/v1/session"),
             ("POST", "/api/v1/account/password"),
+            ("GET", "/api/v1/assignees"),
+            ("GET", "/api/v1/searches"),
+            ("POST", "/api/v1/searches"),
+            ("DELETE", "/api/v1/searches/abc"),
         ] {
             assert_eq!(access(m, p), Access::Read, "{m} {p}");
         }
@@ -807,6 +908,11 @@ mod tests {
     fn triage_needs_an_analyst() {
         for (m, p) in [
             ("POST", "/api/v1/alerts/a/status"),
+            ("POST", "/api/v1/alerts/bulk"),
+            ("POST", "/api/v1/alerts/a/assignee"),
+            ("POST", "/api/v1/cti/sources"),
+            ("DELETE", "/api/v1/cti/sources"),
+            ("POST", "/api/v1/cti/indicators"),
             ("PATCH", "/api/v1/rules/r1"),
             ("PUT", "/api/v1/cti/sources/x"),
             ("DELETE", "/api/v1/alerts/a"),
@@ -828,6 +934,8 @@ mod tests {
             ("POST", "/api/v1/somewhere"),
             ("OPTIONS", "/api/v1/alerts"),
             ("POST", "/api/v1/alertsx"),
+            ("PATCH", "/api/v1/searches/abc"),
+            ("POST", "/api/v1/searches/abc"),
         ] {
             assert_eq!(access(m, p), Access::Admin, "{m} {p}");
         }

@@ -183,6 +183,9 @@ pub struct Alert {
     /// Distinct destinations involved (at most [`MAX_INVOLVED`]; domain, else IP).
     #[serde(default)]
     pub destinations: Vec<String>,
+    /// The user the alert is assigned to, if any (a console user name).
+    #[serde(default)]
+    pub assignee: Option<String>,
     /// Details of the first match (matched fields, indicator value...).
     pub details: Value,
     /// Comments.
@@ -261,7 +264,7 @@ fn push_history(a: &mut Alert, kind: &str, message: String, author: &str) {
     }
 }
 
-/// Filter for [`AlertStore::list`].
+/// Filter for [`AlertStore::list`]; the conditions given all hold.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AlertFilter {
     /// Only this status.
@@ -270,8 +273,54 @@ pub struct AlertFilter {
     pub rule: Option<String>,
     /// Only this entity.
     pub entity: Option<String>,
+    /// Only alerts assigned to this user; the empty string means unassigned ones.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Rule names containing this (ASCII case-insensitive).
+    #[serde(default)]
+    pub rule_name: Option<String>,
+    /// Free text: alerts whose stored form contains this anywhere (title, rule, source,
+    /// target, users, hosts, destinations, comments; ASCII case-insensitive).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Only alerts involving this user (the source, or among the users).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Only alerts involving this host (the source, or among the source hosts).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Only alerts involving this IP (source or destination IP, among the hosts or the
+    /// destinations).
+    #[serde(default)]
+    pub ip: Option<String>,
     /// At most this many (newest first); default 100.
     pub limit: Option<usize>,
+}
+
+/// At most this many alerts are changed by one [`AlertStore::bulk`] call.
+pub const MAX_BULK: usize = 1000;
+
+/// What a bulk change did to one alert.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BulkOutcome {
+    /// The alert id as given.
+    pub id: String,
+    /// Why it was not changed, or None when it was.
+    pub error: Option<String>,
+}
+
+/// A `LIKE` pattern matching values containing `needle` (its `%`, `_` and `\` escaped).
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 /// Throttle state of one rule for one entity.
@@ -371,15 +420,31 @@ impl AlertStore {
                 started_at TEXT NOT NULL,
                 finished_at TEXT NOT NULL);",
         )?;
+        Self::migrate(&conn)?;
         Ok(Self { conn })
+    }
+
+    /// Migrations of databases created by earlier versions, each idempotent. 1: the
+    /// `assignee` column (the alert's JSON carries it too), indexed for "assigned to me".
+    fn migrate(conn: &Connection) -> Result<(), Error> {
+        let has_assignee: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'assignee')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_assignee {
+            conn.execute_batch("ALTER TABLE alerts ADD COLUMN assignee TEXT;")?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts (assignee);")?;
+        Ok(())
     }
 
     fn save(conn: &Connection, a: &Alert) -> Result<(), Error> {
         conn.execute(
-            "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json, assignee)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(uuid) DO UPDATE SET status=excluded.status,
-               updated_at=excluded.updated_at, json=excluded.json",
+               updated_at=excluded.updated_at, json=excluded.json, assignee=excluded.assignee",
             params![
                 a.uuid,
                 a.short_id,
@@ -388,7 +453,8 @@ impl AlertStore {
                 a.rule.id,
                 a.entity,
                 a.updated_at.to_rfc3339(),
-                serde_json::to_string(a)?
+                serde_json::to_string(a)?,
+                a.assignee
             ],
         )?;
         Ok(())
@@ -453,6 +519,61 @@ impl AlertStore {
             args.push(e.clone());
             sql.push_str(&format!(" AND entity = ?{}", args.len()));
         }
+        match f.assignee.as_deref() {
+            Some("") => sql.push_str(" AND assignee IS NULL"),
+            Some(a) => {
+                args.push(a.to_string());
+                sql.push_str(&format!(" AND assignee = ?{}", args.len()));
+            }
+            None => {}
+        }
+        if let Some(n) = f.rule_name.as_deref().filter(|n| !n.is_empty()) {
+            args.push(like_pattern(n));
+            sql.push_str(&format!(
+                " AND json_extract(json, '$.rule.name') LIKE ?{} ESCAPE '\\'",
+                args.len()
+            ));
+        }
+        if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
+            // Over the JSON text: a value with quotes or backslashes is escaped there, so
+            // the needle is escaped the same way.
+            let escaped = serde_json::to_string(t).unwrap_or_default();
+            let inner = escaped
+                .strip_prefix('"')
+                .and_then(|e| e.strip_suffix('"'))
+                .unwrap_or(t);
+            args.push(like_pattern(inner));
+            sql.push_str(&format!(" AND json LIKE ?{} ESCAPE '\\'", args.len()));
+        }
+        // "Involved": the alert's own field, or one of its distinct lists.
+        let involved =
+            |fields: &[&str], lists: &[&str], v: &str, sql: &mut String, args: &mut Vec<String>| {
+                args.push(v.to_string());
+                let n = args.len();
+                let mut alts: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("json_extract(json, '$.{f}') = ?{n}"))
+                    .collect();
+                alts.extend(lists.iter().map(|l| {
+                    format!("EXISTS (SELECT 1 FROM json_each(json, '$.{l}') WHERE value = ?{n})")
+                }));
+                sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+            };
+        if let Some(u) = f.user.as_deref().filter(|v| !v.is_empty()) {
+            involved(&["source"], &["users"], u, &mut sql, &mut args);
+        }
+        if let Some(h) = f.host.as_deref().filter(|v| !v.is_empty()) {
+            involved(&["source", "source_ip"], &["hosts"], h, &mut sql, &mut args);
+        }
+        if let Some(ip) = f.ip.as_deref().filter(|v| !v.is_empty()) {
+            involved(
+                &["source_ip", "destination_ip", "source", "target"],
+                &["hosts", "destinations"],
+                ip,
+                &mut sql,
+                &mut args,
+            );
+        }
         (sql, args)
     }
 
@@ -502,6 +623,64 @@ impl AlertStore {
             push_history(a, "status", msg, author);
             Ok(())
         })
+    }
+
+    /// Assigns an alert to a user (`None`: nobody), recording who did it. Any status.
+    pub fn assign(
+        &mut self,
+        id: &str,
+        assignee: Option<&str>,
+        author: &str,
+    ) -> Result<Alert, Error> {
+        let assignee = assignee.map(str::trim).filter(|a| !a.is_empty());
+        if assignee.is_some_and(|a| a.len() > 64 || a.chars().any(char::is_control)) {
+            return Err(Error::InvalidTransition(
+                "an assignee is a user name of at most 64 characters".into(),
+            ));
+        }
+        self.modify(id, |a| {
+            let msg = match (a.assignee.as_deref(), assignee) {
+                (old, new) if old == new => return Ok(()),
+                (_, Some(new)) => format!("assigned to {new}"),
+                (Some(old), None) => format!("unassigned (was {old})"),
+                (None, None) => return Ok(()),
+            };
+            a.assignee = assignee.map(str::to_string);
+            push_history(a, "assigned", msg, author);
+            Ok(())
+        })
+    }
+
+    /// Changes the status and/or the assignee of many alerts (at most [`MAX_BULK`]), each on
+    /// its own: one that cannot change (not found, a workflow step back) is reported and
+    /// does not stop the others.
+    pub fn bulk(
+        &mut self,
+        ids: &[String],
+        status: Option<Status>,
+        assignee: Option<Option<&str>>,
+        author: &str,
+    ) -> Result<Vec<BulkOutcome>, Error> {
+        if ids.len() > MAX_BULK {
+            return Err(Error::InvalidTransition(format!(
+                "at most {MAX_BULK} alerts at once"
+            )));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut r = Ok(());
+            if let Some(to) = status {
+                r = self.set_status(id, to, author).map(|_| ());
+            }
+            if let (Ok(()), Some(who)) = (&r, assignee) {
+                r = self.assign(id, who, author).map(|_| ());
+            }
+            out.push(BulkOutcome {
+                id: id.clone(),
+                error: r.err().map(|e| e.to_string()),
+            });
+        }
+        Ok(out)
     }
 
     /// Adds a comment.
@@ -860,6 +1039,7 @@ impl AlertManager {
             users: Vec::new(),
             hosts: Vec::new(),
             destinations: Vec::new(),
+            assignee: None,
             details: m.details.clone(),
             comments: Vec::new(),
             history: Vec::new(),

@@ -4,10 +4,12 @@
 //!
 //! | method | path | body | answer |
 //! |---|---|---|---|
-//! | GET | `/api/v1/alerts?status=&rule=&entity=&limit=` | | `{"items": [alert...], "total": N}` (N: all matches, beyond the limit) |
+//! | GET | `/api/v1/alerts?status=&rule=&entity=&assignee=&rule_name=&text=&user=&host=&ip=&limit=` | | `{"items": [alert...], "total": N}` (N: all matches, beyond the limit; `assignee=` empty: unassigned) |
 //! | GET | `/api/v1/alerts/{uuid or short id}` | | alert |
 //! | POST | `/api/v1/alerts/{id}/status` | `{"status": "Acknowledged"}` | alert |
 //! | POST | `/api/v1/alerts/{id}/comments` | `{"text": "..."}` | alert |
+//! | POST | `/api/v1/alerts/{id}/assignee` | `{"assignee": "bob"}` (`null`: nobody) | alert |
+//! | POST | `/api/v1/alerts/bulk` | `{"ids": [...], "status"?: "Closed", "assignee"?: "bob" or null}` (at most 1,000 ids) | `{"items": [{"id", "error"}...], "changed": N}` |
 //! | GET | `/api/v1/alerts/{id}/runs` | | `{"items": [playbook run...]}` |
 //! | GET | `/api/v1/alerts/throttles` | | `{"items": [throttle...]}` |
 //! | GET | `/api/v1/alerts/{id}/zia` | | `{"configured", "values", "category", "ip_group"}`: what "Block in Zscaler" would act on |
@@ -101,6 +103,27 @@ struct CommentBody {
     text: String,
 }
 
+#[derive(Deserialize)]
+struct AssigneeBody {
+    assignee: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    ids: Vec<String>,
+    #[serde(default)]
+    status: Option<String>,
+    /// Absent: unchanged; `null`: nobody; a name: that user.
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<String>>,
+}
+
+/// A field that is present, even as `null` (then `Some(None)`); absent is the default `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 /// The decoded `key=value` pairs of a query string.
 fn query_pairs(q: &str) -> impl Iterator<Item = (&str, String)> {
     q.split('&').filter(|p| !p.is_empty()).map(|pair| {
@@ -119,6 +142,12 @@ fn parse_query(q: &str) -> Result<AlertFilter, String> {
             "status" => f.status = Some(v.parse::<Status>().map_err(|e| e.to_string())?),
             "rule" => f.rule = Some(v),
             "entity" => f.entity = Some(v),
+            "assignee" => f.assignee = Some(v),
+            "rule_name" => f.rule_name = Some(v),
+            "text" => f.text = Some(v),
+            "user" => f.user = Some(v),
+            "host" => f.host = Some(v),
+            "ip" => f.ip = Some(v),
             "limit" => {
                 f.limit = Some(
                     v.parse::<usize>()
@@ -169,6 +198,44 @@ pub fn handle(
             Ok(items) => ok(json!({"items": items})),
             Err(e) => from_err(e),
         },
+        ("POST", ["bulk"]) => {
+            let b = match serde_json::from_slice::<BulkBody>(body) {
+                Ok(b) => b,
+                Err(e) => {
+                    return fail(
+                        400,
+                        &format!("expected {{\"ids\": [...], \"status\"?, \"assignee\"?}}: {e}"),
+                    )
+                }
+            };
+            let status = match b.status.as_deref().map(str::parse::<Status>).transpose() {
+                Ok(s) => s,
+                Err(e) => return fail(400, &e.to_string()),
+            };
+            if status.is_none() && b.assignee.is_none() {
+                return fail(
+                    400,
+                    "nothing to change: send \"status\" and/or \"assignee\"",
+                );
+            }
+            let assignee = b.assignee.as_ref().map(|a| a.as_deref());
+            match store.bulk(&b.ids, status, assignee, user) {
+                Ok(items) => {
+                    let changed = items.iter().filter(|o| o.error.is_none()).count();
+                    ok(json!({"items": items, "changed": changed}))
+                }
+                Err(e) => from_err(e),
+            }
+        }
+        ("POST", [id, "assignee"]) => {
+            let Ok(b) = serde_json::from_slice::<AssigneeBody>(body) else {
+                return fail(400, "expected {\"assignee\": \"name\" or null}");
+            };
+            match store.assign(id, b.assignee.as_deref(), user) {
+                Ok(a) => ok(json!(a)),
+                Err(e) => from_err(e),
+            }
+        }
         ("POST", [id, "status"]) => {
             let Ok(b) = serde_json::from_slice::<StatusBody>(body) else {
                 return fail(400, "expected {\"status\": \"...\"}");

@@ -30,15 +30,19 @@ fn bad(what: &'static str, value: &str, reason: impl Into<String>) -> ConfigErro
     }
 }
 
-/// One syslog listener: `tcp://ADDR:PORT[=KEY]` or `tls://ADDR:PORT[=KEY]`.
+/// One listener: syslog `tcp://ADDR:PORT[=KEY]` or `tls://ADDR:PORT[=KEY]`, or the Cloud NSS
+/// HTTP path `http://ADDR:PORT[=KEY]` or `https://ADDR:PORT[=KEY]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ListenSpec {
     /// The address to bind.
     pub addr: SocketAddr,
-    /// The intake key of lines that carry no `[SEKOIA@53288 intake_key=…]` element.
+    /// The intake key of lines that carry no `[SEKOIA@53288 intake_key=…]` element (syslog),
+    /// or of requests without an `X-SEKOIAIO-INTAKE-KEY` header (HTTP).
     pub key: Option<String>,
     /// TLS (needs the server certificate and key).
     pub tls: bool,
+    /// Cloud NSS HTTP batches (`POST /plain/batch`) instead of syslog.
+    pub http: bool,
 }
 
 impl fmt::Debug for ListenSpec {
@@ -50,7 +54,12 @@ impl fmt::Debug for ListenSpec {
 impl fmt::Display for ListenSpec {
     /// The listener without its key (what logs and metrics show).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "tls" } else { "tcp" };
+        let scheme = match (self.http, self.tls) {
+            (false, false) => "tcp",
+            (false, true) => "tls",
+            (true, false) => "http",
+            (true, true) => "https",
+        };
         write!(f, "{scheme}://{}", self.addr)
     }
 }
@@ -63,19 +72,34 @@ impl std::str::FromStr for ListenSpec {
             Some(_) => return Err(bad("--listen", s, "empty key after '='")),
             None => (s, None),
         };
-        let (tls, addr) = if let Some(a) = spec.strip_prefix("tcp://") {
-            (false, a)
+        let (http, tls, addr) = if let Some(a) = spec.strip_prefix("tcp://") {
+            (false, false, a)
         } else if let Some(a) = spec.strip_prefix("tls://") {
-            (true, a)
+            (false, true, a)
+        } else if let Some(a) = spec.strip_prefix("http://") {
+            (true, false, a)
+        } else if let Some(a) = spec.strip_prefix("https://") {
+            (true, true, a)
         } else if spec.contains("://") {
-            return Err(bad("--listen", spec, "the scheme must be tcp:// or tls://"));
+            return Err(bad(
+                "--listen",
+                spec,
+                "the scheme must be tcp://, tls://, http:// or https://",
+            ));
         } else {
-            (false, spec)
+            (false, false, spec)
         };
+        // A path would suggest it is served; the HTTP input serves Cloud NSS's path only.
+        let addr = addr.strip_suffix('/').unwrap_or(addr);
         let addr = addr
             .parse()
             .map_err(|e| bad("--listen", spec, format!("not an IP:PORT address ({e})")))?;
-        Ok(ListenSpec { addr, key, tls })
+        Ok(ListenSpec {
+            addr,
+            key,
+            tls,
+            http,
+        })
     }
 }
 
@@ -274,6 +298,12 @@ pub struct InputLimits {
     /// Largest socket read, and so the most data journaled per group commit per connection
     /// (default 1 MiB).
     pub read_chunk: usize,
+    /// HTTP input: largest request body, as sent and after gzip decoding (default 10 MiB,
+    /// as the intake); larger ones are answered 413.
+    pub max_request: usize,
+    /// HTTP input: events in one request beyond which it is refused whole with 413
+    /// (default 100 000, as the intake).
+    pub max_events: usize,
 }
 
 impl Default for InputLimits {
@@ -283,6 +313,8 @@ impl Default for InputLimits {
             idle_timeout: Duration::from_secs(300),
             max_connections: 1000,
             read_chunk: 1024 * 1024,
+            max_request: 10 * 1024 * 1024,
+            max_events: 100_000,
         }
     }
 }
@@ -292,9 +324,9 @@ impl Default for InputLimits {
 pub struct ForwardConfig {
     /// Data directory: `journal/` and `cursors/` (made private, mode 0700).
     pub data_dir: PathBuf,
-    /// The syslog listeners.
+    /// The listeners (syslog and Cloud NSS HTTP).
     pub listen: Vec<ListenSpec>,
-    /// PEM certificate chain and key of the `tls://` listeners.
+    /// PEM certificate chain and key of the `tls://` and `https://` listeners.
     pub server_cert: Option<(PathBuf, PathBuf)>,
     /// The destinations, each with its own cursor.
     pub to: Vec<DestSpec>,
@@ -351,6 +383,17 @@ mod tests {
         assert!(l.tls && l.key.is_none());
         assert!("udp://1.2.3.4:5".parse::<ListenSpec>().is_err());
         assert!("tcp://nohost".parse::<ListenSpec>().is_err());
+    }
+
+    #[test]
+    fn an_http_listener_is_told_by_its_scheme() {
+        let l: ListenSpec = "https://0.0.0.0:8443=K".parse().unwrap();
+        assert!(l.http && l.tls);
+        assert_eq!(l.to_string(), "https://0.0.0.0:8443");
+        let l: ListenSpec = "http://127.0.0.1:8080/".parse().unwrap();
+        assert!(l.http && !l.tls && l.key.is_none());
+        let l: ListenSpec = "tcp://127.0.0.1:5514".parse().unwrap();
+        assert!(!l.http);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod buffer;
 pub mod config;
 pub mod input;
+pub mod input_http;
 pub mod metrics;
 pub mod output;
 pub mod record;
@@ -60,6 +61,8 @@ pub struct Forwarder {
     listeners: Vec<(TcpListener, config::ListenSpec)>,
     metrics_listener: Option<TcpListener>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// The same certificate offering HTTP/1.1 by ALPN, for the `https://` listeners.
+    http_acceptor: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Forwarder {
@@ -79,16 +82,21 @@ impl Forwarder {
             ..journal::Config::default()
         };
         let buffer = Buffer::open(&cfg.data_dir, jcfg, &cfg.to, cfg.when_full, metrics.clone())?;
-        let acceptor = if cfg.listen.iter().any(|l| l.tls) {
+        let acceptor_for = |http: bool, alpn: &[&[u8]]| {
+            if !cfg.listen.iter().any(|l| l.tls && l.http == http) {
+                return Ok(None);
+            }
             let (cert, key) = cfg.server_cert.clone().ok_or_else(|| {
-                ForwardError::Config("a tls:// listener needs --tls-cert and --tls-key".into())
+                ForwardError::Config(
+                    "a tls:// or https:// listener needs --tls-cert and --tls-key".into(),
+                )
             })?;
-            let sc = intake::tls::server_config(&cert, &key, &[])
+            let sc = intake::tls::server_config(&cert, &key, alpn)
                 .map_err(|e| ForwardError::Tls(e.to_string()))?;
-            Some(tokio_rustls::TlsAcceptor::from(sc))
-        } else {
-            None
+            Ok::<_, ForwardError>(Some(tokio_rustls::TlsAcceptor::from(sc)))
         };
+        let acceptor = acceptor_for(false, &[])?;
+        let http_acceptor = acceptor_for(true, &[b"http/1.1"])?;
         let mut listeners = Vec::new();
         for l in &cfg.listen {
             let sock = TcpListener::bind(l.addr)
@@ -104,6 +112,7 @@ impl Forwarder {
                     addr,
                     key: l.key.clone(),
                     tls: l.tls,
+                    http: l.http,
                 },
             ));
         }
@@ -122,6 +131,7 @@ impl Forwarder {
             listeners,
             metrics_listener,
             acceptor,
+            http_acceptor,
         })
     }
 
@@ -199,12 +209,13 @@ impl Forwarder {
                 metrics: self.metrics.clone(),
                 limits: self.cfg.input.clone(),
             };
-            let acc = if spec.tls {
-                self.acceptor.clone()
+            if spec.http {
+                let acc = spec.tls.then(|| self.http_acceptor.clone()).flatten();
+                inputs.spawn(input_http::serve(sock, spec, acc, ctx, stop_rx.clone()));
             } else {
-                None
-            };
-            inputs.spawn(input::serve(sock, spec, acc, ctx, stop_rx.clone()));
+                let acc = spec.tls.then(|| self.acceptor.clone()).flatten();
+                inputs.spawn(input::serve(sock, spec, acc, ctx, stop_rx.clone()));
+            }
         }
         let http = self.metrics_listener.map(|l| {
             let app = status_router(self.buffer.clone(), self.metrics.clone());

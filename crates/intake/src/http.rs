@@ -449,6 +449,39 @@ fn header_key(headers: &HeaderMap) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Why a Cloud NSS batch body was not turned into events.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The body is not what `/plain/batch` takes (answered 400).
+    #[error("{0}")]
+    Bad(String),
+    /// More events than the cap (answered 413).
+    #[error("more than {0} events in one request")]
+    TooMany(usize),
+    /// Larger than the cap once inflated (answered 413).
+    #[error("the body inflates to more than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// The events of a `/plain/batch` body as Cloud NSS posts it: gzip recognised by its magic
+/// bytes, then one event per non-blank line, or the items of a JSON array ("JSON Array
+/// Notation"); at most `max_events` events and `max_bytes` inflated bytes. The log
+/// concentrator's HTTP input shares this with the intake so both read a batch the same way.
+pub fn plain_batch_events(
+    body: Bytes,
+    max_bytes: usize,
+    max_events: usize,
+) -> Result<Vec<Vec<u8>>, BatchError> {
+    let body = maybe_gunzip(body, max_bytes)
+        .map_err(BatchError::Bad)?
+        .ok_or(BatchError::TooLarge(max_bytes))?;
+    match split_body(Endpoint::PlainBatch, &body, &HashMap::new(), max_events) {
+        Ok(p) => Ok(p.events),
+        Err(SplitError::TooMany) => Err(BatchError::TooMany(max_events)),
+        Err(SplitError::Bad(m)) => Err(BatchError::Bad(m)),
+    }
+}
+
 /// Decodes a gzip body (recognised by its magic bytes, whatever the headers say), refusing
 /// to inflate beyond `cap` bytes. `Ok(None)` means over the cap.
 fn maybe_gunzip(body: Bytes, cap: usize) -> Result<Option<Bytes>, String> {

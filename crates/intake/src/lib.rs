@@ -3,11 +3,14 @@
 //! compared in constant time), the Sekoia-compatible HTTP intake that Cloud NSS posts to
 //! ([`http`]), the syslog TCP listeners an NSS VM sends to ([`syslog`]), the pipeline that
 //! replays the durable journal through the `zscaler-zia` format into a [`pipeline::Sink`]
-//! exactly once, and the Prometheus metrics. The receivers acknowledge an event (HTTP answer,
+//! exactly once, the Prometheus metrics, the feed-format drift of each intake ([`drift`]), and geolocation from a MaxMind DB
+//! ([`geoip`]). The receivers acknowledge an event (HTTP answer,
 //! or reading more of a TCP stream) only after the journal's group commit has made it durable.
 //! [`server::Server`] wires it all together for `ziaxdr serve`.
 
 pub mod auth;
+pub mod drift;
+pub mod geoip;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

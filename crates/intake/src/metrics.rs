@@ -51,6 +51,8 @@ pub struct Metrics {
     pub pipeline_retries: IntCounter,
     /// What the pipeline is waiting for while it cannot write (for `/readyz`).
     pub pipeline_fault: Arc<Mutex<Option<String>>>,
+    /// Feeds whose records drifted from the recommended format, per intake.
+    pub drift: crate::drift::FeedDrift,
 }
 
 /// A warning that may repeat without limit (one per connection, per line...): logged at
@@ -189,6 +191,7 @@ impl Metrics {
                 "Times the pipeline started again after its sink or the journal failed",
             ),
             pipeline_fault: Arc::new(Mutex::new(None)),
+            drift: crate::drift::FeedDrift::new(&r),
             registry: r,
         }
     }
@@ -229,7 +232,10 @@ impl Metrics {
         let mut buf = Vec::new();
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
+        let mut text = String::from_utf8_lossy(&buf).into_owned();
+        // Comment lines, which Prometheus ignores, say in words which feeds drifted.
+        text.push_str(&self.drift.comments());
+        text
     }
 }
 

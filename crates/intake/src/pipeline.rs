@@ -122,6 +122,8 @@ pub struct ParseOutcome {
     pub record_id: Option<String>,
     /// True when parsing failed and `event` is a pipeline-error event.
     pub failed: bool,
+    /// The record's log type and key-set fingerprint, for feed-format drift.
+    pub shape: Option<zia::Shape>,
 }
 
 /// A format parser: raw text → event.
@@ -135,12 +137,14 @@ pub fn zia_parser() -> ParseFn {
             sourcetype: p.sourcetype,
             record_id: p.record_id,
             failed: false,
+            shape: p.shape,
         },
         Err(e) => ParseOutcome {
             event: zia::error_event_of(raw, &e),
             sourcetype: None,
             record_id: None,
             failed: true,
+            shape: None,
         },
     })
 }
@@ -650,6 +654,7 @@ fn run_once(
                         if out.failed {
                             metrics.parse_failures.inc();
                         }
+                        metrics.drift.observe(raw, out.shape.as_ref());
                         sink.write_prepared(*off, raw, &mut out.event, prepared.take())?;
                         metrics.processed.inc();
                     }
@@ -948,6 +953,7 @@ mod tests {
                 sourcetype: id.as_ref().map(|_| "web".to_string()),
                 record_id: id,
                 failed,
+                shape: None,
             }
         })
     }
@@ -1250,6 +1256,40 @@ mod tests {
         assert_eq!(l.len(), 4, "nothing replayed twice");
         assert_eq!(l[3]["offset"], 4);
         assert_eq!(l[3]["event"]["message"], "id=3");
+    }
+
+    #[test]
+    fn the_pipeline_counts_records_whose_keys_drift_but_not_their_duplicates() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let m = Metrics::new();
+        let rec = |id: u32| {
+            raw(&format!(
+                r#"{{"sourcetype":"zscalernss-dns","event":{{"user":"a","dns_req":"x.com","recordid":"{id}"}}}}"#
+            ))
+            .encode()
+        };
+        j.append_blocking(vec![rec(1), rec(2), rec(1)]).unwrap();
+        let cfg = PipelineConfig {
+            parse_threads: 1,
+            ..PipelineConfig::default()
+        };
+        let sink = Box::new(NdjsonSink::open(d.path().join("out.ndjson")).unwrap());
+        run(
+            j.clone(),
+            sink,
+            cfg,
+            m.clone(),
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
+        let r = m.drift.report(&Uuid::nil());
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(
+            r[0].records, 2,
+            "the replayed record 1 is not counted again"
+        );
     }
 
     fn registry_with(d: &Path, entity: &str) -> (Arc<Registry>, Uuid) {

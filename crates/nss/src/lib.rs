@@ -7,11 +7,13 @@
 //! ([`dict`]), renders a format with values the way NSS does, including the `%HH` encoding
 //! of the `e`-prefixed fields ([`render`]), finds the mistakes that copying a format from a
 //! PDF introduces ([`lint`]), and holds the recommended, copy-paste-safe formats and Cloud
-//! NSS settings ([`recommended`]). It does no I/O.
+//! NSS settings ([`recommended`]), and tells how a record's keys drifted from them ([`drift`]).
+//! It does no I/O.
 
 #![warn(missing_docs)]
 
 pub mod dict;
+pub mod drift;
 pub mod format;
 pub mod lint;
 pub mod recommended;

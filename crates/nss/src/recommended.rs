@@ -58,6 +58,12 @@ pub struct Recommended {
     pub record_type: Option<&'static str>,
     /// The JSON body (without syslog header).
     pub body: &'static str,
+    /// The format's version, raised whenever its keys change, so that the intake can tell a
+    /// feed still configured with an earlier version from one that drifted otherwise.
+    pub version: u32,
+    /// The earlier versions, newest first: each with the JSON keys this version added since
+    /// it (an earlier version's keys are this version's without them).
+    pub earlier: &'static [(u32, &'static [&'static str])],
 }
 
 impl Recommended {
@@ -77,67 +83,97 @@ pub const RECOMMENDED: &[Recommended] = &[
         log_type: LogType::Web,
         name: "web",
         record_type: None,
-        body: r#"\{"sourcetype":"zscalernss-web","event":\{"datetime":"%d{yy}-%02d{mth}-%02d{dd} %02d{hh}:%02d{mm}:%02d{ss}","reason":"%s{reason}","event_id":"%d{recordid}","protocol":"%s{proto}","action":"%s{action}","transactionsize":"%d{totalsize}","responsesize":"%d{respsize}","requestsize":"%d{reqsize}","urlcategory":"%s{urlcat}","serverip":"%s{sip}","requestmethod":"%s{reqmethod}","refererURL":"%s{ereferer}","useragent":"%s{eua}","product":"NSS","location":"%s{elocation}","ClientIP":"%s{cip}","status":"%s{respcode}","user":"%s{elogin}","url":"%s{eurl}","vendor":"Zscaler","hostname":"%s{ehost}","clientpublicIP":"%s{cintip}","threatcategory":"%s{malwarecat}","threatname":"%s{threatname}","filetype":"%s{filetype}","appname":"%s{appname}","pagerisk":"%d{riskscore}","department":"%s{edepartment}","urlsupercategory":"%s{urlsupercat}","appclass":"%s{appclass}","dlpengine":"%s{dlpeng}","urlclass":"%s{urlclass}","threatclass":"%s{malwareclass}","dlpdictionaries":"%s{dlpdict}","fileclass":"%s{fileclass}","bwthrottle":"%s{bwthrottle}","contenttype":"%s{contenttype}","unscannabletype":"%s{unscannabletype}","deviceowner":"%s{deviceowner}","devicehostname":"%s{edevicehostname}","keyprotectiontype":"%s{keyprotectiontype}","rulelabel":"%s{erulelabel}"\}\}"#,
+        body: r#"\{"sourcetype":"zscalernss-web","event":\{"datetime":"%d{yy}-%02d{mth}-%02d{dd} %02d{hh}:%02d{mm}:%02d{ss}","reason":"%s{reason}","event_id":"%d{recordid}","protocol":"%s{proto}","action":"%s{action}","transactionsize":"%d{totalsize}","responsesize":"%d{respsize}","requestsize":"%d{reqsize}","urlcategory":"%s{urlcat}","serverip":"%s{sip}","requestmethod":"%s{reqmethod}","refererURL":"%s{ereferer}","useragent":"%s{eua}","product":"NSS","location":"%s{elocation}","ClientIP":"%s{cip}","status":"%s{respcode}","user":"%s{elogin}","url":"%s{eurl}","vendor":"Zscaler","hostname":"%s{ehost}","clientpublicIP":"%s{cintip}","threatcategory":"%s{malwarecat}","threatname":"%s{threatname}","filetype":"%s{filetype}","appname":"%s{appname}","pagerisk":"%d{riskscore}","department":"%s{edepartment}","urlsupercategory":"%s{urlsupercat}","appclass":"%s{appclass}","dlpengine":"%s{dlpeng}","urlclass":"%s{urlclass}","threatclass":"%s{malwareclass}","dlpdictionaries":"%s{dlpdict}","fileclass":"%s{fileclass}","bwthrottle":"%s{bwthrottle}","contenttype":"%s{contenttype}","unscannabletype":"%s{unscannabletype}","deviceowner":"%s{deviceowner}","devicehostname":"%s{edevicehostname}","keyprotectiontype":"%s{keyprotectiontype}","rulelabel":"%s{erulelabel}","srcip_country":"%s{srcip_country}","dstip_country":"%s{dstip_country}","is_src_cntry_risky":"%s{is_src_cntry_risky}","is_dst_cntry_risky":"%s{is_dst_cntry_risky}"\}\}"#,
+        version: 2,
+        earlier: &[(
+            1,
+            &[
+                "srcip_country",
+                "dstip_country",
+                "is_src_cntry_risky",
+                "is_dst_cntry_risky",
+            ],
+        )],
     },
     Recommended {
         log_type: LogType::Firewall,
         name: "firewall",
         record_type: None,
-        body: r#"\{"sourcetype":"zscalernss-fw","event":\{"datetime":"%s{time}","user":"%s{elogin}","department":"%s{edepartment}","locationname":"%s{elocation}","cdport":"%d{cdport}","csport":"%d{csport}","sdport":"%d{sdport}","ssport":"%d{ssport}","csip":"%s{csip}","cdip":"%s{cdip}","ssip":"%s{ssip}","sdip":"%s{sdip}","tsip":"%s{tsip}","tunsport":"%d{tsport}","tuntype":"%s{ttype}","action":"%s{action}","dnat":"%s{dnat}","stateful":"%s{stateful}","aggregate":"%s{aggregate}","nwsvc":"%s{nwsvc}","nwapp":"%s{nwapp}","proto":"%s{ipproto}","ipcat":"%s{ipcat}","destcountry":"%s{destcountry}","avgduration":"%d{avgduration}","rulelabel":"%s{erulelabel}","inbytes":"%ld{inbytes}","outbytes":"%ld{outbytes}","duration":"%d{duration}","durationms":"%d{durationms}","numsessions":"%d{numsessions}","ipsrulelabel":"%s{ipsrulelabel}","threatcat":"%s{threatcat}","threatname":"%s{ethreatname}","deviceowner":"%s{deviceowner}","devicehostname":"%s{edevicehostname}","recordid":"%d{recordid}"\}\}"#,
+        body: r#"\{"sourcetype":"zscalernss-fw","event":\{"datetime":"%s{time}","user":"%s{elogin}","department":"%s{edepartment}","locationname":"%s{elocation}","cdport":"%d{cdport}","csport":"%d{csport}","sdport":"%d{sdport}","ssport":"%d{ssport}","csip":"%s{csip}","cdip":"%s{cdip}","ssip":"%s{ssip}","sdip":"%s{sdip}","tsip":"%s{tsip}","tunsport":"%d{tsport}","tuntype":"%s{ttype}","action":"%s{action}","dnat":"%s{dnat}","stateful":"%s{stateful}","aggregate":"%s{aggregate}","nwsvc":"%s{nwsvc}","nwapp":"%s{nwapp}","proto":"%s{ipproto}","ipcat":"%s{ipcat}","destcountry":"%s{destcountry}","avgduration":"%d{avgduration}","rulelabel":"%s{erulelabel}","inbytes":"%ld{inbytes}","outbytes":"%ld{outbytes}","duration":"%d{duration}","durationms":"%d{durationms}","numsessions":"%d{numsessions}","ipsrulelabel":"%s{ipsrulelabel}","threatcat":"%s{threatcat}","threatname":"%s{ethreatname}","deviceowner":"%s{deviceowner}","devicehostname":"%s{edevicehostname}","recordid":"%d{recordid}","srcip_country":"%s{srcip_country}","dnatrulelabel":"%s{dnatrulelabel}"\}\}"#,
+        version: 2,
+        earlier: &[(1, &["srcip_country", "dnatrulelabel"])],
     },
     Recommended {
         log_type: LogType::Dns,
         name: "dns",
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-dns","event":\{"datetime":"%s{time}","user":"%s{elogin}","department":"%s{edepartment}","location":"%s{elocation}","reqaction":"%s{reqaction}","resaction":"%s{resaction}","reqrulelabel":"%s{erulelabel}","resrulelabel":"%s{resrulelabel}","dns_reqtype":"%s{reqtype}","dns_req":"%s{ednsreq}","dns_resp":"%s{res}","srv_dport":"%d{sport}","durationms":"%d{durationms}","clt_sip":"%s{cip}","srv_dip":"%s{sip}","category":"%s{domcat}","respipcategory":"%s{respipcat}","deviceowner":"%s{deviceowner}","devicehostname":"%s{edevicehostname}","recordid":"%d{recordid}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::Tunnel,
         name: "tunnel-event",
         record_type: Some("Tunnel Event"),
         body: r#"\{"sourcetype":"zscalernss-tunnel","event":\{"datetime":"%s{datetime}","Recordtype":"%s{tunnelactionname}","tunneltype":"%s{tunneltype}","user":"%s{vpncredentialname}","location":"%s{elocationname}","sourceip":"%s{sourceip}","destinationip":"%s{destvip}","sourceport":"%d{srcport}","event":"%s{event}","eventreason":"%s{eventreason}","recordid":"%d{recordid}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::Tunnel,
         name: "tunnel-ike-phase1",
         record_type: Some("IKE Phase 1"),
         body: r#"\{"sourcetype":"zscalernss-tunnel","event":\{"datetime":"%s{datetime}","Recordtype":"%s{tunnelactionname}","tunneltype":"IPSEC IKEV %d{ikeversion}","user":"%s{vpncredentialname}","location":"%s{elocationname}","sourceip":"%s{sourceip}","destinationip":"%s{destvip}","sourceport":"%d{srcport}","destinationport":"%d{dstport}","lifetime":"%d{lifetime}","ikeversion":"%d{ikeversion}","spi_in":"%lu{spi_in}","spi_out":"%lu{spi_out}","algo":"%s{algo}","authentication":"%s{authentication}","authtype":"%s{authtype}","recordid":"%d{recordid}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::Tunnel,
         name: "tunnel-ike-phase2",
         record_type: Some("IKE Phase 2"),
         body: r#"\{"sourcetype":"zscalernss-tunnel","event":\{"datetime":"%s{datetime}","Recordtype":"%s{tunnelactionname}","tunneltype":"IPSEC IKEV %d{ikeversion}","user":"%s{vpncredentialname}","location":"%s{elocationname}","sourceip":"%s{sourceip}","destinationip":"%s{destvip}","sourceport":"%d{srcport}","sourceportstart":"%d{srcportstart}","destinationportstart":"%d{destportstart}","srcipstart":"%s{srcipstart}","srcipend":"%s{srcipend}","destinationipstart":"%s{destipstart}","destinationipend":"%s{destipend}","lifetime":"%d{lifetime}","ikeversion":"%d{ikeversion}","lifebytes":"%d{lifebytes}","spi":"%d{spi}","algo":"%s{algo}","authentication":"%s{authentication}","authtype":"%s{authtype}","protocol":"%s{protocol}","tunnelprotocol":"%s{tunnelprotocol}","policydirection":"%s{policydirection}","recordid":"%d{recordid}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::Audit,
         name: "audit",
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-audit","event":\{"time":"%s{time}","recordid":"%d{recordid}","action":"%s{action}","category":"%s{category}","subcategory":"%s{subcategory}","resource":"%s{eresource}","interface":"%s{interface}","adminid":"%s{adminid}","clientip":"%s{clientip}","result":"%s{result}","errorcode":"%s{errorcode}","auditlogtype":"%s{auditlogtype}","preaction":"%s{epreaction}","postaction":"%s{epostaction}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::SaasSecurity,
         name: "saas-security",
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-casb","event":\{"datetime":"%s{time}","recordid":"%d{recordid}","company":"%s{company}","tenant":"%s{tenant}","login":"%s{user}","dept":"%s{edepartment}","applicationname":"%s{applicationname}","filename":"%s{efilename}","filesource":"%s{efilesource}","filemd5":"%s{filemd5}","threatname":"%s{ethreatname}","policy":"%s{policy}","dlpdictnames":"%s{edlpdictnames}","dlpdictcount":"%s{dlpdictcount}","dlpenginenames":"%s{edlpenginenames}","fullurl":"%s{efullurl}","lastmodtime":"%s{lastmodtime}","filescantimems":"%d{filescantimems}","filedownloadtimems":"%d{filedownloadtimems}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::SaasSecurityActivity,
         name: "saas-security-activity",
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-casb","event":\{"datetime":"%s{time}","login":"%s{username}","tenant":"%s{tenant}","object_type":"%d{objtype1}","applicationname":"%s{appname}","object_name_1":"%s{objnames1}","object_name_2":"%s{objnames2}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::EndpointDlp,
         name: "endpoint-dlp",
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-edlp","event":\{"datetime":"%s{time}","eventtime":"%s{eventtime}","tz":"%s{tz}","recordid":"%d{recordid}","user":"%s{user}","department":"%s{department}","devicename":"%s{devicename}","devicehostname":"%s{devicehostname}","deviceowner":"%s{deviceowner}","deviceostype":"%s{deviceostype}","deviceosversion":"%s{deviceosversion}","deviceplatform":"%s{deviceplatform}","devicemodel":"%s{devicemodel}","channel":"%s{channel}","activitytype":"%s{activitytype}","actiontaken":"%s{actiontaken}","expectedaction":"%s{expectedaction}","severity":"%s{severity}","rulename":"%s{rulename}","dlpdictnames":"%s{dlpdictnames}","dlpdictcount":"%s{dlpdictcount}","dlpenginenames":"%s{dlpenginenames}","dlpidentifier":"%d{dlpidentifier}","itemname":"%s{itemname}","itemtype":"%s{itemtype}","filesrcpath":"%s{filesrcpath}","filedstpath":"%s{filedstpath}","filemd5":"%s{filemd5}","filesha":"%s{filesha}","filetypename":"%s{filetypename}","scannedbytes":"%d{scannedbytes}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
     Recommended {
         log_type: LogType::EmailDlp,
         name: "email-dlp",
         record_type: None,
         body: r#"\{"sourcetype":"zscalernss-emaildlp","event":\{"time":"%s{time}","tz":"%s{tz}","mailsenttime":"%s{mailsenttime}","recordid":"%d{recordid}","company":"%s{company}","tenant":"%s{tenant}","user":"%s{user}","dept":"%s{dept}","sender":"%s{sender}","subject":"%s{subject}","msgid":"%s{msgid}","triggeredrcpts":"%s{triggeredrcpts}","otherrcpts":"%s{otherrcpts}","action":"%s{action}","rulename":"%s{rulename}","severity":"%s{severity}","filenames":"%s{filenames}","filemd5s":"%s{filemd5s}","filesizes":"%s{filesizes}","filetypes":"%s{filetypes}","doctypes":"%s{doctypes}","dlpdictnames":"%s{dlpdictnames}","dlpdictcnts":"%s{dlpdictcnts}","dlpengnames":"%s{dlpengnames}","dlpidentifier":"%d{dlpidentifier}","scantime":"%d{scantime}"\}\}"#,
+        version: 1,
+        earlier: &[],
     },
 ];
 

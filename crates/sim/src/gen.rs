@@ -37,7 +37,9 @@ fields! {
     appclass = "appclass", dlpeng = "dlpeng", urlclass = "urlclass", malwareclass = "malwareclass",
     dlpdict = "dlpdict", fileclass = "fileclass", bwthrottle = "bwthrottle", contenttype = "contenttype",
     unscannabletype = "unscannabletype", deviceowner = "deviceowner", devicehostname = "devicehostname",
-    keyprotectiontype = "keyprotectiontype", rulelabel = "rulelabel",
+    keyprotectiontype = "keyprotectiontype", rulelabel = "rulelabel", srcip_country = "srcip_country",
+    dstip_country = "dstip_country", is_src_cntry_risky = "is_src_cntry_risky",
+    is_dst_cntry_risky = "is_dst_cntry_risky", dnatrulelabel = "dnatrulelabel",
     cdport = "cdport", csport = "csport", sdport = "sdport", ssport = "ssport", csip = "csip", cdip = "cdip",
     ssip = "ssip", sdip = "sdip", tsip = "tsip", tsport = "tsport", ttype = "ttype", dnat = "dnat",
     stateful = "stateful", aggregate = "aggregate", nwsvc = "nwsvc", nwapp = "nwapp", ipproto = "ipproto",
@@ -432,6 +434,11 @@ impl Generator {
         r.s(F::dlpeng, "None");
         r.s(F::dlpdict, "None");
         r.s(F::fileclass, "None");
+        // Fixed, not drawn, so that the seeded sequence of every other field stays as it was.
+        r.s(F::srcip_country, "United States");
+        r.s(F::dstip_country, "United States");
+        r.s(F::is_src_cntry_risky, "No");
+        r.s(F::is_dst_cntry_risky, "No");
         if malicious {
             let bad = BAD_SITES.choose(rng).unwrap_or(&BAD_SITES[0]);
             let blocked = rng.random_bool(0.8);
@@ -595,6 +602,8 @@ impl Generator {
                 .unwrap_or("GRE"),
         );
         r.s(F::dnat, "No");
+        r.s(F::dnatrulelabel, "None");
+        r.s(F::srcip_country, "United States");
         r.s(F::stateful, "Yes");
         r.s(F::nwsvc, svc);
         r.s(F::nwapp, app);

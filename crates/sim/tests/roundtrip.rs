@@ -74,3 +74,16 @@ fn simulated_endpoint_dlp_maps_the_destination_path() {
         );
     }
 }
+
+#[test]
+fn simulated_records_have_the_keys_of_the_current_recommended_format() {
+    for lt in LogType::ALL {
+        for t in [Transport::Nss, Transport::CloudNss] {
+            for raw in records(lt, t, 20) {
+                let keys = zia::record_keys(&raw);
+                let d = nss::drift::check(lt, keys.iter().map(String::as_str)).unwrap();
+                assert!(d.is_current(), "{lt} {t:?}: {d:?}");
+            }
+        }
+    }
+}

@@ -28,6 +28,7 @@ mod keys;
 mod map;
 mod record;
 mod repair;
+mod shape;
 mod variants;
 
 use serde_json::{Map, Value};
@@ -35,6 +36,7 @@ use serde_json::{Map, Value};
 pub use event::{Event, Part};
 pub use keys::VOCABULARY;
 pub use map::LogType;
+pub use shape::Shape;
 
 /// A record turned into an ECS event: by default as nested objects, as an [`Event`] from
 /// [`parse_event`].
@@ -50,6 +52,9 @@ pub struct Parsed<E = Map<String, Value>> {
     /// What the operator should know that did not stop parsing (unknown sourcetype, a
     /// value of the wrong type kept under `zscaler.zia.*`, …).
     pub warnings: Vec<String>,
+    /// The record's log type and key-set fingerprint, when the log type is known: for
+    /// noticing feeds whose format drifted (see [`record_keys`]).
+    pub shape: Option<Shape>,
 }
 
 /// Why a record could not be parsed.
@@ -70,6 +75,7 @@ pub fn parse(raw: &str) -> Result<Parsed, ParseError> {
         sourcetype: p.sourcetype,
         record_id: p.record_id,
         warnings: p.warnings,
+        shape: p.shape,
     })
 }
 
@@ -81,6 +87,7 @@ pub fn parse_event(raw: &str) -> Result<Parsed<Event>, ParseError> {
         return Err(ParseError::Invalid("record has no fields".into()));
     }
     let declared = rec.sourcetype.as_deref().map(str::to_owned);
+    let keys = shape::fingerprint(&rec);
     let mapped = map::map(&mut rec);
     let sourcetype = declared.or_else(|| mapped.log_type.map(|t| t.sourcetype().to_owned()));
     Ok(Parsed {
@@ -88,7 +95,17 @@ pub fn parse_event(raw: &str) -> Result<Parsed<Event>, ParseError> {
         sourcetype,
         record_id: mapped.record_id,
         warnings: mapped.warnings,
+        shape: mapped.log_type.map(|t| shape::shape(t, keys)),
     })
+}
+
+/// The keys of a record as it came (those of its `event` object, or of the record when it
+/// has none), in input order; empty when it does not decode. Costs a decode: meant for the
+/// first record of each distinct [`Shape`].
+pub fn record_keys(raw: &str) -> Vec<String> {
+    record::decode(raw)
+        .map(|r| r.entries.into_iter().map(|(k, _)| k.into_owned()).collect())
+        .unwrap_or_default()
 }
 
 /// Parses one raw record, always yielding an event: a failure becomes an event with

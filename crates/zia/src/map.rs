@@ -11,7 +11,7 @@ use crate::keys::{COUNT, K};
 use crate::record::{Record, Val};
 
 /// The log types ZIA sends, by sourcetype.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogType {
     /// `zscalernss-web`
     Web,
@@ -592,8 +592,20 @@ impl<'r> Mapper<'r, '_> {
         if self.port(K::ServerPort, p!("destination.port")).is_none() {
             self.port(K::ClientDstPort, p!("destination.port"));
         }
-        self.ip(K::ServerSrcIp, p!("source.nat.ip"));
-        self.port(K::ServerSrcPort, p!("source.nat.port"));
+        // The client's address after its own NAT is the tunnel's public source (what ECS
+        // means by source.nat.ip, and what geolocation falls back to); Client Connector
+        // sessions have none (0.0.0.0). Zscaler's own egress (ssip) stays under zscaler.zia.
+        if self
+            .f
+            .peek(K::TunnelIp)
+            .is_some_and(|t| t.trim() != "0.0.0.0")
+        {
+            self.ip(K::TunnelIp, p!("source.nat.ip"));
+        }
+        if let Some(d) = self.f.take(K::CltDomain) {
+            let d = decode_human(d).to_ascii_lowercase();
+            self.ev.s(p!("destination.domain"), d);
+        }
         self.str(K::NwApp, p!("network.application"));
         self.str(K::Protocol, p!("network.protocol"));
         self.str(K::DestCountry, p!("destination.geo.country_name"));
@@ -643,6 +655,10 @@ impl<'r> Mapper<'r, '_> {
         self.port(K::ServerPort, p!("destination.port"));
         self.str(K::Protocol, p!("network.protocol"));
         let status = self.str(K::TunnelEvent, p!("zscaler.zia.tunnel.status"));
+        // What happened to the tunnel ("IPsec tunnel is up") is the event's action.
+        if let Some(s) = status {
+            self.ev.s(p!("event.action"), s);
+        }
         self.str(K::EventReason, p!("error.code"));
         self.str(K::IkeVersion, p!("zscaler.zia.tunnel.ikeversion"));
         let failed = status.is_some_and(|s| {
@@ -713,6 +729,11 @@ impl<'r> Mapper<'r, '_> {
         }
         self.user_agent();
         self.ip(K::ClientIp, p!("source.ip"));
+        // The nested activity template says what the user did; it is the event's action.
+        if let Some(a) = self.f.take(K::Activity) {
+            self.ev.s(p!("event.action"), a.to_ascii_lowercase());
+            self.ev.s(p!("zscaler.zia.activity.type"), a);
+        }
     }
 
     /// Every entry the mapping did not consume, under `zscaler.zia.<key>` (lower-cased),

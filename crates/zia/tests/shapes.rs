@@ -410,3 +410,49 @@ fn a_key_with_a_few_dots_still_nests() {
     let ev = zia::parse(raw).unwrap().event;
     assert_eq!(ev["zscaler"]["zia"]["x"]["y"]["z"], "1");
 }
+
+#[test]
+fn firewall_cltdomain_is_the_destination_domain() {
+    let ev = parse(
+        r#"{"sourcetype":"zscalernss-fw","event":{"datetime":"Mon Oct 16 22:55:48 2023","action":"Blocked","csip":"10.0.0.1","sdip":"1.128.0.0","cltdomain":"WWW.Example.com"}}"#,
+    );
+    assert_eq!(s(&ev, "destination.domain"), Some("www.example.com"));
+}
+
+#[test]
+fn firewall_tunnel_source_is_the_nat_address_and_zscaler_egress_stays_under_zscaler_zia() {
+    let ev = parse(
+        r#"{"sourcetype":"zscalernss-fw","event":{"datetime":"Mon Oct 16 22:55:48 2023","csip":"10.0.0.1","ssip":"165.225.1.1","tsip":"89.160.20.128"}}"#,
+    );
+    assert_eq!(s(&ev, "source.nat.ip"), Some("89.160.20.128"));
+    assert_eq!(s(&ev, "zscaler.zia.ssip"), Some("165.225.1.1"));
+}
+
+#[test]
+fn firewall_client_connector_sessions_have_no_nat_address() {
+    let ev = parse(
+        r#"{"sourcetype":"zscalernss-fw","event":{"datetime":"Mon Oct 16 22:55:48 2023","csip":"10.0.0.1","tsip":"0.0.0.0"}}"#,
+    );
+    assert!(get(&ev, "source.nat.ip").is_none());
+}
+
+#[test]
+fn a_tunnel_event_is_the_event_action() {
+    let ev = parse(
+        r#"{"sourcetype":"zscalernss-tunnel","event":{"datetime":"Thu Dec 31 11:11:11 2021","Recordtype":"Tunnel Event","sourceip":"81.2.69.145","event":"IPsec tunnel is up"}}"#,
+    );
+    assert_eq!(s(&ev, "event.action"), Some("IPsec tunnel is up"));
+    assert_eq!(
+        s(&ev, "zscaler.zia.tunnel.status"),
+        Some("IPsec tunnel is up")
+    );
+}
+
+#[test]
+fn a_saas_activity_records_activity_type_is_the_action_and_src_ip_the_source() {
+    let ev = parse(
+        r#"{"version":"v1","sourcetype":"zscalernss-saas_security_activity","time":"Wed Apr  3 09:58:51 2024","tz":"GMT","activity":{"type":"Download","count":"1"},"application":{"name":"ONEDRIVE"},"user_name":"alice@example.com","src_ip":"81.2.69.142"}"#,
+    );
+    assert_eq!(s(&ev, "event.action"), Some("download"));
+    assert_eq!(s(&ev, "source.ip"), Some("81.2.69.142"));
+}

@@ -91,6 +91,7 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
                 rule,
                 entity,
                 limit: Some(limit),
+                ..Default::default()
             };
             for a in store.list(&filter)? {
                 if json {

@@ -44,10 +44,13 @@ enum Sub {
   # two feeds, to Sekoia's syslog intake and to a local ziaxdr (its own key after '#')\n\
   ziaxdr forward --listen tcp://0.0.0.0:5514=KEY_WEB --listen tcp://0.0.0.0:5515=KEY_FW \\\n\
       --to tls://intake.sekoia.io:10514 --to 'https://xdr.internal:8443/plain/batch#ZIAXDR_KEY' --ca xdr-ca.pem\n\
+  # Cloud NSS posting to the concentrator (POST /plain/batch, key in X-SEKOIAIO-INTAKE-KEY)\n\
+  ziaxdr forward --listen https://0.0.0.0:8443 --tls-cert c.pem --tls-key k.pem --to https://intake.sekoia.io/plain/batch\n\
   ziaxdr forward --config /etc/ziaxdr/forward.toml\n\
   ziaxdr forward status --data /var/lib/ziaxdr-forward\n\n\
-Every line is fsynced to the buffer before more is read, so while the disk or the buffer\n\
-cannot keep up, TCP pushes back on the NSS VM. Each --to has its own cursor: one that is down\n\
+Every line is fsynced to the buffer before more is read (an HTTP batch before it is answered),\n\
+so while the disk or the buffer cannot keep up, TCP pushes back on the NSS VM, and Cloud NSS\n\
+is answered 503 with Retry-After. Each --to has its own cursor: one that is down\n\
 does not hold back another. Records are sent with the key of their listener, or the one in\n\
 their own [SEKOIA@53288 intake_key=\"…\"] element; a '#KEY' after a --to replaces it for that\n\
 destination. Listeners bind to what you give: use 127.0.0.1 unless the NSS VM is remote.\n\
@@ -60,7 +63,8 @@ pub struct Opts {
     /// Data directory (buffer journal and cursors) [default: ./ziaxdr-forward].
     #[arg(long, env = "ZIAXDR_DATA")]
     pub data: Option<PathBuf>,
-    /// Syslog listener `tcp://ADDR:PORT[=KEY]` or `tls://ADDR:PORT[=KEY]` (repeatable)
+    /// Listener: syslog `tcp://ADDR:PORT[=KEY]` or `tls://ADDR:PORT[=KEY]`, or Cloud NSS
+    /// batches `http://ADDR:PORT[=KEY]` or `https://ADDR:PORT[=KEY]` (repeatable)
     /// [default: tcp://127.0.0.1:5514].
     #[arg(
         long,
@@ -80,10 +84,10 @@ pub struct Opts {
     )]
     #[serde(default)]
     pub to: Vec<String>,
-    /// PEM certificate chain of the tls:// listeners.
+    /// PEM certificate chain of the tls:// and https:// listeners.
     #[arg(long, env = "ZIAXDR_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key of the tls:// listeners.
+    /// PEM private key of the tls:// and https:// listeners.
     #[arg(long, env = "ZIAXDR_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificates to trust for the destinations instead of the bundled web roots.

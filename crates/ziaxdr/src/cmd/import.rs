@@ -56,6 +56,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1024, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(64..=8000))]
     pub index_memory: u64,
+    /// Geolocation database (MaxMind DB format): fills source.geo.* and destination.geo.*.
+    /// Importing through a running server, the server's own `--geoip` applies.
+    #[arg(long, value_name = "FILE.mmdb")]
+    pub geoip: Option<PathBuf>,
 }
 
 /// Records journaled per append (one fsync each).
@@ -192,6 +196,12 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     )?;
     let store = sink.store();
     let written = sink.written();
+    let geo = args
+        .geoip
+        .as_deref()
+        .map(intake::geoip::GeoIp::open)
+        .transpose()?
+        .map(Arc::new);
     let metrics = intake::metrics::Metrics::new();
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = {
@@ -207,6 +217,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             commit_interval: Duration::from_secs(120),
             registry: Some(registry.clone()),
             ..PipelineConfig::default()
+        };
+        let cfg = match geo {
+            Some(g) => PipelineConfig {
+                parser: intake::geoip::parser(cfg.parser.clone(), g),
+                ..cfg
+            },
+            None => cfg,
         };
         std::thread::Builder::new()
             .name("pipeline".into())

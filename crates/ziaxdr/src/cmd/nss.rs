@@ -132,8 +132,9 @@ fn formats(args: FormatsArgs) -> anyhow::Result<i32> {
             Transport::Nss | Transport::NssRfc5424 => String::new(),
         };
         println!(
-            "# {} ({}{record}{nss_type})",
+            "# {} v{} ({}{record}{nss_type})",
             r.name,
+            r.version,
             r.log_type.sourcetype()
         );
         println!("{}", r.format(args.transport));

@@ -24,6 +24,9 @@ pub struct Args {
     /// Do not print parse warnings (unknown sourcetype, mistyped values) to stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Geolocation database (MaxMind DB format): fills source.geo.* and destination.geo.*.
+    #[arg(long, value_name = "FILE.mmdb")]
+    pub geoip: Option<PathBuf>,
 }
 
 /// Runs `ziaxdr parse`.
@@ -35,6 +38,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         )),
         _ => Box::new(std::io::stdin().lock()),
     };
+    let geo = args
+        .geoip
+        .as_deref()
+        .map(intake::geoip::GeoIp::open)
+        .transpose()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let (mut total, mut failed, mut warned) = (0u64, 0u64, 0u64);
@@ -58,6 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     }
                 }
                 let mut ev = p.event;
+                if let Some(geo) = &geo {
+                    let mut e = zia::Event::from_map(ev);
+                    geo.enrich(&mut e);
+                    ev = e.into_map();
+                }
                 if args.original {
                     if let Some(serde_json::Value::Object(e)) = ev.get_mut("event") {
                         e.insert("original".into(), text.into());

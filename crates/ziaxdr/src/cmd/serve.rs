@@ -156,6 +156,10 @@ pub struct Opts {
     /// PEM file of the CA certificates trusted for PostgreSQL's TLS [default: webpki roots].
     #[arg(long, env = "ZIAXDR_POSTGRES_CA", value_name = "FILE")]
     pub postgres_ca: Option<PathBuf>,
+    /// Geolocation database (MaxMind DB format: GeoIP2/GeoLite2 or DB-IP City or Country):
+    /// fills source.geo.* and destination.geo.* of every event.
+    #[arg(long, env = "ZIAXDR_GEOIP", value_name = "FILE.mmdb")]
+    pub geoip: Option<PathBuf>,
     /// Recent (intake, sourcetype, record id) keys remembered to drop duplicates [default: 1000000].
     #[arg(long, env = "ZIAXDR_DEDUP_WINDOW")]
     pub dedup_window: Option<usize>,
@@ -219,7 +223,8 @@ impl Opts {
             postgres,
             postgres_password,
             postgres_password_file,
-            postgres_ca
+            postgres_ca,
+            geoip
         );
         if self.rules.is_empty() {
             self.rules = std::mem::take(&mut f.rules);
@@ -293,6 +298,11 @@ impl Opts {
             dedup_window: self.dedup_window.unwrap_or(1_000_000),
             ..PipelineConfig::default()
         };
+        if let Some(path) = &self.geoip {
+            let geo = intake::geoip::GeoIp::open(path)?;
+            tracing::info!(database = geo.database_type(), path = %path.display(), "geolocation on");
+            c.pipeline.parser = intake::geoip::parser(c.pipeline.parser.clone(), Arc::new(geo));
+        }
         if self.output.is_none() {
             // The event store indexes faster in bigger commits (about 40% at 200k events
             // against 10k); events become searchable within STORE_COMMIT_INTERVAL.
