@@ -1,12 +1,16 @@
 //! A cache of the registry's intakes for per-event authentication, refreshed when the
-//! registry changes (including changes made by the CLI in another process).
+//! registry changes (including changes made by the CLI in another process, or, with the
+//! registry in PostgreSQL, by another node: every node polls the shared version counter).
+//! When the registry cannot be read, the cached intakes keep authenticating, and
+//! [`Authenticator::unreachable`] says why for `/readyz`.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::registry::{find_by_key, Intake, Registry, Status};
 
-/// How often the cache asks SQLite whether anything changed.
+/// How often the cache asks the registry whether anything changed: a key created, rotated or
+/// deleted elsewhere takes effect here within this delay (plus one request).
 const REFRESH_EVERY: Duration = Duration::from_millis(500);
 /// After a miss (unknown key), how soon the cache may check again: a just-created intake
 /// works within this delay, while a flood of bad keys cannot hammer the database.
@@ -33,6 +37,8 @@ struct Cache {
 pub struct Authenticator {
     registry: Arc<Registry>,
     cache: RwLock<Cache>,
+    // The last failure to read the registry, cleared by the next success.
+    unreachable: RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -53,7 +59,33 @@ impl Authenticator {
                 version,
                 checked: Instant::now(),
             }),
+            unreachable: RwLock::new(None),
         })
+    }
+
+    /// Why the registry could not be read at the last check, if it could not (the cached
+    /// intakes are used meanwhile).
+    pub fn unreachable(&self) -> Option<String> {
+        self.unreachable.read().ok().and_then(|u| u.clone())
+    }
+
+    /// Checks the registry now if the cache is older than the refresh interval (for
+    /// `/readyz`, which must notice an outage even when no event arrives).
+    pub fn refresh_if_stale(&self) {
+        let stale = self
+            .cache
+            .read()
+            .map(|c| c.checked.elapsed() > REFRESH_EVERY)
+            .unwrap_or(false);
+        if stale {
+            self.reload(false);
+        }
+    }
+
+    fn note(&self, err: Option<String>) {
+        if let Ok(mut u) = self.unreachable.write() {
+            *u = err;
+        }
     }
 
     /// The registry behind the cache.
@@ -71,7 +103,15 @@ impl Authenticator {
         let version = match self.registry.data_version() {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %e, "registry check failed; keeping cached intakes");
+                if self.unreachable().is_none() {
+                    tracing::warn!(error = %e, "registry check failed; keeping cached intakes");
+                }
+                self.note(Some(e.to_string()));
+                // Checked, though it failed: a registry that is down is asked again after the
+                // refresh interval, not on every request.
+                if let Ok(mut c) = self.cache.write() {
+                    c.checked = Instant::now();
+                }
                 return;
             }
         };
@@ -80,14 +120,25 @@ impl Authenticator {
         };
         c.checked = Instant::now();
         if !force && version == c.version {
+            drop(c);
+            self.note(None);
             return;
         }
         match self.registry.list_intakes() {
             Ok(list) => {
                 c.intakes = list;
                 c.version = version;
+                drop(c);
+                if self.unreachable().is_some() {
+                    tracing::info!("registry reachable again");
+                }
+                self.note(None);
             }
-            Err(e) => tracing::warn!(error = %e, "registry reload failed; keeping cached intakes"),
+            Err(e) => {
+                drop(c);
+                tracing::warn!(error = %e, "registry reload failed; keeping cached intakes");
+                self.note(Some(e.to_string()));
+            }
         }
     }
 

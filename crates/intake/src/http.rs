@@ -823,6 +823,25 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if let Some(f) = fault {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("pipeline: {f}\n")).into_response();
     }
+    // The registry (PostgreSQL in a cluster) is read off the async threads: a server that
+    // does not answer costs its timeout.
+    let auth = s.ingest.auth.clone();
+    let unreachable = tokio::task::spawn_blocking(move || {
+        auth.refresh_if_stale();
+        auth.unreachable()
+    })
+    .await
+    .unwrap_or(None);
+    if let Some(e) = unreachable {
+        let backend = s.ingest.auth.registry().backend();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{backend}: the registry cannot be read ({e}); cached intake keys are still accepted\n"
+            ),
+        )
+            .into_response();
+    }
     (StatusCode::OK, "ready\n").into_response()
 }
 

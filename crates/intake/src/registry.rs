@@ -1,13 +1,15 @@
-//! The registry of entities and intakes, kept in SQLite (WAL mode, so the CLI can change it
-//! while the server runs). Intake keys are 32 random alphanumerics, shown once at creation and
-//! stored only as their SHA-256; authentication compares hashes in constant time.
+//! The registry of entities and intakes. Intake keys are 32 random alphanumerics, shown once at
+//! creation and stored only as their SHA-256; authentication compares hashes in constant time.
+//!
+//! [`Registry`] holds the rules (validation, key generation, first-start bootstrap) and keeps
+//! its rows in a [`RegistryStore`], the seam between the embedded and the cluster state:
+//! [`SqliteRegistry`] (`DATA/registry.sqlite`, WAL mode, so the CLI can change it while the
+//! server runs) or [`PgRegistry`] (PostgreSQL, shared by every node of a cluster).
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::Arc;
 
 use rand::distr::{Alphanumeric, SampleString};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -28,6 +30,9 @@ pub enum RegistryError {
     /// The database failed.
     #[error("registry database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL failed or is out of reach.
+    #[error("registry: {0}")]
+    Pg(#[from] pgstate::PgError),
     /// Creating the data directory failed.
     #[error("registry I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -130,98 +135,97 @@ pub fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS entities (
-  uuid TEXT PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS intakes (
-  uuid TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  format TEXT NOT NULL,
-  entity_uuid TEXT NOT NULL REFERENCES entities(uuid),
-  key_hash BLOB NOT NULL UNIQUE,
-  created_at TEXT NOT NULL,
-  status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (
-  name TEXT PRIMARY KEY,
-  value BLOB NOT NULL
-);
-";
+mod postgres;
+mod sqlite;
 
-/// The registry handle (one SQLite connection behind a mutex).
+pub use postgres::PgRegistry;
+pub use sqlite::SqliteRegistry;
+
+/// Where the registry's rows live: the seam between the embedded (SQLite) and the cluster
+/// (PostgreSQL) state. Implementations store and fetch; [`Registry`] holds the rules.
+pub trait RegistryStore: Send + Sync {
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    /// A number that changes when the intakes change, so caches know when to reload. SQLite's
+    /// moves only for other connections' commits; PostgreSQL's for every commit.
+    fn data_version(&self) -> Result<i64, RegistryError>;
+    /// Stores a new entity; `Invalid` when its name is taken.
+    fn insert_entity(&self, e: &Entity) -> Result<(), RegistryError>;
+    /// All entities, oldest first.
+    fn list_entities(&self) -> Result<Vec<Entity>, RegistryError>;
+    /// Stores a new intake; `NotFound` when its entity does not exist.
+    fn insert_intake(&self, i: &Intake) -> Result<(), RegistryError>;
+    /// All intakes, oldest first.
+    fn list_intakes(&self) -> Result<Vec<Intake>, RegistryError>;
+    /// One intake.
+    fn get_intake(&self, uuid: Uuid) -> Result<Option<Intake>, RegistryError>;
+    /// Replaces an intake's key hash; false when there is no such intake.
+    fn set_key_hash(&self, uuid: Uuid, hash: &[u8; 32]) -> Result<bool, RegistryError>;
+    /// Sets an intake's status; false when there is no such intake.
+    fn set_status(&self, uuid: Uuid, status: Status) -> Result<bool, RegistryError>;
+    /// Deletes an intake; false when there was none.
+    fn delete_intake(&self, uuid: Uuid) -> Result<bool, RegistryError>;
+    /// Stores a named setting.
+    fn set_setting(&self, name: &str, value: &[u8]) -> Result<(), RegistryError>;
+    /// A named setting.
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, RegistryError>;
+    /// Checks that the storage answers (for `/readyz`).
+    fn ping(&self) -> Result<(), RegistryError>;
+}
+
+/// The registry: entities, intakes and the admin token, over a [`RegistryStore`].
+#[derive(Clone)]
 pub struct Registry {
-    conn: Mutex<Connection>,
+    store: Arc<dyn RegistryStore>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Registry")
+        write!(f, "Registry({})", self.store.backend())
     }
 }
 
-fn row_to_intake(r: &rusqlite::Row<'_>) -> rusqlite::Result<Intake> {
-    let uuid: String = r.get(0)?;
-    let entity: String = r.get(3)?;
-    let hash: Vec<u8> = r.get(4)?;
-    let status: String = r.get(6)?;
-    let mut key_hash = [0u8; 32];
-    if hash.len() == 32 {
-        key_hash.copy_from_slice(&hash);
-    }
-    Ok(Intake {
-        uuid: Uuid::parse_str(&uuid).unwrap_or_default(),
-        name: r.get(1)?,
-        format: r.get(2)?,
-        entity_uuid: Uuid::parse_str(&entity).unwrap_or_default(),
-        created_at: r.get(5)?,
-        status: Status::parse(&status).unwrap_or(Status::Disabled),
-        key_hash,
-    })
-}
-
-const INTAKE_COLS: &str = "uuid, name, format, entity_uuid, key_hash, created_at, status";
+const ADMIN_TOKEN_SETTING: &str = "admin_token_hash";
 
 impl Registry {
-    /// Opens (creating) the registry database at `path`.
+    /// Opens (creating) the SQLite registry database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Registry, RegistryError> {
-        if let Some(dir) = path.as_ref().parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Registry {
-            conn: Mutex::new(conn),
-        })
+        Ok(Registry::with_store(Arc::new(SqliteRegistry::open(path)?)))
     }
 
-    /// Opens the registry inside a data directory (`DIR/registry.sqlite`).
+    /// Opens the SQLite registry inside a data directory (`DIR/registry.sqlite`).
     pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Registry, RegistryError> {
         Registry::open(data_dir.as_ref().join("registry.sqlite"))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (it has its own
-        // transactions), so a poisoned mutex is still safe to use.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// The registry kept in PostgreSQL (its schema created or migrated first).
+    pub fn postgres(pg: &pgstate::Pg) -> Result<Registry, RegistryError> {
+        Ok(Registry::with_store(Arc::new(PgRegistry::open(pg)?)))
     }
 
-    /// A number that changes whenever another connection commits a change (SQLite's
-    /// `data_version`), so caches know when to reload.
+    /// A registry over any store.
+    pub fn with_store(store: Arc<dyn RegistryStore>) -> Registry {
+        Registry { store }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Checks that the storage answers (for `/readyz`).
+    pub fn ping(&self) -> Result<(), RegistryError> {
+        self.store.ping()
+    }
+
+    /// A number that changes whenever the intakes change (see [`RegistryStore::data_version`]),
+    /// so caches know when to reload.
     pub fn data_version(&self) -> Result<i64, RegistryError> {
-        Ok(self
-            .conn()
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        self.store.data_version()
     }
 
     /// Creates an entity.
@@ -235,21 +239,8 @@ impl Registry {
             name: name.to_string(),
             created_at: now_rfc3339(),
         };
-        let c = self.conn();
-        match c.execute(
-            "INSERT INTO entities (uuid, name, created_at) VALUES (?1, ?2, ?3)",
-            params![e.uuid.to_string(), e.name, e.created_at],
-        ) {
-            Ok(_) => Ok(e),
-            Err(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(RegistryError::Invalid(format!(
-                    "an entity named {name:?} already exists"
-                )))
-            }
-            Err(err) => Err(err.into()),
-        }
+        self.store.insert_entity(&e)?;
+        Ok(e)
     }
 
     /// The entity named `name`, created if there is none. Safe against another process
@@ -269,18 +260,7 @@ impl Registry {
 
     /// All entities, oldest first.
     pub fn list_entities(&self) -> Result<Vec<Entity>, RegistryError> {
-        let c = self.conn();
-        let mut st =
-            c.prepare("SELECT uuid, name, created_at FROM entities ORDER BY created_at, uuid")?;
-        let rows = st.query_map([], |r| {
-            let u: String = r.get(0)?;
-            Ok(Entity {
-                uuid: Uuid::parse_str(&u).unwrap_or_default(),
-                name: r.get(1)?,
-                created_at: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store.list_entities()
     }
 
     /// Finds an entity by uuid or by name.
@@ -317,28 +297,7 @@ impl Registry {
             status: Status::Enabled,
             key_hash: hash_key(&key),
         };
-        let c = self.conn();
-        let n: i64 = c.query_row(
-            "SELECT COUNT(*) FROM entities WHERE uuid = ?1",
-            params![entity.to_string()],
-            |r| r.get(0),
-        )?;
-        if n == 0 {
-            return Err(RegistryError::NotFound(format!("entity {entity}")));
-        }
-        c.execute(
-            "INSERT INTO intakes (uuid, name, format, entity_uuid, key_hash, created_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                intake.uuid.to_string(),
-                intake.name,
-                intake.format,
-                intake.entity_uuid.to_string(),
-                intake.key_hash.to_vec(),
-                intake.created_at,
-                intake.status.as_str()
-            ],
-        )?;
+        self.store.insert_intake(&intake)?;
         Ok(NewIntake {
             intake,
             intake_key: key,
@@ -347,34 +306,20 @@ impl Registry {
 
     /// All intakes, oldest first.
     pub fn list_intakes(&self) -> Result<Vec<Intake>, RegistryError> {
-        let c = self.conn();
-        let mut st = c.prepare(&format!(
-            "SELECT {INTAKE_COLS} FROM intakes ORDER BY created_at, uuid"
-        ))?;
-        let rows = st.query_map([], row_to_intake)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store.list_intakes()
     }
 
     /// One intake by uuid.
     pub fn get_intake(&self, uuid: Uuid) -> Result<Intake, RegistryError> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {INTAKE_COLS} FROM intakes WHERE uuid = ?1"),
-                params![uuid.to_string()],
-                row_to_intake,
-            )
-            .optional()?
+        self.store
+            .get_intake(uuid)?
             .ok_or_else(|| RegistryError::NotFound(format!("intake {uuid}")))
     }
 
     /// Replaces an intake's key; the old one stops working at once. Returns the new key.
     pub fn rotate_key(&self, uuid: Uuid) -> Result<NewIntake, RegistryError> {
         let key = generate_key();
-        let n = self.conn().execute(
-            "UPDATE intakes SET key_hash = ?1 WHERE uuid = ?2",
-            params![hash_key(&key).to_vec(), uuid.to_string()],
-        )?;
-        if n == 0 {
+        if !self.store.set_key_hash(uuid, &hash_key(&key))? {
             return Err(RegistryError::NotFound(format!("intake {uuid}")));
         }
         Ok(NewIntake {
@@ -385,11 +330,7 @@ impl Registry {
 
     /// Enables or disables an intake.
     pub fn set_status(&self, uuid: Uuid, status: Status) -> Result<Intake, RegistryError> {
-        let n = self.conn().execute(
-            "UPDATE intakes SET status = ?1 WHERE uuid = ?2",
-            params![status.as_str(), uuid.to_string()],
-        )?;
-        if n == 0 {
+        if !self.store.set_status(uuid, status)? {
             return Err(RegistryError::NotFound(format!("intake {uuid}")));
         }
         self.get_intake(uuid)
@@ -397,11 +338,7 @@ impl Registry {
 
     /// Deletes an intake; its key stops working.
     pub fn delete_intake(&self, uuid: Uuid) -> Result<(), RegistryError> {
-        let n = self.conn().execute(
-            "DELETE FROM intakes WHERE uuid = ?1",
-            params![uuid.to_string()],
-        )?;
-        if n == 0 {
+        if !self.store.delete_intake(uuid)? {
             return Err(RegistryError::NotFound(format!("intake {uuid}")));
         }
         Ok(())
@@ -414,24 +351,13 @@ impl Registry {
 
     /// Stores the hash of the admin API token.
     pub fn set_admin_token(&self, token: &str) -> Result<(), RegistryError> {
-        self.conn().execute(
-            "INSERT INTO settings (name, value) VALUES ('admin_token_hash', ?1)
-             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            params![hash_key(token).to_vec()],
-        )?;
-        Ok(())
+        self.store
+            .set_setting(ADMIN_TOKEN_SETTING, &hash_key(token))
     }
 
     /// The stored admin-token hash, if one was set.
     pub fn admin_token_hash(&self) -> Result<Option<[u8; 32]>, RegistryError> {
-        let v: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT value FROM settings WHERE name = 'admin_token_hash'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let v = self.store.setting(ADMIN_TOKEN_SETTING)?;
         Ok(v.filter(|v| v.len() == 32).map(|v| {
             let mut a = [0u8; 32];
             a.copy_from_slice(&v);
@@ -484,20 +410,6 @@ mod tests {
     }
 
     #[test]
-    fn a_new_key_is_32_alphanumerics_and_authenticates_its_intake() {
-        let (_d, r) = reg();
-        let e = r.create_entity("acme").unwrap();
-        let n = r.create_intake("zia", FORMAT_ZIA, e.uuid).unwrap();
-        assert_eq!(n.intake_key.len(), 32);
-        assert!(n.intake_key.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_eq!(
-            r.authenticate(&n.intake_key).unwrap().unwrap().uuid,
-            n.intake.uuid
-        );
-        assert!(r.authenticate("x".repeat(32).as_str()).unwrap().is_none());
-    }
-
-    #[test]
     fn the_key_is_stored_only_as_a_hash() {
         let (d, r) = reg();
         let e = r.create_entity("acme").unwrap();
@@ -510,44 +422,6 @@ mod tests {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle));
         }
     }
-
-    #[test]
-    fn rotating_a_key_invalidates_the_old_one() {
-        let (_d, r) = reg();
-        let e = r.create_entity("acme").unwrap();
-        let n = r.create_intake("zia", FORMAT_ZIA, e.uuid).unwrap();
-        let rotated = r.rotate_key(n.intake.uuid).unwrap();
-        assert!(r.authenticate(&n.intake_key).unwrap().is_none());
-        assert!(r.authenticate(&rotated.intake_key).unwrap().is_some());
-    }
-
-    #[test]
-    fn a_deleted_intake_no_longer_authenticates() {
-        let (_d, r) = reg();
-        let e = r.create_entity("acme").unwrap();
-        let n = r.create_intake("zia", FORMAT_ZIA, e.uuid).unwrap();
-        r.delete_intake(n.intake.uuid).unwrap();
-        assert!(r.authenticate(&n.intake_key).unwrap().is_none());
-        assert!(matches!(
-            r.delete_intake(n.intake.uuid),
-            Err(RegistryError::NotFound(_))
-        ));
-    }
-
-    #[test]
-    fn an_unknown_format_or_entity_is_refused() {
-        let (_d, r) = reg();
-        let e = r.create_entity("acme").unwrap();
-        assert!(matches!(
-            r.create_intake("x", "cef", e.uuid),
-            Err(RegistryError::Invalid(_))
-        ));
-        assert!(matches!(
-            r.create_intake("x", FORMAT_ZIA, Uuid::now_v7()),
-            Err(RegistryError::NotFound(_))
-        ));
-    }
-
     #[test]
     fn ensure_entity_finds_the_entity_another_process_created() {
         let (d, r) = reg();
@@ -556,29 +430,5 @@ mod tests {
         let other = Registry::open_in(d.path()).unwrap();
         assert_eq!(other.ensure_entity("soc").unwrap().uuid, mine.uuid);
         assert_eq!(r.list_entities().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn bootstrap_runs_once_on_an_empty_registry() {
-        let (_d, r) = reg();
-        let b = r.bootstrap().unwrap().unwrap();
-        assert_eq!(b.intake.intake.name, DEFAULT_INTAKE_NAME);
-        assert_eq!(b.intake.intake.format, FORMAT_ZIA);
-        assert_eq!(
-            r.admin_token_hash().unwrap(),
-            Some(hash_key(&b.admin_token))
-        );
-        assert!(r.bootstrap().unwrap().is_none());
-    }
-
-    #[test]
-    fn a_second_connection_sees_changes_and_data_version_moves() {
-        let (d, r) = reg();
-        let v0 = r.data_version().unwrap();
-        let other = Registry::open_in(d.path()).unwrap();
-        let e = other.create_entity("acme").unwrap();
-        other.create_intake("zia", FORMAT_ZIA, e.uuid).unwrap();
-        assert_ne!(r.data_version().unwrap(), v0);
-        assert_eq!(r.list_intakes().unwrap().len(), 1);
     }
 }

@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub pipeline: PipelineConfig,
     /// Admin API token; when absent, the token stored by first start is used.
     pub admin_token: Option<String>,
+    /// The registry to use instead of `DATA/registry.sqlite` (the cluster's, in PostgreSQL).
+    pub registry: Option<Arc<Registry>>,
 }
 
 impl ServerConfig {
@@ -95,6 +97,7 @@ impl ServerConfig {
             journal: journal::Config::default(),
             pipeline: PipelineConfig::default(),
             admin_token: None,
+            registry: None,
         }
     }
 }
@@ -117,7 +120,10 @@ impl Server {
         std::fs::create_dir_all(&cfg.data_dir)?;
         make_private(&cfg.data_dir)?;
         let journal = journal::Journal::open(cfg.data_dir.join("journal"), cfg.journal.clone())?;
-        let registry = Arc::new(Registry::open_in(&cfg.data_dir)?);
+        let registry = match &cfg.registry {
+            Some(r) => r.clone(),
+            None => Arc::new(Registry::open_in(&cfg.data_dir)?),
+        };
         let auth = Arc::new(Authenticator::new(registry.clone())?);
         let (tls_http, tls_syslog) = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(c), Some(k)) => (

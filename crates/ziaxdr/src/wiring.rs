@@ -62,6 +62,112 @@ impl ClickHouseArgs {
     }
 }
 
+/// The `--postgres` options, shared by `serve` and every command that manages state: with a
+/// URL, the registry (entities, intakes, keys) and the console's accounts and sessions live
+/// in that PostgreSQL database, shared by every node of a cluster, instead of SQLite files
+/// under DATA. `Debug` never shows the password.
+#[derive(clap::Args, Clone, Default)]
+pub struct PostgresArgs {
+    /// Keep the state (intakes, keys, entities, console users and sessions) in PostgreSQL at
+    /// this URL, e.g. postgres://ziaxdr@db.example:5432/ziaxdr?sslmode=require; see
+    /// docs/cluster-state.md [default: SQLite files under DATA].
+    #[arg(long, env = "ZIAXDR_POSTGRES", value_name = "URL")]
+    pub postgres: Option<String>,
+    /// PostgreSQL password, when not in the URL (never logged; prefer this variable or
+    /// --postgres-password-file to a URL in a process list).
+    #[arg(long, env = "ZIAXDR_POSTGRES_PASSWORD", hide_env_values = true)]
+    pub postgres_password: Option<String>,
+    /// File holding the PostgreSQL password (first line).
+    #[arg(long, env = "ZIAXDR_POSTGRES_PASSWORD_FILE", value_name = "FILE")]
+    pub postgres_password_file: Option<PathBuf>,
+    /// PEM file of the CA certificates trusted for PostgreSQL's TLS (with sslmode=require)
+    /// [default: the webpki roots].
+    #[arg(long, env = "ZIAXDR_POSTGRES_CA", value_name = "FILE")]
+    pub postgres_ca: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PostgresArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresArgs")
+            .field(
+                "postgres",
+                &self
+                    .postgres
+                    .as_ref()
+                    .map(|u| pgstate::PgConfig::new(u.clone()).display_target()),
+            )
+            .field(
+                "postgres_password",
+                &self.postgres_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("postgres_password_file", &self.postgres_password_file)
+            .field("postgres_ca", &self.postgres_ca)
+            .finish()
+    }
+}
+
+impl PostgresArgs {
+    /// The connection these options describe, if any.
+    pub fn config(&self) -> anyhow::Result<Option<pgstate::PgConfig>> {
+        let Some(url) = &self.postgres else {
+            return Ok(None);
+        };
+        let mut c = pgstate::PgConfig::new(url.clone());
+        c.password = match (&self.postgres_password, &self.postgres_password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f).with_context(|| {
+                    format!("cannot read the PostgreSQL password file {}", f.display())
+                })?;
+                Some(text.lines().next().unwrap_or("").to_string())
+            }
+            (None, None) => None,
+        };
+        c.ca_file = self.postgres_ca.clone();
+        Ok(Some(c))
+    }
+
+    /// Opens the state these options choose (see [`StateChoice`]).
+    pub fn open(&self) -> anyhow::Result<StateChoice> {
+        StateChoice::open(self)
+    }
+}
+
+/// Where the state lives: SQLite files under the data directory, or one PostgreSQL database
+/// shared by a cluster. Chosen once, here, for `serve` and the CLI; each store's seam is its
+/// crate's trait (`intake::registry::RegistryStore`, …).
+#[derive(Debug, Clone, Default)]
+pub struct StateChoice {
+    /// The PostgreSQL connection, when the state is there.
+    pub pg: Option<pgstate::Pg>,
+}
+
+impl StateChoice {
+    /// Connects to PostgreSQL when the options name one (checking that it answers).
+    pub fn open(args: &PostgresArgs) -> anyhow::Result<StateChoice> {
+        let Some(cfg) = args.config()? else {
+            return Ok(StateChoice::default());
+        };
+        let pg = pgstate::Pg::connect(&cfg)
+            .with_context(|| format!("PostgreSQL at {}", cfg.display_target()))?;
+        pg.ping()
+            .with_context(|| format!("PostgreSQL at {} does not answer", cfg.display_target()))?;
+        tracing::info!(postgres = %pg.target(), "state in PostgreSQL");
+        Ok(StateChoice { pg: Some(pg) })
+    }
+
+    /// The registry: PostgreSQL's, else `data_dir/registry.sqlite`.
+    pub fn registry(&self, data_dir: &Path) -> anyhow::Result<intake::Registry> {
+        match &self.pg {
+            Some(pg) => intake::Registry::postgres(pg).with_context(|| {
+                format!("cannot open the registry in PostgreSQL at {}", pg.target())
+            }),
+            None => intake::Registry::open_in(data_dir)
+                .with_context(|| format!("cannot open the registry in {}", data_dir.display())),
+        }
+    }
+}
+
 /// An open event store of either backend.
 #[derive(Clone)]
 pub enum OpenStore {

@@ -1,7 +1,5 @@
 //! `ziaxdr entity`: create and list entities (the tenants intakes belong to).
 
-use intake::registry::Registry;
-
 use crate::cmd::intake::Common;
 
 /// Subcommands of `ziaxdr entity`.
@@ -25,7 +23,7 @@ pub enum Command {
 pub fn run(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Create { name, common } => {
-            let reg = Registry::open_in(&common.data)?;
+            let reg = crate::cmd::intake::open(&common)?;
             match reg.create_entity(&name) {
                 Ok(e) if common.json => println!("{}", serde_json::to_string(&e)?),
                 Ok(e) => println!("created entity {} \"{}\"", e.uuid, e.name),
@@ -38,7 +36,7 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::List { common } => {
-            let list = Registry::open_in(&common.data)?.list_entities()?;
+            let list = crate::cmd::intake::open(&common)?.list_entities()?;
             if common.json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {

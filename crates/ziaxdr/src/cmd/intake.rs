@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use intake::registry::{Intake, Registry, RegistryError, Status, DEFAULT_ENTITY_NAME};
 
 /// Options shared by every `intake` and `entity` subcommand.
@@ -16,6 +15,9 @@ pub struct Common {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The cluster's PostgreSQL, when the registry is there.
+    #[command(flatten)]
+    pub postgres: crate::wiring::PostgresArgs,
 }
 
 /// Subcommands of `ziaxdr intake`.
@@ -91,9 +93,10 @@ fn print_intake_text(i: &Intake) {
     );
 }
 
-fn open(c: &Common) -> anyhow::Result<Registry> {
-    Registry::open_in(&c.data)
-        .with_context(|| format!("cannot open the registry in {}", c.data.display()))
+/// The registry these options choose (PostgreSQL's with `--postgres`, else the data
+/// directory's).
+pub(crate) fn open(c: &Common) -> anyhow::Result<Registry> {
+    c.postgres.open()?.registry(&c.data)
 }
 
 /// Maps "not found" to exit code 2 with a message, other errors to failures.

@@ -142,6 +142,20 @@ pub struct Opts {
     /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
     #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
+    /// Keep the state (intakes, keys, entities, console users and sessions) in PostgreSQL at
+    /// this URL instead of SQLite files under DATA, shared by every node of a cluster; see
+    /// docs/cluster-state.md.
+    #[arg(long, env = "ZIAXDR_POSTGRES", value_name = "URL")]
+    pub postgres: Option<String>,
+    /// PostgreSQL password, when not in the URL (never logged; prefer the variable or a file).
+    #[arg(long, env = "ZIAXDR_POSTGRES_PASSWORD", hide_env_values = true)]
+    pub postgres_password: Option<String>,
+    /// File holding the PostgreSQL password (first line).
+    #[arg(long, env = "ZIAXDR_POSTGRES_PASSWORD_FILE", value_name = "FILE")]
+    pub postgres_password_file: Option<PathBuf>,
+    /// PEM file of the CA certificates trusted for PostgreSQL's TLS [default: webpki roots].
+    #[arg(long, env = "ZIAXDR_POSTGRES_CA", value_name = "FILE")]
+    pub postgres_ca: Option<PathBuf>,
     /// Geolocation database (MaxMind DB format: GeoIP2/GeoLite2 or DB-IP City or Country):
     /// fills source.geo.* and destination.geo.* of every event.
     #[arg(long, env = "ZIAXDR_GEOIP", value_name = "FILE.mmdb")]
@@ -206,6 +220,10 @@ impl Opts {
             clickhouse_user,
             clickhouse_password,
             clickhouse_database,
+            postgres,
+            postgres_password,
+            postgres_password_file,
+            postgres_ca,
             geoip
         );
         if self.rules.is_empty() {
@@ -295,6 +313,18 @@ impl Opts {
     }
 }
 
+impl Opts {
+    /// The `--postgres` options (the state's place).
+    pub(crate) fn postgres_args(&self) -> crate::wiring::PostgresArgs {
+        crate::wiring::PostgresArgs {
+            postgres: self.postgres.clone(),
+            postgres_password: self.postgres_password.clone(),
+            postgres_password_file: self.postgres_password_file.clone(),
+            postgres_ca: self.postgres_ca.clone(),
+        }
+    }
+}
+
 /// Events handed to the event store between two commits, at most.
 const STORE_COMMIT_EVENTS: usize = 200_000;
 /// Longest time an event waits before the event store commits it (and search sees it).
@@ -362,10 +392,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 /// Serves until `shutdown` resolves (also used by `ziaxdr demo`).
 pub(crate) async fn serve(
     args: Opts,
-    cfg: ServerConfig,
+    mut cfg: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
+    // The state's place, chosen once (wiring::StateChoice): PostgreSQL or DATA's SQLite files.
+    let state = args.postgres_args().open()?;
+    if state.pg.is_some() {
+        cfg.registry = Some(Arc::new(state.registry(&data_dir)?));
+    }
     let (mut sink, store) = build_sink(&data_dir, &args)?;
     // Registered TAXII/feed sources are polled for as long as the server runs.
     let _cti_poller = if args.no_detection {
