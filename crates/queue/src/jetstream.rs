@@ -355,7 +355,10 @@ impl JetStreamConsumer {
 
     /// Tells JetStream the messages are still being worked on, restarting their ack wait (a
     /// batch held back while the event store is down is not handed to another worker).
-    pub async fn in_progress(&self, tokens: &[AckToken]) -> Result<(), QueueError> {
+    pub async fn in_progress(
+        &self,
+        tokens: impl IntoIterator<Item = &AckToken>,
+    ) -> Result<(), QueueError> {
         for t in tokens {
             if let AckToken::JetStream(a) = t {
                 a.ack_with(jetstream::AckKind::Progress)
@@ -408,13 +411,15 @@ impl Consumer for JetStreamConsumer {
     }
 
     async fn ack(&mut self, tokens: Vec<AckToken>) -> Result<(), QueueError> {
+        // Plain acks, flushed once: a double ack waits for the server per message (a round
+        // trip each). An ack lost on the way only means the message comes again, and the
+        // consumer finds it stored.
         for t in tokens {
             if let AckToken::JetStream(a) = t {
-                // A double ack: the server confirms, so an ack lost on the way is an error
-                // here (and the message comes again) rather than silence.
-                a.double_ack().await.map_err(unavailable)?;
+                a.ack().await.map_err(unavailable)?;
             }
         }
+        self.shared.client.flush().await.map_err(unavailable)?;
         Ok(())
     }
 }

@@ -50,12 +50,17 @@ pub enum QueueError {
 
 impl QueueError {
     /// Seconds a sender should wait before retrying (the `Retry-After` of a 503).
-    pub fn retry_after_secs(&self) -> u64 {
+    pub fn retry_after_secs(&self) -> u32 {
         match self {
             QueueError::Full | QueueError::NoSpace => 30,
             QueueError::Unavailable(_) => 5,
             QueueError::Other(_) => 10,
         }
+    }
+
+    /// True when waiting helps (full, out of disk, server unreachable): syslog pauses reading.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, QueueError::Other(_))
     }
 
     /// The reason label used in metrics.
