@@ -33,7 +33,7 @@ impl Ingest {
         let received_at_us = now_us();
         let mut ids = Vec::with_capacity(events.len());
         let mut bytes = 0u64;
-        let records: Vec<queue::Record> = events
+        let mut records: Vec<queue::Record> = events
             .iter()
             .map(|data| {
                 let id = Uuid::now_v7();
@@ -45,6 +45,9 @@ impl Ingest {
                 }
             })
             .collect();
+        if self.queue.journal().is_none() {
+            dedup_ids(intake, events, &mut records);
+        }
         let n = records.len() as u64;
         let label = intake.to_string();
         let labels = [label.as_str(), transport.as_str()];
@@ -63,5 +66,28 @@ impl Ingest {
                 Err(e)
             }
         }
+    }
+}
+
+/// Sets each record's queue id (JetStream's `Nats-Msg-Id`) from its content: SHA-256 of the
+/// intake, the bytes and how many identical events came before it in the request. A batch
+/// that Cloud NSS sends again after a failed attempt (some of it may have been published
+/// before an intake node died) then gets the same ids, and JetStream stores none of it twice
+/// within its duplicate window; two identical lines of one request stay two events. The
+/// price: identical events without a record id sent in two requests within the window are
+/// kept once.
+fn dedup_ids(intake: Uuid, events: &[Vec<u8>], records: &mut [queue::Record]) {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashMap;
+    let mut seen: HashMap<&[u8], u32> = HashMap::new();
+    for (data, r) in events.iter().zip(records.iter_mut()) {
+        let n = seen.entry(data.as_slice()).or_insert(0);
+        let mut h = Sha256::new();
+        h.update(intake.as_bytes());
+        h.update(n.to_le_bytes());
+        h.update(data);
+        *n += 1;
+        let d = h.finalize();
+        r.id.copy_from_slice(&d[..16]);
     }
 }

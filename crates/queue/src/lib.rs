@@ -7,8 +7,9 @@
 //! [`Consumer`] and acknowledges them once its sink committed them; a record not acknowledged
 //! is delivered again (after a restart, or after the stream's ack wait), flagged
 //! [`Delivery::redelivered`] so that the consumer checks it was not already stored. Each record
-//! carries a 16-byte id (the event id): JetStream drops a second publish of the same id within
-//! its duplicate window, so a publish retried after a lost acknowledgement stores one message.
+//! carries a 16-byte id (the intake derives it from the content): JetStream drops a second
+//! publish of the same id within its duplicate window, so a batch sent again after a failed
+//! attempt stores each of its events once.
 //! [`Queue::problem`] names what is wrong when the queue cannot take events (for `/readyz`).
 
 pub mod jetstream;
@@ -25,7 +26,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One record handed to the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The record's id (the event id); the deduplication key of JetStream's publish.
+    /// The record's id: the deduplication key of JetStream's publish (the intake derives it
+    /// from the content, so a batch sent again gets the same ids).
     pub id: [u8; 16],
     /// The encoded raw event.
     pub payload: Vec<u8>,

@@ -181,6 +181,10 @@ pub struct Opts {
     /// Most bytes the stream holds; beyond it intakes answer 503 [default: 10 GiB].
     #[arg(long, env = "ZIAXDR_NATS_MAX_BYTES")]
     pub nats_max_bytes: Option<i64>,
+    /// Seconds a worker has to acknowledge a message before JetStream hands it to another
+    /// (a worker that died) [default: 60].
+    #[arg(long, env = "ZIAXDR_NATS_ACK_WAIT")]
+    pub nats_ack_wait: Option<u64>,
     /// JetStream stream name [default: ZIAXDR_EVENTS].
     #[arg(long, env = "ZIAXDR_NATS_STREAM")]
     pub nats_stream: Option<String>,
@@ -252,6 +256,7 @@ impl Opts {
             nats_tls_key,
             nats_replicas,
             nats_max_bytes,
+            nats_ack_wait,
             nats_stream
         );
         if self.rules.is_empty() {
@@ -627,6 +632,9 @@ fn cluster_choice(args: &Opts) -> anyhow::Result<crate::wiring::ClusterChoice> {
             }
             if let Some(b) = args.nats_max_bytes {
                 n.max_bytes = b.max(1 << 20);
+            }
+            if let Some(s) = args.nats_ack_wait {
+                n.ack_wait = Duration::from_secs(s.max(1));
             }
             if let Some(s) = &args.nats_stream {
                 n.stream = s.clone();
