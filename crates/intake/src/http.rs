@@ -724,15 +724,35 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
     } else {
         match s.ingest.append(intake.uuid, transport, &peer, &good).await {
             Ok(ids) => ids,
-            Err(journal::Error::NoSpace) => {
-                return unavailable("disk_full", "the server's disk is full; retry later", 30)
+            Err(e @ queue::QueueError::NoSpace) => {
+                return unavailable(
+                    e.reason(),
+                    "the server's disk is full; retry later",
+                    e.retry_after_secs(),
+                )
             }
-            Err(e) if e.is_full() => {
-                return unavailable("journal_full", "storage is full; retry later", 30)
+            Err(e @ queue::QueueError::Full) => {
+                return unavailable(
+                    e.reason(),
+                    "storage is full; retry later",
+                    e.retry_after_secs(),
+                )
+            }
+            Err(e @ queue::QueueError::Unavailable(_)) => {
+                tracing::warn!(error = %e, "queue unavailable; answering 503");
+                return unavailable(
+                    e.reason(),
+                    "the queue is unavailable; retry later",
+                    e.retry_after_secs(),
+                );
             }
             Err(e) => {
                 tracing::error!(error = %e, "journal append failed");
-                return unavailable("journal_error", "storage unavailable; retry later", 10);
+                return unavailable(
+                    e.reason(),
+                    "storage unavailable; retry later",
+                    e.retry_after_secs(),
+                );
             }
         }
     };
@@ -782,8 +802,9 @@ async fn handle(s: AppState, ep: Endpoint, req: Request) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let j = &s.ingest.journal;
-    s.ingest.metrics.journal_bytes.set(j.disk_usage() as i64);
+    if let Some(j) = s.ingest.queue.journal() {
+        s.ingest.metrics.journal_bytes.set(j.disk_usage() as i64);
+    }
     let mut r = Response::new(Body::from(s.ingest.metrics.render()));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -796,22 +817,8 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if !s.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n").into_response();
     }
-    if s.ingest.journal.is_out_of_space() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "journal: disk full (no space left on device); intake answers 503 until space returns\n",
-        )
-            .into_response();
-    }
-    if s.ingest.journal.is_full() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "journal full\n").into_response();
-    }
-    if s.ingest.journal.is_poisoned() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "journal failed; restart needed\n",
-        )
-            .into_response();
+    if let Some(p) = s.ingest.queue.problem() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{p}\n")).into_response();
     }
     let fault = s
         .ingest

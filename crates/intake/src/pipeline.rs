@@ -578,10 +578,22 @@ fn run_once(
     let preparer = sink.preparer();
     // A small bound: the reading stage stays at most two batches ahead of the sink.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Stage>(2);
+    // Set when the writing stage returns: a reading stage that has caught up sends nothing,
+    // so it would not learn from the channel that nobody reads any more, and the scope below
+    // would wait for it forever (a sink error while no new record arrives).
+    let writer_gone = AtomicBool::new(false);
     std::thread::scope(|scope| {
         // Owned by this closure so that it is dropped, unblocking a reading stage stuck on a
         // full channel, before the scope joins that stage (e.g. after a sink error).
         let rx = rx;
+        struct Gone<'a>(&'a AtomicBool);
+        impl Drop for Gone<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _gone = Gone(&writer_gone);
+        let writer_gone = &writer_gone;
         let (cfg_r, journal_r, stop_r) = (cfg, journal, stop);
         let mut entities = cfg.registry.clone().map(EntityNames::new);
         let pool_r = pool;
@@ -633,6 +645,9 @@ fn run_once(
                 // durable when stopping began has been sent.
                 if stopping {
                     send(Stage::Drained);
+                    return;
+                }
+                if writer_gone.load(Ordering::Relaxed) {
                     return;
                 }
                 journal_r.wait_for(reader.position(), Duration::from_millis(100));

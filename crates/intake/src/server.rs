@@ -106,6 +106,9 @@ impl ServerConfig {
 pub struct Server {
     cfg: ServerConfig,
     ingest: Ingest,
+    /// The local journal the pipeline reads (none on a cluster's intake node, whose queue is
+    /// JetStream).
+    journal: Option<journal::Journal>,
     registry: Arc<Registry>,
     http: TcpListener,
     syslog: Option<TcpListener>,
@@ -117,9 +120,25 @@ pub struct Server {
 impl Server {
     /// Opens the journal and registry and binds every listener (port 0 picks a free port).
     pub async fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        Server::bind_with_queue(cfg, None).await
+    }
+
+    /// Like [`Server::bind`]; with `queue` (JetStream, a cluster's intake node) the receivers
+    /// append there and no local journal is opened, so [`Server::run_app`] runs no pipeline.
+    pub async fn bind_with_queue(
+        cfg: ServerConfig,
+        queue: Option<Arc<dyn queue::Queue>>,
+    ) -> Result<Server, ServerError> {
         std::fs::create_dir_all(&cfg.data_dir)?;
         make_private(&cfg.data_dir)?;
-        let journal = journal::Journal::open(cfg.data_dir.join("journal"), cfg.journal.clone())?;
+        let (queue, journal) = match queue {
+            Some(q) => (q, None),
+            None => {
+                let j = journal::Journal::open(cfg.data_dir.join("journal"), cfg.journal.clone())?;
+                let q: Arc<dyn queue::Queue> = Arc::new(queue::JournalQueue::new(j.clone()));
+                (q, Some(j))
+            }
+        };
         let registry = match &cfg.registry {
             Some(r) => r.clone(),
             None => Arc::new(Registry::open_in(&cfg.data_dir)?),
@@ -149,10 +168,11 @@ impl Server {
         };
         Ok(Server {
             ingest: Ingest {
-                journal,
+                queue,
                 auth,
                 metrics: Metrics::new(),
             },
+            journal,
             registry,
             http,
             syslog,
@@ -213,7 +233,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         self.run_app(
-            sink,
+            Some(sink),
             move |app| match extra {
                 Some(extra) => app.merge(extra),
                 None => app,
@@ -225,9 +245,11 @@ impl Server {
 
     /// Like [`Server::run`], with `build` turning the intake router into the application
     /// served: it merges other routes and can wrap all of them in a layer (authentication).
+    /// Without `sink` (a cluster's intake node, bound with a queue of its own) no pipeline
+    /// runs: the workers consume the queue.
     pub async fn run_app(
         self,
-        sink: Box<dyn Sink>,
+        sink: Option<Box<dyn Sink>>,
         build: impl FnOnce(Router) -> Router,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
@@ -247,17 +269,32 @@ impl Server {
         }
         let stop_pipeline = Arc::new(AtomicBool::new(false));
         let (pipe_done_tx, mut pipe_done_rx) = tokio::sync::oneshot::channel();
-        let pipe = {
-            let j = self.ingest.journal.clone();
-            let cfg = pipeline_cfg;
-            let m = self.ingest.metrics.clone();
-            let stop = stop_pipeline.clone();
-            std::thread::Builder::new()
-                .name("pipeline".into())
-                .spawn(move || {
-                    let r = crate::pipeline::run(j, sink, cfg, m, stop);
-                    let _ = pipe_done_tx.send(r.map_err(|e| e.to_string()));
-                })?
+        let _no_pipeline;
+        let pipe = match (sink, &self.journal) {
+            (Some(sink), Some(j)) => {
+                let j = j.clone();
+                let cfg = pipeline_cfg;
+                let m = self.ingest.metrics.clone();
+                let stop = stop_pipeline.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("pipeline".into())
+                        .spawn(move || {
+                            let r = crate::pipeline::run(j, sink, cfg, m, stop);
+                            let _ = pipe_done_tx.send(r.map_err(|e| e.to_string()));
+                        })?,
+                )
+            }
+            (Some(_), None) => {
+                return Err(ServerError::Pipeline(
+                    "a pipeline needs the local journal; this server queues to JetStream".into(),
+                ))
+            }
+            (None, _) => {
+                // No pipeline: its end never comes (the sender is kept until shutdown).
+                _no_pipeline = Some(pipe_done_tx);
+                None
+            }
         };
 
         let mut syslog_tasks = Vec::new();
@@ -316,18 +353,31 @@ impl Server {
             let _ = t.await;
         }
         stop_pipeline.store(true, Ordering::Relaxed);
-        let result = match pipeline_result {
-            Some(r) => r,
-            None => pipe_done_rx
-                .await
-                .unwrap_or_else(|_| Err("pipeline thread died".into())),
+        let result = match (pipeline_result, pipe) {
+            (Some(r), pipe) => {
+                if let Some(pipe) = pipe {
+                    let _ = tokio::task::spawn_blocking(move || pipe.join()).await;
+                }
+                r
+            }
+            (None, Some(pipe)) => {
+                let r = pipe_done_rx
+                    .await
+                    .unwrap_or_else(|_| Err("pipeline thread died".into()));
+                let _ = tokio::task::spawn_blocking(move || pipe.join()).await;
+                r
+            }
+            (None, None) => Ok(()),
         };
-        let _ = tokio::task::spawn_blocking(move || pipe.join()).await;
-        tracing::info!(
-            journal_end = self.ingest.journal.end_offset(),
-            checkpoint = ?self.ingest.journal.checkpoint(),
-            "stopped"
-        );
+        if let Some(j) = &self.journal {
+            tracing::info!(
+                journal_end = j.end_offset(),
+                checkpoint = ?j.checkpoint(),
+                "stopped"
+            );
+        } else {
+            tracing::info!("stopped");
+        }
         result.map_err(ServerError::Pipeline)
     }
 }

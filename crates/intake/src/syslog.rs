@@ -627,7 +627,7 @@ async fn journal_with_backpressure(
 ) -> bool {
     // Appends go in pieces of at most a quarter of the disk budget, so one large read can
     // always fit once the pipeline has freed space.
-    let limit = (ingest.journal.disk_budget() / 4).max(1);
+    let limit = ingest.queue.in_flight_budget();
     let mut rest = &events[..];
     while !rest.is_empty() {
         let mut bytes = 0u64;
@@ -645,8 +645,8 @@ async fn journal_with_backpressure(
         loop {
             match ingest.append(intake, transport, peer, chunk).await {
                 Ok(_) => break,
-                Err(e) if e.is_full() => {
-                    tracing::debug!(peer, "journal full; pausing syslog reader");
+                Err(e) if e.is_transient() => {
+                    tracing::debug!(peer, error = %e, "queue full or unavailable; pausing syslog reader");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.changed() => return false,

@@ -6,6 +6,7 @@ mod alloc;
 mod cmd;
 mod export;
 mod wiring;
+mod worker;
 
 use clap::{Parser, Subcommand};
 

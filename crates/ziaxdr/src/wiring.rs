@@ -1,8 +1,9 @@
 //! Adapters between the library crates, in one place: the pipeline's sink backed by the event
-//! store, and the event search API mounted on the intake's HTTP server.
+//! store, the event search API mounted on the intake's HTTP server, and the cluster's choice
+//! of role and queue ([`Role`], [`ClusterChoice`]: the local journal, or NATS JetStream).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -18,6 +19,113 @@ use console::auth::Principal;
 use intake::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
+
+/// What a `serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Receivers and pipeline in one process (the single node without a queue server).
+    All,
+    /// Receivers, console and API; events go to JetStream.
+    Intake,
+    /// Consumes JetStream: parse, detect, store in ClickHouse.
+    Worker,
+}
+
+impl Role {
+    /// Parses `--role` (absent: `all`).
+    pub fn parse(s: Option<&str>) -> anyhow::Result<Role> {
+        match s.unwrap_or("all") {
+            "all" => Ok(Role::All),
+            "intake" => Ok(Role::Intake),
+            "worker" => Ok(Role::Worker),
+            other => anyhow::bail!("unknown --role {other:?}: all, intake or worker"),
+        }
+    }
+}
+
+/// The role and the queue between receivers and pipeline, chosen once for `serve`.
+#[derive(Debug, Clone)]
+pub struct ClusterChoice {
+    /// What this process runs.
+    pub role: Role,
+    /// The JetStream stream, when the queue is NATS (else the local journal).
+    pub nats: Option<queue::jetstream::JetStreamConfig>,
+}
+
+impl ClusterChoice {
+    /// Checks the combination: intake and worker need a stream, a worker needs ClickHouse
+    /// (the events of every worker go to one store).
+    pub fn validate(&self, clickhouse: bool) -> anyhow::Result<()> {
+        match (self.role, &self.nats) {
+            (Role::Intake | Role::Worker, None) => {
+                anyhow::bail!("--role intake and --role worker need --nats (the cluster's queue)")
+            }
+            (Role::Worker | Role::All, Some(_)) if !clickhouse => anyhow::bail!(
+                "a worker stores events in ClickHouse: --clickhouse is needed with --nats"
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a pipeline in this process (a worker, or the single node).
+    pub fn runs_worker(&self) -> bool {
+        self.role != Role::Intake
+    }
+
+    /// The queue the receivers append to: JetStream, or `None` for the local journal.
+    pub async fn intake_queue(&self) -> anyhow::Result<Option<Arc<dyn queue::Queue>>> {
+        match &self.nats {
+            None => Ok(None),
+            Some(n) => {
+                let q = queue::jetstream::JetStreamQueue::open(n.clone())
+                    .await
+                    .context("cannot set up the NATS connection")?;
+                tracing::info!(servers = ?n.urls, stream = %n.stream, replicas = n.replicas, "queue: NATS JetStream");
+                Ok(Some(Arc::new(q)))
+            }
+        }
+    }
+}
+
+/// The HTTP routes of a worker-only node: `/healthz`, `/readyz` (names what is missing:
+/// NATS, or the event store through the pipeline's fault) and `/metrics`.
+pub fn worker_router(metrics: intake::metrics::Metrics, nats_up: Arc<AtomicBool>) -> Router {
+    use axum::routing::get;
+    let m2 = metrics.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let metrics = metrics.clone();
+                let nats_up = nats_up.clone();
+                async move {
+                    if !nats_up.load(Ordering::Relaxed) {
+                        return (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "nats: no connection to any JetStream server\n".to_string(),
+                        );
+                    }
+                    let fault = metrics
+                        .pipeline_fault
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    match fault {
+                        Some(f) => (StatusCode::SERVICE_UNAVAILABLE, format!("pipeline: {f}\n")),
+                        None => (StatusCode::OK, "ready\n".to_string()),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let m = m2.clone();
+                async move { m.render() }
+            }),
+        )
+}
 
 /// Where events are stored: the embedded store under DATA/store, or a ClickHouse server.
 /// Chosen once, here, for every command (see [`StoreChoice::open`]).

@@ -163,6 +163,49 @@ pub struct Opts {
     /// Recent (intake, sourcetype, record id) keys remembered to drop duplicates [default: 1000000].
     #[arg(long, env = "ZIAXDR_DEDUP_WINDOW")]
     pub dedup_window: Option<usize>,
+    /// Cluster role: `all` (intake and worker in one process; without --nats the single node
+    /// of today), `intake` (receivers publishing to JetStream, console, API), `worker`
+    /// (consumes JetStream, parses, detects, stores in ClickHouse) [default: all].
+    #[arg(long, env = "ZIAXDR_ROLE", value_name = "ROLE")]
+    pub role: Option<String>,
+    /// NATS JetStream servers, comma-separated (nats://host:4222,…): events go through the
+    /// cluster's stream instead of the local journal; see docs/cluster.md.
+    #[arg(long, env = "ZIAXDR_NATS", value_name = "URL[,URL…]")]
+    pub nats: Option<String>,
+    /// NATS credentials file (`.creds`: JWT and nkey seed).
+    #[arg(long, env = "ZIAXDR_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS user (with --nats-password).
+    #[arg(long, env = "ZIAXDR_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password (never logged; prefer the environment variable).
+    #[arg(long, env = "ZIAXDR_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NATS token (never logged; prefer the environment variable).
+    #[arg(long, env = "ZIAXDR_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// PEM CA file to verify the NATS servers' TLS certificates (implies TLS).
+    #[arg(long, env = "ZIAXDR_NATS_TLS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS with NATS (with --nats-tls-key).
+    #[arg(long, env = "ZIAXDR_NATS_TLS_CERT", value_name = "FILE")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// PEM client key for mutual TLS with NATS.
+    #[arg(long, env = "ZIAXDR_NATS_TLS_KEY", value_name = "FILE")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Replicas of the JetStream stream when this node creates it (3 in production) [default: 1].
+    #[arg(long, env = "ZIAXDR_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
+    /// Most bytes the stream holds; beyond it intakes answer 503 [default: 10 GiB].
+    #[arg(long, env = "ZIAXDR_NATS_MAX_BYTES")]
+    pub nats_max_bytes: Option<i64>,
+    /// Seconds a worker has to acknowledge a message before JetStream hands it to another
+    /// (a worker that died) [default: 60].
+    #[arg(long, env = "ZIAXDR_NATS_ACK_WAIT")]
+    pub nats_ack_wait: Option<u64>,
+    /// JetStream stream name [default: ZIAXDR_EVENTS].
+    #[arg(long, env = "ZIAXDR_NATS_STREAM")]
+    pub nats_stream: Option<String>,
     /// Response in Zscaler: the `[zia]` table of the config file (or the `ZIA_…` variables);
     /// see docs/respond.md.
     #[arg(skip)]
@@ -224,7 +267,20 @@ impl Opts {
             postgres_password,
             postgres_password_file,
             postgres_ca,
-            geoip
+            geoip,
+            role,
+            nats,
+            nats_creds,
+            nats_user,
+            nats_password,
+            nats_token,
+            nats_tls_ca,
+            nats_tls_cert,
+            nats_tls_key,
+            nats_replicas,
+            nats_max_bytes,
+            nats_ack_wait,
+            nats_stream
         );
         if self.rules.is_empty() {
             self.rules = std::mem::take(&mut f.rules);
@@ -401,7 +457,25 @@ pub(crate) async fn serve(
     if state.pg.is_some() {
         cfg.registry = Some(Arc::new(state.registry(&data_dir)?));
     }
-    let (mut sink, store) = build_sink(&data_dir, &args)?;
+    let cluster = cluster_choice(&args)?;
+    cluster.validate(args.clickhouse.is_some())?;
+    if cluster.role == crate::wiring::Role::Worker {
+        return serve_worker(&args, cfg, &cluster, shutdown).await;
+    }
+    let queue = cluster.intake_queue().await?;
+    // On a cluster the pipeline runs in the worker (in this process for `--role all`); the
+    // intake node only reads the store, for the console and the API.
+    let (sink, store) = if queue.is_some() {
+        let search = clickhouse_args(&args)
+            .choice()
+            .open_read_only(&data_dir)
+            .context("cannot open the event store")?;
+        (None, Some(search))
+    } else {
+        let (s, st) = build_sink(&data_dir, &args)?;
+        (Some(s), st)
+    };
+    let mut sink = sink;
     // Registered TAXII/feed sources are polled for as long as the server runs.
     let _cti_poller = if args.no_detection {
         None
@@ -409,7 +483,8 @@ pub(crate) async fn serve(
         Some(crate::wiring::CtiPoller::start(data_dir.clone())?)
     };
     let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &data_dir)?;
-    if !args.no_detection {
+    let zia_for_worker = zia.clone();
+    if !args.no_detection && sink.is_some() {
         let detection = detect::DetectionService::open_with(
             &detect::ServiceOptions {
                 data_dir: data_dir.clone(),
@@ -424,9 +499,12 @@ pub(crate) async fn serve(
         let source = store
             .clone()
             .map(|s| crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s)));
-        sink = Box::new(crate::wiring::DetectingSink::new(sink, detection, source));
+        sink = sink.map(|s| -> Box<dyn Sink> {
+            Box::new(crate::wiring::DetectingSink::new(s, detection, source))
+        });
     }
-    let server = Server::bind(cfg).await.with_context(|| {
+    let worker_cfg = worker_config(&args, &cfg, &cluster);
+    let server = Server::bind_with_queue(cfg, queue).await.with_context(|| {
         format!(
             "cannot start the server with data in {}",
             data_dir.display()
@@ -526,6 +604,11 @@ pub(crate) async fn serve(
         .merge(console::api::router(console_state))
         .merge(console::auth::session_router(auth.clone()))
         .merge(console::assets::router());
+    // `--role all` on a cluster: this process is a worker too.
+    let worker = match worker_cfg {
+        Some(wc) if cluster.runs_worker() => Some(spawn_worker(&args, wc, zia_for_worker)?),
+        _ => None,
+    };
     let result = server
         .run_app(
             sink,
@@ -544,8 +627,193 @@ pub(crate) async fn serve(
         )
         .await;
     let _ = std::fs::remove_file(&running);
+    if let Some(((stop, task), _, _)) = worker {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        task.await??;
+    }
     result?;
     Ok(())
+}
+
+/// The `--clickhouse` options as the wiring takes them.
+fn clickhouse_args(args: &Opts) -> crate::wiring::ClickHouseArgs {
+    crate::wiring::ClickHouseArgs {
+        clickhouse: args.clickhouse.clone(),
+        clickhouse_user: args.clickhouse_user.clone(),
+        clickhouse_password: args.clickhouse_password.clone(),
+        clickhouse_database: args.clickhouse_database.clone(),
+    }
+}
+
+/// The role and queue these options choose.
+fn cluster_choice(args: &Opts) -> anyhow::Result<crate::wiring::ClusterChoice> {
+    let role = crate::wiring::Role::parse(args.role.as_deref())?;
+    let nats = match args.nats.as_deref() {
+        None => None,
+        Some(urls) => {
+            let mut n = queue::jetstream::JetStreamConfig::new(
+                queue::jetstream::JetStreamConfig::parse_urls(urls),
+            );
+            if n.urls.is_empty() {
+                anyhow::bail!("--nats needs at least one URL");
+            }
+            n.credentials_file = args.nats_creds.clone();
+            match (&args.nats_user, &args.nats_password) {
+                (Some(u), Some(p)) => n.user_password = Some((u.clone(), p.clone())),
+                (Some(u), None) => n.user_password = Some((u.clone(), String::new())),
+                (None, Some(_)) => anyhow::bail!("--nats-password needs --nats-user"),
+                (None, None) => {}
+            }
+            n.token = args.nats_token.clone();
+            n.tls_ca = args.nats_tls_ca.clone();
+            n.tls_required = args.nats_tls_ca.is_some();
+            match (&args.nats_tls_cert, &args.nats_tls_key) {
+                (Some(c), Some(k)) => n.tls_client = Some((c.clone(), k.clone())),
+                (None, None) => {}
+                _ => anyhow::bail!("--nats-tls-cert and --nats-tls-key go together"),
+            }
+            if let Some(r) = args.nats_replicas {
+                n.replicas = r.clamp(1, 5);
+            }
+            if let Some(b) = args.nats_max_bytes {
+                n.max_bytes = b.max(1 << 20);
+            }
+            if let Some(s) = args.nats_ack_wait {
+                n.ack_wait = Duration::from_secs(s.max(1));
+            }
+            if let Some(s) = &args.nats_stream {
+                n.stream = s.clone();
+            }
+            let role_name = match role {
+                crate::wiring::Role::All => "all",
+                crate::wiring::Role::Intake => "intake",
+                crate::wiring::Role::Worker => "worker",
+            };
+            n.name = format!("ziaxdr-{role_name}");
+            Some(n)
+        }
+    };
+    Ok(crate::wiring::ClusterChoice { role, nats })
+}
+
+/// The worker's configuration, when this process consumes JetStream.
+fn worker_config(
+    args: &Opts,
+    cfg: &ServerConfig,
+    cluster: &crate::wiring::ClusterChoice,
+) -> Option<crate::worker::WorkerConfig> {
+    let nats = cluster.nats.clone()?;
+    let mut ch = clickhouse_args(args).choice().clickhouse?;
+    ch.retention = store::Retention {
+        max_age_days: args.retention_days,
+        max_total_bytes: args.retention_max_bytes,
+    };
+    // A stopped server is found out within seconds, not after the default 5 minutes.
+    ch.timeout = Duration::from_secs(60);
+    let mut wc = crate::worker::WorkerConfig::new(nats, ch, cfg.data_dir.clone());
+    wc.pipeline.dedup_window = cfg.pipeline.dedup_window;
+    wc.pipeline.dedup_file = Some(cfg.data_dir.join("dedup.window"));
+    Some(wc)
+}
+
+/// Handle of a worker running in this process: its stop flag and its task.
+type WorkerHandle = (
+    Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
+
+/// Starts the worker (with detection unless `--no-detection`) on this runtime.
+fn spawn_worker(
+    args: &Opts,
+    wc: crate::worker::WorkerConfig,
+    zia: Option<Arc<ziaapi::Responder>>,
+) -> anyhow::Result<(
+    WorkerHandle,
+    Arc<std::sync::atomic::AtomicBool>,
+    intake::metrics::Metrics,
+)> {
+    let detection = if args.no_detection {
+        None
+    } else {
+        Some(
+            detect::DetectionService::open_with(
+                &detect::ServiceOptions {
+                    data_dir: wc.data_dir.clone(),
+                    rule_dirs: args.rules.clone(),
+                    playbooks: args.playbooks.clone(),
+                    retrohunt_days: args.retrohunt_days.unwrap_or(30),
+                },
+                zia,
+            )
+            .context("cannot start detection (rules, CTI, alerts)")?,
+        )
+    };
+    let retrohunt = clickhouse_args(args)
+        .choice()
+        .open_read_only(&wc.data_dir)
+        .ok()
+        .map(|s| crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s)));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let nats_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let metrics = intake::metrics::Metrics::new();
+    let task = tokio::spawn(crate::worker::run(
+        wc,
+        Box::new(move |sink: Box<dyn Sink>| -> Box<dyn Sink> {
+            match detection {
+                Some(d) => Box::new(crate::wiring::DetectingSink::new(sink, d, retrohunt)),
+                None => sink,
+            }
+        }),
+        metrics.clone(),
+        nats_up.clone(),
+        stop.clone(),
+    ));
+    Ok(((stop, task), nats_up, metrics))
+}
+
+/// `serve --role worker`: the worker, and `/healthz`, `/readyz`, `/metrics` on `--http`.
+async fn serve_worker(
+    args: &Opts,
+    cfg: ServerConfig,
+    cluster: &crate::wiring::ClusterChoice,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let wc = worker_config(args, &cfg, cluster)
+        .ok_or_else(|| anyhow::anyhow!("a worker needs --nats and --clickhouse"))?;
+    let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &cfg.data_dir)?;
+    let _cti_poller = if args.no_detection {
+        None
+    } else {
+        Some(crate::wiring::CtiPoller::start(cfg.data_dir.clone())?)
+    };
+    let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia)?;
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.http_addr))?;
+    let http = listener.local_addr()?;
+    eprintln!("listening http={http} role=worker");
+    let app = crate::wiring::worker_router(metrics, nats_up);
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_http_rx.await;
+            })
+            .await
+    });
+    let early = tokio::select! {
+        _ = shutdown => None,
+        r = &mut task => Some(r),
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = match early {
+        Some(r) => r?,
+        None => task.await?,
+    };
+    let _ = stop_http_tx.send(());
+    let _ = http_task.await;
+    result
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (before the listening line is printed, so a

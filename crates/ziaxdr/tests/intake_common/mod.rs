@@ -142,7 +142,12 @@ impl Serve {
                 .unwrap()
         };
         let http = field("http");
-        let syslog = field("syslog");
+        // A worker node (`--role worker`) has no syslog listener.
+        let syslog = if line.contains("syslog=") {
+            field("syslog")
+        } else {
+            ([0, 0, 0, 0], 0).into()
+        };
         Serve {
             child,
             http,
