@@ -9,7 +9,7 @@
 
 mod intake_common;
 #[path = "../../store/tests/common/mod.rs"]
-#[allow(unused_macros, unused_imports, dead_code)]
+#[allow(unused_macros, unused_imports)]
 mod store_common;
 
 use intake_common::{cli, create_intake, http, Scratch, Serve};
