@@ -191,6 +191,13 @@ pub const TYPED_FIELDS: &[(&str, FieldKind)] = &[
 /// output, so a field the parser starts emitting is added here.
 pub const PARSER_FIELDS: &[&str] = &[
     "ziaxdr.entity",
+    "source.geo.country_name",
+    "zscaler.zia.dstip_country",
+    "zscaler.zia.is_dst_cntry_risky",
+    "zscaler.zia.is_src_cntry_risky",
+    "zscaler.zia.srcip_country",
+    "zscaler.zia.ssip",
+    "zscaler.zia.ssport",
     "destination.address",
     "destination.subdomain",
     "destination.top_level_domain",

@@ -484,7 +484,7 @@ impl ClickHouseStore {
             .and_then(|r| r.get("v").and_then(json_u64))
             .unwrap_or(0);
         if done >= u64::from(SCHEMA_VERSION) {
-            return Ok(());
+            return self.add_missing_columns();
         }
         let codecs = codecs_supported(&self.version);
         let run = |s: String| self.query(&s.replace("{db}", db)).map(|_| ());
@@ -522,6 +522,26 @@ impl ClickHouseStore {
             &format!("{{\"version\":{SCHEMA_VERSION},\"applied\":{now}}}\n"),
         )?;
         tracing::info!(database = %db, version = SCHEMA_VERSION, codecs, "ClickHouse schema migrated");
+        Ok(())
+    }
+
+    /// Adds the columns of fields the parser learnt since the table was made: the
+    /// vocabulary grows with new ZIA fields within one schema version, and a column is
+    /// added empty (old rows read as an empty array), which needs no copy.
+    fn add_missing_columns(&self) -> Result<(), StoreError> {
+        let (_, cols) = self.tables()?;
+        let codecs = codecs_supported(&self.version);
+        for (name, kind) in event_columns() {
+            if cols.contains(&name) {
+                continue;
+            }
+            let codec = if codecs { codec(&name) } else { "" };
+            self.query(&format!(
+                "ALTER TABLE {} ADD COLUMN {name} {kind}{codec}",
+                self.table("events")
+            ))?;
+            tracing::info!(column = %name, "ClickHouse events column added");
+        }
         Ok(())
     }
 
