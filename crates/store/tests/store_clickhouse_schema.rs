@@ -67,6 +67,35 @@ fn every_field_of_the_vocabulary_has_a_column_and_events_are_sorted_by_entity_da
 }
 
 #[test]
+fn a_table_of_this_version_gains_the_column_of_a_field_the_parser_learnt_since() {
+    let g = guard("schema_added");
+    drop(ClickHouseStore::open(g.cfg.clone()).unwrap());
+    let db = &g.cfg.database;
+    // As if the table had been made before the parser knew `srcip_country`.
+    sql(
+        &g.cfg.url,
+        &format!("ALTER TABLE {db}.events DROP COLUMN c_zscaler_zia_srcip_country"),
+    );
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    s.add(
+        0,
+        &ev(json!({"@timestamp": "2024-06-01T12:00:00Z", "zscaler": {"zia": {"srcip_country": "France"}}})),
+    )
+    .unwrap();
+    s.commit().unwrap();
+    let row = sql(
+        &g.cfg.url,
+        &format!("SELECT c_zscaler_zia_srcip_country, kv_keys FROM {db}.events FORMAT TSV"),
+    );
+    assert_eq!(row.trim(), "['France']\t[]");
+    assert_eq!(
+        s.count(&eq("zscaler.zia.srcip_country:France", &all()))
+            .unwrap(),
+        1
+    );
+}
+
+#[test]
 fn a_parser_field_is_stored_in_its_column_not_in_the_key_value_arrays() {
     let g = guard("schema_generic");
     let s = ClickHouseStore::open(g.cfg.clone()).unwrap();

@@ -179,6 +179,16 @@ fn clickhouse_stopped_for_20_s_mid_ingest_loses_nothing_and_the_backlog_drains()
     };
     let intake = spawn("intake", &idata);
     let worker = spawn("worker", &wdata);
+    // The intake node connects to NATS in the background; until then it answers 503, which
+    // Cloud NSS would retry. The test starts sending once it says it is ready.
+    let up = Instant::now();
+    while request(intake.http, "GET", "/readyz", &[], "").status != 200 {
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "the intake node never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let (batches, size) = (60usize, 50usize);
     let sent = Arc::new(AtomicUsize::new(0));
@@ -201,6 +211,8 @@ fn clickhouse_stopped_for_20_s_mid_ingest_loses_nothing_and_the_backlog_drains()
         })
     };
     while sent.load(Ordering::Relaxed) < 10 {
+        // A refused batch ends the sender: fail here rather than wait for ever.
+        assert!(!sender.is_finished(), "the sender stopped early");
         std::thread::sleep(Duration::from_millis(20));
     }
     ch.stop();
