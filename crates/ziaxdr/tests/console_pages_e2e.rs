@@ -397,6 +397,8 @@ async fn events_saves_searches_completes_field_names_and_refreshes() {
         .await
         .unwrap();
     click(c, "#searches-button").await;
+    // The list is fetched when the menu opens.
+    wait_text(c, "#saved-list", "DNS today").await;
     c.find(Locator::LinkText("DNS today"))
         .await
         .unwrap()
