@@ -203,7 +203,8 @@ pub struct Opts {
     /// (a worker that died) [default: 60].
     #[arg(long, env = "ZIAXDR_NATS_ACK_WAIT")]
     pub nats_ack_wait: Option<u64>,
-    /// JetStream stream name [default: ZIAXDR_EVENTS].
+    /// JetStream stream name [default: ZIAXDR_EVENTS]; a stream given here has its own subject,
+    /// `ziaxdr.events.NAME`, so several deployments can share one NATS cluster.
     #[arg(long, env = "ZIAXDR_NATS_STREAM")]
     pub nats_stream: Option<String>,
     /// Response in Zscaler: the `[zia]` table of the config file (or the `ZIA_…` variables);
@@ -682,6 +683,8 @@ fn cluster_choice(args: &Opts) -> anyhow::Result<crate::wiring::ClusterChoice> {
                 n.ack_wait = Duration::from_secs(s.max(1));
             }
             if let Some(s) = &args.nats_stream {
+                // JetStream refuses two streams with one subject: each stream gets its own.
+                n.subject = format!("ziaxdr.events.{s}");
                 n.stream = s.clone();
             }
             let role_name = match role {
