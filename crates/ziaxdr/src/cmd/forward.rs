@@ -156,10 +156,6 @@ pub struct Opts {
     pub no_fsync: bool,
 }
 
-macro_rules! merge {
-    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
-}
-
 fn duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Duration>> {
     v.as_deref()
         .map(|s| humantime::parse_duration(s).with_context(|| format!("bad --{name} {s:?}")))
@@ -171,10 +167,7 @@ impl Opts {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut f: Opts =
-            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        let mut f: Opts = super::read_toml(&path)?;
         merge!(
             self,
             f,

@@ -214,20 +214,13 @@ pub struct Opts {
     pub zia: Option<ziaapi::Settings>,
 }
 
-macro_rules! merge {
-    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
-}
-
 impl Opts {
     /// Fills every unset field from the `--config` file.
     fn with_file(mut self) -> anyhow::Result<Opts> {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut f: Opts =
-            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        let mut f: Opts = super::read_toml(&path)?;
         merge!(
             self,
             f,
