@@ -10,7 +10,7 @@ use forward::config::{ClientTls, DestSpec, ListenSpec, WhenFull};
 use forward::{ForwardConfig, Forwarder};
 
 /// Arguments of `ziaxdr forward`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
@@ -20,7 +20,7 @@ pub struct Args {
     opts: Box<Opts>,
 }
 
-#[derive(clap::Subcommand, Debug)]
+#[derive(clap::Subcommand)]
 enum Sub {
     /// Show the buffer and each destination's progress (from the running forwarder, or
     /// from the data directory when none runs).
@@ -35,7 +35,8 @@ enum Sub {
 }
 
 /// The options of `ziaxdr forward`, also the schema of its TOML configuration file.
-#[derive(clap::Args, serde::Deserialize, Default, Debug)]
+// No `Debug`: the options hold keys, tokens and passwords, which must never be printed.
+#[derive(clap::Args, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[command(after_help = "Examples:\n\
   # an NSS VM feed on the local subnet, forwarded to Sekoia.io over HTTPS\n\
