@@ -1658,13 +1658,14 @@ async function pageSettings(main) {
   const tRole = h('select', { id: 'token-role', 'aria-label': 'Token role' }, ['read-only', 'analyst', 'admin'].map((x) => h('option', { value: x }, x)));
   const tOut = h('div');
   put(main, h('div', { class: 'panel' }, h('h2', {}, 'API tokens'),
-    h('p', { class: 'muted' }, 'Send as Authorization: Bearer <token> to the /api/v1 routes.'),
+    h('p', { class: 'muted' }, 'Send as Authorization: Bearer <token> to the /api/v1 routes. A token acts for the user who made it: it stops while that user is disabled, goes when they are deleted, and never has more than their role.'),
     h('form', { class: 'row', onsubmit: async (ev) => {
       ev.preventDefault();
       try { const n = await api('POST', '/api/v1/tokens', { name: tName.value, role: tRole.value }); tOut.replaceChildren(h('div', { class: 'panel keybox' }, h('strong', {}, 'Token — shown only now'), copyRow(n.token.name, n.secret))); } catch (e) { tOut.replaceChildren(errorBox(e)); }
     } }, tName, tRole, h('button', { type: 'submit' }, 'Create token')), tOut,
-    h('div', { class: 'tablewrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created by', 'Created', 'Last used', ''].map((x) => h('th', {}, x)))),
-      h('tbody', {}, tokens.items.map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, t.role), h('td', {}, t.created_by), h('td', {}, fmtTime(t.created_at)), h('td', {}, fmtTime(t.last_used_at)),
+    h('div', { class: 'tablewrap' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created by', 'Acts for', 'Created', 'Last used', ''].map((x) => h('th', {}, x)))),
+      h('tbody', {}, tokens.items.map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, t.role), h('td', {}, t.created_by),
+        h('td', {}, t.owner || '(the server\'s admin token)', t.usable ? null : [' ', h('span', { class: 'badge bad' }, 'refused: user disabled')]), h('td', {}, fmtTime(t.created_at)), h('td', {}, fmtTime(t.last_used_at)),
         h('td', {}, h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Revoke ${t.name}?`)) { await api('DELETE', '/api/v1/tokens/' + t.id); render(); } } }, 'Revoke')))))))));
   const uName = h('input', { type: 'text', id: 'user-name', placeholder: 'user name', 'aria-label': 'User name', required: true });
   const uRole = h('select', { id: 'user-role', 'aria-label': 'User role' }, ['analyst', 'read-only', 'admin'].map((x) => h('option', { value: x }, x)));
@@ -1700,7 +1701,7 @@ function userRow(u, out) {
     h('td', {}, h('div', { class: 'row' }, me ? h('span', { class: 'muted' }, 'you') : [
       reset, pw, save,
       h('button', { type: 'button', class: 'small user-disable', onclick: () => {
-        if (!u.disabled && !confirm(`Disable ${u.name}? They are signed out and cannot sign in until enabled again.`)) return;
+        if (!u.disabled && !confirm(`Disable ${u.name}? They are signed out, their API tokens stop, and they cannot sign in until enabled again.`)) return;
         change({ disabled: !u.disabled }, `${u.name} ${u.disabled ? 'enabled' : 'disabled'}`);
       } }, u.disabled ? 'Enable' : 'Disable'),
       h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Delete ${u.name}?`)) { try { await api('DELETE', '/api/v1/users/' + encodeURIComponent(u.name)); render(); } catch (e) { out.replaceChildren(errorBox(e)); } } } }, 'Delete')])));

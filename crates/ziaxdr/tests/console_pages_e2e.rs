@@ -732,9 +732,51 @@ async fn cti_and_settings_manage_indicators_sources_and_users() {
     );
     assert_eq!(bob.status, 200, "the reset password works: {}", bob.body);
     assert_eq!(bob.json()["role"], "read-only");
+    let bobs_session = Session::sign_in(s.server.http, "bob", "bobs-second-password");
+    // Carol, an admin, has a script's token: it acts for her, so disabling her stops it.
+    let carol = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/users",
+        r#"{"name":"carol","role":"admin","password":"carols-own-password"}"#,
+    );
+    assert_eq!(carol.status, 201, "{}", carol.body);
+    let carol = Session::sign_in(s.server.http, "carol", "carols-own-password");
+    let made = carol.send(
+        s.server.http,
+        "POST",
+        "/api/v1/tokens",
+        r#"{"name":"carols-script","role":"analyst"}"#,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let carols_token = made.json()["secret"].as_str().unwrap().to_string();
+    let with_token = |path: &str| {
+        intake_common::request(
+            s.server.http,
+            "GET",
+            path,
+            &[("authorization", &format!("Bearer {carols_token}"))],
+            "",
+        )
+        .status
+    };
+    assert_eq!(with_token("/api/v1/alerts?limit=1"), 200);
+
     click(c, "#users tr[data-user=bob] button.user-disable").await;
     accept(c).await;
     wait_text(c, "#users tr[data-user=bob]", "disabled").await;
+    let bob_now = bobs_session.send(s.server.http, "GET", "/api/v1/alerts?limit=1", "");
+    assert_eq!(bob_now.status, 401, "a disabled user's session still works");
+    click(c, "#users tr[data-user=carol] button.user-disable").await;
+    accept(c).await;
+    wait_text(c, "#users tr[data-user=carol]", "disabled").await;
+    assert_eq!(
+        with_token("/api/v1/alerts?limit=1"),
+        401,
+        "a disabled user's token still works"
+    );
+    assert_eq!(with_token("/api/v1/session"), 401);
+    wait_text(c, "#tokens", "refused: user disabled").await;
     let bob = intake_common::request(
         s.server.http,
         "POST",
