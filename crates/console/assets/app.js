@@ -561,8 +561,9 @@ async function pageDashboards(main, which) {
             extraCell,
             h('td', { class: 'num', title: bytes ? `${v.count.toLocaleString('en')} events` : undefined, dataset: bytes ? { bytes: String(v.bytes) } : undefined }, bytes ? fmtBytes(v.bytes) : v.count.toLocaleString('en')));
         });
-        body.replaceChildren(h('table', { class: 'top' }, h('tbody', {}, rows)),
-          r.result.other_count ? h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`) : null);
+        // Through h(): replaceChildren() would show a null as the text "null".
+        body.replaceChildren(h('div', {}, h('table', { class: 'top' }, h('tbody', {}, rows)),
+          r.result.other_count ? h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`) : null));
       }).catch((e) => body.replaceChildren(errorBox(e)));
       return card;
     });
@@ -1733,7 +1734,8 @@ async function pageSettings(main) {
     h('div', { class: 'tablewrap' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created by', 'Acts for', 'Created', 'Last used', ''].map((x) => h('th', {}, x)))),
       h('tbody', {}, tokens.items.map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, t.role), h('td', {}, t.created_by),
         h('td', {}, t.owner || '(the server\'s admin token)', t.usable ? null : [' ', h('span', { class: 'badge bad' }, 'refused: user disabled')]), h('td', {}, fmtTime(t.created_at)), h('td', {}, fmtTime(t.last_used_at)),
-        h('td', {}, h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Revoke ${t.name}?`)) { await api('DELETE', '/api/v1/tokens/' + t.id); render(); } } }, 'Revoke')))))))));
+        h('td', {}, h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Revoke ${t.name}?`)) { await api('DELETE', '/api/v1/tokens/' + t.id); render(); } } }, 'Revoke'))))))),
+    tokens.items.length ? null : h('p', { class: 'muted' }, 'No API token yet.')));
   const uName = h('input', { type: 'text', id: 'user-name', placeholder: 'user name', 'aria-label': 'User name', required: true });
   const uRole = h('select', { id: 'user-role', 'aria-label': 'User role' }, ['analyst', 'read-only', 'admin'].map((x) => h('option', { value: x }, x)));
   const uPass = h('input', { type: 'password', id: 'user-password', placeholder: 'initial password (12+)', 'aria-label': 'Initial password', autocomplete: 'new-password', required: true });
