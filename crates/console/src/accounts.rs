@@ -209,6 +209,11 @@ pub struct TokenInfo {
     pub created_at: String,
     /// When it was last used (RFC 3339, UTC; updated at most once a minute).
     pub last_used_at: Option<String>,
+    /// The user it acts for: refused while that user is disabled or deleted, and never more
+    /// than that user's current role. `None` for a token made with the server's admin token.
+    pub owner: Option<String>,
+    /// Whether it works now (its owner, if any, exists and is enabled).
+    pub usable: bool,
 }
 
 const SCHEMA: &str = "
@@ -240,7 +245,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created_by TEXT NOT NULL,
     created_at TEXT NOT NULL,
     last_used_at TEXT,
-    last_used_unix INTEGER
+    last_used_unix INTEGER,
+    owner TEXT COLLATE NOCASE
 );
 CREATE TABLE IF NOT EXISTS saved_searches (
     id TEXT PRIMARY KEY,
@@ -315,6 +321,20 @@ impl Accounts {
         if !has_disabled {
             conn.execute_batch(
                 "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
+            )?;
+        }
+        // A token acts for the user who made it (databases from before have no owner column:
+        // the creator is the owner, except for tokens made with the server's admin token).
+        let has_owner: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('api_tokens') WHERE name = 'owner')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_owner {
+            conn.execute_batch("ALTER TABLE api_tokens ADD COLUMN owner TEXT COLLATE NOCASE;")?;
+            conn.execute(
+                "UPDATE api_tokens SET owner = created_by WHERE created_by != ?1",
+                params![crate::auth::ADMIN_TOKEN_PRINCIPAL],
             )?;
         }
         Ok(Accounts {
@@ -439,7 +459,8 @@ impl Accounts {
         Ok(out)
     }
 
-    /// Deletes a user and their sessions; refuses to delete the last admin.
+    /// Deletes a user, their sessions and the API tokens acting for them (a later user of
+    /// the same name inherits none); refuses to delete the last admin.
     pub fn delete_user(&self, name: &str) -> Result<(), Error> {
         let mut c = self.conn();
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -453,6 +474,7 @@ impl Accounts {
             "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
             params![name],
         )?;
+        tx.execute("DELETE FROM api_tokens WHERE owner = ?1", params![name])?;
         tx.execute("DELETE FROM users WHERE name = ?1", params![name])?;
         tx.commit()?;
         Ok(())
@@ -843,12 +865,14 @@ impl Accounts {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Creates an API token; returns it and its secret (`zxt_…`), which is shown only now.
+    /// Creates an API token acting for `owner` (a user; `None` only for the server's admin
+    /// token); returns it and its secret (`zxt_…`), which is shown only now.
     pub fn create_token(
         &self,
         name: &str,
         role: Role,
         created_by: &str,
+        owner: Option<&str>,
     ) -> Result<(TokenInfo, String), Error> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
@@ -864,17 +888,35 @@ impl Accounts {
             created_by: created_by.to_string(),
             created_at: self.now_rfc3339(),
             last_used_at: None,
+            owner: owner.map(str::to_string),
+            usable: true,
         };
-        self.conn().execute(
-            "INSERT INTO api_tokens (id, name, role, secret_hash, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let c = self.conn();
+        if let Some(owner) = owner {
+            let enabled: Option<bool> = c
+                .query_row(
+                    "SELECT disabled = 0 FROM users WHERE name = ?1",
+                    params![owner],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if enabled != Some(true) {
+                return Err(Error::Invalid(format!(
+                    "a token cannot act for {owner}: no such user who can sign in"
+                )));
+            }
+        }
+        c.execute(
+            "INSERT INTO api_tokens (id, name, role, secret_hash, created_by, created_at, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 info.id,
                 info.name,
                 role.as_str(),
                 sha256(&secret).to_vec(),
                 info.created_by,
-                info.created_at
+                info.created_at,
+                info.owner
             ],
         )?;
         Ok((info, secret))
@@ -884,8 +926,10 @@ impl Accounts {
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, Error> {
         let c = self.conn();
         let mut st = c.prepare(
-            "SELECT id, name, role, created_by, created_at, last_used_at
-             FROM api_tokens ORDER BY created_at, id",
+            "SELECT t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at, t.owner,
+                    t.owner IS NULL OR COALESCE(u.disabled = 0, 0)
+             FROM api_tokens t LEFT JOIN users u ON u.name = t.owner
+             ORDER BY t.created_at, t.id",
         )?;
         let rows = st.query_map([], token_row)?;
         let mut out = Vec::new();
@@ -906,7 +950,9 @@ impl Accounts {
         Ok(())
     }
 
-    /// The API token whose secret this is, if any; records its use (at most once a minute).
+    /// The API token whose secret this is, if it works: not while its owner is disabled or
+    /// deleted, and with the lesser of its role and its owner's current one. Records its use
+    /// (at most once a minute).
     pub fn token(&self, secret: &str) -> Result<Option<TokenInfo>, Error> {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
@@ -915,26 +961,39 @@ impl Accounts {
         let c = self.conn();
         let row = c
             .query_row(
-                "SELECT id, name, role, created_by, created_at, last_used_at, secret_hash,
-                        last_used_unix
-                 FROM api_tokens WHERE secret_hash = ?1",
+                "SELECT t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at, t.owner,
+                        t.owner IS NULL OR COALESCE(u.disabled = 0, 0),
+                        t.secret_hash, t.last_used_unix, u.role
+                 FROM api_tokens t LEFT JOIN users u ON u.name = t.owner
+                 WHERE t.secret_hash = ?1",
                 params![hash.to_vec()],
                 |r| {
                     Ok((
                         token_row(r)?,
-                        r.get::<_, Vec<u8>>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
+                        r.get::<_, Vec<u8>>(8)?,
+                        r.get::<_, Option<i64>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((info, stored, last_used)) = row else {
+        let Some((info, stored, last_used, owner_role)) = row else {
             return Ok(None);
         };
         if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
             return Ok(None);
         }
         let mut info = info?;
+        // Disabling or deleting a user stops their tokens at once, and a demotion caps them.
+        if !info.usable {
+            return Ok(None);
+        }
+        if let Some(owner_role) = owner_role {
+            let owner_role: Role = owner_role.parse()?;
+            if !owner_role.allows(info.role) {
+                info.role = owner_role;
+            }
+        }
         let now = self.now();
         if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY) {
             let at = rfc3339(now);
@@ -981,8 +1040,15 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, Error>> {
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenInfo, Error>> {
     let role: String = r.get(2)?;
-    let (id, name, created_by, created_at, last_used_at) =
-        (r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    let (id, name, created_by, created_at, last_used_at, owner, usable) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    );
     Ok(role.parse().map(|role| TokenInfo {
         id,
         name,
@@ -990,6 +1056,8 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenInfo, Error>
         created_by,
         created_at,
         last_used_at,
+        owner,
+        usable,
     }))
 }
 
@@ -1183,6 +1251,96 @@ mod tests {
         assert!(!a.user("bob").unwrap().unwrap().disabled);
         drop(a);
         Accounts::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_disabled_users_tokens_are_refused_until_they_are_enabled_again() {
+        let (_d, a) = accounts();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::Analyst, "bob", Some("bob"))
+            .unwrap();
+        assert!(a.token(&secret).unwrap().is_some());
+        a.set_disabled("bob", true).unwrap();
+        assert_eq!(a.token(&secret).unwrap(), None);
+        assert!(!a.list_tokens().unwrap()[0].usable);
+        a.set_disabled("bob", false).unwrap();
+        assert!(a.token(&secret).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_deleted_users_tokens_are_refused() {
+        let (_d, a) = accounts();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::ReadOnly, "bob", Some("bob"))
+            .unwrap();
+        a.delete_user("bob").unwrap();
+        assert_eq!(a.token(&secret).unwrap(), None);
+        // Gone with the user, so that a new user of that name inherits none of them.
+        assert!(a.list_tokens().unwrap().is_empty());
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        assert_eq!(a.token(&secret).unwrap(), None);
+    }
+
+    #[test]
+    fn a_token_never_has_more_than_its_owners_current_role() {
+        let (_d, a) = accounts();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::Admin, "bob", Some("bob"))
+            .unwrap();
+        a.set_role("bob", Role::ReadOnly).unwrap();
+        assert_eq!(a.token(&secret).unwrap().unwrap().role, Role::ReadOnly);
+        a.set_role("bob", Role::Admin).unwrap();
+        assert_eq!(a.token(&secret).unwrap().unwrap().role, Role::Admin);
+    }
+
+    #[test]
+    fn a_token_cannot_be_made_for_a_disabled_or_unknown_user() {
+        let (_d, a) = accounts();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Analyst, PW).unwrap();
+        a.set_disabled("bob", true).unwrap();
+        for owner in ["bob", "nobody"] {
+            assert!(matches!(
+                a.create_token("siem", Role::ReadOnly, "root", Some(owner)),
+                Err(Error::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_database_from_before_gives_each_token_its_creator_as_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let (by_user, by_admin_token) = {
+            let a = Accounts::open(dir.path()).unwrap();
+            a.create_user("root", Role::Admin, PW).unwrap();
+            a.create_user("bob", Role::Admin, PW).unwrap();
+            let by_user = a.create_token("u", Role::Analyst, "bob", None).unwrap().1;
+            let by_admin_token = a
+                .create_token("t", Role::Analyst, crate::auth::ADMIN_TOKEN_PRINCIPAL, None)
+                .unwrap()
+                .1;
+            drop(a);
+            // Back to the schema of before: no owner column.
+            let c = Connection::open(dir.path().join("console.db")).unwrap();
+            c.execute_batch("ALTER TABLE api_tokens DROP COLUMN owner;")
+                .unwrap();
+            (by_user, by_admin_token)
+        };
+        let a = Accounts::open(dir.path()).unwrap();
+        assert_eq!(
+            a.token(&by_user).unwrap().unwrap().owner.as_deref(),
+            Some("bob")
+        );
+        assert_eq!(a.token(&by_admin_token).unwrap().unwrap().owner, None);
+        a.set_disabled("bob", true).unwrap();
+        assert_eq!(a.token(&by_user).unwrap(), None);
+        assert!(a.token(&by_admin_token).unwrap().is_some());
     }
 
     #[test]
@@ -1419,7 +1577,9 @@ mod tests {
     #[test]
     fn token_secrets_have_the_prefix_and_only_their_hash_is_stored() {
         let (dir, a) = accounts();
-        let (info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
+        let (info, secret) = a
+            .create_token("export", Role::ReadOnly, "admin-token", None)
+            .unwrap();
         assert!(secret.starts_with(TOKEN_PREFIX));
         assert_eq!(a.token(&secret).unwrap().unwrap().id, info.id);
         let c = Connection::open(dir.path().join("console.db")).unwrap();
@@ -1432,7 +1592,9 @@ mod tests {
     #[test]
     fn token_use_is_recorded_at_most_once_a_minute() {
         let (_d, a) = accounts();
-        let (_info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
+        let (_info, secret) = a
+            .create_token("export", Role::ReadOnly, "admin-token", None)
+            .unwrap();
         let first = a.token(&secret).unwrap().unwrap().last_used_at;
         assert!(first.is_some());
         a.advance_clock(30);
@@ -1444,7 +1606,9 @@ mod tests {
     #[test]
     fn a_revoked_token_is_not_found() {
         let (_d, a) = accounts();
-        let (info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
+        let (info, secret) = a
+            .create_token("export", Role::ReadOnly, "admin-token", None)
+            .unwrap();
         a.revoke_token(&info.id).unwrap();
         assert!(a.token(&secret).unwrap().is_none());
         assert!(a.list_tokens().unwrap().is_empty());
