@@ -132,12 +132,10 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
         Some(Aggregation::Histogram {
             interval: args.interval.clone(),
         })
-    } else if let Some(field) = &args.sum {
-        Some(Aggregation::Sum {
+    } else {
+        args.sum.as_ref().map(|field| Aggregation::Sum {
             field: field.clone(),
         })
-    } else {
-        None
     };
 
     if let Some(aggregation) = aggregation {
