@@ -3,7 +3,8 @@
 //! phone at 390 px, and each is saved whole as `19-page-NAME-{1280,390}.png`
 //! (`ZIAXDR_SCREENSHOTS=$PWD/docs/screenshots` writes the ones `docs/console.md` shows). On the
 //! way, the items that need the demo's data: field-name completion of a ZIA field,
-//! recent queries, the time presets, rule hit counts leading to their alerts, the indicators
+//! recent queries, the time presets, rule hit counts leading to their alerts, the alert
+//! list's auto-refresh, the indicators
 //! of the sample CTI in the indicator browser, and an alert's events in the drawer.
 
 mod browser_common;
@@ -278,6 +279,26 @@ async fn every_page_works_at_desktop_and_phone_width_against_the_demo() {
         .await
         .unwrap();
     wait_text(c, "#recent-list", "event.dataset:email_dlp").await;
+
+    // Alerts refresh by themselves: the list is drawn again (the demo keeps its feed going).
+    c.goto(&format!("{base}/console/alerts?refresh=30"))
+        .await
+        .unwrap();
+    wait_css(c, "#alerts tbody tr").await;
+    c.execute(
+        "window.__before = document.querySelector('#alerts'); document.activeElement.blur()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    // Every 30 s: a loaded machine gets twice that.
+    browser_common::wait_js_within(
+        c,
+        "return !!document.querySelector('#alerts tbody tr') && !document.body.contains(window.__before)",
+        "the alert list refreshed",
+        Duration::from_secs(90),
+    )
+    .await;
 
     // The sample CTI's indicators are in the browser, searchable.
     let total = json_of(&admin, addr, "/api/v1/cti/indicators")["total"]

@@ -164,7 +164,12 @@ pub async fn sign_in(c: &Client, user: &str, password: &str) {
 
 /// Runs `js` until it returns true, for at most 45 s.
 pub async fn wait_js(c: &Client, js: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(45);
+    wait_js_within(c, js, what, Duration::from_secs(45)).await
+}
+
+/// Runs `js` until it returns true, for at most `limit`.
+pub async fn wait_js_within(c: &Client, js: &str, what: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
     loop {
         if c.execute(js, vec![]).await.unwrap() == serde_json::json!(true) {
             return;
