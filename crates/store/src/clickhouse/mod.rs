@@ -31,7 +31,7 @@ use crate::schema::{ip_display, typed_kind, FieldKind, TIMESTAMP};
 use crate::source::{self, VERIFY_EVERY};
 use crate::{
     Cursor, Event, EventQuery, EventSearch, EventStore, FieldSum, Retention, SearchPage,
-    StoreError, TopValues,
+    StoreError, TopSums, TopValues,
 };
 pub use row::{col_name, columns};
 
@@ -1091,5 +1091,56 @@ impl EventSearch for ClickHouseStore {
             sum: sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
             events: row.and_then(|r| r.get("n")).and_then(json_u64).unwrap_or(0),
         })
+    }
+
+    fn top_by_sum(
+        &self,
+        q: &EventQuery,
+        field: &str,
+        sum_fields: &[String],
+        size: usize,
+    ) -> Result<TopSums, StoreError> {
+        let (values, kind) = Self::values_expr(field)?;
+        crate::check_sum_fields(sum_fields)?;
+        let size = size.min(MAX_TOP_SQL);
+        // Column names come from the schema (checked above), never from the request's text.
+        let per_event = sum_fields
+            .iter()
+            .map(|f| format!("arraySum({})", col_name(f)))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let inner = format!(
+            "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {} WHERE {}",
+            self.table("events"),
+            Self::where_sql(q)?
+        );
+        // Sums as text: JSON numbers would lose digits.
+        let rows = self.rows(&format!(
+            "SELECT v, toString(sum(b)) AS s, count() AS n FROM ({inner}) ARRAY JOIN vs AS v \
+             GROUP BY v ORDER BY sum(b) DESC, n DESC, v ASC LIMIT {size}"
+        ))?;
+        let total = self.rows(&format!(
+            "SELECT toString(sum(length(vs) * b)) AS s, sum(length(vs)) AS n FROM ({inner})"
+        ))?;
+        let text_i128 = |r: &serde_json::Map<String, Value>| {
+            r.get("s")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<i128>().ok())
+        };
+        let total = total
+            .first()
+            .map(|r| (text_i128(r).unwrap_or(0), r.get("n").and_then(json_u64).unwrap_or(0)))
+            .unwrap_or((0, 0));
+        let all = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    display_value(kind, r.get("v")?.as_str()?),
+                    text_i128(r)?,
+                    r.get("n").and_then(json_u64)?,
+                ))
+            })
+            .collect();
+        Ok(crate::rank_sums(all, size, total))
     }
 }
