@@ -132,8 +132,16 @@ pub(crate) fn saturate(v: i128) -> i64 {
 
 /// Orders `(value, sum, count)` by sum, then count (both descending), then value, keeps
 /// `size` and totals the rest: the common tail of both backends' [`EventSearch::top_by_sum`].
-pub(crate) fn rank_sums(mut all: Vec<(String, i128, u64)>, size: usize, total: (i128, u64)) -> TopSums {
-    all.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then_with(|| a.0.cmp(&b.0)));
+pub(crate) fn rank_sums(
+    mut all: Vec<(String, i128, u64)>,
+    size: usize,
+    total: (i128, u64),
+) -> TopSums {
+    all.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then(b.2.cmp(&a.2))
+            .then_with(|| a.0.cmp(&b.0))
+    });
     all.truncate(size);
     let shown = all
         .iter()

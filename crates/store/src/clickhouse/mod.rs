@@ -1129,7 +1129,12 @@ impl EventSearch for ClickHouseStore {
         };
         let total = total
             .first()
-            .map(|r| (text_i128(r).unwrap_or(0), r.get("n").and_then(json_u64).unwrap_or(0)))
+            .map(|r| {
+                (
+                    text_i128(r).unwrap_or(0),
+                    r.get("n").and_then(json_u64).unwrap_or(0),
+                )
+            })
             .unwrap_or((0, 0));
         let all = rows
             .iter()
