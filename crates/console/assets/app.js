@@ -354,9 +354,10 @@ async function pageOverview(main) {
  * distinct count when `measure` is a field; bytes when it is `{ sum: [fields] }`) and tiles
  * `[title, field, query, extras, bytes]`: the top values of a field among the events of the
  * tile's query, with per value the `extras` (a field: its most frequent value; `{ mean: field,
- * label }`: the field's mean) and, with `bytes` (`{ sum: [fields] }`), the bytes of each value,
- * ordered by them. Every figure, tile and value opens Events with its query and the
- * dashboard's range. */
+ * label }`: the field's mean) or, with `bytes` (`{ sum: [fields] }`), the values with the
+ * most bytes (the store's top by sum: every value's events, not only those of the most
+ * frequent values), with their bytes. Every figure, tile and value opens Events with its query
+ * and the dashboard's range. */
 const DASHBOARDS = [
   { id: 'web', title: 'Web', q: 'event.dataset:web',
     kpis: [['Transactions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:* AND NOT zscaler.zia.threat.name:None'], ['Users', '', 'user.email'],
@@ -371,7 +372,7 @@ const DASHBOARDS = [
       // the mean over its transactions.
       ['Applications (shadow IT), with their class and risk', 'zscaler.zia.appname', '', ['zscaler.zia.appclass', { mean: 'zscaler.zia.pagerisk', label: 'risk' }]],
       ['Top blocked domains', 'destination.domain', 'event.outcome:failure'],
-      ['Bandwidth of the 10 busiest users (bytes received and sent)', 'user.email', '', null, { sum: ['http.response.bytes', 'http.request.bytes'] }],
+      ['Bandwidth: the 10 users with the most bytes received and sent', 'user.email', '', null, { sum: ['http.response.bytes', 'http.request.bytes'] }],
       ['Block reasons', 'event.reason', 'event.outcome:failure'],
     ] },
   { id: 'firewall', title: 'Firewall', q: 'event.dataset:firewall',
@@ -386,6 +387,7 @@ const DASHBOARDS = [
       ['Top destination countries', 'destination.geo.country_name', ''],
       ['Top users', 'user.email', ''],
       ['Top locations', 'zscaler.zia.location', ''],
+      ['Bandwidth: the 10 sources with the most bytes sent and received', 'source.ip', '', null, { sum: ['source.bytes', 'destination.bytes'] }],
     ] },
   { id: 'dns', title: 'DNS', q: 'event.dataset:dns',
     kpis: [['Requests', ''], ['Blocked', 'event.action:block'], ['Domains', '', 'dns.question.name'], ['Users', '', 'user.email']],
@@ -535,14 +537,11 @@ async function pageDashboards(main, which) {
       const card = h('section', { class: 'panel tile', 'aria-label': title },
         h('div', { class: 'row' }, h('h2', { class: 'grow' }, title), h('a', { class: 'small', href: eventsLink(tq, since), 'aria-label': `Events of ${title}` }, 'Events →')),
         body);
-      aggregate(tq, range, { type: 'top', field, size: 10 }).then(async (r) => {
-        let vals = r.result.values;
+      // A bytes tile ranks by the store's sum over every value (exact), not by count.
+      const agg = bytes ? { type: 'top_by_sum', field, sum: bytes.sum, size: 10 } : { type: 'top', field, size: 10 };
+      aggregate(tq, range, agg).then((r) => {
+        const vals = bytes ? r.result.values.map((v) => ({ ...v, bytes: v.sum })) : r.result.values;
         if (!vals.length) { body.replaceChildren(h('p', { class: 'muted' }, 'No event in this range.')); return; }
-        // Bytes per value, then the values ordered by them.
-        if (bytes) {
-          const sums = await Promise.all(vals.map((v) => sumOf(andQ(tq, term(field, v.value)), range, bytes.sum)));
-          vals = vals.map((v, i) => ({ ...v, bytes: sums[i].sum })).sort((a, b) => b.bytes - a.bytes);
-        }
         const measure = (v) => (bytes ? v.bytes : v.count);
         const max = Math.max(1, ...vals.map(measure));
         const rows = vals.map((v) => {
@@ -563,7 +562,9 @@ async function pageDashboards(main, which) {
         });
         // Through h(): replaceChildren() would show a null as the text "null".
         body.replaceChildren(h('div', {}, h('table', { class: 'top' }, h('tbody', {}, rows)),
-          r.result.other_count ? h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`) : null));
+          !r.result.other_count ? null
+            : bytes ? h('p', { class: 'muted', dataset: { otherBytes: String(r.result.other_sum) } }, `and ${fmtBytes(r.result.other_sum)} by the others`)
+              : h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`)));
       }).catch((e) => body.replaceChildren(errorBox(e)));
       return card;
     });

@@ -233,6 +233,63 @@ async fn summary_count(c: &Client) -> u64 {
         .unwrap()
 }
 
+/// The rows `(value, bytes)` of the dashboard's Bandwidth tile, checked to be the answer of
+/// the same top by sum over REST (the largest first, and the ones with the most bytes of all
+/// values: not only of the most frequent).
+async fn bandwidth_matches_rest(
+    s: &Setup,
+    query: &str,
+    field: &str,
+    sum: &[&str],
+    since: &str,
+) -> Vec<(String, i64)> {
+    let bw = "#dash-tiles section[aria-label^='Bandwidth'] tbody tr";
+    wait_css(&s.c, &format!("{bw} td.num[data-bytes]")).await;
+    let rows = s
+        .c
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map((tr) => [tr.querySelector('a').textContent, Number(tr.querySelector('td.num').dataset.bytes)])",
+            vec![json!(bw)],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect();
+    assert!(!rows.is_empty(), "{query}");
+    let body = json!({
+        "query": query,
+        "since": since,
+        "aggregation": {"type": "top_by_sum", "field": field, "sum": sum, "size": 10},
+    });
+    let r = s
+        .admin
+        .send(
+            s.server.http,
+            "POST",
+            "/api/v1/events/aggregate",
+            &body.to_string(),
+        )
+        .json();
+    let want: Vec<(String, i64)> = r["result"]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| {
+            (
+                v["value"].as_str().unwrap().to_string(),
+                v["sum"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, want, "{query}");
+    assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1), "{rows:?}");
+    rows
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
     if !browser_available("console_pages_e2e") {
@@ -288,25 +345,20 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
         "the tile counted {counted}, Events found {n} for {q}"
     );
 
-    // Bandwidth: each user's bytes are the store's sum of the bytes received and sent, and
-    // the busiest comes first.
+    // Bandwidth: the tile is the store's top by sum of the bytes received and sent (the same
+    // aggregation over REST), and its top user's bytes are the sums of both fields.
     c.goto(&format!("{}/console/dashboards/web?since=24h", s.base))
         .await
         .unwrap();
-    let bw = "#dash-tiles section[aria-label^='Bandwidth'] tbody tr";
-    wait_css(c, &format!("{bw} td.num[data-bytes]")).await;
-    let rows = c
-        .execute(
-            "return [...document.querySelectorAll(arguments[0])].map((tr) => [tr.querySelector('a').textContent, Number(tr.querySelector('td.num').dataset.bytes)])",
-            vec![json!(bw)],
-        )
-        .await
-        .unwrap();
-    let rows = rows.as_array().unwrap();
-    assert!(!rows.is_empty());
-    let bytes: Vec<i64> = rows.iter().map(|r| r[1].as_i64().unwrap()).collect();
-    assert!(bytes.windows(2).all(|w| w[0] >= w[1]), "{bytes:?}");
-    let (user, shown) = (rows[0][0].as_str().unwrap(), bytes[0]);
+    let rows = bandwidth_matches_rest(
+        &s,
+        "event.dataset:web",
+        "user.email",
+        &["http.response.bytes", "http.request.bytes"],
+        "24h",
+    )
+    .await;
+    let (user, shown) = (rows[0].0.as_str(), rows[0].1);
     let total: i64 = ["http.response.bytes", "http.request.bytes"]
         .iter()
         .map(|field| {
@@ -363,6 +415,16 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
             .unwrap()
             .unwrap();
         assert!(href.contains("since=7d"), "{id}: {href}");
+        if id == "firewall" {
+            bandwidth_matches_rest(
+                &s,
+                "event.dataset:firewall",
+                "source.ip",
+                &["source.bytes", "destination.bytes"],
+                "7d",
+            )
+            .await;
+        }
         shot_at(c, &format!("19-dashboard-{id}"), false).await;
     }
 
