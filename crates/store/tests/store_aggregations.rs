@@ -324,11 +324,14 @@ fn api_sum_json_round_trip() {
     );
 }
 
+/// A transfer: time, user, URL, bytes received and sent (none: no sizes logged).
+type Transfer = (String, &'static str, &'static str, Option<(i64, i64)>);
+
 /// Web transfers: carol makes many small ones, dave one huge one, erin a few; one of
 /// carol's has no sizes. Over two days (two partitions).
 fn transfers_store() -> (Guard, Store) {
     let (d, s) = new_store();
-    let mut rows: Vec<(String, &str, &str, Option<(i64, i64)>)> = Vec::new();
+    let mut rows: Vec<Transfer> = Vec::new();
     for i in 0..6 {
         rows.push((format!("2024-05-01T10:0{i}:00Z"), "carol", "https://a.example/", Some((100, 10))));
     }
