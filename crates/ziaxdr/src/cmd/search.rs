@@ -16,6 +16,7 @@ use store::TimeSpec;
 #[command(after_help = "Examples:
   ziaxdr search 'event.dataset:web AND event.action:blocked' --since 7d
   ziaxdr search 'user.name:alice or user.name:bob' --top url.domain
+  ziaxdr search 'event.dataset:web' --top user.email --by-sum http.response.bytes,http.request.bytes
   ziaxdr search 'event.dataset:web' --since 1d --csv --limit 100000 > web.csv
   ziaxdr search 'source.ip:10.0.0.0/8' --ndjson --fields @timestamp,source.ip,url.original")]
 pub struct Args {
