@@ -16,7 +16,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use console::api::StoreAccess;
 use console::auth::Principal;
-use intake::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
+use pipeline::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
@@ -136,7 +136,7 @@ pub struct StoreChoice {
 }
 
 /// The `--clickhouse` options, shared by every command that opens the event store.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Clone, Default)]
 pub struct ClickHouseArgs {
     /// Store events in ClickHouse at this HTTP URL instead of the embedded store
     /// (e.g. http://127.0.0.1:8123) [default: the embedded store under DATA/store].
@@ -151,6 +151,20 @@ pub struct ClickHouseArgs {
     /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
     #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
+}
+
+impl std::fmt::Debug for ClickHouseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseArgs")
+            .field("clickhouse", &self.clickhouse)
+            .field("clickhouse_user", &self.clickhouse_user)
+            .field(
+                "clickhouse_password",
+                &self.clickhouse_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("clickhouse_database", &self.clickhouse_database)
+            .finish()
+    }
 }
 
 impl ClickHouseArgs {
@@ -772,7 +786,7 @@ pub struct DetectingSink {
     retrohunt: Option<StoreSource>,
     /// For events written without the preparer's work ([`Sink::write`]).
     screen: detect::Screen,
-    parser: intake::pipeline::ParseFn,
+    parser: pipeline::ParseFn,
     last_cti_check: std::time::Instant,
     failures: u64,
 }
@@ -821,7 +835,7 @@ impl DetectingSink {
             screen: detection.screen(),
             detection,
             retrohunt,
-            parser: intake::pipeline::zia_parser(),
+            parser: pipeline::zia_parser(),
             last_cti_check: std::time::Instant::now(),
             failures: 0,
         }
@@ -840,7 +854,7 @@ impl DetectingSink {
         if screened.cti_generation() != self.detection.cti_generation() {
             let map = if event.is_empty() {
                 let mut again = (self.parser)(&raw.text()).event;
-                intake::pipeline::annotate(&mut again, raw, screened.entity());
+                pipeline::annotate(&mut again, raw, screened.entity());
                 again.to_map()
             } else {
                 event.to_map()
@@ -1129,7 +1143,7 @@ mod tests {
                     intake: intake::uuid::Uuid::nil(),
                     id: intake::uuid::Uuid::now_v7(),
                     received_at_us: 1_717_200_000_000_000,
-                    transport: intake::raw::Transport::Syslog,
+                    transport: pipeline::raw::Transport::Syslog,
                     peer: "127.0.0.1:5000".into(),
                     data: r.as_bytes().to_vec(),
                 }
@@ -1141,11 +1155,11 @@ mod tests {
         let OpenStore::Tantivy(store) = sink.store() else {
             panic!("the default store is the embedded one");
         };
-        intake::pipeline::run(
+        pipeline::run(
             j,
             Box::new(sink),
-            intake::pipeline::PipelineConfig::default(),
-            intake::metrics::Metrics::new(),
+            pipeline::PipelineConfig::default(),
+            pipeline::PipelineMetrics::new(),
             Arc::new(AtomicBool::new(true)),
         )
         .unwrap();
