@@ -274,6 +274,25 @@ impl StateChoice {
                 .with_context(|| format!("cannot open the registry in {}", data_dir.display())),
         }
     }
+
+    /// The console's accounts, sessions and API tokens: PostgreSQL's (shared by every node,
+    /// so any node serves the console and the REST API), else `data_dir/console.db`.
+    pub fn accounts(&self, data_dir: &Path) -> anyhow::Result<console::accounts::Accounts> {
+        match &self.pg {
+            Some(pg) => console::accounts::Accounts::postgres(pg).with_context(|| {
+                format!(
+                    "cannot open the console accounts in PostgreSQL at {}",
+                    pg.target()
+                )
+            }),
+            None => console::accounts::Accounts::open(data_dir).with_context(|| {
+                format!(
+                    "cannot open the console accounts in {}",
+                    data_dir.join("console.db").display()
+                )
+            }),
+        }
+    }
 }
 
 /// An open event store of either backend.

@@ -552,10 +552,7 @@ pub(crate) async fn serve(
         Some(t) => Some(intake::registry::hash_key(t)),
         None => server.registry().admin_token_hash()?,
     };
-    let accounts = Arc::new(
-        console::accounts::Accounts::open(&data_dir)
-            .context("cannot open the console accounts (DATA/console.db)")?,
-    );
+    let accounts = Arc::new(state.accounts(&data_dir)?);
     let public_url = args
         .public_url
         .clone()
