@@ -136,7 +136,7 @@ pub struct StoreChoice {
 }
 
 /// The `--clickhouse` options, shared by every command that opens the event store.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Clone, Default)]
 pub struct ClickHouseArgs {
     /// Store events in ClickHouse at this HTTP URL instead of the embedded store
     /// (e.g. http://127.0.0.1:8123) [default: the embedded store under DATA/store].
@@ -151,6 +151,20 @@ pub struct ClickHouseArgs {
     /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
     #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
+}
+
+impl std::fmt::Debug for ClickHouseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseArgs")
+            .field("clickhouse", &self.clickhouse)
+            .field("clickhouse_user", &self.clickhouse_user)
+            .field(
+                "clickhouse_password",
+                &self.clickhouse_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("clickhouse_database", &self.clickhouse_database)
+            .finish()
+    }
 }
 
 impl ClickHouseArgs {

@@ -10,7 +10,7 @@ use forward::config::{ClientTls, DestSpec, ListenSpec, WhenFull};
 use forward::{ForwardConfig, Forwarder};
 
 /// Arguments of `ziaxdr forward`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
@@ -20,7 +20,7 @@ pub struct Args {
     opts: Box<Opts>,
 }
 
-#[derive(clap::Subcommand, Debug)]
+#[derive(clap::Subcommand)]
 enum Sub {
     /// Show the buffer and each destination's progress (from the running forwarder, or
     /// from the data directory when none runs).
@@ -35,7 +35,8 @@ enum Sub {
 }
 
 /// The options of `ziaxdr forward`, also the schema of its TOML configuration file.
-#[derive(clap::Args, serde::Deserialize, Default, Debug)]
+// No `Debug`: the options hold keys, tokens and passwords, which must never be printed.
+#[derive(clap::Args, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[command(after_help = "Examples:\n\
   # an NSS VM feed on the local subnet, forwarded to Sekoia.io over HTTPS\n\
@@ -156,10 +157,6 @@ pub struct Opts {
     pub no_fsync: bool,
 }
 
-macro_rules! merge {
-    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
-}
-
 fn duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Duration>> {
     v.as_deref()
         .map(|s| humantime::parse_duration(s).with_context(|| format!("bad --{name} {s:?}")))
@@ -171,10 +168,7 @@ impl Opts {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut f: Opts =
-            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        let mut f: Opts = super::read_toml(&path)?;
         merge!(
             self,
             f,

@@ -12,7 +12,7 @@ use intake::{NdjsonSink, Server, ServerConfig, Sink};
 /// Arguments of `ziaxdr serve`. Every flag can also be set in the TOML file given by
 /// `--config` (same names, e.g. `http = "0.0.0.0:8443"`) or as a `ZIAXDR_…` variable;
 /// a flag or variable wins over the file.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub struct Args {
     // Boxed: the options are large and `Command` in main.rs holds every subcommand inline.
     #[command(flatten)]
@@ -20,7 +20,8 @@ pub struct Args {
 }
 
 /// The options of `ziaxdr serve`, also the schema of its TOML configuration file.
-#[derive(clap::Args, serde::Deserialize, Default, Debug)]
+// No `Debug`: the options hold keys, tokens and passwords, which must never be printed.
+#[derive(clap::Args, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[command(
     after_help = "Examples:\n  ziaxdr serve\n  ziaxdr serve --data /var/lib/ziaxdr --http 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  ziaxdr serve --config /etc/ziaxdr.toml\n\n\
@@ -214,20 +215,13 @@ pub struct Opts {
     pub zia: Option<ziaapi::Settings>,
 }
 
-macro_rules! merge {
-    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
-}
-
 impl Opts {
     /// Fills every unset field from the `--config` file.
     fn with_file(mut self) -> anyhow::Result<Opts> {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut f: Opts =
-            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        let mut f: Opts = super::read_toml(&path)?;
         merge!(
             self,
             f,
