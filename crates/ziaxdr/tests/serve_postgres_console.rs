@@ -136,3 +136,27 @@ fn an_api_token_made_on_one_node_authenticates_on_the_other() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn the_console_answers_503_while_postgres_is_down_and_recovers_by_itself() {
+    // A server of this test's own, so stopping it disturbs no other test.
+    let mut server = pgstate::testing::TestServer::start().unwrap();
+    let url = pgstate::testing::fresh_database_on(&server.url(), "console_outage");
+    let dir = Scratch::new("console-outage");
+    let (a, out) = node(&dir.0.join("a"), &url);
+    let admin = Session::sign_in(a.http, "admin", &console_password(&out));
+    server.stop();
+    let r = admin.send(a.http, "GET", "/api/v1/session", "");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    server.resume().unwrap();
+    // The session was in PostgreSQL all along: it is good again once the server is back.
+    let start = std::time::Instant::now();
+    while whoami(&a, &admin) != Ok("admin".to_string()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the session never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
