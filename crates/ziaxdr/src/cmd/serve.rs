@@ -505,6 +505,10 @@ pub(crate) async fn serve(
             data_dir.display()
         )
     })?;
+    // On a cluster, /metrics shows what waits in JetStream.
+    cluster
+        .watch_backlog(server.ingest().metrics.clone())
+        .await?;
     let http = server.http_addr().map_or("-".into(), |a| a.to_string());
     let syslog = server.syslog_addr().map_or("-".into(), |a| a.to_string());
     let syslog_tls = server
@@ -782,6 +786,7 @@ async fn serve_worker(
         Some(crate::wiring::CtiPoller::start(cfg.data_dir.clone())?)
     };
     let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia)?;
+    cluster.watch_backlog(metrics.clone()).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.http_addr))?;
