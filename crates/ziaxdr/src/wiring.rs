@@ -16,7 +16,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use console::api::StoreAccess;
 use console::auth::Principal;
-use intake::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
+use pipeline::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
@@ -842,7 +842,7 @@ pub struct DetectingSink {
     retrohunt: Option<StoreSource>,
     /// For events written without the preparer's work ([`Sink::write`]).
     screen: detect::Screen,
-    parser: intake::pipeline::ParseFn,
+    parser: pipeline::ParseFn,
     last_cti_check: std::time::Instant,
     failures: u64,
 }
@@ -891,7 +891,7 @@ impl DetectingSink {
             screen: detection.screen(),
             detection,
             retrohunt,
-            parser: intake::pipeline::zia_parser(),
+            parser: pipeline::zia_parser(),
             last_cti_check: std::time::Instant::now(),
             failures: 0,
         }
@@ -910,7 +910,7 @@ impl DetectingSink {
         if screened.cti_generation() != self.detection.cti_generation() {
             let map = if event.is_empty() {
                 let mut again = (self.parser)(&raw.text()).event;
-                intake::pipeline::annotate(&mut again, raw, screened.entity());
+                pipeline::annotate(&mut again, raw, screened.entity());
                 again.to_map()
             } else {
                 event.to_map()
@@ -1199,7 +1199,7 @@ mod tests {
                     intake: intake::uuid::Uuid::nil(),
                     id: intake::uuid::Uuid::now_v7(),
                     received_at_us: 1_717_200_000_000_000,
-                    transport: intake::raw::Transport::Syslog,
+                    transport: pipeline::raw::Transport::Syslog,
                     peer: "127.0.0.1:5000".into(),
                     data: r.as_bytes().to_vec(),
                 }
@@ -1211,11 +1211,11 @@ mod tests {
         let OpenStore::Tantivy(store) = sink.store() else {
             panic!("the default store is the embedded one");
         };
-        intake::pipeline::run(
+        pipeline::run(
             j,
             Box::new(sink),
-            intake::pipeline::PipelineConfig::default(),
-            intake::metrics::Metrics::new(),
+            pipeline::PipelineConfig::default(),
+            pipeline::PipelineMetrics::new(),
             Arc::new(AtomicBool::new(true)),
         )
         .unwrap();

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use intake::pipeline::PipelineConfig;
-use intake::{NdjsonSink, Server, ServerConfig, Sink};
+use intake::{Server, ServerConfig};
+use pipeline::{NdjsonSink, PipelineConfig, Sink};
 
 /// Arguments of `ziaxdr serve`. Every flag can also be set in the TOML file given by
 /// `--config` (same names, e.g. `http = "0.0.0.0:8443"`) or as a `ZIAXDR_…` variable;
