@@ -114,12 +114,6 @@ fn search_from(r: &Row) -> SavedSearch {
     }
 }
 
-/// What a guarded transaction found: the rows it read, or the rule it broke.
-enum Outcome<T> {
-    Done(T),
-    Refused(Error),
-}
-
 impl AccountStore for PgAccounts {
     fn backend(&self) -> &'static str {
         "postgres"
@@ -208,75 +202,53 @@ impl AccountStore for PgAccounts {
     }
 
     fn change_user(&self, name: &str, change: UserChange) -> Result<User, Error> {
-        let name = name.to_string();
-        let outcome = self.pg.run(move |mut c| async move {
-            let tx = c.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-                .await?;
-            let Some(row) = tx
-                .query_opt(
-                    &format!(
-                        "SELECT {USER_COLS}, id FROM console_users WHERE lower(name) = lower($1)"
-                    ),
-                    &[&name],
-                )
-                .await?
-            else {
-                return Ok(Outcome::Refused(Error::NotFound(format!("user {name}"))));
+        self.pg.transaction(|tx| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", vec![p(LOCK_KEY)])?;
+            let rows = tx.query(
+                format!("SELECT {USER_COLS}, id FROM console_users WHERE lower(name) = lower($1)"),
+                vec![p(name.to_string())],
+            )?;
+            let Some(row) = rows.first() else {
+                return Err(Error::NotFound(format!("user {name}")));
             };
-            let before = match user_from(&row) {
-                Ok(u) => u,
-                Err(e) => return Ok(Outcome::Refused(e)),
-            };
+            let before = user_from(row)?;
             let id: i64 = row.get(4);
-            let admins: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM console_users WHERE role = 'admin' AND NOT disabled",
-                    &[],
-                )
-                .await?
+            let admins: i64 = tx.query(
+                "SELECT COUNT(*) FROM console_users WHERE role = 'admin' AND NOT disabled",
+                vec![],
+            )?[0]
                 .get(0);
-            if let Err(e) = check_admin_change(before.role, admins, change) {
-                return Ok(Outcome::Refused(e));
-            }
+            check_admin_change(before.role, admins, change)?;
             let mut after = before.clone();
             match change {
                 UserChange::Delete => {
                     // Its sessions go with it (ON DELETE CASCADE).
-                    tx.execute("DELETE FROM console_users WHERE id = $1", &[&id])
-                        .await?;
+                    tx.execute("DELETE FROM console_users WHERE id = $1", vec![p(id)])?;
+                    return Ok(before);
                 }
                 UserChange::Role(role) => {
                     tx.execute(
                         "UPDATE console_users SET role = $1 WHERE id = $2",
-                        &[&role.as_str(), &id],
-                    )
-                    .await?;
+                        vec![p(role.as_str()), p(id)],
+                    )?;
                     after.role = role;
                 }
                 UserChange::Disabled(disabled) => {
                     tx.execute(
                         "UPDATE console_users SET disabled = $1 WHERE id = $2",
-                        &[&disabled, &id],
-                    )
-                    .await?;
+                        vec![p(disabled), p(id)],
+                    )?;
                     if disabled {
-                        tx.execute("DELETE FROM console_sessions WHERE user_id = $1", &[&id])
-                            .await?;
+                        tx.execute(
+                            "DELETE FROM console_sessions WHERE user_id = $1",
+                            vec![p(id)],
+                        )?;
                     }
                     after.disabled = disabled;
                 }
             }
-            tx.commit().await?;
-            Ok(Outcome::Done(match change {
-                UserChange::Delete => before,
-                _ => after,
-            }))
-        })?;
-        match outcome {
-            Outcome::Done(u) => Ok(u),
-            Outcome::Refused(e) => Err(e),
-        }
+            Ok(after)
+        })
     }
 
     fn set_password_hash(
