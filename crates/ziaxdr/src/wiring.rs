@@ -326,6 +326,23 @@ impl StateChoice {
         }
     }
 
+    /// The rule state (enabled flags, hit counts): PostgreSQL's (shared by every worker and
+    /// the CLI), else `data_dir/alerts.db`'s.
+    pub fn rule_state(&self, data_dir: &Path) -> anyhow::Result<detect::rulestate::RuleStateStore> {
+        detect::rulestate::RuleStateStore::open_at(data_dir, self.pg.as_ref()).with_context(|| {
+            match &self.pg {
+                Some(pg) => format!(
+                    "cannot open the rule state in PostgreSQL at {}",
+                    pg.target()
+                ),
+                None => format!(
+                    "cannot open the rule state in {}",
+                    data_dir.join("alerts.db").display()
+                ),
+            }
+        })
+    }
+
     /// The console's accounts, sessions and API tokens: PostgreSQL's (shared by every node,
     /// so any node serves the console and the REST API), else `data_dir/console.db`.
     pub fn accounts(&self, data_dir: &Path) -> anyhow::Result<console::accounts::Accounts> {

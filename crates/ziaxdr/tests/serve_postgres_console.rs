@@ -160,3 +160,65 @@ fn the_console_answers_503_while_postgres_is_down_and_recovers_by_itself() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// `ziaxdr rules list --json` against `data` (and PostgreSQL when given): one object a rule.
+fn rules_list(data: &Path, url: Option<&str>) -> Vec<serde_json::Value> {
+    let mut args = vec!["rules", "list", "--json", "--data", data.to_str().unwrap()];
+    if let Some(u) = url {
+        args.extend_from_slice(&["--postgres", u]);
+    }
+    let (code, out) = intake_common::cli(&args);
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn enabled(rules: &[serde_json::Value], id: &str) -> bool {
+    rules
+        .iter()
+        .find(|r| r["id"] == id)
+        .and_then(|r| r["enabled"].as_bool())
+        .unwrap()
+}
+
+#[test]
+fn a_rule_disabled_with_the_cli_is_disabled_for_every_node_of_the_cluster() {
+    let url = pgstate::testing::fresh_database("rules_cli");
+    let dir = Scratch::new("rules-postgres");
+    let (one, other) = (dir.0.join("one"), dir.0.join("other"));
+    let id = rules_list(&one, None)
+        .iter()
+        .find_map(|r| r["id"].as_str().filter(|s| !s.is_empty()).map(String::from))
+        .expect("the shipped pack has rules");
+    let (code, out) = intake_common::cli(&[
+        "rules",
+        "disable",
+        &id,
+        "--data",
+        one.to_str().unwrap(),
+        "--postgres",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    // Another host's CLI and a node's REST API, on the same PostgreSQL, see it disabled;
+    // a data directory without PostgreSQL knows nothing of it.
+    assert!(!enabled(&rules_list(&other, Some(&url)), &id));
+    assert!(enabled(&rules_list(&one, None), &id));
+    let (node, out) = node(&dir.0.join("node"), &url);
+    let admin = Session::sign_in(node.http, "admin", &console_password(&out));
+    let r = admin.send(node.http, "GET", "/api/v1/rules", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert!(!enabled(&items, &id));
+    // Enabled again through that node's API: the CLI of another host sees it at once.
+    let r = admin.send(
+        node.http,
+        "POST",
+        &format!("/api/v1/rules/{id}/enabled"),
+        &json!({"enabled": true}).to_string(),
+    );
+    assert!(r.status < 300, "{} {}", r.status, r.body);
+    assert!(enabled(&rules_list(&other, Some(&url)), &id));
+}
