@@ -214,6 +214,11 @@ pub struct TokenInfo {
     pub created_at: String,
     /// When it was last used (RFC 3339, UTC; updated at most once a minute).
     pub last_used_at: Option<String>,
+    /// The user it acts for: refused while that user is disabled or deleted, and never more
+    /// than that user's current role. `None` for a token made with the server's admin token.
+    pub owner: Option<String>,
+    /// Whether it works now (its owner, if any, exists and is enabled).
+    pub usable: bool,
 }
 
 mod postgres;
@@ -277,7 +282,8 @@ pub trait AccountStore: Send + Sync {
     /// The names of the users who are not disabled, by name.
     fn active_user_names(&self) -> Result<Vec<String>, Error>;
     /// Applies `change` in one transaction, after [`check_admin_change`] with the admins who
-    /// can sign in; deleting or disabling ends the user's sessions. Returns the user as it is
+    /// can sign in; deleting or disabling ends the user's sessions, and deleting removes the
+    /// API tokens acting for them (a later user of the same name inherits none). Returns the user as it is
     /// after the change (before it, for a deletion).
     fn change_user(&self, name: &str, change: UserChange) -> Result<User, Error>;
     /// Replaces a user's password hash, ends their sessions but `keep` (a session token's
@@ -321,11 +327,12 @@ pub trait AccountStore: Send + Sync {
     fn delete_search(&self, id: &str) -> Result<(), Error>;
     /// Stores a new API token.
     fn insert_token(&self, info: &TokenInfo, secret_hash: &[u8; 32]) -> Result<(), Error>;
-    /// Every API token, oldest first.
+    /// Every API token, oldest first, each `usable` when it has no owner or its owner exists
+    /// and is enabled.
     fn list_tokens(&self) -> Result<Vec<TokenInfo>, Error>;
     /// Deletes a token; false when there was none.
     fn delete_token(&self, id: &str) -> Result<bool, Error>;
-    /// The token with this secret hash.
+    /// The token with this secret hash (`usable` as in [`AccountStore::list_tokens`]).
     fn token_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<StoredToken>, Error>;
     /// Records a token's use.
     fn touch_token(&self, id: &str, at: &str, unix: i64) -> Result<(), Error>;
@@ -341,6 +348,8 @@ pub struct StoredToken {
     pub secret_hash: Vec<u8>,
     /// When it was last used, if ever.
     pub last_used_unix: Option<i64>,
+    /// Its owner's current role, when it has an owner who exists.
+    pub owner_role: Option<Role>,
 }
 
 /// The console's accounts, sessions and API tokens over an [`AccountStore`]; share it in an
@@ -478,7 +487,8 @@ impl Accounts {
         self.store.list_users()
     }
 
-    /// Deletes a user and their sessions; refuses to delete the last admin.
+    /// Deletes a user, their sessions and the API tokens acting for them (a later user of
+    /// the same name inherits none); refuses to delete the last admin.
     pub fn delete_user(&self, name: &str) -> Result<(), Error> {
         self.store.change_user(name, UserChange::Delete).map(|_| ())
     }
@@ -710,12 +720,14 @@ impl Accounts {
         self.store.active_user_names()
     }
 
-    /// Creates an API token; returns it and its secret (`zxt_…`), which is shown only now.
+    /// Creates an API token acting for `owner` (a user; `None` only for the server's admin
+    /// token); returns it and its secret (`zxt_…`), which is shown only now.
     pub fn create_token(
         &self,
         name: &str,
         role: Role,
         created_by: &str,
+        owner: Option<&str>,
     ) -> Result<(TokenInfo, String), Error> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
@@ -731,7 +743,16 @@ impl Accounts {
             created_by: created_by.to_string(),
             created_at: self.now_rfc3339(),
             last_used_at: None,
+            owner: owner.map(str::to_string),
+            usable: true,
         };
+        if let Some(owner) = owner {
+            if !self.store.user(owner)?.is_some_and(|u| !u.disabled) {
+                return Err(Error::Invalid(format!(
+                    "a token cannot act for {owner}: no such user who can sign in"
+                )));
+            }
+        }
         self.store.insert_token(&info, &sha256(&secret))?;
         Ok((info, secret))
     }
@@ -749,7 +770,9 @@ impl Accounts {
         Ok(())
     }
 
-    /// The API token whose secret this is, if any; records its use (at most once a minute).
+    /// The API token whose secret this is, if it works: not while its owner is disabled or
+    /// deleted, and with the lesser of its role and its owner's current one. Records its use
+    /// (at most once a minute).
     pub fn token(&self, secret: &str) -> Result<Option<TokenInfo>, Error> {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
@@ -759,12 +782,22 @@ impl Accounts {
             mut info,
             secret_hash: stored,
             last_used_unix: last_used,
+            owner_role,
         }) = self.store.token_by_hash(&hash)?
         else {
             return Ok(None);
         };
         if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
             return Ok(None);
+        }
+        // Disabling or deleting a user stops their tokens at once, and a demotion caps them.
+        if !info.usable {
+            return Ok(None);
+        }
+        if let Some(owner_role) = owner_role {
+            if !owner_role.allows(info.role) {
+                info.role = owner_role;
+            }
         }
         let now = self.now();
         if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY) {

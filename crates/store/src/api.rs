@@ -103,6 +103,11 @@ pub enum Aggregation {
         /// Field name.
         field: String,
     },
+    /// The sum of a numeric (`long`) field, such as `http.response.bytes`.
+    Sum {
+        /// Field name.
+        field: String,
+    },
 }
 
 /// Body of `POST /api/v1/events/aggregate`.
@@ -167,6 +172,15 @@ pub enum AggregateResult {
         field: String,
         /// Exact number of distinct values.
         count: u64,
+    },
+    /// The sum of a numeric field.
+    Sum {
+        /// Field name.
+        field: String,
+        /// Every value added up (saturating at the bounds of a 64-bit integer).
+        sum: i64,
+        /// Matching events that have the field.
+        events: u64,
     },
 }
 
@@ -609,6 +623,14 @@ fn aggregate_within(
             field: field.clone(),
             count: store.distinct(&q, field)?,
         },
+        Aggregation::Sum { field } => {
+            let s = store.sum(&q, field)?;
+            AggregateResult::Sum {
+                field: field.clone(),
+                sum: s.sum,
+                events: s.events,
+            }
+        }
     };
     Ok(AggregateResponse {
         from: format_instant(q.range.from),

@@ -343,6 +343,66 @@ impl SegmentCollector for TermsSegment {
     }
 }
 
+/// Adds up the values of one `i64` fast field (every value of a multi-valued field) and
+/// counts the documents that have it.
+pub struct Sum {
+    /// Field name (a [`FieldKind::Long`] column).
+    pub field: String,
+}
+
+/// Per-segment part of [`Sum`]: the column (absent in a segment without a value) and the
+/// running totals, in `i128` so that no realistic count of 64-bit values overflows.
+pub struct SumSegment {
+    col: Option<Column<i64>>,
+    sum: i128,
+    docs: u64,
+}
+
+impl Collector for Sum {
+    type Fruit = (i128, u64);
+    type Child = SumSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SumSegment> {
+        Ok(SumSegment {
+            col: reader.fast_fields().column_opt::<i64>(&self.field)?,
+            sum: 0,
+            docs: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<(i128, u64)>) -> tantivy::Result<(i128, u64)> {
+        Ok(fruits
+            .into_iter()
+            .fold((0, 0), |(s, n), (s2, n2)| (s + s2, n + n2)))
+    }
+}
+
+impl SegmentCollector for SumSegment {
+    type Fruit = (i128, u64);
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let Some(col) = &self.col else { return };
+        let mut any = false;
+        for v in col.values_for_doc(doc) {
+            self.sum += i128::from(v);
+            any = true;
+        }
+        self.docs += u64::from(any);
+    }
+
+    fn harvest(self) -> (i128, u64) {
+        (self.sum, self.docs)
+    }
+}
+
 /// Most distinct values an aggregation over a field without a column keeps (per partition
 /// and merged): a field unique per event (`url.original` of a busy day) would otherwise grow
 /// a map as large as the index.

@@ -89,6 +89,16 @@ pub struct TopValues {
     pub other: u64,
 }
 
+/// The sum of a numeric field over matching events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldSum {
+    /// Every value added up (all values of a multi-valued field), saturating at the bounds
+    /// of `i64`.
+    pub sum: i64,
+    /// Matching events that have the field.
+    pub events: u64,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,6 +177,14 @@ pub trait EventSearch: Send + Sync {
     fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError>;
     /// Number of distinct values of `field` among matching events (exact).
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError>;
+    /// The sum of the numeric (`long`) field `field` over matching events; a store without
+    /// it says so.
+    fn sum(&self, q: &EventQuery, field: &str) -> Result<FieldSum, StoreError> {
+        let _ = (q, field);
+        Err(StoreError::Unsupported(
+            "this store cannot sum a field".to_string(),
+        ))
+    }
 }
 
 /// Write access: the sink of the pipeline.

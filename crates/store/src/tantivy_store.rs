@@ -31,15 +31,17 @@ use tantivy::{
 };
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::collectors::{merge_counts, newest_first, within_limit, Histogram, IndexedTerms, Terms};
+use crate::collectors::{
+    merge_counts, newest_first, within_limit, Histogram, IndexedTerms, Sum, Terms,
+};
 use crate::doc::EventDoc;
 use crate::plan::Planner;
 use crate::schema::{
     build_document, build_parsed_document, build_schema, has_column, is_aggregatable,
-    non_aggregatable_fields, prepare_parsed_document, Fields,
+    non_aggregatable_fields, prepare_parsed_document, FieldKind, Fields,
 };
 use crate::{
-    Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
+    Cursor, Event, EventQuery, EventSearch, EventStore, FieldSum, SearchPage, StoreError, TopValues,
 };
 
 /// Retention: partitions (whole days) older than `max_age_days`, or the oldest ones while the
@@ -1111,5 +1113,33 @@ impl EventSearch for TantivyStore {
 
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
         Ok(self.terms(q, field)?.len() as u64)
+    }
+
+    fn sum(&self, q: &EventQuery, field: &str) -> Result<FieldSum, StoreError> {
+        if crate::schema::typed_kind(field) != Some(FieldKind::Long) {
+            return Err(crate::schema::not_summable(field));
+        }
+        let parts = self.map_parts(&self.parts_for(q), |p| {
+            // A partition written before the field was typed has no column: its values are
+            // text terms there, not summed.
+            if !matches!(p.fields.typed.get(field), Some(&(_, FieldKind::Long))) {
+                return Ok((0, 0));
+            }
+            let s = p.reader.searcher();
+            let tq = self.partition_query(p, &s, q, None)?;
+            Ok(s.search(
+                &tq,
+                &Sum {
+                    field: field.to_string(),
+                },
+            )?)
+        })?;
+        let (sum, events) = parts
+            .into_iter()
+            .fold((0i128, 0u64), |(s, n), (s2, n2)| (s + s2, n + n2));
+        Ok(FieldSum {
+            sum: sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+            events,
+        })
     }
 }

@@ -263,6 +263,67 @@ fn api_histogram_fills_every_bucket_of_the_range() {
     assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 2);
 }
 
+/// Web events with their response sizes (one without), in two days (two partitions).
+fn sized_store() -> (Guard, Store) {
+    let (d, s) = new_store();
+    let sizes: [(&str, &str, Option<i64>); 4] = [
+        ("2024-05-01T10:00:00Z", "alice", Some(1_000)),
+        ("2024-05-01T11:00:00Z", "bob", Some(2_500)),
+        ("2024-05-02T09:00:00Z", "alice", Some(40_000_000_000)),
+        ("2024-05-02T10:00:00Z", "alice", None),
+    ];
+    for (i, (ts, user, size)) in sizes.into_iter().enumerate() {
+        let mut e = serde_json::json!({
+            "@timestamp": ts, "seq": i, "event": {"dataset": "web"}, "user": {"name": user},
+        });
+        if let Some(n) = size {
+            e["http"] = serde_json::json!({"response": {"bytes": n}});
+        }
+        s.add(i as u64 + 1, &common::ev(e)).unwrap();
+    }
+    s.commit().unwrap();
+    (d, s)
+}
+
+#[test]
+fn sum_adds_up_a_numeric_field_over_the_matching_events_that_have_it() {
+    let (_d, s) = sized_store();
+    let all = s.sum(&eq("*", &all_time()), "http.response.bytes").unwrap();
+    assert_eq!((all.sum, all.events), (40_000_003_500, 3));
+    let alice = s
+        .sum(&eq("user.name:alice", &all_time()), "http.response.bytes")
+        .unwrap();
+    assert_eq!((alice.sum, alice.events), (40_000_001_000, 2));
+    let none = s
+        .sum(&eq("user.name:nobody", &all_time()), "http.response.bytes")
+        .unwrap();
+    assert_eq!((none.sum, none.events), (0, 0));
+}
+
+#[test]
+fn summing_a_field_that_is_not_numeric_is_refused_as_the_callers_fault() {
+    let (_d, s) = sized_store();
+    for field in ["user.name", "url.original", "zscaler.zia.custom_score"] {
+        let e = s.sum(&eq("*", &all_time()), field).unwrap_err();
+        assert!(e.is_client_error(), "{field}: {e}");
+        assert!(e.to_string().contains("http.response.bytes"), "{e}");
+    }
+}
+
+#[test]
+fn api_sum_json_round_trip() {
+    let (_d, s) = sized_store();
+    let req: AggregateRequest = serde_json::from_str(
+        r#"{"query":"user.name:bob","from":"2024-04-30","to":"2024-05-04","aggregation":{"type":"sum","field":"http.response.bytes"}}"#,
+    )
+    .unwrap();
+    let r = api::aggregate(&s, &req, now()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&r.result).unwrap(),
+        serde_json::json!({"type":"sum","field":"http.response.bytes","sum":2500,"events":1})
+    );
+}
+
 #[test]
 fn api_aggregate_json_round_trip() {
     let (_d, s) = filled_store();

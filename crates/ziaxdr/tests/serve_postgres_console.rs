@@ -13,8 +13,13 @@ use serde_json::json;
 
 /// A node on the shared database, with the lines it prints on stdout.
 fn node(data: &Path, url: &str) -> (Serve, mpsc::Receiver<String>) {
+    node_with(data, url, &["--no-detection"])
+}
+
+/// [`node`] with these extra arguments.
+fn node_with(data: &Path, url: &str, extra: &[&str]) -> (Serve, mpsc::Receiver<String>) {
     let output = data.join("events.ndjson");
-    Serve::spawn_capturing(&[
+    let mut args = vec![
         "serve",
         "--data",
         data.to_str().unwrap(),
@@ -24,10 +29,11 @@ fn node(data: &Path, url: &str) -> (Serve, mpsc::Receiver<String>) {
         "127.0.0.1:0",
         "--output",
         output.to_str().unwrap(),
-        "--no-detection",
         "--postgres",
         url,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Serve::spawn_capturing(&args)
 }
 
 /// Two nodes on one fresh database, and the admin password the first one printed.
@@ -206,7 +212,8 @@ fn a_rule_disabled_with_the_cli_is_disabled_for_every_node_of_the_cluster() {
     // a data directory without PostgreSQL knows nothing of it.
     assert!(!enabled(&rules_list(&other, Some(&url)), &id));
     assert!(enabled(&rules_list(&one, None), &id));
-    let (node, out) = node(&dir.0.join("node"), &url);
+    // With detection: its rule state is PostgreSQL's too.
+    let (node, out) = node_with(&dir.0.join("node"), &url, &[]);
     let admin = Session::sign_in(node.http, "admin", &console_password(&out));
     let r = admin.send(node.http, "GET", "/api/v1/rules", "");
     assert_eq!(r.status, 200, "{}", r.body);

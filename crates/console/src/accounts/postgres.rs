@@ -45,8 +45,10 @@ CREATE TABLE console_api_tokens (
   created_by TEXT NOT NULL,
   created_at TEXT NOT NULL,
   last_used_at TEXT,
-  last_used_unix BIGINT
+  last_used_unix BIGINT,
+  owner TEXT
 );
+CREATE INDEX console_api_tokens_owner ON console_api_tokens (lower(owner));
 CREATE TABLE console_saved_searches (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
@@ -89,6 +91,13 @@ fn user_from(r: &Row) -> Result<User, Error> {
     })
 }
 
+/// The columns [`token_from`] reads, from `console_api_tokens t LEFT JOIN console_users u`
+/// on the owner.
+const TOKEN_COLS: &str = "t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at,
+    t.owner, (t.owner IS NULL OR COALESCE(NOT u.disabled, FALSE))";
+const TOKEN_JOIN: &str =
+    "console_api_tokens t LEFT JOIN console_users u ON lower(u.name) = lower(t.owner)";
+
 fn token_from(r: &Row) -> Result<TokenInfo, Error> {
     let role: String = r.get(2);
     Ok(TokenInfo {
@@ -98,6 +107,8 @@ fn token_from(r: &Row) -> Result<TokenInfo, Error> {
         created_by: r.get(3),
         created_at: r.get(4),
         last_used_at: r.get(5),
+        owner: r.get(6),
+        usable: r.get(7),
     })
 }
 
@@ -222,7 +233,12 @@ impl AccountStore for PgAccounts {
             let mut after = before.clone();
             match change {
                 UserChange::Delete => {
-                    // Its sessions go with it (ON DELETE CASCADE).
+                    // Its sessions go with it (ON DELETE CASCADE); its tokens too, so that a
+                    // later user of the same name inherits none.
+                    tx.execute(
+                        "DELETE FROM console_api_tokens WHERE lower(owner) = lower($1)",
+                        vec![p(before.name.clone())],
+                    )?;
                     tx.execute("DELETE FROM console_users WHERE id = $1", vec![p(id)])?;
                     return Ok(before);
                 }
@@ -444,8 +460,9 @@ impl AccountStore for PgAccounts {
 
     fn insert_token(&self, info: &TokenInfo, secret_hash: &[u8; 32]) -> Result<(), Error> {
         self.pg.execute(
-            "INSERT INTO console_api_tokens (id, name, role, secret_hash, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO console_api_tokens
+               (id, name, role, secret_hash, created_by, created_at, owner)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             vec![
                 p(info.id.clone()),
                 p(info.name.clone()),
@@ -453,6 +470,7 @@ impl AccountStore for PgAccounts {
                 p(secret_hash.to_vec()),
                 p(info.created_by.clone()),
                 p(info.created_at.clone()),
+                p(info.owner.clone()),
             ],
         )?;
         Ok(())
@@ -460,8 +478,10 @@ impl AccountStore for PgAccounts {
 
     fn list_tokens(&self) -> Result<Vec<TokenInfo>, Error> {
         let rows = self.pg.query(
-            "SELECT id, name, role, created_by, created_at, last_used_at
-             FROM console_api_tokens ORDER BY created_at COLLATE \"C\", id COLLATE \"C\"",
+            format!(
+                "SELECT {TOKEN_COLS} FROM {TOKEN_JOIN}
+                 ORDER BY t.created_at COLLATE \"C\", t.id COLLATE \"C\""
+            ),
             vec![],
         )?;
         rows.iter().map(token_from).collect()
@@ -476,16 +496,21 @@ impl AccountStore for PgAccounts {
 
     fn token_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<StoredToken>, Error> {
         let rows = self.pg.query(
-            "SELECT id, name, role, created_by, created_at, last_used_at, secret_hash,
-                    last_used_unix
-             FROM console_api_tokens WHERE secret_hash = $1",
+            format!(
+                "SELECT {TOKEN_COLS}, t.secret_hash, t.last_used_unix, u.role
+                 FROM {TOKEN_JOIN} WHERE t.secret_hash = $1"
+            ),
             vec![p(secret_hash.to_vec())],
         )?;
         match rows.first() {
             Some(r) => Ok(Some(StoredToken {
                 info: token_from(r)?,
-                secret_hash: r.get(6),
-                last_used_unix: r.get(7),
+                secret_hash: r.get(8),
+                last_used_unix: r.get(9),
+                owner_role: r
+                    .get::<_, Option<String>>(10)
+                    .map(|x| x.parse())
+                    .transpose()?,
             })),
             None => Ok(None),
         }

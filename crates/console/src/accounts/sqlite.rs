@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     created_by TEXT NOT NULL,
     created_at TEXT NOT NULL,
     last_used_at TEXT,
-    last_used_unix INTEGER
+    last_used_unix INTEGER,
+    owner TEXT COLLATE NOCASE
 );
 CREATE TABLE IF NOT EXISTS saved_searches (
     id TEXT PRIMARY KEY,
@@ -86,6 +87,20 @@ impl SqliteAccounts {
                 "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
             )?;
         }
+        // A token acts for the user who made it (databases from before have no owner column:
+        // the creator is the owner, except for tokens made with the server's admin token).
+        let has_owner: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('api_tokens') WHERE name = 'owner')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_owner {
+            conn.execute_batch("ALTER TABLE api_tokens ADD COLUMN owner TEXT COLLATE NOCASE;")?;
+            conn.execute(
+                "UPDATE api_tokens SET owner = created_by WHERE created_by != ?1",
+                params![crate::auth::ADMIN_TOKEN_PRINCIPAL],
+            )?;
+        }
         Ok(SqliteAccounts {
             conn: Mutex::new(conn),
         })
@@ -129,10 +144,21 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, Error>> {
     }))
 }
 
+/// The columns [`token_row`] reads, from `api_tokens t LEFT JOIN users u ON u.name = t.owner`.
+const TOKEN_COLS: &str = "t.id, t.name, t.role, t.created_by, t.created_at, t.last_used_at,
+    t.owner, t.owner IS NULL OR COALESCE(u.disabled = 0, 0)";
+
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenInfo, Error>> {
     let role: String = r.get(2)?;
-    let (id, name, created_by, created_at, last_used_at) =
-        (r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    let (id, name, created_by, created_at, last_used_at, owner, usable) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    );
     Ok(role.parse().map(|role| TokenInfo {
         id,
         name,
@@ -140,6 +166,8 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenInfo, Error>
         created_by,
         created_at,
         last_used_at,
+        owner,
+        usable,
     }))
 }
 
@@ -249,6 +277,7 @@ impl AccountStore for SqliteAccounts {
         }
         match change {
             UserChange::Delete => {
+                tx.execute("DELETE FROM api_tokens WHERE owner = ?1", params![name])?;
                 tx.execute("DELETE FROM users WHERE name = ?1", params![name])?;
             }
             UserChange::Role(role) => {
@@ -444,15 +473,16 @@ impl AccountStore for SqliteAccounts {
 
     fn insert_token(&self, info: &TokenInfo, secret_hash: &[u8; 32]) -> Result<(), Error> {
         self.conn().execute(
-            "INSERT INTO api_tokens (id, name, role, secret_hash, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO api_tokens (id, name, role, secret_hash, created_by, created_at, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 info.id,
                 info.name,
                 info.role.as_str(),
                 secret_hash.to_vec(),
                 info.created_by,
-                info.created_at
+                info.created_at,
+                info.owner
             ],
         )?;
         Ok(())
@@ -460,10 +490,10 @@ impl AccountStore for SqliteAccounts {
 
     fn list_tokens(&self) -> Result<Vec<TokenInfo>, Error> {
         let c = self.conn();
-        let mut st = c.prepare(
-            "SELECT id, name, role, created_by, created_at, last_used_at
-             FROM api_tokens ORDER BY created_at, id",
-        )?;
+        let mut st = c.prepare(&format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens t LEFT JOIN users u ON u.name = t.owner
+             ORDER BY t.created_at, t.id"
+        ))?;
         let rows = st.query_map([], token_row)?;
         let mut out = Vec::new();
         for r in rows {
@@ -483,24 +513,28 @@ impl AccountStore for SqliteAccounts {
         let row = self
             .conn()
             .query_row(
-                "SELECT id, name, role, created_by, created_at, last_used_at, secret_hash,
-                        last_used_unix
-                 FROM api_tokens WHERE secret_hash = ?1",
+                &format!(
+                    "SELECT {TOKEN_COLS}, t.secret_hash, t.last_used_unix, u.role
+                     FROM api_tokens t LEFT JOIN users u ON u.name = t.owner
+                     WHERE t.secret_hash = ?1"
+                ),
                 params![secret_hash.to_vec()],
                 |r| {
                     Ok((
                         token_row(r)?,
-                        r.get::<_, Vec<u8>>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
+                        r.get::<_, Vec<u8>>(8)?,
+                        r.get::<_, Option<i64>>(9)?,
+                        r.get::<_, Option<String>>(10)?,
                     ))
                 },
             )
             .optional()?;
         match row {
-            Some((info, secret_hash, last_used_unix)) => Ok(Some(StoredToken {
+            Some((info, secret_hash, last_used_unix, owner_role)) => Ok(Some(StoredToken {
                 info: info?,
                 secret_hash,
                 last_used_unix,
+                owner_role: owner_role.map(|r| r.parse()).transpose()?,
             })),
             None => Ok(None),
         }

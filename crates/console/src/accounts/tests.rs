@@ -379,7 +379,9 @@ pgstate::both_backends! {
     #[test]
     fn token_secrets_have_the_prefix_and_only_their_hash_is_stored() {
         let (db, a) = open();
-        let (info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
+        let (info, secret) = a
+            .create_token("export", Role::ReadOnly, "admin-token", None)
+            .unwrap();
         assert!(secret.starts_with(TOKEN_PREFIX));
         assert_eq!(a.token(&secret).unwrap().unwrap().id, info.id);
         assert_eq!(stored_token_hash(&db), sha256(&secret).to_vec());
@@ -388,7 +390,9 @@ pgstate::both_backends! {
     #[test]
     fn token_use_is_recorded_at_most_once_a_minute() {
         let (_db, a) = open();
-        let (_info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
+        let (_info, secret) = a
+            .create_token("export", Role::ReadOnly, "admin-token", None)
+            .unwrap();
         let first = a.token(&secret).unwrap().unwrap().last_used_at;
         assert!(first.is_some());
         a.advance_clock(30);
@@ -400,10 +404,86 @@ pgstate::both_backends! {
     #[test]
     fn a_revoked_token_is_not_found() {
         let (_db, a) = open();
-        let (info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
+        let (info, secret) = a
+            .create_token("export", Role::ReadOnly, "admin-token", None)
+            .unwrap();
         a.revoke_token(&info.id).unwrap();
         assert!(a.token(&secret).unwrap().is_none());
         assert!(a.list_tokens().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_disabled_users_tokens_are_refused_until_they_are_enabled_again() {
+        let (_db, a) = open();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::Analyst, "bob", Some("bob"))
+            .unwrap();
+        assert!(a.token(&secret).unwrap().is_some());
+        a.set_disabled("bob", true).unwrap();
+        assert_eq!(a.token(&secret).unwrap(), None);
+        assert!(!a.list_tokens().unwrap()[0].usable);
+        a.set_disabled("bob", false).unwrap();
+        assert!(a.token(&secret).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_deleted_users_tokens_are_refused() {
+        let (_db, a) = open();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::ReadOnly, "bob", Some("bob"))
+            .unwrap();
+        a.delete_user("bob").unwrap();
+        assert_eq!(a.token(&secret).unwrap(), None);
+        // Gone with the user, so that a new user of that name inherits none of them.
+        assert!(a.list_tokens().unwrap().is_empty());
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        assert_eq!(a.token(&secret).unwrap(), None);
+    }
+
+    #[test]
+    fn a_token_never_has_more_than_its_owners_current_role() {
+        let (_db, a) = open();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::Admin, "bob", Some("bob"))
+            .unwrap();
+        a.set_role("bob", Role::ReadOnly).unwrap();
+        assert_eq!(a.token(&secret).unwrap().unwrap().role, Role::ReadOnly);
+        a.set_role("bob", Role::Admin).unwrap();
+        assert_eq!(a.token(&secret).unwrap().unwrap().role, Role::Admin);
+    }
+
+    #[test]
+    fn a_token_cannot_be_made_for_a_disabled_or_unknown_user() {
+        let (_db, a) = open();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Analyst, PW).unwrap();
+        a.set_disabled("bob", true).unwrap();
+        for owner in ["bob", "nobody"] {
+            assert!(matches!(
+                a.create_token("siem", Role::ReadOnly, "root", Some(owner)),
+                Err(Error::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_token_whose_owner_is_disabled_on_one_node_is_refused_on_another() {
+        let (db, a) = open();
+        let b = another_node(&db);
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Analyst, PW).unwrap();
+        let (_, secret) = a
+            .create_token("siem", Role::Analyst, "bob", Some("bob"))
+            .unwrap();
+        assert!(b.token(&secret).unwrap().is_some());
+        a.set_disabled("bob", true).unwrap();
+        assert_eq!(b.token(&secret).unwrap(), None);
     }
 
     #[test]
@@ -521,4 +601,34 @@ fn a_database_from_before_gets_the_disabled_column() {
     assert!(!a.user("bob").unwrap().unwrap().disabled);
     drop(a);
     Accounts::open(dir.path()).unwrap();
+}
+
+#[test]
+fn a_database_from_before_gives_each_token_its_creator_as_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (by_user, by_admin_token) = {
+        let a = Accounts::open(dir.path()).unwrap();
+        a.create_user("root", Role::Admin, PW).unwrap();
+        a.create_user("bob", Role::Admin, PW).unwrap();
+        let by_user = a.create_token("u", Role::Analyst, "bob", None).unwrap().1;
+        let by_admin_token = a
+            .create_token("t", Role::Analyst, crate::auth::ADMIN_TOKEN_PRINCIPAL, None)
+            .unwrap()
+            .1;
+        drop(a);
+        // Back to the schema of before: no owner column.
+        let c = rusqlite::Connection::open(dir.path().join("console.db")).unwrap();
+        c.execute_batch("ALTER TABLE api_tokens DROP COLUMN owner;")
+            .unwrap();
+        (by_user, by_admin_token)
+    };
+    let a = Accounts::open(dir.path()).unwrap();
+    assert_eq!(
+        a.token(&by_user).unwrap().unwrap().owner.as_deref(),
+        Some("bob")
+    );
+    assert_eq!(a.token(&by_admin_token).unwrap().unwrap().owner, None);
+    a.set_disabled("bob", true).unwrap();
+    assert_eq!(a.token(&by_user).unwrap(), None);
+    assert!(a.token(&by_admin_token).unwrap().is_some());
 }

@@ -64,6 +64,9 @@ pub struct Args {
     /// Print the number of matching events per time bucket.
     #[arg(long)]
     pub histogram: bool,
+    /// Print the sum of the numeric FIELD (e.g. http.response.bytes) over matching events.
+    #[arg(long, value_name = "FIELD", conflicts_with_all = ["count", "top", "histogram", "csv", "ndjson"])]
+    pub sum: Option<String>,
     /// Bucket width for --histogram (e.g. 1h); chosen automatically by default.
     #[arg(long, requires = "histogram")]
     pub interval: Option<String>,
@@ -130,7 +133,9 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
             interval: args.interval.clone(),
         })
     } else {
-        None
+        args.sum.as_ref().map(|field| Aggregation::Sum {
+            field: field.clone(),
+        })
     };
 
     if let Some(aggregation) = aggregation {
@@ -308,6 +313,9 @@ fn print_aggregate(out: &mut impl Write, r: &AggregateResult, json: bool) -> any
             AggregateResult::Distinct { field, count } => {
                 serde_json::json!({ "field": field, "distinct": count })
             }
+            AggregateResult::Sum { field, sum, events } => {
+                serde_json::json!({ "field": field, "sum": sum, "events": events })
+            }
         };
         serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
@@ -342,6 +350,7 @@ fn print_aggregate(out: &mut impl Write, r: &AggregateResult, json: bool) -> any
             print_table(out, &[field.clone(), "count".into()], &rows)?;
         }
         AggregateResult::Distinct { count, .. } => writeln!(out, "{count}")?,
+        AggregateResult::Sum { sum, .. } => writeln!(out, "{sum}")?,
     }
     Ok(())
 }
