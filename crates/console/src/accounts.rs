@@ -747,7 +747,7 @@ impl Accounts {
             usable: true,
         };
         if let Some(owner) = owner {
-            if !self.store.user(owner)?.is_some_and(|u| !u.disabled) {
+            if self.store.user(owner)?.is_none_or(|u| u.disabled) {
                 return Err(Error::Invalid(format!(
                     "a token cannot act for {owner}: no such user who can sign in"
                 )));
