@@ -209,6 +209,9 @@ where
     }
 }
 
+/// `Retry-After` (seconds) of a 503 answered while the accounts' PostgreSQL is out of reach.
+pub const ACCOUNTS_RETRY_AFTER: u64 = 5;
+
 fn account_error(e: Error) -> Response {
     match e {
         Error::Invalid(m) => json_error(StatusCode::BAD_REQUEST, &m),
@@ -229,6 +232,17 @@ fn account_error(e: Error) -> Response {
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            r
+        }
+        // The cluster's PostgreSQL is out of reach: a state with an answer, not a fault.
+        Error::Pg(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "accounts unavailable");
+            let mut r = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the accounts database is unavailable; try again shortly",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(ACCOUNTS_RETRY_AFTER));
             r
         }
         other => {

@@ -287,6 +287,8 @@ struct RunBody {
 pub struct RulesApi {
     set: RuleSet,
     infos: Vec<RuleInfo>,
+    /// The rule state of a cluster, opened once (else `DATA/alerts.db`, at each request).
+    pg_state: Option<RuleStateStore>,
 }
 
 impl RulesApi {
@@ -302,7 +304,18 @@ impl RulesApi {
     /// The routes over a given rule set.
     pub fn from_set(set: RuleSet) -> Result<Self, Error> {
         let infos = set.compile()?.infos;
-        Ok(Self { set, infos })
+        Ok(Self {
+            set,
+            infos,
+            pg_state: None,
+        })
+    }
+
+    /// The same routes with the rule state in PostgreSQL when `pg` is given (its schema
+    /// created or migrated now).
+    pub fn with_postgres(mut self, pg: Option<pgstate::Pg>) -> Result<Self, Error> {
+        self.pg_state = pg.as_ref().map(RuleStateStore::postgres).transpose()?;
+        Ok(self)
     }
 
     fn item(info: &RuleInfo, state: &RuleState) -> Value {
@@ -327,7 +340,8 @@ impl RulesApi {
     }
 
     /// Serves one request on the rules routes (paths outside [`RULES_PREFIX`] get 404).
-    /// `data_dir` holds `alerts.db` (enabled flags, hit counts); `source` is the event store,
+    /// `data_dir` holds `alerts.db` (enabled flags, hit counts; PostgreSQL holds them instead
+    /// after [`RulesApi::with_postgres`]); `source` is the event store,
     /// needed by `run` only (503 without it).
     pub fn handle(
         &self,
@@ -345,9 +359,16 @@ impl RulesApi {
             return fail(413, "body too large");
         }
         let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        let state = match RuleStateStore::open(data_dir) {
-            Ok(s) => s,
-            Err(e) => return from_err(e),
+        let opened;
+        let state = match &self.pg_state {
+            Some(s) => s,
+            None => match RuleStateStore::open(data_dir) {
+                Ok(s) => {
+                    opened = s;
+                    &opened
+                }
+                Err(e) => return from_err(e),
+            },
         };
         match (method, parts.as_slice()) {
             ("GET", []) => match state.all() {

@@ -56,6 +56,9 @@ pub enum Error {
     /// The alert or CTI database failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL (the cluster's state) failed or is out of reach.
+    #[error("{0}")]
+    Pg(#[from] pgstate::PgError),
     /// JSON could not be read or written.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

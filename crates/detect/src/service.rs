@@ -87,6 +87,16 @@ impl DetectionService {
         Self::open_with(opts, None)
     }
 
+    /// The same service with its rule state (enabled flags, hit counts) in `store` instead
+    /// of `DATA/alerts.db`: PostgreSQL's on a cluster, so that a rule disabled through any
+    /// node stops alerting here, and this worker's hits add to the cluster's counts.
+    pub fn with_rule_state(mut self, store: RuleStateStore) -> Result<Self, Error> {
+        self.rule_state_version = store.data_version()?;
+        self.disabled = store.disabled()?;
+        self.rule_state = store;
+        Ok(self)
+    }
+
     /// As [`DetectionService::open`], with the responder of the playbooks' `zia_block` /
     /// `zia_unblock` steps (a playbook file with such steps and no responder is refused).
     pub fn open_with(

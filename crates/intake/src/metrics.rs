@@ -56,6 +56,11 @@ pub struct Metrics {
     pub drift: crate::drift::FeedDrift,
     /// 1 while the pipeline cannot write to its sink (the store unreachable, a full disk).
     pub sink_down: IntGauge,
+    /// Events waiting in the cluster's JetStream stream (not yet acknowledged by a worker);
+    /// 0 on a single node. Refreshed every few seconds, not at each scrape.
+    pub queue_backlog_messages: IntGauge,
+    /// Bytes of the events waiting in the cluster's JetStream stream; 0 on a single node.
+    pub queue_backlog_bytes: IntGauge,
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -185,6 +190,16 @@ impl Metrics {
                 &r,
                 "ziaxdr_pipeline_sink_down",
                 "1 while the pipeline cannot write to its sink (store unreachable, disk full); events wait in the journal",
+            ),
+            queue_backlog_messages: gauge(
+                &r,
+                "ziaxdr_queue_backlog_messages",
+                "Events in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
+            ),
+            queue_backlog_bytes: gauge(
+                &r,
+                "ziaxdr_queue_backlog_bytes",
+                "Bytes of the events in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
             ),
             registry: r,
         }

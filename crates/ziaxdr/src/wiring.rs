@@ -87,6 +87,43 @@ impl ClusterChoice {
     }
 }
 
+/// How often the JetStream backlog shown in `/metrics` is refreshed.
+pub const BACKLOG_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ClusterChoice {
+    /// On a cluster, keeps `metrics`' JetStream backlog gauges (`ziaxdr_queue_backlog_*`)
+    /// up to date: a task of this runtime asks the stream's state every
+    /// [`BACKLOG_REFRESH`] over a connection of its own (so a scrape never waits on NATS),
+    /// and leaves the last values while NATS is out of reach (`/readyz` says so). Ends with
+    /// the runtime. Nothing on a single node.
+    pub async fn watch_backlog(&self, metrics: intake::metrics::Metrics) -> anyhow::Result<()> {
+        let Some(n) = &self.nats else {
+            return Ok(());
+        };
+        let mut cfg = n.clone();
+        cfg.name = format!("{}-backlog", cfg.name);
+        let q = queue::jetstream::JetStreamQueue::open(cfg)
+            .await
+            .context("cannot set up the NATS connection for the backlog gauges")?;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(BACKLOG_REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Ok(b) = q.backlog_state().await {
+                    metrics
+                        .queue_backlog_messages
+                        .set(b.messages.min(i64::MAX as u64) as i64);
+                    metrics
+                        .queue_backlog_bytes
+                        .set(b.bytes.min(i64::MAX as u64) as i64);
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
 /// The HTTP routes of a worker-only node: `/healthz`, `/readyz` (names what is missing:
 /// NATS, or the event store through the pipeline's fault) and `/metrics`.
 pub fn worker_router(metrics: intake::metrics::Metrics, nats_up: Arc<AtomicBool>) -> Router {
@@ -286,6 +323,42 @@ impl StateChoice {
             }),
             None => intake::Registry::open_in(data_dir)
                 .with_context(|| format!("cannot open the registry in {}", data_dir.display())),
+        }
+    }
+
+    /// The rule state (enabled flags, hit counts): PostgreSQL's (shared by every worker and
+    /// the CLI), else `data_dir/alerts.db`'s.
+    pub fn rule_state(&self, data_dir: &Path) -> anyhow::Result<detect::rulestate::RuleStateStore> {
+        detect::rulestate::RuleStateStore::open_at(data_dir, self.pg.as_ref()).with_context(|| {
+            match &self.pg {
+                Some(pg) => format!(
+                    "cannot open the rule state in PostgreSQL at {}",
+                    pg.target()
+                ),
+                None => format!(
+                    "cannot open the rule state in {}",
+                    data_dir.join("alerts.db").display()
+                ),
+            }
+        })
+    }
+
+    /// The console's accounts, sessions and API tokens: PostgreSQL's (shared by every node,
+    /// so any node serves the console and the REST API), else `data_dir/console.db`.
+    pub fn accounts(&self, data_dir: &Path) -> anyhow::Result<console::accounts::Accounts> {
+        match &self.pg {
+            Some(pg) => console::accounts::Accounts::postgres(pg).with_context(|| {
+                format!(
+                    "cannot open the console accounts in PostgreSQL at {}",
+                    pg.target()
+                )
+            }),
+            None => console::accounts::Accounts::open(data_dir).with_context(|| {
+                format!(
+                    "cannot open the console accounts in {}",
+                    data_dir.join("console.db").display()
+                )
+            }),
         }
     }
 }

@@ -455,7 +455,7 @@ pub(crate) async fn serve(
     let cluster = cluster_choice(&args)?;
     cluster.validate(args.clickhouse.is_some())?;
     if cluster.role == crate::wiring::Role::Worker {
-        return serve_worker(&args, cfg, &cluster, shutdown).await;
+        return serve_worker(&args, cfg, &cluster, &state, shutdown).await;
     }
     let queue = cluster.intake_queue().await?;
     // On a cluster the pipeline runs in the worker (in this process for `--role all`); the
@@ -490,6 +490,10 @@ pub(crate) async fn serve(
             zia.clone(),
         )
         .context("cannot start detection (rules, CTI, alerts)")?;
+        let detection = match &state.pg {
+            Some(_) => detection.with_rule_state(state.rule_state(&data_dir)?)?,
+            None => detection,
+        };
         // Retrohunt reads the event store; with --output there is none to read.
         let source = store
             .clone()
@@ -505,6 +509,10 @@ pub(crate) async fn serve(
             data_dir.display()
         )
     })?;
+    // On a cluster, /metrics shows what waits in JetStream.
+    cluster
+        .watch_backlog(server.ingest().metrics.clone())
+        .await?;
     let http = server.http_addr().map_or("-".into(), |a| a.to_string());
     let syslog = server.syslog_addr().map_or("-".into(), |a| a.to_string());
     let syslog_tls = server
@@ -546,10 +554,7 @@ pub(crate) async fn serve(
         Some(t) => Some(intake::registry::hash_key(t)),
         None => server.registry().admin_token_hash()?,
     };
-    let accounts = Arc::new(
-        console::accounts::Accounts::open(&data_dir)
-            .context("cannot open the console accounts (DATA/console.db)")?,
-    );
+    let accounts = Arc::new(state.accounts(&data_dir)?);
     let public_url = args
         .public_url
         .clone()
@@ -592,7 +597,10 @@ pub(crate) async fn serve(
         .merge(crate::wiring::detection_router(
             data_dir.clone(),
             Arc::new(
-                detect::api::RulesApi::new(&args.rules).context("cannot load the Sigma rules")?,
+                detect::api::RulesApi::new(&args.rules)
+                    .context("cannot load the Sigma rules")?
+                    .with_postgres(state.pg.clone())
+                    .context("cannot open the rule state in PostgreSQL")?,
             ),
             crate::wiring::StoreSource::new(store_access.clone()),
         ))
@@ -601,7 +609,7 @@ pub(crate) async fn serve(
         .merge(console::assets::router());
     // `--role all` on a cluster: this process is a worker too.
     let worker = match worker_cfg {
-        Some(wc) if cluster.runs_worker() => Some(spawn_worker(&args, wc, zia_for_worker)?),
+        Some(wc) if cluster.runs_worker() => Some(spawn_worker(&args, wc, zia_for_worker, &state)?),
         _ => None,
     };
     let result = server
@@ -724,6 +732,7 @@ fn spawn_worker(
     args: &Opts,
     wc: crate::worker::WorkerConfig,
     zia: Option<Arc<ziaapi::Responder>>,
+    state: &crate::wiring::StateChoice,
 ) -> anyhow::Result<(
     WorkerHandle,
     Arc<std::sync::atomic::AtomicBool>,
@@ -744,6 +753,12 @@ fn spawn_worker(
             )
             .context("cannot start detection (rules, CTI, alerts)")?,
         )
+    };
+    // On a cluster the rule state is PostgreSQL's: one enabled flag and one count per rule
+    // for every worker.
+    let detection = match (detection, &state.pg) {
+        (Some(d), Some(_)) => Some(d.with_rule_state(state.rule_state(&wc.data_dir)?)?),
+        (d, _) => d,
     };
     let retrohunt = clickhouse_args(args)
         .choice()
@@ -773,6 +788,7 @@ async fn serve_worker(
     args: &Opts,
     cfg: ServerConfig,
     cluster: &crate::wiring::ClusterChoice,
+    state: &crate::wiring::StateChoice,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)?;
@@ -784,7 +800,8 @@ async fn serve_worker(
     } else {
         Some(crate::wiring::CtiPoller::start(cfg.data_dir.clone())?)
     };
-    let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia)?;
+    let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia, state)?;
+    cluster.watch_backlog(metrics.clone()).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.http_addr))?;

@@ -1,0 +1,231 @@
+//! `ziaxdr serve --postgres`: the console's accounts, sessions and API tokens live in
+//! PostgreSQL, so any node serves the console and the REST API. A session made on one node is
+//! valid on the other, a user disabled on one is refused on the other at once, and an API
+//! token made on one authenticates on the other.
+
+mod intake_common;
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use intake_common::{console_password, request, Scratch, Serve, Session};
+use serde_json::json;
+
+/// A node on the shared database, with the lines it prints on stdout.
+fn node(data: &Path, url: &str) -> (Serve, mpsc::Receiver<String>) {
+    node_with(data, url, &["--no-detection"])
+}
+
+/// [`node`] with these extra arguments.
+fn node_with(data: &Path, url: &str, extra: &[&str]) -> (Serve, mpsc::Receiver<String>) {
+    let output = data.join("events.ndjson");
+    let mut args = vec![
+        "serve",
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--syslog",
+        "127.0.0.1:0",
+        "--output",
+        output.to_str().unwrap(),
+        "--postgres",
+        url,
+    ];
+    args.extend_from_slice(extra);
+    Serve::spawn_capturing(&args)
+}
+
+/// Two nodes on one fresh database, and the admin password the first one printed.
+fn two_nodes(tag: &str) -> (Scratch, Serve, Serve, String) {
+    let url = pgstate::testing::fresh_database(tag);
+    let dir = Scratch::new(tag);
+    let (a, out) = node(&dir.0.join("a"), &url);
+    // The first node creates the console's admin (and prints its password); the second
+    // finds it there.
+    let password = console_password(&out);
+    let (b, _) = node(&dir.0.join("b"), &url);
+    (dir, a, b, password)
+}
+
+/// Who a session cookie signs in as on `node`, or the status when refused.
+fn whoami(node: &Serve, s: &Session) -> Result<String, u16> {
+    let r = s.send(node.http, "GET", "/api/v1/session", "");
+    if r.status != 200 {
+        return Err(r.status);
+    }
+    Ok(r.json()["user"].as_str().unwrap_or_default().to_string())
+}
+
+const ANN_PASSWORD: &str = "ann's long password";
+
+fn create_ann(node: &Serve, admin: &Session) {
+    let r = admin.send(
+        node.http,
+        "POST",
+        "/api/v1/users",
+        &json!({"name": "ann", "role": "analyst", "password": ANN_PASSWORD}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[test]
+fn a_session_made_on_one_node_is_valid_on_the_other() {
+    let (_dir, a, b, password) = two_nodes("console_sessions");
+    let admin = Session::sign_in(a.http, "admin", &password);
+    assert_eq!(whoami(&b, &admin), Ok("admin".to_string()));
+    // A user created on one node signs in on the other, and that session is good on both.
+    create_ann(&b, &admin);
+    let ann = Session::sign_in(a.http, "ann", ANN_PASSWORD);
+    assert_eq!(whoami(&b, &ann), Ok("ann".to_string()));
+    // Signing out on one node ends the session on the other.
+    let r = ann.send(b.http, "DELETE", "/api/v1/session", "");
+    assert!(r.status < 300, "{} {}", r.status, r.body);
+    assert_eq!(whoami(&a, &ann), Err(401));
+}
+
+#[test]
+fn a_user_disabled_on_one_node_is_refused_on_the_other() {
+    let (_dir, a, b, password) = two_nodes("console_disabled");
+    let admin = Session::sign_in(a.http, "admin", &password);
+    create_ann(&a, &admin);
+    let ann = Session::sign_in(b.http, "ann", ANN_PASSWORD);
+    assert_eq!(whoami(&b, &ann), Ok("ann".to_string()));
+    let r = admin.send(
+        a.http,
+        "PATCH",
+        "/api/v1/users/ann",
+        &json!({"disabled": true}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // At once, nothing cached: her session and a new sign-in are refused on the other node.
+    assert_eq!(whoami(&b, &ann), Err(401));
+    let r = request(
+        b.http,
+        "POST",
+        "/api/v1/session",
+        &[("content-type", "application/json")],
+        &json!({"user": "ann", "password": ANN_PASSWORD}).to_string(),
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[test]
+fn an_api_token_made_on_one_node_authenticates_on_the_other() {
+    let (_dir, a, b, password) = two_nodes("console_tokens");
+    let admin = Session::sign_in(a.http, "admin", &password);
+    let r = admin.send(
+        a.http,
+        "POST",
+        "/api/v1/tokens",
+        &json!({"name": "export", "role": "read-only"}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    let secret = v["secret"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {secret}");
+    let r = request(
+        b.http,
+        "GET",
+        "/api/v1/tokens",
+        &[("authorization", &bearer)],
+        "",
+    );
+    // Read-only may not list tokens (admin only): 403 says it was recognised, 401 would not.
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = request(
+        b.http,
+        "GET",
+        "/api/v1/assignees",
+        &[("authorization", &bearer)],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn the_console_answers_503_while_postgres_is_down_and_recovers_by_itself() {
+    // A server of this test's own, so stopping it disturbs no other test.
+    let mut server = pgstate::testing::TestServer::start().unwrap();
+    let url = pgstate::testing::fresh_database_on(&server.url(), "console_outage");
+    let dir = Scratch::new("console-outage");
+    let (a, out) = node(&dir.0.join("a"), &url);
+    let admin = Session::sign_in(a.http, "admin", &console_password(&out));
+    server.stop();
+    let r = admin.send(a.http, "GET", "/api/v1/session", "");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    server.resume().unwrap();
+    // The session was in PostgreSQL all along: it is good again once the server is back.
+    let start = std::time::Instant::now();
+    while whoami(&a, &admin) != Ok("admin".to_string()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the session never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `ziaxdr rules list --json` against `data` (and PostgreSQL when given): one object a rule.
+fn rules_list(data: &Path, url: Option<&str>) -> Vec<serde_json::Value> {
+    let mut args = vec!["rules", "list", "--json", "--data", data.to_str().unwrap()];
+    if let Some(u) = url {
+        args.extend_from_slice(&["--postgres", u]);
+    }
+    let (code, out) = intake_common::cli(&args);
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn enabled(rules: &[serde_json::Value], id: &str) -> bool {
+    rules
+        .iter()
+        .find(|r| r["id"] == id)
+        .and_then(|r| r["enabled"].as_bool())
+        .unwrap()
+}
+
+#[test]
+fn a_rule_disabled_with_the_cli_is_disabled_for_every_node_of_the_cluster() {
+    let url = pgstate::testing::fresh_database("rules_cli");
+    let dir = Scratch::new("rules-postgres");
+    let (one, other) = (dir.0.join("one"), dir.0.join("other"));
+    let id = rules_list(&one, None)
+        .iter()
+        .find_map(|r| r["id"].as_str().filter(|s| !s.is_empty()).map(String::from))
+        .expect("the shipped pack has rules");
+    let (code, out) = intake_common::cli(&[
+        "rules",
+        "disable",
+        &id,
+        "--data",
+        one.to_str().unwrap(),
+        "--postgres",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    // Another host's CLI and a node's REST API, on the same PostgreSQL, see it disabled;
+    // a data directory without PostgreSQL knows nothing of it.
+    assert!(!enabled(&rules_list(&other, Some(&url)), &id));
+    assert!(enabled(&rules_list(&one, None), &id));
+    // With detection: its rule state is PostgreSQL's too.
+    let (node, out) = node_with(&dir.0.join("node"), &url, &[]);
+    let admin = Session::sign_in(node.http, "admin", &console_password(&out));
+    let r = admin.send(node.http, "GET", "/api/v1/rules", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert!(!enabled(&items, &id));
+    // Enabled again through that node's API: the CLI of another host sees it at once.
+    let r = admin.send(
+        node.http,
+        "POST",
+        &format!("/api/v1/rules/{id}/enabled"),
+        &json!({"enabled": true}).to_string(),
+    );
+    assert!(r.status < 300, "{} {}", r.status, r.body);
+    assert!(enabled(&rules_list(&other, Some(&url)), &id));
+}
