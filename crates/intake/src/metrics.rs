@@ -56,6 +56,8 @@ pub struct Metrics {
     pub drift: crate::drift::FeedDrift,
     /// 1 while the pipeline cannot write to its sink (the store unreachable, a full disk).
     pub sink_down: IntGauge,
+    /// Where the pipeline's time goes (`ziaxdr_pipeline_*_seconds_total`).
+    pub pipeline_time: pipeline::StageTime,
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -100,6 +102,7 @@ impl Metrics {
             fault: self.pipeline_fault.clone(),
             sink_down: self.sink_down.clone(),
             shapes: Some(Arc::new(self.drift.clone())),
+            time: self.pipeline_time.clone(),
         }
     }
 
@@ -186,6 +189,13 @@ impl Metrics {
                 "ziaxdr_pipeline_sink_down",
                 "1 while the pipeline cannot write to its sink (store unreachable, disk full); events wait in the journal",
             ),
+            pipeline_time: {
+                let t = pipeline::StageTime::new();
+                for c in t.all() {
+                    let _ = r.register(Box::new(c.clone()));
+                }
+                t
+            },
             registry: r,
         }
     }
