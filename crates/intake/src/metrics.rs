@@ -61,6 +61,8 @@ pub struct Metrics {
     pub queue_backlog_messages: IntGauge,
     /// Bytes of the events waiting in the cluster's JetStream stream; 0 on a single node.
     pub queue_backlog_bytes: IntGauge,
+    /// Where the pipeline's time goes (`ziaxdr_pipeline_*_seconds_total`).
+    pub pipeline_time: pipeline::StageTime,
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -105,6 +107,7 @@ impl Metrics {
             fault: self.pipeline_fault.clone(),
             sink_down: self.sink_down.clone(),
             shapes: Some(Arc::new(self.drift.clone())),
+            time: self.pipeline_time.clone(),
         }
     }
 
@@ -201,6 +204,13 @@ impl Metrics {
                 "ziaxdr_queue_backlog_bytes",
                 "Bytes of the events in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
             ),
+            pipeline_time: {
+                let t = pipeline::StageTime::new();
+                for c in t.all() {
+                    let _ = r.register(Box::new(c.clone()));
+                }
+                t
+            },
             registry: r,
         }
     }

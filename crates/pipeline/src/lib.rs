@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use crate::metrics::{PipelineMetrics, RateLimitedLog, ShapeObserver};
+pub use crate::metrics::{PipelineMetrics, RateLimitedLog, ShapeObserver, StageTime};
 pub use crate::raw::{RawEvent, Transport};
 
 pub use zia::Event;
@@ -464,6 +464,13 @@ fn resume_offset(sink: Option<u64>, checkpoint: Option<u64>, journal_start: u64)
     from.max(journal_start)
 }
 
+/// Adds the time since `since` to `counter`; returns now, the start of the next step.
+fn lap(counter: &prometheus::Counter, since: Instant) -> Instant {
+    let now = Instant::now();
+    counter.inc_by(now.duration_since(since).as_secs_f64());
+    now
+}
+
 /// A record as parsed and prepared on the parse threads.
 type ParsedRecord = (u64, RawEvent, ParseOutcome, Option<Prepared>);
 
@@ -600,6 +607,7 @@ fn run_once(
         let mut entities = cfg.registry.clone().map(EntityNames::new);
         let pool_r = pool;
         let prepare_r = preparer.as_ref();
+        let time_r = &metrics.time;
         // Named, so that its CPU time can be told from the writing stage's (`top -H`, the
         // end-to-end bench).
         let reading = std::thread::Builder::new().name("pipeline-read".into());
@@ -609,6 +617,7 @@ fn run_once(
                 let stopping = stop_r.load(Ordering::Relaxed);
                 let mut batch = Vec::new();
                 let mut last = None;
+                let t = Instant::now();
                 while batch.len() < cfg_r.batch {
                     match reader.next_record() {
                         Ok(Some((off, payload))) => {
@@ -632,13 +641,17 @@ fn run_once(
                     }
                 }
                 if let Some(last) = last {
+                    let t = lap(&time_r.read, t);
                     let parsed = parse_all(cfg_r, pool_r, prepare_r, &batch);
                     let items = batch
                         .into_iter()
                         .zip(parsed)
                         .map(|((o, r, _), (p, prep))| (o, r, p, prep))
                         .collect();
-                    if !send(Stage::Batch(items, last)) {
+                    let t = lap(&time_r.parse, t);
+                    let sent = send(Stage::Batch(items, last));
+                    lap(&time_r.handoff, t);
+                    if !sent {
                         return;
                     }
                     continue;
@@ -672,7 +685,10 @@ fn run_once(
                     .max(Duration::from_millis(1)),
                 None => Duration::from_millis(200),
             };
-            let drained = match rx.recv_timeout(wait) {
+            let t = Instant::now();
+            let got = rx.recv_timeout(wait);
+            let t = lap(&metrics.time.starved, t);
+            let drained = match got {
                 Ok(Stage::Batch(mut items, last)) => {
                     since_commit += items.len();
                     for (off, raw, out, prepared) in items.iter_mut() {
@@ -691,6 +707,7 @@ fn run_once(
                         sink.write_prepared(*off, raw, &mut out.event, prepared.take())?;
                         metrics.processed.inc();
                     }
+                    lap(&metrics.time.write, t);
                     // Freeing a batch of events (a few hundred small allocations each) was a
                     // third of this thread's work, most of it because the parse threads had
                     // allocated them: the parse threads free them too, off this thread.
@@ -720,11 +737,13 @@ fn run_once(
                     || since_commit >= cfg.commit_events.max(1)
                     || last_commit.elapsed() >= cfg.commit_interval
                 {
+                    let t = Instant::now();
                     sink.commit()?;
                     dedup.committed();
                     set_fault(metrics, None);
                     since_commit = 0;
                     journal.commit_checkpoint(p)?;
+                    lap(&metrics.time.commit, t);
                     committed_through = Some(p);
                     pending = None;
                     last_commit = Instant::now();
@@ -1031,6 +1050,60 @@ mod tests {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
+    }
+
+    /// Takes `commit_takes` to commit.
+    struct SlowCommitSink {
+        commit_takes: Duration,
+    }
+
+    impl Sink for SlowCommitSink {
+        fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+            Ok(None)
+        }
+        fn write(&mut self, _: u64, _: &RawEvent, _: &mut Event) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            std::thread::sleep(self.commit_takes);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_time_the_sink_takes_to_commit_is_counted_as_commit_time() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..30).map(|i| raw(&format!("id={i}")).encode()).collect();
+        j.append_blocking(recs).unwrap();
+        let m = PipelineMetrics::new();
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            batch: 10,
+            commit_events: 10,
+            ..PipelineConfig::default()
+        };
+        let sink = SlowCommitSink {
+            commit_takes: Duration::from_millis(30),
+        };
+        run(
+            j,
+            Box::new(sink),
+            cfg,
+            m.clone(),
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
+        let commit = m.time.commit.get();
+        assert!(
+            commit >= 0.09,
+            "three commits of 30 ms each, counted {commit} s"
+        );
+        assert!(
+            m.time.write.get() < commit,
+            "writing nothing much costs less than those commits"
+        );
     }
 
     /// Prepares each event with the thread that parsed it and its offset, and checks that

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::{IntCounter, IntGauge};
+use prometheus::{Counter, IntCounter, IntGauge};
 
 use crate::raw::RawEvent;
 
@@ -39,6 +39,86 @@ pub struct PipelineMetrics {
     pub sink_down: IntGauge,
     /// Told each record's shape (feed-format drift), if anyone listens.
     pub shapes: Option<Arc<dyn ShapeObserver>>,
+    /// Where the pipeline's time goes, to tell which stage holds the others back.
+    pub time: StageTime,
+}
+
+/// Seconds spent per step of the pipeline (wall time of its threads; a step of the parse
+/// threads counts the reading thread's wait for them). With the CPU time of each thread, they
+/// say whether a slow pipeline is busy or waiting, and for what.
+#[derive(Clone)]
+pub struct StageTime {
+    /// The reading thread reading and decoding journal records.
+    pub read: Counter,
+    /// The reading thread waiting for the parse threads to parse a batch.
+    pub parse: Counter,
+    /// The reading thread waiting for the writing thread to take a parsed batch (the
+    /// hand-off is two batches deep): the writing stage is the slower.
+    pub handoff: Counter,
+    /// The writing thread waiting for a parsed batch while records were in flight: the
+    /// reading or parse stage is the slower (or the feed: it is also counted when the
+    /// journal simply has nothing new).
+    pub starved: Counter,
+    /// The writing thread handing events to the sink (dedup, detection's ordered part, the
+    /// store's writes).
+    pub write: Counter,
+    /// The writing thread in the sink's commit and the journal checkpoint.
+    pub commit: Counter,
+}
+
+fn seconds(name: &str, help: &str) -> Counter {
+    Counter::new(name, help)
+        .unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"))
+}
+
+impl StageTime {
+    /// Fresh counters, registered nowhere.
+    pub fn new() -> StageTime {
+        StageTime {
+            read: seconds(
+                "ziaxdr_pipeline_read_seconds_total",
+                "Seconds the pipeline's reading thread spent reading and decoding journal records",
+            ),
+            parse: seconds(
+                "ziaxdr_pipeline_parse_seconds_total",
+                "Seconds the pipeline's reading thread waited for the parse threads",
+            ),
+            handoff: seconds(
+                "ziaxdr_pipeline_handoff_wait_seconds_total",
+                "Seconds parsed batches waited for the pipeline's writing thread (it is the slower stage)",
+            ),
+            starved: seconds(
+                "ziaxdr_pipeline_starved_seconds_total",
+                "Seconds the pipeline's writing thread waited for parsed records while some were in flight or none had arrived",
+            ),
+            write: seconds(
+                "ziaxdr_pipeline_write_seconds_total",
+                "Seconds the pipeline's writing thread spent handing events to the sink",
+            ),
+            commit: seconds(
+                "ziaxdr_pipeline_commit_seconds_total",
+                "Seconds the pipeline's writing thread spent in the sink's commit and the journal checkpoint",
+            ),
+        }
+    }
+
+    /// Every counter, to register them with a prometheus registry.
+    pub fn all(&self) -> [&Counter; 6] {
+        [
+            &self.read,
+            &self.parse,
+            &self.handoff,
+            &self.starved,
+            &self.write,
+            &self.commit,
+        ]
+    }
+}
+
+impl Default for StageTime {
+    fn default() -> Self {
+        StageTime::new()
+    }
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -88,6 +168,7 @@ impl PipelineMetrics {
                 "1 while the pipeline cannot write to its sink (store unreachable, disk full); events wait in the journal",
             ),
             shapes: None,
+            time: StageTime::new(),
         }
     }
 }
