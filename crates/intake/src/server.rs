@@ -323,6 +323,9 @@ impl Server {
             )));
         }
 
+        // Ready before the HTTP task can answer anything: set after it, a request answered in
+        // between (a loaded machine can pause this thread there) saw "starting" on /readyz.
+        ready.store(true, Ordering::Relaxed);
         let http_task = tokio::spawn(serve_http(
             self.http,
             self.tls_http.clone(),
@@ -332,7 +335,6 @@ impl Server {
             self.ingest.metrics.clone(),
         ));
 
-        ready.store(true, Ordering::Relaxed);
         let mut pipeline_result = None;
         tokio::select! {
             _ = shutdown => tracing::info!("shutting down: draining"),
