@@ -1289,7 +1289,9 @@ async function pageAlert(main, id) {
       h('dt', {}, 'Id'), h('dd', { class: 'mono' }, `${a.short_id} (${a.uuid})`),
       h('dt', {}, 'Status'), h('dd', { id: 'alert-status' }, a.status),
       h('dt', {}, 'Assignee'), h('dd', { id: 'alert-assignee' }, a.assignee || 'nobody'),
-      h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id}) `,
+      h('dt', {}, 'Rule'), h('dd', {}, a.rule.type === 'sigma'
+        ? h('a', { id: 'rule-link', href: '/console/rules/' + encodeURIComponent(a.rule.id) }, a.rule.name) : a.rule.name,
+        ` (${a.rule.type}, ${a.rule.id}) `,
         h('a', { id: 'rule-alerts', href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }) }, 'its alerts')),
       h('dt', {}, 'Rule author'), h('dd', { id: 'rule-author' }, a.rule.author || '–'),
       h('dt', {}, 'Severity'), h('dd', {}, String(a.rule.severity ?? '–')),

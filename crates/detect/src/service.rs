@@ -332,6 +332,16 @@ impl DetectionService {
 
     /// The data directory's alert store (for the REST API, open a separate one per request
     /// handler with [`AlertStore::open`]; SQLite WAL lets them coexist).
+    /// Periodic work while no event arrives: writes the pending match counts, so that the
+    /// hits of the last events before a quiet spell reach the rule list without waiting for
+    /// the next event (once written, nothing is pending, and idle calls cost nothing).
+    pub fn idle(&mut self) -> Result<(), Error> {
+        if !self.hits.is_empty() {
+            self.sync_rule_state()?;
+        }
+        Ok(())
+    }
+
     pub fn alerts(&mut self) -> &mut AlertStore {
         self.alerts.store()
     }

@@ -1012,6 +1012,9 @@ impl Sink for DetectingSink {
 
     fn idle(&mut self) -> Result<(), SinkError> {
         self.inner.idle()?;
+        if let Err(e) = self.detection.idle() {
+            self.failed(e);
+        }
         self.reload_cti();
         Ok(())
     }
