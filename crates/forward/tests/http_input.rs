@@ -284,3 +284,24 @@ async fn an_https_listener_takes_cloud_nss_batches_over_tls() {
     assert_eq!(lines, vec![("TLS-KEY".to_string(), "secure".to_string())]);
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_not_full_goes_out_once_the_input_goes_quiet_not_after_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, got) = destination().await;
+    let mut cfg = config(
+        dir.path(),
+        "http://127.0.0.1:0",
+        format!("http://{dest}/plain/batch"),
+    );
+    cfg.tuning.batch_age = Duration::from_secs(600);
+    cfg.tuning.batch_linger = Duration::from_millis(50);
+    let r = Running::start(cfg).await;
+    let url = format!("http://{}/plain/batch", r.input);
+    let (status, _, _) = post(url, Some("K"), gzip("a\nb\n"), agent(None)).await;
+    assert_eq!(status, 202);
+    // wait_for_lines gives up after 20 s, far below the batch's age of ten minutes.
+    let lines = wait_for_lines(&got, 2).await;
+    assert_eq!(lines.len(), 2);
+    r.stop().await;
+}

@@ -120,6 +120,10 @@ pub struct Opts {
     /// Longest a record waits for its batch to fill [default: 1s].
     #[arg(long, env = "ZIAXDR_FORWARD_BATCH_AGE")]
     pub batch_age: Option<String>,
+    /// A batch not yet full goes out once no record has arrived for this long (the end of a
+    /// burst is not held for --batch-age) [default: 100ms].
+    #[arg(long, env = "ZIAXDR_FORWARD_BATCH_LINGER")]
+    pub batch_linger: Option<String>,
     /// First retry delay, doubled after each failure, with jitter [default: 1s].
     #[arg(long, env = "ZIAXDR_FORWARD_RETRY_INITIAL")]
     pub retry_initial: Option<String>,
@@ -184,6 +188,7 @@ impl Opts {
             batch_bytes,
             batch_records,
             batch_age,
+            batch_linger,
             retry_initial,
             retry_max,
             request_timeout,
@@ -254,6 +259,9 @@ impl Opts {
         }
         if let Some(v) = duration("batch-age", &self.batch_age)? {
             t.batch_age = v;
+        }
+        if let Some(v) = duration("batch-linger", &self.batch_linger)? {
+            t.batch_linger = v;
         }
         if let Some(v) = duration("retry-initial", &self.retry_initial)? {
             t.retry_initial = v.max(Duration::from_millis(1));
