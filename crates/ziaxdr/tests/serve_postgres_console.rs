@@ -314,3 +314,43 @@ fn an_alert_of_the_cluster_is_triaged_on_one_node_and_seen_on_the_other_and_by_t
     assert_eq!(code, 0, "{listed}");
     assert!(!listed.contains(&id), "{listed}");
 }
+
+#[test]
+fn an_alert_raised_by_one_node_s_detection_is_listed_by_another_node() {
+    let url = pgstate::testing::fresh_database("alerts_detect");
+    let dir = Scratch::new("alerts-detect-postgres");
+    let (code, out) = intake_common::cli(&["intake", "create", "--postgres", &url, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let key = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["intake_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Node a runs detection; node b does not, and shows what a's detection raised.
+    let (a, out) = node_with(&dir.0.join("a"), &url, &[]);
+    let admin = Session::sign_in(a.http, "admin", &console_password(&out));
+    let (b, _) = node(&dir.0.join("b"), &url);
+    let batch = r#"{"sourcetype":"zscalernss-web","event":{"datetime":"2024-05-01 10:00:00","ClientIP":"10.1.1.5","url":"api.telegram.org/bot1:AAE/sendDocument","hostname":"api.telegram.org","action":"Allowed","login":"johndoe"}}"#;
+    let sent = intake_common::http(
+        a.http,
+        "POST",
+        "/plain/batch?status_code=200",
+        &[("X-SEKOIAIO-INTAKE-KEY", &key)],
+        batch.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    let start = std::time::Instant::now();
+    loop {
+        let r = admin.send(b.http, "GET", "/api/v1/alerts", "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        if r.json()["total"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "node b shows no alert of node a's detection: {}",
+            r.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
