@@ -1,6 +1,6 @@
-//! Alerts: the model (status workflow, comments, history), durable storage in
-//! `DATA/alerts.db` (SQLite in WAL mode, so the CLI works while the server runs), and the
-//! manager that turns matches into alerts: a match joins the open alert with the same
+//! Alerts: the model (status workflow, comments, history), durable storage behind
+//! [`AlertBackend`] (`DATA/alerts.db`, SQLite in WAL mode so the CLI works while the server
+//! runs, [`SqliteAlerts`]; or a cluster's PostgreSQL, [`PgAlerts`]), and the manager that turns matches into alerts: a match joins the open alert with the same
 //! similarity key (rule, entity and grouping values; see [`similarity_key`]) opened less than
 //! a window ago instead of opening a new one, a match on an event the rule already matched
 //! (a replay after a crash, a retrohunt over an event seen live) is recognised and not
