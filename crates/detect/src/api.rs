@@ -95,6 +95,8 @@ fn from_err(e: Error) -> ApiResponse {
     match e {
         Error::NotFound(_) => fail(404, &e.to_string()),
         Error::InvalidTransition(_) => fail(409, &e.to_string()),
+        // The cluster's state out of reach: worth retrying, not a fault of the request.
+        Error::Pg(ref p) if p.is_unavailable() => fail(503, &e.to_string()),
         other => fail(500, &other.to_string()),
     }
 }

@@ -1,7 +1,8 @@
 //! The detection stage as the server runs it: one object to feed parsed events to.
 //!
 //! [`DetectionService`] owns the [`Detector`] (shipped rules + `--rules` directories + the
-//! CTI matcher), the [`AlertManager`] over `DATA/alerts.db`, and a playbook worker thread
+//! CTI matcher), the [`AlertManager`] over `DATA/alerts.db` (or a cluster's PostgreSQL, see
+//! [`DetectionService::open_in`]), and a playbook worker thread
 //! (webhook retries sleep, so they never block detection). It reloads indicators when
 //! `DATA/cti.db` changed (e.g. after `ziaxdr cti import` while the server runs) and then
 //! retrohunts the new ones over stored events. It drops the matches of rules disabled through
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use crate::alerts::{AlertChange, AlertManager, AlertStore, ChangeKind};
+use crate::alerts::{AlertChange, AlertManager, AlertStore, AlertsAt, ChangeKind};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
 use crate::detector::RuleType;
 use crate::detector::{Detector, Match, Screen, Screened};
@@ -103,6 +104,17 @@ impl DetectionService {
         opts: &ServiceOptions,
         zia: Option<Arc<ziaapi::Responder>>,
     ) -> Result<Self, Error> {
+        Self::open_in(opts, zia, &AlertsAt::sqlite(&opts.data_dir))
+    }
+
+    /// As [`DetectionService::open_with`], with the alerts (and the playbooks' store) in
+    /// `alerts`: PostgreSQL's on a cluster, so that every worker's matches join one set of
+    /// alerts that every node shows.
+    pub fn open_in(
+        opts: &ServiceOptions,
+        zia: Option<Arc<ziaapi::Responder>>,
+        alerts: &AlertsAt,
+    ) -> Result<Self, Error> {
         let mut detector = Detector::with_dirs(&opts.rule_dirs)?;
         let cti = CtiStore::open(&opts.data_dir)?;
         let version = cti.version()?;
@@ -118,7 +130,7 @@ impl DetectionService {
                 }
                 let runner = runner.with_zia(zia);
                 let (tx, rx) = sync_channel::<AlertChange>(PLAYBOOK_QUEUE);
-                let mut store = AlertStore::open(&opts.data_dir)?;
+                let mut store = alerts.open()?;
                 let h = std::thread::Builder::new()
                     .name("ziaxdr-playbooks".into())
                     .spawn(move || {
@@ -136,7 +148,7 @@ impl DetectionService {
         let rule_state = RuleStateStore::open(&opts.data_dir)?;
         Ok(Self {
             detector,
-            alerts: AlertManager::open(&opts.data_dir)?,
+            alerts: AlertManager::with_store(alerts.open()?),
             rule_state_version: rule_state.data_version()?,
             disabled: rule_state.disabled()?,
             rule_state,
@@ -330,8 +342,6 @@ impl DetectionService {
         self.stats
     }
 
-    /// The data directory's alert store (for the REST API, open a separate one per request
-    /// handler with [`AlertStore::open`]; SQLite WAL lets them coexist).
     /// Periodic work while no event arrives: writes the pending match counts, so that the
     /// hits of the last events before a quiet spell reach the rule list without waiting for
     /// the next event (once written, nothing is pending, and idle calls cost nothing).
@@ -342,6 +352,8 @@ impl DetectionService {
         Ok(())
     }
 
+    /// The service's alert store (for the REST API, open a separate one per request handler
+    /// with [`AlertsAt::open`]; SQLite WAL lets them coexist).
     pub fn alerts(&mut self) -> &mut AlertStore {
         self.alerts.store()
     }

@@ -391,9 +391,13 @@ impl Pg {
                             .iter()
                             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                             .collect();
-                        let r = match tokio::time::timeout(timeout, tx.query(sql.as_str(), &refs))
-                            .await
-                        {
+                        // Prepared once per pooled connection: a statement run per match
+                        // would otherwise cost a parse round trip each time.
+                        let run = async {
+                            let st = tx.prepare_cached(&sql).await?;
+                            tx.query(&st, &refs).await
+                        };
+                        let r = match tokio::time::timeout(timeout, run).await {
                             Ok(r) => r.map_err(PgError::from),
                             Err(_) => Err(PgError::Timeout(timeout)),
                         };
@@ -404,9 +408,11 @@ impl Pg {
                             .iter()
                             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                             .collect();
-                        let r = match tokio::time::timeout(timeout, tx.execute(sql.as_str(), &refs))
-                            .await
-                        {
+                        let run = async {
+                            let st = tx.prepare_cached(&sql).await?;
+                            tx.execute(&st, &refs).await
+                        };
+                        let r = match tokio::time::timeout(timeout, run).await {
                             Ok(r) => r.map_err(PgError::from),
                             Err(_) => Err(PgError::Timeout(timeout)),
                         };

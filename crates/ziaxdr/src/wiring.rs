@@ -343,6 +343,20 @@ impl StateChoice {
         })
     }
 
+    /// The alerts (timeline, triage, throttles, replay memory, playbook runs): PostgreSQL's
+    /// (every worker ingests into it, every node's API and console shows it), else
+    /// `data_dir/alerts.db`. The schema is migrated here, once; stores are opened on the
+    /// result per thread or request.
+    pub fn alerts(&self, data_dir: &Path) -> anyhow::Result<detect::alerts::AlertsAt> {
+        detect::alerts::AlertsAt::at(data_dir, self.pg.as_ref()).with_context(|| match &self.pg {
+            Some(pg) => format!("cannot open the alerts in PostgreSQL at {}", pg.target()),
+            None => format!(
+                "cannot open the alerts in {}",
+                data_dir.join("alerts.db").display()
+            ),
+        })
+    }
+
     /// The console's accounts, sessions and API tokens: PostgreSQL's (shared by every node,
     /// so any node serves the console and the REST API), else `data_dir/console.db`.
     pub fn accounts(&self, data_dir: &Path) -> anyhow::Result<console::accounts::Accounts> {
@@ -568,25 +582,25 @@ pub fn events_router(store: StoreAccess) -> Router {
 }
 
 /// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`), and the
-/// alert's Zscaler response routes when `zia` is configured. Each request opens the alert
-/// database (SQLite in WAL mode), as the CLI does, so the CLI and the server see the same
-/// alerts.
-pub fn alerts_router(data_dir: PathBuf, zia: Option<Arc<ziaapi::Responder>>) -> Router {
+/// alert's Zscaler response routes when `zia` is configured. Each request opens a store on
+/// `at` (`DATA/alerts.db` in WAL mode, as the CLI does, so the CLI and the server see the
+/// same alerts; or the cluster's PostgreSQL, so every node sees every alert).
+pub fn alerts_router(at: detect::alerts::AlertsAt, zia: Option<Arc<ziaapi::Responder>>) -> Router {
     Router::new()
         .route("/api/v1/alerts", axum::routing::any(alerts))
         .route(
             "/api/v1/alerts/export",
             axum::routing::get(|State(s): State<AlertsState>, uri: axum::http::Uri| {
-                crate::export::alerts(State(s.data_dir), uri)
+                crate::export::alerts(State(s.alerts), uri)
             }),
         )
         .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
-        .with_state(AlertsState { data_dir, zia })
+        .with_state(AlertsState { alerts: at, zia })
 }
 
 #[derive(Clone)]
 struct AlertsState {
-    data_dir: PathBuf,
+    alerts: detect::alerts::AlertsAt,
     zia: Option<Arc<ziaapi::Responder>>,
 }
 
@@ -606,7 +620,9 @@ async fn alerts(
 ) -> Response {
     let user = caller(&principal);
     let result = tokio::task::spawn_blocking(move || {
-        let mut store = detect::AlertStore::open(&state.data_dir)
+        let mut store = state
+            .alerts
+            .open()
             .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         if let Some(r) = detect::api::handle_zia(
             &mut store,

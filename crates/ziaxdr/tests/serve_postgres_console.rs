@@ -1,7 +1,8 @@
 //! `ziaxdr serve --postgres`: the console's accounts, sessions and API tokens live in
 //! PostgreSQL, so any node serves the console and the REST API. A session made on one node is
 //! valid on the other, a user disabled on one is refused on the other at once, and an API
-//! token made on one authenticates on the other.
+//! token made on one authenticates on the other. Alerts too: one ingested by a worker is listed
+//! by every node, and triage on one node or with `ziaxdr alerts --postgres` is seen on all.
 
 mod intake_common;
 
@@ -228,4 +229,128 @@ fn a_rule_disabled_with_the_cli_is_disabled_for_every_node_of_the_cluster() {
     );
     assert!(r.status < 300, "{} {}", r.status, r.body);
     assert!(enabled(&rules_list(&other, Some(&url)), &id));
+}
+
+/// `ziaxdr alerts <args> --data DATA --postgres URL`: its exit code and output.
+fn alerts_cli(args: &[&str], data: &Path, url: &str) -> (i32, String) {
+    let mut all = vec!["alerts"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--data", data.to_str().unwrap(), "--postgres", url]);
+    intake_common::cli(&all)
+}
+
+/// Opens one alert in the cluster's PostgreSQL, as a worker would; returns its short id.
+fn alert_of_a_worker(url: &str) -> String {
+    let pg = pgstate::Pg::connect(&pgstate::PgConfig::new(url.to_string())).unwrap();
+    let mut worker = detect::AlertManager::with_store(detect::AlertStore::postgres(&pg).unwrap());
+    let m = detect::Match {
+        rule: detect::RuleRef {
+            id: "r-cluster".into(),
+            name: "Cluster rule".into(),
+            author: None,
+            severity: "high".into(),
+            kind: detect::RuleType::Sigma,
+        },
+        urgency: 80,
+        description: None,
+        timestamp: detect::chrono::Utc::now(),
+        entity: "default".into(),
+        source: Some("alice".into()),
+        target: Some("evil.example".into()),
+        source_ip: Some("10.0.0.1".into()),
+        destination_ip: None,
+        dns_name: None,
+        dataset: Some("web".into()),
+        event_ids: vec!["ev-cluster-1".into()],
+        group_key: vec![],
+        alert_group: vec![],
+        alert_window_secs: None,
+        user: Some("alice".into()),
+        correlation: false,
+        retrohunt: false,
+        details: serde_json::Value::Null,
+    };
+    match worker.ingest(&m).unwrap() {
+        detect::AlertChange::Created(a) => a.short_id,
+        other => panic!("no alert created: {other:?}"),
+    }
+}
+
+#[test]
+fn an_alert_of_the_cluster_is_triaged_on_one_node_and_seen_on_the_other_and_by_the_cli() {
+    let url = pgstate::testing::fresh_database("alerts_nodes");
+    let dir = Scratch::new("alerts-postgres");
+    let (a, out) = node(&dir.0.join("a"), &url);
+    let admin = Session::sign_in(a.http, "admin", &console_password(&out));
+    let (b, _) = node(&dir.0.join("b"), &url);
+    let id = alert_of_a_worker(&url);
+    // Each node lists it, though neither ingested it.
+    for n in [&a, &b] {
+        let r = admin.send(n.http, "GET", "/api/v1/alerts", "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["total"], 1, "{}", r.body);
+    }
+    let r = admin.send(
+        a.http,
+        "POST",
+        &format!("/api/v1/alerts/{id}/status"),
+        &json!({"status": "Acknowledged"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = admin.send(b.http, "GET", &format!("/api/v1/alerts/{id}"), "");
+    assert_eq!(r.json()["status"], "Acknowledged", "{}", r.body);
+    // Another host's CLI sees and changes the same alert; the nodes see its change.
+    let elsewhere = dir.0.join("cli");
+    let (code, shown) = alerts_cli(&["show", &id, "--json"], &elsewhere, &url);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("\"Acknowledged\""), "{shown}");
+    let (code, out) = alerts_cli(&["status", &id, "Ongoing"], &elsewhere, &url);
+    assert_eq!(code, 0, "{out}");
+    let r = admin.send(a.http, "GET", &format!("/api/v1/alerts/{id}"), "");
+    assert_eq!(r.json()["status"], "Ongoing", "{}", r.body);
+    // A data directory without PostgreSQL has no alert of the cluster.
+    let (code, listed) =
+        intake_common::cli(&["alerts", "list", "--data", elsewhere.to_str().unwrap()]);
+    assert_eq!(code, 0, "{listed}");
+    assert!(!listed.contains(&id), "{listed}");
+}
+
+#[test]
+fn an_alert_raised_by_one_node_s_detection_is_listed_by_another_node() {
+    let url = pgstate::testing::fresh_database("alerts_detect");
+    let dir = Scratch::new("alerts-detect-postgres");
+    let (code, out) = intake_common::cli(&["intake", "create", "--postgres", &url, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let key = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["intake_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Node a runs detection; node b does not, and shows what a's detection raised.
+    let (a, out) = node_with(&dir.0.join("a"), &url, &[]);
+    let admin = Session::sign_in(a.http, "admin", &console_password(&out));
+    let (b, _) = node(&dir.0.join("b"), &url);
+    let batch = r#"{"sourcetype":"zscalernss-web","event":{"datetime":"2024-05-01 10:00:00","ClientIP":"10.1.1.5","url":"api.telegram.org/bot1:AAE/sendDocument","hostname":"api.telegram.org","action":"Allowed","login":"johndoe"}}"#;
+    let sent = intake_common::http(
+        a.http,
+        "POST",
+        "/plain/batch?status_code=200",
+        &[("X-SEKOIAIO-INTAKE-KEY", &key)],
+        batch.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    let start = std::time::Instant::now();
+    loop {
+        let r = admin.send(b.http, "GET", "/api/v1/alerts", "");
+        assert_eq!(r.status, 200, "{}", r.body);
+        if r.json()["total"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "node b shows no alert of node a's detection: {}",
+            r.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

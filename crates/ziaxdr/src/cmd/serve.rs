@@ -457,6 +457,7 @@ pub(crate) async fn serve(
     if cluster.role == crate::wiring::Role::Worker {
         return serve_worker(&args, cfg, &cluster, &state, shutdown).await;
     }
+    let alerts = state.alerts(&data_dir)?;
     let queue = cluster.intake_queue().await?;
     // On a cluster the pipeline runs in the worker (in this process for `--role all`); the
     // intake node only reads the store, for the console and the API.
@@ -480,7 +481,7 @@ pub(crate) async fn serve(
     let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &data_dir)?;
     let zia_for_worker = zia.clone();
     if !args.no_detection && sink.is_some() {
-        let detection = detect::DetectionService::open_with(
+        let detection = detect::DetectionService::open_in(
             &detect::ServiceOptions {
                 data_dir: data_dir.clone(),
                 rule_dirs: args.rules.clone(),
@@ -488,6 +489,7 @@ pub(crate) async fn serve(
                 retrohunt_days: args.retrohunt_days.unwrap_or(30),
             },
             zia.clone(),
+            &alerts,
         )
         .context("cannot start detection (rules, CTI, alerts)")?;
         let detection = match &state.pg {
@@ -579,6 +581,7 @@ pub(crate) async fn serve(
     let console_state = console::api::ConsoleState {
         ingest: server.ingest().clone(),
         data_dir: data_dir.clone(),
+        alerts: alerts.clone(),
         store: store_access.clone(),
         endpoints: console::api::PublicEndpoints {
             http_base: public_url.clone(),
@@ -593,7 +596,7 @@ pub(crate) async fn serve(
         public_origin: public_origin(&public_url),
     };
     let routes = crate::wiring::events_router(store_access.clone())
-        .merge(crate::wiring::alerts_router(data_dir.clone(), zia))
+        .merge(crate::wiring::alerts_router(alerts.clone(), zia))
         .merge(crate::wiring::detection_router(
             data_dir.clone(),
             Arc::new(
@@ -742,7 +745,7 @@ fn spawn_worker(
         None
     } else {
         Some(
-            detect::DetectionService::open_with(
+            detect::DetectionService::open_in(
                 &detect::ServiceOptions {
                     data_dir: wc.data_dir.clone(),
                     rule_dirs: args.rules.clone(),
@@ -750,6 +753,7 @@ fn spawn_worker(
                     retrohunt_days: args.retrohunt_days.unwrap_or(30),
                 },
                 zia,
+                &state.alerts(&wc.data_dir)?,
             )
             .context("cannot start detection (rules, CTI, alerts)")?,
         )
