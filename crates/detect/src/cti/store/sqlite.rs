@@ -84,7 +84,12 @@ impl CtiBackend for SqliteCti {
     ) -> Result<(), Error> {
         // Fixed-width nanosecond timestamps: `version`/`imported_after` compare them as text.
         let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let tx = self.conn.transaction()?;
+        // Immediate: takes the write lock before reading, so that an import running on another
+        // connection (the API's, the poller's) is waited for instead of failing with
+        // SQLITE_BUSY_SNAPSHOT when this one starts writing after reading.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for ind in inds {
             rep.seen += 1;
             if ind.revoked {
