@@ -3,7 +3,8 @@
 //! [`DetectionService`] owns the [`Detector`] (shipped rules + `--rules` directories + the
 //! CTI matcher), the [`AlertManager`] over `DATA/alerts.db`, and a playbook worker thread
 //! (webhook retries sleep, so they never block detection). It reloads indicators when
-//! `DATA/cti.db` changed (e.g. after `ziaxdr cti import` while the server runs) and then
+//! the CTI store (`DATA/cti.db`, or PostgreSQL's on a cluster) changed (e.g. after
+//! `ziaxdr cti import` while the server runs) and then
 //! retrohunts the new ones over stored events. It drops the matches of rules disabled through
 //! the API (re-reading the disabled set within [`RULE_STATE_SYNC`] of a change) and keeps
 //! per-rule match counts in `DATA/alerts.db`.
@@ -103,8 +104,18 @@ impl DetectionService {
         opts: &ServiceOptions,
         zia: Option<Arc<ziaapi::Responder>>,
     ) -> Result<Self, Error> {
+        Self::open_with_cti(opts, zia, CtiStore::open(&opts.data_dir)?)
+    }
+
+    /// As [`DetectionService::open_with`], with the indicators of `cti` instead of
+    /// `DATA/cti.db`: PostgreSQL's on a cluster, so that an import through any node reaches
+    /// this worker's matcher at its next [`DetectionService::reload_cti`].
+    pub fn open_with_cti(
+        opts: &ServiceOptions,
+        zia: Option<Arc<ziaapi::Responder>>,
+        cti: CtiStore,
+    ) -> Result<Self, Error> {
         let mut detector = Detector::with_dirs(&opts.rule_dirs)?;
-        let cti = CtiStore::open(&opts.data_dir)?;
         let version = cti.version()?;
         detector.set_cti(Arc::new(CtiMatcher::build(&cti.all()?, Utc::now())));
         let (tx, worker) = match &opts.playbooks {
@@ -285,7 +296,8 @@ impl DetectionService {
         }
     }
 
-    /// Reloads indicators if `cti.db` changed since the last load, and retrohunts the changed
+    /// Reloads indicators if the CTI store changed since the last load (an import on any
+    /// node sharing it), and retrohunts the changed
     /// ones over `source` (when given and retrohunt is enabled). Call it periodically.
     pub fn reload_cti(
         &mut self,

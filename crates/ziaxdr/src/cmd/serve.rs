@@ -475,12 +475,12 @@ pub(crate) async fn serve(
     let _cti_poller = if args.no_detection {
         None
     } else {
-        Some(crate::wiring::CtiPoller::start(data_dir.clone())?)
+        Some(crate::wiring::CtiPoller::start(state.cti(&data_dir)?)?)
     };
     let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &data_dir)?;
     let zia_for_worker = zia.clone();
     if !args.no_detection && sink.is_some() {
-        let detection = detect::DetectionService::open_with(
+        let detection = detect::DetectionService::open_with_cti(
             &detect::ServiceOptions {
                 data_dir: data_dir.clone(),
                 rule_dirs: args.rules.clone(),
@@ -488,6 +488,7 @@ pub(crate) async fn serve(
                 retrohunt_days: args.retrohunt_days.unwrap_or(30),
             },
             zia.clone(),
+            state.cti(&data_dir)?,
         )
         .context("cannot start detection (rules, CTI, alerts)")?;
         let detection = match &state.pg {
@@ -602,6 +603,7 @@ pub(crate) async fn serve(
                     .with_postgres(state.pg.clone())
                     .context("cannot open the rule state in PostgreSQL")?,
             ),
+            state.cti(&data_dir)?,
             crate::wiring::StoreSource::new(store_access.clone()),
         ))
         .merge(console::api::router(console_state))
@@ -742,7 +744,7 @@ fn spawn_worker(
         None
     } else {
         Some(
-            detect::DetectionService::open_with(
+            detect::DetectionService::open_with_cti(
                 &detect::ServiceOptions {
                     data_dir: wc.data_dir.clone(),
                     rule_dirs: args.rules.clone(),
@@ -750,6 +752,7 @@ fn spawn_worker(
                     retrohunt_days: args.retrohunt_days.unwrap_or(30),
                 },
                 zia,
+                state.cti(&wc.data_dir)?,
             )
             .context("cannot start detection (rules, CTI, alerts)")?,
         )
@@ -798,7 +801,7 @@ async fn serve_worker(
     let _cti_poller = if args.no_detection {
         None
     } else {
-        Some(crate::wiring::CtiPoller::start(cfg.data_dir.clone())?)
+        Some(crate::wiring::CtiPoller::start(state.cti(&cfg.data_dir)?)?)
     };
     let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia, state)?;
     cluster.watch_backlog(metrics.clone()).await?;
