@@ -40,7 +40,7 @@
 //! | DELETE | `/api/v1/cti/feeds?url=` | | 204; its indicators stay |
 //! | POST | `/api/v1/cti/import?name=` | a STIX 2.1 bundle | the import report (as `ziaxdr cti import --json`) |
 //!
-//! Each handler is synchronous (SQLite, and `run` scans stored events): call it from a
+//! Each handler is synchronous (SQLite or PostgreSQL, and `run` scans stored events): call it from a
 //! blocking task. Authentication is the caller's job.
 
 use std::path::{Path, PathBuf};
@@ -489,6 +489,22 @@ pub fn handle_cti(
     query: &str,
     body: &[u8],
 ) -> ApiResponse {
+    let mut store = match CtiStore::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => return from_err(e),
+    };
+    handle_cti_with(&mut store, method, path, query, body)
+}
+
+/// Serves one request on the CTI routes, as [`handle_cti`] does, over `store` (PostgreSQL's
+/// on a cluster: an import through any node reaches every node's matcher).
+pub fn handle_cti_with(
+    store: &mut CtiStore,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> ApiResponse {
     let Some(rest) = path.strip_prefix(CTI_PREFIX) else {
         return fail(404, "not found");
     };
@@ -496,10 +512,6 @@ pub fn handle_cti(
         return fail(413, "body too large");
     }
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let mut store = match CtiStore::open(data_dir) {
-        Ok(s) => s,
-        Err(e) => return from_err(e),
-    };
     match (method, parts.as_slice()) {
         ("GET", ["sources"]) => match store.sources(Utc::now()) {
             Ok(items) => ok(json!({ "items": items })),
@@ -519,7 +531,7 @@ pub fn handle_cti(
                     _ => {}
                 }
             }
-            let mut r = indicators(&store);
+            let mut r = indicators(store);
             if let Some(Value::Array(items)) = r.body.get_mut("items") {
                 items.retain(|i| {
                     (state.is_empty() || i["state"] == state.as_str())

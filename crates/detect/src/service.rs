@@ -4,7 +4,8 @@
 //! CTI matcher), the [`AlertManager`] over `DATA/alerts.db` (or a cluster's PostgreSQL, see
 //! [`DetectionService::open_in`]), and a playbook worker thread
 //! (webhook retries sleep, so they never block detection). It reloads indicators when
-//! `DATA/cti.db` changed (e.g. after `ziaxdr cti import` while the server runs) and then
+//! the CTI store (`DATA/cti.db`, or PostgreSQL's on a cluster) changed (e.g. after
+//! `ziaxdr cti import` while the server runs) and then
 //! retrohunts the new ones over stored events. It drops the matches of rules disabled through
 //! the API (re-reading the disabled set within [`RULE_STATE_SYNC`] of a change) and keeps
 //! per-rule match counts in `DATA/alerts.db`.
@@ -104,19 +105,25 @@ impl DetectionService {
         opts: &ServiceOptions,
         zia: Option<Arc<ziaapi::Responder>>,
     ) -> Result<Self, Error> {
-        Self::open_in(opts, zia, &AlertsAt::sqlite(&opts.data_dir))
+        Self::open_in(
+            opts,
+            zia,
+            &AlertsAt::sqlite(&opts.data_dir),
+            CtiStore::open(&opts.data_dir)?,
+        )
     }
 
     /// As [`DetectionService::open_with`], with the alerts (and the playbooks' store) in
-    /// `alerts`: PostgreSQL's on a cluster, so that every worker's matches join one set of
-    /// alerts that every node shows.
+    /// `alerts` and the indicators of `cti`: PostgreSQL's on a cluster, so that every worker's
+    /// matches join one set of alerts that every node shows, and an import through any node
+    /// reaches this worker's matcher at its next [`DetectionService::reload_cti`].
     pub fn open_in(
         opts: &ServiceOptions,
         zia: Option<Arc<ziaapi::Responder>>,
         alerts: &AlertsAt,
+        cti: CtiStore,
     ) -> Result<Self, Error> {
         let mut detector = Detector::with_dirs(&opts.rule_dirs)?;
-        let cti = CtiStore::open(&opts.data_dir)?;
         let version = cti.version()?;
         detector.set_cti(Arc::new(CtiMatcher::build(&cti.all()?, Utc::now())));
         let (tx, worker) = match &opts.playbooks {
@@ -297,7 +304,8 @@ impl DetectionService {
         }
     }
 
-    /// Reloads indicators if `cti.db` changed since the last load, and retrohunts the changed
+    /// Reloads indicators if the CTI store changed since the last load (an import on any
+    /// node sharing it), and retrohunts the changed
     /// ones over `source` (when given and retrohunt is enabled). Call it periodically.
     pub fn reload_cti(
         &mut self,

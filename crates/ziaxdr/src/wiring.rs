@@ -357,6 +357,19 @@ impl StateChoice {
         })
     }
 
+    /// The CTI store (indicators, feed cursors, registered sources): PostgreSQL's (an import
+    /// through any node or the CLI reaches every worker, and each registered feed is polled
+    /// by one node at a time), else `data_dir/cti.db`.
+    pub fn cti(&self, data_dir: &Path) -> anyhow::Result<detect::cti::CtiStore> {
+        detect::cti::CtiStore::open_at(data_dir, self.pg.as_ref()).with_context(|| match &self.pg {
+            Some(pg) => format!("cannot open the CTI store in PostgreSQL at {}", pg.target()),
+            None => format!(
+                "cannot open the CTI database {}",
+                data_dir.join("cti.db").display()
+            ),
+        })
+    }
+
     /// The console's accounts, sessions and API tokens: PostgreSQL's (shared by every node,
     /// so any node serves the console and the REST API), else `data_dir/console.db`.
     pub fn accounts(&self, data_dir: &Path) -> anyhow::Result<console::accounts::Accounts> {
@@ -784,24 +797,29 @@ async fn aggregate(
 }
 
 /// What the rules and CTI routes need: the rule set the server runs, the data directory
-/// (rule state, CTI database) and the stored events a rule can be run over.
+/// (rule state), the CTI store (one handle, reopened for each request) and the stored events
+/// a rule can be run over.
 #[derive(Clone)]
 struct DetectionState {
     rules: Arc<detect::api::RulesApi>,
     data_dir: PathBuf,
+    cti: Arc<std::sync::Mutex<detect::cti::CtiStore>>,
     events: Arc<StoreSource>,
 }
 
 /// `/api/v1/rules…` (list with hit counts, enable/disable, run over stored events) and
-/// `/api/v1/cti…` (sources, indicators, STIX import); see `detect::api`.
+/// `/api/v1/cti…` (sources, indicators, STIX import) over `cti` (see
+/// [`StateChoice::cti`]); see `detect::api`.
 pub fn detection_router(
     data_dir: PathBuf,
     rules: Arc<detect::api::RulesApi>,
+    cti: detect::cti::CtiStore,
     events: StoreSource,
 ) -> Router {
     let state = DetectionState {
         rules,
         data_dir,
+        cti: Arc::new(std::sync::Mutex::new(cti)),
         events: Arc::new(events),
     };
     Router::new()
@@ -844,8 +862,21 @@ async fn cti_api(
     body: Bytes,
 ) -> Response {
     let result = tokio::task::spawn_blocking(move || {
-        Ok(detect::api::handle_cti(
-            &s.data_dir,
+        // A handle of its own for each request (the shared one is only reopened), so that a
+        // long import does not hold up the other requests.
+        let mut store = s
+            .cti
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reopen()
+            .map_err(|e| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot open the CTI store: {e}"),
+                )
+            })?;
+        Ok(detect::api::handle_cti_with(
+            &mut store,
             method.as_str(),
             uri.path(),
             uri.query().unwrap_or(""),
@@ -1139,19 +1170,19 @@ impl detect::cti::EventSource for StoreSource {
 const CTI_POLL_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The server's poller of registered CTI sources (`ziaxdr cti source add`): a thread that
-/// imports each due source into `DATA/cti.db`, where detection picks the indicators up. Stops
-/// when dropped.
+/// imports each due source into the CTI store, where detection picks the indicators up. On a
+/// cluster every node runs one over PostgreSQL's store, and each due source is claimed by one
+/// of them (`detect::cti::sources::poll_due`). Stops when dropped.
 pub struct CtiPoller {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CtiPoller {
-    /// Starts polling the sources registered in `data_dir`.
-    pub fn start(data_dir: PathBuf) -> anyhow::Result<CtiPoller> {
+    /// Starts polling the sources registered in `store` (see [`StateChoice::cti`]).
+    pub fn start(mut store: detect::cti::CtiStore) -> anyhow::Result<CtiPoller> {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
-        let mut store = detect::cti::CtiStore::open(&data_dir)?;
         let thread = std::thread::Builder::new()
             .name("cti-poller".into())
             .spawn(move || {

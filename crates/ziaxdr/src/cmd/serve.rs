@@ -476,7 +476,7 @@ pub(crate) async fn serve(
     let _cti_poller = if args.no_detection {
         None
     } else {
-        Some(crate::wiring::CtiPoller::start(data_dir.clone())?)
+        Some(crate::wiring::CtiPoller::start(state.cti(&data_dir)?)?)
     };
     let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &data_dir)?;
     let zia_for_worker = zia.clone();
@@ -490,6 +490,7 @@ pub(crate) async fn serve(
             },
             zia.clone(),
             &alerts,
+            state.cti(&data_dir)?,
         )
         .context("cannot start detection (rules, CTI, alerts)")?;
         let detection = match &state.pg {
@@ -605,6 +606,7 @@ pub(crate) async fn serve(
                     .with_postgres(state.pg.clone())
                     .context("cannot open the rule state in PostgreSQL")?,
             ),
+            state.cti(&data_dir)?,
             crate::wiring::StoreSource::new(store_access.clone()),
         ))
         .merge(console::api::router(console_state))
@@ -754,6 +756,7 @@ fn spawn_worker(
                 },
                 zia,
                 &state.alerts(&wc.data_dir)?,
+                state.cti(&wc.data_dir)?,
             )
             .context("cannot start detection (rules, CTI, alerts)")?,
         )
@@ -802,7 +805,7 @@ async fn serve_worker(
     let _cti_poller = if args.no_detection {
         None
     } else {
-        Some(crate::wiring::CtiPoller::start(cfg.data_dir.clone())?)
+        Some(crate::wiring::CtiPoller::start(state.cti(&cfg.data_dir)?)?)
     };
     let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia, state)?;
     cluster.watch_backlog(metrics.clone()).await?;
