@@ -227,7 +227,8 @@ impl ClickHouseArgs {
 /// under DATA. `Debug` never shows the password.
 #[derive(clap::Args, Clone, Default)]
 pub struct PostgresArgs {
-    /// Keep the state (intakes, keys, entities, console users and sessions) in PostgreSQL at
+    /// Keep the state (intakes, keys, entities, console users and sessions, alerts, rule
+    /// state, CTI) in PostgreSQL at
     /// this URL, e.g. postgres://ziaxdr@db.example:5432/ziaxdr?sslmode=require; see
     /// docs/cluster-state.md [default: SQLite files under DATA].
     #[arg(long, env = "ZIAXDR_POSTGRES", value_name = "URL")]

@@ -143,7 +143,8 @@ pub struct Opts {
     /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
     #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
-    /// Keep the state (intakes, keys, entities, console users and sessions) in PostgreSQL at
+    /// Keep the state (intakes, keys, entities, console users and sessions, alerts, rule
+    /// state, CTI) in PostgreSQL at
     /// this URL instead of SQLite files under DATA, shared by every node of a cluster; see
     /// docs/cluster-state.md.
     #[arg(long, env = "ZIAXDR_POSTGRES", value_name = "URL")]
