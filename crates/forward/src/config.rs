@@ -257,7 +257,7 @@ pub struct Tuning {
     pub batch_age: Duration,
     /// A batch not full is sent once no record has arrived for this long (default 100 ms):
     /// the end of a burst goes out at once rather than after `batch_age`, and a trickle still
-    /// costs at most one request per `batch_linger`.
+    /// costs at most one request per `batch_linger`. Zero counts as 1 ms.
     pub batch_linger: Duration,
     /// First retry delay (default 1 s); doubled after each failure, with jitter.
     pub retry_initial: Duration,

@@ -121,7 +121,7 @@ pub struct Opts {
     #[arg(long, env = "ZIAXDR_FORWARD_BATCH_AGE")]
     pub batch_age: Option<String>,
     /// A batch not yet full goes out once no record has arrived for this long (the end of a
-    /// burst is not held for --batch-age) [default: 100ms].
+    /// burst is not held for --batch-age); 0 counts as 1ms, the shortest wait [default: 100ms].
     #[arg(long, env = "ZIAXDR_FORWARD_BATCH_LINGER")]
     pub batch_linger: Option<String>,
     /// First retry delay, doubled after each failure, with jitter [default: 1s].
