@@ -465,6 +465,10 @@ pub trait AlertTx {
     }
 }
 
+/// What [`AlertManager::ingest_correlating`] did: the correlation matches, what each match
+/// did, and the changes (with `detail`).
+pub type Correlated = (Vec<Match>, Vec<ChangeKind>, Vec<AlertChange>);
+
 /// Runs the shared correlations inside an alert transaction: given the transaction, it
 /// returns the matches of the correlations that fired ([`AlertManager::ingest_correlating`]).
 pub type Correlate<'a> = &'a mut dyn FnMut(&mut dyn AlertTx) -> Result<Vec<Match>, Error>;
@@ -901,7 +905,7 @@ impl AlertManager {
         matches: &[Match],
         correlate: Correlate<'_>,
         detail: bool,
-    ) -> Result<(Vec<Match>, Vec<ChangeKind>, Vec<AlertChange>), Error> {
+    ) -> Result<Correlated, Error> {
         let mut kinds = Vec::with_capacity(matches.len());
         let mut changes = Vec::new();
         let fired = self.ingest_with(
