@@ -13,7 +13,7 @@ use detect::cti::CtiStore;
 use detect::{DetectionService, ServiceOptions};
 use serde_json::{json, Map, Value};
 
-/// The shipped `event_count` correlation: 50 blocked web requests of one `user.name` in 5 min.
+/// The shipped `event_count` correlation: 50 blocked web requests of one `user.email` (the ZIA login) in 5 min.
 const BURST_RULE: &str = "6439d272-410f-572d-a2d1-dcc39c771e18";
 
 /// A blocked web request of `user`, `n` seconds after 10:00, with its own event id.
@@ -21,7 +21,7 @@ fn blocked(user: &str, n: usize) -> Map<String, Value> {
     let v = json!({
         "@timestamp": format!("2024-05-01T10:{:02}:{:02}Z", (n / 60) % 4, n % 60),
         "event": {"dataset": "web", "action": "blocked", "kind": "event"},
-        "user": {"name": user},
+        "user": {"email": format!("{user}@example.com")},
         "source": {"ip": "10.9.0.1"},
         "url": {"domain": format!("b{n}.example.com")},
         "ziaxdr": {"event_id": format!("00000000-0000-4000-8000-{n:012}")},

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// The id of the shipped correlation rule the records are made to fire.
 const BURST_RULE: &str = "6439d272-410f-572d-a2d1-dcc39c771e18";
 
-/// Web records: blocked requests of five users (`deviceowner` is their `user.name`, the
+/// Web records: blocked requests of five users (`login` is their `user.email`, the
 /// burst rule's group key; four above its threshold, one below), interleaved so that every batch holds several users, all within 4 minutes;
 /// and a few requests to the Telegram bot API (a single-event rule).
 fn records() -> Vec<String> {
@@ -41,7 +41,7 @@ fn records() -> Vec<String> {
         left[u] -= 1;
         let n = out.len();
         out.push(format!(
-            r#"{{"sourcetype":"zscalernss-web","event":{{"datetime":"2024-05-01 10:{:02}:{:02}","ClientIP":"10.2.0.{u}","login":"user{u}@example.com","deviceowner":"user{u}","url":"blocked{n}.example.com/x","hostname":"blocked{n}.example.com","action":"Blocked","urlcategory":"Malware Sites","event_id":"{n}"}}}}"#,
+            r#"{{"sourcetype":"zscalernss-web","event":{{"datetime":"2024-05-01 10:{:02}:{:02}","ClientIP":"10.2.0.{u}","login":"user{u}@example.com","url":"blocked{n}.example.com/x","hostname":"blocked{n}.example.com","action":"Blocked","urlcategory":"Malware Sites","event_id":"{n}"}}}}"#,
             (n / 60) % 4,
             n % 60
         ));
