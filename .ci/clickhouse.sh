@@ -26,7 +26,8 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
 PY
 )
-"$CH_BIN" --config-file=/etc/clickhouse-server/config.xml -- \
+# CH_CONFIG: another server configuration (bench/clickhouse/run.sh's zstd variant).
+"$CH_BIN" --config-file="${CH_CONFIG:-/etc/clickhouse-server/config.xml}" -- \
     --path="$CH_DIR/" --tmp_path="$CH_DIR/tmp/" --user_files_path="$CH_DIR/uf/" \
     --format_schema_path="$CH_DIR/fs/" --logger.log="$CH_DIR/ch.log" \
     --logger.errorlog="$CH_DIR/err.log" --listen_host=127.0.0.1 \

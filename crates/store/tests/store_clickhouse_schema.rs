@@ -193,6 +193,39 @@ fn a_version_1_table_is_migrated_once_with_its_fields_moved_into_their_columns()
 }
 
 #[test]
+fn a_version_2_table_loses_its_words_column_in_place_and_keeps_its_events() {
+    let g = guard("schema_v2");
+    let (url, db) = (&g.cfg.url, &g.cfg.database);
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    s.add(
+        0,
+        &ev(json!({"@timestamp": "2024-06-01T12:00:00Z", "rule": {"name": "Block Social"}})),
+    )
+    .unwrap();
+    s.commit().unwrap();
+    drop(s);
+    // As version 2 left it: the words column, and the version recorded.
+    sql(
+        url,
+        &format!("ALTER TABLE {db}.events ADD COLUMN words String AFTER source"),
+    );
+    sql(url, &format!("DROP TABLE {db}.schema_migrations"));
+    sql(url, &format!("CREATE TABLE {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"));
+    sql(
+        url,
+        &format!("INSERT INTO {db}.schema_migrations VALUES (2, now())"),
+    );
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let cols = sql(
+        url,
+        &format!("SELECT name FROM system.columns WHERE database = '{db}' AND table = 'events' AND name = 'words' FORMAT TSV"),
+    );
+    assert_eq!(cols.trim(), "");
+    assert_eq!(s.count(&eq("social", &all())).unwrap(), 1);
+    assert_eq!(s.committed_offset(), Some(0));
+}
+
+#[test]
 fn codecs_are_used_only_from_the_version_that_has_them() {
     assert!(!store::clickhouse::codecs_supported("18.16.1"));
     assert!(!store::clickhouse::codecs_supported("19.17.4.11"));

@@ -6,9 +6,12 @@
 //! parser's vocabulary ([`crate::schema::PARSER_FIELDS`], exact strings; arrays because ECS
 //! fields may hold several values; a missing field is an empty array), `kv_keys`/`kv_values`
 //! for the rare rest and for values that do not fit their field's type, `raw_fields` for
-//! the raw-text fields of parsed events (kept only inside `source`), `words` (the lowercased
-//! words of the event, as the embedded store's `_all`, for bare terms) and `source` (the
-//! event as [`crate::source`] encodes it).
+//! the raw-text fields of parsed events (kept only inside `source`), and `source` (the
+//! event as [`crate::source`] encodes it). Bare terms are answered from the columns
+//! themselves (see [`super::sql`]): the event's words are not stored a second time.
+//!
+//! Rows are sent as `RowBinary` (every column of [`insert_columns`], in that order): the
+//! server reads it several times faster than `JSONEachRow`, and it needs no escaping.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -17,10 +20,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::schema::{
-    is_derived, looks_like_id, looks_like_ip, looks_numeric, parse_date, parse_ip, FieldKind,
-    PARSER_FIELDS, TIMESTAMP, TYPED_FIELDS,
-};
+use crate::schema::{parse_date, parse_ip, FieldKind, PARSER_FIELDS, TIMESTAMP, TYPED_FIELDS};
 
 /// The field whose first value is the first column of the sort key.
 pub const ENTITY_FIELD: &str = "ziaxdr.entity";
@@ -152,7 +152,6 @@ pub struct Row {
     kv_keys: Vec<String>,
     kv_values: Vec<String>,
     raw_fields: Vec<&'static str>,
-    words: String,
     entity: Option<String>,
     dataset: Option<String>,
     failed: bool,
@@ -178,7 +177,6 @@ impl Row {
             kv_keys: Vec::new(),
             kv_values: Vec::new(),
             raw_fields: Vec::new(),
-            words: String::new(),
             entity: None,
             dataset: None,
             failed,
@@ -253,15 +251,6 @@ impl Row {
             Value::String(s) => s.as_str().into(),
             other => other.to_string().into(),
         };
-        let dated = matches!(typed, Some((_, FieldKind::Date))) || path == TIMESTAMP;
-        if !dated
-            && !is_derived(path)
-            && !looks_numeric(v, &text)
-            && !looks_like_id(&text)
-            && !looks_like_ip(&text)
-        {
-            push_words(&mut self.words, &text);
-        }
         if path == ENTITY_FIELD && self.entity.is_none() {
             self.entity = Some(text.to_string());
         } else if path == DATASET_FIELD && self.dataset.is_none() {
@@ -323,78 +312,82 @@ impl Row {
         }
     }
 
-    /// Writes the row as one `JSONEachRow` line (with its newline) to `out`.
-    pub fn write_json(&self, out: &mut String, ts: i64, offset: u64, source: &str) {
-        let ts = ts.clamp(0, MAX_TS);
-        out.push_str("{\"entity\":");
-        json_str(out, self.entity.as_deref().unwrap_or(""));
-        out.push_str(",\"dataset\":");
-        json_str(out, self.dataset.as_deref().unwrap_or(""));
-        let _ = write!(out, ",\"ts\":{ts},\"offset\":{offset},\"source\":");
-        json_str(out, source);
-        out.push_str(",\"words\":");
-        json_str(out, &self.words);
-        for (i, (name, _)) in columns().iter().enumerate() {
-            let cells = &self.cols[i];
-            if cells.is_empty() {
-                continue;
-            }
-            let _ = write!(out, ",\"{}\":[", col_name(name));
-            for (j, c) in cells.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                match c {
-                    Cell::Str(s) => json_str(out, s),
-                    Cell::Int(n) => {
-                        let _ = write!(out, "{n}");
+    /// Appends the row in `RowBinary` to `out`: every column of [`insert_columns`], in order.
+    pub fn write_binary(&self, out: &mut Vec<u8>, ts: i64, offset: u64, source: &[u8]) {
+        let ts = ts.clamp(0, MAX_TS) as u32;
+        bin_str(out, self.entity.as_deref().unwrap_or("").as_bytes());
+        bin_str(out, self.dataset.as_deref().unwrap_or("").as_bytes());
+        out.extend_from_slice(&ts.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        bin_str(out, source);
+        for (cells, (_, kind)) in self.cols.iter().zip(columns()) {
+            varint(out, cells.len() as u64);
+            for c in cells {
+                match (c, kind) {
+                    // `FixedString(32)`: the 32 hex digits exactly (see `ip_hex`).
+                    (Cell::Str(s), Some(FieldKind::Ip)) => {
+                        let mut b = [b'0'; 32];
+                        let n = s.len().min(32);
+                        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+                        out.extend_from_slice(&b);
                     }
+                    (Cell::Str(s), _) => bin_str(out, s.as_bytes()),
+                    (Cell::Int(n), _) => out.extend_from_slice(&n.to_le_bytes()),
                 }
             }
-            out.push(']');
         }
-        if !self.kv_keys.is_empty() {
-            out.push_str(",\"kv_keys\":");
-            json_list(out, self.kv_keys.iter().map(String::as_str));
-            out.push_str(",\"kv_values\":");
-            json_list(out, self.kv_values.iter().map(String::as_str));
-        }
-        if !self.raw_fields.is_empty() {
-            out.push_str(",\"raw_fields\":");
-            json_list(out, self.raw_fields.iter().copied());
-        }
-        out.push_str("}\n");
-    }
-}
-
-fn json_list<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
-    out.push('[');
-    for (i, s) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_str(out, s);
-    }
-    out.push(']');
-}
-
-/// A JSON string (ClickHouse reads the standard escapes).
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+        for list in [&self.kv_keys, &self.kv_values] {
+            varint(out, list.len() as u64);
+            for s in list {
+                bin_str(out, s.as_bytes());
             }
-            c => out.push(c),
+        }
+        varint(out, self.raw_fields.len() as u64);
+        for s in &self.raw_fields {
+            bin_str(out, s.as_bytes());
         }
     }
-    out.push('"');
+}
+
+/// Every column of the events table with its ClickHouse type, in the order of
+/// [`Row::write_binary`].
+pub fn insert_columns() -> &'static [(String, &'static str)] {
+    static COLS: OnceLock<Vec<(String, &'static str)>> = OnceLock::new();
+    COLS.get_or_init(|| {
+        let mut cols: Vec<(String, &'static str)> = vec![
+            ("entity".into(), "String"),
+            ("dataset".into(), "String"),
+            ("ts".into(), "DateTime('UTC')"),
+            ("offset".into(), "UInt64"),
+            ("source".into(), "String"),
+        ];
+        for (name, kind) in columns() {
+            cols.push((col_name(name), col_type(*kind)));
+        }
+        for c in ["kv_keys", "kv_values", "raw_fields"] {
+            cols.push((c.into(), "Array(String)"));
+        }
+        cols
+    })
+}
+
+/// An unsigned LEB128 integer (`RowBinary`'s lengths).
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// A `RowBinary` string: its length, then its bytes.
+fn bin_str(out: &mut Vec<u8>, s: &[u8]) {
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s);
 }
 
 #[cfg(test)]
@@ -417,6 +410,15 @@ mod tests {
         let b = ip_hex(parse_ip("10.0.0.10").unwrap());
         assert!(a < b);
         assert_eq!(ip_from_hex(&a), parse_ip("10.0.0.9"));
+    }
+
+    #[test]
+    fn varints_are_leb128() {
+        let mut out = Vec::new();
+        varint(&mut out, 0);
+        varint(&mut out, 127);
+        varint(&mut out, 300);
+        assert_eq!(out, vec![0, 0x7f, 0xac, 0x02]);
     }
 
     #[test]

@@ -7,14 +7,17 @@
 //!
 //! The semantics are the embedded store's (`plan.rs`): typed fields by type, every other
 //! leaf as an exact `path=value` (its column for the parser's other fields, else the
-//! `kv_keys`/`kv_values` arrays), bare terms over the
-//! words of the event (the `words` column, see [`super::row`]).
+//! `kv_keys`/`kv_values` arrays), bare terms over the words of the values that the embedded
+//! store puts in its `_all` field (see [`bare`]), read from the columns themselves: the
+//! words are not stored a second time.
+
+use std::sync::OnceLock;
 
 use ipnet::IpNet;
 
-use super::row::{col_name, generic_column, ip_hex, tokens};
+use super::row::{col_name, columns, generic_column, ip_hex, tokens};
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
-use crate::schema::{parse_ip, typed_kind, FieldKind, TIMESTAMP};
+use crate::schema::{is_derived, parse_ip, typed_kind, FieldKind, TIMESTAMP, TYPED_FIELDS};
 use crate::timerange::parse_instant;
 use crate::StoreError;
 
@@ -79,7 +82,8 @@ fn join(qs: &[Query], op: &str) -> Result<String, StoreError> {
     Ok(parts.join(&format!(" {op} ")))
 }
 
-/// `words` holds `" w1 w2 |"` per value: a word sequence never spans two values.
+/// A text column holds `" w1 w2 |"` per value (see [`super::row`]): a word sequence never
+/// spans two values.
 fn words_phrase(col: &str, text: &str) -> String {
     let toks = tokens(text);
     if toks.is_empty() {
@@ -98,19 +102,156 @@ fn words_regex(col_expr: &str, anchored: &str) -> String {
     )
 }
 
+/// The `LIKE` patterns of the paths [`is_derived`] names (checked against it by a test):
+/// their values are left out of bare terms, as they are out of the embedded store's `_all`.
+const DERIVED_LIKE: &[&str] = &[
+    "related.%",
+    "observer.%",
+    "%.address",
+    "%.registered\\_domain",
+    "%.top\\_level\\_domain",
+    "%.subdomain",
+    "url.full",
+    "url.path",
+    "url.domain",
+    "event.kind",
+    "event.category",
+    "event.type",
+    "event.outcome",
+    "ziaxdr.%",
+    "zscaler.zia.source\\_type",
+    "zscaler.zia.vendor",
+    "zscaler.zia.product",
+    "user\\_agent.%",
+];
+
+/// Where the words of bare terms are: the columns of the string fields whose values the
+/// embedded store puts in `_all` (plain values), the text columns (already words), and
+/// the key/value arrays (their entries of such fields).
+struct WordColumns {
+    plain: Vec<String>,
+    text: Vec<String>,
+    /// The values of the key/value arrays whose key is neither derived nor a date field.
+    kv: String,
+}
+
+fn word_columns() -> &'static WordColumns {
+    static COLS: OnceLock<WordColumns> = OnceLock::new();
+    COLS.get_or_init(|| {
+        let mut plain = Vec::new();
+        let mut text = Vec::new();
+        for (name, kind) in columns() {
+            if is_derived(name) {
+                continue;
+            }
+            match kind {
+                None | Some(FieldKind::Keyword { .. }) => plain.push(col_name(name)),
+                Some(FieldKind::Text) => text.push(col_name(name)),
+                // Identifiers, addresses, numbers and dates are not words; their values
+                // that do not fit the type are in the key/value arrays.
+                _ => {}
+            }
+        }
+        let mut left_out: Vec<String> = DERIVED_LIKE
+            .iter()
+            .map(|p| format!("k LIKE {}", lit(p)))
+            .collect();
+        let dates: Vec<String> = TYPED_FIELDS
+            .iter()
+            .filter(|(_, k)| *k == FieldKind::Date)
+            .map(|(n, _)| lit(n))
+            .collect();
+        left_out.push(format!("k IN ({})", dates.join(", ")));
+        let kv = format!(
+            "arrayFilter((v, k) -> NOT ({}), kv_values, kv_keys)",
+            left_out.join(" OR ")
+        );
+        WordColumns { plain, text, kv }
+    })
+}
+
+/// A value the embedded store keeps out of `_all` (see `schema::looks_numeric`,
+/// `looks_like_id`, `looks_like_ip`): a number, an identifier, an IP address.
+const NOT_WORDS: &str = "(match(v, '^[0-9.\\\\-]{1,23}$') OR (length(v) >= 16 AND match(v, '^[0-9a-fA-F\\\\-]+$')) OR (length(v) <= 45 AND position(v, ':') > 0 AND IPv6StringToNum(v) != IPv6StringToNum('::')))";
+
+/// The lowercased words of a value `v`, separated by single spaces, with a space at each end.
+const SPACED_WORDS: &str =
+    "concat(' ', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{L}\\\\p{N}]+', ' '), ' ')";
+
+/// `cond` over the values of every word source, any of them; `prefilter` (a cheap
+/// necessary condition on a value `v`) keeps the costly `cond` to the few values that pass.
+fn any_word_value(cond: &str, prefilter: Option<&str>, text: &dyn Fn(&str) -> String) -> String {
+    let w = word_columns();
+    // One array of every value: ClickHouse analyses each lambda of a query on its own, and
+    // one per column made the analysis of a bare term take seconds.
+    let all = format!("arrayConcat({}, {})", w.plain.join(", "), w.kv);
+    let mut parts = vec![match prefilter {
+        Some(p) => format!("arrayExists(v -> {cond}, arrayFilter(v -> {p}, {all}))"),
+        None => format!("arrayExists(v -> {cond}, {all})"),
+    }];
+    parts.extend(
+        w.text
+            .iter()
+            .map(|c| text(&format!("arrayStringConcat({c}, '')"))),
+    );
+    parts.join(" OR ")
+}
+
+/// The longest run of literal characters of a wildcard pattern, lowercased (every word it
+/// matches contains it).
+fn wildcard_literal(p: &str) -> String {
+    p.split(['*', '?'])
+        .max_by_key(|s| s.len())
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+/// A bare term, phrase or pattern: the words of one value, as the embedded store tokenizes
+/// them (runs of letters and digits, lowercased; a phrase never spans two values), of the
+/// fields it puts in `_all`: every string field but the derived ones, and of a value only if
+/// it is not a number, an identifier or an IP address.
 fn bare(pred: &Predicate) -> Result<String, StoreError> {
     match pred {
-        Predicate::Term(s) | Predicate::Phrase(s) => Ok(words_phrase("words", s)),
-        Predicate::Wildcard(p) => Ok(words_regex(
-            "words",
-            &whole_regex(&wildcard_to_regex(&p.to_lowercase()))?,
-        )),
-        Predicate::Regex(r) => Ok(words_regex("words", &whole_regex(r)?)),
+        Predicate::Term(s) | Predicate::Phrase(s) => {
+            let toks = tokens(s);
+            let Some(longest) = toks.iter().max_by_key(|t| t.len()) else {
+                return Ok("0".to_string());
+            };
+            let needle = lit(&format!(" {} ", toks.join(" ")));
+            let cond = format!("position({SPACED_WORDS}, {needle}) > 0 AND NOT {NOT_WORDS}");
+            let pre = format!("positionCaseInsensitiveUTF8(v, {}) > 0", lit(longest));
+            Ok(any_word_value(&cond, Some(&pre), &|c| words_phrase(c, s)))
+        }
+        Predicate::Wildcard(p) => {
+            let lower = p.to_lowercase();
+            let re = whole_regex(&wildcard_to_regex(&lower))?;
+            let literal = wildcard_literal(p);
+            let pre = (!literal.is_empty())
+                .then(|| format!("positionCaseInsensitiveUTF8(v, {}) > 0", lit(&literal)));
+            Ok(any_word_value(&word_match(&re), pre.as_deref(), &|c| {
+                words_regex(c, &re)
+            }))
+        }
+        Predicate::Regex(r) => {
+            let re = whole_regex(r)?;
+            Ok(any_word_value(&word_match(&re), None, &|c| {
+                words_regex(c, &re)
+            }))
+        }
         Predicate::Exists => Ok("1".to_string()),
         Predicate::Range { .. } => Err(StoreError::Unsupported(
             "range queries are not supported on text (bare terms)".into(),
         )),
     }
+}
+
+/// A word of the value `v` matches the anchored regex `re` (words of 40 bytes or more are
+/// not words, as in the embedded store).
+fn word_match(re: &str) -> String {
+    format!(
+        "NOT {NOT_WORDS} AND arrayExists(w -> length(w) < 40 AND match(w, {}), extractAll(lowerUTF8(v), '[\\\\p{{L}}\\\\p{{N}}]+'))",
+        lit(re)
+    )
 }
 
 /// `field:*`: a value in the field's column, a `path=value` leaf, or a raw-text field that
@@ -411,6 +552,48 @@ mod tests {
         let q = Query::parse(r#"user.name:"o'neil'; DROP TABLE events; --""#).unwrap();
         let sql = compile(&q).unwrap();
         assert_eq!(sql, r"has(c_user_name, 'o\'neil\'; DROP TABLE events; --')");
+    }
+
+    /// SQL's `LIKE` over a path (`%` any run, `\_` a literal `_`; no `_` wildcard is used).
+    fn like(path: &str, pattern: &str) -> bool {
+        let re = regex::escape(&pattern.replace("\\_", "\u{1}"))
+            .replace('%', ".*")
+            .replace('\u{1}', "_");
+        regex::Regex::new(&format!("^{re}$"))
+            .unwrap()
+            .is_match(path)
+    }
+
+    #[test]
+    fn the_like_patterns_of_derived_paths_name_what_is_derived_names() {
+        let mut paths: Vec<&str> = columns().iter().map(|(n, _)| *n).collect();
+        paths.extend([
+            "related.ip",
+            "observer.name",
+            "client.address",
+            "x.registered_domain",
+            "x.registereddomain",
+            "a.top_level_domain",
+            "a.subdomain",
+            "ziaxdr.anything",
+            "user_agent.x",
+            "useragent.x",
+            "custom.field",
+            "url.fullx",
+            "seq",
+        ]);
+        for p in paths {
+            let by_like = DERIVED_LIKE.iter().any(|l| like(p, l));
+            assert_eq!(by_like, is_derived(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_bare_term_reads_no_words_column() {
+        let sql = compile(&Query::parse("trojan").unwrap()).unwrap();
+        assert!(!sql.contains("words,") && !sql.contains("(words"), "{sql}");
+        assert!(sql.contains("c_zscaler_zia_threat_name"));
+        assert!(!sql.contains("c_url_domain"), "a derived field");
     }
 
     #[test]
