@@ -8,7 +8,9 @@
 //! language compiles to SQL (see [`sql`]).
 //!
 //! Exactly once with the journal: `commit` first inserts the buffered events (each carries
-//! its journal offset), then a row with the last offset into the `commits` table: the
+//! its journal offset; a full buffer is inserted earlier, by a thread of its own while the
+//! next rows are made, and `commit` waits for it), then a row with the last offset into the
+//! `commits` table: the
 //! committed offset is the largest there. A crash between the two leaves events stored above
 //! the committed offset; [`ClickHouseStore::open`] reads their offsets, and `add` skips them
 //! when the pipeline replays them. An insert is atomic per partition part, so a crash during
@@ -56,6 +58,9 @@ pub struct ClickHouseConfig {
     pub retention_interval: Duration,
     /// Longest time one HTTP request may take.
     pub timeout: Duration,
+    /// Rows buffered before `add` inserts them (from a thread of its own, while the next
+    /// rows are made) without waiting for `commit`; [`MAX_BUFFERED_ROWS`] by default.
+    pub insert_every_rows: usize,
 }
 
 impl std::fmt::Debug for ClickHouseConfig {
@@ -82,6 +87,7 @@ impl ClickHouseConfig {
             retention: Retention::default(),
             retention_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(300),
+            insert_every_rows: MAX_BUFFERED_ROWS,
         }
     }
 }
@@ -89,7 +95,7 @@ impl ClickHouseConfig {
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE: &str = "ziaxdr";
 /// Events buffered before `add` inserts them without waiting for `commit` (the committed
-/// offset still moves only at `commit`; see the module docs).
+/// offset still moves only at `commit`; see the module docs), by default.
 pub const MAX_BUFFERED_ROWS: usize = 50_000;
 /// Most values a top-N may return (as the REST API's limit).
 const MAX_TOP_SQL: usize = 100_000;
@@ -106,6 +112,8 @@ struct WriteState {
     stored_above: HashSet<u64>,
     /// An insert failed: part of the buffer may be stored, checked before the next insert.
     insert_uncertain: bool,
+    /// The full buffer being inserted while the next one fills (one at a time).
+    inflight: Option<Inflight>,
     pending: usize,
     last_commit: Instant,
     last_retention: Option<Instant>,
@@ -128,6 +136,58 @@ pub struct ClickHouseStore {
     /// before the next write.
     resync: AtomicBool,
 }
+
+/// What an HTTP request to the server needs, apart from the store (a background insert
+/// holds one).
+struct Sender {
+    agent: ureq::Agent,
+    url: String,
+    auth: Option<String>,
+}
+
+impl Sender {
+    fn send(
+        &self,
+        query: Option<&str>,
+        body: &[u8],
+        query_id: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let mut req = self.agent.post(&self.url);
+        if let Some(q) = query {
+            req = req.query("query", q);
+        }
+        if let Some(id) = query_id {
+            req = req.query("query_id", id);
+        }
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.send(body).map_err(|e| {
+            StoreError::Backend(format!("clickhouse unreachable at {}: {e}", self.url))
+        })?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(ch_err)?;
+        if !status.is_success() {
+            return Err(StoreError::Backend(format!(
+                "ClickHouse answered {status}: {}",
+                text.trim()
+            )));
+        }
+        Ok(text)
+    }
+}
+
+/// A batch being inserted by a thread of its own; the thread hands the batch back when the
+/// insert failed.
+type Inflight = std::thread::JoinHandle<Result<(), (StoreError, Batch)>>;
+
+/// Buffered rows: `RowBinary` bytes, and the offset of each row with where it starts.
+type Batch = (Vec<u8>, Vec<(u64, usize)>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -300,6 +360,7 @@ impl ClickHouseStore {
                 checkpoint: None,
                 stored_above: HashSet::new(),
                 insert_uncertain: false,
+                inflight: None,
                 pending: 0,
                 last_commit: Instant::now(),
                 last_retention: None,
@@ -357,6 +418,10 @@ impl ClickHouseStore {
         }
         let mut st = lock(&self.write);
         if self.resync.load(Ordering::SeqCst) {
+            // A background insert still running would land after the server is read.
+            if let Some(h) = st.inflight.take() {
+                let _ = h.join();
+            }
             self.sync_locked(&mut st)?;
             self.resync.store(false, Ordering::SeqCst);
         }
@@ -387,33 +452,15 @@ impl ClickHouseStore {
         body: &[u8],
         query_id: Option<&str>,
     ) -> Result<String, StoreError> {
-        let mut req = self.agent.post(&self.cfg.url);
-        if let Some(q) = query {
-            req = req.query("query", q);
+        self.sender().send(query, body, query_id)
+    }
+
+    fn sender(&self) -> Sender {
+        Sender {
+            agent: self.agent.clone(),
+            url: self.cfg.url.clone(),
+            auth: self.auth.clone(),
         }
-        if let Some(id) = query_id {
-            req = req.query("query_id", id);
-        }
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let mut resp = req.send(body).map_err(|e| {
-            StoreError::Backend(format!("clickhouse unreachable at {}: {e}", self.cfg.url))
-        })?;
-        let status = resp.status();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_string()
-            .map_err(ch_err)?;
-        if !status.is_success() {
-            return Err(StoreError::Backend(format!(
-                "ClickHouse answered {status}: {}",
-                text.trim()
-            )));
-        }
-        Ok(text)
     }
 
     /// Runs one statement and returns the response text.
@@ -605,8 +652,38 @@ impl ClickHouseStore {
             .collect())
     }
 
-    /// Sends the buffered rows (after dropping those a failed insert may have stored).
+    /// Waits for the background insert; when it failed, its rows go back in front of the
+    /// buffer, checked against what reached the server before they are sent again.
+    fn join_inflight(&self, st: &mut WriteState) -> Result<(), StoreError> {
+        let Some(h) = st.inflight.take() else {
+            return Ok(());
+        };
+        let (e, (mut body, mut rows)) = match h.join() {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(failed)) => failed,
+            Err(_) => {
+                return Err(StoreError::Backend(
+                    "the ClickHouse insert thread panicked".into(),
+                ))
+            }
+        };
+        let shift = body.len();
+        body.extend_from_slice(&st.body);
+        rows.extend(st.rows.iter().map(|&(o, start)| (o, start + shift)));
+        st.body = body;
+        st.rows = rows;
+        st.insert_uncertain = true;
+        Err(e)
+    }
+
+    /// Sends the buffered rows (after dropping those a failed insert may have stored); with
+    /// `background`, from a thread of its own, so that the next rows are made meanwhile.
     fn flush(&self, st: &mut WriteState) -> Result<(), StoreError> {
+        self.flush_as(st, false)
+    }
+
+    fn flush_as(&self, st: &mut WriteState, background: bool) -> Result<(), StoreError> {
+        self.join_inflight(st)?;
         if st.rows.is_empty() {
             return Ok(());
         }
@@ -630,6 +707,17 @@ impl ClickHouseStore {
             }
         }
         let id = format!("{}{}", self.insert_id_prefix(), st.rows[0].0);
+        if background {
+            let batch = (std::mem::take(&mut st.body), std::mem::take(&mut st.rows));
+            let (sender, sql) = (self.sender(), self.insert_sql.clone());
+            st.inflight = Some(std::thread::spawn(move || {
+                match sender.send(Some(&sql), &batch.0, Some(&id)) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err((e, batch)),
+                }
+            }));
+            return Ok(());
+        }
         if let Err(e) = self.request_as(Some(&self.insert_sql), &st.body, Some(&id)) {
             st.insert_uncertain = true;
             return Err(e);
@@ -647,8 +735,8 @@ impl ClickHouseStore {
         st.rows.push((offset, start));
         st.last_added = Some(offset);
         st.pending += 1;
-        if st.rows.len() >= MAX_BUFFERED_ROWS {
-            self.flush(&mut st)?;
+        if st.rows.len() >= self.cfg.insert_every_rows.max(1) {
+            self.flush_as(&mut st, true)?;
         }
         Ok(true)
     }
