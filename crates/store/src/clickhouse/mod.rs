@@ -1244,3 +1244,39 @@ impl EventSearch for ClickHouseStore {
             .unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_cardinality_and_codecs_only_on_servers_that_have_them() {
+        assert_eq!(column_spec("dataset", "String", false), "String");
+        assert_eq!(
+            column_spec("dataset", "String", true),
+            "LowCardinality(String)"
+        );
+        assert_eq!(
+            column_spec("c_event_action", "Array(String)", true),
+            "Array(LowCardinality(String))"
+        );
+        assert_eq!(
+            column_spec("c_event_action", "Array(String)", false),
+            "Array(String)"
+        );
+        assert_eq!(
+            column_spec("source", "String", true),
+            "String CODEC(ZSTD(3))"
+        );
+        assert_eq!(
+            column_spec("c_user_name", "Array(String)", false),
+            "Array(String)"
+        );
+    }
+
+    #[test]
+    fn the_table_has_no_words_column() {
+        assert!(insert_columns().iter().all(|(n, _)| n != "words"));
+        assert!(!create_events_sql("events", true).contains("words"));
+    }
+}
