@@ -15,14 +15,15 @@ is read from /proc before and after, and summed per stage by thread name:
   parse    parse-*           zia parser, annotations, the store's index document, and with
                              detection the stateless rules and the indicators
   write    pipeline          dedup, correlations, index writes, commits, alert writes
-  index    the store's own threads (tantivy's indexing and merge threads, zstd)
+  index    the store's own threads (tantivy's indexing and merge threads, zstd), and
+           the threads that ended during the run (tantivy's segment workers end at commits)
 
 "detect" is the difference of the two configurations' CPU per event (parse + write), since
 detection runs inside those threads. The machine's other load (CPU busy outside the server and
 the feed) is reported beside each run: it is shared.
 
 Usage: bench/e2e/run.sh [RECORDS] (default 300000); ROUNDS (default 2), BENCH_INDICATORS
-(default 100000).
+(default 100000), BENCH_PERF=DIR (a perf profile of each run's server in DIR).
 """
 import json
 import os
@@ -64,18 +65,25 @@ def stage_of(comm):
 
 
 def threads(pid):
-    """CPU seconds per thread id: (comm, seconds)."""
+    """Per thread id: (comm, CPU seconds, seconds runnable but waiting for a core).
+
+    The wait comes from /proc/…/schedstat (run-queue delay): on a machine others load, it
+    tells a thread that could not get a core (contention) from one that had nothing to do or
+    was blocked (a stall): blocked = wall - on CPU - waiting for a core."""
     out = {}
     base = f"/proc/{pid}/task"
     for tid in os.listdir(base):
         try:
             with open(f"{base}/{tid}/stat") as f:
                 s = f.read()
+            with open(f"{base}/{tid}/schedstat") as f:
+                sched = f.read().split()
         except OSError:
             continue
         comm = s[s.index("(") + 1 : s.rindex(")")]
         fields = s[s.rindex(")") + 2 :].split()
-        out[tid] = (comm, (int(fields[11]) + int(fields[12])) / HZ)
+        wait = int(sched[1]) / 1e9 if len(sched) > 1 else 0.0
+        out[tid] = (comm, (int(fields[11]) + int(fields[12])) / HZ, wait)
     return out
 
 
@@ -90,14 +98,30 @@ def busy_total():
 OTHER = {}
 
 
+def process_cpu(pid):
+    """CPU seconds of the whole process, threads that already exited included."""
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
 def per_stage(before, after):
     st = dict.fromkeys(STAGES, 0.0)
-    for tid, (comm, cpu) in after.items():
-        used = cpu - before.get(tid, (comm, 0.0))[1]
+    for tid, (comm, cpu, _) in after.items():
+        used = cpu - before.get(tid, (comm, 0.0, 0.0))[1]
         st[stage_of(comm)] += used
         if stage_of(comm) == "other" and used > 0:
             OTHER[comm] = OTHER.get(comm, 0.0) + used
     return st
+
+
+def waits(before, after):
+    """Seconds runnable but waiting for a core, per stage."""
+    w = dict.fromkeys(STAGES, 0.0)
+    for tid, (comm, _, wait) in after.items():
+        w[stage_of(comm)] += wait - before.get(tid, (comm, 0.0, 0.0))[2]
+    return w
 
 
 def metric(http, name):
@@ -107,6 +131,14 @@ def metric(http, name):
             if line.startswith(name):
                 total += float(line.split()[-1])
         return total
+
+
+# The pipeline's own account of its time (seconds, per step; see crates/pipeline metrics.rs).
+STEPS = ["read", "parse", "handoff_wait", "starved", "write", "commit"]
+
+
+def steps(http):
+    return {k: metric(http, f"ziaxdr_pipeline_{k}_seconds_total") for k in STEPS}
 
 
 def rules_dir(work):
@@ -180,6 +212,16 @@ def run(work, name, detection, rules, stix, seed):
         # Let start-up work (rule compile, indicator load) finish before the clock starts.
         time.sleep(1.0)
         t_before, m_before = threads(p.pid), busy_total()
+        p_before = process_cpu(p.pid)
+        s_before = steps(http)
+        prof = None
+        if os.environ.get("BENCH_PERF"):
+            # A flat profile of the server while it ingests (`perf report -i FILE --sort
+            # comm,dso,sym`), one file per run in $BENCH_PERF.
+            out = os.path.join(os.environ["BENCH_PERF"], f"{name}.perf.data")
+            prof = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-p", str(p.pid),
+                                     "-o", out], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         t0 = time.time()
         feed = subprocess.Popen(
             [BIN, "simulate", "--to", f"http://{http}/plain/batch?status_code=200",
@@ -199,12 +241,21 @@ def run(work, name, detection, rules, stix, seed):
             time.sleep(0.02)
         t1 = time.time()
         t_after, m_after = threads(p.pid), busy_total()
+        p_after = process_cpu(p.pid)
+        s_after = steps(http)
+        if prof is not None:
+            prof.send_signal(2)
+            prof.wait()
         feed_cpu1 = os.times()
     finally:
         p.terminate()
         p.wait()
     wall = t1 - t0
     st = per_stage(t_before, t_after)
+    wt = waits(t_before, t_after)
+    # Threads that ended during the run (tantivy's segment workers end at each commit) are
+    # gone from /proc/PID/task but their time is in the process's: counted as index.
+    st["index"] += max(0.0, (p_after - p_before) - sum(st.values()))
     server = sum(st.values())
     feed_cpu = (feed_cpu1.children_user + feed_cpu1.children_system) - (
         feed_cpu0.children_user + feed_cpu0.children_system)
@@ -213,7 +264,7 @@ def run(work, name, detection, rules, stix, seed):
     other = max(0.0, busy - server - feed_cpu)
     return {
         "name": name, "wall": wall, "rate": N / wall, "acked_rate": N / (acked - t0),
-        "stages": st, "server_cpu": server, "feed_cpu": feed_cpu,
+        "stages": st, "waits": wt, "steps": {k: s_after[k] - s_before[k] for k in STEPS}, "server_cpu": server, "feed_cpu": feed_cpu,
         "other_load_cores": other / wall, "idle_share": 1 - busy / (wall * cores),
     }
 
@@ -232,6 +283,27 @@ def show(r):
           f"other load {r['other_load_cores']:.2f} cores")
     # A stage that stalls the others shows as idle cores with no stage near 1.0.
     print(f"          cores busy per stage: {busy}")
+    # Each one-thread stage's wall time split three ways: on a core, runnable but waiting for
+    # one (the machine's load), blocked (waiting for work, a lock or the disk). The stage
+    # that limits is on a core or waiting for one nearly all the time; a stall shows as
+    # every stage mostly blocked.
+    w = r["waits"]
+    split = []
+    for k in ("journal", "read", "write"):
+        on, q = st[k] / r["wall"], w[k] / r["wall"]
+        split.append(f"{k} {on:.2f}/{q:.2f}/{max(0.0, 1 - on - q):.2f}")
+    npar = max(1, os.cpu_count() or 1)
+    pon, pq = st["parse"] / r["wall"] / npar, w["parse"] / r["wall"] / npar
+    split.append(f"parse (per thread) {pon:.2f}/{pq:.2f}/{max(0.0, 1 - pon - pq):.2f}")
+    print("          share of wall on a core/waiting for a core/blocked: " + ", ".join(split))
+    # The pipeline's threads by step: the reading thread reads, waits for the parse threads,
+    # then waits for the writing thread to take the batch (handoff_wait); the writing thread
+    # waits for a batch (starved), writes it, commits.
+    sp = r["steps"]
+    print("          pipeline steps, share of wall: reading thread: " +
+          " ".join(f"{k} {sp[k] / r['wall']:.2f}" for k in ("read", "parse", "handoff_wait")) +
+          "; writing thread: " +
+          " ".join(f"{k} {sp[k] / r['wall']:.2f}" for k in ("starved", "write", "commit")))
 
 
 def main():

@@ -350,25 +350,34 @@ async function pageOverview(main) {
 
 // ---- dashboards ----
 
-/** The dashboards, one per log type: key figures (a count or a distinct count) and tiles
- * (the top values of a field among the events of the tile's query). Every figure, tile and
- * value opens Events with its query and the dashboard's range. */
+/** The dashboards, one per log type: key figures `[label, query, measure]` (a count; a
+ * distinct count when `measure` is a field; bytes when it is `{ sum: [fields] }`) and tiles
+ * `[title, field, query, extras, bytes]`: the top values of a field among the events of the
+ * tile's query, with per value the `extras` (a field: its most frequent value; `{ mean: field,
+ * label }`: the field's mean) or, with `bytes` (`{ sum: [fields] }`), the values with the
+ * most bytes (the store's top by sum: every value's events, not only those of the most
+ * frequent values), with their bytes. Every figure, tile and value opens Events with its query
+ * and the dashboard's range. */
 const DASHBOARDS = [
   { id: 'web', title: 'Web', q: 'event.dataset:web',
-    kpis: [['Transactions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:* AND NOT zscaler.zia.threat.name:None'], ['Users', '', 'user.email']],
+    kpis: [['Transactions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:* AND NOT zscaler.zia.threat.name:None'], ['Users', '', 'user.email'],
+      ['Bytes received', '', { sum: ['http.response.bytes'] }], ['Bytes sent', '', { sum: ['http.request.bytes'] }]],
     tiles: [
       ['Top blocked URL categories', 'zscaler.zia.url_category', 'event.outcome:failure'],
       ['Top users', 'user.email', ''],
       ['Top departments', 'zscaler.zia.department', ''],
       ['Top locations', 'zscaler.zia.location', ''],
       ['Threats', 'zscaler.zia.threat.name', 'NOT zscaler.zia.threat.name:None'],
-      ['Applications (shadow IT), with their class and risk', 'zscaler.zia.appname', '', ['zscaler.zia.appclass', 'zscaler.zia.app_risk_score']],
+      // The feed's risk per transaction is the page risk index (0-100): an application's is
+      // the mean over its transactions.
+      ['Applications (shadow IT), with their class and risk', 'zscaler.zia.appname', '', ['zscaler.zia.appclass', { mean: 'zscaler.zia.pagerisk', label: 'risk' }]],
       ['Top blocked domains', 'destination.domain', 'event.outcome:failure'],
-      ['Users with responses over 10 MB (bandwidth)', 'user.email', 'http.response.bytes:>=10000000'],
+      ['Bandwidth: the 10 users with the most bytes received and sent', 'user.email', '', null, { sum: ['http.response.bytes', 'http.request.bytes'] }],
       ['Block reasons', 'event.reason', 'event.outcome:failure'],
     ] },
   { id: 'firewall', title: 'Firewall', q: 'event.dataset:firewall',
-    kpis: [['Sessions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:*'], ['Sources', '', 'source.ip']],
+    kpis: [['Sessions', ''], ['Blocked', 'event.outcome:failure'], ['Threats', 'zscaler.zia.threat.name:*'], ['Sources', '', 'source.ip'],
+      ['Bytes', '', { sum: ['source.bytes', 'destination.bytes'] }]],
     tiles: [
       ['Top blocked destinations', 'destination.ip', 'event.outcome:failure'],
       ['Threats', 'zscaler.zia.threat.name', ''],
@@ -378,6 +387,7 @@ const DASHBOARDS = [
       ['Top destination countries', 'destination.geo.country_name', ''],
       ['Top users', 'user.email', ''],
       ['Top locations', 'zscaler.zia.location', ''],
+      ['Bandwidth: the 10 sources with the most bytes sent and received', 'source.ip', '', null, { sum: ['source.bytes', 'destination.bytes'] }],
     ] },
   { id: 'dns', title: 'DNS', q: 'event.dataset:dns',
     kpis: [['Requests', ''], ['Blocked', 'event.action:block'], ['Domains', '', 'dns.question.name'], ['Users', '', 'user.email']],
@@ -418,7 +428,7 @@ const DASHBOARDS = [
       ['Top users', 'user.email', ''],
       ['Top departments', 'zscaler.zia.department', ''],
       ['Top files', 'file.name', ''],
-      ['SaaS subtypes', 'zscaler.zia.saas.subtype', ''],
+      ['Tenants', 'zscaler.zia.tenant', ''],
     ] },
   { id: 'endpoint-dlp', title: 'Endpoint DLP', q: 'event.dataset:endpoint_dlp',
     kpis: [['Incidents', ''], ['Blocked', 'event.type:denied'], ['Users', '', 'user.name']],
@@ -445,6 +455,21 @@ function meter(share) {
   const bar = h('span');
   bar.style.width = Math.max(2, Math.round(share * 100)) + '%';
   return h('div', { class: 'meter', 'aria-hidden': 'true' }, bar);
+}
+
+/** A byte count for people: `1.2 GB`. */
+function fmtBytes(n) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0, v = n;
+  while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${i ? v.toFixed(v < 10 ? 1 : 0) : v} ${units[i]}`;
+}
+
+/** The sum of `fields` over the events of `query` (the store's sum aggregation, once per
+ * field), and how many events had the first one. */
+async function sumOf(query, range, fields) {
+  const rs = await Promise.all(fields.map((field) => aggregate(query, range, { type: 'sum', field })));
+  return { sum: rs.reduce((a, r) => a + r.result.sum, 0), events: rs[0].result.events };
 }
 
 /** `a AND b`, leaving out empty parts. */
@@ -486,12 +511,14 @@ async function pageDashboards(main, which) {
 
   const draw = async () => {
     // Key figures.
-    const kpiCards = d.kpis.map(([label, q, distinct]) => {
+    const kpiCards = d.kpis.map(([label, q, measure]) => {
       const value = h('div', { class: 'big' }, '…');
       const card = h('div', { class: 'panel card kpi' }, h('div', { class: 'muted' }, label), h('a', { href: eventsLink(andQ(d.q, q), since) }, value));
-      aggregate(andQ(d.q, q), range, distinct ? { type: 'distinct', field: distinct } : { type: 'count' })
-        .then((r) => { value.textContent = (r.result.count ?? r.result.distinct ?? r.result.value ?? 0).toLocaleString('en'); })
-        .catch((e) => { value.replaceChildren(errorBox(e)); });
+      const shown = measure && measure.sum
+        ? sumOf(andQ(d.q, q), range, measure.sum).then((r) => fmtBytes(r.sum))
+        : aggregate(andQ(d.q, q), range, measure ? { type: 'distinct', field: measure } : { type: 'count' })
+          .then((r) => (r.result.count ?? 0).toLocaleString('en'));
+      shown.then((text) => { value.textContent = text; }).catch((e) => { value.replaceChildren(errorBox(e)); });
       return card;
     });
     kpis.replaceChildren(...kpiCards);
@@ -504,31 +531,40 @@ async function pageDashboards(main, which) {
         } }));
     }).catch((e) => histo.replaceChildren(errorBox(e)));
     // Tiles.
-    const cards = d.tiles.map(([title, field, q, extra]) => {
+    const cards = d.tiles.map(([title, field, q, extra, bytes]) => {
       const tq = andQ(d.q, q);
       const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
       const card = h('section', { class: 'panel tile', 'aria-label': title },
         h('div', { class: 'row' }, h('h2', { class: 'grow' }, title), h('a', { class: 'small', href: eventsLink(tq, since), 'aria-label': `Events of ${title}` }, 'Events →')),
         body);
-      aggregate(tq, range, { type: 'top', field, size: 10 }).then((r) => {
-        const vals = r.result.values;
+      // A bytes tile ranks by the store's sum over every value (exact), not by count.
+      const agg = bytes ? { type: 'top_by_sum', field, sum: bytes.sum, size: 10 } : { type: 'top', field, size: 10 };
+      aggregate(tq, range, agg).then((r) => {
+        const vals = bytes ? r.result.values.map((v) => ({ ...v, bytes: v.sum })) : r.result.values;
         if (!vals.length) { body.replaceChildren(h('p', { class: 'muted' }, 'No event in this range.')); return; }
-        const max = Math.max(...vals.map((v) => v.count));
+        const measure = (v) => (bytes ? v.bytes : v.count);
+        const max = Math.max(1, ...vals.map(measure));
         const rows = vals.map((v) => {
-          const extraCell = extra ? h('td', { class: 'muted' }, '…') : null;
+          const extraCell = extra ? h('td', { class: 'muted extra' }, '…') : null;
           if (extra) {
-            Promise.all(extra.map((f) => aggregate(andQ(tq, term(field, v.value)), range, { type: 'top', field: f, size: 1 })
-              .then((x) => (x.result.values[0] ? x.result.values[0].value : null)).catch(() => null)))
-              .then((xs) => { extraCell.textContent = xs.map((x, i) => (x === null ? null : (i === 1 ? 'risk ' + x : x))).filter((x) => x !== null).join(' · ') || '–'; });
+            const vq = andQ(tq, term(field, v.value));
+            Promise.all(extra.map((f) => (f.mean
+              ? sumOf(vq, range, [f.mean]).then((x) => (x.events ? `${f.label} ${Math.round(x.sum / x.events)}` : null))
+              : aggregate(vq, range, { type: 'top', field: f, size: 1 }).then((x) => (x.result.values[0] ? x.result.values[0].value : null)))
+              .catch(() => null)))
+              .then((xs) => { extraCell.textContent = xs.filter((x) => x !== null).join(' · ') || '–'; });
           }
           return h('tr', {},
             h('td', { class: 'val' }, h('a', { href: eventsLink(andQ(tq, term(field, v.value)), since) }, v.value),
-              meter(v.count / max)),
+              meter(measure(v) / max)),
             extraCell,
-            h('td', { class: 'num' }, v.count.toLocaleString('en')));
+            h('td', { class: 'num', title: bytes ? `${v.count.toLocaleString('en')} events` : undefined, dataset: bytes ? { bytes: String(v.bytes) } : undefined }, bytes ? fmtBytes(v.bytes) : v.count.toLocaleString('en')));
         });
-        body.replaceChildren(h('table', { class: 'top' }, h('tbody', {}, rows)),
-          r.result.other_count ? h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`) : null);
+        // Through h(): replaceChildren() would show a null as the text "null".
+        body.replaceChildren(h('div', {}, h('table', { class: 'top' }, h('tbody', {}, rows)),
+          !r.result.other_count ? null
+            : bytes ? h('p', { class: 'muted', dataset: { otherBytes: String(r.result.other_sum) } }, `and ${fmtBytes(r.result.other_sum)} by the others`)
+              : h('p', { class: 'muted' }, `and ${r.result.other_count.toLocaleString('en')} more`)));
       }).catch((e) => body.replaceChildren(errorBox(e)));
       return card;
     });
@@ -722,6 +758,63 @@ function fieldCompletion(input) {
     }
   });
   return box;
+}
+
+/** The event drawer of the Events page and of an alert's events: every field with `+`/`−`
+ * (`actions.filter(field, value, negate)`) and Top (`actions.top(field)`, when given), and the
+ * raw record. Tab stays inside it; Escape closes it and gives the focus back to its row. The
+ * page's cleanup closes it. */
+function eventDrawer(actions) {
+  let opener = null;
+  // This drawer's own element: a page rendered again while an earlier rendering was still
+  // loading can leave that rendering's key handler behind, which must not close this one.
+  let mine = null;
+  const close = (refocus) => {
+    const d = mine;
+    mine = null;
+    if (!d || !d.isConnected) return;
+    d.remove();
+    if (refocus === true && opener && opener.isConnected) opener.focus();
+  };
+  const open = (e, from) => {
+    close();
+    const other = $('#drawer');
+    if (other) other.remove();
+    opener = from || null;
+    const f = flatten(e);
+    const raw = f['event.original'];
+    delete f['event.original'];
+    const first = (k) => (Array.isArray(f[k]) ? f[k][0] : f[k]);
+    const closeBtn = h('button', { type: 'button', onclick: () => close(true), 'aria-label': 'Close event' }, 'Close');
+    const drawer = h('aside', { class: 'drawer', id: 'drawer', role: 'dialog', 'aria-label': 'Event' },
+      h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Event'), closeBtn),
+      h('table', { class: 'fields' }, h('tbody', {}, Object.keys(f).sort().map((k) => h('tr', {},
+        h('td', {}, k),
+        h('td', { class: 'val' }, valueText(f[k])),
+        h('td', { class: 'act' },
+          h('button', { type: 'button', class: 'small', title: `Add ${k}:value to the query`, 'aria-label': `Filter for ${k}`, onclick: () => { close(); actions.filter(k, first(k), false); } }, '+'),
+          h('button', { type: 'button', class: 'small', title: `Exclude ${k}:value`, 'aria-label': `Filter out ${k}`, onclick: () => { close(); actions.filter(k, first(k), true); } }, '−'),
+          actions.top ? h('button', { type: 'button', class: 'small', title: `Top values of ${k}`, onclick: () => { close(); actions.top(k); } }, 'Top') : null))))),
+      h('h2', {}, 'Raw record'),
+      raw ? h('pre', { class: 'raw' }, raw) : h('p', { class: 'muted' }, 'No raw record stored.'));
+    drawer.setAttribute('aria-modal', 'true');
+    // Tab and Shift+Tab stay inside the drawer while it is open.
+    drawer.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Tab') return;
+      const els = [...drawer.querySelectorAll('button, a[href], input, select, textarea, [tabindex]:not([tabindex="-1"])')];
+      if (!els.length) return;
+      const a = els[0], z = els[els.length - 1];
+      if (ev.shiftKey && document.activeElement === a) { ev.preventDefault(); z.focus(); }
+      else if (!ev.shiftKey && document.activeElement === z) { ev.preventDefault(); a.focus(); }
+    });
+    document.body.append(drawer);
+    mine = drawer;
+    closeBtn.focus();
+  };
+  const onKey = (ev) => { if (ev.key === 'Escape' && mine && mine.isConnected) { ev.preventDefault(); close(true); } };
+  document.addEventListener('keydown', onKey);
+  cleanup.push(() => { document.removeEventListener('keydown', onKey); close(); });
+  return { open, close };
 }
 
 async function pageEvents(main) {
@@ -933,48 +1026,11 @@ async function pageEvents(main) {
     }
   };
 
-  let opener = null;
-  const openDrawer = (e, from) => {
-    closeDrawer();
-    opener = from || null;
-    const f = flatten(e);
-    const raw = f['event.original'];
-    delete f['event.original'];
-    const close = h('button', { type: 'button', onclick: () => closeDrawer(true), 'aria-label': 'Close event' }, 'Close');
-    const drawer = h('aside', { class: 'drawer', id: 'drawer', role: 'dialog', 'aria-label': 'Event' },
-      h('div', { class: 'row' }, h('h2', { class: 'grow' }, 'Event'), close),
-      h('table', { class: 'fields' }, h('tbody', {}, Object.keys(f).sort().map((k) => h('tr', {},
-        h('td', {}, k),
-        h('td', { class: 'val' }, valueText(f[k])),
-        h('td', { class: 'act' },
-          h('button', { type: 'button', class: 'small', title: `Add ${k}:value to the query`, 'aria-label': `Filter for ${k}`, onclick: () => { closeDrawer(); state.q = addTerm(state.q, term(k, Array.isArray(f[k]) ? f[k][0] : f[k])); push(); } }, '+'),
-          h('button', { type: 'button', class: 'small', title: `Exclude ${k}:value`, 'aria-label': `Filter out ${k}`, onclick: () => { closeDrawer(); state.q = addTerm(state.q, term(k, Array.isArray(f[k]) ? f[k][0] : f[k], true)); push(); } }, '−'),
-          h('button', { type: 'button', class: 'small', title: `Top values of ${k}`, onclick: () => { closeDrawer(); topField.value = k; topValues(k); } }, 'Top')))))),
-      h('h2', {}, 'Raw record'),
-      raw ? h('pre', { class: 'raw' }, raw) : h('p', { class: 'muted' }, 'No raw record stored.'));
-    drawer.setAttribute('aria-modal', 'true');
-    // Tab and Shift+Tab stay inside the drawer while it is open.
-    drawer.addEventListener('keydown', (ev) => {
-      if (ev.key !== 'Tab') return;
-      const f = [...drawer.querySelectorAll('button, a[href], input, select, textarea, [tabindex]:not([tabindex="-1"])')];
-      if (!f.length) return;
-      const first = f[0], last = f[f.length - 1];
-      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
-      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
-    });
-    document.body.append(drawer);
-    close.focus();
-  };
-  /** Closes the drawer; `refocus` gives the focus back to the row that opened it. */
-  const closeDrawer = (refocus) => {
-    const d = $('#drawer');
-    if (!d) return;
-    d.remove();
-    if (refocus === true && opener && opener.isConnected) opener.focus();
-  };
-  const onKey = (ev) => { if (ev.key === 'Escape' && $('#drawer')) { ev.preventDefault(); closeDrawer(true); } };
-  document.addEventListener('keydown', onKey);
-  cleanup.push(() => { document.removeEventListener('keydown', onKey); closeDrawer(); });
+  const drawer = eventDrawer({
+    filter: (k, v, negate) => { state.q = addTerm(state.q, term(k, v, negate)); push(); },
+    top: (k) => { topField.value = k; topValues(k); },
+  });
+  const openDrawer = drawer.open;
 
   const load = async (append) => {
     const r = await api('POST', '/api/v1/events/search', { query: state.q, ...timeBody(), limit: 50, cursor: append ? cursor : undefined });
@@ -1233,7 +1289,9 @@ async function pageAlert(main, id) {
       h('dt', {}, 'Id'), h('dd', { class: 'mono' }, `${a.short_id} (${a.uuid})`),
       h('dt', {}, 'Status'), h('dd', { id: 'alert-status' }, a.status),
       h('dt', {}, 'Assignee'), h('dd', { id: 'alert-assignee' }, a.assignee || 'nobody'),
-      h('dt', {}, 'Rule'), h('dd', {}, `${a.rule.name} (${a.rule.type}, ${a.rule.id}) `,
+      h('dt', {}, 'Rule'), h('dd', {}, a.rule.type === 'sigma'
+        ? h('a', { id: 'rule-link', href: '/console/rules/' + encodeURIComponent(a.rule.id) }, a.rule.name) : a.rule.name,
+        ` (${a.rule.type}, ${a.rule.id}) `,
         h('a', { id: 'rule-alerts', href: '/console/alerts?' + new URLSearchParams({ rule: a.rule.id }) }, 'its alerts')),
       h('dt', {}, 'Rule author'), h('dd', { id: 'rule-author' }, a.rule.author || '–'),
       h('dt', {}, 'Severity'), h('dd', {}, String(a.rule.severity ?? '–')),
@@ -1268,9 +1326,22 @@ async function pageAlert(main, id) {
   try {
     const r = await api('POST', '/api/v1/events/search', { query, from, to, limit: 100 });
     const cols = ['@timestamp', 'event.dataset', 'event.action', 'user.name', 'source.ip', 'destination.domain', 'url.original'];
+    // A row opens the event in the drawer; its + and − search the events around the alert.
+    const aroundFrom = new Date(new Date(a.first_seen).getTime() - 3600000).toISOString();
+    const aroundTo = new Date(new Date(a.last_seen).getTime() + 3600000).toISOString();
+    const drawer = eventDrawer({
+      filter: (k, v, negate) => go('/console/events?' + new URLSearchParams({ q: term(k, v, negate), from: aroundFrom, to: aroundTo })),
+    });
+    const row = (e, idx) => {
+      const f = flatten(e);
+      const tr = h('tr', { class: 'clickable', tabindex: '0', 'aria-label': 'Open event ' + (idx + 1) }, cols.map((c) => h('td', { class: 'mono' }, c === '@timestamp' ? fmtTime(f[c]) : valueText(f[c]))));
+      tr.addEventListener('click', () => drawer.open(e, tr));
+      tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); drawer.open(e, tr); } });
+      return tr;
+    };
     evBox.replaceChildren(h('p', {}, h('a', { href: '/console/events?' + new URLSearchParams({ q: query, from, to }) }, 'Open these events in the search')),
-      h('table', {}, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
-        h('tbody', {}, r.events.map((e) => { const f = flatten(e); return h('tr', {}, cols.map((c) => h('td', { class: 'mono' }, c === '@timestamp' ? fmtTime(f[c]) : valueText(f[c])))); }))));
+      h('table', { id: 'alert-events-table' }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))),
+        h('tbody', {}, r.events.map(row))));
   } catch (e) { evBox.replaceChildren(errorBox(e)); }
 }
 
@@ -1658,14 +1729,16 @@ async function pageSettings(main) {
   const tRole = h('select', { id: 'token-role', 'aria-label': 'Token role' }, ['read-only', 'analyst', 'admin'].map((x) => h('option', { value: x }, x)));
   const tOut = h('div');
   put(main, h('div', { class: 'panel' }, h('h2', {}, 'API tokens'),
-    h('p', { class: 'muted' }, 'Send as Authorization: Bearer <token> to the /api/v1 routes.'),
+    h('p', { class: 'muted' }, 'Send as Authorization: Bearer <token> to the /api/v1 routes. A token acts for the user who made it: it stops while that user is disabled, goes when they are deleted, and never has more than their role.'),
     h('form', { class: 'row', onsubmit: async (ev) => {
       ev.preventDefault();
       try { const n = await api('POST', '/api/v1/tokens', { name: tName.value, role: tRole.value }); tOut.replaceChildren(h('div', { class: 'panel keybox' }, h('strong', {}, 'Token — shown only now'), copyRow(n.token.name, n.secret))); } catch (e) { tOut.replaceChildren(errorBox(e)); }
     } }, tName, tRole, h('button', { type: 'submit' }, 'Create token')), tOut,
-    h('div', { class: 'tablewrap' }, h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created by', 'Created', 'Last used', ''].map((x) => h('th', {}, x)))),
-      h('tbody', {}, tokens.items.map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, t.role), h('td', {}, t.created_by), h('td', {}, fmtTime(t.created_at)), h('td', {}, fmtTime(t.last_used_at)),
-        h('td', {}, h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Revoke ${t.name}?`)) { await api('DELETE', '/api/v1/tokens/' + t.id); render(); } } }, 'Revoke')))))))));
+    h('div', { class: 'tablewrap' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Created by', 'Acts for', 'Created', 'Last used', ''].map((x) => h('th', {}, x)))),
+      h('tbody', {}, tokens.items.map((t) => h('tr', {}, h('td', {}, t.name), h('td', {}, t.role), h('td', {}, t.created_by),
+        h('td', {}, t.owner || '(the server\'s admin token)', t.usable ? null : [' ', h('span', { class: 'badge bad' }, 'refused: user disabled')]), h('td', {}, fmtTime(t.created_at)), h('td', {}, fmtTime(t.last_used_at)),
+        h('td', {}, h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Revoke ${t.name}?`)) { await api('DELETE', '/api/v1/tokens/' + t.id); render(); } } }, 'Revoke'))))))),
+    tokens.items.length ? null : h('p', { class: 'muted' }, 'No API token yet.')));
   const uName = h('input', { type: 'text', id: 'user-name', placeholder: 'user name', 'aria-label': 'User name', required: true });
   const uRole = h('select', { id: 'user-role', 'aria-label': 'User role' }, ['analyst', 'read-only', 'admin'].map((x) => h('option', { value: x }, x)));
   const uPass = h('input', { type: 'password', id: 'user-password', placeholder: 'initial password (12+)', 'aria-label': 'Initial password', autocomplete: 'new-password', required: true });
@@ -1700,7 +1773,7 @@ function userRow(u, out) {
     h('td', {}, h('div', { class: 'row' }, me ? h('span', { class: 'muted' }, 'you') : [
       reset, pw, save,
       h('button', { type: 'button', class: 'small user-disable', onclick: () => {
-        if (!u.disabled && !confirm(`Disable ${u.name}? They are signed out and cannot sign in until enabled again.`)) return;
+        if (!u.disabled && !confirm(`Disable ${u.name}? They are signed out, their API tokens stop, and they cannot sign in until enabled again.`)) return;
         change({ disabled: !u.disabled }, `${u.name} ${u.disabled ? 'enabled' : 'disabled'}`);
       } }, u.disabled ? 'Enable' : 'Disable'),
       h('button', { type: 'button', class: 'small danger', onclick: async () => { if (confirm(`Delete ${u.name}?`)) { try { await api('DELETE', '/api/v1/users/' + encodeURIComponent(u.name)); render(); } catch (e) { out.replaceChildren(errorBox(e)); } } } }, 'Delete')])));

@@ -1,5 +1,8 @@
 //! Who may sign in and with what rights: local users with argon2id-hashed passwords and roles,
-//! browser sessions, and API tokens, kept in the SQLite file `DATA/console.db`.
+//! browser sessions, API tokens, saved searches and the failed sign-ins that lock a name out.
+//! [`Accounts`] holds the rules and keeps its rows in an [`AccountStore`]: the SQLite file
+//! `DATA/console.db` of one node ([`SqliteAccounts`]), or PostgreSQL shared by every node of a
+//! cluster ([`PgAccounts`]), so that any node serves the console and the REST API.
 //!
 //! Only hashes of secrets are stored: argon2id PHC strings for passwords, SHA-256 for session
 //! tokens and API token secrets (those are 32 random bytes, so a fast hash is enough).
@@ -8,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -16,7 +19,6 @@ use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::{Rng, RngCore};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -68,6 +70,9 @@ pub enum Error {
     /// The accounts database failed.
     #[error("accounts database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL failed or is out of reach.
+    #[error("accounts: {0}")]
+    Pg(#[from] pgstate::PgError),
     /// Password hashing failed (or a stored hash is unreadable).
     #[error("password hashing: {0}")]
     Hash(argon2::password_hash::Error),
@@ -209,55 +214,149 @@ pub struct TokenInfo {
     pub created_at: String,
     /// When it was last used (RFC 3339, UTC; updated at most once a minute).
     pub last_used_at: Option<String>,
+    /// The user it acts for: refused while that user is disabled or deleted, and never more
+    /// than that user's current role. `None` for a token made with the server's admin token.
+    pub owner: Option<String>,
+    /// Whether it works now (its owner, if any, exists and is enabled).
+    pub usable: bool,
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    role TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    token_hash BLOB PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    csrf TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
-CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
-CREATE TABLE IF NOT EXISTS login_failures (
-    name TEXT NOT NULL COLLATE NOCASE,
-    at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS login_failures_name ON login_failures(name, at);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    secret_hash BLOB NOT NULL UNIQUE,
-    created_by TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    last_used_at TEXT,
-    last_used_unix INTEGER
-);
-CREATE TABLE IF NOT EXISTS saved_searches (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL COLLATE NOCASE,
-    name TEXT NOT NULL,
-    query TEXT NOT NULL,
-    since TEXT NOT NULL,
-    columns TEXT NOT NULL,
-    shared INTEGER NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS saved_searches_owner ON saved_searches(owner);
-";
+mod postgres;
+mod sqlite;
+#[cfg(test)]
+mod tests;
 
-/// The console's accounts, sessions and API tokens; share it in an `Arc`.
+pub use postgres::PgAccounts;
+pub use sqlite::SqliteAccounts;
+
+/// A change to a user that the last-admin rule guards ([`check_admin_change`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    /// Delete the user and their sessions.
+    Delete,
+    /// Give the user this role.
+    Role(Role),
+    /// Disable the user (ending their sessions) or enable them again.
+    Disabled(bool),
+}
+
+/// Whether `change` may be made to a user whose role is `current` while `admins` admins can
+/// sign in: the last of them may be neither deleted, demoted nor disabled, or nobody could
+/// manage users any more. Stores call it inside the transaction that makes the change.
+pub fn check_admin_change(current: Role, admins: i64, change: UserChange) -> Result<(), Error> {
+    if current != Role::Admin || admins > 1 {
+        return Ok(());
+    }
+    let verb = match change {
+        UserChange::Delete => "delete",
+        UserChange::Role(r) if r != Role::Admin => "demote",
+        UserChange::Disabled(true) => "disable",
+        _ => return Ok(()),
+    };
+    Err(Error::Invalid(format!(
+        "cannot {verb} the last admin: make another user admin first"
+    )))
+}
+
+/// Where the accounts' rows live: the seam between the embedded state ([`SqliteAccounts`],
+/// `DATA/console.db`) and the cluster's ([`PgAccounts`], PostgreSQL shared by every node, so
+/// that a session made on one node is valid on all). Implementations store and fetch, with
+/// names compared case-insensitively; [`Accounts`] holds the rules (validation, hashing,
+/// lockout, expiry, throttling). Secrets arrive hashed.
+pub trait AccountStore: Send + Sync {
+    /// `sqlite` or `postgres`, for logs.
+    fn backend(&self) -> &'static str;
+    /// How many users exist.
+    fn user_count(&self) -> Result<i64, Error>;
+    /// Creates the user `admin` (role admin) only while there is no user at all; true when
+    /// this call created it (two nodes starting at once create one).
+    fn insert_first_admin(&self, password_hash: &str, created_at: &str) -> Result<bool, Error>;
+    /// Stores a new user; [`Error::Invalid`] when the name is taken.
+    fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), Error>;
+    /// One user.
+    fn user(&self, name: &str) -> Result<Option<User>, Error>;
+    /// One user with their password hash (for verifying a sign-in).
+    fn user_with_hash(&self, name: &str) -> Result<Option<(User, String)>, Error>;
+    /// Every user, by name (case-insensitively).
+    fn list_users(&self) -> Result<Vec<User>, Error>;
+    /// The names of the users who are not disabled, by name.
+    fn active_user_names(&self) -> Result<Vec<String>, Error>;
+    /// Applies `change` in one transaction, after [`check_admin_change`] with the admins who
+    /// can sign in; deleting or disabling ends the user's sessions, and deleting removes the
+    /// API tokens acting for them (a later user of the same name inherits none). Returns the user as it is
+    /// after the change (before it, for a deletion).
+    fn change_user(&self, name: &str, change: UserChange) -> Result<User, Error>;
+    /// Replaces a user's password hash, ends their sessions but `keep` (a session token's
+    /// hash) and forgets their failed sign-ins, in one transaction.
+    fn set_password_hash(
+        &self,
+        name: &str,
+        password_hash: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<(), Error>;
+    /// Forgets failed sign-ins at or before `before` (unix seconds).
+    fn prune_failures(&self, before: i64) -> Result<(), Error>;
+    /// Failed sign-ins for `name` from `addr` after `since`.
+    fn count_failures(&self, name: &str, addr: &str, since: i64) -> Result<i64, Error>;
+    /// Records a failed sign-in.
+    fn add_failure(&self, name: &str, addr: &str, at: i64) -> Result<(), Error>;
+    /// Forgets the failed sign-ins for `name` from `addr`.
+    fn clear_failures(&self, name: &str, addr: &str) -> Result<(), Error>;
+    /// Stores a session for `user` unless the user is missing or disabled (false then);
+    /// sessions expired by `now` are deleted on the way.
+    fn insert_session(
+        &self,
+        token_hash: &[u8; 32],
+        user: &str,
+        csrf: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, Error>;
+    /// The session with this token hash, if its user is not disabled, expired or not.
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, Error>;
+    /// Deletes a session.
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), Error>;
+    /// Stores a saved search unless its owner already has `max_per_owner` (false then), in
+    /// one transaction.
+    fn insert_search(&self, s: &SavedSearch, max_per_owner: i64) -> Result<bool, Error>;
+    /// The searches `viewer` owns and the shared ones, by name then age.
+    fn saved_searches(&self, viewer: &str) -> Result<Vec<SavedSearch>, Error>;
+    /// The owner of a saved search.
+    fn search_owner(&self, id: &str) -> Result<Option<String>, Error>;
+    /// Deletes a saved search.
+    fn delete_search(&self, id: &str) -> Result<(), Error>;
+    /// Stores a new API token.
+    fn insert_token(&self, info: &TokenInfo, secret_hash: &[u8; 32]) -> Result<(), Error>;
+    /// Every API token, oldest first, each `usable` when it has no owner or its owner exists
+    /// and is enabled.
+    fn list_tokens(&self) -> Result<Vec<TokenInfo>, Error>;
+    /// Deletes a token; false when there was none.
+    fn delete_token(&self, id: &str) -> Result<bool, Error>;
+    /// The token with this secret hash (`usable` as in [`AccountStore::list_tokens`]).
+    fn token_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<StoredToken>, Error>;
+    /// Records a token's use.
+    fn touch_token(&self, id: &str, at: &str, unix: i64) -> Result<(), Error>;
+}
+
+/// An API token as stored: its description, the stored hash of its secret, and when it was
+/// last used (unix seconds).
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    /// The token, without its secret.
+    pub info: TokenInfo,
+    /// SHA-256 of the secret, as stored.
+    pub secret_hash: Vec<u8>,
+    /// When it was last used, if ever.
+    pub last_used_unix: Option<i64>,
+    /// Its owner's current role, when it has an owner who exists.
+    pub owner_role: Option<Role>,
+}
+
+/// The console's accounts, sessions and API tokens over an [`AccountStore`]; share it in an
+/// `Arc`. The sign-in throttle ([`Accounts::throttle_sign_in`]) is in memory, per node; the
+/// lockout after failed sign-ins is in the store, so shared by a cluster.
 pub struct Accounts {
-    conn: Mutex<Connection>,
+    store: Box<dyn AccountStore>,
     session_ttl: Duration,
     /// Added to the system clock; only tests move it.
     clock_skew: AtomicI64,
@@ -285,44 +384,38 @@ impl Drop for SignInPermit<'_> {
 impl fmt::Debug for Accounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Accounts")
+            .field("backend", &self.store.backend())
             .field("session_ttl", &self.session_ttl)
             .finish_non_exhaustive()
     }
 }
 
 impl Accounts {
-    /// Opens (creating if needed) `data_dir/console.db`.
+    /// Opens (creating if needed) the SQLite accounts `data_dir/console.db`.
     pub fn open(data_dir: &Path) -> Result<Accounts, Error> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
-        let conn = Connection::open(data_dir.join("console.db"))?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
-        // Failures are counted per name and source address (databases from before have no
-        // address column; the error for one that has it is ignored).
-        let _ = conn.execute(
-            "ALTER TABLE login_failures ADD COLUMN addr TEXT NOT NULL DEFAULT ''",
-            [],
-        );
-        // Users can be disabled (databases from before have no such column).
-        let has_disabled: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('users') WHERE name = 'disabled')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_disabled {
-            conn.execute_batch(
-                "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;",
-            )?;
-        }
-        Ok(Accounts {
-            conn: Mutex::new(conn),
+        Ok(Accounts::with_store(Box::new(SqliteAccounts::open(
+            data_dir,
+        )?)))
+    }
+
+    /// The accounts in PostgreSQL (schema created or migrated first), shared by every node.
+    pub fn postgres(pg: &pgstate::Pg) -> Result<Accounts, Error> {
+        Ok(Accounts::with_store(Box::new(PgAccounts::open(pg)?)))
+    }
+
+    /// The accounts over any store.
+    pub fn with_store(store: Box<dyn AccountStore>) -> Accounts {
+        Accounts {
+            store,
             session_ttl: SESSION_TTL,
             clock_skew: AtomicI64::new(0),
             throttle: Mutex::new(Throttle::default()),
-        })
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// The same accounts with sessions lasting `ttl` (12 hours by default).
@@ -334,12 +427,6 @@ impl Accounts {
     /// How long new sessions last.
     pub fn session_ttl(&self) -> Duration {
         self.session_ttl
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
-        // back on drop), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn now(&self) -> i64 {
@@ -362,7 +449,7 @@ impl Accounts {
     /// When there are no users yet, creates `admin` (role admin) with a random password and
     /// returns that password, once; otherwise `None`.
     pub fn ensure_admin(&self) -> Result<Option<String>, Error> {
-        if self.user_count()? > 0 {
+        if self.store.user_count()? > 0 {
             return Ok(None);
         }
         let password: String = rand::rng()
@@ -371,20 +458,8 @@ impl Accounts {
             .map(char::from)
             .collect();
         let hash = hash_password(&password)?;
-        let c = self.conn();
-        // Insert only if still empty: two processes starting at once create one admin.
-        let n = c.execute(
-            "INSERT INTO users (name, role, password_hash, created_at)
-             SELECT 'admin', 'admin', ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM users)",
-            params![hash, self.now_rfc3339()],
-        )?;
-        Ok((n == 1).then_some(password))
-    }
-
-    fn user_count(&self) -> Result<i64, Error> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+        let created = self.store.insert_first_admin(&hash, &self.now_rfc3339())?;
+        Ok(created.then_some(password))
     }
 
     /// Creates a user.
@@ -392,98 +467,36 @@ impl Accounts {
         check_name(name)?;
         check_password(password)?;
         let hash = hash_password(password)?;
-        let created_at = self.now_rfc3339();
-        let c = self.conn();
-        let exists: bool = c.query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)",
-            params![name],
-            |r| r.get(0),
-        )?;
-        if exists {
-            return Err(Error::Invalid(format!("user {name} already exists")));
-        }
-        c.execute(
-            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![name, role.as_str(), hash, created_at],
-        )?;
-        Ok(User {
+        let user = User {
             name: name.to_string(),
             role,
-            created_at,
+            created_at: self.now_rfc3339(),
             disabled: false,
-        })
+        };
+        self.store.insert_user(&user, &hash)?;
+        Ok(user)
     }
 
     /// One user, by name (names compare case-insensitively).
     pub fn user(&self, name: &str) -> Result<Option<User>, Error> {
-        self.conn()
-            .query_row(
-                "SELECT name, role, created_at, disabled FROM users WHERE name = ?1",
-                params![name],
-                user_row,
-            )
-            .optional()?
-            .transpose()
+        self.store.user(name)
     }
 
     /// Every user, by name.
     pub fn list_users(&self) -> Result<Vec<User>, Error> {
-        let c = self.conn();
-        let mut st =
-            c.prepare("SELECT name, role, created_at, disabled FROM users ORDER BY name")?;
-        let rows = st.query_map([], user_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        self.store.list_users()
     }
 
-    /// Deletes a user and their sessions; refuses to delete the last admin.
+    /// Deletes a user, their sessions and the API tokens acting for them (a later user of
+    /// the same name inherits none); refuses to delete the last admin.
     pub fn delete_user(&self, name: &str) -> Result<(), Error> {
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let role = role_of(&tx, name)?;
-        if role == Role::Admin && admin_count(&tx)? <= 1 {
-            return Err(Error::Invalid(
-                "cannot delete the last admin: make another user admin first".into(),
-            ));
-        }
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
-            params![name],
-        )?;
-        tx.execute("DELETE FROM users WHERE name = ?1", params![name])?;
-        tx.commit()?;
-        Ok(())
+        self.store.change_user(name, UserChange::Delete).map(|_| ())
     }
 
     /// Changes a user's role (effective at once, sessions included); refuses to demote the
     /// last admin.
     pub fn set_role(&self, name: &str, role: Role) -> Result<User, Error> {
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = role_of(&tx, name)?;
-        if current == Role::Admin && role != Role::Admin && admin_count(&tx)? <= 1 {
-            return Err(Error::Invalid(
-                "cannot demote the last admin: make another user admin first".into(),
-            ));
-        }
-        tx.execute(
-            "UPDATE users SET role = ?1 WHERE name = ?2",
-            params![role.as_str(), name],
-        )?;
-        let user = tx
-            .query_row(
-                "SELECT name, role, created_at, disabled FROM users WHERE name = ?1",
-                params![name],
-                user_row,
-            )
-            .optional()?
-            .transpose()?
-            .ok_or_else(|| Error::NotFound(format!("user {name}")))?;
-        tx.commit()?;
-        Ok(user)
+        self.store.change_user(name, UserChange::Role(role))
     }
 
     /// Sets a user's password and ends all their sessions (a reset must lock out whoever
@@ -502,24 +515,9 @@ impl Accounts {
     ) -> Result<(), Error> {
         check_password(password)?;
         let hash = hash_password(password)?;
-        let keep_hash = keep.map(|t| sha256(t).to_vec()).unwrap_or_default();
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE users SET password_hash = ?1 WHERE name = ?2",
-            params![hash, name],
-        )?;
-        if n == 0 {
-            return Err(Error::NotFound(format!("user {name}")));
-        }
-        tx.execute(
-            "DELETE FROM sessions
-             WHERE user_id = (SELECT id FROM users WHERE name = ?1) AND token_hash != ?2",
-            params![name, keep_hash],
-        )?;
-        tx.execute("DELETE FROM login_failures WHERE name = ?1", params![name])?;
-        tx.commit()?;
-        Ok(())
+        let keep_hash = keep.map(sha256);
+        self.store
+            .set_password_hash(name, &hash, keep_hash.as_ref())
     }
 
     /// Checks a user's password: `Some(user)` when right, `None` when the user is unknown or
@@ -531,7 +529,7 @@ impl Accounts {
 
     /// Whether a sign-in from `addr` may be tried now: `Err` with the time to wait when that
     /// address made [`SIGN_INS_PER_ADDRESS_PER_MINUTE`] attempts this minute or
-    /// [`MAX_CONCURRENT_SIGN_INS`] are being verified.
+    /// [`MAX_CONCURRENT_SIGN_INS`] are being verified (on this node).
     pub fn throttle_sign_in(&self, addr: &str) -> Result<SignInPermit<'_>, Duration> {
         let now = self.now();
         let minute = now.div_euclid(60);
@@ -590,44 +588,23 @@ impl Accounts {
         }
         let now = self.now();
         let since = now - LOCKOUT_WINDOW.as_secs() as i64;
-        let found = {
-            let c = self.conn();
-            c.execute("DELETE FROM login_failures WHERE at <= ?1", params![since])?;
-            let failures: i64 = c.query_row(
-                "SELECT COUNT(*) FROM login_failures WHERE name = ?1 AND addr = ?3 AND at > ?2",
-                params![name, since, addr],
-                |r| r.get(0),
-            )?;
-            if failures >= LOCKOUT_ATTEMPTS {
-                return Err(Error::LockedOut);
-            }
-            // Counted as a failure before verifying, so that parallel guesses cannot all slip
-            // in before the first one is recorded; a success clears it.
-            c.execute(
-                "INSERT INTO login_failures (name, at, addr) VALUES (?1, ?2, ?3)",
-                params![name, now, addr],
-            )?;
-            c.query_row(
-                "SELECT name, role, created_at, disabled, password_hash FROM users WHERE name = ?1",
-                params![name],
-                |r| Ok((user_row(r)?, r.get::<_, String>(4)?)),
-            )
-            .optional()?
-        };
-        let Some((user, hash)) = found else {
+        self.store.prune_failures(since)?;
+        if self.store.count_failures(name, addr, since)? >= LOCKOUT_ATTEMPTS {
+            return Err(Error::LockedOut);
+        }
+        // Counted as a failure before verifying, so that parallel guesses cannot all slip
+        // in before the first one is recorded; a success clears it.
+        self.store.add_failure(name, addr, now)?;
+        let Some((user, hash)) = self.store.user_with_hash(name)? else {
             // Same work as for a real user, result ignored.
             let _ = verify_hash(DUMMY_HASH, password);
             return Ok(None);
         };
-        let user = user?;
         if !verify_hash(&hash, password)? || user.disabled {
             // A disabled user is refused like a wrong password, after the same work.
             return Ok(None);
         }
-        self.conn().execute(
-            "DELETE FROM login_failures WHERE name = ?1 AND addr = ?2",
-            params![name, addr],
-        )?;
+        self.store.clear_failures(name, addr)?;
         Ok(Some(user))
     }
 
@@ -637,14 +614,10 @@ impl Accounts {
         let csrf = random_b64(32);
         let now = self.now();
         let expires_at = now + self.session_ttl.as_secs() as i64;
-        let c = self.conn();
-        c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
-        let n = c.execute(
-            "INSERT INTO sessions (token_hash, user_id, csrf, expires_at)
-             SELECT ?1, id, ?2, ?3 FROM users WHERE name = ?4 AND disabled = 0",
-            params![sha256(&token).to_vec(), csrf, expires_at, user.name],
-        )?;
-        if n == 0 {
+        if !self
+            .store
+            .insert_session(&sha256(&token), &user.name, &csrf, expires_at, now)?
+        {
             return Err(Error::NotFound(format!("user {}", user.name)));
         }
         Ok(NewSession {
@@ -657,80 +630,26 @@ impl Accounts {
     /// The live session for a cookie value, with the user's current role; an expired one is
     /// deleted and `None`.
     pub fn session(&self, token: &str) -> Result<Option<Session>, Error> {
-        let hash = sha256(token).to_vec();
-        let c = self.conn();
-        let row = c
-            .query_row(
-                "SELECT u.name, u.role, s.csrf, s.expires_at
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND u.disabled = 0",
-                params![hash],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((user, role, csrf, expires_at)) = row else {
+        let hash = sha256(token);
+        let Some(s) = self.store.session(&hash)? else {
             return Ok(None);
         };
-        if expires_at <= self.now() {
-            c.execute("DELETE FROM sessions WHERE token_hash = ?1", params![hash])?;
+        if s.expires_at <= self.now() {
+            self.store.delete_session(&hash)?;
             return Ok(None);
         }
-        Ok(Some(Session {
-            user,
-            role: role.parse()?,
-            csrf,
-            expires_at,
-        }))
+        Ok(Some(s))
     }
 
     /// Ends a session (nothing happens if it does not exist).
     pub fn end_session(&self, token: &str) -> Result<(), Error> {
-        self.conn().execute(
-            "DELETE FROM sessions WHERE token_hash = ?1",
-            params![sha256(token).to_vec()],
-        )?;
-        Ok(())
+        self.store.delete_session(&sha256(token))
     }
 
     /// Disables a user (ending their sessions at once) or enables them again; refuses to
     /// disable the last admin who can sign in.
     pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<User, Error> {
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let role = role_of(&tx, name)?;
-        if disabled && role == Role::Admin && admin_count(&tx)? <= 1 {
-            return Err(Error::Invalid(
-                "cannot disable the last admin: make another user admin first".into(),
-            ));
-        }
-        tx.execute(
-            "UPDATE users SET disabled = ?1 WHERE name = ?2",
-            params![disabled, name],
-        )?;
-        if disabled {
-            tx.execute(
-                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)",
-                params![name],
-            )?;
-        }
-        let user = tx
-            .query_row(
-                "SELECT name, role, created_at, disabled FROM users WHERE name = ?1",
-                params![name],
-                user_row,
-            )
-            .optional()?
-            .transpose()?
-            .ok_or_else(|| Error::NotFound(format!("user {name}")))?;
-        tx.commit()?;
-        Ok(user)
+        self.store.change_user(name, UserChange::Disabled(disabled))
     }
 
     /// Saves a search for `owner` (shared: every user sees it). At most
@@ -770,60 +689,22 @@ impl Accounts {
             shared,
             created_at: self.now_rfc3339(),
         };
-        let mut c = self.conn();
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM saved_searches WHERE owner = ?1",
-            params![owner],
-            |r| r.get(0),
-        )?;
-        if n >= MAX_SAVED_SEARCHES {
+        if !self.store.insert_search(&s, MAX_SAVED_SEARCHES)? {
             return Err(Error::Invalid(format!(
                 "at most {MAX_SAVED_SEARCHES} saved searches per user: delete some first"
             )));
         }
-        tx.execute(
-            "INSERT INTO saved_searches (id, owner, name, query, since, columns, shared, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![s.id, s.owner, s.name, s.query, s.since, s.columns, s.shared, s.created_at],
-        )?;
-        tx.commit()?;
         Ok(s)
     }
 
     /// The searches `viewer` sees: their own and the shared ones, by name.
     pub fn saved_searches(&self, viewer: &str) -> Result<Vec<SavedSearch>, Error> {
-        let c = self.conn();
-        let mut st = c.prepare(
-            "SELECT id, owner, name, query, since, columns, shared, created_at
-             FROM saved_searches WHERE owner = ?1 OR shared = 1 ORDER BY name, created_at",
-        )?;
-        let rows = st.query_map(params![viewer], |r| {
-            Ok(SavedSearch {
-                id: r.get(0)?,
-                owner: r.get(1)?,
-                name: r.get(2)?,
-                query: r.get(3)?,
-                since: r.get(4)?,
-                columns: r.get(5)?,
-                shared: r.get(6)?,
-                created_at: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store.saved_searches(viewer)
     }
 
     /// Deletes a saved search; only its owner may, or an admin (`as_admin`).
     pub fn delete_search(&self, id: &str, by: &str, as_admin: bool) -> Result<(), Error> {
-        let c = self.conn();
-        let owner: Option<String> = c
-            .query_row(
-                "SELECT owner FROM saved_searches WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(owner) = owner else {
+        let Some(owner) = self.store.search_owner(id)? else {
             return Err(Error::NotFound(format!("saved search {id}")));
         };
         if !as_admin && !owner.eq_ignore_ascii_case(by) {
@@ -831,24 +712,22 @@ impl Accounts {
                 "only {owner} or an admin can delete this saved search"
             )));
         }
-        c.execute("DELETE FROM saved_searches WHERE id = ?1", params![id])?;
-        Ok(())
+        self.store.delete_search(id)
     }
 
     /// The names of the users who can sign in, for assigning alerts.
     pub fn active_user_names(&self) -> Result<Vec<String>, Error> {
-        let c = self.conn();
-        let mut st = c.prepare("SELECT name FROM users WHERE disabled = 0 ORDER BY name")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.store.active_user_names()
     }
 
-    /// Creates an API token; returns it and its secret (`zxt_…`), which is shown only now.
+    /// Creates an API token acting for `owner` (a user; `None` only for the server's admin
+    /// token); returns it and its secret (`zxt_…`), which is shown only now.
     pub fn create_token(
         &self,
         name: &str,
         role: Role,
         created_by: &str,
+        owner: Option<&str>,
     ) -> Result<(TokenInfo, String), Error> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
@@ -864,133 +743,70 @@ impl Accounts {
             created_by: created_by.to_string(),
             created_at: self.now_rfc3339(),
             last_used_at: None,
+            owner: owner.map(str::to_string),
+            usable: true,
         };
-        self.conn().execute(
-            "INSERT INTO api_tokens (id, name, role, secret_hash, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                info.id,
-                info.name,
-                role.as_str(),
-                sha256(&secret).to_vec(),
-                info.created_by,
-                info.created_at
-            ],
-        )?;
+        if let Some(owner) = owner {
+            if self.store.user(owner)?.is_none_or(|u| u.disabled) {
+                return Err(Error::Invalid(format!(
+                    "a token cannot act for {owner}: no such user who can sign in"
+                )));
+            }
+        }
+        self.store.insert_token(&info, &sha256(&secret))?;
         Ok((info, secret))
     }
 
     /// Every API token, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<TokenInfo>, Error> {
-        let c = self.conn();
-        let mut st = c.prepare(
-            "SELECT id, name, role, created_by, created_at, last_used_at
-             FROM api_tokens ORDER BY created_at, id",
-        )?;
-        let rows = st.query_map([], token_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        self.store.list_tokens()
     }
 
     /// Revokes an API token.
     pub fn revoke_token(&self, id: &str) -> Result<(), Error> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM api_tokens WHERE id = ?1", params![id])?;
-        if n == 0 {
+        if !self.store.delete_token(id)? {
             return Err(Error::NotFound(format!("token {id}")));
         }
         Ok(())
     }
 
-    /// The API token whose secret this is, if any; records its use (at most once a minute).
+    /// The API token whose secret this is, if it works: not while its owner is disabled or
+    /// deleted, and with the lesser of its role and its owner's current one. Records its use
+    /// (at most once a minute).
     pub fn token(&self, secret: &str) -> Result<Option<TokenInfo>, Error> {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
         let hash = sha256(secret);
-        let c = self.conn();
-        let row = c
-            .query_row(
-                "SELECT id, name, role, created_by, created_at, last_used_at, secret_hash,
-                        last_used_unix
-                 FROM api_tokens WHERE secret_hash = ?1",
-                params![hash.to_vec()],
-                |r| {
-                    Ok((
-                        token_row(r)?,
-                        r.get::<_, Vec<u8>>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((info, stored, last_used)) = row else {
+        let Some(StoredToken {
+            mut info,
+            secret_hash: stored,
+            last_used_unix: last_used,
+            owner_role,
+        }) = self.store.token_by_hash(&hash)?
+        else {
             return Ok(None);
         };
         if !bool::from(stored.as_slice().ct_eq(hash.as_slice())) {
             return Ok(None);
         }
-        let mut info = info?;
+        // Disabling or deleting a user stops their tokens at once, and a demotion caps them.
+        if !info.usable {
+            return Ok(None);
+        }
+        if let Some(owner_role) = owner_role {
+            if !owner_role.allows(info.role) {
+                info.role = owner_role;
+            }
+        }
         let now = self.now();
         if last_used.is_none_or(|t| now - t >= LAST_USED_EVERY) {
             let at = rfc3339(now);
-            c.execute(
-                "UPDATE api_tokens SET last_used_at = ?1, last_used_unix = ?2 WHERE id = ?3",
-                params![at, now, info.id],
-            )?;
+            self.store.touch_token(&info.id, &at, now)?;
             info.last_used_at = Some(at);
         }
         Ok(Some(info))
     }
-}
-
-fn role_of(c: &Connection, name: &str) -> Result<Role, Error> {
-    c.query_row(
-        "SELECT role FROM users WHERE name = ?1",
-        params![name],
-        |r| r.get::<_, String>(0),
-    )
-    .optional()?
-    .ok_or_else(|| Error::NotFound(format!("user {name}")))?
-    .parse()
-}
-
-/// Admins who can sign in (a disabled admin cannot rescue anyone).
-fn admin_count(c: &Connection) -> Result<i64, Error> {
-    Ok(c.query_row(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0",
-        [],
-        |r| r.get(0),
-    )?)
-}
-
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, Error>> {
-    let (name, role, created_at, disabled): (String, String, String, bool) =
-        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-    Ok(role.parse().map(|role| User {
-        name,
-        role,
-        created_at,
-        disabled,
-    }))
-}
-
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<TokenInfo, Error>> {
-    let role: String = r.get(2)?;
-    let (id, name, created_by, created_at, last_used_at) =
-        (r.get(0)?, r.get(1)?, r.get(3)?, r.get(4)?, r.get(5)?);
-    Ok(role.parse().map(|role| TokenInfo {
-        id,
-        name,
-        role,
-        created_by,
-        created_at,
-        last_used_at,
-    }))
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
@@ -1059,394 +875,4 @@ fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn accounts() -> (tempfile::TempDir, Accounts) {
-        let dir = tempfile::tempdir().unwrap();
-        let a = Accounts::open(dir.path()).unwrap();
-        (dir, a)
-    }
-
-    const PW: &str = "correct horse battery";
-
-    #[test]
-    fn a_disabled_user_cannot_sign_in_and_loses_their_sessions() {
-        let (_d, a) = accounts();
-        let bob = a.create_user("bob", Role::Analyst, PW).unwrap();
-        let s = a.create_session(&bob).unwrap();
-        assert!(a.set_disabled("bob", true).unwrap().disabled);
-        assert_eq!(a.session(&s.token).unwrap(), None);
-        assert_eq!(a.verify_password("bob", PW).unwrap(), None);
-        assert!(a.create_session(&bob).is_err());
-        assert!(!a.set_disabled("bob", false).unwrap().disabled);
-        assert!(a.verify_password("bob", PW).unwrap().is_some());
-    }
-
-    #[test]
-    fn the_last_admin_who_can_sign_in_cannot_be_disabled() {
-        let (_d, a) = accounts();
-        a.create_user("root", Role::Admin, PW).unwrap();
-        a.create_user("second", Role::Admin, PW).unwrap();
-        a.set_disabled("second", true).unwrap();
-        assert!(matches!(
-            a.set_disabled("root", true),
-            Err(Error::Invalid(_))
-        ));
-        // Nor demoted: the disabled admin does not count.
-        assert!(matches!(
-            a.set_role("root", Role::Analyst),
-            Err(Error::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn a_user_sees_their_own_saved_searches_and_the_shared_ones() {
-        let (_d, a) = accounts();
-        a.save_search("bob", "mine", "user.name:x", "24h", "", false)
-            .unwrap();
-        a.save_search("carol", "hers", "q", "1h", "", false)
-            .unwrap();
-        a.save_search("carol", "for all", "q2", "7d", "", true)
-            .unwrap();
-        let names = |who| -> Vec<String> {
-            a.saved_searches(who)
-                .unwrap()
-                .into_iter()
-                .map(|s| s.name)
-                .collect()
-        };
-        assert_eq!(names("bob"), ["for all", "mine"]);
-        assert_eq!(names("carol"), ["for all", "hers"]);
-    }
-
-    #[test]
-    fn only_its_owner_or_an_admin_deletes_a_saved_search() {
-        let (_d, a) = accounts();
-        let s = a
-            .save_search("carol", "shared", "q", "24h", "", true)
-            .unwrap();
-        assert!(matches!(
-            a.delete_search(&s.id, "bob", false),
-            Err(Error::Forbidden(_))
-        ));
-        a.delete_search(&s.id, "CAROL", false).unwrap();
-        let t = a
-            .save_search("carol", "again", "q", "24h", "", true)
-            .unwrap();
-        a.delete_search(&t.id, "admin", true).unwrap();
-        assert!(a.saved_searches("carol").unwrap().is_empty());
-    }
-
-    #[test]
-    fn saved_searches_are_bounded_per_user() {
-        let (_d, a) = accounts();
-        for i in 0..MAX_SAVED_SEARCHES {
-            a.save_search("bob", &format!("s{i}"), "q", "24h", "", false)
-                .unwrap();
-        }
-        assert!(matches!(
-            a.save_search("bob", "one more", "q", "24h", "", false),
-            Err(Error::Invalid(_))
-        ));
-        assert!(a
-            .save_search(
-                "bob",
-                "x",
-                &"a".repeat(MAX_SAVED_QUERY_LEN + 1),
-                "",
-                "",
-                false
-            )
-            .is_err());
-        assert!(a
-            .save_search("bob", "x", "q", "24h; DROP", "", false)
-            .is_err());
-    }
-
-    #[test]
-    fn a_database_from_before_gets_the_disabled_column() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let c = Connection::open(dir.path().join("console.db")).unwrap();
-            c.execute_batch(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-                 role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at TEXT NOT NULL);",
-            )
-            .unwrap();
-        }
-        let a = Accounts::open(dir.path()).unwrap();
-        a.create_user("bob", Role::Analyst, PW).unwrap();
-        assert!(!a.user("bob").unwrap().unwrap().disabled);
-        drop(a);
-        Accounts::open(dir.path()).unwrap();
-    }
-
-    #[test]
-    fn the_dummy_hash_costs_what_a_real_hash_costs() {
-        let dummy = PasswordHash::new(DUMMY_HASH).unwrap();
-        let real_hash = hash_password(PW).unwrap();
-        let real = PasswordHash::new(&real_hash).unwrap();
-        assert_eq!(dummy.algorithm, real.algorithm);
-        assert_eq!(dummy.params, real.params);
-        assert_eq!(dummy.version, real.version);
-        assert!(!verify_hash(DUMMY_HASH, PW).unwrap());
-    }
-
-    #[test]
-    fn roles_round_trip_through_their_names() {
-        for role in [Role::Admin, Role::Analyst, Role::ReadOnly] {
-            assert_eq!(role.to_string().parse::<Role>().unwrap(), role);
-            let json = serde_json::to_value(role).unwrap();
-            assert_eq!(json, serde_json::Value::String(role.to_string()));
-        }
-        assert_eq!(Role::ReadOnly.to_string(), "read-only");
-    }
-
-    #[test]
-    fn each_role_includes_the_ones_below_it() {
-        assert!(Role::Admin.allows(Role::Analyst));
-        assert!(Role::Analyst.allows(Role::ReadOnly));
-        assert!(!Role::Analyst.allows(Role::Admin));
-        assert!(!Role::ReadOnly.allows(Role::Analyst));
-    }
-
-    #[test]
-    fn ensure_admin_creates_an_admin_whose_password_verifies() {
-        let (_d, a) = accounts();
-        let pw = a.ensure_admin().unwrap().expect("a first admin");
-        assert_eq!(pw.len(), 20);
-        let user = a.verify_password("admin", &pw).unwrap().expect("signs in");
-        assert_eq!(user.role, Role::Admin);
-    }
-
-    #[test]
-    fn names_outside_the_allowed_characters_are_refused() {
-        let (_d, a) = accounts();
-        for bad in ["", "a b", "ünïcode", &"x".repeat(65), "a/b"] {
-            assert!(
-                matches!(
-                    a.create_user(bad, Role::Analyst, PW),
-                    Err(Error::Invalid(_))
-                ),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn short_passwords_are_refused() {
-        let (_d, a) = accounts();
-        assert!(matches!(
-            a.create_user("ann", Role::Analyst, "elevenchars"),
-            Err(Error::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn names_are_unique_regardless_of_case() {
-        let (_d, a) = accounts();
-        a.create_user("Ann", Role::Analyst, PW).unwrap();
-        assert!(matches!(
-            a.create_user("ann", Role::Analyst, PW),
-            Err(Error::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn passwords_are_stored_as_argon2id_hashes() {
-        let (dir, a) = accounts();
-        a.create_user("ann", Role::Analyst, PW).unwrap();
-        drop(a);
-        let c = Connection::open(dir.path().join("console.db")).unwrap();
-        let h: String = c
-            .query_row("SELECT password_hash FROM users", [], |r| r.get(0))
-            .unwrap();
-        assert!(h.starts_with("$argon2id$"), "{h}");
-        assert!(!h.contains(PW));
-    }
-
-    #[test]
-    fn failures_from_one_address_do_not_lock_the_user_out_from_another() {
-        let (_d, a) = accounts();
-        a.create_user("ann", Role::Admin, PW).unwrap();
-        for _ in 0..LOCKOUT_ATTEMPTS {
-            let r = a.verify_password_from("ann", "wrong password!", "203.0.113.9");
-            assert!(r.unwrap().is_none());
-        }
-        assert!(matches!(
-            a.verify_password_from("ann", PW, "203.0.113.9"),
-            Err(Error::LockedOut)
-        ));
-        let ok = a.verify_password_from("ann", PW, "198.51.100.1").unwrap();
-        assert_eq!(ok.unwrap().name, "ann");
-    }
-
-    #[test]
-    fn sign_ins_are_throttled_per_address_and_other_addresses_still_sign_in() {
-        let (_d, a) = accounts();
-        for _ in 0..SIGN_INS_PER_ADDRESS_PER_MINUTE {
-            assert!(a.throttle_sign_in("203.0.113.9").is_ok());
-        }
-        let wait = a.throttle_sign_in("203.0.113.9").err().unwrap();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60));
-        assert!(a.throttle_sign_in("198.51.100.1").is_ok());
-        a.advance_clock(60);
-        assert!(a.throttle_sign_in("203.0.113.9").is_ok());
-    }
-
-    #[test]
-    fn at_most_a_few_sign_ins_are_verified_at_once() {
-        let (_d, a) = accounts();
-        let held: Vec<_> = (0..MAX_CONCURRENT_SIGN_INS)
-            .map(|i| a.throttle_sign_in(&format!("10.0.0.{i}")).unwrap())
-            .collect();
-        assert!(a.throttle_sign_in("10.0.1.1").is_err());
-        drop(held);
-        assert!(a.throttle_sign_in("10.0.1.1").is_ok());
-    }
-
-    #[test]
-    fn a_lockout_ends_when_the_window_has_passed() {
-        let (_d, a) = accounts();
-        a.create_user("ann", Role::Analyst, PW).unwrap();
-        for _ in 0..LOCKOUT_ATTEMPTS {
-            assert!(a
-                .verify_password("ann", "wrong password!")
-                .unwrap()
-                .is_none());
-        }
-        assert!(matches!(
-            a.verify_password("ann", PW),
-            Err(Error::LockedOut)
-        ));
-        a.advance_clock(LOCKOUT_WINDOW.as_secs() as i64 + 1);
-        assert!(a.verify_password("ann", PW).unwrap().is_some());
-    }
-
-    #[test]
-    fn a_success_resets_the_failure_count() {
-        let (_d, a) = accounts();
-        a.create_user("ann", Role::Analyst, PW).unwrap();
-        for _ in 0..LOCKOUT_ATTEMPTS - 1 {
-            a.verify_password("ann", "wrong password!").unwrap();
-        }
-        assert!(a.verify_password("ann", PW).unwrap().is_some());
-        for _ in 0..LOCKOUT_ATTEMPTS - 1 {
-            a.verify_password("ann", "wrong password!").unwrap();
-        }
-        assert!(a.verify_password("ann", PW).unwrap().is_some());
-    }
-
-    #[test]
-    fn only_the_hash_of_a_session_token_is_stored() {
-        let (dir, a) = accounts();
-        let user = a.create_user("ann", Role::Analyst, PW).unwrap();
-        let s = a.create_session(&user).unwrap();
-        let c = Connection::open(dir.path().join("console.db")).unwrap();
-        let stored: Vec<u8> = c
-            .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(stored, sha256(&s.token).to_vec());
-    }
-
-    #[test]
-    fn a_session_carries_the_users_current_role() {
-        let (_d, a) = accounts();
-        a.ensure_admin().unwrap();
-        let user = a.create_user("ann", Role::Analyst, PW).unwrap();
-        let s = a.create_session(&user).unwrap();
-        a.set_role("ann", Role::ReadOnly).unwrap();
-        assert_eq!(a.session(&s.token).unwrap().unwrap().role, Role::ReadOnly);
-    }
-
-    #[test]
-    fn a_session_expires_after_its_ttl() {
-        let (_d, a) = accounts();
-        let user = a.create_user("ann", Role::Analyst, PW).unwrap();
-        let s = a.create_session(&user).unwrap();
-        assert!(a.session(&s.token).unwrap().is_some());
-        a.advance_clock(SESSION_TTL.as_secs() as i64);
-        assert!(a.session(&s.token).unwrap().is_none());
-    }
-
-    #[test]
-    fn deleting_a_user_ends_their_sessions() {
-        let (_d, a) = accounts();
-        a.ensure_admin().unwrap();
-        let user = a.create_user("ann", Role::Analyst, PW).unwrap();
-        let s = a.create_session(&user).unwrap();
-        a.delete_user("ann").unwrap();
-        assert!(a.session(&s.token).unwrap().is_none());
-    }
-
-    #[test]
-    fn a_password_reset_ends_other_sessions_but_keeps_the_given_one() {
-        let (_d, a) = accounts();
-        let user = a.create_user("ann", Role::Analyst, PW).unwrap();
-        let mine = a.create_session(&user).unwrap();
-        let other = a.create_session(&user).unwrap();
-        a.set_password_keeping("ann", "another long password", Some(&mine.token))
-            .unwrap();
-        assert!(a.session(&mine.token).unwrap().is_some());
-        assert!(a.session(&other.token).unwrap().is_none());
-    }
-
-    #[test]
-    fn the_last_admin_cannot_be_demoted() {
-        let (_d, a) = accounts();
-        a.ensure_admin().unwrap();
-        assert!(matches!(
-            a.set_role("admin", Role::Analyst),
-            Err(Error::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn an_admin_can_be_demoted_when_another_remains() {
-        let (_d, a) = accounts();
-        a.ensure_admin().unwrap();
-        a.create_user("bob", Role::Admin, PW).unwrap();
-        assert_eq!(
-            a.set_role("admin", Role::Analyst).unwrap().role,
-            Role::Analyst
-        );
-    }
-
-    #[test]
-    fn token_secrets_have_the_prefix_and_only_their_hash_is_stored() {
-        let (dir, a) = accounts();
-        let (info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
-        assert!(secret.starts_with(TOKEN_PREFIX));
-        assert_eq!(a.token(&secret).unwrap().unwrap().id, info.id);
-        let c = Connection::open(dir.path().join("console.db")).unwrap();
-        let stored: Vec<u8> = c
-            .query_row("SELECT secret_hash FROM api_tokens", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(stored, sha256(&secret).to_vec());
-    }
-
-    #[test]
-    fn token_use_is_recorded_at_most_once_a_minute() {
-        let (_d, a) = accounts();
-        let (_info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
-        let first = a.token(&secret).unwrap().unwrap().last_used_at;
-        assert!(first.is_some());
-        a.advance_clock(30);
-        assert_eq!(a.token(&secret).unwrap().unwrap().last_used_at, first);
-        a.advance_clock(31);
-        assert_ne!(a.token(&secret).unwrap().unwrap().last_used_at, first);
-    }
-
-    #[test]
-    fn a_revoked_token_is_not_found() {
-        let (_d, a) = accounts();
-        let (info, secret) = a.create_token("export", Role::ReadOnly, "admin").unwrap();
-        a.revoke_token(&info.id).unwrap();
-        assert!(a.token(&secret).unwrap().is_none());
-        assert!(a.list_tokens().unwrap().is_empty());
-    }
 }

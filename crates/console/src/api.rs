@@ -74,8 +74,10 @@ pub struct PublicEndpoints {
 pub struct ConsoleState {
     /// The intake side: registry (through its authenticator), metrics.
     pub ingest: Ingest,
-    /// The data directory (alerts database).
+    /// The data directory.
     pub data_dir: PathBuf,
+    /// Where the alerts are (`DATA/alerts.db`, or the cluster's PostgreSQL).
+    pub alerts: detect::alerts::AlertsAt,
     /// The event store.
     pub store: StoreAccess,
     /// This server's intake addresses.
@@ -358,7 +360,7 @@ async fn overview(State(s): State<ConsoleState>) -> Response {
                 .map(|i| json!({"intake": view(i, &names, &s.ingest, None), "per_minute": []}))
                 .collect();
         }
-        let alerts = alert_summary(&s.data_dir);
+        let alerts = alert_summary(&s.alerts);
         Ok(json!({
             "now": rfc3339(now()),
             "minutes": OVERVIEW_MINUTES,
@@ -389,8 +391,8 @@ async fn fields() -> Response {
 }
 
 /// Open alerts by urgency band and all alerts by status.
-fn alert_summary(data_dir: &std::path::Path) -> Value {
-    let Ok(store) = detect::AlertStore::open(data_dir) else {
+fn alert_summary(at: &detect::alerts::AlertsAt) -> Value {
+    let Ok(store) = at.open() else {
         return json!({"open": 0, "by_urgency": {}, "by_status": {}});
     };
     let all = store

@@ -143,7 +143,10 @@ pub enum Via {
         csrf: String,
     },
     /// An API token (`zxt_…`).
-    ApiToken,
+    ApiToken {
+        /// The user the token acts for (`None`: one made with the server's admin token).
+        owner: Option<String>,
+    },
     /// The server's admin token.
     AdminToken,
 }
@@ -206,6 +209,9 @@ where
     }
 }
 
+/// `Retry-After` (seconds) of a 503 answered while the accounts' PostgreSQL is out of reach.
+pub const ACCOUNTS_RETRY_AFTER: u64 = 5;
+
 fn account_error(e: Error) -> Response {
     match e {
         Error::Invalid(m) => json_error(StatusCode::BAD_REQUEST, &m),
@@ -226,6 +232,17 @@ fn account_error(e: Error) -> Response {
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            r
+        }
+        // The cluster's PostgreSQL is out of reach: a state with an answer, not a fault.
+        Error::Pg(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "accounts unavailable");
+            let mut r = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the accounts database is unavailable; try again shortly",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(ACCOUNTS_RETRY_AFTER));
             r
         }
         other => {
@@ -272,7 +289,7 @@ async fn find_principal(
                 return Ok(Some(Principal {
                     name: format!("token:{}", info.name),
                     role: info.role,
-                    via: Via::ApiToken,
+                    via: Via::ApiToken { owner: info.owner },
                 }));
             }
         }
@@ -832,8 +849,15 @@ async fn create_token(
         let new: NewToken = parse_json(&headers, &body)?;
         let accounts = state.accounts.clone();
         let by = p.name.clone();
+        // The new token acts for whoever acts here: a token made by a token has its owner.
+        let owner = match &p.via {
+            Via::Session { .. } => Some(p.name.clone()),
+            Via::ApiToken { owner } => owner.clone(),
+            Via::AdminToken => None,
+        };
         let (info, secret) =
-            blocking(move || accounts.create_token(&new.name, new.role, &by)).await?;
+            blocking(move || accounts.create_token(&new.name, new.role, &by, owner.as_deref()))
+                .await?;
         tracing::info!(token = %info.id, role = %info.role, by = %p.name, "API token created");
         Ok((
             StatusCode::CREATED,

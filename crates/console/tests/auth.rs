@@ -409,7 +409,7 @@ async fn api_token_of_role_read_only_is_read_only() {
     let c = console();
     let (_, secret) = c
         .accounts
-        .create_token("export", Role::ReadOnly, "admin")
+        .create_token("export", Role::ReadOnly, "admin", Some("admin"))
         .unwrap();
     let search = c
         .send(with_bearer(
@@ -432,7 +432,7 @@ async fn revoked_token_is_refused() {
     let c = console();
     let (info, secret) = c
         .accounts
-        .create_token("export", Role::Analyst, "admin")
+        .create_token("export", Role::Analyst, "admin", Some("admin"))
         .unwrap();
     c.accounts.revoke_token(&info.id).unwrap();
     let r = c
@@ -468,12 +468,136 @@ async fn an_admin_creates_a_token_that_then_works() {
     assert_eq!(used.body["principal"], "token:siem");
 }
 
+/// Has `by` create an API token of `role` through REST; returns its secret.
+async fn token_made_by(c: &Console, by: &Browser, name: &str, role: &str) -> String {
+    let r = c
+        .send(from_browser(
+            by,
+            json_request(
+                "POST",
+                "/api/v1/tokens",
+                json!({"name": name, "role": role}),
+            ),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["secret"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_disabled_users_token_is_refused_at_once() {
+    let c = console();
+    c.accounts
+        .create_user("bob", Role::Admin, PASSWORD)
+        .unwrap();
+    let bob = c.sign_in("bob", PASSWORD).await;
+    let secret = token_made_by(&c, &bob, "bobs-script", "analyst").await;
+    let used = with_bearer(&secret, request("POST", "/api/v1/alerts/a/status"));
+    assert_eq!(c.send(used).await.status, StatusCode::OK);
+
+    let admin = c.sign_in("admin", &c.admin_password).await;
+    let disable = c
+        .send(from_browser(
+            &admin,
+            json_request("PATCH", "/api/v1/users/bob", json!({"disabled": true})),
+        ))
+        .await;
+    assert_eq!(disable.status, StatusCode::OK, "{}", disable.body);
+    for req in [
+        request("POST", "/api/v1/alerts/a/status"),
+        request("GET", "/api/v1/events/x"),
+    ] {
+        let r = c.send(with_bearer(&secret, req)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let tokens = c
+        .send(from_browser(&admin, request("GET", "/api/v1/tokens")))
+        .await;
+    assert_eq!(tokens.body["items"][0]["owner"], "bob");
+    assert_eq!(tokens.body["items"][0]["usable"], false);
+}
+
+#[tokio::test]
+async fn a_token_made_with_a_token_stops_with_the_user_behind_the_first() {
+    let c = console();
+    c.accounts
+        .create_user("bob", Role::Admin, PASSWORD)
+        .unwrap();
+    let bob = c.sign_in("bob", PASSWORD).await;
+    let first = token_made_by(&c, &bob, "provisioner", "admin").await;
+    let r = c
+        .send(with_bearer(
+            &first,
+            json_request(
+                "POST",
+                "/api/v1/tokens",
+                json!({"name": "child", "role": "read-only"}),
+            ),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["token"]["owner"], "bob");
+    let child = r.body["secret"].as_str().unwrap().to_string();
+    c.accounts.set_disabled("bob", true).unwrap();
+    let r = c
+        .send(with_bearer(&child, request("GET", "/api/v1/events/x")))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_demoted_users_token_loses_the_rights_they_lost() {
+    let c = console();
+    c.accounts
+        .create_user("bob", Role::Admin, PASSWORD)
+        .unwrap();
+    let bob = c.sign_in("bob", PASSWORD).await;
+    let secret = token_made_by(&c, &bob, "bobs-script", "analyst").await;
+    c.accounts.set_role("bob", Role::ReadOnly).unwrap();
+    let triage = c
+        .send(with_bearer(
+            &secret,
+            request("POST", "/api/v1/alerts/a/status"),
+        ))
+        .await;
+    assert_eq!(triage.status, StatusCode::FORBIDDEN);
+    let read = c
+        .send(with_bearer(&secret, request("GET", "/api/v1/events/x")))
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_made_with_the_servers_admin_token_acts_for_no_user() {
+    let c = console();
+    let r = c
+        .send(with_bearer(
+            ADMIN_TOKEN,
+            json_request(
+                "POST",
+                "/api/v1/tokens",
+                json!({"name": "ops", "role": "analyst"}),
+            ),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["token"]["owner"], Value::Null);
+    let secret = r.body["secret"].as_str().unwrap();
+    let used = c
+        .send(with_bearer(
+            secret,
+            request("POST", "/api/v1/alerts/a/status"),
+        ))
+        .await;
+    assert_eq!(used.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_token_list_never_shows_secrets() {
     let c = console();
     let (_, secret) = c
         .accounts
-        .create_token("export", Role::ReadOnly, "admin")
+        .create_token("export", Role::ReadOnly, "admin", Some("admin"))
         .unwrap();
     let r = c
         .send(with_bearer(ADMIN_TOKEN, request("GET", "/api/v1/tokens")))
@@ -488,7 +612,7 @@ async fn bearer_requests_need_no_csrf_token() {
     let c = console();
     let (_, secret) = c
         .accounts
-        .create_token("bot", Role::Analyst, "admin")
+        .create_token("bot", Role::Analyst, "admin", Some("admin"))
         .unwrap();
     let mut req = with_bearer(&secret, request("POST", "/api/v1/alerts/a/status"));
     req.headers_mut()

@@ -1,6 +1,6 @@
-//! Alerts: the model (status workflow, comments, history), durable storage in
-//! `DATA/alerts.db` (SQLite in WAL mode, so the CLI works while the server runs), and the
-//! manager that turns matches into alerts: a match joins the open alert with the same
+//! Alerts: the model (status workflow, comments, history), durable storage behind
+//! [`AlertBackend`] (`DATA/alerts.db`, SQLite in WAL mode so the CLI works while the server
+//! runs, [`SqliteAlerts`]; or a cluster's PostgreSQL, [`PgAlerts`]), and the manager that turns matches into alerts: a match joins the open alert with the same
 //! similarity key (rule, entity and grouping values; see [`similarity_key`]) opened less than
 //! a window ago instead of opening a new one, a match on an event the rule already matched
 //! (a replay after a crash, a retrohunt over an event seen live) is recognised and not
@@ -19,7 +19,6 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -366,9 +365,122 @@ pub struct PlaybookRun {
     pub finished_at: DateTime<Utc>,
 }
 
-/// The alert database.
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgAlerts;
+pub use sqlite::SqliteAlerts;
+
+/// A rule and an entity: the alerts and the throttle one ingest transaction may change for a
+/// match (see [`AlertBackend::transaction`]).
+pub type Group = (String, String);
+
+/// Where alerts live: the seam between one node's `DATA/alerts.db` ([`SqliteAlerts`]) and a
+/// cluster's PostgreSQL ([`PgAlerts`]). Only storage is behind it: the workflow, similarity,
+/// replay and throttle decisions are [`AlertStore`]'s and [`AlertManager`]'s, the same for
+/// both.
+pub trait AlertBackend: Send {
+    /// The alert with this uuid or short id.
+    fn get(&self, id: &str) -> Result<Option<Alert>, Error>;
+    /// Alerts matching `f`, most recently updated first, at most `f.limit` (default 100).
+    fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error>;
+    /// Number of alerts matching `f` (its limit ignored).
+    fn count(&self, f: &AlertFilter) -> Result<u64, Error>;
+    /// Throttle state of every (rule, entity) that was ever throttled or opened alerts.
+    fn throttles(&self) -> Result<Vec<Throttle>, Error>;
+    /// Records a playbook action run; returns its id.
+    fn record_run(&self, run: &PlaybookRun) -> Result<i64, Error>;
+    /// Playbook runs, newest first, at most 1,000 (optionally for one alert).
+    fn runs(&self, alert_uuid: Option<&str>) -> Result<Vec<PlaybookRun>, Error>;
+    /// When a playbook last ran for an alert.
+    fn last_run(&self, playbook: &str, alert_uuid: &str) -> Result<Option<DateTime<Utc>>, Error>;
+    /// Forgets the (rule, event) pairs remembered before `horizon`.
+    fn forget_replays_before(&self, horizon: DateTime<Utc>) -> Result<(), Error>;
+    /// Runs `f` in one write transaction, committed when `f` returns `Ok`, rolled back
+    /// otherwise. `groups` (sorted, distinct) are the (rule, entity) pairs whose alerts and
+    /// throttles `f` may open or fold matches into: transactions of other connections over
+    /// one of them wait for this one to end, so that two workers never both find no open
+    /// alert for one similarity key and both open one.
+    fn transaction(
+        &mut self,
+        groups: &[Group],
+        f: &mut dyn FnMut(&mut dyn AlertTx) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+}
+
+/// The storage operations of one [`AlertBackend::transaction`].
+pub trait AlertTx {
+    /// The alert with this uuid or short id, held for this transaction (a concurrent change
+    /// of it waits for the end).
+    fn alert(&mut self, id: &str) -> Result<Option<Alert>, Error>;
+    /// The open alert (Pending, Acknowledged, Ongoing) with this similarity key updated
+    /// last, held for this transaction.
+    fn open_alert(&mut self, key: &str) -> Result<Option<Alert>, Error>;
+    /// The uuid of the rule's alert for the entity updated last (only open ones if
+    /// `open_only`).
+    fn latest_alert(
+        &mut self,
+        rule_id: &str,
+        entity: &str,
+        open_only: bool,
+    ) -> Result<Option<String>, Error>;
+    /// Inserts or replaces an alert.
+    fn save(&mut self, a: &Alert) -> Result<(), Error>;
+    /// Remembers that the rule matched these events; true when one at least was new.
+    fn remember(
+        &mut self,
+        rule_id: &str,
+        event_keys: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<bool, Error>;
+    /// The rule's throttle state for the entity.
+    fn throttle(&mut self, rule_id: &str, entity: &str) -> Result<Option<Throttle>, Error>;
+    /// Inserts or replaces a throttle state.
+    fn save_throttle(&mut self, t: &Throttle) -> Result<(), Error>;
+}
+
+/// Where the alerts are, to open stores on (one per thread or request): a node's data
+/// directory, or a cluster's PostgreSQL with its schema ready.
+#[derive(Debug, Clone)]
+pub enum AlertsAt {
+    /// `DATA/alerts.db` of this directory.
+    Sqlite(std::path::PathBuf),
+    /// The cluster's tables in PostgreSQL.
+    Postgres(PgAlerts),
+}
+
+impl AlertsAt {
+    /// The alerts of a data directory.
+    pub fn sqlite(data_dir: &Path) -> Self {
+        AlertsAt::Sqlite(data_dir.to_path_buf())
+    }
+
+    /// The alerts in PostgreSQL (schema created or migrated now, once).
+    pub fn postgres(pg: &pgstate::Pg) -> Result<Self, Error> {
+        Ok(AlertsAt::Postgres(PgAlerts::open(pg)?))
+    }
+
+    /// PostgreSQL's when `pg` is given, else `DATA/alerts.db`'s.
+    pub fn at(data_dir: &Path, pg: Option<&pgstate::Pg>) -> Result<Self, Error> {
+        match pg {
+            Some(pg) => Self::postgres(pg),
+            None => Ok(Self::sqlite(data_dir)),
+        }
+    }
+
+    /// A store over these alerts.
+    pub fn open(&self) -> Result<AlertStore, Error> {
+        match self {
+            AlertsAt::Sqlite(dir) => AlertStore::open(dir),
+            AlertsAt::Postgres(pg) => Ok(AlertStore::with_backend(Box::new(pg.clone()))),
+        }
+    }
+}
+
+/// The alerts, over an [`AlertBackend`]: reads, and the triage workflow (status, assignee,
+/// comments, history), each change in one transaction.
 pub struct AlertStore {
-    conn: Connection,
+    backend: Box<dyn AlertBackend>,
 }
 
 fn parse_ts(s: &str) -> DateTime<Utc> {
@@ -377,205 +489,78 @@ fn parse_ts(s: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// `t` as JSON escapes it inside a string, so that a search over the stored JSON text finds
+/// values with quotes or backslashes.
+fn json_needle(t: &str) -> String {
+    let escaped = serde_json::to_string(t).unwrap_or_default();
+    escaped
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or(t)
+        .to_string()
+}
+
+/// The "involved" conditions of a filter: (the alert's own fields, its distinct lists, the
+/// value one of them must equal), all to hold.
+fn involved_filters(
+    f: &AlertFilter,
+) -> Vec<(&'static [&'static str], &'static [&'static str], &str)> {
+    let mut out: Vec<(&'static [&'static str], &'static [&'static str], &str)> = Vec::new();
+    if let Some(u) = f.user.as_deref().filter(|v| !v.is_empty()) {
+        out.push((&["source"], &["users"], u));
+    }
+    if let Some(h) = f.host.as_deref().filter(|v| !v.is_empty()) {
+        out.push((&["source", "source_ip"], &["hosts"], h));
+    }
+    if let Some(ip) = f.ip.as_deref().filter(|v| !v.is_empty()) {
+        out.push((
+            &["source_ip", "destination_ip", "source", "target"],
+            &["hosts", "destinations"],
+            ip,
+        ));
+    }
+    out
+}
+
 impl AlertStore {
     /// Opens (or creates) `DATA/alerts.db`.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
-        let conn = Connection::open(data_dir.join("alerts.db"))?;
-        crate::db::tune(&conn)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS alerts (
-                uuid TEXT PRIMARY KEY,
-                short_id TEXT NOT NULL UNIQUE,
-                similarity_key TEXT NOT NULL,
-                status TEXT NOT NULL,
-                rule_id TEXT NOT NULL,
-                entity TEXT NOT NULL,
-                updated_at TEXT NOT NULL,
-                json TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS alerts_key ON alerts (similarity_key, status);
-             CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at);
-             CREATE TABLE IF NOT EXISTS rule_throttle (
-                rule_id TEXT NOT NULL,
-                entity TEXT NOT NULL,
-                window_start TEXT NOT NULL,
-                opened INTEGER NOT NULL,
-                suppressed INTEGER NOT NULL,
-                throttled_since TEXT,
-                PRIMARY KEY (rule_id, entity));
-             CREATE TABLE IF NOT EXISTS alerted_events (
-                rule_id TEXT NOT NULL,
-                event_key TEXT NOT NULL,
-                at TEXT NOT NULL,
-                PRIMARY KEY (rule_id, event_key)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS alerted_events_at ON alerted_events (at);
-             CREATE TABLE IF NOT EXISTS playbook_runs (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                playbook TEXT NOT NULL,
-                alert_uuid TEXT NOT NULL,
-                trigger TEXT NOT NULL,
-                action TEXT NOT NULL,
-                attempts INTEGER NOT NULL,
-                outcome TEXT NOT NULL,
-                detail TEXT NOT NULL,
-                started_at TEXT NOT NULL,
-                finished_at TEXT NOT NULL);",
-        )?;
-        Self::migrate(&conn)?;
-        Ok(Self { conn })
+        Ok(Self::with_backend(Box::new(SqliteAlerts::open(data_dir)?)))
     }
 
-    /// Migrations of databases created by earlier versions, each idempotent. 1: the
-    /// `assignee` column (the alert's JSON carries it too), indexed for "assigned to me".
-    fn migrate(conn: &Connection) -> Result<(), Error> {
-        let has_assignee: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'assignee')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_assignee {
-            conn.execute_batch("ALTER TABLE alerts ADD COLUMN assignee TEXT;")?;
+    /// The alerts in PostgreSQL (schema created or migrated first).
+    pub fn postgres(pg: &pgstate::Pg) -> Result<Self, Error> {
+        Ok(Self::with_backend(Box::new(PgAlerts::open(pg)?)))
+    }
+
+    /// PostgreSQL's when `pg` is given, else `DATA/alerts.db`'s.
+    pub fn open_at(data_dir: &Path, pg: Option<&pgstate::Pg>) -> Result<Self, Error> {
+        match pg {
+            Some(pg) => Self::postgres(pg),
+            None => Self::open(data_dir),
         }
-        conn.execute_batch("CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts (assignee);")?;
-        Ok(())
     }
 
-    fn save(conn: &Connection, a: &Alert) -> Result<(), Error> {
-        conn.prepare_cached(
-            "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json, assignee)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT(uuid) DO UPDATE SET status=excluded.status,
-               updated_at=excluded.updated_at, json=excluded.json, assignee=excluded.assignee",
-        )?
-        .execute(params![
-                a.uuid,
-                a.short_id,
-                a.similarity_key,
-                a.status.as_str(),
-                a.rule.id,
-                a.entity,
-                a.updated_at.to_rfc3339(),
-                serde_json::to_string(a)?,
-                a.assignee
-            ])?;
-        Ok(())
+    /// The alerts over any backend.
+    pub fn with_backend(backend: Box<dyn AlertBackend>) -> Self {
+        Self { backend }
     }
 
     /// Finds an alert by uuid or short id.
     pub fn get(&self, id: &str) -> Result<Alert, Error> {
-        let json: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match json {
-            Some(j) => Ok(serde_json::from_str(&j)?),
-            None => Err(Error::NotFound(id.to_string())),
-        }
+        self.backend
+            .get(id)?
+            .ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
     /// Lists alerts, most recently updated first.
     pub fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error> {
-        let (mut sql, args) = Self::filtered("SELECT json FROM alerts", f);
-        sql.push_str(&format!(
-            " ORDER BY updated_at DESC LIMIT {}",
-            f.limit.unwrap_or(100)
-        ));
-        let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-            r.get::<_, String>(0)
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row?)?);
-        }
-        Ok(out)
+        self.backend.list(f)
     }
 
     /// Number of alerts matching `f` (its limit ignored), for "first N of total".
     pub fn count(&self, f: &AlertFilter) -> Result<u64, Error> {
-        let (sql, args) = Self::filtered("SELECT COUNT(*) FROM alerts", f);
-        let n: i64 = self
-            .conn
-            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
-        Ok(n.max(0) as u64)
-    }
-
-    /// `select` with the WHERE clause of `f`, and its bound values.
-    fn filtered(select: &str, f: &AlertFilter) -> (String, Vec<String>) {
-        let mut sql = format!("{select} WHERE 1=1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(s) = f.status {
-            args.push(s.as_str().to_string());
-            sql.push_str(&format!(" AND status = ?{}", args.len()));
-        }
-        if let Some(r) = &f.rule {
-            args.push(r.clone());
-            sql.push_str(&format!(" AND rule_id = ?{}", args.len()));
-        }
-        if let Some(e) = &f.entity {
-            args.push(e.clone());
-            sql.push_str(&format!(" AND entity = ?{}", args.len()));
-        }
-        match f.assignee.as_deref() {
-            Some("") => sql.push_str(" AND assignee IS NULL"),
-            Some(a) => {
-                args.push(a.to_string());
-                sql.push_str(&format!(" AND assignee = ?{}", args.len()));
-            }
-            None => {}
-        }
-        if let Some(n) = f.rule_name.as_deref().filter(|n| !n.is_empty()) {
-            args.push(like_pattern(n));
-            sql.push_str(&format!(
-                " AND json_extract(json, '$.rule.name') LIKE ?{} ESCAPE '\\'",
-                args.len()
-            ));
-        }
-        if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
-            // Over the JSON text: a value with quotes or backslashes is escaped there, so
-            // the needle is escaped the same way.
-            let escaped = serde_json::to_string(t).unwrap_or_default();
-            let inner = escaped
-                .strip_prefix('"')
-                .and_then(|e| e.strip_suffix('"'))
-                .unwrap_or(t);
-            args.push(like_pattern(inner));
-            sql.push_str(&format!(" AND json LIKE ?{} ESCAPE '\\'", args.len()));
-        }
-        // "Involved": the alert's own field, or one of its distinct lists.
-        let involved =
-            |fields: &[&str], lists: &[&str], v: &str, sql: &mut String, args: &mut Vec<String>| {
-                args.push(v.to_string());
-                let n = args.len();
-                let mut alts: Vec<String> = fields
-                    .iter()
-                    .map(|f| format!("json_extract(json, '$.{f}') = ?{n}"))
-                    .collect();
-                alts.extend(lists.iter().map(|l| {
-                    format!("EXISTS (SELECT 1 FROM json_each(json, '$.{l}') WHERE value = ?{n})")
-                }));
-                sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
-            };
-        if let Some(u) = f.user.as_deref().filter(|v| !v.is_empty()) {
-            involved(&["source"], &["users"], u, &mut sql, &mut args);
-        }
-        if let Some(h) = f.host.as_deref().filter(|v| !v.is_empty()) {
-            involved(&["source", "source_ip"], &["hosts"], h, &mut sql, &mut args);
-        }
-        if let Some(ip) = f.ip.as_deref().filter(|v| !v.is_empty()) {
-            involved(
-                &["source_ip", "destination_ip", "source", "target"],
-                &["hosts", "destinations"],
-                ip,
-                &mut sql,
-                &mut args,
-            );
-        }
-        (sql, args)
+        self.backend.count(f)
     }
 
     fn modify(
@@ -583,25 +568,21 @@ impl AlertStore {
         id: &str,
         f: impl FnOnce(&mut Alert) -> Result<(), Error>,
     ) -> Result<Alert, Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let json: Option<String> = tx
-            .query_row(
-                "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut a: Alert = match json {
-            Some(j) => serde_json::from_str(&j)?,
-            None => return Err(Error::NotFound(id.to_string())),
-        };
-        f(&mut a)?;
-        a.updated_at = Utc::now();
-        Self::save(&tx, &a)?;
-        tx.commit()?;
-        Ok(a)
+        let mut f = Some(f);
+        let mut out = None;
+        self.backend.transaction(&[], &mut |tx| {
+            let Some(mut a) = tx.alert(id)? else {
+                return Err(Error::NotFound(id.to_string()));
+            };
+            if let Some(f) = f.take() {
+                f(&mut a)?;
+            }
+            a.updated_at = Utc::now();
+            tx.save(&a)?;
+            out = Some(a);
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
     /// Changes an alert's status (workflow enforced), recording who did it.
@@ -713,64 +694,17 @@ impl AlertStore {
 
     /// Throttle state of every (rule, entity) that was ever throttled or opened alerts.
     pub fn throttles(&self) -> Result<Vec<Throttle>, Error> {
-        let mut st = self.conn.prepare(
-            "SELECT rule_id, entity, window_start, opened, suppressed, throttled_since
-             FROM rule_throttle ORDER BY rule_id, entity",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(Throttle {
-                rule_id: r.get(0)?,
-                entity: r.get(1)?,
-                window_start: parse_ts(&r.get::<_, String>(2)?),
-                opened: r.get::<_, i64>(3)? as u64,
-                suppressed: r.get::<_, i64>(4)? as u64,
-                throttled_since: r.get::<_, Option<String>>(5)?.map(|s| parse_ts(&s)),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.backend.throttles()
     }
 
     /// Records a playbook action run.
     pub fn record_run(&self, run: &PlaybookRun) -> Result<i64, Error> {
-        self.conn.execute(
-            "INSERT INTO playbook_runs (playbook, alert_uuid, trigger, action, attempts, outcome, detail, started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                run.playbook,
-                run.alert_uuid,
-                run.trigger,
-                run.action,
-                run.attempts,
-                run.outcome,
-                run.detail,
-                run.started_at.to_rfc3339(),
-                run.finished_at.to_rfc3339()
-            ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        self.backend.record_run(run)
     }
 
     /// Playbook runs, newest first (optionally for one alert).
     pub fn runs(&self, alert_uuid: Option<&str>) -> Result<Vec<PlaybookRun>, Error> {
-        let mut st = self.conn.prepare(
-            "SELECT id, playbook, alert_uuid, trigger, action, attempts, outcome, detail, started_at, finished_at
-             FROM playbook_runs WHERE ?1 IS NULL OR alert_uuid = ?1 ORDER BY id DESC LIMIT 1000",
-        )?;
-        let rows = st.query_map([alert_uuid], |r| {
-            Ok(PlaybookRun {
-                id: r.get(0)?,
-                playbook: r.get(1)?,
-                alert_uuid: r.get(2)?,
-                trigger: r.get(3)?,
-                action: r.get(4)?,
-                attempts: r.get::<_, i64>(5)? as u32,
-                outcome: r.get(6)?,
-                detail: r.get(7)?,
-                started_at: parse_ts(&r.get::<_, String>(8)?),
-                finished_at: parse_ts(&r.get::<_, String>(9)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.backend.runs(alert_uuid)
     }
 
     /// When a playbook last ran for an alert.
@@ -779,12 +713,7 @@ impl AlertStore {
         playbook: &str,
         alert_uuid: &str,
     ) -> Result<Option<DateTime<Utc>>, Error> {
-        let s: Option<String> = self.conn.query_row(
-            "SELECT MAX(started_at) FROM playbook_runs WHERE playbook = ?1 AND alert_uuid = ?2",
-            [playbook, alert_uuid],
-            |r| r.get(0),
-        )?;
-        Ok(s.map(|s| parse_ts(&s)))
+        self.backend.last_run(playbook, alert_uuid)
     }
 }
 
@@ -884,11 +813,16 @@ fn replay_keys(m: &Match) -> Vec<String> {
 impl AlertManager {
     /// A manager over `DATA/alerts.db` with default throttling.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        Ok(Self {
-            store: AlertStore::open(data_dir)?,
+        Ok(Self::with_store(AlertStore::open(data_dir)?))
+    }
+
+    /// A manager over any store (PostgreSQL's on a cluster) with default throttling.
+    pub fn with_store(store: AlertStore) -> Self {
+        Self {
+            store,
             throttle: ThrottleConfig::default(),
             ingested: 0,
-        })
+        }
     }
 
     /// Changes the throttling limits.
@@ -943,30 +877,48 @@ impl AlertManager {
         let before = self.ingested;
         self.ingested += matches.len() as u64;
         if before / REPLAY_PURGE_EVERY != self.ingested / REPLAY_PURGE_EVERY {
-            let horizon = now - Duration::days(REPLAY_MEMORY_DAYS);
-            self.store.conn.execute(
-                "DELETE FROM alerted_events WHERE at < ?1",
-                [horizon.to_rfc3339()],
-            )?;
+            self.store
+                .backend
+                .forget_replays_before(now - Duration::days(REPLAY_MEMORY_DAYS))?;
         }
-        let tx = self
-            .store
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut batch = Batch::default();
-        for m in matches {
-            // A time per match, as one by one: a throttled match joins the alert updated last.
-            let (kind, change) =
-                Self::ingest_in(&tx, &self.throttle, &mut batch, m, Utc::now(), detail)?;
+        // Every alert and throttle a match can touch is of its rule and entity: the open
+        // alert of its similarity key (which starts with both), the rule's latest alerts for
+        // the entity, its throttle row.
+        let groups: Vec<Group> = matches
+            .iter()
+            .map(|m| (m.rule.id.clone(), m.entity.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let throttle = self.throttle;
+        // The changes are handed out once the transaction committed: a failed one said
+        // nothing happened.
+        let mut done: Vec<(ChangeKind, Option<AlertChange>)> = Vec::new();
+        self.store.backend.transaction(&groups, &mut |tx| {
+            done.clear();
+            let mut batch = Batch::default();
+            for m in matches {
+                // A time per match, as one by one: a throttled match joins the alert updated
+                // last.
+                done.push(Self::ingest_in(
+                    tx,
+                    &throttle,
+                    &mut batch,
+                    m,
+                    Utc::now(),
+                    detail,
+                )?);
+            }
+            batch.save(tx)
+        })?;
+        for (kind, change) in done {
             out(kind, change);
         }
-        batch.save(&tx)?;
-        tx.commit()?;
         Ok(())
     }
 
     fn ingest_in(
-        tx: &Connection,
+        tx: &mut dyn AlertTx,
         throttle: &ThrottleConfig,
         batch: &mut Batch,
         m: &Match,
@@ -977,21 +929,11 @@ impl AlertManager {
         // A match counts once per (rule, event): an event replayed after a crash, or found
         // again by a retrohunt, is recognised here before it inflates `similar`.
         let keys = replay_keys(m);
-        if !keys.is_empty() {
-            let mut fresh = false;
-            let at = now.to_rfc3339();
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO alerted_events (rule_id, event_key, at) VALUES (?1, ?2, ?3)",
-            )?;
-            for k in &keys {
-                fresh |= insert.execute(params![m.rule.id, k, at])? > 0;
-            }
-            if !fresh {
-                let change = detail.then(|| AlertChange::Replayed {
-                    rule_id: m.rule.id.clone(),
-                });
-                return Ok((ChangeKind::Replayed, change));
-            }
+        if !keys.is_empty() && !tx.remember(&m.rule.id, &keys, now)? {
+            let change = detail.then(|| AlertChange::Replayed {
+                rule_id: m.rule.id.clone(),
+            });
+            return Ok((ChangeKind::Replayed, change));
         }
         let window = Duration::seconds(
             m.alert_window_secs
@@ -1000,26 +942,15 @@ impl AlertManager {
         );
         let open = match batch.open_by_key.get(&key) {
             Some(uuid) => Some(uuid.clone()),
-            None => {
-                let json: Option<String> = tx
-                    .prepare_cached(
-                        "SELECT json FROM alerts WHERE similarity_key = ?1
-                         AND status IN ('Pending', 'Acknowledged', 'Ongoing')
-                         ORDER BY updated_at DESC LIMIT 1",
-                    )?
-                    .query_row([&key], |r| r.get(0))
-                    .optional()?;
-                match json {
-                    Some(j) => {
-                        let a: Alert = serde_json::from_str(&j)?;
-                        let uuid = a.uuid.clone();
-                        batch.open_by_key.insert(key.clone(), uuid.clone());
-                        batch.alerts.entry(uuid.clone()).or_insert(a);
-                        Some(uuid)
-                    }
-                    None => None,
+            None => match tx.open_alert(&key)? {
+                Some(a) => {
+                    let uuid = a.uuid.clone();
+                    batch.open_by_key.insert(key.clone(), uuid.clone());
+                    batch.alerts.entry(uuid.clone()).or_insert(a);
+                    Some(uuid)
                 }
-            }
+                None => None,
+            },
         };
         if let Some(uuid) = open {
             if let Some(a) = batch
@@ -1038,32 +969,21 @@ impl AlertManager {
         let tkey = (m.rule.id.clone(), m.entity.clone());
         let row = match batch.throttles.get(&tkey) {
             Some(row) => Some(row.clone()),
-            None => tx
-                .prepare_cached(
-                    "SELECT window_start, opened, suppressed, throttled_since FROM rule_throttle
-                     WHERE rule_id = ?1 AND entity = ?2",
-                )?
-                .query_row([&m.rule.id, &m.entity], |r| {
-                    Ok(ThrottleRow {
-                        start: parse_ts(&r.get::<_, String>(0)?),
-                        opened: r.get::<_, i64>(1)? as u64,
-                        suppressed: r.get::<_, i64>(2)? as u64,
-                        since: r.get::<_, Option<String>>(3)?.map(|t| parse_ts(&t)),
-                    })
-                })
-                .optional()?,
+            None => tx.throttle(&m.rule.id, &m.entity)?,
         };
-        let mut t = row.unwrap_or(ThrottleRow {
-            start: now,
+        let mut t = row.unwrap_or(Throttle {
+            rule_id: m.rule.id.clone(),
+            entity: m.entity.clone(),
+            window_start: now,
             opened: 0,
             suppressed: 0,
-            since: None,
+            throttled_since: None,
         });
-        if now - t.start >= throttle.window {
-            t.start = now;
+        if now - t.window_start >= throttle.window {
+            t.window_start = now;
             t.opened = 0;
-            if t.since.is_some() {
-                t.since = None;
+            if t.throttled_since.is_some() {
+                t.throttled_since = None;
                 t.suppressed = 0;
             }
         }
@@ -1072,20 +992,13 @@ impl AlertManager {
             // goes there first.
             batch.save(tx)?;
             t.suppressed += 1;
-            let newly = t.since.is_none();
+            let newly = t.throttled_since.is_none();
             if newly {
-                t.since = Some(now);
+                t.throttled_since = Some(now);
                 tracing::warn!(rule = %m.rule.id, entity = %m.entity, max = throttle.max_alerts,
                     "rule throttled: too many alerts in the window");
                 // Say so on the rule's latest alert for the entity.
-                let latest: Option<String> = tx
-                    .query_row(
-                        "SELECT uuid FROM alerts WHERE rule_id = ?1 AND entity = ?2
-                         ORDER BY updated_at DESC LIMIT 1",
-                        [&m.rule.id, &m.entity],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let latest = tx.latest_alert(&m.rule.id, &m.entity, false)?;
                 if let Some(a) = latest.and_then(|u| batch.load(tx, &u).transpose()) {
                     let a = a?;
                     push_history(
@@ -1106,15 +1019,7 @@ impl AlertManager {
             }
             // Nothing is dropped: the match still counts, in the rule's latest open alert for
             // the entity (its users, hosts and destinations lists say who else was involved).
-            let latest_open: Option<String> = tx
-                .query_row(
-                    "SELECT uuid FROM alerts WHERE rule_id = ?1 AND entity = ?2
-                     AND status IN ('Pending', 'Acknowledged', 'Ongoing')
-                     ORDER BY updated_at DESC LIMIT 1",
-                    [&m.rule.id, &m.entity],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let latest_open = tx.latest_alert(&m.rule.id, &m.entity, true)?;
             if let Some(a) = latest_open.and_then(|u| batch.load(tx, &u).transpose()) {
                 let a = a?;
                 fold_into(a, m, now);
@@ -1181,38 +1086,6 @@ impl AlertManager {
         batch.dirty.insert(uuid);
         Ok((ChangeKind::Created, change))
     }
-
-    fn save_throttle(
-        conn: &Connection,
-        (rule_id, entity): &(String, String),
-        t: &ThrottleRow,
-    ) -> Result<(), Error> {
-        conn.prepare_cached(
-            "INSERT INTO rule_throttle (rule_id, entity, window_start, opened, suppressed, throttled_since)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(rule_id, entity) DO UPDATE SET window_start=excluded.window_start,
-               opened=excluded.opened, suppressed=excluded.suppressed,
-               throttled_since=excluded.throttled_since",
-        )?
-        .execute(params![
-            rule_id,
-            entity,
-            t.start.to_rfc3339(),
-            t.opened as i64,
-            t.suppressed as i64,
-            t.since.map(|s| s.to_rfc3339())
-        ])?;
-        Ok(())
-    }
-}
-
-/// A rule's throttle state for one entity.
-#[derive(Clone)]
-struct ThrottleRow {
-    start: DateTime<Utc>,
-    opened: u64,
-    suppressed: u64,
-    since: Option<DateTime<Utc>>,
 }
 
 /// The alerts and throttle rows an [`AlertManager::ingest_all`] read or changed, written back
@@ -1224,36 +1097,32 @@ struct Batch {
     /// The open alert of each similarity key looked up.
     open_by_key: HashMap<String, String>,
     dirty: HashSet<String>,
-    throttles: HashMap<(String, String), ThrottleRow>,
-    dirty_throttles: HashSet<(String, String)>,
+    throttles: HashMap<Group, Throttle>,
+    dirty_throttles: HashSet<Group>,
 }
 
 impl Batch {
     /// The alert `uuid`, from this batch or the table (None if there is none).
-    fn load(&mut self, conn: &Connection, uuid: &str) -> Result<Option<&mut Alert>, Error> {
+    fn load(&mut self, tx: &mut dyn AlertTx, uuid: &str) -> Result<Option<&mut Alert>, Error> {
         if !self.alerts.contains_key(uuid) {
-            let json: Option<String> = conn
-                .query_row("SELECT json FROM alerts WHERE uuid = ?1", [uuid], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let Some(j) = json else { return Ok(None) };
-            self.alerts
-                .insert(uuid.to_string(), serde_json::from_str(&j)?);
+            let Some(a) = tx.alert(uuid)? else {
+                return Ok(None);
+            };
+            self.alerts.insert(uuid.to_string(), a);
         }
         Ok(self.alerts.get_mut(uuid))
     }
 
     /// Writes what changed.
-    fn save(&mut self, conn: &Connection) -> Result<(), Error> {
+    fn save(&mut self, tx: &mut dyn AlertTx) -> Result<(), Error> {
         for uuid in self.dirty.drain() {
             if let Some(a) = self.alerts.get(&uuid) {
-                AlertStore::save(conn, a)?;
+                tx.save(a)?;
             }
         }
         for k in self.dirty_throttles.drain() {
             if let Some(t) = self.throttles.get(&k) {
-                AlertManager::save_throttle(conn, &k, t)?;
+                tx.save_throttle(t)?;
             }
         }
         Ok(())

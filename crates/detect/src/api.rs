@@ -40,7 +40,7 @@
 //! | DELETE | `/api/v1/cti/feeds?url=` | | 204; its indicators stay |
 //! | POST | `/api/v1/cti/import?name=` | a STIX 2.1 bundle | the import report (as `ziaxdr cti import --json`) |
 //!
-//! Each handler is synchronous (SQLite, and `run` scans stored events): call it from a
+//! Each handler is synchronous (SQLite or PostgreSQL, and `run` scans stored events): call it from a
 //! blocking task. Authentication is the caller's job.
 
 use std::path::{Path, PathBuf};
@@ -95,6 +95,8 @@ fn from_err(e: Error) -> ApiResponse {
     match e {
         Error::NotFound(_) => fail(404, &e.to_string()),
         Error::InvalidTransition(_) => fail(409, &e.to_string()),
+        // The cluster's state out of reach: worth retrying, not a fault of the request.
+        Error::Pg(ref p) if p.is_unavailable() => fail(503, &e.to_string()),
         other => fail(500, &other.to_string()),
     }
 }
@@ -287,6 +289,8 @@ struct RunBody {
 pub struct RulesApi {
     set: RuleSet,
     infos: Vec<RuleInfo>,
+    /// The rule state of a cluster, opened once (else `DATA/alerts.db`, at each request).
+    pg_state: Option<RuleStateStore>,
 }
 
 impl RulesApi {
@@ -302,7 +306,18 @@ impl RulesApi {
     /// The routes over a given rule set.
     pub fn from_set(set: RuleSet) -> Result<Self, Error> {
         let infos = set.compile()?.infos;
-        Ok(Self { set, infos })
+        Ok(Self {
+            set,
+            infos,
+            pg_state: None,
+        })
+    }
+
+    /// The same routes with the rule state in PostgreSQL when `pg` is given (its schema
+    /// created or migrated now).
+    pub fn with_postgres(mut self, pg: Option<pgstate::Pg>) -> Result<Self, Error> {
+        self.pg_state = pg.as_ref().map(RuleStateStore::postgres).transpose()?;
+        Ok(self)
     }
 
     fn item(info: &RuleInfo, state: &RuleState) -> Value {
@@ -327,7 +342,8 @@ impl RulesApi {
     }
 
     /// Serves one request on the rules routes (paths outside [`RULES_PREFIX`] get 404).
-    /// `data_dir` holds `alerts.db` (enabled flags, hit counts); `source` is the event store,
+    /// `data_dir` holds `alerts.db` (enabled flags, hit counts; PostgreSQL holds them instead
+    /// after [`RulesApi::with_postgres`]); `source` is the event store,
     /// needed by `run` only (503 without it).
     pub fn handle(
         &self,
@@ -345,9 +361,16 @@ impl RulesApi {
             return fail(413, "body too large");
         }
         let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        let state = match RuleStateStore::open(data_dir) {
-            Ok(s) => s,
-            Err(e) => return from_err(e),
+        let opened;
+        let state = match &self.pg_state {
+            Some(s) => s,
+            None => match RuleStateStore::open(data_dir) {
+                Ok(s) => {
+                    opened = s;
+                    &opened
+                }
+                Err(e) => return from_err(e),
+            },
         };
         match (method, parts.as_slice()) {
             ("GET", []) => match state.all() {
@@ -466,6 +489,22 @@ pub fn handle_cti(
     query: &str,
     body: &[u8],
 ) -> ApiResponse {
+    let mut store = match CtiStore::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => return from_err(e),
+    };
+    handle_cti_with(&mut store, method, path, query, body)
+}
+
+/// Serves one request on the CTI routes, as [`handle_cti`] does, over `store` (PostgreSQL's
+/// on a cluster: an import through any node reaches every node's matcher).
+pub fn handle_cti_with(
+    store: &mut CtiStore,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> ApiResponse {
     let Some(rest) = path.strip_prefix(CTI_PREFIX) else {
         return fail(404, "not found");
     };
@@ -473,10 +512,6 @@ pub fn handle_cti(
         return fail(413, "body too large");
     }
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let mut store = match CtiStore::open(data_dir) {
-        Ok(s) => s,
-        Err(e) => return from_err(e),
-    };
     match (method, parts.as_slice()) {
         ("GET", ["sources"]) => match store.sources(Utc::now()) {
             Ok(items) => ok(json!({ "items": items })),
@@ -496,7 +531,7 @@ pub fn handle_cti(
                     _ => {}
                 }
             }
-            let mut r = indicators(&store);
+            let mut r = indicators(store);
             if let Some(Value::Array(items)) = r.body.get_mut("items") {
                 items.retain(|i| {
                     (state.is_empty() || i["state"] == state.as_str())

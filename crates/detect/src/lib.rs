@@ -2,7 +2,7 @@
 //! maps the Sigma proxy/dns/firewall taxonomy to the ECS fields of ZIA events, and Sigma v2
 //! correlations) and STIX 2.1 indicators on every event as it flows, turns what fires into
 //! alerts grouped by similarity (with throttling of noisy rules, stored in SQLite under the
-//! data directory), and runs declarative playbooks (signed webhooks, comments, status
+//! data directory or in a cluster's PostgreSQL), and runs declarative playbooks (signed webhooks, comments, status
 //! changes, blocks in Zscaler through `ziaapi`) on alert creation and update. Sigma parsing and evaluation are delegated to
 //! `rsigma-parser`/`rsigma-eval`; this crate adds the ZIA mapping, the shipped rule pack, the
 //! CTI matcher, the alert model and the response layer. It does no network I/O except the
@@ -56,6 +56,9 @@ pub enum Error {
     /// The alert or CTI database failed.
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL (the cluster's state) failed or is out of reach.
+    #[error("{0}")]
+    Pg(#[from] pgstate::PgError),
     /// JSON could not be read or written.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

@@ -1,13 +1,16 @@
-//! Per-rule state kept beside the alerts (`DATA/alerts.db`, table `rule_state`): whether a
-//! rule is enabled, and how many matches it produced. The REST API and the CLI write the
-//! enabled flag; the running [`crate::DetectionService`] reads it back when the database
-//! changes and adds its match counts every few seconds.
+//! Per-rule state: whether a rule is enabled, and how many matches it produced. The REST API
+//! and the CLI write the enabled flag; the running [`crate::DetectionService`] reads it back
+//! when the store changes and adds its match counts every few seconds. [`RuleStateStore`]
+//! keeps it in a [`RuleStateBackend`]: beside the alerts of one node (`DATA/alerts.db`, table
+//! `rule_state`, [`SqliteRuleState`]) or in PostgreSQL shared by a cluster
+//! ([`PgRuleState`]), where a rule disabled through any node stops alerting on every worker
+//! and every worker's matches add up to one count.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::Error;
@@ -36,65 +39,80 @@ impl Default for RuleState {
 /// Hit counts gathered in memory between two writes: rule id → (matches, latest match).
 pub type PendingHits = HashMap<String, (u64, DateTime<Utc>)>;
 
-/// The rule state table.
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgRuleState;
+pub use sqlite::SqliteRuleState;
+
+/// Where the rule state lives: the seam between the embedded and the cluster state.
+pub trait RuleStateBackend: Send {
+    /// The state of every rule that was ever disabled or matched.
+    fn all(&self) -> Result<HashMap<String, RuleState>, Error>;
+    /// Ids of the disabled rules.
+    fn disabled(&self) -> Result<HashSet<String>, Error>;
+    /// Enables or disables a rule.
+    fn set_enabled(&self, rule_id: &str, enabled: bool) -> Result<(), Error>;
+    /// Adds match counts (one transaction): `hits` grows by each count, `last_hit` keeps the
+    /// latest time.
+    fn add_hits(&self, pending: &PendingHits) -> Result<(), Error>;
+    /// A number that changes when another connection (API, CLI, node) changed the enabled
+    /// flags: the cue to read the disabled set again.
+    fn data_version(&self) -> Result<i64, Error>;
+}
+
+/// The rule state over a [`RuleStateBackend`].
 pub struct RuleStateStore {
-    conn: Connection,
+    backend: Mutex<Box<dyn RuleStateBackend>>,
 }
 
 impl RuleStateStore {
     /// Opens (or creates) the table in `DATA/alerts.db`.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
-        let conn = Connection::open(data_dir.join("alerts.db"))?;
-        crate::db::tune(&conn)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS rule_state (
-                rule_id TEXT PRIMARY KEY,
-                enabled INTEGER NOT NULL DEFAULT 1,
-                hits INTEGER NOT NULL DEFAULT 0,
-                last_hit TEXT);",
-        )?;
-        Ok(Self { conn })
+        Ok(Self::with_backend(Box::new(SqliteRuleState::open(
+            data_dir,
+        )?)))
+    }
+
+    /// The rule state in PostgreSQL (schema created or migrated first).
+    pub fn postgres(pg: &pgstate::Pg) -> Result<Self, Error> {
+        Ok(Self::with_backend(Box::new(PgRuleState::open(pg)?)))
+    }
+
+    /// PostgreSQL's when `pg` is given, else `DATA/alerts.db`'s.
+    pub fn open_at(data_dir: &Path, pg: Option<&pgstate::Pg>) -> Result<Self, Error> {
+        match pg {
+            Some(pg) => Self::postgres(pg),
+            None => Self::open(data_dir),
+        }
+    }
+
+    /// The rule state over any backend.
+    pub fn with_backend(backend: Box<dyn RuleStateBackend>) -> Self {
+        Self {
+            backend: Mutex::new(backend),
+        }
+    }
+
+    fn backend(&self) -> std::sync::MutexGuard<'_, Box<dyn RuleStateBackend>> {
+        // A panic while holding the lock cannot leave the store inconsistent (transactions
+        // roll back), so a poisoned lock is still usable.
+        self.backend.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The state of every rule that was ever disabled or matched (others are enabled, 0 hits).
     pub fn all(&self) -> Result<HashMap<String, RuleState>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT rule_id, enabled, hits, last_hit FROM rule_state")?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                RuleState {
-                    enabled: r.get::<_, i64>(1)? != 0,
-                    hits: r.get::<_, i64>(2)?.max(0) as u64,
-                    last_hit: r
-                        .get::<_, Option<String>>(3)?
-                        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-                        .map(|d| d.with_timezone(&Utc)),
-                },
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.backend().all()
     }
 
     /// Ids of the disabled rules.
     pub fn disabled(&self) -> Result<HashSet<String>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT rule_id FROM rule_state WHERE enabled = 0")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.backend().disabled()
     }
 
     /// Enables or disables a rule.
     pub fn set_enabled(&self, rule_id: &str, enabled: bool) -> Result<(), Error> {
-        self.conn.execute(
-            "INSERT INTO rule_state (rule_id, enabled) VALUES (?1, ?2)
-             ON CONFLICT(rule_id) DO UPDATE SET enabled = excluded.enabled",
-            params![rule_id, enabled],
-        )?;
-        Ok(())
+        self.backend().set_enabled(rule_id, enabled)
     }
 
     /// Adds match counts (one transaction) and empties `pending`.
@@ -102,31 +120,14 @@ impl RuleStateStore {
         if pending.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare(
-                "INSERT INTO rule_state (rule_id, hits, last_hit) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(rule_id) DO UPDATE SET hits = hits + excluded.hits,
-                   last_hit = MAX(COALESCE(last_hit, ''), excluded.last_hit)",
-            )?;
-            for (id, (n, last)) in pending.iter() {
-                st.execute(params![
-                    id,
-                    i64::try_from(*n).unwrap_or(i64::MAX),
-                    last.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                ])?;
-            }
-        }
-        tx.commit()?;
+        self.backend().add_hits(pending)?;
         pending.clear();
         Ok(())
     }
 
-    /// A number that changes whenever another connection (API, CLI) committed to the
-    /// database: the cue to read the disabled set again.
+    /// A number that changes whenever another connection (API, CLI, another node) changed the
+    /// enabled flags: the cue to read the disabled set again.
     pub fn data_version(&self) -> Result<i64, Error> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        self.backend().data_version()
     }
 }

@@ -1,9 +1,11 @@
 //! The detection stage as the server runs it: one object to feed parsed events to.
 //!
 //! [`DetectionService`] owns the [`Detector`] (shipped rules + `--rules` directories + the
-//! CTI matcher), the [`AlertManager`] over `DATA/alerts.db`, and a playbook worker thread
+//! CTI matcher), the [`AlertManager`] over `DATA/alerts.db` (or a cluster's PostgreSQL, see
+//! [`DetectionService::open_in`]), and a playbook worker thread
 //! (webhook retries sleep, so they never block detection). It reloads indicators when
-//! `DATA/cti.db` changed (e.g. after `ziaxdr cti import` while the server runs) and then
+//! the CTI store (`DATA/cti.db`, or PostgreSQL's on a cluster) changed (e.g. after
+//! `ziaxdr cti import` while the server runs) and then
 //! retrohunts the new ones over stored events. It drops the matches of rules disabled through
 //! the API (re-reading the disabled set within [`RULE_STATE_SYNC`] of a change) and keeps
 //! per-rule match counts in `DATA/alerts.db`.
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use crate::alerts::{AlertChange, AlertManager, AlertStore, ChangeKind};
+use crate::alerts::{AlertChange, AlertManager, AlertStore, AlertsAt, ChangeKind};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
 use crate::detector::RuleType;
 use crate::detector::{Detector, Match, Screen, Screened};
@@ -87,14 +89,41 @@ impl DetectionService {
         Self::open_with(opts, None)
     }
 
+    /// The same service with its rule state (enabled flags, hit counts) in `store` instead
+    /// of `DATA/alerts.db`: PostgreSQL's on a cluster, so that a rule disabled through any
+    /// node stops alerting here, and this worker's hits add to the cluster's counts.
+    pub fn with_rule_state(mut self, store: RuleStateStore) -> Result<Self, Error> {
+        self.rule_state_version = store.data_version()?;
+        self.disabled = store.disabled()?;
+        self.rule_state = store;
+        Ok(self)
+    }
+
     /// As [`DetectionService::open`], with the responder of the playbooks' `zia_block` /
     /// `zia_unblock` steps (a playbook file with such steps and no responder is refused).
     pub fn open_with(
         opts: &ServiceOptions,
         zia: Option<Arc<ziaapi::Responder>>,
     ) -> Result<Self, Error> {
+        Self::open_in(
+            opts,
+            zia,
+            &AlertsAt::sqlite(&opts.data_dir),
+            CtiStore::open(&opts.data_dir)?,
+        )
+    }
+
+    /// As [`DetectionService::open_with`], with the alerts (and the playbooks' store) in
+    /// `alerts` and the indicators of `cti`: PostgreSQL's on a cluster, so that every worker's
+    /// matches join one set of alerts that every node shows, and an import through any node
+    /// reaches this worker's matcher at its next [`DetectionService::reload_cti`].
+    pub fn open_in(
+        opts: &ServiceOptions,
+        zia: Option<Arc<ziaapi::Responder>>,
+        alerts: &AlertsAt,
+        cti: CtiStore,
+    ) -> Result<Self, Error> {
         let mut detector = Detector::with_dirs(&opts.rule_dirs)?;
-        let cti = CtiStore::open(&opts.data_dir)?;
         let version = cti.version()?;
         detector.set_cti(Arc::new(CtiMatcher::build(&cti.all()?, Utc::now())));
         let (tx, worker) = match &opts.playbooks {
@@ -108,7 +137,7 @@ impl DetectionService {
                 }
                 let runner = runner.with_zia(zia);
                 let (tx, rx) = sync_channel::<AlertChange>(PLAYBOOK_QUEUE);
-                let mut store = AlertStore::open(&opts.data_dir)?;
+                let mut store = alerts.open()?;
                 let h = std::thread::Builder::new()
                     .name("ziaxdr-playbooks".into())
                     .spawn(move || {
@@ -126,7 +155,7 @@ impl DetectionService {
         let rule_state = RuleStateStore::open(&opts.data_dir)?;
         Ok(Self {
             detector,
-            alerts: AlertManager::open(&opts.data_dir)?,
+            alerts: AlertManager::with_store(alerts.open()?),
             rule_state_version: rule_state.data_version()?,
             disabled: rule_state.disabled()?,
             rule_state,
@@ -275,7 +304,8 @@ impl DetectionService {
         }
     }
 
-    /// Reloads indicators if `cti.db` changed since the last load, and retrohunts the changed
+    /// Reloads indicators if the CTI store changed since the last load (an import on any
+    /// node sharing it), and retrohunts the changed
     /// ones over `source` (when given and retrohunt is enabled). Call it periodically.
     pub fn reload_cti(
         &mut self,
@@ -320,8 +350,18 @@ impl DetectionService {
         self.stats
     }
 
-    /// The data directory's alert store (for the REST API, open a separate one per request
-    /// handler with [`AlertStore::open`]; SQLite WAL lets them coexist).
+    /// Periodic work while no event arrives: writes the pending match counts, so that the
+    /// hits of the last events before a quiet spell reach the rule list without waiting for
+    /// the next event (once written, nothing is pending, and idle calls cost nothing).
+    pub fn idle(&mut self) -> Result<(), Error> {
+        if !self.hits.is_empty() {
+            self.sync_rule_state()?;
+        }
+        Ok(())
+    }
+
+    /// The service's alert store (for the REST API, open a separate one per request handler
+    /// with [`AlertsAt::open`]; SQLite WAL lets them coexist).
     pub fn alerts(&mut self) -> &mut AlertStore {
         self.alerts.store()
     }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::alert_backends::{postgres, sqlite};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 
@@ -13,7 +15,7 @@ use detect::cti::fetch::{fetch_into, FetchOptions};
 use detect::cti::{retrohunt, CtiStore, EventSource, Indicator};
 use detect::detector::RuleRef;
 use detect::playbook::{render, PlaybookRunner};
-use detect::{AlertChange, AlertManager, AlertStore, Match, RuleType, Status};
+use detect::{AlertChange, Match, RuleType, Status};
 use serde_json::{json, Map, Value};
 
 /// A match on a new event (each call gets its own event id).
@@ -54,218 +56,6 @@ fn created(c: &AlertChange) -> bool {
 }
 
 #[test]
-fn same_rule_and_grouping_values_join_one_alert() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    assert!(created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-            .unwrap()
-    ));
-    // The same host reaching another destination is the same alert.
-    assert!(!created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "2.2.2.2", "web", None))
-            .unwrap()
-    ));
-    assert!(created(
-        &mgr.ingest(&m("r1", "10.0.0.2", "1.1.1.1", "web", None))
-            .unwrap()
-    ));
-    let all = mgr.store().list(&AlertFilter::default()).unwrap();
-    assert_eq!(all.len(), 2);
-    assert_eq!(all.iter().map(|a| a.similar).sum::<u64>(), 1);
-}
-
-#[test]
-fn an_alert_lists_the_distinct_users_hosts_and_destinations_of_its_matches() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    for dst in ["1.1.1.1", "2.2.2.2", "1.1.1.1"] {
-        let mut x = m("r1", "10.0.0.1", dst, "web", None);
-        x.alert_group = vec![];
-        mgr.ingest(&x).unwrap();
-    }
-    let mut other = m("r1", "10.0.0.9", "3.3.3.3", "web", None);
-    other.alert_group = vec![];
-    mgr.ingest(&other).unwrap();
-    let all = mgr.store().list(&AlertFilter::default()).unwrap();
-    assert_eq!(all.len(), 1);
-    assert_eq!(all[0].similar, 3);
-    assert_eq!(all[0].hosts, vec!["10.0.0.1", "10.0.0.9"]);
-    assert_eq!(all[0].users, vec!["user-of-10.0.0.1", "user-of-10.0.0.9"]);
-    assert_eq!(all[0].destinations, vec!["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
-}
-
-#[test]
-fn a_rule_grouping_by_the_queried_name_opens_one_alert_per_name() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let by_name = |name: &str| {
-        let mut x = m("r1", "10.0.0.1", "10.0.0.53", "dns", Some(name));
-        x.alert_group = vec![("dns.question.name".into(), name.into())];
-        x
-    };
-    assert!(created(&mgr.ingest(&by_name("a.evil")).unwrap()));
-    assert!(created(&mgr.ingest(&by_name("b.evil")).unwrap()));
-    assert!(!created(&mgr.ingest(&by_name("a.evil")).unwrap()));
-}
-
-#[test]
-fn a_match_after_the_alert_window_opens_a_new_alert() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let mut first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
-    first.alert_window_secs = Some(1);
-    assert!(created(&mgr.ingest(&first).unwrap()));
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mut later = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
-    later.alert_window_secs = Some(1);
-    assert!(created(&mgr.ingest(&later).unwrap()));
-}
-
-#[test]
-fn a_closed_alert_does_not_gather_new_matches() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let AlertChange::Created(a) = mgr
-        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-        .unwrap()
-    else {
-        panic!("expected a new alert")
-    };
-    mgr.store()
-        .set_status(&a.uuid, Status::Closed, "ana")
-        .unwrap();
-    assert!(created(
-        &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-            .unwrap()
-    ));
-}
-
-#[test]
-fn a_noisy_rule_is_throttled_and_says_so() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    mgr.set_throttle(ThrottleConfig {
-        max_alerts: 3,
-        window: Duration::minutes(10),
-    });
-    for i in 0..10 {
-        mgr.ingest(&m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
-            .unwrap();
-    }
-    let store = mgr.store();
-    assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 3);
-    assert_eq!(store.count(&AlertFilter::default()).unwrap(), 3);
-    let t = &store.throttles().unwrap()[0];
-    assert_eq!((t.opened, t.suppressed), (3, 7));
-    assert!(t.throttled_since.is_some());
-    let latest = &store.list(&AlertFilter::default()).unwrap()[0];
-    assert!(latest.history.iter().any(|h| h.kind == "throttled"));
-}
-
-#[test]
-fn a_throttled_rule_still_counts_every_match_into_an_open_alert() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    mgr.set_throttle(ThrottleConfig {
-        max_alerts: 3,
-        window: Duration::minutes(10),
-    });
-    for i in 0..10 {
-        mgr.ingest(&m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
-            .unwrap();
-    }
-    let alerts = mgr.store().list(&AlertFilter::default()).unwrap();
-    let counted: u64 = alerts.iter().map(|a| a.similar + 1).sum();
-    assert_eq!(counted, 10, "three opened, seven counted into them");
-    let hosts: usize = alerts.iter().map(|a| a.hosts.len()).sum();
-    assert_eq!(hosts, 10, "every host involved is listed");
-}
-
-#[test]
-fn the_alert_list_says_how_many_match_beyond_its_limit() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    for i in 0..5 {
-        mgr.ingest(&m(&format!("r{i}"), "10.0.0.1", "1.1.1.1", "web", None))
-            .unwrap();
-    }
-    let mut store = AlertStore::open(d.path()).unwrap();
-    let r = api::handle(&mut store, "GET", "/api/v1/alerts", "limit=2", b"", "u");
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
-    assert_eq!(r.body["total"], 5);
-}
-
-#[test]
-fn a_replayed_event_is_not_counted_twice() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
-    assert!(created(&mgr.ingest(&first).unwrap()));
-    assert!(matches!(
-        mgr.ingest(&first).unwrap(),
-        AlertChange::Replayed { .. }
-    ));
-    mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-        .unwrap();
-    let all = mgr.store().list(&AlertFilter::default()).unwrap();
-    assert_eq!(all.len(), 1);
-    assert_eq!(
-        all[0].similar, 1,
-        "one new event joined, the replay did not"
-    );
-}
-
-#[test]
-fn a_replay_is_recognised_after_reopening_the_database() {
-    let d = tempfile::tempdir().unwrap();
-    let first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
-    AlertManager::open(d.path())
-        .unwrap()
-        .ingest(&first)
-        .unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    assert!(matches!(
-        mgr.ingest(&first).unwrap(),
-        AlertChange::Replayed { .. }
-    ));
-}
-
-#[test]
-fn another_rule_on_the_same_event_is_not_a_replay() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let a = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
-    let mut b = a.clone();
-    b.rule.id = "r2".into();
-    assert!(created(&mgr.ingest(&a).unwrap()));
-    assert!(created(&mgr.ingest(&b).unwrap()));
-}
-
-#[test]
-fn a_rule_throttled_for_one_entity_still_alerts_for_another() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    mgr.set_throttle(ThrottleConfig {
-        max_alerts: 2,
-        window: Duration::minutes(10),
-    });
-    for i in 0..5 {
-        let mut x = m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None);
-        x.entity = "acme".into();
-        mgr.ingest(&x).unwrap();
-    }
-    let mut other = m("noisy", "10.9.9.9", "1.1.1.1", "web", None);
-    other.entity = "globex".into();
-    assert!(created(&mgr.ingest(&other).unwrap()));
-    let throttles = mgr.store().throttles().unwrap();
-    let acme = throttles.iter().find(|t| t.entity == "acme").unwrap();
-    assert_eq!((acme.opened, acme.suppressed), (2, 3));
-    let globex = throttles.iter().find(|t| t.entity == "globex").unwrap();
-    assert!(globex.throttled_since.is_none());
-}
-
-#[test]
 fn status_workflow_only_moves_forward_and_ends_at_closed_or_rejected() {
     assert!(Status::Pending.can_become(Status::Acknowledged));
     assert!(Status::Acknowledged.can_become(Status::Ongoing));
@@ -284,103 +74,6 @@ fn a_closed_or_rejected_alert_can_be_reopened_to_ongoing_only() {
 }
 
 #[test]
-fn alerts_survive_reopening_the_database() {
-    let d = tempfile::tempdir().unwrap();
-    let uuid = {
-        let mut mgr = AlertManager::open(d.path()).unwrap();
-        let AlertChange::Created(a) = mgr
-            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-            .unwrap()
-        else {
-            panic!()
-        };
-        mgr.store().comment(&a.uuid, "seen", "ana").unwrap();
-        a.uuid
-    };
-    let store = AlertStore::open(d.path()).unwrap();
-    let a = store.get(&uuid).unwrap();
-    assert_eq!(a.comments[0].text, "seen");
-    assert_eq!(a.rule.author.as_deref(), Some("Jane Analyst"));
-}
-
-#[test]
-fn webhook_is_retried_with_backoff_until_it_succeeds_and_every_run_is_recorded() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let rx = common::receiver(vec![503, 500, 200]);
-    let pb = PlaybookRunner::from_yaml(&format!(
-        "playbooks:\n  - name: p\n    trigger: {{on: [created]}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{\"id\": \"{{{{uuid}}}}\"}}', backoff_ms: 5}}\n      - {{type: status, status: Acknowledged}}\n",
-        rx.url
-    ))
-    .unwrap();
-    let change = mgr
-        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-        .unwrap();
-    let runs = pb.run(mgr.store(), &change).unwrap();
-    let got = rx.stop();
-    assert_eq!(got.len(), 3);
-    assert_eq!(runs[0].attempts, 3);
-    assert_eq!(runs[0].outcome, "ok");
-    assert_eq!(runs[1].action, "status");
-    let AlertChange::Created(a) = change else {
-        panic!()
-    };
-    assert_eq!(
-        mgr.store().get(&a.uuid).unwrap().status,
-        Status::Acknowledged
-    );
-    assert_eq!(mgr.store().runs(Some(&a.uuid)).unwrap().len(), 2);
-}
-
-#[test]
-fn webhook_gives_up_after_max_attempts_and_records_the_failure() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let rx = common::receiver(vec![500]);
-    let pb = PlaybookRunner::from_yaml(&format!(
-        "playbooks:\n  - name: p\n    trigger: {{on: [created]}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{}}', backoff_ms: 1, max_attempts: 2}}\n",
-        rx.url
-    ))
-    .unwrap();
-    let change = mgr
-        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-        .unwrap();
-    let runs = pb.run(mgr.store(), &change).unwrap();
-    rx.stop();
-    assert_eq!((runs[0].attempts, runs[0].outcome.as_str()), (2, "failed"));
-    assert_eq!(runs[0].detail, "HTTP 500");
-}
-
-#[test]
-fn playbook_conditions_filter_on_urgency_and_rule_type() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let pb = PlaybookRunner::from_yaml(
-        "playbooks:\n  - name: p\n    trigger: {on: [created], min_urgency: 90, rule_type: cti}\n    actions:\n      - {type: comment, text: x}\n",
-    )
-    .unwrap();
-    let change = mgr
-        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-        .unwrap();
-    assert!(pb.run(mgr.store(), &change).unwrap().is_empty());
-}
-
-#[test]
-fn templates_escape_strings_so_the_body_stays_json() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let mut x = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
-    x.rule.name = "quote \" and \\ backslash".into();
-    let AlertChange::Created(a) = mgr.ingest(&x).unwrap() else {
-        panic!()
-    };
-    let body = render("{\"t\": \"{{rule.name}}\", \"u\": {{urgency}}}", &a, true).unwrap();
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["t"], "quote \" and \\ backslash");
-    assert_eq!(v["u"], 75);
-}
-
-#[test]
 fn invalid_playbook_files_are_rejected() {
     assert!(PlaybookRunner::from_yaml(
         "playbooks:\n  - name: p\n    trigger: {on: [sometimes]}\n    actions: []\n"
@@ -389,60 +82,370 @@ fn invalid_playbook_files_are_rejected() {
     assert!(PlaybookRunner::from_yaml("nonsense: 1").is_err());
 }
 
-#[test]
-fn rest_handler_lists_triages_and_comments() {
-    let d = tempfile::tempdir().unwrap();
-    let mut mgr = AlertManager::open(d.path()).unwrap();
-    let AlertChange::Created(a) = mgr
-        .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
-        .unwrap()
-    else {
-        panic!()
-    };
-    let mut store = AlertStore::open(d.path()).unwrap();
-    let r = api::handle(
-        &mut store,
-        "GET",
-        "/api/v1/alerts",
-        "status=Pending",
-        b"",
-        "u",
-    );
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
-    let path = format!("/api/v1/alerts/{}/status", a.short_id);
-    let r = api::handle(
-        &mut store,
-        "POST",
-        &path,
-        "",
-        br#"{"status": "Ongoing"}"#,
-        "u",
-    );
-    assert_eq!(
-        (r.status, r.body["status"].as_str()),
-        (200, Some("Ongoing"))
-    );
-    let r = api::handle(
-        &mut store,
-        "POST",
-        &path,
-        "",
-        br#"{"status": "Pending"}"#,
-        "u",
-    );
-    assert_eq!(r.status, 409);
-    let cpath = format!("/api/v1/alerts/{}/comments", a.uuid);
-    let r = api::handle(&mut store, "POST", &cpath, "", br#"{"text": "hi"}"#, "bob");
-    assert_eq!(r.body["comments"][0]["author"], "bob");
-    assert_eq!(
-        api::handle(&mut store, "GET", "/api/v1/alerts/nope", "", b"", "u").status,
-        404
-    );
-    assert_eq!(
-        api::handle(&mut store, "POST", &path, "", b"not json", "u").status,
-        400
-    );
+pgstate::both_backends! {
+    #[test]
+    fn same_rule_and_grouping_values_join_one_alert() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        assert!(created(
+            &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+                .unwrap()
+        ));
+        // The same host reaching another destination is the same alert.
+        assert!(!created(
+            &mgr.ingest(&m("r1", "10.0.0.1", "2.2.2.2", "web", None))
+                .unwrap()
+        ));
+        assert!(created(
+            &mgr.ingest(&m("r1", "10.0.0.2", "1.1.1.1", "web", None))
+                .unwrap()
+        ));
+        let all = mgr.store().list(&AlertFilter::default()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all.iter().map(|a| a.similar).sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn an_alert_lists_the_distinct_users_hosts_and_destinations_of_its_matches() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        for dst in ["1.1.1.1", "2.2.2.2", "1.1.1.1"] {
+            let mut x = m("r1", "10.0.0.1", dst, "web", None);
+            x.alert_group = vec![];
+            mgr.ingest(&x).unwrap();
+        }
+        let mut other = m("r1", "10.0.0.9", "3.3.3.3", "web", None);
+        other.alert_group = vec![];
+        mgr.ingest(&other).unwrap();
+        let all = mgr.store().list(&AlertFilter::default()).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].similar, 3);
+        assert_eq!(all[0].hosts, vec!["10.0.0.1", "10.0.0.9"]);
+        assert_eq!(all[0].users, vec!["user-of-10.0.0.1", "user-of-10.0.0.9"]);
+        assert_eq!(all[0].destinations, vec!["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
+    }
+
+    #[test]
+    fn a_rule_grouping_by_the_queried_name_opens_one_alert_per_name() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let by_name = |name: &str| {
+            let mut x = m("r1", "10.0.0.1", "10.0.0.53", "dns", Some(name));
+            x.alert_group = vec![("dns.question.name".into(), name.into())];
+            x
+        };
+        assert!(created(&mgr.ingest(&by_name("a.evil")).unwrap()));
+        assert!(created(&mgr.ingest(&by_name("b.evil")).unwrap()));
+        assert!(!created(&mgr.ingest(&by_name("a.evil")).unwrap()));
+    }
+
+    #[test]
+    fn a_match_after_the_alert_window_opens_a_new_alert() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let mut first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+        first.alert_window_secs = Some(1);
+        assert!(created(&mgr.ingest(&first).unwrap()));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let mut later = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+        later.alert_window_secs = Some(1);
+        assert!(created(&mgr.ingest(&later).unwrap()));
+    }
+
+    #[test]
+    fn a_closed_alert_does_not_gather_new_matches() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let AlertChange::Created(a) = mgr
+            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap()
+        else {
+            panic!("expected a new alert")
+        };
+        mgr.store()
+            .set_status(&a.uuid, Status::Closed, "ana")
+            .unwrap();
+        assert!(created(
+            &mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+                .unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_noisy_rule_is_throttled_and_says_so() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        mgr.set_throttle(ThrottleConfig {
+            max_alerts: 3,
+            window: Duration::minutes(10),
+        });
+        for i in 0..10 {
+            mgr.ingest(&m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
+                .unwrap();
+        }
+        let store = mgr.store();
+        assert_eq!(store.list(&AlertFilter::default()).unwrap().len(), 3);
+        assert_eq!(store.count(&AlertFilter::default()).unwrap(), 3);
+        let t = &store.throttles().unwrap()[0];
+        assert_eq!((t.opened, t.suppressed), (3, 7));
+        assert!(t.throttled_since.is_some());
+        let latest = &store.list(&AlertFilter::default()).unwrap()[0];
+        assert!(latest.history.iter().any(|h| h.kind == "throttled"));
+    }
+
+    #[test]
+    fn a_throttled_rule_still_counts_every_match_into_an_open_alert() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        mgr.set_throttle(ThrottleConfig {
+            max_alerts: 3,
+            window: Duration::minutes(10),
+        });
+        for i in 0..10 {
+            mgr.ingest(&m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
+                .unwrap();
+        }
+        let alerts = mgr.store().list(&AlertFilter::default()).unwrap();
+        let counted: u64 = alerts.iter().map(|a| a.similar + 1).sum();
+        assert_eq!(counted, 10, "three opened, seven counted into them");
+        let hosts: usize = alerts.iter().map(|a| a.hosts.len()).sum();
+        assert_eq!(hosts, 10, "every host involved is listed");
+    }
+
+    #[test]
+    fn the_alert_list_says_how_many_match_beyond_its_limit() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        for i in 0..5 {
+            mgr.ingest(&m(&format!("r{i}"), "10.0.0.1", "1.1.1.1", "web", None))
+                .unwrap();
+        }
+        let mut store = d.store();
+        let r = api::handle(&mut store, "GET", "/api/v1/alerts", "limit=2", b"", "u");
+        assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+        assert_eq!(r.body["total"], 5);
+    }
+
+    #[test]
+    fn a_replayed_event_is_not_counted_twice() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+        assert!(created(&mgr.ingest(&first).unwrap()));
+        assert!(matches!(
+            mgr.ingest(&first).unwrap(),
+            AlertChange::Replayed { .. }
+        ));
+        mgr.ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap();
+        let all = mgr.store().list(&AlertFilter::default()).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0].similar, 1,
+            "one new event joined, the replay did not"
+        );
+    }
+
+    #[test]
+    fn a_replay_is_recognised_after_reopening_the_database() {
+        let d = Db::new();
+        let first = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+        d.manager()
+            .ingest(&first)
+            .unwrap();
+        let mut mgr = d.manager();
+        assert!(matches!(
+            mgr.ingest(&first).unwrap(),
+            AlertChange::Replayed { .. }
+        ));
+    }
+
+    #[test]
+    fn another_rule_on_the_same_event_is_not_a_replay() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let a = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+        let mut b = a.clone();
+        b.rule.id = "r2".into();
+        assert!(created(&mgr.ingest(&a).unwrap()));
+        assert!(created(&mgr.ingest(&b).unwrap()));
+    }
+
+    #[test]
+    fn a_rule_throttled_for_one_entity_still_alerts_for_another() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        mgr.set_throttle(ThrottleConfig {
+            max_alerts: 2,
+            window: Duration::minutes(10),
+        });
+        for i in 0..5 {
+            let mut x = m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None);
+            x.entity = "acme".into();
+            mgr.ingest(&x).unwrap();
+        }
+        let mut other = m("noisy", "10.9.9.9", "1.1.1.1", "web", None);
+        other.entity = "globex".into();
+        assert!(created(&mgr.ingest(&other).unwrap()));
+        let throttles = mgr.store().throttles().unwrap();
+        let acme = throttles.iter().find(|t| t.entity == "acme").unwrap();
+        assert_eq!((acme.opened, acme.suppressed), (2, 3));
+        let globex = throttles.iter().find(|t| t.entity == "globex").unwrap();
+        assert!(globex.throttled_since.is_none());
+    }
+
+    #[test]
+    fn alerts_survive_reopening_the_database() {
+        let d = Db::new();
+        let uuid = {
+            let mut mgr = d.manager();
+            let AlertChange::Created(a) = mgr
+                .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+                .unwrap()
+            else {
+                panic!()
+            };
+            mgr.store().comment(&a.uuid, "seen", "ana").unwrap();
+            a.uuid
+        };
+        let store = d.store();
+        let a = store.get(&uuid).unwrap();
+        assert_eq!(a.comments[0].text, "seen");
+        assert_eq!(a.rule.author.as_deref(), Some("Jane Analyst"));
+    }
+
+    #[test]
+    fn webhook_is_retried_with_backoff_until_it_succeeds_and_every_run_is_recorded() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let rx = common::receiver(vec![503, 500, 200]);
+        let pb = PlaybookRunner::from_yaml(&format!(
+            "playbooks:\n  - name: p\n    trigger: {{on: [created]}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{\"id\": \"{{{{uuid}}}}\"}}', backoff_ms: 5}}\n      - {{type: status, status: Acknowledged}}\n",
+            rx.url
+        ))
+        .unwrap();
+        let change = mgr
+            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap();
+        let runs = pb.run(mgr.store(), &change).unwrap();
+        let got = rx.stop();
+        assert_eq!(got.len(), 3);
+        assert_eq!(runs[0].attempts, 3);
+        assert_eq!(runs[0].outcome, "ok");
+        assert_eq!(runs[1].action, "status");
+        let AlertChange::Created(a) = change else {
+            panic!()
+        };
+        assert_eq!(
+            mgr.store().get(&a.uuid).unwrap().status,
+            Status::Acknowledged
+        );
+        assert_eq!(mgr.store().runs(Some(&a.uuid)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn webhook_gives_up_after_max_attempts_and_records_the_failure() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let rx = common::receiver(vec![500]);
+        let pb = PlaybookRunner::from_yaml(&format!(
+            "playbooks:\n  - name: p\n    trigger: {{on: [created]}}\n    actions:\n      - {{type: webhook, url: '{}', body: '{{}}', backoff_ms: 1, max_attempts: 2}}\n",
+            rx.url
+        ))
+        .unwrap();
+        let change = mgr
+            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap();
+        let runs = pb.run(mgr.store(), &change).unwrap();
+        rx.stop();
+        assert_eq!((runs[0].attempts, runs[0].outcome.as_str()), (2, "failed"));
+        assert_eq!(runs[0].detail, "HTTP 500");
+    }
+
+    #[test]
+    fn playbook_conditions_filter_on_urgency_and_rule_type() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let pb = PlaybookRunner::from_yaml(
+            "playbooks:\n  - name: p\n    trigger: {on: [created], min_urgency: 90, rule_type: cti}\n    actions:\n      - {type: comment, text: x}\n",
+        )
+        .unwrap();
+        let change = mgr
+            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap();
+        assert!(pb.run(mgr.store(), &change).unwrap().is_empty());
+    }
+
+    #[test]
+    fn templates_escape_strings_so_the_body_stays_json() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let mut x = m("r1", "10.0.0.1", "1.1.1.1", "web", None);
+        x.rule.name = "quote \" and \\ backslash".into();
+        let AlertChange::Created(a) = mgr.ingest(&x).unwrap() else {
+            panic!()
+        };
+        let body = render("{\"t\": \"{{rule.name}}\", \"u\": {{urgency}}}", &a, true).unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["t"], "quote \" and \\ backslash");
+        assert_eq!(v["u"], 75);
+    }
+
+    #[test]
+    fn rest_handler_lists_triages_and_comments() {
+        let d = Db::new();
+        let mut mgr = d.manager();
+        let AlertChange::Created(a) = mgr
+            .ingest(&m("r1", "10.0.0.1", "1.1.1.1", "web", None))
+            .unwrap()
+        else {
+            panic!()
+        };
+        let mut store = d.store();
+        let r = api::handle(
+            &mut store,
+            "GET",
+            "/api/v1/alerts",
+            "status=Pending",
+            b"",
+            "u",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+        let path = format!("/api/v1/alerts/{}/status", a.short_id);
+        let r = api::handle(
+            &mut store,
+            "POST",
+            &path,
+            "",
+            br#"{"status": "Ongoing"}"#,
+            "u",
+        );
+        assert_eq!(
+            (r.status, r.body["status"].as_str()),
+            (200, Some("Ongoing"))
+        );
+        let r = api::handle(
+            &mut store,
+            "POST",
+            &path,
+            "",
+            br#"{"status": "Pending"}"#,
+            "u",
+        );
+        assert_eq!(r.status, 409);
+        let cpath = format!("/api/v1/alerts/{}/comments", a.uuid);
+        let r = api::handle(&mut store, "POST", &cpath, "", br#"{"text": "hi"}"#, "bob");
+        assert_eq!(r.body["comments"][0]["author"], "bob");
+        assert_eq!(
+            api::handle(&mut store, "GET", "/api/v1/alerts/nope", "", b"", "u").status,
+            404
+        );
+        assert_eq!(
+            api::handle(&mut store, "POST", &path, "", b"not json", "u").status,
+            400
+        );
+    }
 }
 
 struct Events(Vec<Value>);

@@ -161,6 +161,18 @@ fn matches_are_counted_per_rule_with_the_latest_time() {
 }
 
 #[test]
+fn counts_reach_the_rule_list_once_the_feed_goes_quiet() {
+    let d = tempfile::tempdir().unwrap();
+    let mut svc = service(d.path());
+    svc.on_event(&telegram_event("e1", "2026-11-27T14:00:00Z"))
+        .unwrap();
+    svc.flush_alerts().unwrap();
+    svc.idle().unwrap();
+    let list = api().handle(d.path(), "GET", "/api/v1/rules", "", b"", None);
+    assert_eq!(item(&list.body, TELEGRAM)["hits"], 1);
+}
+
+#[test]
 fn counts_gathered_before_a_shutdown_are_kept() {
     let d = tempfile::tempdir().unwrap();
     let mut svc = service(d.path());

@@ -255,6 +255,10 @@ pub struct Tuning {
     pub batch_records: usize,
     /// Longest a record waits for its batch to fill (default 1 s).
     pub batch_age: Duration,
+    /// A batch not full is sent once no record has arrived for this long (default 100 ms):
+    /// the end of a burst goes out at once rather than after `batch_age`, and a trickle still
+    /// costs at most one request per `batch_linger`. Zero counts as 1 ms.
+    pub batch_linger: Duration,
     /// First retry delay (default 1 s); doubled after each failure, with jitter.
     pub retry_initial: Duration,
     /// Longest retry delay (default 60 s); a `Retry-After` is honoured up to 10 times this.
@@ -276,6 +280,7 @@ impl Default for Tuning {
             batch_bytes: 1024 * 1024,
             batch_records: 10_000,
             batch_age: Duration::from_secs(1),
+            batch_linger: Duration::from_millis(100),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),

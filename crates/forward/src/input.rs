@@ -15,8 +15,10 @@ use bytes::BytesMut;
 use intake::syslog::{extract_intake_key, Frame, Framer};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+
+use crate::accept::{accept_loop, AcceptLimits};
 
 use crate::buffer::{Buffer, BufferError};
 use crate::config::{InputLimits, ListenSpec};
@@ -51,66 +53,36 @@ pub async fn serve(
     spec: ListenSpec,
     tls: Option<TlsAcceptor>,
     ctx: InputContext,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(ctx.limits.max_connections.max(1)));
-    let label = Arc::new(spec.to_string());
-    let key = Arc::new(spec.key.clone());
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, listener = %label, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let (ctx, tls, label, key, shutdown) = (
-            ctx.clone(),
-            tls.clone(),
-            label.clone(),
-            key.clone(),
-            shutdown.clone(),
-        );
-        conns.spawn(async move {
-            let c = Conn {
-                ctx: &ctx,
-                peer,
-                label: &label,
-                key: key.as_deref(),
-            };
-            match tls {
-                None => c.run(stream, shutdown).await,
-                Some(acc) => {
-                    match tokio::time::timeout(ctx.limits.idle_timeout, acc.accept(stream)).await {
-                        Ok(Ok(s)) => c.run(s, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
+    let label: Arc<str> = spec.to_string().into();
+    let key: Option<Arc<str>> = spec.key.as_deref().map(Arc::from);
+    let limits = AcceptLimits {
+        max_connections: ctx.limits.max_connections,
+        handshake_timeout: ctx.limits.idle_timeout,
+        drain: DRAIN_MAX + Duration::from_secs(1),
+    };
+    let conn_label = label.clone();
+    accept_loop(
+        listener,
+        tls,
+        limits,
+        label,
+        shutdown,
+        move |io, peer, stop| {
+            let (ctx, label, key) = (ctx.clone(), conn_label.clone(), key.clone());
+            async move {
+                let c = Conn {
+                    ctx: &ctx,
+                    peer,
+                    label: &label,
+                    key: key.as_deref(),
+                };
+                c.run(io, stop).await;
             }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let all = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(DRAIN_MAX + Duration::from_secs(1), all)
-        .await
-        .is_err()
-    {
-        conns.shutdown().await;
-    }
+        },
+    )
+    .await;
 }
 
 struct Conn<'a> {

@@ -23,6 +23,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::accept::{accept_loop, AcceptLimits};
+
 use crate::buffer::BufferError;
 use crate::config::ListenSpec;
 use crate::input::InputContext;
@@ -56,59 +58,28 @@ pub async fn serve(
     spec: ListenSpec,
     tls: Option<TlsAcceptor>,
     ctx: InputContext,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        ctx.limits.max_connections.max(1),
-    ));
+    let label: Arc<str> = spec.to_string().into();
+    let limits = AcceptLimits {
+        max_connections: ctx.limits.max_connections,
+        handshake_timeout: REQUEST_TIMEOUT,
+        drain: Duration::from_secs(10),
+    };
     let app = router(HttpState {
-        label: spec.to_string().into(),
+        label: label.clone(),
         key: spec.key.as_deref().map(Arc::from),
         ctx,
     });
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "HTTP accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let (app, tls, stop) = (app.clone(), tls.clone(), shutdown.clone());
-        conns.spawn(async move {
-            match tls {
-                None => connection(stream, peer, app, stop).await,
-                Some(acc) => {
-                    match tokio::time::timeout(REQUEST_TIMEOUT, acc.accept(stream)).await {
-                        Ok(Ok(s)) => connection(s, peer, app, stop).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let all = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(10), all)
-        .await
-        .is_err()
-    {
-        conns.shutdown().await;
-    }
+    accept_loop(
+        listener,
+        tls,
+        limits,
+        label,
+        shutdown,
+        move |io, peer, stop| connection(io, peer, app.clone(), stop),
+    )
+    .await;
 }
 
 /// Serves one connection (HTTP/1.1) until the peer closes it or the forwarder stops.

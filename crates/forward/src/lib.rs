@@ -8,6 +8,7 @@
 //! so one slow destination does not hold back another, and a site keeps its logs through an
 //! outage of the link or of the intake. [`Forwarder`] wires it together.
 
+mod accept;
 pub mod buffer;
 pub mod config;
 pub mod input;

@@ -132,6 +132,14 @@ fn config(dir: &std::path::Path, listen: &str, to: String) -> ForwardConfig {
     cfg
 }
 
+/// A forwarder listening on `listen` that sends to a fresh recording destination.
+async fn forwarder_to_destination(listen: &str) -> (tempfile::TempDir, Running, Received) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, got) = destination().await;
+    let cfg = config(dir.path(), listen, format!("http://{dest}/plain/batch"));
+    (dir, Running::start(cfg).await, got)
+}
+
 async fn wait_for_lines(got: &Received, n: usize) -> Vec<(String, String)> {
     for _ in 0..400 {
         let lines: Vec<(String, String)> = got
@@ -153,14 +161,7 @@ async fn wait_for_lines(got: &Received, n: usize) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_nss_batch_is_answered_with_the_status_asked_and_forwarded_with_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dest, got) = destination().await;
-    let r = Running::start(config(
-        dir.path(),
-        "http://127.0.0.1:0",
-        format!("http://{dest}/plain/batch"),
-    ))
-    .await;
+    let (_dir, r, got) = forwarder_to_destination("http://127.0.0.1:0").await;
     let url = format!("http://{}/plain/batch?status_code=200", r.input);
     let body = gzip("{\"n\":1}\n{\"n\":2}\r\n\n{\"n\":3}\n");
     let (status, _, text) = post(url, Some("CLOUD-NSS-KEY"), body, agent(None)).await;
@@ -176,14 +177,7 @@ async fn a_cloud_nss_batch_is_answered_with_the_status_asked_and_forwarded_with_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_array_batch_is_split_into_its_items() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dest, got) = destination().await;
-    let r = Running::start(config(
-        dir.path(),
-        "http://127.0.0.1:0",
-        format!("http://{dest}/plain/batch"),
-    ))
-    .await;
+    let (_dir, r, got) = forwarder_to_destination("http://127.0.0.1:0").await;
     let url = format!("http://{}/plain/batch", r.input);
     let (status, _, _) = post(url, Some("K"), gzip("[{\"a\":1},{\"b\":2}]"), agent(None)).await;
     assert_eq!(
@@ -198,14 +192,7 @@ async fn a_json_array_batch_is_split_into_its_items() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_without_a_key_is_refused_with_401_and_nothing_is_buffered() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dest, _got) = destination().await;
-    let r = Running::start(config(
-        dir.path(),
-        "http://127.0.0.1:0",
-        format!("http://{dest}/plain/batch"),
-    ))
-    .await;
+    let (_dir, r, _got) = forwarder_to_destination("http://127.0.0.1:0").await;
     let url = format!("http://{}/plain/batch", r.input);
     let (status, _, text) = post(url, None, gzip("{\"n\":1}\n"), agent(None)).await;
     assert_eq!(status, 401, "{text}");
@@ -216,14 +203,7 @@ async fn a_request_without_a_key_is_refused_with_401_and_nothing_is_buffered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_key_is_used_for_requests_without_a_header() {
-    let dir = tempfile::tempdir().unwrap();
-    let (dest, got) = destination().await;
-    let r = Running::start(config(
-        dir.path(),
-        "http://127.0.0.1:0=LISTENER-KEY",
-        format!("http://{dest}/plain/batch"),
-    ))
-    .await;
+    let (_dir, r, got) = forwarder_to_destination("http://127.0.0.1:0=LISTENER-KEY").await;
     let url = format!("http://{}/plain/batch", r.input);
     let (status, _, _) = post(url, None, gzip("x\n"), agent(None)).await;
     assert_eq!(status, 202);
@@ -302,5 +282,26 @@ async fn an_https_listener_takes_cloud_nss_batches_over_tls() {
     assert_eq!(status, 200, "{text}");
     let lines = wait_for_lines(&got, 1).await;
     assert_eq!(lines, vec![("TLS-KEY".to_string(), "secure".to_string())]);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_not_full_goes_out_once_the_input_goes_quiet_not_after_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, got) = destination().await;
+    let mut cfg = config(
+        dir.path(),
+        "http://127.0.0.1:0",
+        format!("http://{dest}/plain/batch"),
+    );
+    cfg.tuning.batch_age = Duration::from_secs(600);
+    cfg.tuning.batch_linger = Duration::from_millis(50);
+    let r = Running::start(cfg).await;
+    let url = format!("http://{}/plain/batch", r.input);
+    let (status, _, _) = post(url, Some("K"), gzip("a\nb\n"), agent(None)).await;
+    assert_eq!(status, 202);
+    // wait_for_lines gives up after 20 s, far below the batch's age of ten minutes.
+    let lines = wait_for_lines(&got, 2).await;
+    assert_eq!(lines.len(), 2);
     r.stop().await;
 }

@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use intake::registry::{Registry, FORMAT_ZIA};
-use intake::{NdjsonSink, Server, ServerConfig};
+use intake::{Server, ServerConfig};
+use pipeline::NdjsonSink;
 use serde_json::Value;
 
 fn env_usize(name: &str, default: usize) -> usize {

@@ -18,7 +18,7 @@ use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::raw::{RawEvent, Transport};
+use pipeline::raw::{RawEvent, Transport};
 
 /// Most distinct record shapes remembered per intake. A feed has one per log type and
 /// format (a few per tunnel or SaaS feed); beyond this many, records of a new shape are not
@@ -215,6 +215,13 @@ fn message(d: &nss::drift::Drift, since: u64) -> String {
         d.format.name, d.format.version
     );
     m
+}
+
+/// The pipeline tells the tracker the shape of every record it hands to the sink.
+impl pipeline::ShapeObserver for FeedDrift {
+    fn observe(&self, raw: &RawEvent, shape: Option<&zia::Shape>) {
+        FeedDrift::observe(self, raw, shape);
+    }
 }
 
 impl FeedDrift {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use maxminddb::geoip2;
 use serde_json::Value;
 
-use crate::pipeline::{Event, ParseFn};
+use pipeline::{Event, ParseFn};
 
 /// Why a geolocation database could not be used.
 #[derive(Debug, thiserror::Error)]

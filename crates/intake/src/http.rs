@@ -46,8 +46,8 @@ use uuid::Uuid;
 use crate::auth::AuthOutcome;
 use crate::ingest::Ingest;
 use crate::metrics::UNKNOWN_INTAKE;
-use crate::raw::Transport;
 use crate::registry::{hash_key, Intake, RegistryError, Status, FORMAT_ZIA};
+use pipeline::raw::Transport;
 
 /// The header Sekoia's intake reads the key from.
 pub const KEY_HEADER: &str = "x-sekoiaio-intake-key";

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
-use crate::raw::{encode, now_us, Transport};
+use pipeline::raw::{encode, now_us, Transport};
 
 /// The receivers' shared context.
 #[derive(Clone)]

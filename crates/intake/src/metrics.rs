@@ -1,7 +1,8 @@
 //! Prometheus metrics of the intake, served as text at `/metrics`.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+
+use pipeline::PipelineMetrics;
 
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
@@ -55,36 +56,13 @@ pub struct Metrics {
     pub drift: crate::drift::FeedDrift,
     /// 1 while the pipeline cannot write to its sink (the store unreachable, a full disk).
     pub sink_down: IntGauge,
-}
-
-/// A warning that may repeat without limit (one per connection, per line...): logged at
-/// most once per interval, with the number of times it happened since the last one logged.
-#[derive(Debug)]
-pub struct RateLimitedLog {
-    every: Duration,
-    state: Mutex<(Option<Instant>, u64)>,
-}
-
-impl RateLimitedLog {
-    /// At most one warning per `every`.
-    pub const fn new(every: Duration) -> RateLimitedLog {
-        RateLimitedLog {
-            every,
-            state: Mutex::new((None, 0)),
-        }
-    }
-
-    /// Counts one occurrence; `Some(n)` when it should be logged now, `n` being the
-    /// occurrences since the last one logged (this one included).
-    pub fn hit(&self) -> Option<u64> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.1 += 1;
-        if st.0.is_some_and(|t| t.elapsed() < self.every) {
-            return None;
-        }
-        st.0 = Some(Instant::now());
-        Some(std::mem::take(&mut st.1))
-    }
+    /// Events waiting in the cluster's JetStream stream (not yet acknowledged by a worker);
+    /// 0 on a single node. Refreshed every few seconds, not at each scrape.
+    pub queue_backlog_messages: IntGauge,
+    /// Bytes of the events waiting in the cluster's JetStream stream; 0 on a single node.
+    pub queue_backlog_bytes: IntGauge,
+    /// Where the pipeline's time goes (`ziaxdr_pipeline_*_seconds_total`).
+    pub pipeline_time: pipeline::StageTime,
 }
 
 fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -116,6 +94,23 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The pipeline's share of these metrics: the same handles (what the pipeline counts
+    /// shows here), with the drift tracker as its shape hook.
+    pub fn pipeline(&self) -> PipelineMetrics {
+        PipelineMetrics {
+            processed: self.processed.clone(),
+            parse_failures: self.parse_failures.clone(),
+            duplicates: self.duplicates.clone(),
+            journal_lag: self.journal_lag.clone(),
+            journal_bytes: self.journal_bytes.clone(),
+            retries: self.pipeline_retries.clone(),
+            fault: self.pipeline_fault.clone(),
+            sink_down: self.sink_down.clone(),
+            shapes: Some(Arc::new(self.drift.clone())),
+            time: self.pipeline_time.clone(),
+        }
+    }
+
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
         let r = Registry::new();
@@ -199,6 +194,23 @@ impl Metrics {
                 "ziaxdr_pipeline_sink_down",
                 "1 while the pipeline cannot write to its sink (store unreachable, disk full); events wait in the journal",
             ),
+            queue_backlog_messages: gauge(
+                &r,
+                "ziaxdr_queue_backlog_messages",
+                "Events in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
+            ),
+            queue_backlog_bytes: gauge(
+                &r,
+                "ziaxdr_queue_backlog_bytes",
+                "Bytes of the events in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
+            ),
+            pipeline_time: {
+                let t = pipeline::StageTime::new();
+                for c in t.all() {
+                    let _ = r.register(Box::new(c.clone()));
+                }
+                t
+            },
             registry: r,
         }
     }
@@ -243,21 +255,5 @@ impl Metrics {
         // Comment lines, which Prometheus ignores, say in words which feeds drifted.
         text.push_str(&self.drift.comments());
         text
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_repeated_warning_is_logged_once_per_interval_with_the_count_since_the_last() {
-        let log = RateLimitedLog::new(Duration::from_millis(200));
-        assert_eq!(log.hit(), Some(1));
-        for _ in 0..9 {
-            assert_eq!(log.hit(), None);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-        assert_eq!(log.hit(), Some(10), "the nine suppressed and this one");
     }
 }

@@ -191,6 +191,29 @@ impl std::fmt::Debug for Registry {
 
 const ADMIN_TOKEN_SETTING: &str = "admin_token_hash";
 
+/// The pipeline names each event's entity from its intake through the registry.
+impl pipeline::IntakeEntities for Registry {
+    fn intake_entities(
+        &self,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, std::sync::Arc<str>>, String> {
+        let entities: std::collections::HashMap<uuid::Uuid, String> = self
+            .list_entities()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|e| (e.uuid, e.name))
+            .collect();
+        Ok(self
+            .list_intakes()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter_map(|i| {
+                let name = entities.get(&i.entity_uuid)?;
+                Some((i.uuid, std::sync::Arc::from(name.as_str())))
+            })
+            .collect())
+    }
+}
+
 impl Registry {
     /// Opens (creating) the SQLite registry database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Registry, RegistryError> {
@@ -430,5 +453,19 @@ mod tests {
         let other = Registry::open_in(d.path()).unwrap();
         assert_eq!(other.ensure_entity("soc").unwrap().uuid, mine.uuid);
         assert_eq!(r.list_entities().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_pipeline_learns_the_entity_of_each_intake_from_the_registry() {
+        use pipeline::IntakeEntities;
+        let (_d, r) = reg();
+        let acme = r.create_entity("acme").unwrap();
+        let globex = r.create_entity("globex").unwrap();
+        let a = r.create_intake("a", FORMAT_ZIA, acme.uuid).unwrap();
+        let g = r.create_intake("g", FORMAT_ZIA, globex.uuid).unwrap();
+        let names = r.intake_entities().unwrap();
+        assert_eq!(names.len(), 2);
+        assert_eq!(&*names[&a.intake.uuid], "acme");
+        assert_eq!(&*names[&g.intake.uuid], "globex");
     }
 }

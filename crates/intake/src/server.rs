@@ -24,11 +24,11 @@ use tower::ServiceExt;
 use crate::auth::Authenticator;
 use crate::http::{AppState, Limits};
 use crate::ingest::Ingest;
-use crate::metrics::{Metrics, RateLimitedLog};
-use crate::pipeline::{PipelineConfig, Sink};
+use crate::metrics::Metrics;
 use crate::registry::{hash_key, Registry, RegistryError};
 use crate::syslog::SyslogConfig;
 use crate::tls::TlsError;
+use pipeline::{PipelineConfig, RateLimitedLog, Sink};
 
 /// How long graceful shutdown waits for in-flight HTTP requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -274,13 +274,13 @@ impl Server {
             (Some(sink), Some(j)) => {
                 let j = j.clone();
                 let cfg = pipeline_cfg;
-                let m = self.ingest.metrics.clone();
+                let m = self.ingest.metrics.pipeline();
                 let stop = stop_pipeline.clone();
                 Some(
                     std::thread::Builder::new()
                         .name("pipeline".into())
                         .spawn(move || {
-                            let r = crate::pipeline::run(j, sink, cfg, m, stop);
+                            let r = pipeline::run(j, sink, cfg, m, stop);
                             let _ = pipe_done_tx.send(r.map_err(|e| e.to_string()));
                         })?,
                 )
@@ -323,6 +323,9 @@ impl Server {
             )));
         }
 
+        // Ready before the HTTP task can answer anything: set after it, a request answered in
+        // between (a loaded machine can pause this thread there) saw "starting" on /readyz.
+        ready.store(true, Ordering::Relaxed);
         let http_task = tokio::spawn(serve_http(
             self.http,
             self.tls_http.clone(),
@@ -332,7 +335,6 @@ impl Server {
             self.ingest.metrics.clone(),
         ));
 
-        ready.store(true, Ordering::Relaxed);
         let mut pipeline_result = None;
         tokio::select! {
             _ = shutdown => tracing::info!("shutting down: draining"),

@@ -21,8 +21,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::AuthOutcome;
 use crate::ingest::Ingest;
-use crate::metrics::{RateLimitedLog, UNKNOWN_INTAKE};
-use crate::raw::Transport;
+use crate::metrics::UNKNOWN_INTAKE;
+use pipeline::raw::Transport;
+use pipeline::RateLimitedLog;
 use uuid::Uuid;
 
 /// The Sekoia private enterprise number element that carries the intake key.

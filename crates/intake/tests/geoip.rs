@@ -8,13 +8,13 @@ mod mmdb;
 use std::sync::Arc;
 
 use intake::geoip::GeoIp;
-use intake::pipeline::zia_parser;
+use pipeline::zia_parser;
 
 fn geo() -> GeoIp {
     GeoIp::from_bytes(mmdb::sample()).expect("the test database opens")
 }
 
-fn event(raw: &str) -> intake::Event {
+fn event(raw: &str) -> pipeline::Event {
     let mut ev = zia::parse_event(raw).expect("parses").event;
     geo().enrich(&mut ev);
     ev

@@ -2,9 +2,10 @@
 //! users, sessions, API tokens, alerts, CTI). The stores that use it are synchronous, like
 //! their SQLite twins, and are called both from plain threads and from inside tokio tasks, so
 //! this crate runs `tokio-postgres` on a small runtime of its own, on its own thread, and
-//! offers a blocking facade ([`Pg::run`], [`Pg::query`], [`Pg::execute`]) that any thread may
-//! call: the work is spawned on that runtime and the caller waits for its answer, bounded by a
-//! timeout (the synchronous `postgres` crate would panic inside a tokio runtime). Connections
+//! offers a blocking facade ([`Pg::run`], [`Pg::query`], [`Pg::execute`], and
+//! [`Pg::transaction`] for statement-by-statement transactions written like SQLite's) that any
+//! thread may call: the work is spawned on that runtime and the caller waits for its answer,
+//! bounded by a timeout (the synchronous `postgres` crate would panic inside a tokio runtime). Connections
 //! come from a small pool (deadpool), TLS is rustls (the URL's `sslmode`; roots from webpki or
 //! a CA file), the password may come from outside the URL, and [`Pg::migrate`] applies each
 //! store's versioned schema once, under an advisory lock, so several nodes starting together
@@ -341,6 +342,107 @@ impl Pg {
         })
     }
 
+    /// Runs `f` in one transaction, statement by statement, from the calling thread: the
+    /// blocking twin of a SQLite transaction, so that code written against one can be written
+    /// against the other. Each statement `f` sends through its [`Tx`] runs on the
+    /// connection's runtime, on one pooled connection held until the end, and is awaited,
+    /// bounded by the configured timeout. Commits when `f` returns `Ok`; rolls back when it
+    /// returns `Err` or panics. `f` must not wait on other operations of this pool while a
+    /// pool of one connection is all it has (it holds that connection).
+    pub fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<PgError>,
+        F: FnOnce(&mut Tx) -> Result<T, E>,
+    {
+        let (cmds, mut rx) = tokio::sync::mpsc::unbounded_channel::<TxCmd>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), PgError>>(1);
+        let pool = self.inner.pool.clone();
+        let timeout = self.inner.timeout;
+        self.inner.handle.spawn(async move {
+            let begun = tokio::time::timeout(timeout, async {
+                let client = pool.get().await?;
+                Ok::<_, PgError>(client)
+            })
+            .await;
+            let mut client = match begun {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+                Err(_) => {
+                    let _ = ready_tx.send(Err(PgError::Timeout(timeout)));
+                    return;
+                }
+            };
+            let tx = match client.transaction().await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            // Dropping `tx` without a commit (the caller's Tx gone, an error) rolls back.
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    TxCmd::Query(sql, params, reply) => {
+                        let refs: Vec<&(dyn ToSql + Sync)> = params
+                            .iter()
+                            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                            .collect();
+                        // Prepared once per pooled connection: a statement run per match
+                        // would otherwise cost a parse round trip each time.
+                        let run = async {
+                            let st = tx.prepare_cached(&sql).await?;
+                            tx.query(&st, &refs).await
+                        };
+                        let r = match tokio::time::timeout(timeout, run).await {
+                            Ok(r) => r.map_err(PgError::from),
+                            Err(_) => Err(PgError::Timeout(timeout)),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    TxCmd::Execute(sql, params, reply) => {
+                        let refs: Vec<&(dyn ToSql + Sync)> = params
+                            .iter()
+                            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                            .collect();
+                        let run = async {
+                            let st = tx.prepare_cached(&sql).await?;
+                            tx.execute(&st, &refs).await
+                        };
+                        let r = match tokio::time::timeout(timeout, run).await {
+                            Ok(r) => r.map_err(PgError::from),
+                            Err(_) => Err(PgError::Timeout(timeout)),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    TxCmd::Commit(reply) => {
+                        let r = match tokio::time::timeout(timeout, tx.commit()).await {
+                            Ok(r) => r.map_err(PgError::from),
+                            Err(_) => Err(PgError::Timeout(timeout)),
+                        };
+                        let _ = reply.send(r);
+                        return;
+                    }
+                }
+            }
+        });
+        match ready_rx.recv_timeout(timeout + Duration::from_secs(1)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(PgError::Timeout(timeout).into()),
+        }
+        let mut tx = Tx {
+            cmds: Some(cmds),
+            timeout,
+        };
+        let out = f(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Checks that the server answers (for `/readyz`).
     pub fn ping(&self) -> Result<(), PgError> {
         self.run(|c| async move {
@@ -399,6 +501,75 @@ impl Pg {
             tx.commit().await?;
             Ok(())
         })
+    }
+}
+
+enum TxCmd {
+    Query(
+        String,
+        Vec<Param>,
+        std::sync::mpsc::SyncSender<Result<Vec<Row>, PgError>>,
+    ),
+    Execute(
+        String,
+        Vec<Param>,
+        std::sync::mpsc::SyncSender<Result<u64, PgError>>,
+    ),
+    Commit(std::sync::mpsc::SyncSender<Result<(), PgError>>),
+}
+
+/// An open transaction of [`Pg::transaction`]: statements with bound parameters, run in
+/// order on one connection. Dropped without a commit, it rolls back.
+pub struct Tx {
+    cmds: Option<tokio::sync::mpsc::UnboundedSender<TxCmd>>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Tx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
+
+impl Tx {
+    fn send<T>(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<Result<T, PgError>>) -> TxCmd,
+    ) -> Result<T, PgError> {
+        let Some(cmds) = &self.cmds else {
+            return Err(PgError::Unavailable("the transaction is over".into()));
+        };
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        cmds.send(make(reply))
+            .map_err(|_| PgError::Unavailable("the transaction's connection is gone".into()))?;
+        // The runtime bounds each statement by the timeout; this bound only covers a runtime
+        // that stopped answering altogether.
+        match answer.recv_timeout(self.timeout + Duration::from_secs(1)) {
+            Ok(r) => r,
+            Err(_) => Err(PgError::Timeout(self.timeout)),
+        }
+    }
+
+    /// Runs one statement and returns its rows.
+    pub fn query(
+        &mut self,
+        sql: impl Into<String>,
+        params: Vec<Param>,
+    ) -> Result<Vec<Row>, PgError> {
+        let sql = sql.into();
+        self.send(|reply| TxCmd::Query(sql, params, reply))
+    }
+
+    /// Runs one statement and returns the number of rows it touched.
+    pub fn execute(&mut self, sql: impl Into<String>, params: Vec<Param>) -> Result<u64, PgError> {
+        let sql = sql.into();
+        self.send(|reply| TxCmd::Execute(sql, params, reply))
+    }
+
+    fn commit(&mut self) -> Result<(), PgError> {
+        let r = self.send(TxCmd::Commit);
+        self.cmds = None;
+        r
     }
 }
 

@@ -221,6 +221,15 @@ impl Shared {
     }
 }
 
+/// What waits in the stream: in a work queue, every message not yet acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Messages (one per event).
+    pub messages: u64,
+    /// Their bytes, as JetStream counts them (payload and headers).
+    pub bytes: u64,
+}
+
 /// The intake side: publishes and waits for JetStream's acknowledgements.
 #[derive(Clone)]
 pub struct JetStreamQueue {
@@ -240,6 +249,17 @@ impl JetStreamQueue {
         let mut s = self.shared.stream().await?.clone();
         let info = s.info().await.map_err(unavailable)?;
         Ok(info.state.messages)
+    }
+
+    /// Messages and bytes in the stream (published and not yet acknowledged by a worker:
+    /// waiting to be delivered or in a worker's hands), from the stream's state.
+    pub async fn backlog_state(&self) -> Result<Backlog, QueueError> {
+        let mut s = self.shared.stream().await?.clone();
+        let info = s.info().await.map_err(unavailable)?;
+        Ok(Backlog {
+            messages: info.state.messages,
+            bytes: info.state.bytes,
+        })
     }
 
     /// The configuration (secrets included: do not log it with `{:?}` of fields).

@@ -4,13 +4,15 @@
 //! departments, locations, URLs and categories, user agents, IPv4 and IPv6, allowed and
 //! blocked traffic, and a configurable share of malicious activity) and renders them through
 //! the recommended NSS formats of the `nss` crate, with the `%HH` encoding the feed escape
-//! characters cause. [`sink`] sends them like an NSS VM (one TCP connection, syslog framing,
+//! characters cause. [`extra::ExtraGenerator`] writes the types without a configurable feed
+//! format (NSS feed-health alerts, sandbox verdicts, SaaS Security subtypes). [`sink`] sends them like an NSS VM (one TCP connection, syslog framing,
 //! reconnection and replay), like Cloud NSS (HTTP batches with retries), or to a file.
 //! [`run`] paces the loop (`rate`, `count`, `duration`) and reports progress; it is the load
 //! generator of the project's benchmarks, so it must never be their bottleneck.
 
 #![warn(missing_docs)]
 
+pub mod extra;
 pub mod gen;
 pub mod pools;
 pub mod sink;
@@ -19,6 +21,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use extra::{ExtraGenerator, ExtraKind};
 pub use gen::{GenConfig, Generator};
 pub use sink::{HttpConfig, HttpSink, LineSink, Sink, SinkError, SinkStats, TcpConfig, TcpSink};
 

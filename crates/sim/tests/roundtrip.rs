@@ -87,3 +87,74 @@ fn simulated_records_have_the_keys_of_the_current_recommended_format() {
         }
     }
 }
+
+fn extra_records(kind: sim::ExtraKind, n: usize) -> Vec<String> {
+    let mut g = sim::ExtraGenerator::new(5, 0.4);
+    (0..n)
+        .map(|i| {
+            let mut s = String::new();
+            g.next(kind, 1_700_000_000 + i as i64 * 37, &mut s);
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn every_simulated_record_without_a_feed_format_parses_into_its_dataset_without_warnings() {
+    for kind in sim::ExtraKind::ALL {
+        let want = match kind {
+            sim::ExtraKind::NssAlert => "nss_alert",
+            sim::ExtraKind::SandboxVerdict => "sandbox",
+            sim::ExtraKind::SaasSubtype => "casb",
+        };
+        for raw in extra_records(kind, 300) {
+            let p = zia::parse(&raw).unwrap_or_else(|e| panic!("{kind:?}: {e}: {raw}"));
+            let ev = serde_json::Value::Object(p.event);
+            assert_eq!(ev["event"]["dataset"], want, "{kind:?}: {raw}");
+            assert!(ev["@timestamp"].is_string(), "{kind:?}: {raw}");
+            assert!(p.warnings.is_empty(), "{kind:?}: {:?}: {raw}", p.warnings);
+        }
+    }
+}
+
+#[test]
+fn simulated_saas_records_keep_their_subtype() {
+    for raw in extra_records(sim::ExtraKind::SaasSubtype, 100) {
+        let want: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        let ev = serde_json::Value::Object(zia::parse(&raw).unwrap().event);
+        assert_eq!(
+            ev["zscaler"]["zia"]["saas"]["subtype"], want["sourcesubtype"],
+            "{raw}"
+        );
+    }
+}
+
+#[test]
+fn simulated_findings_in_sandbox_verdicts_are_alerts_with_attack_ids() {
+    let mut findings = 0;
+    for raw in extra_records(sim::ExtraKind::SandboxVerdict, 100) {
+        let ev = serde_json::Value::Object(zia::parse(&raw).unwrap().event);
+        if ev["event"]["kind"] == "alert" {
+            findings += 1;
+            assert!(ev["threat"]["tactic"]["id"].is_array(), "{raw}");
+            assert!(
+                ev["zscaler"]["zia"]["sandbox"]["child_hashes"].is_array(),
+                "{raw}"
+            );
+        } else {
+            assert_eq!(ev["event"]["action"], "benign", "{raw}");
+        }
+    }
+    assert!(findings > 0);
+}
+
+#[test]
+fn simulated_nss_alerts_say_how_long_the_feed_was_lost() {
+    for raw in extra_records(sim::ExtraKind::NssAlert, 100) {
+        let ev = serde_json::Value::Object(zia::parse(&raw).unwrap().event);
+        assert!(
+            ev["zscaler"]["zia"]["nss_alert"]["lost_minutes"].is_number(),
+            "{raw}"
+        );
+    }
+}

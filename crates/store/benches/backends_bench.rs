@@ -18,7 +18,7 @@
 //!
 //! Records come from the simulator (`sim`: web, firewall, DNS, tunnel, audit, SaaS in the
 //! proportions of `bench/clickhouse/run.sh`), are journaled first (not timed), then each
-//! store is filled from its own copy of the journal by `intake::pipeline::run`.
+//! store is filled from its own copy of the journal by `pipeline::run`.
 
 // The allocator of the `ziaxdr` binary, so that the figures are the binary's.
 #[global_allocator]
@@ -30,8 +30,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use intake::pipeline::{Event, PipelineConfig, Prepared, Preparer, Sink, SinkError};
-use intake::raw::{RawEvent, Transport};
+use pipeline::raw::{RawEvent, Transport};
+use pipeline::{Event, PipelineConfig, Prepared, Preparer, Sink, SinkError};
 use store::{
     ClickHouseConfig, ClickHouseStore, EventQuery, EventSearch, EventStore, Query, StoreConfig,
     TantivyStore, TimeRange,
@@ -132,7 +132,7 @@ fn fill_journal(dir: &Path, n: u64, days: u64) -> journal::Journal {
         let ts = start + (i as i64 * span) / n.max(1) as i64;
         g.next(ts, &mut buf);
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        batch.push(intake::raw::encode(
+        batch.push(pipeline::raw::encode(
             intake,
             uuid::Uuid::now_v7(),
             ts * 1_000_000,
@@ -236,11 +236,11 @@ fn ingest(j: journal::Journal, sink: BenchSink, server_pid: Option<&str>) -> Ing
         commit_interval: Duration::from_secs(120),
         ..PipelineConfig::default()
     };
-    intake::pipeline::run(
+    pipeline::run(
         j,
         Box::new(sink),
         cfg,
-        intake::metrics::Metrics::new(),
+        pipeline::PipelineMetrics::new(),
         stop,
     )
     .expect("pipeline");

@@ -336,7 +336,7 @@ fn record(r: &mut Rng, t: OffsetDateTime, id: u64, out: &mut String) {
     }
 }
 
-/// What the pipeline adds to every event (see `intake::pipeline`): `event.ingested` and
+/// What the pipeline adds to every event (see the `pipeline` crate): `event.ingested` and
 /// `ziaxdr.*` with a UUIDv7 event id. Emulated here so that the bytes per event are those of
 /// a real deployment.
 /// What the pipeline adds to every event: `event.ingested` and `ziaxdr.*`.

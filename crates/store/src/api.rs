@@ -103,6 +103,38 @@ pub enum Aggregation {
         /// Field name.
         field: String,
     },
+    /// The sum of a numeric (`long`) field, such as `http.response.bytes`.
+    Sum {
+        /// Field name.
+        field: String,
+    },
+    /// The values of a field with the largest sums of numeric fields (bandwidth per user:
+    /// `{"type":"top_by_sum","field":"user.email","sum":["http.response.bytes",
+    /// "http.request.bytes"]}`), each with its sum and event count.
+    TopBySum {
+        /// Field name (any field top accepts).
+        field: String,
+        /// The numeric fields added up: one name or a list of 1 to [`crate::MAX_SUM_FIELDS`].
+        #[serde(deserialize_with = "one_or_many")]
+        sum: Vec<String>,
+        /// How many values (default [`DEFAULT_TOP`]).
+        #[serde(default = "default_top")]
+        size: usize,
+    },
+}
+
+/// A field name or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// Body of `POST /api/v1/events/aggregate`.
@@ -133,6 +165,17 @@ pub struct TopValue {
     /// The value, as a string (IPs in their usual notation).
     pub value: String,
     /// Occurrences among matching events.
+    pub count: u64,
+}
+
+/// One value of a top-N by sum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SumValue {
+    /// The value, as a string (IPs in their usual notation).
+    pub value: String,
+    /// The summed fields added up over its matching events.
+    pub sum: i64,
+    /// Its matching events (with or without the summed fields).
     pub count: u64,
 }
 
@@ -167,6 +210,28 @@ pub enum AggregateResult {
         field: String,
         /// Exact number of distinct values.
         count: u64,
+    },
+    /// The sum of a numeric field.
+    Sum {
+        /// Field name.
+        field: String,
+        /// Every value added up (saturating at the bounds of a 64-bit integer).
+        sum: i64,
+        /// Matching events that have the field.
+        events: u64,
+    },
+    /// The values with the largest sums.
+    TopBySum {
+        /// Field name.
+        field: String,
+        /// The numeric fields added up.
+        sum: Vec<String>,
+        /// Values, largest sum first (ties: more events first, then by value).
+        values: Vec<SumValue>,
+        /// The sum over all other values.
+        other_sum: i64,
+        /// Occurrences of all other values.
+        other_count: u64,
     },
 }
 
@@ -609,6 +674,37 @@ fn aggregate_within(
             field: field.clone(),
             count: store.distinct(&q, field)?,
         },
+        Aggregation::TopBySum { field, sum, size } => {
+            if *size == 0 || *size > MAX_TOP {
+                return Err(ApiError::BadRequest(format!(
+                    "size must be between 1 and {MAX_TOP}"
+                )));
+            }
+            let t = store.top_by_sum(&q, field, sum, *size)?;
+            AggregateResult::TopBySum {
+                field: field.clone(),
+                sum: sum.clone(),
+                values: t
+                    .values
+                    .into_iter()
+                    .map(|v| SumValue {
+                        value: v.value,
+                        sum: v.sum,
+                        count: v.count,
+                    })
+                    .collect(),
+                other_sum: t.other_sum,
+                other_count: t.other_count,
+            }
+        }
+        Aggregation::Sum { field } => {
+            let s = store.sum(&q, field)?;
+            AggregateResult::Sum {
+                field: field.clone(),
+                sum: s.sum,
+                events: s.events,
+            }
+        }
     };
     Ok(AggregateResponse {
         from: format_instant(q.range.from),

@@ -343,6 +343,364 @@ impl SegmentCollector for TermsSegment {
     }
 }
 
+/// Adds up the values of one `i64` fast field (every value of a multi-valued field) and
+/// counts the documents that have it.
+pub struct Sum {
+    /// Field name (a [`FieldKind::Long`] column).
+    pub field: String,
+}
+
+/// Per-segment part of [`Sum`]: the column (absent in a segment without a value) and the
+/// running totals, in `i128` so that no realistic count of 64-bit values overflows.
+pub struct SumSegment {
+    col: Option<Column<i64>>,
+    sum: i128,
+    docs: u64,
+}
+
+impl Collector for Sum {
+    type Fruit = (i128, u64);
+    type Child = SumSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SumSegment> {
+        Ok(SumSegment {
+            col: reader.fast_fields().column_opt::<i64>(&self.field)?,
+            sum: 0,
+            docs: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<(i128, u64)>) -> tantivy::Result<(i128, u64)> {
+        Ok(fruits
+            .into_iter()
+            .fold((0, 0), |(s, n), (s2, n2)| (s + s2, n + n2)))
+    }
+}
+
+impl SegmentCollector for SumSegment {
+    type Fruit = (i128, u64);
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let Some(col) = &self.col else { return };
+        let mut any = false;
+        for v in col.values_for_doc(doc) {
+            self.sum += i128::from(v);
+            any = true;
+        }
+        self.docs += u64::from(any);
+    }
+
+    fn harvest(self) -> (i128, u64) {
+        (self.sum, self.docs)
+    }
+}
+
+/// The sum of the numeric columns `cols` for one document (every value of each).
+fn doc_sum(cols: &[Column<i64>], doc: DocId) -> i128 {
+    cols.iter()
+        .flat_map(|c| c.values_for_doc(doc))
+        .map(i128::from)
+        .sum()
+}
+
+/// The numeric columns of `fields` present in a segment.
+fn sum_columns(reader: &SegmentReader, fields: &[String]) -> tantivy::Result<Vec<Column<i64>>> {
+    let mut cols = Vec::with_capacity(fields.len());
+    for f in fields {
+        if let Some(c) = reader.fast_fields().column_opt::<i64>(f)? {
+            cols.push(c);
+        }
+    }
+    Ok(cols)
+}
+
+/// Per value: the sum of the summed fields and the number of events.
+pub type SumCounts = HashMap<String, (i128, u64)>;
+
+/// Adds `(sum, count)` pairs per key across maps.
+pub fn merge_sum_counts(maps: Vec<SumCounts>) -> SumCounts {
+    let mut it = maps.into_iter();
+    let mut acc = it.next().unwrap_or_default();
+    for m in it {
+        for (k, (s, n)) in m {
+            let e = acc.entry(k).or_insert((0, 0));
+            e.0 += s;
+            e.1 += n;
+        }
+    }
+    acc
+}
+
+/// [`Terms`] with, per value, the sum of numeric fields over its events as well as their
+/// number: the top-N by sum (bandwidth per user).
+pub struct TermSums {
+    /// The grouping field (one with a column).
+    pub field: String,
+    /// Its type.
+    pub kind: FieldKind,
+    /// The numeric (`long`) fields added up.
+    pub sums: Vec<String>,
+}
+
+enum SumsColumn {
+    Str(StrColumn, Vec<(i128, u64)>),
+    Ip(Column<Ipv6Addr>, HashMap<Ipv6Addr, (i128, u64)>),
+    Int(Column<i64>, HashMap<i64, (i128, u64)>),
+    Date(Column<tantivy::DateTime>, HashMap<i64, (i128, u64)>),
+    Missing,
+}
+
+/// Per-segment part of [`TermSums`].
+pub struct TermSumsSegment {
+    col: SumsColumn,
+    sums: Vec<Column<i64>>,
+}
+
+fn tally(e: &mut (i128, u64), s: i128) {
+    e.0 += s;
+    e.1 += 1;
+}
+
+impl Collector for TermSums {
+    type Fruit = SumCounts;
+    type Child = TermSumsSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<TermSumsSegment> {
+        let ff = reader.fast_fields();
+        let col = match self.kind {
+            FieldKind::Keyword { .. } | FieldKind::Text => match ff.str(&self.field)? {
+                Some(c) => {
+                    let n = c.num_terms();
+                    SumsColumn::Str(c, vec![(0, 0); n])
+                }
+                None => SumsColumn::Missing,
+            },
+            FieldKind::Ip => match ff.column_opt::<Ipv6Addr>(&self.field)? {
+                Some(c) => SumsColumn::Ip(c, HashMap::new()),
+                None => SumsColumn::Missing,
+            },
+            FieldKind::Long => match ff.column_opt::<i64>(&self.field)? {
+                Some(c) => SumsColumn::Int(c, HashMap::new()),
+                None => SumsColumn::Missing,
+            },
+            FieldKind::Date => match ff.column_opt::<tantivy::DateTime>(&self.field)? {
+                Some(c) => SumsColumn::Date(c, HashMap::new()),
+                None => SumsColumn::Missing,
+            },
+            // Not aggregatable: refused before a search starts.
+            FieldKind::Id => SumsColumn::Missing,
+        };
+        Ok(TermSumsSegment {
+            col,
+            sums: sum_columns(reader, &self.sums)?,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<SumCounts>) -> tantivy::Result<SumCounts> {
+        Ok(merge_sum_counts(fruits))
+    }
+}
+
+impl SegmentCollector for TermSumsSegment {
+    type Fruit = SumCounts;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let s = doc_sum(&self.sums, doc);
+        match &mut self.col {
+            SumsColumn::Str(c, acc) => {
+                for ord in c.term_ords(doc) {
+                    if let Some(e) = acc.get_mut(ord as usize) {
+                        tally(e, s);
+                    }
+                }
+            }
+            SumsColumn::Ip(c, m) => {
+                for v in c.values_for_doc(doc) {
+                    tally(m.entry(v).or_insert((0, 0)), s);
+                }
+            }
+            SumsColumn::Int(c, m) => {
+                for v in c.values_for_doc(doc) {
+                    tally(m.entry(v).or_insert((0, 0)), s);
+                }
+            }
+            SumsColumn::Date(c, m) => {
+                for v in c.values_for_doc(doc) {
+                    tally(m.entry(v.into_timestamp_secs()).or_insert((0, 0)), s);
+                }
+            }
+            SumsColumn::Missing => {}
+        }
+    }
+
+    fn harvest(self) -> SumCounts {
+        let mut out = HashMap::new();
+        match self.col {
+            SumsColumn::Str(c, acc) => {
+                // One pass over the dictionary, as in [`Terms`].
+                let (ords, vals): (Vec<u64>, Vec<(i128, u64)>) = acc
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.1 > 0)
+                    .map(|(o, e)| (o as u64, e))
+                    .unzip();
+                let mut i = 0;
+                let _ = c.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
+                    if let Some(e) = vals.get(i) {
+                        out.insert(String::from_utf8_lossy(bytes).into_owned(), *e);
+                    }
+                    i += 1;
+                });
+            }
+            SumsColumn::Ip(_, m) => out.extend(m.into_iter().map(|(k, v)| (ip_display(k), v))),
+            SumsColumn::Int(_, m) => out.extend(m.into_iter().map(|(k, v)| (k.to_string(), v))),
+            SumsColumn::Date(_, m) => out.extend(m.into_iter().map(|(k, v)| {
+                let t = time::OffsetDateTime::from_unix_timestamp(k)
+                    .map(crate::timerange::format_instant)
+                    .unwrap_or_else(|_| k.to_string());
+                (t, v)
+            })),
+            SumsColumn::Missing => {}
+        }
+        out
+    }
+}
+
+/// [`IndexedTerms`] with sums: the top-N by sum of a field without a column. The sum of
+/// each matching document is kept (when not zero) while collecting, then added to every
+/// term whose postings hold it.
+pub struct IndexedTermSums {
+    /// The indexed field (the keyword, or `_kv`).
+    pub field: Field,
+    /// The prefix every term of the field's values starts with; stripped from the values.
+    pub term_prefix: String,
+    /// The numeric (`long`) fields added up.
+    pub sums: Vec<String>,
+}
+
+/// Per-segment part of [`IndexedTermSums`].
+pub struct IndexedTermSumsSegment {
+    docs: BitSet,
+    doc_sums: HashMap<DocId, i128>,
+    matched: bool,
+    inv: Arc<InvertedIndexReader>,
+    term_prefix: String,
+    sums: Vec<Column<i64>>,
+}
+
+/// Values and sums counted by [`IndexedTermSums`], or a reason there are too many of them.
+pub type IndexedSumFruit = Result<SumCounts, String>;
+
+/// `m`, or an error when it has more than [`MAX_INDEXED_VALUES`] values.
+pub fn sums_within_limit(m: SumCounts) -> IndexedSumFruit {
+    if m.len() > MAX_INDEXED_VALUES {
+        Err(format!(
+            "more than {MAX_INDEXED_VALUES} distinct values: narrow the query or the time range"
+        ))
+    } else {
+        Ok(m)
+    }
+}
+
+impl Collector for IndexedTermSums {
+    type Fruit = IndexedSumFruit;
+    type Child = IndexedTermSumsSegment;
+
+    fn for_segment(
+        &self,
+        _seg: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<IndexedTermSumsSegment> {
+        Ok(IndexedTermSumsSegment {
+            docs: BitSet::with_max_value(reader.max_doc()),
+            doc_sums: HashMap::new(),
+            matched: false,
+            inv: reader.inverted_index(self.field)?,
+            term_prefix: self.term_prefix.clone(),
+            sums: sum_columns(reader, &self.sums)?,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<IndexedSumFruit>) -> tantivy::Result<IndexedSumFruit> {
+        let maps: Result<Vec<_>, String> = fruits.into_iter().collect();
+        Ok(maps.and_then(|m| sums_within_limit(merge_sum_counts(m))))
+    }
+}
+
+impl SegmentCollector for IndexedTermSumsSegment {
+    type Fruit = IndexedSumFruit;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        self.docs.insert(doc);
+        self.matched = true;
+        let s = doc_sum(&self.sums, doc);
+        if s != 0 {
+            self.doc_sums.insert(doc, s);
+        }
+    }
+
+    fn harvest(self) -> IndexedSumFruit {
+        let mut out = HashMap::new();
+        if !self.matched {
+            return Ok(out);
+        }
+        let prefix = self.term_prefix.as_bytes();
+        let io = |e: std::io::Error| e.to_string();
+        let mut stream = self
+            .inv
+            .terms()
+            .range()
+            .ge(prefix)
+            .into_stream()
+            .map_err(io)?;
+        while stream.advance() {
+            let key = stream.key();
+            let Some(value) = key.strip_prefix(prefix) else {
+                break;
+            };
+            let mut postings = self
+                .inv
+                .read_postings_from_terminfo(stream.value(), IndexRecordOption::Basic)
+                .map_err(io)?;
+            let mut e = (0i128, 0u64);
+            let mut d = postings.doc();
+            while d != TERMINATED {
+                if self.docs.contains(d) {
+                    tally(&mut e, self.doc_sums.get(&d).copied().unwrap_or(0));
+                }
+                d = postings.advance();
+            }
+            if e.1 > 0 {
+                out.insert(String::from_utf8_lossy(value).into_owned(), e);
+                if out.len() > MAX_INDEXED_VALUES {
+                    return sums_within_limit(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Most distinct values an aggregation over a field without a column keeps (per partition
 /// and merged): a field unique per event (`url.original` of a busy day) would otherwise grow
 /// a map as large as the index.

@@ -89,6 +89,93 @@ pub struct TopValues {
     pub other: u64,
 }
 
+/// The sum of a numeric field over matching events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldSum {
+    /// Every value added up (all values of a multi-valued field), saturating at the bounds
+    /// of `i64`.
+    pub sum: i64,
+    /// Matching events that have the field.
+    pub events: u64,
+}
+
+/// One value of a top-N by sum ([`EventSearch::top_by_sum`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueSum {
+    /// The value, as a string (IPs in their usual notation).
+    pub value: String,
+    /// The summed fields added up over the matching events with this value (saturating at
+    /// the bounds of `i64`).
+    pub sum: i64,
+    /// Matching events with this value (with or without the summed fields).
+    pub count: u64,
+}
+
+/// The values of a field with the largest sums of numeric fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TopSums {
+    /// Largest sum first (ties: more events first, then by value).
+    pub values: Vec<ValueSum>,
+    /// The sum over all the values not in `values`.
+    pub other_sum: i64,
+    /// Occurrences of all the values not in `values`.
+    pub other_count: u64,
+}
+
+/// Most numeric fields one top-N by sum adds up (bytes received and sent are two).
+pub const MAX_SUM_FIELDS: usize = 8;
+
+/// An `i128` total clamped into `i64` (the sums saturate rather than wrap).
+pub(crate) fn saturate(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// Orders `(value, sum, count)` by sum, then count (both descending), then value, keeps
+/// `size` and totals the rest: the common tail of both backends' [`EventSearch::top_by_sum`].
+pub(crate) fn rank_sums(
+    mut all: Vec<(String, i128, u64)>,
+    size: usize,
+    total: (i128, u64),
+) -> TopSums {
+    all.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then(b.2.cmp(&a.2))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    all.truncate(size);
+    let shown = all
+        .iter()
+        .fold((0i128, 0u64), |(s, n), (_, s2, n2)| (s + s2, n + n2));
+    TopSums {
+        values: all
+            .into_iter()
+            .map(|(value, sum, count)| ValueSum {
+                value,
+                sum: saturate(sum),
+                count,
+            })
+            .collect(),
+        other_sum: saturate(total.0 - shown.0),
+        other_count: total.1.saturating_sub(shown.1),
+    }
+}
+
+/// Checks the summed fields of a top-N by sum: 1 to [`MAX_SUM_FIELDS`] numeric fields.
+pub(crate) fn check_sum_fields(fields: &[String]) -> Result<(), StoreError> {
+    if fields.is_empty() || fields.len() > MAX_SUM_FIELDS {
+        return Err(StoreError::Unsupported(format!(
+            "a top by sum adds up 1 to {MAX_SUM_FIELDS} numeric fields, not {}",
+            fields.len()
+        )));
+    }
+    for f in fields {
+        if schema::typed_kind(f) != Some(schema::FieldKind::Long) {
+            return Err(schema::not_summable(f));
+        }
+    }
+    Ok(())
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,6 +254,30 @@ pub trait EventSearch: Send + Sync {
     fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError>;
     /// Number of distinct values of `field` among matching events (exact).
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError>;
+    /// The sum of the numeric (`long`) field `field` over matching events; a store without
+    /// it says so.
+    fn sum(&self, q: &EventQuery, field: &str) -> Result<FieldSum, StoreError> {
+        let _ = (q, field);
+        Err(StoreError::Unsupported(
+            "this store cannot sum a field".to_string(),
+        ))
+    }
+    /// The `size` values of `field` whose matching events have the largest sum of the
+    /// numeric fields `sum_fields` (added together: bytes received and sent), each with its
+    /// sum and its event count; an event with several values of `field` counts for each.
+    /// A store without it says so.
+    fn top_by_sum(
+        &self,
+        q: &EventQuery,
+        field: &str,
+        sum_fields: &[String],
+        size: usize,
+    ) -> Result<TopSums, StoreError> {
+        let _ = (q, field, sum_fields, size);
+        Err(StoreError::Unsupported(
+            "this store cannot rank values by a sum".to_string(),
+        ))
+    }
 }
 
 /// Write access: the sink of the pipeline.

@@ -360,6 +360,23 @@ pub fn non_aggregatable_fields() -> Vec<&'static str> {
         .collect()
 }
 
+/// The numeric (`long`) typed fields: the ones a sum accepts.
+pub fn summable_fields() -> Vec<&'static str> {
+    TYPED_FIELDS
+        .iter()
+        .filter(|(_, k)| matches!(k, FieldKind::Long))
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// The error for a sum over `name` when it is not one of [`summable_fields`].
+pub fn not_summable(name: &str) -> crate::StoreError {
+    crate::StoreError::Unsupported(format!(
+        "field {name} cannot be summed; numeric fields: {}",
+        summable_fields().join(", ")
+    ))
+}
+
 /// True when top-N and distinct count accept `name`: every field an event may carry
 /// (typed or not) except [`non_aggregatable_fields`] and the internal `_…` fields.
 pub fn is_aggregatable(name: &str) -> bool {

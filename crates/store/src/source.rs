@@ -22,7 +22,7 @@ const TAG_RECORD: u8 = 1;
 /// Marks a record-encoded source (see [`encode_record`]). Plain JSON sources start with `{`.
 const TAG_TEXT_RECORD: u8 = 2;
 
-/// The fields the pipeline adds to a parsed event (see `intake::pipeline`), kept beside the
+/// The fields the pipeline adds to a parsed event (see the `pipeline` crate), kept beside the
 /// record because the parser cannot make them. `event.original` is the record itself.
 pub const ANNOTATIONS: &[&str] = &["event.ingested", "ziaxdr"];
 

@@ -31,15 +31,19 @@ use tantivy::{
 };
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::collectors::{merge_counts, newest_first, within_limit, Histogram, IndexedTerms, Terms};
+use crate::collectors::{
+    merge_counts, merge_sum_counts, newest_first, sums_within_limit, within_limit, Histogram,
+    IndexedTermSums, IndexedTerms, Sum, TermSums, Terms,
+};
 use crate::doc::EventDoc;
 use crate::plan::Planner;
 use crate::schema::{
     build_document, build_parsed_document, build_schema, has_column, is_aggregatable,
-    non_aggregatable_fields, prepare_parsed_document, Fields,
+    non_aggregatable_fields, prepare_parsed_document, FieldKind, Fields,
 };
 use crate::{
-    Cursor, Event, EventQuery, EventSearch, EventStore, SearchPage, StoreError, TopValues,
+    Cursor, Event, EventQuery, EventSearch, EventStore, FieldSum, SearchPage, StoreError, TopSums,
+    TopValues,
 };
 
 /// Retention: partitions (whole days) older than `max_age_days`, or the oldest ones while the
@@ -645,15 +649,7 @@ impl TantivyStore {
     }
 
     fn terms(&self, q: &EventQuery, field: &str) -> Result<HashMap<String, u64>, StoreError> {
-        if !is_aggregatable(field) {
-            return Err(StoreError::NotAggregatable {
-                field: field.to_string(),
-                allowed: format!(
-                    "every field but text, identifiers and internal fields ({})",
-                    non_aggregatable_fields().join(", ")
-                ),
-            });
-        }
+        check_aggregatable(field)?;
         let maps = self.map_parts(&self.parts_for(q), |p| {
             let s = p.reader.searcher();
             let tq = self.partition_query(p, &s, q, None)?;
@@ -682,6 +678,20 @@ impl TantivyStore {
         })?;
         within_limit(merge_counts(maps)).map_err(StoreError::Unsupported)
     }
+}
+
+/// Refuses a top-N or distinct count over a field that cannot be aggregated.
+fn check_aggregatable(field: &str) -> Result<(), StoreError> {
+    if is_aggregatable(field) {
+        return Ok(());
+    }
+    Err(StoreError::NotAggregatable {
+        field: field.to_string(),
+        allowed: format!(
+            "every field but text, identifiers and internal fields ({})",
+            non_aggregatable_fields().join(", ")
+        ),
+    })
 }
 
 fn read_checkpoint(root: &Path) -> Result<Option<u64>, StoreError> {
@@ -1111,5 +1121,87 @@ impl EventSearch for TantivyStore {
 
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
         Ok(self.terms(q, field)?.len() as u64)
+    }
+
+    fn sum(&self, q: &EventQuery, field: &str) -> Result<FieldSum, StoreError> {
+        if crate::schema::typed_kind(field) != Some(FieldKind::Long) {
+            return Err(crate::schema::not_summable(field));
+        }
+        let parts = self.map_parts(&self.parts_for(q), |p| {
+            // A partition written before the field was typed has no column: its values are
+            // text terms there, not summed.
+            if !matches!(p.fields.typed.get(field), Some(&(_, FieldKind::Long))) {
+                return Ok((0, 0));
+            }
+            let s = p.reader.searcher();
+            let tq = self.partition_query(p, &s, q, None)?;
+            Ok(s.search(
+                &tq,
+                &Sum {
+                    field: field.to_string(),
+                },
+            )?)
+        })?;
+        let (sum, events) = parts
+            .into_iter()
+            .fold((0i128, 0u64), |(s, n), (s2, n2)| (s + s2, n + n2));
+        Ok(FieldSum {
+            sum: sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+            events,
+        })
+    }
+
+    fn top_by_sum(
+        &self,
+        q: &EventQuery,
+        field: &str,
+        sum_fields: &[String],
+        size: usize,
+    ) -> Result<TopSums, StoreError> {
+        check_aggregatable(field)?;
+        crate::check_sum_fields(sum_fields)?;
+        let maps = self.map_parts(&self.parts_for(q), |p| {
+            let s = p.reader.searcher();
+            let tq = self.partition_query(p, &s, q, None)?;
+            // A partition written before a summed field was typed has no column for it:
+            // its values are text terms there and add nothing (as in `sum`).
+            let sums: Vec<String> = sum_fields
+                .iter()
+                .filter(|f| matches!(p.fields.typed.get(f.as_str()), Some(&(_, FieldKind::Long))))
+                .cloned()
+                .collect();
+            let indexed = match p.fields.typed.get(field) {
+                Some(&(_, kind)) if has_column(kind) => {
+                    return Ok(s.search(
+                        &tq,
+                        &TermSums {
+                            field: field.to_string(),
+                            kind,
+                            sums,
+                        },
+                    )?);
+                }
+                Some(&(f, _)) => IndexedTermSums {
+                    field: f,
+                    term_prefix: String::new(),
+                    sums,
+                },
+                None => IndexedTermSums {
+                    field: p.fields.kv,
+                    term_prefix: format!("{field}="),
+                    sums,
+                },
+            };
+            s.search(&tq, &indexed)?.map_err(StoreError::Unsupported)
+        })?;
+        let all = sums_within_limit(merge_sum_counts(maps)).map_err(StoreError::Unsupported)?;
+        let total = all
+            .values()
+            .fold((0i128, 0u64), |(s, n), (s2, n2)| (s + s2, n + n2));
+        Ok(crate::rank_sums(
+            all.into_iter().map(|(v, (s, n))| (v, s, n)).collect(),
+            size,
+            total,
+        ))
     }
 }

@@ -263,6 +263,175 @@ fn api_histogram_fills_every_bucket_of_the_range() {
     assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 2);
 }
 
+/// Web events with their response sizes (one without), in two days (two partitions).
+fn sized_store() -> (Guard, Store) {
+    let (d, s) = new_store();
+    let sizes: [(&str, &str, Option<i64>); 4] = [
+        ("2024-05-01T10:00:00Z", "alice", Some(1_000)),
+        ("2024-05-01T11:00:00Z", "bob", Some(2_500)),
+        ("2024-05-02T09:00:00Z", "alice", Some(40_000_000_000)),
+        ("2024-05-02T10:00:00Z", "alice", None),
+    ];
+    for (i, (ts, user, size)) in sizes.into_iter().enumerate() {
+        let mut e = serde_json::json!({
+            "@timestamp": ts, "seq": i, "event": {"dataset": "web"}, "user": {"name": user},
+        });
+        if let Some(n) = size {
+            e["http"] = serde_json::json!({"response": {"bytes": n}});
+        }
+        s.add(i as u64 + 1, &common::ev(e)).unwrap();
+    }
+    s.commit().unwrap();
+    (d, s)
+}
+
+#[test]
+fn sum_adds_up_a_numeric_field_over_the_matching_events_that_have_it() {
+    let (_d, s) = sized_store();
+    let all = s.sum(&eq("*", &all_time()), "http.response.bytes").unwrap();
+    assert_eq!((all.sum, all.events), (40_000_003_500, 3));
+    let alice = s
+        .sum(&eq("user.name:alice", &all_time()), "http.response.bytes")
+        .unwrap();
+    assert_eq!((alice.sum, alice.events), (40_000_001_000, 2));
+    let none = s
+        .sum(&eq("user.name:nobody", &all_time()), "http.response.bytes")
+        .unwrap();
+    assert_eq!((none.sum, none.events), (0, 0));
+}
+
+#[test]
+fn summing_a_field_that_is_not_numeric_is_refused_as_the_callers_fault() {
+    let (_d, s) = sized_store();
+    for field in ["user.name", "url.original", "zscaler.zia.custom_score"] {
+        let e = s.sum(&eq("*", &all_time()), field).unwrap_err();
+        assert!(e.is_client_error(), "{field}: {e}");
+        assert!(e.to_string().contains("http.response.bytes"), "{e}");
+    }
+}
+
+#[test]
+fn api_sum_json_round_trip() {
+    let (_d, s) = sized_store();
+    let req: AggregateRequest = serde_json::from_str(
+        r#"{"query":"user.name:bob","from":"2024-04-30","to":"2024-05-04","aggregation":{"type":"sum","field":"http.response.bytes"}}"#,
+    )
+    .unwrap();
+    let r = api::aggregate(&s, &req, now()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&r.result).unwrap(),
+        serde_json::json!({"type":"sum","field":"http.response.bytes","sum":2500,"events":1})
+    );
+}
+
+/// A transfer: time, user, URL, bytes received and sent (none: no sizes logged).
+type Transfer = (String, &'static str, &'static str, Option<(i64, i64)>);
+
+/// Web transfers: carol makes many small ones, dave one huge one, erin a few; one of
+/// carol's has no sizes. Over two days (two partitions).
+fn transfers_store() -> (Guard, Store) {
+    let (d, s) = new_store();
+    let mut rows: Vec<Transfer> = Vec::new();
+    for i in 0..6 {
+        rows.push((format!("2024-05-01T10:0{i}:00Z"), "carol", "https://a.example/", Some((100, 10))));
+    }
+    rows.push(("2024-05-01T11:00:00Z".into(), "carol", "https://a.example/", None));
+    rows.push(("2024-05-02T09:00:00Z".into(), "dave", "https://big.example/iso", Some((9_000_000_000, 1_000))));
+    for i in 0..3 {
+        rows.push((format!("2024-05-02T10:0{i}:00Z"), "erin", "https://a.example/", Some((40, 2))));
+    }
+    for (i, (ts, user, url, size)) in rows.into_iter().enumerate() {
+        let mut e = serde_json::json!({
+            "@timestamp": ts, "seq": i, "event": {"dataset": "web"}, "user": {"name": user},
+            "url": {"original": url},
+        });
+        if let Some((rx, tx)) = size {
+            e["http"] = serde_json::json!({"response": {"bytes": rx}, "request": {"bytes": tx}});
+        }
+        s.add(i as u64 + 1, &common::ev(e)).unwrap();
+    }
+    s.commit().unwrap();
+    (d, s)
+}
+
+fn bytes_fields() -> Vec<String> {
+    vec!["http.response.bytes".to_string(), "http.request.bytes".to_string()]
+}
+
+fn sums_of(t: &store::TopSums) -> Vec<(&str, i64, u64)> {
+    t.values.iter().map(|v| (v.value.as_str(), v.sum, v.count)).collect()
+}
+
+#[test]
+fn top_by_sum_ranks_one_huge_transfer_above_many_small_ones() {
+    let (_d, s) = transfers_store();
+    let q = eq("*", &all_time());
+    // By count, carol leads and dave is last.
+    let by_count = s.top(&q, "user.name", 3).unwrap();
+    assert_eq!(by_count.values[0], ("carol".to_string(), 7));
+    let t = s.top_by_sum(&q, "user.name", &bytes_fields(), 10).unwrap();
+    assert_eq!(
+        sums_of(&t),
+        vec![("dave", 9_000_001_000, 1), ("carol", 660, 7), ("erin", 126, 3)]
+    );
+    assert_eq!((t.other_sum, t.other_count), (0, 0));
+}
+
+#[test]
+fn top_by_sum_cut_at_size_totals_the_rest() {
+    let (_d, s) = transfers_store();
+    let t = s
+        .top_by_sum(&eq("*", &all_time()), "user.name", &bytes_fields(), 1)
+        .unwrap();
+    assert_eq!(sums_of(&t), vec![("dave", 9_000_001_000, 1)]);
+    assert_eq!((t.other_sum, t.other_count), (786, 10));
+}
+
+#[test]
+fn top_by_sum_of_a_field_without_a_column_counts_from_the_index() {
+    let (_d, s) = transfers_store();
+    // url.original has no column; the query keeps only day two.
+    let t = s
+        .top_by_sum(&eq("user.name:dave OR user.name:erin", &all_time()), "url.original", &["http.response.bytes".to_string()], 10)
+        .unwrap();
+    assert_eq!(
+        sums_of(&t),
+        vec![("https://big.example/iso", 9_000_000_000, 1), ("https://a.example/", 120, 3)]
+    );
+}
+
+#[test]
+fn top_by_sum_of_a_field_that_is_not_numeric_is_refused_as_the_callers_fault() {
+    let (_d, s) = transfers_store();
+    for sum in [vec!["user.name".to_string()], vec!["http.response.bytes".to_string(), "url.original".to_string()], vec![]] {
+        let e = s.top_by_sum(&eq("*", &all_time()), "user.name", &sum, 10).unwrap_err();
+        assert!(e.is_client_error(), "{sum:?}: {e}");
+    }
+    let req: AggregateRequest = serde_json::from_str(
+        r#"{"query":"*","from":"2024-04-30","to":"2024-05-04","aggregation":{"type":"top_by_sum","field":"user.name","sum":"user.email"}}"#,
+    )
+    .unwrap();
+    let e = api::aggregate(&s, &req, now()).unwrap_err();
+    assert_eq!(e.status(), 400, "{e}");
+    assert!(e.to_string().contains("http.response.bytes"), "{e}");
+}
+
+#[test]
+fn api_top_by_sum_json_round_trip() {
+    let (_d, s) = transfers_store();
+    let req: AggregateRequest = serde_json::from_str(
+        r#"{"query":"*","from":"2024-04-30","to":"2024-05-04","aggregation":{"type":"top_by_sum","field":"user.name","sum":"http.response.bytes","size":2}}"#,
+    )
+    .unwrap();
+    let r = api::aggregate(&s, &req, now()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&r.result).unwrap(),
+        serde_json::json!({"type":"top_by_sum","field":"user.name","sum":["http.response.bytes"],
+            "values":[{"value":"dave","sum":9_000_000_000i64,"count":1},{"value":"carol","sum":600,"count":7}],
+            "other_sum":120,"other_count":3})
+    );
+}
+
 #[test]
 fn api_aggregate_json_round_trip() {
     let (_d, s) = filled_store();

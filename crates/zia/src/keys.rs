@@ -136,11 +136,11 @@ keys! {
     Verdict => ["verdict", "sandbox_verdict", "classification.type"] "sandbox: the verdict (BENIGN, SUSPICIOUS, MALICIOUS)",
     SandboxCategory => ["classification.category", "sandboxcategory"] "sandbox: the category of the verdict",
     Score => ["score", "classification.score", "sandboxscore"] "sandbox: the score (0-100)",
-    Tactic => ["tactic", "tactics", "mitre_tactic", "mitre.tactic", "attack_tactic"] "sandbox: ATT&CK tactics (`|` or `,`-separated)",
-    Technique => ["technique", "techniques", "mitre_technique", "mitre.technique", "attack_technique"] "sandbox: ATT&CK techniques (ids or names)",
+    Tactic => ["tactic", "tactics", "mitre_tactic", "mitre.tactic", "attack_tactic", "threat.tactic.id"] "sandbox: ATT&CK tactics (`|` or `,`-separated)",
+    Technique => ["technique", "techniques", "mitre_technique", "mitre.technique", "attack_technique", "threat.technique.id"] "sandbox: ATT&CK techniques (ids or names)",
     Message => ["message", "alertmessage"] "NSS alert: the alert text",
     AlertHost => ["alerthost"] "NSS alert: the NSS that raised it (from the syslog header)",
-    ChildHashes => ["childmd5s", "child_md5s", "childsha256s", "child_sha256s", "childhashes", "child_hashes"] "sandbox: hashes of the files the sample dropped",
+    ChildHashes => ["childmd5s", "child_md5s", "childsha256s", "child_sha256s", "childhashes", "child_hashes", "file.hash.children_md5", "children_md5"] "sandbox: hashes of the files the sample dropped",
 }
 
 /// The longest key name that can be canonical (longer ones are never looked up).

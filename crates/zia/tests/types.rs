@@ -312,3 +312,50 @@ fn firewall_threat_score_and_dnat_rule_are_kept() {
     assert_eq!(s(&e, "zscaler.zia.threat_severity"), Some("Critical"));
     assert_eq!(s(&e, "zscaler.zia.dnatrulelabel"), Some("DNAT-1"));
 }
+
+/// The verdict template of the current NSS docs nests its fields (`threat.tactic.id`,
+/// `file.hash.children_md5`) and numbers tactics Zscaler's way (`TAC…`).
+const NESTED_VERDICT: &str = r#"{"version":"v1","sourcetype":"zscalernss-sandbox_verdict","time":"Tue Mar  4 08:00:00 2025","tz":"GMT","verdict":"Advance Threat Infostealer","threat":{"indicator":{"name":"Win64.Stealer.Demo"},"tactic":{"id":"TAC007|TAC011"},"technique":{"id":"T1555|T1041.001"}},"file":{"extension":"dll","hash":{"md5":"0cc175b9c0f1b6a831c399e269772661","sha256":"ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb","children_md5":"92eb5ffee6ae2fec3ad71c777531578f|4a8a08f09d37b73795649038408b5f33"}}}"#;
+
+#[test]
+fn a_nested_sandbox_verdict_gives_attack_ids_as_arrays() {
+    let e = ev(NESTED_VERDICT);
+    assert_eq!(
+        get(&e, "threat.tactic.id"),
+        Some(&json!(["TAC007", "TAC011"]))
+    );
+    assert_eq!(
+        get(&e, "threat.technique.id"),
+        Some(&json!(["T1555", "T1041.001"]))
+    );
+    assert_eq!(s(&e, "threat.framework"), Some("MITRE ATT&CK"));
+}
+
+#[test]
+fn a_nested_sandbox_verdict_lists_the_dropped_files_hashes() {
+    let e = ev(NESTED_VERDICT);
+    assert_eq!(
+        get(&e, "zscaler.zia.sandbox.child_hashes"),
+        Some(&json!([
+            "92eb5ffee6ae2fec3ad71c777531578f",
+            "4a8a08f09d37b73795649038408b5f33"
+        ]))
+    );
+    assert_eq!(s(&e, "file.extension"), Some("dll"));
+}
+
+#[test]
+fn a_named_threat_class_verdict_is_an_alert_and_benign_is_not() {
+    assert_eq!(s(&ev(NESTED_VERDICT), "event.kind"), Some("alert"));
+    let benign = NESTED_VERDICT.replace("Advance Threat Infostealer", "Benign");
+    assert_eq!(s(&ev(&benign), "event.kind"), Some("event"));
+}
+
+#[test]
+fn a_null_child_hash_list_is_no_list() {
+    let raw = NESTED_VERDICT.replace(
+        "92eb5ffee6ae2fec3ad71c777531578f|4a8a08f09d37b73795649038408b5f33",
+        "Null",
+    );
+    assert_eq!(get(&ev(&raw), "zscaler.zia.sandbox.child_hashes"), None);
+}

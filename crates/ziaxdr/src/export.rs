@@ -5,7 +5,6 @@
 //! (`X-Ziaxdr-Export-Total`, `X-Ziaxdr-Export-Rows`) before the first row.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -135,7 +134,7 @@ const ALERT_COLUMNS: &[(&str, &str)] = &[
 
 /// `GET /api/v1/alerts/export?format=csv|ndjson&status=&rule=&entity=&limit=…`: the alert
 /// list's filters (all of them, see `detect::api`) (newest first, at most 10,000, the list's own cap).
-pub async fn alerts(State(data): State<PathBuf>, uri: axum::http::Uri) -> Response {
+pub async fn alerts(State(at): State<detect::alerts::AlertsAt>, uri: axum::http::Uri) -> Response {
     let query = uri.query().unwrap_or("").to_string();
     let mut format = ExportFormat::Csv;
     let mut rest = Vec::new();
@@ -157,7 +156,8 @@ pub async fn alerts(State(data): State<PathBuf>, uri: axum::http::Uri) -> Respon
     }
     let list_query = rest.join("&");
     let result = tokio::task::spawn_blocking(move || {
-        let mut store = detect::AlertStore::open(&data)
+        let mut store = at
+            .open()
             .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         let r = detect::api::handle(&mut store, "GET", "/api/v1/alerts", &list_query, b"", "");
         if r.status != 200 {

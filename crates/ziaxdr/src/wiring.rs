@@ -16,7 +16,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use console::api::StoreAccess;
 use console::auth::Principal;
-use intake::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
+use pipeline::{Event, Prepared, Preparer, RawEvent, Sink, SinkError};
 use serde_json::{Map, Value};
 use store::{EventStore, TantivyStore};
 
@@ -87,6 +87,43 @@ impl ClusterChoice {
     }
 }
 
+/// How often the JetStream backlog shown in `/metrics` is refreshed.
+pub const BACKLOG_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl ClusterChoice {
+    /// On a cluster, keeps `metrics`' JetStream backlog gauges (`ziaxdr_queue_backlog_*`)
+    /// up to date: a task of this runtime asks the stream's state every
+    /// [`BACKLOG_REFRESH`] over a connection of its own (so a scrape never waits on NATS),
+    /// and leaves the last values while NATS is out of reach (`/readyz` says so). Ends with
+    /// the runtime. Nothing on a single node.
+    pub async fn watch_backlog(&self, metrics: intake::metrics::Metrics) -> anyhow::Result<()> {
+        let Some(n) = &self.nats else {
+            return Ok(());
+        };
+        let mut cfg = n.clone();
+        cfg.name = format!("{}-backlog", cfg.name);
+        let q = queue::jetstream::JetStreamQueue::open(cfg)
+            .await
+            .context("cannot set up the NATS connection for the backlog gauges")?;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(BACKLOG_REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Ok(b) = q.backlog_state().await {
+                    metrics
+                        .queue_backlog_messages
+                        .set(b.messages.min(i64::MAX as u64) as i64);
+                    metrics
+                        .queue_backlog_bytes
+                        .set(b.bytes.min(i64::MAX as u64) as i64);
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
 /// The HTTP routes of a worker-only node: `/healthz`, `/readyz` (names what is missing:
 /// NATS, or the event store through the pipeline's fault) and `/metrics`.
 pub fn worker_router(metrics: intake::metrics::Metrics, nats_up: Arc<AtomicBool>) -> Router {
@@ -136,7 +173,7 @@ pub struct StoreChoice {
 }
 
 /// The `--clickhouse` options, shared by every command that opens the event store.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Clone, Default)]
 pub struct ClickHouseArgs {
     /// Store events in ClickHouse at this HTTP URL instead of the embedded store
     /// (e.g. http://127.0.0.1:8123) [default: the embedded store under DATA/store].
@@ -151,6 +188,20 @@ pub struct ClickHouseArgs {
     /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
     #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
+}
+
+impl std::fmt::Debug for ClickHouseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseArgs")
+            .field("clickhouse", &self.clickhouse)
+            .field("clickhouse_user", &self.clickhouse_user)
+            .field(
+                "clickhouse_password",
+                &self.clickhouse_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("clickhouse_database", &self.clickhouse_database)
+            .finish()
+    }
 }
 
 impl ClickHouseArgs {
@@ -176,7 +227,8 @@ impl ClickHouseArgs {
 /// under DATA. `Debug` never shows the password.
 #[derive(clap::Args, Clone, Default)]
 pub struct PostgresArgs {
-    /// Keep the state (intakes, keys, entities, console users and sessions) in PostgreSQL at
+    /// Keep the state (intakes, keys, entities, console users and sessions, alerts, rule
+    /// state, CTI) in PostgreSQL at
     /// this URL, e.g. postgres://ziaxdr@db.example:5432/ziaxdr?sslmode=require; see
     /// docs/cluster-state.md [default: SQLite files under DATA].
     #[arg(long, env = "ZIAXDR_POSTGRES", value_name = "URL")]
@@ -272,6 +324,69 @@ impl StateChoice {
             }),
             None => intake::Registry::open_in(data_dir)
                 .with_context(|| format!("cannot open the registry in {}", data_dir.display())),
+        }
+    }
+
+    /// The rule state (enabled flags, hit counts): PostgreSQL's (shared by every worker and
+    /// the CLI), else `data_dir/alerts.db`'s.
+    pub fn rule_state(&self, data_dir: &Path) -> anyhow::Result<detect::rulestate::RuleStateStore> {
+        detect::rulestate::RuleStateStore::open_at(data_dir, self.pg.as_ref()).with_context(|| {
+            match &self.pg {
+                Some(pg) => format!(
+                    "cannot open the rule state in PostgreSQL at {}",
+                    pg.target()
+                ),
+                None => format!(
+                    "cannot open the rule state in {}",
+                    data_dir.join("alerts.db").display()
+                ),
+            }
+        })
+    }
+
+    /// The alerts (timeline, triage, throttles, replay memory, playbook runs): PostgreSQL's
+    /// (every worker ingests into it, every node's API and console shows it), else
+    /// `data_dir/alerts.db`. The schema is migrated here, once; stores are opened on the
+    /// result per thread or request.
+    pub fn alerts(&self, data_dir: &Path) -> anyhow::Result<detect::alerts::AlertsAt> {
+        detect::alerts::AlertsAt::at(data_dir, self.pg.as_ref()).with_context(|| match &self.pg {
+            Some(pg) => format!("cannot open the alerts in PostgreSQL at {}", pg.target()),
+            None => format!(
+                "cannot open the alerts in {}",
+                data_dir.join("alerts.db").display()
+            ),
+        })
+    }
+
+    /// The CTI store (indicators, feed cursors, registered sources): PostgreSQL's (an import
+    /// through any node or the CLI reaches every worker, and each registered feed is polled
+    /// by one node at a time), else `data_dir/cti.db`.
+    pub fn cti(&self, data_dir: &Path) -> anyhow::Result<detect::cti::CtiStore> {
+        detect::cti::CtiStore::open_at(data_dir, self.pg.as_ref()).with_context(|| match &self.pg {
+            Some(pg) => format!("cannot open the CTI store in PostgreSQL at {}", pg.target()),
+            None => format!(
+                "cannot open the CTI database {}",
+                data_dir.join("cti.db").display()
+            ),
+        })
+    }
+
+    /// The console's accounts, sessions and API tokens: PostgreSQL's (shared by every node,
+    /// so any node serves the console and the REST API), else `data_dir/console.db`.
+    pub fn accounts(&self, data_dir: &Path) -> anyhow::Result<console::accounts::Accounts> {
+        match &self.pg {
+            Some(pg) => console::accounts::Accounts::postgres(pg).with_context(|| {
+                format!(
+                    "cannot open the console accounts in PostgreSQL at {}",
+                    pg.target()
+                )
+            }),
+            None => console::accounts::Accounts::open(data_dir).with_context(|| {
+                format!(
+                    "cannot open the console accounts in {}",
+                    data_dir.join("console.db").display()
+                )
+            }),
         }
     }
 }
@@ -503,25 +618,25 @@ pub fn events_router(store: StoreAccess) -> Router {
 }
 
 /// `/api/v1/alerts…` (list, show, status changes, comments; see `detect::api`), and the
-/// alert's Zscaler response routes when `zia` is configured. Each request opens the alert
-/// database (SQLite in WAL mode), as the CLI does, so the CLI and the server see the same
-/// alerts.
-pub fn alerts_router(data_dir: PathBuf, zia: Option<Arc<ziaapi::Responder>>) -> Router {
+/// alert's Zscaler response routes when `zia` is configured. Each request opens a store on
+/// `at` (`DATA/alerts.db` in WAL mode, as the CLI does, so the CLI and the server see the
+/// same alerts; or the cluster's PostgreSQL, so every node sees every alert).
+pub fn alerts_router(at: detect::alerts::AlertsAt, zia: Option<Arc<ziaapi::Responder>>) -> Router {
     Router::new()
         .route("/api/v1/alerts", axum::routing::any(alerts))
         .route(
             "/api/v1/alerts/export",
             axum::routing::get(|State(s): State<AlertsState>, uri: axum::http::Uri| {
-                crate::export::alerts(State(s.data_dir), uri)
+                crate::export::alerts(State(s.alerts), uri)
             }),
         )
         .route("/api/v1/alerts/{*rest}", axum::routing::any(alerts))
-        .with_state(AlertsState { data_dir, zia })
+        .with_state(AlertsState { alerts: at, zia })
 }
 
 #[derive(Clone)]
 struct AlertsState {
-    data_dir: PathBuf,
+    alerts: detect::alerts::AlertsAt,
     zia: Option<Arc<ziaapi::Responder>>,
 }
 
@@ -541,7 +656,9 @@ async fn alerts(
 ) -> Response {
     let user = caller(&principal);
     let result = tokio::task::spawn_blocking(move || {
-        let mut store = detect::AlertStore::open(&state.data_dir)
+        let mut store = state
+            .alerts
+            .open()
             .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         if let Some(r) = detect::api::handle_zia(
             &mut store,
@@ -703,24 +820,29 @@ async fn aggregate(
 }
 
 /// What the rules and CTI routes need: the rule set the server runs, the data directory
-/// (rule state, CTI database) and the stored events a rule can be run over.
+/// (rule state), the CTI store (one handle, reopened for each request) and the stored events
+/// a rule can be run over.
 #[derive(Clone)]
 struct DetectionState {
     rules: Arc<detect::api::RulesApi>,
     data_dir: PathBuf,
+    cti: Arc<std::sync::Mutex<detect::cti::CtiStore>>,
     events: Arc<StoreSource>,
 }
 
 /// `/api/v1/rules…` (list with hit counts, enable/disable, run over stored events) and
-/// `/api/v1/cti…` (sources, indicators, STIX import); see `detect::api`.
+/// `/api/v1/cti…` (sources, indicators, STIX import) over `cti` (see
+/// [`StateChoice::cti`]); see `detect::api`.
 pub fn detection_router(
     data_dir: PathBuf,
     rules: Arc<detect::api::RulesApi>,
+    cti: detect::cti::CtiStore,
     events: StoreSource,
 ) -> Router {
     let state = DetectionState {
         rules,
         data_dir,
+        cti: Arc::new(std::sync::Mutex::new(cti)),
         events: Arc::new(events),
     };
     Router::new()
@@ -763,8 +885,21 @@ async fn cti_api(
     body: Bytes,
 ) -> Response {
     let result = tokio::task::spawn_blocking(move || {
-        Ok(detect::api::handle_cti(
-            &s.data_dir,
+        // A handle of its own for each request (the shared one is only reopened), so that a
+        // long import does not hold up the other requests.
+        let mut store = s
+            .cti
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reopen()
+            .map_err(|e| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot open the CTI store: {e}"),
+                )
+            })?;
+        Ok(detect::api::handle_cti_with(
+            &mut store,
             method.as_str(),
             uri.path(),
             uri.query().unwrap_or(""),
@@ -794,7 +929,7 @@ pub struct DetectingSink {
     retrohunt: Option<StoreSource>,
     /// For events written without the preparer's work ([`Sink::write`]).
     screen: detect::Screen,
-    parser: intake::pipeline::ParseFn,
+    parser: pipeline::ParseFn,
     last_cti_check: std::time::Instant,
     failures: u64,
 }
@@ -843,7 +978,7 @@ impl DetectingSink {
             screen: detection.screen(),
             detection,
             retrohunt,
-            parser: intake::pipeline::zia_parser(),
+            parser: pipeline::zia_parser(),
             last_cti_check: std::time::Instant::now(),
             failures: 0,
         }
@@ -862,7 +997,7 @@ impl DetectingSink {
         if screened.cti_generation() != self.detection.cti_generation() {
             let map = if event.is_empty() {
                 let mut again = (self.parser)(&raw.text()).event;
-                intake::pipeline::annotate(&mut again, raw, screened.entity());
+                pipeline::annotate(&mut again, raw, screened.entity());
                 again.to_map()
             } else {
                 event.to_map()
@@ -947,6 +1082,9 @@ impl Sink for DetectingSink {
 
     fn idle(&mut self) -> Result<(), SinkError> {
         self.inner.idle()?;
+        if let Err(e) = self.detection.idle() {
+            self.failed(e);
+        }
         self.reload_cti();
         Ok(())
     }
@@ -1055,19 +1193,19 @@ impl detect::cti::EventSource for StoreSource {
 const CTI_POLL_TICK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The server's poller of registered CTI sources (`ziaxdr cti source add`): a thread that
-/// imports each due source into `DATA/cti.db`, where detection picks the indicators up. Stops
-/// when dropped.
+/// imports each due source into the CTI store, where detection picks the indicators up. On a
+/// cluster every node runs one over PostgreSQL's store, and each due source is claimed by one
+/// of them (`detect::cti::sources::poll_due`). Stops when dropped.
 pub struct CtiPoller {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CtiPoller {
-    /// Starts polling the sources registered in `data_dir`.
-    pub fn start(data_dir: PathBuf) -> anyhow::Result<CtiPoller> {
+    /// Starts polling the sources registered in `store` (see [`StateChoice::cti`]).
+    pub fn start(mut store: detect::cti::CtiStore) -> anyhow::Result<CtiPoller> {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
-        let mut store = detect::cti::CtiStore::open(&data_dir)?;
         let thread = std::thread::Builder::new()
             .name("cti-poller".into())
             .spawn(move || {
@@ -1151,7 +1289,7 @@ mod tests {
                     intake: intake::uuid::Uuid::nil(),
                     id: intake::uuid::Uuid::now_v7(),
                     received_at_us: 1_717_200_000_000_000,
-                    transport: intake::raw::Transport::Syslog,
+                    transport: pipeline::raw::Transport::Syslog,
                     peer: "127.0.0.1:5000".into(),
                     data: r.as_bytes().to_vec(),
                 }
@@ -1163,11 +1301,11 @@ mod tests {
         let OpenStore::Tantivy(store) = sink.store() else {
             panic!("the default store is the embedded one");
         };
-        intake::pipeline::run(
+        pipeline::run(
             j,
             Box::new(sink),
-            intake::pipeline::PipelineConfig::default(),
-            intake::metrics::Metrics::new(),
+            pipeline::PipelineConfig::default(),
+            pipeline::PipelineMetrics::new(),
             Arc::new(AtomicBool::new(true)),
         )
         .unwrap();

@@ -2,7 +2,7 @@
 //! store) over its messages, insert into ClickHouse in batches, and acknowledge each message
 //! only after the insert that holds it committed.
 //!
-//! The pipeline (`intake::pipeline::run`) reads a journal by offset; the worker gives it a
+//! The pipeline (`pipeline::run`) reads a journal by offset; the worker gives it a
 //! private one (`DATA/worker-journal`, emptied at every start) that only buffers what was
 //! fetched. Messages are appended there in fetch order, and a message is acknowledged once
 //! the journal checkpoint (which moves only after the sink committed) passed its offset. A
@@ -28,8 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use intake::pipeline::PipelineConfig;
-use intake::{Event, Prepared, RawEvent, Sink, SinkError};
+use pipeline::{Event, PipelineConfig, Prepared, RawEvent, Sink, SinkError};
 use queue::jetstream::{JetStreamConfig, JetStreamConsumer};
 use queue::{AckToken, Consumer};
 use store::{EventSearch, EventStore};
@@ -193,7 +192,7 @@ impl ClusterSink {
     }
 
     fn next_store_offset(&mut self) -> u64 {
-        let now = intake::raw::now_us().max(0) as u64;
+        let now = pipeline::raw::now_us().max(0) as u64;
         self.last_store_offset = (self.last_store_offset + 1).max(now << 12);
         self.last_store_offset
     }
@@ -308,12 +307,12 @@ pub async fn run(
         let (j, pcfg, m, s) = (
             journal.clone(),
             cfg.pipeline.clone(),
-            metrics.clone(),
+            metrics.pipeline(),
             stop_pipeline.clone(),
         );
         std::thread::Builder::new()
             .name("pipeline".into())
-            .spawn(move || intake::pipeline::run(j, sink, pcfg, m, s))?
+            .spawn(move || pipeline::run(j, sink, pcfg, m, s))?
     };
     let mut consumer = JetStreamConsumer::open(cfg.nats.clone())
         .await
@@ -322,7 +321,7 @@ pub async fn run(
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut last_progress = Instant::now();
     let progress_every = cfg.nats.ack_wait / 3;
-    let log = intake::metrics::RateLimitedLog::new(Duration::from_secs(30));
+    let log = pipeline::RateLimitedLog::new(Duration::from_secs(30));
     while !stop.load(Ordering::Relaxed) {
         if pipe.is_finished() {
             break;

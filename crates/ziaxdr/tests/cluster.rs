@@ -200,3 +200,48 @@ fn a_worker_node_says_on_readyz_that_nats_is_missing() {
     assert_eq!(ready.status, 503);
     assert!(ready.body.contains("nats"), "{}", ready.body);
 }
+
+/// The value of a metric without labels in `/metrics` of `node`.
+fn metric(node: &Serve, name: &str) -> Option<u64> {
+    let r = request(node.http, "GET", "/metrics", &[], "");
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits (30 s at most) until `node`'s metric `name` satisfies `ok`; returns its value.
+fn wait_metric(node: &Serve, name: &str, ok: impl Fn(u64) -> bool) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = metric(node, name);
+        match v {
+            Some(v) if ok(v) => return v,
+            _ if Instant::now() > deadline => panic!("{name} is {v:?} after 30 s"),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[test]
+fn metrics_of_intake_and_worker_nodes_show_the_jetstream_backlog() {
+    let c = Cluster::new(queue::testing::shared_urls(), "backlog");
+    let dir = Scratch::new("cluster-backlog");
+    let (idata, wdata) = (dir.0.join("intake"), dir.0.join("worker"));
+    let (_, key) = create_intake(&idata);
+    let intake = c.intake(&idata);
+    // No worker yet: what is acknowledged waits in the stream.
+    assert_eq!(post(&intake, &key, &batch(0, 300)), 200);
+    assert_eq!(
+        wait_metric(&intake, "ziaxdr_queue_backlog_messages", |v| v > 0),
+        300
+    );
+    assert!(wait_metric(&intake, "ziaxdr_queue_backlog_bytes", |v| v > 0) > 300);
+    let worker = c.worker(&wdata);
+    // Once the worker stored and acknowledged them, both nodes say the backlog is empty.
+    assert_eq!(c.wait_count(300), 300);
+    wait_metric(&worker, "ziaxdr_queue_backlog_messages", |v| v == 0);
+    wait_metric(&intake, "ziaxdr_queue_backlog_messages", |v| v == 0);
+    assert_eq!(metric(&worker, "ziaxdr_queue_backlog_bytes"), Some(0));
+    drop(worker);
+    drop(intake);
+}

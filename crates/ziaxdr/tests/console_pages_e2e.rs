@@ -30,7 +30,7 @@ struct Setup {
     c: Client,
 }
 
-/// A server fed 3,000 simulated records of every log type (10% malicious, so the shipped
+/// A server fed 3,000 simulated records of every log type (the DLP ones included) (10% malicious, so the shipped
 /// rules open alerts), and Chromium signed in as the admin.
 async fn start(tag: &str) -> Setup {
     let dir = Scratch::new(tag);
@@ -65,7 +65,7 @@ async fn start(tag: &str) -> Setup {
             "--malicious",
             "0.1",
             "--types",
-            "web=5,firewall=2,dns=2,tunnel=1,audit=1,saas-security=1,saas-security-activity=1",
+            "web=5,firewall=2,dns=2,tunnel=1,audit=1,saas-security=1,saas-security-activity=1,endpoint-dlp=1,email-dlp=1",
             "--no-progress",
         ])
         .output()
@@ -233,6 +233,63 @@ async fn summary_count(c: &Client) -> u64 {
         .unwrap()
 }
 
+/// The rows `(value, bytes)` of the dashboard's Bandwidth tile, checked to be the answer of
+/// the same top by sum over REST (the largest first, and the ones with the most bytes of all
+/// values: not only of the most frequent).
+async fn bandwidth_matches_rest(
+    s: &Setup,
+    query: &str,
+    field: &str,
+    sum: &[&str],
+    since: &str,
+) -> Vec<(String, i64)> {
+    let bw = "#dash-tiles section[aria-label^='Bandwidth'] tbody tr";
+    wait_css(&s.c, &format!("{bw} td.num[data-bytes]")).await;
+    let rows = s
+        .c
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map((tr) => [tr.querySelector('a').textContent, Number(tr.querySelector('td.num').dataset.bytes)])",
+            vec![json!(bw)],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_i64().unwrap()))
+        .collect();
+    assert!(!rows.is_empty(), "{query}");
+    let body = json!({
+        "query": query,
+        "since": since,
+        "aggregation": {"type": "top_by_sum", "field": field, "sum": sum, "size": 10},
+    });
+    let r = s
+        .admin
+        .send(
+            s.server.http,
+            "POST",
+            "/api/v1/events/aggregate",
+            &body.to_string(),
+        )
+        .json();
+    let want: Vec<(String, i64)> = r["result"]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|v| {
+            (
+                v["value"].as_str().unwrap().to_string(),
+                v["sum"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, want, "{query}");
+    assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1), "{rows:?}");
+    rows
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
     if !browser_available("console_pages_e2e") {
@@ -248,8 +305,8 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
     wait_css(c, &format!("{tile} tbody tr a")).await;
     wait_js(
         c,
-        "return [...document.querySelectorAll('#dash-kpis .big')].every((b) => /^[0-9,]+$/.test(b.textContent))",
-        "every key figure is a number",
+        "return [...document.querySelectorAll('#dash-kpis .big')].every((b) => /^[0-9,]+$|^[0-9.]+ [KMGTP]?B$/.test(b.textContent))",
+        "every key figure is a number or bytes",
     )
     .await;
     wait_css(c, "#dash-histogram svg").await;
@@ -288,6 +345,51 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
         "the tile counted {counted}, Events found {n} for {q}"
     );
 
+    // Bandwidth: the tile is the store's top by sum of the bytes received and sent (the same
+    // aggregation over REST), and its top user's bytes are the sums of both fields.
+    c.goto(&format!("{}/console/dashboards/web?since=24h", s.base))
+        .await
+        .unwrap();
+    let rows = bandwidth_matches_rest(
+        &s,
+        "event.dataset:web",
+        "user.email",
+        &["http.response.bytes", "http.request.bytes"],
+        "24h",
+    )
+    .await;
+    let (user, shown) = (rows[0].0.as_str(), rows[0].1);
+    let total: i64 = ["http.response.bytes", "http.request.bytes"]
+        .iter()
+        .map(|field| {
+            let body = json!({
+                "query": format!("event.dataset:web AND user.email:\"{user}\""),
+                "since": "24h",
+                "aggregation": {"type": "sum", "field": field},
+            });
+            s.admin
+                .send(
+                    s.server.http,
+                    "POST",
+                    "/api/v1/events/aggregate",
+                    &body.to_string(),
+                )
+                .json()["result"]["sum"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert!(total > 0);
+    assert_eq!(shown, total, "{user}");
+    // Applications (shadow IT): each with its class and its risk, from the simulated feed.
+    let apps = "#dash-tiles section[aria-label^='Applications'] tbody tr td.extra";
+    wait_js(
+        c,
+        &format!("const t = [...document.querySelectorAll(\"{apps}\")]; return t.length > 0 && t.every((td) => / · risk [0-9]+$/.test(td.textContent))"),
+        "every application shows its class and risk",
+    )
+    .await;
+
     // Every log type the feed carries has its dashboard with tiles that have values.
     for (id, tile) in [
         ("firewall", "Top rules"),
@@ -295,6 +397,8 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
         ("tunnel", "Tunnel events"),
         ("audit", "Changes by admin"),
         ("saas", "Top applications"),
+        ("endpoint-dlp", "Top rules"),
+        ("email-dlp", "Top senders"),
     ] {
         c.goto(&format!("{}/console/dashboards/{id}?since=7d", s.base))
             .await
@@ -311,13 +415,18 @@ async fn dashboards_show_every_log_type_and_their_tiles_open_events() {
             .unwrap()
             .unwrap();
         assert!(href.contains("since=7d"), "{id}: {href}");
+        if id == "firewall" {
+            bandwidth_matches_rest(
+                &s,
+                "event.dataset:firewall",
+                "source.ip",
+                &["source.bytes", "destination.bytes"],
+                "7d",
+            )
+            .await;
+        }
         shot_at(c, &format!("19-dashboard-{id}"), false).await;
     }
-    // The DLP dashboards exist; this feed has no DLP records, and they say so.
-    c.goto(&format!("{}/console/dashboards/endpoint-dlp", s.base))
-        .await
-        .unwrap();
-    wait_text(c, "#dash-tiles", "No event in this range").await;
 
     c.set_window_size(390, 844).await.unwrap();
     c.goto(&format!("{}/console/dashboards/web", s.base))
@@ -572,6 +681,57 @@ async fn alerts_are_triaged_in_bulk_assigned_and_pivot_to_their_rule() {
     assert_accessible(c, "alert").await;
     shot_at(c, "19-alert-assigned", false).await;
 
+    // Its events open in the drawer (Enter on a row, as on Events); Escape gives the focus
+    // back to the row, and + searches that value around the alert.
+    let first_row = "#alert-events-table tbody tr.clickable";
+    wait_css(c, first_row).await;
+    c.execute(
+        "document.querySelector(arguments[0]).focus()",
+        vec![json!(first_row)],
+    )
+    .await
+    .unwrap();
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    let fields = wait_text(c, "#drawer", "ziaxdr.event_id").await;
+    assert!(
+        all[0]["event_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| fields.contains(id.as_str().unwrap())),
+        "the drawer shows none of the alert's events: {fields}"
+    );
+    shot_at(c, "19-alert-event-drawer", false).await;
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        "return !document.querySelector('#drawer') && document.activeElement === document.querySelector('#alert-events-table tbody tr.clickable')",
+        "Escape closes the drawer and the row has the focus",
+    )
+    .await;
+    click(c, first_row).await;
+    click(c, "#drawer button[aria-label='Filter for event.dataset']").await;
+    wait_css(c, "#results").await;
+    let url = c.current_url().await.unwrap();
+    assert!(
+        param(&url, "q").is_some_and(|q| q.starts_with("event.dataset:")),
+        "{url}"
+    );
+    assert!(
+        param(&url, "from").is_some() && param(&url, "to").is_some(),
+        "{url}"
+    );
+
     // The rule: its Sigma source, and its hit count leads to its alerts.
     let rule_id = all[0]["rule"]["id"].as_str().unwrap();
     c.goto(&format!("{}/console/rules/{rule_id}", s.base))
@@ -732,9 +892,51 @@ async fn cti_and_settings_manage_indicators_sources_and_users() {
     );
     assert_eq!(bob.status, 200, "the reset password works: {}", bob.body);
     assert_eq!(bob.json()["role"], "read-only");
+    let bobs_session = Session::sign_in(s.server.http, "bob", "bobs-second-password");
+    // Carol, an admin, has a script's token: it acts for her, so disabling her stops it.
+    let carol = s.admin.send(
+        s.server.http,
+        "POST",
+        "/api/v1/users",
+        r#"{"name":"carol","role":"admin","password":"carols-own-password"}"#,
+    );
+    assert_eq!(carol.status, 201, "{}", carol.body);
+    let carol = Session::sign_in(s.server.http, "carol", "carols-own-password");
+    let made = carol.send(
+        s.server.http,
+        "POST",
+        "/api/v1/tokens",
+        r#"{"name":"carols-script","role":"analyst"}"#,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let carols_token = made.json()["secret"].as_str().unwrap().to_string();
+    let with_token = |path: &str| {
+        intake_common::request(
+            s.server.http,
+            "GET",
+            path,
+            &[("authorization", &format!("Bearer {carols_token}"))],
+            "",
+        )
+        .status
+    };
+    assert_eq!(with_token("/api/v1/alerts?limit=1"), 200);
+
     click(c, "#users tr[data-user=bob] button.user-disable").await;
     accept(c).await;
     wait_text(c, "#users tr[data-user=bob]", "disabled").await;
+    let bob_now = bobs_session.send(s.server.http, "GET", "/api/v1/alerts?limit=1", "");
+    assert_eq!(bob_now.status, 401, "a disabled user's session still works");
+    click(c, "#users tr[data-user=carol] button.user-disable").await;
+    accept(c).await;
+    wait_text(c, "#users tr[data-user=carol]", "disabled").await;
+    assert_eq!(
+        with_token("/api/v1/alerts?limit=1"),
+        401,
+        "a disabled user's token still works"
+    );
+    assert_eq!(with_token("/api/v1/session"), 401);
+    wait_text(c, "#tokens", "refused: user disabled").await;
     let bob = intake_common::request(
         s.server.http,
         "POST",

@@ -77,7 +77,7 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
     let session = Session::sign_in(addr, "admin", &password);
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    let datasets = loop {
+    loop {
         let top = session
             .send(
                 addr,
@@ -96,20 +96,19 @@ fn demo_shows_events_of_every_log_type_and_alerts_within_a_minute() {
             })
             .unwrap_or_default();
         let alerts = overview["alerts"]["open"].as_u64().unwrap_or(0);
-        if names.len() >= 6 && alerts > 0 {
-            break names;
+        // Every log type, however rare in the feed's mix (tunnel events are), within the minute.
+        let missing: Vec<&str> = ["web", "firewall", "dns", "tunnel", "audit", "casb"]
+            .into_iter()
+            .filter(|d| !names.iter().any(|x| x == d))
+            .collect();
+        if missing.is_empty() && alerts > 0 {
+            break;
         }
         assert!(
             Instant::now() < deadline,
-            "after a minute: datasets {names:?}, {alerts} open alerts"
+            "after a minute: datasets {names:?} (no {missing:?}), {alerts} open alerts"
         );
         std::thread::sleep(Duration::from_secs(1));
-    };
-    for d in ["web", "firewall", "dns", "tunnel", "audit", "casb"] {
-        assert!(
-            datasets.iter().any(|x| x == d),
-            "no {d} events: {datasets:?}"
-        );
     }
     let sources = session.send(addr, "GET", "/api/v1/cti/sources", "").json()["items"]
         .as_array()

@@ -239,13 +239,15 @@ fn a_server_stopped_mid_stream_and_restarted_gets_every_record_exactly_once() {
     );
     let (first, count) = (9_000_000_000u64, 6000u64);
     let addr = fwd.syslog;
-    let sender = std::thread::spawn(move || send_nss(addr, first, count, Some(1000)));
+    // 24 s of records at 250/s, so that they keep coming through the whole outage.
+    let sender = std::thread::spawn(move || send_nss(addr, first, count, Some(250)));
     // Mid-stream: some records are through, and batches are in flight.
     fwd.wait_status("nothing sent", 30, |s| {
-        s["destinations"][0]["sent"].as_u64() > Some(1000)
+        s["destinations"][0]["sent"].as_u64() > Some(500)
     });
     server.kill();
-    std::thread::sleep(Duration::from_secs(5));
+    // The outage the issue names: 20 s without a server.
+    std::thread::sleep(Duration::from_secs(20));
     let during = fwd.status();
     assert!(
         during["destinations"][0]["retried"].as_u64() > Some(0),

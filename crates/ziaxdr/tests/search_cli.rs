@@ -9,9 +9,11 @@ use store::{EventStore, StoreConfig, TantivyStore};
 fn events() -> Vec<Value> {
     vec![
         json!({"@timestamp": "2024-05-01T10:00:00Z", "event": {"dataset": "web", "action": "blocked"},
-               "source": {"ip": "10.1.2.3"}, "url": {"domain": "evil.example.ru"}, "user": {"name": "alice"}}),
+               "source": {"ip": "10.1.2.3"}, "url": {"domain": "evil.example.ru"}, "user": {"name": "alice"},
+               "http": {"response": {"bytes": 1200}}}),
         json!({"@timestamp": "2024-05-01T11:00:00Z", "event": {"dataset": "web", "action": "allowed"},
-               "source": {"ip": "10.1.9.9"}, "url": {"domain": "www.example.com"}, "user": {"name": "bob"}}),
+               "source": {"ip": "10.1.9.9"}, "url": {"domain": "www.example.com"}, "user": {"name": "bob"},
+               "http": {"response": {"bytes": 34}, "request": {"bytes": 5000}}}),
         json!({"@timestamp": "2024-05-02T09:00:00Z", "event": {"dataset": "dns"},
                "source": {"ip": "2001:db8::7"}, "dns": {"question": {"name": "evil.example.ru"}}, "user": {"name": "alice"}}),
     ]
@@ -101,6 +103,54 @@ fn top_counts_values_of_a_field() {
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["values"][0], json!({"value": "alice", "count": 2}));
     assert_eq!(v["values"][1], json!({"value": "bob", "count": 1}));
+}
+
+#[test]
+fn top_by_sum_ranks_values_by_the_bytes_of_their_events() {
+    let d = data_dir();
+    let by_sum = ["--by-sum", "http.response.bytes,http.request.bytes"];
+    let (code, out, err) = search(
+        d.path(),
+        &[&["*", "--top", "user.name", "--json"][..], &by_sum].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    // By count alice leads (2 events); by bytes bob's one transfer does.
+    assert_eq!(
+        v["values"],
+        json!([{"value": "bob", "sum": 5034, "count": 1}, {"value": "alice", "sum": 1200, "count": 2}])
+    );
+    let (code, out, _) = search(
+        d.path(),
+        &[&["*", "--top", "user.name", "--size", "1"][..], &by_sum].concat(),
+    );
+    assert_eq!(code, 0);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["user.name", "sum", "count"],
+            vec!["bob", "5034", "1"],
+            vec!["(other)", "1200", "2"]
+        ]
+    );
+}
+
+#[test]
+fn sum_adds_up_a_numeric_field() {
+    let d = data_dir();
+    let (code, out, _) = search(d.path(), &["*", "--sum", "http.response.bytes", "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v,
+        json!({"field": "http.response.bytes", "sum": 1234, "events": 2})
+    );
+    let (code, out, _) = search(d.path(), &["user.name:bob", "--sum", "http.response.bytes"]);
+    assert_eq!((code, out.trim()), (0, "34"));
 }
 
 #[test]

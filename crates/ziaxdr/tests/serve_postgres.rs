@@ -116,3 +116,51 @@ fn a_node_keeps_accepting_cached_keys_while_postgres_is_down() {
     assert_eq!(post(&node, &key), 200);
     node.kill();
 }
+
+#[test]
+fn an_entity_created_with_the_cli_on_one_host_is_listed_from_another() {
+    let url = pgstate::testing::fresh_database("entity_cli");
+    let dir = Scratch::new("entity-postgres");
+    let (one, other) = (dir.0.join("one"), dir.0.join("other"));
+    let (code, out) = cli(&[
+        "entity",
+        "create",
+        "branch-office",
+        "--data",
+        one.to_str().unwrap(),
+        "--postgres",
+        &url,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let created: Value = serde_json::from_str(out.trim()).unwrap();
+    let (code, out) = cli(&[
+        "entity",
+        "list",
+        "--data",
+        other.to_str().unwrap(),
+        "--postgres",
+        &url,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let list: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["uuid"] == created["uuid"] && e["name"] == "branch-office"),
+        "{list}"
+    );
+    // A name is unique across the cluster, whichever host asks.
+    let (code, _) = cli(&[
+        "entity",
+        "create",
+        "branch-office",
+        "--data",
+        other.to_str().unwrap(),
+        "--postgres",
+        &url,
+    ]);
+    assert_eq!(code, 2);
+}

@@ -2,13 +2,12 @@
 //! their own schedule (`ziaxdr cti source add URL --every 1h`), each with the outcome of its
 //! last run, so an analyst sees a feed that stopped working instead of stale intelligence.
 //!
-//! Sources live in `DATA/cti.db` beside the indicators (table `cti_sources`, created with the
-//! others by [`CtiStore::open`]). A poll imports through
+//! Sources live beside the indicators, in the store's backend (table `cti_sources` of
+//! `DATA/cti.db`, or of PostgreSQL on a cluster). A poll imports through
 //! [`fetch_into`], which resumes from the feed's saved cursor; the detection service picks the
 //! new indicators up within seconds and hunts for them in the stored events.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::params;
 use serde::Serialize;
 
 use super::fetch::{fetch_into, FetchOptions};
@@ -42,11 +41,6 @@ pub struct CtiSource {
     pub last_changed: u64,
 }
 
-fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|d| d.with_timezone(&Utc))
-}
-
 impl CtiStore {
     /// Registers a source (or changes the interval and token variable of a registered one).
     pub fn add_source(
@@ -65,58 +59,29 @@ impl CtiStore {
                 "a CTI source is polled at most every {MIN_EVERY_SECS} s"
             )));
         }
-        self.conn().execute(
-            "INSERT INTO cti_sources (url, every_secs, token_env, added_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(url) DO UPDATE SET every_secs=excluded.every_secs, token_env=excluded.token_env",
-            params![url, every_secs as i64, token_env, Utc::now().to_rfc3339()],
-        )?;
-        Ok(())
+        self.backend().add_source(url, every_secs, token_env)
     }
 
     /// Unregisters a source (its indicators stay); false when it was not registered.
     pub fn remove_source(&self, url: &str) -> Result<bool, Error> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM cti_sources WHERE url = ?1", [url])?
-            > 0)
+        self.backend().remove_source(url)
     }
 
     /// Every registered source, by URL.
     pub fn registered_sources(&self) -> Result<Vec<CtiSource>, Error> {
-        let mut st = self.conn().prepare(
-            "SELECT url, every_secs, token_env, added_at, last_run, last_ok, last_error,
-                    last_seen, last_changed FROM cti_sources ORDER BY url",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(CtiSource {
-                url: r.get(0)?,
-                every_secs: r.get::<_, i64>(1)? as u64,
-                token_env: r.get(2)?,
-                added_at: ts(r.get(3)?).unwrap_or_else(Utc::now),
-                last_run: ts(r.get(4)?),
-                last_ok: ts(r.get(5)?),
-                last_error: r.get(6)?,
-                last_seen: r.get::<_, i64>(7)? as u64,
-                last_changed: r.get::<_, i64>(8)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.backend().registered_sources()
+    }
+
+    /// Claims `source` (as read from [`CtiStore::registered_sources`]) for a poll starting
+    /// `at`: true for exactly one of the nodes that try, false when another one claimed it
+    /// since it was read (its `last_run` changed).
+    pub fn claim_source(&self, source: &CtiSource, at: DateTime<Utc>) -> Result<bool, Error> {
+        self.backend()
+            .claim_source(&source.url, source.last_run, at)
     }
 
     fn record_run(&self, url: &str, at: DateTime<Utc>, outcome: &PollOutcome) -> Result<(), Error> {
-        let at = at.to_rfc3339();
-        match outcome {
-            Ok((seen, changed)) => self.conn().execute(
-                "UPDATE cti_sources SET last_run = ?2, last_ok = ?2, last_error = NULL,
-                 last_seen = ?3, last_changed = ?4 WHERE url = ?1",
-                params![url, at, *seen as i64, *changed as i64],
-            )?,
-            Err(e) => self.conn().execute(
-                "UPDATE cti_sources SET last_run = ?2, last_error = ?3 WHERE url = ?1",
-                params![url, at, e],
-            )?,
-        };
-        Ok(())
+        self.backend().record_run(url, at, outcome)
     }
 }
 
@@ -131,14 +96,16 @@ pub fn is_due(s: &CtiSource, now: DateTime<Utc>) -> bool {
 }
 
 /// Polls every source due at `now` once, recording each outcome; returns them. A source's
-/// failure is recorded and does not stop the others.
+/// failure is recorded and does not stop the others. Each source is claimed first
+/// ([`CtiStore::claim_source`]), so that of the nodes sharing a store only one polls it; a
+/// node that stops mid-poll delays the source by one interval.
 pub fn poll_due(
     store: &mut CtiStore,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, PollOutcome)>, Error> {
     let mut out = Vec::new();
     for s in store.registered_sources()? {
-        if !is_due(&s, now) {
+        if !is_due(&s, now) || !store.claim_source(&s, now)? {
             continue;
         }
         let opts = FetchOptions {

@@ -1,13 +1,23 @@
-//! Durable indicator storage (SQLite, `DATA/cti.db`), shared by the server and the CLI.
+//! Durable indicator storage, shared by the server and the CLI. [`CtiStore`] keeps the
+//! indicators, the feeds' paging cursors and the registered sources (see [`super::sources`])
+//! in a [`CtiBackend`]: `DATA/cti.db` of one node ([`SqliteCti`]), or PostgreSQL shared by a
+//! cluster ([`PgCti`]), where an import through any node (API, CLI, polled feed) reaches every
+//! worker's matcher, and a registered feed is polled by one node at a time.
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::sources::{CtiSource, PollOutcome};
 use super::{indicators_of, Indicator};
 use crate::Error;
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgCti;
+pub use sqlite::SqliteCti;
 
 /// What an import did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -41,46 +51,90 @@ pub struct SourceSummary {
     pub active: u64,
 }
 
-/// The indicator database.
+/// Where the indicators live: the seam between the embedded and the cluster state. Times are
+/// RFC 3339 text in both backends, as `DATA/cti.db` always stored them.
+pub trait CtiBackend: Send {
+    /// Another handle on the same data, for another thread (no schema work again).
+    fn reopen(&self) -> Result<Box<dyn CtiBackend>, Error>;
+    /// Stores indicators in one transaction, keeping the newest version of each, and counts
+    /// what it did into `rep` (see [`CtiStore::import_indicators`]).
+    fn import_indicators(
+        &mut self,
+        inds: &[Indicator],
+        source: &str,
+        rep: &mut ImportReport,
+    ) -> Result<(), Error>;
+    /// All stored indicators, by id.
+    fn all(&self) -> Result<Vec<Indicator>, Error>;
+    /// The stored indicators among `ids`, in the order of `ids`.
+    fn by_ids(&self, ids: &[String]) -> Result<Vec<Indicator>, Error>;
+    /// Indicators written by imports after the one that made `version`, by id.
+    fn imported_after(&self, version: &str) -> Result<Vec<Indicator>, Error>;
+    /// One row per source with its counts, by source.
+    fn sources(&self, now: DateTime<Utc>) -> Result<Vec<SourceSummary>, Error>;
+    /// Number of stored indicators.
+    fn count(&self) -> Result<u64, Error>;
+    /// An opaque value that changes with each import that wrote something (None: nothing
+    /// was ever imported).
+    fn version(&self) -> Result<Option<String>, Error>;
+    /// The paging cursor saved for a feed URL.
+    fn cursor(&self, url: &str) -> Result<Option<String>, Error>;
+    /// Saves the paging cursor of a feed URL.
+    fn set_cursor(&self, url: &str, cursor: Option<&str>) -> Result<(), Error>;
+    /// Registers a source or changes its interval and token variable (checked by the caller).
+    fn add_source(&self, url: &str, every_secs: u64, token_env: Option<&str>) -> Result<(), Error>;
+    /// Unregisters a source; false when it was not registered.
+    fn remove_source(&self, url: &str) -> Result<bool, Error>;
+    /// Every registered source, by URL.
+    fn registered_sources(&self) -> Result<Vec<CtiSource>, Error>;
+    /// Claims a due source for a poll starting `at`: sets its `last_run` to `at` if it is
+    /// still `seen_last_run` (what the caller read). True for the one caller that wins.
+    fn claim_source(
+        &self,
+        url: &str,
+        seen_last_run: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, Error>;
+    /// Records the outcome of a poll that started `at`.
+    fn record_run(&self, url: &str, at: DateTime<Utc>, outcome: &PollOutcome) -> Result<(), Error>;
+}
+
+/// The indicator database, over a [`CtiBackend`].
 pub struct CtiStore {
-    conn: Connection,
+    backend: Box<dyn CtiBackend>,
 }
 
 impl CtiStore {
-    /// The database, for the other tables of `cti.db` (registered sources).
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
     /// Opens (or creates) `DATA/cti.db`.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
-        let conn = Connection::open(data_dir.join("cti.db"))?;
-        crate::db::tune(&conn)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS indicators (
-                id TEXT PRIMARY KEY,
-                modified TEXT,
-                revoked INTEGER NOT NULL,
-                source TEXT NOT NULL,
-                imported_at TEXT NOT NULL,
-                json TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS feeds (
-                url TEXT PRIMARY KEY,
-                cursor TEXT,
-                updated_at TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS cti_sources (
-                url TEXT PRIMARY KEY,
-                every_secs INTEGER NOT NULL,
-                token_env TEXT,
-                added_at TEXT NOT NULL,
-                last_run TEXT,
-                last_ok TEXT,
-                last_error TEXT,
-                last_seen INTEGER NOT NULL DEFAULT 0,
-                last_changed INTEGER NOT NULL DEFAULT 0);",
-        )?;
-        Ok(Self { conn })
+        Ok(Self::with_backend(Box::new(SqliteCti::open(data_dir)?)))
+    }
+
+    /// The indicators in PostgreSQL (schema created or migrated first).
+    pub fn postgres(pg: &pgstate::Pg) -> Result<Self, Error> {
+        Ok(Self::with_backend(Box::new(PgCti::open(pg)?)))
+    }
+
+    /// PostgreSQL's when `pg` is given, else `DATA/cti.db`.
+    pub fn open_at(data_dir: &Path, pg: Option<&pgstate::Pg>) -> Result<Self, Error> {
+        match pg {
+            Some(pg) => Self::postgres(pg),
+            None => Self::open(data_dir),
+        }
+    }
+
+    /// The store over any backend.
+    pub fn with_backend(backend: Box<dyn CtiBackend>) -> Self {
+        Self { backend }
+    }
+
+    /// Another handle on the same indicators, for another thread or request.
+    pub fn reopen(&self) -> Result<Self, Error> {
+        Ok(Self::with_backend(self.backend.reopen()?))
+    }
+
+    pub(crate) fn backend(&self) -> &dyn CtiBackend {
+        self.backend.as_ref()
     }
 
     /// Imports the indicators of a STIX document (bundle, envelope or array).
@@ -105,169 +159,93 @@ impl CtiStore {
         source: &str,
         rep: &mut ImportReport,
     ) -> Result<(), Error> {
-        // Fixed-width nanosecond timestamps: `version`/`imported_after` compare them as text.
-        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let tx = self.conn.transaction()?;
-        for ind in inds {
-            rep.seen += 1;
-            if ind.revoked {
-                rep.revoked += 1;
-            }
-            let existing: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT modified FROM indicators WHERE id = ?1",
-                    [&ind.id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let modified = ind.modified.map(|m| m.to_rfc3339());
-            let newer = match &existing {
-                None => true,
-                Some(old) => match (&ind.modified, old.as_deref().and_then(parse)) {
-                    (Some(new), Some(old)) => *new > old,
-                    (Some(_), None) => true,
-                    _ => false,
-                },
-            };
-            if !newer {
-                rep.unchanged += 1;
-                continue;
-            }
-            tx.execute(
-                "INSERT INTO indicators (id, modified, revoked, source, imported_at, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO UPDATE SET modified=excluded.modified,
-                   revoked=excluded.revoked, source=excluded.source,
-                   imported_at=excluded.imported_at, json=excluded.json",
-                params![
-                    ind.id,
-                    modified,
-                    ind.revoked,
-                    source,
-                    now,
-                    serde_json::to_string(ind)?
-                ],
-            )?;
-            if existing.is_some() {
-                rep.updated += 1;
-            } else {
-                rep.added += 1;
-            }
-            rep.changed_ids.push(ind.id.clone());
-        }
-        tx.commit()?;
-        Ok(())
+        self.backend.import_indicators(inds, source, rep)
     }
 
     /// All stored indicators.
     pub fn all(&self) -> Result<Vec<Indicator>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT json FROM indicators ORDER BY id")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row?)?);
-        }
-        Ok(out)
+        self.backend.all()
     }
 
     /// The indicators with the given ids.
     pub fn by_ids(&self, ids: &[String]) -> Result<Vec<Indicator>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT json FROM indicators WHERE id = ?1")?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(j) = st.query_row([id], |r| r.get::<_, String>(0)).optional()? {
-                out.push(serde_json::from_str(&j)?);
-            }
-        }
-        Ok(out)
+        self.backend.by_ids(ids)
     }
 
-    /// Indicators imported after the given `imported_at` version (see [`CtiStore::version`]).
+    /// Indicators imported after the given version (see [`CtiStore::version`]).
     pub fn imported_after(&self, version: &str) -> Result<Vec<Indicator>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT json FROM indicators WHERE imported_at > ?1 ORDER BY id")?;
-        let rows = st.query_map([version], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row?)?);
-        }
-        Ok(out)
+        self.backend.imported_after(version)
     }
 
     /// One row per source indicators came from, sorted by source; `now` decides which are
     /// active.
     pub fn sources(&self, now: DateTime<Utc>) -> Result<Vec<SourceSummary>, Error> {
-        let mut st = self.conn.prepare(
-            "SELECT source, imported_at, revoked, json_extract(json, '$.valid_from'),
-                    json_extract(json, '$.valid_until')
-             FROM indicators ORDER BY source",
-        )?;
-        let mut rows = st.query([])?;
-        let mut out: Vec<SourceSummary> = Vec::new();
-        while let Some(r) = rows.next()? {
-            let source: String = r.get(0)?;
-            let imported = r.get::<_, String>(1).ok().as_deref().and_then(parse);
-            let revoked: bool = r.get(2)?;
-            let from = r.get::<_, Option<String>>(3)?.as_deref().and_then(parse);
-            let until = r.get::<_, Option<String>>(4)?.as_deref().and_then(parse);
-            let active = !revoked && from.is_none_or(|f| f <= now) && until.is_none_or(|u| u > now);
-            if out.last().is_none_or(|s| s.source != source) {
-                out.push(SourceSummary {
-                    source,
-                    imported_at: None,
-                    indicators: 0,
-                    active: 0,
-                });
-            }
-            if let Some(s) = out.last_mut() {
-                s.indicators += 1;
-                s.active += u64::from(active);
-                s.imported_at = s.imported_at.max(imported);
-            }
-        }
-        Ok(out)
+        self.backend.sources(now)
     }
 
     /// Number of stored indicators.
     pub fn count(&self) -> Result<u64, Error> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM indicators", [], |r| r.get(0))?;
-        Ok(n.max(0) as u64)
+        self.backend.count()
     }
 
-    /// Max of `imported_at`: the server reloads its matcher when this changes.
+    /// Changes with each import that wrote something: the server reloads its matcher when it
+    /// changes, and hunts for [`CtiStore::imported_after`] the previous one.
     pub fn version(&self) -> Result<Option<String>, Error> {
-        Ok(self
-            .conn
-            .query_row("SELECT MAX(imported_at) FROM indicators", [], |r| r.get(0))?)
+        self.backend.version()
     }
 
     /// The paging cursor saved for a feed URL.
     pub fn cursor(&self, url: &str) -> Result<Option<String>, Error> {
-        Ok(self
-            .conn
-            .query_row("SELECT cursor FROM feeds WHERE url = ?1", [url], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .flatten())
+        self.backend.cursor(url)
     }
 
     /// Saves the paging cursor of a feed URL.
     pub fn set_cursor(&self, url: &str, cursor: Option<&str>) -> Result<(), Error> {
-        self.conn.execute(
-            "INSERT INTO feeds (url, cursor, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(url) DO UPDATE SET cursor=excluded.cursor, updated_at=excluded.updated_at",
-            params![url, cursor, Utc::now().to_rfc3339()],
-        )?;
-        Ok(())
+        self.backend.set_cursor(url, cursor)
     }
+}
+
+/// Whether an indicator replaces the stored one: `existing` is None when none is stored, else
+/// its `modified` text. Only a strictly newer `modified` replaces (a copy without one never
+/// does), so re-importing a feed changes nothing.
+fn replaces(ind: &Indicator, existing: Option<Option<&str>>) -> bool {
+    match existing {
+        None => true,
+        Some(old) => match (&ind.modified, old.and_then(parse)) {
+            (Some(new), Some(old)) => *new > old,
+            (Some(_), None) => true,
+            _ => false,
+        },
+    }
+}
+
+/// One stored indicator as [`CtiStore::sources`] counts it: source, `imported_at`, revoked,
+/// `valid_from`, `valid_until` (text as stored).
+type SourceRow = (String, Option<String>, bool, Option<String>, Option<String>);
+
+/// Folds rows sorted by source into one summary per source.
+fn summarize(rows: impl IntoIterator<Item = SourceRow>, now: DateTime<Utc>) -> Vec<SourceSummary> {
+    let mut out: Vec<SourceSummary> = Vec::new();
+    for (source, imported, revoked, from, until) in rows {
+        let imported = imported.as_deref().and_then(parse);
+        let from = from.as_deref().and_then(parse);
+        let until = until.as_deref().and_then(parse);
+        let active = !revoked && from.is_none_or(|f| f <= now) && until.is_none_or(|u| u > now);
+        if out.last().is_none_or(|s| s.source != source) {
+            out.push(SourceSummary {
+                source,
+                imported_at: None,
+                indicators: 0,
+                active: 0,
+            });
+        }
+        if let Some(s) = out.last_mut() {
+            s.indicators += 1;
+            s.active += u64::from(active);
+            s.imported_at = s.imported_at.max(imported);
+        }
+    }
+    out
 }
 
 fn parse(s: &str) -> Option<DateTime<Utc>> {

@@ -108,3 +108,4 @@ pub fn receiver(statuses: Vec<u16>) -> Receiver {
         handle,
     }
 }
+pub mod alert_backends;

@@ -43,21 +43,25 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 
 /// Builds a batch body: the lines joined by `\n`, gzipped if asked.
 pub fn body(records: &[&Record], gzip: bool) -> std::io::Result<Vec<u8>> {
-    let mut raw = Vec::with_capacity(records.iter().map(|r| r.data.len() + 1).sum());
-    for (i, r) in records.iter().enumerate() {
-        if i > 0 {
-            raw.push(b'\n');
+    let len: usize = records.iter().map(|r| r.data.len() + 1).sum();
+    // The lines go straight into the encoder: no joined copy of the batch is made first.
+    fn join(out: &mut impl Write, records: &[&Record]) -> std::io::Result<()> {
+        for (i, r) in records.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(&r.data)?;
         }
-        raw.extend_from_slice(&r.data);
+        Ok(())
     }
     if !gzip {
+        let mut raw = Vec::with_capacity(len);
+        join(&mut raw, records)?;
         return Ok(raw);
     }
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 4),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(&raw)?;
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(len / 4), flate2::Compression::fast());
+    join(&mut enc, records)?;
     enc.finish()
 }
 

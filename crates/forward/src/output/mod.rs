@@ -199,10 +199,13 @@ impl OutputCtx {
                 let next = match self.reader.as_mut().map(|r| r.next_record()) {
                     Some(Ok(Some((_, payload)))) => payload,
                     Some(Ok(None)) => {
+                        // Wait for more while the batch is young and records keep coming.
                         let left = self.tuning.batch_age.saturating_sub(opened.elapsed());
+                        let linger =
+                            left.min(self.tuning.batch_linger.max(Duration::from_millis(1)));
                         if left.is_zero()
                             || self.stop.deadline().is_some()
-                            || !self.buffer.journal.wait_for(w.end, left)
+                            || !self.buffer.journal.wait_for(w.end, linger)
                         {
                             break;
                         }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use intake::registry::{Registry, FORMAT_ZIA};
-use intake::{NdjsonSink, Server, ServerConfig};
+use intake::{Server, ServerConfig};
+use pipeline::NdjsonSink;
 use serde_json::Value;
 
 pub struct TestServer {

@@ -32,8 +32,8 @@ use time::OffsetDateTime;
 use crate::schema::{ip_display, typed_kind, FieldKind, TIMESTAMP};
 use crate::source::{self, VERIFY_EVERY};
 use crate::{
-    Cursor, Event, EventQuery, EventSearch, EventStore, Retention, SearchPage, StoreError,
-    TopValues,
+    Cursor, Event, EventQuery, EventSearch, EventStore, FieldSum, Retention, SearchPage,
+    StoreError, TopSums, TopValues,
 };
 pub use row::{col_name, columns, insert_columns};
 
@@ -1242,6 +1242,86 @@ impl EventSearch for ClickHouseStore {
             .and_then(|r| r.get("n"))
             .and_then(json_u64)
             .unwrap_or(0))
+    }
+
+    fn sum(&self, q: &EventQuery, field: &str) -> Result<FieldSum, StoreError> {
+        if typed_kind(field) != Some(FieldKind::Long) {
+            return Err(crate::schema::not_summable(field));
+        }
+        let col = col_name(field);
+        // Sent as text: JSON numbers would lose digits. (An Int64 sum; servers before 20.x
+        // have no Int128, and 2^63 bytes is far beyond any range kept.)
+        let r = self.rows(&format!(
+            "SELECT toString(sum(arraySum({col}))) AS s, countIf(notEmpty({col})) AS n FROM {} WHERE {}",
+            self.table("events"),
+            Self::where_sql(q)?
+        ))?;
+        let row = r.first();
+        let sum = row
+            .and_then(|r| r.get("s"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<i128>().ok())
+            .unwrap_or(0);
+        Ok(FieldSum {
+            sum: sum.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+            events: row.and_then(|r| r.get("n")).and_then(json_u64).unwrap_or(0),
+        })
+    }
+
+    fn top_by_sum(
+        &self,
+        q: &EventQuery,
+        field: &str,
+        sum_fields: &[String],
+        size: usize,
+    ) -> Result<TopSums, StoreError> {
+        let (values, kind) = Self::values_expr(field)?;
+        crate::check_sum_fields(sum_fields)?;
+        let size = size.min(MAX_TOP_SQL);
+        // Column names come from the schema (checked above), never from the request's text.
+        let per_event = sum_fields
+            .iter()
+            .map(|f| format!("arraySum({})", col_name(f)))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let inner = format!(
+            "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {} WHERE {}",
+            self.table("events"),
+            Self::where_sql(q)?
+        );
+        // Sums as text: JSON numbers would lose digits.
+        let rows = self.rows(&format!(
+            "SELECT v, toString(sum(b)) AS s, count() AS n FROM ({inner}) ARRAY JOIN vs AS v \
+             GROUP BY v ORDER BY sum(b) DESC, n DESC, v ASC LIMIT {size}"
+        ))?;
+        let total = self.rows(&format!(
+            "SELECT toString(sum(length(vs) * b)) AS s, sum(length(vs)) AS n FROM ({inner})"
+        ))?;
+        let text_i128 = |r: &serde_json::Map<String, Value>| {
+            r.get("s")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse::<i128>().ok())
+        };
+        let total = total
+            .first()
+            .map(|r| {
+                (
+                    text_i128(r).unwrap_or(0),
+                    r.get("n").and_then(json_u64).unwrap_or(0),
+                )
+            })
+            .unwrap_or((0, 0));
+        let all = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    display_value(kind, r.get("v")?.as_str()?),
+                    text_i128(r)?,
+                    r.get("n").and_then(json_u64)?,
+                ))
+            })
+            .collect();
+        Ok(crate::rank_sums(all, size, total))
     }
 }
 

@@ -66,6 +66,12 @@ fn severity_level(s: &str) -> Option<i64> {
 
 /// True for an ATT&CK id of the given prefix (`TA0001`, `T1059`, `T1059.001`).
 fn is_attack_id(s: &str, prefix: &str) -> bool {
+    // Zscaler's sandbox verdicts number tactics its own way (`TAC028`): an id all the same.
+    if prefix == "TA" {
+        if let Some(n) = s.strip_prefix("TAC") {
+            return (2..=4).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit());
+        }
+    }
     let Some(rest) = s.strip_prefix(prefix) else {
         return false;
     };
@@ -407,7 +413,10 @@ impl Mapper<'_, '_> {
         }
         let verdict = verdict.or_else(|| category.map(|c| c.trim().to_ascii_uppercase()));
         if let Some(v) = verdict {
-            let bad = v.contains("MALICIOUS") || v.contains("SUSPICIOUS");
+            // The verdict feed names its classes ("Advance Threat Ransomware", "Sandbox
+            // Offensive Security Tools", "Threat Category"): anything but a benign or empty
+            // verdict is a finding.
+            let bad = !matches!(v.as_str(), "BENIGN" | "CLEAN" | "NONE" | "UNKNOWN" | "NULL");
             self.ev
                 .s(p!("event.kind"), if bad { "alert" } else { "event" });
             self.ev.s(p!("zscaler.zia.sandbox.verdict"), v.as_str());
@@ -428,6 +437,7 @@ impl Mapper<'_, '_> {
             self.ev.s(p!("threat.software.name"), n);
         }
         self.human(K::FileName, p!("file.name"));
+        self.str(K::FileExtension, p!("file.extension"));
         self.str(K::FileType, p!("zscaler.zia.sandbox.file_type"));
         self.int(K::FileSize, p!("file.size"));
         self.str(K::Md5, p!("file.hash.md5"));
@@ -436,7 +446,8 @@ impl Mapper<'_, '_> {
         let split = |v: &str| -> Vec<String> {
             v.split(['|', ','])
                 .map(str::trim)
-                .filter(|s| !s.is_empty() && !is_placeholder(s))
+                // The verdict feed writes `Null` for a sample that dropped nothing.
+                .filter(|s| !s.is_empty() && !is_placeholder(s) && !s.eq_ignore_ascii_case("null"))
                 .map(str::to_owned)
                 .collect()
         };

@@ -1,10 +1,13 @@
 //! `ziaxdr alerts`: list and triage alerts stored in `DATA/alerts.db` (works while the server
-//! runs: the database is in WAL mode and writes wait for the lock).
+//! runs: the database is in WAL mode and writes wait for the lock), or, with `--postgres`, the
+//! alerts of a cluster.
 
 use std::path::PathBuf;
 
 use detect::alerts::AlertFilter;
 use detect::{AlertStore, Status};
+
+use crate::wiring::PostgresArgs;
 
 /// Subcommands of `ziaxdr alerts`.
 #[derive(clap::Subcommand)]
@@ -14,6 +17,9 @@ pub enum Command {
         /// Data directory.
         #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
         data: PathBuf,
+        /// The cluster's alerts, in PostgreSQL.
+        #[command(flatten)]
+        postgres: PostgresArgs,
         /// Only alerts with this status (Pending, Acknowledged, Ongoing, Closed, Rejected).
         #[arg(long)]
         status: Option<String>,
@@ -37,6 +43,9 @@ pub enum Command {
         /// Data directory.
         #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
         data: PathBuf,
+        /// The cluster's alerts, in PostgreSQL.
+        #[command(flatten)]
+        postgres: PostgresArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -50,6 +59,9 @@ pub enum Command {
         /// Data directory.
         #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
         data: PathBuf,
+        /// The cluster's alerts, in PostgreSQL.
+        #[command(flatten)]
+        postgres: PostgresArgs,
         /// Who makes the change (default: $USER).
         #[arg(long)]
         author: Option<String>,
@@ -63,6 +75,9 @@ pub enum Command {
         /// Data directory.
         #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
         data: PathBuf,
+        /// The cluster's alerts, in PostgreSQL.
+        #[command(flatten)]
+        postgres: PostgresArgs,
         /// Comment author (default: $USER).
         #[arg(long)]
         author: Option<String>,
@@ -72,6 +87,11 @@ pub enum Command {
 fn author(a: Option<String>) -> String {
     a.or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".to_string())
+}
+
+/// The alerts `postgres` chooses (see `wiring::StateChoice`), else `data`'s.
+fn open(data: &std::path::Path, postgres: &PostgresArgs) -> anyhow::Result<AlertStore> {
+    Ok(postgres.open()?.alerts(data)?.open()?)
 }
 
 /// Runs `ziaxdr alerts`.
@@ -84,8 +104,9 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             entity,
             limit,
             json,
+            postgres,
         } => {
-            let store = AlertStore::open(&data)?;
+            let store = open(&data, &postgres)?;
             let filter = AlertFilter {
                 status: status.map(|s| s.parse::<Status>()).transpose()?,
                 rule,
@@ -111,8 +132,13 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Show { id, data, json } => {
-            let store = AlertStore::open(&data)?;
+        Command::Show {
+            id,
+            data,
+            json,
+            postgres,
+        } => {
+            let store = open(&data, &postgres)?;
             let a = store.get(&id)?;
             let runs = store.runs(Some(&a.uuid))?;
             if json {
@@ -135,8 +161,9 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             status,
             data,
             author: who,
+            postgres,
         } => {
-            let mut store = AlertStore::open(&data)?;
+            let mut store = open(&data, &postgres)?;
             let a = store.set_status(&id, status.parse()?, &author(who))?;
             println!("{} {}", a.short_id, a.status.as_str());
             Ok(0)
@@ -146,8 +173,9 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             text,
             data,
             author: who,
+            postgres,
         } => {
-            let mut store = AlertStore::open(&data)?;
+            let mut store = open(&data, &postgres)?;
             let a = store.comment(&id, &text, &author(who))?;
             println!("{} {} comment(s)", a.short_id, a.comments.len());
             Ok(0)

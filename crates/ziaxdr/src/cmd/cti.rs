@@ -1,11 +1,29 @@
 //! `ziaxdr cti`: import STIX 2.1 indicators (file, TAXII 2.1 collection, paged feed) into
-//! `DATA/cti.db` and list them. A running server picks up new indicators and retrohunts them.
+//! `DATA/cti.db`, or the cluster's PostgreSQL with `--postgres`, and list them. A running
+//! server (every node of a cluster) picks up new indicators and retrohunts them.
 
 use std::path::PathBuf;
 
 use chrono::Utc;
 use detect::cti::fetch::{fetch_into, FetchOptions};
 use detect::cti::{CtiMatcher, CtiStore};
+
+/// Where the indicators are: options shared by the cti subcommands.
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// Data directory (indicators and registered sources, in cti.db).
+    #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
+    pub data: PathBuf,
+    /// The cluster's state: indicators and registered sources in PostgreSQL.
+    #[command(flatten)]
+    pub postgres: crate::wiring::PostgresArgs,
+}
+
+impl StoreArgs {
+    fn open(&self) -> anyhow::Result<CtiStore> {
+        self.postgres.open()?.cti(&self.data)
+    }
+}
 
 /// Subcommands of `ziaxdr cti`.
 #[derive(clap::Subcommand)]
@@ -17,18 +35,16 @@ pub enum Command {
         /// Environment variable holding a bearer token for the URL (never printed).
         #[arg(long, value_name = "VAR")]
         token_env: Option<String>,
-        /// Data directory.
-        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Print the import report as JSON.
         #[arg(long)]
         json: bool,
     },
     /// One line per imported source (file, URL or API import name) with its counts.
     Sources {
-        /// Data directory.
-        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -38,9 +54,8 @@ pub enum Command {
     Source(SourceCommand),
     /// List stored indicators.
     List {
-        /// Data directory.
-        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -64,15 +79,13 @@ pub enum SourceCommand {
         /// Environment variable of the server holding a bearer token (the token is never stored).
         #[arg(long, value_name = "VAR")]
         token_env: Option<String>,
-        /// Data directory.
-        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// List registered sources with the outcome of their last poll.
     List {
-        /// Data directory.
-        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -81,9 +94,8 @@ pub enum SourceCommand {
     Remove {
         /// The URL as registered.
         url: String,
-        /// Data directory.
-        #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
-        data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -93,17 +105,17 @@ fn run_source(cmd: SourceCommand) -> anyhow::Result<i32> {
             url,
             every,
             token_env,
-            data,
+            store,
         } => {
             let secs = detect::parse_duration_secs(&every).ok_or_else(|| {
                 anyhow::anyhow!("--every {every:?} is not a duration such as 15m, 1h or 1d")
             })?;
-            CtiStore::open(&data)?.add_source(&url, secs, token_env.as_deref())?;
+            store.open()?.add_source(&url, secs, token_env.as_deref())?;
             println!("registered {url}, polled every {secs} s by a running `ziaxdr serve`");
             Ok(0)
         }
-        SourceCommand::List { data, json } => {
-            let store = CtiStore::open(&data)?;
+        SourceCommand::List { store, json } => {
+            let store = store.open()?;
             for s in store.registered_sources()? {
                 if json {
                     println!("{}", serde_json::to_string(&s)?);
@@ -122,8 +134,8 @@ fn run_source(cmd: SourceCommand) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        SourceCommand::Remove { url, data } => {
-            if CtiStore::open(&data)?.remove_source(&url)? {
+        SourceCommand::Remove { url, store } => {
+            if store.open()?.remove_source(&url)? {
                 println!("removed {url}");
                 Ok(0)
             } else {
@@ -141,10 +153,10 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
         Command::Import {
             source,
             token_env,
-            data,
+            store,
             json,
         } => {
-            let mut store = CtiStore::open(&data)?;
+            let mut store = store.open()?;
             let report = if source.starts_with("http://") || source.starts_with("https://") {
                 let opts = FetchOptions {
                     token: token_env.and_then(|v| std::env::var(v).ok()),
@@ -174,8 +186,8 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Sources { data, json } => {
-            let store = CtiStore::open(&data)?;
+        Command::Sources { store, json } => {
+            let store = store.open()?;
             for s in store.sources(Utc::now())? {
                 if json {
                     println!("{}", serde_json::to_string(&s)?);
@@ -191,8 +203,8 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::List { data, json } => {
-            let store = CtiStore::open(&data)?;
+        Command::List { store, json } => {
+            let store = store.open()?;
             let all = store.all()?;
             let now = Utc::now();
             let matcher = CtiMatcher::build(&all, now);

@@ -10,7 +10,7 @@ use forward::config::{ClientTls, DestSpec, ListenSpec, WhenFull};
 use forward::{ForwardConfig, Forwarder};
 
 /// Arguments of `ziaxdr forward`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
     #[command(subcommand)]
@@ -20,7 +20,7 @@ pub struct Args {
     opts: Box<Opts>,
 }
 
-#[derive(clap::Subcommand, Debug)]
+#[derive(clap::Subcommand)]
 enum Sub {
     /// Show the buffer and each destination's progress (from the running forwarder, or
     /// from the data directory when none runs).
@@ -35,7 +35,8 @@ enum Sub {
 }
 
 /// The options of `ziaxdr forward`, also the schema of its TOML configuration file.
-#[derive(clap::Args, serde::Deserialize, Default, Debug)]
+// No `Debug`: the options hold keys, tokens and passwords, which must never be printed.
+#[derive(clap::Args, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[command(after_help = "Examples:\n\
   # an NSS VM feed on the local subnet, forwarded to Sekoia.io over HTTPS\n\
@@ -119,6 +120,10 @@ pub struct Opts {
     /// Longest a record waits for its batch to fill [default: 1s].
     #[arg(long, env = "ZIAXDR_FORWARD_BATCH_AGE")]
     pub batch_age: Option<String>,
+    /// A batch not yet full goes out once no record has arrived for this long (the end of a
+    /// burst is not held for --batch-age); 0 counts as 1ms, the shortest wait [default: 100ms].
+    #[arg(long, env = "ZIAXDR_FORWARD_BATCH_LINGER")]
+    pub batch_linger: Option<String>,
     /// First retry delay, doubled after each failure, with jitter [default: 1s].
     #[arg(long, env = "ZIAXDR_FORWARD_RETRY_INITIAL")]
     pub retry_initial: Option<String>,
@@ -156,10 +161,6 @@ pub struct Opts {
     pub no_fsync: bool,
 }
 
-macro_rules! merge {
-    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
-}
-
 fn duration(name: &str, v: &Option<String>) -> anyhow::Result<Option<Duration>> {
     v.as_deref()
         .map(|s| humantime::parse_duration(s).with_context(|| format!("bad --{name} {s:?}")))
@@ -171,10 +172,7 @@ impl Opts {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut f: Opts =
-            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        let mut f: Opts = super::read_toml(&path)?;
         merge!(
             self,
             f,
@@ -190,6 +188,7 @@ impl Opts {
             batch_bytes,
             batch_records,
             batch_age,
+            batch_linger,
             retry_initial,
             retry_max,
             request_timeout,
@@ -260,6 +259,9 @@ impl Opts {
         }
         if let Some(v) = duration("batch-age", &self.batch_age)? {
             t.batch_age = v;
+        }
+        if let Some(v) = duration("batch-linger", &self.batch_linger)? {
+            t.batch_linger = v;
         }
         if let Some(v) = duration("retry-initial", &self.retry_initial)? {
             t.retry_initial = v.max(Duration::from_millis(1));

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use intake::pipeline::PipelineConfig;
-use intake::raw::{encode, now_us, Transport};
 use intake::uuid::Uuid;
 use intake::Registry;
+use pipeline::raw::{encode, now_us, Transport};
+use pipeline::PipelineConfig;
 use sim::Sink as _;
 
 /// Arguments of `ziaxdr import`.
@@ -202,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .map(intake::geoip::GeoIp::open)
         .transpose()?
         .map(Arc::new);
-    let metrics = intake::metrics::Metrics::new();
+    let metrics = pipeline::PipelineMetrics::new();
     let stop = Arc::new(AtomicBool::new(false));
     let pipeline = {
         let (j, m, s) = (journal.clone(), metrics.clone(), stop.clone());
@@ -227,7 +227,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         };
         std::thread::Builder::new()
             .name("pipeline".into())
-            .spawn(move || intake::pipeline::run(j, Box::new(sink), cfg, m, s))?
+            .spawn(move || pipeline::run(j, Box::new(sink), cfg, m, s))?
     };
 
     let bar = progress_bar(total_bytes);

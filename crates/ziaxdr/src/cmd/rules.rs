@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use detect::rulestate::{RuleState, RuleStateStore};
+use detect::rulestate::RuleState;
 use detect::{Detector, LoadStatus, RuleSet};
 
 /// Options shared by the rules subcommands.
@@ -19,6 +19,9 @@ pub struct RuleDirs {
     /// Data directory (enabled flags and match counts, in alerts.db).
     #[arg(long, default_value = "./ziaxdr-data", value_name = "DIR")]
     pub data: PathBuf,
+    /// The cluster's state: enabled flags and match counts in PostgreSQL.
+    #[command(flatten)]
+    pub postgres: crate::wiring::PostgresArgs,
 }
 
 impl RuleDirs {
@@ -86,8 +89,9 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
         Command::Disable { id, dirs } => set_enabled(&dirs, &id, false),
         Command::List { dirs, json } => {
             let compiled = dirs.load()?.compile()?;
-            let states = if dirs.data.join("alerts.db").exists() {
-                RuleStateStore::open(&dirs.data)?.all()?
+            let state = dirs.postgres.open()?;
+            let states = if state.pg.is_some() || dirs.data.join("alerts.db").exists() {
+                state.rule_state(&dirs.data)?.all()?
             } else {
                 Default::default()
             };
@@ -210,7 +214,10 @@ fn set_enabled(dirs: &RuleDirs, id: &str, enabled: bool) -> anyhow::Result<i32> 
         eprintln!("no rule {id} (see `ziaxdr rules list`)");
         return Ok(2);
     }
-    RuleStateStore::open(&dirs.data)?.set_enabled(id, enabled)?;
+    dirs.postgres
+        .open()?
+        .rule_state(&dirs.data)?
+        .set_enabled(id, enabled)?;
     println!("{id} {}", if enabled { "enabled" } else { "disabled" });
     Ok(0)
 }

@@ -16,6 +16,7 @@ use store::TimeSpec;
 #[command(after_help = "Examples:
   ziaxdr search 'event.dataset:web AND event.action:blocked' --since 7d
   ziaxdr search 'user.name:alice or user.name:bob' --top url.domain
+  ziaxdr search 'event.dataset:web' --top user.email --by-sum http.response.bytes,http.request.bytes
   ziaxdr search 'event.dataset:web' --since 1d --csv --limit 100000 > web.csv
   ziaxdr search 'source.ip:10.0.0.0/8' --ndjson --fields @timestamp,source.ip,url.original")]
 pub struct Args {
@@ -58,12 +59,20 @@ pub struct Args {
     /// Print the most frequent values of FIELD with their counts.
     #[arg(long, value_name = "FIELD", conflicts_with = "histogram")]
     pub top: Option<String>,
+    /// With --top: rank the values by the sum of these numeric fields over their events
+    /// (e.g. http.response.bytes,http.request.bytes: bandwidth) instead of by count; prints
+    /// each value's sum and count. Up to 8 fields, comma-separated or repeated.
+    #[arg(long, value_name = "FIELD", requires = "top", value_delimiter = ',')]
+    pub by_sum: Vec<String>,
     /// Number of values for --top.
     #[arg(long, default_value_t = 10)]
     pub size: usize,
     /// Print the number of matching events per time bucket.
     #[arg(long)]
     pub histogram: bool,
+    /// Print the sum of the numeric FIELD (e.g. http.response.bytes) over matching events.
+    #[arg(long, value_name = "FIELD", conflicts_with_all = ["count", "top", "histogram", "csv", "ndjson"])]
+    pub sum: Option<String>,
     /// Bucket width for --histogram (e.g. 1h); chosen automatically by default.
     #[arg(long, requires = "histogram")]
     pub interval: Option<String>,
@@ -120,6 +129,12 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
 
     let aggregation = if args.count {
         Some(Aggregation::Count)
+    } else if let (Some(field), false) = (&args.top, args.by_sum.is_empty()) {
+        Some(Aggregation::TopBySum {
+            field: field.clone(),
+            sum: args.by_sum.clone(),
+            size: args.size,
+        })
     } else if let Some(field) = &args.top {
         Some(Aggregation::Top {
             field: field.clone(),
@@ -130,7 +145,9 @@ fn run_inner(args: Args) -> anyhow::Result<i32> {
             interval: args.interval.clone(),
         })
     } else {
-        None
+        args.sum.as_ref().map(|field| Aggregation::Sum {
+            field: field.clone(),
+        })
     };
 
     if let Some(aggregation) = aggregation {
@@ -308,6 +325,19 @@ fn print_aggregate(out: &mut impl Write, r: &AggregateResult, json: bool) -> any
             AggregateResult::Distinct { field, count } => {
                 serde_json::json!({ "field": field, "distinct": count })
             }
+            AggregateResult::Sum { field, sum, events } => {
+                serde_json::json!({ "field": field, "sum": sum, "events": events })
+            }
+            AggregateResult::TopBySum {
+                field,
+                sum,
+                values,
+                other_sum,
+                other_count,
+            } => serde_json::json!({
+                "field": field, "sum": sum, "values": values,
+                "other_sum": other_sum, "other_count": other_count,
+            }),
         };
         serde_json::to_writer(&mut *out, &v).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
@@ -342,6 +372,33 @@ fn print_aggregate(out: &mut impl Write, r: &AggregateResult, json: bool) -> any
             print_table(out, &[field.clone(), "count".into()], &rows)?;
         }
         AggregateResult::Distinct { count, .. } => writeln!(out, "{count}")?,
+        AggregateResult::Sum { sum, .. } => writeln!(out, "{sum}")?,
+        AggregateResult::TopBySum {
+            field,
+            values,
+            other_sum,
+            other_count,
+            ..
+        } => {
+            let mut rows: Vec<Vec<String>> = values
+                .iter()
+                .map(|v| {
+                    vec![
+                        cell(Some(&serde_json::Value::String(v.value.clone()))),
+                        v.sum.to_string(),
+                        v.count.to_string(),
+                    ]
+                })
+                .collect();
+            if *other_count > 0 {
+                rows.push(vec![
+                    "(other)".into(),
+                    other_sum.to_string(),
+                    other_count.to_string(),
+                ]);
+            }
+            print_table(out, &[field.clone(), "sum".into(), "count".into()], &rows)?;
+        }
     }
     Ok(())
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use intake::pipeline::PipelineConfig;
-use intake::{NdjsonSink, Server, ServerConfig, Sink};
+use intake::{Server, ServerConfig};
+use pipeline::{NdjsonSink, PipelineConfig, Sink};
 
 /// Arguments of `ziaxdr serve`. Every flag can also be set in the TOML file given by
 /// `--config` (same names, e.g. `http = "0.0.0.0:8443"`) or as a `ZIAXDR_…` variable;
 /// a flag or variable wins over the file.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub struct Args {
     // Boxed: the options are large and `Command` in main.rs holds every subcommand inline.
     #[command(flatten)]
@@ -20,7 +20,8 @@ pub struct Args {
 }
 
 /// The options of `ziaxdr serve`, also the schema of its TOML configuration file.
-#[derive(clap::Args, serde::Deserialize, Default, Debug)]
+// No `Debug`: the options hold keys, tokens and passwords, which must never be printed.
+#[derive(clap::Args, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[command(
     after_help = "Examples:\n  ziaxdr serve\n  ziaxdr serve --data /var/lib/ziaxdr --http 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem\n  ziaxdr serve --config /etc/ziaxdr.toml\n\n\
@@ -142,7 +143,8 @@ pub struct Opts {
     /// ClickHouse database holding the events (created when missing) [default: ziaxdr].
     #[arg(long, env = "ZIAXDR_CLICKHOUSE_DATABASE", value_name = "NAME")]
     pub clickhouse_database: Option<String>,
-    /// Keep the state (intakes, keys, entities, console users and sessions) in PostgreSQL at
+    /// Keep the state (intakes, keys, entities, console users and sessions, alerts, rule
+    /// state, CTI) in PostgreSQL at
     /// this URL instead of SQLite files under DATA, shared by every node of a cluster; see
     /// docs/cluster-state.md.
     #[arg(long, env = "ZIAXDR_POSTGRES", value_name = "URL")]
@@ -214,20 +216,13 @@ pub struct Opts {
     pub zia: Option<ziaapi::Settings>,
 }
 
-macro_rules! merge {
-    ($a:ident, $b:ident, $($f:ident),*) => { $( if $a.$f.is_none() { $a.$f = $b.$f.take(); } )* };
-}
-
 impl Opts {
     /// Fills every unset field from the `--config` file.
     fn with_file(mut self) -> anyhow::Result<Opts> {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut f: Opts =
-            toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+        let mut f: Opts = super::read_toml(&path)?;
         merge!(
             self,
             f,
@@ -461,8 +456,9 @@ pub(crate) async fn serve(
     let cluster = cluster_choice(&args)?;
     cluster.validate(args.clickhouse.is_some())?;
     if cluster.role == crate::wiring::Role::Worker {
-        return serve_worker(&args, cfg, &cluster, shutdown).await;
+        return serve_worker(&args, cfg, &cluster, &state, shutdown).await;
     }
+    let alerts = state.alerts(&data_dir)?;
     let queue = cluster.intake_queue().await?;
     // On a cluster the pipeline runs in the worker (in this process for `--role all`); the
     // intake node only reads the store, for the console and the API.
@@ -481,12 +477,12 @@ pub(crate) async fn serve(
     let _cti_poller = if args.no_detection {
         None
     } else {
-        Some(crate::wiring::CtiPoller::start(data_dir.clone())?)
+        Some(crate::wiring::CtiPoller::start(state.cti(&data_dir)?)?)
     };
     let zia = crate::cmd::zia::server_responder(args.zia.as_ref(), &data_dir)?;
     let zia_for_worker = zia.clone();
     if !args.no_detection && sink.is_some() {
-        let detection = detect::DetectionService::open_with(
+        let detection = detect::DetectionService::open_in(
             &detect::ServiceOptions {
                 data_dir: data_dir.clone(),
                 rule_dirs: args.rules.clone(),
@@ -494,8 +490,14 @@ pub(crate) async fn serve(
                 retrohunt_days: args.retrohunt_days.unwrap_or(30),
             },
             zia.clone(),
+            &alerts,
+            state.cti(&data_dir)?,
         )
         .context("cannot start detection (rules, CTI, alerts)")?;
+        let detection = match &state.pg {
+            Some(_) => detection.with_rule_state(state.rule_state(&data_dir)?)?,
+            None => detection,
+        };
         // Retrohunt reads the event store; with --output there is none to read.
         let source = store
             .clone()
@@ -511,6 +513,10 @@ pub(crate) async fn serve(
             data_dir.display()
         )
     })?;
+    // On a cluster, /metrics shows what waits in JetStream.
+    cluster
+        .watch_backlog(server.ingest().metrics.clone())
+        .await?;
     let http = server.http_addr().map_or("-".into(), |a| a.to_string());
     let syslog = server.syslog_addr().map_or("-".into(), |a| a.to_string());
     let syslog_tls = server
@@ -552,10 +558,7 @@ pub(crate) async fn serve(
         Some(t) => Some(intake::registry::hash_key(t)),
         None => server.registry().admin_token_hash()?,
     };
-    let accounts = Arc::new(
-        console::accounts::Accounts::open(&data_dir)
-            .context("cannot open the console accounts (DATA/console.db)")?,
-    );
+    let accounts = Arc::new(state.accounts(&data_dir)?);
     let public_url = args
         .public_url
         .clone()
@@ -580,6 +583,7 @@ pub(crate) async fn serve(
     let console_state = console::api::ConsoleState {
         ingest: server.ingest().clone(),
         data_dir: data_dir.clone(),
+        alerts: alerts.clone(),
         store: store_access.clone(),
         endpoints: console::api::PublicEndpoints {
             http_base: public_url.clone(),
@@ -594,12 +598,16 @@ pub(crate) async fn serve(
         public_origin: public_origin(&public_url),
     };
     let routes = crate::wiring::events_router(store_access.clone())
-        .merge(crate::wiring::alerts_router(data_dir.clone(), zia))
+        .merge(crate::wiring::alerts_router(alerts.clone(), zia))
         .merge(crate::wiring::detection_router(
             data_dir.clone(),
             Arc::new(
-                detect::api::RulesApi::new(&args.rules).context("cannot load the Sigma rules")?,
+                detect::api::RulesApi::new(&args.rules)
+                    .context("cannot load the Sigma rules")?
+                    .with_postgres(state.pg.clone())
+                    .context("cannot open the rule state in PostgreSQL")?,
             ),
+            state.cti(&data_dir)?,
             crate::wiring::StoreSource::new(store_access.clone()),
         ))
         .merge(console::api::router(console_state))
@@ -607,7 +615,7 @@ pub(crate) async fn serve(
         .merge(console::assets::router());
     // `--role all` on a cluster: this process is a worker too.
     let worker = match worker_cfg {
-        Some(wc) if cluster.runs_worker() => Some(spawn_worker(&args, wc, zia_for_worker)?),
+        Some(wc) if cluster.runs_worker() => Some(spawn_worker(&args, wc, zia_for_worker, &state)?),
         _ => None,
     };
     let result = server
@@ -730,6 +738,7 @@ fn spawn_worker(
     args: &Opts,
     wc: crate::worker::WorkerConfig,
     zia: Option<Arc<ziaapi::Responder>>,
+    state: &crate::wiring::StateChoice,
 ) -> anyhow::Result<(
     WorkerHandle,
     Arc<std::sync::atomic::AtomicBool>,
@@ -739,7 +748,7 @@ fn spawn_worker(
         None
     } else {
         Some(
-            detect::DetectionService::open_with(
+            detect::DetectionService::open_in(
                 &detect::ServiceOptions {
                     data_dir: wc.data_dir.clone(),
                     rule_dirs: args.rules.clone(),
@@ -747,9 +756,17 @@ fn spawn_worker(
                     retrohunt_days: args.retrohunt_days.unwrap_or(30),
                 },
                 zia,
+                &state.alerts(&wc.data_dir)?,
+                state.cti(&wc.data_dir)?,
             )
             .context("cannot start detection (rules, CTI, alerts)")?,
         )
+    };
+    // On a cluster the rule state is PostgreSQL's: one enabled flag and one count per rule
+    // for every worker.
+    let detection = match (detection, &state.pg) {
+        (Some(d), Some(_)) => Some(d.with_rule_state(state.rule_state(&wc.data_dir)?)?),
+        (d, _) => d,
     };
     let retrohunt = clickhouse_args(args)
         .choice()
@@ -779,6 +796,7 @@ async fn serve_worker(
     args: &Opts,
     cfg: ServerConfig,
     cluster: &crate::wiring::ClusterChoice,
+    state: &crate::wiring::StateChoice,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)?;
@@ -788,9 +806,10 @@ async fn serve_worker(
     let _cti_poller = if args.no_detection {
         None
     } else {
-        Some(crate::wiring::CtiPoller::start(cfg.data_dir.clone())?)
+        Some(crate::wiring::CtiPoller::start(state.cti(&cfg.data_dir)?)?)
     };
-    let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia)?;
+    let ((stop, mut task), nats_up, metrics) = spawn_worker(args, wc, zia, state)?;
+    cluster.watch_backlog(metrics.clone()).await?;
     let listener = tokio::net::TcpListener::bind(cfg.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.http_addr))?;

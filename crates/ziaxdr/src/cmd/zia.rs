@@ -122,10 +122,7 @@ pub struct Common {
 
 /// The `[zia]` table of a ziaxdr TOML config.
 pub(crate) fn settings_from_file(path: &Path) -> anyhow::Result<Settings> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
-    let v: toml::Table =
-        toml::from_str(&text).with_context(|| format!("bad config {}", path.display()))?;
+    let v: toml::Table = super::read_toml(path)?;
     match v.get("zia") {
         Some(t) => t
             .clone()

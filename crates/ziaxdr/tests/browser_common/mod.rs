@@ -161,3 +161,55 @@ pub async fn sign_in(c: &Client, user: &str, password: &str) {
         .unwrap();
     wait_text(c, "main h1", "Overview").await;
 }
+
+/// Runs `js` until it returns true, for at most 45 s.
+pub async fn wait_js(c: &Client, js: &str, what: &str) {
+    wait_js_within(c, js, what, Duration::from_secs(45)).await
+}
+
+/// Runs `js` until it returns true, for at most `limit`.
+pub async fn wait_js_within(c: &Client, js: &str, what: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if c.execute(js, vec![]).await.unwrap() == serde_json::json!(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never true: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The page's width in CSS pixels (wider than the window when something overflows).
+pub async fn page_width(c: &Client) -> f64 {
+    c.execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+/// Saves the whole page, `width` pixels wide, as `NAME-WIDTH.png`: the window is made as
+/// tall as the page (at most 5,000 px) for the shot, then `height` again.
+pub async fn full_shot(c: &Client, name: &str, width: u32, height: u32) {
+    // The window is taller than the page's viewport by the browser's own frame.
+    let sizes = c
+        .execute(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let page = sizes[0].as_f64().unwrap_or(height as f64);
+    let frame = sizes[1].as_f64().unwrap_or(0.0).max(0.0);
+    let tall = ((page + frame).ceil() as u32).clamp(height, 5_000);
+    c.set_window_size(width, tall).await.unwrap();
+    // Two frames: the layout at the new size is painted.
+    c.execute_async(
+        "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(c, &format!("{name}-{width}")).await;
+    c.set_window_size(width, height).await.unwrap();
+}

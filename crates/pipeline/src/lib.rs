@@ -1,4 +1,8 @@
-//! The pipeline: journal → format (`zia`) → [`Sink`], exactly once.
+//! `pipeline`: from the durable queue to the event store, exactly once: journal → format
+//! (`zia`) → [`Sink`]. It is its own crate because two roles run it: the single node, behind
+//! the intake's receivers, and the cluster's worker, which feeds it from its own journal and
+//! has no receivers at all. It also owns the journal's record format ([`raw::RawEvent`]),
+//! which the receivers write and the pipeline reads.
 //!
 //! Events travel as the parser's flat [`Event`]. They are parsed and annotated on the parse
 //! threads, and a sink may do part of its work on each event there too ([`Sink::preparer`]);
@@ -10,6 +14,13 @@
 //! checkpoint moves and old segments are deleted. Events whose `(intake, sourcetype, record
 //! id)` was seen among the last [`PipelineConfig::dedup_window`] events are dropped (NSS
 //! replays after a reconnect, Cloud NSS retries whole batches).
+//!
+//! What the pipeline needs of the rest of the node comes in through small traits: the entity
+//! owning each intake ([`IntakeEntities`], the intake registry), and a hook for each record's
+//! shape ([`ShapeObserver`], the feed-format drift tracker).
+
+pub mod metrics;
+pub mod raw;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -22,9 +33,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::metrics::Metrics;
-use crate::raw::RawEvent;
-use crate::registry::Registry;
+pub use crate::metrics::{PipelineMetrics, RateLimitedLog, ShapeObserver, StageTime};
+pub use crate::raw::{RawEvent, Transport};
 
 pub use zia::Event;
 
@@ -171,9 +181,9 @@ pub struct PipelineConfig {
     pub parse_threads: usize,
     /// The parser.
     pub parser: ParseFn,
-    /// The registry, to name each event's entity (`ziaxdr.entity`) from its intake; without
-    /// it events carry no entity.
-    pub registry: Option<Arc<Registry>>,
+    /// Who owns each intake (the registry), to name each event's entity (`ziaxdr.entity`);
+    /// without it events carry no entity.
+    pub registry: Option<Arc<dyn IntakeEntities>>,
     /// Longest wait between two attempts after the sink failed (the first is after 1 s,
     /// doubling; default 30 s).
     pub retry_max_delay: Duration,
@@ -330,17 +340,23 @@ impl Dedup {
 /// while its events are still in the journal must not cost a query per event).
 const ENTITY_RELOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Where the pipeline learns which entity owns an intake (the intake registry).
+pub trait IntakeEntities: Send + Sync {
+    /// The name of the entity owning each known intake.
+    fn intake_entities(&self) -> Result<HashMap<uuid::Uuid, Arc<str>>, String>;
+}
+
 /// The entity name of each intake, read from the registry once and again when an intake is
 /// not known (created after the last read), so naming an event's entity is a hash lookup.
 pub struct EntityNames {
-    registry: Arc<Registry>,
+    registry: Arc<dyn IntakeEntities>,
     names: HashMap<uuid::Uuid, Arc<str>>,
     last_reload: Option<Instant>,
 }
 
 impl EntityNames {
     /// An empty cache over `registry` (filled at the first lookup).
-    pub fn new(registry: Arc<Registry>) -> Self {
+    pub fn new(registry: Arc<dyn IntakeEntities>) -> Self {
         EntityNames {
             registry,
             names: HashMap::new(),
@@ -370,19 +386,8 @@ impl EntityNames {
         self.names.get(intake)
     }
 
-    fn load(&self) -> Result<HashMap<uuid::Uuid, Arc<str>>, crate::registry::RegistryError> {
-        let entities: HashMap<uuid::Uuid, String> = self
-            .registry
-            .list_entities()?
-            .into_iter()
-            .map(|e| (e.uuid, e.name))
-            .collect();
-        Ok(self
-            .registry
-            .list_intakes()?
-            .into_iter()
-            .filter_map(|i| Some((i.uuid, Arc::from(entities.get(&i.entity_uuid)?.as_str()))))
-            .collect())
+    fn load(&self) -> Result<HashMap<uuid::Uuid, Arc<str>>, String> {
+        self.registry.intake_entities()
     }
 }
 
@@ -459,6 +464,13 @@ fn resume_offset(sink: Option<u64>, checkpoint: Option<u64>, journal_start: u64)
     from.max(journal_start)
 }
 
+/// Adds the time since `since` to `counter`; returns now, the start of the next step.
+fn lap(counter: &prometheus::Counter, since: Instant) -> Instant {
+    let now = Instant::now();
+    counter.inc_by(now.duration_since(since).as_secs_f64());
+    now
+}
+
 /// A record as parsed and prepared on the parse threads.
 type ParsedRecord = (u64, RawEvent, ParseOutcome, Option<Prepared>);
 
@@ -479,7 +491,7 @@ enum Stage {
 /// CPUs) while this one deduplicates, writes and commits the previous one.
 ///
 /// A failing sink (a full disk) is a state, not the end: the pipeline says so in
-/// `metrics.pipeline_fault` (for `/readyz`), waits (1 s, doubling up to
+/// `metrics.fault` (for `/readyz`), waits (1 s, doubling up to
 /// [`PipelineConfig::retry_max_delay`]), has the sink discard what it had not committed
 /// ([`Sink::recover`]) and starts again after the sink's last commit. The events are in the
 /// journal, so none is lost, and none is written twice. It stops only if the sink cannot
@@ -488,7 +500,7 @@ pub fn run(
     journal: journal::Journal,
     mut sink: Box<dyn Sink>,
     cfg: PipelineConfig,
-    metrics: Metrics,
+    metrics: PipelineMetrics,
     stop: Arc<AtomicBool>,
 ) -> Result<(), PipelineError> {
     let mut dedup = match &cfg.dedup_file {
@@ -496,7 +508,7 @@ pub fn run(
         _ => Dedup::new(cfg.dedup_window),
     };
     let pool = parse_pool(cfg.parse_threads);
-    let log = crate::metrics::RateLimitedLog::new(Duration::from_secs(30));
+    let log = RateLimitedLog::new(Duration::from_secs(30));
     let mut delay = Duration::from_secs(1);
     loop {
         let err = match run_once(
@@ -520,7 +532,7 @@ pub fn run(
         }
         dedup.rollback();
         set_fault(&metrics, Some(format!("{err}; retrying")));
-        metrics.pipeline_retries.inc();
+        metrics.retries.inc();
         if let Some(n) = log.hit() {
             tracing::warn!(error = %err, failures = n, retry_in = ?delay, "pipeline cannot write; retrying (nothing is lost: the events wait in the journal)");
         }
@@ -542,11 +554,8 @@ pub fn run(
     }
 }
 
-fn set_fault(metrics: &Metrics, fault: Option<String>) {
-    let mut f = metrics
-        .pipeline_fault
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+fn set_fault(metrics: &PipelineMetrics, fault: Option<String>) {
+    let mut f = metrics.fault.lock().unwrap_or_else(|e| e.into_inner());
     if f.is_some() || fault.is_some() {
         metrics.sink_down.set(i64::from(fault.is_some()));
         *f = fault;
@@ -558,7 +567,7 @@ fn run_once(
     journal: &journal::Journal,
     sink: &mut dyn Sink,
     cfg: &PipelineConfig,
-    metrics: &Metrics,
+    metrics: &PipelineMetrics,
     stop: &AtomicBool,
     dedup: &mut Dedup,
     pool: Option<&rayon::ThreadPool>,
@@ -598,6 +607,7 @@ fn run_once(
         let mut entities = cfg.registry.clone().map(EntityNames::new);
         let pool_r = pool;
         let prepare_r = preparer.as_ref();
+        let time_r = &metrics.time;
         // Named, so that its CPU time can be told from the writing stage's (`top -H`, the
         // end-to-end bench).
         let reading = std::thread::Builder::new().name("pipeline-read".into());
@@ -607,6 +617,7 @@ fn run_once(
                 let stopping = stop_r.load(Ordering::Relaxed);
                 let mut batch = Vec::new();
                 let mut last = None;
+                let t = Instant::now();
                 while batch.len() < cfg_r.batch {
                     match reader.next_record() {
                         Ok(Some((off, payload))) => {
@@ -630,13 +641,17 @@ fn run_once(
                     }
                 }
                 if let Some(last) = last {
+                    let t = lap(&time_r.read, t);
                     let parsed = parse_all(cfg_r, pool_r, prepare_r, &batch);
                     let items = batch
                         .into_iter()
                         .zip(parsed)
                         .map(|((o, r, _), (p, prep))| (o, r, p, prep))
                         .collect();
-                    if !send(Stage::Batch(items, last)) {
+                    let t = lap(&time_r.parse, t);
+                    let sent = send(Stage::Batch(items, last));
+                    lap(&time_r.handoff, t);
+                    if !sent {
                         return;
                     }
                     continue;
@@ -670,7 +685,10 @@ fn run_once(
                     .max(Duration::from_millis(1)),
                 None => Duration::from_millis(200),
             };
-            let drained = match rx.recv_timeout(wait) {
+            let t = Instant::now();
+            let got = rx.recv_timeout(wait);
+            let t = lap(&metrics.time.starved, t);
+            let drained = match got {
                 Ok(Stage::Batch(mut items, last)) => {
                     since_commit += items.len();
                     for (off, raw, out, prepared) in items.iter_mut() {
@@ -683,10 +701,13 @@ fn run_once(
                         if out.failed {
                             metrics.parse_failures.inc();
                         }
-                        metrics.drift.observe(raw, out.shape.as_ref());
+                        if let Some(shapes) = &metrics.shapes {
+                            shapes.observe(raw, out.shape.as_ref());
+                        }
                         sink.write_prepared(*off, raw, &mut out.event, prepared.take())?;
                         metrics.processed.inc();
                     }
+                    lap(&metrics.time.write, t);
                     // Freeing a batch of events (a few hundred small allocations each) was a
                     // third of this thread's work, most of it because the parse threads had
                     // allocated them: the parse threads free them too, off this thread.
@@ -716,11 +737,13 @@ fn run_once(
                     || since_commit >= cfg.commit_events.max(1)
                     || last_commit.elapsed() >= cfg.commit_interval
                 {
+                    let t = Instant::now();
                     sink.commit()?;
                     dedup.committed();
                     set_fault(metrics, None);
                     since_commit = 0;
                     journal.commit_checkpoint(p)?;
+                    lap(&metrics.time.commit, t);
                     committed_through = Some(p);
                     pending = None;
                     last_commit = Instant::now();
@@ -987,7 +1010,7 @@ mod tests {
         })
     }
 
-    fn run_until_caught_up(j: &journal::Journal, sink: Box<dyn Sink>, m: &Metrics) {
+    fn run_until_caught_up(j: &journal::Journal, sink: Box<dyn Sink>, m: &PipelineMetrics) {
         let stop = Arc::new(AtomicBool::new(true));
         let cfg = PipelineConfig {
             parser: fake_parser(),
@@ -1027,6 +1050,60 @@ mod tests {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
+    }
+
+    /// Takes `commit_takes` to commit.
+    struct SlowCommitSink {
+        commit_takes: Duration,
+    }
+
+    impl Sink for SlowCommitSink {
+        fn committed_offset(&self) -> Result<Option<u64>, SinkError> {
+            Ok(None)
+        }
+        fn write(&mut self, _: u64, _: &RawEvent, _: &mut Event) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<(), SinkError> {
+            std::thread::sleep(self.commit_takes);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_time_the_sink_takes_to_commit_is_counted_as_commit_time() {
+        let d = tempfile::tempdir().unwrap();
+        let j =
+            journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
+        let recs: Vec<Vec<u8>> = (0..30).map(|i| raw(&format!("id={i}")).encode()).collect();
+        j.append_blocking(recs).unwrap();
+        let m = PipelineMetrics::new();
+        let cfg = PipelineConfig {
+            parser: fake_parser(),
+            batch: 10,
+            commit_events: 10,
+            ..PipelineConfig::default()
+        };
+        let sink = SlowCommitSink {
+            commit_takes: Duration::from_millis(30),
+        };
+        run(
+            j,
+            Box::new(sink),
+            cfg,
+            m.clone(),
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
+        let commit = m.time.commit.get();
+        assert!(
+            commit >= 0.09,
+            "three commits of 30 ms each, counted {commit} s"
+        );
+        assert!(
+            m.time.write.get() < commit,
+            "writing nothing much costs less than those commits"
+        );
     }
 
     /// Prepares each event with the thread that parsed it and its offset, and checks that
@@ -1103,7 +1180,7 @@ mod tests {
             ..PipelineConfig::default()
         };
         let stop = Arc::new(AtomicBool::new(true));
-        run(j.clone(), Box::new(sink), cfg, Metrics::new(), stop).unwrap();
+        run(j.clone(), Box::new(sink), cfg, PipelineMetrics::new(), stop).unwrap();
         let written = written.lock().unwrap();
         written.clone()
     }
@@ -1157,7 +1234,7 @@ mod tests {
             commits: commits.clone(),
         };
         let stop = Arc::new(AtomicBool::new(true));
-        run(j.clone(), Box::new(sink), cfg, Metrics::new(), stop).unwrap();
+        run(j.clone(), Box::new(sink), cfg, PipelineMetrics::new(), stop).unwrap();
         // 100 batches of 10: a commit per 250 records, the last one at the drain.
         assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed), 4);
         assert_eq!(
@@ -1221,7 +1298,7 @@ mod tests {
             retry_max_delay: Duration::from_millis(100),
             ..PipelineConfig::default()
         };
-        let m = Metrics::new();
+        let m = PipelineMetrics::new();
         let stop = Arc::new(AtomicBool::new(false));
         let runner = {
             let (j, m, stop) = (j.clone(), m.clone(), stop.clone());
@@ -1241,8 +1318,8 @@ mod tests {
             .collect();
         let want: Vec<String> = (0..50).map(|i| format!("id={i}")).collect();
         assert_eq!(got, want, "every event once, in order");
-        assert_eq!(m.pipeline_retries.get(), 2);
-        assert!(m.pipeline_fault.lock().unwrap().is_none());
+        assert_eq!(m.retries.get(), 2);
+        assert!(m.fault.lock().unwrap().is_none());
         assert_eq!(j.checkpoint(), Some(49));
     }
 
@@ -1259,7 +1336,14 @@ mod tests {
             ..PipelineConfig::default()
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let err = run(j.clone(), Box::new(FailingSink), cfg, Metrics::new(), stop).unwrap_err();
+        let err = run(
+            j.clone(),
+            Box::new(FailingSink),
+            cfg,
+            PipelineMetrics::new(),
+            stop,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("disk on fire"));
         assert_eq!(j.checkpoint(), None);
     }
@@ -1270,7 +1354,7 @@ mod tests {
         let j =
             journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
         let out = d.path().join("out.ndjson");
-        let m = Metrics::new();
+        let m = PipelineMetrics::new();
         let recs = |xs: &[&str]| xs.iter().map(|x| raw(x).encode()).collect::<Vec<_>>();
         j.append_blocking(recs(&["id=1", "id=2", "id=1", "garbage"]))
             .unwrap();
@@ -1287,12 +1371,26 @@ mod tests {
         assert_eq!(l[3]["event"]["message"], "id=3");
     }
 
+    /// Counts the records the shape hook was shown.
+    #[derive(Default)]
+    struct CountingShapes(std::sync::Mutex<Vec<(Uuid, zia::Shape)>>);
+
+    impl ShapeObserver for CountingShapes {
+        fn observe(&self, raw: &RawEvent, shape: Option<&zia::Shape>) {
+            if let Some(s) = shape {
+                self.0.lock().unwrap().push((raw.intake, *s));
+            }
+        }
+    }
+
     #[test]
-    fn the_pipeline_counts_records_whose_keys_drift_but_not_their_duplicates() {
+    fn the_shape_hook_sees_each_record_but_not_its_duplicates() {
         let d = tempfile::tempdir().unwrap();
         let j =
             journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
-        let m = Metrics::new();
+        let shapes = Arc::new(CountingShapes::default());
+        let mut m = PipelineMetrics::new();
+        m.shapes = Some(shapes.clone());
         let rec = |id: u32| {
             raw(&format!(
                 r#"{{"sourcetype":"zscalernss-dns","event":{{"user":"a","dns_req":"x.com","recordid":"{id}"}}}}"#
@@ -1305,35 +1403,40 @@ mod tests {
             ..PipelineConfig::default()
         };
         let sink = Box::new(NdjsonSink::open(d.path().join("out.ndjson")).unwrap());
-        run(
-            j.clone(),
-            sink,
-            cfg,
-            m.clone(),
-            Arc::new(AtomicBool::new(true)),
-        )
-        .unwrap();
-        let r = m.drift.report(&Uuid::nil());
-        assert_eq!(r.len(), 1, "{r:?}");
-        assert_eq!(
-            r[0].records, 2,
-            "the replayed record 1 is not counted again"
-        );
+        run(j.clone(), sink, cfg, m, Arc::new(AtomicBool::new(true))).unwrap();
+        let seen = shapes.0.lock().unwrap();
+        assert_eq!(seen.len(), 2, "the replayed record 1 is not shown again");
+        assert_eq!(seen[0], seen[1], "two records of one shape");
     }
 
-    fn registry_with(d: &Path, entity: &str) -> (Arc<Registry>, Uuid) {
-        let reg = Arc::new(Registry::open_in(d).unwrap());
-        let e = reg.create_entity(entity).unwrap();
-        let i = reg
-            .create_intake("feed", crate::registry::FORMAT_ZIA, e.uuid)
-            .unwrap();
-        (reg, i.intake.uuid)
+    /// A registry in memory: intake → entity name.
+    #[derive(Default)]
+    struct Entities(std::sync::Mutex<HashMap<Uuid, Arc<str>>>);
+
+    impl Entities {
+        fn add(&self, entity: &str) -> Uuid {
+            let i = Uuid::now_v7();
+            self.0.lock().unwrap().insert(i, Arc::from(entity));
+            i
+        }
+    }
+
+    impl IntakeEntities for Entities {
+        fn intake_entities(&self) -> Result<HashMap<Uuid, Arc<str>>, String> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+    }
+
+    fn registry_with(entity: &str) -> (Arc<Entities>, Uuid) {
+        let reg = Arc::new(Entities::default());
+        let i = reg.add(entity);
+        (reg, i)
     }
 
     #[test]
     fn events_carry_the_entity_of_their_intake() {
         let d = tempfile::tempdir().unwrap();
-        let (reg, intake) = registry_with(d.path(), "acme");
+        let (reg, intake) = registry_with("acme");
         let j =
             journal::Journal::open(d.path().join("journal"), journal::Config::default()).unwrap();
         let mut r = raw("id=1");
@@ -1351,7 +1454,7 @@ mod tests {
             j,
             sink,
             cfg,
-            Metrics::new(),
+            PipelineMetrics::new(),
             Arc::new(AtomicBool::new(true)),
         )
         .unwrap();
@@ -1365,16 +1468,10 @@ mod tests {
 
     #[test]
     fn an_intake_created_after_the_first_lookup_is_found_on_a_later_miss() {
-        let d = tempfile::tempdir().unwrap();
-        let (reg, first) = registry_with(d.path(), "acme");
+        let (reg, first) = registry_with("acme");
         let mut names = EntityNames::new(reg.clone());
         assert_eq!(names.get(&first), Some("acme"));
-        let other = reg.create_entity("globex").unwrap();
-        let second = reg
-            .create_intake("feed 2", crate::registry::FORMAT_ZIA, other.uuid)
-            .unwrap()
-            .intake
-            .uuid;
+        let second = reg.add("globex");
         std::thread::sleep(ENTITY_RELOAD_MIN_INTERVAL);
         assert_eq!(names.get(&second), Some("globex"));
         assert_eq!(names.get(&first), Some("acme"));

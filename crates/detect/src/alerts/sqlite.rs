@@ -1,0 +1,395 @@
+//! The alerts of one node: `DATA/alerts.db` (SQLite in WAL mode, so the CLI works while the
+//! server runs). Its file format is that of every earlier version; [`SqliteAlerts::open`]
+//! migrates older files in place.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{
+    like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx, Group, PlaybookRun, Throttle,
+};
+use crate::Error;
+
+/// The alerts in `DATA/alerts.db`.
+pub struct SqliteAlerts {
+    conn: Connection,
+}
+
+impl SqliteAlerts {
+    /// Opens (or creates) `DATA/alerts.db`.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
+        let conn = Connection::open(data_dir.join("alerts.db"))?;
+        crate::db::tune(&conn)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS alerts (
+                uuid TEXT PRIMARY KEY,
+                short_id TEXT NOT NULL UNIQUE,
+                similarity_key TEXT NOT NULL,
+                status TEXT NOT NULL,
+                rule_id TEXT NOT NULL,
+                entity TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                json TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS alerts_key ON alerts (similarity_key, status);
+             CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at);
+             CREATE TABLE IF NOT EXISTS rule_throttle (
+                rule_id TEXT NOT NULL,
+                entity TEXT NOT NULL,
+                window_start TEXT NOT NULL,
+                opened INTEGER NOT NULL,
+                suppressed INTEGER NOT NULL,
+                throttled_since TEXT,
+                PRIMARY KEY (rule_id, entity));
+             CREATE TABLE IF NOT EXISTS alerted_events (
+                rule_id TEXT NOT NULL,
+                event_key TEXT NOT NULL,
+                at TEXT NOT NULL,
+                PRIMARY KEY (rule_id, event_key)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS alerted_events_at ON alerted_events (at);
+             CREATE TABLE IF NOT EXISTS playbook_runs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                playbook TEXT NOT NULL,
+                alert_uuid TEXT NOT NULL,
+                trigger TEXT NOT NULL,
+                action TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT NOT NULL);",
+        )?;
+        Self::migrate(&conn)?;
+        Ok(Self { conn })
+    }
+
+    /// Migrations of databases created by earlier versions, each idempotent. 1: the
+    /// `assignee` column (the alert's JSON carries it too), indexed for "assigned to me".
+    fn migrate(conn: &Connection) -> Result<(), Error> {
+        let has_assignee: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'assignee')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_assignee {
+            conn.execute_batch("ALTER TABLE alerts ADD COLUMN assignee TEXT;")?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts (assignee);")?;
+        Ok(())
+    }
+
+    /// `select` with the WHERE clause of `f`, and its bound values.
+    fn filtered(select: &str, f: &AlertFilter) -> (String, Vec<String>) {
+        let mut sql = format!("{select} WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(s) = f.status {
+            args.push(s.as_str().to_string());
+            sql.push_str(&format!(" AND status = ?{}", args.len()));
+        }
+        if let Some(r) = &f.rule {
+            args.push(r.clone());
+            sql.push_str(&format!(" AND rule_id = ?{}", args.len()));
+        }
+        if let Some(e) = &f.entity {
+            args.push(e.clone());
+            sql.push_str(&format!(" AND entity = ?{}", args.len()));
+        }
+        match f.assignee.as_deref() {
+            Some("") => sql.push_str(" AND assignee IS NULL"),
+            Some(a) => {
+                args.push(a.to_string());
+                sql.push_str(&format!(" AND assignee = ?{}", args.len()));
+            }
+            None => {}
+        }
+        if let Some(n) = f.rule_name.as_deref().filter(|n| !n.is_empty()) {
+            args.push(like_pattern(n));
+            sql.push_str(&format!(
+                " AND json_extract(json, '$.rule.name') LIKE ?{} ESCAPE '\\'",
+                args.len()
+            ));
+        }
+        if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
+            args.push(like_pattern(&super::json_needle(t)));
+            sql.push_str(&format!(" AND json LIKE ?{} ESCAPE '\\'", args.len()));
+        }
+        // "Involved": the alert's own field, or one of its distinct lists.
+        let involved =
+            |fields: &[&str], lists: &[&str], v: &str, sql: &mut String, args: &mut Vec<String>| {
+                args.push(v.to_string());
+                let n = args.len();
+                let mut alts: Vec<String> = fields
+                    .iter()
+                    .map(|f| format!("json_extract(json, '$.{f}') = ?{n}"))
+                    .collect();
+                alts.extend(lists.iter().map(|l| {
+                    format!("EXISTS (SELECT 1 FROM json_each(json, '$.{l}') WHERE value = ?{n})")
+                }));
+                sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+            };
+        for (fields, lists, v) in super::involved_filters(f) {
+            involved(fields, lists, v, &mut sql, &mut args);
+        }
+        (sql, args)
+    }
+}
+
+impl AlertBackend for SqliteAlerts {
+    fn get(&self, id: &str) -> Result<Option<Alert>, Error> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error> {
+        let (mut sql, args) = Self::filtered("SELECT json FROM alerts", f);
+        sql.push_str(&format!(
+            " ORDER BY updated_at DESC LIMIT {}",
+            f.limit.unwrap_or(100)
+        ));
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    fn count(&self, f: &AlertFilter) -> Result<u64, Error> {
+        let (sql, args) = Self::filtered("SELECT COUNT(*) FROM alerts", f);
+        let n: i64 = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn throttles(&self) -> Result<Vec<Throttle>, Error> {
+        let mut st = self.conn.prepare(
+            "SELECT rule_id, entity, window_start, opened, suppressed, throttled_since
+             FROM rule_throttle ORDER BY rule_id, entity",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Throttle {
+                rule_id: r.get(0)?,
+                entity: r.get(1)?,
+                window_start: parse_ts(&r.get::<_, String>(2)?),
+                opened: r.get::<_, i64>(3)? as u64,
+                suppressed: r.get::<_, i64>(4)? as u64,
+                throttled_since: r.get::<_, Option<String>>(5)?.map(|s| parse_ts(&s)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn record_run(&self, run: &PlaybookRun) -> Result<i64, Error> {
+        self.conn.execute(
+            "INSERT INTO playbook_runs (playbook, alert_uuid, trigger, action, attempts, outcome, detail, started_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                run.playbook,
+                run.alert_uuid,
+                run.trigger,
+                run.action,
+                run.attempts,
+                run.outcome,
+                run.detail,
+                run.started_at.to_rfc3339(),
+                run.finished_at.to_rfc3339()
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn runs(&self, alert_uuid: Option<&str>) -> Result<Vec<PlaybookRun>, Error> {
+        let mut st = self.conn.prepare(
+            "SELECT id, playbook, alert_uuid, trigger, action, attempts, outcome, detail, started_at, finished_at
+             FROM playbook_runs WHERE ?1 IS NULL OR alert_uuid = ?1 ORDER BY id DESC LIMIT 1000",
+        )?;
+        let rows = st.query_map([alert_uuid], |r| {
+            Ok(PlaybookRun {
+                id: r.get(0)?,
+                playbook: r.get(1)?,
+                alert_uuid: r.get(2)?,
+                trigger: r.get(3)?,
+                action: r.get(4)?,
+                attempts: r.get::<_, i64>(5)? as u32,
+                outcome: r.get(6)?,
+                detail: r.get(7)?,
+                started_at: parse_ts(&r.get::<_, String>(8)?),
+                finished_at: parse_ts(&r.get::<_, String>(9)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn last_run(&self, playbook: &str, alert_uuid: &str) -> Result<Option<DateTime<Utc>>, Error> {
+        let s: Option<String> = self.conn.query_row(
+            "SELECT MAX(started_at) FROM playbook_runs WHERE playbook = ?1 AND alert_uuid = ?2",
+            [playbook, alert_uuid],
+            |r| r.get(0),
+        )?;
+        Ok(s.map(|s| parse_ts(&s)))
+    }
+
+    fn forget_replays_before(&self, horizon: DateTime<Utc>) -> Result<(), Error> {
+        self.conn.execute(
+            "DELETE FROM alerted_events WHERE at < ?1",
+            [horizon.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn transaction(
+        &mut self,
+        _groups: &[Group],
+        f: &mut dyn FnMut(&mut dyn AlertTx) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        // IMMEDIATE: the write lock from the start, so the transaction is serialised with
+        // every other writer (server, CLI, API handlers) and no group lock is needed.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        f(&mut SqliteTx { conn: &tx })?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A write transaction of `DATA/alerts.db`.
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+}
+
+impl AlertTx for SqliteTx<'_> {
+    fn alert(&mut self, id: &str) -> Result<Option<Alert>, Error> {
+        let json: Option<String> = self
+            .conn
+            .prepare_cached("SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    fn open_alert(&mut self, key: &str) -> Result<Option<Alert>, Error> {
+        let json: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT json FROM alerts WHERE similarity_key = ?1
+                 AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+                 ORDER BY updated_at DESC LIMIT 1",
+            )?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    fn latest_alert(
+        &mut self,
+        rule_id: &str,
+        entity: &str,
+        open_only: bool,
+    ) -> Result<Option<String>, Error> {
+        let sql = if open_only {
+            "SELECT uuid FROM alerts WHERE rule_id = ?1 AND entity = ?2
+             AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+             ORDER BY updated_at DESC LIMIT 1"
+        } else {
+            "SELECT uuid FROM alerts WHERE rule_id = ?1 AND entity = ?2
+             ORDER BY updated_at DESC LIMIT 1"
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([rule_id, entity], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn save(&mut self, a: &Alert) -> Result<(), Error> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json, assignee)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(uuid) DO UPDATE SET status=excluded.status,
+                   updated_at=excluded.updated_at, json=excluded.json, assignee=excluded.assignee",
+            )?
+            .execute(params![
+                a.uuid,
+                a.short_id,
+                a.similarity_key,
+                a.status.as_str(),
+                a.rule.id,
+                a.entity,
+                a.updated_at.to_rfc3339(),
+                serde_json::to_string(a)?,
+                a.assignee
+            ])?;
+        Ok(())
+    }
+
+    fn remember(
+        &mut self,
+        rule_id: &str,
+        event_keys: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let at = at.to_rfc3339();
+        let mut insert = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO alerted_events (rule_id, event_key, at) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut fresh = false;
+        for k in event_keys {
+            fresh |= insert.execute(params![rule_id, k, at])? > 0;
+        }
+        Ok(fresh)
+    }
+
+    fn throttle(&mut self, rule_id: &str, entity: &str) -> Result<Option<Throttle>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT window_start, opened, suppressed, throttled_since FROM rule_throttle
+                 WHERE rule_id = ?1 AND entity = ?2",
+            )?
+            .query_row([rule_id, entity], |r| {
+                Ok(Throttle {
+                    rule_id: rule_id.to_string(),
+                    entity: entity.to_string(),
+                    window_start: parse_ts(&r.get::<_, String>(0)?),
+                    opened: r.get::<_, i64>(1)? as u64,
+                    suppressed: r.get::<_, i64>(2)? as u64,
+                    throttled_since: r.get::<_, Option<String>>(3)?.map(|t| parse_ts(&t)),
+                })
+            })
+            .optional()?)
+    }
+
+    fn save_throttle(&mut self, t: &Throttle) -> Result<(), Error> {
+        self.conn.prepare_cached(
+            "INSERT INTO rule_throttle (rule_id, entity, window_start, opened, suppressed, throttled_since)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(rule_id, entity) DO UPDATE SET window_start=excluded.window_start,
+               opened=excluded.opened, suppressed=excluded.suppressed,
+               throttled_since=excluded.throttled_since",
+        )?
+        .execute(params![
+            t.rule_id,
+            t.entity,
+            t.window_start.to_rfc3339(),
+            t.opened as i64,
+            t.suppressed as i64,
+            t.throttled_since.map(|s| s.to_rfc3339())
+        ])?;
+        Ok(())
+    }
+}
