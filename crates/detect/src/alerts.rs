@@ -437,7 +437,41 @@ pub trait AlertTx {
     fn throttle(&mut self, rule_id: &str, entity: &str) -> Result<Option<Throttle>, Error>;
     /// Inserts or replaces a throttle state.
     fn save_throttle(&mut self, t: &Throttle) -> Result<(), Error>;
+    /// The correlation state shared by the nodes of a cluster, held for this transaction
+    /// (another one asking for it waits for the end): its version (0 before the first save)
+    /// and its snapshot. A backend one node owns keeps correlations in that node's memory
+    /// and has none.
+    fn correlation_state(&mut self) -> Result<(i64, Option<String>), Error> {
+        Err(Error::Rule(
+            "this alert store keeps no shared correlation state".into(),
+        ))
+    }
+    /// Replaces the shared correlation state (see [`AlertTx::correlation_state`]).
+    fn save_correlation_state(&mut self, _version: i64, _snapshot: &str) -> Result<(), Error> {
+        Err(Error::Rule(
+            "this alert store keeps no shared correlation state".into(),
+        ))
+    }
+    /// Remembers that these events were fed to the shared correlation state; returns those
+    /// that were not fed before (an event delivered again is fed once).
+    fn feed_once(
+        &mut self,
+        _event_keys: &[String],
+        _at: DateTime<Utc>,
+    ) -> Result<HashSet<String>, Error> {
+        Err(Error::Rule(
+            "this alert store keeps no shared correlation state".into(),
+        ))
+    }
 }
+
+/// What [`AlertManager::ingest_correlating`] did: the correlation matches, what each match
+/// did, and the changes (with `detail`).
+pub type Correlated = (Vec<Match>, Vec<ChangeKind>, Vec<AlertChange>);
+
+/// Runs the shared correlations inside an alert transaction: given the transaction, it
+/// returns the matches of the correlations that fired ([`AlertManager::ingest_correlating`]).
+pub type Correlate<'a> = &'a mut dyn FnMut(&mut dyn AlertTx) -> Result<Vec<Match>, Error>;
 
 /// Where the alerts are, to open stores on (one per thread or request): a node's data
 /// directory, or a cluster's PostgreSQL with its schema ready.
@@ -851,8 +885,39 @@ impl AlertManager {
     /// changes come in the order of the matches, an update with the alert as it was then.
     pub fn ingest_all(&mut self, matches: &[Match]) -> Result<Vec<AlertChange>, Error> {
         let mut changes = Vec::with_capacity(matches.len());
-        self.ingest_with(matches, &mut |_, c| changes.extend(c), true)?;
+        self.ingest_with(matches, &mut |_, c| changes.extend(c), true, None)?;
         Ok(changes)
+    }
+
+    /// As [`AlertManager::ingest_all`] (`detail`) or [`AlertManager::ingest_counted`], and,
+    /// in the same transaction and before them, runs `correlate` (which feeds events to the
+    /// cluster's shared correlation state, [`AlertTx::correlation_state`]): the matches it
+    /// returns are ingested after `matches`, so that the correlation state, the events it
+    /// was fed and the alerts they raise are committed together or not at all. Returns the
+    /// correlation matches, then what each match (of `matches`, then of those) did.
+    ///
+    /// The advisory locks cover the groups of `matches` only: the correlations' own alerts
+    /// are written only by transactions that hold the correlation state's row lock, which
+    /// serialises them (and no cycle of waits can form: the state's lock is taken after the
+    /// groups', and its holder waits for no other group).
+    pub fn ingest_correlating(
+        &mut self,
+        matches: &[Match],
+        correlate: Correlate<'_>,
+        detail: bool,
+    ) -> Result<Correlated, Error> {
+        let mut kinds = Vec::with_capacity(matches.len());
+        let mut changes = Vec::new();
+        let fired = self.ingest_with(
+            matches,
+            &mut |k, c| {
+                kinds.push(k);
+                changes.extend(c)
+            },
+            detail,
+            Some(correlate),
+        )?;
+        Ok((fired, kinds, changes))
     }
 
     /// [`AlertManager::ingest_all`] saying only what each match did: without a copy of the
@@ -860,7 +925,7 @@ impl AlertManager {
     /// [`MAX_HISTORY`] history entries), for a caller that runs no playbook.
     pub fn ingest_counted(&mut self, matches: &[Match]) -> Result<Vec<ChangeKind>, Error> {
         let mut kinds = Vec::with_capacity(matches.len());
-        self.ingest_with(matches, &mut |k, _| kinds.push(k), false)?;
+        self.ingest_with(matches, &mut |k, _| kinds.push(k), false, None)?;
         Ok(kinds)
     }
 
@@ -869,9 +934,10 @@ impl AlertManager {
         matches: &[Match],
         out: &mut dyn FnMut(ChangeKind, Option<AlertChange>),
         detail: bool,
-    ) -> Result<(), Error> {
-        if matches.is_empty() {
-            return Ok(());
+        mut correlate: Option<Correlate<'_>>,
+    ) -> Result<Vec<Match>, Error> {
+        if matches.is_empty() && correlate.is_none() {
+            return Ok(Vec::new());
         }
         let now = Utc::now();
         let before = self.ingested;
@@ -894,10 +960,15 @@ impl AlertManager {
         // The changes are handed out once the transaction committed: a failed one said
         // nothing happened.
         let mut done: Vec<(ChangeKind, Option<AlertChange>)> = Vec::new();
+        let mut fired: Vec<Match> = Vec::new();
         self.store.backend.transaction(&groups, &mut |tx| {
             done.clear();
+            fired = match correlate.as_mut() {
+                Some(f) => f(tx)?,
+                None => Vec::new(),
+            };
             let mut batch = Batch::default();
-            for m in matches {
+            for m in matches.iter().chain(&fired) {
                 // A time per match, as one by one: a throttled match joins the alert updated
                 // last.
                 done.push(Self::ingest_in(
@@ -914,7 +985,7 @@ impl AlertManager {
         for (kind, change) in done {
             out(kind, change);
         }
-        Ok(())
+        Ok(fired)
     }
 
     fn ingest_in(

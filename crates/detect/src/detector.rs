@@ -425,6 +425,23 @@ fn sigma_match(rules: &RuleMeta, r: EvaluationResult, ev: &EcsEvent<'_>) -> Opti
     Some(m)
 }
 
+/// What the correlations need of one event: the event and the results of the rules that
+/// feed them ([`Detector::split`]).
+pub struct CorrelationInput {
+    event: Map<String, Value>,
+    detections: Vec<EvaluationResult>,
+}
+
+impl CorrelationInput {
+    /// The key under which a shared correlation state remembers that this event was fed to
+    /// it: the id the intake answered with, else `event.id` (None without either: such an
+    /// event is fed again if delivered again).
+    pub fn event_key(&self) -> Option<String> {
+        let ev = EcsEvent::new(&self.event);
+        opt(&ev, INTAKE_EVENT_ID_FIELD).or_else(|| opt(&ev, EVENT_ID_FIELD))
+    }
+}
+
 /// Sigma engine + CTI matcher over a stream of events.
 ///
 /// [`Detector::process`] does everything on one thread. To spread the work, each thread
@@ -510,6 +527,20 @@ impl Detector {
     /// Completes the detection of a screened event: correlations (and rules rsigma's engine
     /// evaluates itself). Events must come in their order.
     pub fn finish(&mut self, screened: Screened) -> Vec<Match> {
+        let (mut matches, input) = self.split(screened);
+        if let Some(input) = input {
+            let mut out = self.correlate(&input);
+            out.append(&mut matches);
+            return out;
+        }
+        matches
+    }
+
+    /// The half of [`Detector::finish`] that keeps no state: the final matches of a screened
+    /// event, and what the correlations need of it (None when no correlation rule matched).
+    /// [`Detector::correlate`] completes it, in the events' order, here or on another node
+    /// that holds the correlation state ([`Detector::correlation_state`]).
+    pub fn split(&mut self, screened: Screened) -> (Vec<Match>, Option<CorrelationInput>) {
         let Screened {
             matches,
             correlated,
@@ -522,27 +553,71 @@ impl Detector {
         self.stats.sigma_matches += sigma_matches;
         self.stats.cti_matches += cti_matches;
         let Some(ev) = event else {
-            return matches;
+            return (matches, None);
         };
-        let event = EcsEvent::new(&ev);
         let mut detections = if self.screen.engine_evaluates {
-            self.engine.evaluate(&event)
+            self.engine.evaluate(&EcsEvent::new(&ev))
         } else {
             Vec::new()
         };
         detections.extend(correlated);
         if detections.is_empty() {
-            return matches;
+            return (matches, None);
         }
-        let mut out: Vec<Match> = self
+        (
+            matches,
+            Some(CorrelationInput {
+                event: ev,
+                detections,
+            }),
+        )
+    }
+
+    /// Feeds one event's detections to the correlation state machines; returns the
+    /// correlations that fired.
+    pub fn correlate(&mut self, input: &CorrelationInput) -> Vec<Match> {
+        let event = EcsEvent::new(&input.event);
+        let out: Vec<Match> = self
             .engine
-            .correlate_detections(&event, detections)
+            .correlate_detections(&event, input.detections.clone())
             .into_iter()
             .filter_map(|r| sigma_match(&self.screen.rules, r, &event))
             .collect();
         self.stats.sigma_matches += out.len() as u64;
-        out.extend(matches);
         out
+    }
+
+    /// Whether any correlation rule is loaded.
+    pub fn has_correlations(&self) -> bool {
+        self.engine.correlation_rule_count() > 0
+    }
+
+    /// The state of every correlation (windows, suppression, event references), as JSON that
+    /// [`Detector::set_correlation_state`] takes back, on this node or another one with the
+    /// same rules.
+    pub fn correlation_state(&self) -> Result<String, Error> {
+        serde_json::to_string(&self.engine.export_state())
+            .map_err(|e| Error::Rule(format!("correlation state: {e}")))
+    }
+
+    /// Replaces the correlation state with `snapshot` (from [`Detector::correlation_state`]),
+    /// or empties it (None). A snapshot of another format version is refused, leaving the
+    /// state empty.
+    pub fn set_correlation_state(&mut self, snapshot: Option<&str>) -> Result<(), Error> {
+        // Evicting at the end of time drops every window, buffer and suppression entry: the
+        // engine has no other way to be emptied.
+        self.engine.evict_expired(i64::MAX / 2);
+        let Some(text) = snapshot else {
+            return Ok(());
+        };
+        let snap: rsigma_eval::CorrelationSnapshot = serde_json::from_str(text)
+            .map_err(|e| Error::Rule(format!("correlation state: {e}")))?;
+        if !self.engine.import_state(snap) {
+            return Err(Error::Rule(
+                "correlation state of another format version".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Runs all rules and indicators on one ECS event.

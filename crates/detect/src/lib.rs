@@ -43,7 +43,7 @@ pub fn parse_duration_secs(s: &str) -> Option<u64> {
 }
 
 pub use alerts::{Alert, AlertChange, AlertManager, AlertStore, Status};
-pub use detector::{Detector, Match, RuleRef, RuleType, Screen, Screened};
+pub use detector::{CorrelationInput, Detector, Match, RuleRef, RuleType, Screen, Screened};
 pub use service::{DetectionService, ServiceOptions};
 pub use sigma::{LoadStatus, RuleInfo, RuleSet};
 

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::alerts::{AlertChange, AlertManager, AlertStore, AlertsAt, ChangeKind};
 use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
 use crate::detector::RuleType;
-use crate::detector::{Detector, Match, Screen, Screened};
+use crate::detector::{CorrelationInput, Detector, Match, Screen, Screened};
 use crate::playbook::PlaybookRunner;
 use crate::rulestate::{PendingHits, RuleStateStore};
 use crate::sigma::RuleInfo;
@@ -81,6 +81,29 @@ pub struct DetectionService {
     last_sync: Instant,
     /// Matches waiting for [`DetectionService::flush_alerts`].
     pending: Vec<Match>,
+    /// With alerts in PostgreSQL: the correlations run at each flush on the state the
+    /// cluster's nodes share, instead of in this process's memory.
+    shared: Option<SharedCorrelation>,
+    /// Whether the alerts are in PostgreSQL (shared by the nodes of a cluster).
+    alerts_shared: bool,
+}
+
+/// Correlations over a state shared by every worker of a cluster (kept with the alerts).
+///
+/// Each worker sees only its share of the events, so a count over a group key must be
+/// kept in one place. At each flush, in the alert transaction: the shared state's row is
+/// locked (which serialises the workers' flushes), read into this detector's engine unless
+/// this worker wrote the version found, fed the events queued since the last flush that were
+/// never fed (by event id: a redelivered event counts once), written back, and the
+/// correlations that fired become alerts with the other matches, in the same commit. A
+/// failed transaction leaves the state and the alerts as they were, and the queued events
+/// are fed again at the next attempt.
+struct SharedCorrelation {
+    /// The version of the shared state this detector's engine holds; None when unknown
+    /// (never loaded, or an attempt failed after the engine moved on).
+    version: Option<i64>,
+    /// Events for the correlations, in the order this worker saw them.
+    inputs: Vec<CorrelationInput>,
 }
 
 impl DetectionService {
@@ -153,7 +176,16 @@ impl DetectionService {
             None => (None, None),
         };
         let rule_state = RuleStateStore::open(&opts.data_dir)?;
+        let shared =
+            (matches!(alerts, AlertsAt::Postgres(_)) && detector.has_correlations()).then(|| {
+                SharedCorrelation {
+                    version: None,
+                    inputs: Vec::new(),
+                }
+            });
         Ok(Self {
+            shared,
+            alerts_shared: matches!(alerts, AlertsAt::Postgres(_)),
             detector,
             alerts: AlertManager::with_store(alerts.open()?),
             rule_state_version: rule_state.data_version()?,
@@ -200,8 +232,27 @@ impl DetectionService {
     /// Completes the detection of a screened event (correlations), in the events' order, and
     /// queues its matches for [`DetectionService::flush_alerts`].
     pub fn on_screened(&mut self, screened: Screened) -> Result<(), Error> {
-        let matches = self.detector.finish(screened);
+        let matches = match &mut self.shared {
+            Some(shared) => {
+                let (matches, input) = self.detector.split(screened);
+                shared.inputs.extend(input);
+                matches
+            }
+            None => self.detector.finish(screened),
+        };
         self.queue(matches)
+    }
+
+    /// Whether the alerts are in PostgreSQL, shared with other nodes: a cluster worker then
+    /// holds back the acknowledgement of events whose matches are not written yet.
+    pub fn alerts_shared(&self) -> bool {
+        self.alerts_shared
+    }
+
+    /// Whether the correlations run on a state shared with other nodes (alerts in
+    /// PostgreSQL), at each [`DetectionService::flush_alerts`].
+    pub fn correlates_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     fn queue(&mut self, matches: Vec<Match>) -> Result<(), Error> {
@@ -218,9 +269,10 @@ impl DetectionService {
         Ok(())
     }
 
-    /// Matches queued and not yet turned into alerts.
+    /// Matches queued and not yet turned into alerts (and, with a shared correlation
+    /// state, events queued for the correlations).
     pub fn pending_matches(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.shared.as_ref().map_or(0, |s| s.inputs.len())
     }
 
     /// Turns the queued matches into alerts, in one transaction of the alert database, and
@@ -232,17 +284,69 @@ impl DetectionService {
     }
 
     fn flush(&mut self, detail: bool) -> Result<Vec<AlertChange>, Error> {
-        if self.pending.is_empty() {
+        let inputs = self.shared.as_ref().map_or(0, |s| s.inputs.len());
+        if self.pending.is_empty() && inputs == 0 {
             return Ok(Vec::new());
         }
-        let matches = std::mem::take(&mut self.pending);
-        let (kinds, changes) = if detail {
-            let changes = self.alerts.ingest_all(&matches)?;
-            (changes.iter().map(AlertChange::kind).collect(), changes)
-        } else {
-            (self.alerts.ingest_counted(&matches)?, Vec::new())
+        // The queue is emptied only once the transaction committed: a failed one (the alert
+        // database out of reach) is tried again, with the same matches, at the next flush.
+        let (fired, kinds, changes) = match &mut self.shared {
+            Some(shared) if inputs > 0 => {
+                let detector = &mut self.detector;
+                let disabled = &self.disabled;
+                let mut written = None;
+                let mut dropped = 0;
+                let r = self.alerts.ingest_correlating(
+                    &self.pending,
+                    &mut |tx| {
+                        let known = shared.version.take();
+                        let (version, snapshot) = tx.correlation_state()?;
+                        if known != Some(version) {
+                            detector.set_correlation_state(snapshot.as_deref())?;
+                        }
+                        let keys: Vec<String> =
+                            shared.inputs.iter().filter_map(|i| i.event_key()).collect();
+                        // Removed once fed: an event queued twice (written again after a
+                        // failed insert) is fed once.
+                        let mut new = tx.feed_once(&keys, Utc::now())?;
+                        let mut fired = Vec::new();
+                        dropped = 0;
+                        for input in &shared.inputs {
+                            if input.event_key().is_none_or(|k| new.remove(&k)) {
+                                for m in detector.correlate(input) {
+                                    if disabled.contains(&m.rule.id) {
+                                        dropped += 1;
+                                    } else {
+                                        fired.push(m);
+                                    }
+                                }
+                            }
+                        }
+                        tx.save_correlation_state(version + 1, &detector.correlation_state()?)?;
+                        written = Some(version + 1);
+                        Ok(fired)
+                    },
+                    detail,
+                );
+                let r = r?;
+                shared.version = written;
+                shared.inputs.clear();
+                self.stats.disabled_dropped += dropped;
+                r
+            }
+            _ => {
+                if detail {
+                    let changes = self.alerts.ingest_all(&self.pending)?;
+                    let kinds = changes.iter().map(AlertChange::kind).collect();
+                    (Vec::new(), kinds, changes)
+                } else {
+                    let kinds = self.alerts.ingest_counted(&self.pending)?;
+                    (Vec::new(), kinds, Vec::new())
+                }
+            }
         };
-        for (m, kind) in matches.iter().zip(&kinds) {
+        let matches = std::mem::take(&mut self.pending);
+        for (m, kind) in matches.iter().chain(&fired).zip(&kinds) {
             if m.rule.kind == RuleType::Sigma && *kind != ChangeKind::Replayed {
                 let e = self
                     .hits
@@ -262,6 +366,9 @@ impl DetectionService {
     /// Drops the queued matches (their events will be detected again, after a sink failure).
     pub fn discard_pending(&mut self) {
         self.pending.clear();
+        if let Some(shared) = &mut self.shared {
+            shared.inputs.clear();
+        }
     }
 
     /// Writes the pending match counts and, when the database changed (an API or CLI call),

@@ -305,3 +305,45 @@ async fn a_batch_not_full_goes_out_once_the_input_goes_quiet_not_after_its_age()
     assert_eq!(lines.len(), 2);
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_buffered_longer_ago_than_the_linger_go_out_without_waiting_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, got) = destination().await;
+    let mut cfg = config(
+        dir.path(),
+        "http://127.0.0.1:0",
+        format!("http://{dest}/plain/batch"),
+    );
+    cfg.tuning.batch_age = Duration::from_secs(600);
+    cfg.tuning.batch_linger = Duration::from_secs(120);
+    // Two records a forwarder buffered an hour ago and stopped before sending.
+    {
+        let buffer = forward::Buffer::open(
+            &cfg.data_dir,
+            journal::Config::default(),
+            &cfg.to,
+            WhenFull::Block,
+            forward::Metrics::new(),
+        )
+        .unwrap();
+        let hour_ago = forward::record::now_us() - 3_600_000_000;
+        let old = |data: &[u8]| forward::record::encode(hour_ago, "OLD-KEY", data);
+        buffer
+            .append(&[old(b"old-1"), old(b"old-2")])
+            .await
+            .unwrap();
+    }
+    let r = Running::start(cfg).await;
+    // wait_for_lines gives up after 20 s, far below the linger of two minutes: the records
+    // have been quiet for an hour, so their batch has nothing left to wait for.
+    let lines = wait_for_lines(&got, 2).await;
+    assert_eq!(
+        lines,
+        vec![
+            ("OLD-KEY".to_string(), "old-1".to_string()),
+            ("OLD-KEY".to_string(), "old-2".to_string())
+        ]
+    );
+    r.stop().await;
+}

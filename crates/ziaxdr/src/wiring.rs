@@ -932,6 +932,9 @@ pub struct DetectingSink {
     parser: pipeline::ParseFn,
     last_cti_check: std::time::Instant,
     failures: u64,
+    /// The matches of committed events are not written yet (alerts in PostgreSQL, out of
+    /// reach): kept, and tried again before anything else is acknowledged.
+    owed: bool,
 }
 
 /// What the detecting sink's preparer made of an event: the inner sink's preparation and the
@@ -981,6 +984,7 @@ impl DetectingSink {
             parser: pipeline::zia_parser(),
             last_cti_check: std::time::Instant::now(),
             failures: 0,
+            owed: false,
         }
     }
 
@@ -1009,9 +1013,28 @@ impl DetectingSink {
         }
     }
 
-    fn flush_alerts(&mut self) {
-        if let Err(e) = self.detection.flush_alerts() {
-            self.failed(e);
+    /// Turns the queued matches into alerts. On one node, a failure is logged and the
+    /// matches are dropped, as before. With the alerts in PostgreSQL (a cluster), the
+    /// matches are kept and the commit fails, so that the journal checkpoint, and with it
+    /// the worker's acknowledgement to JetStream, does not pass events whose matches are
+    /// not written: the pipeline retries (with its backoff) until PostgreSQL answers.
+    fn flush_owed(&mut self) -> Result<(), SinkError> {
+        match self.detection.flush_alerts() {
+            Ok(_) => {
+                self.owed = false;
+                Ok(())
+            }
+            Err(e) if self.detection.alerts_shared() => {
+                self.owed = true;
+                Err(SinkError::Other(format!(
+                    "alerts not written, kept for a retry: {e}"
+                )))
+            }
+            Err(e) => {
+                self.detection.discard_pending();
+                self.failed(e);
+                Ok(())
+            }
         }
     }
 }
@@ -1068,20 +1091,26 @@ impl Sink for DetectingSink {
 
     fn recover(&mut self) -> Result<(), SinkError> {
         // The matches of events not committed are dropped: those events are written, and
-        // detected, again.
-        self.detection.discard_pending();
+        // detected, again. Matches owed for committed events are kept (the events after
+        // them, detected again, are recognised as replays by the alert store).
+        if !self.owed {
+            self.detection.discard_pending();
+        }
         self.inner.recover()
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
         self.inner.commit()?;
-        self.flush_alerts();
+        self.flush_owed()?;
         self.reload_cti();
         Ok(())
     }
 
     fn idle(&mut self) -> Result<(), SinkError> {
         self.inner.idle()?;
+        if self.owed {
+            self.flush_owed()?;
+        }
         if let Err(e) = self.detection.idle() {
             self.failed(e);
         }

@@ -11,7 +11,11 @@
 //!
 //! No event is stored twice:
 //! - a message delivered again (`Delivery::redelivered`) is looked up by its event id in
-//!   ClickHouse before it is appended, and acknowledged without being stored when found;
+//!   ClickHouse before it is appended; when found, it still goes through the pipeline, for
+//!   detection (its matches may not have been written: a worker killed between the insert
+//!   and the alert transaction), but the sink does not store it again. The alert store
+//!   recognises the matches it already has (replays by (rule, event), and events already fed
+//!   to the shared correlation state), so none is lost and none counted twice;
 //! - after a failed insert (ClickHouse down), the events written since the last commit are
 //!   looked up the same way before the pipeline writes them again ([`ClusterSink::recover`]).
 //!
@@ -131,13 +135,19 @@ pub struct ClusterSink {
     to_check: Option<(u64, u64)>,
     /// Event ids found stored by that look-up: skipped.
     already: HashSet<intake::uuid::Uuid>,
+    /// Redelivered events the fetch loop found stored: detected again, not stored again.
+    stored: StoredIds,
 }
+
+/// Ids of redelivered events found in ClickHouse, from the fetch loop to the sink.
+pub type StoredIds = Arc<std::sync::Mutex<HashSet<intake::uuid::Uuid>>>;
 
 impl ClusterSink {
     /// A sink over `cfg`, reading replayed records back from `journal`. ClickHouse may be
     /// down: the first write then fails and the pipeline retries.
-    pub fn new(cfg: store::ClickHouseConfig, journal: journal::Journal) -> Self {
+    pub fn new(cfg: store::ClickHouseConfig, journal: journal::Journal, stored: StoredIds) -> Self {
         ClusterSink {
+            stored,
             store: open_store(&cfg).ok(),
             cfg,
             journal,
@@ -216,6 +226,14 @@ impl Sink for ClusterSink {
     ) -> Result<(), SinkError> {
         let store = self.store()?;
         if !self.already.is_empty() && self.already.remove(&raw.id) {
+            self.written = Some(offset);
+            return Ok(());
+        }
+        let redelivered_stored = {
+            let mut s = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+            !s.is_empty() && s.remove(&raw.id)
+        };
+        if redelivered_stored {
             self.written = Some(offset);
             return Ok(());
         }
@@ -298,9 +316,11 @@ pub async fn run(
         },
     )
     .with_context(|| format!("cannot open the worker journal in {}", dir.display()))?;
+    let stored: StoredIds = Arc::default();
     let sink = wrap(Box::new(ClusterSink::new(
         cfg.clickhouse.clone(),
         journal.clone(),
+        stored.clone(),
     )));
     let stop_pipeline = Arc::new(AtomicBool::new(false));
     let pipe = {
@@ -402,23 +422,21 @@ pub async fn run(
         }
         let mut payloads = Vec::with_capacity(batch.len());
         let mut tokens = Vec::with_capacity(batch.len());
-        let mut skip = Vec::new();
-        for d in batch {
-            let dup =
-                d.redelivered && RawEvent::decode(&d.payload).is_ok_and(|r| found.contains(&r.id));
-            if dup {
-                metrics.duplicates.inc();
-                skip.push(d.token);
-            } else {
-                payloads.push(d.payload);
-                tokens.push(d.token);
+        if !found.is_empty() {
+            // Before the append: the pipeline reads them only after it.
+            let mut s = stored.lock().unwrap_or_else(|e| e.into_inner());
+            for d in &batch {
+                if let Ok(r) = RawEvent::decode(&d.payload) {
+                    if found.contains(&r.id) {
+                        metrics.duplicates.inc();
+                        s.insert(r.id);
+                    }
+                }
             }
         }
-        if !skip.is_empty() {
-            let _ = consumer.ack(skip).await;
-        }
-        if payloads.is_empty() {
-            continue;
+        for d in batch {
+            payloads.push(d.payload);
+            tokens.push(d.token);
         }
         match journal.append(payloads).await {
             Ok(range) => {

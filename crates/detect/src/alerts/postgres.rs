@@ -25,7 +25,8 @@ use super::{
 use crate::Error;
 
 /// The alerts' schema steps (append-only; see `pgstate::Pg::migrate`).
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE alerts (
   uuid TEXT PRIMARY KEY,
   short_id TEXT NOT NULL UNIQUE,
@@ -70,7 +71,21 @@ CREATE TABLE playbook_runs (
   finished_at TEXT NOT NULL
 );
 CREATE INDEX playbook_runs_alert ON playbook_runs (alert_uuid, playbook);
-"];
+",
+    "
+CREATE TABLE correlation_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version BIGINT NOT NULL,
+  snapshot TEXT
+);
+INSERT INTO correlation_state (id, version) VALUES (1, 0);
+CREATE TABLE correlation_fed (
+  event_key TEXT PRIMARY KEY,
+  at TEXT NOT NULL
+);
+CREATE INDEX correlation_fed_at ON correlation_fed (at);
+",
+];
 
 /// The first key of the ingest transactions' advisory locks (an arbitrary constant; the
 /// two-key lock space does not overlap the one-key space that the schema and accounts use).
@@ -274,6 +289,10 @@ impl AlertBackend for PgAlerts {
             "DELETE FROM alerted_events WHERE at < $1",
             vec![p(ts(horizon))],
         )?;
+        self.pg.execute(
+            "DELETE FROM correlation_fed WHERE at < $1",
+            vec![p(ts(horizon))],
+        )?;
         Ok(())
     }
 
@@ -425,5 +444,42 @@ impl AlertTx for PgTx<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    fn correlation_state(&mut self) -> Result<(i64, Option<String>), Error> {
+        // The row lock is what serialises the workers' correlation steps.
+        let rows = self.tx.query(
+            "SELECT version, snapshot FROM correlation_state WHERE id = 1 FOR UPDATE",
+            vec![],
+        )?;
+        Ok(rows
+            .first()
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, Option<String>>(1)))
+            .unwrap_or((0, None)))
+    }
+
+    fn save_correlation_state(&mut self, version: i64, snapshot: &str) -> Result<(), Error> {
+        self.tx.execute(
+            "UPDATE correlation_state SET version = $1, snapshot = $2 WHERE id = 1",
+            vec![p(version), p(snapshot.to_string())],
+        )?;
+        Ok(())
+    }
+
+    fn feed_once(
+        &mut self,
+        event_keys: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<String>, Error> {
+        if event_keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows = self.tx.query(
+            "INSERT INTO correlation_fed (event_key, at)
+             SELECT k, $2 FROM unnest($1::text[]) AS k
+             ON CONFLICT (event_key) DO NOTHING RETURNING event_key",
+            vec![p(event_keys.to_vec()), p(ts(at))],
+        )?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
 }

@@ -200,10 +200,22 @@ impl OutputCtx {
                     Some(Ok(Some((_, payload)))) => payload,
                     Some(Ok(None)) => {
                         // Wait for more while the batch is young and records keep coming.
+                        // The linger counts from the newest record's arrival, not from now:
+                        // a window read well after a burst ended goes out at once.
                         let left = self.tuning.batch_age.saturating_sub(opened.elapsed());
-                        let linger =
-                            left.min(self.tuning.batch_linger.max(Duration::from_millis(1)));
+                        let quiet_for = w.records.last().map_or(Duration::ZERO, |r| {
+                            Duration::from_micros(
+                                (crate::record::now_us() - r.received_at_us).max(0) as u64,
+                            )
+                        });
+                        let linger = left.min(
+                            self.tuning
+                                .batch_linger
+                                .max(Duration::from_millis(1))
+                                .saturating_sub(quiet_for),
+                        );
                         if left.is_zero()
+                            || linger.is_zero()
                             || self.stop.deadline().is_some()
                             || !self.buffer.journal.wait_for(w.end, linger)
                         {
