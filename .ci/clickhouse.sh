@@ -26,7 +26,18 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
 PY
 )
-# CH_CONFIG: another server configuration (bench/clickhouse/run.sh's zstd variant).
+# Every part compressed with zstd at CLICKHOUSE_ZSTD_LEVEL (0: the server's default, LZ4), as
+# docs/clickhouse.md advises operators: on 18.16, which has no column codecs, the server's
+# <compression> section is the one way to choose it (a <case> without conditions matches
+# every part). CH_CONFIG: another server configuration altogether.
+CH_ZSTD_LEVEL=${CLICKHOUSE_ZSTD_LEVEL:-9}
+if [ -z "${CH_CONFIG:-}" ] && [ "$CH_ZSTD_LEVEL" != 0 ]; then
+    mkdir -p "$CH_DIR/conf"
+    cp /etc/clickhouse-server/users.xml "$CH_DIR/conf/"
+    sed "s#<compression incl=\"clickhouse_compression\">#&<case><method>zstd</method><level>$CH_ZSTD_LEVEL</level></case>#" \
+        /etc/clickhouse-server/config.xml >"$CH_DIR/conf/config.xml"
+    CH_CONFIG="$CH_DIR/conf/config.xml"
+fi
 "$CH_BIN" --config-file="${CH_CONFIG:-/etc/clickhouse-server/config.xml}" -- \
     --path="$CH_DIR/" --tmp_path="$CH_DIR/tmp/" --user_files_path="$CH_DIR/uf/" \
     --format_schema_path="$CH_DIR/fs/" --logger.log="$CH_DIR/ch.log" \
@@ -54,4 +65,4 @@ if [ "$(curl -s "http://127.0.0.1:$CH_HTTP/ping" || true)" != "Ok." ]; then
     exit 1
 fi
 export ZIAXDR_TEST_CLICKHOUSE="http://127.0.0.1:$CH_HTTP"
-echo "ClickHouse for the tests at $ZIAXDR_TEST_CLICKHOUSE (data in $CH_DIR)"
+echo "ClickHouse for the tests at $ZIAXDR_TEST_CLICKHOUSE (data in $CH_DIR, zstd level $CH_ZSTD_LEVEL)"

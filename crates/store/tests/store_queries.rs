@@ -531,6 +531,8 @@ fn quotes_backslashes_and_statements_in_values_are_only_values() {
             format!("user.name:[{quoted} TO *]"),
             format!("custom.note:>={quoted}"),
             format!("user.name:/{}/", regex::escape(v).replace('/', "\\/")),
+            format!("/{}/", regex::escape(v).replace('/', "\\/")),
+            format!("{escaped} AND NOT custom.note:{quoted}"),
             quoted.clone(),
             format!("NOT (user.name:{quoted} OR custom.note:{quoted})"),
             "user.name:*".to_string(),

@@ -211,7 +211,9 @@ fn json_u64(v: &Value) -> Option<u64> {
 ///    `ORDER BY (entity, dataset, ts, offset)`, codecs per column on servers that have them.
 /// 3. No `words` column: bare terms are answered from the columns (it was the event's text a
 ///    second time, a tenth of the bytes on disk).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4. `words Array(String)`: each word of the event once (a twentieth of the bytes on disk),
+///    so that bare terms no longer read every column; filled for older rows by the server.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// First ClickHouse release whose column codecs and `LowCardinality` ziaxdr uses
 /// (`CODEC(ZSTD(n))`, `Delta`, `LowCardinality(String)`): both came with 19.x; 20.1 is the
@@ -304,6 +306,8 @@ fn from_v1(column: &str, old: &HashSet<String>) -> Option<String> {
         )
     };
     match column {
+        // Version 1's words were text; version 4's are made after the copy.
+        "words" => None,
         "entity" if kv => Some(format!("arrayElement({}, 1)", of_kv(row::ENTITY_FIELD))),
         "dataset" if old.contains("c_event_dataset") => {
             Some("arrayElement(c_event_dataset, 1)".into())
@@ -575,6 +579,8 @@ impl ClickHouseStore {
             // A version 1 table: copy it into the new shape, then swap.
             run("DROP TABLE IF EXISTS {db}.events_v2".into())?;
             run(create_events_sql("events_v2", newer))?;
+            // Added back, and filled from the moved columns, below (as for version 3).
+            run("ALTER TABLE {db}.events_v2 DROP COLUMN words".into())?;
             let (names, exprs): (Vec<String>, Vec<String>) = insert_columns()
                 .iter()
                 .filter_map(|(n, _)| Some((n.clone(), from_v1(n, &cols)?)))
@@ -589,14 +595,28 @@ impl ClickHouseStore {
                 "RENAME TABLE {db}.events TO {db}.events_v1, {db}.events_v2 TO {db}.events".into(),
             )?;
             tracing::info!(database = %db, "ClickHouse events copied into the current schema");
-        } else if has("events") && cols.contains("words") {
-            // A version 2 table: the same sort key; only the words go (in place, no copy).
+        } else if has("events") && self.column_type("words")?.as_deref() == Some("String") {
+            // A version 2 table: the same sort key; its words (the event's text a second
+            // time) go, in place, and come back as version 4's below.
             run("ALTER TABLE {db}.events DROP COLUMN words".into())?;
-            tracing::info!(database = %db, "ClickHouse events: the words column dropped");
-        } else {
+            tracing::info!(database = %db, "ClickHouse events: the version 2 words column dropped");
+        } else if !has("events") {
             run(create_events_sql("events", newer))?;
         }
         run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
+        if self.column_type("words")?.is_none() {
+            // Versions 1 to 3: the words of the stored rows are made by the server from
+            // their columns, first on every read (the column's default), then once for
+            // good by a mutation that runs in the background.
+            let expr = sql::words_from_columns();
+            run(format!(
+                "ALTER TABLE {{db}}.events ADD COLUMN words Array(String) DEFAULT {expr}"
+            ))?;
+            run(format!(
+                "ALTER TABLE {{db}}.events UPDATE words = {expr} WHERE 1"
+            ))?;
+            tracing::info!(database = %db, "ClickHouse events: the words column added, being filled");
+        }
         self.add_missing_columns()?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         self.insert(
@@ -625,6 +645,18 @@ impl ClickHouseStore {
             tracing::info!(column = %name, "ClickHouse events column added");
         }
         Ok(())
+    }
+
+    /// The type of a column of `events` (`None`: no such column, or no table).
+    fn column_type(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .rows(&format!(
+                "SELECT type FROM system.columns WHERE database = {} AND table = 'events' AND name = {}",
+                sql::lit(&self.cfg.database),
+                sql::lit(name)
+            ))?
+            .first()
+            .and_then(|r| r.get("type")?.as_str().map(str::to_string)))
     }
 
     fn read_checkpoint(&self) -> Result<Option<u64>, StoreError> {
@@ -759,11 +791,19 @@ impl ClickHouseStore {
         format!("ts >= toDateTime({from}) AND toUInt32(ts) < {to}")
     }
 
-    fn where_sql(q: &EventQuery) -> Result<String, StoreError> {
+    /// `events [PREWHERE …] WHERE …` of a query, with `extra` (`AND …`) appended to its
+    /// condition: the bare terms' condition over `words` first (see [`sql::prefilter`]),
+    /// so that the other columns are read only for the events that pass it.
+    fn from_sql(&self, q: &EventQuery, extra: &str) -> Result<String, StoreError> {
+        let cond = sql::compile(&q.query)?;
+        let pre = match sql::prefilter(&q.query)? {
+            Some(p) => format!(" PREWHERE {p}"),
+            None => String::new(),
+        };
         Ok(format!(
-            "{} AND ({})",
+            "{}{pre} WHERE {} AND ({cond}){extra}",
+            self.table("events"),
             Self::range_sql(q),
-            sql::compile(&q.query)?
         ))
     }
 
@@ -1090,14 +1130,15 @@ impl EventSearch for ClickHouseStore {
         limit: usize,
         after: Option<Cursor>,
     ) -> Result<SearchPage, StoreError> {
-        let mut cond = Self::where_sql(q)?;
+        let mut extra = String::new();
         if let Some(c) = after {
             let ts = c.ts.clamp(0, row::MAX_TS);
-            cond.push_str(&format!(
+            extra = format!(
                 " AND (ts < toDateTime({ts}) OR (ts = toDateTime({ts}) AND offset < {}))",
                 c.offset
-            ));
+            );
         }
+        let from = self.from_sql(q, &extra)?;
         if limit == 0 {
             return Ok(SearchPage {
                 events: Vec::new(),
@@ -1111,8 +1152,7 @@ impl EventSearch for ClickHouseStore {
         let mut datasets: HashSet<String> = HashSet::new();
         let keys: Vec<(i64, u64)> = self
             .rows(&format!(
-                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {} WHERE {cond} ORDER BY ts DESC, offset DESC LIMIT {limit}",
-                self.table("events")
+                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {from} ORDER BY ts DESC, offset DESC LIMIT {limit}"
             ))?
             .iter()
             .filter_map(|r| {
@@ -1166,9 +1206,8 @@ impl EventSearch for ClickHouseStore {
 
     fn count(&self, q: &EventQuery) -> Result<u64, StoreError> {
         let r = self.rows(&format!(
-            "SELECT count() AS n FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT count() AS n FROM {}",
+            self.from_sql(q, "")?
         ))?;
         Ok(r.first()
             .and_then(|r| r.get("n"))
@@ -1181,9 +1220,8 @@ impl EventSearch for ClickHouseStore {
             return Err(StoreError::Unsupported("interval must be positive".into()));
         }
         let rows = self.rows(&format!(
-            "SELECT intDiv(toUInt32(ts), {interval_secs}) * {interval_secs} AS b, count() AS n FROM {} WHERE {} GROUP BY b ORDER BY b",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT intDiv(toUInt32(ts), {interval_secs}) * {interval_secs} AS b, count() AS n FROM {} GROUP BY b ORDER BY b",
+            self.from_sql(q, "")?
         ))?;
         Ok(rows
             .iter()
@@ -1199,11 +1237,7 @@ impl EventSearch for ClickHouseStore {
     fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError> {
         let (values, kind) = Self::values_expr(field)?;
         let size = size.min(MAX_TOP_SQL);
-        let inner = format!(
-            "SELECT {values} AS vs FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
-        );
+        let inner = format!("SELECT {values} AS vs FROM {}", self.from_sql(q, "")?);
         let rows = self.rows(&format!(
             "SELECT v, count() AS n FROM ({inner}) ARRAY JOIN vs AS v GROUP BY v ORDER BY n DESC, v ASC LIMIT {size}"
         ))?;
@@ -1234,9 +1268,8 @@ impl EventSearch for ClickHouseStore {
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
         let (values, _) = Self::values_expr(field)?;
         let r = self.rows(&format!(
-            "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {} WHERE {}) ARRAY JOIN vs AS v",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {}) ARRAY JOIN vs AS v",
+            self.from_sql(q, "")?
         ))?;
         Ok(r.first()
             .and_then(|r| r.get("n"))
@@ -1252,9 +1285,8 @@ impl EventSearch for ClickHouseStore {
         // Sent as text: JSON numbers would lose digits. (An Int64 sum; servers before 20.x
         // have no Int128, and 2^63 bytes is far beyond any range kept.)
         let r = self.rows(&format!(
-            "SELECT toString(sum(arraySum({col}))) AS s, countIf(notEmpty({col})) AS n FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT toString(sum(arraySum({col}))) AS s, countIf(notEmpty({col})) AS n FROM {}",
+            self.from_sql(q, "")?
         ))?;
         let row = r.first();
         let sum = row
@@ -1285,9 +1317,8 @@ impl EventSearch for ClickHouseStore {
             .collect::<Vec<_>>()
             .join(" + ");
         let inner = format!(
-            "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {}",
+            self.from_sql(q, "")?
         );
         // Sums as text: JSON numbers would lose digits.
         let rows = self.rows(&format!(
@@ -1355,8 +1386,10 @@ mod tests {
     }
 
     #[test]
-    fn the_table_has_no_words_column() {
-        assert!(insert_columns().iter().all(|(n, _)| n != "words"));
-        assert!(!create_events_sql("events", true).contains("words"));
+    fn the_table_keeps_the_words_of_an_event_as_an_array() {
+        assert!(insert_columns()
+            .iter()
+            .any(|(n, t)| n == "words" && *t == "Array(String)"));
+        assert!(create_events_sql("events", false).contains("words Array(String)"));
     }
 }

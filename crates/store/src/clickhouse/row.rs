@@ -6,9 +6,10 @@
 //! parser's vocabulary ([`crate::schema::PARSER_FIELDS`], exact strings; arrays because ECS
 //! fields may hold several values; a missing field is an empty array), `kv_keys`/`kv_values`
 //! for the rare rest and for values that do not fit their field's type, `raw_fields` for
-//! the raw-text fields of parsed events (kept only inside `source`), and `source` (the
-//! event as [`crate::source`] encodes it). Bare terms are answered from the columns
-//! themselves (see [`super::sql`]): the event's words are not stored a second time.
+//! the raw-text fields of parsed events (kept only inside `source`), `source` (the event as
+//! [`crate::source`] encodes it), and `words`: the distinct words of the values the
+//! embedded store puts in its `_all` field (see [`Row::leaf`]), each once per event, which
+//! answer bare terms (see [`super::sql`]).
 //!
 //! Rows are sent as `RowBinary` (every column of [`insert_columns`], in that order): the
 //! server reads it several times faster than `JSONEachRow`, and it needs no escaping.
@@ -20,7 +21,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::schema::{parse_date, parse_ip, FieldKind, PARSER_FIELDS, TIMESTAMP, TYPED_FIELDS};
+use crate::schema::{
+    is_derived, looks_like_id, looks_like_ip, looks_numeric, parse_date, parse_ip, FieldKind,
+    PARSER_FIELDS, TIMESTAMP, TYPED_FIELDS,
+};
 
 /// The field whose first value is the first column of the sort key.
 pub const ENTITY_FIELD: &str = "ziaxdr.entity";
@@ -119,6 +123,33 @@ pub fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Appends the words of `text` (as [`tokens`] makes them) to `out`.
+fn push_tokens(out: &mut Vec<String>, text: &str) {
+    for t in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty() && t.len() < 40)
+    {
+        if t.bytes().all(|b| !b.is_ascii_uppercase()) {
+            out.push(t.to_string());
+        } else {
+            out.push(t.to_lowercase());
+        }
+    }
+}
+
+/// True when the words of `path`'s values go to `words` (as to the embedded store's
+/// `_all`: neither derived from another field nor a date; enumerated fields too, which the
+/// embedded store answers from their term dictionaries instead).
+fn path_to_words(path: &str) -> bool {
+    !is_derived(path) && !matches!(crate::schema::typed_kind(path), Some(FieldKind::Date))
+}
+
+/// [`path_to_words`] of each column of [`columns`], decided once.
+fn column_to_words() -> &'static [bool] {
+    static TO: OnceLock<Vec<bool>> = OnceLock::new();
+    TO.get_or_init(|| columns().iter().map(|(n, _)| path_to_words(n)).collect())
+}
+
 /// Appends the words of one value as `" w1 w2 |"` (nothing when it has none).
 fn push_words(out: &mut String, text: &str) {
     let mut any = false;
@@ -152,6 +183,8 @@ pub struct Row {
     kv_keys: Vec<String>,
     kv_values: Vec<String>,
     raw_fields: Vec<&'static str>,
+    /// The words of the event (repeated; made distinct when written).
+    words: Vec<String>,
     entity: Option<String>,
     dataset: Option<String>,
     failed: bool,
@@ -177,6 +210,7 @@ impl Row {
             kv_keys: Vec::new(),
             kv_values: Vec::new(),
             raw_fields: Vec::new(),
+            words: Vec::new(),
             entity: None,
             dataset: None,
             failed,
@@ -251,6 +285,15 @@ impl Row {
             Value::String(s) => s.as_str().into(),
             other => other.to_string().into(),
         };
+        // The embedded store's rule for `_all` (`schema::leaf_value`): numbers, identifiers
+        // and addresses are searched by field, not as words.
+        let to_words = match column {
+            Some((i, _)) => column_to_words()[i],
+            None => path != TIMESTAMP && path_to_words(path),
+        };
+        if to_words && !looks_numeric(v, &text) && !looks_like_id(&text) && !looks_like_ip(&text) {
+            push_tokens(&mut self.words, &text);
+        }
         if path == ENTITY_FIELD && self.entity.is_none() {
             self.entity = Some(text.to_string());
         } else if path == DATASET_FIELD && self.dataset.is_none() {
@@ -313,7 +356,7 @@ impl Row {
     }
 
     /// Appends the row in `RowBinary` to `out`: every column of [`insert_columns`], in order.
-    pub fn write_binary(&self, out: &mut Vec<u8>, ts: i64, offset: u64, source: &[u8]) {
+    pub fn write_binary(&mut self, out: &mut Vec<u8>, ts: i64, offset: u64, source: &[u8]) {
         let ts = ts.clamp(0, MAX_TS) as u32;
         bin_str(out, self.entity.as_deref().unwrap_or("").as_bytes());
         bin_str(out, self.dataset.as_deref().unwrap_or("").as_bytes());
@@ -346,6 +389,20 @@ impl Row {
         for s in &self.raw_fields {
             bin_str(out, s.as_bytes());
         }
+        self.words.sort_unstable();
+        self.words.dedup();
+        varint(out, self.words.len() as u64);
+        for s in &self.words {
+            bin_str(out, s.as_bytes());
+        }
+    }
+
+    /// The distinct words of the event so far, sorted (what `words` receives).
+    #[cfg(test)]
+    pub fn words(&mut self) -> &[String] {
+        self.words.sort_unstable();
+        self.words.dedup();
+        &self.words
     }
 }
 
@@ -364,7 +421,7 @@ pub fn insert_columns() -> &'static [(String, &'static str)] {
         for (name, kind) in columns() {
             cols.push((col_name(name), col_type(*kind)));
         }
-        for c in ["kv_keys", "kv_values", "raw_fields"] {
+        for c in ["kv_keys", "kv_values", "raw_fields", "words"] {
             cols.push((c.into(), "Array(String)"));
         }
         cols
@@ -428,5 +485,25 @@ mod tests {
         push_words(&mut w, "x");
         assert_eq!(w, " win32 trojan agent | x |");
         assert_eq!(tokens("Win32.Trojan"), vec!["win32", "trojan"]);
+    }
+
+    #[test]
+    fn the_words_of_an_event_are_those_of_the_embedded_stores_all_field_each_once() {
+        let event = serde_json::json!({
+            "@timestamp": "2024-05-01T10:00:00Z",
+            "event": {"action": "Blocked", "dataset": "web", "kind": "event"},
+            "user": {"name": "Alice.Smith"},
+            "url": {"domain": "derived.example", "original": "https://Alice.example/x"},
+            "zscaler": {"zia": {"threat": {"name": "Win32.Trojan"}}},
+            "source": {"ip": "10.1.2.3", "port": 443},
+            "ziaxdr": {"event_id": "0123456789abcdef0123"},
+            "custom": {"n": "12.5", "v6": "2001:db8::1", "w": "Trojan", "big": "a".repeat(40)},
+        });
+        let mut r = Row::new(false);
+        r.add_object(event.as_object().unwrap());
+        assert_eq!(
+            r.words(),
+            ["alice", "blocked", "example", "https", "smith", "trojan", "web", "win32", "x"]
+        );
     }
 }

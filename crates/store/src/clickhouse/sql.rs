@@ -8,8 +8,10 @@
 //! The semantics are the embedded store's (`plan.rs`): typed fields by type, every other
 //! leaf as an exact `path=value` (its column for the parser's other fields, else the
 //! `kv_keys`/`kv_values` arrays), bare terms over the words of the values that the embedded
-//! store puts in its `_all` field (see [`bare`]), read from the columns themselves: the
-//! words are not stored a second time.
+//! store puts in its `_all` field (see [`bare`]): the `words` column (each word of the event
+//! once) answers a word, a wildcard or a regex; a phrase of several words needs them in one
+//! value, in order, so the columns themselves are read then, only for the events whose
+//! `words` has all of them ([`prefilter`], a `PREWHERE`).
 
 use std::sync::OnceLock;
 
@@ -197,19 +199,53 @@ fn any_word_value(cond: &str, prefilter: Option<&str>, text: &dyn Fn(&str) -> St
     parts.join(" OR ")
 }
 
-/// The longest run of literal characters of a wildcard pattern, lowercased (every word it
-/// matches contains it).
+/// The `words` of a row made by the server from its other columns (for rows stored before
+/// schema version 4): the words of the same values, lowercased by the server, distinct.
+pub fn words_from_columns() -> String {
+    let w = word_columns();
+    let all = format!("arrayConcat({}, {})", w.plain.join(", "), w.kv);
+    let plain = format!(
+        "arrayStringConcat(arrayMap(v -> if({NOT_WORDS}, '', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{{L}}\\\\p{{N}}]+', ' ')), {all}), ' ')"
+    );
+    let text = if w.text.is_empty() {
+        "''".to_string()
+    } else {
+        format!("arrayStringConcat(arrayConcat({}), ' ')", w.text.join(", "))
+    };
+    format!(
+        "arraySort(arrayDistinct(arrayFilter(w -> w != '' AND w != '|' AND length(w) < 40, splitByChar(' ', concat({plain}, ' ', {text})))))"
+    )
+}
+
+/// The longest run of literal characters of a wildcard pattern (`\x` is the character
+/// `x`), lowercased: every word it matches contains it.
 fn wildcard_literal(p: &str) -> String {
-    p.split(['*', '?'])
-        .max_by_key(|s| s.len())
-        .unwrap_or("")
-        .to_lowercase()
+    let (mut best, mut run) = (String::new(), String::new());
+    let mut it = p.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '*' | '?' => {
+                if run.len() > best.len() {
+                    best = std::mem::take(&mut run);
+                }
+                run.clear();
+            }
+            '\\' => run.extend(it.next()),
+            c => run.push(c),
+        }
+    }
+    if run.len() > best.len() {
+        best = run;
+    }
+    best.to_lowercase()
 }
 
 /// A bare term, phrase or pattern: the words of one value, as the embedded store tokenizes
 /// them (runs of letters and digits, lowercased; a phrase never spans two values), of the
 /// fields it puts in `_all`: every string field but the derived ones, and of a value only if
-/// it is not a number, an identifier or an IP address.
+/// it is not a number, an identifier or an IP address. One word, a wildcard or a regex (which
+/// match one word) are answered by the `words` column alone; a phrase of several words also
+/// reads the values, for the events that have all its words.
 fn bare(pred: &Predicate) -> Result<String, StoreError> {
     match pred {
         Predicate::Term(s) | Predicate::Phrase(s) => {
@@ -217,27 +253,24 @@ fn bare(pred: &Predicate) -> Result<String, StoreError> {
             let Some(longest) = toks.iter().max_by_key(|t| t.len()) else {
                 return Ok("0".to_string());
             };
+            if toks.len() == 1 {
+                return Ok(format!("has(words, {})", lit(longest)));
+            }
             let needle = lit(&format!(" {} ", toks.join(" ")));
             let cond = format!("position({SPACED_WORDS}, {needle}) > 0 AND NOT {NOT_WORDS}");
             let pre = format!("positionCaseInsensitiveUTF8(v, {}) > 0", lit(longest));
-            Ok(any_word_value(&cond, Some(&pre), &|c| words_phrase(c, s)))
+            Ok(format!(
+                "{} AND ({})",
+                words_all(&toks),
+                any_word_value(&cond, Some(&pre), &|c| words_phrase(c, s))
+            ))
         }
         Predicate::Wildcard(p) => {
             let lower = p.to_lowercase();
             let re = whole_regex(&wildcard_to_regex(&lower))?;
-            let literal = wildcard_literal(p);
-            let pre = (!literal.is_empty())
-                .then(|| format!("positionCaseInsensitiveUTF8(v, {}) > 0", lit(&literal)));
-            Ok(any_word_value(&word_match(&re), pre.as_deref(), &|c| {
-                words_regex(c, &re)
-            }))
+            Ok(words_matching(&re, &wildcard_literal(p)))
         }
-        Predicate::Regex(r) => {
-            let re = whole_regex(r)?;
-            Ok(any_word_value(&word_match(&re), None, &|c| {
-                words_regex(c, &re)
-            }))
-        }
+        Predicate::Regex(r) => Ok(words_matching(&whole_regex(r)?, "")),
         Predicate::Exists => Ok("1".to_string()),
         Predicate::Range { .. } => Err(StoreError::Unsupported(
             "range queries are not supported on text (bare terms)".into(),
@@ -245,13 +278,65 @@ fn bare(pred: &Predicate) -> Result<String, StoreError> {
     }
 }
 
-/// A word of the value `v` matches the anchored regex `re` (words of 40 bytes or more are
-/// not words, as in the embedded store).
-fn word_match(re: &str) -> String {
-    format!(
-        "NOT {NOT_WORDS} AND arrayExists(w -> length(w) < 40 AND match(w, {}), extractAll(lowerUTF8(v), '[\\\\p{{L}}\\\\p{{N}}]+'))",
-        lit(re)
-    )
+/// The event has every word of `toks` (in any value, any order).
+fn words_all(toks: &[String]) -> String {
+    let list: Vec<String> = toks.iter().map(|t| lit(t)).collect();
+    format!("hasAll(words, [{}])", list.join(", "))
+}
+
+/// A word of the event matches the anchored regex `re`; `literal` (lowercase, may be empty)
+/// is in every word that does, a cheap test that keeps the regex to a few words.
+fn words_matching(re: &str, literal: &str) -> String {
+    if literal.is_empty() {
+        format!("arrayExists(w -> match(w, {}), words)", lit(re))
+    } else {
+        format!(
+            "arrayExists(w -> match(w, {}), arrayFilter(w -> position(w, {}) > 0, words))",
+            lit(re),
+            lit(literal)
+        )
+    }
+}
+
+/// A necessary condition of `q` over the `words` column alone, when the query has one (its
+/// bare terms): run as `PREWHERE`, it reads the other columns only for the events it
+/// keeps, which makes a phrase cost about what a word costs.
+pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
+    Ok(match q {
+        Query::All | Query::Not(_) | Query::Match { field: Some(_), .. } => None,
+        Query::And(qs) => {
+            let parts: Vec<String> = qs
+                .iter()
+                .map(prefilter)
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .map(|p| format!("({p})"))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" AND "))
+        }
+        Query::Or(qs) => {
+            let parts: Option<Vec<String>> = qs
+                .iter()
+                .map(prefilter)
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|p| p.map(|p| format!("({p})")))
+                .collect();
+            parts.map(|p| p.join(" OR "))
+        }
+        Query::Match { field: None, pred } => match pred {
+            Predicate::Term(s) | Predicate::Phrase(s) => {
+                let toks = tokens(s);
+                Some(match toks.len() {
+                    0 => "0".to_string(),
+                    _ => words_all(&toks),
+                })
+            }
+            Predicate::Wildcard(_) | Predicate::Regex(_) => Some(bare(pred)?),
+            Predicate::Exists | Predicate::Range { .. } => None,
+        },
+    })
 }
 
 /// `field:*`: a value in the field's column, a `path=value` leaf, or a raw-text field that
@@ -589,11 +674,50 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_term_reads_no_words_column() {
-        let sql = compile(&Query::parse("trojan").unwrap()).unwrap();
-        assert!(!sql.contains("words,") && !sql.contains("(words"), "{sql}");
+    fn a_bare_word_is_looked_up_in_the_words_column_alone() {
+        let q = Query::parse("Trojan").unwrap();
+        assert_eq!(compile(&q).unwrap(), "has(words, 'trojan')");
+        assert_eq!(prefilter(&q).unwrap().unwrap(), "hasAll(words, ['trojan'])");
+    }
+
+    #[test]
+    fn a_phrase_reads_the_values_only_where_the_words_column_has_all_its_words() {
+        let q = Query::parse("\"social media\"").unwrap();
+        let sql = compile(&q).unwrap();
+        assert!(
+            sql.starts_with("hasAll(words, ['social', 'media']) AND ("),
+            "{sql}"
+        );
         assert!(sql.contains("c_zscaler_zia_threat_name"));
         assert!(!sql.contains("c_url_domain"), "a derived field");
+        assert_eq!(
+            prefilter(&q).unwrap().unwrap(),
+            "hasAll(words, ['social', 'media'])"
+        );
+    }
+
+    #[test]
+    fn only_a_condition_every_match_meets_is_a_prefilter() {
+        let pre = |s: &str| prefilter(&Query::parse(s).unwrap()).unwrap();
+        assert_eq!(pre("user.name:x"), None);
+        assert_eq!(pre("NOT trojan"), None);
+        assert_eq!(pre("trojan OR user.name:x"), None);
+        assert_eq!(
+            pre("trojan AND user.name:x").unwrap(),
+            "(hasAll(words, ['trojan']))"
+        );
+        assert_eq!(
+            pre("trojan OR worm").unwrap(),
+            "(hasAll(words, ['trojan'])) OR (hasAll(words, ['worm']))"
+        );
+    }
+
+    #[test]
+    fn the_literal_of_a_wildcard_takes_escaped_characters_as_themselves() {
+        assert_eq!(wildcard_literal("Tro*an"), "tro");
+        assert_eq!(wildcard_literal(r"\a*"), "a");
+        assert_eq!(wildcard_literal(r"x\*yz"), "x*yz");
+        assert_eq!(wildcard_literal("*"), "");
     }
 
     #[test]
