@@ -413,6 +413,15 @@ fn main() {
         ("wildcard", format!("url.domain:*{word}*")),
         ("bare word", word.clone()),
         (
+            "bare wildcard",
+            format!("{}*", word.chars().take(5).collect::<String>()),
+        ),
+        ("bare phrase", quote(&category.to_lowercase())),
+        (
+            "bare word AND user",
+            format!("{word} AND user.name:{}", quote(&user)),
+        ),
+        (
             "user AND NOT allowed",
             format!("user.name:{} AND NOT event.action:Allowed", quote(&user)),
         ),
