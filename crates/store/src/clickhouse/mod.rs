@@ -211,8 +211,9 @@ fn json_u64(v: &Value) -> Option<u64> {
 ///    `ORDER BY (entity, dataset, ts, offset)`, codecs per column on servers that have them.
 /// 3. No `words` column: bare terms are answered from the columns (it was the event's text a
 ///    second time, a tenth of the bytes on disk).
-/// 4. `words Array(String)`: each word of the event once (a twentieth of the bytes on disk),
-///    so that bare terms no longer read every column; filled for older rows by the server.
+/// 4. `words String`: the words of each distinct value of the event (a tenth of the bytes on
+///    disk), so that bare terms no longer read every column; made for older rows by the
+///    server.
 pub const SCHEMA_VERSION: u32 = 4;
 
 /// First ClickHouse release whose column codecs and `LowCardinality` ziaxdr uses
@@ -595,7 +596,7 @@ impl ClickHouseStore {
                 "RENAME TABLE {db}.events TO {db}.events_v1, {db}.events_v2 TO {db}.events".into(),
             )?;
             tracing::info!(database = %db, "ClickHouse events copied into the current schema");
-        } else if has("events") && self.column_type("words")?.as_deref() == Some("String") {
+        } else if has("events") && done == 2 && cols.contains("words") {
             // A version 2 table: the same sort key; its words (the event's text a second
             // time) go, in place, and come back as version 4's below.
             run("ALTER TABLE {db}.events DROP COLUMN words".into())?;
@@ -604,14 +605,18 @@ impl ClickHouseStore {
             run(create_events_sql("events", newer))?;
         }
         run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
-        if self.column_type("words")?.is_none() {
-            // Versions 1 to 3: the words of the stored rows are made by the server from
-            // their columns, first on every read (the column's default), then once for
-            // good by a mutation that runs in the background.
+        let added = !self.tables()?.1.contains("words");
+        if added || done == 3 {
+            // Versions 1 to 3 (or a migration from 3 stopped halfway): the words of the
+            // stored rows are made by the server from their columns, first on every read
+            // (the column's default), then once for good by a mutation that runs in the
+            // background.
             let expr = sql::words_from_columns();
-            run(format!(
-                "ALTER TABLE {{db}}.events ADD COLUMN words Array(String) DEFAULT {expr}"
-            ))?;
+            if added {
+                run(format!(
+                    "ALTER TABLE {{db}}.events ADD COLUMN words String DEFAULT {expr}"
+                ))?;
+            }
             run(format!(
                 "ALTER TABLE {{db}}.events UPDATE words = {expr} WHERE 1"
             ))?;
@@ -645,18 +650,6 @@ impl ClickHouseStore {
             tracing::info!(column = %name, "ClickHouse events column added");
         }
         Ok(())
-    }
-
-    /// The type of a column of `events` (`None`: no such column, or no table).
-    fn column_type(&self, name: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .rows(&format!(
-                "SELECT type FROM system.columns WHERE database = {} AND table = 'events' AND name = {}",
-                sql::lit(&self.cfg.database),
-                sql::lit(name)
-            ))?
-            .first()
-            .and_then(|r| r.get("type")?.as_str().map(str::to_string)))
     }
 
     fn read_checkpoint(&self) -> Result<Option<u64>, StoreError> {
@@ -1386,10 +1379,10 @@ mod tests {
     }
 
     #[test]
-    fn the_table_keeps_the_words_of_an_event_as_an_array() {
+    fn the_table_keeps_the_words_of_an_event() {
         assert!(insert_columns()
             .iter()
-            .any(|(n, t)| n == "words" && *t == "Array(String)"));
-        assert!(create_events_sql("events", false).contains("words Array(String)"));
+            .any(|(n, t)| n == "words" && *t == "String"));
+        assert!(create_events_sql("events", false).contains("words String"));
     }
 }

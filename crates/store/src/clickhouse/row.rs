@@ -7,9 +7,9 @@
 //! fields may hold several values; a missing field is an empty array), `kv_keys`/`kv_values`
 //! for the rare rest and for values that do not fit their field's type, `raw_fields` for
 //! the raw-text fields of parsed events (kept only inside `source`), `source` (the event as
-//! [`crate::source`] encodes it), and `words`: the distinct words of the values the
-//! embedded store puts in its `_all` field (see [`Row::leaf`]), each once per event, which
-//! answer bare terms (see [`super::sql`]).
+//! [`crate::source`] encodes it), and `words`: the words of the values the embedded store
+//! puts in its `_all` field (see [`Row::leaf`]), as `" w1 w2 | w3 |"` (each distinct value
+//! once, in column order), which answer bare terms and phrases (see [`super::sql`]).
 //!
 //! Rows are sent as `RowBinary` (every column of [`insert_columns`], in that order): the
 //! server reads it several times faster than `JSONEachRow`, and it needs no escaping.
@@ -123,18 +123,23 @@ pub fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Appends the words of `text` (as [`tokens`] makes them) to `out`.
-fn push_tokens(out: &mut Vec<String>, text: &str) {
+/// The words of `text` (as [`tokens`] makes them), separated by single spaces.
+fn joined_tokens(text: &str) -> String {
+    let mut out = String::new();
     for t in text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty() && t.len() < 40)
     {
+        if !out.is_empty() {
+            out.push(' ');
+        }
         if t.bytes().all(|b| !b.is_ascii_uppercase()) {
-            out.push(t.to_string());
+            out.push_str(t);
         } else {
-            out.push(t.to_lowercase());
+            out.push_str(&t.to_lowercase());
         }
     }
+    out
 }
 
 /// True when the words of `path`'s values go to `words` (as to the embedded store's
@@ -183,8 +188,9 @@ pub struct Row {
     kv_keys: Vec<String>,
     kv_values: Vec<String>,
     raw_fields: Vec<&'static str>,
-    /// The words of the event (repeated; made distinct when written).
-    words: Vec<String>,
+    /// The words of each value that has some, with where the value goes in `words`:
+    /// the string columns in order, then the key/value leaves, then the text columns.
+    words: Vec<(usize, String)>,
     entity: Option<String>,
     dataset: Option<String>,
     failed: bool,
@@ -292,7 +298,16 @@ impl Row {
             None => path != TIMESTAMP && path_to_words(path),
         };
         if to_words && !looks_numeric(v, &text) && !looks_like_id(&text) && !looks_like_ip(&text) {
-            push_tokens(&mut self.words, &text);
+            let n = columns().len();
+            let place = match column {
+                Some((i, Some(FieldKind::Text))) => 2 * n + i,
+                Some((i, _)) => i,
+                None => n,
+            };
+            let w = joined_tokens(&text);
+            if !w.is_empty() {
+                self.words.push((place, w));
+            }
         }
         if path == ENTITY_FIELD && self.entity.is_none() {
             self.entity = Some(text.to_string());
@@ -389,20 +404,31 @@ impl Row {
         for s in &self.raw_fields {
             bin_str(out, s.as_bytes());
         }
-        self.words.sort_unstable();
-        self.words.dedup();
-        varint(out, self.words.len() as u64);
-        for s in &self.words {
-            bin_str(out, s.as_bytes());
-        }
+        bin_str(out, self.words_text().as_bytes());
     }
 
-    /// The distinct words of the event so far, sorted (what `words` receives).
-    #[cfg(test)]
-    pub fn words(&mut self) -> &[String] {
-        self.words.sort_unstable();
-        self.words.dedup();
-        &self.words
+    /// The `words` column of the event: `" w1 w2 |"` per value, the values in the order of
+    /// their columns (rows alike in shape compress well), each distinct value once (the text
+    /// columns' values every time, as the server makes them for older rows: see
+    /// [`super::sql::words_from_columns`]).
+    pub fn words_text(&mut self) -> String {
+        self.words.sort_by_key(|(place, _)| *place);
+        let text_from = 2 * columns().len();
+        let mut out = String::new();
+        for (i, (place, w)) in self.words.iter().enumerate() {
+            let seen = || {
+                self.words[..i]
+                    .iter()
+                    .any(|(p, x)| *p < text_from && x == w)
+            };
+            if *place < text_from && seen() {
+                continue;
+            }
+            out.push(' ');
+            out.push_str(w);
+            out.push_str(" |");
+        }
+        out
     }
 }
 
@@ -421,9 +447,10 @@ pub fn insert_columns() -> &'static [(String, &'static str)] {
         for (name, kind) in columns() {
             cols.push((col_name(name), col_type(*kind)));
         }
-        for c in ["kv_keys", "kv_values", "raw_fields", "words"] {
+        for c in ["kv_keys", "kv_values", "raw_fields"] {
             cols.push((c.into(), "Array(String)"));
         }
+        cols.push(("words".into(), "String"));
         cols
     })
 }
@@ -497,13 +524,13 @@ mod tests {
             "zscaler": {"zia": {"threat": {"name": "Win32.Trojan"}}},
             "source": {"ip": "10.1.2.3", "port": 443},
             "ziaxdr": {"event_id": "0123456789abcdef0123"},
-            "custom": {"n": "12.5", "v6": "2001:db8::1", "w": "Trojan", "big": "a".repeat(40)},
+            "custom": {"n": "12.5", "v6": "2001:db8::1", "w": "Trojan", "big": "a".repeat(40), "again": "alice SMITH"},
         });
         let mut r = Row::new(false);
         r.add_object(event.as_object().unwrap());
         assert_eq!(
-            r.words(),
-            ["alice", "blocked", "example", "https", "smith", "trojan", "web", "win32", "x"]
+            r.words_text(),
+            " web | blocked | https alice example x | alice smith | win32 trojan | trojan |"
         );
     }
 }

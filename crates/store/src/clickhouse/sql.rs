@@ -8,10 +8,8 @@
 //! The semantics are the embedded store's (`plan.rs`): typed fields by type, every other
 //! leaf as an exact `path=value` (its column for the parser's other fields, else the
 //! `kv_keys`/`kv_values` arrays), bare terms over the words of the values that the embedded
-//! store puts in its `_all` field (see [`bare`]): the `words` column (each word of the event
-//! once) answers a word, a wildcard or a regex; a phrase of several words needs them in one
-//! value, in order, so the columns themselves are read then, only for the events whose
-//! `words` has all of them ([`prefilter`], a `PREWHERE`).
+//! store puts in its `_all` field (see [`bare`]), from the `words` column (the words of each
+//! such value, `" w1 w2 |"`, each distinct value once).
 
 use std::sync::OnceLock;
 
@@ -176,44 +174,22 @@ fn word_columns() -> &'static WordColumns {
 /// `looks_like_id`, `looks_like_ip`): a number, an identifier, an IP address.
 const NOT_WORDS: &str = "(match(v, '^[0-9.\\\\-]{1,23}$') OR (length(v) >= 16 AND match(v, '^[0-9a-fA-F\\\\-]+$')) OR (length(v) <= 45 AND position(v, ':') > 0 AND IPv6StringToNum(v) != IPv6StringToNum('::')))";
 
-/// The lowercased words of a value `v`, separated by single spaces, with a space at each end.
-const SPACED_WORDS: &str =
-    "concat(' ', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{L}\\\\p{N}]+', ' '), ' ')";
-
-/// `cond` over the values of every word source, any of them; `prefilter` (a cheap
-/// necessary condition on a value `v`) keeps the costly `cond` to the few values that pass.
-fn any_word_value(cond: &str, prefilter: Option<&str>, text: &dyn Fn(&str) -> String) -> String {
-    let w = word_columns();
-    // One array of every value: ClickHouse analyses each lambda of a query on its own, and
-    // one per column made the analysis of a bare term take seconds.
-    let all = format!("arrayConcat({}, {})", w.plain.join(", "), w.kv);
-    let mut parts = vec![match prefilter {
-        Some(p) => format!("arrayExists(v -> {cond}, arrayFilter(v -> {p}, {all}))"),
-        None => format!("arrayExists(v -> {cond}, {all})"),
-    }];
-    parts.extend(
-        w.text
-            .iter()
-            .map(|c| text(&format!("arrayStringConcat({c}, '')"))),
-    );
-    parts.join(" OR ")
-}
-
 /// The `words` of a row made by the server from its other columns (for rows stored before
-/// schema version 4): the words of the same values, lowercased by the server, distinct.
+/// schema version 4): the words of the same values, lowercased by the server, each distinct
+/// value once, in the order of [`super::row::Row::words_text`].
 pub fn words_from_columns() -> String {
     let w = word_columns();
     let all = format!("arrayConcat({}, {})", w.plain.join(", "), w.kv);
-    let plain = format!(
-        "arrayStringConcat(arrayMap(v -> if({NOT_WORDS}, '', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{{L}}\\\\p{{N}}]+', ' ')), {all}), ' ')"
+    let values = format!(
+        "arrayDistinct(arrayFilter(x -> x != '', arrayMap(v -> if({NOT_WORDS}, '', arrayStringConcat(arrayFilter(w -> w != '' AND length(w) < 40, splitByChar(' ', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{{L}}\\\\p{{N}}]+', ' '))), ' ')), {all})))"
     );
     let text = if w.text.is_empty() {
         "''".to_string()
     } else {
-        format!("arrayStringConcat(arrayConcat({}), ' ')", w.text.join(", "))
+        format!("arrayStringConcat(arrayConcat({}), '')", w.text.join(", "))
     };
     format!(
-        "arraySort(arrayDistinct(arrayFilter(w -> w != '' AND w != '|' AND length(w) < 40, splitByChar(' ', concat({plain}, ' ', {text})))))"
+        "concat(if(empty({values}), '', concat(' ', arrayStringConcat({values}, ' | '), ' |')), {text})"
     )
 }
 
@@ -243,34 +219,17 @@ fn wildcard_literal(p: &str) -> String {
 /// A bare term, phrase or pattern: the words of one value, as the embedded store tokenizes
 /// them (runs of letters and digits, lowercased; a phrase never spans two values), of the
 /// fields it puts in `_all`: every string field but the derived ones, and of a value only if
-/// it is not a number, an identifier or an IP address. One word, a wildcard or a regex (which
-/// match one word) are answered by the `words` column alone; a phrase of several words also
-/// reads the values, for the events that have all its words.
+/// it is not a number, an identifier or an IP address. Those are the `words` column
+/// (`" w1 w2 | w3 |"`): a term or a phrase is a substring of it, a wildcard or a regex
+/// matches one of its words.
 fn bare(pred: &Predicate) -> Result<String, StoreError> {
     match pred {
-        Predicate::Term(s) | Predicate::Phrase(s) => {
-            let toks = tokens(s);
-            let Some(longest) = toks.iter().max_by_key(|t| t.len()) else {
-                return Ok("0".to_string());
-            };
-            if toks.len() == 1 {
-                return Ok(format!("has(words, {})", lit(longest)));
-            }
-            let needle = lit(&format!(" {} ", toks.join(" ")));
-            let cond = format!("position({SPACED_WORDS}, {needle}) > 0 AND NOT {NOT_WORDS}");
-            let pre = format!("positionCaseInsensitiveUTF8(v, {}) > 0", lit(longest));
-            Ok(format!(
-                "{} AND ({})",
-                words_all(&toks),
-                any_word_value(&cond, Some(&pre), &|c| words_phrase(c, s))
-            ))
-        }
-        Predicate::Wildcard(p) => {
-            let lower = p.to_lowercase();
-            let re = whole_regex(&wildcard_to_regex(&lower))?;
-            Ok(words_matching(&re, &wildcard_literal(p)))
-        }
-        Predicate::Regex(r) => Ok(words_matching(&whole_regex(r)?, "")),
+        Predicate::Term(s) | Predicate::Phrase(s) => Ok(words_phrase("words", s)),
+        Predicate::Wildcard(p) => Ok(words_regex(
+            "words",
+            &whole_regex(&wildcard_to_regex(&p.to_lowercase()))?,
+        )),
+        Predicate::Regex(r) => Ok(words_regex("words", &whole_regex(r)?)),
         Predicate::Exists => Ok("1".to_string()),
         Predicate::Range { .. } => Err(StoreError::Unsupported(
             "range queries are not supported on text (bare terms)".into(),
@@ -278,29 +237,10 @@ fn bare(pred: &Predicate) -> Result<String, StoreError> {
     }
 }
 
-/// The event has every word of `toks` (in any value, any order).
-fn words_all(toks: &[String]) -> String {
-    let list: Vec<String> = toks.iter().map(|t| lit(t)).collect();
-    format!("hasAll(words, [{}])", list.join(", "))
-}
-
-/// A word of the event matches the anchored regex `re`; `literal` (lowercase, may be empty)
-/// is in every word that does, a cheap test that keeps the regex to a few words.
-fn words_matching(re: &str, literal: &str) -> String {
-    if literal.is_empty() {
-        format!("arrayExists(w -> match(w, {}), words)", lit(re))
-    } else {
-        format!(
-            "arrayExists(w -> match(w, {}), arrayFilter(w -> position(w, {}) > 0, words))",
-            lit(re),
-            lit(literal)
-        )
-    }
-}
-
 /// A necessary condition of `q` over the `words` column alone, when the query has one (its
-/// bare terms): run as `PREWHERE`, it reads the other columns only for the events it
-/// keeps, which makes a phrase cost about what a word costs.
+/// bare terms), cheap to test: run as `PREWHERE`, so that a wildcard splits into words
+/// only the rows whose `words` contain its literal part, and the other columns are read
+/// only for the rows kept.
 pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
     Ok(match q {
         Query::All | Query::Not(_) | Query::Match { field: Some(_), .. } => None,
@@ -326,14 +266,15 @@ pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
             parts.map(|p| p.join(" OR "))
         }
         Query::Match { field: None, pred } => match pred {
-            Predicate::Term(s) | Predicate::Phrase(s) => {
-                let toks = tokens(s);
-                Some(match toks.len() {
-                    0 => "0".to_string(),
-                    _ => words_all(&toks),
+            Predicate::Wildcard(p) => {
+                let literal = wildcard_literal(p);
+                Some(if literal.is_empty() {
+                    bare(pred)?
+                } else {
+                    format!("position(words, {}) > 0", lit(&literal))
                 })
             }
-            Predicate::Wildcard(_) | Predicate::Regex(_) => Some(bare(pred)?),
+            Predicate::Term(_) | Predicate::Phrase(_) | Predicate::Regex(_) => Some(bare(pred)?),
             Predicate::Exists | Predicate::Range { .. } => None,
         },
     })
@@ -674,25 +615,28 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_word_is_looked_up_in_the_words_column_alone() {
+    fn a_bare_word_or_phrase_is_a_substring_of_the_words_column() {
         let q = Query::parse("Trojan").unwrap();
-        assert_eq!(compile(&q).unwrap(), "has(words, 'trojan')");
-        assert_eq!(prefilter(&q).unwrap().unwrap(), "hasAll(words, ['trojan'])");
+        assert_eq!(compile(&q).unwrap(), "position(words, ' trojan ') > 0");
+        assert_eq!(
+            prefilter(&q).unwrap().unwrap(),
+            "position(words, ' trojan ') > 0"
+        );
+        let q = Query::parse("\"Social-Media\"").unwrap();
+        assert_eq!(
+            compile(&q).unwrap(),
+            "position(words, ' social media ') > 0"
+        );
     }
 
     #[test]
-    fn a_phrase_reads_the_values_only_where_the_words_column_has_all_its_words() {
-        let q = Query::parse("\"social media\"").unwrap();
+    fn a_bare_wildcard_splits_the_words_only_of_the_rows_that_have_its_literal() {
+        let q = Query::parse("Tro*an").unwrap();
         let sql = compile(&q).unwrap();
-        assert!(
-            sql.starts_with("hasAll(words, ['social', 'media']) AND ("),
-            "{sql}"
-        );
-        assert!(sql.contains("c_zscaler_zia_threat_name"));
-        assert!(!sql.contains("c_url_domain"), "a derived field");
+        assert!(sql.contains("splitByChar(' ', words)"), "{sql}");
         assert_eq!(
             prefilter(&q).unwrap().unwrap(),
-            "hasAll(words, ['social', 'media'])"
+            "position(words, 'tro') > 0"
         );
     }
 
@@ -704,11 +648,11 @@ mod tests {
         assert_eq!(pre("trojan OR user.name:x"), None);
         assert_eq!(
             pre("trojan AND user.name:x").unwrap(),
-            "(hasAll(words, ['trojan']))"
+            "(position(words, ' trojan ') > 0)"
         );
         assert_eq!(
             pre("trojan OR worm").unwrap(),
-            "(hasAll(words, ['trojan'])) OR (hasAll(words, ['worm']))"
+            "(position(words, ' trojan ') > 0) OR (position(words, ' worm ') > 0)"
         );
     }
 
