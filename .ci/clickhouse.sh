@@ -30,10 +30,10 @@ PY
 # column codecs, the server's <compression> section is the one way to choose it (the last
 # <case> that matches wins; a case without conditions matches every part, and inserted parts
 # match only such a case). Inserted and small parts at level 1 (cheap), merged parts of at
-# least CLICKHOUSE_ZSTD_MIN_PART_SIZE bytes at CLICKHOUSE_ZSTD_LEVEL (0: the server's default,
-# LZ4, for every part). CH_CONFIG: another server configuration altogether.
+# least CLICKHOUSE_ZSTD_MIN_PART_SIZE bytes (16 MB; 0: every part) at CLICKHOUSE_ZSTD_LEVEL (9;
+# 0: the server's default, LZ4, for every part). CH_CONFIG: another configuration altogether.
 CH_ZSTD_LEVEL=${CLICKHOUSE_ZSTD_LEVEL:-9}
-CH_ZSTD_MIN_PART=${CLICKHOUSE_ZSTD_MIN_PART_SIZE:-0}
+CH_ZSTD_MIN_PART=${CLICKHOUSE_ZSTD_MIN_PART_SIZE:-16000000}
 if [ -z "${CH_CONFIG:-}" ] && [ "$CH_ZSTD_LEVEL" != 0 ]; then
     mkdir -p "$CH_DIR/conf"
     cp /etc/clickhouse-server/users.xml "$CH_DIR/conf/"

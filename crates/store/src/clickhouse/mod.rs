@@ -231,15 +231,14 @@ pub fn codecs_supported(version: &str) -> bool {
     }
 }
 
-/// The codec of a column on servers that take codecs: the stored events are text that zstd
-/// shrinks about a third more than LZ4; times and offsets grow slowly within a sort key, so
-/// their deltas are small.
+/// The codec of a column on servers that take codecs: times and offsets grow slowly within
+/// a sort key, so their deltas are small. The other columns take the server's
+/// `<compression>` section, as on 18.16 (zstd, cheap for new parts and strong for merged
+/// ones: see docs/clickhouse.md), which an explicit codec would override.
 fn codec(column: &str) -> &'static str {
     match column {
-        "source" => " CODEC(ZSTD(3))",
         "ts" | "offset" => " CODEC(Delta, LZ4)",
-        "entity" | "dataset" => "",
-        _ => " CODEC(ZSTD(1))",
+        _ => "",
     }
 }
 
@@ -787,7 +786,7 @@ impl ClickHouseStore {
     /// `events [PREWHERE …] WHERE …` of a query, with `extra` (`AND …`) appended to its
     /// condition: the bare terms' condition over `words` first (see [`sql::prefilter`]),
     /// so that the other columns are read only for the events that pass it.
-    fn from_sql(&self, q: &EventQuery, extra: &str) -> Result<String, StoreError> {
+    fn source_sql(&self, q: &EventQuery, extra: &str) -> Result<String, StoreError> {
         let cond = sql::compile(&q.query)?;
         let pre = match sql::prefilter(&q.query)? {
             Some(p) => format!(" PREWHERE {p}"),
@@ -1131,7 +1130,7 @@ impl EventSearch for ClickHouseStore {
                 c.offset
             );
         }
-        let from = self.from_sql(q, &extra)?;
+        let from = self.source_sql(q, &extra)?;
         if limit == 0 {
             return Ok(SearchPage {
                 events: Vec::new(),
@@ -1200,7 +1199,7 @@ impl EventSearch for ClickHouseStore {
     fn count(&self, q: &EventQuery) -> Result<u64, StoreError> {
         let r = self.rows(&format!(
             "SELECT count() AS n FROM {}",
-            self.from_sql(q, "")?
+            self.source_sql(q, "")?
         ))?;
         Ok(r.first()
             .and_then(|r| r.get("n"))
@@ -1214,7 +1213,7 @@ impl EventSearch for ClickHouseStore {
         }
         let rows = self.rows(&format!(
             "SELECT intDiv(toUInt32(ts), {interval_secs}) * {interval_secs} AS b, count() AS n FROM {} GROUP BY b ORDER BY b",
-            self.from_sql(q, "")?
+            self.source_sql(q, "")?
         ))?;
         Ok(rows
             .iter()
@@ -1230,7 +1229,7 @@ impl EventSearch for ClickHouseStore {
     fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError> {
         let (values, kind) = Self::values_expr(field)?;
         let size = size.min(MAX_TOP_SQL);
-        let inner = format!("SELECT {values} AS vs FROM {}", self.from_sql(q, "")?);
+        let inner = format!("SELECT {values} AS vs FROM {}", self.source_sql(q, "")?);
         let rows = self.rows(&format!(
             "SELECT v, count() AS n FROM ({inner}) ARRAY JOIN vs AS v GROUP BY v ORDER BY n DESC, v ASC LIMIT {size}"
         ))?;
@@ -1262,7 +1261,7 @@ impl EventSearch for ClickHouseStore {
         let (values, _) = Self::values_expr(field)?;
         let r = self.rows(&format!(
             "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {}) ARRAY JOIN vs AS v",
-            self.from_sql(q, "")?
+            self.source_sql(q, "")?
         ))?;
         Ok(r.first()
             .and_then(|r| r.get("n"))
@@ -1279,7 +1278,7 @@ impl EventSearch for ClickHouseStore {
         // have no Int128, and 2^63 bytes is far beyond any range kept.)
         let r = self.rows(&format!(
             "SELECT toString(sum(arraySum({col}))) AS s, countIf(notEmpty({col})) AS n FROM {}",
-            self.from_sql(q, "")?
+            self.source_sql(q, "")?
         ))?;
         let row = r.first();
         let sum = row
@@ -1311,7 +1310,7 @@ impl EventSearch for ClickHouseStore {
             .join(" + ");
         let inner = format!(
             "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {}",
-            self.from_sql(q, "")?
+            self.source_sql(q, "")?
         );
         // Sums as text: JSON numbers would lose digits.
         let rows = self.rows(&format!(
@@ -1368,9 +1367,10 @@ mod tests {
             column_spec("c_event_action", "Array(String)", false),
             "Array(String)"
         );
+        assert_eq!(column_spec("source", "String", true), "String");
         assert_eq!(
-            column_spec("source", "String", true),
-            "String CODEC(ZSTD(3))"
+            column_spec("offset", "UInt64", true),
+            "UInt64 CODEC(Delta, LZ4)"
         );
         assert_eq!(
             column_spec("c_user_name", "Array(String)", false),
