@@ -26,7 +26,25 @@ for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
 PY
 )
-"$CH_BIN" --config-file=/etc/clickhouse-server/config.xml -- \
+# Parts compressed with zstd, as docs/clickhouse.md advises operators: on 18.16, which has no
+# column codecs, the server's <compression> section is the one way to choose it (the last
+# <case> that matches wins; a case without conditions matches every part, and inserted parts
+# match only such a case). Inserted and small parts at level 1 (cheap), merged parts of at
+# least CLICKHOUSE_ZSTD_MIN_PART_SIZE bytes (16 MB; 0: every part) at CLICKHOUSE_ZSTD_LEVEL (9;
+# 0: the server's default, LZ4, for every part). CH_CONFIG: another configuration altogether.
+CH_ZSTD_LEVEL=${CLICKHOUSE_ZSTD_LEVEL:-9}
+CH_ZSTD_MIN_PART=${CLICKHOUSE_ZSTD_MIN_PART_SIZE:-16000000}
+if [ -z "${CH_CONFIG:-}" ] && [ "$CH_ZSTD_LEVEL" != 0 ]; then
+    mkdir -p "$CH_DIR/conf"
+    cp /etc/clickhouse-server/users.xml "$CH_DIR/conf/"
+    CASES="<case><method>zstd</method><level>1</level></case>"
+    CASES="$CASES<case><min_part_size>$CH_ZSTD_MIN_PART</min_part_size><method>zstd</method><level>$CH_ZSTD_LEVEL</level></case>"
+    [ "$CH_ZSTD_MIN_PART" = 0 ] && CASES="<case><method>zstd</method><level>$CH_ZSTD_LEVEL</level></case>"
+    sed "s#<compression incl=\"clickhouse_compression\">#&$CASES#" \
+        /etc/clickhouse-server/config.xml >"$CH_DIR/conf/config.xml"
+    CH_CONFIG="$CH_DIR/conf/config.xml"
+fi
+"$CH_BIN" --config-file="${CH_CONFIG:-/etc/clickhouse-server/config.xml}" -- \
     --path="$CH_DIR/" --tmp_path="$CH_DIR/tmp/" --user_files_path="$CH_DIR/uf/" \
     --format_schema_path="$CH_DIR/fs/" --logger.log="$CH_DIR/ch.log" \
     --logger.errorlog="$CH_DIR/err.log" --listen_host=127.0.0.1 \
@@ -53,4 +71,4 @@ if [ "$(curl -s "http://127.0.0.1:$CH_HTTP/ping" || true)" != "Ok." ]; then
     exit 1
 fi
 export ZIAXDR_TEST_CLICKHOUSE="http://127.0.0.1:$CH_HTTP"
-echo "ClickHouse for the tests at $ZIAXDR_TEST_CLICKHOUSE (data in $CH_DIR)"
+echo "ClickHouse for the tests at $ZIAXDR_TEST_CLICKHOUSE (data in $CH_DIR, zstd level $CH_ZSTD_LEVEL from $CH_ZSTD_MIN_PART bytes)"

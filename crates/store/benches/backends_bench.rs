@@ -151,11 +151,12 @@ fn fill_journal(dir: &Path, n: u64, days: u64) -> journal::Journal {
     j
 }
 
-/// The pipeline's sink over a store, as `ziaxdr`'s `StoreSink` (the embedded store
-/// prepares its documents on the parse threads).
+/// The pipeline's sink over a store, as `ziaxdr`'s `StoreSink` (both stores prepare their
+/// documents or rows on the parse threads).
 struct BenchSink {
     writer: Arc<dyn EventStore + Send + Sync>,
     tantivy: Option<Arc<TantivyStore>>,
+    clickhouse: Option<Arc<ClickHouseStore>>,
 }
 
 impl Sink for BenchSink {
@@ -172,6 +173,15 @@ impl Sink for BenchSink {
             .map_err(|e| SinkError::Other(e.to_string()))
     }
     fn preparer(&self) -> Option<Preparer> {
+        if let Some(ch) = self.clickhouse.clone() {
+            return Some(Arc::new(move |offset, _raw, text, event| {
+                let row = ch.prepare_parsed(offset, event, text).ok().flatten();
+                Prepared {
+                    needs_event: row.is_none(),
+                    ..Prepared::with_event(row)
+                }
+            }));
+        }
         let store = self.tantivy.clone()?;
         Some(Arc::new(move |offset, _raw, text, event| {
             let doc = store.prepare_parsed(offset, event, text).ok();
@@ -189,6 +199,15 @@ impl Sink for BenchSink {
         prepared: Option<Prepared>,
     ) -> Result<(), SinkError> {
         let record = raw.text();
+        if let Some(ch) = &self.clickhouse {
+            let row = prepared.and_then(|p| p.value.downcast::<Option<store::PreparedRow>>().ok());
+            return match row.and_then(|r| *r) {
+                Some(row) => ch.add_prepared(row),
+                None => ch.add_parsed(offset, event, &record),
+            }
+            .map(|_| ())
+            .map_err(|e| SinkError::Other(e.to_string()));
+        }
         let doc = prepared.and_then(|p| p.value.downcast::<Option<store::PreparedDoc>>().ok());
         match (&self.tantivy, doc.and_then(|d| *d)) {
             (Some(s), Some(doc)) => s.add_prepared(offset, event, &record, doc),
@@ -273,6 +292,7 @@ fn main() {
             BenchSink {
                 writer: s.clone(),
                 tantivy: Some(s.clone()),
+                clickhouse: None,
             },
             None,
         );
@@ -302,6 +322,7 @@ fn main() {
             BenchSink {
                 writer: s.clone(),
                 tantivy: None,
+                clickhouse: Some(s.clone()),
             },
             pid.as_deref(),
         );
@@ -391,6 +412,15 @@ fn main() {
         ),
         ("wildcard", format!("url.domain:*{word}*")),
         ("bare word", word.clone()),
+        (
+            "bare wildcard",
+            format!("{}*", word.chars().take(5).collect::<String>()),
+        ),
+        ("bare phrase", quote(&category.to_lowercase())),
+        (
+            "bare word AND user",
+            format!("{word} AND user.name:{}", quote(&user)),
+        ),
         (
             "user AND NOT allowed",
             format!("user.name:{} AND NOT event.action:Allowed", quote(&user)),

@@ -27,7 +27,7 @@ mod verify;
 
 use serde_json::{Map, Value};
 
-pub use clickhouse::{ClickHouseConfig, ClickHouseStore};
+pub use clickhouse::{ClickHouseConfig, ClickHouseStore, PreparedRow};
 pub use doc::EventDoc;
 pub use query::{ParseError, Query};
 pub use tantivy_store::{PreparedDoc, Retention, SpaceUsage, StoreConfig, TantivyStore};

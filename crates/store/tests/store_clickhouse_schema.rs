@@ -193,10 +193,120 @@ fn a_version_1_table_is_migrated_once_with_its_fields_moved_into_their_columns()
 }
 
 #[test]
+fn a_version_2_table_has_its_text_words_column_replaced_in_place_and_keeps_its_events() {
+    let g = guard("schema_v2");
+    let (url, db) = (&g.cfg.url, &g.cfg.database);
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    s.add(
+        0,
+        &ev(json!({"@timestamp": "2024-06-01T12:00:00Z", "rule": {"name": "Block Social"}})),
+    )
+    .unwrap();
+    s.commit().unwrap();
+    drop(s);
+    // As version 2 left it: the words column (text), and the version recorded.
+    sql(url, &format!("ALTER TABLE {db}.events DROP COLUMN words"));
+    sql(
+        url,
+        &format!("ALTER TABLE {db}.events ADD COLUMN words String AFTER source"),
+    );
+    sql(url, &format!("DROP TABLE {db}.schema_migrations"));
+    sql(url, &format!("CREATE TABLE {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"));
+    sql(
+        url,
+        &format!("INSERT INTO {db}.schema_migrations VALUES (2, now())"),
+    );
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let cols = sql(
+        url,
+        &format!("SELECT type FROM system.columns WHERE database = '{db}' AND table = 'events' AND name = 'words' FORMAT TSV"),
+    );
+    assert_eq!(cols.trim(), "String");
+    assert_eq!(s.count(&eq("social", &all())).unwrap(), 1);
+    assert_eq!(s.committed_offset(), Some(0));
+}
+
+#[test]
 fn codecs_are_used_only_from_the_version_that_has_them() {
     assert!(!store::clickhouse::codecs_supported("18.16.1"));
     assert!(!store::clickhouse::codecs_supported("19.17.4.11"));
     assert!(store::clickhouse::codecs_supported("20.1.2.4"));
     assert!(store::clickhouse::codecs_supported("24.8.4.13"));
     assert!(!store::clickhouse::codecs_supported("not a version"));
+}
+
+/// Waits (a bounded time) until the server has run every mutation of `db`.
+fn mutations_done(url: &str, db: &str) -> bool {
+    for _ in 0..200 {
+        let left = sql(
+            url,
+            &format!("SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0 FORMAT TSV"),
+        );
+        if left.trim() == "0" {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_version_3_table_gains_the_words_of_its_rows_made_by_the_server() {
+    let g = guard("schema_v3");
+    let (url, db) = (&g.cfg.url, &g.cfg.database);
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let event = ev(json!({
+        "@timestamp": "2024-06-01T12:00:00Z",
+        "user": {"name": "Alice.Smith"},
+        "url": {"domain": "derived.example"},
+        "zscaler": {"zia": {"threat": {"name": "Win32.Trojan"}, "bwthrottle": "NO"}},
+        "custom": {"note": "Social Media", "n": "12"}
+    }));
+    s.add(0, &event).unwrap();
+    s.commit().unwrap();
+    drop(s);
+    let made_here = sql(url, &format!("SELECT words FROM {db}.events FORMAT TSV"));
+    // As version 3 left it: no words, and the version recorded.
+    sql(url, &format!("ALTER TABLE {db}.events DROP COLUMN words"));
+    sql(url, &format!("DROP TABLE {db}.schema_migrations"));
+    sql(url, &format!("CREATE TABLE {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"));
+    sql(
+        url,
+        &format!("INSERT INTO {db}.schema_migrations VALUES (3, now())"),
+    );
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    // Answered at once (the column's default), and the same once the mutation is done.
+    for done in [false, true] {
+        for (q, n) in [
+            ("trojan", 1),
+            ("\"social media\"", 1),
+            ("tro*", 1),
+            ("/alic./", 1),
+            ("derived", 0),
+            ("12", 0),
+        ] {
+            assert_eq!(
+                s.count(&eq(q, &all())).unwrap(),
+                n,
+                "{q} (mutation done: {done})"
+            );
+        }
+        assert!(mutations_done(url, db));
+    }
+    let made_there = sql(url, &format!("SELECT words FROM {db}.events FORMAT TSV"));
+    assert_eq!(made_there, made_here);
+    assert_eq!(
+        s.search(&eq("trojan", &all()), 10, None).unwrap().events,
+        vec![event]
+    );
+    drop(s);
+    let _s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let versions = sql(
+        url,
+        &format!("SELECT version FROM {db}.schema_migrations ORDER BY version FORMAT TSV"),
+    );
+    assert_eq!(
+        versions.trim(),
+        format!("3\n{}", store::clickhouse::SCHEMA_VERSION)
+    );
 }

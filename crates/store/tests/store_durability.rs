@@ -103,6 +103,45 @@ fn clickhouse_unreachable_during_a_commit_then_back_loses_nothing_and_doubles_no
     assert_eq!(count_and_distinct(&s), (200, 200));
 }
 
+/// ClickHouse only: full buffers are inserted in the background while the next rows are
+/// made; one whose insert fails (the server away) goes back in front of the buffer, and the
+/// next commit stores each of its events once.
+#[test]
+fn clickhouse_background_insert_that_fails_is_sent_again_by_the_next_commit_once() {
+    use common::proxy::{host_port, Proxy};
+    let url = common::clickhouse::clickhouse_url();
+    let proxy = Proxy::start(&host_port(&url));
+    let mut cfg = store::ClickHouseConfig::new(proxy.url());
+    cfg.database = format!("background_{}", std::process::id());
+    cfg.timeout = std::time::Duration::from_secs(30);
+    cfg.insert_every_rows = 10;
+    let _guard = common::clickhouse::Guard {
+        cfg: {
+            let mut c = cfg.clone();
+            c.url = url.clone();
+            c
+        },
+    };
+    let s = store::ClickHouseStore::open(cfg).unwrap();
+    for off in 0..35 {
+        s.add(off, &event(off)).unwrap();
+    }
+    assert_eq!(s.commit().unwrap(), Some(34));
+    assert_eq!(count_and_distinct(&s), (35, 35));
+    proxy.set_up(false);
+    // The buffer fills at 40: its insert fails in the background, found at the next insert
+    // or at the commit.
+    let mut failed = false;
+    for off in 35..55 {
+        failed |= s.add(off, &event(off)).is_err();
+    }
+    failed |= s.commit().is_err();
+    assert!(failed, "an insert while the server is away must fail");
+    proxy.set_up(true);
+    assert_eq!(s.commit().unwrap(), Some(54));
+    assert_eq!(count_and_distinct(&s), (55, 55));
+}
+
 #[test]
 fn closing_a_writer_for_too_many_open_days_commits_it_and_replay_skips_its_events() {
     let d = tempfile::tempdir().unwrap();

@@ -415,6 +415,26 @@ fn ip_addresses_are_searched_by_field_not_as_bare_words() {
     assert_eq!(seqs(&s, "fe80"), vec![1]);
 }
 
+#[test]
+fn numbers_identifiers_dates_and_derived_fields_are_not_bare_words() {
+    let (_d, s) = new_store();
+    let e = common::ev(serde_json::json!({
+        "@timestamp": "2024-05-01T10:00:00Z", "seq": 1,
+        "event": {"created": "2024-05-01T09:59:00Z"},
+        "custom": {"num": "12345", "hex": "0123456789abcdef0123", "word": "Plain-Text"},
+        "related": {"user": ["zed"]}
+    }));
+    use store::EventStore;
+    s.add(1, &e).unwrap();
+    s.commit().unwrap();
+    for q in ["12345", "0123456789abcdef0123", "zed", "2024", "123*", "/zed/"] {
+        assert_eq!(seqs(&s, q), Vec::<u64>::new(), "{q}");
+    }
+    for q in ["plain", "\"plain text\"", "pla*", "/t.xt/", "custom.hex:0123456789abcdef0123"] {
+        assert_eq!(seqs(&s, q), vec![1], "{q}");
+    }
+}
+
 /// One event whose words are only in an enumerated keyword field (kept out of `_all`).
 fn store_with_rule_name() -> (Guard, Store) {
     let (_d, s) = new_store();
@@ -511,6 +531,8 @@ fn quotes_backslashes_and_statements_in_values_are_only_values() {
             format!("user.name:[{quoted} TO *]"),
             format!("custom.note:>={quoted}"),
             format!("user.name:/{}/", regex::escape(v).replace('/', "\\/")),
+            format!("/{}/", regex::escape(v).replace('/', "\\/")),
+            format!("{escaped} AND NOT custom.note:{quoted}"),
             quoted.clone(),
             format!("NOT (user.name:{quoted} OR custom.note:{quoted})"),
             "user.name:*".to_string(),

@@ -530,11 +530,20 @@ impl Sink for StoreSink {
     }
 
     fn preparer(&self) -> Option<Preparer> {
-        // Only the embedded store prepares its documents on the parse threads.
-        let OpenStore::Tantivy(store) = &self.store else {
-            return None;
+        // Both stores prepare their documents (rows) on the parse threads, in parallel.
+        let store = match &self.store {
+            OpenStore::Tantivy(s) => s.clone(),
+            OpenStore::ClickHouse(ch) => {
+                let ch = ch.clone();
+                return Some(Arc::new(move |offset, _raw, text, event| {
+                    let row = ch.prepare_parsed(offset, event, text).ok().flatten();
+                    Prepared {
+                        needs_event: row.is_none(),
+                        ..Prepared::with_event(row)
+                    }
+                }));
+            }
         };
-        let store = store.clone();
         // A failure here (a source that cannot be encoded) is met again, and reported, when
         // the writing thread builds the document itself.
         Some(Arc::new(move |offset, _raw, text, event| {
@@ -557,10 +566,23 @@ impl Sink for StoreSink {
         // `event.original`, and rebuilds the event from it (checking on a sample that the
         // rebuild is faithful).
         let record = raw.text();
-        let doc = prepared.and_then(|p| p.value.downcast::<Option<store::PreparedDoc>>().ok());
-        match (&self.store, doc.and_then(|d| *d)) {
-            (OpenStore::Tantivy(s), Some(doc)) => s.add_prepared(offset, event, &record, doc),
-            (s, _) => s.writer().add_parsed(offset, event, &record),
+        match &self.store {
+            OpenStore::Tantivy(s) => {
+                let doc =
+                    prepared.and_then(|p| p.value.downcast::<Option<store::PreparedDoc>>().ok());
+                match doc.and_then(|d| *d) {
+                    Some(doc) => s.add_prepared(offset, event, &record, doc),
+                    None => s.add_parsed(offset, event, &record),
+                }
+            }
+            OpenStore::ClickHouse(s) => {
+                let row =
+                    prepared.and_then(|p| p.value.downcast::<Option<store::PreparedRow>>().ok());
+                match row.and_then(|r| *r) {
+                    Some(row) => s.add_prepared(row),
+                    None => s.add_parsed(offset, event, &record),
+                }
+            }
         }
         .map_err(sink_err)?;
         self.written.fetch_add(1, Ordering::Relaxed);

@@ -1,14 +1,16 @@
 //! The ClickHouse backend: the same [`EventStore`]/[`EventSearch`] traits over a ClickHouse
 //! server, for deployments that outgrow one machine.
 //!
-//! It talks plain HTTP (the interface every ClickHouse version has, 18.16 included) with
-//! `JSONEachRow` for rows in and out. The schema is created and migrated by [`ClickHouseStore::open`]
+//! It talks plain HTTP (the interface every ClickHouse version has, 18.16 included):
+//! events go in as `RowBinary`, rows come out as `JSONEachRow`. The schema is created and migrated by [`ClickHouseStore::open`]
 //! (versioned in a `schema_migrations` table; every statement is idempotent). Events go to
 //! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns); the query
 //! language compiles to SQL (see [`sql`]).
 //!
 //! Exactly once with the journal: `commit` first inserts the buffered events (each carries
-//! its journal offset), then a row with the last offset into the `commits` table: the
+//! its journal offset; a full buffer is inserted earlier, by a thread of its own while the
+//! next rows are made, and `commit` waits for it), then a row with the last offset into the
+//! `commits` table: the
 //! committed offset is the largest there. A crash between the two leaves events stored above
 //! the committed offset; [`ClickHouseStore::open`] reads their offsets, and `add` skips them
 //! when the pipeline replays them. An insert is atomic per partition part, so a crash during
@@ -20,7 +22,7 @@ mod row;
 pub mod sql;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,7 +35,7 @@ use crate::{
     Cursor, Event, EventQuery, EventSearch, EventStore, FieldSum, Retention, SearchPage,
     StoreError, TopSums, TopValues,
 };
-pub use row::{col_name, columns};
+pub use row::{col_name, columns, insert_columns};
 
 /// Where the ClickHouse server is and how the store uses it.
 #[derive(Clone)]
@@ -56,6 +58,9 @@ pub struct ClickHouseConfig {
     pub retention_interval: Duration,
     /// Longest time one HTTP request may take.
     pub timeout: Duration,
+    /// Rows buffered before `add` inserts them (from a thread of its own, while the next
+    /// rows are made) without waiting for `commit`; [`MAX_BUFFERED_ROWS`] by default.
+    pub insert_every_rows: usize,
 }
 
 impl std::fmt::Debug for ClickHouseConfig {
@@ -82,6 +87,7 @@ impl ClickHouseConfig {
             retention: Retention::default(),
             retention_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(300),
+            insert_every_rows: MAX_BUFFERED_ROWS,
         }
     }
 }
@@ -89,14 +95,16 @@ impl ClickHouseConfig {
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE: &str = "ziaxdr";
 /// Events buffered before `add` inserts them without waiting for `commit` (the committed
-/// offset still moves only at `commit`; see the module docs).
+/// offset still moves only at `commit`; see the module docs), by default.
 pub const MAX_BUFFERED_ROWS: usize = 50_000;
 /// Most values a top-N may return (as the REST API's limit).
 const MAX_TOP_SQL: usize = 100_000;
 
 struct WriteState {
-    /// Buffered rows: the offset and the `JSONEachRow` line.
-    rows: Vec<(u64, String)>,
+    /// Buffered rows in `RowBinary`, one after the other.
+    body: Vec<u8>,
+    /// The offset of each buffered row and where it starts in `body`.
+    rows: Vec<(u64, usize)>,
     last_added: Option<u64>,
     checkpoint: Option<u64>,
     /// Offsets above the checkpoint already stored (an earlier process crashed before its
@@ -104,11 +112,11 @@ struct WriteState {
     stored_above: HashSet<u64>,
     /// An insert failed: part of the buffer may be stored, checked before the next insert.
     insert_uncertain: bool,
+    /// The full buffer being inserted while the next one fills (one at a time).
+    inflight: Option<Inflight>,
     pending: usize,
     last_commit: Instant,
     last_retention: Option<Instant>,
-    records: u64,
-    records_unfaithful: bool,
 }
 
 /// The ClickHouse event store (see the module docs).
@@ -118,10 +126,68 @@ pub struct ClickHouseStore {
     auth: Option<String>,
     version: String,
     write: Mutex<WriteState>,
+    /// Records added so far (one in [`VERIFY_EVERY`] has its rebuild checked).
+    records: AtomicU64,
+    /// A stored record did not rebuild its event: events are kept as JSON from then on.
+    records_unfaithful: AtomicBool,
+    /// The `INSERT` statement of event rows (every column, in `RowBinary` order).
+    insert_sql: String,
     /// Set by [`ClickHouseStore::discard_uncommitted`]: what the server holds is read again
     /// before the next write.
     resync: AtomicBool,
 }
+
+/// What an HTTP request to the server needs, apart from the store (a background insert
+/// holds one).
+struct Sender {
+    agent: ureq::Agent,
+    url: String,
+    auth: Option<String>,
+}
+
+impl Sender {
+    fn send(
+        &self,
+        query: Option<&str>,
+        body: &[u8],
+        query_id: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let mut req = self.agent.post(&self.url);
+        if let Some(q) = query {
+            req = req.query("query", q);
+        }
+        if let Some(id) = query_id {
+            req = req.query("query_id", id);
+        }
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.send(body).map_err(|e| {
+            StoreError::Backend(format!("clickhouse unreachable at {}: {e}", self.url))
+        })?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .map_err(ch_err)?;
+        if !status.is_success() {
+            return Err(StoreError::Backend(format!(
+                "ClickHouse answered {status}: {}",
+                text.trim()
+            )));
+        }
+        Ok(text)
+    }
+}
+
+/// A batch being inserted by a thread of its own; the thread hands the batch back when the
+/// insert failed.
+type Inflight = std::thread::JoinHandle<Result<(), (StoreError, Batch)>>;
+
+/// Buffered rows: `RowBinary` bytes, and the offset of each row with where it starts.
+type Batch = (Vec<u8>, Vec<(u64, usize)>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -143,14 +209,20 @@ fn json_u64(v: &Value) -> Option<u64> {
 ///    `ORDER BY (ts, offset)`.
 /// 2. A column for every field of the parser's vocabulary ([`crate::schema::PARSER_FIELDS`]),
 ///    `ORDER BY (entity, dataset, ts, offset)`, codecs per column on servers that have them.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3. No `words` column: bare terms are answered from the columns (it was the event's text a
+///    second time, a tenth of the bytes on disk).
+/// 4. `words String`: the words of each distinct value of the event (a tenth of the bytes on
+///    disk), so that bare terms no longer read every column; made for older rows by the
+///    server.
+pub const SCHEMA_VERSION: u32 = 4;
 
-/// First ClickHouse release whose column codecs ziaxdr uses (`CODEC(ZSTD(n))`, `Delta`):
-/// codecs came with 19.x; 20.1 is the oldest release these statements are meant for. Not
-/// tested here (Debian has 18.16 only).
+/// First ClickHouse release whose column codecs and `LowCardinality` ziaxdr uses
+/// (`CODEC(ZSTD(n))`, `Delta`, `LowCardinality(String)`): both came with 19.x; 20.1 is the
+/// oldest release these statements are meant for. Not tested here (Debian has 18.16 only).
 const CODECS_SINCE: (u32, u32) = (20, 1);
 
-/// True when the server of version `version` (`SELECT version()`) takes column codecs.
+/// True when the server of version `version` (`SELECT version()`) takes column codecs and
+/// `LowCardinality` (see [`CODECS_SINCE`]).
 pub fn codecs_supported(version: &str) -> bool {
     let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
     match (parts.next().flatten(), parts.next().flatten()) {
@@ -159,42 +231,53 @@ pub fn codecs_supported(version: &str) -> bool {
     }
 }
 
-/// The codec of a column on servers that take codecs: the stored events and their words are
-/// text that zstd shrinks about a third more than LZ4; times and offsets grow slowly within
-/// a sort key, so their deltas are small.
+/// The codec of a column on servers that take codecs: times and offsets grow slowly within
+/// a sort key, so their deltas are small. The other columns take the server's
+/// `<compression>` section, as on 18.16 (zstd, cheap for new parts and strong for merged
+/// ones: see docs/clickhouse.md), which an explicit codec would override.
 fn codec(column: &str) -> &'static str {
     match column {
-        "source" | "words" => " CODEC(ZSTD(3))",
         "ts" | "offset" => " CODEC(Delta, LZ4)",
-        "entity" | "dataset" => "",
-        _ => " CODEC(ZSTD(1))",
+        _ => "",
     }
 }
 
-/// Every column of the current events table with its type, in order.
-fn event_columns() -> Vec<(String, &'static str)> {
-    let mut cols: Vec<(String, &'static str)> = vec![
-        ("entity".into(), "String"),
-        ("dataset".into(), "String"),
-        ("ts".into(), "DateTime('UTC')"),
-        ("offset".into(), "UInt64"),
-        ("source".into(), "String"),
-        ("words".into(), "String"),
-    ];
-    for (name, kind) in columns() {
-        cols.push((col_name(name), row::col_type(*kind)));
+/// The columns of fields with a few recurring values (see [`crate::schema::ENUM_FIELDS`]),
+/// and `dataset`: `LowCardinality` on the servers that have it (a dictionary per part, each
+/// value an index into it).
+fn low_cardinality(column: &str) -> bool {
+    column == "dataset"
+        || crate::schema::ENUM_FIELDS
+            .iter()
+            .any(|f| col_name(f) == column)
+}
+
+/// The type and codec of a column as created on a server where `newer` (see
+/// [`codecs_supported`]) tells whether codecs and `LowCardinality` are there.
+fn column_spec(name: &str, base: &str, newer: bool) -> String {
+    if !newer {
+        return base.to_string();
     }
-    for c in ["kv_keys", "kv_values", "raw_fields"] {
-        cols.push((c.into(), "Array(String)"));
-    }
-    cols
+    let ty = match base {
+        _ if !low_cardinality(name) => base.to_string(),
+        "String" => "LowCardinality(String)".to_string(),
+        "Array(String)" => "Array(LowCardinality(String))".to_string(),
+        _ => base.to_string(),
+    };
+    // A dictionary-encoded column is compressed as it is.
+    let codec = if ty.contains("LowCardinality") {
+        ""
+    } else {
+        codec(name)
+    };
+    format!("{ty}{codec}")
 }
 
 /// `CREATE TABLE` of the current events table as `table` (`{db}` is the database).
-fn create_events_sql(table: &str, codecs: bool) -> String {
-    let cols: Vec<String> = event_columns()
+fn create_events_sql(table: &str, newer: bool) -> String {
+    let cols: Vec<String> = insert_columns()
         .iter()
-        .map(|(n, t)| format!("{n} {t}{}", if codecs { codec(n) } else { "" }))
+        .map(|(n, t)| format!("{n} {}", column_spec(n, t, newer)))
         .collect();
     // Sorted by entity and dataset, then time: a tenant's or a feed's events are together,
     // and within them time ranges skip granules through the primary index; every page is
@@ -223,6 +306,8 @@ fn from_v1(column: &str, old: &HashSet<String>) -> Option<String> {
         )
     };
     match column {
+        // Version 1's words were text; version 4's are made after the copy.
+        "words" => None,
         "entity" if kv => Some(format!("arrayElement({}, 1)", of_kv(row::ENTITY_FIELD))),
         "dataset" if old.contains("c_event_dataset") => {
             Some("arrayElement(c_event_dataset, 1)".into())
@@ -273,20 +358,29 @@ impl ClickHouseStore {
             auth,
             version: String::new(),
             write: Mutex::new(WriteState {
+                body: Vec::new(),
                 rows: Vec::new(),
                 last_added: None,
                 checkpoint: None,
                 stored_above: HashSet::new(),
                 insert_uncertain: false,
+                inflight: None,
                 pending: 0,
                 last_commit: Instant::now(),
                 last_retention: None,
-                records: 0,
-                records_unfaithful: false,
             }),
+            records: AtomicU64::new(0),
+            records_unfaithful: AtomicBool::new(false),
+            insert_sql: String::new(),
             resync: AtomicBool::new(false),
         };
         store.version = store.query("SELECT version()")?.trim().to_string();
+        let names: Vec<&str> = insert_columns().iter().map(|(n, _)| n.as_str()).collect();
+        store.insert_sql = format!(
+            "INSERT INTO {} ({}) FORMAT RowBinary",
+            store.table("events"),
+            names.join(", ")
+        );
         store.migrate()?;
         {
             let mut st = lock(&store.write);
@@ -315,6 +409,7 @@ impl ClickHouseStore {
     pub fn discard_uncommitted(&self) {
         let mut st = lock(&self.write);
         st.rows.clear();
+        st.body.clear();
         st.pending = 0;
         st.last_added = st.checkpoint;
         self.resync.store(true, Ordering::SeqCst);
@@ -327,6 +422,10 @@ impl ClickHouseStore {
         }
         let mut st = lock(&self.write);
         if self.resync.load(Ordering::SeqCst) {
+            // A background insert still running would land after the server is read.
+            if let Some(h) = st.inflight.take() {
+                let _ = h.join();
+            }
             self.sync_locked(&mut st)?;
             self.resync.store(false, Ordering::SeqCst);
         }
@@ -348,42 +447,24 @@ impl ClickHouseStore {
     }
 
     fn request(&self, query: Option<&str>, body: &str) -> Result<String, StoreError> {
-        self.request_as(query, body, None)
+        self.request_as(query, body.as_bytes(), None)
     }
 
     fn request_as(
         &self,
         query: Option<&str>,
-        body: &str,
+        body: &[u8],
         query_id: Option<&str>,
     ) -> Result<String, StoreError> {
-        let mut req = self.agent.post(&self.cfg.url);
-        if let Some(q) = query {
-            req = req.query("query", q);
+        self.sender().send(query, body, query_id)
+    }
+
+    fn sender(&self) -> Sender {
+        Sender {
+            agent: self.agent.clone(),
+            url: self.cfg.url.clone(),
+            auth: self.auth.clone(),
         }
-        if let Some(id) = query_id {
-            req = req.query("query_id", id);
-        }
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let mut resp = req.send(body).map_err(|e| {
-            StoreError::Backend(format!("clickhouse unreachable at {}: {e}", self.cfg.url))
-        })?;
-        let status = resp.status();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_string()
-            .map_err(ch_err)?;
-        if !status.is_success() {
-            return Err(StoreError::Backend(format!(
-                "ClickHouse answered {status}: {}",
-                text.trim()
-            )));
-        }
-        Ok(text)
     }
 
     /// Runs one statement and returns the response text.
@@ -486,7 +567,7 @@ impl ClickHouseStore {
         if done >= u64::from(SCHEMA_VERSION) {
             return self.add_missing_columns();
         }
-        let codecs = codecs_supported(&self.version);
+        let newer = codecs_supported(&self.version);
         let run = |s: String| self.query(&s.replace("{db}", db)).map(|_| ());
         run("CREATE TABLE IF NOT EXISTS {db}.commits (offset UInt64, at DateTime('UTC')) ENGINE = MergeTree ORDER BY offset".into())?;
         let (tables, cols) = self.tables()?;
@@ -497,8 +578,10 @@ impl ClickHouseStore {
         } else if has("events") && !cols.contains("entity") {
             // A version 1 table: copy it into the new shape, then swap.
             run("DROP TABLE IF EXISTS {db}.events_v2".into())?;
-            run(create_events_sql("events_v2", codecs))?;
-            let (names, exprs): (Vec<String>, Vec<String>) = event_columns()
+            run(create_events_sql("events_v2", newer))?;
+            // Added back, and filled from the moved columns, below (as for version 3).
+            run("ALTER TABLE {db}.events_v2 DROP COLUMN words".into())?;
+            let (names, exprs): (Vec<String>, Vec<String>) = insert_columns()
                 .iter()
                 .filter_map(|(n, _)| Some((n.clone(), from_v1(n, &cols)?)))
                 .unzip();
@@ -511,17 +594,40 @@ impl ClickHouseStore {
             run(
                 "RENAME TABLE {db}.events TO {db}.events_v1, {db}.events_v2 TO {db}.events".into(),
             )?;
-            tracing::info!(database = %db, "ClickHouse events copied into the version 2 schema");
-        } else {
-            run(create_events_sql("events", codecs))?;
+            tracing::info!(database = %db, "ClickHouse events copied into the current schema");
+        } else if has("events") && done == 2 && cols.contains("words") {
+            // A version 2 table: the same sort key; its words (the event's text a second
+            // time) go, in place, and come back as version 4's below.
+            run("ALTER TABLE {db}.events DROP COLUMN words".into())?;
+            tracing::info!(database = %db, "ClickHouse events: the version 2 words column dropped");
+        } else if !has("events") {
+            run(create_events_sql("events", newer))?;
         }
         run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
+        let added = !self.tables()?.1.contains("words");
+        if added || done == 3 {
+            // Versions 1 to 3 (or a migration from 3 stopped halfway): the words of the
+            // stored rows are made by the server from their columns, first on every read
+            // (the column's default), then once for good by a mutation that runs in the
+            // background.
+            let expr = sql::words_from_columns();
+            if added {
+                run(format!(
+                    "ALTER TABLE {{db}}.events ADD COLUMN words String DEFAULT {expr}"
+                ))?;
+            }
+            run(format!(
+                "ALTER TABLE {{db}}.events UPDATE words = {expr} WHERE 1"
+            ))?;
+            tracing::info!(database = %db, "ClickHouse events: the words column added, being filled");
+        }
+        self.add_missing_columns()?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         self.insert(
             "schema_migrations",
             &format!("{{\"version\":{SCHEMA_VERSION},\"applied\":{now}}}\n"),
         )?;
-        tracing::info!(database = %db, version = SCHEMA_VERSION, codecs, "ClickHouse schema migrated");
+        tracing::info!(database = %db, version = SCHEMA_VERSION, codecs = newer, "ClickHouse schema migrated");
         Ok(())
     }
 
@@ -530,15 +636,15 @@ impl ClickHouseStore {
     /// added empty (old rows read as an empty array), which needs no copy.
     fn add_missing_columns(&self) -> Result<(), StoreError> {
         let (_, cols) = self.tables()?;
-        let codecs = codecs_supported(&self.version);
-        for (name, kind) in event_columns() {
-            if cols.contains(&name) {
+        let newer = codecs_supported(&self.version);
+        for (name, kind) in insert_columns() {
+            if cols.contains(name) {
                 continue;
             }
-            let codec = if codecs { codec(&name) } else { "" };
             self.query(&format!(
-                "ALTER TABLE {} ADD COLUMN {name} {kind}{codec}",
-                self.table("events")
+                "ALTER TABLE {} ADD COLUMN {name} {}",
+                self.table("events"),
+                column_spec(name, kind, newer)
             ))?;
             tracing::info!(column = %name, "ClickHouse events column added");
         }
@@ -570,38 +676,91 @@ impl ClickHouseStore {
             .collect())
     }
 
-    /// Sends the buffered rows (after dropping those a failed insert may have stored).
+    /// Waits for the background insert; when it failed, its rows go back in front of the
+    /// buffer, checked against what reached the server before they are sent again.
+    fn join_inflight(&self, st: &mut WriteState) -> Result<(), StoreError> {
+        let Some(h) = st.inflight.take() else {
+            return Ok(());
+        };
+        let (e, (mut body, mut rows)) = match h.join() {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(failed)) => failed,
+            Err(_) => {
+                return Err(StoreError::Backend(
+                    "the ClickHouse insert thread panicked".into(),
+                ))
+            }
+        };
+        let shift = body.len();
+        body.extend_from_slice(&st.body);
+        rows.extend(st.rows.iter().map(|&(o, start)| (o, start + shift)));
+        st.body = body;
+        st.rows = rows;
+        st.insert_uncertain = true;
+        Err(e)
+    }
+
+    /// Sends the buffered rows (after dropping those a failed insert may have stored); with
+    /// `background`, from a thread of its own, so that the next rows are made meanwhile.
     fn flush(&self, st: &mut WriteState) -> Result<(), StoreError> {
+        self.flush_as(st, false)
+    }
+
+    fn flush_as(&self, st: &mut WriteState, background: bool) -> Result<(), StoreError> {
+        self.join_inflight(st)?;
         if st.rows.is_empty() {
             return Ok(());
         }
         if st.insert_uncertain {
             let first = st.rows[0].0;
             let stored = self.offsets_from(first)?;
-            st.rows.retain(|(o, _)| !stored.contains(o));
+            let mut body = Vec::with_capacity(st.body.len());
+            let mut rows = Vec::with_capacity(st.rows.len());
+            for (i, &(o, start)) in st.rows.iter().enumerate() {
+                let end = st.rows.get(i + 1).map_or(st.body.len(), |r| r.1);
+                if !stored.contains(&o) {
+                    rows.push((o, body.len()));
+                    body.extend_from_slice(&st.body[start..end]);
+                }
+            }
+            st.body = body;
+            st.rows = rows;
             st.insert_uncertain = false;
+            if st.rows.is_empty() {
+                return Ok(());
+            }
         }
-        let mut body = String::with_capacity(st.rows.iter().map(|(_, r)| r.len()).sum());
-        for (_, r) in &st.rows {
-            body.push_str(r);
-        }
-        let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table("events"));
         let id = format!("{}{}", self.insert_id_prefix(), st.rows[0].0);
-        if let Err(e) = self.request_as(Some(&q), &body, Some(&id)) {
+        if background {
+            let batch = (std::mem::take(&mut st.body), std::mem::take(&mut st.rows));
+            let (sender, sql) = (self.sender(), self.insert_sql.clone());
+            st.inflight = Some(std::thread::spawn(move || {
+                match sender.send(Some(&sql), &batch.0, Some(&id)) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err((e, batch)),
+                }
+            }));
+            return Ok(());
+        }
+        if let Err(e) = self.request_as(Some(&self.insert_sql), &st.body, Some(&id)) {
             st.insert_uncertain = true;
             return Err(e);
         }
         st.rows.clear();
+        st.body.clear();
         Ok(())
     }
 
-    fn push_row(&self, offset: u64, line: String) -> Result<bool, StoreError> {
+    /// Buffers one row (`RowBinary`) and inserts the buffer once it is full.
+    fn push_row(&self, offset: u64, row: &[u8]) -> Result<bool, StoreError> {
         let mut st = lock(&self.write);
-        st.rows.push((offset, line));
+        let start = st.body.len();
+        st.body.extend_from_slice(row);
+        st.rows.push((offset, start));
         st.last_added = Some(offset);
         st.pending += 1;
-        if st.rows.len() >= MAX_BUFFERED_ROWS {
-            self.flush(&mut st)?;
+        if st.rows.len() >= self.cfg.insert_every_rows.max(1) {
+            self.flush_as(&mut st, true)?;
         }
         Ok(true)
     }
@@ -624,11 +783,19 @@ impl ClickHouseStore {
         format!("ts >= toDateTime({from}) AND toUInt32(ts) < {to}")
     }
 
-    fn where_sql(q: &EventQuery) -> Result<String, StoreError> {
+    /// `events [PREWHERE …] WHERE …` of a query, with `extra` (`AND …`) appended to its
+    /// condition: the bare terms' condition over `words` first (see [`sql::prefilter`]),
+    /// so that the other columns are read only for the events that pass it.
+    fn source_sql(&self, q: &EventQuery, extra: &str) -> Result<String, StoreError> {
+        let cond = sql::compile(&q.query)?;
+        let pre = match sql::prefilter(&q.query)? {
+            Some(p) => format!(" PREWHERE {p}"),
+            None => String::new(),
+        };
         Ok(format!(
-            "{} AND ({})",
+            "{}{pre} WHERE {} AND ({cond}){extra}",
+            self.table("events"),
             Self::range_sql(q),
-            sql::compile(&q.query)?
         ))
     }
 
@@ -779,76 +946,48 @@ fn parsed_time(event: &zia::Event) -> i64 {
         .unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
 }
 
-impl EventStore for ClickHouseStore {
-    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
-        self.ensure_synced()?;
-        if self.already_stored(offset) {
-            return Ok(false);
-        }
-        let src = source::encode_json(event)?;
-        let src = String::from_utf8(src).map_err(ch_err)?;
-        let mut r = row::Row::new(zia::is_error_event(event));
-        r.add_object(event);
-        let mut line = String::with_capacity(src.len() * 3);
-        r.write_json(&mut line, event_time(event), offset, &src);
-        self.push_row(offset, line)
-    }
+/// A row made ready away from the writing thread (on the pipeline's parse threads, see
+/// [`ClickHouseStore::prepare_parsed`]), added by [`ClickHouseStore::add_prepared`].
+pub struct PreparedRow {
+    offset: u64,
+    bytes: Vec<u8>,
+}
 
-    fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
-        self.ensure_synced()?;
-        if self.already_stored(offset) {
-            return Ok(false);
-        }
-        let src = {
-            let mut st = lock(&self.write);
-            st.records += 1;
-            let check = cfg!(debug_assertions) || st.records % VERIFY_EVERY == 1;
-            let rec = if st.records_unfaithful {
-                None
-            } else {
-                Some(source::encode_record(raw, event)?)
-            };
-            match rec {
-                Some(rec) if !check || source::faithful(&rec, event) => rec,
-                _ => {
-                    if !st.records_unfaithful {
-                        tracing::warn!(
-                            offset,
-                            "a stored record does not rebuild its event: keeping events as JSON"
-                        );
-                    }
-                    st.records_unfaithful = true;
-                    source::encode_json(event)?
-                }
-            }
-        };
-        let src = String::from_utf8(src).map_err(ch_err)?;
-        let mut r = row::Row::new(zia::is_error_event(event));
-        r.add_object(event);
-        let mut line = String::with_capacity(src.len() * 3);
-        r.write_json(&mut line, event_time(event), offset, &src);
-        self.push_row(offset, line)
-    }
-
-    fn add_parsed(&self, offset: u64, event: &zia::Event, raw: &str) -> Result<bool, StoreError> {
-        self.ensure_synced()?;
-        let (check, unfaithful) = {
-            let mut st = lock(&self.write);
-            st.records += 1;
-            (
-                cfg!(debug_assertions) || st.records % VERIFY_EVERY == 1,
-                st.records_unfaithful,
-            )
-        };
-        if check || unfaithful {
-            // The checked path: through the JSON event, as `add_record`.
-            return self.add_record(offset, &source::with_original(event, raw), raw);
-        }
-        if self.already_stored(offset) {
-            return Ok(false);
+impl ClickHouseStore {
+    /// The `RowBinary` row of a parsed event, stored as its record (see [`crate::source`]);
+    /// `None` when this event's rebuild is to be checked (every event in debug builds, one
+    /// in [`VERIFY_EVERY`] otherwise) or records are no longer kept: the writer then adds it
+    /// with [`EventStore::add_parsed`]. Takes no lock: the pipeline runs it on its parse
+    /// threads, in parallel.
+    pub fn prepare_parsed(
+        &self,
+        offset: u64,
+        event: &zia::Event,
+        raw: &str,
+    ) -> Result<Option<PreparedRow>, StoreError> {
+        if cfg!(debug_assertions)
+            || offset % VERIFY_EVERY == 1
+            || self.records_unfaithful.load(Ordering::Relaxed)
+        {
+            return Ok(None);
         }
         let src = source::encode_parsed(raw, event)?;
-        let src = String::from_utf8(src).map_err(ch_err)?;
+        Ok(Some(PreparedRow {
+            offset,
+            bytes: Self::parsed_row(offset, event, &src),
+        }))
+    }
+
+    /// Adds a row of [`ClickHouseStore::prepare_parsed`] (false: that offset is stored already).
+    pub fn add_prepared(&self, row: PreparedRow) -> Result<bool, StoreError> {
+        self.ensure_synced()?;
+        if self.already_stored(row.offset) {
+            return Ok(false);
+        }
+        self.push_row(row.offset, &row.bytes)
+    }
+
+    fn parsed_row(offset: u64, event: &zia::Event, src: &[u8]) -> Vec<u8> {
         let failed = event.is_error();
         let mut r = row::Row::new(failed);
         let mut path = String::new();
@@ -861,9 +1000,77 @@ impl EventStore for ClickHouseStore {
         if !failed {
             r.mark_raw("event.original");
         }
-        let mut line = String::with_capacity(src.len() * 3);
-        r.write_json(&mut line, parsed_time(event), offset, &src);
-        self.push_row(offset, line)
+        let mut out = Vec::with_capacity(src.len() * 2 + 512);
+        r.write_binary(&mut out, parsed_time(event), offset, src);
+        out
+    }
+
+    /// Adds an event that came from `raw`, stored as that record unless records are no
+    /// longer kept or `check` (always in debug builds) finds the rebuild unfaithful: then as
+    /// JSON, from then on.
+    fn add_record_checked(
+        &self,
+        offset: u64,
+        event: &Event,
+        raw: &str,
+        check: bool,
+    ) -> Result<bool, StoreError> {
+        self.ensure_synced()?;
+        if self.already_stored(offset) {
+            return Ok(false);
+        }
+        let check = check || cfg!(debug_assertions);
+        let rec = if self.records_unfaithful.load(Ordering::Relaxed) {
+            None
+        } else {
+            Some(source::encode_record(raw, event)?)
+        };
+        let src = match rec {
+            Some(rec) if !check || source::faithful(&rec, event) => rec,
+            _ => {
+                if !self.records_unfaithful.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        offset,
+                        "a stored record does not rebuild its event: keeping events as JSON"
+                    );
+                }
+                source::encode_json(event)?
+            }
+        };
+        self.push_row(offset, &Self::json_row(offset, event, &src))
+    }
+
+    fn json_row(offset: u64, event: &Event, src: &[u8]) -> Vec<u8> {
+        let mut r = row::Row::new(zia::is_error_event(event));
+        r.add_object(event);
+        let mut out = Vec::with_capacity(src.len() * 2 + 512);
+        r.write_binary(&mut out, event_time(event), offset, src);
+        out
+    }
+}
+
+impl EventStore for ClickHouseStore {
+    fn add(&self, offset: u64, event: &Event) -> Result<bool, StoreError> {
+        self.ensure_synced()?;
+        if self.already_stored(offset) {
+            return Ok(false);
+        }
+        let src = source::encode_json(event)?;
+        self.push_row(offset, &Self::json_row(offset, event, &src))
+    }
+
+    fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
+        let n = self.records.fetch_add(1, Ordering::Relaxed) + 1;
+        self.add_record_checked(offset, event, raw, n % VERIFY_EVERY == 1)
+    }
+
+    fn add_parsed(&self, offset: u64, event: &zia::Event, raw: &str) -> Result<bool, StoreError> {
+        // The checked path (through the JSON event, as `add_record`) for the events
+        // `prepare_parsed` leaves out; the others as it prepares them.
+        match self.prepare_parsed(offset, event, raw)? {
+            None => self.add_record_checked(offset, &source::with_original(event, raw), raw, true),
+            Some(row) => self.add_prepared(row),
+        }
     }
 
     fn commit(&self) -> Result<Option<u64>, StoreError> {
@@ -915,14 +1122,15 @@ impl EventSearch for ClickHouseStore {
         limit: usize,
         after: Option<Cursor>,
     ) -> Result<SearchPage, StoreError> {
-        let mut cond = Self::where_sql(q)?;
+        let mut extra = String::new();
         if let Some(c) = after {
             let ts = c.ts.clamp(0, row::MAX_TS);
-            cond.push_str(&format!(
+            extra = format!(
                 " AND (ts < toDateTime({ts}) OR (ts = toDateTime({ts}) AND offset < {}))",
                 c.offset
-            ));
+            );
         }
+        let from = self.source_sql(q, &extra)?;
         if limit == 0 {
             return Ok(SearchPage {
                 events: Vec::new(),
@@ -936,8 +1144,7 @@ impl EventSearch for ClickHouseStore {
         let mut datasets: HashSet<String> = HashSet::new();
         let keys: Vec<(i64, u64)> = self
             .rows(&format!(
-                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {} WHERE {cond} ORDER BY ts DESC, offset DESC LIMIT {limit}",
-                self.table("events")
+                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {from} ORDER BY ts DESC, offset DESC LIMIT {limit}"
             ))?
             .iter()
             .filter_map(|r| {
@@ -991,9 +1198,8 @@ impl EventSearch for ClickHouseStore {
 
     fn count(&self, q: &EventQuery) -> Result<u64, StoreError> {
         let r = self.rows(&format!(
-            "SELECT count() AS n FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT count() AS n FROM {}",
+            self.source_sql(q, "")?
         ))?;
         Ok(r.first()
             .and_then(|r| r.get("n"))
@@ -1006,9 +1212,8 @@ impl EventSearch for ClickHouseStore {
             return Err(StoreError::Unsupported("interval must be positive".into()));
         }
         let rows = self.rows(&format!(
-            "SELECT intDiv(toUInt32(ts), {interval_secs}) * {interval_secs} AS b, count() AS n FROM {} WHERE {} GROUP BY b ORDER BY b",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT intDiv(toUInt32(ts), {interval_secs}) * {interval_secs} AS b, count() AS n FROM {} GROUP BY b ORDER BY b",
+            self.source_sql(q, "")?
         ))?;
         Ok(rows
             .iter()
@@ -1024,11 +1229,7 @@ impl EventSearch for ClickHouseStore {
     fn top(&self, q: &EventQuery, field: &str, size: usize) -> Result<TopValues, StoreError> {
         let (values, kind) = Self::values_expr(field)?;
         let size = size.min(MAX_TOP_SQL);
-        let inner = format!(
-            "SELECT {values} AS vs FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
-        );
+        let inner = format!("SELECT {values} AS vs FROM {}", self.source_sql(q, "")?);
         let rows = self.rows(&format!(
             "SELECT v, count() AS n FROM ({inner}) ARRAY JOIN vs AS v GROUP BY v ORDER BY n DESC, v ASC LIMIT {size}"
         ))?;
@@ -1059,9 +1260,8 @@ impl EventSearch for ClickHouseStore {
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
         let (values, _) = Self::values_expr(field)?;
         let r = self.rows(&format!(
-            "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {} WHERE {}) ARRAY JOIN vs AS v",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {}) ARRAY JOIN vs AS v",
+            self.source_sql(q, "")?
         ))?;
         Ok(r.first()
             .and_then(|r| r.get("n"))
@@ -1077,9 +1277,8 @@ impl EventSearch for ClickHouseStore {
         // Sent as text: JSON numbers would lose digits. (An Int64 sum; servers before 20.x
         // have no Int128, and 2^63 bytes is far beyond any range kept.)
         let r = self.rows(&format!(
-            "SELECT toString(sum(arraySum({col}))) AS s, countIf(notEmpty({col})) AS n FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT toString(sum(arraySum({col}))) AS s, countIf(notEmpty({col})) AS n FROM {}",
+            self.source_sql(q, "")?
         ))?;
         let row = r.first();
         let sum = row
@@ -1110,9 +1309,8 @@ impl EventSearch for ClickHouseStore {
             .collect::<Vec<_>>()
             .join(" + ");
         let inner = format!(
-            "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {} WHERE {}",
-            self.table("events"),
-            Self::where_sql(q)?
+            "SELECT {values} AS vs, toInt64({per_event}) AS b FROM {}",
+            self.source_sql(q, "")?
         );
         // Sums as text: JSON numbers would lose digits.
         let rows = self.rows(&format!(
@@ -1147,5 +1345,44 @@ impl EventSearch for ClickHouseStore {
             })
             .collect();
         Ok(crate::rank_sums(all, size, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_cardinality_and_codecs_only_on_servers_that_have_them() {
+        assert_eq!(column_spec("dataset", "String", false), "String");
+        assert_eq!(
+            column_spec("dataset", "String", true),
+            "LowCardinality(String)"
+        );
+        assert_eq!(
+            column_spec("c_event_action", "Array(String)", true),
+            "Array(LowCardinality(String))"
+        );
+        assert_eq!(
+            column_spec("c_event_action", "Array(String)", false),
+            "Array(String)"
+        );
+        assert_eq!(column_spec("source", "String", true), "String");
+        assert_eq!(
+            column_spec("offset", "UInt64", true),
+            "UInt64 CODEC(Delta, LZ4)"
+        );
+        assert_eq!(
+            column_spec("c_user_name", "Array(String)", false),
+            "Array(String)"
+        );
+    }
+
+    #[test]
+    fn the_table_keeps_the_words_of_an_event() {
+        assert!(insert_columns()
+            .iter()
+            .any(|(n, t)| n == "words" && *t == "String"));
+        assert!(create_events_sql("events", false).contains("words String"));
     }
 }

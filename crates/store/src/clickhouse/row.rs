@@ -6,9 +6,13 @@
 //! parser's vocabulary ([`crate::schema::PARSER_FIELDS`], exact strings; arrays because ECS
 //! fields may hold several values; a missing field is an empty array), `kv_keys`/`kv_values`
 //! for the rare rest and for values that do not fit their field's type, `raw_fields` for
-//! the raw-text fields of parsed events (kept only inside `source`), `words` (the lowercased
-//! words of the event, as the embedded store's `_all`, for bare terms) and `source` (the
-//! event as [`crate::source`] encodes it).
+//! the raw-text fields of parsed events (kept only inside `source`), `source` (the event as
+//! [`crate::source`] encodes it), and `words`: the words of the values the embedded store
+//! puts in its `_all` field (see [`Row::leaf`]), as `" w1 w2 | w3 |"` (each distinct value
+//! once, in column order), which answer bare terms and phrases (see [`super::sql`]).
+//!
+//! Rows are sent as `RowBinary` (every column of [`insert_columns`], in that order): the
+//! server reads it several times faster than `JSONEachRow`, and it needs no escaping.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -119,6 +123,38 @@ pub fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The words of `text` (as [`tokens`] makes them), separated by single spaces.
+fn joined_tokens(text: &str) -> String {
+    let mut out = String::new();
+    for t in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty() && t.len() < 40)
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if t.bytes().all(|b| !b.is_ascii_uppercase()) {
+            out.push_str(t);
+        } else {
+            out.push_str(&t.to_lowercase());
+        }
+    }
+    out
+}
+
+/// True when the words of `path`'s values go to `words` (as to the embedded store's
+/// `_all`: neither derived from another field nor a date; enumerated fields too, which the
+/// embedded store answers from their term dictionaries instead).
+fn path_to_words(path: &str) -> bool {
+    !is_derived(path) && !matches!(crate::schema::typed_kind(path), Some(FieldKind::Date))
+}
+
+/// [`path_to_words`] of each column of [`columns`], decided once.
+fn column_to_words() -> &'static [bool] {
+    static TO: OnceLock<Vec<bool>> = OnceLock::new();
+    TO.get_or_init(|| columns().iter().map(|(n, _)| path_to_words(n)).collect())
+}
+
 /// Appends the words of one value as `" w1 w2 |"` (nothing when it has none).
 fn push_words(out: &mut String, text: &str) {
     let mut any = false;
@@ -152,7 +188,9 @@ pub struct Row {
     kv_keys: Vec<String>,
     kv_values: Vec<String>,
     raw_fields: Vec<&'static str>,
-    words: String,
+    /// The words of each value that has some, with where the value goes in `words`:
+    /// the string columns in order, then the key/value leaves, then the text columns.
+    words: Vec<(usize, String)>,
     entity: Option<String>,
     dataset: Option<String>,
     failed: bool,
@@ -178,7 +216,7 @@ impl Row {
             kv_keys: Vec::new(),
             kv_values: Vec::new(),
             raw_fields: Vec::new(),
-            words: String::new(),
+            words: Vec::new(),
             entity: None,
             dataset: None,
             failed,
@@ -253,14 +291,23 @@ impl Row {
             Value::String(s) => s.as_str().into(),
             other => other.to_string().into(),
         };
-        let dated = matches!(typed, Some((_, FieldKind::Date))) || path == TIMESTAMP;
-        if !dated
-            && !is_derived(path)
-            && !looks_numeric(v, &text)
-            && !looks_like_id(&text)
-            && !looks_like_ip(&text)
-        {
-            push_words(&mut self.words, &text);
+        // The embedded store's rule for `_all` (`schema::leaf_value`): numbers, identifiers
+        // and addresses are searched by field, not as words.
+        let to_words = match column {
+            Some((i, _)) => column_to_words()[i],
+            None => path != TIMESTAMP && path_to_words(path),
+        };
+        if to_words && !looks_numeric(v, &text) && !looks_like_id(&text) && !looks_like_ip(&text) {
+            let n = columns().len();
+            let place = match column {
+                Some((i, Some(FieldKind::Text))) => 2 * n + i,
+                Some((i, _)) => i,
+                None => n,
+            };
+            let w = joined_tokens(&text);
+            if !w.is_empty() {
+                self.words.push((place, w));
+            }
         }
         if path == ENTITY_FIELD && self.entity.is_none() {
             self.entity = Some(text.to_string());
@@ -323,78 +370,108 @@ impl Row {
         }
     }
 
-    /// Writes the row as one `JSONEachRow` line (with its newline) to `out`.
-    pub fn write_json(&self, out: &mut String, ts: i64, offset: u64, source: &str) {
-        let ts = ts.clamp(0, MAX_TS);
-        out.push_str("{\"entity\":");
-        json_str(out, self.entity.as_deref().unwrap_or(""));
-        out.push_str(",\"dataset\":");
-        json_str(out, self.dataset.as_deref().unwrap_or(""));
-        let _ = write!(out, ",\"ts\":{ts},\"offset\":{offset},\"source\":");
-        json_str(out, source);
-        out.push_str(",\"words\":");
-        json_str(out, &self.words);
-        for (i, (name, _)) in columns().iter().enumerate() {
-            let cells = &self.cols[i];
-            if cells.is_empty() {
+    /// Appends the row in `RowBinary` to `out`: every column of [`insert_columns`], in order.
+    pub fn write_binary(&mut self, out: &mut Vec<u8>, ts: i64, offset: u64, source: &[u8]) {
+        let ts = ts.clamp(0, MAX_TS) as u32;
+        bin_str(out, self.entity.as_deref().unwrap_or("").as_bytes());
+        bin_str(out, self.dataset.as_deref().unwrap_or("").as_bytes());
+        out.extend_from_slice(&ts.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        bin_str(out, source);
+        for (cells, (_, kind)) in self.cols.iter().zip(columns()) {
+            varint(out, cells.len() as u64);
+            for c in cells {
+                match (c, kind) {
+                    // `FixedString(32)`: the 32 hex digits exactly (see `ip_hex`).
+                    (Cell::Str(s), Some(FieldKind::Ip)) => {
+                        let mut b = [b'0'; 32];
+                        let n = s.len().min(32);
+                        b[..n].copy_from_slice(&s.as_bytes()[..n]);
+                        out.extend_from_slice(&b);
+                    }
+                    (Cell::Str(s), _) => bin_str(out, s.as_bytes()),
+                    (Cell::Int(n), _) => out.extend_from_slice(&n.to_le_bytes()),
+                }
+            }
+        }
+        for list in [&self.kv_keys, &self.kv_values] {
+            varint(out, list.len() as u64);
+            for s in list {
+                bin_str(out, s.as_bytes());
+            }
+        }
+        varint(out, self.raw_fields.len() as u64);
+        for s in &self.raw_fields {
+            bin_str(out, s.as_bytes());
+        }
+        bin_str(out, self.words_text().as_bytes());
+    }
+
+    /// The `words` column of the event: `" w1 w2 |"` per value, the values in the order of
+    /// their columns (rows alike in shape compress well), each distinct value once (the text
+    /// columns' values every time, as the server makes them for older rows: see
+    /// [`super::sql::words_from_columns`]).
+    pub fn words_text(&mut self) -> String {
+        self.words.sort_by_key(|(place, _)| *place);
+        let text_from = 2 * columns().len();
+        let mut out = String::new();
+        for (i, (place, w)) in self.words.iter().enumerate() {
+            let seen = || {
+                self.words[..i]
+                    .iter()
+                    .any(|(p, x)| *p < text_from && x == w)
+            };
+            if *place < text_from && seen() {
                 continue;
             }
-            let _ = write!(out, ",\"{}\":[", col_name(name));
-            for (j, c) in cells.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                match c {
-                    Cell::Str(s) => json_str(out, s),
-                    Cell::Int(n) => {
-                        let _ = write!(out, "{n}");
-                    }
-                }
-            }
-            out.push(']');
+            out.push(' ');
+            out.push_str(w);
+            out.push_str(" |");
         }
-        if !self.kv_keys.is_empty() {
-            out.push_str(",\"kv_keys\":");
-            json_list(out, self.kv_keys.iter().map(String::as_str));
-            out.push_str(",\"kv_values\":");
-            json_list(out, self.kv_values.iter().map(String::as_str));
-        }
-        if !self.raw_fields.is_empty() {
-            out.push_str(",\"raw_fields\":");
-            json_list(out, self.raw_fields.iter().copied());
-        }
-        out.push_str("}\n");
+        out
     }
 }
 
-fn json_list<'a>(out: &mut String, items: impl Iterator<Item = &'a str>) {
-    out.push('[');
-    for (i, s) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
+/// Every column of the events table with its ClickHouse type, in the order of
+/// [`Row::write_binary`].
+pub fn insert_columns() -> &'static [(String, &'static str)] {
+    static COLS: OnceLock<Vec<(String, &'static str)>> = OnceLock::new();
+    COLS.get_or_init(|| {
+        let mut cols: Vec<(String, &'static str)> = vec![
+            ("entity".into(), "String"),
+            ("dataset".into(), "String"),
+            ("ts".into(), "DateTime('UTC')"),
+            ("offset".into(), "UInt64"),
+            ("source".into(), "String"),
+        ];
+        for (name, kind) in columns() {
+            cols.push((col_name(name), col_type(*kind)));
         }
-        json_str(out, s);
-    }
-    out.push(']');
+        for c in ["kv_keys", "kv_values", "raw_fields"] {
+            cols.push((c.into(), "Array(String)"));
+        }
+        cols.push(("words".into(), "String"));
+        cols
+    })
 }
 
-/// A JSON string (ClickHouse reads the standard escapes).
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+/// An unsigned LEB128 integer (`RowBinary`'s lengths).
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
         }
+        out.push(b | 0x80);
     }
-    out.push('"');
+}
+
+/// A `RowBinary` string: its length, then its bytes.
+fn bin_str(out: &mut Vec<u8>, s: &[u8]) {
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s);
 }
 
 #[cfg(test)]
@@ -420,11 +497,40 @@ mod tests {
     }
 
     #[test]
+    fn varints_are_leb128() {
+        let mut out = Vec::new();
+        varint(&mut out, 0);
+        varint(&mut out, 127);
+        varint(&mut out, 300);
+        assert_eq!(out, vec![0, 0x7f, 0xac, 0x02]);
+    }
+
+    #[test]
     fn words_of_a_value_are_lowercased_and_closed_by_a_bar() {
         let mut w = String::new();
         push_words(&mut w, "Win32.Trojan.Agent");
         push_words(&mut w, "x");
         assert_eq!(w, " win32 trojan agent | x |");
         assert_eq!(tokens("Win32.Trojan"), vec!["win32", "trojan"]);
+    }
+
+    #[test]
+    fn the_words_of_an_event_are_those_of_the_embedded_stores_all_field_each_once() {
+        let event = serde_json::json!({
+            "@timestamp": "2024-05-01T10:00:00Z",
+            "event": {"action": "Blocked", "dataset": "web", "kind": "event"},
+            "user": {"name": "Alice.Smith"},
+            "url": {"domain": "derived.example", "original": "https://Alice.example/x"},
+            "zscaler": {"zia": {"threat": {"name": "Win32.Trojan"}}},
+            "source": {"ip": "10.1.2.3", "port": 443},
+            "ziaxdr": {"event_id": "0123456789abcdef0123"},
+            "custom": {"n": "12.5", "v6": "2001:db8::1", "w": "Trojan", "big": "a".repeat(40), "again": "alice SMITH"},
+        });
+        let mut r = Row::new(false);
+        r.add_object(event.as_object().unwrap());
+        assert_eq!(
+            r.words_text(),
+            " web | blocked | https alice example x | alice smith | win32 trojan | trojan |"
+        );
     }
 }

@@ -7,14 +7,17 @@
 //!
 //! The semantics are the embedded store's (`plan.rs`): typed fields by type, every other
 //! leaf as an exact `path=value` (its column for the parser's other fields, else the
-//! `kv_keys`/`kv_values` arrays), bare terms over the
-//! words of the event (the `words` column, see [`super::row`]).
+//! `kv_keys`/`kv_values` arrays), bare terms over the words of the values that the embedded
+//! store puts in its `_all` field (see [`bare`]), from the `words` column (the words of each
+//! such value, `" w1 w2 |"`, each distinct value once).
+
+use std::sync::OnceLock;
 
 use ipnet::IpNet;
 
-use super::row::{col_name, generic_column, ip_hex, tokens};
+use super::row::{col_name, columns, generic_column, ip_hex, tokens};
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
-use crate::schema::{parse_ip, typed_kind, FieldKind, TIMESTAMP};
+use crate::schema::{is_derived, parse_ip, typed_kind, FieldKind, TIMESTAMP, TYPED_FIELDS};
 use crate::timerange::parse_instant;
 use crate::StoreError;
 
@@ -79,7 +82,8 @@ fn join(qs: &[Query], op: &str) -> Result<String, StoreError> {
     Ok(parts.join(&format!(" {op} ")))
 }
 
-/// `words` holds `" w1 w2 |"` per value: a word sequence never spans two values.
+/// A text column holds `" w1 w2 |"` per value (see [`super::row`]): a word sequence never
+/// spans two values.
 fn words_phrase(col: &str, text: &str) -> String {
     let toks = tokens(text);
     if toks.is_empty() {
@@ -98,6 +102,126 @@ fn words_regex(col_expr: &str, anchored: &str) -> String {
     )
 }
 
+/// The `LIKE` patterns of the paths [`is_derived`] names (checked against it by a test):
+/// their values are left out of bare terms, as they are out of the embedded store's `_all`.
+const DERIVED_LIKE: &[&str] = &[
+    "related.%",
+    "observer.%",
+    "%.address",
+    "%.registered\\_domain",
+    "%.top\\_level\\_domain",
+    "%.subdomain",
+    "url.full",
+    "url.path",
+    "url.domain",
+    "event.kind",
+    "event.category",
+    "event.type",
+    "event.outcome",
+    "ziaxdr.%",
+    "zscaler.zia.source\\_type",
+    "zscaler.zia.vendor",
+    "zscaler.zia.product",
+    "user\\_agent.%",
+];
+
+/// Where the words of bare terms are: the columns of the string fields whose values the
+/// embedded store puts in `_all` (plain values), the text columns (already words), and
+/// the key/value arrays (their entries of such fields).
+struct WordColumns {
+    plain: Vec<String>,
+    text: Vec<String>,
+    /// The values of the key/value arrays whose key is neither derived nor a date field.
+    kv: String,
+}
+
+fn word_columns() -> &'static WordColumns {
+    static COLS: OnceLock<WordColumns> = OnceLock::new();
+    COLS.get_or_init(|| {
+        let mut plain = Vec::new();
+        let mut text = Vec::new();
+        for (name, kind) in columns() {
+            if is_derived(name) {
+                continue;
+            }
+            match kind {
+                None | Some(FieldKind::Keyword { .. }) => plain.push(col_name(name)),
+                Some(FieldKind::Text) => text.push(col_name(name)),
+                // Identifiers, addresses, numbers and dates are not words; their values
+                // that do not fit the type are in the key/value arrays.
+                _ => {}
+            }
+        }
+        let mut left_out: Vec<String> = DERIVED_LIKE
+            .iter()
+            .map(|p| format!("k LIKE {}", lit(p)))
+            .collect();
+        let dates: Vec<String> = TYPED_FIELDS
+            .iter()
+            .filter(|(_, k)| *k == FieldKind::Date)
+            .map(|(n, _)| lit(n))
+            .collect();
+        left_out.push(format!("k IN ({})", dates.join(", ")));
+        let kv = format!(
+            "arrayFilter((v, k) -> NOT ({}), kv_values, kv_keys)",
+            left_out.join(" OR ")
+        );
+        WordColumns { plain, text, kv }
+    })
+}
+
+/// A value the embedded store keeps out of `_all` (see `schema::looks_numeric`,
+/// `looks_like_id`, `looks_like_ip`): a number, an identifier, an IP address.
+const NOT_WORDS: &str = "(match(v, '^[0-9.\\\\-]{1,23}$') OR (length(v) >= 16 AND match(v, '^[0-9a-fA-F\\\\-]+$')) OR (length(v) <= 45 AND position(v, ':') > 0 AND IPv6StringToNum(v) != IPv6StringToNum('::')))";
+
+/// The `words` of a row made by the server from its other columns (for rows stored before
+/// schema version 4): the words of the same values, lowercased by the server, each distinct
+/// value once, in the order of [`super::row::Row::words_text`].
+pub fn words_from_columns() -> String {
+    let w = word_columns();
+    let all = format!("arrayConcat({}, {})", w.plain.join(", "), w.kv);
+    let values = format!(
+        "arrayDistinct(arrayFilter(x -> x != '', arrayMap(v -> if({NOT_WORDS}, '', arrayStringConcat(arrayFilter(w -> w != '' AND length(w) < 40, splitByChar(' ', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{{L}}\\\\p{{N}}]+', ' '))), ' ')), {all})))"
+    );
+    let text = if w.text.is_empty() {
+        "''".to_string()
+    } else {
+        format!("arrayStringConcat(arrayConcat({}), '')", w.text.join(", "))
+    };
+    format!(
+        "concat(if(empty({values}), '', concat(' ', arrayStringConcat({values}, ' | '), ' |')), {text})"
+    )
+}
+
+/// The longest run of literal characters of a wildcard pattern (`\x` is the character
+/// `x`), lowercased: every word it matches contains it.
+fn wildcard_literal(p: &str) -> String {
+    let (mut best, mut run) = (String::new(), String::new());
+    let mut it = p.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '*' | '?' => {
+                if run.len() > best.len() {
+                    best = std::mem::take(&mut run);
+                }
+                run.clear();
+            }
+            '\\' => run.extend(it.next()),
+            c => run.push(c),
+        }
+    }
+    if run.len() > best.len() {
+        best = run;
+    }
+    best.to_lowercase()
+}
+
+/// A bare term, phrase or pattern: the words of one value, as the embedded store tokenizes
+/// them (runs of letters and digits, lowercased; a phrase never spans two values), of the
+/// fields it puts in `_all`: every string field but the derived ones, and of a value only if
+/// it is not a number, an identifier or an IP address. Those are the `words` column
+/// (`" w1 w2 | w3 |"`): a term or a phrase is a substring of it, a wildcard or a regex
+/// matches one of its words.
 fn bare(pred: &Predicate) -> Result<String, StoreError> {
     match pred {
         Predicate::Term(s) | Predicate::Phrase(s) => Ok(words_phrase("words", s)),
@@ -111,6 +235,49 @@ fn bare(pred: &Predicate) -> Result<String, StoreError> {
             "range queries are not supported on text (bare terms)".into(),
         )),
     }
+}
+
+/// A necessary condition of `q` over the `words` column alone, when the query has one (its
+/// bare terms), cheap to test: run as `PREWHERE`, so that a wildcard splits into words
+/// only the rows whose `words` contain its literal part, and the other columns are read
+/// only for the rows kept.
+pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
+    Ok(match q {
+        Query::All | Query::Not(_) | Query::Match { field: Some(_), .. } => None,
+        Query::And(qs) => {
+            let parts: Vec<String> = qs
+                .iter()
+                .map(prefilter)
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .map(|p| format!("({p})"))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" AND "))
+        }
+        Query::Or(qs) => {
+            let parts: Option<Vec<String>> = qs
+                .iter()
+                .map(prefilter)
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|p| p.map(|p| format!("({p})")))
+                .collect();
+            parts.map(|p| p.join(" OR "))
+        }
+        Query::Match { field: None, pred } => match pred {
+            Predicate::Wildcard(p) => {
+                let literal = wildcard_literal(p);
+                Some(if literal.is_empty() {
+                    bare(pred)?
+                } else {
+                    format!("position(words, {}) > 0", lit(&literal))
+                })
+            }
+            Predicate::Term(_) | Predicate::Phrase(_) | Predicate::Regex(_) => Some(bare(pred)?),
+            Predicate::Exists | Predicate::Range { .. } => None,
+        },
+    })
 }
 
 /// `field:*`: a value in the field's column, a `path=value` leaf, or a raw-text field that
@@ -411,6 +578,90 @@ mod tests {
         let q = Query::parse(r#"user.name:"o'neil'; DROP TABLE events; --""#).unwrap();
         let sql = compile(&q).unwrap();
         assert_eq!(sql, r"has(c_user_name, 'o\'neil\'; DROP TABLE events; --')");
+    }
+
+    /// SQL's `LIKE` over a path (`%` any run, `\_` a literal `_`; no `_` wildcard is used).
+    fn like(path: &str, pattern: &str) -> bool {
+        let re = regex::escape(&pattern.replace("\\_", "\u{1}"))
+            .replace('%', ".*")
+            .replace('\u{1}', "_");
+        regex::Regex::new(&format!("^{re}$"))
+            .unwrap()
+            .is_match(path)
+    }
+
+    #[test]
+    fn the_like_patterns_of_derived_paths_name_what_is_derived_names() {
+        let mut paths: Vec<&str> = columns().iter().map(|(n, _)| *n).collect();
+        paths.extend([
+            "related.ip",
+            "observer.name",
+            "client.address",
+            "x.registered_domain",
+            "x.registereddomain",
+            "a.top_level_domain",
+            "a.subdomain",
+            "ziaxdr.anything",
+            "user_agent.x",
+            "useragent.x",
+            "custom.field",
+            "url.fullx",
+            "seq",
+        ]);
+        for p in paths {
+            let by_like = DERIVED_LIKE.iter().any(|l| like(p, l));
+            assert_eq!(by_like, is_derived(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_bare_word_or_phrase_is_a_substring_of_the_words_column() {
+        let q = Query::parse("Trojan").unwrap();
+        assert_eq!(compile(&q).unwrap(), "position(words, ' trojan ') > 0");
+        assert_eq!(
+            prefilter(&q).unwrap().unwrap(),
+            "position(words, ' trojan ') > 0"
+        );
+        let q = Query::parse("\"Social-Media\"").unwrap();
+        assert_eq!(
+            compile(&q).unwrap(),
+            "position(words, ' social media ') > 0"
+        );
+    }
+
+    #[test]
+    fn a_bare_wildcard_splits_the_words_only_of_the_rows_that_have_its_literal() {
+        let q = Query::parse("Tro*an").unwrap();
+        let sql = compile(&q).unwrap();
+        assert!(sql.contains("splitByChar(' ', words)"), "{sql}");
+        assert_eq!(
+            prefilter(&q).unwrap().unwrap(),
+            "position(words, 'tro') > 0"
+        );
+    }
+
+    #[test]
+    fn only_a_condition_every_match_meets_is_a_prefilter() {
+        let pre = |s: &str| prefilter(&Query::parse(s).unwrap()).unwrap();
+        assert_eq!(pre("user.name:x"), None);
+        assert_eq!(pre("NOT trojan"), None);
+        assert_eq!(pre("trojan OR user.name:x"), None);
+        assert_eq!(
+            pre("trojan AND user.name:x").unwrap(),
+            "(position(words, ' trojan ') > 0)"
+        );
+        assert_eq!(
+            pre("trojan OR worm").unwrap(),
+            "(position(words, ' trojan ') > 0) OR (position(words, ' worm ') > 0)"
+        );
+    }
+
+    #[test]
+    fn the_literal_of_a_wildcard_takes_escaped_characters_as_themselves() {
+        assert_eq!(wildcard_literal("Tro*an"), "tro");
+        assert_eq!(wildcard_literal(r"\a*"), "a");
+        assert_eq!(wildcard_literal(r"x\*yz"), "x*yz");
+        assert_eq!(wildcard_literal("*"), "");
     }
 
     #[test]
