@@ -4,8 +4,8 @@
 //! `BENCH_EVENTS` (default 100,000) denied firewall connections from 20 hosts to rotating
 //! ports, all within one second's timestamps, through SigmaHQ's "Network Scans Count By
 //! Destination Port" (`count(dst_port) by src_ip > 10`, a day's window: a `value_count`
-//! correlation) and "High DNS Requests Rate"-style counting, and prints the CPU µs per event of
-//! `Detector::finish` for each tenth of the run. With rsigma-eval as published, which counted
+//! correlation), and prints the CPU µs per event of `Detector::finish` for each tenth of the
+//! run. With rsigma-eval as published, which counted
 //! the distinct values of a whole window at every event, each tenth cost more than the one
 //! before; with the patched copy in `vendor/rsigma-eval` the tenths cost the same.
 
