@@ -210,6 +210,9 @@ struct RuleMeta {
     meta: HashMap<String, RuleInfo>,
     /// Ids of detection rules that only feed correlations (their own matches raise no alert).
     correlation_only: HashSet<String>,
+    /// The fields correlations read of an event (None: any), see
+    /// [`crate::sigma::Compiled::correlation_fields`].
+    correlation_fields: Option<Vec<String>>,
 }
 
 /// The indicators in force, with a generation that changes at each replacement, shared by a
@@ -341,8 +344,18 @@ impl Screen {
         }
         let cti_matches = matches.len() as u64 - sigma_matches;
         // The correlation layer reads the event time and updates windows only for events
-        // some rule matched; most events match none, and need no copy.
-        let event = (self.engine_evaluates || !correlated.is_empty()).then(to_map);
+        // some rule matched; most events match none, and need no copy. Those it reads get
+        // only the fields it reads.
+        let event = if self.engine_evaluates {
+            Some(to_map())
+        } else if correlated.is_empty() {
+            None
+        } else {
+            Some(match &self.rules.correlation_fields {
+                Some(fields) => event.pick(fields),
+                None => to_map(),
+            })
+        };
         Screened {
             matches,
             correlated,
@@ -475,6 +488,7 @@ impl Detector {
                 rules: Arc::new(RuleMeta {
                     meta: c.meta,
                     correlation_only: c.correlation_only,
+                    correlation_fields: c.correlation_fields,
                 }),
                 cti: Arc::new(CtiSlot::default()),
                 engine_evaluates: c.engine_evaluates,
@@ -528,8 +542,9 @@ impl Detector {
     /// evaluates itself). Events must come in their order.
     pub fn finish(&mut self, screened: Screened) -> Vec<Match> {
         let (mut matches, input) = self.split(screened);
-        if let Some(input) = input {
-            let mut out = self.correlate(&input);
+        if let Some(CorrelationInput { event, detections }) = input {
+            // Owned here: the detections go to the engine without a copy.
+            let mut out = self.correlate_owned(&event, detections);
             out.append(&mut matches);
             return out;
         }
@@ -576,10 +591,18 @@ impl Detector {
     /// Feeds one event's detections to the correlation state machines; returns the
     /// correlations that fired.
     pub fn correlate(&mut self, input: &CorrelationInput) -> Vec<Match> {
-        let event = EcsEvent::new(&input.event);
+        self.correlate_owned(&input.event, input.detections.clone())
+    }
+
+    fn correlate_owned(
+        &mut self,
+        event: &Map<String, Value>,
+        detections: Vec<EvaluationResult>,
+    ) -> Vec<Match> {
+        let event = EcsEvent::new(event);
         let out: Vec<Match> = self
             .engine
-            .correlate_detections(&event, input.detections.clone())
+            .correlate_detections(&event, detections)
             .into_iter()
             .filter_map(|r| sigma_match(&self.screen.rules, r, &event))
             .collect();

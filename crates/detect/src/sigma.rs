@@ -6,7 +6,7 @@
 //! specific to ziaxdr: which log sources ZIA produces, which taxonomy fields have an ECS
 //! counterpart in ZIA events, and the rule metadata (author) that every alert must carry.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use include_dir::{include_dir, Dir};
@@ -554,6 +554,14 @@ impl RuleSet {
         let mut loaded_keys: HashMap<String, (Option<&[&str]>, Option<String>)> = HashMap::new();
         let field_maps = category_field_maps();
         let mut correlation_only_refs: Vec<String> = Vec::new();
+        // The fields the correlations read of an event (see `Compiled::correlation_fields`);
+        // None when one of them cannot be told.
+        let mut correlation_fields: Option<BTreeSet<String>> = Some(
+            CORRELATION_BASE_FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
+        );
         for (doc, source) in &self.docs {
             let Doc::Rule(rule) = doc else { continue };
             let mut info = RuleInfo {
@@ -670,7 +678,13 @@ impl RuleSet {
                             rename_correlation_fields(&mut corr, map);
                         }
                     }
-                    engine.add_correlation(&corr).map_err(|e| e.to_string())
+                    engine.add_correlation(&corr).map_err(|e| e.to_string())?;
+                    if let Some(fields) = &mut correlation_fields {
+                        if !read_by_correlation(&corr, fields) {
+                            correlation_fields = None;
+                        }
+                    }
+                    Ok(())
                 })
             } else {
                 Err(format!(
@@ -707,8 +721,28 @@ impl RuleSet {
             .filter_map(|r| meta.get(r).map(|i| i.id.clone()))
             .collect();
         gated.build(&correlation_only)?;
+        if let Some(fields) = &mut correlation_fields {
+            // A detection a correlation generates (`generate: true`) becomes an alert
+            // grouped by its rule's fields; an attribute of a rule may name the timestamp.
+            for info in meta.values() {
+                fields.extend(info.alert_group_by.iter().flatten().cloned());
+            }
+            for (doc, _) in &self.docs {
+                let attrs = match doc {
+                    Doc::Rule(r) => &r.custom_attributes,
+                    Doc::Correlation(c) => &c.custom_attributes,
+                };
+                if let Some(f) = attrs.get(TIMESTAMP_ATTRIBUTE).and_then(|v| v.as_str()) {
+                    fields.insert(f.to_string());
+                }
+            }
+        }
         Ok(Compiled {
             engine,
+            // Rules rsigma evaluates itself read any field.
+            correlation_fields: correlation_fields
+                .filter(|_| !engine_evaluates)
+                .map(|f| f.into_iter().collect()),
             engine_evaluates,
             gated,
             meta,
@@ -733,6 +767,63 @@ pub struct Compiled {
     pub infos: Vec<RuleInfo>,
     /// Ids of detection rules that only feed correlations (their matches raise no alert).
     pub correlation_only: HashSet<String>,
+    /// Every field the correlations, and the matches they make, read of an event (None:
+    /// any field). The event a correlation gets is cut down to them on the parse threads:
+    /// copying whole events (a hundred values each) for the writing thread, then indexing
+    /// and freeing them there, was most of that thread's work with detection.
+    pub correlation_fields: Option<Vec<String>>,
+}
+
+/// The fields every correlation reads: rsigma's timestamp fields
+/// (`CorrelationConfig::default().timestamp_fields`), the event ids a correlation keeps, and
+/// what a match is made of (`detector::base_match`, the virtual fields of `event`).
+const CORRELATION_BASE_FIELDS: &[&str] = &[
+    "@timestamp",
+    "timestamp",
+    "EventTime",
+    "TimeCreated",
+    "eventTime",
+    "event.id",
+    "ziaxdr.event_id",
+    "ziaxdr.entity",
+    "source.ip",
+    "destination.ip",
+    "dns.question.name",
+    "user.name",
+    "user.email",
+    "url.domain",
+    "destination.domain",
+    "event.dataset",
+    "event.action",
+];
+
+/// The custom attribute naming the field rsigma reads an event's time from.
+const TIMESTAMP_ATTRIBUTE: &str = "rsigma.timestamp_field";
+
+/// Adds the fields `corr` (as its engine compiled it) reads of an event to `fields`: its
+/// group-by fields and their aliases, and the field it counts or sums. False when its
+/// fields cannot be told (the pipeline fails on it).
+fn read_by_correlation(corr: &CorrelationRule, fields: &mut BTreeSet<String>) -> bool {
+    let mut corr = corr.clone();
+    let Ok(pipeline) = zia_pipeline() else {
+        return false;
+    };
+    if rsigma_eval::pipeline::apply_pipelines_to_correlation(&[pipeline], &mut corr).is_err() {
+        return false;
+    }
+    fields.extend(corr.group_by.iter().cloned());
+    for a in &corr.aliases {
+        fields.insert(a.alias.clone());
+        fields.extend(a.mapping.values().cloned());
+    }
+    if let rsigma_parser::CorrelationCondition::Threshold {
+        field: Some(counted),
+        ..
+    } = &corr.condition
+    {
+        fields.extend(counted.iter().cloned());
+    }
+    true
 }
 
 /// Parses the embedded ZIA pipeline.

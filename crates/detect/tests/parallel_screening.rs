@@ -295,3 +295,31 @@ fn a_flat_event_screened_from_its_leaves_matches_as_its_nested_objects_do() {
     }
     assert!(fired_any > 50, "only {fired_any} matches");
 }
+
+/// Everything a correlation's match says, with the group it counted.
+fn correlated(matches: &[Match]) -> Vec<String> {
+    let only: Vec<Match> = matches.iter().filter(|m| m.correlation).cloned().collect();
+    described(&only)
+        .into_iter()
+        .zip(&only)
+        .map(|(d, m)| format!("{d} {:?}", m.group_key))
+        .collect()
+}
+
+#[test]
+fn correlations_fed_only_the_fields_they_read_fire_as_on_whole_events() {
+    // The gated detector hands correlations the fields they read; the ungated one, whose
+    // engine evaluates every rule itself, hands them whole events.
+    let data = tempfile::tempdir().unwrap();
+    let mut cut = detector(data.path());
+    let mut set = RuleSet::builtin();
+    set.add_dir(&shared("sigma/rules")).unwrap();
+    let mut whole = Detector::new_ungated(&set).unwrap();
+    let mut fired_any = 0;
+    for ev in events() {
+        let want = correlated(&whole.process(&ev));
+        assert_eq!(correlated(&cut.process(&ev)), want);
+        fired_any += want.len();
+    }
+    assert!(fired_any >= 2, "only {fired_any} correlation matches");
+}
