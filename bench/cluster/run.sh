@@ -18,7 +18,8 @@
 # Usage: bench/cluster/run.sh [EVENTS] (default 200000). MODES="nodetect detect" and
 # WORKERS="1 2" choose the runs. Uses $ZIAXDR_BIN, else builds a release binary of this
 # checkout (bench/ziaxdr-bin.sh). Sources .ci/nats.sh, .ci/clickhouse.sh and .ci/postgres.sh
-# itself (private servers in temporary folders, stopped at the end).
+# itself (private servers in temporary folders, stopped at the end). PERF=DIR records
+# `perf record -g` of the first worker of each run into DIR/MODE-wN.perf.data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200000}
@@ -79,7 +80,7 @@ start() {
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
     for _ in $(seq 1 300); do
-        STARTED_HTTP=$(grep -o 'listening http=[^ ]*' "$log" | head -1 | cut -d= -f2 || true)
+        STARTED_HTTP=$(grep -so 'listening http=[^ ]*' "$log" | head -1 | cut -d= -f2 || true)
         [ -n "$STARTED_HTTP" ] && return 0
         sleep 0.1
     done
@@ -111,7 +112,7 @@ run() {
     if [ "$mode" = detect ]; then
         pg="${ZIAXDR_TEST_POSTGRES%/*}/$db"
         "$PG_BIN/psql" "$ZIAXDR_TEST_POSTGRES" -qc "CREATE DATABASE $db" >/dev/null
-        key=$("$BIN" intake create --postgres "$pg" --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["intake_key"])')
+        key=$(ZIAXDR_LOG=warn "$BIN" intake create --postgres "$pg" --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["intake_key"])')
     else
         key=$("$BIN" intake create --data "$WORK/$tag-intake" --json | python3 -c 'import json,sys;print(json.load(sys.stdin)["intake_key"])')
     fi
@@ -127,6 +128,12 @@ run() {
     i0=$(cpu_ticks "$ipid"); w0=$(sum_ticks "${wpids[@]}"); n0=$(sum_ticks "${NATS_PIDS[@]}")
     c0=$(cpu_ticks "$CH_PID"); p0=$(pg_ticks)
     t0=$(date +%s.%N)
+    local perf_pid=""
+    if [ -n "${PERF:-}" ]; then
+        mkdir -p "$PERF"
+        perf record -q -g -p "${wpids[0]}" -o "$PERF/$mode-w$workers.perf.data" 2>/dev/null &
+        perf_pid=$!
+    fi
     local s0 s1
     s0=$(awk '{print $16 + $17}' /proc/$$/stat)
     "$BIN" simulate --to "http://$ihttp/plain/batch?status_code=200" --key "$key" \
@@ -137,6 +144,7 @@ run() {
     while [ "$(count "$db")" -lt "$N" ] || [ "$(stream_left "$stream")" != 0 ]; do sleep 0.2; done
     local t1 i1 w1 n1 c1 p1
     t1=$(date +%s.%N)
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
     i1=$(cpu_ticks "$ipid"); w1=$(sum_ticks "${wpids[@]}"); n1=$(sum_ticks "${NATS_PIDS[@]}")
     c1=$(cpu_ticks "$CH_PID"); p1=$(pg_ticks)
     local stored
