@@ -75,7 +75,7 @@ start() {
     mkdir -p "$data"
     ZIAXDR_LOG=warn "$BIN" serve --role "$role" --data "$data" --http 127.0.0.1:0 --syslog off \
         "${extra[@]}" --nats "$ZIAXDR_TEST_NATS" --nats-stream "$stream" --nats-replicas 3 \
-        --nats-max-bytes 4294967296 --clickhouse "$ZIAXDR_TEST_CLICKHOUSE" \
+        --nats-max-bytes 1073741824 --clickhouse "$ZIAXDR_TEST_CLICKHOUSE" \
         --clickhouse-database "$db" >"$data.out" 2>"$log" &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
@@ -107,7 +107,8 @@ print(-1)' "$1" 2>/dev/null || echo -1
 
 run() {
     local mode=$1 workers=$2 tag="${1}_w$2_$$"
-    local stream="BENCH_${tag^^}" db="bench_$tag" pg=""
+    # One stream for every run (empty between runs): each reserves its max bytes × 3.
+    local stream="BENCH_$$" db="bench_$tag" pg=""
     local key
     if [ "$mode" = detect ]; then
         pg="${ZIAXDR_TEST_POSTGRES%/*}/$db"
