@@ -412,8 +412,9 @@ impl DetectionService {
     }
 
     /// Reloads indicators if the CTI store changed since the last load (an import on any
-    /// node sharing it), and retrohunts the changed
-    /// ones over `source` (when given and retrohunt is enabled). Call it periodically.
+    /// node sharing it), and retrohunts the changed ones over `source` (when given and
+    /// retrohunt is enabled) if this service claims them first: of the nodes sharing a
+    /// store in PostgreSQL, one hunts each import. Call it periodically.
     pub fn reload_cti(
         &mut self,
         source: Option<&dyn EventSource>,
@@ -430,7 +431,16 @@ impl DetectionService {
         let (Some(src), true) = (source, self.retrohunt_days > 0) else {
             return Ok(None);
         };
-        let changed: Vec<_> = match &since {
+        // Of the workers reading one event store (ClickHouse) and sharing a CTI store in
+        // PostgreSQL, one hunts each import; the others only reload their matcher.
+        let from = match (&self.cti_version, src.shared()) {
+            (Some(version), true) => match self.cti.claim_retrohunt(since.as_deref(), version)? {
+                Some(from) => from,
+                None => return Ok(None),
+            },
+            _ => since,
+        };
+        let changed: Vec<_> = match &from {
             Some(v) => self.cti.imported_after(v)?,
             None => all,
         };

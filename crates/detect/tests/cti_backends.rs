@@ -284,3 +284,43 @@ pgstate::both_backends! {
         assert!(poll_due(&mut b, now).unwrap().is_empty(), "polled again before its interval");
     }
 }
+
+/// PostgreSQL only: a store of one node (SQLite) always hunts its own range.
+#[test]
+fn of_two_nodes_reloading_the_same_import_one_claims_its_retrohunt() {
+    let (db, mut a) = postgres::open();
+    let b = postgres::another_node(&db);
+    a.import_doc(&bundle(vec![ind("a", 2020)]), "f").unwrap();
+    let v1 = a.version().unwrap().unwrap();
+    // Both nodes load version 1 for the first time: one hunts everything, the other nothing.
+    assert_eq!(a.claim_retrohunt(None, &v1).unwrap(), Some(None));
+    assert_eq!(b.claim_retrohunt(None, &v1).unwrap(), None, "hunted twice");
+    a.import_doc(&bundle(vec![ind("b", 2020)]), "f").unwrap();
+    let v2 = a.version().unwrap().unwrap();
+    a.import_doc(&bundle(vec![ind("c", 2020)]), "f").unwrap();
+    let v3 = a.version().unwrap().unwrap();
+    // A node that reloads at version 3 hunts what came after the last claimed version,
+    // whatever it loaded last; a node that reloads at version 2 afterwards hunts nothing.
+    assert_eq!(
+        b.claim_retrohunt(Some(&v1), &v3).unwrap(),
+        Some(Some(v1.clone()))
+    );
+    assert_eq!(a.claim_retrohunt(Some(&v1), &v2).unwrap(), None);
+    assert_eq!(
+        ids(&b.imported_after(&v1).unwrap()),
+        vec!["indicator--b", "indicator--c"]
+    );
+}
+
+#[test]
+fn a_store_of_one_node_hunts_its_own_range_at_every_reload() {
+    let (_db, mut a) = sqlite::open();
+    a.import_doc(&bundle(vec![ind("a", 2020)]), "f").unwrap();
+    let v1 = a.version().unwrap().unwrap();
+    assert_eq!(a.claim_retrohunt(None, &v1).unwrap(), Some(None));
+    assert_eq!(a.claim_retrohunt(None, &v1).unwrap(), Some(None));
+    assert_eq!(
+        a.claim_retrohunt(Some("x"), &v1).unwrap(),
+        Some(Some("x".to_string()))
+    );
+}

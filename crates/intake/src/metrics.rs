@@ -56,8 +56,9 @@ pub struct Metrics {
     pub drift: crate::drift::FeedDrift,
     /// 1 while the pipeline cannot write to its sink (the store unreachable, a full disk).
     pub sink_down: IntGauge,
-    /// Events waiting in the cluster's JetStream stream (not yet acknowledged by a worker);
-    /// 0 on a single node. Refreshed every few seconds, not at each scrape.
+    /// Messages (each up to 1 000 events of one request) waiting in the cluster's JetStream
+    /// stream (not yet acknowledged by a worker); 0 on a single node. Refreshed every few
+    /// seconds, not at each scrape.
     pub queue_backlog_messages: IntGauge,
     /// Bytes of the events waiting in the cluster's JetStream stream; 0 on a single node.
     pub queue_backlog_bytes: IntGauge,
@@ -197,7 +198,7 @@ impl Metrics {
             queue_backlog_messages: gauge(
                 &r,
                 "ziaxdr_queue_backlog_messages",
-                "Events in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
+                "Messages (up to 1000 events of one request each) in the cluster's JetStream stream not yet acknowledged by a worker (0 on a single node)",
             ),
             queue_backlog_bytes: gauge(
                 &r,

@@ -1,23 +1,31 @@
 //! The cluster's queue: a NATS JetStream stream (file storage, replicated) between stateless
 //! intake nodes and the workers.
 //!
-//! Intake nodes publish each record on the stream's subject with its id as `Nats-Msg-Id`
-//! (JetStream drops a repeat within the duplicate window) and answer only after JetStream
-//! acknowledged every record of the request (stored on a majority of the replicas). Workers
-//! share one durable pull consumer: each message goes to one of them, and one not acknowledged
-//! within the ack wait goes again, to any worker. The stream is a work queue (a message
+//! Intake nodes publish the records of a request packed into few messages (up to
+//! [`PACK_RECORDS`] records and [`PACK_BYTES`] bytes each, header `Ziaxdr-Records`: one
+//! message per event cost more CPU in NATS than everything else of the cluster together),
+//! each with an id derived from its records' ids as `Nats-Msg-Id` (JetStream drops a repeat
+//! within the duplicate window; a request sent again packs the same way, so gets the same
+//! ids), and answer only after JetStream acknowledged every message of the request (stored on
+//! a majority of the replicas). Workers share one durable pull consumer: each message goes to
+//! one of them, and one not acknowledged within the ack wait goes again, to any worker. A
+//! consumer unpacks a message into one [`Delivery`] per record; the message is acknowledged
+//! once every one of its records was, so the unit of redelivery is the message. The stream is a work queue (a message
 //! acknowledged is deleted) that refuses new messages when full (`max_bytes`), so a backlog
 //! never drops what was acknowledged to a sender: the intake answers 503 instead.
 //!
 //! The connection is made in the background and kept up by the client: a node starts while
 //! NATS is down, and [`Queue::problem`] says so until it is up.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::{AckToken, BoxFuture, Consumer, Delivery, Queue, QueueError, Record};
@@ -224,7 +232,7 @@ impl Shared {
 /// What waits in the stream: in a work queue, every message not yet acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Backlog {
-    /// Messages (one per event).
+    /// Messages (each up to [`PACK_RECORDS`] events of one request).
     pub messages: u64,
     /// Their bytes, as JetStream counts them (payload and headers).
     pub bytes: u64,
@@ -268,6 +276,78 @@ impl JetStreamQueue {
     }
 }
 
+/// Most records packed into one message.
+pub const PACK_RECORDS: usize = 1000;
+/// Most payload bytes packed into one message (NATS refuses messages above its
+/// `max_payload`, 1 MiB by default); a record larger than this goes alone.
+pub const PACK_BYTES: usize = 512 << 10;
+/// The header giving the number of records packed in a message. A message without it (an
+/// older intake node) holds one record, as is.
+const RECORDS_HEADER: &str = "Ziaxdr-Records";
+
+/// Packs records into messages: consecutive records, up to [`PACK_RECORDS`] and
+/// [`PACK_BYTES`] each. Returns (message id, record count, payload) per message. A message
+/// of one record keeps that record's id; a larger one gets the first 16 bytes of SHA-256 of
+/// its records' ids, so the same records sent again pack into messages with the same ids.
+fn pack(records: Vec<Record>) -> Vec<([u8; 16], usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut group: Vec<Record> = Vec::new();
+    let mut bytes = 0usize;
+    let flush = |group: &mut Vec<Record>, out: &mut Vec<([u8; 16], usize, Vec<u8>)>| {
+        if group.is_empty() {
+            return;
+        }
+        let n = group.len();
+        let id = if n == 1 {
+            group[0].id
+        } else {
+            let mut h = Sha256::new();
+            for r in group.iter() {
+                h.update(r.id);
+            }
+            let d = h.finalize();
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&d[..16]);
+            id
+        };
+        let mut payload =
+            Vec::with_capacity(group.iter().map(|r| r.payload.len() + 4).sum::<usize>());
+        for r in group.drain(..) {
+            // Records are bounded far below 4 GiB (the journal's 16 MiB limit).
+            payload.extend_from_slice(&(r.payload.len() as u32).to_be_bytes());
+            payload.extend_from_slice(&r.payload);
+        }
+        out.push((id, n, payload));
+    };
+    for r in records {
+        let size = r.payload.len() + 4;
+        if !group.is_empty() && (group.len() >= PACK_RECORDS || bytes + size > PACK_BYTES) {
+            flush(&mut group, &mut out);
+            bytes = 0;
+        }
+        bytes += size;
+        group.push(r);
+    }
+    flush(&mut group, &mut out);
+    out
+}
+
+/// The records of a message packed by [`pack`] with `n` records; None when it is malformed.
+fn unpack(payload: &[u8], n: usize) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity(n.min(PACK_RECORDS));
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if tail.len() < len {
+            return None;
+        }
+        out.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    (out.len() == n).then_some(out)
+}
+
 fn hex(id: &[u8; 16]) -> String {
     let mut s = String::with_capacity(32);
     for b in id {
@@ -285,11 +365,13 @@ impl Queue for JetStreamQueue {
                 return Err(unavailable("not connected"));
             }
             sh.stream().await?;
-            let mut acks = Vec::with_capacity(records.len());
-            for r in records {
+            let packs = pack(records);
+            let mut acks = Vec::with_capacity(packs.len());
+            for (id, n, payload) in packs {
                 let msg = jetstream::message::PublishMessage::build()
-                    .payload(r.payload.into())
-                    .message_id(hex(&r.id));
+                    .payload(payload.into())
+                    .header(RECORDS_HEADER, n.to_string().as_str())
+                    .message_id(hex(&id));
                 let ack = sh
                     .js
                     .send_publish(sh.cfg.subject.clone(), msg)
@@ -379,15 +461,29 @@ impl JetStreamConsumer {
         &self,
         tokens: impl IntoIterator<Item = &AckToken>,
     ) -> Result<(), QueueError> {
+        // Once per message, however many of its records are pending.
+        let mut seen = HashSet::new();
         for t in tokens {
             if let AckToken::JetStream(a) = t {
-                a.ack_with(jetstream::AckKind::Progress)
-                    .await
-                    .map_err(unavailable)?;
+                // The address, not the pointer: the set is held across awaits (Send).
+                if seen.insert(Arc::as_ptr(a) as usize) {
+                    a.acker
+                        .ack_with(jetstream::AckKind::Progress)
+                        .await
+                        .map_err(unavailable)?;
+                }
             }
         }
         Ok(())
     }
+}
+
+/// A JetStream message shared by the deliveries of its records: acknowledged when the last
+/// of them is.
+pub struct MessageAck {
+    acker: async_nats::jetstream::message::Acker,
+    /// Records of the message not acknowledged yet.
+    left: AtomicUsize,
 }
 
 impl Consumer for JetStreamConsumer {
@@ -420,12 +516,41 @@ impl Consumer for JetStreamConsumer {
                 Err(_) => (true, 0),
             };
             let (msg, acker) = m.split();
-            out.push(Delivery {
-                payload: msg.payload.to_vec(),
-                redelivered,
-                sequence,
-                token: AckToken::JetStream(Box::new(acker)),
+            let packed = msg
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(RECORDS_HEADER))
+                .map(|v| v.as_str().parse::<usize>());
+            let records = match packed {
+                None => vec![msg.payload.to_vec()],
+                Some(Ok(n)) if n > 0 && n <= PACK_RECORDS => match unpack(&msg.payload, n) {
+                    Some(r) => r,
+                    None => {
+                        // Not ours to fix: dropped (acknowledged), and said.
+                        tracing::error!(sequence, "malformed packed message dropped");
+                        let _ = acker.ack().await;
+                        continue;
+                    }
+                },
+                Some(_) => {
+                    tracing::error!(sequence, "message with a bad record count dropped");
+                    let _ = acker.ack().await;
+                    continue;
+                }
+            };
+            let shared = Arc::new(MessageAck {
+                acker,
+                left: AtomicUsize::new(records.len()),
             });
+            for (i, payload) in records.into_iter().enumerate() {
+                out.push(Delivery {
+                    payload,
+                    redelivered,
+                    // Below PACK_RECORDS (< 1024) records a message: increasing in order.
+                    sequence: (sequence << 10) | i as u64,
+                    token: AckToken::JetStream(shared.clone()),
+                });
+            }
         }
         Ok(out)
     }
@@ -436,7 +561,10 @@ impl Consumer for JetStreamConsumer {
         // consumer finds it stored.
         for t in tokens {
             if let AckToken::JetStream(a) = t {
-                a.ack().await.map_err(unavailable)?;
+                // The message goes when the last of its records does.
+                if a.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    a.acker.ack().await.map_err(unavailable)?;
+                }
             }
         }
         self.shared.client.flush().await.map_err(unavailable)?;

@@ -7,7 +7,8 @@
 //! [`Consumer`] and acknowledges them once its sink committed them; a record not acknowledged
 //! is delivered again (after a restart, or after the stream's ack wait), flagged
 //! [`Delivery::redelivered`] so that the consumer checks it was not already stored. Each record
-//! carries a 16-byte id (the intake derives it from the content): JetStream drops a second
+//! carries a 16-byte id (the intake derives it from the content); JetStream packs the records
+//! of an append into few messages whose ids derive from the records' ids, and drops a second
 //! publish of the same id within its duplicate window, so a batch sent again after a failed
 //! attempt stores each of its events once.
 //! [`Queue::problem`] names what is wrong when the queue cannot take events (for `/readyz`).
@@ -107,8 +108,8 @@ pub trait Queue: Send + Sync {
 pub enum AckToken {
     /// A journal offset.
     Journal(u64),
-    /// A JetStream message.
-    JetStream(Box<async_nats::jetstream::message::Acker>),
+    /// A record of a JetStream message (acknowledged with the last of its records).
+    JetStream(std::sync::Arc<jetstream::MessageAck>),
 }
 
 impl std::fmt::Debug for AckToken {
@@ -136,13 +137,16 @@ pub struct Delivery {
 
 /// The pipeline's side: fetch, then acknowledge what the sink committed.
 pub trait Consumer: Send {
-    /// Waits up to `wait` for records; returns at most `max` (none when `wait` passed).
+    /// Waits up to `wait` for records; returns at most `max` records of the journal, or the
+    /// records of at most `max` JetStream messages (each holds the records of one request,
+    /// up to [`jetstream::PACK_RECORDS`]); none when `wait` passed.
     fn fetch(
         &mut self,
         max: usize,
         wait: Duration,
     ) -> impl Future<Output = Result<Vec<Delivery>, QueueError>> + Send;
-    /// Acknowledges records: they are not delivered again.
+    /// Acknowledges records: they are not delivered again. A JetStream message is
+    /// acknowledged with the last of its records; until then all of them may come again.
     fn ack(&mut self, tokens: Vec<AckToken>)
         -> impl Future<Output = Result<(), QueueError>> + Send;
 }

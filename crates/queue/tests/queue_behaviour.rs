@@ -164,7 +164,11 @@ async fn acknowledged_records_are_not_delivered_again(b: impl Backend) {
 
 async fn unacknowledged_records_come_again_flagged_redelivered(b: impl Backend) {
     let q = b.queue();
-    q.append(records(3, "u")).await.unwrap();
+    // Three requests (JetStream: three messages; the records of one request go and come
+    // back together, see `jetstream_acknowledges_a_message_with_the_last_of_its_records`).
+    for r in records(3, "u") {
+        q.append(vec![r]).await.unwrap();
+    }
     let mut c = b.consumer().await;
     let first = fetch_n(&mut c, 3).await;
     assert_eq!(first.len(), 3);
@@ -268,4 +272,54 @@ async fn jetstream_full_stream_refuses_new_records_as_full() {
         matches!(err, Some(QueueError::Full)),
         "expected Full, got {err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_acknowledges_a_message_with_the_last_of_its_records() {
+    let b = JetStreamBackend::new().await;
+    let q = b.queue();
+    // One request: its records travel in one message.
+    q.append(records(3, "p")).await.unwrap();
+    let mut c = b.consumer().await;
+    let got = fetch_n(&mut c, 3).await;
+    assert_eq!(texts(&got), ["p-0", "p-1", "p-2"]);
+    assert!(got.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    // Two of three acknowledged: the message is not, and all three come again.
+    let mut got = got.into_iter();
+    c.ack(got.by_ref().take(2).map(|d| d.token).collect())
+        .await
+        .unwrap();
+    drop(got);
+    drop(c);
+    tokio::time::sleep(b.redelivery_after()).await;
+    let mut c = b.consumer().await;
+    let again = fetch_n(&mut c, 3).await;
+    assert_eq!(texts(&again), ["p-0", "p-1", "p-2"]);
+    assert!(again.iter().all(|d| d.redelivered));
+    // All three acknowledged: gone.
+    c.ack(again.into_iter().map(|d| d.token).collect())
+        .await
+        .unwrap();
+    drop(c);
+    tokio::time::sleep(b.redelivery_after()).await;
+    let mut c = b.consumer().await;
+    let more = c.fetch(10, Duration::from_millis(700)).await.unwrap();
+    assert!(more.is_empty(), "delivered again: {:?}", texts(&more));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_packs_a_large_request_into_several_messages_stored_once_when_sent_again() {
+    let b = JetStreamBackend::new().await;
+    let q = b.queue();
+    let n = queue::jetstream::PACK_RECORDS * 2 + 5;
+    let r = records(n, "m");
+    q.append(r.clone()).await.unwrap();
+    q.append(r).await.unwrap();
+    let mut c = b.consumer().await;
+    let got = fetch_n(&mut c, n).await;
+    assert_eq!(got.len(), n);
+    let want: Vec<String> = (0..n).map(|i| format!("m-{i}")).collect();
+    assert_eq!(texts(&got), want);
+    let more = c.fetch(10, Duration::from_millis(700)).await.unwrap();
+    assert!(more.is_empty(), "stored twice: {} more", more.len());
 }

@@ -70,8 +70,11 @@ fn main() -> anyhow::Result<()> {
     unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     // Parsing the command line starts no thread, so the allocator can still be set up.
-    // A server returns what a burst made it allocate; the batch commands keep it.
+    // A server returns what a burst made it allocate; the batch commands keep it, and so
+    // does a cluster worker (no request bodies; returning and faulting pages again, zeroed,
+    // was a quarter of its CPU time).
     match cli.command {
+        Command::Serve(ref a) if cmd::serve::worker_only(a) => alloc::keep_freed_memory(),
         Command::Serve(_) | Command::Demo(_) => alloc::return_freed_memory(),
         _ => alloc::keep_freed_memory(),
     }

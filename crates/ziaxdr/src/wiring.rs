@@ -1142,12 +1142,23 @@ impl DetectingSink {
 /// range, read a page at a time, through the server's own store handle when it has one.
 pub struct StoreSource {
     store: StoreAccess,
+    shared: bool,
 }
 
 impl StoreSource {
     /// Reads through `store` (the writer's handle in the server).
     pub fn new(store: StoreAccess) -> Self {
-        Self { store }
+        Self {
+            store,
+            shared: false,
+        }
+    }
+
+    /// Says whether every node of the cluster reads this same store (ClickHouse with the
+    /// CTI in PostgreSQL): one node then retrohunts each import for all.
+    pub fn shared_by_cluster(mut self, shared: bool) -> Self {
+        self.shared = shared;
+        self
     }
 
     fn scan(
@@ -1193,6 +1204,10 @@ fn to_time(
 }
 
 impl detect::cti::EventSource for StoreSource {
+    fn shared(&self) -> bool {
+        self.shared
+    }
+
     fn scan_since(
         &self,
         since: detect::chrono::DateTime<detect::chrono::Utc>,

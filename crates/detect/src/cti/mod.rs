@@ -189,6 +189,13 @@ pub trait EventSource {
             }
         })
     }
+    /// True when every node sharing the CTI store reads these same events (a cluster's
+    /// ClickHouse): the retrohunt of an import then runs on the one node that claims it
+    /// ([`CtiStore::claim_retrohunt`]) instead of on each. False (the default) for a node's
+    /// own store, which only that node can hunt.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// Maximum number of hits one retrohunt returns (the rest is counted, not kept).

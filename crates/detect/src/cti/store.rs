@@ -97,6 +97,18 @@ pub trait CtiBackend: Send {
     ) -> Result<bool, Error>;
     /// Records the outcome of a poll that started `at`.
     fn record_run(&self, url: &str, at: DateTime<Utc>, outcome: &PollOutcome) -> Result<(), Error>;
+    /// Claims the retrohunt of the imports up to `version` for a caller whose matcher last
+    /// loaded `since` (None: never). `Some(from)`: this caller hunts the indicators imported
+    /// after `from` (None: all of them); `None`: the imports up to `version` were claimed by
+    /// another node sharing the store already. The default, for a store of one node: always
+    /// the caller's own range.
+    fn claim_retrohunt(
+        &self,
+        since: Option<&str>,
+        _version: &str,
+    ) -> Result<Option<Option<String>>, Error> {
+        Ok(Some(since.map(str::to_string)))
+    }
 }
 
 /// The indicator database, over a [`CtiBackend`].
@@ -192,6 +204,17 @@ impl CtiStore {
     /// changes, and hunts for [`CtiStore::imported_after`] the previous one.
     pub fn version(&self) -> Result<Option<String>, Error> {
         self.backend.version()
+    }
+
+    /// Claims the retrohunt of the imports up to `version` (see
+    /// [`CtiBackend::claim_retrohunt`]): `Some(from)` when this caller should hunt the
+    /// indicators imported after `from` (None: all), `None` when another node did.
+    pub fn claim_retrohunt(
+        &self,
+        since: Option<&str>,
+        version: &str,
+    ) -> Result<Option<Option<String>>, Error> {
+        self.backend.claim_retrohunt(since, version)
     }
 
     /// The paging cursor saved for a feed URL.

@@ -424,6 +424,25 @@ fn public_origin(url: &str) -> Option<String> {
     Some(format!("{}://{}", scheme.to_ascii_lowercase(), authority))
 }
 
+/// Whether these options (and their `--config` file) make this process a worker only, with
+/// no receivers: it then keeps the memory it frees for reuse, as the batch commands do
+/// (`alloc::keep_freed_memory`). Called before any thread exists.
+pub fn worker_only(args: &Args) -> bool {
+    let role = match &args.opts.role {
+        Some(r) => Some(r.clone()),
+        None => args
+            .opts
+            .config
+            .as_ref()
+            .and_then(|p| super::read_toml::<Opts>(p).ok())
+            .and_then(|f| f.role),
+    };
+    matches!(
+        crate::wiring::Role::parse(role.as_deref()),
+        Ok(crate::wiring::Role::Worker)
+    )
+}
+
 /// Runs `ziaxdr serve`.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let args = args.opts.with_file()?;
@@ -499,9 +518,11 @@ pub(crate) async fn serve(
             None => detection,
         };
         // Retrohunt reads the event store; with --output there is none to read.
-        let source = store
-            .clone()
-            .map(|s| crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s)));
+        let shared = state.pg.is_some() && clickhouse_args(&args).choice().clickhouse.is_some();
+        let source = store.clone().map(|s| {
+            crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s))
+                .shared_by_cluster(shared)
+        });
         sink = sink.map(|s| -> Box<dyn Sink> {
             Box::new(crate::wiring::DetectingSink::new(s, detection, source))
         });
@@ -772,7 +793,10 @@ fn spawn_worker(
         .choice()
         .open_read_only(&wc.data_dir)
         .ok()
-        .map(|s| crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s)));
+        .map(|s| {
+            crate::wiring::StoreSource::new(console::api::StoreAccess::Shared(s))
+                .shared_by_cluster(state.pg.is_some())
+        });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let nats_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let metrics = intake::metrics::Metrics::new();

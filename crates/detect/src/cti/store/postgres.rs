@@ -6,6 +6,10 @@
 //! turns on that row, so they commit in the order of their versions, and a node that saw
 //! version N has seen every row stamped N or lower. `imported_after(N)` is then exactly what
 //! the imports after N wrote, whichever node ran them. Times are RFC 3339 text, as in SQLite.
+//!
+//! `cti_version.hunted` is the latest version whose imports a node claimed to retrohunt: a
+//! node that reloads to version N moves it to N if it is lower and hunts what was imported
+//! after its old value, so each import is hunted by one node, not by every worker.
 
 use std::collections::HashMap;
 
@@ -18,7 +22,8 @@ use crate::cti::Indicator;
 use crate::Error;
 
 /// The CTI schema's steps (append-only; see `pgstate::Pg::migrate`).
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE cti_indicators (
   id TEXT PRIMARY KEY,
   modified TEXT,
@@ -50,7 +55,11 @@ CREATE TABLE cti_sources (
   last_seen BIGINT NOT NULL DEFAULT 0,
   last_changed BIGINT NOT NULL DEFAULT 0
 );
-"];
+",
+    "
+ALTER TABLE cti_version ADD COLUMN hunted BIGINT NOT NULL DEFAULT 0;
+",
+];
 
 /// Ids per statement of an import or a look-up (bounds one statement's size and time).
 const CHUNK: usize = 1000;
@@ -359,6 +368,33 @@ impl CtiBackend for PgCti {
                 p(at.to_rfc3339()),
             ],
         )? == 1)
+    }
+
+    fn claim_retrohunt(
+        &self,
+        _since: Option<&str>,
+        version: &str,
+    ) -> Result<Option<Option<String>>, Error> {
+        let Ok(version) = version.parse::<i64>() else {
+            return Err(Error::Retrohunt(format!(
+                "not a CTI version of PostgreSQL: {version:?}"
+            )));
+        };
+        // A compare-and-set that also reads the old value: the row lock makes a second node
+        // wait for the first's update, then find `hunted` already at `version` and update
+        // nothing. The winner hunts from the old value, which covers imports that a node
+        // reloading less often than the others skipped over; its own `since` is not needed.
+        let rows = self.pg.query(
+            "WITH old AS (SELECT hunted FROM cti_version WHERE id = 1 FOR UPDATE)
+             UPDATE cti_version SET hunted = $1 FROM old
+             WHERE cti_version.id = 1 AND old.hunted < $1
+             RETURNING old.hunted",
+            vec![p(version)],
+        )?;
+        Ok(rows.first().map(|r| {
+            let from: i64 = r.get(0);
+            (from > 0).then(|| from.to_string())
+        }))
     }
 
     fn record_run(&self, url: &str, at: DateTime<Utc>, outcome: &PollOutcome) -> Result<(), Error> {
