@@ -78,25 +78,30 @@ impl Cluster {
     }
 
     fn count(&self, query: &str) -> u64 {
-        let (code, out) = cli(&[
-            "search",
-            query,
-            "--since",
-            "3650d",
-            "--count",
-            "--json",
-            "--clickhouse",
-            &self.ch,
-            "--clickhouse-database",
-            &self.db,
-        ]);
-        if code != 0 {
-            return 0;
+        // A search that fails (the table not created yet, a timeout on a loaded machine) is
+        // no count: it is tried again before the answer is taken as none stored.
+        for _ in 0..5 {
+            let (code, out) = cli(&[
+                "search",
+                query,
+                "--since",
+                "3650d",
+                "--count",
+                "--json",
+                "--clickhouse",
+                &self.ch,
+                "--clickhouse-database",
+                &self.db,
+            ]);
+            if code == 0 {
+                return serde_json::from_str::<Value>(out.trim())
+                    .ok()
+                    .and_then(|v| v["count"].as_u64())
+                    .unwrap_or(0);
+            }
+            std::thread::sleep(Duration::from_millis(300));
         }
-        serde_json::from_str::<Value>(out.trim())
-            .ok()
-            .and_then(|v| v["count"].as_u64())
-            .unwrap_or(0)
+        0
     }
 
     /// Waits until `n` events are stored (90 s at most), then a little longer, in which a
