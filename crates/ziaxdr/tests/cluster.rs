@@ -9,8 +9,7 @@ mod intake_common;
 #[allow(unused_macros, unused_imports)]
 mod store_common;
 
-use intake_common::{cli, create_intake, http, request, Scratch, Serve};
-use serde_json::Value;
+use intake_common::{clickhouse_count, create_intake, http, request, Scratch, Serve};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -81,23 +80,8 @@ impl Cluster {
         // A search that fails (the table not created yet, a timeout on a loaded machine) is
         // no count: it is tried again before the answer is taken as none stored.
         for _ in 0..5 {
-            let (code, out) = cli(&[
-                "search",
-                query,
-                "--since",
-                "3650d",
-                "--count",
-                "--json",
-                "--clickhouse",
-                &self.ch,
-                "--clickhouse-database",
-                &self.db,
-            ]);
-            if code == 0 {
-                return serde_json::from_str::<Value>(out.trim())
-                    .ok()
-                    .and_then(|v| v["count"].as_u64())
-                    .unwrap_or(0);
+            if let Ok(n) = clickhouse_count(&self.ch, &self.db, query) {
+                return n;
             }
             std::thread::sleep(Duration::from_millis(300));
         }

@@ -12,7 +12,7 @@ mod intake_common;
 #[allow(unused_macros, unused_imports)]
 mod store_common;
 
-use intake_common::{cli, create_intake, http, Scratch, Serve};
+use intake_common::{cli, clickhouse_count, create_intake, http, Scratch, Serve};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -62,25 +62,7 @@ fn batch(first: usize, n: usize) -> String {
 }
 
 fn count(ch: &str, db: &str, query: &str) -> Option<u64> {
-    let (code, out) = cli(&[
-        "search",
-        query,
-        "--since",
-        "3650d",
-        "--count",
-        "--json",
-        "--clickhouse",
-        ch,
-        "--clickhouse-database",
-        db,
-    ]);
-    if code != 0 {
-        return None;
-    }
-    serde_json::from_str::<Value>(out.trim())
-        .ok()?
-        .get("count")?
-        .as_u64()
+    clickhouse_count(ch, db, query).ok()
 }
 
 #[test]

@@ -6,8 +6,7 @@ mod intake_common;
 #[allow(unused_macros, unused_imports)]
 mod store_common;
 
-use intake_common::{cli, create_intake, http, Scratch, Serve};
-use serde_json::Value;
+use intake_common::{clickhouse_count, create_intake, http, Scratch, Serve};
 use std::time::{Duration, Instant};
 
 fn start(data: &std::path::Path, url: &str, db: &str) -> Serve {
@@ -30,24 +29,9 @@ fn start(data: &std::path::Path, url: &str, db: &str) -> Serve {
     )
 }
 
-/// `ziaxdr search --clickhouse … --count` or `--top`-less distinct figures, as JSON.
+/// The count of `query` in the test's database; the test fails if the search does.
 fn count(url: &str, db: &str, query: &str) -> u64 {
-    let (code, out) = cli(&[
-        "search",
-        query,
-        "--since",
-        "3650d",
-        "--count",
-        "--json",
-        "--clickhouse",
-        url,
-        "--clickhouse-database",
-        db,
-    ]);
-    assert_eq!(code, 0, "{out}");
-    serde_json::from_str::<Value>(out.trim()).unwrap()["count"]
-        .as_u64()
-        .unwrap()
+    clickhouse_count(url, db, query).unwrap_or_else(|out| panic!("{out}"))
 }
 
 fn batch(first: usize, n: usize) -> String {

@@ -50,6 +50,30 @@ pub fn cli(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `ziaxdr search QUERY --count` over every stored day of a ClickHouse database: the count,
+/// or the command's output when it failed or printed no count.
+pub fn clickhouse_count(url: &str, db: &str, query: &str) -> Result<u64, String> {
+    let (code, out) = cli(&[
+        "search",
+        query,
+        "--since",
+        "3650d",
+        "--count",
+        "--json",
+        "--clickhouse",
+        url,
+        "--clickhouse-database",
+        db,
+    ]);
+    if code != 0 {
+        return Err(out);
+    }
+    serde_json::from_str::<Value>(out.trim())
+        .ok()
+        .and_then(|v| v["count"].as_u64())
+        .ok_or(out)
+}
+
 /// Creates an intake in `data` and returns (uuid, key).
 pub fn create_intake(data: &Path) -> (String, String) {
     let (code, out) = cli(&[
