@@ -175,12 +175,7 @@ fn two_workers_one_of_them_killed_raise_the_alerts_of_a_single_node_correlations
     }
 
     // The cluster: keys from PostgreSQL.
-    let (code, out) = cli(&["intake", "create", "--postgres", &pg, "--json"]);
-    assert_eq!(code, 0, "{out}");
-    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["intake_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, key) = intake_common::create_intake_with(&["--postgres", &pg]);
     let spawn = |role: &str, data: &Path| {
         Serve::spawn(
             &cluster_args(role, data, &nats, &stream, &pg, &ch, &db),

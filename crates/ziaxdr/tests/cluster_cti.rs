@@ -45,12 +45,7 @@ fn cti_alerts(node: &Serve, admin: &Session) -> Vec<Value> {
 fn an_indicator_imported_through_one_node_raises_a_cti_alert_on_an_event_ingested_by_the_other() {
     let url = pgstate::testing::fresh_database("cluster_cti");
     let dir = Scratch::new("cluster-cti");
-    let (code, out) = intake_common::cli(&["intake", "create", "--postgres", &url, "--json"]);
-    assert_eq!(code, 0, "{out}");
-    let key = serde_json::from_str::<Value>(out.trim()).unwrap()["intake_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, key) = intake_common::create_intake_with(&["--postgres", &url]);
     let (a, out) = node(&dir.0.join("a"), &url);
     let admin = Session::sign_in(a.http, "admin", &console_password(&out));
     let (b, _) = node(&dir.0.join("b"), &url);

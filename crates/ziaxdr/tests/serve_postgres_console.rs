@@ -319,12 +319,7 @@ fn an_alert_of_the_cluster_is_triaged_on_one_node_and_seen_on_the_other_and_by_t
 fn an_alert_raised_by_one_node_s_detection_is_listed_by_another_node() {
     let url = pgstate::testing::fresh_database("alerts_detect");
     let dir = Scratch::new("alerts-detect-postgres");
-    let (code, out) = intake_common::cli(&["intake", "create", "--postgres", &url, "--json"]);
-    assert_eq!(code, 0, "{out}");
-    let key = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["intake_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, key) = intake_common::create_intake_with(&["--postgres", &url]);
     // Node a runs detection; node b does not, and shows what a's detection raised.
     let (a, out) = node_with(&dir.0.join("a"), &url, &[]);
     let admin = Session::sign_in(a.http, "admin", &console_password(&out));

@@ -76,13 +76,15 @@ pub fn clickhouse_count(url: &str, db: &str, query: &str) -> Result<u64, String>
 
 /// Creates an intake in `data` and returns (uuid, key).
 pub fn create_intake(data: &Path) -> (String, String) {
-    let (code, out) = cli(&[
-        "intake",
-        "create",
-        "--data",
-        data.to_str().unwrap(),
-        "--json",
-    ]);
+    create_intake_with(&["--data", data.to_str().unwrap()])
+}
+
+/// Creates an intake in the registry these flags choose (`--data DIR`, `--postgres URL`) and
+/// returns (uuid, key).
+pub fn create_intake_with(registry: &[&str]) -> (String, String) {
+    let mut args = vec!["intake", "create", "--json"];
+    args.extend_from_slice(registry);
+    let (code, out) = cli(&args);
     assert_eq!(code, 0, "{out}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     (
