@@ -22,6 +22,16 @@ fn sql(url: &str, q: &str) -> String {
     out
 }
 
+/// The schema versions `db` records, oldest first, one per line.
+fn versions(url: &str, db: &str) -> String {
+    sql(
+        url,
+        &format!("SELECT version FROM {db}.schema_migrations ORDER BY version FORMAT TSV"),
+    )
+    .trim()
+    .to_string()
+}
+
 fn all() -> TimeSpec {
     TimeSpec {
         from: Some("2024-01-01".into()),
@@ -177,12 +187,8 @@ fn a_version_1_table_is_migrated_once_with_its_fields_moved_into_their_columns()
     drop(s);
     // Opening again migrates nothing more.
     let _s = ClickHouseStore::open(g.cfg.clone()).unwrap();
-    let versions = sql(
-        url,
-        &format!("SELECT version FROM {db}.schema_migrations ORDER BY version FORMAT TSV"),
-    );
     assert_eq!(
-        versions.trim(),
+        versions(url, db),
         format!("1\n{}", store::clickhouse::SCHEMA_VERSION)
     );
     let tables = sql(
@@ -301,12 +307,8 @@ fn a_version_3_table_gains_the_words_of_its_rows_made_by_the_server() {
     );
     drop(s);
     let _s = ClickHouseStore::open(g.cfg.clone()).unwrap();
-    let versions = sql(
-        url,
-        &format!("SELECT version FROM {db}.schema_migrations ORDER BY version FORMAT TSV"),
-    );
     assert_eq!(
-        versions.trim(),
+        versions(url, db),
         format!("3\n{}", store::clickhouse::SCHEMA_VERSION)
     );
 }
