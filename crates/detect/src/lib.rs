@@ -44,7 +44,7 @@ pub fn parse_duration_secs(s: &str) -> Option<u64> {
 
 pub use alerts::{Alert, AlertChange, AlertManager, AlertStore, Status};
 pub use detector::{CorrelationInput, Detector, Match, RuleRef, RuleType, Screen, Screened};
-pub use service::{DetectionService, ServiceOptions};
+pub use service::{DetectionService, ServiceOptions, RETROHUNT_TAKEOVER_CHECK};
 pub use sigma::{LoadStatus, RuleInfo, RuleSet};
 
 /// Errors of the detect crate.

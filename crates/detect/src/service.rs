@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use crate::alerts::{AlertChange, AlertManager, AlertStore, AlertsAt, ChangeKind};
-use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, Retrohunt};
+use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, HuntClaim, Retrohunt};
 use crate::detector::RuleType;
 use crate::detector::{CorrelationInput, Detector, Match, Screen, Screened};
 use crate::playbook::PlaybookRunner;
@@ -31,6 +31,9 @@ use crate::Error;
 
 /// Alert changes waiting for the playbook worker; beyond this, runs are dropped (and counted).
 pub const PLAYBOOK_QUEUE: usize = 10_000;
+/// How often a service sharing its CTI store looks for a retrohunt left unfinished by a node
+/// that died (its claim's lease ran out; see [`crate::cti::RETROHUNT_LEASE`]).
+pub const RETROHUNT_TAKEOVER_CHECK: Duration = Duration::from_secs(30);
 /// How often match counts are written and the disabled set is checked for changes.
 pub const RULE_STATE_SYNC: Duration = Duration::from_secs(2);
 
@@ -86,6 +89,8 @@ pub struct DetectionService {
     shared: Option<SharedCorrelation>,
     /// Whether the alerts are in PostgreSQL (shared by the nodes of a cluster).
     alerts_shared: bool,
+    /// When this service last looked for a retrohunt to take over.
+    last_takeover_check: Instant,
 }
 
 /// Correlations over a state shared by every worker of a cluster (kept with the alerts).
@@ -200,6 +205,11 @@ impl DetectionService {
             worker,
             retrohunt_days: opts.retrohunt_days,
             stats: ServiceStats::default(),
+            // The first reload checks at once: a node restarted after dying mid-hunt (or any
+            // other) takes over what it left without waiting a whole interval.
+            last_takeover_check: Instant::now()
+                .checked_sub(RETROHUNT_TAKEOVER_CHECK)
+                .unwrap_or_else(Instant::now),
         })
     }
 
@@ -414,35 +424,65 @@ impl DetectionService {
     /// Reloads indicators if the CTI store changed since the last load (an import on any
     /// node sharing it), and retrohunts the changed ones over `source` (when given and
     /// retrohunt is enabled) if this service claims them first: of the nodes sharing a
-    /// store in PostgreSQL, one hunts each import. Call it periodically.
+    /// store in PostgreSQL, one hunts each import, and a hunt whose node died before it was
+    /// done is taken over by another once its lease ran out ([`RETROHUNT_TAKEOVER_CHECK`]).
+    /// Call it periodically.
     pub fn reload_cti(
         &mut self,
         source: Option<&dyn EventSource>,
     ) -> Result<Option<Retrohunt>, Error> {
         let version = self.cti.version()?;
-        if version == self.cti_version {
-            return Ok(None);
-        }
-        let all = self.cti.all()?;
         let since = self.cti_version.clone();
-        self.cti_version = version;
-        self.detector
-            .set_cti(Arc::new(CtiMatcher::build(&all, Utc::now())));
+        let reloaded = version != self.cti_version;
+        if reloaded {
+            let all = self.cti.all()?;
+            self.cti_version = version;
+            self.detector
+                .set_cti(Arc::new(CtiMatcher::build(&all, Utc::now())));
+        }
         let (Some(src), true) = (source, self.retrohunt_days > 0) else {
             return Ok(None);
         };
+        if !src.shared() {
+            return match reloaded {
+                true => self.hunt(src, since.as_deref()).map(Some),
+                false => Ok(None),
+            };
+        }
         // Of the workers reading one event store (ClickHouse) and sharing a CTI store in
         // PostgreSQL, one hunts each import; the others only reload their matcher.
-        let from = match (&self.cti_version, src.shared()) {
-            (Some(version), true) => match self.cti.claim_retrohunt(since.as_deref(), version)? {
-                Some(from) => from,
-                None => return Ok(None),
-            },
-            _ => since,
+        let mut claim = None;
+        if let (Some(version), true) = (&self.cti_version, reloaded) {
+            claim = self
+                .cti
+                .claim_retrohunt(since.as_deref(), version)?
+                .map(|from| HuntClaim {
+                    from,
+                    upto: version.clone(),
+                });
+        }
+        if claim.is_none() && self.last_takeover_check.elapsed() >= RETROHUNT_TAKEOVER_CHECK {
+            self.last_takeover_check = Instant::now();
+            claim = self.cti.take_over_retrohunt()?;
+            if let Some(c) = &claim {
+                tracing::info!(upto = %c.upto, "taking over a retrohunt its node did not finish");
+            }
+        }
+        let Some(claim) = claim else {
+            return Ok(None);
         };
-        let changed: Vec<_> = match &from {
+        let hunt = self.hunt(src, claim.from.as_deref())?;
+        // Only now: a node that dies before this line leaves the claim to be taken over.
+        self.cti.finish_retrohunt(&claim.upto)?;
+        Ok(Some(hunt))
+    }
+
+    /// Hunts the indicators imported after `from` (None: all) over `src`, and turns the
+    /// matches of enabled rules into alerts.
+    fn hunt(&mut self, src: &dyn EventSource, from: Option<&str>) -> Result<Retrohunt, Error> {
+        let changed: Vec<_> = match from {
             Some(v) => self.cti.imported_after(v)?,
-            None => all,
+            None => self.cti.all()?,
         };
         let hunt = retrohunt(src, &changed, self.retrohunt_days, Utc::now())?;
         let matches: Vec<Match> = hunt
@@ -454,7 +494,7 @@ impl DetectionService {
         for change in self.alerts.ingest_all(&matches)? {
             self.note(&change);
         }
-        Ok(Some(hunt))
+        Ok(hunt)
     }
 
     /// Verdicts of all rules (for `GET /api/v1/rules`).

@@ -4,7 +4,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use detect::cti::sources::{is_due, poll_due};
-use detect::cti::CtiStore;
+use detect::cti::{CtiStore, HuntClaim};
 use serde_json::{json, Value};
 
 mod sqlite {
@@ -310,6 +310,56 @@ fn of_two_nodes_reloading_the_same_import_one_claims_its_retrohunt() {
         ids(&b.imported_after(&v1).unwrap()),
         vec!["indicator--b", "indicator--c"]
     );
+}
+
+/// PostgreSQL only: a node that died after claiming a retrohunt, before finishing it.
+#[test]
+fn a_retrohunt_left_unfinished_is_taken_over_with_its_range_once_its_lease_ran_out() {
+    let (db, mut a) = postgres::open();
+    let b = postgres::another_node(&db);
+    a.import_doc(&bundle(vec![ind("a", 2020)]), "f").unwrap();
+    let v1 = a.version().unwrap().unwrap();
+    assert_eq!(a.claim_retrohunt(None, &v1).unwrap(), Some(None));
+    a.finish_retrohunt(&v1).unwrap();
+    a.import_doc(&bundle(vec![ind("b", 2020)]), "f").unwrap();
+    let v2 = a.version().unwrap().unwrap();
+    a.set_retrohunt_lease(std::time::Duration::ZERO);
+    assert_eq!(
+        a.claim_retrohunt(Some(&v1), &v2).unwrap(),
+        Some(Some(v1.clone()))
+    );
+    // `a` dies here. Its claim is taken over by `b`, once, with the range `a` had claimed.
+    assert_eq!(
+        b.take_over_retrohunt().unwrap(),
+        Some(HuntClaim {
+            from: Some(v1),
+            upto: v2
+        })
+    );
+    let c = postgres::another_node(&db);
+    assert_eq!(c.take_over_retrohunt().unwrap(), None, "taken over twice");
+}
+
+#[test]
+fn a_retrohunt_within_its_lease_is_not_taken_over() {
+    let (db, mut a) = postgres::open();
+    let b = postgres::another_node(&db);
+    a.import_doc(&bundle(vec![ind("a", 2020)]), "f").unwrap();
+    let v1 = a.version().unwrap().unwrap();
+    assert_eq!(a.claim_retrohunt(None, &v1).unwrap(), Some(None));
+    assert_eq!(b.take_over_retrohunt().unwrap(), None);
+}
+
+#[test]
+fn a_finished_retrohunt_is_not_taken_over() {
+    let (db, mut a) = postgres::open();
+    let b = postgres::another_node(&db);
+    a.import_doc(&bundle(vec![ind("a", 2020)]), "f").unwrap();
+    let v1 = a.version().unwrap().unwrap();
+    a.set_retrohunt_lease(std::time::Duration::ZERO);
+    assert_eq!(a.claim_retrohunt(None, &v1).unwrap(), Some(None));
+    a.finish_retrohunt(&v1).unwrap();
+    assert_eq!(b.take_over_retrohunt().unwrap(), None);
 }
 
 #[test]

@@ -129,3 +129,26 @@ fn each_node_retrohunts_its_own_store() {
     assert!(b.reload_cti(Some(&own_b)).unwrap().is_some());
     assert_eq!((own_a.scans.get(), own_b.scans.get()), (1, 1));
 }
+
+#[test]
+fn a_retrohunt_whose_worker_died_mid_hunt_is_taken_over_by_another_worker() {
+    let url = pgstate::testing::fresh_database("cti_hunt_takeover");
+    let (_b_dir, mut b) = worker(&url);
+    let clickhouse = stored(vec![event_to("c2-dead.example")], true);
+    import(&url, "c2-dead.example");
+    // A worker reloads the import, claims its retrohunt with a lease that runs out at once,
+    // and dies before hunting.
+    let pg = pgstate::Pg::connect(&pgstate::PgConfig::new(url.clone())).unwrap();
+    let mut dead = CtiStore::postgres(&pg).unwrap();
+    dead.set_retrohunt_lease(std::time::Duration::ZERO);
+    let version = dead.version().unwrap().unwrap();
+    assert_eq!(dead.claim_retrohunt(None, &version).unwrap(), Some(None));
+    drop(dead);
+    let hunt = b
+        .reload_cti(Some(&clickhouse))
+        .unwrap()
+        .expect("the other worker takes the hunt over");
+    assert_eq!(hunt.matches.len(), 1);
+    let alerts = b.alerts().list(&Default::default()).unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+}

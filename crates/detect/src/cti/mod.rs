@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use matcher::{CtiHit, CtiMatcher};
-pub use store::{CtiStore, ImportReport, SourceSummary};
+pub use store::{CtiStore, HuntClaim, ImportReport, SourceSummary, RETROHUNT_LEASE};
 
 /// A STIX 2.1 indicator as ziaxdr keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

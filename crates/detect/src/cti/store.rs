@@ -5,6 +5,7 @@
 //! worker's matcher, and a registered feed is polled by one node at a time.
 
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -12,6 +13,21 @@ use serde::Serialize;
 use super::sources::{CtiSource, PollOutcome};
 use super::{indicators_of, Indicator};
 use crate::Error;
+
+/// How long a node that claimed a retrohunt has to finish it before another node sharing the
+/// store may take it over (a node that died mid-hunt leaves its claim behind). A hunt that
+/// runs longer is hunted a second time, which costs work but no alert: replays are recognised.
+pub const RETROHUNT_LEASE: Duration = Duration::from_secs(600);
+
+/// A retrohunt a node has claimed: the indicators imported after `from` (None: all of them),
+/// up to the version `upto`, which [`CtiStore::finish_retrohunt`] is given once it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HuntClaim {
+    /// Hunt the indicators imported after this version (None: every indicator).
+    pub from: Option<String>,
+    /// The last version the claim covers.
+    pub upto: String,
+}
 
 mod postgres;
 mod sqlite;
@@ -109,6 +125,18 @@ pub trait CtiBackend: Send {
     ) -> Result<Option<Option<String>>, Error> {
         Ok(Some(since.map(str::to_string)))
     }
+    /// Takes over a retrohunt whose claimer's lease ran out without it being finished (the
+    /// claimer died): the oldest such claim, leased to this caller now. The default, for a
+    /// store of one node: none (the node hunts again at its next reload).
+    fn take_over_retrohunt(&self) -> Result<Option<HuntClaim>, Error> {
+        Ok(None)
+    }
+    /// Marks the claimed retrohunt up to `upto` done, so that nobody takes it over.
+    fn finish_retrohunt(&self, _upto: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Sets the lease of this handle's next claims (default [`RETROHUNT_LEASE`]).
+    fn set_retrohunt_lease(&mut self, _lease: Duration) {}
 }
 
 /// The indicator database, over a [`CtiBackend`].
@@ -215,6 +243,23 @@ impl CtiStore {
         version: &str,
     ) -> Result<Option<Option<String>>, Error> {
         self.backend.claim_retrohunt(since, version)
+    }
+
+    /// Takes over a retrohunt claimed by a node that did not finish it within its lease
+    /// (see [`CtiBackend::take_over_retrohunt`]).
+    pub fn take_over_retrohunt(&self) -> Result<Option<HuntClaim>, Error> {
+        self.backend.take_over_retrohunt()
+    }
+
+    /// Marks the claimed retrohunt up to `upto` done.
+    pub fn finish_retrohunt(&self, upto: &str) -> Result<(), Error> {
+        self.backend.finish_retrohunt(upto)
+    }
+
+    /// Sets how long this handle's claims are its own before another node may take them over
+    /// (default [`RETROHUNT_LEASE`]).
+    pub fn set_retrohunt_lease(&mut self, lease: Duration) {
+        self.backend.set_retrohunt_lease(lease)
     }
 
     /// The paging cursor saved for a feed URL.

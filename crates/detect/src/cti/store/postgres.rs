@@ -9,14 +9,20 @@
 //!
 //! `cti_version.hunted` is the latest version whose imports a node claimed to retrohunt: a
 //! node that reloads to version N moves it to N if it is lower and hunts what was imported
-//! after its old value, so each import is hunted by one node, not by every worker.
+//! after its old value, so each import is hunted by one node, not by every worker. The claim
+//! also writes a row of `cti_hunts` (the claimed range and a lease), deleted when the hunt is
+//! done: a node that dies mid-hunt leaves its row, and once the lease ran out another node
+//! takes the row over (a compare-and-set on the lease) and hunts that range again.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pgstate::{p, Pg, Tx};
 
-use super::{replaces, summarize, CtiBackend, ImportReport, SourceSummary};
+use super::{
+    replaces, summarize, CtiBackend, HuntClaim, ImportReport, SourceSummary, RETROHUNT_LEASE,
+};
 use crate::cti::sources::{CtiSource, PollOutcome};
 use crate::cti::Indicator;
 use crate::Error;
@@ -59,6 +65,13 @@ CREATE TABLE cti_sources (
     "
 ALTER TABLE cti_version ADD COLUMN hunted BIGINT NOT NULL DEFAULT 0;
 ",
+    "
+CREATE TABLE cti_hunts (
+  upto BIGINT PRIMARY KEY,
+  from_version BIGINT NOT NULL,
+  lease_until TIMESTAMPTZ NOT NULL
+);
+",
 ];
 
 /// Ids per statement of an import or a look-up (bounds one statement's size and time).
@@ -67,13 +80,18 @@ const CHUNK: usize = 1000;
 /// The indicators in PostgreSQL.
 pub struct PgCti {
     pg: Pg,
+    /// How long a claimed retrohunt is this node's before another may take it over.
+    lease: Duration,
 }
 
 impl PgCti {
     /// The indicators in `pg`'s database, its schema created or migrated first.
     pub fn open(pg: &Pg) -> Result<Self, Error> {
         pg.migrate("cti", MIGRATIONS)?;
-        Ok(Self { pg: pg.clone() })
+        Ok(Self {
+            pg: pg.clone(),
+            lease: RETROHUNT_LEASE,
+        })
     }
 
     fn json_rows(&self, rows: &[pgstate::Row]) -> Result<Vec<Indicator>, Error> {
@@ -85,6 +103,11 @@ impl PgCti {
 
 fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref().and_then(super::parse)
+}
+
+/// A lease in whole milliseconds, as PostgreSQL is given it.
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn count(n: u64) -> i64 {
@@ -136,6 +159,7 @@ impl CtiBackend for PgCti {
     fn reopen(&self) -> Result<Box<dyn CtiBackend>, Error> {
         Ok(Box::new(Self {
             pg: self.pg.clone(),
+            lease: self.lease,
         }))
     }
 
@@ -380,21 +404,69 @@ impl CtiBackend for PgCti {
                 "not a CTI version of PostgreSQL: {version:?}"
             )));
         };
-        // A compare-and-set that also reads the old value: the row lock makes a second node
-        // wait for the first's update, then find `hunted` already at `version` and update
-        // nothing. The winner hunts from the old value, which covers imports that a node
-        // reloading less often than the others skipped over; its own `since` is not needed.
+        let lease = lease_ms(self.lease);
+        self.pg.transaction(|tx| -> Result<_, Error> {
+            // A compare-and-set that also reads the old value: the row lock makes a second
+            // node wait for the first's update, then find `hunted` already at `version` and
+            // update nothing. The winner hunts from the old value, which covers imports that
+            // a node reloading less often than the others skipped over; its own `since` is
+            // not needed.
+            let rows = tx.query(
+                "WITH old AS (SELECT hunted FROM cti_version WHERE id = 1 FOR UPDATE)
+                 UPDATE cti_version SET hunted = $1 FROM old
+                 WHERE cti_version.id = 1 AND old.hunted < $1
+                 RETURNING old.hunted",
+                vec![p(version)],
+            )?;
+            let Some(from) = rows.first().map(|r| r.get::<_, i64>(0)) else {
+                return Ok(None);
+            };
+            // Committed with the claim: if this node dies before the hunt is done, the row
+            // outlives it and its lease runs out.
+            tx.execute(
+                "INSERT INTO cti_hunts (upto, from_version, lease_until)
+                 VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')
+                 ON CONFLICT (upto) DO NOTHING",
+                vec![p(version), p(from), p(lease)],
+            )?;
+            Ok(Some((from > 0).then(|| from.to_string())))
+        })
+    }
+
+    fn take_over_retrohunt(&self) -> Result<Option<HuntClaim>, Error> {
+        // The oldest range whose lease ran out, re-leased to this node. SKIP LOCKED lets two
+        // nodes checking at once take two different ranges; the lease test in the UPDATE is
+        // what makes the take-over a compare-and-set.
         let rows = self.pg.query(
-            "WITH old AS (SELECT hunted FROM cti_version WHERE id = 1 FOR UPDATE)
-             UPDATE cti_version SET hunted = $1 FROM old
-             WHERE cti_version.id = 1 AND old.hunted < $1
-             RETURNING old.hunted",
-            vec![p(version)],
+            "UPDATE cti_hunts SET lease_until = now() + $1::bigint * interval '1 millisecond'
+             WHERE upto = (SELECT upto FROM cti_hunts WHERE lease_until < now()
+                           ORDER BY upto LIMIT 1 FOR UPDATE SKIP LOCKED)
+               AND lease_until < now()
+             RETURNING from_version, upto",
+            vec![p(lease_ms(self.lease))],
         )?;
         Ok(rows.first().map(|r| {
-            let from: i64 = r.get(0);
-            (from > 0).then(|| from.to_string())
+            let (from, upto): (i64, i64) = (r.get(0), r.get(1));
+            HuntClaim {
+                from: (from > 0).then(|| from.to_string()),
+                upto: upto.to_string(),
+            }
         }))
+    }
+
+    fn finish_retrohunt(&self, upto: &str) -> Result<(), Error> {
+        let Ok(upto) = upto.parse::<i64>() else {
+            return Err(Error::Retrohunt(format!(
+                "not a CTI version of PostgreSQL: {upto:?}"
+            )));
+        };
+        self.pg
+            .execute("DELETE FROM cti_hunts WHERE upto = $1", vec![p(upto)])?;
+        Ok(())
+    }
+
+    fn set_retrohunt_lease(&mut self, lease: Duration) {
+        self.lease = lease;
     }
 
     fn record_run(&self, url: &str, at: DateTime<Utc>, outcome: &PollOutcome) -> Result<(), Error> {
