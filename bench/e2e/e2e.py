@@ -23,7 +23,8 @@ detection runs inside those threads. The machine's other load (CPU busy outside 
 the feed) is reported beside each run: it is shared.
 
 Usage: bench/e2e/run.sh [RECORDS] (default 300000); ROUNDS (default 2), BENCH_INDICATORS
-(default 100000), BENCH_PERF=DIR (a perf profile of each run's server in DIR).
+(default 100000), BENCH_PERF=DIR (a perf profile of each run's server in DIR; BENCH_PERF_ARGS adds arguments
+to `perf record`, e.g. "--call-graph dwarf,16384" for the callers).
 """
 import json
 import os
@@ -219,7 +220,8 @@ def run(work, name, detection, rules, stix, seed):
             # A flat profile of the server while it ingests (`perf report -i FILE --sort
             # comm,dso,sym`), one file per run in $BENCH_PERF.
             out = os.path.join(os.environ["BENCH_PERF"], f"{name}.perf.data")
-            prof = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-p", str(p.pid),
+            extra = os.environ.get("BENCH_PERF_ARGS", "").split()
+            prof = subprocess.Popen(["perf", "record", "-q", "-F", "499", *extra, "-p", str(p.pid),
                                      "-o", out], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
         t0 = time.time()
