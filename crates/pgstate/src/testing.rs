@@ -224,14 +224,16 @@ impl TestServer {
         let d = self.dir.display().to_string();
         let port = self.port.to_string();
         let parent = std::process::id().to_string();
-        // A watchdog shell stops the server once this test process is gone: a test binary
-        // has no hook that runs at exit, and a leftover server would hold the port.
+        // A watchdog shell stops the server once this test process is gone, and then removes
+        // its folder: a test binary has no hook that runs at exit, a leftover server would
+        // hold the port, and a leftover folder (a quarter of a GB) fills the disk run by run.
         let script = format!(
             "{PG_BIN}/postgres -D {d}/data -c listen_addresses=127.0.0.1 -c port={port} \
              -c unix_socket_directories={d} -c max_connections=200 -c fsync=off \
              >>{d}/server.log 2>&1 & pid=$!; \
              while [ -d /proc/{parent} ] && kill -0 $pid 2>/dev/null; do sleep 0.5; done; \
-             kill -INT $pid 2>/dev/null; wait $pid"
+             kill -INT $pid 2>/dev/null; wait $pid; \
+             [ -d /proc/{parent} ] || rm -rf {d}"
         );
         let child = as_postgres_user("bash", &["-c", &script])
             .stdin(Stdio::null())
