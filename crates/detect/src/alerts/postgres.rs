@@ -217,11 +217,11 @@ fn alert_of(json: &str) -> Result<Alert, Error> {
     Ok(serde_json::from_str(json)?)
 }
 
+/// Runs a query, on the pool or in a transaction.
+type Query<'a> = &'a mut dyn FnMut(&str, Vec<Param>) -> Result<Vec<pgstate::Row>, Error>;
+
 /// The alerts of these stored JSONs with their lists, read from `alert_lists` in one query.
-fn whole(
-    q: &mut dyn FnMut(&str, Vec<Param>) -> Result<Vec<pgstate::Row>, Error>,
-    jsons: &[String],
-) -> Result<Vec<Alert>, Error> {
+fn whole(q: Query<'_>, jsons: &[String]) -> Result<Vec<Alert>, Error> {
     let mut alerts = jsons
         .iter()
         .map(|j| alert_of(j))
