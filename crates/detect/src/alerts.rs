@@ -341,14 +341,6 @@ fn fill_lists(a: &mut Alert, mut rows: Vec<(i64, i64, String)>) {
     }
 }
 
-/// The select-list terms giving the number of values of each list of `alerts.uuid` (in the
-/// order of [`List::ALL`]), for both backends' SQL.
-const LIST_LENGTHS: &str =
-    "(SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 0),
-    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 1),
-    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 2),
-    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 3)";
-
 /// Adds a match's user, host and destination to an alert's distinct lists.
 fn note_involved(h: &mut Held, m: &Match) {
     for (list, v) in [

@@ -21,7 +21,7 @@ use sha2::Digest;
 
 use super::{
     fill_lists, like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx, Group, Held,
-    List, PlaybookRun, Throttle, LIST_LENGTHS,
+    List, PlaybookRun, Throttle,
 };
 use crate::Error;
 
@@ -114,6 +114,14 @@ UPDATE alerts SET json = (json::jsonb
 /// The first key of the ingest transactions' advisory locks (an arbitrary constant; the
 /// two-key lock space does not overlap the one-key space that the schema and accounts use).
 const LOCK_CLASS: i32 = 72_620_016;
+
+/// The select-list terms giving the number of values of each list of `alerts.uuid` (in the
+/// order of [`List::ALL`]), in one query with the alert (one round trip).
+const LIST_LENGTHS: &str =
+    "(SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 0),
+    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 1),
+    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 2),
+    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 3)";
 
 const OPEN: &str = "status IN ('Pending', 'Acknowledged', 'Ongoing')";
 

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     fill_lists, head_json, like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx,
-    Group, Held, List, PlaybookRun, Throttle, LIST_LENGTHS,
+    Group, Held, List, PlaybookRun, Throttle,
 };
 use crate::Error;
 
@@ -212,17 +212,14 @@ fn whole(conn: &Connection, json: &str) -> Result<Alert, Error> {
     Ok(a)
 }
 
-/// The alert of the first row of `sql` (selecting the JSON, then the list lengths), whole or
-/// with its list lengths only.
+/// The alert of the first row of `sql` (selecting its JSON), whole or with its list lengths
+/// only.
 fn held(conn: &Connection, sql: &str, arg: &str, read_whole: bool) -> Result<Option<Held>, Error> {
-    let row: Option<(String, [usize; 4])> = conn
+    let json: Option<String> = conn
         .prepare_cached(sql)?
-        .query_row([arg], |r| {
-            let n = |i| r.get::<_, i64>(i).map(|n| n.max(0) as usize);
-            Ok((r.get(0)?, [n(1)?, n(2)?, n(3)?, n(4)?]))
-        })
+        .query_row([arg], |r| r.get(0))
         .optional()?;
-    let Some((json, stored)) = row else {
+    let Some(json) = json else {
         return Ok(None);
     };
     let alert = if read_whole {
@@ -230,6 +227,18 @@ fn held(conn: &Connection, sql: &str, arg: &str, read_whole: bool) -> Result<Opt
     } else {
         serde_json::from_str(&json)?
     };
+    // A query of its own: with the counts as subqueries of the alert's query, SQLite
+    // prepared that statement again at every step, which cost more than the counts.
+    let mut stored = [0; 4];
+    let mut st = conn.prepare_cached(
+        "SELECT list, COUNT(*) FROM alert_lists WHERE alert_uuid = ?1 GROUP BY list",
+    )?;
+    let mut rows = st.query([&alert.uuid])?;
+    while let Some(r) = rows.next()? {
+        if let Some(l) = List::from_code(r.get(0)?) {
+            stored[l.code()] = r.get::<_, i64>(1)?.max(0) as usize;
+        }
+    }
     Ok(Some(Held {
         alert,
         stored,
@@ -376,7 +385,7 @@ impl AlertTx for SqliteTx<'_> {
     fn alert(&mut self, id: &str, whole: bool) -> Result<Option<Held>, Error> {
         held(
             self.conn,
-            &format!("SELECT json, {LIST_LENGTHS} FROM alerts WHERE uuid = ?1 OR short_id = ?1"),
+            "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
             id,
             whole,
         )
@@ -385,11 +394,9 @@ impl AlertTx for SqliteTx<'_> {
     fn open_alert(&mut self, key: &str, whole: bool) -> Result<Option<Held>, Error> {
         held(
             self.conn,
-            &format!(
-                "SELECT json, {LIST_LENGTHS} FROM alerts WHERE similarity_key = ?1
-                 AND status IN ('Pending', 'Acknowledged', 'Ongoing')
-                 ORDER BY updated_at DESC LIMIT 1"
-            ),
+            "SELECT json FROM alerts WHERE similarity_key = ?1
+             AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+             ORDER BY updated_at DESC LIMIT 1",
             key,
             whole,
         )
