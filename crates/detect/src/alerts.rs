@@ -210,33 +210,162 @@ pub fn similarity_key(m: &Match) -> String {
     parts.join("|")
 }
 
-/// Adds a match's user, host and destination to an alert's distinct lists.
-fn note_involved(a: &mut Alert, m: &Match) {
-    let add = |list: &mut Vec<String>, v: &Option<String>| {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            if list.len() < MAX_INVOLVED && !list.iter().any(|x| x == v) {
-                list.push(v.to_string());
-            }
+/// The lists of an alert that grow with its matches: its event ids, and the distinct users,
+/// hosts and destinations involved. They are stored apart from the alert's other fields (a
+/// row per value, table `alert_lists`), so that a match appends its new values instead of
+/// rewriting the alert: rewriting each alert a commit touched, with its up to
+/// [`MAX_EVENT_IDS`] event ids, was most of the alert writer's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    /// [`Alert::event_ids`].
+    EventIds,
+    /// [`Alert::users`].
+    Users,
+    /// [`Alert::hosts`].
+    Hosts,
+    /// [`Alert::destinations`].
+    Destinations,
+}
+
+impl List {
+    /// Every list, in the order of their codes (and of [`Held::stored`]).
+    pub const ALL: [List; 4] = [List::EventIds, List::Users, List::Hosts, List::Destinations];
+
+    /// The code stored in `alert_lists.list` (and the list's index in [`List::ALL`]).
+    pub fn code(self) -> usize {
+        self as usize
+    }
+
+    /// The list of this code.
+    pub fn from_code(code: i64) -> Option<List> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|c| List::ALL.get(c))
+            .copied()
+    }
+
+    /// At most this many values are kept.
+    pub fn cap(self) -> usize {
+        match self {
+            List::EventIds => MAX_EVENT_IDS,
+            _ => MAX_INVOLVED,
         }
-    };
-    add(&mut a.users, &m.user);
-    add(&mut a.hosts, &m.source_ip);
-    add(&mut a.destinations, &m.target);
+    }
+
+    /// This list of `a`.
+    pub fn of(self, a: &Alert) -> &Vec<String> {
+        match self {
+            List::EventIds => &a.event_ids,
+            List::Users => &a.users,
+            List::Hosts => &a.hosts,
+            List::Destinations => &a.destinations,
+        }
+    }
+
+    /// This list of `a`, to change.
+    pub fn of_mut(self, a: &mut Alert) -> &mut Vec<String> {
+        match self {
+            List::EventIds => &mut a.event_ids,
+            List::Users => &mut a.users,
+            List::Hosts => &mut a.hosts,
+            List::Destinations => &mut a.destinations,
+        }
+    }
+}
+
+/// An alert as an ingest transaction holds it ([`AlertTx::alert`], [`AlertTx::open_alert`]).
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The alert. Its lists, when `whole`, are the stored values followed by those this
+    /// transaction added; otherwise only the values this transaction adds (the store ignores
+    /// those it holds already).
+    pub alert: Alert,
+    /// How many values of each list (by [`List::code`]) the store holds.
+    pub stored: [usize; 4],
+    /// Whether the alert's lists were read whole.
+    pub whole: bool,
+}
+
+impl Held {
+    /// A new alert, not stored yet (its lists are whole).
+    fn new(alert: Alert) -> Self {
+        Held {
+            alert,
+            stored: [0; 4],
+            whole: true,
+        }
+    }
+
+    /// Adds `v` to a list of the alert, unless the list holds it or is full.
+    fn add(&mut self, list: List, v: &str) {
+        let full = !self.whole && self.stored[list.code()] >= list.cap();
+        let l = list.of_mut(&mut self.alert);
+        if !full && l.len() < list.cap() && !l.iter().any(|x| x == v) {
+            l.push(v.to_string());
+        }
+    }
+
+    /// The values of each list that the store does not hold yet (by [`List::code`]; when
+    /// not `whole`, some may be held already, and the store skips them).
+    fn unsaved(&self) -> [&[String]; 4] {
+        List::ALL.map(|l| {
+            let v = l.of(&self.alert);
+            if self.whole {
+                &v[self.stored[l.code()].min(v.len())..]
+            } else {
+                &v[..]
+            }
+        })
+    }
+}
+
+/// The stored form of an alert's own fields: its JSON without its lists (they are in
+/// `alert_lists`), which are taken out for the time of the serialisation.
+pub fn head_json(a: &mut Alert) -> Result<String, Error> {
+    let lists = List::ALL.map(|l| std::mem::take(l.of_mut(a)));
+    let json = serde_json::to_string(a);
+    for (l, v) in List::ALL.into_iter().zip(lists) {
+        *l.of_mut(a) = v;
+    }
+    Ok(json?)
+}
+
+/// Fills the lists of an alert read without them from its `alert_lists` rows (list code,
+/// position, value), in any order.
+fn fill_lists(a: &mut Alert, mut rows: Vec<(i64, i64, String)>) {
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    for (code, _, v) in rows {
+        if let Some(l) = List::from_code(code) {
+            l.of_mut(a).push(v);
+        }
+    }
+}
+
+/// Adds a match's user, host and destination to an alert's distinct lists.
+fn note_involved(h: &mut Held, m: &Match) {
+    for (list, v) in [
+        (List::Users, &m.user),
+        (List::Hosts, &m.source_ip),
+        (List::Destinations, &m.target),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            h.add(list, v);
+        }
+    }
 }
 
 /// Counts one more match into an existing alert.
-fn fold_into(a: &mut Alert, m: &Match, now: DateTime<Utc>) {
+fn fold_into(h: &mut Held, m: &Match, now: DateTime<Utc>) {
+    let a = &mut h.alert;
     a.similar += 1;
     a.first_seen = a.first_seen.min(m.timestamp);
     a.last_seen = a.last_seen.max(m.timestamp);
     a.urgency = a.urgency.max(m.urgency);
-    for id in &m.event_ids {
-        if a.event_ids.len() < MAX_EVENT_IDS && !a.event_ids.contains(id) {
-            a.event_ids.push(id.clone());
-        }
-    }
-    note_involved(a, m);
     a.updated_at = now;
+    for id in &m.event_ids {
+        h.add(List::EventIds, id);
+    }
+    note_involved(h, m);
 }
 
 fn short_id() -> String {
@@ -411,11 +540,11 @@ pub trait AlertBackend: Send {
 /// The storage operations of one [`AlertBackend::transaction`].
 pub trait AlertTx {
     /// The alert with this uuid or short id, held for this transaction (a concurrent change
-    /// of it waits for the end).
-    fn alert(&mut self, id: &str) -> Result<Option<Alert>, Error>;
+    /// of it waits for the end); its lists read too when `whole`, else only their lengths.
+    fn alert(&mut self, id: &str, whole: bool) -> Result<Option<Held>, Error>;
     /// The open alert (Pending, Acknowledged, Ongoing) with this similarity key updated
-    /// last, held for this transaction.
-    fn open_alert(&mut self, key: &str) -> Result<Option<Alert>, Error>;
+    /// last, held for this transaction; its lists read too when `whole`.
+    fn open_alert(&mut self, key: &str, whole: bool) -> Result<Option<Held>, Error>;
     /// The uuid of the rule's alert for the entity updated last (only open ones if
     /// `open_only`).
     fn latest_alert(
@@ -424,8 +553,18 @@ pub trait AlertTx {
         entity: &str,
         open_only: bool,
     ) -> Result<Option<String>, Error>;
-    /// Inserts or replaces an alert.
-    fn save(&mut self, a: &Alert) -> Result<(), Error>;
+    /// Inserts or replaces an alert's own fields: `head` is its stored form without its
+    /// lists ([`head_json`]); the lists are left as they are (see [`AlertTx::append`]).
+    fn save(&mut self, a: &Alert, head: &str) -> Result<(), Error>;
+    /// Appends to each list of the alert `uuid` (by [`List::code`]) those of `values` it
+    /// does not hold yet, in order, while it holds fewer than the list's cap; `stored` is how
+    /// many values each holds now. Returns how many each holds after.
+    fn append(
+        &mut self,
+        uuid: &str,
+        stored: [usize; 4],
+        values: [&[String]; 4],
+    ) -> Result<[usize; 4], Error>;
     /// Remembers that the rule matched these events; true when one at least was new.
     fn remember(
         &mut self,
@@ -536,20 +675,18 @@ fn json_needle(t: &str) -> String {
 
 /// The "involved" conditions of a filter: (the alert's own fields, its distinct lists, the
 /// value one of them must equal), all to hold.
-fn involved_filters(
-    f: &AlertFilter,
-) -> Vec<(&'static [&'static str], &'static [&'static str], &str)> {
-    let mut out: Vec<(&'static [&'static str], &'static [&'static str], &str)> = Vec::new();
+fn involved_filters(f: &AlertFilter) -> Vec<(&'static [&'static str], &'static [List], &str)> {
+    let mut out: Vec<(&'static [&'static str], &'static [List], &str)> = Vec::new();
     if let Some(u) = f.user.as_deref().filter(|v| !v.is_empty()) {
-        out.push((&["source"], &["users"], u));
+        out.push((&["source"], &[List::Users], u));
     }
     if let Some(h) = f.host.as_deref().filter(|v| !v.is_empty()) {
-        out.push((&["source", "source_ip"], &["hosts"], h));
+        out.push((&["source", "source_ip"], &[List::Hosts], h));
     }
     if let Some(ip) = f.ip.as_deref().filter(|v| !v.is_empty()) {
         out.push((
             &["source_ip", "destination_ip", "source", "target"],
-            &["hosts", "destinations"],
+            &[List::Hosts, List::Destinations],
             ip,
         ));
     }
@@ -605,14 +742,15 @@ impl AlertStore {
         let mut f = Some(f);
         let mut out = None;
         self.backend.transaction(&[], &mut |tx| {
-            let Some(mut a) = tx.alert(id)? else {
+            let Some(Held { alert: mut a, .. }) = tx.alert(id, true)? else {
                 return Err(Error::NotFound(id.to_string()));
             };
             if let Some(f) = f.take() {
                 f(&mut a)?;
             }
             a.updated_at = Utc::now();
-            tx.save(&a)?;
+            let head = head_json(&mut a)?;
+            tx.save(&a, &head)?;
             out = Some(a);
             Ok(())
         })?;
@@ -967,7 +1105,10 @@ impl AlertManager {
                 Some(f) => f(tx)?,
                 None => Vec::new(),
             };
-            let mut batch = Batch::default();
+            let mut batch = Batch {
+                whole: detail,
+                ..Batch::default()
+            };
             for m in matches.iter().chain(&fired) {
                 // A time per match, as one by one: a throttled match joins the alert updated
                 // last.
@@ -1013,24 +1154,24 @@ impl AlertManager {
         );
         let open = match batch.open_by_key.get(&key) {
             Some(uuid) => Some(uuid.clone()),
-            None => match tx.open_alert(&key)? {
-                Some(a) => {
-                    let uuid = a.uuid.clone();
+            None => match tx.open_alert(&key, batch.whole)? {
+                Some(h) => {
+                    let uuid = h.alert.uuid.clone();
                     batch.open_by_key.insert(key.clone(), uuid.clone());
-                    batch.alerts.entry(uuid.clone()).or_insert(a);
+                    batch.alerts.entry(uuid.clone()).or_insert(h);
                     Some(uuid)
                 }
                 None => None,
             },
         };
         if let Some(uuid) = open {
-            if let Some(a) = batch
+            if let Some(h) = batch
                 .alerts
                 .get_mut(&uuid)
-                .filter(|a| now - a.created_at < window)
+                .filter(|h| now - h.alert.created_at < window)
             {
-                fold_into(a, m, now);
-                let change = detail.then(|| AlertChange::Updated(Box::new(a.clone())));
+                fold_into(h, m, now);
+                let change = detail.then(|| AlertChange::Updated(Box::new(h.alert.clone())));
                 batch.dirty.insert(uuid);
                 return Ok((ChangeKind::Updated, change));
             }
@@ -1070,8 +1211,8 @@ impl AlertManager {
                     "rule throttled: too many alerts in the window");
                 // Say so on the rule's latest alert for the entity.
                 let latest = tx.latest_alert(&m.rule.id, &m.entity, false)?;
-                if let Some(a) = latest.and_then(|u| batch.load(tx, &u).transpose()) {
-                    let a = a?;
+                if let Some(h) = latest.and_then(|u| batch.load(tx, &u).transpose()) {
+                    let a = &mut h?.alert;
                     push_history(
                         a,
                         "throttled",
@@ -1091,10 +1232,10 @@ impl AlertManager {
             // Nothing is dropped: the match still counts, in the rule's latest open alert for
             // the entity (its users, hosts and destinations lists say who else was involved).
             let latest_open = tx.latest_alert(&m.rule.id, &m.entity, true)?;
-            if let Some(a) = latest_open.and_then(|u| batch.load(tx, &u).transpose()) {
-                let a = a?;
-                fold_into(a, m, now);
-                let uuid = a.uuid.clone();
+            if let Some(h) = latest_open.and_then(|u| batch.load(tx, &u).transpose()) {
+                let h = h?;
+                fold_into(h, m, now);
+                let uuid = h.alert.uuid.clone();
                 batch.dirty.insert(uuid);
             }
             let suppressed = t.suppressed;
@@ -1109,7 +1250,7 @@ impl AlertManager {
         t.opened += 1;
         batch.throttles.insert(tkey.clone(), t);
         batch.dirty_throttles.insert(tkey);
-        let mut a = Alert {
+        let mut h = Held::new(Alert {
             uuid: uuid::Uuid::new_v4().to_string(),
             short_id: short_id(),
             title: m.rule.name.clone(),
@@ -1128,7 +1269,7 @@ impl AlertManager {
             created_at: now,
             updated_at: now,
             similar: 0,
-            event_ids: m.event_ids.iter().take(MAX_EVENT_IDS).cloned().collect(),
+            event_ids: Vec::new(),
             similarity_key: key.clone(),
             group_key: m.group_key.clone(),
             users: Vec::new(),
@@ -1138,10 +1279,13 @@ impl AlertManager {
             details: m.details.clone(),
             comments: Vec::new(),
             history: Vec::new(),
-        };
-        note_involved(&mut a, m);
+        });
+        for id in &m.event_ids {
+            h.add(List::EventIds, id);
+        }
+        note_involved(&mut h, m);
         push_history(
-            &mut a,
+            &mut h.alert,
             "created",
             if m.retrohunt {
                 "created by a retrohunt".into()
@@ -1150,10 +1294,10 @@ impl AlertManager {
             },
             "system",
         );
-        let uuid = a.uuid.clone();
-        let change = detail.then(|| AlertChange::Created(Box::new(a.clone())));
+        let uuid = h.alert.uuid.clone();
+        let change = detail.then(|| AlertChange::Created(Box::new(h.alert.clone())));
         batch.open_by_key.insert(key, uuid.clone());
-        batch.alerts.insert(uuid.clone(), a);
+        batch.alerts.insert(uuid.clone(), h);
         batch.dirty.insert(uuid);
         Ok((ChangeKind::Created, change))
     }
@@ -1164,7 +1308,9 @@ impl AlertManager {
 #[derive(Default)]
 struct Batch {
     /// Alerts read or created, by uuid.
-    alerts: HashMap<String, Alert>,
+    alerts: HashMap<String, Held>,
+    /// Whether alerts are read with their lists whole (to hand out each change's alert).
+    whole: bool,
     /// The open alert of each similarity key looked up.
     open_by_key: HashMap<String, String>,
     dirty: HashSet<String>,
@@ -1174,21 +1320,32 @@ struct Batch {
 
 impl Batch {
     /// The alert `uuid`, from this batch or the table (None if there is none).
-    fn load(&mut self, tx: &mut dyn AlertTx, uuid: &str) -> Result<Option<&mut Alert>, Error> {
+    fn load(&mut self, tx: &mut dyn AlertTx, uuid: &str) -> Result<Option<&mut Held>, Error> {
         if !self.alerts.contains_key(uuid) {
-            let Some(a) = tx.alert(uuid)? else {
+            let Some(h) = tx.alert(uuid, self.whole)? else {
                 return Ok(None);
             };
-            self.alerts.insert(uuid.to_string(), a);
+            self.alerts.insert(uuid.to_string(), h);
         }
         Ok(self.alerts.get_mut(uuid))
     }
 
-    /// Writes what changed.
+    /// Writes what changed: each changed alert's own fields, and the values its lists
+    /// gained.
     fn save(&mut self, tx: &mut dyn AlertTx) -> Result<(), Error> {
         for uuid in self.dirty.drain() {
-            if let Some(a) = self.alerts.get(&uuid) {
-                tx.save(a)?;
+            if let Some(h) = self.alerts.get_mut(&uuid) {
+                let head = head_json(&mut h.alert)?;
+                tx.save(&h.alert, &head)?;
+                let unsaved = h.unsaved();
+                if unsaved.iter().any(|v| !v.is_empty()) {
+                    h.stored = tx.append(&uuid, h.stored, unsaved)?;
+                }
+                if !h.whole {
+                    for l in List::ALL {
+                        l.of_mut(&mut h.alert).clear();
+                    }
+                }
             }
         }
         for k in self.dirty_throttles.drain() {

@@ -20,7 +20,8 @@ use pgstate::{p, Param, Pg, Tx};
 use sha2::Digest;
 
 use super::{
-    like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx, Group, PlaybookRun, Throttle,
+    fill_lists, like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx, Group, Held,
+    List, PlaybookRun, Throttle,
 };
 use crate::Error;
 
@@ -85,11 +86,42 @@ CREATE TABLE correlation_fed (
 );
 CREATE INDEX correlation_fed_at ON correlation_fed (at);
 ",
+    // The lists that grow with matches (event ids, users, hosts, destinations; `List`
+    // codes 0-3) move out of each alert's JSON, a row per value, so that a match appends
+    // instead of rewriting the alert.
+    "
+CREATE TABLE alert_lists (
+  alert_uuid TEXT NOT NULL,
+  list INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (alert_uuid, list, value)
+);
+INSERT INTO alert_lists (alert_uuid, list, pos, value)
+SELECT a.uuid, l.code, e.ord - 1, e.value
+FROM alerts a
+CROSS JOIN (VALUES (0, 'event_ids'), (1, 'users'), (2, 'hosts'), (3, 'destinations'))
+  AS l(code, name)
+CROSS JOIN LATERAL jsonb_array_elements_text(
+  CASE WHEN jsonb_typeof(a.json::jsonb -> l.name) = 'array' THEN a.json::jsonb -> l.name
+       ELSE '[]'::jsonb END) WITH ORDINALITY AS e(value, ord)
+ON CONFLICT DO NOTHING;
+UPDATE alerts SET json = (json::jsonb
+  || '{\"event_ids\": [], \"users\": [], \"hosts\": [], \"destinations\": []}'::jsonb)::text;
+",
 ];
 
 /// The first key of the ingest transactions' advisory locks (an arbitrary constant; the
 /// two-key lock space does not overlap the one-key space that the schema and accounts use).
 const LOCK_CLASS: i32 = 72_620_016;
+
+/// The select-list terms giving the number of values of each list of `alerts.uuid` (in the
+/// order of [`List::ALL`]), in one query with the alert (one round trip).
+const LIST_LENGTHS: &str =
+    "(SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 0),
+    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 1),
+    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 2),
+    (SELECT COUNT(*) FROM alert_lists l WHERE l.alert_uuid = alerts.uuid AND l.list = 3)";
 
 const OPEN: &str = "status IN ('Pending', 'Acknowledged', 'Ongoing')";
 
@@ -119,6 +151,12 @@ impl PgAlerts {
     pub fn open(pg: &Pg) -> Result<Self, Error> {
         pg.migrate("alerts", MIGRATIONS)?;
         Ok(Self { pg: pg.clone() })
+    }
+
+    /// The schema steps of the `alerts` component, in order: a prefix of them brings a
+    /// database to an earlier version (to check the migration of what such a database holds).
+    pub fn schema_steps() -> &'static [&'static str] {
+        MIGRATIONS
     }
 
     /// `select` with the WHERE clause of `f`, and its bound values.
@@ -158,7 +196,11 @@ impl PgAlerts {
         }
         if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
             let n = bind(like_pattern(&super::json_needle(t)), &mut args);
-            sql.push_str(&format!(" AND json ILIKE ${n} ESCAPE '\\'"));
+            let raw = bind(like_pattern(t), &mut args);
+            sql.push_str(&format!(
+                " AND (json ILIKE ${n} ESCAPE '\\' OR EXISTS (SELECT 1 FROM alert_lists l
+                   WHERE l.alert_uuid = alerts.uuid AND l.value ILIKE ${raw} ESCAPE '\\'))"
+            ));
         }
         for (fields, lists, v) in super::involved_filters(f) {
             let n = bind(v.to_string(), &mut args);
@@ -166,11 +208,13 @@ impl PgAlerts {
                 .iter()
                 .map(|f| format!("(json::jsonb ->> '{f}') = ${n}"))
                 .collect();
-            alts.extend(
-                lists
-                    .iter()
-                    .map(|l| format!("(json::jsonb -> '{l}') @> jsonb_build_array(${n}::text)")),
-            );
+            alts.extend(lists.iter().map(|l| {
+                format!(
+                    "EXISTS (SELECT 1 FROM alert_lists l WHERE l.alert_uuid = alerts.uuid
+                       AND l.list = {} AND l.value = ${n})",
+                    l.code()
+                )
+            }));
             sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
         }
         (sql, args)
@@ -179,6 +223,40 @@ impl PgAlerts {
 
 fn alert_of(json: &str) -> Result<Alert, Error> {
     Ok(serde_json::from_str(json)?)
+}
+
+/// Runs a query, on the pool or in a transaction.
+type Query<'a> = &'a mut dyn FnMut(&str, Vec<Param>) -> Result<Vec<pgstate::Row>, Error>;
+
+/// The alerts of these stored JSONs with their lists, read from `alert_lists` in one query.
+fn whole(q: Query<'_>, jsons: &[String]) -> Result<Vec<Alert>, Error> {
+    let mut alerts = jsons
+        .iter()
+        .map(|j| alert_of(j))
+        .collect::<Result<Vec<_>, _>>()?;
+    if alerts.is_empty() {
+        return Ok(alerts);
+    }
+    let uuids: Vec<String> = alerts.iter().map(|a| a.uuid.clone()).collect();
+    let rows = q(
+        "SELECT alert_uuid, list, pos, value FROM alert_lists WHERE alert_uuid = ANY($1)",
+        vec![p(uuids)],
+    )?;
+    let mut by_alert: std::collections::HashMap<String, Vec<(i64, i64, String)>> =
+        Default::default();
+    for r in &rows {
+        by_alert.entry(r.get(0)).or_default().push((
+            i64::from(r.get::<_, i32>(1)),
+            i64::from(r.get::<_, i32>(2)),
+            r.get(3),
+        ));
+    }
+    for a in &mut alerts {
+        if let Some(rows) = by_alert.remove(&a.uuid) {
+            fill_lists(a, rows);
+        }
+    }
+    Ok(alerts)
 }
 
 fn run_of(r: &pgstate::Row) -> PlaybookRun {
@@ -196,25 +274,29 @@ fn run_of(r: &pgstate::Row) -> PlaybookRun {
     }
 }
 
+impl PgAlerts {
+    /// The alerts whose JSON `sql` selects, whole.
+    fn list_where(&self, sql: String, args: Vec<Param>) -> Result<Vec<Alert>, Error> {
+        let jsons: Vec<String> = self.pg.query(sql, args)?.iter().map(|r| r.get(0)).collect();
+        whole(&mut |sql, args| Ok(self.pg.query(sql, args)?), &jsons)
+    }
+}
+
 impl AlertBackend for PgAlerts {
     fn get(&self, id: &str) -> Result<Option<Alert>, Error> {
-        let rows = self.pg.query(
-            "SELECT json FROM alerts WHERE uuid = $1 OR short_id = $1",
-            vec![p(id.to_string())],
-        )?;
-        rows.first()
-            .map(|r| alert_of(&r.get::<_, String>(0)))
-            .transpose()
+        Ok(self
+            .list_where(
+                "SELECT json FROM alerts WHERE uuid = $1 OR short_id = $1".into(),
+                vec![p(id.to_string())],
+            )?
+            .pop())
     }
 
     fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error> {
         let (mut sql, mut args) = Self::filtered("SELECT json FROM alerts", f);
         args.push(p(i64::try_from(f.limit.unwrap_or(100)).unwrap_or(i64::MAX)));
         sql.push_str(&format!(" ORDER BY updated_at DESC LIMIT ${}", args.len()));
-        let rows = self.pg.query(sql, args)?;
-        rows.iter()
-            .map(|r| alert_of(&r.get::<_, String>(0)))
-            .collect()
+        self.list_where(sql, args)
     }
 
     fn count(&self, f: &AlertFilter) -> Result<u64, Error> {
@@ -323,29 +405,56 @@ struct PgTx<'a> {
 }
 
 impl PgTx<'_> {
-    fn alert_where(&mut self, sql: &str, args: Vec<Param>) -> Result<Option<Alert>, Error> {
+    /// The alert of the first row of `sql` (selecting the JSON, then the list lengths), whole
+    /// or with its list lengths only.
+    fn held_where(
+        &mut self,
+        sql: &str,
+        args: Vec<Param>,
+        read_whole: bool,
+    ) -> Result<Option<Held>, Error> {
         let rows = self.tx.query(sql, args)?;
-        rows.first()
-            .map(|r| alert_of(&r.get::<_, String>(0)))
-            .transpose()
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let json: String = r.get(0);
+        let stored = [1, 2, 3, 4].map(|i| r.get::<_, i64>(i).max(0) as usize);
+        let alert = if read_whole {
+            let tx = &mut *self.tx;
+            whole(&mut |sql, args| Ok(tx.query(sql, args)?), &[json])?
+                .pop()
+                .ok_or_else(|| Error::Rule("an alert read went missing".into()))?
+        } else {
+            alert_of(&json)?
+        };
+        Ok(Some(Held {
+            alert,
+            stored,
+            whole: read_whole,
+        }))
     }
 }
 
 impl AlertTx for PgTx<'_> {
-    fn alert(&mut self, id: &str) -> Result<Option<Alert>, Error> {
-        self.alert_where(
-            "SELECT json FROM alerts WHERE uuid = $1 OR short_id = $1 FOR UPDATE",
+    fn alert(&mut self, id: &str, whole: bool) -> Result<Option<Held>, Error> {
+        self.held_where(
+            &format!(
+                "SELECT json, {LIST_LENGTHS} FROM alerts WHERE uuid = $1 OR short_id = $1
+                 FOR UPDATE"
+            ),
             vec![p(id.to_string())],
+            whole,
         )
     }
 
-    fn open_alert(&mut self, key: &str) -> Result<Option<Alert>, Error> {
-        self.alert_where(
+    fn open_alert(&mut self, key: &str, whole: bool) -> Result<Option<Held>, Error> {
+        self.held_where(
             &format!(
-                "SELECT json FROM alerts WHERE similarity_key = $1 AND {OPEN}
+                "SELECT json, {LIST_LENGTHS} FROM alerts WHERE similarity_key = $1 AND {OPEN}
                  ORDER BY updated_at DESC LIMIT 1 FOR UPDATE"
             ),
             vec![p(key.to_string())],
+            whole,
         )
     }
 
@@ -370,7 +479,7 @@ impl AlertTx for PgTx<'_> {
         Ok(rows.first().map(|r| r.get(0)))
     }
 
-    fn save(&mut self, a: &Alert) -> Result<(), Error> {
+    fn save(&mut self, a: &Alert, head: &str) -> Result<(), Error> {
         self.tx.execute(
             "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity,
                updated_at, json, assignee)
@@ -386,11 +495,65 @@ impl AlertTx for PgTx<'_> {
                 p(a.rule.id.clone()),
                 p(a.entity.clone()),
                 p(ts(a.updated_at)),
-                p(serde_json::to_string(a)?),
+                p(head.to_string()),
                 p(a.assignee.clone()),
             ],
         )?;
         Ok(())
+    }
+
+    fn append(
+        &mut self,
+        uuid: &str,
+        stored: [usize; 4],
+        values: [&[String]; 4],
+    ) -> Result<[usize; 4], Error> {
+        // One round trip for the four lists: the values not held yet, numbered per list in
+        // their order, are inserted while the list has room.
+        let mut codes: Vec<i32> = Vec::new();
+        let mut vals: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for l in List::ALL {
+            if stored[l.code()] >= l.cap() {
+                continue;
+            }
+            for v in values[l.code()] {
+                if seen.insert((l.code(), v.as_str())) {
+                    codes.push(l.code() as i32);
+                    vals.push(v.clone());
+                }
+            }
+        }
+        if vals.is_empty() {
+            return Ok(stored);
+        }
+        let held: Vec<i32> = stored
+            .iter()
+            .map(|&n| i32::try_from(n).unwrap_or(i32::MAX))
+            .collect();
+        let caps: Vec<i32> = List::ALL.iter().map(|l| l.cap() as i32).collect();
+        let rows = self.tx.query(
+            "WITH c AS (
+               SELECT c.l, c.v, row_number() OVER (PARTITION BY c.l ORDER BY c.o) AS r
+               FROM unnest($2::int4[], $3::text[]) WITH ORDINALITY AS c(l, v, o)
+               WHERE NOT EXISTS (SELECT 1 FROM alert_lists x
+                 WHERE x.alert_uuid = $1 AND x.list = c.l AND x.value = c.v)
+             ), ins AS (
+               INSERT INTO alert_lists (alert_uuid, list, pos, value)
+               SELECT $1, c.l, ($4::int4[])[c.l + 1] + c.r - 1, c.v FROM c
+               WHERE ($4::int4[])[c.l + 1] + c.r <= ($5::int4[])[c.l + 1]
+               RETURNING list
+             )
+             SELECT list, COUNT(*) FROM ins GROUP BY list",
+            vec![p(uuid.to_string()), p(codes), p(vals), p(held), p(caps)],
+        )?;
+        let mut out = stored;
+        for r in &rows {
+            if let Some(l) = List::from_code(i64::from(r.get::<_, i32>(0))) {
+                out[l.code()] += r.get::<_, i64>(1).max(0) as usize;
+            }
+        }
+        Ok(out)
     }
 
     fn remember(

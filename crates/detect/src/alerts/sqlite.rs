@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx, Group, PlaybookRun, Throttle,
+    fill_lists, head_json, like_pattern, parse_ts, Alert, AlertBackend, AlertFilter, AlertTx,
+    Group, Held, List, PlaybookRun, Throttle,
 };
 use crate::Error;
 
@@ -67,6 +68,8 @@ impl SqliteAlerts {
 
     /// Migrations of databases created by earlier versions, each idempotent. 1: the
     /// `assignee` column (the alert's JSON carries it too), indexed for "assigned to me".
+    /// 2: the lists that grow with matches (event ids, users, hosts, destinations) move out
+    /// of each alert's JSON into `alert_lists`, a row per value.
     fn migrate(conn: &Connection) -> Result<(), Error> {
         let has_assignee: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'assignee')",
@@ -77,6 +80,58 @@ impl SqliteAlerts {
             conn.execute_batch("ALTER TABLE alerts ADD COLUMN assignee TEXT;")?;
         }
         conn.execute_batch("CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts (assignee);")?;
+        Self::migrate_lists(conn)
+    }
+
+    /// Migration 2: creates `alert_lists` and moves the lists of the alerts stored before it
+    /// there, in one transaction (a server and a CLI opening the file together: the second
+    /// waits, then finds the table).
+    fn migrate_lists(conn: &Connection) -> Result<(), Error> {
+        let exists = |c: &Connection| -> Result<bool, Error> {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_lists')",
+                [],
+                |r| r.get(0),
+            )?)
+        };
+        if exists(conn)? {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        if exists(&tx)? {
+            return Ok(());
+        }
+        // The key finds whether a list holds a value and counts a list; `pos` keeps the
+        // order values came in.
+        tx.execute_batch(
+            "CREATE TABLE alert_lists (
+                alert_uuid TEXT NOT NULL,
+                list INTEGER NOT NULL,
+                pos INTEGER NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (alert_uuid, list, value)) WITHOUT ROWID;",
+        )?;
+        let old: Vec<(String, String)> = tx
+            .prepare("SELECT uuid, json FROM alerts")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (uuid, json) in old {
+            let mut a: Alert = serde_json::from_str(&json)?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alert_lists (alert_uuid, list, pos, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for l in List::ALL {
+                for (pos, v) in l.of(&a).iter().enumerate() {
+                    insert.execute(params![uuid, l.code() as i64, pos as i64, v])?;
+                }
+            }
+            let head = head_json(&mut a)?;
+            tx.execute(
+                "UPDATE alerts SET json = ?2 WHERE uuid = ?1",
+                params![uuid, head],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -113,11 +168,17 @@ impl SqliteAlerts {
         }
         if let Some(t) = f.text.as_deref().filter(|t| !t.is_empty()) {
             args.push(like_pattern(&super::json_needle(t)));
-            sql.push_str(&format!(" AND json LIKE ?{} ESCAPE '\\'", args.len()));
+            args.push(like_pattern(t));
+            sql.push_str(&format!(
+                " AND (json LIKE ?{} ESCAPE '\\' OR EXISTS (SELECT 1 FROM alert_lists l
+                   WHERE l.alert_uuid = alerts.uuid AND l.value LIKE ?{} ESCAPE '\\'))",
+                args.len() - 1,
+                args.len()
+            ));
         }
         // "Involved": the alert's own field, or one of its distinct lists.
         let involved =
-            |fields: &[&str], lists: &[&str], v: &str, sql: &mut String, args: &mut Vec<String>| {
+            |fields: &[&str], lists: &[List], v: &str, sql: &mut String, args: &mut Vec<String>| {
                 args.push(v.to_string());
                 let n = args.len();
                 let mut alts: Vec<String> = fields
@@ -125,7 +186,11 @@ impl SqliteAlerts {
                     .map(|f| format!("json_extract(json, '$.{f}') = ?{n}"))
                     .collect();
                 alts.extend(lists.iter().map(|l| {
-                    format!("EXISTS (SELECT 1 FROM json_each(json, '$.{l}') WHERE value = ?{n})")
+                    format!(
+                        "EXISTS (SELECT 1 FROM alert_lists l WHERE l.alert_uuid = alerts.uuid
+                           AND l.list = {} AND l.value = ?{n})",
+                        l.code()
+                    )
                 }));
                 sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
             };
@@ -134,6 +199,51 @@ impl SqliteAlerts {
         }
         (sql, args)
     }
+}
+
+/// The alert of this stored JSON with its lists read from `alert_lists`.
+fn whole(conn: &Connection, json: &str) -> Result<Alert, Error> {
+    let mut a: Alert = serde_json::from_str(json)?;
+    let rows = conn
+        .prepare_cached("SELECT list, pos, value FROM alert_lists WHERE alert_uuid = ?1")?
+        .query_map([&a.uuid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    fill_lists(&mut a, rows);
+    Ok(a)
+}
+
+/// The alert of the first row of `sql` (selecting its JSON), whole or with its list lengths
+/// only.
+fn held(conn: &Connection, sql: &str, arg: &str, read_whole: bool) -> Result<Option<Held>, Error> {
+    let json: Option<String> = conn
+        .prepare_cached(sql)?
+        .query_row([arg], |r| r.get(0))
+        .optional()?;
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    let alert = if read_whole {
+        whole(conn, &json)?
+    } else {
+        serde_json::from_str(&json)?
+    };
+    // A query of its own: with the counts as subqueries of the alert's query, SQLite
+    // prepared that statement again at every step, which cost more than the counts.
+    let mut stored = [0; 4];
+    let mut st = conn.prepare_cached(
+        "SELECT list, COUNT(*) FROM alert_lists WHERE alert_uuid = ?1 GROUP BY list",
+    )?;
+    let mut rows = st.query([&alert.uuid])?;
+    while let Some(r) = rows.next()? {
+        if let Some(l) = List::from_code(r.get(0)?) {
+            stored[l.code()] = r.get::<_, i64>(1)?.max(0) as usize;
+        }
+    }
+    Ok(Some(Held {
+        alert,
+        stored,
+        whole: read_whole,
+    }))
 }
 
 impl AlertBackend for SqliteAlerts {
@@ -146,7 +256,7 @@ impl AlertBackend for SqliteAlerts {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+        json.map(|j| whole(&self.conn, &j)).transpose()
     }
 
     fn list(&self, f: &AlertFilter) -> Result<Vec<Alert>, Error> {
@@ -161,7 +271,7 @@ impl AlertBackend for SqliteAlerts {
         })?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(serde_json::from_str(&row?)?);
+            out.push(whole(&self.conn, &row?)?);
         }
         Ok(out)
     }
@@ -272,26 +382,24 @@ struct SqliteTx<'a> {
 }
 
 impl AlertTx for SqliteTx<'_> {
-    fn alert(&mut self, id: &str) -> Result<Option<Alert>, Error> {
-        let json: Option<String> = self
-            .conn
-            .prepare_cached("SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
-        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    fn alert(&mut self, id: &str, whole: bool) -> Result<Option<Held>, Error> {
+        held(
+            self.conn,
+            "SELECT json FROM alerts WHERE uuid = ?1 OR short_id = ?1",
+            id,
+            whole,
+        )
     }
 
-    fn open_alert(&mut self, key: &str) -> Result<Option<Alert>, Error> {
-        let json: Option<String> = self
-            .conn
-            .prepare_cached(
-                "SELECT json FROM alerts WHERE similarity_key = ?1
-                 AND status IN ('Pending', 'Acknowledged', 'Ongoing')
-                 ORDER BY updated_at DESC LIMIT 1",
-            )?
-            .query_row([key], |r| r.get(0))
-            .optional()?;
-        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    fn open_alert(&mut self, key: &str, whole: bool) -> Result<Option<Held>, Error> {
+        held(
+            self.conn,
+            "SELECT json FROM alerts WHERE similarity_key = ?1
+             AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+             ORDER BY updated_at DESC LIMIT 1",
+            key,
+            whole,
+        )
     }
 
     fn latest_alert(
@@ -315,7 +423,7 @@ impl AlertTx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn save(&mut self, a: &Alert) -> Result<(), Error> {
+    fn save(&mut self, a: &Alert, head: &str) -> Result<(), Error> {
         self.conn
             .prepare_cached(
                 "INSERT INTO alerts (uuid, short_id, similarity_key, status, rule_id, entity, updated_at, json, assignee)
@@ -331,10 +439,32 @@ impl AlertTx for SqliteTx<'_> {
                 a.rule.id,
                 a.entity,
                 a.updated_at.to_rfc3339(),
-                serde_json::to_string(a)?,
+                head,
                 a.assignee
             ])?;
         Ok(())
+    }
+
+    fn append(
+        &mut self,
+        uuid: &str,
+        mut stored: [usize; 4],
+        values: [&[String]; 4],
+    ) -> Result<[usize; 4], Error> {
+        // The key ignores a value the list holds; the count moves only for the others.
+        let mut insert = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO alert_lists (alert_uuid, list, pos, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for l in List::ALL {
+            let n = &mut stored[l.code()];
+            for v in values[l.code()] {
+                if *n >= l.cap() {
+                    break;
+                }
+                *n += insert.execute(params![uuid, l.code() as i64, *n as i64, v])?;
+            }
+        }
+        Ok(stored)
     }
 
     fn remember(
