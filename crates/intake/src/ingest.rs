@@ -23,12 +23,14 @@ pub struct Ingest {
 
 impl Ingest {
     /// Queues `events` for `intake` and resolves once they are durable, with their ids.
-    pub async fn append(
+    /// Each event is copied once, into its journal record; the HTTP receiver hands in lines
+    /// that still point into the request body.
+    pub async fn append<E: AsRef<[u8]> + Sync>(
         &self,
         intake: Uuid,
         transport: Transport,
         peer: &str,
-        events: &[Vec<u8>],
+        events: &[E],
     ) -> Result<Vec<Uuid>, queue::QueueError> {
         let received_at_us = now_us();
         let mut ids = Vec::with_capacity(events.len());
@@ -36,6 +38,7 @@ impl Ingest {
         let mut records: Vec<queue::Record> = events
             .iter()
             .map(|data| {
+                let data = data.as_ref();
                 let id = Uuid::now_v7();
                 ids.push(id);
                 bytes += data.len() as u64;
@@ -76,12 +79,13 @@ impl Ingest {
 /// within its duplicate window; two identical lines of one request stay two events. The
 /// price: identical events without a record id sent in two requests within the window are
 /// kept once.
-fn dedup_ids(intake: Uuid, events: &[Vec<u8>], records: &mut [queue::Record]) {
+fn dedup_ids<E: AsRef<[u8]>>(intake: Uuid, events: &[E], records: &mut [queue::Record]) {
     use sha2::{Digest, Sha256};
     use std::collections::HashMap;
     let mut seen: HashMap<&[u8], u32> = HashMap::new();
     for (data, r) in events.iter().zip(records.iter_mut()) {
-        let n = seen.entry(data.as_slice()).or_insert(0);
+        let data = data.as_ref();
+        let n = seen.entry(data).or_insert(0);
         let mut h = Sha256::new();
         h.update(intake.as_bytes());
         h.update(n.to_le_bytes());

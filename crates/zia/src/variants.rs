@@ -49,11 +49,50 @@ pub(crate) fn normalize(rec: &mut Record<'_>) -> Vec<Option<(K, bool)>> {
     {
         flatten(rec);
     }
+    LAST_KEYS.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return canonical(rec, &mut Vec::new());
+        };
+        canonical(rec, &mut memo)
+    })
+}
+
+/// Most keys a record's memo remembers (a record with more looks the rest up every time).
+const MEMO_KEYS: usize = 256;
+
+thread_local! {
+    /// The keys of the last record this thread normalized, in entry order, each with what
+    /// the vocabulary says of it. A feed sends the same keys in the same order record after
+    /// record, so a key is mostly compared with the one at its place in the previous record
+    /// (a few bytes) instead of being folded to lower case and hashed.
+    static LAST_KEYS: std::cell::RefCell<Vec<(String, Option<K>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn canonical(rec: &mut Record<'_>, memo: &mut Vec<(String, Option<K>)>) -> Vec<Option<(K, bool)>> {
     rec.entries
         .iter_mut()
-        .map(|(k, v)| match lookup(k) {
-            Some(c) => Some((c, true)),
-            None => variant(k, v).map(|c| (c, false)),
+        .enumerate()
+        .map(|(i, (k, v))| {
+            let direct = match memo.get_mut(i) {
+                Some((key, c)) if key == k => *c,
+                Some((key, c)) => {
+                    key.clear();
+                    key.push_str(k);
+                    *c = lookup(k);
+                    *c
+                }
+                None if i < MEMO_KEYS => {
+                    let c = lookup(k);
+                    memo.push((k.to_string(), c));
+                    c
+                }
+                None => lookup(k),
+            };
+            match direct {
+                Some(c) => Some((c, true)),
+                None => variant(k, v).map(|c| (c, false)),
+            }
         })
         .collect()
 }
@@ -120,4 +159,35 @@ fn variant(k: &str, v: &mut Val<'_>) -> Option<K> {
     }
     // An obfuscated value is still the same identity, pseudonymised: it maps like the field.
     lower.strip_prefix('o').and_then(lookup)
+}
+
+#[cfg(test)]
+mod tests {
+    fn get(raw: &str, path: &str) -> Option<String> {
+        crate::parse_event(raw)
+            .unwrap()
+            .event
+            .get_str(path)
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn a_key_at_the_place_of_another_in_the_previous_record_is_looked_up_afresh() {
+        // Same thread, so the second record meets the memo of the first one's keys.
+        let a = r#"{"sourcetype":"zscalernss-web","event":{"user":"a@example.com","hostname":"a.example.com"}}"#;
+        let b = r#"{"sourcetype":"zscalernss-web","event":{"login":"b@example.com","ehostname":"b.example.com"}}"#;
+        let c = r#"{"sourcetype":"zscalernss-web","event":{"xuser":"c@example.com","hostname":"c.example.com"}}"#;
+        assert_eq!(get(a, "user.email").as_deref(), Some("a@example.com"));
+        assert_eq!(get(b, "user.email").as_deref(), Some("b@example.com"));
+        assert_eq!(
+            get(b, "destination.domain").as_deref(),
+            Some("b.example.com")
+        );
+        assert_eq!(get(c, "user.email"), None);
+        assert_eq!(
+            get(c, "zscaler.zia.xuser").as_deref(),
+            Some("c@example.com")
+        );
+        assert_eq!(get(a, "user.email").as_deref(), Some("a@example.com"));
+    }
 }

@@ -79,6 +79,11 @@ fn main() -> anyhow::Result<()> {
         _ => alloc::keep_freed_memory(),
     }
     init_tracing();
+    if matches!(cli.command, Command::Serve(ref a) if !cmd::serve::worker_only(a))
+        || matches!(cli.command, Command::Demo(_))
+    {
+        alloc::start_purge_thread();
+    }
     let code = match cli.command {
         Command::Parse(a) => cmd::parse::run(a)?,
         Command::Nss(c) => cmd::nss::run(c)?,
