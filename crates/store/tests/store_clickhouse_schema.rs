@@ -195,7 +195,10 @@ fn a_version_1_table_is_migrated_once_with_its_fields_moved_into_their_columns()
         url,
         &format!("SELECT name FROM system.tables WHERE database = '{db}' ORDER BY name FORMAT TSV"),
     );
-    assert_eq!(tables.trim(), "commits\nevents\nschema_migrations");
+    assert_eq!(
+        tables.trim(),
+        "commits\nenum_values\nevents\nschema_migrations"
+    );
 }
 
 #[test]
