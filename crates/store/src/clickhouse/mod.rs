@@ -143,7 +143,7 @@ pub struct ClickHouseStore {
     resync: AtomicBool,
     /// The values of each enumerated field (by slot of [`row::enum_fields`]) known to be in
     /// the `enum_values` dictionary, or about to be (see [`WriteState::enum_pending`]).
-    enums: RwLock<Vec<HashSet<String>>>,
+    enums: RwLock<Vec<rustc_hash::FxHashSet<String>>>,
 }
 
 /// What an HTTP request to the server needs, apart from the store (a background insert
@@ -393,7 +393,7 @@ impl ClickHouseStore {
             records_unfaithful: AtomicBool::new(false),
             insert_sql: String::new(),
             resync: AtomicBool::new(false),
-            enums: RwLock::new(vec![HashSet::new(); row::enum_fields().len()]),
+            enums: RwLock::new(vec![Default::default(); row::enum_fields().len()]),
         };
         store.version = store.query("SELECT version()")?.trim().to_string();
         let names: Vec<&str> = insert_columns().iter().map(|(n, _)| n.as_str()).collect();
@@ -1123,7 +1123,7 @@ impl ClickHouseStore {
 
     /// The values of the enumerated fields known to the dictionary (read by the parse
     /// threads: a value is rarely new).
-    fn known_enums(&self) -> std::sync::RwLockReadGuard<'_, Vec<HashSet<String>>> {
+    fn known_enums(&self) -> std::sync::RwLockReadGuard<'_, Vec<rustc_hash::FxHashSet<String>>> {
         self.enums.read().unwrap_or_else(|e| e.into_inner())
     }
 

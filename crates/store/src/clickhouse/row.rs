@@ -14,7 +14,6 @@
 //! Rows are sent as `RowBinary` (every column of [`insert_columns`], in that order): the
 //! server reads it several times faster than `JSONEachRow`, and it needs no escaping.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 use std::sync::OnceLock;
@@ -88,8 +87,9 @@ pub fn generic_column(field: &str) -> Option<String> {
         .map(|_| col_name(field))
 }
 
-fn column_index() -> &'static HashMap<&'static str, usize> {
-    static IDX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+/// Looked up for every leaf of every event: a fast hash (the keys are the schema's names).
+fn column_index() -> &'static rustc_hash::FxHashMap<&'static str, usize> {
+    static IDX: OnceLock<rustc_hash::FxHashMap<&'static str, usize>> = OnceLock::new();
     IDX.get_or_init(|| {
         columns()
             .iter()
@@ -299,7 +299,7 @@ impl Row {
     /// [`enum_fields`]) does not hold yet.
     pub fn new_enum_values(
         &self,
-        known: &[std::collections::HashSet<String>],
+        known: &[rustc_hash::FxHashSet<String>],
     ) -> Vec<(usize, String)> {
         let mut out = Vec::new();
         for (cells, slot) in self.cols.iter().zip(column_enum_slots()) {
