@@ -354,10 +354,7 @@ fn a_version_4_table_is_copied_into_the_current_granularity_with_its_enumerated_
     s.commit().unwrap();
     drop(s);
     // As version 4 left it: the server's default granularity, no dictionary.
-    let create = sql(
-        url,
-        &format!("SHOW CREATE TABLE {db}.events FORMAT TSVRaw"),
-    );
+    let create = sql(url, &format!("SHOW CREATE TABLE {db}.events FORMAT TSVRaw"));
     let old = create
         .replace(&format!("{db}.events "), &format!("{db}.events_old "))
         .replace(

@@ -297,10 +297,7 @@ impl Row {
 
     /// The values of the row's enumerated fields that `known` (one set per slot of
     /// [`enum_fields`]) does not hold yet.
-    pub fn new_enum_values(
-        &self,
-        known: &[rustc_hash::FxHashSet<String>],
-    ) -> Vec<(usize, String)> {
+    pub fn new_enum_values(&self, known: &[rustc_hash::FxHashSet<String>]) -> Vec<(usize, String)> {
         let mut out = Vec::new();
         for (cells, slot) in self.cols.iter().zip(column_enum_slots()) {
             let Some(slot) = *slot else { continue };
