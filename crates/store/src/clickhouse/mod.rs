@@ -4,8 +4,10 @@
 //! It talks plain HTTP (the interface every ClickHouse version has, 18.16 included):
 //! events go in as `RowBinary`, rows come out as `JSONEachRow`. The schema is created and migrated by [`ClickHouseStore::open`]
 //! (versioned in a `schema_migrations` table; every statement is idempotent). Events go to
-//! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns); the query
-//! language compiles to SQL (see [`sql`]).
+//! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns), in granules
+//! of [`INDEX_GRANULARITY`] rows; the values of the enumerated fields go to the `enum_values`
+//! dictionary, inserted before the rows that hold them; the query language compiles to SQL
+//! (see [`sql`]).
 //!
 //! Exactly once with the journal: `commit` first inserts the buffered events (each carries
 //! its journal offset; a full buffer is inserted earlier, by a thread of its own while the
