@@ -195,7 +195,10 @@ fn a_version_1_table_is_migrated_once_with_its_fields_moved_into_their_columns()
         url,
         &format!("SELECT name FROM system.tables WHERE database = '{db}' ORDER BY name FORMAT TSV"),
     );
-    assert_eq!(tables.trim(), "commits\nevents\nschema_migrations");
+    assert_eq!(
+        tables.trim(),
+        "commits\nenum_values\nevents\nschema_migrations"
+    );
 }
 
 #[test]
@@ -310,5 +313,92 @@ fn a_version_3_table_gains_the_words_of_its_rows_made_by_the_server() {
     assert_eq!(
         versions(url, db),
         format!("3\n{}", store::clickhouse::SCHEMA_VERSION)
+    );
+}
+
+#[test]
+fn an_enumerated_value_goes_to_the_dictionary_not_to_words_and_answers_bare_words() {
+    let g = guard("schema_enums");
+    let (url, db) = (&g.cfg.url, &g.cfg.database);
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    s.add(
+        0,
+        &ev(json!({"@timestamp": "2024-06-01T12:00:00Z", "event": {"action": "Blocked"}, "user": {"name": "alice"}})),
+    )
+    .unwrap();
+    s.commit().unwrap();
+    let words = sql(url, &format!("SELECT words FROM {db}.events FORMAT TSV"));
+    assert_eq!(words.trim(), "alice |");
+    let dict = sql(
+        url,
+        &format!("SELECT field, value FROM {db}.enum_values FORMAT TSV"),
+    );
+    assert_eq!(dict.trim(), "event.action\tBlocked");
+    assert_eq!(s.count(&eq("blocked", &all())).unwrap(), 1);
+    assert_eq!(s.count(&eq("block*", &all())).unwrap(), 1);
+    assert_eq!(s.count(&eq("NOT blocked", &all())).unwrap(), 0);
+}
+
+#[test]
+fn a_version_4_table_is_copied_into_the_current_granularity_with_its_enumerated_values() {
+    let g = guard("schema_v4");
+    let (url, db) = (&g.cfg.url, &g.cfg.database);
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    for (i, action) in ["Blocked", "Allowed"].iter().enumerate() {
+        s.add(
+            i as u64,
+            &ev(json!({"@timestamp": format!("2024-06-0{}T12:00:00Z", i + 1), "event": {"action": action}, "rule": {"name": "Block Social"}})),
+        )
+        .unwrap();
+    }
+    s.commit().unwrap();
+    drop(s);
+    // As version 4 left it: the server's default granularity, no dictionary.
+    let create = sql(url, &format!("SHOW CREATE TABLE {db}.events FORMAT TSVRaw"));
+    let old = create
+        .replace(&format!("{db}.events "), &format!("{db}.events_old "))
+        .replace(
+            &format!(
+                "index_granularity = {}",
+                store::clickhouse::INDEX_GRANULARITY
+            ),
+            "index_granularity = 8192",
+        );
+    assert!(old.contains("index_granularity = 8192"), "{old}");
+    sql(url, &old);
+    sql(
+        url,
+        &format!("INSERT INTO {db}.events_old SELECT * FROM {db}.events"),
+    );
+    sql(url, &format!("DROP TABLE {db}.events"));
+    sql(url, &format!("RENAME TABLE {db}.events_old TO {db}.events"));
+    sql(url, &format!("DROP TABLE {db}.enum_values"));
+    sql(url, &format!("DROP TABLE {db}.schema_migrations"));
+    sql(url, &format!("CREATE TABLE {db}.schema_migrations (version UInt32, applied DateTime('UTC')) ENGINE = TinyLog"));
+    sql(
+        url,
+        &format!("INSERT INTO {db}.schema_migrations VALUES (4, now())"),
+    );
+    let s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    let engine = sql(
+        url,
+        &format!("SELECT engine_full FROM system.tables WHERE database = '{db}' AND name = 'events' FORMAT TSVRaw"),
+    );
+    assert!(
+        engine.contains(&format!(
+            "index_granularity = {}",
+            store::clickhouse::INDEX_GRANULARITY
+        )),
+        "{engine}"
+    );
+    assert_eq!(s.count(&eq("*", &all())).unwrap(), 2);
+    assert_eq!(s.count(&eq("blocked", &all())).unwrap(), 1);
+    assert_eq!(s.count(&eq("social", &all())).unwrap(), 2);
+    assert_eq!(s.committed_offset(), Some(1));
+    drop(s);
+    let _s = ClickHouseStore::open(g.cfg.clone()).unwrap();
+    assert_eq!(
+        versions(url, db),
+        format!("4\n{}", store::clickhouse::SCHEMA_VERSION)
     );
 }

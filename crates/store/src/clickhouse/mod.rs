@@ -4,8 +4,10 @@
 //! It talks plain HTTP (the interface every ClickHouse version has, 18.16 included):
 //! events go in as `RowBinary`, rows come out as `JSONEachRow`. The schema is created and migrated by [`ClickHouseStore::open`]
 //! (versioned in a `schema_migrations` table; every statement is idempotent). Events go to
-//! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns); the query
-//! language compiles to SQL (see [`sql`]).
+//! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns), in granules
+//! of [`INDEX_GRANULARITY`] rows; the values of the enumerated fields go to the `enum_values`
+//! dictionary, inserted before the rows that hold them; the query language compiles to SQL
+//! (see [`sql`]).
 //!
 //! Exactly once with the journal: `commit` first inserts the buffered events (each carries
 //! its journal offset; a full buffer is inserted earlier, by a thread of its own while the
@@ -23,7 +25,7 @@ pub mod sql;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -92,6 +94,10 @@ impl ClickHouseConfig {
     }
 }
 
+/// The dictionary of the enumerated fields' values (see [`sql::bare`]): a value is inserted
+/// before the first rows that hold it, so it is there for every stored row.
+const ENUM_VALUES_SQL: &str = "CREATE TABLE IF NOT EXISTS {db}.enum_values (field String, value String) ENGINE = ReplacingMergeTree ORDER BY (field, value)";
+
 /// The database used when none is configured.
 pub const DEFAULT_DATABASE: &str = "ziaxdr";
 /// Events buffered before `add` inserts them without waiting for `commit` (the committed
@@ -115,6 +121,8 @@ struct WriteState {
     /// The full buffer being inserted while the next one fills (one at a time).
     inflight: Option<Inflight>,
     pending: usize,
+    /// Enumerated values of buffered rows not yet in `enum_values`: inserted before the rows.
+    enum_pending: Vec<(usize, String)>,
     last_commit: Instant,
     last_retention: Option<Instant>,
 }
@@ -135,6 +143,9 @@ pub struct ClickHouseStore {
     /// Set by [`ClickHouseStore::discard_uncommitted`]: what the server holds is read again
     /// before the next write.
     resync: AtomicBool,
+    /// The values of each enumerated field (by slot of [`row::enum_fields`]) known to be in
+    /// the `enum_values` dictionary, or about to be (see [`WriteState::enum_pending`]).
+    enums: RwLock<Vec<rustc_hash::FxHashSet<String>>>,
 }
 
 /// What an HTTP request to the server needs, apart from the store (a background insert
@@ -214,7 +225,17 @@ fn json_u64(v: &Value) -> Option<u64> {
 /// 4. `words String`: the words of each distinct value of the event (a tenth of the bytes on
 ///    disk), so that bare terms no longer read every column; made for older rows by the
 ///    server.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5. `index_granularity` [`INDEX_GRANULARITY`] (a page's rows are read by granule: 8 192 rows
+///    of `source` per row wanted cost ten times more), and the enumerated fields' words out of
+///    `words`, their values in the `enum_values` dictionary (as the embedded store keeps them
+///    out of `_all`): older tables are copied into the new granularity.
+pub const SCHEMA_VERSION: u32 = 5;
+
+/// Rows per granule of the events table (ClickHouse's default is 8 192): the server reads
+/// whole granules, so a page of 100 scattered events reads `source` for up to 100 granules.
+/// Smaller granules cost marks on disk (16 bytes per column file per granule) and a little
+/// compression: 1 024 rows cost about 12 bytes per event more than 8 192 here.
+pub const INDEX_GRANULARITY: u32 = 1024;
 
 /// First ClickHouse release whose column codecs and `LowCardinality` ziaxdr uses
 /// (`CODEC(ZSTD(n))`, `Delta`, `LowCardinality(String)`): both came with 19.x; 20.1 is the
@@ -283,7 +304,7 @@ fn create_events_sql(table: &str, newer: bool) -> String {
     // and within them time ranges skip granules through the primary index; every page is
     // found by its (time, offset) first (see `search`), which reads two small columns.
     format!(
-        "CREATE TABLE IF NOT EXISTS {{db}}.{table} (\n    {}\n) ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (entity, dataset, ts, offset)",
+        "CREATE TABLE IF NOT EXISTS {{db}}.{table} (\n    {}\n) ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (entity, dataset, ts, offset) SETTINGS index_granularity = {INDEX_GRANULARITY}",
         cols.join(",\n    ")
     )
 }
@@ -366,6 +387,7 @@ impl ClickHouseStore {
                 insert_uncertain: false,
                 inflight: None,
                 pending: 0,
+                enum_pending: Vec::new(),
                 last_commit: Instant::now(),
                 last_retention: None,
             }),
@@ -373,6 +395,7 @@ impl ClickHouseStore {
             records_unfaithful: AtomicBool::new(false),
             insert_sql: String::new(),
             resync: AtomicBool::new(false),
+            enums: RwLock::new(vec![Default::default(); row::enum_fields().len()]),
         };
         store.version = store.query("SELECT version()")?.trim().to_string();
         let names: Vec<&str> = insert_columns().iter().map(|(n, _)| n.as_str()).collect();
@@ -382,6 +405,14 @@ impl ClickHouseStore {
             names.join(", ")
         );
         store.migrate()?;
+        {
+            let mut known = store.enums.write().unwrap_or_else(|e| e.into_inner());
+            for (f, v) in store.enum_values()? {
+                if let Some(slot) = row::enum_slot_of(&f) {
+                    known[slot].insert(v);
+                }
+            }
+        }
         {
             let mut st = lock(&store.write);
             store.sync_locked(&mut st)?;
@@ -570,6 +601,7 @@ impl ClickHouseStore {
         let newer = codecs_supported(&self.version);
         let run = |s: String| self.query(&s.replace("{db}", db)).map(|_| ());
         run("CREATE TABLE IF NOT EXISTS {db}.commits (offset UInt64, at DateTime('UTC')) ENGINE = MergeTree ORDER BY offset".into())?;
+        run(ENUM_VALUES_SQL.into())?;
         let (tables, cols) = self.tables()?;
         let has = |t: &str| tables.contains(t);
         if has("events_v1") && !has("events") && has("events_v2") {
@@ -604,24 +636,55 @@ impl ClickHouseStore {
             run(create_events_sql("events", newer))?;
         }
         run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
+        // A table of another granularity (before version 5) is copied into this one, below.
+        let copy = self
+            .events_granularity()?
+            .is_some_and(|g| g != INDEX_GRANULARITY);
         let added = !self.tables()?.1.contains("words");
         if added || done == 3 {
             // Versions 1 to 3 (or a migration from 3 stopped halfway): the words of the
             // stored rows are made by the server from their columns, first on every read
             // (the column's default), then once for good by a mutation that runs in the
-            // background.
+            // background, or by the copy.
             let expr = sql::words_from_columns();
             if added {
                 run(format!(
                     "ALTER TABLE {{db}}.events ADD COLUMN words String DEFAULT {expr}"
                 ))?;
             }
-            run(format!(
-                "ALTER TABLE {{db}}.events UPDATE words = {expr} WHERE 1"
-            ))?;
+            if !copy {
+                run(format!(
+                    "ALTER TABLE {{db}}.events UPDATE words = {expr} WHERE 1"
+                ))?;
+            }
             tracing::info!(database = %db, "ClickHouse events: the words column added, being filled");
         }
         self.add_missing_columns()?;
+        if copy {
+            // Copied into `events_v2`, swapped by name (the old table kept as `events_v1`
+            // until the copy is in place: see above for a swap stopped halfway), dropped.
+            let names: Vec<&str> = insert_columns().iter().map(|(n, _)| n.as_str()).collect();
+            let names = names.join(", ");
+            run("DROP TABLE IF EXISTS {db}.events_v2".into())?;
+            run(create_events_sql("events_v2", newer))?;
+            run(format!(
+                "INSERT INTO {{db}}.events_v2 ({names}) SELECT {names} FROM {{db}}.events"
+            ))?;
+            run(
+                "RENAME TABLE {db}.events TO {db}.events_v1, {db}.events_v2 TO {db}.events".into(),
+            )?;
+            run("DROP TABLE IF EXISTS {db}.events_v1".into())?;
+            tracing::info!(database = %db, granularity = INDEX_GRANULARITY, "ClickHouse events copied into the current granularity");
+        }
+        // The values of the enumerated fields of the stored rows (the rows of versions
+        // before 5 still have their words in `words` too, which answers the same events).
+        for field in row::enum_fields() {
+            run(format!(
+                "INSERT INTO {{db}}.enum_values (field, value) SELECT {}, v FROM {{db}}.events ARRAY JOIN {} AS v GROUP BY v",
+                sql::lit(field),
+                col_name(field)
+            ))?;
+        }
         let now = OffsetDateTime::now_utc().unix_timestamp();
         self.insert(
             "schema_migrations",
@@ -629,6 +692,47 @@ impl ClickHouseStore {
         )?;
         tracing::info!(database = %db, version = SCHEMA_VERSION, codecs = newer, "ClickHouse schema migrated");
         Ok(())
+    }
+
+    /// The `index_granularity` of the events table when it is a `MergeTree` (a `Distributed`
+    /// table over shards is the operator's to migrate: see docs/clickhouse.md).
+    fn events_granularity(&self) -> Result<Option<u32>, StoreError> {
+        let rows = self.rows(&format!(
+            "SELECT engine, engine_full FROM system.tables WHERE database = {} AND name = 'events'",
+            sql::lit(&self.cfg.database)
+        ))?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        if r.get("engine").and_then(Value::as_str) != Some("MergeTree") {
+            return Ok(None);
+        }
+        let full = r.get("engine_full").and_then(Value::as_str).unwrap_or("");
+        // No setting: the server's default.
+        Ok(Some(
+            full.split("index_granularity = ")
+                .nth(1)
+                .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(8192),
+        ))
+    }
+
+    /// Every `(field, value)` of the `enum_values` dictionary.
+    fn enum_values(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .rows(&format!(
+                "SELECT field AS f, value AS v FROM {} GROUP BY field, value",
+                self.table("enum_values")
+            ))?
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("f")?.as_str()?.to_string(),
+                    r.get("v")?.as_str()?.to_string(),
+                ))
+            })
+            .collect())
     }
 
     /// Adds the columns of fields the parser learnt since the table was made: the
@@ -730,6 +834,17 @@ impl ClickHouseStore {
                 return Ok(());
             }
         }
+        if !st.enum_pending.is_empty() {
+            // Before the rows that hold them, so that the dictionary has every stored value.
+            let mut body = String::new();
+            for (slot, v) in &st.enum_pending {
+                let line = serde_json::json!({"field": row::enum_fields()[*slot], "value": v});
+                body.push_str(&line.to_string());
+                body.push('\n');
+            }
+            self.insert("enum_values", &body)?;
+            st.enum_pending.clear();
+        }
         let id = format!("{}{}", self.insert_id_prefix(), st.rows[0].0);
         if background {
             let batch = (std::mem::take(&mut st.body), std::mem::take(&mut st.rows));
@@ -752,10 +867,18 @@ impl ClickHouseStore {
     }
 
     /// Buffers one row (`RowBinary`) and inserts the buffer once it is full.
-    fn push_row(&self, offset: u64, row: &[u8]) -> Result<bool, StoreError> {
+    fn push_row(&self, offset: u64, row: EventRow) -> Result<bool, StoreError> {
         let mut st = lock(&self.write);
+        if !row.new_enums.is_empty() {
+            let mut known = self.enums.write().unwrap_or_else(|e| e.into_inner());
+            for (slot, v) in row.new_enums {
+                if known[slot].insert(v.clone()) {
+                    st.enum_pending.push((slot, v));
+                }
+            }
+        }
         let start = st.body.len();
-        st.body.extend_from_slice(row);
+        st.body.extend_from_slice(&row.bytes);
         st.rows.push((offset, start));
         st.last_added = Some(offset);
         st.pending += 1;
@@ -787,8 +910,14 @@ impl ClickHouseStore {
     /// condition: the bare terms' condition over `words` first (see [`sql::prefilter`]),
     /// so that the other columns are read only for the events that pass it.
     fn source_sql(&self, q: &EventQuery, extra: &str) -> Result<String, StoreError> {
-        let cond = sql::compile(&q.query)?;
-        let pre = match sql::prefilter(&q.query)? {
+        // Read for every query with bare terms: other writers may have added values.
+        let enums = if sql::has_bare(&q.query) {
+            self.enum_values()?
+        } else {
+            Vec::new()
+        };
+        let cond = sql::compile(&q.query, &enums)?;
+        let pre = match sql::prefilter(&q.query, &enums)? {
             Some(p) => format!(" PREWHERE {p}"),
             None => String::new(),
         };
@@ -950,7 +1079,14 @@ fn parsed_time(event: &zia::Event) -> i64 {
 /// [`ClickHouseStore::prepare_parsed`]), added by [`ClickHouseStore::add_prepared`].
 pub struct PreparedRow {
     offset: u64,
+    row: EventRow,
+}
+
+/// One event's row in `RowBinary`, with the values of its enumerated fields that were not
+/// in the dictionary when it was made.
+struct EventRow {
     bytes: Vec<u8>,
+    new_enums: Vec<(usize, String)>,
 }
 
 impl ClickHouseStore {
@@ -974,7 +1110,7 @@ impl ClickHouseStore {
         let src = source::encode_parsed(raw, event)?;
         Ok(Some(PreparedRow {
             offset,
-            bytes: Self::parsed_row(offset, event, &src),
+            row: self.parsed_row(offset, event, &src),
         }))
     }
 
@@ -984,10 +1120,16 @@ impl ClickHouseStore {
         if self.already_stored(row.offset) {
             return Ok(false);
         }
-        self.push_row(row.offset, &row.bytes)
+        self.push_row(row.offset, row.row)
     }
 
-    fn parsed_row(offset: u64, event: &zia::Event, src: &[u8]) -> Vec<u8> {
+    /// The values of the enumerated fields known to the dictionary (read by the parse
+    /// threads: a value is rarely new).
+    fn known_enums(&self) -> std::sync::RwLockReadGuard<'_, Vec<rustc_hash::FxHashSet<String>>> {
+        self.enums.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn parsed_row(&self, offset: u64, event: &zia::Event, src: &[u8]) -> EventRow {
         let failed = event.is_error();
         let mut r = row::Row::new(failed);
         let mut path = String::new();
@@ -1002,7 +1144,10 @@ impl ClickHouseStore {
         }
         let mut out = Vec::with_capacity(src.len() * 2 + 512);
         r.write_binary(&mut out, parsed_time(event), offset, src);
-        out
+        EventRow {
+            bytes: out,
+            new_enums: r.new_enum_values(&self.known_enums()),
+        }
     }
 
     /// Adds an event that came from `raw`, stored as that record unless records are no
@@ -1037,15 +1182,18 @@ impl ClickHouseStore {
                 source::encode_json(event)?
             }
         };
-        self.push_row(offset, &Self::json_row(offset, event, &src))
+        self.push_row(offset, self.json_row(offset, event, &src))
     }
 
-    fn json_row(offset: u64, event: &Event, src: &[u8]) -> Vec<u8> {
+    fn json_row(&self, offset: u64, event: &Event, src: &[u8]) -> EventRow {
         let mut r = row::Row::new(zia::is_error_event(event));
         r.add_object(event);
         let mut out = Vec::with_capacity(src.len() * 2 + 512);
         r.write_binary(&mut out, event_time(event), offset, src);
-        out
+        EventRow {
+            bytes: out,
+            new_enums: r.new_enum_values(&self.known_enums()),
+        }
     }
 }
 
@@ -1056,7 +1204,7 @@ impl EventStore for ClickHouseStore {
             return Ok(false);
         }
         let src = source::encode_json(event)?;
-        self.push_row(offset, &Self::json_row(offset, event, &src))
+        self.push_row(offset, self.json_row(offset, event, &src))
     }
 
     fn add_record(&self, offset: u64, event: &Event, raw: &str) -> Result<bool, StoreError> {
@@ -1138,40 +1286,31 @@ impl EventSearch for ClickHouseStore {
             });
         }
         // First the sort key of the page's rows (entity, dataset, time, offset), small
-        // columns; then only those rows' sources, found through the primary index: reading
-        // every column of the newest rows at once cost ten times more.
-        let mut entities: HashSet<String> = HashSet::new();
-        let mut datasets: HashSet<String> = HashSet::new();
+        // columns; then only those rows' sources, found by their whole sort key through the
+        // primary index (a granule each at most): reading every column of the newest rows at
+        // once cost ten times more.
+        let mut tuples: Vec<String> = Vec::new();
         let keys: Vec<(i64, u64)> = self
             .rows(&format!(
                 "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {from} ORDER BY ts DESC, offset DESC LIMIT {limit}"
             ))?
             .iter()
             .filter_map(|r| {
-                entities.insert(r.get("e")?.as_str()?.to_string());
-                datasets.insert(r.get("d")?.as_str()?.to_string());
-                Some((
-                    r.get("t").and_then(json_u64)? as i64,
-                    r.get("o").and_then(json_u64)?,
-                ))
+                let (t, o) = (r.get("t").and_then(json_u64)?, r.get("o").and_then(json_u64)?);
+                tuples.push(format!(
+                    "({}, {}, toDateTime({t}), {o})",
+                    sql::lit(r.get("e")?.as_str()?),
+                    sql::lit(r.get("d")?.as_str()?)
+                ));
+                Some((t as i64, o))
             })
             .collect();
-        let set = |vs: &HashSet<String>| {
-            let mut v: Vec<String> = vs.iter().map(|s| sql::lit(s)).collect();
-            v.sort();
-            v.join(",")
-        };
         let mut events = Vec::with_capacity(keys.len());
-        if let (Some(newest), Some(oldest)) = (keys.first(), keys.last()) {
-            let offsets: Vec<String> = keys.iter().map(|(_, o)| o.to_string()).collect();
+        if !keys.is_empty() {
             let rows = self.rows(&format!(
-                "SELECT offset AS o, source AS s FROM {} WHERE entity IN ({}) AND dataset IN ({}) AND ts >= toDateTime({}) AND ts <= toDateTime({}) AND offset IN ({})",
+                "SELECT offset AS o, source AS s FROM {} WHERE (entity, dataset, ts, offset) IN ({})",
                 self.table("events"),
-                set(&entities),
-                set(&datasets),
-                oldest.0,
-                newest.0,
-                offsets.join(",")
+                tuples.join(", ")
             ))?;
             let mut by_offset: HashMap<u64, String> = HashMap::with_capacity(rows.len());
             for mut r in rows {
@@ -1230,15 +1369,22 @@ impl EventSearch for ClickHouseStore {
         let (values, kind) = Self::values_expr(field)?;
         let size = size.min(MAX_TOP_SQL);
         let inner = format!("SELECT {values} AS vs FROM {}", self.source_sql(q, "")?);
-        let rows = self.rows(&format!(
-            "SELECT v, count() AS n FROM ({inner}) ARRAY JOIN vs AS v GROUP BY v ORDER BY n DESC, v ASC LIMIT {size}"
+        // One scan: the totals (every value counted) come with the top values.
+        let text = self.query(&format!(
+            "SELECT v, count() AS n FROM ({inner}) ARRAY JOIN vs AS v GROUP BY v WITH TOTALS ORDER BY n DESC, v ASC LIMIT {size} FORMAT JSON"
         ))?;
-        let total = self.rows(&format!("SELECT sum(length(vs)) AS t FROM ({inner})"))?;
-        let total = total
-            .first()
-            .and_then(|r| r.get("t"))
+        let doc: Value = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("ClickHouse answer {text:?}: {e}")))?;
+        let total = doc
+            .get("totals")
+            .and_then(|t| t.get("n"))
             .and_then(json_u64)
             .unwrap_or(0);
+        let rows = doc
+            .get("data")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let mut out: Vec<(String, u64)> = rows
             .iter()
             .filter_map(|r| {
@@ -1258,9 +1404,15 @@ impl EventSearch for ClickHouseStore {
     }
 
     fn distinct(&self, q: &EventQuery, field: &str) -> Result<u64, StoreError> {
-        let (values, _) = Self::values_expr(field)?;
+        let (values, kind) = Self::values_expr(field)?;
+        // The column as it is for a typed field (its values as text are as many, and making
+        // them cost most of the time), counted over the arrays without `ARRAY JOIN`.
+        let values = match kind {
+            Some(_) if field != TIMESTAMP => col_name(field),
+            _ => values,
+        };
         let r = self.rows(&format!(
-            "SELECT uniqExact(v) AS n FROM (SELECT {values} AS vs FROM {}) ARRAY JOIN vs AS v",
+            "SELECT uniqExactArray({values}) AS n FROM {}",
             self.source_sql(q, "")?
         ))?;
         Ok(r.first()

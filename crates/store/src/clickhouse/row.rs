@@ -14,7 +14,6 @@
 //! Rows are sent as `RowBinary` (every column of [`insert_columns`], in that order): the
 //! server reads it several times faster than `JSONEachRow`, and it needs no escaping.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 use std::sync::OnceLock;
@@ -88,8 +87,9 @@ pub fn generic_column(field: &str) -> Option<String> {
         .map(|_| col_name(field))
 }
 
-fn column_index() -> &'static HashMap<&'static str, usize> {
-    static IDX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+/// Looked up for every leaf of every event: a fast hash (the keys are the schema's names).
+fn column_index() -> &'static rustc_hash::FxHashMap<&'static str, usize> {
+    static IDX: OnceLock<rustc_hash::FxHashMap<&'static str, usize>> = OnceLock::new();
     IDX.get_or_init(|| {
         columns()
             .iter()
@@ -143,10 +143,43 @@ fn joined_tokens(text: &str) -> String {
 }
 
 /// True when the words of `path`'s values go to `words` (as to the embedded store's
-/// `_all`: neither derived from another field nor a date; enumerated fields too, which the
-/// embedded store answers from their term dictionaries instead).
-fn path_to_words(path: &str) -> bool {
-    !is_derived(path) && !matches!(crate::schema::typed_kind(path), Some(FieldKind::Date))
+/// `_all`: neither derived from another field, nor a date, nor an enumerated field, whose
+/// values are looked up in the `enum_values` dictionary instead, as the embedded store
+/// looks them up in its term dictionaries).
+pub fn path_to_words(path: &str) -> bool {
+    !is_derived(path)
+        && !matches!(crate::schema::typed_kind(path), Some(FieldKind::Date))
+        && enum_slot_of(path).is_none()
+}
+
+/// The enumerated fields (see [`crate::schema::ENUM_FIELDS`]) that have a keyword column:
+/// their values are kept in the `enum_values` dictionary (see [`super::sql::bare`]), each
+/// field by its position here (its slot).
+pub fn enum_fields() -> &'static [&'static str] {
+    static F: OnceLock<Vec<&'static str>> = OnceLock::new();
+    F.get_or_init(|| {
+        crate::schema::ENUM_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| {
+                matches!(
+                    crate::schema::typed_kind(f),
+                    Some(FieldKind::Keyword { .. })
+                ) && column_index().contains_key(f)
+            })
+            .collect()
+    })
+}
+
+/// The slot (see [`enum_fields`]) of an enumerated field.
+pub fn enum_slot_of(path: &str) -> Option<usize> {
+    enum_fields().iter().position(|f| *f == path)
+}
+
+/// The slot of each column of [`columns`] that is an enumerated field.
+fn column_enum_slots() -> &'static [Option<usize>] {
+    static S: OnceLock<Vec<Option<usize>>> = OnceLock::new();
+    S.get_or_init(|| columns().iter().map(|(n, _)| enum_slot_of(n)).collect())
 }
 
 /// [`path_to_words`] of each column of [`columns`], decided once.
@@ -260,6 +293,25 @@ impl Row {
             }
             leaf => self.leaf(path, leaf),
         }
+    }
+
+    /// The values of the row's enumerated fields that `known` (one set per slot of
+    /// [`enum_fields`]) does not hold yet.
+    pub fn new_enum_values(&self, known: &[rustc_hash::FxHashSet<String>]) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for (cells, slot) in self.cols.iter().zip(column_enum_slots()) {
+            let Some(slot) = *slot else { continue };
+            for c in cells {
+                if let Cell::Str(v) = c {
+                    if !known.get(slot).is_some_and(|k| k.contains(v))
+                        && !out.iter().any(|(s, x)| *s == slot && x == v)
+                    {
+                        out.push((slot, v.clone()));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Marks a raw-text field as present (it is kept only in the source).
@@ -530,7 +582,7 @@ mod tests {
         r.add_object(event.as_object().unwrap());
         assert_eq!(
             r.words_text(),
-            " web | blocked | https alice example x | alice smith | win32 trojan | trojan |"
+            " https alice example x | alice smith | win32 trojan | trojan |"
         );
     }
 }

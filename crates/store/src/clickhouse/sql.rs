@@ -9,15 +9,20 @@
 //! leaf as an exact `path=value` (its column for the parser's other fields, else the
 //! `kv_keys`/`kv_values` arrays), bare terms over the words of the values that the embedded
 //! store puts in its `_all` field (see [`bare`]), from the `words` column (the words of each
-//! such value, `" w1 w2 |"`, each distinct value once).
+//! such value, `" w1 w2 |"`, each distinct value once) and, for the enumerated fields kept
+//! out of it, from the values of the `enum_values` dictionary whose words match (as the
+//! embedded store looks them up in its term dictionaries).
 
 use std::sync::OnceLock;
 
 use ipnet::IpNet;
 
-use super::row::{col_name, columns, generic_column, ip_hex, tokens};
+use super::row::{col_name, columns, enum_fields, generic_column, ip_hex, tokens};
 use crate::query::{wildcard_to_regex, Bound, Predicate, Query};
-use crate::schema::{is_derived, parse_ip, typed_kind, FieldKind, TIMESTAMP, TYPED_FIELDS};
+use crate::schema::{
+    is_derived, looks_like_id, looks_like_ip, looks_numeric, parse_ip, typed_kind, FieldKind,
+    TIMESTAMP, TYPED_FIELDS,
+};
 use crate::timerange::parse_instant;
 use crate::StoreError;
 
@@ -59,14 +64,29 @@ fn whole_regex(r: &str) -> Result<String, StoreError> {
     Ok(anchored)
 }
 
-/// Compiles `q` into a boolean SQL expression.
-pub fn compile(q: &Query) -> Result<String, StoreError> {
+/// The values of the enumerated fields (see [`enum_fields`]) stored so far: the
+/// `enum_values` table, as `(field, value)` pairs. Bare terms match those whose words match.
+pub type EnumValues = [(String, String)];
+
+/// True when `q` has a bare term, phrase or pattern (whose SQL needs [`EnumValues`]).
+pub fn has_bare(q: &Query) -> bool {
+    match q {
+        Query::All | Query::Match { field: Some(_), .. } => false,
+        Query::Match { field: None, .. } => true,
+        Query::Not(inner) => has_bare(inner),
+        Query::And(qs) | Query::Or(qs) => qs.iter().any(has_bare),
+    }
+}
+
+/// Compiles `q` into a boolean SQL expression; `enums` answers its bare terms over the
+/// enumerated fields.
+pub fn compile(q: &Query, enums: &EnumValues) -> Result<String, StoreError> {
     Ok(match q {
         Query::All => "1".to_string(),
-        Query::Not(inner) => format!("NOT ({})", compile(inner)?),
-        Query::And(qs) => join(qs, "AND")?,
-        Query::Or(qs) => join(qs, "OR")?,
-        Query::Match { field: None, pred } => bare(pred)?,
+        Query::Not(inner) => format!("NOT ({})", compile(inner, enums)?),
+        Query::And(qs) => join(qs, "AND", enums)?,
+        Query::Or(qs) => join(qs, "OR", enums)?,
+        Query::Match { field: None, pred } => bare(pred, enums)?,
         Query::Match {
             field: Some(name),
             pred,
@@ -74,10 +94,10 @@ pub fn compile(q: &Query) -> Result<String, StoreError> {
     })
 }
 
-fn join(qs: &[Query], op: &str) -> Result<String, StoreError> {
+fn join(qs: &[Query], op: &str, enums: &EnumValues) -> Result<String, StoreError> {
     let parts: Vec<String> = qs
         .iter()
-        .map(|q| compile(q).map(|s| format!("({s})")))
+        .map(|q| compile(q, enums).map(|s| format!("({s})")))
         .collect::<Result<_, _>>()?;
     Ok(parts.join(&format!(" {op} ")))
 }
@@ -141,7 +161,8 @@ fn word_columns() -> &'static WordColumns {
         let mut plain = Vec::new();
         let mut text = Vec::new();
         for (name, kind) in columns() {
-            if is_derived(name) {
+            // Enumerated fields are answered from the `enum_values` dictionary instead.
+            if is_derived(name) || enum_fields().contains(name) {
                 continue;
             }
             match kind {
@@ -221,8 +242,17 @@ fn wildcard_literal(p: &str) -> String {
 /// fields it puts in `_all`: every string field but the derived ones, and of a value only if
 /// it is not a number, an identifier or an IP address. Those are the `words` column
 /// (`" w1 w2 | w3 |"`): a term or a phrase is a substring of it, a wildcard or a regex
-/// matches one of its words.
-fn bare(pred: &Predicate) -> Result<String, StoreError> {
+/// matches one of its words. The enumerated fields, kept out of `words`, match by the values
+/// of `enums` whose words match (see [`enum_match`]).
+pub fn bare(pred: &Predicate, enums: &EnumValues) -> Result<String, StoreError> {
+    let words = bare_words(pred)?;
+    Ok(match enum_match(pred, enums)? {
+        Some(e) => format!("({words}) OR {e}"),
+        None => words,
+    })
+}
+
+fn bare_words(pred: &Predicate) -> Result<String, StoreError> {
     match pred {
         Predicate::Term(s) | Predicate::Phrase(s) => Ok(words_phrase("words", s)),
         Predicate::Wildcard(p) => Ok(words_regex(
@@ -237,17 +267,69 @@ fn bare(pred: &Predicate) -> Result<String, StoreError> {
     }
 }
 
+/// The condition of a bare `pred` over the enumerated fields: `hasAny(column, [values])`
+/// for each field with values of `enums` whose words match, as the embedded store's
+/// dictionary lookup (`plan.rs`) decides; `None` when no value matches.
+fn enum_match(pred: &Predicate, enums: &EnumValues) -> Result<Option<String>, StoreError> {
+    type Matcher = Box<dyn Fn(&[String]) -> bool>;
+    let matcher: Matcher = match pred {
+        Predicate::Term(s) | Predicate::Phrase(s) => {
+            let want = tokens(s);
+            if want.is_empty() {
+                return Ok(None);
+            }
+            Box::new(move |toks: &[String]| toks.windows(want.len()).any(|w| w == want))
+        }
+        Predicate::Wildcard(p) => {
+            let re = regex::Regex::new(&whole_regex(&wildcard_to_regex(&p.to_lowercase()))?)
+                .map_err(|e| StoreError::Unsupported(e.to_string()))?;
+            Box::new(move |toks: &[String]| toks.iter().any(|t| re.is_match(t)))
+        }
+        Predicate::Regex(r) => {
+            let re = regex::Regex::new(&whole_regex(r)?)
+                .map_err(|e| StoreError::Unsupported(e.to_string()))?;
+            Box::new(move |toks: &[String]| toks.iter().any(|t| re.is_match(t)))
+        }
+        Predicate::Exists | Predicate::Range { .. } => return Ok(None),
+    };
+    let mut parts = Vec::new();
+    for field in enum_fields() {
+        let mut values: Vec<String> = enums
+            .iter()
+            .filter(|(f, v)| {
+                f == field
+                    && !looks_numeric(&serde_json::Value::String(v.clone()), v)
+                    && !looks_like_id(v)
+                    && !looks_like_ip(v)
+                    && matcher(&tokens(v))
+            })
+            .map(|(_, v)| lit(v))
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.sort();
+        values.dedup();
+        parts.push(format!(
+            "hasAny({}, [{}])",
+            col_name(field),
+            values.join(", ")
+        ));
+    }
+    Ok((!parts.is_empty()).then(|| parts.join(" OR ")))
+}
+
 /// A necessary condition of `q` over the `words` column alone, when the query has one (its
 /// bare terms), cheap to test: run as `PREWHERE`, so that a wildcard splits into words
 /// only the rows whose `words` contain its literal part, and the other columns are read
 /// only for the rows kept.
-pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
+pub fn prefilter(q: &Query, enums: &EnumValues) -> Result<Option<String>, StoreError> {
     Ok(match q {
         Query::All | Query::Not(_) | Query::Match { field: Some(_), .. } => None,
         Query::And(qs) => {
             let parts: Vec<String> = qs
                 .iter()
-                .map(prefilter)
+                .map(|q| prefilter(q, enums))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .flatten()
@@ -258,7 +340,7 @@ pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
         Query::Or(qs) => {
             let parts: Option<Vec<String>> = qs
                 .iter()
-                .map(prefilter)
+                .map(|q| prefilter(q, enums))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .map(|p| p.map(|p| format!("({p})")))
@@ -269,12 +351,18 @@ pub fn prefilter(q: &Query) -> Result<Option<String>, StoreError> {
             Predicate::Wildcard(p) => {
                 let literal = wildcard_literal(p);
                 Some(if literal.is_empty() {
-                    bare(pred)?
+                    bare(pred, enums)?
                 } else {
-                    format!("position(words, {}) > 0", lit(&literal))
+                    let words = format!("position(words, {}) > 0", lit(&literal));
+                    match enum_match(pred, enums)? {
+                        Some(e) => format!("({words}) OR {e}"),
+                        None => words,
+                    }
                 })
             }
-            Predicate::Term(_) | Predicate::Phrase(_) | Predicate::Regex(_) => Some(bare(pred)?),
+            Predicate::Term(_) | Predicate::Phrase(_) | Predicate::Regex(_) => {
+                Some(bare(pred, enums)?)
+            }
             Predicate::Exists | Predicate::Range { .. } => None,
         },
     })
@@ -576,7 +664,7 @@ mod tests {
     #[test]
     fn a_quote_in_a_value_stays_inside_its_literal() {
         let q = Query::parse(r#"user.name:"o'neil'; DROP TABLE events; --""#).unwrap();
-        let sql = compile(&q).unwrap();
+        let sql = compile(&q, &[]).unwrap();
         assert_eq!(sql, r"has(c_user_name, 'o\'neil\'; DROP TABLE events; --')");
     }
 
@@ -617,14 +705,14 @@ mod tests {
     #[test]
     fn a_bare_word_or_phrase_is_a_substring_of_the_words_column() {
         let q = Query::parse("Trojan").unwrap();
-        assert_eq!(compile(&q).unwrap(), "position(words, ' trojan ') > 0");
+        assert_eq!(compile(&q, &[]).unwrap(), "position(words, ' trojan ') > 0");
         assert_eq!(
-            prefilter(&q).unwrap().unwrap(),
+            prefilter(&q, &[]).unwrap().unwrap(),
             "position(words, ' trojan ') > 0"
         );
         let q = Query::parse("\"Social-Media\"").unwrap();
         assert_eq!(
-            compile(&q).unwrap(),
+            compile(&q, &[]).unwrap(),
             "position(words, ' social media ') > 0"
         );
     }
@@ -632,17 +720,17 @@ mod tests {
     #[test]
     fn a_bare_wildcard_splits_the_words_only_of_the_rows_that_have_its_literal() {
         let q = Query::parse("Tro*an").unwrap();
-        let sql = compile(&q).unwrap();
+        let sql = compile(&q, &[]).unwrap();
         assert!(sql.contains("splitByChar(' ', words)"), "{sql}");
         assert_eq!(
-            prefilter(&q).unwrap().unwrap(),
+            prefilter(&q, &[]).unwrap().unwrap(),
             "position(words, 'tro') > 0"
         );
     }
 
     #[test]
     fn only_a_condition_every_match_meets_is_a_prefilter() {
-        let pre = |s: &str| prefilter(&Query::parse(s).unwrap()).unwrap();
+        let pre = |s: &str| prefilter(&Query::parse(s).unwrap(), &[]).unwrap();
         assert_eq!(pre("user.name:x"), None);
         assert_eq!(pre("NOT trojan"), None);
         assert_eq!(pre("trojan OR user.name:x"), None);
@@ -665,8 +753,41 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_term_matches_the_enumerated_values_whose_words_match_it() {
+        let enums: Vec<(String, String)> = [
+            ("zscaler.zia.url_category", "Professional Services"),
+            ("zscaler.zia.url_category", "Social Networking"),
+            ("event.action", "Blocked"),
+            ("zscaler.zia.location", "10.1.2.3"),
+        ]
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect();
+        let sql = |s: &str| compile(&Query::parse(s).unwrap(), &enums).unwrap();
+        assert_eq!(
+            sql("\"professional services\""),
+            "(position(words, ' professional services ') > 0) OR hasAny(c_zscaler_zia_url_category, ['Professional Services'])"
+        );
+        assert_eq!(
+            sql("blocked"),
+            "(position(words, ' blocked ') > 0) OR hasAny(c_event_action, ['Blocked'])"
+        );
+        // A phrase is within one value; an address is not words.
+        assert_eq!(
+            sql("\"services social\""),
+            "position(words, ' services social ') > 0"
+        );
+        assert!(!sql("10").contains("hasAny"));
+        assert!(sql("soc*").contains("hasAny(c_zscaler_zia_url_category, ['Social Networking'])"));
+        assert!(prefilter(&Query::parse("soc*").unwrap(), &enums)
+            .unwrap()
+            .unwrap()
+            .contains("hasAny(c_zscaler_zia_url_category"));
+    }
+
+    #[test]
     fn invalid_regex_is_a_client_error() {
         let q = Query::parse("url.domain:/(x/").unwrap();
-        assert!(compile(&q).unwrap_err().is_client_error());
+        assert!(compile(&q, &[]).unwrap_err().is_client_error());
     }
 }
