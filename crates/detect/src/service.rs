@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use crate::alerts::{AlertChange, AlertManager, AlertStore, AlertsAt, ChangeKind};
-use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, HuntClaim, Retrohunt};
+use crate::cti::{retrohunt, CtiMatcher, CtiStore, EventSource, HuntClaim, Indicator, Retrohunt};
 use crate::detector::RuleType;
 use crate::detector::{CorrelationInput, Detector, Match, Screen, Screened};
 use crate::playbook::PlaybookRunner;
@@ -434,18 +434,21 @@ impl DetectionService {
         let version = self.cti.version()?;
         let since = self.cti_version.clone();
         let reloaded = version != self.cti_version;
+        // Kept for a hunt of every indicator, so that they are not read twice.
+        let mut all = None;
         if reloaded {
-            let all = self.cti.all()?;
+            let loaded = self.cti.all()?;
             self.cti_version = version;
             self.detector
-                .set_cti(Arc::new(CtiMatcher::build(&all, Utc::now())));
+                .set_cti(Arc::new(CtiMatcher::build(&loaded, Utc::now())));
+            all = Some(loaded);
         }
         let (Some(src), true) = (source, self.retrohunt_days > 0) else {
             return Ok(None);
         };
         if !src.shared() {
             return match reloaded {
-                true => self.hunt(src, since.as_deref()).map(Some),
+                true => self.hunt(src, since.as_deref(), all).map(Some),
                 false => Ok(None),
             };
         }
@@ -471,18 +474,24 @@ impl DetectionService {
         let Some(claim) = claim else {
             return Ok(None);
         };
-        let hunt = self.hunt(src, claim.from.as_deref())?;
+        let hunt = self.hunt(src, claim.from.as_deref(), all)?;
         // Only now: a node that dies before this line leaves the claim to be taken over.
         self.cti.finish_retrohunt(&claim.upto)?;
         Ok(Some(hunt))
     }
 
-    /// Hunts the indicators imported after `from` (None: all) over `src`, and turns the
-    /// matches of enabled rules into alerts.
-    fn hunt(&mut self, src: &dyn EventSource, from: Option<&str>) -> Result<Retrohunt, Error> {
-        let changed: Vec<_> = match from {
-            Some(v) => self.cti.imported_after(v)?,
-            None => self.cti.all()?,
+    /// Hunts the indicators imported after `from` (None: all; `all` when the caller has
+    /// them already) over `src`, and turns the matches of enabled rules into alerts.
+    fn hunt(
+        &mut self,
+        src: &dyn EventSource,
+        from: Option<&str>,
+        all: Option<Vec<Indicator>>,
+    ) -> Result<Retrohunt, Error> {
+        let changed: Vec<_> = match (from, all) {
+            (Some(v), _) => self.cti.imported_after(v)?,
+            (None, Some(all)) => all,
+            (None, None) => self.cti.all()?,
         };
         let hunt = retrohunt(src, &changed, self.retrohunt_days, Utc::now())?;
         let matches: Vec<Match> = hunt
