@@ -4,23 +4,25 @@
 const VERSION: u8 = 1;
 const FIXED: usize = 1 + 8 + 2;
 
-/// One received line waiting to be forwarded.
+/// One received line waiting to be forwarded. It keeps the journal payload it was decoded
+/// from and points into it, so decoding copies neither the line nor the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Record {
     /// Receipt time, microseconds since the Unix epoch.
     pub received_at_us: i64,
-    /// The intake key the line is for (the listener's, or its own `SEKOIA@53288` one).
-    pub key: String,
-    /// The line as received, its `SEKOIA@53288` element removed.
-    pub data: Vec<u8>,
+    /// The journal payload: header, key, line.
+    buf: Vec<u8>,
+    /// Where the line starts in `buf` (the key ends there).
+    data_at: usize,
+    /// The key, when its bytes are not UTF-8 (a key cut at the length limit mid-character).
+    lossy_key: Option<String>,
 }
-
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
             .field("received_at_us", &self.received_at_us)
             .field("key", &"<redacted>")
-            .field("data", &String::from_utf8_lossy(&self.data))
+            .field("data", &String::from_utf8_lossy(self.data()))
             .finish()
     }
 }
@@ -43,8 +45,8 @@ pub fn encode(received_at_us: i64, key: &str, data: &[u8]) -> Vec<u8> {
 }
 
 impl Record {
-    /// Decodes a journal payload.
-    pub fn decode(b: &[u8]) -> Result<Record, DecodeError> {
+    /// Decodes a journal payload, keeping it.
+    pub fn decode(b: Vec<u8>) -> Result<Record, DecodeError> {
         if b.len() < FIXED {
             return Err(DecodeError("too short"));
         }
@@ -54,15 +56,34 @@ impl Record {
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&b[1..9]);
         let klen = u16::from_le_bytes([b[9], b[10]]) as usize;
-        let rest = &b[FIXED..];
-        if rest.len() < klen {
+        if b.len() - FIXED < klen {
             return Err(DecodeError("key overruns record"));
         }
+        let data_at = FIXED + klen;
+        let lossy_key = match std::str::from_utf8(&b[FIXED..data_at]) {
+            Ok(_) => None,
+            Err(_) => Some(String::from_utf8_lossy(&b[FIXED..data_at]).into_owned()),
+        };
         Ok(Record {
             received_at_us: i64::from_le_bytes(ts),
-            key: String::from_utf8_lossy(&rest[..klen]).into_owned(),
-            data: rest[klen..].to_vec(),
+            buf: b,
+            data_at,
+            lossy_key,
         })
+    }
+
+    /// The intake key the line is for (the listener's, or its own `SEKOIA@53288` one).
+    pub fn key(&self) -> &str {
+        match &self.lossy_key {
+            Some(k) => k,
+            // Checked UTF-8 when decoded.
+            None => std::str::from_utf8(&self.buf[FIXED..self.data_at]).unwrap_or_default(),
+        }
+    }
+
+    /// The line as received, its `SEKOIA@53288` element removed.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.data_at..]
     }
 }
 
@@ -81,22 +102,32 @@ mod tests {
     #[test]
     fn a_record_survives_encoding() {
         let b = encode(1_700_000_000_000_001, "KEY", b"<134>line");
-        let r = Record::decode(&b).unwrap();
+        let r = Record::decode(b).unwrap();
         assert_eq!(r.received_at_us, 1_700_000_000_000_001);
-        assert_eq!(r.key, "KEY");
-        assert_eq!(r.data, b"<134>line");
+        assert_eq!(r.key(), "KEY");
+        assert_eq!(r.data(), b"<134>line");
     }
 
     #[test]
     fn a_truncated_record_is_an_error() {
         let b = encode(0, "KEYKEYKEY", b"");
-        assert!(Record::decode(&b[..b.len() - 3]).is_err());
-        assert!(Record::decode(&b[..4]).is_err());
+        assert!(Record::decode(b[..b.len() - 3].to_vec()).is_err());
+        assert!(Record::decode(b[..4].to_vec()).is_err());
+    }
+
+    #[test]
+    fn a_key_cut_mid_character_decodes_lossily() {
+        let mut b = encode(0, "é", b"line");
+        b[9] = 1; // the key's length: only the first byte of `é`
+        b.remove(FIXED + 1);
+        let r = Record::decode(b).unwrap();
+        assert_eq!(r.key(), "\u{fffd}");
+        assert_eq!(r.data(), b"line");
     }
 
     #[test]
     fn debug_output_hides_the_key() {
-        let r = Record::decode(&encode(0, "SECRET", b"x")).unwrap();
+        let r = Record::decode(encode(0, "SECRET", b"x")).unwrap();
         assert!(!format!("{r:?}").contains("SECRET"));
     }
 }

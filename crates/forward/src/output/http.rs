@@ -4,13 +4,13 @@
 //! logged, skipped); anything else, or no answer, is retried with backoff, honouring
 //! `Retry-After`.
 
-use std::io::Write;
 use std::time::Duration;
 
 use std::collections::BTreeMap;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
-use super::{OutputCtx, Pacer, Window};
+use super::{Committer, OutputCtx, Pacer, Window};
 use crate::record::Record;
 
 /// The header the key travels in.
@@ -41,28 +41,74 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// Builds a batch body: the lines joined by `\n`, gzipped if asked.
-pub fn body(records: &[&Record], gzip: bool) -> std::io::Result<Vec<u8>> {
-    let len: usize = records.iter().map(|r| r.data.len() + 1).sum();
-    // The lines go straight into the encoder: no joined copy of the batch is made first.
-    fn join(out: &mut impl Write, records: &[&Record]) -> std::io::Result<()> {
+/// gzip's fixed member header: deflate, no name, no time, XFL 4 (fastest), OS unknown.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+/// What a sending thread reuses from one batch to the next: the deflate state (its window
+/// and hash tables are large to allocate and clear) and the buffer lines are joined in.
+pub struct BodyBuilder {
+    deflate: flate2::Compress,
+    joined: Vec<u8>,
+}
+
+impl Default for BodyBuilder {
+    fn default() -> Self {
+        BodyBuilder {
+            deflate: flate2::Compress::new(flate2::Compression::fast(), false),
+            joined: Vec::new(),
+        }
+    }
+}
+
+impl BodyBuilder {
+    /// Builds a batch body: the lines joined by `\n`, gzipped if asked.
+    pub fn body(&mut self, records: &[&Record], gzip: bool) -> std::io::Result<Vec<u8>> {
+        let len: usize = records.iter().map(|r| r.data().len() + 1).sum();
+        let mut joined = if gzip {
+            std::mem::take(&mut self.joined)
+        } else {
+            Vec::with_capacity(len)
+        };
+        joined.clear();
+        joined.reserve(len);
         for (i, r) in records.iter().enumerate() {
             if i > 0 {
-                out.write_all(b"\n")?;
+                joined.push(b'\n');
             }
-            out.write_all(&r.data)?;
+            joined.extend_from_slice(r.data());
         }
-        Ok(())
+        if !gzip {
+            return Ok(joined);
+        }
+        // One deflate call over the joined lines: fed line by line (or through a gzip
+        // writer's own buffer) it costs about a tenth more.
+        let out = self.gzip(&joined);
+        self.joined = joined;
+        out
     }
-    if !gzip {
-        let mut raw = Vec::with_capacity(len);
-        join(&mut raw, records)?;
-        return Ok(raw);
+
+    fn gzip(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.deflate.reset();
+        let mut out = Vec::with_capacity(raw.len() / 4 + 64);
+        out.extend_from_slice(&GZIP_HEADER);
+        loop {
+            let read = self.deflate.total_in() as usize;
+            let status = self
+                .deflate
+                .compress_vec(&raw[read..], &mut out, flate2::FlushCompress::Finish)
+                .map_err(std::io::Error::other)?;
+            match status {
+                flate2::Status::StreamEnd => break,
+                // The output is full: make room and go on.
+                flate2::Status::Ok | flate2::Status::BufError => out.reserve(out.capacity()),
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(raw);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        Ok(out)
     }
-    let mut enc =
-        flate2::write::GzEncoder::new(Vec::with_capacity(len / 4), flate2::Compression::fast());
-    join(&mut enc, records)?;
-    enc.finish()
 }
 
 /// Sends one window (one batch per key) until every batch is accepted or refused for good
@@ -72,12 +118,15 @@ fn send_window(
     url: &str,
     agent: &ureq::Agent,
     gzip: bool,
+    builder: &mut BodyBuilder,
     pacer: &Pacer,
     metrics: &crate::metrics::Metrics,
     label: &str,
 ) -> bool {
     let l = [label];
     let mut done = vec![false; groups.len()];
+    // Built once, kept across retries.
+    let mut payloads: Vec<Option<Vec<u8>>> = vec![None; groups.len()];
     let mut attempt = 0u32;
     loop {
         let mut retry_after = None;
@@ -85,12 +134,17 @@ fn send_window(
             if done[gi] {
                 continue;
             }
-            let payload = match body(recs, gzip) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(destination = %label, error = %e, "cannot build a batch");
-                    continue;
+            if payloads[gi].is_none() {
+                match builder.body(recs, gzip) {
+                    Ok(b) => payloads[gi] = Some(b),
+                    Err(e) => {
+                        tracing::error!(destination = %label, error = %e, "cannot build a batch");
+                        continue;
+                    }
                 }
+            }
+            let Some(payload) = payloads[gi].as_deref() else {
+                continue;
             };
             let mut req = agent
                 .post(url)
@@ -99,7 +153,7 @@ fn send_window(
             if gzip {
                 req = req.header("Content-Encoding", "gzip");
             }
-            let (status, ra) = match req.send(&payload[..]) {
+            let (status, ra) = match req.send(payload) {
                 Ok(mut resp) => {
                     let ra = resp
                         .headers()
@@ -120,10 +174,12 @@ fn send_window(
             match classify(status, ra) {
                 Outcome::Accepted => {
                     done[gi] = true;
+                    payloads[gi] = None;
                     metrics.sent.with_label_values(&l).inc_by(recs.len() as u64);
                 }
                 Outcome::Refused => {
                     done[gi] = true;
+                    payloads[gi] = None;
                     metrics
                         .failed
                         .with_label_values(&l)
@@ -153,107 +209,125 @@ fn send_window(
     }
 }
 
+/// A window on its way to a sending thread, with its records grouped by key.
+struct Job {
+    seq: u64,
+    window: Window,
+    groups: Vec<(String, Vec<usize>)>,
+}
+
+/// Advances the cursor in window order as the sending threads finish windows in any order;
+/// after a window the output gave up on (stopping), it advances no further.
+struct InOrder {
+    expect: u64,
+    finished: BTreeMap<u64, (u64, bool)>,
+    abandoned: bool,
+}
+
+impl InOrder {
+    fn finish(&mut self, seq: u64, end: u64, ok: bool, committer: &Committer) {
+        self.finished.insert(seq, (end, ok));
+        while let Some((end, ok)) = self.finished.remove(&self.expect) {
+            if ok && !self.abandoned {
+                committer.done_to(end);
+            } else {
+                self.abandoned = true;
+            }
+            self.expect += 1;
+        }
+    }
+}
+
 /// Sends windows to `url` until told to stop, up to `http_inflight` at once; the cursor
-/// advances in window order.
+/// advances in window order. This thread reads and decodes the windows ahead of the sending
+/// threads (up to `http_inflight` more than are being sent), so a sender that is done with
+/// one batch finds the next one ready instead of waiting for the journal.
 pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
     let inflight = ctx.tuning.http_inflight.max(1);
     let label = ctx.label().to_string();
-    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Window, Vec<(String, Vec<usize>)>)>(0);
-    let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, done_rx) = mpsc::channel::<(u64, u64, bool)>();
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(inflight);
+    let job_rx = Mutex::new(job_rx);
+    let order = Mutex::new(InOrder {
+        expect: 0,
+        finished: BTreeMap::new(),
+        abandoned: false,
+    });
+    let abandoned = AtomicBool::new(false);
+    let committer = ctx.committer();
     std::thread::scope(|s| {
         for _ in 0..inflight {
-            let (rx, tx, agent, url, label) = (
-                job_rx.clone(),
-                done_tx.clone(),
-                agent.clone(),
-                url.as_str(),
-                label.as_str(),
-            );
+            let (job_rx, order, abandoned, committer) = (&job_rx, &order, &abandoned, &committer);
+            let (agent, url, label) = (agent.clone(), url.as_str(), label.as_str());
             let (pacer, metrics, gzip) = (ctx.pacer(), ctx.metrics.clone(), ctx.tuning.gzip);
-            s.spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(g) => g.recv(),
-                    Err(_) => return,
-                };
-                let Ok((seq, w, groups)) = job else { return };
-                let groups: Vec<(&str, Vec<&Record>)> = groups
-                    .iter()
-                    .map(|(k, idx)| (k.as_str(), idx.iter().map(|i| &w.records[*i]).collect()))
-                    .collect();
-                let ok = send_window(&groups, url, &agent, gzip, &pacer, &metrics, label);
-                if tx.send((seq, w.end, ok)).is_err() {
-                    return;
+            s.spawn(move || {
+                let mut builder = BodyBuilder::default();
+                loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(Job {
+                        seq,
+                        window,
+                        groups,
+                    }) = job
+                    else {
+                        return;
+                    };
+                    // Once a window is given up on, the ones queued behind it are not sent:
+                    // the cursor cannot pass it anyway.
+                    let ok = !abandoned.load(Ordering::Acquire) && {
+                        let groups: Vec<(&str, Vec<&Record>)> = groups
+                            .iter()
+                            .map(|(k, idx)| {
+                                (
+                                    k.as_str(),
+                                    idx.iter().map(|i| &window.records[*i]).collect(),
+                                )
+                            })
+                            .collect();
+                        send_window(
+                            &groups,
+                            url,
+                            &agent,
+                            gzip,
+                            &mut builder,
+                            &pacer,
+                            &metrics,
+                            label,
+                        )
+                    };
+                    if !ok {
+                        abandoned.store(true, Ordering::Release);
+                    }
+                    match order.lock() {
+                        Ok(mut o) => o.finish(seq, window.end, ok, committer),
+                        Err(_) => return,
+                    }
                 }
             });
         }
-        drop(done_tx);
         let mut seq = 0u64;
-        let mut expect = 0u64;
-        let mut outstanding = 0usize;
-        let mut finished: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
-        let mut abandoned = false;
-        let apply = |finished: &mut BTreeMap<u64, (u64, bool)>,
-                     expect: &mut u64,
-                     abandoned: &mut bool,
-                     ctx: &mut OutputCtx| {
-            while let Some((end, ok)) = finished.remove(expect) {
-                if ok && !*abandoned {
-                    ctx.done_to(end);
-                } else {
-                    *abandoned = true;
-                }
-                *expect += 1;
-            }
-        };
-        loop {
-            while let Ok((sq, end, ok)) = done_rx.try_recv() {
-                outstanding -= 1;
-                finished.insert(sq, (end, ok));
-            }
-            apply(&mut finished, &mut expect, &mut abandoned, &mut ctx);
-            if abandoned {
-                break;
-            }
-            if outstanding < inflight {
-                match ctx.poll_window() {
-                    Some(w) => {
-                        let groups = group_indices(&ctx, &w);
-                        if job_tx.send((seq, w, groups)).is_err() {
-                            break;
-                        }
-                        seq += 1;
-                        outstanding += 1;
+        while !abandoned.load(Ordering::Acquire) {
+            match ctx.poll_window() {
+                Some(window) => {
+                    let groups = group_indices(&ctx, &window);
+                    let job = Job {
+                        seq,
+                        window,
+                        groups,
+                    };
+                    if job_tx.send(job).is_err() {
+                        break;
                     }
-                    None if ctx.finished_reading() => {
-                        if outstanding == 0 {
-                            break;
-                        }
-                        match done_rx.recv() {
-                            Ok((sq, end, ok)) => {
-                                outstanding -= 1;
-                                finished.insert(sq, (end, ok));
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    None => {}
+                    seq += 1;
                 }
-            } else {
-                match done_rx.recv() {
-                    Ok((sq, end, ok)) => {
-                        outstanding -= 1;
-                        finished.insert(sq, (end, ok));
-                    }
-                    Err(_) => break,
-                }
+                None if ctx.finished_reading() => break,
+                None => {}
             }
         }
+        // The senders finish what is queued, then see the channel closed.
         drop(job_tx);
-        for (sq, end, ok) in done_rx.iter() {
-            finished.insert(sq, (end, ok));
-        }
-        apply(&mut finished, &mut expect, &mut abandoned, &mut ctx);
     });
 }
 
@@ -294,13 +368,36 @@ mod tests {
 
     #[test]
     fn a_body_joins_lines_and_gzips() {
-        let a = Record::decode(&crate::record::encode(0, "k", b"one")).unwrap();
-        let b = Record::decode(&crate::record::encode(0, "k", b"two")).unwrap();
-        assert_eq!(body(&[&a, &b], false).unwrap(), b"one\ntwo");
-        let gz = body(&[&a, &b], true).unwrap();
+        let a = Record::decode(crate::record::encode(0, "k", b"one")).unwrap();
+        let b = Record::decode(crate::record::encode(0, "k", b"two")).unwrap();
+        let mut builder = BodyBuilder::default();
+        assert_eq!(builder.body(&[&a, &b], false).unwrap(), b"one\ntwo");
+        let gz = builder.body(&[&a, &b], true).unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
             .unwrap();
         assert_eq!(out, "one\ntwo");
+    }
+
+    #[test]
+    fn a_reused_builder_gzips_each_batch_whole_even_when_it_does_not_compress() {
+        use rand::RngCore;
+        let mut noise = vec![0u8; 300_000];
+        rand::rng().fill_bytes(&mut noise);
+        // Bytes that deflate cannot shrink: the output outgrows its first guess.
+        let line: Vec<u8> = noise.iter().map(|b| b'a' + b % 26).collect();
+        let big = Record::decode(crate::record::encode(0, "k", &line)).unwrap();
+        let small = Record::decode(crate::record::encode(0, "k", b"after")).unwrap();
+        let mut builder = BodyBuilder::default();
+        for (recs, want) in [
+            (vec![&big, &small], [&line[..], b"\nafter"].concat()),
+            (vec![&small], b"after".to_vec()),
+        ] {
+            let gz = builder.body(&recs, true).unwrap();
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
+                .unwrap();
+            assert_eq!(out, want);
+        }
     }
 }

@@ -117,7 +117,7 @@ impl OutputCtx {
 
     /// The key a record is sent with.
     pub fn key_for<'a>(&'a self, r: &'a Record) -> &'a str {
-        self.key_override.as_deref().unwrap_or(&r.key)
+        self.key_override.as_deref().unwrap_or(r.key())
     }
 
     fn position(&self) -> u64 {
@@ -234,9 +234,9 @@ impl OutputCtx {
                     }
                 };
                 w.end += 1;
-                match Record::decode(&next) {
+                match Record::decode(next) {
                     Ok(r) => {
-                        bytes += r.data.len() + 1;
+                        bytes += r.data().len() + 1;
                         w.records.push(r);
                     }
                     Err(e) => {
@@ -265,11 +265,14 @@ impl OutputCtx {
 
     /// Marks every record below `end` sent.
     pub fn done_to(&mut self, end: u64) {
-        self.buffer.advance(self.idx, end);
-        if self.buffer.journal.end_offset() <= end {
-            self.buffer.cursors[self.idx]
-                .oldest_unsent_us
-                .store(0, Ordering::Relaxed);
+        self.committer().done_to(end);
+    }
+
+    /// What a sending thread needs to advance the cursor.
+    pub fn committer(&self) -> Committer {
+        Committer {
+            buffer: self.buffer.clone(),
+            idx: self.idx,
         }
     }
 
@@ -301,6 +304,25 @@ impl OutputCtx {
                 return true;
             }
             std::thread::sleep((until - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// Advances an output's cursor from a thread other than the one that reads its windows.
+#[derive(Clone)]
+pub struct Committer {
+    buffer: Arc<Buffer>,
+    idx: usize,
+}
+
+impl Committer {
+    /// Marks every record below `end` sent.
+    pub fn done_to(&self, end: u64) {
+        self.buffer.advance(self.idx, end);
+        if self.buffer.journal.end_offset() <= end {
+            self.buffer.cursors[self.idx]
+                .oldest_unsent_us
+                .store(0, Ordering::Relaxed);
         }
     }
 }

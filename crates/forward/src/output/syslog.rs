@@ -205,7 +205,7 @@ pub fn run(mut ctx: OutputCtx, host: String, port: u16, tls: Arc<rustls::ClientC
         let mut payload = Vec::new();
         for r in &w.records {
             let r: &Record = r;
-            payload.extend_from_slice(&to_rfc5424(&r.data, ctx.key_for(r), r.received_at_us));
+            payload.extend_from_slice(&to_rfc5424(r.data(), ctx.key_for(r), r.received_at_us));
             payload.push(b'\n');
         }
         let mut attempt = 0u32;
