@@ -10,10 +10,16 @@
 #      has every record.
 # For each: records/s, and CPU µs per record of the concentrator process alone (user+system,
 # from /proc/PID/stat; the server and the sink are not counted).
+# For the forwarder it also prints when the last record was journaled (input side done), so
+# the output's lag behind the input shows.
 # Usage: bench/forward/run.sh [RECORDS]   (default 200000; needs `apt-get install -y rsyslog`;
-#        ZIAXDR_BIN=path skips the release build)
+#        ZIAXDR_BIN=path skips the release build; CASES="sink rsyslog" runs only those of
+#        serve, sink and rsyslog, default all three; PERF=FILE records a `perf record -g` of
+#        the forwarder in the sink case)
 set -euo pipefail
 N=${1:-200000}
+CASES=${CASES:-serve sink rsyslog}
+has() { case " $CASES " in *" $1 "*) return 0;; esac; return 1; }
 source "$(dirname "$0")/../ziaxdr-bin.sh"
 # On disk, not tmpfs: the forwarder's fsync must cost what it costs.
 work=$(mktemp -d -p /var/tmp)
@@ -37,14 +43,28 @@ wait_count() { # wait_count CMD... until it prints a number >= N (10 min at most
   echo "timed out waiting for $N records (at ${v:-0})" >&2; return 1
 }
 send() { cat "$work/feed.log" >"/dev/tcp/127.0.0.1/$1"; }
+# forward_wait METRICS T0: waits until the forwarder has sent N records; prints the seconds
+# from T0 to when it had journaled them all.
+forward_wait() {
+  local end=$((SECONDS + 600)) tj="" j s
+  while [ $SECONDS -lt $end ]; do
+    read -r j s < <(curl -s "http://$1/metrics" | awk '$1 ~ /^ziaxdr_forward_journaled_total/ {j+=$2} $1 ~ /^ziaxdr_forward_sent_total/ {s+=$2} END {printf "%d %d\n", j, s}')
+    [ -z "$tj" ] && [ "${j:-0}" -ge "$N" ] && tj=$(now)
+    if [ "${s:-0}" -ge "$N" ]; then tj=${tj:-$(now)}; python3 -c "print(f'{$tj-$2:.2f}')"; return 0; fi
+    sleep 0.02
+  done
+  echo "timed out waiting for $N records (sent ${s:-0})" >&2; return 1
+}
 
 "$BIN" simulate --count "$N" --seed 1 --framing nss --no-progress >"$work/feed.log" 2>/dev/null
-echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc) CPUs"
+echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc) CPUs; $(uptime | sed 's/.*load/load/')"
+fwd_rate=0; fwd_sink_rate=0
 
-# 1. ziaxdr forward -> HTTPS -> ziaxdr serve
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
   -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:FALSE" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 key=$("$BIN" intake create --data "$work/srv" --json | sed -n 's/.*"intake_key":"\([^"]*\)".*/\1/p')
+# 1. ziaxdr forward -> HTTPS -> ziaxdr serve
+if has serve; then
 ZIAXDR_LOG=warn "$BIN" serve --data "$work/srv" --http 127.0.0.1:0 --syslog off --no-detection \
   --output "$work/srv/events.ndjson" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
   >"$work/srv.out" 2>"$work/srv.err" &
@@ -59,16 +79,18 @@ fpid=$!
 pids+=($fpid)
 until grep -q '^listening ' "$work/fwd.err" 2>/dev/null; do sleep 0.05; done
 metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd.err")
-sent() { curl -s "http://$metrics/metrics" | awk '$1 ~ /^ziaxdr_forward_sent_total/ {s+=$2} END {printf "%d\n", s}'; }
 c0=$(cpu_ticks "$fpid"); t0=$(now)
 send "$fport"
-wait_count sent; t1=$(now); c1=$(cpu_ticks "$fpid")
+tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid")
 report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to ziaxdr serve" "$N" "$t0" "$t1" "$c0" "$c1"
+echo "  (all journaled after $tj s; peak RSS $(awk '/VmHWM/ {print $2/1024}' /proc/$fpid/status) MB, $(awk '{print $10}' /proc/$fpid/stat) page faults)"
 fwd_rate=$(python3 -c "print($N/($t1-$t0))")
 kill "$fpid"; wait "$fpid" 2>/dev/null || true
+fi
 
 # 1b. ziaxdr forward -> HTTPS -> a sink that only answers 200 (what rsyslog's sink below does
 #     for TCP): the forwarder's own rate, not the receiving server's parse and index.
+if has sink; then
 cat >"$work/https_sink.py" <<'PY'
 import http.server, ssl, sys
 port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -99,14 +121,19 @@ fpid=$!
 pids+=($fpid)
 until grep -q '^listening ' "$work/fwd2.err" 2>/dev/null; do sleep 0.05; done
 metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd2.err")
+if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$fpid" 2>/dev/null & perf_pid=$!; sleep 0.5; fi
 c0=$(cpu_ticks "$fpid"); t0=$(now)
 send "$fport"
-wait_count sent; t1=$(now); c1=$(cpu_ticks "$fpid")
+tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid")
+if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to a 200 sink" "$N" "$t0" "$t1" "$c0" "$c1"
+echo "  (all journaled after $tj s; peak RSS $(awk '/VmHWM/ {print $2/1024}' /proc/$fpid/status) MB, $(awk '{print $10}' /proc/$fpid/stat) page faults)"
 fwd_sink_rate=$(python3 -c "print($N/($t1-$t0))")
 kill "$fpid"; wait "$fpid" 2>/dev/null || true
+fi
 
 # 2. rsyslog: imtcp -> disk-assisted queue -> omfwd TCP -> a line-counting sink
+has rsyslog || exit 0
 if ! [ -x /usr/sbin/rsyslogd ]; then echo "rsyslog: not installed (apt-get install -y rsyslog); skipped"; exit 0; fi
 sport=$(free_port)
 cat >"$work/sink.py" <<'PY'
@@ -153,4 +180,5 @@ c0=$(cpu_ticks "$rpid"); t0=$(now)
 send "$rport"
 wait_count cat "$work/sink.count"; t1=$(now); c1=$(cpu_ticks "$rpid")
 report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$N" "$t0" "$t1" "$c0" "$c1"
+echo "$(uptime | sed 's/.*load/load/')"
 python3 -c "r=$N/($t1-$t0); print(f'ratio to rsyslog, records/s: forward to ziaxdr serve {$fwd_rate/r:.2f}, forward to a 200 sink {$fwd_sink_rate/r:.2f}')"
