@@ -37,11 +37,6 @@ hz=os.sysconf('SC_CLK_TCK'); cpu=(c1-c0)/hz
 print(f'{name:<58} {n/(b-a):9.0f} records/s  {b-a:6.2f} s  CPU {cpu:6.2f} s = {cpu/n*1e6:6.2f} us/record')
 " "$@"
 }
-wait_count() { # wait_count CMD... until it prints a number >= N (10 min at most)
-  local end=$((SECONDS + 600))
-  while [ $SECONDS -lt $end ]; do v=$("$@" 2>/dev/null || echo 0); [ "${v:-0}" -ge "$N" ] && return 0; sleep 0.02; done
-  echo "timed out waiting for $N records (at ${v:-0})" >&2; return 1
-}
 send() { cat "$work/feed.log" >"/dev/tcp/127.0.0.1/$1"; }
 # forward_wait METRICS T0: waits until the forwarder has sent N records; prints the seconds
 # from T0 to when it had journaled them all.
@@ -178,7 +173,18 @@ pids+=($rpid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do sleep 0.05; done
 c0=$(cpu_ticks "$rpid"); t0=$(now)
 send "$rport"
-wait_count cat "$work/sink.count"; t1=$(now); c1=$(cpu_ticks "$rpid")
-report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$N" "$t0" "$t1" "$c0" "$c1"
+# rsyslog sometimes leaves the last few hundred records in its disk queue for minutes (seen
+# with 200 000 records: 199 815 delivered, the rest in fwdq.*): after 10 s without progress its
+# rate is counted over the records delivered, up to the last progress.
+last=0; tl=$(now); got=0
+while :; do
+  got=$(cat "$work/sink.count" 2>/dev/null || echo 0)
+  [ "$got" -ge "$N" ] && break
+  if [ "$got" != "$last" ]; then last=$got; tl=$(now)
+  elif python3 -c "import sys; sys.exit(0 if $(now)-$tl > 10 else 1)"; then echo "rsyslog stalled at $got of $N records"; break; fi
+  sleep 0.02
+done
+if [ "$got" -ge "$N" ]; then t1=$(now); else t1=$tl; fi; c1=$(cpu_ticks "$rpid")
+report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$got" "$t0" "$t1" "$c0" "$c1"
 echo "$(uptime | sed 's/.*load/load/')"
-python3 -c "r=$N/($t1-$t0); print(f'ratio to rsyslog, records/s: forward to ziaxdr serve {$fwd_rate/r:.2f}, forward to a 200 sink {$fwd_sink_rate/r:.2f}')"
+python3 -c "r=$got/($t1-$t0); print(f'ratio to rsyslog, records/s: forward to ziaxdr serve {$fwd_rate/r:.2f}, forward to a 200 sink {$fwd_sink_rate/r:.2f}')"
