@@ -111,18 +111,28 @@ impl BodyBuilder {
     }
 }
 
+/// Where and how a sending thread posts its batches.
+#[derive(Clone, Copy)]
+struct Dest<'a> {
+    url: &'a str,
+    agent: &'a ureq::Agent,
+    gzip: bool,
+    pacer: &'a Pacer,
+    metrics: &'a crate::metrics::Metrics,
+    label: &'a str,
+}
+
 /// Sends one window (one batch per key) until every batch is accepted or refused for good
 /// (true), or the output stops first (false: the window stays on disk).
-fn send_window(
-    groups: &[(&str, Vec<&Record>)],
-    url: &str,
-    agent: &ureq::Agent,
-    gzip: bool,
-    builder: &mut BodyBuilder,
-    pacer: &Pacer,
-    metrics: &crate::metrics::Metrics,
-    label: &str,
-) -> bool {
+fn send_window(groups: &[(&str, Vec<&Record>)], dest: &Dest, builder: &mut BodyBuilder) -> bool {
+    let Dest {
+        url,
+        agent,
+        gzip,
+        pacer,
+        metrics,
+        label,
+    } = *dest;
     let l = [label];
     let mut done = vec![false; groups.len()];
     // Built once, kept across retries.
@@ -286,16 +296,15 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
                                 )
                             })
                             .collect();
-                        send_window(
-                            &groups,
+                        let dest = Dest {
                             url,
-                            &agent,
+                            agent: &agent,
                             gzip,
-                            &mut builder,
-                            &pacer,
-                            &metrics,
+                            pacer: &pacer,
+                            metrics: &metrics,
                             label,
-                        )
+                        };
+                        send_window(&groups, &dest, &mut builder)
                     };
                     if !ok {
                         abandoned.store(true, Ordering::Release);
