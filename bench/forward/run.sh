@@ -15,7 +15,8 @@
 # Usage: bench/forward/run.sh [RECORDS]   (default 200000; needs `apt-get install -y rsyslog`;
 #        ZIAXDR_BIN=path skips the release build; CASES="sink rsyslog" runs only those of
 #        serve, sink and rsyslog, default all three; PERF=FILE records a `perf record -g` of
-#        the forwarder in the sink case)
+#        the forwarder in the sink case; FORWARD_ARGS="--http-inflight 2 …" adds flags to
+#        the forwarder's command line)
 set -euo pipefail
 N=${1:-200000}
 CASES=${CASES:-serve sink rsyslog}
@@ -68,7 +69,7 @@ until grep -q '^listening ' "$work/srv.err" 2>/dev/null; do sleep 0.05; done
 http=$(sed -n 's/^listening http=\([^ ]*\).*/\1/p' "$work/srv.err")
 fport=$(free_port)
 ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd" --listen "tcp://127.0.0.1:$fport=$key" \
-  --to "https://$http/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 \
+  --to "https://$http/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 ${FORWARD_ARGS:-} \
   2>"$work/fwd.err" &
 fpid=$!
 pids+=($fpid)
@@ -110,7 +111,7 @@ pids+=($!)
 until (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null; do sleep 0.05; done
 fport=$(free_port)
 ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
-  --to "https://127.0.0.1:$hport/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 \
+  --to "https://127.0.0.1:$hport/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 ${FORWARD_ARGS:-} \
   2>"$work/fwd2.err" &
 fpid=$!
 pids+=($fpid)
@@ -187,4 +188,7 @@ done
 if [ "$got" -ge "$N" ]; then t1=$(now); else t1=$tl; fi; c1=$(cpu_ticks "$rpid")
 report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$got" "$t0" "$t1" "$c0" "$c1"
 echo "$(uptime | sed 's/.*load/load/')"
-python3 -c "r=$got/($t1-$t0); print(f'ratio to rsyslog, records/s: forward to ziaxdr serve {$fwd_rate/r:.2f}, forward to a 200 sink {$fwd_sink_rate/r:.2f}')"
+python3 -c "
+r = $got / ($t1 - $t0)
+parts = [f'{name} {rate / r:.2f}' for name, rate in (('forward to ziaxdr serve', $fwd_rate), ('forward to a 200 sink', $fwd_sink_rate)) if rate]
+print('ratio to rsyslog, records/s: ' + ', '.join(parts))"
