@@ -232,14 +232,19 @@ struct InOrder {
     expect: u64,
     finished: BTreeMap<u64, (u64, bool)>,
     abandoned: bool,
+    /// Receipt time of each read window's first record, by window: once a window is sent,
+    /// the next one's is the oldest unsent (the lag in seconds).
+    first_us: BTreeMap<u64, i64>,
 }
 
 impl InOrder {
     fn finish(&mut self, seq: u64, end: u64, ok: bool, committer: &Committer) {
         self.finished.insert(seq, (end, ok));
         while let Some((end, ok)) = self.finished.remove(&self.expect) {
+            self.first_us.remove(&self.expect);
             if ok && !self.abandoned {
-                committer.done_to(end);
+                let next = self.first_us.get(&(self.expect + 1)).copied();
+                committer.done_to_with(end, next);
             } else {
                 self.abandoned = true;
             }
@@ -261,6 +266,7 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
         expect: 0,
         finished: BTreeMap::new(),
         abandoned: false,
+        first_us: BTreeMap::new(),
     });
     let abandoned = AtomicBool::new(false);
     let committer = ctx.committer();
@@ -321,6 +327,9 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
             match ctx.poll_window() {
                 Some(window) => {
                     let groups = group_indices(&ctx, &window);
+                    if let (Some(first), Ok(mut o)) = (window.records.first(), order.lock()) {
+                        o.first_us.insert(seq, first.received_at_us);
+                    }
                     let job = Job {
                         seq,
                         window,
@@ -408,5 +417,70 @@ mod tests {
                 .unwrap();
             assert_eq!(out, want);
         }
+    }
+
+    fn committer_over(
+        dir: &std::path::Path,
+        records: usize,
+    ) -> (std::sync::Arc<crate::buffer::Buffer>, Committer) {
+        let dests: Vec<crate::config::DestSpec> = vec!["https://a/plain/batch".parse().unwrap()];
+        let b = crate::buffer::Buffer::open(
+            dir,
+            journal::Config::default(),
+            &dests,
+            crate::config::WhenFull::Block,
+            crate::metrics::Metrics::new(),
+        )
+        .unwrap();
+        let recs = (0..records)
+            .map(|i| crate::record::encode(i as i64, "k", b"x"))
+            .collect();
+        b.journal.append_blocking(recs).unwrap();
+        let ctx = OutputCtx::new(
+            b.clone(),
+            0,
+            crate::metrics::Metrics::new(),
+            Default::default(),
+            Default::default(),
+            None,
+        );
+        (b, ctx.committer())
+    }
+
+    fn in_order() -> InOrder {
+        InOrder {
+            expect: 0,
+            finished: BTreeMap::new(),
+            abandoned: false,
+            first_us: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn windows_sent_out_of_order_advance_the_cursor_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let (b, c) = committer_over(d.path(), 30);
+        let mut o = in_order();
+        o.first_us.extend([(0, 1), (1, 11), (2, 21)]);
+        o.finish(1, 20, true, &c);
+        assert_eq!(b.cursors[0].next(), 0, "passed a window still in flight");
+        o.finish(0, 10, true, &c);
+        assert_eq!(b.cursors[0].next(), 20);
+        assert_eq!(
+            b.cursors[0].oldest_unsent_us.load(Ordering::Relaxed),
+            21,
+            "the oldest unsent record is the first of the next window"
+        );
+    }
+
+    #[test]
+    fn after_a_window_given_up_on_the_cursor_advances_no_further() {
+        let d = tempfile::tempdir().unwrap();
+        let (b, c) = committer_over(d.path(), 30);
+        let mut o = in_order();
+        o.finish(0, 10, true, &c);
+        o.finish(1, 20, false, &c);
+        o.finish(2, 30, true, &c);
+        assert_eq!(b.cursors[0].next(), 10);
     }
 }

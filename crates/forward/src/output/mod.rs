@@ -316,6 +316,17 @@ pub struct Committer {
 }
 
 impl Committer {
+    /// Marks every record below `end` sent, and `next_unsent_us` (the receipt time of the
+    /// first record at `end`, when known) as the oldest unsent.
+    pub fn done_to_with(&self, end: u64, next_unsent_us: Option<i64>) {
+        if let Some(us) = next_unsent_us {
+            self.buffer.cursors[self.idx]
+                .oldest_unsent_us
+                .store(us, Ordering::Relaxed);
+        }
+        self.done_to(end);
+    }
+
     /// Marks every record below `end` sent.
     pub fn done_to(&self, end: u64) {
         self.buffer.advance(self.idx, end);
