@@ -131,9 +131,12 @@ fn bin_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// `entity, dataset, ts, offset` of a row.
+type Key<'a> = (&'a [u8], &'a [u8], u32, u64);
+
 /// The sort key of a row (`entity, dataset, ts, offset`, the first four columns of
 /// [`insert_columns`]), compared as ClickHouse compares them (strings bytewise).
-fn sort_key<'a>(row: &'a [u8]) -> Result<(&'a [u8], &'a [u8], u32, u64), StoreError> {
+fn sort_key<'a>(row: &'a [u8]) -> Result<Key<'a>, StoreError> {
     let mut r = Reader { buf: row, pos: 0 };
     let entity = r.encoded_str()?;
     let dataset = r.encoded_str()?;
@@ -241,6 +244,91 @@ mod tests {
             Some(Layout::Array(Elem::Fixed(32)))
         );
         assert_eq!(layout("DateTime('UTC')"), Some(Layout::Fixed(4)));
+    }
+
+    /// A `RowBinary` row of the events table with every column empty but its key.
+    fn row(entity: &str, ts: u32, offset: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (c, l) in layouts().unwrap().iter().enumerate() {
+            match (c, l) {
+                (0, _) => bin_str(&mut out, entity),
+                (2, _) => out.extend_from_slice(&ts.to_le_bytes()),
+                (3, _) => out.extend_from_slice(&offset.to_le_bytes()),
+                (_, Layout::Str) => bin_str(&mut out, ""),
+                (_, Layout::Fixed(w)) => out.extend(std::iter::repeat_n(0, *w)),
+                (_, Layout::Array(_)) => varint(&mut out, 0),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rows_come_out_in_the_order_of_the_sort_key() {
+        let (a, b, c) = (row("b", 5, 1), row("a", 9, 2), row("a", 7, 3));
+        let body = [a.clone(), b.clone(), c.clone()].concat();
+        let out = block(&body, &[0, a.len(), a.len() + b.len()]).unwrap();
+        // Header: 2 counts, then the columns `entity` and `dataset` (names and types).
+        let mut r = Reader { buf: &out, pos: 0 };
+        assert_eq!(r.varint().unwrap() as usize, insert_columns().len());
+        assert_eq!(r.varint().unwrap(), 3);
+        let col = |r: &mut Reader| {
+            r.encoded_str().unwrap();
+            r.encoded_str().unwrap();
+        };
+        col(&mut r);
+        let entities: Vec<&[u8]> = (0..3).map(|_| r.encoded_str().unwrap()).collect();
+        assert_eq!(entities, vec![b"\x01a" as &[u8], b"\x01a", b"\x01b"]);
+        col(&mut r);
+        (0..3).for_each(|_| {
+            r.encoded_str().unwrap();
+        });
+        col(&mut r);
+        let ts: Vec<&[u8]> = (0..3).map(|_| r.take(4).unwrap()).collect();
+        assert_eq!(
+            ts,
+            vec![
+                &7u32.to_le_bytes()[..],
+                &9u32.to_le_bytes(),
+                &5u32.to_le_bytes()
+            ]
+        );
+    }
+
+    #[test]
+    fn an_array_column_is_its_cumulative_lengths_then_its_elements() {
+        let cols = layouts().unwrap();
+        let arr = cols
+            .iter()
+            .position(|l| *l == Layout::Array(Elem::Str))
+            .unwrap();
+        let with = |n: u64| {
+            let mut out = Vec::new();
+            for (c, l) in cols.iter().enumerate() {
+                match l {
+                    Layout::Str => bin_str(&mut out, ""),
+                    Layout::Fixed(w) => out.extend(std::iter::repeat_n(0, *w)),
+                    Layout::Array(_) if c == arr => {
+                        varint(&mut out, n);
+                        (0..n).for_each(|_| bin_str(&mut out, "x"));
+                    }
+                    Layout::Array(_) => varint(&mut out, 0),
+                }
+            }
+            out
+        };
+        let (a, b) = (with(2), with(1));
+        let out = block(&[a.clone(), b].concat(), &[0, a.len()]).unwrap();
+        let mut lengths = 2u64.to_le_bytes().to_vec();
+        lengths.extend_from_slice(&3u64.to_le_bytes());
+        lengths.extend_from_slice(b"\x01x\x01x\x01x");
+        let header = {
+            let mut h = Vec::new();
+            bin_str(&mut h, &insert_columns()[arr].0);
+            bin_str(&mut h, insert_columns()[arr].1);
+            h
+        };
+        let at = out.windows(header.len()).position(|w| w == header).unwrap() + header.len();
+        assert_eq!(&out[at..at + lengths.len()], &lengths[..]);
     }
 
     #[test]
