@@ -2,7 +2,8 @@
 //! server, for deployments that outgrow one machine.
 //!
 //! It talks plain HTTP (the interface every ClickHouse version has, 18.16 included):
-//! events go in as `RowBinary`, rows come out as `JSONEachRow`. The schema is created and migrated by [`ClickHouseStore::open`]
+//! events go in as `Native` blocks (made from `RowBinary` rows: see [`native`]), rows come
+//! out as `JSONEachRow`. The schema is created and migrated by [`ClickHouseStore::open`]
 //! (versioned in a `schema_migrations` table; every statement is idempotent). Events go to
 //! one `MergeTree` table partitioned by UTC day (see [`row`] for its columns), in granules
 //! of [`INDEX_GRANULARITY`] rows; the values of the enumerated fields go to the `enum_values`
@@ -20,6 +21,7 @@
 //! tell which. The server finishes an insert whose client was killed: `open` first waits
 //! until no insert of this database runs (they carry a `query_id` of their own), then reads.
 
+mod native;
 mod row;
 pub mod sql;
 
@@ -138,7 +140,8 @@ pub struct ClickHouseStore {
     records: AtomicU64,
     /// A stored record did not rebuild its event: events are kept as JSON from then on.
     records_unfaithful: AtomicBool,
-    /// The `INSERT` statement of event rows (every column, in `RowBinary` order).
+    /// The `INSERT` statement of event rows (every column, in `RowBinary` order, sent as a
+    /// `Native` block).
     insert_sql: String,
     /// Set by [`ClickHouseStore::discard_uncommitted`]: what the server holds is read again
     /// before the next write.
@@ -400,7 +403,7 @@ impl ClickHouseStore {
         store.version = store.query("SELECT version()")?.trim().to_string();
         let names: Vec<&str> = insert_columns().iter().map(|(n, _)| n.as_str()).collect();
         store.insert_sql = format!(
-            "INSERT INTO {} ({}) FORMAT RowBinary",
+            "INSERT INTO {} ({}) FORMAT Native",
             store.table("events"),
             names.join(", ")
         );
@@ -850,14 +853,20 @@ impl ClickHouseStore {
             let batch = (std::mem::take(&mut st.body), std::mem::take(&mut st.rows));
             let (sender, sql) = (self.sender(), self.insert_sql.clone());
             st.inflight = Some(std::thread::spawn(move || {
-                match sender.send(Some(&sql), &batch.0, Some(&id)) {
+                let starts: Vec<usize> = batch.1.iter().map(|r| r.1).collect();
+                let sent = native::block(&batch.0, &starts)
+                    .and_then(|block| sender.send(Some(&sql), &block, Some(&id)));
+                match sent {
                     Ok(_) => Ok(()),
                     Err(e) => Err((e, batch)),
                 }
             }));
             return Ok(());
         }
-        if let Err(e) = self.request_as(Some(&self.insert_sql), &st.body, Some(&id)) {
+        let starts: Vec<usize> = st.rows.iter().map(|r| r.1).collect();
+        let sent = native::block(&st.body, &starts)
+            .and_then(|block| self.request_as(Some(&self.insert_sql), &block, Some(&id)));
+        if let Err(e) = sent {
             st.insert_uncertain = true;
             return Err(e);
         }
