@@ -220,12 +220,17 @@ struct RuleMeta {
 /// event).
 struct CtiSlot {
     current: std::sync::RwLock<(u64, Arc<CtiMatcher>)>,
+    /// The generation in `current`, readable without the lock: a screen keeps its own
+    /// handle on the indicators and takes the lock only when this changed (locking and
+    /// cloning the handle on every event made two parse threads contend for its cache line).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Default for CtiSlot {
     fn default() -> Self {
         CtiSlot {
             current: std::sync::RwLock::new((0, Arc::new(CtiMatcher::empty()))),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -240,7 +245,22 @@ impl CtiSlot {
         let mut g = self.current.write().unwrap_or_else(|e| e.into_inner());
         g.0 += 1;
         g.1 = cti;
+        self.generation
+            .store(g.0, std::sync::atomic::Ordering::Release);
         g.0
+    }
+
+    /// The indicators in force with their generation, from `held` when it is of the
+    /// current generation (else read, and kept in `held`).
+    fn refresh<'h>(
+        &self,
+        held: &'h mut Option<(u64, Arc<CtiMatcher>)>,
+    ) -> &'h (u64, Arc<CtiMatcher>) {
+        let now = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        if held.as_ref().is_some_and(|(g, _)| *g != now) {
+            *held = None;
+        }
+        held.get_or_insert_with(|| self.get())
     }
 }
 
@@ -254,6 +274,8 @@ pub struct Screen {
     gated: GatedRules,
     rules: Arc<RuleMeta>,
     cti: Arc<CtiSlot>,
+    /// This screen's handle on the indicators of `cti` (see [`CtiSlot::refresh`]).
+    held_cti: Option<(u64, Arc<CtiMatcher>)>,
     /// Whether rsigma's engine evaluates rules itself (then [`Detector::finish`] needs the
     /// event of every screened one).
     engine_evaluates: bool,
@@ -338,7 +360,8 @@ impl Screen {
             }
         }
         let sigma_matches = matches.len() as u64;
-        let (cti_generation, cti) = self.cti.get();
+        let (cti_generation, cti) = self.cti.refresh(&mut self.held_cti);
+        let cti_generation = *cti_generation;
         for hit in cti.match_indexed(event) {
             matches.push(cti_match_indexed(&hit, ev, false));
         }
@@ -491,6 +514,7 @@ impl Detector {
                     correlation_fields: c.correlation_fields,
                 }),
                 cti: Arc::new(CtiSlot::default()),
+                held_cti: None,
                 engine_evaluates: c.engine_evaluates,
             },
             stats: DetectorStats::default(),

@@ -35,8 +35,9 @@ pub struct EcsEvent<'a> {
     slots: [u8; SLOTS],
 }
 
-/// What an [`EcsEvent`] was built from: nested objects, or the leaves of a flat event.
-#[derive(Debug, Clone)]
+/// What an [`EcsEvent`] was built from: nested objects, the leaves of a flat event, or a
+/// flat event that answers lookups itself.
+#[derive(Clone)]
 enum Source<'a> {
     Map(&'a Map<String, Value>),
     Leaves {
@@ -45,6 +46,37 @@ enum Source<'a> {
         /// The top-level keys, each followed by a NUL.
         tops: String,
     },
+    /// Not indexed: every lookup asks the event ([`EcsEvent::from_flat`]).
+    Flat(&'a dyn FlatEvent<'a>),
+}
+
+impl std::fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Map(m) => f.debug_tuple("Map").field(m).finish(),
+            Source::Leaves { values, tops } => f
+                .debug_struct("Leaves")
+                .field("values", values)
+                .field("tops", tops)
+                .finish(),
+            Source::Flat(_) => f.write_str("Flat"),
+        }
+    }
+}
+
+/// A flat event (fields by dotted path, as the ZIA parser builds it) that finds a path's
+/// values itself, faster than indexing all of its leaves: the rules and indicators read a few
+/// dozen paths of an event of a hundred leaves, most of them absent.
+pub trait FlatEvent<'a> {
+    /// Calls `f` with every value `path` names: the leaf at that path, or, for a path that
+    /// goes on below a leaf, what the leaf's value holds there (through objects, and through
+    /// every element of an array of objects), in document order. An object is not a leaf:
+    /// its own path names nothing. (What [`EcsEvent::from_leaves`] indexes under `path`.)
+    fn values_at(&self, path: &str, f: &mut dyn FnMut(&'a Value));
+
+    /// Calls `f` with each leaf's dotted path and value (as [`EcsEvent::from_leaves`] takes
+    /// them).
+    fn for_each_leaf(&self, f: &mut dyn FnMut(&str, &'a Value));
 }
 
 /// Slots of [`EcsEvent::slots`] (a power of two; events hold ~30 paths).
@@ -177,6 +209,18 @@ impl<'a> EcsEvent<'a> {
         Self::indexed(Source::Leaves { values, tops }, index)
     }
 
+    /// A view of a flat event that indexes nothing: each lookup asks `flat`, which finds a
+    /// path in its own structure. The same view as [`EcsEvent::from_leaves`] over the same
+    /// leaves, without the walk over all of them, which cost more than the lookups detection
+    /// makes.
+    pub fn from_flat(flat: &'a dyn FlatEvent<'a>) -> Self {
+        Self {
+            source: Source::Flat(flat),
+            index: Vec::new(),
+            slots: [EMPTY; SLOTS],
+        }
+    }
+
     fn indexed(source: Source<'a>, mut index: Vec<Entry<'a>>) -> Self {
         // Stable: the elements of an array keep their order.
         index.sort_by_key(|e| e.hash);
@@ -206,6 +250,36 @@ impl<'a> EcsEvent<'a> {
         match &self.source {
             Source::Map(m) => Box::new(m.values()),
             Source::Leaves { values, .. } => Box::new(values.iter().copied()),
+            Source::Flat(flat) => {
+                let mut values = Vec::new();
+                flat.for_each_leaf(&mut |_, v| values.push(v));
+                Box::new(values.into_iter())
+            }
+        }
+    }
+
+    /// The top-level keys of a flat event, in the order of its leaves, each once.
+    fn flat_tops(flat: &dyn FlatEvent<'a>) -> Vec<String> {
+        let mut tops: Vec<String> = Vec::new();
+        flat.for_each_leaf(&mut |path, _| {
+            let top = path.split_once('.').map_or(path, |(t, _)| t);
+            if tops.last().is_none_or(|t| t != top) && !tops.iter().any(|t| t == top) {
+                tops.push(top.to_string());
+            }
+        });
+        tops
+    }
+
+    /// Calls `f` with the values stored under a dotted path: the literal flat key's when
+    /// there is one, else every one (the elements of an array it crosses).
+    fn each(&self, path: &str, f: &mut dyn FnMut(&'a Value)) {
+        if let Source::Flat(flat) = &self.source {
+            return flat.values_at(path, f);
+        }
+        let entries = self.entries(path);
+        match entries.iter().find(|e| e.literal) {
+            Some(lit) => f(lit.value),
+            None => entries.iter().for_each(|e| f(e.value)),
         }
     }
 
@@ -224,6 +298,23 @@ impl<'a> EcsEvent<'a> {
     /// The value at a dotted path: one value, the literal flat key when there is one, or
     /// the values of every element of the array it crosses.
     fn lookup(&self, path: &str) -> Option<EventValue<'a>> {
+        if let Source::Flat(flat) = &self.source {
+            let (mut one, mut many) = (None, Vec::new());
+            flat.values_at(path, &mut |v| match one {
+                None => one = Some(v),
+                Some(_) => many.push(v),
+            });
+            let first = one?;
+            if many.is_empty() {
+                return Some(to_event_value(first, MAX_DEPTH));
+            }
+            return Some(EventValue::Array(
+                std::iter::once(first)
+                    .chain(many)
+                    .map(|v| to_event_value(v, MAX_DEPTH))
+                    .collect(),
+            ));
+        }
         match self.entries(path) {
             [] => None,
             [one] => Some(to_event_value(one.value, MAX_DEPTH)),
@@ -250,11 +341,7 @@ impl<'a> EcsEvent<'a> {
                 _ => {}
             }
         }
-        let entries = self.entries(path);
-        match entries.iter().find(|e| e.literal) {
-            Some(lit) => walk(lit.value, visit, MAX_DEPTH),
-            None => entries.iter().for_each(|e| walk(e.value, visit, MAX_DEPTH)),
-        }
+        self.each(path, &mut |v| walk(v, visit, MAX_DEPTH));
     }
 
     /// The string at a dotted path (first value), numbers and booleans rendered as text, as
@@ -299,6 +386,13 @@ impl<'a> EcsEvent<'a> {
 
     /// The first value at a dotted path, as `get_path` gives it.
     fn first(&self, path: &str) -> Option<&'a Value> {
+        if let Source::Flat(flat) = &self.source {
+            let mut first = None;
+            flat.values_at(path, &mut |v| {
+                first.get_or_insert(v);
+            });
+            return first;
+        }
         let entries = self.entries(path);
         entries
             .iter()
@@ -542,6 +636,7 @@ impl Event for EcsEvent<'_> {
         let mut keys: Vec<Cow<'_, str>> = match &self.source {
             Source::Map(m) => m.keys().map(|k| Cow::Borrowed(k.as_str())).collect(),
             Source::Leaves { tops, .. } => tops.split_terminator('\0').map(Cow::Borrowed).collect(),
+            Source::Flat(flat) => Self::flat_tops(*flat).into_iter().map(Cow::Owned).collect(),
         };
         keys.push(Cow::Borrowed(VIRTUAL_ROOT));
         Some(keys)
@@ -551,6 +646,7 @@ impl Event for EcsEvent<'_> {
         match &self.source {
             Source::Map(m) => m.keys().for_each(|k| visit(k)),
             Source::Leaves { tops, .. } => tops.split_terminator('\0').for_each(&mut *visit),
+            Source::Flat(flat) => Self::flat_tops(*flat).iter().for_each(|t| visit(t)),
         }
         // The virtual fields live under "ziaxdr."; the engine must not skip that root.
         visit(VIRTUAL_ROOT);

@@ -323,3 +323,117 @@ fn correlations_fed_only_the_fields_they_read_fire_as_on_whole_events() {
     }
     assert!(fired_any >= 2, "only {fired_any} correlation matches");
 }
+
+/// A parsed event looked up where it is, as the server's parse threads read it.
+struct Flat<'a>(&'a zia::Event);
+
+impl<'a> detect::event::FlatEvent<'a> for Flat<'a> {
+    fn values_at(&self, path: &str, f: &mut dyn FnMut(&'a Value)) {
+        self.0.values_at(path, f);
+    }
+    fn for_each_leaf(&self, f: &mut dyn FnMut(&str, &'a Value)) {
+        self.0.for_each_leaf_ref(f);
+    }
+}
+
+#[test]
+fn a_flat_event_screened_in_place_matches_as_its_nested_objects_do() {
+    let data = tempfile::tempdir().unwrap();
+    let d = detector(data.path());
+    let (mut flat, mut nested) = (d.screen(), d.screen());
+    let (mut a, mut b) = (detector(data.path()), detector(data.path()));
+    let (mut fired_any, mut correlated_any) = (0, 0);
+    for ev in flat_events() {
+        let map = ev.to_map();
+        let view = Flat(&ev);
+        let got = flat.screen_indexed(&detect::event::EcsEvent::from_flat(&view), &|| ev.to_map());
+        let want = nested.screen(&map);
+        assert_eq!(described(got.matches()), described(want.matches()));
+        fired_any += want.matches().len();
+        // What goes on to the correlations is the same too.
+        let (_, got_input) = a.split(got);
+        let (_, want_input) = b.split(want);
+        assert_eq!(got_input.is_some(), want_input.is_some());
+        correlated_any += usize::from(want_input.is_some());
+    }
+    assert!(fired_any > 50, "only {fired_any} matches");
+    assert!(correlated_any > 0, "no event fed a correlation");
+}
+
+/// Every path detection may ask of an event: each leaf, each prefix of one, paths below a
+/// leaf, and paths the event lacks.
+fn paths_of(ev: &zia::Event) -> Vec<String> {
+    let mut out = vec![
+        "nope".to_string(),
+        "event.nope".into(),
+        "ziaxdr.sigma_category".into(),
+        "ziaxdr.blocked".into(),
+        "user_agent.original".into(),
+    ];
+    ev.for_each_leaf_ref(&mut |path, _| {
+        out.push(path.to_string());
+        out.push(format!("{path}.below"));
+        let mut at = 0;
+        while let Some(i) = path[at..].find('.') {
+            out.push(path[..at + i].to_string());
+            at += i + 1;
+        }
+    });
+    out
+}
+
+#[test]
+fn a_flat_event_looked_up_in_place_reads_as_its_indexed_leaves() {
+    use rsigma_eval::Event as _;
+    let mut events = flat_events();
+    // Values below a leaf: arrays of objects, objects whose keys hold dots, and a key with
+    // dots of the event itself.
+    let mut odd = zia::Event::from_map(obj(json!({
+        "url.domain": "flat.example",
+        "event": {"dataset": "dns", "action": "Block/Drop"},
+    })));
+    odd.set(
+        "dns.answers",
+        json!([{"data": "1.1.1.1", "ttl": 5}, {"data": "2.2.2.2"}, [{"data": "3.3.3.3"}]]),
+    );
+    events.push(odd);
+    let mut kept = zia::Event::default();
+    kept.set("event.dataset", json!("web"));
+    kept.set(
+        "zscaler.zia.extra",
+        json!([{"a.b": {"c": 1}}, {"a": {"b.c": 2}}, "x"]),
+    );
+    kept.set("user_agent.original", json!("Mozilla/5.0%20(X11)"));
+    events.push(kept);
+    let mut paths_checked = 0;
+    for ev in &events {
+        let view = Flat(ev);
+        let flat = detect::event::EcsEvent::from_flat(&view);
+        let leaves = detect::event::EcsEvent::from_leaves(|visit| ev.for_each_leaf_ref(visit));
+        let mut paths = paths_of(ev);
+        paths.extend(
+            [
+                "dns.answers.data",
+                "dns.answers.ttl",
+                "zscaler.zia.extra.a.b.c",
+            ]
+            .map(String::from),
+        );
+        for p in &paths {
+            assert_eq!(flat.get_field(p), leaves.get_field(p), "{p}");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            flat.visit_strs(p, &mut |s| a.push(s));
+            leaves.visit_strs(p, &mut |s| b.push(s));
+            assert_eq!(a, b, "{p}");
+            paths_checked += 1;
+        }
+        assert_eq!(flat.top_level_keys(), leaves.top_level_keys());
+        assert_eq!(flat.all_string_values(), leaves.all_string_values());
+        assert_eq!(
+            flat.any_string_value(&|s| s.contains("3.3.3")),
+            leaves.any_string_value(&|s| s.contains("3.3.3"))
+        );
+        assert_eq!(flat.event_id(), leaves.event_id());
+    }
+    assert!(paths_checked > 10_000, "{paths_checked}");
+}

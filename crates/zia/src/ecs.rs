@@ -38,6 +38,23 @@ impl Key {
         }
     }
 
+    /// [`Key::of`] for a segment known only at run time: one copy of its first sixteen bytes
+    /// instead of a loop over them, which stood out in the profile of the lookups detection
+    /// makes ([`Ev::values_at`]).
+    #[inline]
+    pub(crate) fn of_run_time(seg: &str) -> Key {
+        let b = seg.as_bytes();
+        let mut w = [0u8; 16];
+        let n = b.len().min(16);
+        w[..n].copy_from_slice(&b[..n]);
+        let (hi, lo) = w.split_at(8);
+        Key {
+            w0: u64::from_be_bytes(hi.try_into().unwrap_or([0; 8])),
+            w1: u64::from_be_bytes(lo.try_into().unwrap_or([0; 8])),
+            len: b.len(),
+        }
+    }
+
     /// True when the key has all the segment's bytes.
     fn whole(self) -> bool {
         self.len <= 16
@@ -144,6 +161,9 @@ pub(crate) struct Ev {
     index: Vec<Id>,
     /// The last base path of `set_under`/`set_new_under` and its node.
     base: Option<(&'static Path, Id)>,
+    /// Some segment holds a dot (a key of an object set whole, [`Ev::put`]): a dotted path
+    /// then does not name its node segment by segment.
+    dotted: bool,
 }
 
 impl Default for Ev {
@@ -171,6 +191,7 @@ impl Ev {
             // At most half full (see `index`).
             index: vec![NONE; (2 * nodes).next_power_of_two().max(2)],
             base: None,
+            dotted: false,
         }
     }
 
@@ -301,14 +322,16 @@ impl Ev {
     fn node_or_insert_dyn(&mut self, from: Id, path: String) -> Id {
         if !path.bytes().any(|b| b == b'.') {
             // One segment: the path itself names the node, no copy.
-            let key = Key::of(&path);
+            let key = Key::of_run_time(&path);
             return match self.find(from, &path, key) {
                 Ok(c) => c,
                 Err(at) => self.insert(from, Cow::Owned(path), key, at),
             };
         }
         split(&path).fold(from, |cur, seg| {
-            self.child_or_insert(cur, seg, Key::of(seg), || Cow::Owned(seg.to_owned()))
+            self.child_or_insert(cur, seg, Key::of_run_time(seg), || {
+                Cow::Owned(seg.to_owned())
+            })
         })
     }
 
@@ -421,13 +444,17 @@ impl Ev {
 impl Ev {
     /// The node of a dotted run-time path, if any.
     pub(crate) fn node_dyn(&self, path: &str) -> Option<Id> {
-        split(path).try_fold(ROOT, |cur, seg| self.find(cur, seg, Key::of(seg)).ok())
+        split(path).try_fold(ROOT, |cur, seg| {
+            self.find(cur, seg, Key::of_run_time(seg)).ok()
+        })
     }
 
     /// The node of a dotted run-time path, created when missing.
     fn node_or_insert_path(&mut self, path: &str) -> Id {
         split(path).fold(ROOT, |cur, seg| {
-            self.child_or_insert(cur, seg, Key::of(seg), || Cow::Owned(seg.to_owned()))
+            self.child_or_insert(cur, seg, Key::of_run_time(seg), || {
+                Cow::Owned(seg.to_owned())
+            })
         })
     }
 
@@ -451,7 +478,8 @@ impl Ev {
             Value::Object(m) if !m.is_empty() => {
                 self.nodes[id as usize].value = None;
                 for (k, v) in m {
-                    let key = Key::of(&k);
+                    self.dotted |= k.contains('.');
+                    let key = Key::of_run_time(&k);
                     let c = match self.find(id, &k, key) {
                         Ok(c) => c,
                         Err(at) => self.insert(id, Cow::Owned(k), key, at),
@@ -500,6 +528,48 @@ impl Ev {
         match n.first_child {
             NONE => n.value.as_ref(),
             _ => None,
+        }
+    }
+
+    /// Calls `f` with every value a dotted path names among the leaves and what they hold:
+    /// the leaf at that path, or, for a path that goes on below a leaf, what its value holds
+    /// there (through objects, and through every element of an array of objects), in
+    /// document order. An object node is not a leaf: nothing.
+    pub(crate) fn values_at<'a>(&'a self, path: &str, f: &mut dyn FnMut(&'a Value)) {
+        if self.dotted {
+            // Segments with dots: compare whole leaf paths.
+            self.for_each_leaf_ref(&mut |leaf, v| {
+                if leaf == path {
+                    f(v);
+                } else if let Some(rest) = path.strip_prefix(leaf).and_then(|r| r.strip_prefix('.'))
+                {
+                    values_below(v, rest, f);
+                }
+            });
+            return;
+        }
+        let mut cur = ROOT;
+        let mut rest = path;
+        loop {
+            let (seg, tail) = match rest.split_once('.') {
+                Some((seg, tail)) => (seg, Some(tail)),
+                None => (rest, None),
+            };
+            let Ok(id) = self.find(cur, seg, Key::of_run_time(seg)) else {
+                return;
+            };
+            let n = &self.nodes[id as usize];
+            match (n.first_child != NONE, tail) {
+                (true, Some(tail)) => {
+                    cur = id;
+                    rest = tail;
+                }
+                (true, None) => return,
+                (false, None) => return f(n.value.as_ref().unwrap_or(&NULL)),
+                (false, Some(tail)) => {
+                    return values_below(n.value.as_ref().unwrap_or(&NULL), tail, f)
+                }
+            }
         }
     }
 
@@ -609,6 +679,60 @@ impl Ev {
         let mut ev = Ev::default();
         ev.put(ROOT, Value::Object(map));
         ev
+    }
+}
+
+/// The value of a childless node that was never given one.
+static NULL: Value = Value::Null;
+
+/// Nesting followed below a leaf's value (values are shallow; this guards hostile input).
+const MAX_VALUE_DEPTH: usize = 32;
+
+/// The values at the dotted path `rest` below a leaf's value `v`: through an object's keys
+/// (a key may itself hold dots), and through every element of an array.
+fn values_below<'a>(v: &'a Value, rest: &str, f: &mut dyn FnMut(&'a Value)) {
+    match v {
+        Value::Object(m) => in_object(m, rest, f, MAX_VALUE_DEPTH),
+        Value::Array(items) => in_array(items, rest, f, MAX_VALUE_DEPTH),
+        _ => {}
+    }
+}
+
+fn in_object<'a>(
+    m: &'a Map<String, Value>,
+    rest: &str,
+    f: &mut dyn FnMut(&'a Value),
+    depth: usize,
+) {
+    if depth == 0 {
+        return;
+    }
+    for (k, v) in m {
+        if k == rest {
+            f(v);
+        } else if let Some(tail) = rest
+            .strip_prefix(k.as_str())
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            match v {
+                Value::Object(inner) => in_object(inner, tail, f, depth - 1),
+                Value::Array(items) => in_array(items, tail, f, depth - 1),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn in_array<'a>(items: &'a [Value], rest: &str, f: &mut dyn FnMut(&'a Value), depth: usize) {
+    if depth == 0 {
+        return;
+    }
+    for item in items {
+        match item {
+            Value::Object(inner) => in_object(inner, rest, f, depth),
+            Value::Array(nested) => in_array(nested, rest, f, depth - 1),
+            _ => {}
+        }
     }
 }
 
@@ -730,5 +854,75 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         assert_eq!(names.len(), 9);
+    }
+
+    fn values(ev: &Ev, path: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        ev.values_at(path, &mut |v| out.push(v.clone()));
+        out
+    }
+
+    #[test]
+    fn a_path_names_its_leaf_and_an_object_names_nothing() {
+        let mut ev = Ev::default();
+        ev.s(p!("url.domain"), "a.example");
+        ev.n(p!("http.response.status_code"), 200);
+        assert_eq!(values(&ev, "url.domain"), [Value::from("a.example")]);
+        assert_eq!(values(&ev, "http.response.status_code"), [Value::from(200)]);
+        assert!(values(&ev, "url").is_empty());
+        assert!(values(&ev, "url.path").is_empty());
+        assert!(values(&ev, "url.domain.x").is_empty());
+    }
+
+    #[test]
+    fn a_path_below_a_leaf_names_what_its_value_holds_in_every_element() {
+        let mut ev = Ev::default();
+        ev.set_path(
+            "dns.answers",
+            serde_json::json!([{"data": "1.1.1.1"}, {"ttl": 5}, [{"data": "2.2.2.2"}], "x",
+                               {"a.b": {"c": 1}}, {"a": {"b.c": 2}}]),
+        );
+        assert_eq!(
+            values(&ev, "dns.answers.data"),
+            [Value::from("1.1.1.1"), Value::from("2.2.2.2")]
+        );
+        assert_eq!(
+            values(&ev, "dns.answers.a.b.c"),
+            [Value::from(1), Value::from(2)]
+        );
+        assert_eq!(values(&ev, "dns.answers").len(), 1);
+    }
+
+    #[test]
+    fn a_key_with_dots_set_whole_is_found_by_its_dotted_path() {
+        let mut m = Map::new();
+        m.insert("url.domain".into(), Value::from("flat.example"));
+        m.insert(
+            "url".into(),
+            serde_json::json!({"domain": "nested.example", "path": "/"}),
+        );
+        let ev = Ev::from_map(m);
+        assert_eq!(
+            values(&ev, "url.domain"),
+            [Value::from("nested.example"), Value::from("flat.example")]
+        );
+        assert_eq!(values(&ev, "url.path"), [Value::from("/")]);
+    }
+
+    #[test]
+    fn a_key_made_at_run_time_is_the_key_made_at_compile_time() {
+        for seg in [
+            "",
+            "a",
+            "domain",
+            "12345678",
+            "123456789",
+            "destination_long",
+            "destination_long_",
+            "a_segment_of_forty_bytes_and_some_more_x",
+            "d\u{e9}j\u{e0}",
+        ] {
+            assert!(Key::of_run_time(seg) == Key::of(seg), "{seg}");
+        }
     }
 }

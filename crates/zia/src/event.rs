@@ -82,6 +82,16 @@ impl Event {
         self.0.for_each_leaf_ref(f);
     }
 
+    /// Calls `f` with every value a dotted path names among the leaves
+    /// ([`Event::for_each_leaf_ref`]) and what they hold: the leaf at that path, or, for a
+    /// path that goes on below a leaf, what the leaf's value holds there (through objects,
+    /// and through every element of an array of objects), in document order. An object of
+    /// the event is not a leaf: its path names nothing. Detection reads an event's fields
+    /// this way without indexing all of them first.
+    pub fn values_at<'a>(&'a self, path: &str, f: &mut dyn FnMut(&'a Value)) {
+        self.0.values_at(path, f);
+    }
+
     /// The value at a dotted path, to serialize without copying it; `None` when absent.
     pub fn part(&self, path: &str) -> Option<Part<'_>> {
         self.0.node_dyn(path).map(|id| Part(&self.0, id))

@@ -951,14 +951,30 @@ struct ScreenPool {
     free: std::sync::Mutex<Vec<detect::Screen>>,
 }
 
+/// A parsed event as detection reads it: each field looked up in the event's own trie of
+/// path segments.
+struct FlatZia<'a>(&'a Event);
+
+impl<'a> detect::event::FlatEvent<'a> for FlatZia<'a> {
+    fn values_at(&self, path: &str, f: &mut dyn FnMut(&'a Value)) {
+        self.0.values_at(path, f);
+    }
+
+    fn for_each_leaf(&self, f: &mut dyn FnMut(&str, &'a Value)) {
+        self.0.for_each_leaf_ref(f);
+    }
+}
+
 impl ScreenPool {
-    /// Screens a flat event, indexing its leaves in place: building its nested objects
-    /// (`Event::to_map`) cost about as much as parsing it, and is done only for the events
-    /// correlations need.
+    /// Screens a flat event where it is: building its nested objects (`Event::to_map`) cost
+    /// about as much as parsing it, and is done only for the events correlations need; and
+    /// indexing its hundred-odd leaves cost more than the few dozen lookups the rules and
+    /// indicators make in it.
     fn screen(&self, ev: &Event) -> detect::Screened {
         let taken = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut screen = taken.unwrap_or_else(|| self.template.clone());
-        let indexed = detect::event::EcsEvent::from_leaves(|visit| ev.for_each_leaf_ref(visit));
+        let flat = FlatZia(ev);
+        let indexed = detect::event::EcsEvent::from_flat(&flat);
         let screened = screen.screen_indexed(&indexed, &|| ev.to_map());
         self.free
             .lock()
