@@ -12,7 +12,7 @@
 //! one row at a time; a failed insert's rows are dropped by offset), and are converted here,
 //! in the thread that sends them.
 
-use super::row::insert_columns;
+use super::row::{insert_columns, varint};
 use crate::StoreError;
 
 /// How one column is laid out in `RowBinary` and in `Native`.
@@ -110,19 +110,6 @@ impl<'a> Reader<'a> {
         let n = usize::try_from(self.varint()?).map_err(|_| corrupt())?;
         self.take(n)?;
         Ok(&self.buf[start..self.pos])
-    }
-}
-
-/// Appends a LEB128 integer (`Native`'s lengths and counts).
-fn varint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
     }
 }
 

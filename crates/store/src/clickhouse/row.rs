@@ -507,8 +507,8 @@ pub fn insert_columns() -> &'static [(String, &'static str)] {
     })
 }
 
-/// An unsigned LEB128 integer (`RowBinary`'s lengths).
-fn varint(out: &mut Vec<u8>, mut n: u64) {
+/// An unsigned LEB128 integer (the lengths of `RowBinary` and `Native`).
+pub(super) fn varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
         let b = (n & 0x7f) as u8;
         n >>= 7;
