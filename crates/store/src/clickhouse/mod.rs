@@ -27,7 +27,7 @@ pub mod sql;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -111,6 +111,9 @@ const MAX_TOP_SQL: usize = 100_000;
 struct WriteState {
     /// Buffered rows in `RowBinary`, one after the other.
     body: Vec<u8>,
+    /// The buffer of the batch sent before (emptied, its capacity kept): the next `body`,
+    /// so that a batch's buffer is not grown afresh (see [`native::Scratch`]).
+    spare: Vec<u8>,
     /// The offset of each buffered row and where it starts in `body`.
     rows: Vec<(u64, usize)>,
     last_added: Option<u64>,
@@ -149,6 +152,9 @@ pub struct ClickHouseStore {
     /// The values of each enumerated field (by slot of [`row::enum_fields`]) known to be in
     /// the `enum_values` dictionary, or about to be (see [`WriteState::enum_pending`]).
     enums: RwLock<Vec<rustc_hash::FxHashSet<String>>>,
+    /// The buffers of the `Native` blocks, kept from one insert to the next (one insert runs
+    /// at a time: a flush waits for the one before).
+    scratch: Arc<Mutex<native::Scratch>>,
 }
 
 /// What an HTTP request to the server needs, apart from the store (a background insert
@@ -197,8 +203,8 @@ impl Sender {
 }
 
 /// A batch being inserted by a thread of its own; the thread hands the batch back when the
-/// insert failed.
-type Inflight = std::thread::JoinHandle<Result<(), (StoreError, Batch)>>;
+/// insert failed, else its buffer, emptied, for the next batch.
+type Inflight = std::thread::JoinHandle<Result<Vec<u8>, (StoreError, Batch)>>;
 
 /// Buffered rows: `RowBinary` bytes, and the offset of each row with where it starts.
 type Batch = (Vec<u8>, Vec<(u64, usize)>);
@@ -383,6 +389,7 @@ impl ClickHouseStore {
             version: String::new(),
             write: Mutex::new(WriteState {
                 body: Vec::new(),
+                spare: Vec::new(),
                 rows: Vec::new(),
                 last_added: None,
                 checkpoint: None,
@@ -399,6 +406,7 @@ impl ClickHouseStore {
             insert_sql: String::new(),
             resync: AtomicBool::new(false),
             enums: RwLock::new(vec![Default::default(); row::enum_fields().len()]),
+            scratch: Arc::default(),
         };
         store.version = store.query("SELECT version()")?.trim().to_string();
         let names: Vec<&str> = insert_columns().iter().map(|(n, _)| n.as_str()).collect();
@@ -790,7 +798,10 @@ impl ClickHouseStore {
             return Ok(());
         };
         let (e, (mut body, mut rows)) = match h.join() {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(spare)) => {
+                st.spare = spare;
+                return Ok(());
+            }
             Ok(Err(failed)) => failed,
             Err(_) => {
                 return Err(StoreError::Backend(
@@ -850,22 +861,34 @@ impl ClickHouseStore {
         }
         let id = format!("{}{}", self.insert_id_prefix(), st.rows[0].0);
         if background {
-            let batch = (std::mem::take(&mut st.body), std::mem::take(&mut st.rows));
+            let next = std::mem::take(&mut st.spare);
+            let batch = (
+                std::mem::replace(&mut st.body, next),
+                std::mem::take(&mut st.rows),
+            );
             let (sender, sql) = (self.sender(), self.insert_sql.clone());
+            let scratch = Arc::clone(&self.scratch);
             st.inflight = Some(std::thread::spawn(move || {
                 let starts: Vec<usize> = batch.1.iter().map(|r| r.1).collect();
-                let sent = native::block(&batch.0, &starts)
-                    .and_then(|block| sender.send(Some(&sql), &block, Some(&id)));
+                let mut scratch = lock(&scratch);
+                let sent = native::block_into(&mut scratch, &batch.0, &starts)
+                    .and_then(|block| sender.send(Some(&sql), block, Some(&id)));
                 match sent {
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        let mut body = batch.0;
+                        body.clear();
+                        Ok(body)
+                    }
                     Err(e) => Err((e, batch)),
                 }
             }));
             return Ok(());
         }
         let starts: Vec<usize> = st.rows.iter().map(|r| r.1).collect();
-        let sent = native::block(&st.body, &starts)
-            .and_then(|block| self.request_as(Some(&self.insert_sql), &block, Some(&id)));
+        let mut scratch = lock(&self.scratch);
+        let sent = native::block_into(&mut scratch, &st.body, &starts)
+            .and_then(|block| self.request_as(Some(&self.insert_sql), block, Some(&id)));
+        drop(scratch);
         if let Err(e) = sent {
             st.insert_uncertain = true;
             return Err(e);

@@ -84,6 +84,7 @@ fn corrupt() -> StoreError {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     fn varint(&mut self) -> Result<u64, StoreError> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
@@ -97,6 +98,7 @@ impl<'a> Reader<'a> {
         Err(corrupt())
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
         let end = self.pos.checked_add(n).ok_or_else(corrupt)?;
         let s = self.buf.get(self.pos..end).ok_or_else(corrupt)?;
@@ -105,6 +107,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string with its length prefix, as it is encoded (the same bytes in `Native`).
+    #[inline]
     fn encoded_str(&mut self) -> Result<&'a [u8], StoreError> {
         let start = self.pos;
         let n = usize::try_from(self.varint()?).map_err(|_| corrupt())?;
@@ -138,9 +141,35 @@ fn sort_key<'a>(row: &'a [u8]) -> Result<Key<'a>, StoreError> {
     Ok((strip(entity)?, strip(dataset)?, ts, offset))
 }
 
+/// The buffers [`block_into`] fills, kept from one batch to the next: a batch's block is a
+/// few hundred MB (every array column holds an 8-byte offset per row), and buffers made
+/// afresh for each batch were a third of ziaxdr's CPU on the ClickHouse path (the pages
+/// zeroed by the kernel as they grew, and the copies of `Vec` growth; `perf record` on the
+/// store bench, docs/clickhouse.md).
+#[derive(Default)]
+pub struct Scratch {
+    /// Per column: its elements (or values).
+    data: Vec<Vec<u8>>,
+    /// Per array column: the cumulative element counts, as little-endian `UInt64`s.
+    offsets: Vec<Vec<u8>>,
+    /// The block.
+    out: Vec<u8>,
+}
+
 /// One `Native` block of the rows of `body` (each starting at its `starts` entry, the next
 /// one's start or the end of `body` ending it), in the order of the table's sort key.
+#[cfg(test)]
 pub fn block(body: &[u8], starts: &[usize]) -> Result<Vec<u8>, StoreError> {
+    let mut scratch = Scratch::default();
+    block_into(&mut scratch, body, starts).map(<[u8]>::to_vec)
+}
+
+/// [`block`], made in `scratch`'s buffers (emptied first, their capacity kept).
+pub fn block_into<'s>(
+    scratch: &'s mut Scratch,
+    body: &[u8],
+    starts: &[usize],
+) -> Result<&'s [u8], StoreError> {
     let layouts = layouts()?;
     let rows: Vec<&[u8]> = starts
         .iter()
@@ -157,9 +186,16 @@ pub fn block(body: &[u8], starts: &[usize]) -> Result<Vec<u8>, StoreError> {
     // Stable: rows of one key keep the order they came in, as the server's sort would.
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
 
-    // Per column: its data, and for an array the cumulative element counts.
-    let mut data: Vec<Vec<u8>> = layouts.iter().map(|_| Vec::new()).collect();
-    let mut offsets: Vec<Vec<u64>> = layouts.iter().map(|_| Vec::new()).collect();
+    let Scratch { data, offsets, out } = scratch;
+    data.resize_with(layouts.len(), Vec::new);
+    offsets.resize_with(layouts.len(), Vec::new);
+    for (c, l) in layouts.iter().enumerate() {
+        data[c].clear();
+        offsets[c].clear();
+        if let Layout::Array(_) = l {
+            offsets[c].reserve(keyed.len() * 8);
+        }
+    }
     let mut totals = vec![0u64; layouts.len()];
     for (_, row) in &keyed {
         let mut r = Reader { buf: row, pos: 0 };
@@ -172,24 +208,26 @@ pub fn block(body: &[u8], starts: &[usize]) -> Result<Vec<u8>, StoreError> {
                 Layout::Fixed(w) => data[c].extend_from_slice(r.take(w)?),
                 Layout::Array(e) => {
                     let n = r.varint()?;
-                    let start = r.pos;
-                    match e {
-                        Elem::Str => {
-                            for _ in 0..n {
-                                r.encoded_str()?;
+                    if n > 0 {
+                        let start = r.pos;
+                        match e {
+                            Elem::Str => {
+                                for _ in 0..n {
+                                    r.encoded_str()?;
+                                }
+                            }
+                            Elem::Fixed(w) => {
+                                let len = usize::try_from(n)
+                                    .ok()
+                                    .and_then(|n| n.checked_mul(w))
+                                    .ok_or_else(corrupt)?;
+                                r.take(len)?;
                             }
                         }
-                        Elem::Fixed(w) => {
-                            let len = usize::try_from(n)
-                                .ok()
-                                .and_then(|n| n.checked_mul(w))
-                                .ok_or_else(corrupt)?;
-                            r.take(len)?;
-                        }
+                        data[c].extend_from_slice(&row[start..r.pos]);
+                        totals[c] += n;
                     }
-                    data[c].extend_from_slice(&row[start..r.pos]);
-                    totals[c] += n;
-                    offsets[c].push(totals[c]);
+                    offsets[c].extend_from_slice(&totals[c].to_le_bytes());
                 }
             }
         }
@@ -201,19 +239,16 @@ pub fn block(body: &[u8], starts: &[usize]) -> Result<Vec<u8>, StoreError> {
     }
 
     let size: usize = data.iter().map(Vec::len).sum::<usize>()
-        + offsets.iter().map(|o| o.len() * 8).sum::<usize>()
+        + offsets.iter().map(Vec::len).sum::<usize>()
         + 64 * layouts.len();
-    let mut out = Vec::with_capacity(size);
-    varint(&mut out, layouts.len() as u64);
-    varint(&mut out, keyed.len() as u64);
+    out.clear();
+    out.reserve(size);
+    varint(out, layouts.len() as u64);
+    varint(out, keyed.len() as u64);
     for (c, (name, ty)) in insert_columns().iter().enumerate() {
-        bin_str(&mut out, name);
-        bin_str(&mut out, ty);
-        if let Layout::Array(_) = layouts[c] {
-            for o in &offsets[c] {
-                out.extend_from_slice(&o.to_le_bytes());
-            }
-        }
+        bin_str(out, name);
+        bin_str(out, ty);
+        out.extend_from_slice(&offsets[c]);
         out.extend_from_slice(&data[c]);
     }
     Ok(out)
