@@ -31,13 +31,17 @@ PY
 # <case> that matches wins; a case without conditions matches every part, and inserted parts
 # match only such a case). Inserted and small parts at level 1 (cheap), merged parts of at
 # least CLICKHOUSE_ZSTD_MIN_PART_SIZE bytes (16 MB; 0: every part) at CLICKHOUSE_ZSTD_LEVEL (9;
-# 0: the server's default, LZ4, for every part). CH_CONFIG: another configuration altogether.
+# 0: the server's default, LZ4, for every part). CLICKHOUSE_INSERT_METHOD=lz4: inserted and
+# small parts LZ4 (the server's default: no case matches them) instead of zstd level 1.
+# CH_CONFIG: another configuration altogether.
 CH_ZSTD_LEVEL=${CLICKHOUSE_ZSTD_LEVEL:-9}
 CH_ZSTD_MIN_PART=${CLICKHOUSE_ZSTD_MIN_PART_SIZE:-16000000}
+CH_INSERT_METHOD=${CLICKHOUSE_INSERT_METHOD:-zstd}
 if [ -z "${CH_CONFIG:-}" ] && [ "$CH_ZSTD_LEVEL" != 0 ]; then
     mkdir -p "$CH_DIR/conf"
     cp /etc/clickhouse-server/users.xml "$CH_DIR/conf/"
     CASES="<case><method>zstd</method><level>1</level></case>"
+    [ "$CH_INSERT_METHOD" = lz4 ] && CASES=""
     CASES="$CASES<case><min_part_size>$CH_ZSTD_MIN_PART</min_part_size><method>zstd</method><level>$CH_ZSTD_LEVEL</level></case>"
     [ "$CH_ZSTD_MIN_PART" = 0 ] && CASES="<case><method>zstd</method><level>$CH_ZSTD_LEVEL</level></case>"
     sed "s#<compression incl=\"clickhouse_compression\">#&$CASES#" \
@@ -71,4 +75,4 @@ if [ "$(curl -s "http://127.0.0.1:$CH_HTTP/ping" || true)" != "Ok." ]; then
     exit 1
 fi
 export ZIAXDR_TEST_CLICKHOUSE="http://127.0.0.1:$CH_HTTP"
-echo "ClickHouse for the tests at $ZIAXDR_TEST_CLICKHOUSE (data in $CH_DIR, zstd level $CH_ZSTD_LEVEL from $CH_ZSTD_MIN_PART bytes)"
+echo "ClickHouse for the tests at $ZIAXDR_TEST_CLICKHOUSE (data in $CH_DIR, inserted parts $CH_INSERT_METHOD, zstd level $CH_ZSTD_LEVEL from $CH_ZSTD_MIN_PART bytes)"

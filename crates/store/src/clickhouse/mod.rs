@@ -868,20 +868,34 @@ impl ClickHouseStore {
             );
             let (sender, sql) = (self.sender(), self.insert_sql.clone());
             let scratch = Arc::clone(&self.scratch);
-            st.inflight = Some(std::thread::spawn(move || {
-                let starts: Vec<usize> = batch.1.iter().map(|r| r.1).collect();
-                let mut scratch = lock(&scratch);
-                let sent = native::block_into(&mut scratch, &batch.0, &starts)
-                    .and_then(|block| sender.send(Some(&sql), block, Some(&id)));
-                match sent {
-                    Ok(_) => {
-                        let mut body = batch.0;
-                        body.clear();
-                        Ok(body)
+            // Named, so that profiles and per-thread CPU tell the insert from the writer.
+            let spawned = std::thread::Builder::new()
+                .name("clickhouse-insert".into())
+                .spawn(move || {
+                    let starts: Vec<usize> = batch.1.iter().map(|r| r.1).collect();
+                    let mut scratch = lock(&scratch);
+                    let sent = native::block_into(&mut scratch, &batch.0, &starts)
+                        .and_then(|block| sender.send(Some(&sql), block, Some(&id)));
+                    match sent {
+                        Ok(_) => {
+                            let mut body = batch.0;
+                            body.clear();
+                            Ok(body)
+                        }
+                        Err(e) => Err((e, batch)),
                     }
-                    Err(e) => Err((e, batch)),
+                });
+            match spawned {
+                Ok(h) => st.inflight = Some(h),
+                Err(e) => {
+                    // The batch went with the closure: forget every uncommitted row, as
+                    // `discard_uncommitted` does, so that they come again from the journal.
+                    st.pending = 0;
+                    st.last_added = st.checkpoint;
+                    self.resync.store(true, Ordering::SeqCst);
+                    return Err(StoreError::Backend(format!("no insert thread: {e}")));
                 }
-            }));
+            }
             return Ok(());
         }
         let starts: Vec<usize> = st.rows.iter().map(|r| r.1).collect();

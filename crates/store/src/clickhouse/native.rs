@@ -354,6 +354,19 @@ mod tests {
     }
 
     #[test]
+    fn buffers_kept_from_a_larger_batch_make_the_same_block_as_fresh_ones() {
+        let (a, b, c) = (row("b", 5, 1), row("a", 9, 2), row("a", 7, 3));
+        let big = [a.clone(), b.clone(), c.clone()].concat();
+        let small = [c.clone(), a.clone()].concat();
+        let mut scratch = Scratch::default();
+        block_into(&mut scratch, &big, &[0, a.len(), a.len() + b.len()]).unwrap();
+        let reused = block_into(&mut scratch, &small, &[0, c.len()])
+            .unwrap()
+            .to_vec();
+        assert_eq!(reused, block(&small, &[0, c.len()]).unwrap());
+    }
+
+    #[test]
     fn a_truncated_row_is_an_error_not_a_panic() {
         let mut row = Vec::new();
         varint(&mut row, 3);
