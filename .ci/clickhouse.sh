@@ -29,14 +29,15 @@ PY
 # Parts compressed with zstd, as docs/clickhouse.md advises operators: on 18.16, which has no
 # column codecs, the server's <compression> section is the one way to choose it (the last
 # <case> that matches wins; a case without conditions matches every part, and inserted parts
-# match only such a case). Inserted and small parts at level 1 (cheap), merged parts of at
+# match only such a case). Merged parts of at
 # least CLICKHOUSE_ZSTD_MIN_PART_SIZE bytes (16 MB; 0: every part) at CLICKHOUSE_ZSTD_LEVEL (9;
-# 0: the server's default, LZ4, for every part). CLICKHOUSE_INSERT_METHOD=lz4: inserted and
-# small parts LZ4 (the server's default: no case matches them) instead of zstd level 1.
+# 0: the server's default, LZ4, for every part). Inserted and small parts: LZ4 (the server's
+# default: no case matches them), or zstd level 1 with CLICKHOUSE_INSERT_METHOD=zstd (LZ4 cost
+# the server less CPU per inserted event, the same bytes once merged: docs/clickhouse.md).
 # CH_CONFIG: another configuration altogether.
 CH_ZSTD_LEVEL=${CLICKHOUSE_ZSTD_LEVEL:-9}
 CH_ZSTD_MIN_PART=${CLICKHOUSE_ZSTD_MIN_PART_SIZE:-16000000}
-CH_INSERT_METHOD=${CLICKHOUSE_INSERT_METHOD:-zstd}
+CH_INSERT_METHOD=${CLICKHOUSE_INSERT_METHOD:-lz4}
 if [ -z "${CH_CONFIG:-}" ] && [ "$CH_ZSTD_LEVEL" != 0 ]; then
     mkdir -p "$CH_DIR/conf"
     cp /etc/clickhouse-server/users.xml "$CH_DIR/conf/"
