@@ -383,7 +383,11 @@ impl Journal {
             done,
             give_back,
         }) {
-            let records = if req.give_back { req.records } else { Vec::new() };
+            let records = if req.give_back {
+                req.records
+            } else {
+                Vec::new()
+            };
             return AckInner::Ready(Some(Err((Error::Closed, records))));
         }
         AckInner::Pending(rx)

@@ -304,7 +304,10 @@ async fn an_append_refused_for_a_full_disk_hands_its_records_back() {
 async fn a_returning_append_that_is_kept_resolves_to_its_offsets() {
     let d = tempfile::tempdir().unwrap();
     let j = Journal::open(d.path(), Config::default()).unwrap();
-    assert_eq!(j.submit_returning(vec![rec(0), rec(1)]).await.unwrap(), 0..2);
+    assert_eq!(
+        j.submit_returning(vec![rec(0), rec(1)]).await.unwrap(),
+        0..2
+    );
     assert_eq!(read_all(&j, 0), vec![(0, rec(0)), (1, rec(1))]);
 }
 

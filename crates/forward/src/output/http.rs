@@ -265,7 +265,10 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
     let abandoned = AtomicBool::new(false);
     let committer = ctx.committer();
     std::thread::scope(|s| {
-        let reader_name = std::thread::current().name().unwrap_or("forward").to_string();
+        let reader_name = std::thread::current()
+            .name()
+            .unwrap_or("forward")
+            .to_string();
         let mut senders = 0;
         for i in 0..inflight {
             let (job_rx, order, abandoned, committer) = (&job_rx, &order, &abandoned, &committer);
@@ -276,51 +279,51 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
             let spawned = std::thread::Builder::new()
                 .name(format!("{reader_name}-send{i}"))
                 .spawn_scoped(s, move || {
-                let mut builder = BodyBuilder::default();
-                loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(Job {
-                        seq,
-                        window,
-                        groups,
-                    }) = job
-                    else {
-                        return;
-                    };
-                    // Once a window is given up on, the ones queued behind it are not sent:
-                    // the cursor cannot pass it anyway.
-                    let ok = !abandoned.load(Ordering::Acquire) && {
-                        let groups: Vec<(&str, Vec<&Record>)> = groups
-                            .iter()
-                            .map(|(k, idx)| {
-                                (
-                                    k.as_str(),
-                                    idx.iter().map(|i| &window.records[*i]).collect(),
-                                )
-                            })
-                            .collect();
-                        let dest = Dest {
-                            url,
-                            agent: &agent,
-                            gzip,
-                            pacer: &pacer,
-                            metrics: &metrics,
-                            label,
+                    let mut builder = BodyBuilder::default();
+                    loop {
+                        let job = match job_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
                         };
-                        send_window(&groups, &dest, &mut builder)
-                    };
-                    if !ok {
-                        abandoned.store(true, Ordering::Release);
+                        let Ok(Job {
+                            seq,
+                            window,
+                            groups,
+                        }) = job
+                        else {
+                            return;
+                        };
+                        // Once a window is given up on, the ones queued behind it are not sent:
+                        // the cursor cannot pass it anyway.
+                        let ok = !abandoned.load(Ordering::Acquire) && {
+                            let groups: Vec<(&str, Vec<&Record>)> = groups
+                                .iter()
+                                .map(|(k, idx)| {
+                                    (
+                                        k.as_str(),
+                                        idx.iter().map(|i| &window.records[*i]).collect(),
+                                    )
+                                })
+                                .collect();
+                            let dest = Dest {
+                                url,
+                                agent: &agent,
+                                gzip,
+                                pacer: &pacer,
+                                metrics: &metrics,
+                                label,
+                            };
+                            send_window(&groups, &dest, &mut builder)
+                        };
+                        if !ok {
+                            abandoned.store(true, Ordering::Release);
+                        }
+                        match order.lock() {
+                            Ok(mut o) => o.finish(seq, window.end, ok, committer),
+                            Err(_) => return,
+                        }
                     }
-                    match order.lock() {
-                        Ok(mut o) => o.finish(seq, window.end, ok, committer),
-                        Err(_) => return,
-                    }
-                }
-            });
+                });
             match spawned {
                 Ok(_) => senders += 1,
                 Err(e) => {
