@@ -4,7 +4,9 @@
 #   1. `ziaxdr forward` (fsync of every read before reading more) -> HTTPS gzip batches to a
 #      local `ziaxdr serve` (self-signed certificate), timed until the forwarder has had every
 #      record acknowledged by the server;
-#   1b. the same to a sink that answers every batch 200 (the forwarder alone, like rsyslog's sink);
+#   1b. the same to a sink that gunzips every batch, counts its records and answers 200 (the
+#      forwarder alone, like rsyslog's sink), with the forwarder's CPU per stage (by thread)
+#      and the sink's own CPU;
 #   2. rsyslogd as a concentrator: imtcp -> omfwd over TCP with a disk-assisted queue
 #      (LinkedList + queue.filename) to a local sink that counts lines, timed until the sink
 #      has every record.
@@ -30,6 +32,36 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# thread_ticks PID: "TID COMM TICKS" for every thread of PID (the name may hold no space here).
+thread_ticks() { for t in /proc/$1/task/*; do awk -v t="${t##*/}" '{c=$0; sub(/^[^(]*\(/, "", c); sub(/\).*/, "", c); n=split($0, f, ") "); split(f[n], g, " "); print t, c, g[12]+g[13]}' "$t/stat" 2>/dev/null; done; }
+# stages N FILE0 FILE1: the forwarder's CPU per record by thread name, between two snapshots:
+# receive (tokio workers: TCP read, framing, key extraction, encoding), journal (its writer
+# thread: CRC, write, fsync), read (the destination's thread: journal read, CRC, decode,
+# batching), send (its sending threads: join, gzip, TLS, HTTP; threads named *-send*).
+stages() {
+  python3 - "$@" <<'PY'
+import os, sys
+n, f0, f1 = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+hz = os.sysconf('SC_CLK_TCK')
+def load(f):
+    d = {}
+    for line in open(f):
+        tid, comm, ticks = line.split()
+        d[tid] = (comm, int(ticks))
+    return d
+a, b = load(f0), load(f1)
+by = {}
+for tid, (comm, t) in b.items():
+    t0 = a.get(tid, (comm, 0))[1]
+    if comm.startswith('tokio'): k = 'receive'
+    elif comm.startswith('journal'): k = 'journal'
+    elif '-send' in comm: k = 'send'
+    elif comm.startswith('forward-'): k = 'read'
+    else: k = 'other'
+    by[k] = by.get(k, 0) + t - t0
+print('  CPU us/record by stage: ' + ', '.join(f'{k} {by.get(k, 0) / hz / n * 1e6:.2f}' for k in ('receive', 'journal', 'read', 'send', 'other')))
+PY
+}
 report() { # report NAME N T0 T1 TICKS0 TICKS1
   python3 -c "
 import os,sys
@@ -88,15 +120,26 @@ fi
 #     for TCP): the forwarder's own rate, not the receiving server's parse and index.
 if has sink; then
 cat >"$work/https_sink.py" <<'PY'
-import http.server, ssl, sys
-port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+import http.server, os, ssl, sys, threading, zlib
+port, cert, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+count, lock = 0, threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Without it the answer's body waits for the ACK of its headers (Nagle against delayed
     # ACK): 40 ms per batch, and the sink, not the forwarder, would set the rate.
     disable_nagle_algorithm = True
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        global count
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        # Honest: every batch is gunzipped and its records counted before it is answered,
+        # so the forwarder's "sent" is what arrived here.
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = zlib.decompress(body, 31)
+        n = body.count(b"\n") + 1 if body else 0
+        with lock:
+            count += n
+            with open(out + ".tmp", "w") as f: f.write(str(count))
+            os.replace(out + ".tmp", out)
         self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
         self.wfile.write(b"{}")
     def log_message(self, *a): pass
@@ -106,8 +149,9 @@ srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
 PY
 hport=$(free_port)
-python3 "$work/https_sink.py" "$hport" "$work/cert.pem" "$work/key.pem" &
-pids+=($!)
+python3 "$work/https_sink.py" "$hport" "$work/cert.pem" "$work/key.pem" "$work/https_sink.count" &
+spid=$!
+pids+=($spid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null; do sleep 0.05; done
 fport=$(free_port)
 ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
@@ -118,11 +162,17 @@ pids+=($fpid)
 until grep -q '^listening ' "$work/fwd2.err" 2>/dev/null; do sleep 0.05; done
 metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd2.err")
 if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$fpid" 2>/dev/null & perf_pid=$!; sleep 0.5; fi
-c0=$(cpu_ticks "$fpid"); t0=$(now)
+thread_ticks "$fpid" >"$work/threads0"
+c0=$(cpu_ticks "$fpid"); s0=$(cpu_ticks "$spid"); t0=$(now)
 send "$fport"
-tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid")
+tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid"); s1=$(cpu_ticks "$spid")
+thread_ticks "$fpid" >"$work/threads1"
 if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to a 200 sink" "$N" "$t0" "$t1" "$c0" "$c1"
+stages "$N" "$work/threads0" "$work/threads1"
+got=$(cat "$work/https_sink.count" 2>/dev/null || echo 0)
+python3 -c "import os; hz=os.sysconf('SC_CLK_TCK'); print(f'  (the sink gunzipped and counted $got records, CPU {($s1-$s0)/hz:.2f} s = {($s1-$s0)/hz/$N*1e6:.2f} us/record)')"
+[ "$got" -ge "$N" ] || echo "  the sink counted $got records, not $N"
 echo "  (all journaled after $tj s; peak RSS $(awk '/VmHWM/ {print $2/1024}' /proc/$fpid/status) MB, $(awk '{print $10}' /proc/$fpid/stat) page faults)"
 fwd_sink_rate=$(python3 -c "print($N/($t1-$t0))")
 kill "$fpid"; wait "$fpid" 2>/dev/null || true

@@ -104,23 +104,24 @@ impl Conn<'_> {
     /// for a full budget goes through the waiting path. False: close the connection.
     async fn settle(
         &self,
-        inflight: &mut VecDeque<(Vec<Vec<u8>>, journal::Ack)>,
+        inflight: &mut VecDeque<(usize, journal::ReturningAck)>,
         keep: usize,
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
         while inflight.len() > keep {
-            let Some((records, ack)) = inflight.pop_front() else {
+            let Some((n, ack)) = inflight.pop_front() else {
                 break;
             };
             match ack.await {
-                Ok(_) => self.ctx.metrics.journaled.inc_by(records.len() as u64),
-                Err(e) if e.is_full() => {
-                    if !self.journal(records, shutdown).await {
+                Ok(_) => self.ctx.metrics.journaled.inc_by(n as u64),
+                // The journal handed the records back: retried through the waiting path.
+                Err(refused) if refused.error.is_full() => {
+                    if !self.journal(refused.records, shutdown).await {
                         return false;
                     }
                 }
-                Err(e) => {
-                    tracing::error!(peer = %self.peer, error = %e, "buffer failed; closing the connection");
+                Err(refused) => {
+                    tracing::error!(peer = %self.peer, error = %refused.error, "buffer failed; closing the connection");
                     return false;
                 }
             }
@@ -132,7 +133,7 @@ impl Conn<'_> {
         &self,
         mut stream: S,
         shutdown: &mut watch::Receiver<bool>,
-        inflight: &mut VecDeque<(Vec<Vec<u8>>, journal::Ack)>,
+        inflight: &mut VecDeque<(usize, journal::ReturningAck)>,
     ) {
         let limits = &self.ctx.limits;
         let mut framer = Framer::new(limits.max_line);
@@ -199,10 +200,11 @@ impl Conn<'_> {
                         return;
                     }
                 } else {
-                    // Read on while the journal syncs this read; the copy is kept in case
-                    // the budget is full and the append must be retried.
-                    let ack = self.ctx.buffer.journal.submit(records.clone());
-                    inflight.push_back((records, ack));
+                    // Read on while the journal syncs this read; should the budget be
+                    // full, the journal hands the records back for the waiting path.
+                    let n = records.len();
+                    let ack = self.ctx.buffer.journal.submit_returning(records);
+                    inflight.push_back((n, ack));
                     if !self.settle(inflight, MAX_INFLIGHT - 1, shutdown).await {
                         return;
                     }

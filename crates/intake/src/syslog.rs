@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpListener;
@@ -182,8 +182,9 @@ pub enum Framing {
 /// One framing result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    /// A complete message (without its terminator).
-    Message(Vec<u8>),
+    /// A complete message (without its terminator): a slice of the read buffer, not a
+    /// copy of it (a receiver that keeps the line copies it once, where it keeps it).
+    Message(Bytes),
     /// A message longer than the limit was skipped; its size (or the size seen so far).
     Oversize(usize),
     /// The octet count was not a number; the connection falls back to newline framing.
@@ -268,18 +269,15 @@ impl Framer {
         loop {
             match memchr::memchr(b'\n', buf) {
                 Some(i) => {
-                    let line = buf.split_to(i + 1);
-                    let mut line = &line[..i];
-                    if let Some(l) = line.strip_suffix(b"\r") {
-                        line = l;
+                    let line = buf.split_to(i + 1).freeze();
+                    let end = if line[..i].ends_with(b"\r") { i - 1 } else { i };
+                    if end > self.max {
+                        return Some(Frame::Oversize(end));
                     }
-                    if line.len() > self.max {
-                        return Some(Frame::Oversize(line.len()));
-                    }
-                    if line.iter().all(|b| b.is_ascii_whitespace()) {
+                    if line[..end].iter().all(|b| b.is_ascii_whitespace()) {
                         continue;
                     }
-                    return Some(Frame::Message(line.to_vec()));
+                    return Some(Frame::Message(line.slice(..end)));
                 }
                 None if buf.len() > self.max => {
                     let n = buf.len();
@@ -332,12 +330,12 @@ impl Framer {
         }
         buf.advance(digits + 1);
         self.octet_frames += 1;
-        let msg = buf.split_to(len);
-        let mut m = &msg[..];
-        while let Some(x) = m.strip_suffix(b"\n").or_else(|| m.strip_suffix(b"\r")) {
-            m = x;
+        let msg = buf.split_to(len).freeze();
+        let mut end = msg.len();
+        while end > 0 && matches!(msg[end - 1], b'\n' | b'\r') {
+            end -= 1;
         }
-        Some(Frame::Message(m.to_vec()))
+        Some(Frame::Message(msg.slice(..end)))
     }
 
     /// At end of stream: a final unterminated line is still a message.
@@ -354,7 +352,7 @@ impl Framer {
         while line.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
             line.truncate(line.len() - 1);
         }
-        Some(Frame::Message(line.to_vec()))
+        Some(Frame::Message(line.freeze()))
     }
 }
 
@@ -552,7 +550,8 @@ async fn connection<S: AsyncRead + Unpin>(
         for f in frames {
             match f {
                 Frame::Message(line) => {
-                    match router.route(line) {
+                    // The one copy of the line, which the journal keeps.
+                    match router.route(Vec::from(line)) {
                         Ok((intake, data)) => {
                             // Counted per group below, not per line.
                             match groups.iter_mut().find(|(i, _)| *i == intake) {
@@ -679,7 +678,7 @@ mod tests {
     }
 
     fn msg(s: &str) -> Frame {
-        Frame::Message(s.as_bytes().to_vec())
+        Frame::Message(Bytes::copy_from_slice(s.as_bytes()))
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -170,7 +170,24 @@ struct Inner {
 
 struct Request {
     records: Vec<Vec<u8>>,
-    done: oneshot::Sender<Result<Range<u64>, Error>>,
+    done: Done,
+    /// Hand the records back with a refusal ([`Journal::submit_returning`]) rather than
+    /// drop them.
+    give_back: bool,
+}
+
+/// What the writer answers an append: its offsets, or the error and (when asked for) the
+/// records it did not keep.
+type Reply = Result<Range<u64>, (Error, Vec<Vec<u8>>)>;
+
+/// An append the journal did not keep, with its records (when it was submitted with
+/// [`Journal::submit_returning`]), so that the caller can retry without having kept a copy.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why: [`Error::Full`] or [`Error::NoSpace`] for back-pressure, else a fault.
+    pub error: Error,
+    /// The records, in the order given.
+    pub records: Vec<Vec<u8>>,
 }
 
 /// A handle on an open journal. Cheap to clone; the writer thread stops when the last handle
@@ -206,29 +223,56 @@ impl Drop for Owner {
 pub struct Ack(AckInner);
 
 enum AckInner {
-    Pending(oneshot::Receiver<Result<Range<u64>, Error>>),
-    Ready(Option<Result<Range<u64>, Error>>),
+    Pending(oneshot::Receiver<Reply>),
+    Ready(Option<Reply>),
+}
+
+impl AckInner {
+    fn closed() -> Reply {
+        Err((Error::Closed, Vec::new()))
+    }
+
+    fn wait(self) -> Reply {
+        match self {
+            AckInner::Pending(rx) => rx.blocking_recv().unwrap_or_else(|_| Self::closed()),
+            AckInner::Ready(r) => r.unwrap_or_else(Self::closed),
+        }
+    }
+
+    fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Reply> {
+        match self {
+            AckInner::Pending(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| Self::closed())),
+            AckInner::Ready(r) => Poll::Ready(r.take().unwrap_or_else(Self::closed)),
+        }
+    }
 }
 
 impl Ack {
     /// Blocks the current thread until the records are durable (not for async contexts).
     pub fn wait(self) -> Result<Range<u64>, Error> {
-        match self.0 {
-            AckInner::Pending(rx) => rx.blocking_recv().unwrap_or(Err(Error::Closed)),
-            AckInner::Ready(r) => r.unwrap_or(Err(Error::Closed)),
-        }
+        self.0.wait().map_err(|(e, _)| e)
     }
 }
 
 impl Future for Ack {
     type Output = Result<Range<u64>, Error>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.0 {
-            AckInner::Pending(rx) => Pin::new(rx)
-                .poll(cx)
-                .map(|r| r.unwrap_or(Err(Error::Closed))),
-            AckInner::Ready(r) => Poll::Ready(r.take().unwrap_or(Err(Error::Closed))),
-        }
+        self.0.poll_reply(cx).map(|r| r.map_err(|(e, _)| e))
+    }
+}
+
+/// The pending result of [`Journal::submit_returning`]: like [`Ack`], but a refused append
+/// comes back with its records.
+pub struct ReturningAck(AckInner);
+
+impl Future for ReturningAck {
+    type Output = Result<Range<u64>, Refused>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0
+            .poll_reply(cx)
+            .map(|r| r.map_err(|(error, records)| Refused { error, records }))
     }
 }
 
@@ -322,11 +366,31 @@ impl Journal {
 
     /// Queues `records` for appending; the returned [`Ack`] resolves once they are durable.
     pub fn submit(&self, records: Vec<Vec<u8>>) -> Ack {
+        Ack(self.send(records, false))
+    }
+
+    /// Queues `records` like [`Journal::submit`], but an append the journal does not keep
+    /// (a full budget, a full disk, a fault) gives the records back, so that a caller who
+    /// retries on back-pressure need not keep a copy of what it submitted.
+    pub fn submit_returning(&self, records: Vec<Vec<u8>>) -> ReturningAck {
+        ReturningAck(self.send(records, true))
+    }
+
+    fn send(&self, records: Vec<Vec<u8>>, give_back: bool) -> AckInner {
         let (done, rx) = oneshot::channel();
-        if self.tx.send(Request { records, done }).is_err() {
-            return Ack(AckInner::Ready(Some(Err(Error::Closed))));
+        if let Err(mpsc::SendError(req)) = self.tx.send(Request {
+            records,
+            done,
+            give_back,
+        }) {
+            let records = if req.give_back {
+                req.records
+            } else {
+                Vec::new()
+            };
+            return AckInner::Ready(Some(Err((Error::Closed, records))));
         }
-        Ack(AckInner::Pending(rx))
+        AckInner::Pending(rx)
     }
 
     /// Appends `records` and waits (async) until they are durable.
@@ -553,8 +617,45 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Reads a record's payload of `len` bytes; `None` on a clean or partial end of file. A
+/// payload already in the reader's buffer is copied out once, without first zeroing the
+/// new vector (this is on every record's read path).
+fn read_payload(r: &mut BufReader<File>, len: usize) -> io::Result<Option<Vec<u8>>> {
+    let buffered = r.buffer();
+    if buffered.len() >= len {
+        let payload = buffered[..len].to_vec();
+        r.consume(len);
+        return Ok(Some(payload));
+    }
+    let mut payload = vec![0u8; len];
+    Ok(read_full(r, &mut payload)?.then_some(payload))
+}
+
 /// Where an append's outcome goes.
-type Done = oneshot::Sender<Result<Range<u64>, Error>>;
+type Done = oneshot::Sender<Reply>;
+
+/// An append written but not yet durable: its records are kept until the fsync only when
+/// they are to be handed back should it fail.
+struct Accepted {
+    done: Done,
+    range: Range<u64>,
+    records: Vec<Vec<u8>>,
+}
+
+/// Tells the appender of `req` that it failed with `error`.
+fn refuse(req: Request, error: Error) {
+    let records = if req.give_back {
+        req.records
+    } else {
+        Vec::new()
+    };
+    let _ = req.done.send(Err((error, records)));
+}
+
+/// Tells the appender of an accepted but not durable append that it failed with `error`.
+fn refuse_accepted(a: Accepted, error: Error) {
+    let _ = a.done.send(Err((error, a.records)));
+}
 
 struct Writer {
     inner: Arc<Inner>,
@@ -585,7 +686,7 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
-        let mut accepted = Vec::with_capacity(batch.len());
+        let mut accepted: Vec<Accepted> = Vec::with_capacity(batch.len());
         let mut next = self.inner.durable_end.load(Ordering::Acquire);
         let mut pending_bytes = 0u64;
         let budget = self.inner.cfg.max_disk_bytes;
@@ -593,14 +694,12 @@ impl Writer {
         let mut batch = batch.into_iter();
         while let Some(req) = batch.next() {
             if self.inner.poisoned.load(Ordering::Relaxed) {
-                let _ = req.done.send(Err(Error::Poisoned));
+                refuse(req, Error::Poisoned);
                 continue;
             }
             if let Some(big) = req.records.iter().find(|r| r.len() > max as usize) {
-                let _ = req.done.send(Err(Error::TooLarge {
-                    size: big.len(),
-                    max,
-                }));
+                let size = big.len();
+                refuse(req, Error::TooLarge { size, max });
                 continue;
             }
             let need: u64 = req
@@ -610,23 +709,34 @@ impl Writer {
                 .sum();
             let used = self.inner.disk_used.load(Ordering::Relaxed) + pending_bytes;
             if used + need > budget {
-                let _ = req.done.send(Err(Error::Full { used, budget }));
+                refuse(req, Error::Full { used, budget });
                 continue;
             }
             match self.write_records(&req.records) {
                 Ok(()) => {
                     pending_bytes += need;
                     let n = req.records.len() as u64;
-                    accepted.push((req.done, next..next + n));
+                    // Kept until the fsync only if they are to be handed back on failure;
+                    // otherwise freed now, as they are no longer needed.
+                    let records = if req.give_back {
+                        req.records
+                    } else {
+                        Vec::new()
+                    };
+                    accepted.push(Accepted {
+                        done: req.done,
+                        range: next..next + n,
+                        records,
+                    });
                     next += n;
                 }
                 Err(e) if is_no_space(&e) => {
                     // Said before anyone is told, so that an appender who got NoSpace sees
                     // `is_out_of_space` at once.
                     self.inner.no_space.store(true, Ordering::Relaxed);
-                    let _ = req.done.send(Err(Error::NoSpace));
+                    refuse(req, Error::NoSpace);
                     for r in batch {
-                        let _ = r.done.send(Err(Error::NoSpace));
+                        refuse(r, Error::NoSpace);
                     }
                     self.out_of_space(std::mem::take(&mut accepted));
                     return;
@@ -634,7 +744,7 @@ impl Writer {
                 Err(e) => {
                     tracing::error!(error = %e, "journal write failed; journal poisoned");
                     self.inner.poisoned.store(true, Ordering::Relaxed);
-                    let _ = req.done.send(Err(Error::Io(e)));
+                    refuse(req, Error::Io(e));
                 }
             }
         }
@@ -655,8 +765,8 @@ impl Writer {
                     let _g = self.inner.data_lock.lock();
                     self.inner.data_cv.notify_all();
                 }
-                for (done, range) in accepted {
-                    let _ = done.send(Ok(range));
+                for a in accepted {
+                    let _ = a.done.send(Ok(a.range));
                 }
                 match self.maybe_roll(next) {
                     Ok(()) => {}
@@ -676,8 +786,8 @@ impl Writer {
                 // journal stops accepting so nothing acknowledged can land after them.
                 tracing::error!(error = %e, "journal fsync failed; journal poisoned");
                 self.inner.poisoned.store(true, Ordering::Relaxed);
-                for (done, _) in accepted {
-                    let _ = done.send(Err(Error::Io(io::Error::new(e.kind(), e.to_string()))));
+                for a in accepted {
+                    refuse_accepted(a, Error::Io(io::Error::new(e.kind(), e.to_string())));
                 }
             }
         }
@@ -687,10 +797,10 @@ impl Writer {
     /// segment is cut back to its last durable record, so that appending can go on once
     /// space returns with nothing unacknowledged in between. If even that fails, the journal
     /// is poisoned.
-    fn out_of_space(&mut self, accepted: Vec<(Done, Range<u64>)>) {
+    fn out_of_space(&mut self, accepted: Vec<Accepted>) {
         self.inner.no_space.store(true, Ordering::Relaxed);
-        for (done, _) in accepted {
-            let _ = done.send(Err(Error::NoSpace));
+        for a in accepted {
+            refuse_accepted(a, Error::NoSpace);
         }
         if let Err(e) = self.rollback() {
             tracing::error!(error = %e, "journal rollback after a full disk failed; journal poisoned");
@@ -823,10 +933,9 @@ impl Reader {
             if len > self.inner.cfg.max_record_bytes {
                 return Err(corrupt("record length over the limit"));
             }
-            let mut payload = vec![0u8; len as usize];
-            if !read_full(&mut seg.file, &mut payload)? {
+            let Some(payload) = read_payload(&mut seg.file, len as usize)? else {
                 return Err(corrupt("short record below the durable end"));
-            }
+            };
             if crc32fast::hash(&payload) != crc {
                 return Err(corrupt("CRC mismatch"));
             }

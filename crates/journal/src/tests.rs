@@ -265,3 +265,62 @@ fn a_full_disk_refuses_appends_as_back_pressure_and_appending_resumes_when_space
     }
     assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_refused_for_a_full_budget_hands_its_records_back() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        segment_bytes: 64,
+        max_disk_bytes: 200,
+        ..Config::default()
+    };
+    let j = Journal::open(d.path(), cfg).unwrap();
+    let mut n = 0;
+    let refused = loop {
+        match j.submit_returning(vec![rec(n), rec(n + 1)]).await {
+            Ok(_) => n += 2,
+            Err(r) => break r,
+        }
+    };
+    assert!(refused.error.is_full(), "{}", refused.error);
+    assert_eq!(refused.records, vec![rec(n), rec(n + 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_refused_for_a_full_disk_hands_its_records_back() {
+    let d = tempfile::tempdir().unwrap();
+    let full = Arc::new(AtomicBool::new(true));
+    let cfg = Config {
+        inject_no_space: Some(full.clone()),
+        ..Config::default()
+    };
+    let j = Journal::open(d.path(), cfg).unwrap();
+    let refused = j.submit_returning(vec![rec(7)]).await.unwrap_err();
+    assert!(matches!(refused.error, Error::NoSpace), "{}", refused.error);
+    assert_eq!(refused.records, vec![rec(7)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_append_that_is_kept_resolves_to_its_offsets() {
+    let d = tempfile::tempdir().unwrap();
+    let j = Journal::open(d.path(), Config::default()).unwrap();
+    assert_eq!(
+        j.submit_returning(vec![rec(0), rec(1)]).await.unwrap(),
+        0..2
+    );
+    assert_eq!(read_all(&j, 0), vec![(0, rec(0)), (1, rec(1))]);
+}
+
+#[test]
+fn records_larger_than_the_read_buffer_and_across_its_end_read_back_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let j = Journal::open(d.path(), Config::default()).unwrap();
+    // Sizes that leave records straddling the reader's 256 KiB buffer, and one larger than it.
+    let recs: Vec<Vec<u8>> = (0..40)
+        .map(|i| vec![b'a' + (i % 26) as u8; 10_007 * (i + 1)])
+        .chain(std::iter::once(vec![b'z'; 600_000]))
+        .collect();
+    j.append_blocking(recs.clone()).unwrap();
+    let got: Vec<Vec<u8>> = read_all(&j, 0).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(got, recs);
+}

@@ -41,11 +41,10 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// gzip's fixed member header: deflate, no name, no time, XFL 4 (fastest), OS unknown.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
-
 /// What a sending thread reuses from one batch to the next: the deflate state (its window
 /// and hash tables are large to allocate and clear) and the buffer lines are joined in.
+/// The deflate state writes the gzip header and trailer itself: its CRC-32 is computed as
+/// it copies the input into its window, which costs less than a second pass over the batch.
 pub struct BodyBuilder {
     deflate: flate2::Compress,
     joined: Vec<u8>,
@@ -54,7 +53,7 @@ pub struct BodyBuilder {
 impl Default for BodyBuilder {
     fn default() -> Self {
         BodyBuilder {
-            deflate: flate2::Compress::new(flate2::Compression::fast(), false),
+            deflate: flate2::Compress::new_gzip(flate2::Compression::fast(), 15),
             joined: Vec::new(),
         }
     }
@@ -90,7 +89,6 @@ impl BodyBuilder {
     fn gzip(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
         self.deflate.reset();
         let mut out = Vec::with_capacity(raw.len() / 4 + 64);
-        out.extend_from_slice(&GZIP_HEADER);
         loop {
             let read = self.deflate.total_in() as usize;
             let status = self
@@ -103,10 +101,6 @@ impl BodyBuilder {
                 flate2::Status::Ok | flate2::Status::BufError => out.reserve(out.capacity()),
             }
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(raw);
-        out.extend_from_slice(&crc.sum().to_le_bytes());
-        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
         Ok(out)
     }
 }
@@ -271,56 +265,75 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
     let abandoned = AtomicBool::new(false);
     let committer = ctx.committer();
     std::thread::scope(|s| {
-        for _ in 0..inflight {
+        let reader_name = std::thread::current()
+            .name()
+            .unwrap_or("forward")
+            .to_string();
+        let mut senders = 0;
+        for i in 0..inflight {
             let (job_rx, order, abandoned, committer) = (&job_rx, &order, &abandoned, &committer);
             let (agent, url, label) = (agent.clone(), url.as_str(), label.as_str());
             let (pacer, metrics, gzip) = (ctx.pacer(), ctx.metrics.clone(), ctx.tuning.gzip);
-            s.spawn(move || {
-                let mut builder = BodyBuilder::default();
-                loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(Job {
-                        seq,
-                        window,
-                        groups,
-                    }) = job
-                    else {
-                        return;
-                    };
-                    // Once a window is given up on, the ones queued behind it are not sent:
-                    // the cursor cannot pass it anyway.
-                    let ok = !abandoned.load(Ordering::Acquire) && {
-                        let groups: Vec<(&str, Vec<&Record>)> = groups
-                            .iter()
-                            .map(|(k, idx)| {
-                                (
-                                    k.as_str(),
-                                    idx.iter().map(|i| &window.records[*i]).collect(),
-                                )
-                            })
-                            .collect();
-                        let dest = Dest {
-                            url,
-                            agent: &agent,
-                            gzip,
-                            pacer: &pacer,
-                            metrics: &metrics,
-                            label,
+            // Named apart from the reading thread, so that a profile or `top -H` tells the
+            // gzip and send work from the read and decode.
+            let spawned = std::thread::Builder::new()
+                .name(format!("{reader_name}-send{i}"))
+                .spawn_scoped(s, move || {
+                    let mut builder = BodyBuilder::default();
+                    loop {
+                        let job = match job_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
                         };
-                        send_window(&groups, &dest, &mut builder)
-                    };
-                    if !ok {
-                        abandoned.store(true, Ordering::Release);
+                        let Ok(Job {
+                            seq,
+                            window,
+                            groups,
+                        }) = job
+                        else {
+                            return;
+                        };
+                        // Once a window is given up on, the ones queued behind it are not sent:
+                        // the cursor cannot pass it anyway.
+                        let ok = !abandoned.load(Ordering::Acquire) && {
+                            let groups: Vec<(&str, Vec<&Record>)> = groups
+                                .iter()
+                                .map(|(k, idx)| {
+                                    (
+                                        k.as_str(),
+                                        idx.iter().map(|i| &window.records[*i]).collect(),
+                                    )
+                                })
+                                .collect();
+                            let dest = Dest {
+                                url,
+                                agent: &agent,
+                                gzip,
+                                pacer: &pacer,
+                                metrics: &metrics,
+                                label,
+                            };
+                            send_window(&groups, &dest, &mut builder)
+                        };
+                        if !ok {
+                            abandoned.store(true, Ordering::Release);
+                        }
+                        match order.lock() {
+                            Ok(mut o) => o.finish(seq, window.end, ok, committer),
+                            Err(_) => return,
+                        }
                     }
-                    match order.lock() {
-                        Ok(mut o) => o.finish(seq, window.end, ok, committer),
-                        Err(_) => return,
-                    }
+                });
+            match spawned {
+                Ok(_) => senders += 1,
+                Err(e) => {
+                    tracing::error!(destination = %label, error = %e, "cannot start a sending thread")
                 }
-            });
+            }
+        }
+        if senders == 0 {
+            // Nothing would take the windows; the records stay on disk.
+            return;
         }
         let mut seq = 0u64;
         while !abandoned.load(Ordering::Acquire) {
