@@ -1172,6 +1172,7 @@ impl AlertManager {
             {
                 fold_into(h, m, now);
                 let change = detail.then(|| AlertChange::Updated(Box::new(h.alert.clone())));
+                batch.touched_open(&m.rule.id, &m.entity, &uuid);
                 batch.dirty.insert(uuid);
                 return Ok((ChangeKind::Updated, change));
             }
@@ -1200,12 +1201,12 @@ impl AlertManager {
             }
         }
         if t.opened >= throttle.max_alerts {
-            // The rule's latest alerts are looked up in the table: what this batch changed
-            // goes there first.
-            batch.save(tx)?;
             t.suppressed += 1;
             let newly = t.throttled_since.is_none();
             if newly {
+                // The rule's latest alerts are looked up in the table: what this batch
+                // changed goes there first.
+                batch.save(tx)?;
                 t.throttled_since = Some(now);
                 tracing::warn!(rule = %m.rule.id, entity = %m.entity, max = throttle.max_alerts,
                     "rule throttled: too many alerts in the window");
@@ -1224,14 +1225,32 @@ impl AlertManager {
                         "system",
                     );
                     a.updated_at = now;
+                    let open = a.status.is_open();
                     let uuid = a.uuid.clone();
+                    // Updated last of the rule's alerts for the entity: if open, it is now
+                    // the latest open one too.
+                    if open {
+                        batch.latest_open.insert(tkey.clone(), Some(uuid.clone()));
+                    }
                     batch.dirty.insert(uuid);
                     batch.save(tx)?;
                 }
             }
             // Nothing is dropped: the match still counts, in the rule's latest open alert for
             // the entity (its users, hosts and destinations lists say who else was involved).
-            let latest_open = tx.latest_alert(&m.rule.id, &m.entity, true)?;
+            // Looked up in the table once per transaction and group: then this batch knows
+            // it (every alert it opens or folds a match into is updated after all the
+            // others). A lookup per throttled match, with the batch's changes written before
+            // it, was a tenth of the pipeline's writing thread (issue 18).
+            let latest_open = match batch.latest_open.get(&tkey) {
+                Some(known) => known.clone(),
+                None => {
+                    batch.save(tx)?;
+                    let found = tx.latest_alert(&m.rule.id, &m.entity, true)?;
+                    batch.latest_open.insert(tkey.clone(), found.clone());
+                    found
+                }
+            };
             if let Some(h) = latest_open.and_then(|u| batch.load(tx, &u).transpose()) {
                 let h = h?;
                 fold_into(h, m, now);
@@ -1296,6 +1315,7 @@ impl AlertManager {
         );
         let uuid = h.alert.uuid.clone();
         let change = detail.then(|| AlertChange::Created(Box::new(h.alert.clone())));
+        batch.touched_open(&m.rule.id, &m.entity, &uuid);
         batch.open_by_key.insert(key, uuid.clone());
         batch.alerts.insert(uuid.clone(), h);
         batch.dirty.insert(uuid);
@@ -1316,9 +1336,29 @@ struct Batch {
     dirty: HashSet<String>,
     throttles: HashMap<Group, Throttle>,
     dirty_throttles: HashSet<Group>,
+    /// The latest open alert of each (rule, entity) whose throttled matches this batch
+    /// counted (None: it has none), kept up to date as the batch opens alerts and folds
+    /// matches into them, so that it is looked up in the table once per batch.
+    latest_open: HashMap<Group, Option<String>>,
 }
 
 impl Batch {
+    /// Notes that the open alert `uuid` of `rule` and `entity` was just opened or updated:
+    /// it is now their latest open alert.
+    fn touched_open(&mut self, rule: &str, entity: &str, uuid: &str) {
+        if self.latest_open.is_empty() {
+            return;
+        }
+        // Only groups already looked up are followed: the others are looked up in the
+        // table, after this batch's changes are written there.
+        if let Some(latest) = self
+            .latest_open
+            .get_mut(&(rule.to_string(), entity.to_string()))
+        {
+            *latest = Some(uuid.to_string());
+        }
+    }
+
     /// The alert `uuid`, from this batch or the table (None if there is none).
     fn load(&mut self, tx: &mut dyn AlertTx, uuid: &str) -> Result<Option<&mut Held>, Error> {
         if !self.alerts.contains_key(uuid) {

@@ -213,6 +213,48 @@ pgstate::both_backends! {
     }
 
     #[test]
+    fn a_throttled_rule_gives_the_same_alerts_whatever_the_commits_its_matches_are_split_into() {
+        // Three alerts opened, then throttled matches, one of them joining the first alert
+        // (its similarity key) between the others: the throttled ones after it go into
+        // that alert, now the latest open one.
+        let mut matches: Vec<Match> = (0..12)
+            .map(|i| m("noisy", &format!("10.0.0.{i}"), "1.1.1.1", "web", None))
+            .collect();
+        matches.insert(7, m("noisy", "10.0.0.0", "1.1.1.1", "web", None));
+        let outcome = |split: usize| {
+            let d = Db::new();
+            let mut mgr = d.manager();
+            mgr.set_throttle(ThrottleConfig {
+                max_alerts: 3,
+                window: Duration::minutes(10),
+            });
+            for chunk in matches.chunks(split) {
+                mgr.ingest_counted(chunk).unwrap();
+            }
+            let store = mgr.store();
+            let mut alerts: Vec<(u64, Vec<String>)> = store
+                .list(&AlertFilter::default())
+                .unwrap()
+                .into_iter()
+                .map(|a| {
+                    let mut hosts = a.hosts.clone();
+                    hosts.sort();
+                    (a.similar, hosts)
+                })
+                .collect();
+            alerts.sort();
+            let t = &store.throttles().unwrap()[0];
+            (alerts, t.opened, t.suppressed)
+        };
+        let one_by_one = outcome(1);
+        let similar: Vec<u64> = one_by_one.0.iter().map(|a| a.0).collect();
+        assert_eq!(similar, vec![0, 4, 6], "13 matches: 3 alerts, 10 counted into them");
+        assert_eq!((one_by_one.1, one_by_one.2), (3, 9));
+        assert_eq!(outcome(13), one_by_one, "all in one commit");
+        assert_eq!(outcome(4), one_by_one, "in commits of four");
+    }
+
+    #[test]
     fn the_alert_list_says_how_many_match_beyond_its_limit() {
         let d = Db::new();
         let mut mgr = d.manager();
