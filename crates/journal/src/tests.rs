@@ -7,6 +7,15 @@ fn small() -> Config {
     }
 }
 
+/// A budget of a few records, in segments of about one record each.
+fn tiny_budget() -> Config {
+    Config {
+        segment_bytes: 64,
+        max_disk_bytes: 200,
+        ..Config::default()
+    }
+}
+
 fn rec(i: usize) -> Vec<u8> {
     format!("record-{i:04}").into_bytes()
 }
@@ -133,12 +142,7 @@ fn the_active_segment_is_never_deleted() {
 #[test]
 fn a_full_budget_yields_the_distinct_full_error_until_space_is_freed() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = Config {
-        segment_bytes: 64,
-        max_disk_bytes: 200,
-        ..Config::default()
-    };
-    let j = Journal::open(d.path(), cfg).unwrap();
+    let j = Journal::open(d.path(), tiny_budget()).unwrap();
     let mut n = 0;
     let err = loop {
         match j.append_blocking(vec![rec(n)]) {
@@ -269,12 +273,7 @@ fn a_full_disk_refuses_appends_as_back_pressure_and_appending_resumes_when_space
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_refused_for_a_full_budget_hands_its_records_back() {
     let d = tempfile::tempdir().unwrap();
-    let cfg = Config {
-        segment_bytes: 64,
-        max_disk_bytes: 200,
-        ..Config::default()
-    };
-    let j = Journal::open(d.path(), cfg).unwrap();
+    let j = Journal::open(d.path(), tiny_budget()).unwrap();
     let mut n = 0;
     let refused = loop {
         match j.submit_returning(vec![rec(n), rec(n + 1)]).await {

@@ -6,16 +6,7 @@ fn raw(c: &mut flate2::Compress, raw: &[u8]) -> Vec<u8> {
     c.reset();
     let mut out = Vec::with_capacity(raw.len() / 4 + 64);
     out.extend_from_slice(&H);
-    loop {
-        let read = c.total_in() as usize;
-        match c
-            .compress_vec(&raw[read..], &mut out, flate2::FlushCompress::Finish)
-            .unwrap()
-        {
-            flate2::Status::StreamEnd => break,
-            _ => out.reserve(out.capacity()),
-        }
-    }
+    deflate_into(c, raw, &mut out);
     let mut crc = flate2::Crc::new();
     crc.update(raw);
     out.extend_from_slice(&crc.sum().to_le_bytes());
@@ -25,17 +16,21 @@ fn raw(c: &mut flate2::Compress, raw: &[u8]) -> Vec<u8> {
 fn gz(c: &mut flate2::Compress, raw: &[u8]) -> Vec<u8> {
     c.reset();
     let mut out = Vec::with_capacity(raw.len() / 4 + 64);
+    deflate_into(c, raw, &mut out);
+    out
+}
+/// Compresses all of `raw` onto the end of `out`, growing it as needed.
+fn deflate_into(c: &mut flate2::Compress, raw: &[u8], out: &mut Vec<u8>) {
     loop {
         let read = c.total_in() as usize;
         match c
-            .compress_vec(&raw[read..], &mut out, flate2::FlushCompress::Finish)
+            .compress_vec(&raw[read..], out, flate2::FlushCompress::Finish)
             .unwrap()
         {
             flate2::Status::StreamEnd => break,
             _ => out.reserve(out.capacity()),
         }
     }
-    out
 }
 fn cpu() -> f64 {
     let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
