@@ -332,7 +332,29 @@ fn main() {
         // is shown apart: with a high `min_part_size` for zstd, most of the compression
         // moves from the merges during ingest to these.
         let merge0 = pid.as_deref().and_then(cpu_of);
-        ch_sql(&url, &format!("OPTIMIZE TABLE {db}.events FINAL"));
+        // A part being merged in the background cannot take part in `OPTIMIZE`, which then
+        // does nothing, silently by default (`optimize_throw_if_noop`): at 10M events
+        // nothing was merged, probably so (results-10m-2.md). So the background merges are
+        // waited for first, and a refusal is printed.
+        let merging = || {
+            ch_sql(
+                &url,
+                &format!("SELECT count() FROM system.merges WHERE database = '{db}' FORMAT TSV"),
+            )
+            .trim()
+            .parse::<u64>()
+            .is_ok_and(|n| n > 0)
+        };
+        while merging() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let answer = ch_sql(
+            &format!("{}/?optimize_throw_if_noop=1", url.trim_end_matches('/')),
+            &format!("OPTIMIZE TABLE {db}.events FINAL"),
+        );
+        if !answer.trim().is_empty() {
+            println!("OPTIMIZE refused: {}", answer.trim());
+        }
         let merge_cpu = merge0.and_then(|c0| {
             pid.as_deref()
                 .and_then(cpu_of)
