@@ -67,6 +67,79 @@ pub fn encode_parsed(raw: &str, event: &zia::Event) -> Result<Vec<u8>, StoreErro
     encode(raw, &Annotations(event))
 }
 
+/// The record source of a parsed event (see [`encode_record`]) with the string at `held`, a
+/// path inside the annotations, written as `null`: for a store that keeps that value in a
+/// column of its own and puts it back when it reads the event (see [`restore_held`]), so
+/// that it is not stored twice. Without a string there: as [`encode_parsed`].
+pub fn encode_parsed_holding(
+    raw: &str,
+    event: &zia::Event,
+    held: &str,
+) -> Result<Vec<u8>, StoreError> {
+    if event.get_str(held).is_none() {
+        return encode_parsed(raw, event);
+    }
+    struct Annotations<'a>(&'a zia::Event, &'a str);
+    impl serde::Serialize for Annotations<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{Error as _, SerializeMap};
+            let mut m = s.serialize_map(None)?;
+            for path in ANNOTATIONS {
+                let Some(part) = self.0.part(path) else {
+                    continue;
+                };
+                match held_within(path, self.1) {
+                    // Only the annotation holding it is copied, to write it as `null`.
+                    Some(rest) => {
+                        let mut v = serde_json::to_value(&part).map_err(S::Error::custom)?;
+                        if let Value::Object(o) = &mut v {
+                            set_path(o, rest, Value::Null);
+                        }
+                        m.serialize_entry(path, &v)?;
+                    }
+                    None => m.serialize_entry(path, &part)?,
+                }
+            }
+            m.end()
+        }
+    }
+    encode(raw, &Annotations(event, held))
+}
+
+/// The record source of an event that came from `raw` (see [`encode_record`]) with the
+/// string at `held` written as `null` (see [`encode_parsed_holding`]).
+pub fn encode_record_holding(raw: &str, event: &Event, held: &str) -> Result<Vec<u8>, StoreError> {
+    if !matches!(get_path(event, held), Some(Value::String(_))) {
+        return encode_record(raw, event);
+    }
+    let mut annotations = Map::new();
+    for path in ANNOTATIONS {
+        if let Some(v) = get_path(event, path) {
+            let mut v = v.clone();
+            if let (Some(rest), Value::Object(o)) = (held_within(path, held), &mut v) {
+                set_path(o, rest, Value::Null);
+            }
+            annotations.insert((*path).to_string(), v);
+        }
+    }
+    encode(raw, &annotations)
+}
+
+/// The rest of `held` below the annotation `path` (`ziaxdr.event_id` below `ziaxdr`:
+/// `event_id`).
+fn held_within<'a>(path: &str, held: &'a str) -> Option<&'a str> {
+    held.strip_prefix(path)?.strip_prefix('.')
+}
+
+/// Puts back the value a source made by [`encode_parsed_holding`] or
+/// [`encode_record_holding`] holds out (`null` at `held`), from where the store keeps it;
+/// any other event is left as it is.
+pub fn restore_held(event: &mut Event, held: &str, value: Option<&str>) {
+    if let (Some(Value::Null), Some(v)) = (get_path(event, held), value) {
+        set_path(event, held, Value::String(v.to_string()));
+    }
+}
+
 /// The event a parsed event stands for: with its record as `event.original`, as the
 /// pipeline's other sinks see it and as [`decode`] rebuilds it.
 pub fn with_original(event: &zia::Event, raw: &str) -> Event {
@@ -184,6 +257,31 @@ mod tests {
         let src = encode_record(WEB, &ev).unwrap();
         assert_eq!(decode(&src).unwrap(), ev);
         assert!(faithful(&src, &ev));
+    }
+
+    #[test]
+    fn a_held_value_is_not_in_the_source_and_is_put_back_from_the_store() {
+        let ev = pipeline_event(WEB);
+        let src = encode_record_holding(WEB, &ev, "ziaxdr.event_id").unwrap();
+        assert!(!String::from_utf8_lossy(&src).contains("0190-aa"));
+        let mut back = decode(&src).unwrap();
+        assert_eq!(back["ziaxdr"]["event_id"], Value::Null);
+        restore_held(&mut back, "ziaxdr.event_id", Some("0190-aa"));
+        assert_eq!(back, ev);
+        let parsed = zia::Event::from_map(ev.clone());
+        let src = encode_parsed_holding(WEB, &parsed, "ziaxdr.event_id").unwrap();
+        assert!(!String::from_utf8_lossy(&src).contains("0190-aa"));
+        let mut back = decode(&src).unwrap();
+        restore_held(&mut back, "ziaxdr.event_id", Some("0190-aa"));
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn a_source_that_holds_nothing_out_is_left_as_it_is() {
+        let ev = pipeline_event(WEB);
+        let mut back = decode(&encode_record(WEB, &ev).unwrap()).unwrap();
+        restore_held(&mut back, "ziaxdr.event_id", Some("other"));
+        assert_eq!(back, ev);
     }
 
     #[test]

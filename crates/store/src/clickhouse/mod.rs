@@ -105,6 +105,10 @@ pub const DEFAULT_DATABASE: &str = "ziaxdr";
 /// Events buffered before `add` inserts them without waiting for `commit` (the committed
 /// offset still moves only at `commit`; see the module docs), by default.
 pub const MAX_BUFFERED_ROWS: usize = 50_000;
+/// The annotation kept out of `source` (written there as `null`): the event's identifier
+/// is a string with a column of its own (`c_ziaxdr_event_id`), from which a read puts it
+/// back (see [`source::restore_held`]); in `source` too it cost about 6 bytes per event.
+const HELD: &str = "ziaxdr.event_id";
 /// Most values a top-N may return (as the REST API's limit).
 const MAX_TOP_SQL: usize = 100_000;
 
@@ -956,14 +960,29 @@ impl ClickHouseStore {
     /// condition: the bare terms' condition over `words` first (see [`sql::prefilter`]),
     /// so that the other columns are read only for the events that pass it.
     fn source_sql(&self, q: &EventQuery, extra: &str) -> Result<String, StoreError> {
-        // Read for every query with bare terms: other writers may have added values.
-        let enums = if sql::has_bare(&q.query) {
-            self.enum_values()?
+        let enums = self.enums_of(q)?;
+        self.source_sql_with(q, extra, &enums)
+    }
+
+    /// The enumerated values a query's bare terms need (none without bare terms), read for
+    /// every such query: other writers may have added values.
+    fn enums_of(&self, q: &EventQuery) -> Result<Vec<(String, String)>, StoreError> {
+        if sql::has_bare(&q.query) {
+            self.enum_values()
         } else {
-            Vec::new()
-        };
-        let cond = sql::compile(&q.query, &enums)?;
-        let pre = match sql::prefilter(&q.query, &enums)? {
+            Ok(Vec::new())
+        }
+    }
+
+    /// [`ClickHouseStore::source_sql`] with the enumerated values read already.
+    fn source_sql_with(
+        &self,
+        q: &EventQuery,
+        extra: &str,
+        enums: &sql::EnumValues,
+    ) -> Result<String, StoreError> {
+        let cond = sql::compile(&q.query, enums)?;
+        let pre = match sql::prefilter(&q.query, enums)? {
             Some(p) => format!(" PREWHERE {p}"),
             None => String::new(),
         };
@@ -992,6 +1011,32 @@ impl ClickHouseStore {
                 Some((day, r.get("b").and_then(json_u64).unwrap_or(0)))
             })
             .collect())
+    }
+
+    /// The lower bounds (seconds) of the windows in which a page's rows are looked for,
+    /// newest first: the newest day with a partition in `[from, to)`, then the next 2 days,
+    /// then 4, and so on; the last window is open (`None`), so that the windows cover all
+    /// time whatever partitions appear meanwhile. One open window when the table has no
+    /// partitions of its own (a `Distributed` table) or one day only.
+    fn page_windows(&self, from: i64, to: i64) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut days: Vec<i64> = self
+            .partitions()?
+            .iter()
+            .filter_map(|(d, _)| day_start(d))
+            .filter(|&start| start < to && start + 86_400 > from)
+            .collect();
+        days.sort_unstable_by(|a, b| b.cmp(a));
+        let mut windows = Vec::new();
+        let (mut end, mut size) = (0, 1);
+        while end < days.len() {
+            end += size;
+            size *= 2;
+            windows.push(days.get(end - 1).copied().filter(|_| end < days.len()));
+        }
+        if windows.last() != Some(&None) {
+            windows.push(None);
+        }
+        Ok(windows)
     }
 
     /// Bytes on disk of the events table (compressed, every active part).
@@ -1082,6 +1127,16 @@ impl ClickHouseStore {
     }
 }
 
+/// Midnight UTC (seconds) of a partition's day (`YYYY-MM-DD`, see
+/// [`ClickHouseStore::partitions`]).
+fn day_start(day: &str) -> Option<i64> {
+    let mut it = day.split('-').map(|p| p.parse::<i32>().ok());
+    let (y, m, d) = (it.next()??, it.next()??, it.next()??);
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(y, month, u8::try_from(d).ok()?).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
 /// A value of an aggregated column as shown to users.
 fn display_value(kind: Option<FieldKind>, v: &str) -> String {
     match kind {
@@ -1153,7 +1208,7 @@ impl ClickHouseStore {
         {
             return Ok(None);
         }
-        let src = source::encode_parsed(raw, event)?;
+        let src = source::encode_parsed_holding(raw, event, HELD)?;
         Ok(Some(PreparedRow {
             offset,
             row: self.parsed_row(offset, event, &src),
@@ -1214,10 +1269,17 @@ impl ClickHouseStore {
         let rec = if self.records_unfaithful.load(Ordering::Relaxed) {
             None
         } else {
-            Some(source::encode_record(raw, event)?)
+            Some(source::encode_record_holding(raw, event, HELD)?)
+        };
+        let faithful = |rec: &[u8]| {
+            source::decode(rec).is_ok_and(|mut e| {
+                let id = crate::api::get_path(event, HELD).and_then(Value::as_str);
+                source::restore_held(&mut e, HELD, id);
+                e == *event
+            })
         };
         let src = match rec {
-            Some(rec) if !check || source::faithful(&rec, event) => rec,
+            Some(rec) if !check || faithful(&rec) => rec,
             _ => {
                 if !self.records_unfaithful.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -1324,7 +1386,9 @@ impl EventSearch for ClickHouseStore {
                 c.offset
             );
         }
-        let from = self.source_sql(q, &extra)?;
+        let enums = self.enums_of(q)?;
+        // Compiled first, so that a bad query is an error whatever the limit.
+        self.source_sql_with(q, &extra, &enums)?;
         if limit == 0 {
             return Ok(SearchPage {
                 events: Vec::new(),
@@ -1334,43 +1398,82 @@ impl EventSearch for ClickHouseStore {
         // First the sort key of the page's rows (entity, dataset, time, offset), small
         // columns; then only those rows' sources, found by their whole sort key through the
         // primary index (a granule each at most): reading every column of the newest rows at
-        // once cost ten times more.
+        // once cost ten times more. The keys are looked for in windows of days, newest first
+        // (see `page_windows`), so that a page of frequent matches reads the newest day only.
+        let upper = after.map_or(i64::MAX, |c| c.ts.saturating_add(1));
+        let windows = self.page_windows(
+            q.range.from.unix_timestamp(),
+            upper.min(q.range.to.unix_timestamp()),
+        )?;
         let mut tuples: Vec<String> = Vec::new();
-        let keys: Vec<(i64, u64)> = self
-            .rows(&format!(
-                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {from} ORDER BY ts DESC, offset DESC LIMIT {limit}"
-            ))?
-            .iter()
-            .filter_map(|r| {
-                let (t, o) = (r.get("t").and_then(json_u64)?, r.get("o").and_then(json_u64)?);
+        let mut keys: Vec<(i64, u64)> = Vec::new();
+        let mut newer: Option<i64> = None;
+        for lower in windows {
+            let mut window = extra.clone();
+            if let Some(lo) = lower {
+                window.push_str(&format!(" AND ts >= toDateTime({lo})"));
+            }
+            if let Some(hi) = newer {
+                window.push_str(&format!(" AND ts < toDateTime({hi})"));
+            }
+            let from = self.source_sql_with(q, &window, &enums)?;
+            let rows = self.rows(&format!(
+                "SELECT entity AS e, dataset AS d, toUInt32(ts) AS t, offset AS o FROM {from} ORDER BY ts DESC, offset DESC LIMIT {}",
+                limit - keys.len()
+            ))?;
+            for r in &rows {
+                let (Some(t), Some(o), Some(e), Some(d)) = (
+                    r.get("t").and_then(json_u64),
+                    r.get("o").and_then(json_u64),
+                    r.get("e").and_then(Value::as_str),
+                    r.get("d").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
                 tuples.push(format!(
                     "({}, {}, toDateTime({t}), {o})",
-                    sql::lit(r.get("e")?.as_str()?),
-                    sql::lit(r.get("d")?.as_str()?)
+                    sql::lit(e),
+                    sql::lit(d)
                 ));
-                Some((t as i64, o))
-            })
-            .collect();
+                keys.push((t as i64, o));
+            }
+            if keys.len() >= limit || lower.is_none() {
+                break;
+            }
+            newer = lower;
+        }
         let mut events = Vec::with_capacity(keys.len());
         if !keys.is_empty() {
             let rows = self.rows(&format!(
-                "SELECT offset AS o, source AS s FROM {} WHERE (entity, dataset, ts, offset) IN ({})",
+                "SELECT offset AS o, source AS s, {} AS i FROM {} WHERE (entity, dataset, ts, offset) IN ({})",
+                col_name(HELD),
                 self.table("events"),
                 tuples.join(", ")
             ))?;
-            let mut by_offset: HashMap<u64, String> = HashMap::with_capacity(rows.len());
+            let mut by_offset: HashMap<u64, (String, Option<String>)> =
+                HashMap::with_capacity(rows.len());
             for mut r in rows {
                 if let (Some(o), Some(Value::String(s))) =
                     (r.get("o").and_then(json_u64), r.remove("s"))
                 {
-                    by_offset.insert(o, s);
+                    // The column holds the one string a held-out source stands for.
+                    let id = match r.remove("i") {
+                        Some(Value::Array(mut ids)) if ids.len() == 1 => match ids.pop() {
+                            Some(Value::String(id)) => Some(id),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    by_offset.insert(o, (s, id));
                 }
             }
             for (_, o) in &keys {
-                let s = by_offset.get(o).ok_or_else(|| {
+                let (s, id) = by_offset.get(o).ok_or_else(|| {
                     StoreError::Corrupt(format!("event at offset {o} vanished while read"))
                 })?;
-                events.push(source::decode(s.as_bytes())?);
+                let mut event = source::decode(s.as_bytes())?;
+                source::restore_held(&mut event, HELD, id.as_deref());
+                events.push(event);
             }
         }
         let next = if keys.len() == limit {
