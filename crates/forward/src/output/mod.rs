@@ -16,7 +16,7 @@ use rand::Rng;
 use crate::buffer::Buffer;
 use crate::config::Tuning;
 use crate::metrics::Metrics;
-use crate::record::Record;
+use crate::record::DecodeError;
 
 /// How the outputs are told to stop: after the inputs have closed, each output keeps
 /// sending until it has sent everything journaled before the stop, or the drain deadline
@@ -59,14 +59,135 @@ impl Stop {
     }
 }
 
-/// A run of consecutive buffered records, `start..end`.
+/// A run of consecutive buffered records, `start..end`, packed: the lines of the records
+/// that decoded, each followed by a newline, in one buffer (a record that does not decode is
+/// counted as failed and skipped). Reading a window thus copies each line once, from the
+/// journal reader's buffer, and allocates nothing per record; a window whose records share
+/// one key is already the body of its batch.
 pub struct Window {
     /// Offset of the first record.
     pub start: u64,
     /// Offset after the last record.
     pub end: u64,
-    /// The records that decoded (a record that does not is counted as failed and skipped).
-    pub records: Vec<Record>,
+    /// The lines, each followed by `\n`.
+    text: Vec<u8>,
+    /// The distinct keys of the records, in order of first appearance.
+    keys: Vec<String>,
+    /// The same as stored (a key cut mid-character differs from its text).
+    raw_keys: Vec<Vec<u8>>,
+    /// One entry per decoded record.
+    lines: Vec<LineAt>,
+}
+
+/// The most a window reserves for its lines up front (a larger batch grows its buffer).
+const WINDOW_RESERVE_MAX: usize = 16 << 20;
+
+/// Where a record's line is in its window, and what goes with it.
+struct LineAt {
+    received_at_us: i64,
+    key: usize,
+    start: usize,
+    len: usize,
+}
+
+/// One record of a window, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// Receipt time, microseconds since the Unix epoch.
+    pub received_at_us: i64,
+    /// The intake key it came with (before any destination override).
+    pub key: &'a str,
+    /// The line as received, its `SEKOIA@53288` element removed.
+    pub data: &'a [u8],
+}
+
+impl Window {
+    /// An empty window at `start`, with room for `bytes` of lines (reserved at once: a
+    /// buffer grown by doubling would copy them again).
+    pub fn new(start: u64, bytes: usize) -> Window {
+        Window {
+            start,
+            end: start,
+            text: Vec::with_capacity(bytes),
+            keys: Vec::new(),
+            raw_keys: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Appends the record of journal payload `payload` (the next offset); the bytes of line
+    /// it added.
+    pub fn push_payload(&mut self, payload: &[u8]) -> Result<usize, DecodeError> {
+        self.end += 1;
+        let (received_at_us, key, data) = crate::record::split(payload)?;
+        let k = match self.raw_keys.iter().rposition(|k| k == key) {
+            Some(k) => k,
+            None => {
+                self.keys.push(crate::record::key_text(key));
+                self.raw_keys.push(key.to_vec());
+                self.keys.len() - 1
+            }
+        };
+        let start = self.text.len();
+        self.text.extend_from_slice(data);
+        self.text.push(b'\n');
+        self.lines.push(LineAt {
+            received_at_us,
+            key: k,
+            start,
+            len: data.len(),
+        });
+        Ok(data.len() + 1)
+    }
+
+    /// Records that decoded.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when no record decoded.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Record `i`.
+    pub fn line(&self, i: usize) -> Line<'_> {
+        let l = &self.lines[i];
+        Line {
+            received_at_us: l.received_at_us,
+            key: &self.keys[l.key],
+            data: &self.text[l.start..l.start + l.len],
+        }
+    }
+
+    /// The records in order.
+    pub fn lines(&self) -> impl Iterator<Item = Line<'_>> {
+        (0..self.len()).map(|i| self.line(i))
+    }
+
+    /// The distinct keys of the records.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The index in [`Window::keys`] of record `i`'s key.
+    pub fn key_index(&self, i: usize) -> usize {
+        self.lines[i].key
+    }
+
+    /// Every line joined by `\n` (no newline after the last).
+    pub fn joined(&self) -> &[u8] {
+        &self.text[..self.text.len().saturating_sub(1)]
+    }
+
+    fn last_received_at_us(&self) -> Option<i64> {
+        self.lines.last().map(|l| l.received_at_us)
+    }
+
+    /// Receipt time of the first record.
+    pub fn first_received_at_us(&self) -> Option<i64> {
+        self.lines.first().map(|l| l.received_at_us)
+    }
 }
 
 /// What an output thread works with.
@@ -115,9 +236,9 @@ impl OutputCtx {
         &self.buffer.cursors[self.idx].label
     }
 
-    /// The key a record is sent with.
-    pub fn key_for<'a>(&'a self, r: &'a Record) -> &'a str {
-        self.key_override.as_deref().unwrap_or(r.key())
+    /// The key a record whose own key is `key` is sent with.
+    pub fn key_for<'a>(&'a self, key: &'a str) -> &'a str {
+        self.key_override.as_deref().unwrap_or(key)
     }
 
     fn position(&self) -> u64 {
@@ -188,25 +309,28 @@ impl OutputCtx {
                     }
                 }
             }
-            let mut w = Window {
-                start: pos,
-                end: pos,
-                records: Vec::new(),
-            };
+            // A batch ends once it reaches its byte limit, so one line more at most.
+            let mut w = Window::new(pos, limit_bytes.min(WINDOW_RESERVE_MAX) + 4096);
             let mut bytes = 0usize;
             let opened = Instant::now();
             loop {
-                let next = match self.reader.as_mut().map(|r| r.next_record()) {
-                    Some(Ok(Some((_, payload)))) => payload,
+                let next = self
+                    .reader
+                    .as_mut()
+                    .map(|r| r.next_record_with(|_, payload| w.push_payload(payload)));
+                match next {
+                    Some(Ok(Some(Ok(n)))) => bytes += n,
+                    Some(Ok(Some(Err(e)))) => {
+                        self.metrics.failed.with_label_values(&[self.label()]).inc();
+                        tracing::error!(destination = %self.label(), error = %e, "undecodable buffered record skipped");
+                    }
                     Some(Ok(None)) => {
                         // Wait for more while the batch is young and records keep coming.
                         // The linger counts from the newest record's arrival, not from now:
                         // a window read well after a burst ended goes out at once.
                         let left = self.tuning.batch_age.saturating_sub(opened.elapsed());
-                        let quiet_for = w.records.last().map_or(Duration::ZERO, |r| {
-                            Duration::from_micros(
-                                (crate::record::now_us() - r.received_at_us).max(0) as u64,
-                            )
+                        let quiet_for = w.last_received_at_us().map_or(Duration::ZERO, |t| {
+                            Duration::from_micros((crate::record::now_us() - t).max(0) as u64)
                         });
                         let linger = left.min(
                             self.tuning
@@ -232,19 +356,8 @@ impl OutputCtx {
                         self.reader = None;
                         break;
                     }
-                };
-                w.end += 1;
-                match Record::decode(next) {
-                    Ok(r) => {
-                        bytes += r.data().len() + 1;
-                        w.records.push(r);
-                    }
-                    Err(e) => {
-                        self.metrics.failed.with_label_values(&[self.label()]).inc();
-                        tracing::error!(destination = %self.label(), error = %e, "undecodable buffered record skipped");
-                    }
                 }
-                if w.records.len() >= limit_records || bytes >= limit_bytes {
+                if w.len() >= limit_records || bytes >= limit_bytes {
                     break;
                 }
             }
@@ -252,11 +365,11 @@ impl OutputCtx {
                 return None;
             }
             self.read_pos = Some(w.end);
-            if let Some(first) = w.records.first() {
+            if let Some(first) = w.first_received_at_us() {
                 if self.position() >= w.start {
                     self.buffer.cursors[self.idx]
                         .oldest_unsent_us
-                        .store(first.received_at_us, Ordering::Relaxed);
+                        .store(first, Ordering::Relaxed);
                 }
             }
             Some(w)
