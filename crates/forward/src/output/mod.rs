@@ -493,3 +493,42 @@ fn backoff(tuning: &Tuning, attempt: u32, retry_after: Option<Duration>) -> Dura
     let jitter = rand::rng().random_range(0.5..=1.0);
     base.mul_f64(jitter)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::encode;
+
+    #[test]
+    fn a_window_keeps_each_record_with_its_key_and_receipt_time() {
+        let mut w = Window::new(5, 0);
+        w.push_payload(&encode(1, "a", b"one")).unwrap();
+        w.push_payload(&encode(2, "b", b"two")).unwrap();
+        w.push_payload(&encode(3, "a", b"three")).unwrap();
+        assert_eq!((w.start, w.end, w.len()), (5, 8, 3));
+        assert_eq!(w.keys(), ["a", "b"]);
+        let lines: Vec<_> = w
+            .lines()
+            .map(|l| (l.received_at_us, l.key, l.data))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (1, "a", &b"one"[..]),
+                (2, "b", &b"two"[..]),
+                (3, "a", &b"three"[..])
+            ]
+        );
+        assert_eq!(w.joined(), b"one\ntwo\nthree");
+    }
+
+    #[test]
+    fn an_undecodable_record_is_skipped_but_its_offset_stays_in_the_window() {
+        let mut w = Window::new(0, 0);
+        w.push_payload(&encode(1, "k", b"one")).unwrap();
+        assert!(w.push_payload(b"\x09garbage").is_err());
+        w.push_payload(&encode(2, "k", b"two")).unwrap();
+        assert_eq!((w.end, w.len()), (3, 2));
+        assert_eq!(w.joined(), b"one\ntwo");
+    }
+}
