@@ -305,6 +305,7 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
             let (job_rx, order, abandoned, committer) = (&job_rx, &order, &abandoned, &committer);
             let (agent, url, label) = (agent.clone(), url.as_str(), label.as_str());
             let (pacer, metrics, gzip) = (ctx.pacer(), ctx.metrics.clone(), ctx.tuning.gzip);
+            let spare = ctx.spare();
             // Named apart from the reading thread, so that a profile or `top -H` tells the
             // gzip and send work from the read and decode.
             let spawned = std::thread::Builder::new()
@@ -340,8 +341,10 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
                         if !ok {
                             abandoned.store(true, Ordering::Release);
                         }
+                        let end = window.end;
+                        spare.recycle(window);
                         match order.lock() {
-                            Ok(mut o) => o.finish(seq, window.end, ok, committer),
+                            Ok(mut o) => o.finish(seq, end, ok, committer),
                             Err(_) => return,
                         }
                     }

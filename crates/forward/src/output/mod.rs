@@ -105,10 +105,16 @@ impl Window {
     /// An empty window at `start`, with room for `bytes` of lines (reserved at once: a
     /// buffer grown by doubling would copy them again).
     pub fn new(start: u64, bytes: usize) -> Window {
+        Window::with_buffer(start, Vec::with_capacity(bytes))
+    }
+
+    /// An empty window at `start` whose lines go into `text` (emptied first).
+    pub fn with_buffer(start: u64, mut text: Vec<u8>) -> Window {
+        text.clear();
         Window {
             start,
             end: start,
-            text: Vec::with_capacity(bytes),
+            text,
             keys: Vec::new(),
             raw_keys: Vec::new(),
             lines: Vec::new(),
@@ -207,6 +213,40 @@ pub struct OutputCtx {
     reader: Option<journal::Reader>,
     /// Offset of the next record to read: ahead of the cursor while windows are in flight.
     read_pos: Option<u64>,
+    /// Line buffers of windows already sent, for the next windows: a fresh buffer of a
+    /// megabyte costs the kernel's zeroing of its pages at each window.
+    spare: Spare,
+}
+
+/// Where sent windows' buffers wait to be reused (a few at most).
+#[derive(Clone, Default)]
+pub struct Spare(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept for reuse, at most: one per window in flight and a few more.
+const SPARE_MAX: usize = 16;
+
+impl Spare {
+    /// Gives back the line buffer of a window that is done with.
+    pub fn recycle(&self, w: Window) {
+        let mut text = w.text;
+        text.clear();
+        if let Ok(mut s) = self.0.lock() {
+            if s.len() < SPARE_MAX {
+                s.push(text);
+            }
+        }
+    }
+
+    fn take(&self, bytes: usize) -> Vec<u8> {
+        let mut text = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        text.reserve(bytes);
+        text
+    }
 }
 
 impl OutputCtx {
@@ -228,6 +268,7 @@ impl OutputCtx {
             key_override,
             reader: None,
             read_pos: None,
+            spare: Spare::default(),
         }
     }
 
@@ -310,7 +351,10 @@ impl OutputCtx {
                 }
             }
             // A batch ends once it reaches its byte limit, so one line more at most.
-            let mut w = Window::new(pos, limit_bytes.min(WINDOW_RESERVE_MAX) + 4096);
+            let mut w = Window::with_buffer(
+                pos,
+                self.spare.take(limit_bytes.min(WINDOW_RESERVE_MAX) + 4096),
+            );
             let mut bytes = 0usize;
             let opened = Instant::now();
             loop {
@@ -379,6 +423,11 @@ impl OutputCtx {
     /// Marks every record below `end` sent.
     pub fn done_to(&mut self, end: u64) {
         self.committer().done_to(end);
+    }
+
+    /// Where the buffers of windows that are done with go back to.
+    pub fn spare(&self) -> Spare {
+        self.spare.clone()
     }
 
     /// What a sending thread needs to advance the cursor.
@@ -520,6 +569,17 @@ mod tests {
             ]
         );
         assert_eq!(w.joined(), b"one\ntwo\nthree");
+    }
+
+    #[test]
+    fn a_recycled_window_buffer_comes_back_empty_for_the_next_window() {
+        let spare = Spare::default();
+        let mut w = Window::with_buffer(0, spare.take(1 << 10));
+        w.push_payload(&encode(1, "k", b"one")).unwrap();
+        let ptr = w.text.as_ptr();
+        spare.recycle(w);
+        let text = spare.take(1 << 10);
+        assert_eq!((text.as_ptr(), text.len()), (ptr, 0));
     }
 
     #[test]

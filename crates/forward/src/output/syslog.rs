@@ -243,6 +243,7 @@ pub fn run(mut ctx: OutputCtx, host: String, port: u16, tls: Arc<rustls::ClientC
             .with_label_values(&[&label])
             .inc_by(w.len() as u64);
         ctx.done_to(w.end);
+        ctx.spare().recycle(w);
     }
     if let Some(mut c) = conn {
         c.conn.send_close_notify();
