@@ -5,8 +5,8 @@
 #      local `ziaxdr serve` (self-signed certificate), timed until the forwarder has had every
 #      record acknowledged by the server;
 #   1b. the same to a sink that gunzips every batch, counts its records and answers 200 (the
-#      forwarder alone, like rsyslog's sink), with the forwarder's CPU per stage (by thread)
-#      and the sink's own CPU;
+#      forwarder alone, like rsyslog's sink; crates/forward/examples/https_sink.rs), with the
+#      forwarder's CPU per stage (by thread) and the sink's own CPU;
 #   2. rsyslogd as a concentrator: imtcp -> omfwd over TCP with a disk-assisted queue
 #      (LinkedList + queue.filename) to a local sink that counts lines, timed until the sink
 #      has every record.
@@ -15,7 +15,8 @@
 # For the forwarder it also prints when the last record was journaled (input side done), so
 # the output's lag behind the input shows.
 # Usage: bench/forward/run.sh [RECORDS]   (default 200000; needs `apt-get install -y rsyslog`;
-#        ZIAXDR_BIN=path skips the release build; CASES="sink rsyslog" runs only those of
+#        ZIAXDR_BIN=path skips the release build, SINK_BIN=path that of the sink (the example
+#        https_sink of crates/forward); CASES="sink rsyslog" runs only those of
 #        serve, sink and rsyslog, default all three; PERF=FILE records a `perf record -g` of
 #        the forwarder in the sink case; FORWARD_ARGS="--http-inflight 2 …" adds flags to
 #        the forwarder's command line)
@@ -116,40 +117,17 @@ fwd_rate=$(python3 -c "print($N/($t1-$t0))")
 kill "$fpid"; wait "$fpid" 2>/dev/null || true
 fi
 
-# 1b. ziaxdr forward -> HTTPS -> a sink that only answers 200 (what rsyslog's sink below does
-#     for TCP): the forwarder's own rate, not the receiving server's parse and index.
+# 1b. ziaxdr forward -> HTTPS -> a sink that gunzips and counts every batch before it answers
+#     200 (what rsyslog's line-counting sink below does for TCP): the forwarder's own rate, not
+#     the receiving server's parse and index. The sink is crates/forward/examples/https_sink.rs
+#     (Rust, like the forwarder: hyper, rustls, flate2), its CPU reported apart.
 if has sink; then
-cat >"$work/https_sink.py" <<'PY'
-import http.server, os, ssl, sys, threading, zlib
-port, cert, key, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-count, lock = 0, threading.Lock()
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Without it the answer's body waits for the ACK of its headers (Nagle against delayed
-    # ACK): 40 ms per batch, and the sink, not the forwarder, would set the rate.
-    disable_nagle_algorithm = True
-    def do_POST(self):
-        global count
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        # Honest: every batch is gunzipped and its records counted before it is answered,
-        # so the forwarder's "sent" is what arrived here.
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = zlib.decompress(body, 31)
-        n = body.count(b"\n") + 1 if body else 0
-        with lock:
-            count += n
-            with open(out + ".tmp", "w") as f: f.write(str(count))
-            os.replace(out + ".tmp", out)
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"{}")
-    def log_message(self, *a): pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-PY
+if [ -n "${SINK_BIN:-}" ]; then SINK=$SINK_BIN; else
+  cargo build --quiet --release -p forward --example https_sink --manifest-path "$root/Cargo.toml"
+  SINK=${CARGO_TARGET_DIR:-$root/target}/release/examples/https_sink
+fi
 hport=$(free_port)
-python3 "$work/https_sink.py" "$hport" "$work/cert.pem" "$work/key.pem" "$work/https_sink.count" &
+"$SINK" "$hport" "$work/cert.pem" "$work/key.pem" "$work/https_sink.count" &
 spid=$!
 pids+=($spid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null; do sleep 0.05; done

@@ -44,28 +44,41 @@ pub fn encode(received_at_us: i64, key: &str, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A journal payload's parts, borrowed: receipt time, key bytes (UTF-8 unless cut at the
+/// length limit mid-character), line.
+pub fn split(b: &[u8]) -> Result<(i64, &[u8], &[u8]), DecodeError> {
+    if b.len() < FIXED {
+        return Err(DecodeError("too short"));
+    }
+    if b[0] != VERSION {
+        return Err(DecodeError("unknown version"));
+    }
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(&b[1..9]);
+    let klen = u16::from_le_bytes([b[9], b[10]]) as usize;
+    if b.len() - FIXED < klen {
+        return Err(DecodeError("key overruns record"));
+    }
+    let data_at = FIXED + klen;
+    Ok((i64::from_le_bytes(ts), &b[FIXED..data_at], &b[data_at..]))
+}
+
+/// A key's bytes as text: a key cut mid-character is decoded lossily.
+pub fn key_text(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
+}
+
 impl Record {
     /// Decodes a journal payload, keeping it.
     pub fn decode(b: Vec<u8>) -> Result<Record, DecodeError> {
-        if b.len() < FIXED {
-            return Err(DecodeError("too short"));
-        }
-        if b[0] != VERSION {
-            return Err(DecodeError("unknown version"));
-        }
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&b[1..9]);
-        let klen = u16::from_le_bytes([b[9], b[10]]) as usize;
-        if b.len() - FIXED < klen {
-            return Err(DecodeError("key overruns record"));
-        }
-        let data_at = FIXED + klen;
-        let lossy_key = match std::str::from_utf8(&b[FIXED..data_at]) {
+        let (received_at_us, key, data) = split(&b)?;
+        let data_at = b.len() - data.len();
+        let lossy_key = match std::str::from_utf8(key) {
             Ok(_) => None,
-            Err(_) => Some(String::from_utf8_lossy(&b[FIXED..data_at]).into_owned()),
+            Err(_) => Some(key_text(key)),
         };
         Ok(Record {
-            received_at_us: i64::from_le_bytes(ts),
+            received_at_us,
             buf: b,
             data_at,
             lossy_key,

@@ -503,6 +503,7 @@ impl Journal {
             inner: self.inner.clone(),
             next: offset,
             current: None,
+            scratch: Vec::new(),
         })
     }
 
@@ -617,18 +618,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Reads a record's payload of `len` bytes; `None` on a clean or partial end of file. A
-/// payload already in the reader's buffer is copied out once, without first zeroing the
-/// new vector (this is on every record's read path).
-fn read_payload(r: &mut BufReader<File>, len: usize) -> io::Result<Option<Vec<u8>>> {
-    let buffered = r.buffer();
-    if buffered.len() >= len {
-        let payload = buffered[..len].to_vec();
-        r.consume(len);
-        return Ok(Some(payload));
-    }
-    let mut payload = vec![0u8; len];
-    Ok(read_full(r, &mut payload)?.then_some(payload))
+/// Appends exactly `len` bytes of `r` to `out`; false on a clean or partial end of file.
+fn read_into(r: &mut BufReader<File>, out: &mut Vec<u8>, len: usize) -> io::Result<bool> {
+    out.reserve(len);
+    let got = r.by_ref().take(len as u64).read_to_end(out)?;
+    Ok(got == len)
 }
 
 /// Where an append's outcome goes.
@@ -876,6 +870,8 @@ pub struct Reader {
     inner: Arc<Inner>,
     next: u64,
     current: Option<OpenSegment>,
+    /// A payload larger than what the segment's read buffer holds is read into this.
+    scratch: Vec<u8>,
 }
 
 struct OpenSegment {
@@ -893,6 +889,17 @@ impl Reader {
 
     /// The next durable record and its offset, or `None` when the reader has caught up.
     pub fn next_record(&mut self) -> Result<Option<(u64, Vec<u8>)>, Error> {
+        self.next_record_with(|off, payload| (off, payload.to_vec()))
+    }
+
+    /// Like [`Reader::next_record`], but lends the payload to `f` instead of copying it into
+    /// a vector of its own: a payload already in the reader's buffer is passed from there
+    /// (checked against its CRC first), so a caller that keeps only part of it, or packs many
+    /// into one buffer, copies each once and allocates nothing per record.
+    pub fn next_record_with<T>(
+        &mut self,
+        f: impl FnOnce(u64, &[u8]) -> T,
+    ) -> Result<Option<T>, Error> {
         if self.next >= self.inner.durable_end.load(Ordering::Acquire) {
             return Ok(None);
         }
@@ -933,16 +940,31 @@ impl Reader {
             if len > self.inner.cfg.max_record_bytes {
                 return Err(corrupt("record length over the limit"));
             }
-            let Some(payload) = read_payload(&mut seg.file, len as usize)? else {
-                return Err(corrupt("short record below the durable end"));
-            };
-            if crc32fast::hash(&payload) != crc {
-                return Err(corrupt("CRC mismatch"));
-            }
-            seg.pos += HEADER_BYTES + u64::from(len);
+            let len = len as usize;
             let off = self.next;
+            let out = if seg.file.buffer().len() >= len {
+                let payload = &seg.file.buffer()[..len];
+                if crc32fast::hash(payload) != crc {
+                    return Err(corrupt("CRC mismatch"));
+                }
+                let out = f(off, payload);
+                seg.file.consume(len);
+                out
+            } else {
+                // Not all in the buffer: read into the reader's own scratch vector (kept for
+                // the next such record), without zeroing it first where it already has room.
+                self.scratch.clear();
+                if !read_into(&mut seg.file, &mut self.scratch, len)? {
+                    return Err(corrupt("short record below the durable end"));
+                }
+                if crc32fast::hash(&self.scratch) != crc {
+                    return Err(corrupt("CRC mismatch"));
+                }
+                f(off, &self.scratch)
+            };
+            seg.pos += HEADER_BYTES + len as u64;
             self.next += 1;
-            return Ok(Some((off, payload)));
+            return Ok(Some(out));
         }
     }
 

@@ -323,3 +323,24 @@ fn records_larger_than_the_read_buffer_and_across_its_end_read_back_whole() {
     let got: Vec<Vec<u8>> = read_all(&j, 0).into_iter().map(|(_, p)| p).collect();
     assert_eq!(got, recs);
 }
+
+#[test]
+fn a_lent_payload_is_the_record_and_a_corrupt_one_is_never_lent() {
+    let d = tempfile::tempdir().unwrap();
+    let j = Journal::open(d.path(), Config::default()).unwrap();
+    j.append_blocking(vec![rec(0), rec(1)]).unwrap();
+    let mut r = j.read_from(0).unwrap();
+    let first = r.next_record_with(|off, p| (off, p.to_vec())).unwrap();
+    assert_eq!(first, Some((0, rec(0))));
+    // Flip a byte of the second record's payload on disk; a fresh reader sees it.
+    let seg = d.path().join(segment_name(0));
+    let mut bytes = fs::read(&seg).unwrap();
+    let at = bytes.len() - 1;
+    bytes[at] ^= 0xff;
+    fs::write(&seg, bytes).unwrap();
+    let mut r = j.read_from(1).unwrap();
+    let mut lent = false;
+    let got = r.next_record_with(|_, _| lent = true);
+    assert!(matches!(got, Err(Error::Corrupt { .. })), "{got:?}");
+    assert!(!lent, "a payload failing its CRC was lent");
+}

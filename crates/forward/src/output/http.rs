@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
 use super::{Committer, OutputCtx, Pacer, Window};
-use crate::record::Record;
 
 /// The header the key travels in.
 pub const KEY_HEADER: &str = "X-SEKOIAIO-INTAKE-KEY";
@@ -60,9 +59,26 @@ impl Default for BodyBuilder {
 }
 
 impl BodyBuilder {
-    /// Builds a batch body: the lines joined by `\n`, gzipped if asked.
-    pub fn body(&mut self, records: &[&Record], gzip: bool) -> std::io::Result<Vec<u8>> {
-        let len: usize = records.iter().map(|r| r.data().len() + 1).sum();
+    /// Builds the body of the batch of `members` of `window`: their lines joined by `\n`,
+    /// gzipped if asked. A batch of the whole window is its buffer as it is (not copied
+    /// before gzip).
+    pub fn body(
+        &mut self,
+        window: &Window,
+        members: &Members,
+        gzip: bool,
+    ) -> std::io::Result<Vec<u8>> {
+        let idx = match members {
+            Members::All => {
+                return if gzip {
+                    self.gzip(window.joined())
+                } else {
+                    Ok(window.joined().to_vec())
+                };
+            }
+            Members::Some(idx) => idx,
+        };
+        let len: usize = idx.iter().map(|i| window.line(*i).data.len() + 1).sum();
         let mut joined = if gzip {
             std::mem::take(&mut self.joined)
         } else {
@@ -70,11 +86,11 @@ impl BodyBuilder {
         };
         joined.clear();
         joined.reserve(len);
-        for (i, r) in records.iter().enumerate() {
-            if i > 0 {
+        for (n, i) in idx.iter().enumerate() {
+            if n > 0 {
                 joined.push(b'\n');
             }
-            joined.extend_from_slice(r.data());
+            joined.extend_from_slice(window.line(*i).data);
         }
         if !gzip {
             return Ok(joined);
@@ -105,6 +121,15 @@ impl BodyBuilder {
     }
 }
 
+/// Which records of a window one batch holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Members {
+    /// All of them (one key): the window's buffer is the batch.
+    All,
+    /// These, by index.
+    Some(Vec<usize>),
+}
+
 /// Where and how a sending thread posts its batches.
 #[derive(Clone, Copy)]
 struct Dest<'a> {
@@ -118,7 +143,12 @@ struct Dest<'a> {
 
 /// Sends one window (one batch per key) until every batch is accepted or refused for good
 /// (true), or the output stops first (false: the window stays on disk).
-fn send_window(groups: &[(&str, Vec<&Record>)], dest: &Dest, builder: &mut BodyBuilder) -> bool {
+fn send_window(
+    window: &Window,
+    groups: &[(String, Members)],
+    dest: &Dest,
+    builder: &mut BodyBuilder,
+) -> bool {
     let Dest {
         url,
         agent,
@@ -134,12 +164,16 @@ fn send_window(groups: &[(&str, Vec<&Record>)], dest: &Dest, builder: &mut BodyB
     let mut attempt = 0u32;
     loop {
         let mut retry_after = None;
-        for (gi, (key, recs)) in groups.iter().enumerate() {
+        for (gi, (key, members)) in groups.iter().enumerate() {
             if done[gi] {
                 continue;
             }
+            let records = match members {
+                Members::All => window.len(),
+                Members::Some(idx) => idx.len(),
+            } as u64;
             if payloads[gi].is_none() {
-                match builder.body(recs, gzip) {
+                match builder.body(window, members, gzip) {
                     Ok(b) => payloads[gi] = Some(b),
                     Err(e) => {
                         tracing::error!(destination = %label, error = %e, "cannot build a batch");
@@ -153,7 +187,7 @@ fn send_window(groups: &[(&str, Vec<&Record>)], dest: &Dest, builder: &mut BodyB
             let mut req = agent
                 .post(url)
                 .header("Content-Type", "text/plain")
-                .header(KEY_HEADER, *key);
+                .header(KEY_HEADER, key.as_str());
             if gzip {
                 req = req.header("Content-Encoding", "gzip");
             }
@@ -179,16 +213,13 @@ fn send_window(groups: &[(&str, Vec<&Record>)], dest: &Dest, builder: &mut BodyB
                 Outcome::Accepted => {
                     done[gi] = true;
                     payloads[gi] = None;
-                    metrics.sent.with_label_values(&l).inc_by(recs.len() as u64);
+                    metrics.sent.with_label_values(&l).inc_by(records);
                 }
                 Outcome::Refused => {
                     done[gi] = true;
                     payloads[gi] = None;
-                    metrics
-                        .failed
-                        .with_label_values(&l)
-                        .inc_by(recs.len() as u64);
-                    tracing::error!(destination = %label, records = recs.len(), "the intake answered 400: batch dropped");
+                    metrics.failed.with_label_values(&l).inc_by(records);
+                    tracing::error!(destination = %label, records, "the intake answered 400: batch dropped");
                 }
                 Outcome::Retry(r) => {
                     metrics.retried.with_label_values(&l).inc();
@@ -217,7 +248,7 @@ fn send_window(groups: &[(&str, Vec<&Record>)], dest: &Dest, builder: &mut BodyB
 struct Job {
     seq: u64,
     window: Window,
-    groups: Vec<(String, Vec<usize>)>,
+    groups: Vec<(String, Members)>,
 }
 
 /// Advances the cursor in window order as the sending threads finish windows in any order;
@@ -274,6 +305,7 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
             let (job_rx, order, abandoned, committer) = (&job_rx, &order, &abandoned, &committer);
             let (agent, url, label) = (agent.clone(), url.as_str(), label.as_str());
             let (pacer, metrics, gzip) = (ctx.pacer(), ctx.metrics.clone(), ctx.tuning.gzip);
+            let spare = ctx.spare();
             // Named apart from the reading thread, so that a profile or `top -H` tells the
             // gzip and send work from the read and decode.
             let spawned = std::thread::Builder::new()
@@ -296,15 +328,6 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
                         // Once a window is given up on, the ones queued behind it are not sent:
                         // the cursor cannot pass it anyway.
                         let ok = !abandoned.load(Ordering::Acquire) && {
-                            let groups: Vec<(&str, Vec<&Record>)> = groups
-                                .iter()
-                                .map(|(k, idx)| {
-                                    (
-                                        k.as_str(),
-                                        idx.iter().map(|i| &window.records[*i]).collect(),
-                                    )
-                                })
-                                .collect();
                             let dest = Dest {
                                 url,
                                 agent: &agent,
@@ -313,13 +336,15 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
                                 metrics: &metrics,
                                 label,
                             };
-                            send_window(&groups, &dest, &mut builder)
+                            send_window(&window, &groups, &dest, &mut builder)
                         };
                         if !ok {
                             abandoned.store(true, Ordering::Release);
                         }
+                        let end = window.end;
+                        spare.recycle(window);
                         match order.lock() {
-                            Ok(mut o) => o.finish(seq, window.end, ok, committer),
+                            Ok(mut o) => o.finish(seq, end, ok, committer),
                             Err(_) => return,
                         }
                     }
@@ -340,8 +365,9 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
             match ctx.poll_window() {
                 Some(window) => {
                     let groups = group_indices(&ctx, &window);
-                    if let (Some(first), Ok(mut o)) = (window.records.first(), order.lock()) {
-                        o.first_us.insert(seq, first.received_at_us);
+                    if let (Some(first), Ok(mut o)) = (window.first_received_at_us(), order.lock())
+                    {
+                        o.first_us.insert(seq, first);
                     }
                     let job = Job {
                         seq,
@@ -362,17 +388,33 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
     });
 }
 
-/// Groups a window's records by key, as indices (so the window can move to another thread).
-fn group_indices(ctx: &OutputCtx, w: &Window) -> Vec<(String, Vec<usize>)> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, r) in w.records.iter().enumerate() {
-        let k = ctx.key_for(r);
-        match groups.iter_mut().find(|(g, _)| g == k) {
-            Some((_, v)) => v.push(i),
-            None => groups.push((k.to_string(), vec![i])),
-        }
+/// Groups a window's records by the key they are sent with: one batch of the whole window
+/// when they share one (the usual case), else one batch per key, as indices (so the window
+/// can move to another thread).
+fn group_indices(ctx: &OutputCtx, w: &Window) -> Vec<(String, Members)> {
+    group_by_key(w, ctx.key_override.as_deref())
+}
+
+fn group_by_key(w: &Window, key_override: Option<&str>) -> Vec<(String, Members)> {
+    if w.is_empty() {
+        return Vec::new();
     }
-    groups
+    if let Some(k) = key_override {
+        return vec![(k.to_string(), Members::All)];
+    }
+    if let [k] = w.keys() {
+        return vec![(k.clone(), Members::All)];
+    }
+    let mut by_key: Vec<Vec<usize>> = vec![Vec::new(); w.keys().len()];
+    for i in 0..w.len() {
+        by_key[w.key_index(i)].push(i);
+    }
+    w.keys()
+        .iter()
+        .zip(by_key)
+        .filter(|(_, idx)| !idx.is_empty())
+        .map(|(k, idx)| (k.clone(), Members::Some(idx)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -397,17 +439,67 @@ mod tests {
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 
+    /// A window of records (key, line), as read from the buffer.
+    fn window(recs: &[(&str, &[u8])]) -> Window {
+        let mut w = Window::new(0, 0);
+        for (k, line) in recs {
+            w.push_payload(&crate::record::encode(0, k, line)).unwrap();
+        }
+        w
+    }
+
+    fn gunzip(gz: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut out).unwrap();
+        out
+    }
+
     #[test]
     fn a_body_joins_lines_and_gzips() {
-        let a = Record::decode(crate::record::encode(0, "k", b"one")).unwrap();
-        let b = Record::decode(crate::record::encode(0, "k", b"two")).unwrap();
+        let w = window(&[("k", b"one"), ("k", b"two")]);
         let mut builder = BodyBuilder::default();
-        assert_eq!(builder.body(&[&a, &b], false).unwrap(), b"one\ntwo");
-        let gz = builder.body(&[&a, &b], true).unwrap();
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
-            .unwrap();
-        assert_eq!(out, "one\ntwo");
+        assert_eq!(builder.body(&w, &Members::All, false).unwrap(), b"one\ntwo");
+        let gz = builder.body(&w, &Members::All, true).unwrap();
+        assert_eq!(gunzip(&gz), b"one\ntwo");
+    }
+
+    #[test]
+    fn a_body_of_some_members_joins_only_theirs() {
+        let w = window(&[("a", b"one"), ("b", b"two"), ("a", b"three")]);
+        let mut builder = BodyBuilder::default();
+        let some = Members::Some(vec![0, 2]);
+        assert_eq!(builder.body(&w, &some, false).unwrap(), b"one\nthree");
+        assert_eq!(
+            gunzip(&builder.body(&w, &some, true).unwrap()),
+            b"one\nthree"
+        );
+    }
+
+    #[test]
+    fn records_of_one_key_make_one_batch_of_the_whole_window() {
+        let w = window(&[("k", b"one"), ("k", b"two")]);
+        assert_eq!(group_by_key(&w, None), vec![("k".into(), Members::All)]);
+    }
+
+    #[test]
+    fn records_of_several_keys_make_one_batch_per_key_in_order_of_appearance() {
+        let w = window(&[("a", b"1"), ("b", b"2"), ("a", b"3")]);
+        assert_eq!(
+            group_by_key(&w, None),
+            vec![
+                ("a".into(), Members::Some(vec![0, 2])),
+                ("b".into(), Members::Some(vec![1])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_destination_key_puts_every_record_in_one_batch_with_that_key() {
+        let w = window(&[("a", b"1"), ("b", b"2")]);
+        assert_eq!(
+            group_by_key(&w, Some("dest")),
+            vec![("dest".into(), Members::All)]
+        );
     }
 
     #[test]
@@ -417,18 +509,16 @@ mod tests {
         rand::rng().fill_bytes(&mut noise);
         // Bytes that deflate cannot shrink: the output outgrows its first guess.
         let line: Vec<u8> = noise.iter().map(|b| b'a' + b % 26).collect();
-        let big = Record::decode(crate::record::encode(0, "k", &line)).unwrap();
-        let small = Record::decode(crate::record::encode(0, "k", b"after")).unwrap();
         let mut builder = BodyBuilder::default();
-        for (recs, want) in [
-            (vec![&big, &small], [&line[..], b"\nafter"].concat()),
-            (vec![&small], b"after".to_vec()),
+        for (w, want) in [
+            (
+                window(&[("k", &line), ("k", b"after")]),
+                [&line[..], b"\nafter"].concat(),
+            ),
+            (window(&[("k", b"after")]), b"after".to_vec()),
         ] {
-            let gz = builder.body(&recs, true).unwrap();
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
-                .unwrap();
-            assert_eq!(out, want);
+            let gz = builder.body(&w, &Members::All, true).unwrap();
+            assert_eq!(gunzip(&gz), want);
         }
     }
 

@@ -16,7 +16,7 @@ use rand::Rng;
 use crate::buffer::Buffer;
 use crate::config::Tuning;
 use crate::metrics::Metrics;
-use crate::record::Record;
+use crate::record::DecodeError;
 
 /// How the outputs are told to stop: after the inputs have closed, each output keeps
 /// sending until it has sent everything journaled before the stop, or the drain deadline
@@ -59,14 +59,141 @@ impl Stop {
     }
 }
 
-/// A run of consecutive buffered records, `start..end`.
+/// A run of consecutive buffered records, `start..end`, packed: the lines of the records
+/// that decoded, each followed by a newline, in one buffer (a record that does not decode is
+/// counted as failed and skipped). Reading a window thus copies each line once, from the
+/// journal reader's buffer, and allocates nothing per record; a window whose records share
+/// one key is already the body of its batch.
 pub struct Window {
     /// Offset of the first record.
     pub start: u64,
     /// Offset after the last record.
     pub end: u64,
-    /// The records that decoded (a record that does not is counted as failed and skipped).
-    pub records: Vec<Record>,
+    /// The lines, each followed by `\n`.
+    text: Vec<u8>,
+    /// The distinct keys of the records, in order of first appearance.
+    keys: Vec<String>,
+    /// The same as stored (a key cut mid-character differs from its text).
+    raw_keys: Vec<Vec<u8>>,
+    /// One entry per decoded record.
+    lines: Vec<LineAt>,
+}
+
+/// The most a window reserves for its lines up front (a larger batch grows its buffer).
+const WINDOW_RESERVE_MAX: usize = 16 << 20;
+
+/// Where a record's line is in its window, and what goes with it.
+struct LineAt {
+    received_at_us: i64,
+    key: usize,
+    start: usize,
+    len: usize,
+}
+
+/// One record of a window, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// Receipt time, microseconds since the Unix epoch.
+    pub received_at_us: i64,
+    /// The intake key it came with (before any destination override).
+    pub key: &'a str,
+    /// The line as received, its `SEKOIA@53288` element removed.
+    pub data: &'a [u8],
+}
+
+impl Window {
+    /// An empty window at `start`, with room for `bytes` of lines (reserved at once: a
+    /// buffer grown by doubling would copy them again).
+    pub fn new(start: u64, bytes: usize) -> Window {
+        Window::with_buffer(start, Vec::with_capacity(bytes))
+    }
+
+    /// An empty window at `start` whose lines go into `text` (emptied first).
+    pub fn with_buffer(start: u64, mut text: Vec<u8>) -> Window {
+        text.clear();
+        Window {
+            start,
+            end: start,
+            text,
+            keys: Vec::new(),
+            raw_keys: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Appends the record of journal payload `payload` (the next offset); the bytes of line
+    /// it added.
+    pub fn push_payload(&mut self, payload: &[u8]) -> Result<usize, DecodeError> {
+        self.end += 1;
+        let (received_at_us, key, data) = crate::record::split(payload)?;
+        let k = match self.raw_keys.iter().rposition(|k| k == key) {
+            Some(k) => k,
+            None => {
+                self.keys.push(crate::record::key_text(key));
+                self.raw_keys.push(key.to_vec());
+                self.keys.len() - 1
+            }
+        };
+        let start = self.text.len();
+        self.text.extend_from_slice(data);
+        self.text.push(b'\n');
+        self.lines.push(LineAt {
+            received_at_us,
+            key: k,
+            start,
+            len: data.len(),
+        });
+        Ok(data.len() + 1)
+    }
+
+    /// Records that decoded.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when no record decoded.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Record `i`.
+    pub fn line(&self, i: usize) -> Line<'_> {
+        let l = &self.lines[i];
+        Line {
+            received_at_us: l.received_at_us,
+            key: &self.keys[l.key],
+            data: &self.text[l.start..l.start + l.len],
+        }
+    }
+
+    /// The records in order.
+    pub fn lines(&self) -> impl Iterator<Item = Line<'_>> {
+        (0..self.len()).map(|i| self.line(i))
+    }
+
+    /// The distinct keys of the records.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The index in [`Window::keys`] of record `i`'s key.
+    pub fn key_index(&self, i: usize) -> usize {
+        self.lines[i].key
+    }
+
+    /// Every line joined by `\n` (no newline after the last).
+    pub fn joined(&self) -> &[u8] {
+        &self.text[..self.text.len().saturating_sub(1)]
+    }
+
+    fn last_received_at_us(&self) -> Option<i64> {
+        self.lines.last().map(|l| l.received_at_us)
+    }
+
+    /// Receipt time of the first record.
+    pub fn first_received_at_us(&self) -> Option<i64> {
+        self.lines.first().map(|l| l.received_at_us)
+    }
 }
 
 /// What an output thread works with.
@@ -86,6 +213,40 @@ pub struct OutputCtx {
     reader: Option<journal::Reader>,
     /// Offset of the next record to read: ahead of the cursor while windows are in flight.
     read_pos: Option<u64>,
+    /// Line buffers of windows already sent, for the next windows: a fresh buffer of a
+    /// megabyte costs the kernel's zeroing of its pages at each window.
+    spare: Spare,
+}
+
+/// Where sent windows' buffers wait to be reused (a few at most).
+#[derive(Clone, Default)]
+pub struct Spare(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept for reuse, at most: one per window in flight and a few more.
+const SPARE_MAX: usize = 16;
+
+impl Spare {
+    /// Gives back the line buffer of a window that is done with.
+    pub fn recycle(&self, w: Window) {
+        let mut text = w.text;
+        text.clear();
+        if let Ok(mut s) = self.0.lock() {
+            if s.len() < SPARE_MAX {
+                s.push(text);
+            }
+        }
+    }
+
+    fn take(&self, bytes: usize) -> Vec<u8> {
+        let mut text = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        text.reserve(bytes);
+        text
+    }
 }
 
 impl OutputCtx {
@@ -107,6 +268,7 @@ impl OutputCtx {
             key_override,
             reader: None,
             read_pos: None,
+            spare: Spare::default(),
         }
     }
 
@@ -115,9 +277,9 @@ impl OutputCtx {
         &self.buffer.cursors[self.idx].label
     }
 
-    /// The key a record is sent with.
-    pub fn key_for<'a>(&'a self, r: &'a Record) -> &'a str {
-        self.key_override.as_deref().unwrap_or(r.key())
+    /// The key a record whose own key is `key` is sent with.
+    pub fn key_for<'a>(&'a self, key: &'a str) -> &'a str {
+        self.key_override.as_deref().unwrap_or(key)
     }
 
     fn position(&self) -> u64 {
@@ -188,25 +350,31 @@ impl OutputCtx {
                     }
                 }
             }
-            let mut w = Window {
-                start: pos,
-                end: pos,
-                records: Vec::new(),
-            };
+            // A batch ends once it reaches its byte limit, so one line more at most.
+            let mut w = Window::with_buffer(
+                pos,
+                self.spare.take(limit_bytes.min(WINDOW_RESERVE_MAX) + 4096),
+            );
             let mut bytes = 0usize;
             let opened = Instant::now();
             loop {
-                let next = match self.reader.as_mut().map(|r| r.next_record()) {
-                    Some(Ok(Some((_, payload)))) => payload,
+                let next = self
+                    .reader
+                    .as_mut()
+                    .map(|r| r.next_record_with(|_, payload| w.push_payload(payload)));
+                match next {
+                    Some(Ok(Some(Ok(n)))) => bytes += n,
+                    Some(Ok(Some(Err(e)))) => {
+                        self.metrics.failed.with_label_values(&[self.label()]).inc();
+                        tracing::error!(destination = %self.label(), error = %e, "undecodable buffered record skipped");
+                    }
                     Some(Ok(None)) => {
                         // Wait for more while the batch is young and records keep coming.
                         // The linger counts from the newest record's arrival, not from now:
                         // a window read well after a burst ended goes out at once.
                         let left = self.tuning.batch_age.saturating_sub(opened.elapsed());
-                        let quiet_for = w.records.last().map_or(Duration::ZERO, |r| {
-                            Duration::from_micros(
-                                (crate::record::now_us() - r.received_at_us).max(0) as u64,
-                            )
+                        let quiet_for = w.last_received_at_us().map_or(Duration::ZERO, |t| {
+                            Duration::from_micros((crate::record::now_us() - t).max(0) as u64)
                         });
                         let linger = left.min(
                             self.tuning
@@ -232,19 +400,8 @@ impl OutputCtx {
                         self.reader = None;
                         break;
                     }
-                };
-                w.end += 1;
-                match Record::decode(next) {
-                    Ok(r) => {
-                        bytes += r.data().len() + 1;
-                        w.records.push(r);
-                    }
-                    Err(e) => {
-                        self.metrics.failed.with_label_values(&[self.label()]).inc();
-                        tracing::error!(destination = %self.label(), error = %e, "undecodable buffered record skipped");
-                    }
                 }
-                if w.records.len() >= limit_records || bytes >= limit_bytes {
+                if w.len() >= limit_records || bytes >= limit_bytes {
                     break;
                 }
             }
@@ -252,11 +409,11 @@ impl OutputCtx {
                 return None;
             }
             self.read_pos = Some(w.end);
-            if let Some(first) = w.records.first() {
+            if let Some(first) = w.first_received_at_us() {
                 if self.position() >= w.start {
                     self.buffer.cursors[self.idx]
                         .oldest_unsent_us
-                        .store(first.received_at_us, Ordering::Relaxed);
+                        .store(first, Ordering::Relaxed);
                 }
             }
             Some(w)
@@ -266,6 +423,11 @@ impl OutputCtx {
     /// Marks every record below `end` sent.
     pub fn done_to(&mut self, end: u64) {
         self.committer().done_to(end);
+    }
+
+    /// Where the buffers of windows that are done with go back to.
+    pub fn spare(&self) -> Spare {
+        self.spare.clone()
     }
 
     /// What a sending thread needs to advance the cursor.
@@ -379,4 +541,54 @@ fn backoff(tuning: &Tuning, attempt: u32, retry_after: Option<Duration>) -> Dura
         .min(tuning.retry_max);
     let jitter = rand::rng().random_range(0.5..=1.0);
     base.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::encode;
+
+    #[test]
+    fn a_window_keeps_each_record_with_its_key_and_receipt_time() {
+        let mut w = Window::new(5, 0);
+        w.push_payload(&encode(1, "a", b"one")).unwrap();
+        w.push_payload(&encode(2, "b", b"two")).unwrap();
+        w.push_payload(&encode(3, "a", b"three")).unwrap();
+        assert_eq!((w.start, w.end, w.len()), (5, 8, 3));
+        assert_eq!(w.keys(), ["a", "b"]);
+        let lines: Vec<_> = w
+            .lines()
+            .map(|l| (l.received_at_us, l.key, l.data))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (1, "a", &b"one"[..]),
+                (2, "b", &b"two"[..]),
+                (3, "a", &b"three"[..])
+            ]
+        );
+        assert_eq!(w.joined(), b"one\ntwo\nthree");
+    }
+
+    #[test]
+    fn a_recycled_window_buffer_comes_back_empty_for_the_next_window() {
+        let spare = Spare::default();
+        let mut w = Window::with_buffer(0, spare.take(1 << 10));
+        w.push_payload(&encode(1, "k", b"one")).unwrap();
+        let ptr = w.text.as_ptr();
+        spare.recycle(w);
+        let text = spare.take(1 << 10);
+        assert_eq!((text.as_ptr(), text.len()), (ptr, 0));
+    }
+
+    #[test]
+    fn an_undecodable_record_is_skipped_but_its_offset_stays_in_the_window() {
+        let mut w = Window::new(0, 0);
+        w.push_payload(&encode(1, "k", b"one")).unwrap();
+        assert!(w.push_payload(b"\x09garbage").is_err());
+        w.push_payload(&encode(2, "k", b"two")).unwrap();
+        assert_eq!((w.end, w.len()), (3, 2));
+        assert_eq!(w.joined(), b"one\ntwo");
+    }
 }

@@ -14,7 +14,6 @@ use intake::syslog::{header_kind, HeaderKind};
 use rustls_pki_types::ServerName;
 
 use super::OutputCtx;
-use crate::record::Record;
 
 /// Escapes a structured-data parameter value (RFC 5424 §6.3.3: `"`, `\` and `]`).
 fn sd_escape(v: &str, out: &mut Vec<u8>) {
@@ -203,9 +202,8 @@ pub fn run(mut ctx: OutputCtx, host: String, port: u16, tls: Arc<rustls::ClientC
     let label = ctx.label().to_string();
     while let Some(w) = ctx.next_window() {
         let mut payload = Vec::new();
-        for r in &w.records {
-            let r: &Record = r;
-            payload.extend_from_slice(&to_rfc5424(r.data(), ctx.key_for(r), r.received_at_us));
+        for r in w.lines() {
+            payload.extend_from_slice(&to_rfc5424(r.data, ctx.key_for(r.key), r.received_at_us));
             payload.push(b'\n');
         }
         let mut attempt = 0u32;
@@ -243,8 +241,9 @@ pub fn run(mut ctx: OutputCtx, host: String, port: u16, tls: Arc<rustls::ClientC
         ctx.metrics
             .sent
             .with_label_values(&[&label])
-            .inc_by(w.records.len() as u64);
+            .inc_by(w.len() as u64);
         ctx.done_to(w.end);
+        ctx.spare().recycle(w);
     }
     if let Some(mut c) = conn {
         c.conn.send_close_notify();
