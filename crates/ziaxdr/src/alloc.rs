@@ -31,9 +31,14 @@ pub fn keep_freed_memory() {
 /// operating system. At 0 (returned at once), every allocator page that a parse thread or
 /// a request emptied went back to the kernel, and the next event or request faulted it in
 /// again, zeroed: page faults were about a sixth of the parse threads' and the receivers'
-/// CPU time. At 100 ms the memory of the next batch reuses it, and an end-to-end run used
-/// about a tenth less CPU per event.
-pub const SERVER_PURGE_DELAY_MS: i64 = 100;
+/// CPU time. At 100 ms an end-to-end run used about a tenth less CPU per event, but the
+/// memory of a batch of events is used again only after the batches in flight (reading,
+/// parsing, queued, writing: a few hundred ms at 20-30k events/s), so it was still returned
+/// first: a profile of the parse threads (`bench/e2e`, perf) had a quarter of their time in
+/// page faults, most of it the kernel zeroing 2 MB transparent huge pages (mimalloc asks
+/// for them) that the allocator had just handed back. At 1 s the memory stays between
+/// batches; what a burst of requests left still goes back a second later.
+pub const SERVER_PURGE_DELAY_MS: i64 = 1000;
 
 /// How often the server's purge thread asks the allocator to return what has stayed free
 /// past [`SERVER_PURGE_DELAY_MS`]. A delayed purge otherwise only happens when some thread
