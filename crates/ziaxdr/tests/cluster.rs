@@ -120,6 +120,20 @@ fn post(server: &Serve, key: &str, body: &str) -> u16 {
     .unwrap_or(0)
 }
 
+/// Posts as Cloud NSS does: a 503 (the node not yet connected to JetStream, or its
+/// stream not yet created on a loaded machine) accepted nothing and is tried again after a
+/// pause, for 60 s at most; returns the last status.
+fn post_until_accepted(server: &Serve, key: &str, body: &str) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = post(server, key, body);
+        if status != 503 || Instant::now() >= deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 #[test]
 fn events_acknowledged_by_an_intake_node_are_stored_once_by_a_worker() {
     let c = Cluster::new(queue::testing::shared_urls(), "e2e");
@@ -130,7 +144,7 @@ fn events_acknowledged_by_an_intake_node_are_stored_once_by_a_worker() {
     let worker = c.worker(&wdata);
     let mut acked = 0u64;
     for b in 0..10 {
-        assert_eq!(post(&intake, &key, &batch(b * 100, 100)), 200);
+        assert_eq!(post_until_accepted(&intake, &key, &batch(b * 100, 100)), 200);
         acked += 100;
     }
     assert_eq!(c.wait_count(acked), acked);
@@ -220,7 +234,7 @@ fn metrics_of_intake_and_worker_nodes_show_the_jetstream_backlog() {
     let intake = c.intake(&idata);
     // No worker yet: what is acknowledged waits in the stream, the 300 events of the
     // request packed in one message.
-    assert_eq!(post(&intake, &key, &batch(0, 300)), 200);
+    assert_eq!(post_until_accepted(&intake, &key, &batch(0, 300)), 200);
     assert_eq!(
         wait_metric(&intake, "ziaxdr_queue_backlog_messages", |v| v > 0),
         1
