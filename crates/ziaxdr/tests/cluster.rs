@@ -144,7 +144,10 @@ fn events_acknowledged_by_an_intake_node_are_stored_once_by_a_worker() {
     let worker = c.worker(&wdata);
     let mut acked = 0u64;
     for b in 0..10 {
-        assert_eq!(post_until_accepted(&intake, &key, &batch(b * 100, 100)), 200);
+        assert_eq!(
+            post_until_accepted(&intake, &key, &batch(b * 100, 100)),
+            200
+        );
         acked += 100;
     }
     assert_eq!(c.wait_count(acked), acked);
