@@ -4,29 +4,6 @@
 const VERSION: u8 = 1;
 const FIXED: usize = 1 + 8 + 2;
 
-/// One received line waiting to be forwarded. It keeps the journal payload it was decoded
-/// from and points into it, so decoding copies neither the line nor the key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Receipt time, microseconds since the Unix epoch.
-    pub received_at_us: i64,
-    /// The journal payload: header, key, line.
-    buf: Vec<u8>,
-    /// Where the line starts in `buf` (the key ends there).
-    data_at: usize,
-    /// The key, when its bytes are not UTF-8 (a key cut at the length limit mid-character).
-    lossy_key: Option<String>,
-}
-impl std::fmt::Debug for Record {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Record")
-            .field("received_at_us", &self.received_at_us)
-            .field("key", &"<redacted>")
-            .field("data", &String::from_utf8_lossy(self.data()))
-            .finish()
-    }
-}
-
 /// A journal payload that is not a buffered record.
 #[derive(Debug, thiserror::Error)]
 #[error("bad buffered record: {0}")]
@@ -68,38 +45,6 @@ pub fn key_text(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
-impl Record {
-    /// Decodes a journal payload, keeping it.
-    pub fn decode(b: Vec<u8>) -> Result<Record, DecodeError> {
-        let (received_at_us, key, data) = split(&b)?;
-        let data_at = b.len() - data.len();
-        let lossy_key = match std::str::from_utf8(key) {
-            Ok(_) => None,
-            Err(_) => Some(key_text(key)),
-        };
-        Ok(Record {
-            received_at_us,
-            buf: b,
-            data_at,
-            lossy_key,
-        })
-    }
-
-    /// The intake key the line is for (the listener's, or its own `SEKOIA@53288` one).
-    pub fn key(&self) -> &str {
-        match &self.lossy_key {
-            Some(k) => k,
-            // Checked UTF-8 when decoded.
-            None => std::str::from_utf8(&self.buf[FIXED..self.data_at]).unwrap_or_default(),
-        }
-    }
-
-    /// The line as received, its `SEKOIA@53288` element removed.
-    pub fn data(&self) -> &[u8] {
-        &self.buf[self.data_at..]
-    }
-}
-
 /// Microseconds since the Unix epoch, now.
 pub fn now_us() -> i64 {
     std::time::SystemTime::now()
@@ -115,17 +60,17 @@ mod tests {
     #[test]
     fn a_record_survives_encoding() {
         let b = encode(1_700_000_000_000_001, "KEY", b"<134>line");
-        let r = Record::decode(b).unwrap();
-        assert_eq!(r.received_at_us, 1_700_000_000_000_001);
-        assert_eq!(r.key(), "KEY");
-        assert_eq!(r.data(), b"<134>line");
+        let (received_at_us, key, data) = split(&b).unwrap();
+        assert_eq!(received_at_us, 1_700_000_000_000_001);
+        assert_eq!(key_text(key), "KEY");
+        assert_eq!(data, b"<134>line");
     }
 
     #[test]
     fn a_truncated_record_is_an_error() {
         let b = encode(0, "KEYKEYKEY", b"");
-        assert!(Record::decode(b[..b.len() - 3].to_vec()).is_err());
-        assert!(Record::decode(b[..4].to_vec()).is_err());
+        assert!(split(&b[..b.len() - 3]).is_err());
+        assert!(split(&b[..4]).is_err());
     }
 
     #[test]
@@ -133,14 +78,8 @@ mod tests {
         let mut b = encode(0, "é", b"line");
         b[9] = 1; // the key's length: only the first byte of `é`
         b.remove(FIXED + 1);
-        let r = Record::decode(b).unwrap();
-        assert_eq!(r.key(), "\u{fffd}");
-        assert_eq!(r.data(), b"line");
-    }
-
-    #[test]
-    fn debug_output_hides_the_key() {
-        let r = Record::decode(encode(0, "SECRET", b"x")).unwrap();
-        assert!(!format!("{r:?}").contains("SECRET"));
+        let (_, key, data) = split(&b).unwrap();
+        assert_eq!(key_text(key), "\u{fffd}");
+        assert_eq!(data, b"line");
     }
 }

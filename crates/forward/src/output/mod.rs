@@ -91,7 +91,7 @@ struct LineAt {
 }
 
 /// One record of a window, borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
     /// Receipt time, microseconds since the Unix epoch.
     pub received_at_us: i64,
@@ -99,6 +99,17 @@ pub struct Line<'a> {
     pub key: &'a str,
     /// The line as received, its `SEKOIA@53288` element removed.
     pub data: &'a [u8],
+}
+
+impl std::fmt::Debug for Line<'_> {
+    // The intake key is a secret: never in a log line, even a debug one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Line")
+            .field("received_at_us", &self.received_at_us)
+            .field("key", &"<redacted>")
+            .field("data", &String::from_utf8_lossy(self.data))
+            .finish()
+    }
 }
 
 impl Window {
@@ -569,6 +580,13 @@ mod tests {
             ]
         );
         assert_eq!(w.joined(), b"one\ntwo\nthree");
+    }
+
+    #[test]
+    fn debug_output_of_a_line_hides_its_key() {
+        let mut w = Window::new(0, 0);
+        w.push_payload(&encode(0, "SECRET", b"x")).unwrap();
+        assert!(!format!("{:?}", w.line(0)).contains("SECRET"));
     }
 
     #[test]
