@@ -233,6 +233,16 @@ pub fn faithful(source: &[u8], event: &Event) -> bool {
     decode(source).is_ok_and(|e| e == *event)
 }
 
+/// True when `source`, written with `held` kept out (see [`encode_record_holding`]), reads
+/// back as exactly `event` once `held` is put back from `event`.
+pub fn faithful_holding(source: &[u8], event: &Event, held: &str) -> bool {
+    let value = get_path(event, held).and_then(Value::as_str);
+    decode(source).is_ok_and(|mut e| {
+        restore_held(&mut e, held, value);
+        e == *event
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

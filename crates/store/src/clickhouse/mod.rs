@@ -1271,15 +1271,8 @@ impl ClickHouseStore {
         } else {
             Some(source::encode_record_holding(raw, event, HELD)?)
         };
-        let faithful = |rec: &[u8]| {
-            source::decode(rec).is_ok_and(|mut e| {
-                let id = crate::api::get_path(event, HELD).and_then(Value::as_str);
-                source::restore_held(&mut e, HELD, id);
-                e == *event
-            })
-        };
         let src = match rec {
-            Some(rec) if !check || faithful(&rec) => rec,
+            Some(rec) if !check || source::faithful_holding(&rec, event, HELD) => rec,
             _ => {
                 if !self.records_unfaithful.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
