@@ -19,11 +19,28 @@
 #        https_sink of crates/forward); CASES="sink rsyslog" runs only those of
 #        serve, sink and rsyslog, default all three; PERF=FILE records a `perf record -g` of
 #        the forwarder in the sink case; FORWARD_ARGS="--http-inflight 2 …" adds flags to
-#        the forwarder's command line)
+#        the forwarder's command line; SINK_PERF=FILE records one of the https sink;
+#        PIN=1 pins the concentrator under test, ours and rsyslog alike, to one CPU and
+#        everything else (this script, the feeding `cat`, the sinks, `ziaxdr serve`) to another,
+#        PIN_CPU and PIN_OTHER choosing which, default 0 and 1: the concentrator's own
+#        throughput on one CPU, as on a site where the NSS VM and the intake are other machines;
+#        without PIN, all of them share every CPU and their total CPU bounds the rate)
 set -euo pipefail
 N=${1:-200000}
 CASES=${CASES:-serve sink rsyslog}
 has() { case " $CASES " in *" $1 "*) return 0;; esac; return 1; }
+# "${cut[@]}" COMMAND…: starts the concentrator under test (on its own CPU with PIN=1; taskset
+# execs it, so $! is its pid).
+cut=()
+if [ -n "${PIN:-}" ]; then
+  PIN_CPU=${PIN_CPU:-0}; PIN_OTHER=${PIN_OTHER:-1}
+  # Everything this script starts from here on inherits the other CPU.
+  taskset -cp "$PIN_OTHER" $$ >/dev/null
+  cut=(taskset -c "$PIN_CPU")
+  mode="pinned: the concentrator on CPU $PIN_CPU, the feeder, sinks and server on CPU $PIN_OTHER"
+else
+  mode="shared: every process on every CPU"
+fi
 source "$(dirname "$0")/../ziaxdr-bin.sh"
 # On disk, not tmpfs: the forwarder's fsync must cost what it costs.
 work=$(mktemp -d -p /var/tmp)
@@ -68,7 +85,7 @@ report() { # report NAME N T0 T1 TICKS0 TICKS1
 import os,sys
 name,n,a,b,c0,c1=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),float(sys.argv[4]),int(sys.argv[5]),int(sys.argv[6])
 hz=os.sysconf('SC_CLK_TCK'); cpu=(c1-c0)/hz
-print(f'{name:<58} {n/(b-a):9.0f} records/s  {b-a:6.2f} s  CPU {cpu:6.2f} s = {cpu/n*1e6:6.2f} us/record')
+print(f'{name:<58} {n/(b-a):9.0f} records/s  {b-a:6.2f} s  CPU {cpu:6.2f} s = {cpu/n*1e6:6.2f} us/record ({cpu/(b-a):.2f} CPUs)')
 " "$@"
 }
 send() { cat "$work/feed.log" >"/dev/tcp/127.0.0.1/$1"; }
@@ -86,7 +103,7 @@ forward_wait() {
 }
 
 "$BIN" simulate --count "$N" --seed 1 --framing nss --no-progress >"$work/feed.log" 2>/dev/null
-echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc) CPUs; $(uptime | sed 's/.*load/load/')"
+echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc --all) CPUs, $mode; $(uptime | sed 's/.*load/load/')"
 fwd_rate=0; fwd_sink_rate=0
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
@@ -101,7 +118,7 @@ pids+=($!)
 until grep -q '^listening ' "$work/srv.err" 2>/dev/null; do sleep 0.05; done
 http=$(sed -n 's/^listening http=\([^ ]*\).*/\1/p' "$work/srv.err")
 fport=$(free_port)
-ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd" --listen "tcp://127.0.0.1:$fport=$key" \
+ZIAXDR_LOG=warn "${cut[@]}" "$BIN" forward --data "$work/fwd" --listen "tcp://127.0.0.1:$fport=$key" \
   --to "https://$http/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 ${FORWARD_ARGS:-} \
   2>"$work/fwd.err" &
 fpid=$!
@@ -131,8 +148,9 @@ hport=$(free_port)
 spid=$!
 pids+=($spid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null; do sleep 0.05; done
+if [ -n "${SINK_PERF:-}" ]; then perf record -g -o "$SINK_PERF" -p "$spid" 2>/dev/null & sink_perf_pid=$!; sleep 0.5; fi
 fport=$(free_port)
-ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
+ZIAXDR_LOG=warn "${cut[@]}" "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
   --to "https://127.0.0.1:$hport/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 ${FORWARD_ARGS:-} \
   2>"$work/fwd2.err" &
 fpid=$!
@@ -146,6 +164,7 @@ send "$fport"
 tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid"); s1=$(cpu_ticks "$spid")
 thread_ticks "$fpid" >"$work/threads1"
 if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+if [ -n "${SINK_PERF:-}" ]; then kill -INT "$sink_perf_pid"; wait "$sink_perf_pid" || true; fi
 report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to a 200 sink" "$N" "$t0" "$t1" "$c0" "$c1"
 stages "$N" "$work/threads0" "$work/threads1"
 got=$(cat "$work/https_sink.count" 2>/dev/null || echo 0)
@@ -196,7 +215,7 @@ ruleset(name="concentrator") {
 }
 input(type="imtcp" port="$rport" address="127.0.0.1" ruleset="concentrator")
 CONF
-/usr/sbin/rsyslogd -n -f "$rs/rsyslog.conf" -i "$rs/pid" &
+"${cut[@]}" /usr/sbin/rsyslogd -n -f "$rs/rsyslog.conf" -i "$rs/pid" &
 rpid=$!
 pids+=($rpid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do sleep 0.05; done
