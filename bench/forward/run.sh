@@ -156,6 +156,7 @@ ZIAXDR_LOG=warn "${cut[@]}" "$BIN" forward --data "$work/fwd2" --listen "tcp://1
 fpid=$!
 pids+=($fpid)
 until grep -q '^listening ' "$work/fwd2.err" 2>/dev/null; do sleep 0.05; done
+[ -n "${PIN:-}" ] && echo "  (forwarder $(taskset -cp "$fpid" | sed 's/.*current //'), sink $(taskset -cp "$spid" | sed 's/.*current //'))"
 metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd2.err")
 if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$fpid" 2>/dev/null & perf_pid=$!; sleep 0.5; fi
 thread_ticks "$fpid" >"$work/threads0"
@@ -219,6 +220,7 @@ CONF
 rpid=$!
 pids+=($rpid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do sleep 0.05; done
+[ -n "${PIN:-}" ] && echo "  (rsyslogd $(taskset -cp "$rpid" | sed 's/.*current //'), this script $(taskset -cp $$ | sed 's/.*current //'))"
 c0=$(cpu_ticks "$rpid"); t0=$(now)
 send "$rport"
 # rsyslog sometimes leaves the last few hundred records in its disk queue for minutes (seen
