@@ -50,6 +50,10 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# cpu_stat FILE: each CPU's busy and total ticks now (busy: all but idle and iowait).
+cpu_stat() { awk '/^cpu[0-9]/ {t=0; for (i=2;i<=9;i++) t+=$i; print $1, t-$5-$6, t}' /proc/stat >"$1"; }
+# cpu_busy FILE0 FILE1: how busy each CPU was between two cpu_stat snapshots, whoever ran.
+cpu_busy() { echo "  (machine: $(join "$1" "$2" | awk '{printf "%s%s busy %.2f", (NR>1 ? ", " : ""), $1, ($4-$2)/(($5-$3)>0 ? ($5-$3) : 1)}'))"; }
 # thread_ticks PID: "TID COMM TICKS" for every thread of PID (the name may hold no space here).
 thread_ticks() { for t in /proc/$1/task/*; do awk -v t="${t##*/}" '{c=$0; sub(/^[^(]*\(/, "", c); sub(/\).*/, "", c); n=split($0, f, ") "); split(f[n], g, " "); print t, c, g[12]+g[13]}' "$t/stat" 2>/dev/null; done; }
 # stages N FILE0 FILE1: the forwarder's CPU per record by thread name, between two snapshots:
@@ -160,14 +164,17 @@ until grep -q '^listening ' "$work/fwd2.err" 2>/dev/null; do sleep 0.05; done
 metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd2.err")
 if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$fpid" 2>/dev/null & perf_pid=$!; sleep 0.5; fi
 thread_ticks "$fpid" >"$work/threads0"
+cpu_stat "$work/cpus0"
 c0=$(cpu_ticks "$fpid"); s0=$(cpu_ticks "$spid"); t0=$(now)
 send "$fport"
 tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid"); s1=$(cpu_ticks "$spid")
 thread_ticks "$fpid" >"$work/threads1"
+cpu_stat "$work/cpus1"
 if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 if [ -n "${SINK_PERF:-}" ]; then kill -INT "$sink_perf_pid"; wait "$sink_perf_pid" || true; fi
 report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to a 200 sink" "$N" "$t0" "$t1" "$c0" "$c1"
 stages "$N" "$work/threads0" "$work/threads1"
+cpu_busy "$work/cpus0" "$work/cpus1"
 got=$(cat "$work/https_sink.count" 2>/dev/null || echo 0)
 python3 -c "import os; hz=os.sysconf('SC_CLK_TCK'); print(f'  (the sink gunzipped and counted $got records, CPU {($s1-$s0)/hz:.2f} s = {($s1-$s0)/hz/$N*1e6:.2f} us/record)')"
 [ "$got" -ge "$N" ] || echo "  the sink counted $got records, not $N"
@@ -221,6 +228,7 @@ rpid=$!
 pids+=($rpid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do sleep 0.05; done
 [ -n "${PIN:-}" ] && echo "  (rsyslogd $(taskset -cp "$rpid" | sed 's/.*current //'), this script $(taskset -cp $$ | sed 's/.*current //'))"
+cpu_stat "$work/cpus0"
 c0=$(cpu_ticks "$rpid"); t0=$(now)
 send "$rport"
 # rsyslog sometimes leaves the last few hundred records in its disk queue for minutes (seen
@@ -234,8 +242,9 @@ while :; do
   elif python3 -c "import sys; sys.exit(0 if $(now)-$tl > 10 else 1)"; then echo "rsyslog stalled at $got of $N records"; break; fi
   sleep 0.02
 done
-if [ "$got" -ge "$N" ]; then t1=$(now); else t1=$tl; fi; c1=$(cpu_ticks "$rpid")
+if [ "$got" -ge "$N" ]; then t1=$(now); else t1=$tl; fi; c1=$(cpu_ticks "$rpid"); cpu_stat "$work/cpus1"
 report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$got" "$t0" "$t1" "$c0" "$c1"
+cpu_busy "$work/cpus0" "$work/cpus1"
 echo "$(uptime | sed 's/.*load/load/')"
 python3 -c "
 r = $got / ($t1 - $t0)
