@@ -19,11 +19,28 @@
 #        https_sink of crates/forward); CASES="sink rsyslog" runs only those of
 #        serve, sink and rsyslog, default all three; PERF=FILE records a `perf record -g` of
 #        the forwarder in the sink case; FORWARD_ARGS="--http-inflight 2 …" adds flags to
-#        the forwarder's command line)
+#        the forwarder's command line; SINK_PERF=FILE records one of the https sink;
+#        PIN=1 pins the concentrator under test, ours and rsyslog alike, to one CPU and
+#        everything else (this script, the feeding `cat`, the sinks, `ziaxdr serve`) to another,
+#        PIN_CPU and PIN_OTHER choosing which, default 0 and 1: the concentrator's own
+#        throughput on one CPU, as on a site where the NSS VM and the intake are other machines;
+#        without PIN, all of them share every CPU and their total CPU bounds the rate)
 set -euo pipefail
 N=${1:-200000}
 CASES=${CASES:-serve sink rsyslog}
 has() { case " $CASES " in *" $1 "*) return 0;; esac; return 1; }
+# "${cut[@]}" COMMAND…: starts the concentrator under test (on its own CPU with PIN=1; taskset
+# execs it, so $! is its pid).
+cut=()
+if [ -n "${PIN:-}" ]; then
+  PIN_CPU=${PIN_CPU:-0}; PIN_OTHER=${PIN_OTHER:-1}
+  # Everything this script starts from here on inherits the other CPU.
+  taskset -cp "$PIN_OTHER" $$ >/dev/null
+  cut=(taskset -c "$PIN_CPU")
+  mode="pinned: the concentrator on CPU $PIN_CPU, the feeder, sinks and server on CPU $PIN_OTHER"
+else
+  mode="shared: every process on every CPU"
+fi
 source "$(dirname "$0")/../ziaxdr-bin.sh"
 # On disk, not tmpfs: the forwarder's fsync must cost what it costs.
 work=$(mktemp -d -p /var/tmp)
@@ -33,6 +50,10 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# cpu_stat FILE: each CPU's busy and total ticks now (busy: all but idle and iowait).
+cpu_stat() { awk '/^cpu[0-9]/ {t=0; for (i=2;i<=9;i++) t+=$i; print $1, t-$5-$6, t}' /proc/stat >"$1"; }
+# cpu_busy FILE0 FILE1: how busy each CPU was between two cpu_stat snapshots, whoever ran.
+cpu_busy() { echo "  (machine: $(join "$1" "$2" | awk '{printf "%s%s busy %.2f", (NR>1 ? ", " : ""), $1, ($4-$2)/(($5-$3)>0 ? ($5-$3) : 1)}'))"; }
 # thread_ticks PID: "TID COMM TICKS" for every thread of PID (the name may hold no space here).
 thread_ticks() { for t in /proc/$1/task/*; do awk -v t="${t##*/}" '{c=$0; sub(/^[^(]*\(/, "", c); sub(/\).*/, "", c); n=split($0, f, ") "); split(f[n], g, " "); print t, c, g[12]+g[13]}' "$t/stat" 2>/dev/null; done; }
 # stages N FILE0 FILE1: the forwarder's CPU per record by thread name, between two snapshots:
@@ -68,7 +89,7 @@ report() { # report NAME N T0 T1 TICKS0 TICKS1
 import os,sys
 name,n,a,b,c0,c1=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),float(sys.argv[4]),int(sys.argv[5]),int(sys.argv[6])
 hz=os.sysconf('SC_CLK_TCK'); cpu=(c1-c0)/hz
-print(f'{name:<58} {n/(b-a):9.0f} records/s  {b-a:6.2f} s  CPU {cpu:6.2f} s = {cpu/n*1e6:6.2f} us/record')
+print(f'{name:<58} {n/(b-a):9.0f} records/s  {b-a:6.2f} s  CPU {cpu:6.2f} s = {cpu/n*1e6:6.2f} us/record ({cpu/(b-a):.2f} CPUs)')
 " "$@"
 }
 send() { cat "$work/feed.log" >"/dev/tcp/127.0.0.1/$1"; }
@@ -86,7 +107,7 @@ forward_wait() {
 }
 
 "$BIN" simulate --count "$N" --seed 1 --framing nss --no-progress >"$work/feed.log" 2>/dev/null
-echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc) CPUs; $(uptime | sed 's/.*load/load/')"
+echo "ziaxdr forward vs rsyslog as the NSS concentrator: $N records, $(( $(wc -c <"$work/feed.log") / 1000000 )) MB, $(nproc --all) CPUs, $mode; $(uptime | sed 's/.*load/load/')"
 fwd_rate=0; fwd_sink_rate=0
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
@@ -101,7 +122,7 @@ pids+=($!)
 until grep -q '^listening ' "$work/srv.err" 2>/dev/null; do sleep 0.05; done
 http=$(sed -n 's/^listening http=\([^ ]*\).*/\1/p' "$work/srv.err")
 fport=$(free_port)
-ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd" --listen "tcp://127.0.0.1:$fport=$key" \
+ZIAXDR_LOG=warn "${cut[@]}" "$BIN" forward --data "$work/fwd" --listen "tcp://127.0.0.1:$fport=$key" \
   --to "https://$http/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 ${FORWARD_ARGS:-} \
   2>"$work/fwd.err" &
 fpid=$!
@@ -131,23 +152,29 @@ hport=$(free_port)
 spid=$!
 pids+=($spid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$hport") 2>/dev/null; do sleep 0.05; done
+if [ -n "${SINK_PERF:-}" ]; then perf record -g -o "$SINK_PERF" -p "$spid" 2>/dev/null & sink_perf_pid=$!; sleep 0.5; fi
 fport=$(free_port)
-ZIAXDR_LOG=warn "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
+ZIAXDR_LOG=warn "${cut[@]}" "$BIN" forward --data "$work/fwd2" --listen "tcp://127.0.0.1:$fport=$key" \
   --to "https://127.0.0.1:$hport/plain/batch?status_code=200" --ca "$work/cert.pem" --metrics 127.0.0.1:0 ${FORWARD_ARGS:-} \
   2>"$work/fwd2.err" &
 fpid=$!
 pids+=($fpid)
 until grep -q '^listening ' "$work/fwd2.err" 2>/dev/null; do sleep 0.05; done
+[ -n "${PIN:-}" ] && echo "  (forwarder $(taskset -cp "$fpid" | sed 's/.*current //'), sink $(taskset -cp "$spid" | sed 's/.*current //'))"
 metrics=$(sed -n 's/^listening .*metrics=\([^ ]*\).*/\1/p' "$work/fwd2.err")
 if [ -n "${PERF:-}" ]; then perf record -g -o "$PERF" -p "$fpid" 2>/dev/null & perf_pid=$!; sleep 0.5; fi
 thread_ticks "$fpid" >"$work/threads0"
+cpu_stat "$work/cpus0"
 c0=$(cpu_ticks "$fpid"); s0=$(cpu_ticks "$spid"); t0=$(now)
 send "$fport"
 tj=$(forward_wait "$metrics" "$t0"); t1=$(now); c1=$(cpu_ticks "$fpid"); s1=$(cpu_ticks "$spid")
 thread_ticks "$fpid" >"$work/threads1"
+cpu_stat "$work/cpus1"
 if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+if [ -n "${SINK_PERF:-}" ]; then kill -INT "$sink_perf_pid"; wait "$sink_perf_pid" || true; fi
 report "ziaxdr forward  TCP -> fsync -> HTTPS gzip to a 200 sink" "$N" "$t0" "$t1" "$c0" "$c1"
 stages "$N" "$work/threads0" "$work/threads1"
+cpu_busy "$work/cpus0" "$work/cpus1"
 got=$(cat "$work/https_sink.count" 2>/dev/null || echo 0)
 python3 -c "import os; hz=os.sysconf('SC_CLK_TCK'); print(f'  (the sink gunzipped and counted $got records, CPU {($s1-$s0)/hz:.2f} s = {($s1-$s0)/hz/$N*1e6:.2f} us/record)')"
 [ "$got" -ge "$N" ] || echo "  the sink counted $got records, not $N"
@@ -196,10 +223,12 @@ ruleset(name="concentrator") {
 }
 input(type="imtcp" port="$rport" address="127.0.0.1" ruleset="concentrator")
 CONF
-/usr/sbin/rsyslogd -n -f "$rs/rsyslog.conf" -i "$rs/pid" &
+"${cut[@]}" /usr/sbin/rsyslogd -n -f "$rs/rsyslog.conf" -i "$rs/pid" &
 rpid=$!
 pids+=($rpid)
 until (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null; do sleep 0.05; done
+[ -n "${PIN:-}" ] && echo "  (rsyslogd $(taskset -cp "$rpid" | sed 's/.*current //'), this script $(taskset -cp $$ | sed 's/.*current //'))"
+cpu_stat "$work/cpus0"
 c0=$(cpu_ticks "$rpid"); t0=$(now)
 send "$rport"
 # rsyslog sometimes leaves the last few hundred records in its disk queue for minutes (seen
@@ -213,8 +242,9 @@ while :; do
   elif python3 -c "import sys; sys.exit(0 if $(now)-$tl > 10 else 1)"; then echo "rsyslog stalled at $got of $N records"; break; fi
   sleep 0.02
 done
-if [ "$got" -ge "$N" ]; then t1=$(now); else t1=$tl; fi; c1=$(cpu_ticks "$rpid")
+if [ "$got" -ge "$N" ]; then t1=$(now); else t1=$tl; fi; c1=$(cpu_ticks "$rpid"); cpu_stat "$work/cpus1"
 report "rsyslog         imtcp -> disk-assisted queue -> omfwd TCP" "$got" "$t0" "$t1" "$c0" "$c1"
+cpu_busy "$work/cpus0" "$work/cpus1"
 echo "$(uptime | sed 's/.*load/load/')"
 python3 -c "
 r = $got / ($t1 - $t0)

@@ -1,7 +1,9 @@
 //! The HTTPS receiver of `bench/forward/run.sh`: it takes the forwarder's batches as a
 //! Sekoia-compatible intake would (`POST`, gzip or not), gunzips every one (which checks its
 //! CRC-32 and length), counts its records and only then answers 200, so that what the
-//! forwarder counts as sent is what arrived. It does nothing else, so that the benchmark's
+//! forwarder counts as sent is what arrived. Each body is gunzipped and counted as it streams
+//! in (nothing is collected), so that its own CPU, which shares the machine with the
+//! forwarder's, stays small. It does nothing else, so that the benchmark's
 //! figure is the forwarder's, as rsyslog's line-counting TCP sink is for rsyslog; the script
 //! reports its CPU apart.
 //!
@@ -9,16 +11,20 @@
 //! running count of records to COUNT_FILE after each batch; a batch that does not gunzip is
 //! answered 400 and not counted).
 
-use std::io::Read;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
+use http_body_util::BodyExt;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+/// Largest body accepted, as gunzipped (the forwarder's batches are at most a few MiB).
+const MAX_BODY: u64 = 64 << 20;
 
 /// What every connection shares: the running count and the file it is published in.
 struct Count {
@@ -39,18 +45,61 @@ impl Count {
     }
 }
 
-thread_local! {
-    /// The gunzipped body of the batch being counted.
-    static INFLATED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Counts the records of a body as it streams by, without keeping it: lines joined by `\n`
+/// (the last without one), as the forwarder and Cloud NSS send them.
+#[derive(Default)]
+struct Lines {
+    newlines: u64,
+    bytes: u64,
 }
 
-/// The records of one body: lines joined by `\n` (the last without one), as the forwarder
-/// and Cloud NSS send them.
-fn records_in(body: &[u8]) -> u64 {
-    if body.is_empty() {
-        return 0;
+impl Lines {
+    fn records(&self) -> u64 {
+        if self.bytes == 0 {
+            0
+        } else {
+            self.newlines + 1
+        }
     }
-    body.iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len() as u64;
+        if self.bytes > MAX_BODY {
+            return Err(std::io::Error::other("body too large"));
+        }
+        self.newlines += memchr::memchr_iter(b'\n', buf).count() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a body's bytes go: straight to the counter, or through a streaming gunzip (which
+/// checks the CRC-32 and length of the trailer at the end) into it.
+enum Counter {
+    Plain(Lines),
+    Gzip(Box<flate2::write::GzDecoder<Lines>>),
+}
+
+impl Counter {
+    fn write_all(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        match self {
+            Counter::Plain(l) => l.write_all(chunk),
+            Counter::Gzip(d) => d.write_all(chunk),
+        }
+    }
+
+    /// The records of the whole body; for gzip, once the trailer is checked.
+    fn finish(self) -> std::io::Result<u64> {
+        match self {
+            Counter::Plain(l) => Ok(l.records()),
+            Counter::Gzip(d) => Ok(d.finish()?.records()),
+        }
+    }
 }
 
 async fn batch(req: Request<hyper::body::Incoming>, count: Arc<Count>) -> Response<Body> {
@@ -58,27 +107,30 @@ async fn batch(req: Request<hyper::body::Incoming>, count: Arc<Count>) -> Respon
         .headers()
         .get("content-encoding")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let body: Bytes = match axum::body::to_bytes(Body::new(req.into_body()), 64 << 20).await {
-        Ok(b) => b,
-        Err(_) => return answer(StatusCode::PAYLOAD_TOO_LARGE),
+    let mut counter = if gzip {
+        Counter::Gzip(Box::new(flate2::write::GzDecoder::new(Lines::default())))
+    } else {
+        Counter::Plain(Lines::default())
     };
-    let n = if gzip {
-        // Into a buffer each thread reuses: a fresh megabyte per batch costs its page faults.
-        let counted = INFLATED.with_borrow_mut(|raw| {
-            raw.clear();
-            flate2::read::GzDecoder::new(&body[..])
-                .read_to_end(raw)
-                .map(|_| records_in(raw))
-        });
-        match counted {
-            Ok(n) => n,
-            Err(e) => {
+    // Each chunk is gunzipped and counted as it is read, so the body is never collected.
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return answer(StatusCode::BAD_REQUEST);
+        };
+        if let Some(chunk) = frame.data_ref() {
+            if let Err(e) = counter.write_all(chunk) {
                 eprintln!("https_sink: a batch does not gunzip: {e}");
                 return answer(StatusCode::BAD_REQUEST);
             }
         }
-    } else {
-        records_in(&body)
+    }
+    let n = match counter.finish() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("https_sink: a batch does not gunzip: {e}");
+            return answer(StatusCode::BAD_REQUEST);
+        }
     };
     count.add(n);
     answer(StatusCode::OK)
