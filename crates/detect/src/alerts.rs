@@ -284,15 +284,30 @@ pub struct Held {
     pub stored: [usize; 4],
     /// Whether the alert's lists were read whole.
     pub whole: bool,
+    /// Per list (by [`List::code`]), the values it holds, once it is longer than
+    /// [`SCANNED_LIST`]: an alert that many matches join holds up to [`MAX_EVENT_IDS`] ids,
+    /// and comparing each new one with all of them was a tenth of the writing thread
+    /// (issue 18). Rebuilt when the list changed other than through [`Held::add`].
+    seen: [Option<HashSet<String>>; 4],
 }
+
+/// Lists up to this long are scanned for a value; longer ones are looked up in a set.
+const SCANNED_LIST: usize = 16;
 
 impl Held {
     /// A new alert, not stored yet (its lists are whole).
     fn new(alert: Alert) -> Self {
+        Self::read(alert, [0; 4], true)
+    }
+
+    /// An alert as read from a store: `stored` values of each list are there, and the lists
+    /// of `alert` hold them all (`whole`) or none.
+    pub fn read(alert: Alert, stored: [usize; 4], whole: bool) -> Self {
         Held {
             alert,
-            stored: [0; 4],
-            whole: true,
+            stored,
+            whole,
+            seen: Default::default(),
         }
     }
 
@@ -300,8 +315,24 @@ impl Held {
     fn add(&mut self, list: List, v: &str) {
         let full = !self.whole && self.stored[list.code()] >= list.cap();
         let l = list.of_mut(&mut self.alert);
-        if !full && l.len() < list.cap() && !l.iter().any(|x| x == v) {
+        if full || l.len() >= list.cap() {
+            return;
+        }
+        let seen = &mut self.seen[list.code()];
+        let held = if l.len() <= SCANNED_LIST {
+            l.iter().any(|x| x == v)
+        } else {
+            let set = seen.get_or_insert_with(HashSet::new);
+            if set.len() != l.len() {
+                *set = l.iter().cloned().collect();
+            }
+            set.contains(v)
+        };
+        if !held {
             l.push(v.to_string());
+            if let Some(set) = seen.as_mut().filter(|s| s.len() + 1 == l.len()) {
+                set.insert(v.to_string());
+            }
         }
     }
 

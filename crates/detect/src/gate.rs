@@ -702,6 +702,33 @@ struct FieldMemo {
     hold_int: ahash::AHashMap<i64, Vec<u32>>,
     /// The same when the event does not have the field.
     hold_absent: Option<Vec<u32>>,
+    /// The logsource categories of its rules (see [`FieldGate::categories`]).
+    categories: Categories,
+}
+
+/// The logsource categories of a set of rules: `None` when one of them has none (it meets
+/// every event). An event of another category meets none of the rules (see
+/// [`GatedRules::compatible`]), and its field is then not even looked up.
+type Categories = Option<Vec<String>>;
+
+/// The categories of `rules` (see [`Categories`]).
+fn categories_of(all: &[CompiledRule], rules: &[u32]) -> Categories {
+    let mut out: Vec<String> = Vec::new();
+    for &r in rules {
+        let c = all[r as usize].logsource.category.as_ref()?;
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(c)) {
+            out.push(c.clone());
+        }
+    }
+    Some(out)
+}
+
+/// Whether a rule of `categories` may meet an event of `category`.
+fn meets(categories: &Categories, category: Option<&str>) -> bool {
+    match (categories, category) {
+        (Some(cs), Some(c)) => cs.iter().any(|x| x.eq_ignore_ascii_case(c)),
+        _ => true,
+    }
 }
 
 /// The literals gating some rules in one field.
@@ -713,6 +740,11 @@ struct FieldGate {
     pattern_rules: Vec<Vec<u32>>,
     /// Every rule gated on this field (when its value cannot be scanned as text).
     all_rules: Vec<u32>,
+    /// The logsource categories of those rules: on an event of another one, none of them
+    /// is a candidate, and the field is skipped (most SigmaHQ rules are of one category,
+    /// and the lookups and scans of fields no rule of the event's category reads were a
+    /// third of the gated rules' time, issue 18).
+    categories: Categories,
 }
 
 /// How a rule taken out of the engine becomes a candidate.
@@ -884,11 +916,13 @@ impl GatedRules {
             let mut all_rules: Vec<u32> = lits.iter().map(|(_, r)| *r).collect();
             all_rules.sort_unstable();
             all_rules.dedup();
+            let categories = categories_of(&self.rules, &all_rules);
             fields.push(FieldGate {
                 field: field.to_string(),
                 automaton,
                 pattern_rules,
                 all_rules,
+                categories,
             });
         }
         self.fields = fields;
@@ -907,8 +941,12 @@ impl GatedRules {
                     hold: Default::default(),
                     hold_int: Default::default(),
                     hold_absent: None,
+                    categories: None,
                 }),
             }
+        }
+        for m in &mut memos {
+            m.categories = categories_of(&self.rules, &m.rules);
         }
         self.memos = memos;
         self.always = (0..self.rules.len() as u32)
@@ -930,10 +968,14 @@ impl GatedRules {
     fn mark_memos(
         memos: &mut [FieldMemo],
         ev: &impl Event,
+        category: Option<&str>,
         marked: &mut [bool],
         candidates: &mut Vec<u32>,
     ) {
         for memo in memos {
+            if !meets(&memo.categories, category) {
+                continue;
+            }
             let holding = |memo: &FieldMemo| -> Vec<u32> {
                 memo.rules
                     .iter()
@@ -1006,8 +1048,11 @@ impl GatedRules {
         let (marked, candidates) = (&mut self.marked, &mut self.candidates);
         candidates.clear();
         Self::mark(marked, candidates, &self.always);
-        Self::mark_memos(&mut self.memos, ev, marked, candidates);
+        Self::mark_memos(&mut self.memos, ev, category, marked, candidates);
         for fg in &self.fields {
+            if !meets(&fg.categories, category) {
+                continue;
+            }
             let Some(v) = ev.get_field(&fg.field) else {
                 continue;
             };
@@ -1086,6 +1131,7 @@ fn run_for_correlation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::EcsEvent;
     use serde_json::json;
 
     fn compiled(yaml: &str) -> CompiledRule {
@@ -1300,6 +1346,59 @@ mod tests {
         let v = json!({"message": "evil"});
         let ev = rsigma_eval::JsonEvent::borrow(&v);
         assert!(Precheck::new(&r).may_fire(&ev));
+    }
+
+    /// An event that records the fields asked of it.
+    struct Asked<'a> {
+        ev: EcsEvent<'a>,
+        asked: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Event for Asked<'_> {
+        fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+            self.asked.borrow_mut().push(path.to_string());
+            self.ev.get_field(path)
+        }
+
+        fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+            self.ev.any_string_value(pred)
+        }
+
+        fn all_string_values(&self) -> Vec<std::borrow::Cow<'_, str>> {
+            self.ev.all_string_values()
+        }
+
+        fn to_json(&self) -> serde_json::Value {
+            self.ev.to_json()
+        }
+    }
+
+    #[test]
+    fn a_field_only_rules_of_another_category_read_is_not_looked_up() {
+        let mut g = GatedRules::default();
+        for yaml in [
+            "title: d\nlogsource: {category: dns}\ndetection:\n  a:\n    dns.question.name|endswith: '.onion'\n  condition: a\n",
+            "title: p\nlogsource: {category: proxy}\ndetection:\n  a:\n    url.domain|endswith: '.onion'\n  condition: a\n",
+        ] {
+            let r = compiled(yaml);
+            let route = GatedRules::route(&r);
+            g.add(r, route, false);
+        }
+        g.build(&Default::default()).unwrap();
+        let v = json!({"url": {"domain": "x.onion"}, "dns": {"question": {"name": "y.onion"}}});
+        let ev = Asked {
+            ev: EcsEvent::new(v.as_object().unwrap()),
+            asked: Default::default(),
+        };
+        let (mut out, mut correlated) = (Vec::new(), Vec::new());
+        g.evaluate(&ev, Some("proxy"), &mut out, &mut correlated);
+        let fired: Vec<&str> = out.iter().map(|r| r.header.rule_title.as_str()).collect();
+        assert_eq!(fired, ["p"]);
+        assert!(
+            !ev.asked.borrow().iter().any(|f| f.starts_with("dns.")),
+            "{:?}",
+            ev.asked.borrow()
+        );
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub const RETROHUNT_TAKEOVER_CHECK: Duration = Duration::from_secs(30);
 /// How often match counts are written and the disabled set is checked for changes.
 pub const RULE_STATE_SYNC: Duration = Duration::from_secs(2);
 
+/// Queued matches whose room the queue keeps from one commit to the next (beyond it, the
+/// room a burst needed goes back at its flush).
+const PENDING_ROOM_KEPT: usize = 1 << 14;
+
 /// Options of the detection stage.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceOptions {
@@ -355,7 +359,7 @@ impl DetectionService {
                 }
             }
         };
-        let matches = std::mem::take(&mut self.pending);
+        let mut matches = std::mem::take(&mut self.pending);
         for (m, kind) in matches.iter().chain(&fired).zip(&kinds) {
             if m.rule.kind == RuleType::Sigma && *kind != ChangeKind::Replayed {
                 let e = self
@@ -366,6 +370,14 @@ impl DetectionService {
                 e.1 = e.1.max(m.timestamp);
             }
             self.count(*kind);
+        }
+        // The queue keeps its room for the next commit's matches: grown again from nothing at
+        // every commit, its reallocations (moving every match queued so far, onto pages the
+        // kernel zeroed anew) were a twentieth of the writing thread (issue 18). The room
+        // kept is bounded, so a burst does not hold its memory.
+        matches.clear();
+        if matches.capacity() <= PENDING_ROOM_KEPT {
+            self.pending = matches;
         }
         for change in &changes {
             self.notify(change);

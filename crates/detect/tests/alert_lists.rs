@@ -81,6 +81,24 @@ pgstate::both_backends! {
     }
 
     #[test]
+    fn an_event_id_a_long_list_holds_is_not_added_again() {
+        let db = Db::new();
+        let mut mgr = db.manager();
+        let window = |r: std::ops::Range<usize>| {
+            let ids = ids(r);
+            m(&ids.iter().map(String::as_str).collect::<Vec<_>>(), "alice")
+        };
+        // Past the length where a list is looked up rather than scanned, in one commit (the
+        // list read whole) and across commits (only counted).
+        mgr.ingest_all(&[window(0..40), window(30..60), window(0..60)])
+            .unwrap();
+        mgr.ingest_counted(&[window(50..80), window(70..90), window(85..90)])
+            .unwrap();
+        let a = db.store().get(&only(db.store().list(&AlertFilter::default()).unwrap()).uuid);
+        assert_eq!(a.unwrap().event_ids, ids(0..90));
+    }
+
+    #[test]
     fn the_involved_users_are_distinct_in_order_and_capped() {
         let db = Db::new();
         let mut mgr = db.manager();

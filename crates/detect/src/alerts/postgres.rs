@@ -427,11 +427,7 @@ impl PgTx<'_> {
         } else {
             alert_of(&json)?
         };
-        Ok(Some(Held {
-            alert,
-            stored,
-            whole: read_whole,
-        }))
+        Ok(Some(Held::read(alert, stored, read_whole)))
     }
 }
 

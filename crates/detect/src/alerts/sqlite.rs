@@ -24,6 +24,14 @@ impl SqliteAlerts {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::Io(data_dir.into(), e))?;
         let conn = Connection::open(data_dir.join("alerts.db"))?;
         crate::db::tune(&conn)?;
+        // Plans that do not depend on the values bound: otherwise SQLite prepares a cached
+        // statement again whenever a new value is bound to a parameter its plan looked at,
+        // and the alert lookup of each commit (`open_alert`) spent more time being prepared
+        // than being run (issue 18). Every query here is a lookup by an indexed key.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS alerts (
                 uuid TEXT PRIMARY KEY,
@@ -239,11 +247,7 @@ fn held(conn: &Connection, sql: &str, arg: &str, read_whole: bool) -> Result<Opt
             stored[l.code()] = r.get::<_, i64>(1)?.max(0) as usize;
         }
     }
-    Ok(Some(Held {
-        alert,
-        stored,
-        whole: read_whole,
-    }))
+    Ok(Some(Held::read(alert, stored, read_whole)))
 }
 
 impl AlertBackend for SqliteAlerts {
@@ -521,5 +525,29 @@ impl AlertTx for SqliteTx<'_> {
             t.throttled_since.map(|s| s.to_rfc3339())
         ])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// The alert lookup a commit makes, with a similarity key of its own each time.
+    const OPEN_ALERT: &str = "SELECT json FROM alerts WHERE similarity_key = ?1
+             AND status IN ('Pending', 'Acknowledged', 'Ongoing')
+             ORDER BY updated_at DESC LIMIT 1";
+
+    #[test]
+    fn the_open_alert_lookup_is_prepared_once_whatever_key_it_is_given() {
+        let d = tempfile::tempdir().unwrap();
+        let mut alerts = SqliteAlerts::open(d.path()).unwrap();
+        for key in ["r1|a", "r2|b", "r1|c"] {
+            alerts
+                .transaction(&[], &mut |tx| tx.open_alert(key, false).map(drop))
+                .unwrap();
+        }
+        let st = alerts.conn.prepare_cached(OPEN_ALERT).unwrap();
+        assert_eq!(st.get_status(StatementStatus::RePrepare), 0);
     }
 }
