@@ -290,6 +290,7 @@ fn a_version_3_table_gains_the_words_of_its_rows_made_by_the_server() {
             ("trojan", 1),
             ("\"social media\"", 1),
             ("media", 1),
+            ("no", 1),
             ("tro*", 1),
             ("/alic./", 1),
             ("derived", 0),
