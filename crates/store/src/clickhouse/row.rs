@@ -516,13 +516,21 @@ impl Row {
 }
 
 /// True when the words `w` (single spaces between them) are a run of the words `x`
-/// (`"b c"` within `"a b c d"`, not within `"ab c"`).
+/// (`"b c"` within `"a b c d"`, not within `"ab c"`). Compared at each word of `x` in turn,
+/// not with a substring searcher, whose setup was ~1.2 µs per event (`perf`, 300k events).
 fn words_within(w: &str, x: &str) -> bool {
-    let b = x.as_bytes();
-    x.match_indices(w).any(|(at, _)| {
-        let end = at + w.len();
-        (at == 0 || b[at - 1] == b' ') && (end == b.len() || b[end] == b' ')
-    })
+    let (b, want) = (x.as_bytes(), w.as_bytes());
+    let mut at = 0;
+    loop {
+        let rest = &b[at..];
+        if rest.starts_with(want) && rest.get(want.len()).is_none_or(|c| *c == b' ') {
+            return true;
+        }
+        match rest.iter().position(|c| *c == b' ') {
+            Some(i) => at += i + 1,
+            None => return false,
+        }
+    }
 }
 
 /// Every column of the events table with its ClickHouse type, in the order of
@@ -642,6 +650,8 @@ mod tests {
         assert!(words_within("b", "a b"));
         assert!(!words_within("b", "ab c"));
         assert!(!words_within("a c", "a b c"));
+        assert!(words_within("c d", "a b c d"));
+        assert!(!words_within("b c", "a b cd"));
     }
 
     #[test]
