@@ -269,7 +269,7 @@ fn a_version_3_table_gains_the_words_of_its_rows_made_by_the_server() {
         "user": {"name": "Alice.Smith"},
         "url": {"domain": "derived.example"},
         "zscaler": {"zia": {"threat": {"name": "Win32.Trojan"}, "bwthrottle": "NO"}},
-        "custom": {"note": "Social Media", "n": "12"}
+        "custom": {"note": "Social Media", "n": "12", "tag": "media", "tags": "Smith"}
     }));
     s.add(0, &event).unwrap();
     s.commit().unwrap();
@@ -289,6 +289,8 @@ fn a_version_3_table_gains_the_words_of_its_rows_made_by_the_server() {
         for (q, n) in [
             ("trojan", 1),
             ("\"social media\"", 1),
+            ("media", 1),
+            ("no", 1),
             ("tro*", 1),
             ("/alic./", 1),
             ("derived", 0),

@@ -201,8 +201,12 @@ const NOT_WORDS: &str = "(match(v, '^[0-9.\\\\-]{1,23}$') OR (length(v) >= 16 AN
 pub fn words_from_columns() -> String {
     let w = word_columns();
     let all = format!("arrayConcat({}, {})", w.plain.join(", "), w.kv);
-    let values = format!(
+    let distinct = format!(
         "arrayDistinct(arrayFilter(x -> x != '', arrayMap(v -> if({NOT_WORDS}, '', arrayStringConcat(arrayFilter(w -> w != '' AND length(w) < 40, splitByChar(' ', replaceRegexpAll(lowerUTF8(v), '[^\\\\p{{L}}\\\\p{{N}}]+', ' '))), ' ')), {all})))"
+    );
+    // Less the values whose words are a run of another value's (`Row::words_text`).
+    let values = format!(
+        "arrayFilter(x -> NOT arrayExists(y -> length(y) > length(x) AND position(concat(' ', y, ' '), concat(' ', x, ' ')) > 0, {distinct}), {distinct})"
     );
     let text = if w.text.is_empty() {
         "''".to_string()
