@@ -141,17 +141,10 @@ fn indicators(n: usize) -> Vec<Indicator> {
                 ),
             };
             Indicator {
-                id: format!("indicator--bench-{i}"),
                 name: format!("bench {i}"),
-                description: None,
-                pattern,
-                valid_from: None,
-                valid_until: None,
-                revoked: false,
-                modified: None,
                 confidence: Some(80),
                 author: Some("bench".into()),
-                labels: vec![],
+                ..Indicator::new(format!("indicator--bench-{i}"), pattern)
             }
         })
         .collect()

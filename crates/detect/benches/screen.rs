@@ -81,17 +81,8 @@ fn indicators(n: usize) -> Vec<Indicator> {
                 _ => format!("[url:value = 'http://u{:x}.example.org/p/{i}']", next()),
             };
             Indicator {
-                id: format!("indicator--bench-{i}"),
                 name: format!("bench indicator {i}"),
-                description: None,
-                pattern,
-                valid_from: None,
-                valid_until: None,
-                revoked: false,
-                modified: None,
-                confidence: None,
-                author: None,
-                labels: vec![],
+                ..Indicator::new(format!("indicator--bench-{i}"), pattern)
             }
         })
         .collect()

@@ -520,17 +520,9 @@ fn retrohunt_finds_stored_events_of_the_last_days_only() {
     ]);
     // An indicator published today (valid_from now) still finds past traffic.
     let ind = Indicator {
-        id: "indicator--1".into(),
         name: "APT1 domain".into(),
-        description: None,
-        pattern: "[domain-name:value = 'hugesoft.org']".into(),
         valid_from: Some(now),
-        valid_until: None,
-        revoked: false,
-        modified: None,
-        confidence: None,
-        author: None,
-        labels: vec![],
+        ..Indicator::new("indicator--1", "[domain-name:value = 'hugesoft.org']")
     };
     let r = retrohunt(&src, &[ind], 30, now).unwrap();
     assert_eq!(r.scanned, 2);

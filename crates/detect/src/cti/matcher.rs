@@ -564,17 +564,8 @@ mod tests {
 
     fn ind(id: &str, pattern: &str) -> Indicator {
         Indicator {
-            id: id.into(),
             name: id.into(),
-            description: None,
-            pattern: pattern.into(),
-            valid_from: None,
-            valid_until: None,
-            revoked: false,
-            modified: None,
-            confidence: None,
-            author: None,
-            labels: vec![],
+            ..Indicator::new(id, pattern)
         }
     }
 

@@ -51,6 +51,24 @@ pub struct Indicator {
 }
 
 impl Indicator {
+    /// An indicator of `pattern`, named by its pattern, always valid, with no other detail.
+    pub fn new(id: impl Into<String>, pattern: impl Into<String>) -> Self {
+        let pattern = pattern.into();
+        Indicator {
+            id: id.into(),
+            name: pattern.clone(),
+            description: None,
+            pattern,
+            valid_from: None,
+            valid_until: None,
+            revoked: false,
+            modified: None,
+            confidence: None,
+            author: None,
+            labels: Vec::new(),
+        }
+    }
+
     /// Whether the indicator may match at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         !self.revoked

@@ -364,7 +364,7 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
         while !abandoned.load(Ordering::Acquire) {
             match ctx.poll_window() {
                 Some(window) => {
-                    let groups = group_indices(&ctx, &window);
+                    let groups = group_by_key(&window, ctx.key_override.as_deref());
                     if let (Some(first), Ok(mut o)) = (window.first_received_at_us(), order.lock())
                     {
                         o.first_us.insert(seq, first);
@@ -390,11 +390,7 @@ pub fn run(mut ctx: OutputCtx, url: String, agent: ureq::Agent) {
 
 /// Groups a window's records by the key they are sent with: one batch of the whole window
 /// when they share one (the usual case), else one batch per key, as indices (so the window
-/// can move to another thread).
-fn group_indices(ctx: &OutputCtx, w: &Window) -> Vec<(String, Members)> {
-    group_by_key(w, ctx.key_override.as_deref())
-}
-
+/// can move to another thread); `key_override` sends them all with one key.
 fn group_by_key(w: &Window, key_override: Option<&str>) -> Vec<(String, Members)> {
     if w.is_empty() {
         return Vec::new();
